@@ -1,0 +1,9 @@
+DROP TABLE setup_tokens;
+DROP TABLE sign_in_failures;
+DROP TABLE invitations;
+DROP TABLE sessions;
+DROP TABLE audit_events;
+DROP TABLE api_keys;
+DROP TABLE memberships;
+DROP TABLE accounts;
+DROP TABLE tenants;

@@ -1,0 +1,226 @@
+//! `keyward admin …`: operator commands for bootstrap and scripts. Each calls the same
+//! services the server uses, as the operator actor. Bad input and conflicts exit 2.
+
+use super::CliError;
+use crate::config::{DatabaseArgs, Settings};
+use crate::db::{Database, DbConnection};
+use crate::domain::clock::rfc3339;
+use crate::domain::{Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
+use crate::error::AppError;
+use crate::services::{accounts, api_keys, members, service_accounts, tenants, Actor};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::io::{BufRead, IsTerminal, Read};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Print one JSON object instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant
+    CreateTenant {
+        /// Display name, e.g. "Acme Corp"
+        #[arg(long)]
+        name: String,
+        /// URL name: 1-40 characters of a-z, 0-9 and -
+        #[arg(long)]
+        slug: String,
+    },
+    /// Delete a tenant with its members, service accounts, keys and invitations
+    DeleteTenant {
+        /// The tenant's slug
+        #[arg(long)]
+        slug: String,
+        /// Delete without asking for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Create a person's account (the password is read from standard input)
+    CreateUser {
+        /// Email address (stored lowercased; must be unique)
+        #[arg(long)]
+        email: String,
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (required: passwords are never arguments)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Add a person to a tenant with a role
+    AddMember {
+        /// The person's email
+        #[arg(long)]
+        email: String,
+        /// The tenant's slug
+        #[arg(long)]
+        tenant: String,
+        /// admin, user or read-only
+        #[arg(long, value_name = "admin|user|read-only")]
+        role: String,
+    },
+    /// Create a service account in a tenant (ADMIN there by default)
+    CreateServiceAccount {
+        /// The tenant's slug
+        #[arg(long)]
+        tenant: String,
+        /// Display name
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an API key and print it once
+    CreateKey {
+        /// The owner: a person's email, or an account id (people or service accounts)
+        #[arg(long, value_name = "EMAIL_OR_ID")]
+        account: String,
+        /// The tenant's slug the key serves
+        #[arg(long)]
+        tenant: String,
+        /// The key's name, 1-100 characters
+        #[arg(long)]
+        name: String,
+        /// When the key stops working, RFC 3339 (e.g. 2031-01-01T00:00:00Z) [default: never]
+        #[arg(long, value_name = "RFC3339")]
+        expires_at: Option<String>,
+    },
+}
+
+pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
+    let url = Settings::database_url(db).map_err(CliError::usage)?;
+    // Read stdin before opening the database so a prompt never waits on a lock.
+    let password = match &args.command {
+        AdminCommand::CreateUser { .. } => Some(read_password()?),
+        _ => None,
+    };
+    let database = Database::open(&url).map_err(CliError::failure)?;
+    let mut conn = database
+        .pool
+        .get()
+        .map_err(|e| CliError::failure(format!("cannot connect to the database {url}: {e}")))?;
+    let conn: &mut DbConnection = &mut conn;
+    let clock = Clock::system();
+    let now = clock.now();
+    let operator = Actor::operator();
+    let (text, value) = match args.command {
+        AdminCommand::CreateTenant { name, slug } => {
+            let t = tenants::create_tenant(conn, &operator, now, TenantName::parse(&name)?, TenantSlug::parse(&slug)?)?;
+            (
+                format!("created tenant {} ({}) with id {}", t.name, t.slug, t.id),
+                json!({ "id": t.id, "slug": t.slug, "name": t.name }),
+            )
+        }
+        AdminCommand::DeleteTenant { slug, yes } => {
+            let tenant = tenants::find_by_slug(conn, &slug)?;
+            if !yes {
+                confirm(&format!(
+                    "Delete tenant {} ({}) with all its members, service accounts and keys? Type the slug to confirm: ",
+                    tenant.name, tenant.slug
+                ), &tenant.slug)?;
+            }
+            let t = tenants::delete_tenant(conn, &operator, now, &slug)?;
+            (format!("deleted tenant {} ({})", t.name, t.slug), json!({ "id": t.id, "slug": t.slug, "deleted": true }))
+        }
+        AdminCommand::CreateUser { email, name, .. } => {
+            let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let a = accounts::create_user(conn, &operator, now, Email::parse(&email)?, PersonName::parse(&name)?, &password)?;
+            (
+                format!("created {} <{}> with id {}", a.name, a.email.as_deref().unwrap_or_default(), a.id),
+                json!({ "id": a.id, "email": a.email, "name": a.name }),
+            )
+        }
+        AdminCommand::AddMember { email, tenant, role } => {
+            let role = Role::parse(&role)?;
+            let t = tenants::find_by_slug(conn, &tenant)?;
+            let a = accounts::find_by_email_or_id(conn, &Email::parse(&email)?.into_inner())?;
+            members::add_member(conn, &operator, now, &t.id, &a.id, role)?;
+            (
+                format!("added {} to {} as {}", a.name, t.slug, role.cli_name()),
+                json!({ "account_id": a.id, "tenant_id": t.id, "role": role.as_str() }),
+            )
+        }
+        AdminCommand::CreateServiceAccount { tenant, name } => {
+            let t = tenants::find_by_slug(conn, &tenant)?;
+            let a = service_accounts::create_service_account(conn, &operator, now, &t.id, PersonName::parse(&name)?)?;
+            (
+                format!("created service account {} in {} with id {}", a.name, t.slug, a.id),
+                json!({ "id": a.id, "name": a.name, "tenant_id": t.id }),
+            )
+        }
+        AdminCommand::CreateKey { account, tenant, name, expires_at } => {
+            let t = tenants::find_by_slug(conn, &tenant)?;
+            let a = accounts::find_by_email_or_id(conn, &account)?;
+            let expires_at = expires_at.as_deref().map(|e| ExpiresAt::parse_rfc3339(e, now)).transpose()?;
+            let created = api_keys::create_api_key(
+                conn,
+                &operator,
+                now,
+                api_keys::NewApiKey {
+                    account_id: a.id.clone(),
+                    tenant_id: Some(t.id.clone()),
+                    name: KeyName::parse(&name)?,
+                    expires_at,
+                },
+            )?;
+            let secret = created.token.expose_secret().to_string();
+            let expires = created.key.expires_at.map(rfc3339);
+            (
+                format!(
+                    "{secret}\n\nThis is the only time this key is shown: store it now.\nkey id {} for {} in {}, expires {}",
+                    created.key.id,
+                    a.name,
+                    t.slug,
+                    expires.as_deref().unwrap_or("never")
+                ),
+                json!({ "id": created.key.id, "key": secret, "tenant_id": t.id, "account_id": a.id, "expires_at": expires }),
+            )
+        }
+    };
+    if args.json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String, CliError> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::usage(format!("cannot read the password from standard input: {e}")))?;
+    let password = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    Ok(password.to_string())
+}
+
+fn confirm(prompt: &str, expected: &str) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage("refusing to delete without confirmation: pass --yes"));
+    }
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if line.trim() == expected {
+        Ok(())
+    } else {
+        Err(CliError::usage("not confirmed; nothing was deleted"))
+    }
+}
+
+impl From<AppError> for Box<CliError> {
+    fn from(e: AppError) -> Self {
+        Box::new(e.into())
+    }
+}

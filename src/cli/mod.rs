@@ -1,0 +1,74 @@
+//! The `keyward` command line: `serve` (the default), `migrate` and `admin …`.
+
+pub mod admin;
+
+use crate::config::{DatabaseArgs, Settings, SettingsArgs};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Keyward: self-hosted, multi-tenant API keys",
+    long_about = "Keyward: self-hosted, multi-tenant API keys.\n\nWith no command, `keyward` runs `serve`. Every flag can also be set in the environment (KEYWARD_*) or in keyward.toml; flags win over the environment, which wins over the file."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default): dashboard, GraphQL and /api
+    Serve(SettingsArgs),
+    /// Create or upgrade the database schema, then exit
+    Migrate,
+    /// Operator commands for bootstrap and scripts: tenants, people, members, keys
+    Admin(admin::AdminArgs),
+}
+
+/// A failure the CLI reports as one line, with the exit code to leave with.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+}
+
+impl CliError {
+    /// Bad input or a conflict with what is stored: exit code 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 2 }
+    }
+    /// Anything else (database unreachable, I/O): exit code 1.
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 1 }
+    }
+}
+
+impl From<crate::error::AppError> for CliError {
+    fn from(e: crate::error::AppError) -> Self {
+        use crate::error::AppError::*;
+        match &e {
+            Invalid(_) | Conflict(_) | NotFound(_) | Forbidden(_) | Unauthenticated(_) => Self::usage(e.to_string()),
+            _ => {
+                e.log();
+                Self::failure(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::domain::InvalidInput> for CliError {
+    fn from(e: crate::domain::InvalidInput) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
+pub fn migrate(db: &DatabaseArgs) -> Result<(), CliError> {
+    let url = Settings::database_url(db).map_err(CliError::usage)?;
+    crate::db::Database::open(&url).map_err(CliError::failure)?;
+    println!("the database {url} is up to date");
+    Ok(())
+}

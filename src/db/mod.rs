@@ -1,0 +1,287 @@
+//! Storage: the one connection type over SQLite and PostgreSQL, the pool, migrations and
+//! readiness. Everything that touches diesel lives below this module or in `services/`.
+
+pub mod models;
+pub mod schema;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Held while migrating PostgreSQL, so instances that start together do not race.
+const MIGRATION_LOCK_KEY: i64 = 0x6b65_7977_6172_64;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgres(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL whose scheme chose the backend. `Debug` and `Display` hide any password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => f.write_str(&redact_url_password(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also hides a
+/// `password=` query parameter.
+pub fn redact_url_password(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map(|i| rest_start + i)
+            .unwrap_or(out.len());
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = rest_start + colon + 1;
+                out.replace_range(start..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find("password=") {
+        let start = q + "password=".len();
+        let end = out[start..].find('&').map(|i| start + i).unwrap_or(out.len());
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("the SQLite database URL names no file: use sqlite://keyward.db or sqlite:///var/lib/keyward/keyward.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(raw.to_string()));
+        }
+        Err(format!(
+            "the database URL {} is not understood: it must start with sqlite:// or postgres://",
+            redact_url_password(raw)
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            DatabaseUrl::Sqlite(p) => Some(p),
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
+    /// Establishes the chosen backend directly, so a wrong password or path is reported
+    /// as itself (MultiConnection's own `establish` would drop the real error).
+    pub fn establish(&self) -> Result<DbConnection, r2d2::Error> {
+        match self {
+            DatabaseUrl::Sqlite(path) => {
+                let path_str = path.to_str().ok_or_else(|| {
+                    r2d2::Error::ConnectionError(ConnectionError::InvalidConnectionUrl(
+                        "the SQLite path is not valid UTF-8".into(),
+                    ))
+                })?;
+                let mut conn = SqliteConnection::establish(path_str)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // busy_timeout first: switching a new file to WAL takes a lock.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+}
+
+/// The r2d2 manager: opens connections of the backend the URL chose.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.url.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = PooledConnection<ConnectionManager>;
+
+/// The pool plus what readiness needs to know about the database behind it.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: Pool,
+    pub url: DatabaseUrl,
+    /// SQLite: the (device, inode) of the file opened at start-up, so readiness notices a
+    /// file deleted or replaced under an open handle.
+    file_identity: Option<(u64, u64)>,
+}
+
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+impl Database {
+    /// Opens (creating a SQLite file if needed), migrates and pools the database.
+    pub fn open(url: &DatabaseUrl) -> Result<Self, String> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if !parent.is_dir() {
+                    return Err(format!(
+                        "cannot open the SQLite database {}: the folder {} does not exist",
+                        path.display(),
+                        parent.display()
+                    ));
+                }
+            }
+        }
+        let mut first = url
+            .establish()
+            .map_err(|e| format!("cannot connect to the database {url}: {}", describe(&e)))?;
+        run_migrations(&mut first)
+            .map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
+        drop(first);
+        let max_size = match url.backend() {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .test_on_check_out(false)
+            .build(ConnectionManager { url: url.clone() })
+            .map_err(|e| format!("cannot open a connection pool for {url}: {e}"))?;
+        let file_identity = match url {
+            DatabaseUrl::Sqlite(path) => Some(
+                file_identity(path)
+                    .map_err(|e| format!("cannot read the SQLite database {}: {e}", path.display()))?,
+            ),
+            DatabaseUrl::Postgres(_) => None,
+        };
+        Ok(Self {
+            pool,
+            url: url.clone(),
+            file_identity,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// Whether the database still answers; `Err` says why not. Blocking: call it in
+    /// `web::block`.
+    pub fn check_ready(&self) -> Result<(), String> {
+        if let (DatabaseUrl::Sqlite(path), Some(expected)) = (&self.url, self.file_identity) {
+            match file_identity(path) {
+                Ok(found) if found == expected => {}
+                Ok(_) => return Err("the SQLite database file was replaced".into()),
+                Err(_) => return Err("the SQLite database file is gone".into()),
+            }
+        }
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|_| "no database connection could be had".to_string())?;
+        conn.batch_execute("SELECT 1")
+            .map_err(|_| "the database did not answer".to_string())
+    }
+}
+
+fn describe(e: &r2d2::Error) -> String {
+    match e {
+        r2d2::Error::ConnectionError(c) => c.to_string().trim().to_string(),
+        r2d2::Error::QueryError(q) => q.to_string(),
+    }
+}
+
+/// Runs pending migrations; on PostgreSQL under an advisory lock.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    match conn {
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| e.to_string()),
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .map_err(|e| e.to_string())?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| e.to_string());
+            let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            result
+        }
+    }
+}

@@ -1,0 +1,149 @@
+use crate::db::models::{Account, Membership, Tenant};
+use crate::db::schema::{accounts, api_keys, memberships, tenants};
+use crate::db::DbConnection;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+/// A stored key. It holds the digest of the token, never the token.
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKey {
+    pub id: String,
+    pub account_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub token_digest: String,
+    pub display_hint: String,
+    pub created_at: PrimitiveDateTime,
+    pub created_by: Option<String>,
+    pub created_by_key_id: Option<String>,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub last_used_at: Option<PrimitiveDateTime>,
+    pub last_used_ip: Option<String>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("display_hint", &self.display_hint)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key with the account that owns it and the tenant it serves: what lists show.
+#[derive(Debug, Clone)]
+pub struct ApiKeyListing {
+    pub key: ApiKey,
+    pub account: Account,
+    pub tenant: Tenant,
+}
+
+impl ApiKey {
+    pub fn is_expired(&self, now: PrimitiveDateTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ApiKey>> {
+        api_keys::table.find(id).select(ApiKey::as_select()).first(conn).optional()
+    }
+
+    /// The one indexed query of the authentication pipeline: key, owner and the owner's
+    /// membership in the key's tenant, by digest.
+    pub fn authenticate(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
+        api_keys::table
+            .inner_join(accounts::table)
+            .inner_join(
+                memberships::table.on(memberships::account_id
+                    .eq(api_keys::account_id)
+                    .and(memberships::tenant_id.eq(api_keys::tenant_id))),
+            )
+            .filter(api_keys::token_digest.eq(digest))
+            .select((ApiKey::as_select(), Account::as_select(), Membership::as_select()))
+            .first(conn)
+            .optional()
+    }
+
+    /// Records use at most once a minute: the condition makes concurrent instances agree.
+    pub fn touch(conn: &mut DbConnection, id: &str, now: PrimitiveDateTime, ip: Option<&str>) -> QueryResult<usize> {
+        let stale_before = now - time::Duration::minutes(1);
+        diesel::update(
+            api_keys::table.find(id).filter(
+                api_keys::last_used_at
+                    .is_null()
+                    .or(api_keys::last_used_at.le(stale_before)),
+            ),
+        )
+        .set((api_keys::last_used_at.eq(now), api_keys::last_used_ip.eq(ip)))
+        .execute(conn)
+    }
+
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(api_keys::table).values(self).execute(conn).map(drop)
+    }
+
+    pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+        diesel::delete(api_keys::table.find(id)).execute(conn)
+    }
+
+    /// Keys of one account, optionally only those of one tenant.
+    pub fn of_account(conn: &mut DbConnection, account_id: &str, tenant_id: Option<&str>) -> QueryResult<Vec<ApiKey>> {
+        let mut query = api_keys::table
+            .filter(api_keys::account_id.eq(account_id))
+            .select(ApiKey::as_select())
+            .order((api_keys::created_at.desc(), api_keys::id.asc()))
+            .into_boxed();
+        if let Some(t) = tenant_id {
+            query = query.filter(api_keys::tenant_id.eq(t.to_string()));
+        }
+        query.load(conn)
+    }
+
+    /// Keys with owner and tenant, filtered by owner and/or tenant and/or owner kind;
+    /// newest first.
+    pub fn listings(
+        conn: &mut DbConnection,
+        account_id: Option<&str>,
+        tenant_id: Option<&str>,
+        account_type: Option<&str>,
+    ) -> QueryResult<Vec<ApiKeyListing>> {
+        let mut query = api_keys::table
+            .inner_join(accounts::table)
+            .inner_join(tenants::table)
+            .select((ApiKey::as_select(), Account::as_select(), Tenant::as_select()))
+            .order((api_keys::created_at.desc(), api_keys::id.asc()))
+            .into_boxed();
+        if let Some(a) = account_id {
+            query = query.filter(api_keys::account_id.eq(a.to_string()));
+        }
+        if let Some(t) = tenant_id {
+            query = query.filter(api_keys::tenant_id.eq(t.to_string()));
+        }
+        if let Some(kind) = account_type {
+            query = query.filter(accounts::account_type.eq(kind.to_string()));
+        }
+        Ok(query
+            .load::<(ApiKey, Account, Tenant)>(conn)?
+            .into_iter()
+            .map(|(key, account, tenant)| ApiKeyListing { key, account, tenant })
+            .collect())
+    }
+
+    pub fn count_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<i64> {
+        api_keys::table
+            .filter(api_keys::account_id.eq(account_id))
+            .count()
+            .get_result(conn)
+    }
+
+    pub fn ids_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<ApiKey>> {
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant_id))
+            .select(ApiKey::as_select())
+            .load(conn)
+    }
+}

@@ -1,0 +1,62 @@
+use crate::db::schema::invitations;
+use crate::db::DbConnection;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+/// A one-time link to join a tenant; stored by the digest of its token.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations)]
+pub struct Invitation {
+    pub id: String,
+    pub token_digest: String,
+    pub tenant_id: String,
+    pub role: String,
+    pub created_by: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub used_at: Option<PrimitiveDateTime>,
+    pub used_by: Option<String>,
+}
+
+impl Invitation {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(invitations::table).values(self).execute(conn).map(drop)
+    }
+
+    pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Invitation>> {
+        invitations::table.find(id).select(Invitation::as_select()).first(conn).optional()
+    }
+
+    pub fn find_by_digest(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<Invitation>> {
+        invitations::table
+            .filter(invitations::token_digest.eq(digest))
+            .select(Invitation::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Marks it used, only if nobody did first (the condition makes it one-time).
+    pub fn mark_used(conn: &mut DbConnection, id: &str, by: &str, now: PrimitiveDateTime) -> QueryResult<usize> {
+        diesel::update(invitations::table.find(id).filter(invitations::used_at.is_null()))
+            .set((invitations::used_at.eq(now), invitations::used_by.eq(by)))
+            .execute(conn)
+    }
+
+    pub fn pending_of(conn: &mut DbConnection, tenant_id: &str, now: PrimitiveDateTime) -> QueryResult<Vec<Invitation>> {
+        invitations::table
+            .filter(invitations::tenant_id.eq(tenant_id))
+            .filter(invitations::used_at.is_null())
+            .filter(invitations::expires_at.gt(now))
+            .order(invitations::created_at.desc())
+            .select(Invitation::as_select())
+            .load(conn)
+    }
+
+    pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+        diesel::delete(invitations::table.find(id)).execute(conn)
+    }
+
+    pub fn delete_all_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<usize> {
+        diesel::delete(invitations::table.filter(invitations::tenant_id.eq(tenant_id))).execute(conn)
+    }
+}

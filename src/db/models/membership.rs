@@ -1,0 +1,78 @@
+use crate::db::models::{Account, Tenant};
+use crate::db::schema::{accounts, memberships, tenants};
+use crate::db::DbConnection;
+use crate::domain::{AccountKind, Role};
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    pub account_id: String,
+    pub tenant_id: String,
+    pub role: String,
+    pub created_at: PrimitiveDateTime,
+}
+
+impl Membership {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::ReadOnlyUser)
+    }
+
+    pub fn find(conn: &mut DbConnection, account_id: &str, tenant_id: &str) -> QueryResult<Option<Membership>> {
+        memberships::table
+            .find((account_id, tenant_id))
+            .select(Membership::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(memberships::table).values(self).execute(conn).map(drop)
+    }
+
+    pub fn set_role(conn: &mut DbConnection, account_id: &str, tenant_id: &str, role: Role) -> QueryResult<usize> {
+        diesel::update(memberships::table.find((account_id, tenant_id)))
+            .set(memberships::role.eq(role.as_str()))
+            .execute(conn)
+    }
+
+    pub fn delete(conn: &mut DbConnection, account_id: &str, tenant_id: &str) -> QueryResult<usize> {
+        diesel::delete(memberships::table.find((account_id, tenant_id))).execute(conn)
+    }
+
+    /// The tenants an account belongs to, with its role in each, by tenant name.
+    pub fn tenants_of(conn: &mut DbConnection, account_id: &str) -> QueryResult<Vec<(Tenant, Membership)>> {
+        memberships::table
+            .inner_join(tenants::table)
+            .filter(memberships::account_id.eq(account_id))
+            .order((tenants::name.asc(), tenants::slug.asc()))
+            .select((Tenant::as_select(), Membership::as_select()))
+            .load(conn)
+    }
+
+    /// A tenant's members (people and service accounts), by name.
+    pub fn members_of(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<(Account, Membership)>> {
+        memberships::table
+            .inner_join(accounts::table)
+            .filter(memberships::tenant_id.eq(tenant_id))
+            .order((accounts::name.asc(), accounts::id.asc()))
+            .select((Account::as_select(), Membership::as_select()))
+            .load(conn)
+    }
+
+    /// How many people (not service accounts) hold ADMIN in a tenant.
+    pub fn count_human_admins(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<i64> {
+        memberships::table
+            .inner_join(accounts::table)
+            .filter(memberships::tenant_id.eq(tenant_id))
+            .filter(memberships::role.eq(Role::Admin.as_str()))
+            .filter(accounts::account_type.eq(AccountKind::User.as_str()))
+            .count()
+            .get_result(conn)
+    }
+
+    pub fn delete_all_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<usize> {
+        diesel::delete(memberships::table.filter(memberships::tenant_id.eq(tenant_id))).execute(conn)
+    }
+}

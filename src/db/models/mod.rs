@@ -1,0 +1,19 @@
+//! Row types, their `New*` insert structs and the queries beside them (crates.io style).
+//! Queries here are plain data access; the rules live in `services/`.
+
+pub mod account;
+pub mod api_key;
+pub mod audit_event;
+pub mod invitation;
+pub mod membership;
+pub mod session;
+pub mod sign_in;
+pub mod tenant;
+
+pub use account::Account;
+pub use api_key::ApiKey;
+pub use audit_event::AuditEvent;
+pub use invitation::Invitation;
+pub use membership::Membership;
+pub use session::SessionRow;
+pub use tenant::Tenant;

@@ -1,0 +1,45 @@
+use crate::db::schema::sessions;
+use crate::db::DbConnection;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+/// A browser session, keyed by the SHA-256 of its id (never the id itself).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id_digest: String,
+    pub account_id: String,
+    pub csrf_token: String,
+    pub tenant_id: Option<String>,
+    pub state: String,
+    pub created_at: PrimitiveDateTime,
+    pub last_seen_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+}
+
+impl SessionRow {
+    pub fn find(conn: &mut DbConnection, id_digest: &str) -> QueryResult<Option<SessionRow>> {
+        sessions::table.find(id_digest).select(SessionRow::as_select()).first(conn).optional()
+    }
+
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(sessions::table).values(self).execute(conn).map(drop)
+    }
+
+    pub fn delete(conn: &mut DbConnection, id_digest: &str) -> QueryResult<usize> {
+        diesel::delete(sessions::table.find(id_digest)).execute(conn)
+    }
+
+    pub fn delete_all_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
+        diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)
+    }
+
+    pub fn delete_others_of_account(conn: &mut DbConnection, account_id: &str, keep_digest: &str) -> QueryResult<usize> {
+        diesel::delete(
+            sessions::table
+                .filter(sessions::account_id.eq(account_id))
+                .filter(sessions::id_digest.ne(keep_digest)),
+        )
+        .execute(conn)
+    }
+}

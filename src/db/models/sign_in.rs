@@ -1,0 +1,73 @@
+//! Failed sign-ins (counted in the database so every instance agrees) and the first-run
+//! setup token's digest.
+
+use crate::db::schema::{setup_tokens, sign_in_failures};
+use crate::db::DbConnection;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sign_in_failures)]
+pub struct SignInFailure {
+    pub id: String,
+    pub email: String,
+    pub ip: String,
+    pub at: PrimitiveDateTime,
+}
+
+impl SignInFailure {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(sign_in_failures::table).values(self).execute(conn).map(drop)
+    }
+
+    pub fn count_since(conn: &mut DbConnection, email: &str, ip: &str, since: PrimitiveDateTime) -> QueryResult<i64> {
+        sign_in_failures::table
+            .filter(sign_in_failures::email.eq(email))
+            .filter(sign_in_failures::ip.eq(ip))
+            .filter(sign_in_failures::at.gt(since))
+            .count()
+            .get_result(conn)
+    }
+
+    /// The newest failure times, newest first (to say when the lock lifts).
+    pub fn latest(conn: &mut DbConnection, email: &str, ip: &str, limit: i64) -> QueryResult<Vec<PrimitiveDateTime>> {
+        sign_in_failures::table
+            .filter(sign_in_failures::email.eq(email))
+            .filter(sign_in_failures::ip.eq(ip))
+            .order(sign_in_failures::at.desc())
+            .limit(limit)
+            .select(sign_in_failures::at)
+            .load(conn)
+    }
+
+    pub fn clear(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<usize> {
+        diesel::delete(
+            sign_in_failures::table
+                .filter(sign_in_failures::email.eq(email))
+                .filter(sign_in_failures::ip.eq(ip)),
+        )
+        .execute(conn)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = setup_tokens)]
+pub struct SetupToken {
+    pub token_digest: String,
+    pub created_at: PrimitiveDateTime,
+}
+
+impl SetupToken {
+    pub fn replace(conn: &mut DbConnection, token: &SetupToken) -> QueryResult<()> {
+        diesel::delete(setup_tokens::table).execute(conn)?;
+        diesel::insert_into(setup_tokens::table).values(token).execute(conn).map(drop)
+    }
+
+    pub fn exists(conn: &mut DbConnection, digest: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(setup_tokens::table.find(digest))).get_result(conn)
+    }
+
+    pub fn clear(conn: &mut DbConnection) -> QueryResult<usize> {
+        diesel::delete(setup_tokens::table).execute(conn)
+    }
+}

@@ -1,0 +1,126 @@
+// One portable schema for both backends: Text ids, Timestamp times (UTC by convention).
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        name -> Text,
+        slug -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        account_type -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        tenant_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    memberships (account_id, tenant_id) {
+        account_id -> Text,
+        tenant_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        account_id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        token_digest -> Text,
+        display_hint -> Text,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        created_by_key_id -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        actor_key_id -> Nullable<Text>,
+        action -> Text,
+        target_id -> Nullable<Text>,
+        detail -> Text,
+        ip -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id_digest) {
+        id_digest -> Text,
+        account_id -> Text,
+        csrf_token -> Text,
+        tenant_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        token_digest -> Text,
+        tenant_id -> Text,
+        role -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        used_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sign_in_failures (id) {
+        id -> Text,
+        email -> Text,
+        ip -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setup_tokens (token_digest) {
+        token_digest -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(accounts -> tenants (tenant_id));
+diesel::joinable!(memberships -> accounts (account_id));
+diesel::joinable!(memberships -> tenants (tenant_id));
+diesel::joinable!(api_keys -> accounts (account_id));
+diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(invitations -> tenants (tenant_id));
+diesel::joinable!(sessions -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    accounts,
+    memberships,
+    api_keys,
+    audit_events,
+    sessions,
+    invitations,
+    sign_in_failures,
+    setup_tokens,
+);

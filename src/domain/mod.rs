@@ -1,0 +1,31 @@
+//! Pure types and rules of the domain: ids, names, roles, API-key tokens and the clock.
+//! Everything here is built valid or not at all; nothing here does I/O.
+
+pub mod api_key;
+pub mod clock;
+pub mod ids;
+pub mod names;
+pub mod role;
+
+pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
+pub use clock::Clock;
+pub use ids::new_id;
+pub use names::{Email, ExpiresAt, KeyName, Password, PersonName, TenantName, TenantSlug};
+pub use role::{AccountKind, Role};
+
+/// A value that failed validation, with a message that says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+use clap::Parser;
+use keyward::cli::{self, Cli, CliError, Command};
+use keyward::config::{LogSettings, Settings, SettingsArgs};
+use keyward::domain::Clock;
+use keyward::startup::Application;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(&cli.database, SettingsArgs::default_from_env()),
+        Some(Command::Serve(args)) => serve(&cli.database, args),
+        Some(Command::Migrate) => {
+            keyward::telemetry::init(&quiet());
+            cli::migrate(&cli.database)
+        }
+        Some(Command::Admin(args)) => {
+            keyward::telemetry::init(&quiet());
+            cli::admin::run(&cli.database, args)
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", e.message);
+        std::process::exit(e.code);
+    }
+}
+
+/// CLI commands log only warnings, so their output stays their own.
+fn quiet() -> LogSettings {
+    LogSettings {
+        filter: "warn".into(),
+        format: keyward::config::LogFormat::Pretty,
+    }
+}
+
+fn serve(db: &keyward::config::DatabaseArgs, args: SettingsArgs) -> Result<(), CliError> {
+    let settings = Settings::resolve(db, &args).map_err(CliError::usage)?;
+    keyward::telemetry::init(&settings.log);
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let app = Application::build(settings.clone(), Clock::system()).map_err(CliError::failure)?;
+        tracing::info!(bind = %settings.bind, database = %settings.database_url, "keyward is listening on port {}", app.port());
+        app.run_until_stopped().await.map_err(|e| CliError::failure(format!("the server stopped: {e}")))
+    })
+}

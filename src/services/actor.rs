@@ -1,0 +1,111 @@
+//! Who is acting: an operator at the command line, a signed-in person, or the holder of
+//! an API key (a `Principal`, which only the auth pipeline can make).
+
+use crate::domain::{AccountKind, Role};
+
+/// What an API key authenticated as. Fields are private: only `services::auth` builds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub(super) account_id: String,
+    pub(super) account_kind: AccountKind,
+    pub(super) tenant_id: String,
+    pub(super) role: Role,
+    pub(super) key_id: String,
+}
+
+impl Principal {
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    pub fn account_kind(&self) -> AccountKind {
+        self.account_kind
+    }
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+    /// The account's role in the key's tenant, read on this request.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorKind {
+    /// `keyward admin` at the command line: may do the operator rows of the matrix.
+    Operator,
+    /// A person signed in to the dashboard; roles are read per tenant on each call.
+    Person { account_id: String },
+    /// A request authenticated by an API key: everything stays in the key's tenant.
+    ApiKey(Principal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The client address, for the audit log.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn operator() -> Self {
+        Self {
+            kind: ActorKind::Operator,
+            ip: None,
+        }
+    }
+
+    pub fn person(account_id: impl Into<String>, ip: Option<String>) -> Self {
+        Self {
+            kind: ActorKind::Person {
+                account_id: account_id.into(),
+            },
+            ip,
+        }
+    }
+
+    pub fn api_key(principal: Principal, ip: Option<String>) -> Self {
+        Self {
+            kind: ActorKind::ApiKey(principal),
+            ip,
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.kind == ActorKind::Operator
+    }
+
+    /// The acting account, if any (operators have none).
+    pub fn account_id(&self) -> Option<&str> {
+        match &self.kind {
+            ActorKind::Operator => None,
+            ActorKind::Person { account_id } => Some(account_id),
+            ActorKind::ApiKey(p) => Some(&p.account_id),
+        }
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.kind {
+            ActorKind::ApiKey(p) => Some(&p.key_id),
+            _ => None,
+        }
+    }
+
+    /// The one tenant an API key is bound to.
+    pub fn bound_tenant(&self) -> Option<&str> {
+        match &self.kind {
+            ActorKind::ApiKey(p) => Some(&p.tenant_id),
+            _ => None,
+        }
+    }
+
+    pub fn is_service_account(&self) -> bool {
+        matches!(&self.kind, ActorKind::ApiKey(p) if p.account_kind == AccountKind::ServiceAccount)
+    }
+
+    pub fn is(&self, account_id: &str) -> bool {
+        self.account_id() == Some(account_id)
+    }
+}

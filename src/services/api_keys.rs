@@ -1,0 +1,214 @@
+//! Creating, listing and revoking API keys.
+
+use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::DbConnection;
+use crate::domain::{ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind};
+use crate::error::AppError;
+use crate::services::audit::{self, Event};
+use crate::services::permissions::{self, Permission};
+use crate::services::{transaction, Actor};
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// The account the key is for: the caller, or a service account.
+    pub account_id: String,
+    /// Defaults to the key's tenant (API key callers) or the service account's tenant.
+    pub tenant_id: Option<String>,
+    pub name: KeyName,
+    pub expires_at: Option<ExpiresAt>,
+}
+
+/// The stored key and the secret, which exists only in this value.
+#[derive(Debug)]
+pub struct CreatedApiKey {
+    pub key: ApiKey,
+    pub token: PlainToken,
+}
+
+const NOT_FOUND: &str = "API key not found";
+
+fn not_allowed_for_account() -> AppError {
+    AppError::forbidden(
+        "you can create API keys only for yourself or for a service account of a tenant you administer",
+    )
+}
+
+pub fn create_api_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    input: NewApiKey,
+) -> Result<CreatedApiKey, AppError> {
+    let account_id = parse_id("user_id", &input.account_id)?;
+    let requested_tenant = input
+        .tenant_id
+        .as_deref()
+        .map(|t| parse_id("tenant_id", t))
+        .transpose()?;
+    if let (Some(bound), Some(asked)) = (actor.bound_tenant(), requested_tenant.as_deref()) {
+        if bound != asked {
+            return Err(AppError::forbidden(
+                "this API key works only in its own tenant; tenant_id must be the key's tenant or left out",
+            ));
+        }
+    }
+    transaction(conn, |conn| {
+        let Some(account) = Account::find(conn, &account_id)? else {
+            return Err(if actor.is_operator() {
+                AppError::not_found("no account has that id")
+            } else {
+                not_allowed_for_account()
+            });
+        };
+        let tenant_id = match account.kind() {
+            AccountKind::ServiceAccount => {
+                let own = account.tenant_id.clone().unwrap_or_default();
+                if requested_tenant.as_deref().is_some_and(|t| t != own) {
+                    return Err(AppError::invalid(
+                        "tenant_id",
+                        "a service account's keys serve only its own tenant; leave tenant_id out",
+                    ));
+                }
+                permissions::require(conn, actor, &own, Permission::ManageServiceAccountKeys)?;
+                own
+            }
+            AccountKind::User => {
+                let tenant_id = requested_tenant
+                    .clone()
+                    .or_else(|| actor.bound_tenant().map(str::to_string))
+                    .ok_or_else(|| AppError::invalid("tenant_id", "choose the tenant the key is for"))?;
+                if actor.is_operator() {
+                    if Membership::find(conn, &account.id, &tenant_id)?.is_none() {
+                        return Err(AppError::invalid(
+                            "tenant",
+                            "that account is not a member of the tenant; add it first with `keyward admin add-member`",
+                        ));
+                    }
+                } else if actor.is(&account.id) {
+                    permissions::require(conn, actor, &tenant_id, Permission::UseOwnKeys)?;
+                } else {
+                    return Err(not_allowed_for_account());
+                }
+                tenant_id
+            }
+        };
+        let kind = match account.kind() {
+            AccountKind::User => TokenKind::User,
+            AccountKind::ServiceAccount => TokenKind::ServiceAccount,
+        };
+        let token = PlainToken::generate(kind);
+        let key = ApiKey {
+            id: new_id(),
+            account_id: account.id.clone(),
+            tenant_id: tenant_id.clone(),
+            name: input.name.into_inner(),
+            token_digest: token.digest().into_inner(),
+            display_hint: token.display_hint(),
+            created_at: now,
+            created_by: actor.account_id().map(str::to_string),
+            created_by_key_id: actor.key_id().map(str::to_string),
+            expires_at: input.expires_at.map(ExpiresAt::get),
+            last_used_at: None,
+            last_used_ip: None,
+        };
+        key.insert(conn)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(&tenant_id),
+                action: "api_key.created",
+                target_id: Some(&key.id),
+                detail: format!("key \"{}\" ({}) for {}", key.name, key.display_hint, account.name),
+            },
+        )?;
+        Ok(CreatedApiKey { key, token })
+    })
+}
+
+/// Revokes (deletes) a key. Any key the actor may not revoke answers NOT_FOUND, so
+/// nobody learns that someone else's key exists.
+pub fn revoke_api_key(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, key_id: &str) -> Result<ApiKey, AppError> {
+    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
+    transaction(conn, |conn| {
+        let key = ApiKey::find(conn, &key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+        if !may_manage_key(conn, actor, &key)? {
+            return Err(AppError::not_found(NOT_FOUND));
+        }
+        delete_key_audited(conn, actor, now, &key, "revoked")?;
+        Ok(key)
+    })
+}
+
+fn may_manage_key(conn: &mut DbConnection, actor: &Actor, key: &ApiKey) -> Result<bool, AppError> {
+    if actor.bound_tenant().is_some_and(|t| t != key.tenant_id) {
+        return Ok(false);
+    }
+    if actor.is_operator() || actor.is(&key.account_id) {
+        return Ok(true);
+    }
+    let owner_is_service_account = Account::find(conn, &key.account_id)?.is_some_and(|a| a.is_service_account());
+    Ok(owner_is_service_account
+        && permissions::allows(conn, actor, &key.tenant_id, Permission::ManageServiceAccountKeys)?)
+}
+
+/// Deletes one key and writes its audit event; used by every path that removes keys
+/// (revocation, member removal, service-account removal, tenant deletion).
+pub(crate) fn delete_key_audited(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    key: &ApiKey,
+    why: &str,
+) -> Result<(), AppError> {
+    ApiKey::delete(conn, &key.id)?;
+    audit::record(
+        conn,
+        actor,
+        now,
+        Event {
+            tenant_id: Some(&key.tenant_id),
+            action: "api_key.revoked",
+            target_id: Some(&key.id),
+            detail: format!("key \"{}\" ({}) {why}", key.name, key.display_hint),
+        },
+    )
+}
+
+/// The actor's own keys: every tenant for a person; only the key's tenant through a key.
+pub fn list_own_api_keys(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<ApiKeyListing>, AppError> {
+    let Some(account_id) = actor.account_id() else {
+        return Ok(Vec::new());
+    };
+    Ok(ApiKey::listings(conn, Some(account_id), actor.bound_tenant(), None)?)
+}
+
+/// Keys of a tenant's service accounts; admins only.
+pub fn list_service_account_keys(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<Vec<ApiKeyListing>, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccountKeys)?;
+    Ok(ApiKey::listings(conn, None, Some(tenant_id), Some(AccountKind::ServiceAccount.as_str()))?)
+}
+
+/// What `auth_api_key` answers: the actor's own keys, plus every service-account key of
+/// each tenant where it is an admin (through a key: only the key's tenant). Newest first.
+pub fn list_visible_api_keys(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<ApiKeyListing>, AppError> {
+    let mut keys = list_own_api_keys(conn, actor)?;
+    let tenants: Vec<String> = match actor.bound_tenant() {
+        Some(t) => vec![t.to_string()],
+        None => match actor.account_id() {
+            Some(a) => Membership::tenants_of(conn, a)?.into_iter().map(|(t, _)| t.id).collect(),
+            None => Vec::new(),
+        },
+    };
+    for tenant_id in tenants {
+        if permissions::allows(conn, actor, &tenant_id, Permission::ManageServiceAccountKeys)? {
+            let more = ApiKey::listings(conn, None, Some(&tenant_id), Some(AccountKind::ServiceAccount.as_str()))?;
+            keys.extend(more.into_iter().filter(|l| !actor.is(&l.account.id)));
+        }
+    }
+    keys.sort_by(|a, b| b.key.created_at.cmp(&a.key.created_at).then_with(|| a.key.id.cmp(&b.key.id)));
+    Ok(keys)
+}

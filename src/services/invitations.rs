@@ -1,0 +1,126 @@
+//! One-time invitation links: created by human admins with a role, valid 24 hours, stored
+//! by the digest of their token; whoever holds one, signed in, joins with that role.
+
+use crate::db::models::{Invitation, Membership};
+use crate::db::DbConnection;
+use crate::domain::api_key::random_secret;
+use crate::domain::{ids::parse_id, new_id, Role, TokenDigest};
+use crate::error::AppError;
+use crate::services::actor::ActorKind;
+use crate::services::audit::{self, Event};
+use crate::services::members::insert_membership;
+use crate::services::permissions::{self, Permission};
+use crate::services::{transaction, Actor};
+use time::{Duration, PrimitiveDateTime};
+
+pub const VALID_FOR: Duration = Duration::hours(24);
+
+/// A new invitation and its token, which exists only in this value.
+pub struct CreatedInvitation {
+    pub invitation: Invitation,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedInvitation")
+            .field("invitation", &self.invitation)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn create_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    role: Role,
+) -> Result<CreatedInvitation, AppError> {
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        let token = random_secret(40);
+        let invitation = Invitation {
+            id: new_id(),
+            token_digest: TokenDigest::of(&token).into_inner(),
+            tenant_id: tenant_id.to_string(),
+            role: role.as_str().into(),
+            created_by: actor.account_id().unwrap_or_default().to_string(),
+            created_at: now,
+            expires_at: now + VALID_FOR,
+            used_at: None,
+            used_by: None,
+        };
+        invitation.insert(conn)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "invitation.created",
+                target_id: Some(&invitation.id),
+                detail: format!("invitation as {}", role.as_str()),
+            },
+        )?;
+        Ok(CreatedInvitation { invitation, token })
+    })
+}
+
+pub fn list_pending_invitations(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, tenant_id: &str) -> Result<Vec<Invitation>, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+    Ok(Invitation::pending_of(conn, tenant_id, now)?)
+}
+
+pub fn revoke_invitation(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, tenant_id: &str, id: &str) -> Result<Invitation, AppError> {
+    let id = parse_id("invitation_id", id)?;
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        let invitation = Invitation::find(conn, &id)?
+            .filter(|i| i.tenant_id == tenant_id)
+            .ok_or_else(|| AppError::not_found("invitation not found"))?;
+        Invitation::delete(conn, &invitation.id)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "invitation.revoked",
+                target_id: Some(&invitation.id),
+                detail: format!("invitation as {}", invitation.role),
+            },
+        )?;
+        Ok(invitation)
+    })
+}
+
+/// Checks a presented token against the tenant of the URL it came with, without using it.
+pub fn find_usable(conn: &mut DbConnection, now: PrimitiveDateTime, tenant_id: &str, token: &str) -> Result<Invitation, AppError> {
+    let invitation = Invitation::find_by_digest(conn, TokenDigest::of(token.trim()).as_str())?
+        .ok_or_else(|| AppError::not_found("this invitation link is not valid; ask an admin for a new one"))?;
+    if invitation.tenant_id != tenant_id {
+        return Err(AppError::not_found("this invitation link is not valid for this tenant"));
+    }
+    if invitation.used_at.is_some() {
+        return Err(AppError::Conflict("this invitation link has already been used; ask an admin for a new one".into()));
+    }
+    if invitation.expires_at <= now {
+        return Err(AppError::Conflict("this invitation link has expired; ask an admin for a new one".into()));
+    }
+    Ok(invitation)
+}
+
+/// The signed-in person joins the tenant with the invitation's role; the link is used up.
+pub fn accept_invitation(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, tenant_id: &str, token: &str) -> Result<Membership, AppError> {
+    let ActorKind::Person { account_id } = &actor.kind else {
+        return Err(AppError::forbidden("an invitation is accepted by a person signed in to the dashboard"));
+    };
+    transaction(conn, |conn| {
+        let invitation = find_usable(conn, now, tenant_id, token)?;
+        if Invitation::mark_used(conn, &invitation.id, account_id, now)? == 0 {
+            return Err(AppError::Conflict("this invitation link has already been used; ask an admin for a new one".into()));
+        }
+        let role = Role::parse(&invitation.role)?;
+        insert_membership(conn, actor, now, tenant_id, account_id, role, "invitation.accepted")
+    })
+}

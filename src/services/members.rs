@@ -1,0 +1,177 @@
+//! Members of a tenant: listed by admins, managed by human admins (roles, removal), added
+//! directly only by operators (everyone else joins through an invitation).
+
+use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::DbConnection;
+use crate::domain::{ids::parse_id, AccountKind, Role};
+use crate::error::AppError;
+use crate::services::audit::{self, Event};
+use crate::services::permissions::{self, require_operator, Permission};
+use crate::services::{api_keys, transaction, Actor};
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub account: Account,
+    pub role: Role,
+    pub joined_at: PrimitiveDateTime,
+}
+
+pub fn list_members(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<Vec<Member>, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
+    Ok(Membership::members_of(conn, tenant_id)?
+        .into_iter()
+        .map(|(account, m)| Member {
+            role: m.role(),
+            joined_at: m.created_at,
+            account,
+        })
+        .collect())
+}
+
+/// Adds a person to a tenant directly: operators only.
+pub fn add_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    account_id: &str,
+    role: Role,
+) -> Result<Membership, AppError> {
+    require_operator(actor, "adding members directly")?;
+    transaction(conn, |conn| insert_membership(conn, actor, now, tenant_id, account_id, role, "member.added"))
+}
+
+pub(crate) fn insert_membership(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    account_id: &str,
+    role: Role,
+    action: &'static str,
+) -> Result<Membership, AppError> {
+    let account = Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
+    if account.is_service_account() {
+        return Err(AppError::invalid(
+            "account",
+            "a service account belongs to its own tenant only and cannot be added to others",
+        ));
+    }
+    if Membership::find(conn, account_id, tenant_id)?.is_some() {
+        return Err(AppError::Conflict(format!("{} is already a member of this tenant", account.name)));
+    }
+    let membership = Membership {
+        account_id: account_id.to_string(),
+        tenant_id: tenant_id.to_string(),
+        role: role.as_str().to_string(),
+        created_at: now,
+    };
+    membership.insert(conn)?;
+    audit::record(
+        conn,
+        actor,
+        now,
+        Event {
+            tenant_id: Some(tenant_id),
+            action,
+            target_id: Some(account_id),
+            detail: format!("{} joined as {}", account.name, role.as_str()),
+        },
+    )?;
+    Ok(membership)
+}
+
+fn find_member(conn: &mut DbConnection, tenant_id: &str, account_id: &str) -> Result<(Account, Membership), AppError> {
+    let account_id = parse_id("account_id", account_id)?;
+    let membership = Membership::find(conn, &account_id, tenant_id)?
+        .ok_or_else(|| AppError::not_found("that account is not a member of this tenant"))?;
+    let account = Account::find(conn, &account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
+    Ok((account, membership))
+}
+
+/// Refuses to leave a tenant without a human admin.
+fn keep_a_human_admin(conn: &mut DbConnection, tenant_id: &str, account: &Account, membership: &Membership, what: &str) -> Result<(), AppError> {
+    if account.kind() == AccountKind::User
+        && membership.role() == Role::Admin
+        && Membership::count_human_admins(conn, tenant_id)? <= 1
+    {
+        return Err(AppError::Conflict(format!(
+            "the last human admin of a tenant cannot be {what}; make someone else an admin first"
+        )));
+    }
+    Ok(())
+}
+
+pub fn change_role(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    account_id: &str,
+    role: Role,
+) -> Result<Member, AppError> {
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        let (account, membership) = find_member(conn, tenant_id, account_id)?;
+        if membership.role() != role {
+            if role != Role::Admin {
+                keep_a_human_admin(conn, tenant_id, &account, &membership, "demoted")?;
+            }
+            Membership::set_role(conn, &account.id, tenant_id, role)?;
+            audit::record(
+                conn,
+                actor,
+                now,
+                Event {
+                    tenant_id: Some(tenant_id),
+                    action: "member.role_changed",
+                    target_id: Some(&account.id),
+                    detail: format!("{}: {} → {}", account.name, membership.role().as_str(), role.as_str()),
+                },
+            )?;
+        }
+        Ok(Member {
+            account,
+            role,
+            joined_at: membership.created_at,
+        })
+    })
+}
+
+/// Removes a person from a tenant; their keys for it are deleted, each audited.
+pub fn remove_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    account_id: &str,
+) -> Result<Account, AppError> {
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        let (account, membership) = find_member(conn, tenant_id, account_id)?;
+        if account.is_service_account() {
+            return Err(AppError::invalid(
+                "account_id",
+                "that is a service account: remove it with remove_service_account",
+            ));
+        }
+        keep_a_human_admin(conn, tenant_id, &account, &membership, "removed")?;
+        for key in ApiKey::of_account(conn, &account.id, Some(tenant_id))? {
+            api_keys::delete_key_audited(conn, actor, now, &key, "deleted because its owner left the tenant")?;
+        }
+        Membership::delete(conn, &account.id, tenant_id)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "member.removed",
+                target_id: Some(&account.id),
+                detail: format!("{} removed", account.name),
+            },
+        )?;
+        Ok(account)
+    })
+}

@@ -1,0 +1,139 @@
+//! The permission service: the one place that decides the matrix of DESIGN §2. The
+//! dashboard and GraphQL reach it only through the other services, so they cannot disagree.
+//!
+//! Through an API key every action stays inside the key's tenant, and the role is the one
+//! the auth pipeline read on this request. For a signed-in person the role is read here,
+//! from the membership, on every call.
+
+use crate::db::models::Membership;
+use crate::db::DbConnection;
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::services::actor::ActorKind;
+use crate::services::Actor;
+
+/// A row of the matrix that is decided per tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Create, list and revoke your own keys in the tenant: any member.
+    UseOwnKeys,
+    /// Create, list and revoke keys of the tenant's service accounts: admins.
+    ManageServiceAccountKeys,
+    /// Create, rename, remove service accounts: admins.
+    ManageServiceAccounts,
+    /// List members: admins.
+    ListMembers,
+    /// Invite people, remove members, change roles: human admins only.
+    ManagePeople,
+    /// Read the audit log: admins.
+    ReadAuditLog,
+}
+
+impl Permission {
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::UseOwnKeys => "using API keys in this tenant",
+            Permission::ManageServiceAccountKeys => "managing service-account keys",
+            Permission::ManageServiceAccounts => "managing service accounts",
+            Permission::ListMembers => "listing members",
+            Permission::ManagePeople => "managing members and invitations",
+            Permission::ReadAuditLog => "reading the audit log",
+        }
+    }
+
+    fn needs_admin(self) -> bool {
+        !matches!(self, Permission::UseOwnKeys)
+    }
+}
+
+/// Proof that the actor may act in a tenant, with the role it holds there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantAccess {
+    pub tenant_id: String,
+    /// `None` for operators, who act from outside every tenant.
+    pub role: Option<Role>,
+}
+
+impl TenantAccess {
+    pub fn is_admin(&self) -> bool {
+        self.role.is_none_or(Role::is_admin)
+    }
+}
+
+/// The actor's standing in a tenant: FORBIDDEN when it is not a member, or when an API
+/// key of another tenant asks.
+pub fn access(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<TenantAccess, AppError> {
+    let role = match &actor.kind {
+        ActorKind::Operator => None,
+        ActorKind::ApiKey(p) => {
+            if p.tenant_id != tenant_id {
+                return Err(AppError::forbidden(
+                    "this API key works only in its own tenant; use a key created for the other tenant",
+                ));
+            }
+            Some(p.role)
+        }
+        ActorKind::Person { account_id } => match Membership::find(conn, account_id, tenant_id)? {
+            Some(m) => Some(m.role()),
+            None => return Err(AppError::forbidden("you are not a member of this tenant")),
+        },
+    };
+    Ok(TenantAccess {
+        tenant_id: tenant_id.to_string(),
+        role,
+    })
+}
+
+/// Decides one row of the matrix for one tenant.
+pub fn require(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    permission: Permission,
+) -> Result<TenantAccess, AppError> {
+    let access = access(conn, actor, tenant_id)?;
+    if permission == Permission::ManagePeople && actor.is_service_account() {
+        return Err(AppError::forbidden(
+            "service accounts cannot manage people: members, roles and invitations are managed by human admins",
+        ));
+    }
+    if permission.needs_admin() && !access.is_admin() {
+        return Err(AppError::forbidden(format!(
+            "{} needs the ADMIN role in this tenant; your role is {}",
+            permission.describe(),
+            access.role.map(Role::as_str).unwrap_or("none"),
+        )));
+    }
+    Ok(access)
+}
+
+/// Whether the actor holds a permission in a tenant, for lists that include what an
+/// admin may see and for showing or hiding links.
+pub fn allows(conn: &mut DbConnection, actor: &Actor, tenant_id: &str, permission: Permission) -> Result<bool, AppError> {
+    match require(conn, actor, tenant_id, permission) {
+        Ok(_) => Ok(true),
+        Err(AppError::Forbidden(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Operator-only rows: creating and deleting tenants, creating people, adding members
+/// directly.
+pub fn require_operator(actor: &Actor, what: &str) -> Result<(), AppError> {
+    if actor.is_operator() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(format!(
+            "{what} is done by operators with `keyward admin`"
+        )))
+    }
+}
+
+/// Rows that only a person may do for themselves (change password, join a tenant).
+pub fn require_person(actor: &Actor, what: &str) -> Result<String, AppError> {
+    match &actor.kind {
+        ActorKind::Person { account_id } => Ok(account_id.clone()),
+        ActorKind::ApiKey(p) if p.account_kind == crate::domain::AccountKind::User => Ok(p.account_id.clone()),
+        _ => Err(AppError::forbidden(format!("{what} is done by a signed-in person"))),
+    }
+}

@@ -1,0 +1,149 @@
+//! Service accounts: machine identities that belong to exactly one tenant, managed by its
+//! admins. Removing one deletes all its keys at once, each audited.
+
+use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::DbConnection;
+use crate::domain::{ids::parse_id, new_id, AccountKind, PersonName, Role};
+use crate::error::AppError;
+use crate::services::audit::{self, Event};
+use crate::services::permissions::{self, Permission};
+use crate::services::{api_keys, transaction, Actor};
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone)]
+pub struct ServiceAccount {
+    pub account: Account,
+    pub key_count: i64,
+    pub creator_name: Option<String>,
+}
+
+pub fn create_service_account(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    name: PersonName,
+) -> Result<Account, AppError> {
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
+        let account = Account {
+            id: new_id(),
+            account_type: AccountKind::ServiceAccount.as_str().into(),
+            name: name.into_inner(),
+            email: None,
+            password_hash: None,
+            tenant_id: Some(tenant_id.to_string()),
+            created_at: now,
+            created_by: actor.account_id().map(str::to_string),
+        };
+        account.insert(conn)?;
+        Membership {
+            account_id: account.id.clone(),
+            tenant_id: tenant_id.to_string(),
+            role: Role::Admin.as_str().into(),
+            created_at: now,
+        }
+        .insert(conn)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "service_account.created",
+                target_id: Some(&account.id),
+                detail: format!("service account \"{}\"", account.name),
+            },
+        )?;
+        Ok(account)
+    })
+}
+
+/// Finds a service account and checks the actor administers its tenant.
+fn find_managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Account, AppError> {
+    let id = parse_id("id", id)?;
+    let account = Account::find(conn, &id)?
+        .filter(Account::is_service_account)
+        .ok_or_else(|| AppError::not_found("service account not found"))?;
+    let tenant_id = account.tenant_id.clone().unwrap_or_default();
+    permissions::require(conn, actor, &tenant_id, Permission::ManageServiceAccounts)?;
+    Ok(account)
+}
+
+pub fn get_service_account(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<ServiceAccount, AppError> {
+    let account = find_managed(conn, actor, id)?;
+    describe(conn, account)
+}
+
+fn describe(conn: &mut DbConnection, account: Account) -> Result<ServiceAccount, AppError> {
+    let key_count = ApiKey::count_of_account(conn, &account.id)?;
+    let creator_name = match account.created_by.as_deref() {
+        Some(c) => Account::find(conn, c)?.map(|a| a.name),
+        None => None,
+    };
+    Ok(ServiceAccount {
+        account,
+        key_count,
+        creator_name,
+    })
+}
+
+pub fn list_service_accounts(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<Vec<ServiceAccount>, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
+    Account::service_accounts_of(conn, tenant_id)?
+        .into_iter()
+        .map(|a| describe(conn, a))
+        .collect()
+}
+
+pub fn rename_service_account(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    id: &str,
+    name: PersonName,
+) -> Result<Account, AppError> {
+    transaction(conn, |conn| {
+        let mut account = find_managed(conn, actor, id)?;
+        let old = std::mem::replace(&mut account.name, name.into_inner());
+        Account::rename(conn, &account.id, &account.name)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: account.tenant_id.as_deref(),
+                action: "service_account.renamed",
+                target_id: Some(&account.id),
+                detail: format!("\"{old}\" → \"{}\"", account.name),
+            },
+        )?;
+        Ok(account)
+    })
+}
+
+/// Removes a service account: all its keys stop working at once.
+pub fn remove_service_account(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, id: &str) -> Result<ServiceAccount, AppError> {
+    transaction(conn, |conn| {
+        let account = find_managed(conn, actor, id)?;
+        let described = describe(conn, account.clone())?;
+        for key in ApiKey::of_account(conn, &account.id, None)? {
+            api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its service account")?;
+        }
+        let tenant_id = account.tenant_id.clone().unwrap_or_default();
+        Membership::delete(conn, &account.id, &tenant_id)?;
+        Account::delete(conn, &account.id)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(&tenant_id),
+                action: "service_account.removed",
+                target_id: Some(&account.id),
+                detail: format!("service account \"{}\" and its {} key(s)", account.name, described.key_count),
+            },
+        )?;
+        Ok(described)
+    })
+}

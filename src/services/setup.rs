@@ -1,0 +1,64 @@
+//! First run: while no account exists, a one-time setup token (its digest in the
+//! database, so any instance accepts it) lets someone create the first tenant and admin.
+
+use crate::db::models::sign_in::SetupToken;
+use crate::db::models::{Account, Tenant};
+use crate::db::DbConnection;
+use crate::domain::api_key::random_secret;
+use crate::domain::{Email, Password, PersonName, Role, TenantName, TenantSlug, TokenDigest};
+use crate::error::AppError;
+use crate::services::passwords::hash_password;
+use crate::services::{accounts, members, tenants, transaction, Actor};
+use time::PrimitiveDateTime;
+
+/// Whether first-run setup is still open (no account exists yet).
+pub fn is_open(conn: &mut DbConnection) -> Result<bool, AppError> {
+    Ok(!Account::any_exists(conn)?)
+}
+
+/// Issues a new setup token when no account exists; returns it to print once.
+pub fn issue_token(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<Option<String>, AppError> {
+    transaction(conn, |conn| {
+        if Account::any_exists(conn)? {
+            SetupToken::clear(conn)?;
+            return Ok(None);
+        }
+        let token = random_secret(32);
+        SetupToken::replace(
+            conn,
+            &SetupToken {
+                token_digest: TokenDigest::of(&token).into_inner(),
+                created_at: now,
+            },
+        )?;
+        Ok(Some(token))
+    })
+}
+
+pub fn token_is_valid(conn: &mut DbConnection, token: &str) -> Result<bool, AppError> {
+    Ok(!Account::any_exists(conn)? && SetupToken::exists(conn, TokenDigest::of(token).as_str())?)
+}
+
+pub struct FirstRun {
+    pub tenant_name: TenantName,
+    pub tenant_slug: TenantSlug,
+    pub email: Email,
+    pub name: PersonName,
+    pub password: Password,
+}
+
+/// Creates the first tenant and its admin, and closes setup for good.
+pub fn complete(conn: &mut DbConnection, now: PrimitiveDateTime, token: &str, input: FirstRun) -> Result<(Tenant, Account), AppError> {
+    let hash = hash_password(&input.password)?;
+    transaction(conn, |conn| {
+        if !token_is_valid(conn, token)? {
+            return Err(AppError::not_found("setup is closed or the setup link is not valid"));
+        }
+        let operator = Actor::operator();
+        let tenant = tenants::insert_tenant(conn, &operator, now, input.tenant_name, input.tenant_slug)?;
+        let account = accounts::insert_user(conn, &operator, now, input.email, input.name, hash)?;
+        members::insert_membership(conn, &operator, now, &tenant.id, &account.id, Role::Admin, "member.added")?;
+        SetupToken::clear(conn)?;
+        Ok((tenant, account))
+    })
+}

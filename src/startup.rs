@@ -1,0 +1,64 @@
+//! Building and running the server. `Application::build` binds first (port 0 in tests),
+//! so the caller knows the port before the server runs.
+
+use crate::config::Settings;
+use crate::db::Database;
+use crate::domain::Clock;
+use crate::web::{self, AppState};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web as aw, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens and migrates the database, then binds. Every failure is one clear line.
+    pub fn build(settings: Settings, clock: Clock) -> Result<Self, String> {
+        let db = Database::open(&settings.database_url)?;
+        let _session_secret = settings.resolve_session_secret()?;
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let workers = settings.workers;
+        let state = AppState {
+            db,
+            clock,
+            settings: Arc::new(settings),
+        };
+        let data = aw::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(from_fn(web::logging::log_request))
+                .configure(web::routes::configure)
+        })
+        .listen(listener)
+        .map_err(|e| format!("cannot start the HTTP server: {e}"))?;
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

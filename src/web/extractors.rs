@@ -1,0 +1,105 @@
+//! Who is calling. `ApiCaller` runs the API-key pipeline of DESIGN §4 for `/api/*`
+//! routes; GraphQL calls `authenticate_request` itself so it can render failures its way.
+//! Neither reads the session cookie.
+
+use crate::domain::PlainToken;
+use crate::error::AppError;
+use crate::services::{auth, Actor, Principal};
+use crate::web::client_ip::client_ip;
+use crate::web::AppState;
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use actix_web::{web, FromRequest, HttpRequest};
+use std::future::Future;
+use std::pin::Pin;
+
+pub const TENANT_HEADERS: [&str; 2] = ["x-keyward-tenant-id", "x-prefect-tenant-id"];
+
+/// Reads `Authorization: Bearer <key>` (scheme case-insensitive) and checks the token's
+/// format and checksum; no I/O. `Ok(None)` when there is no Authorization header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<PlainToken>, AppError> {
+    let mut values = headers.get_all(AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AppError::unauthenticated("send exactly one Authorization header"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::unauthenticated("the API key is malformed: it contains non-ASCII characters"))?
+        .trim();
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AppError::unauthenticated(
+            "the Authorization scheme must be Bearer: send `Authorization: Bearer <key>`",
+        ));
+    }
+    let token = rest.trim();
+    if token.is_empty() {
+        return Err(AppError::unauthenticated(
+            "the Authorization header has no API key after Bearer",
+        ));
+    }
+    Ok(Some(PlainToken::parse(token)?))
+}
+
+/// The tenant headers a request carries, each of which must name the key's tenant.
+fn tenant_headers(headers: &HeaderMap) -> Result<Vec<String>, AppError> {
+    TENANT_HEADERS
+        .iter()
+        .flat_map(|name| headers.get_all(*name))
+        .map(|v| {
+            v.to_str().map(|s| s.trim().to_string()).map_err(|_| {
+                AppError::unauthenticated("the tenant header must be a tenant id (a UUID)")
+            })
+        })
+        .collect()
+}
+
+/// Runs the whole pipeline. `Ok(None)` when the request carries no key at all.
+pub async fn authenticate_request(req: &HttpRequest, state: &AppState) -> Result<Option<ApiCaller>, AppError> {
+    let Some(token) = bearer_token(req.headers())? else {
+        return Ok(None);
+    };
+    let tenants = tenant_headers(req.headers())?;
+    let ip = client_ip(req, &state.settings);
+    let ip_for_touch = ip.clone();
+    let principal: Principal = state
+        .run(move |conn, now| auth::authenticate(conn, now, &token, &tenants, ip_for_touch.as_deref()))
+        .await?;
+    Ok(Some(ApiCaller { principal, ip }))
+}
+
+/// An API request authenticated by a key; anything else is refused with 401.
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub principal: Principal,
+    pub ip: Option<String>,
+}
+
+impl ApiCaller {
+    pub fn actor(&self) -> Actor {
+        Actor::api_key(self.principal.clone(), self.ip.clone())
+    }
+}
+
+impl FromRequest for ApiCaller {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| AppError::internal("application state is missing"))?
+                .clone();
+            match authenticate_request(&req, &state).await? {
+                Some(caller) => Ok(caller),
+                None => Err(AppError::unauthenticated(
+                    "missing API key: send it as `Authorization: Bearer <key>`",
+                )),
+            }
+        })
+    }
+}

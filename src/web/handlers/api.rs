@@ -1,0 +1,18 @@
+//! Plain JSON routes for scripts and health checks, authenticated by API key only.
+
+use crate::web::extractors::ApiCaller;
+use actix_web::HttpResponse;
+
+/// `GET /api/whoami`: what the presented key authenticates as.
+pub async fn whoami(caller: ApiCaller) -> HttpResponse {
+    let p = &caller.principal;
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({
+            "account_id": p.account_id(),
+            "account_type": p.account_kind().as_str(),
+            "tenant_id": p.tenant_id(),
+            "role": p.role().as_str(),
+            "api_key_id": p.key_id(),
+        }))
+}
