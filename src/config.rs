@@ -41,7 +41,9 @@ impl SettingsArgs {
             #[command(flatten)]
             args: SettingsArgs,
         }
-        <EnvOnly as clap::Parser>::try_parse_from(["keyward"]).map(|e| e.args).unwrap_or_default()
+        <EnvOnly as clap::Parser>::try_parse_from(["keyward"])
+            .map(|e| e.args)
+            .unwrap_or_default()
     }
 }
 
@@ -131,7 +133,11 @@ impl LogSettings {
                 other => directives.push(other),
             }
         }
-        let filter = if directives.is_empty() { "info".to_string() } else { directives.join(",") };
+        let filter = if directives.is_empty() {
+            "info".to_string()
+        } else {
+            directives.join(",")
+        };
         tracing_subscriber::EnvFilter::try_new(&filter)
             .map_err(|e| format!("the log setting \"{raw}\" is not understood ({e}); use e.g. `info`, `debug,json` or `keyward=trace`"))?;
         Ok(Self { filter, format })
@@ -162,20 +168,39 @@ impl Settings {
                 .or(file.database_url.as_deref())
                 .unwrap_or(DEFAULT_DATABASE_URL),
         )?;
-        let bind = args.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
-        let public_url = args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+        let bind = args
+            .bind
+            .clone()
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.into());
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_string());
         if let Some(url) = &public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("the public URL \"{url}\" must start with http:// or https://"));
+                return Err(format!(
+                    "the public URL \"{url}\" must start with http:// or https://"
+                ));
             }
         }
-        let log = LogSettings::parse(args.log.as_deref().or(file.log.as_deref()).unwrap_or("info"))?;
+        let log = LogSettings::parse(
+            args.log
+                .as_deref()
+                .or(file.log.as_deref())
+                .unwrap_or("info"),
+        )?;
         let trusted_proxies = match (&args.trusted_proxies, file.trusted_proxies) {
             (Some(text), _) => parse_proxies(text.split(','))?,
             (None, Some(list)) => parse_proxies(list.iter().map(String::as_str))?,
             (None, None) => Vec::new(),
         };
-        let session_secret = match std::env::var("KEYWARD_SESSION_SECRET").ok().filter(|s| !s.trim().is_empty()).or(file.session_secret) {
+        let session_secret = match std::env::var("KEYWARD_SESSION_SECRET")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .or(file.session_secret)
+        {
             Some(text) => Some(SessionSecret::parse(&text)?),
             None => None,
         };
@@ -193,12 +218,19 @@ impl Settings {
     /// Settings for the commands that only need the database (`migrate`, `admin`).
     pub fn database_url(db: &DatabaseArgs) -> Result<DatabaseUrl, String> {
         let file = load_file(db.config.as_deref())?;
-        DatabaseUrl::parse(db.database_url.as_deref().or(file.database_url.as_deref()).unwrap_or(DEFAULT_DATABASE_URL))
+        DatabaseUrl::parse(
+            db.database_url
+                .as_deref()
+                .or(file.database_url.as_deref())
+                .unwrap_or(DEFAULT_DATABASE_URL),
+        )
     }
 
     /// Whether cookies must be `Secure` (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
-        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
@@ -222,7 +254,10 @@ impl Settings {
 fn secret_file_beside(db_path: &Path) -> Result<SessionSecret, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut name = db_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = db_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".session-secret");
     let path = db_path.with_file_name(name);
     match std::fs::read_to_string(&path) {
@@ -234,12 +269,24 @@ fn secret_file_beside(db_path: &Path) -> Result<SessionSecret, String> {
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .map_err(|e| format!("cannot create the session secret file {}: {e}", path.display()))?;
-            writeln!(file, "{}", secret.to_base64())
-                .map_err(|e| format!("cannot write the session secret file {}: {e}", path.display()))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot create the session secret file {}: {e}",
+                        path.display()
+                    )
+                })?;
+            writeln!(file, "{}", secret.to_base64()).map_err(|e| {
+                format!(
+                    "cannot write the session secret file {}: {e}",
+                    path.display()
+                )
+            })?;
             Ok(secret)
         }
-        Err(e) => Err(format!("cannot read the session secret file {}: {e}", path.display())),
+        Err(e) => Err(format!(
+            "cannot read the session secret file {}: {e}",
+            path.display()
+        )),
     }
 }
 
@@ -258,9 +305,20 @@ fn parse_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet>,
 fn load_file(explicit: Option<&Path>) -> Result<FileSettings, String> {
     let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("the settings file {} is not valid: {}", path.display(), e.message())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Ok(FileSettings::default()),
-        Err(e) => Err(format!("cannot read the settings file {}: {e}", path.display())),
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            format!(
+                "the settings file {} is not valid: {}",
+                path.display(),
+                e.message()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            Ok(FileSettings::default())
+        }
+        Err(e) => Err(format!(
+            "cannot read the settings file {}: {e}",
+            path.display()
+        )),
     }
 }
 
@@ -271,7 +329,9 @@ mod tests {
     #[test]
     fn short_session_secrets_are_refused() {
         let short = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-        assert!(SessionSecret::parse(&short).unwrap_err().contains("at least 64 bytes"));
+        assert!(SessionSecret::parse(&short)
+            .unwrap_err()
+            .contains("at least 64 bytes"));
         let long = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
         assert!(SessionSecret::parse(&long).is_ok());
     }

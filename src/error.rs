@@ -58,7 +58,9 @@ impl AppError {
     /// The GraphQL `extensions.code` and the JSON `error.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::Invalid(_) | AppError::Conflict(_) | AppError::PayloadTooLarge(_) => "BAD_USER_INPUT",
+            AppError::Invalid(_) | AppError::Conflict(_) | AppError::PayloadTooLarge(_) => {
+                "BAD_USER_INPUT"
+            }
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
@@ -157,7 +159,8 @@ impl ResponseError for AppError {
             builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         builder.insert_header((header::CACHE_CONTROL, "no-store"));
-        let mut body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut body =
+            serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
         if let Some(field) = self.field() {
             body["error"]["field"] = field.into();
         }

@@ -5,7 +5,9 @@ use super::CliError;
 use crate::config::{DatabaseArgs, Settings};
 use crate::db::{Database, DbConnection};
 use crate::domain::clock::rfc3339;
-use crate::domain::{Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
+use crate::domain::{
+    Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug,
+};
 use crate::error::AppError;
 use crate::services::{accounts, api_keys, members, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
@@ -109,7 +111,13 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
     let operator = Actor::operator();
     let (text, value) = match args.command {
         AdminCommand::CreateTenant { name, slug } => {
-            let t = tenants::create_tenant(conn, &operator, now, TenantName::parse(&name)?, TenantSlug::parse(&slug)?)?;
+            let t = tenants::create_tenant(
+                conn,
+                &operator,
+                now,
+                TenantName::parse(&name)?,
+                TenantSlug::parse(&slug)?,
+            )?;
             (
                 format!("created tenant {} ({}) with id {}", t.name, t.slug, t.id),
                 json!({ "id": t.id, "slug": t.slug, "name": t.name }),
@@ -124,17 +132,36 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 ), &tenant.slug)?;
             }
             let t = tenants::delete_tenant(conn, &operator, now, &slug)?;
-            (format!("deleted tenant {} ({})", t.name, t.slug), json!({ "id": t.id, "slug": t.slug, "deleted": true }))
+            (
+                format!("deleted tenant {} ({})", t.name, t.slug),
+                json!({ "id": t.id, "slug": t.slug, "deleted": true }),
+            )
         }
         AdminCommand::CreateUser { email, name, .. } => {
             let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
-            let a = accounts::create_user(conn, &operator, now, Email::parse(&email)?, PersonName::parse(&name)?, &password)?;
+            let a = accounts::create_user(
+                conn,
+                &operator,
+                now,
+                Email::parse(&email)?,
+                PersonName::parse(&name)?,
+                &password,
+            )?;
             (
-                format!("created {} <{}> with id {}", a.name, a.email.as_deref().unwrap_or_default(), a.id),
+                format!(
+                    "created {} <{}> with id {}",
+                    a.name,
+                    a.email.as_deref().unwrap_or_default(),
+                    a.id
+                ),
                 json!({ "id": a.id, "email": a.email, "name": a.name }),
             )
         }
-        AdminCommand::AddMember { email, tenant, role } => {
+        AdminCommand::AddMember {
+            email,
+            tenant,
+            role,
+        } => {
             let role = Role::parse(&role)?;
             let t = tenants::find_by_slug(conn, &tenant)?;
             let a = accounts::find_by_email_or_id(conn, &Email::parse(&email)?.into_inner())?;
@@ -146,16 +173,33 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
         }
         AdminCommand::CreateServiceAccount { tenant, name } => {
             let t = tenants::find_by_slug(conn, &tenant)?;
-            let a = service_accounts::create_service_account(conn, &operator, now, &t.id, PersonName::parse(&name)?)?;
+            let a = service_accounts::create_service_account(
+                conn,
+                &operator,
+                now,
+                &t.id,
+                PersonName::parse(&name)?,
+            )?;
             (
-                format!("created service account {} in {} with id {}", a.name, t.slug, a.id),
+                format!(
+                    "created service account {} in {} with id {}",
+                    a.name, t.slug, a.id
+                ),
                 json!({ "id": a.id, "name": a.name, "tenant_id": t.id }),
             )
         }
-        AdminCommand::CreateKey { account, tenant, name, expires_at } => {
+        AdminCommand::CreateKey {
+            account,
+            tenant,
+            name,
+            expires_at,
+        } => {
             let t = tenants::find_by_slug(conn, &tenant)?;
             let a = accounts::find_by_email_or_id(conn, &account)?;
-            let expires_at = expires_at.as_deref().map(|e| ExpiresAt::parse_rfc3339(e, now)).transpose()?;
+            let expires_at = expires_at
+                .as_deref()
+                .map(|e| ExpiresAt::parse_rfc3339(e, now))
+                .transpose()?;
             let created = api_keys::create_api_key(
                 conn,
                 &operator,
@@ -195,16 +239,21 @@ fn read_password() -> Result<String, CliError> {
         eprint!("Password: ");
     }
     let mut text = String::new();
-    stdin
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::usage(format!("cannot read the password from standard input: {e}")))?;
-    let password = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    stdin.read_to_string(&mut text).map_err(|e| {
+        CliError::usage(format!("cannot read the password from standard input: {e}"))
+    })?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
     Ok(password.to_string())
 }
 
 fn confirm(prompt: &str, expected: &str) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::usage("refusing to delete without confirmation: pass --yes"));
+        return Err(CliError::usage(
+            "refusing to delete without confirmation: pass --yes",
+        ));
     }
     eprint!("{prompt}");
     let mut line = String::new();

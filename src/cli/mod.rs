@@ -39,11 +39,17 @@ pub struct CliError {
 impl CliError {
     /// Bad input or a conflict with what is stored: exit code 2.
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: 2 }
+        Self {
+            message: message.into(),
+            code: 2,
+        }
     }
     /// Anything else (database unreachable, I/O): exit code 1.
     pub fn failure(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: 1 }
+        Self {
+            message: message.into(),
+            code: 1,
+        }
     }
 }
 
@@ -51,7 +57,9 @@ impl From<crate::error::AppError> for CliError {
     fn from(e: crate::error::AppError) -> Self {
         use crate::error::AppError::*;
         match &e {
-            Invalid(_) | Conflict(_) | NotFound(_) | Forbidden(_) | Unauthenticated(_) => Self::usage(e.to_string()),
+            Invalid(_) | Conflict(_) | NotFound(_) | Forbidden(_) | Unauthenticated(_) => {
+                Self::usage(e.to_string())
+            }
             _ => {
                 e.log();
                 Self::failure(e.to_string())

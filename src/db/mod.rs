@@ -16,7 +16,7 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Held while migrating PostgreSQL, so instances that start together do not race.
-const MIGRATION_LOCK_KEY: i64 = 0x6b65_7977_6172_64;
+const MIGRATION_LOCK_KEY: i64 = 0x006b_6579_7761_7264; // "keyward"
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -81,7 +81,10 @@ pub fn redact_url_password(url: &str) -> String {
     }
     if let Some(q) = out.find("password=") {
         let start = q + "password=".len();
-        let end = out[start..].find('&').map(|i| start + i).unwrap_or(out.len());
+        let end = out[start..]
+            .find('&')
+            .map(|i| start + i)
+            .unwrap_or(out.len());
         out.replace_range(start..end, "***");
     }
     out
@@ -132,8 +135,8 @@ impl DatabaseUrl {
                         "the SQLite path is not valid UTF-8".into(),
                     ))
                 })?;
-                let mut conn = SqliteConnection::establish(path_str)
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let mut conn =
+                    SqliteConnection::establish(path_str).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching a new file to WAL takes a lock.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
@@ -164,7 +167,8 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -222,13 +226,13 @@ impl Database {
             .test_on_check_out(false)
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| format!("cannot open a connection pool for {url}: {e}"))?;
-        let file_identity = match url {
-            DatabaseUrl::Sqlite(path) => Some(
-                file_identity(path)
-                    .map_err(|e| format!("cannot read the SQLite database {}: {e}", path.display()))?,
-            ),
-            DatabaseUrl::Postgres(_) => None,
-        };
+        let file_identity =
+            match url {
+                DatabaseUrl::Sqlite(path) => Some(file_identity(path).map_err(|e| {
+                    format!("cannot read the SQLite database {}: {e}", path.display())
+                })?),
+                DatabaseUrl::Postgres(_) => None,
+            };
         Ok(Self {
             pool,
             url: url.clone(),

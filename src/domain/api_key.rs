@@ -111,7 +111,9 @@ impl PlainToken {
         };
         let body = &raw.as_bytes()[PREFIX_LEN..];
         if !body.iter().all(u8::is_ascii_alphanumeric) {
-            return Err(TokenError::Malformed("it contains characters outside 0-9A-Za-z"));
+            return Err(TokenError::Malformed(
+                "it contains characters outside 0-9A-Za-z",
+            ));
         }
         let (random, checksum) = body.split_at(RANDOM_LEN);
         if crc_base62(random) != checksum {
@@ -197,7 +199,10 @@ mod tests {
         let mut s = t.expose_secret().to_string();
         let c = if s.as_bytes()[10] == b'a' { "b" } else { "a" };
         s.replace_range(10..11, c);
-        assert!(matches!(PlainToken::parse(&s), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            PlainToken::parse(&s),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

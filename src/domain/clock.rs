@@ -13,7 +13,11 @@ pub struct Clock {
 
 impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Clock(offset={}µs)", self.offset_micros.load(Ordering::Relaxed))
+        write!(
+            f,
+            "Clock(offset={}µs)",
+            self.offset_micros.load(Ordering::Relaxed)
+        )
     }
 }
 

@@ -11,5 +11,10 @@ pub fn new_id() -> String {
 pub fn parse_id(field: &'static str, raw: &str) -> Result<String, InvalidInput> {
     uuid::Uuid::parse_str(raw.trim())
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| InvalidInput::new(field, "must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301"))
+        .map_err(|_| {
+            InvalidInput::new(
+                field,
+                "must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+            )
+        })
 }

@@ -124,7 +124,12 @@ impl Email {
             return Err(bad());
         }
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
-        if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        if local.is_empty()
+            || domain.contains('@')
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
             return Err(bad());
         }
         Ok(Self(s))
@@ -154,7 +159,10 @@ impl Password {
             ));
         }
         if len > 1024 {
-            return Err(InvalidInput::new("password", "must be at most 1024 characters"));
+            return Err(InvalidInput::new(
+                "password",
+                "must be at most 1024 characters",
+            ));
         }
         Ok(Self(raw.to_string()))
     }
@@ -184,16 +192,25 @@ impl ExpiresAt {
 
     /// Parses an RFC 3339 time (`2031-01-01T00:00:00+00:00`), converted to UTC.
     pub fn parse_rfc3339(raw: &str, now: PrimitiveDateTime) -> Result<Self, InvalidInput> {
-        let t = time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
-            .map_err(|_| InvalidInput::new("expires_at", "must be an RFC 3339 time such as 2031-01-01T00:00:00Z"))?
-            .to_offset(time::UtcOffset::UTC);
+        let t =
+            time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    InvalidInput::new(
+                        "expires_at",
+                        "must be an RFC 3339 time such as 2031-01-01T00:00:00Z",
+                    )
+                })?
+                .to_offset(time::UtcOffset::UTC);
         Self::parse(PrimitiveDateTime::new(t.date(), t.time()), now)
     }
 
     /// "N days" means now + N × 24 h (DESIGN §1).
     pub fn in_days(days: i64, now: PrimitiveDateTime) -> Result<Self, InvalidInput> {
         if !(1..=3650).contains(&days) {
-            return Err(InvalidInput::new("expires_at", "must be between 1 and 3650 days"));
+            return Err(InvalidInput::new(
+                "expires_at",
+                "must be between 1 and 3650 days",
+            ));
         }
         Self::parse(now + time::Duration::days(days), now)
     }
@@ -234,7 +251,10 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased() {
-        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
         assert!(Email::parse("ada").is_err());
         assert!(Email::parse("ada@localhost").is_err());
     }

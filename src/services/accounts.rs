@@ -22,7 +22,9 @@ pub fn create_user(
 ) -> Result<Account, AppError> {
     require_operator(actor, "creating people accounts")?;
     let hash = hash_password(password)?;
-    transaction(conn, |conn| insert_user(conn, actor, now, email, name, hash))
+    transaction(conn, |conn| {
+        insert_user(conn, actor, now, email, name, hash)
+    })
 }
 
 pub(crate) fn insert_user(
@@ -61,7 +63,11 @@ pub(crate) fn insert_user(
             tenant_id: None,
             action: "account.created",
             target_id: Some(&account.id),
-            detail: format!("person {} <{}>", account.name, account.email.as_deref().unwrap_or_default()),
+            detail: format!(
+                "person {} <{}>",
+                account.name,
+                account.email.as_deref().unwrap_or_default()
+            ),
         },
     )?;
     Ok(account)
@@ -72,13 +78,17 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Account, AppError> {
 }
 
 /// Finds an account by email or by id (the CLI accepts either).
-pub fn find_by_email_or_id(conn: &mut DbConnection, email_or_id: &str) -> Result<Account, AppError> {
+pub fn find_by_email_or_id(
+    conn: &mut DbConnection,
+    email_or_id: &str,
+) -> Result<Account, AppError> {
     let found = if email_or_id.contains('@') {
         Account::find_by_email(conn, &email_or_id.trim().to_lowercase())?
     } else {
         Account::find(conn, &email_or_id.trim().to_lowercase())?
     };
-    found.ok_or_else(|| AppError::not_found(format!("no account has the email or id {email_or_id}")))
+    found
+        .ok_or_else(|| AppError::not_found(format!("no account has the email or id {email_or_id}")))
 }
 
 /// Changes the actor's own password; the current one is required. Ends every other
@@ -98,7 +108,10 @@ pub fn change_own_password(
         .as_deref()
         .ok_or_else(|| AppError::invalid("current_password", "this account has no password"))?;
     if !verify_password(hash, current) {
-        return Err(AppError::invalid("current_password", "is not your current password"));
+        return Err(AppError::invalid(
+            "current_password",
+            "is not your current password",
+        ));
     }
     let new_hash = hash_password(new)?;
     transaction(conn, |conn| {

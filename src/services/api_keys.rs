@@ -3,7 +3,9 @@
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
-use crate::domain::{ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind};
+use crate::domain::{
+    ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind,
+};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
@@ -78,7 +80,9 @@ pub fn create_api_key(
                 let tenant_id = requested_tenant
                     .clone()
                     .or_else(|| actor.bound_tenant().map(str::to_string))
-                    .ok_or_else(|| AppError::invalid("tenant_id", "choose the tenant the key is for"))?;
+                    .ok_or_else(|| {
+                        AppError::invalid("tenant_id", "choose the tenant the key is for")
+                    })?;
                 if actor.is_operator() {
                     if Membership::find(conn, &account.id, &tenant_id)?.is_none() {
                         return Err(AppError::invalid(
@@ -122,7 +126,10 @@ pub fn create_api_key(
                 tenant_id: Some(&tenant_id),
                 action: "api_key.created",
                 target_id: Some(&key.id),
-                detail: format!("key \"{}\" ({}) for {}", key.name, key.display_hint, account.name),
+                detail: format!(
+                    "key \"{}\" ({}) for {}",
+                    key.name, key.display_hint, account.name
+                ),
             },
         )?;
         Ok(CreatedApiKey { key, token })
@@ -131,7 +138,12 @@ pub fn create_api_key(
 
 /// Revokes (deletes) a key. Any key the actor may not revoke answers NOT_FOUND, so
 /// nobody learns that someone else's key exists.
-pub fn revoke_api_key(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, key_id: &str) -> Result<ApiKey, AppError> {
+pub fn revoke_api_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    key_id: &str,
+) -> Result<ApiKey, AppError> {
     let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
         let key = ApiKey::find(conn, &key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
@@ -150,9 +162,15 @@ fn may_manage_key(conn: &mut DbConnection, actor: &Actor, key: &ApiKey) -> Resul
     if actor.is_operator() || actor.is(&key.account_id) {
         return Ok(true);
     }
-    let owner_is_service_account = Account::find(conn, &key.account_id)?.is_some_and(|a| a.is_service_account());
+    let owner_is_service_account =
+        Account::find(conn, &key.account_id)?.is_some_and(|a| a.is_service_account());
     Ok(owner_is_service_account
-        && permissions::allows(conn, actor, &key.tenant_id, Permission::ManageServiceAccountKeys)?)
+        && permissions::allows(
+            conn,
+            actor,
+            &key.tenant_id,
+            Permission::ManageServiceAccountKeys,
+        )?)
 }
 
 /// Deletes one key and writes its audit event; used by every path that removes keys
@@ -179,36 +197,74 @@ pub(crate) fn delete_key_audited(
 }
 
 /// The actor's own keys: every tenant for a person; only the key's tenant through a key.
-pub fn list_own_api_keys(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<ApiKeyListing>, AppError> {
+pub fn list_own_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+) -> Result<Vec<ApiKeyListing>, AppError> {
     let Some(account_id) = actor.account_id() else {
         return Ok(Vec::new());
     };
-    Ok(ApiKey::listings(conn, Some(account_id), actor.bound_tenant(), None)?)
+    Ok(ApiKey::listings(
+        conn,
+        Some(account_id),
+        actor.bound_tenant(),
+        None,
+    )?)
 }
 
 /// Keys of a tenant's service accounts; admins only.
-pub fn list_service_account_keys(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<Vec<ApiKeyListing>, AppError> {
+pub fn list_service_account_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<ApiKeyListing>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccountKeys)?;
-    Ok(ApiKey::listings(conn, None, Some(tenant_id), Some(AccountKind::ServiceAccount.as_str()))?)
+    Ok(ApiKey::listings(
+        conn,
+        None,
+        Some(tenant_id),
+        Some(AccountKind::ServiceAccount.as_str()),
+    )?)
 }
 
 /// What `auth_api_key` answers: the actor's own keys, plus every service-account key of
 /// each tenant where it is an admin (through a key: only the key's tenant). Newest first.
-pub fn list_visible_api_keys(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<ApiKeyListing>, AppError> {
+pub fn list_visible_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+) -> Result<Vec<ApiKeyListing>, AppError> {
     let mut keys = list_own_api_keys(conn, actor)?;
     let tenants: Vec<String> = match actor.bound_tenant() {
         Some(t) => vec![t.to_string()],
         None => match actor.account_id() {
-            Some(a) => Membership::tenants_of(conn, a)?.into_iter().map(|(t, _)| t.id).collect(),
+            Some(a) => Membership::tenants_of(conn, a)?
+                .into_iter()
+                .map(|(t, _)| t.id)
+                .collect(),
             None => Vec::new(),
         },
     };
     for tenant_id in tenants {
-        if permissions::allows(conn, actor, &tenant_id, Permission::ManageServiceAccountKeys)? {
-            let more = ApiKey::listings(conn, None, Some(&tenant_id), Some(AccountKind::ServiceAccount.as_str()))?;
+        if permissions::allows(
+            conn,
+            actor,
+            &tenant_id,
+            Permission::ManageServiceAccountKeys,
+        )? {
+            let more = ApiKey::listings(
+                conn,
+                None,
+                Some(&tenant_id),
+                Some(AccountKind::ServiceAccount.as_str()),
+            )?;
             keys.extend(more.into_iter().filter(|l| !actor.is(&l.account.id)));
         }
     }
-    keys.sort_by(|a, b| b.key.created_at.cmp(&a.key.created_at).then_with(|| a.key.id.cmp(&b.key.id)));
+    keys.sort_by(|a, b| {
+        b.key
+            .created_at
+            .cmp(&a.key.created_at)
+            .then_with(|| a.key.id.cmp(&b.key.id))
+    });
     Ok(keys)
 }

@@ -35,7 +35,12 @@ pub struct Event<'a> {
     pub detail: String,
 }
 
-pub fn record(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, event: Event<'_>) -> Result<(), AppError> {
+pub fn record(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    event: Event<'_>,
+) -> Result<(), AppError> {
     debug_assert!(ACTIONS.contains(&event.action));
     AuditEvent {
         id: new_id(),

@@ -66,12 +66,23 @@ pub fn create_invitation(
     })
 }
 
-pub fn list_pending_invitations(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, tenant_id: &str) -> Result<Vec<Invitation>, AppError> {
+pub fn list_pending_invitations(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+) -> Result<Vec<Invitation>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
     Ok(Invitation::pending_of(conn, tenant_id, now)?)
 }
 
-pub fn revoke_invitation(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, tenant_id: &str, id: &str) -> Result<Invitation, AppError> {
+pub fn revoke_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Invitation, AppError> {
     let id = parse_id("invitation_id", id)?;
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
@@ -95,32 +106,63 @@ pub fn revoke_invitation(conn: &mut DbConnection, actor: &Actor, now: PrimitiveD
 }
 
 /// Checks a presented token against the tenant of the URL it came with, without using it.
-pub fn find_usable(conn: &mut DbConnection, now: PrimitiveDateTime, tenant_id: &str, token: &str) -> Result<Invitation, AppError> {
+pub fn find_usable(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    token: &str,
+) -> Result<Invitation, AppError> {
     let invitation = Invitation::find_by_digest(conn, TokenDigest::of(token.trim()).as_str())?
-        .ok_or_else(|| AppError::not_found("this invitation link is not valid; ask an admin for a new one"))?;
+        .ok_or_else(|| {
+            AppError::not_found("this invitation link is not valid; ask an admin for a new one")
+        })?;
     if invitation.tenant_id != tenant_id {
-        return Err(AppError::not_found("this invitation link is not valid for this tenant"));
+        return Err(AppError::not_found(
+            "this invitation link is not valid for this tenant",
+        ));
     }
     if invitation.used_at.is_some() {
-        return Err(AppError::Conflict("this invitation link has already been used; ask an admin for a new one".into()));
+        return Err(AppError::Conflict(
+            "this invitation link has already been used; ask an admin for a new one".into(),
+        ));
     }
     if invitation.expires_at <= now {
-        return Err(AppError::Conflict("this invitation link has expired; ask an admin for a new one".into()));
+        return Err(AppError::Conflict(
+            "this invitation link has expired; ask an admin for a new one".into(),
+        ));
     }
     Ok(invitation)
 }
 
 /// The signed-in person joins the tenant with the invitation's role; the link is used up.
-pub fn accept_invitation(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, tenant_id: &str, token: &str) -> Result<Membership, AppError> {
+pub fn accept_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    token: &str,
+) -> Result<Membership, AppError> {
     let ActorKind::Person { account_id } = &actor.kind else {
-        return Err(AppError::forbidden("an invitation is accepted by a person signed in to the dashboard"));
+        return Err(AppError::forbidden(
+            "an invitation is accepted by a person signed in to the dashboard",
+        ));
     };
     transaction(conn, |conn| {
         let invitation = find_usable(conn, now, tenant_id, token)?;
         if Invitation::mark_used(conn, &invitation.id, account_id, now)? == 0 {
-            return Err(AppError::Conflict("this invitation link has already been used; ask an admin for a new one".into()));
+            return Err(AppError::Conflict(
+                "this invitation link has already been used; ask an admin for a new one".into(),
+            ));
         }
         let role = Role::parse(&invitation.role)?;
-        insert_membership(conn, actor, now, tenant_id, account_id, role, "invitation.accepted")
+        insert_membership(
+            conn,
+            actor,
+            now,
+            tenant_id,
+            account_id,
+            role,
+            "invitation.accepted",
+        )
     })
 }

@@ -17,7 +17,11 @@ pub struct Member {
     pub joined_at: PrimitiveDateTime,
 }
 
-pub fn list_members(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<Vec<Member>, AppError> {
+pub fn list_members(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<Member>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
     Ok(Membership::members_of(conn, tenant_id)?
         .into_iter()
@@ -39,7 +43,17 @@ pub fn add_member(
     role: Role,
 ) -> Result<Membership, AppError> {
     require_operator(actor, "adding members directly")?;
-    transaction(conn, |conn| insert_membership(conn, actor, now, tenant_id, account_id, role, "member.added"))
+    transaction(conn, |conn| {
+        insert_membership(
+            conn,
+            actor,
+            now,
+            tenant_id,
+            account_id,
+            role,
+            "member.added",
+        )
+    })
 }
 
 pub(crate) fn insert_membership(
@@ -51,7 +65,8 @@ pub(crate) fn insert_membership(
     role: Role,
     action: &'static str,
 ) -> Result<Membership, AppError> {
-    let account = Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
+    let account =
+        Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
     if account.is_service_account() {
         return Err(AppError::invalid(
             "account",
@@ -59,7 +74,10 @@ pub(crate) fn insert_membership(
         ));
     }
     if Membership::find(conn, account_id, tenant_id)?.is_some() {
-        return Err(AppError::Conflict(format!("{} is already a member of this tenant", account.name)));
+        return Err(AppError::Conflict(format!(
+            "{} is already a member of this tenant",
+            account.name
+        )));
     }
     let membership = Membership {
         account_id: account_id.to_string(),
@@ -82,16 +100,27 @@ pub(crate) fn insert_membership(
     Ok(membership)
 }
 
-fn find_member(conn: &mut DbConnection, tenant_id: &str, account_id: &str) -> Result<(Account, Membership), AppError> {
+fn find_member(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    account_id: &str,
+) -> Result<(Account, Membership), AppError> {
     let account_id = parse_id("account_id", account_id)?;
     let membership = Membership::find(conn, &account_id, tenant_id)?
         .ok_or_else(|| AppError::not_found("that account is not a member of this tenant"))?;
-    let account = Account::find(conn, &account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
+    let account = Account::find(conn, &account_id)?
+        .ok_or_else(|| AppError::not_found("account not found"))?;
     Ok((account, membership))
 }
 
 /// Refuses to leave a tenant without a human admin.
-fn keep_a_human_admin(conn: &mut DbConnection, tenant_id: &str, account: &Account, membership: &Membership, what: &str) -> Result<(), AppError> {
+fn keep_a_human_admin(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    account: &Account,
+    membership: &Membership,
+    what: &str,
+) -> Result<(), AppError> {
     if account.kind() == AccountKind::User
         && membership.role() == Role::Admin
         && Membership::count_human_admins(conn, tenant_id)? <= 1
@@ -127,7 +156,12 @@ pub fn change_role(
                     tenant_id: Some(tenant_id),
                     action: "member.role_changed",
                     target_id: Some(&account.id),
-                    detail: format!("{}: {} → {}", account.name, membership.role().as_str(), role.as_str()),
+                    detail: format!(
+                        "{}: {} → {}",
+                        account.name,
+                        membership.role().as_str(),
+                        role.as_str()
+                    ),
                 },
             )?;
         }
@@ -158,7 +192,13 @@ pub fn remove_member(
         }
         keep_a_human_admin(conn, tenant_id, &account, &membership, "removed")?;
         for key in ApiKey::of_account(conn, &account.id, Some(tenant_id))? {
-            api_keys::delete_key_audited(conn, actor, now, &key, "deleted because its owner left the tenant")?;
+            api_keys::delete_key_audited(
+                conn,
+                actor,
+                now,
+                &key,
+                "deleted because its owner left the tenant",
+            )?;
         }
         Membership::delete(conn, &account.id, tenant_id)?;
         audit::record(

@@ -13,8 +13,11 @@ pub fn hash_password(password: &Password) -> Result<String, AppError> {
 }
 
 pub fn verify_password(hash: &str, password: &Password) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// A hash of a random password, verified against when the email is unknown, so unknown

@@ -62,7 +62,11 @@ impl TenantAccess {
 
 /// The actor's standing in a tenant: FORBIDDEN when it is not a member, or when an API
 /// key of another tenant asks.
-pub fn access(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<TenantAccess, AppError> {
+pub fn access(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<TenantAccess, AppError> {
     let role = match &actor.kind {
         ActorKind::Operator => None,
         ActorKind::ApiKey(p) => {
@@ -109,7 +113,12 @@ pub fn require(
 
 /// Whether the actor holds a permission in a tenant, for lists that include what an
 /// admin may see and for showing or hiding links.
-pub fn allows(conn: &mut DbConnection, actor: &Actor, tenant_id: &str, permission: Permission) -> Result<bool, AppError> {
+pub fn allows(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    permission: Permission,
+) -> Result<bool, AppError> {
     match require(conn, actor, tenant_id, permission) {
         Ok(_) => Ok(true),
         Err(AppError::Forbidden(_)) => Ok(false),
@@ -133,7 +142,11 @@ pub fn require_operator(actor: &Actor, what: &str) -> Result<(), AppError> {
 pub fn require_person(actor: &Actor, what: &str) -> Result<String, AppError> {
     match &actor.kind {
         ActorKind::Person { account_id } => Ok(account_id.clone()),
-        ActorKind::ApiKey(p) if p.account_kind == crate::domain::AccountKind::User => Ok(p.account_id.clone()),
-        _ => Err(AppError::forbidden(format!("{what} is done by a signed-in person"))),
+        ActorKind::ApiKey(p) if p.account_kind == crate::domain::AccountKind::User => {
+            Ok(p.account_id.clone())
+        }
+        _ => Err(AppError::forbidden(format!(
+            "{what} is done by a signed-in person"
+        ))),
     }
 }

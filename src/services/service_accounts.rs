@@ -70,7 +70,11 @@ fn find_managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Acco
     Ok(account)
 }
 
-pub fn get_service_account(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<ServiceAccount, AppError> {
+pub fn get_service_account(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<ServiceAccount, AppError> {
     let account = find_managed(conn, actor, id)?;
     describe(conn, account)
 }
@@ -88,7 +92,11 @@ fn describe(conn: &mut DbConnection, account: Account) -> Result<ServiceAccount,
     })
 }
 
-pub fn list_service_accounts(conn: &mut DbConnection, actor: &Actor, tenant_id: &str) -> Result<Vec<ServiceAccount>, AppError> {
+pub fn list_service_accounts(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<ServiceAccount>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
     Account::service_accounts_of(conn, tenant_id)?
         .into_iter()
@@ -123,12 +131,23 @@ pub fn rename_service_account(
 }
 
 /// Removes a service account: all its keys stop working at once.
-pub fn remove_service_account(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, id: &str) -> Result<ServiceAccount, AppError> {
+pub fn remove_service_account(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    id: &str,
+) -> Result<ServiceAccount, AppError> {
     transaction(conn, |conn| {
         let account = find_managed(conn, actor, id)?;
         let described = describe(conn, account.clone())?;
         for key in ApiKey::of_account(conn, &account.id, None)? {
-            api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its service account")?;
+            api_keys::delete_key_audited(
+                conn,
+                actor,
+                now,
+                &key,
+                "deleted with its service account",
+            )?;
         }
         let tenant_id = account.tenant_id.clone().unwrap_or_default();
         Membership::delete(conn, &account.id, &tenant_id)?;
@@ -141,7 +160,10 @@ pub fn remove_service_account(conn: &mut DbConnection, actor: &Actor, now: Primi
                 tenant_id: Some(&tenant_id),
                 action: "service_account.removed",
                 target_id: Some(&account.id),
-                detail: format!("service account \"{}\" and its {} key(s)", account.name, described.key_count),
+                detail: format!(
+                    "service account \"{}\" and its {} key(s)",
+                    account.name, described.key_count
+                ),
             },
         )?;
         Ok(described)

@@ -17,7 +17,10 @@ pub fn is_open(conn: &mut DbConnection) -> Result<bool, AppError> {
 }
 
 /// Issues a new setup token when no account exists; returns it to print once.
-pub fn issue_token(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<Option<String>, AppError> {
+pub fn issue_token(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+) -> Result<Option<String>, AppError> {
     transaction(conn, |conn| {
         if Account::any_exists(conn)? {
             SetupToken::clear(conn)?;
@@ -48,16 +51,32 @@ pub struct FirstRun {
 }
 
 /// Creates the first tenant and its admin, and closes setup for good.
-pub fn complete(conn: &mut DbConnection, now: PrimitiveDateTime, token: &str, input: FirstRun) -> Result<(Tenant, Account), AppError> {
+pub fn complete(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    token: &str,
+    input: FirstRun,
+) -> Result<(Tenant, Account), AppError> {
     let hash = hash_password(&input.password)?;
     transaction(conn, |conn| {
         if !token_is_valid(conn, token)? {
-            return Err(AppError::not_found("setup is closed or the setup link is not valid"));
+            return Err(AppError::not_found(
+                "setup is closed or the setup link is not valid",
+            ));
         }
         let operator = Actor::operator();
-        let tenant = tenants::insert_tenant(conn, &operator, now, input.tenant_name, input.tenant_slug)?;
+        let tenant =
+            tenants::insert_tenant(conn, &operator, now, input.tenant_name, input.tenant_slug)?;
         let account = accounts::insert_user(conn, &operator, now, input.email, input.name, hash)?;
-        members::insert_membership(conn, &operator, now, &tenant.id, &account.id, Role::Admin, "member.added")?;
+        members::insert_membership(
+            conn,
+            &operator,
+            now,
+            &tenant.id,
+            &account.id,
+            Role::Admin,
+            "member.added",
+        )?;
         SetupToken::clear(conn)?;
         Ok((tenant, account))
     })

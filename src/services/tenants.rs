@@ -36,7 +36,10 @@ pub(crate) fn insert_tenant(
     };
     tenant.insert(conn).map_err(|e| {
         if is_unique_violation(&e) {
-            AppError::Conflict(format!("a tenant with the slug \"{}\" already exists; choose another slug", tenant.slug))
+            AppError::Conflict(format!(
+                "a tenant with the slug \"{}\" already exists; choose another slug",
+                tenant.slug
+            ))
         } else {
             e.into()
         }
@@ -66,7 +69,12 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Tenant, AppError> {
 
 /// Deletes a tenant and everything in it: each key is deleted and audited first, then
 /// invitations, memberships and service accounts.
-pub fn delete_tenant(conn: &mut DbConnection, actor: &Actor, now: PrimitiveDateTime, slug: &str) -> Result<Tenant, AppError> {
+pub fn delete_tenant(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    slug: &str,
+) -> Result<Tenant, AppError> {
     require_operator(actor, "deleting tenants")?;
     transaction(conn, |conn| {
         let tenant = find_by_slug(conn, slug)?;

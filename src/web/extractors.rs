@@ -22,11 +22,15 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<PlainToken>, AppError>
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(AppError::unauthenticated("send exactly one Authorization header"));
+        return Err(AppError::unauthenticated(
+            "send exactly one Authorization header",
+        ));
     }
     let text = value
         .to_str()
-        .map_err(|_| AppError::unauthenticated("the API key is malformed: it contains non-ASCII characters"))?
+        .map_err(|_| {
+            AppError::unauthenticated("the API key is malformed: it contains non-ASCII characters")
+        })?
         .trim();
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -57,7 +61,10 @@ fn tenant_headers(headers: &HeaderMap) -> Result<Vec<String>, AppError> {
 }
 
 /// Runs the whole pipeline. `Ok(None)` when the request carries no key at all.
-pub async fn authenticate_request(req: &HttpRequest, state: &AppState) -> Result<Option<ApiCaller>, AppError> {
+pub async fn authenticate_request(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<ApiCaller>, AppError> {
     let Some(token) = bearer_token(req.headers())? else {
         return Ok(None);
     };
@@ -65,7 +72,9 @@ pub async fn authenticate_request(req: &HttpRequest, state: &AppState) -> Result
     let ip = client_ip(req, &state.settings);
     let ip_for_touch = ip.clone();
     let principal: Principal = state
-        .run(move |conn, now| auth::authenticate(conn, now, &token, &tenants, ip_for_touch.as_deref()))
+        .run(move |conn, now| {
+            auth::authenticate(conn, now, &token, &tenants, ip_for_touch.as_deref())
+        })
         .await?;
     Ok(Some(ApiCaller { principal, ip }))
 }

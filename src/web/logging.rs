@@ -12,7 +12,9 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_string());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_string());
     let result = next.call(req).await;
     let status = match &result {
         Ok(res) => res.status().as_u16(),

@@ -39,7 +39,11 @@ impl Account {
     }
 
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Account>> {
-        accounts::table.find(id).select(Account::as_select()).first(conn).optional()
+        accounts::table
+            .find(id)
+            .select(Account::as_select())
+            .first(conn)
+            .optional()
     }
 
     pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Account>> {
@@ -50,7 +54,10 @@ impl Account {
             .optional()
     }
 
-    pub fn service_accounts_of(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<Account>> {
+    pub fn service_accounts_of(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+    ) -> QueryResult<Vec<Account>> {
         accounts::table
             .filter(accounts::tenant_id.eq(tenant_id))
             .filter(accounts::account_type.eq(AccountKind::ServiceAccount.as_str()))
@@ -64,7 +71,10 @@ impl Account {
     }
 
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(accounts::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(accounts::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
     pub fn rename(conn: &mut DbConnection, id: &str, name: &str) -> QueryResult<usize> {

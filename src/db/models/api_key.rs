@@ -49,12 +49,19 @@ impl ApiKey {
     }
 
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ApiKey>> {
-        api_keys::table.find(id).select(ApiKey::as_select()).first(conn).optional()
+        api_keys::table
+            .find(id)
+            .select(ApiKey::as_select())
+            .first(conn)
+            .optional()
     }
 
     /// The one indexed query of the authentication pipeline: key, owner and the owner's
     /// membership in the key's tenant, by digest.
-    pub fn authenticate(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
+    pub fn authenticate(
+        conn: &mut DbConnection,
+        digest: &str,
+    ) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
         api_keys::table
             .inner_join(accounts::table)
             .inner_join(
@@ -63,13 +70,22 @@ impl ApiKey {
                     .and(memberships::tenant_id.eq(api_keys::tenant_id))),
             )
             .filter(api_keys::token_digest.eq(digest))
-            .select((ApiKey::as_select(), Account::as_select(), Membership::as_select()))
+            .select((
+                ApiKey::as_select(),
+                Account::as_select(),
+                Membership::as_select(),
+            ))
             .first(conn)
             .optional()
     }
 
     /// Records use at most once a minute: the condition makes concurrent instances agree.
-    pub fn touch(conn: &mut DbConnection, id: &str, now: PrimitiveDateTime, ip: Option<&str>) -> QueryResult<usize> {
+    pub fn touch(
+        conn: &mut DbConnection,
+        id: &str,
+        now: PrimitiveDateTime,
+        ip: Option<&str>,
+    ) -> QueryResult<usize> {
         let stale_before = now - time::Duration::minutes(1);
         diesel::update(
             api_keys::table.find(id).filter(
@@ -78,12 +94,18 @@ impl ApiKey {
                     .or(api_keys::last_used_at.le(stale_before)),
             ),
         )
-        .set((api_keys::last_used_at.eq(now), api_keys::last_used_ip.eq(ip)))
+        .set((
+            api_keys::last_used_at.eq(now),
+            api_keys::last_used_ip.eq(ip),
+        ))
         .execute(conn)
     }
 
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(api_keys::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(api_keys::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
     pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
@@ -91,7 +113,11 @@ impl ApiKey {
     }
 
     /// Keys of one account, optionally only those of one tenant.
-    pub fn of_account(conn: &mut DbConnection, account_id: &str, tenant_id: Option<&str>) -> QueryResult<Vec<ApiKey>> {
+    pub fn of_account(
+        conn: &mut DbConnection,
+        account_id: &str,
+        tenant_id: Option<&str>,
+    ) -> QueryResult<Vec<ApiKey>> {
         let mut query = api_keys::table
             .filter(api_keys::account_id.eq(account_id))
             .select(ApiKey::as_select())
@@ -114,7 +140,11 @@ impl ApiKey {
         let mut query = api_keys::table
             .inner_join(accounts::table)
             .inner_join(tenants::table)
-            .select((ApiKey::as_select(), Account::as_select(), Tenant::as_select()))
+            .select((
+                ApiKey::as_select(),
+                Account::as_select(),
+                Tenant::as_select(),
+            ))
             .order((api_keys::created_at.desc(), api_keys::id.asc()))
             .into_boxed();
         if let Some(a) = account_id {
@@ -129,7 +159,11 @@ impl ApiKey {
         Ok(query
             .load::<(ApiKey, Account, Tenant)>(conn)?
             .into_iter()
-            .map(|(key, account, tenant)| ApiKeyListing { key, account, tenant })
+            .map(|(key, account, tenant)| ApiKeyListing {
+                key,
+                account,
+                tenant,
+            })
             .collect())
     }
 

@@ -20,7 +20,10 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(audit_events::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(audit_events::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
     /// A page of a tenant's events, newest first, optionally of one action.
@@ -44,7 +47,11 @@ impl AuditEvent {
         query.load(conn)
     }
 
-    pub fn count(conn: &mut DbConnection, tenant_id: &str, action: Option<&str>) -> QueryResult<i64> {
+    pub fn count(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        action: Option<&str>,
+    ) -> QueryResult<i64> {
         let mut query = audit_events::table
             .filter(audit_events::tenant_id.eq(tenant_id.to_string()))
             .count()

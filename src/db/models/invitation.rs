@@ -20,14 +20,24 @@ pub struct Invitation {
 
 impl Invitation {
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(invitations::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(invitations::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Invitation>> {
-        invitations::table.find(id).select(Invitation::as_select()).first(conn).optional()
+        invitations::table
+            .find(id)
+            .select(Invitation::as_select())
+            .first(conn)
+            .optional()
     }
 
-    pub fn find_by_digest(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<Invitation>> {
+    pub fn find_by_digest(
+        conn: &mut DbConnection,
+        digest: &str,
+    ) -> QueryResult<Option<Invitation>> {
         invitations::table
             .filter(invitations::token_digest.eq(digest))
             .select(Invitation::as_select())
@@ -36,13 +46,26 @@ impl Invitation {
     }
 
     /// Marks it used, only if nobody did first (the condition makes it one-time).
-    pub fn mark_used(conn: &mut DbConnection, id: &str, by: &str, now: PrimitiveDateTime) -> QueryResult<usize> {
-        diesel::update(invitations::table.find(id).filter(invitations::used_at.is_null()))
-            .set((invitations::used_at.eq(now), invitations::used_by.eq(by)))
-            .execute(conn)
+    pub fn mark_used(
+        conn: &mut DbConnection,
+        id: &str,
+        by: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            invitations::table
+                .find(id)
+                .filter(invitations::used_at.is_null()),
+        )
+        .set((invitations::used_at.eq(now), invitations::used_by.eq(by)))
+        .execute(conn)
     }
 
-    pub fn pending_of(conn: &mut DbConnection, tenant_id: &str, now: PrimitiveDateTime) -> QueryResult<Vec<Invitation>> {
+    pub fn pending_of(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<Vec<Invitation>> {
         invitations::table
             .filter(invitations::tenant_id.eq(tenant_id))
             .filter(invitations::used_at.is_null())
@@ -57,6 +80,7 @@ impl Invitation {
     }
 
     pub fn delete_all_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<usize> {
-        diesel::delete(invitations::table.filter(invitations::tenant_id.eq(tenant_id))).execute(conn)
+        diesel::delete(invitations::table.filter(invitations::tenant_id.eq(tenant_id)))
+            .execute(conn)
     }
 }

@@ -19,7 +19,11 @@ impl Membership {
         Role::parse(&self.role).unwrap_or(Role::ReadOnlyUser)
     }
 
-    pub fn find(conn: &mut DbConnection, account_id: &str, tenant_id: &str) -> QueryResult<Option<Membership>> {
+    pub fn find(
+        conn: &mut DbConnection,
+        account_id: &str,
+        tenant_id: &str,
+    ) -> QueryResult<Option<Membership>> {
         memberships::table
             .find((account_id, tenant_id))
             .select(Membership::as_select())
@@ -28,21 +32,36 @@ impl Membership {
     }
 
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(memberships::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(memberships::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
-    pub fn set_role(conn: &mut DbConnection, account_id: &str, tenant_id: &str, role: Role) -> QueryResult<usize> {
+    pub fn set_role(
+        conn: &mut DbConnection,
+        account_id: &str,
+        tenant_id: &str,
+        role: Role,
+    ) -> QueryResult<usize> {
         diesel::update(memberships::table.find((account_id, tenant_id)))
             .set(memberships::role.eq(role.as_str()))
             .execute(conn)
     }
 
-    pub fn delete(conn: &mut DbConnection, account_id: &str, tenant_id: &str) -> QueryResult<usize> {
+    pub fn delete(
+        conn: &mut DbConnection,
+        account_id: &str,
+        tenant_id: &str,
+    ) -> QueryResult<usize> {
         diesel::delete(memberships::table.find((account_id, tenant_id))).execute(conn)
     }
 
     /// The tenants an account belongs to, with its role in each, by tenant name.
-    pub fn tenants_of(conn: &mut DbConnection, account_id: &str) -> QueryResult<Vec<(Tenant, Membership)>> {
+    pub fn tenants_of(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Vec<(Tenant, Membership)>> {
         memberships::table
             .inner_join(tenants::table)
             .filter(memberships::account_id.eq(account_id))
@@ -52,7 +71,10 @@ impl Membership {
     }
 
     /// A tenant's members (people and service accounts), by name.
-    pub fn members_of(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<(Account, Membership)>> {
+    pub fn members_of(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+    ) -> QueryResult<Vec<(Account, Membership)>> {
         memberships::table
             .inner_join(accounts::table)
             .filter(memberships::tenant_id.eq(tenant_id))
@@ -73,6 +95,7 @@ impl Membership {
     }
 
     pub fn delete_all_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<usize> {
-        diesel::delete(memberships::table.filter(memberships::tenant_id.eq(tenant_id))).execute(conn)
+        diesel::delete(memberships::table.filter(memberships::tenant_id.eq(tenant_id)))
+            .execute(conn)
     }
 }

@@ -19,11 +19,18 @@ pub struct SessionRow {
 
 impl SessionRow {
     pub fn find(conn: &mut DbConnection, id_digest: &str) -> QueryResult<Option<SessionRow>> {
-        sessions::table.find(id_digest).select(SessionRow::as_select()).first(conn).optional()
+        sessions::table
+            .find(id_digest)
+            .select(SessionRow::as_select())
+            .first(conn)
+            .optional()
     }
 
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(sessions::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(sessions::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
     pub fn delete(conn: &mut DbConnection, id_digest: &str) -> QueryResult<usize> {
@@ -34,7 +41,11 @@ impl SessionRow {
         diesel::delete(sessions::table.filter(sessions::account_id.eq(account_id))).execute(conn)
     }
 
-    pub fn delete_others_of_account(conn: &mut DbConnection, account_id: &str, keep_digest: &str) -> QueryResult<usize> {
+    pub fn delete_others_of_account(
+        conn: &mut DbConnection,
+        account_id: &str,
+        keep_digest: &str,
+    ) -> QueryResult<usize> {
         diesel::delete(
             sessions::table
                 .filter(sessions::account_id.eq(account_id))

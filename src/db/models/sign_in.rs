@@ -17,10 +17,18 @@ pub struct SignInFailure {
 
 impl SignInFailure {
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(sign_in_failures::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(sign_in_failures::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
-    pub fn count_since(conn: &mut DbConnection, email: &str, ip: &str, since: PrimitiveDateTime) -> QueryResult<i64> {
+    pub fn count_since(
+        conn: &mut DbConnection,
+        email: &str,
+        ip: &str,
+        since: PrimitiveDateTime,
+    ) -> QueryResult<i64> {
         sign_in_failures::table
             .filter(sign_in_failures::email.eq(email))
             .filter(sign_in_failures::ip.eq(ip))
@@ -30,7 +38,12 @@ impl SignInFailure {
     }
 
     /// The newest failure times, newest first (to say when the lock lifts).
-    pub fn latest(conn: &mut DbConnection, email: &str, ip: &str, limit: i64) -> QueryResult<Vec<PrimitiveDateTime>> {
+    pub fn latest(
+        conn: &mut DbConnection,
+        email: &str,
+        ip: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<PrimitiveDateTime>> {
         sign_in_failures::table
             .filter(sign_in_failures::email.eq(email))
             .filter(sign_in_failures::ip.eq(ip))
@@ -60,7 +73,10 @@ pub struct SetupToken {
 impl SetupToken {
     pub fn replace(conn: &mut DbConnection, token: &SetupToken) -> QueryResult<()> {
         diesel::delete(setup_tokens::table).execute(conn)?;
-        diesel::insert_into(setup_tokens::table).values(token).execute(conn).map(drop)
+        diesel::insert_into(setup_tokens::table)
+            .values(token)
+            .execute(conn)
+            .map(drop)
     }
 
     pub fn exists(conn: &mut DbConnection, digest: &str) -> QueryResult<bool> {

@@ -14,7 +14,11 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Tenant>> {
-        tenants::table.find(id).select(Tenant::as_select()).first(conn).optional()
+        tenants::table
+            .find(id)
+            .select(Tenant::as_select())
+            .first(conn)
+            .optional()
     }
 
     pub fn find_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Tenant>> {
@@ -26,7 +30,10 @@ impl Tenant {
     }
 
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(tenants::table).values(self).execute(conn).map(drop)
+        diesel::insert_into(tenants::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
     }
 
     pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {

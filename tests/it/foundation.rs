@@ -1,0 +1,178 @@
+//! Health, readiness and storage: the server and both backends' schemas.
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp, TestDb};
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+use keyward::db::DbConnection;
+use std::collections::BTreeMap;
+
+backend_tests!(
+    healthz_answers_ok,
+    readyz_answers_ready_while_the_database_is_there,
+    readyz_answers_503_when_the_database_goes_away,
+    migrations_leave_every_table_of_the_design,
+);
+
+async fn healthz_answers_ok(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn readyz_answers_ready_while_the_database_is_there(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+async fn readyz_answers_503_when_the_database_goes_away(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    match backend {
+        Backend::Sqlite => {
+            let path = app.db.sqlite_path().unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+            assert_eq!(res.status(), 503, "a deleted database file must be noticed");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert!(body["reason"].as_str().unwrap().contains("gone"), "{body}");
+            // A different file at the same path is not the database we migrated.
+            std::fs::write(&path, b"").unwrap();
+            let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+            assert_eq!(
+                res.status(),
+                503,
+                "a replaced database file must be noticed"
+            );
+        }
+        Backend::Postgres => {
+            let name = app.db.pg_name().unwrap().to_string();
+            app.db
+                .pg_admin_execute(&format!("DROP DATABASE {name} WITH (FORCE)"));
+            let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+            assert_eq!(res.status(), 503);
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["status"], "unavailable");
+        }
+    }
+}
+
+const TABLES: [&str; 9] = [
+    "tenants",
+    "accounts",
+    "memberships",
+    "api_keys",
+    "audit_events",
+    "sessions",
+    "invitations",
+    "sign_in_failures",
+    "setup_tokens",
+];
+
+async fn migrations_leave_every_table_of_the_design(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let columns = app.run(|conn, _| Ok(table_columns(conn))).await.unwrap();
+    for table in TABLES {
+        assert!(columns.contains_key(table), "missing table {table}");
+    }
+}
+
+#[derive(QueryableByName)]
+struct SqliteColumn {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = type_)]
+    type_: String,
+    #[diesel(sql_type = Integer)]
+    notnull: i32,
+    #[diesel(sql_type = Integer)]
+    pk: i32,
+}
+
+#[derive(QueryableByName)]
+struct PgColumn {
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+    #[diesel(sql_type = Text)]
+    is_nullable: String,
+}
+
+/// Table → column → (portable type, nullable), read from the live database.
+fn table_columns(conn: &mut DbConnection) -> BTreeMap<String, BTreeMap<String, (String, bool)>> {
+    let mut out = BTreeMap::new();
+    for table in TABLES {
+        let cols: BTreeMap<String, (String, bool)> = match conn {
+            DbConnection::Sqlite(c) => diesel::sql_query(format!(
+                "SELECT name, type AS type_, \"notnull\", pk FROM pragma_table_info('{table}')"
+            ))
+            .load::<SqliteColumn>(c)
+            .unwrap()
+            .into_iter()
+            .map(|col| {
+                // SQLite lets a TEXT primary key be NULL unless NOT NULL is said; ours all say it.
+                (col.name, (col.type_.to_lowercase(), col.notnull == 0 && col.pk == 0))
+            })
+            .collect(),
+            DbConnection::Postgres(c) => diesel::sql_query(format!(
+                "SELECT column_name::text, data_type::text, is_nullable::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = '{table}'"
+            ))
+            .load::<PgColumn>(c)
+            .unwrap()
+            .into_iter()
+            .map(|col| {
+                let ty = match col.data_type.as_str() {
+                    "timestamp without time zone" => "timestamp".to_string(),
+                    other => other.to_string(),
+                };
+                (col.column_name, (ty, col.is_nullable == "YES"))
+            })
+            .collect(),
+        };
+        if !cols.is_empty() {
+            out.insert(table.to_string(), cols);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_migrations_produce_the_same_tables_and_columns() {
+    if !crate::support::postgres_available() {
+        return;
+    }
+    let sqlite = TestDb::new(Backend::Sqlite);
+    let postgres = TestDb::new(Backend::Postgres);
+    let read = |db: &TestDb| {
+        let url = db.database_url();
+        let database = keyward::db::Database::open(&url).unwrap();
+        let mut conn = database.pool.get().unwrap();
+        table_columns(&mut conn)
+    };
+    let (s, p) = tokio::task::spawn_blocking(move || {
+        let s = read(&sqlite);
+        let p = read(&postgres);
+        (s, p)
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.len(), TABLES.len());
+    assert_eq!(
+        s, p,
+        "SQLite and PostgreSQL migrations must produce the same tables and columns"
+    );
+}

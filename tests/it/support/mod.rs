@@ -1,0 +1,388 @@
+//! The test harness: the real server on port 0 against a fresh SQLite file, or a fresh
+//! PostgreSQL database when `KEYWARD_TEST_POSTGRES_URL` is set. `backend_tests!` runs
+//! each test on both backends; with `CI=true` a missing PostgreSQL fails instead of
+//! skipping.
+
+#![allow(dead_code)]
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use keyward::config::{LogFormat, LogSettings, SessionSecret, Settings};
+use keyward::db::{DatabaseUrl, DbConnection};
+use keyward::domain::{Clock, Email, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
+use keyward::error::AppError;
+use keyward::services::{self, Actor};
+use keyward::startup::Application;
+use keyward::web::AppState;
+use std::path::PathBuf;
+use time::PrimitiveDateTime;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn name(backend: Backend)` as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::support::postgres_available() {
+                        super::$name($crate::support::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Whether PostgreSQL tests can run. Skipping is allowed locally, never when `CI=true`.
+pub fn postgres_available() -> bool {
+    if std::env::var("KEYWARD_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("KEYWARD_TEST_POSTGRES_URL is not set but CI=true: PostgreSQL tests must not be skipped in CI");
+    }
+    eprintln!("skipped on PostgreSQL: KEYWARD_TEST_POSTGRES_URL is not set");
+    false
+}
+
+/// A database that exists for one test and is removed after it.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    dir: Option<PathBuf>,
+    pg_admin_url: Option<String>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir()
+                    .join(format!("keyward-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                Self {
+                    url: format!("sqlite://{}", dir.join("keyward.db").display()),
+                    backend,
+                    dir: Some(dir),
+                    pg_admin_url: None,
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin_url =
+                    std::env::var("KEYWARD_TEST_POSTGRES_URL").expect("KEYWARD_TEST_POSTGRES_URL");
+                let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = diesel::PgConnection::establish(&admin_url)
+                    .expect("connect to KEYWARD_TEST_POSTGRES_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let url = replace_database(&admin_url, &name);
+                Self {
+                    url,
+                    backend,
+                    dir: None,
+                    pg_admin_url: Some(admin_url),
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.url).expect("test database url")
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join("keyward.db"))
+    }
+
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg_name.as_deref()
+    }
+
+    /// Runs SQL as the PostgreSQL superuser connection (for tests that pull the database
+    /// out from under the server).
+    pub fn pg_admin_execute(&self, sql: &str) {
+        let url = self
+            .pg_admin_url
+            .as_deref()
+            .expect("a PostgreSQL test database");
+        let mut conn = diesel::PgConnection::establish(url).expect("admin connection");
+        conn.batch_execute(sql).expect("admin sql");
+    }
+}
+
+/// `postgres://u@h:5432/db?x` → same URL naming `name` instead of `db`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let (Some(url), Some(name)) = (&self.pg_admin_url, &self.pg_name) {
+            if let Ok(mut conn) = diesel::PgConnection::establish(url) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub clock: Clock,
+    pub state: AppState,
+    /// A client with a cookie jar that does not follow redirects.
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub db: TestDb,
+}
+
+pub fn test_settings(db: &TestDb) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: db.database_url(),
+        public_url: None,
+        log: LogSettings {
+            filter: "warn".into(),
+            format: LogFormat::Pretty,
+        },
+        trusted_proxies: Vec::new(),
+        session_secret: Some(SessionSecret::generate()),
+        workers: Some(2),
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = TestDb::new(backend);
+        let mut settings = test_settings(&db);
+        customize(&mut settings);
+        let clock = Clock::system();
+        let app = Application::build(settings, clock.clone()).expect("application builds");
+        let port = app.port();
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            clock,
+            state,
+            client: client(),
+            backend,
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Runs service code against the app's database, off the async executor.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, PrimitiveDateTime) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let pool = self.state.db.pool.clone();
+        let now = self.clock.now();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(AppError::from)?;
+            f(&mut conn, now)
+        })
+        .await
+        .expect("blocking task")
+    }
+
+    pub async fn sql(&self, sql: &str) {
+        let sql = sql.to_string();
+        self.run(move |conn, _| conn.batch_execute(&sql).map_err(AppError::from))
+            .await
+            .expect("sql");
+    }
+
+    pub async fn create_tenant(&self, slug: &str) -> Seeded {
+        let slug = slug.to_string();
+        let tenant = self
+            .run(move |conn, now| {
+                services::tenants::create_tenant(
+                    conn,
+                    &Actor::operator(),
+                    now,
+                    TenantName::parse(&format!("Tenant {slug}"))?,
+                    TenantSlug::parse(&slug)?,
+                )
+            })
+            .await
+            .expect("tenant");
+        Seeded {
+            id: tenant.id,
+            name: tenant.slug,
+        }
+    }
+
+    /// A person who is a member of `tenant_id` with `role`.
+    pub async fn create_person(&self, email: &str, tenant_id: &str, role: Role) -> Seeded {
+        let (email, tenant_id) = (email.to_string(), tenant_id.to_string());
+        let account = self
+            .run(move |conn, now| {
+                let account = services::accounts::create_user(
+                    conn,
+                    &Actor::operator(),
+                    now,
+                    Email::parse(&email)?,
+                    PersonName::parse(&email.replace('@', " at "))?,
+                    &Password::parse_new(PASSWORD)?,
+                )?;
+                services::members::add_member(
+                    conn,
+                    &Actor::operator(),
+                    now,
+                    &tenant_id,
+                    &account.id,
+                    role,
+                )?;
+                Ok(account)
+            })
+            .await
+            .expect("person");
+        Seeded {
+            id: account.id,
+            name: account.email.unwrap_or_default(),
+        }
+    }
+
+    pub async fn add_member(&self, account_id: &str, tenant_id: &str, role: Role) {
+        let (account_id, tenant_id) = (account_id.to_string(), tenant_id.to_string());
+        self.run(move |conn, now| {
+            services::members::add_member(
+                conn,
+                &Actor::operator(),
+                now,
+                &tenant_id,
+                &account_id,
+                role,
+            )
+        })
+        .await
+        .expect("member");
+    }
+
+    pub async fn create_service_account(&self, tenant_id: &str, name: &str) -> Seeded {
+        let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
+        let account = self
+            .run(move |conn, now| {
+                services::service_accounts::create_service_account(
+                    conn,
+                    &Actor::operator(),
+                    now,
+                    &tenant_id,
+                    PersonName::parse(&name)?,
+                )
+            })
+            .await
+            .expect("service account");
+        Seeded {
+            id: account.id,
+            name: account.name,
+        }
+    }
+
+    /// A key for `account_id` in `tenant_id`, made by an operator; returns (key id, secret).
+    pub async fn create_key(
+        &self,
+        account_id: &str,
+        tenant_id: &str,
+        expires_at: Option<PrimitiveDateTime>,
+    ) -> (String, String) {
+        let (account_id, tenant_id) = (account_id.to_string(), tenant_id.to_string());
+        let created = self
+            .run(move |conn, now| {
+                let expires_at = expires_at
+                    .map(|at| keyward::domain::ExpiresAt::parse(at, now))
+                    .transpose()?;
+                services::api_keys::create_api_key(
+                    conn,
+                    &Actor::operator(),
+                    now,
+                    services::api_keys::NewApiKey {
+                        account_id,
+                        tenant_id: Some(tenant_id),
+                        name: KeyName::parse("test key")?,
+                        expires_at,
+                    },
+                )
+            })
+            .await
+            .expect("key");
+        (
+            created.key.id.clone(),
+            created.token.expose_secret().to_string(),
+        )
+    }
+
+    /// `GET path` with a Bearer key.
+    pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub id: String,
+    pub name: String,
+}
+
+/// The path to the built `keyward` binary.
+pub fn keyward_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_keyward")
+}
