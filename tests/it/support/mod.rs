@@ -386,3 +386,34 @@ pub struct Seeded {
 pub fn keyward_bin() -> &'static str {
     env!("CARGO_BIN_EXE_keyward")
 }
+
+/// Every byte the database holds, as text: the SQLite file and its WAL read raw, or a
+/// `pg_dump` of the PostgreSQL database. For tests that search storage for secrets.
+pub async fn dump_database(app: &TestApp) -> String {
+    match app.backend {
+        Backend::Sqlite => {
+            let path = app.db.sqlite_path().expect("sqlite path");
+            let mut bytes = std::fs::read(&path).expect("read database");
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            if let Ok(more) = std::fs::read(&wal) {
+                bytes.extend(more);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Backend::Postgres => {
+            let url = app.db.url.clone();
+            let out = tokio::process::Command::new("pg_dump")
+                .args(["--data-only", "--no-owner", &url])
+                .output()
+                .await
+                .expect("pg_dump runs");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    }
+}
