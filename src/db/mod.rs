@@ -198,23 +198,7 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
 impl Database {
     /// Opens (creating a SQLite file if needed), migrates and pools the database.
     pub fn open(url: &DatabaseUrl) -> Result<Self, String> {
-        if let DatabaseUrl::Sqlite(path) = url {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if !parent.is_dir() {
-                    return Err(format!(
-                        "cannot open the SQLite database {}: the folder {} does not exist",
-                        path.display(),
-                        parent.display()
-                    ));
-                }
-            }
-        }
-        let mut first = url
-            .establish()
-            .map_err(|e| format!("cannot connect to the database {url}: {}", describe(&e)))?;
-        run_migrations(&mut first)
-            .map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
-        drop(first);
+        drop(Self::connect_once(url)?);
         let max_size = match url.backend() {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
@@ -244,6 +228,17 @@ impl Database {
         self.url.backend()
     }
 
+    /// One migrated connection and no pool, for short-lived commands: a pool's background
+    /// threads still holding libpq connections while the process exits can crash it.
+    pub fn connect_once(url: &DatabaseUrl) -> Result<DbConnection, String> {
+        check_sqlite_folder(url)?;
+        let mut conn = url
+            .establish()
+            .map_err(|e| format!("cannot connect to the database {url}: {}", describe(&e)))?;
+        run_migrations(&mut conn).map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
+        Ok(conn)
+    }
+
     /// Whether the database still answers; `Err` says why not. Blocking: call it in
     /// `web::block`.
     pub fn check_ready(&self) -> Result<(), String> {
@@ -261,6 +256,21 @@ impl Database {
         conn.batch_execute("SELECT 1")
             .map_err(|_| "the database did not answer".to_string())
     }
+}
+
+fn check_sqlite_folder(url: &DatabaseUrl) -> Result<(), String> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(format!(
+                    "cannot open the SQLite database {}: the folder {} does not exist",
+                    path.display(),
+                    parent.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(e: &r2d2::Error) -> String {
