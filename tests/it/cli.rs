@@ -308,11 +308,7 @@ fn every_command_and_flag_has_a_description_in_help() {
         }
         for sub in cmd.get_subcommands() {
             if sub.get_name() != "help" {
-                walk(
-                    sub,
-                    &format!("{path} {}", sub.get_name()).trim().to_string(),
-                    missing,
-                );
+                walk(sub, format!("{path} {}", sub.get_name()).trim(), missing);
             }
         }
     }
@@ -367,7 +363,8 @@ fn start_up_failures_are_one_clear_line_and_a_non_zero_exit() {
     std::fs::create_dir_all(&dir).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = listener.local_addr().unwrap().to_string();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 "serve",
