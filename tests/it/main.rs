@@ -7,3 +7,4 @@ mod api_keys;
 mod cli;
 mod foundation;
 mod permissions;
+mod team;
