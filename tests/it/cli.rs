@@ -581,7 +581,7 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
         )
     };
     let (_, valid) = make_key(&[]);
-    let (_, expiring) = make_key(&["--expires-at", &rfc3339_in(2)]);
+    let (expired_id, expired) = make_key(&["--expires-at", &rfc3339_in(2)]);
     let (revoked_id, revoked) = make_key(&[]);
 
     let secret = keyward::config::SessionSecret::generate();
@@ -600,18 +600,29 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
     )
     .expect("server starts");
     let client = reqwest::Client::new();
-    let call = |key: String, tenant: Option<String>| {
+    let send = |authorization: Vec<reqwest::header::HeaderValue>, tenant: Option<String>| {
         let client = client.clone();
         let url = server.url("/api/whoami");
         async move {
-            let mut req = client
-                .get(url)
-                .header("authorization", format!("Bearer {key}"));
-            if let Some(t) = tenant {
-                req = req.header("x-keyward-tenant-id", t);
+            let mut headers = reqwest::header::HeaderMap::new();
+            for v in authorization {
+                headers.append("authorization", v);
             }
-            req.send().await.unwrap().status().as_u16()
+            if let Some(t) = tenant {
+                headers.insert("x-keyward-tenant-id", t.parse().unwrap());
+            }
+            client
+                .get(url)
+                .headers(headers)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }
+    };
+    let call = |key: String, tenant: Option<String>| {
+        send(vec![format!("Bearer {key}").parse().unwrap()], tenant)
     };
     assert_eq!(call(valid.clone(), None).await, 200);
     let other_tenant = uuid::Uuid::new_v4().to_string();
@@ -663,7 +674,53 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
     .await
     .unwrap();
     assert_eq!(call(revoked.clone(), None).await, 401, "revoked");
-    assert_eq!(call(expiring.clone(), None).await, 200);
+    // Expire a key under the running server (its clock cannot be moved from here).
+    let url = db.database_url();
+    tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use keyward::db::schema::api_keys;
+        let mut conn = keyward::db::Database::connect_once(&url).unwrap();
+        let past = time::macros::datetime!(2001-01-01 00:00:00);
+        diesel::update(api_keys::table.find(expired_id))
+            .set(api_keys::expires_at.eq(past))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(call(expired.clone(), None).await, 401, "expired");
+    let bearer = |k: &str| reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")).unwrap();
+    assert_eq!(
+        send(vec![bearer(&valid), bearer(&valid)], None).await,
+        401,
+        "two headers"
+    );
+    assert_eq!(
+        send(vec![format!("Token {valid}").parse().unwrap()], None).await,
+        401,
+        "scheme"
+    );
+    assert_eq!(
+        send(
+            vec![
+                reqwest::header::HeaderValue::from_bytes(format!("Bearer {valid}é").as_bytes())
+                    .unwrap()
+            ],
+            None
+        )
+        .await,
+        401,
+        "non-ASCII"
+    );
+    assert_eq!(
+        call(
+            format!("eyJhbGciOiJIUzI1NiJ9.eyJrZXkiOiJ7fSJ9.{valid}"),
+            None
+        )
+        .await,
+        401,
+        "legacy JWT"
+    );
     let log = server.stop();
     assert!(
         log.contains("TRACE") || log.contains("DEBUG"),
@@ -672,7 +729,7 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
     assert!(log.contains("/api/whoami"), "requests were logged");
     for (what, key) in [
         ("valid", &valid),
-        ("expiring", &expiring),
+        ("expired", &expired),
         ("revoked", &revoked),
         ("typo", &typo),
     ] {

@@ -18,6 +18,9 @@ backend_tests!(
     every_row_of_the_permission_matrix_holds_for_every_kind_of_caller,
     anonymous_requests_are_refused_before_any_service_runs,
     the_last_human_admin_can_be_neither_removed_nor_demoted,
+    a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_tenants,
+    a_service_account_below_admin_may_still_create_its_own_keys,
+    concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_one,
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -517,4 +520,248 @@ async fn the_last_human_admin_can_be_neither_removed_nor_demoted(backend: Backen
         result.1
     );
     assert!(result.2.is_ok(), "{:?}", result.2);
+}
+
+async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_tenants(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let a = app.create_tenant("a").await.id;
+    let b = app.create_tenant("b").await.id;
+    let pat = app
+        .create_person("pat@example.com", &a, Role::User)
+        .await
+        .id;
+    app.add_member(&pat, &b, Role::User).await;
+    let (key_in_a, _) = app.create_key(&pat, &a, None).await;
+    let (_, secret_in_b) = app.create_key(&pat, &b, None).await;
+    let result = app
+        .run(move |conn, now| {
+            let principal = services::auth::authenticate(
+                conn,
+                now,
+                &PlainToken::parse(&secret_in_b)?,
+                &[],
+                None,
+            )?;
+            let through_b = Actor::api_key(principal, None);
+            let seen_through_b = services::api_keys::list_own_api_keys(conn, &through_b)?;
+            let seen_in_session =
+                services::api_keys::list_own_api_keys(conn, &Actor::person(pat.clone(), None))?;
+            let visible_through_b = services::api_keys::list_visible_api_keys(conn, &through_b)?;
+            let revoke_a_through_b =
+                services::api_keys::revoke_api_key(conn, &through_b, now, &key_in_a);
+            let create_in_a_through_b = services::api_keys::create_api_key(
+                conn,
+                &through_b,
+                now,
+                NewApiKey {
+                    account_id: pat.clone(),
+                    tenant_id: Some(a.clone()),
+                    name: KeyName::parse("sideways")?,
+                    expires_at: None,
+                },
+            );
+            Ok((
+                seen_through_b,
+                seen_in_session,
+                visible_through_b,
+                revoke_a_through_b,
+                create_in_a_through_b,
+                b,
+            ))
+        })
+        .await
+        .unwrap();
+    let (through_b, in_session, visible, revoke, create, b) = result;
+    assert!(
+        through_b.len() == 1 && through_b[0].tenant.id == b,
+        "a key lists only its tenant's keys"
+    );
+    assert_eq!(
+        in_session.len(),
+        2,
+        "a person sees their keys in every tenant"
+    );
+    assert!(visible.iter().all(|k| k.tenant.id == b));
+    assert!(
+        matches!(revoke, Err(AppError::NotFound(ref m)) if m == "API key not found"),
+        "{revoke:?}"
+    );
+    assert!(matches!(create, Err(AppError::Forbidden(_))), "{create:?}");
+}
+
+async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let w = world(&app).await;
+    let sa_key = w
+        .callers
+        .iter()
+        .find(|c| c.who == Who::ServiceAccount)
+        .unwrap()
+        .key
+        .clone();
+    let result = app
+        .run(move |conn, now| {
+            services::members::change_role(
+                conn,
+                &Actor::person(w.admin.clone(), None),
+                now,
+                &w.tenant,
+                &w.sa,
+                Role::User,
+            )?;
+            let principal =
+                services::auth::authenticate(conn, now, &PlainToken::parse(&sa_key)?, &[], None)?;
+            let robot = Actor::api_key(principal, None);
+            let own = services::api_keys::create_api_key(
+                conn,
+                &robot,
+                now,
+                NewApiKey {
+                    account_id: w.sa.clone(),
+                    tenant_id: None,
+                    name: KeyName::parse("rotated")?,
+                    expires_at: None,
+                },
+            );
+            let other_sa = throwaway_sa(conn, now, &w.tenant)?;
+            let other = services::api_keys::create_api_key(
+                conn,
+                &robot,
+                now,
+                NewApiKey {
+                    account_id: other_sa,
+                    tenant_id: None,
+                    name: KeyName::parse("not mine")?,
+                    expires_at: None,
+                },
+            );
+            Ok((
+                own.map(|c| c.token.expose_secret().starts_with("kws_")),
+                other.map(drop),
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(matches!(result.0, Ok(true)), "{:?}", result.0);
+    assert!(
+        matches!(result.1, Err(AppError::Forbidden(ref m)) if m.contains("ADMIN")),
+        "{:?}",
+        result.1
+    );
+}
+
+async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_one(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let w = world(&app).await;
+    // Many writers at once: none may fail with "database is locked" or a serialization error.
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (admin, tenant, sa) = (w.admin.clone(), w.tenant.clone(), w.sa.clone());
+        tasks.push(app.run(move |conn, now| {
+            let actor = Actor::person(admin, None);
+            let key = services::api_keys::create_api_key(
+                conn,
+                &actor,
+                now,
+                NewApiKey {
+                    account_id: sa,
+                    tenant_id: None,
+                    name: KeyName::parse(&format!("parallel {i}"))?,
+                    expires_at: None,
+                },
+            )?;
+            services::api_keys::revoke_api_key(conn, &actor, now, &key.key.id)?;
+            services::service_accounts::create_service_account(
+                conn,
+                &actor,
+                now,
+                &tenant,
+                PersonName::parse("parallel")?,
+            )
+            .map(drop)
+        }));
+    }
+    for result in futures_util::future::join_all(tasks).await {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    for round in 0..5 {
+        let second = app
+            .create_person(
+                &format!("second{round}@example.com"),
+                &w.tenant,
+                Role::Admin,
+            )
+            .await
+            .id;
+        let first = if round == 0 {
+            w.admin.clone()
+        } else {
+            app.create_person(&format!("first{round}@example.com"), &w.tenant, Role::Admin)
+                .await
+                .id
+        };
+        // Leave exactly two human admins: first and second.
+        let (t, keep) = (w.tenant.clone(), [first.clone(), second.clone()]);
+        app.run(move |conn, now| {
+            for m in services::members::list_members(conn, &Actor::operator(), &t)? {
+                if m.role == Role::Admin
+                    && !m.account.is_service_account()
+                    && !keep.contains(&m.account.id)
+                {
+                    services::members::change_role(
+                        conn,
+                        &Actor::person(keep[0].clone(), None),
+                        now,
+                        &t,
+                        &m.account.id,
+                        Role::User,
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let demote = |who: String, whom: String, tenant: String| {
+            app.run(move |conn, now| {
+                services::members::change_role(
+                    conn,
+                    &Actor::person(who, None),
+                    now,
+                    &tenant,
+                    &whom,
+                    Role::User,
+                )
+                .map(drop)
+            })
+        };
+        let (r1, r2) = tokio::join!(
+            demote(first.clone(), second.clone(), w.tenant.clone()),
+            demote(second.clone(), first.clone(), w.tenant.clone())
+        );
+        let t = w.tenant.clone();
+        let admins = app
+            .run(move |conn, _| {
+                Ok(keyward::db::models::Membership::count_human_admins(
+                    conn, &t,
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(admins, 1, "round {round}: {r1:?} / {r2:?}");
+        assert!(
+            r1.is_ok() != r2.is_ok(),
+            "exactly one demotion succeeds: {r1:?} / {r2:?}"
+        );
+        let refused = if r1.is_err() { r1 } else { r2 };
+        assert!(
+            matches!(refused, Err(AppError::Conflict(ref m)) if m.contains("last human admin"))
+                || matches!(refused, Err(AppError::Forbidden(_))),
+            "the loser is told why: {refused:?}"
+        );
+    }
 }

@@ -86,4 +86,9 @@ impl SetupToken {
     pub fn clear(conn: &mut DbConnection) -> QueryResult<usize> {
         diesel::delete(setup_tokens::table).execute(conn)
     }
+
+    /// Deletes the token with this digest; 1 when it was there to take.
+    pub fn take(conn: &mut DbConnection, digest: &str) -> QueryResult<usize> {
+        diesel::delete(setup_tokens::table.find(digest)).execute(conn)
+    }
 }
