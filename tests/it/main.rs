@@ -6,3 +6,4 @@ mod support;
 mod api_keys;
 mod cli;
 mod foundation;
+mod graphql;
