@@ -23,14 +23,16 @@ use async_graphql::{
     EmptySubscription, ErrorExtensions, MergedObject, Schema, ServerError, SimpleObject,
 };
 
-/// How deep a selection may nest. GraphiQL's introspection query needs 13 (its `TypeRef`
-/// fragment unwraps `ofType` seven times); anything much deeper is an attack, not a client.
-pub const MAX_DEPTH: usize = 16;
+/// How deep a selection may nest. GraphiQL 3.8.3's introspection query needs 15 (its `TypeRef`
+/// fragment unwraps `ofType` nine times); anything much deeper is an attack, not a client.
+pub const MAX_DEPTH: usize = 18;
 /// How many fields one operation may select, counted by async-graphql's complexity (one
 /// per field). GraphiQL's introspection query counts well under this.
 pub const MAX_COMPLEXITY: usize = 500;
 
+/// `query_root` and `mutation_root`, as Hasura (and so Prefect Cloud) name them.
 #[derive(MergedObject, Default)]
+#[graphql(name = "query_root")]
 pub struct QueryRoot(
     auth::AuthQuery,
     tenants::TenantsQuery,
@@ -41,6 +43,7 @@ pub struct QueryRoot(
 );
 
 #[derive(MergedObject, Default)]
+#[graphql(name = "mutation_root")]
 pub struct MutationRoot(
     auth::AuthMutation,
     api_keys::ApiKeysMutation,
@@ -80,7 +83,7 @@ pub fn to_server_error(e: &AppError) -> ServerError {
     err
 }
 
-/// `{ success }`: the answer of mutations that delete something.
+/// `{ success }`: the answer of mutations that have nothing else to return.
 #[derive(SimpleObject)]
 #[graphql(name = "success_payload", rename_fields = "snake_case")]
 pub struct SuccessPayload {

@@ -668,9 +668,12 @@ async fn a_body_of_64_kib_plus_one_byte_is_413_while_a_60_kib_request_is_answere
     assert_eq!(status, 200, "exactly 64 KiB is allowed");
 }
 
+/// Exactly what the vendored GraphiQL 3.8.3 sends: graphql-js 16's `getIntrospectionQuery()`
+/// with its defaults (its `TypeRef` fragment unwraps `ofType` nine times).
 const GRAPHIQL_INTROSPECTION_QUERY: &str = r#"
     query IntrospectionQuery {
       __schema {
+        
         queryType { name }
         mutationType { name }
         subscriptionType { name }
@@ -680,6 +683,7 @@ const GRAPHIQL_INTROSPECTION_QUERY: &str = r#"
         directives {
           name
           description
+          
           locations
           args {
             ...InputValue
@@ -692,6 +696,8 @@ const GRAPHIQL_INTROSPECTION_QUERY: &str = r#"
       kind
       name
       description
+      
+      
       fields(includeDeprecated: true) {
         name
         description
@@ -726,6 +732,8 @@ const GRAPHIQL_INTROSPECTION_QUERY: &str = r#"
       description
       type { ...TypeRef }
       defaultValue
+      
+      
     }
 
     fragment TypeRef on __Type {
@@ -752,6 +760,14 @@ const GRAPHIQL_INTROSPECTION_QUERY: &str = r#"
                   ofType {
                     kind
                     name
+                    ofType {
+                      kind
+                      name
+                      ofType {
+                        kind
+                        name
+                      }
+                    }
                   }
                 }
               }
@@ -760,7 +776,7 @@ const GRAPHIQL_INTROSPECTION_QUERY: &str = r#"
         }
       }
     }
-"#;
+  "#;
 
 async fn a_50_deep_type_query_is_refused_while_graphiqls_introspection_query_works(
     backend: Backend,
