@@ -956,23 +956,35 @@ struct Matrix {
     tenant: Seeded,
     admin: Seeded,
     victim: Seeded,
-    callers: Vec<(Caller, Option<String>, Option<Seeded>)>,
+    callers: Vec<MatrixCaller>,
+}
+
+/// A caller with a key: its account and the tenant its key serves.
+struct MatrixCaller {
+    caller: Caller,
+    key: String,
+    account: Seeded,
+    home_tenant: String,
 }
 
 impl Matrix {
-    fn key(&self, caller: Caller) -> Option<&str> {
-        self.callers
-            .iter()
-            .find(|(c, _, _)| *c == caller)
-            .and_then(|(_, k, _)| k.as_deref())
+    fn find(&self, caller: Caller) -> Option<&MatrixCaller> {
+        self.callers.iter().find(|c| c.caller == caller)
     }
+
+    fn key(&self, caller: Caller) -> Option<&str> {
+        self.find(caller).map(|c| c.key.as_str())
+    }
+
     /// The caller's own account (the admin's, for anonymous probes).
     fn account(&self, caller: Caller) -> &Seeded {
-        self.callers
-            .iter()
-            .find(|(c, _, _)| *c == caller)
-            .and_then(|(_, _, a)| a.as_ref())
-            .unwrap_or(&self.admin)
+        self.find(caller).map_or(&self.admin, |c| &c.account)
+    }
+
+    /// The tenant the caller's key serves (the tenant, for anonymous probes).
+    fn home_tenant(&self, caller: Caller) -> &str {
+        self.find(caller)
+            .map_or(&self.tenant.id, |c| &c.home_tenant)
     }
 }
 
@@ -996,17 +1008,21 @@ async fn matrix_world(app: &TestApp) -> Matrix {
         .create_person("eve@example.com", &other.id, Role::Admin)
         .await;
     let mut callers = Vec::new();
-    for (caller, account, tenant_id) in [
-        (Caller::Admin, &admin, &tenant.id),
-        (Caller::User, &user, &tenant.id),
-        (Caller::ReadOnlyUser, &ro, &tenant.id),
-        (Caller::ServiceAccount, &sa, &tenant.id),
-        (Caller::OtherTenantAdmin, &outsider, &other.id),
+    for (caller, account, home_tenant) in [
+        (Caller::Admin, admin.clone(), &tenant.id),
+        (Caller::User, user, &tenant.id),
+        (Caller::ReadOnlyUser, ro, &tenant.id),
+        (Caller::ServiceAccount, sa, &tenant.id),
+        (Caller::OtherTenantAdmin, outsider, &other.id),
     ] {
-        let (_, key) = app.create_key(&account.id, tenant_id, None).await;
-        callers.push((caller, Some(key), Some(account.clone())));
+        let (_, key) = app.create_key(&account.id, home_tenant, None).await;
+        callers.push(MatrixCaller {
+            caller,
+            key,
+            account,
+            home_tenant: home_tenant.clone(),
+        });
     }
-    callers.push((Caller::Anonymous, None, None));
     Matrix {
         tenant,
         admin,
@@ -1051,18 +1067,7 @@ async fn attempt(
             )
         }
         RevokeOwnKey => {
-            let tenant_of_key = (caller != Caller::OtherTenantAdmin).then(|| t.clone());
-            let key_id = match tenant_of_key {
-                Some(tid) => app.create_key(&me, &tid, None).await.0,
-                None => {
-                    let tid = app
-                        .run(|conn, _| services::tenants::find_by_slug(conn, "globex"))
-                        .await
-                        .unwrap()
-                        .id;
-                    app.create_key(&me, &tid, None).await.0
-                }
-            };
+            let (key_id, _) = app.create_key(&me, m.home_tenant(caller), None).await;
             (
                 "mutation($i: delete_api_key_input!) { delete_api_key(input: $i) { success } }",
                 json!({ "i": { "key_id": key_id } }),
