@@ -628,6 +628,7 @@ async fn a_syntax_error_is_a_graphql_error_not_a_500(backend: Backend) {
         "query { hello",
         "{ no_such_field }",
         "mutation { create_api_key(input: {}) { key } }",
+        "mutation { create_api_key(input: { user_id: \"nope\", name: \"x\" }) { key } }",
     ] {
         let (status, answer) = post_raw(
             &app,
@@ -643,6 +644,28 @@ async fn a_syntax_error_is_a_graphql_error_not_a_500(backend: Backend) {
             error_code(&answer).as_deref(),
             Some("BAD_USER_INPUT"),
             "{answer}"
+        );
+    }
+    // Values that do not parse are GraphQL errors too, whichever way they arrive.
+    let doc = "mutation($input: create_api_key_input!) { create_api_key(input: $input) { key } }";
+    for vars in [
+        "{\"input\": {\"name\": \"x\", \"user_id\": \"nope\"}}".to_string(),
+        format!(
+            "{{\"input\": {{\"name\": \"x\", \"user_id\": \"{}\", \"expires_at\": \"tomorrow\"}}}}",
+            w.admin.id
+        ),
+        format!(
+            "{{\"input\": {{\"name\": \"\", \"user_id\": \"{}\"}}}}",
+            w.admin.id
+        ),
+    ] {
+        let (status, answer) =
+            post_raw(&app, "/", Some(&w.admin_key), &[], prefect_body(doc, &vars)).await;
+        assert_eq!(status, 200, "{vars}: {answer}");
+        assert_eq!(
+            error_code(&answer).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{vars}: {answer}"
         );
     }
 }

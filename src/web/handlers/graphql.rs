@@ -6,6 +6,16 @@
 //! `application/json` back. Authentication is the key engine's `authenticate_request`
 //! and nothing else; its failures answer HTTP 200 in the GraphQL error shape, which is
 //! the shape Prefect clients show a friendly message for.
+//!
+//! Decisions where DESIGN is silent:
+//! - A body that is not one GraphQL request (malformed JSON, a batch, no `query`) answers
+//!   400 and one above 64 KiB 413, both still in the GraphQL error shape, so every
+//!   answer of this endpoint is `application/json` with `errors[].extensions.code`.
+//! - Syntax, validation and limit errors (which async-graphql reports without a code)
+//!   get `BAD_USER_INPUT`.
+//! - When any error is UNAUTHENTICATED, `data` is null, even where other fields resolved.
+//! - `hello`, introspection and GraphiQL need no key; a key that is sent must be valid,
+//!   whatever the query.
 
 use crate::error::AppError;
 use crate::graphql::{to_server_error, KeywardSchema, RequestContext};
