@@ -46,7 +46,10 @@ pub async fn execute(
     };
     let caller = match authenticate_request(&req, &state).await {
         Ok(caller) => caller,
-        Err(e) => return error_response(StatusCode::OK, &e),
+        // Refused keys answer 200, the shape Prefect clients expect; a database that
+        // cannot be reached keeps its 503 so clients retry.
+        Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::OK, &e),
+        Err(e) => return error_response(actix_web::ResponseError::status_code(&e), &e),
     };
     let context = RequestContext {
         state: state.get_ref().clone(),
