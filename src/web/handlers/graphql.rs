@@ -186,41 +186,61 @@ fn json_response(status: StatusCode, response: &async_graphql::Response) -> Http
     }
 }
 
-/// GraphiQL's files, vendored from npm (graphiql 3.8.3 UMD build, React 18.3.1), with
-/// the version in each name so they can be cached for good.
-pub const VENDOR_ASSETS: [(&str, &str, &[u8]); 4] = [
-    (
-        "/static/vendor/graphiql-3.8.3.min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../../static/vendor/graphiql-3.8.3.min.js"),
-    ),
-    (
-        "/static/vendor/graphiql-3.8.3.min.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../../static/vendor/graphiql-3.8.3.min.css"),
-    ),
-    (
-        "/static/vendor/react-18.3.1.production.min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../../static/vendor/react-18.3.1.production.min.js"),
-    ),
-    (
-        "/static/vendor/react-dom-18.3.1.production.min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../../static/vendor/react-dom-18.3.1.production.min.js"),
-    ),
+/// One file GraphiQL's page loads.
+pub struct Asset {
+    pub path: &'static str,
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: &'static [u8],
+}
+
+/// Vendored files carry their version in the name, so they are cached for good.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Our own start-up script keeps its name across releases: revalidate after an hour.
+const OWN: &str = "public, max-age=3600";
+
+/// GraphiQL's files: graphiql 3.8.3 (its UMD build) with React 18.3.1, vendored from npm,
+/// and the script that starts it.
+pub const GRAPHIQL_ASSETS: [Asset; 5] = [
+    Asset {
+        path: "/static/vendor/graphiql-3.8.3.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: IMMUTABLE,
+        body: include_bytes!("../../../static/vendor/graphiql-3.8.3.min.js"),
+    },
+    Asset {
+        path: "/static/vendor/graphiql-3.8.3.min.css",
+        content_type: "text/css; charset=utf-8",
+        cache_control: IMMUTABLE,
+        body: include_bytes!("../../../static/vendor/graphiql-3.8.3.min.css"),
+    },
+    Asset {
+        path: "/static/vendor/react-18.3.1.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: IMMUTABLE,
+        body: include_bytes!("../../../static/vendor/react-18.3.1.production.min.js"),
+    },
+    Asset {
+        path: "/static/vendor/react-dom-18.3.1.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: IMMUTABLE,
+        body: include_bytes!("../../../static/vendor/react-dom-18.3.1.production.min.js"),
+    },
+    Asset {
+        path: "/static/keyward-graphiql.js",
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: OWN,
+        body: include_bytes!("../../../static/keyward-graphiql.js"),
+    },
 ];
 
-/// Serves one of `VENDOR_ASSETS`, by the request's path.
-pub async fn vendor_asset(req: HttpRequest) -> HttpResponse {
-    match VENDOR_ASSETS
-        .iter()
-        .find(|(path, _, _)| *path == req.path())
-    {
-        Some((_, content_type, body)) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, *content_type))
-            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-            .body(*body),
+/// Serves one of `GRAPHIQL_ASSETS`, by the request's path.
+pub async fn graphiql_asset(req: HttpRequest) -> HttpResponse {
+    match GRAPHIQL_ASSETS.iter().find(|a| a.path == req.path()) {
+        Some(asset) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, asset.content_type))
+            .insert_header((header::CACHE_CONTROL, asset.cache_control))
+            .body(asset.body),
         None => HttpResponse::NotFound().finish(),
     }
 }
@@ -238,25 +258,23 @@ const GRAPHIQL_PAGE: &str = r#"<!doctype html>
 <script src="/static/vendor/react-18.3.1.production.min.js"></script>
 <script src="/static/vendor/react-dom-18.3.1.production.min.js"></script>
 <script src="/static/vendor/graphiql-3.8.3.min.js"></script>
-<script>
-  // Put your key in the Headers tab; GraphiQL does not store it.
-  ReactDOM.createRoot(document.getElementById('graphiql')).render(
-    React.createElement(GraphiQL, {
-      fetcher: GraphiQL.createFetcher({ url: '/graphql' }),
-      defaultQuery: '{\n  hello\n  auth_info { user_id tenant_id role account_type }\n}\n',
-      defaultHeaders: '{\n  "Authorization": "Bearer "\n}',
-      isHeadersEditorEnabled: true,
-      shouldPersistHeaders: false,
-    }),
-  );
-</script>
+<script src="/static/keyward-graphiql.js"></script>
 </body>
 </html>
 "#;
+
+/// Scripts only from Keyward itself, none inline; GraphiQL's editor sets inline styles.
+pub const GRAPHIQL_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// `GET /graphql`: GraphiQL, all assets served by Keyward itself.
 pub async fn graphiql() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            GRAPHIQL_CONTENT_SECURITY_POLICY,
+        ))
         .body(GRAPHIQL_PAGE)
 }
