@@ -9,6 +9,7 @@ use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::{to_graphql_error, SuccessPayload};
 use crate::services::api_keys::{self, NewApiKey};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
+use time::PrimitiveDateTime;
 
 /// A key as listed: never its secret.
 #[derive(SimpleObject)]
@@ -27,12 +28,15 @@ pub struct GqlApiKey {
     created_at: DateTime,
     /// Null means the key never expires.
     expires_at: Option<DateTime>,
+    /// Expired keys are refused, and stay listed until deleted.
+    expired: bool,
     last_used_at: Option<DateTime>,
 }
 
-impl From<ApiKeyListing> for GqlApiKey {
-    fn from(l: ApiKeyListing) -> Self {
+impl GqlApiKey {
+    pub fn new(l: ApiKeyListing, now: PrimitiveDateTime) -> Self {
         GqlApiKey {
+            expired: l.key.is_expired(now),
             account_type: l.account.kind().into(),
             user_name: l.account.name,
             id: l.key.id.into(),
@@ -82,10 +86,10 @@ impl ApiKeysQuery {
     /// The caller's own keys in the key's tenant, plus every service-account key of that
     /// tenant when the caller is an admin there. Newest first.
     async fn auth_api_key(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlApiKey>> {
-        let keys = RequestContext::of(ctx)?
-            .run(|conn, _, actor| api_keys::list_visible_api_keys(conn, actor))
+        let (keys, now) = RequestContext::of(ctx)?
+            .run(|conn, now, actor| Ok((api_keys::list_visible_api_keys(conn, actor)?, now)))
             .await?;
-        Ok(keys.into_iter().map(GqlApiKey::from).collect())
+        Ok(keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect())
     }
 }
 

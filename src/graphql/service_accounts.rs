@@ -40,13 +40,16 @@ impl GqlServiceAccount {
     /// Its keys, newest first (never their secrets).
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlApiKey>> {
         let (tenant_id, id) = (self.tenant_id.0.clone(), self.id.0.clone());
-        let keys = RequestContext::of(ctx)?
-            .run(move |conn, _, actor| api_keys::list_service_account_keys(conn, actor, &tenant_id))
+        let (keys, now) = RequestContext::of(ctx)?
+            .run(move |conn, now, actor| {
+                let keys = api_keys::list_service_account_keys(conn, actor, &tenant_id)?;
+                Ok((keys, now))
+            })
             .await?;
         Ok(keys
             .into_iter()
             .filter(|l| l.account.id == id)
-            .map(GqlApiKey::from)
+            .map(|k| GqlApiKey::new(k, now))
             .collect())
     }
 }

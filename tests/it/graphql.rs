@@ -368,7 +368,7 @@ async fn prefect_auth_api_key_documents_list_own_keys_and_never_a_secret(backend
     let everything = prefect(
         &app,
         &w.admin_key,
-        "query { auth_api_key { id name user_id account_type user_name tenant_id display_hint created_at expires_at last_used_at } }",
+        "query { auth_api_key { id name user_id account_type user_name tenant_id display_hint created_at expires_at expired last_used_at } }",
         "null",
     )
     .await
@@ -376,6 +376,45 @@ async fn prefect_auth_api_key_documents_list_own_keys_and_never_a_secret(backend
     assert!(
         !everything.contains(&w.admin_key),
         "no field returns a secret: {everything}"
+    );
+
+    // An expired key is refused but stays listed, marked expired, until deleted.
+    let tomorrow = app.clock.now() + time::Duration::days(1);
+    let (expiring_id, expiring) = app
+        .create_key(&w.admin.id, &w.tenant.id, Some(tomorrow))
+        .await;
+    app.clock.advance(time::Duration::days(2));
+    let (_, answer) = post_raw(
+        &app,
+        "/",
+        Some(&expiring),
+        &[],
+        prefect_body("query { auth_info { user_id } }", "null"),
+    )
+    .await;
+    assert_unauthenticated_shape(&answer);
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{answer}"
+    );
+    let data = prefect(
+        &app,
+        &w.admin_key,
+        "query { auth_api_key { id expired } }",
+        "null",
+    )
+    .await;
+    let listed = data["auth_api_key"].as_array().unwrap();
+    assert!(
+        listed.contains(&json!({ "id": expiring_id, "expired": true })),
+        "{data}"
+    );
+    assert!(
+        listed.contains(&json!({ "id": w.admin_key_id, "expired": false })),
+        "{data}"
     );
 }
 
