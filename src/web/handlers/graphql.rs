@@ -22,7 +22,7 @@ use crate::graphql::{to_server_error, KeywardSchema, RequestContext};
 use crate::web::extractors::authenticate_request;
 use crate::web::AppState;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 
 /// Request bodies above this answer 413.
@@ -36,7 +36,7 @@ pub async fn execute(
 ) -> HttpResponse {
     let body = match read_body(&req, payload).await {
         Ok(body) => body,
-        Err(e) => return error_response(e.status(), &e.error),
+        Err(e) => return error_response(e.status_code(), &e),
     };
     let request = match parse_request(&body) {
         Ok(request) => request,
@@ -49,7 +49,7 @@ pub async fn execute(
         // Refused keys answer 200, the shape Prefect clients expect; a database that
         // cannot be reached keeps its 503 so clients retry.
         Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::OK, &e),
-        Err(e) => return error_response(actix_web::ResponseError::status_code(&e), &e),
+        Err(e) => return error_response(e.status_code(), &e),
     };
     let context = RequestContext {
         state: state.get_ref().clone(),
@@ -75,30 +75,15 @@ pub async fn execute(
     json_response(StatusCode::OK, &response)
 }
 
-struct BodyError {
-    error: AppError,
-}
-
-impl BodyError {
-    fn status(&self) -> StatusCode {
-        match self.error {
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-}
-
-fn too_large() -> BodyError {
-    BodyError {
-        error: AppError::PayloadTooLarge(format!(
-            "the request body is larger than {} KiB",
-            MAX_BODY_BYTES / 1024
-        )),
-    }
+fn too_large() -> AppError {
+    AppError::PayloadTooLarge(format!(
+        "the request body is larger than {} KiB",
+        MAX_BODY_BYTES / 1024
+    ))
 }
 
 /// Reads the body up to `MAX_BODY_BYTES`, refusing early when Content-Length says more.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, BodyError> {
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, AppError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -109,9 +94,8 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| BodyError {
-            error: AppError::invalid("body", "the request body could not be read"),
-        })?;
+        let chunk =
+            chunk.map_err(|_| AppError::invalid("body", "the request body could not be read"))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
