@@ -32,9 +32,11 @@ impl Application {
             settings: Arc::new(settings),
         };
         let data = aw::Data::new(state.clone());
+        let graphql_schema = aw::Data::new(crate::graphql::build_schema());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(graphql_schema.clone())
                 .wrap(from_fn(web::logging::log_request))
                 .configure(web::routes::configure)
         })

@@ -6,5 +6,6 @@ mod support;
 mod api_keys;
 mod cli;
 mod foundation;
+mod graphql;
 mod permissions;
 mod team;
