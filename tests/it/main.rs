@@ -5,4 +5,5 @@ mod support;
 
 mod api_keys;
 mod cli;
+mod dashboard;
 mod foundation;
