@@ -19,13 +19,23 @@ pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
 /// `last_seen_at` is written at most this often, not on every request.
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
-/// What a session carries; `state` is a JSON object of everything else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a session carries; `state` is a JSON object of everything else. `Debug` leaves
+/// out the CSRF token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionData {
     pub account_id: String,
     pub csrf_token: String,
     pub tenant_id: Option<String>,
     pub state: String,
+}
+
+impl std::fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionData")
+            .field("account_id", &self.account_id)
+            .field("tenant_id", &self.tenant_id)
+            .finish_non_exhaustive()
+    }
 }
 
 fn digest(session_id: &str) -> String {
@@ -104,6 +114,11 @@ pub fn update(
 pub fn end(conn: &mut DbConnection, session_id: &str) -> Result<(), AppError> {
     SessionRow::delete(conn, &digest(session_id))?;
     Ok(())
+}
+
+/// Deletes every session past its timeouts (the ones nobody came back to).
+pub fn end_timed_out(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, AppError> {
+    Ok(SessionRow::delete_timed_out(conn, now, now - IDLE_TIMEOUT)?)
 }
 
 /// A tenant the signed-in person belongs to, with their role there.

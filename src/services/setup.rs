@@ -27,13 +27,12 @@ pub fn issue_token(
             return Ok(None);
         }
         let token = random_secret(32);
-        SetupToken::replace(
-            conn,
-            &SetupToken {
-                token_digest: TokenDigest::of(&token).into_inner(),
-                created_at: now,
-            },
-        )?;
+        // Added, not replaced: every instance started before setup prints a link that works.
+        SetupToken {
+            token_digest: TokenDigest::of(&token).into_inner(),
+            created_at: now,
+        }
+        .insert(conn)?;
         Ok(Some(token))
     })
 }

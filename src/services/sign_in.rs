@@ -9,6 +9,7 @@ use crate::db::DbConnection;
 use crate::domain::{new_id, Password};
 use crate::error::AppError;
 use crate::services::passwords::{decoy_hash, verify_password};
+use crate::services::sessions;
 use time::{Duration, PrimitiveDateTime};
 
 pub const MAX_FAILURES: i64 = 5;
@@ -47,6 +48,9 @@ pub fn sign_in(
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
             SignInFailure::clear(conn, &email, ip)?;
+            // Housekeeping, on the rare successful path: what no longer counts goes.
+            SignInFailure::delete_before(conn, now - WINDOW - LOCKOUT)?;
+            sessions::end_timed_out(conn, now)?;
             Ok(account)
         }
         _ => {

@@ -92,7 +92,7 @@ pub struct NavPerson {
 
 /// What `base.html` needs: the title, the nav, the CSRF token for htmx and forms, and a
 /// message to show once in the toast area.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Layout {
     pub title: String,
     /// Which nav entry is current: `api-keys`, `password`, `team-service-accounts`, …
@@ -186,6 +186,8 @@ pub struct KeyRow {
     /// "Never", or the date plus "in N days".
     pub expires: String,
     pub last_used: String,
+    /// Where the trash icon leads: the confirmation, which posts back to it.
+    pub delete_url: String,
 }
 
 impl KeyRow {
@@ -208,11 +210,19 @@ impl KeyRow {
                 None => "Never".into(),
                 Some(at) => relative(at, now),
             },
+            delete_url: format!("/user/api-keys/{}/delete", key.id),
         }
     }
 
     pub fn list(listings: &[ApiKeyListing], now: PrimitiveDateTime) -> Vec<KeyRow> {
         listings.iter().map(|l| KeyRow::of(l, now)).collect()
+    }
+
+    /// For key lists elsewhere (a service account's keys): deletion confirmed at
+    /// `{base}/{id}/delete`.
+    pub fn with_delete_base(mut self, base: &str) -> Self {
+        self.delete_url = format!("{base}/{}/delete", self.id);
+        self
     }
 }
 
@@ -228,7 +238,7 @@ pub struct LoginPage {
     pub notice: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SetupForm {
     pub token: String,
     pub tenant_name: String,
@@ -247,13 +257,15 @@ pub struct SetupPage {
 
 // ---- User › API Keys ----
 
-/// The secret, shown once.
+/// The secret, shown once. No `Debug`: it holds the token.
 pub struct CreatedKeyView {
     pub id: String,
     pub name: String,
     pub tenant_name: String,
     pub token: String,
     pub expires: String,
+    /// Where "Done" leads without JavaScript (the list the key belongs to).
+    pub done_url: String,
 }
 
 #[derive(Template)]
@@ -261,13 +273,17 @@ pub struct CreatedKeyView {
 pub struct UserApiKeysPage {
     pub layout: Layout,
     pub keys: Vec<KeyRow>,
+    /// Where the list reloads itself from (`#api-keys`, on `api-keys-changed`).
+    pub list_url: String,
     pub created: Option<CreatedKeyView>,
 }
 
+/// A key list, `<section id="api-keys">`: the same file the pages include.
 #[derive(Template)]
 #[template(path = "partials/api_keys_list.html")]
 pub struct ApiKeysListPartial {
     pub keys: Vec<KeyRow>,
+    pub list_url: String,
 }
 
 #[derive(Template)]
@@ -285,10 +301,12 @@ pub const EXPIRATIONS: [(&str, &str); 5] = [
     ("date", "On a date…"),
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CreateKeyForm {
     /// Where the form posts.
     pub action: String,
+    /// Where "Cancel" leads without JavaScript.
+    pub cancel_url: String,
     pub csrf_token: String,
     pub nonce: String,
     pub name: String,
@@ -318,13 +336,18 @@ pub struct ApiKeyDeletePage {
     pub layout: Layout,
     pub key: KeyRow,
     pub csrf_token: String,
+    /// Where "Cancel" leads without JavaScript.
+    pub back_url: String,
 }
 
+/// The delete confirmation: posts to `key.delete_url`; htmx swaps the answer (the list
+/// without the key) into `#api-keys`.
 #[derive(Template)]
 #[template(path = "partials/api_key_delete_form.html")]
 pub struct ApiKeyDeletePartial {
     pub key: KeyRow,
     pub csrf_token: String,
+    pub back_url: String,
 }
 
 // ---- User › Password ----

@@ -230,8 +230,14 @@ fn setup_form<'a>(token: &'a str, slug: &'a str) -> Vec<(&'a str, &'a str)> {
 
 async fn setup_works_once_with_the_printed_token_and_then_answers_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    // Two instances started before setup each print their own link; both work.
+    let other_instance_token = issue_setup_token(&app).await.expect("setup is open");
     let token = issue_setup_token(&app).await.expect("setup is open");
     let browser = Browser::new(&app);
+    let other = browser
+        .get(&format!("/setup?token={other_instance_token}"))
+        .await;
+    assert_eq!(other.status(), 200);
 
     assert_eq!(browser.get("/setup").await.status(), 404, "no token");
     assert_eq!(
@@ -432,6 +438,32 @@ async fn sessions_end_after_the_idle_and_the_absolute_timeout(backend: Backend) 
         StatusCode::SEE_OTHER,
         "twelve hours end even a busy session"
     );
+    // Timed-out sessions that nobody comes back to are swept at the next sign-in.
+    let stale = Browser::new(&w.app);
+    stale.sign_in(ADA).await;
+    w.app.clock.advance(Duration::hours(3));
+    assert_eq!(
+        session_rows(&w.app).await,
+        1,
+        "the stale one is still stored"
+    );
+    browser.sign_in(ADA).await;
+    assert_eq!(
+        session_rows(&w.app).await,
+        1,
+        "only the fresh session is left"
+    );
+}
+
+async fn session_rows(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    app.run(|conn, _| {
+        Ok(keyward::db::schema::sessions::table
+            .count()
+            .get_result::<i64>(conn)?)
+    })
+    .await
+    .unwrap()
 }
 
 async fn five_failures_lock_an_email_and_address_for_fifteen_minutes(backend: Backend) {

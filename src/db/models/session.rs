@@ -78,6 +78,22 @@ impl SessionRow {
             .execute(conn)
     }
 
+    /// Sessions past their absolute expiry or unused since `idle_before`.
+    pub fn delete_timed_out(
+        conn: &mut DbConnection,
+        now: PrimitiveDateTime,
+        idle_before: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            sessions::table.filter(
+                sessions::expires_at
+                    .le(now)
+                    .or(sessions::last_seen_at.le(idle_before)),
+            ),
+        )
+        .execute(conn)
+    }
+
     pub fn touch(
         conn: &mut DbConnection,
         id_digest: &str,

@@ -46,7 +46,7 @@ fn bad_link() -> HtmlError {
     .into()
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct SetupQuery {
     token: String,

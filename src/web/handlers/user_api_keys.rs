@@ -39,20 +39,27 @@ pub async fn list(
 ) -> Result<HttpResponse, HtmlError> {
     let keys = own_keys(&state, &signed_in).await?;
     if hx.wants_partial() {
-        return html(StatusCode::OK, &ApiKeysListPartial { keys });
+        return html(
+            StatusCode::OK,
+            &ApiKeysListPartial {
+                keys,
+                list_url: PATH.into(),
+            },
+        );
     }
     html(
         StatusCode::OK,
         &UserApiKeysPage {
             layout: Layout::signed_in(&signed_in, TITLE, NAV),
             keys,
+            list_url: PATH.into(),
             created: None,
         },
     )
 }
 
 /// What was typed into the create form, kept to show it again beside its errors.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct CreateKeyInput {
     nonce: String,
@@ -76,6 +83,7 @@ fn form(
     };
     CreateKeyForm {
         action: PATH.into(),
+        cancel_url: PATH.into(),
         csrf_token: signed_in.csrf_token.clone(),
         nonce,
         name: input.name,
@@ -242,6 +250,7 @@ pub async fn create(
             None => "never".into(),
             Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
         },
+        done_url: PATH.into(),
     };
     if hx.wants_partial() {
         let mut res = html(StatusCode::OK, &ApiKeyCreatedPartial { created: view })?;
@@ -257,6 +266,7 @@ pub async fn create(
         &UserApiKeysPage {
             layout: Layout::signed_in(&signed_in, TITLE, NAV),
             keys,
+            list_url: PATH.into(),
             created: Some(view),
         },
     )
@@ -284,7 +294,14 @@ pub async fn delete_form(
     let key = own_key(&state, &signed_in, &key_id).await?;
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
-        return html(StatusCode::OK, &ApiKeyDeletePartial { key, csrf_token });
+        return html(
+            StatusCode::OK,
+            &ApiKeyDeletePartial {
+                key,
+                csrf_token,
+                back_url: PATH.into(),
+            },
+        );
     }
     html(
         StatusCode::OK,
@@ -292,6 +309,7 @@ pub async fn delete_form(
             layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
             key,
             csrf_token,
+            back_url: PATH.into(),
         },
     )
 }
@@ -315,8 +333,11 @@ pub async fn delete(
         return Ok(redirect(hx, PATH));
     }
     let keys = own_keys(&state, &signed_in).await?;
-    let list = askama::Template::render(&ApiKeysListPartial { keys })
-        .map_err(|e| AppError::internal(format!("rendering a page failed: {e}")))?;
+    let list = askama::Template::render(&ApiKeysListPartial {
+        keys,
+        list_url: PATH.into(),
+    })
+    .map_err(|e| AppError::internal(format!("rendering a page failed: {e}")))?;
     Ok(html_body(
         StatusCode::OK,
         list + &toast_oob("success", &message)?,
