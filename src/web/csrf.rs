@@ -3,17 +3,23 @@
 //! `X-CSRF-Token` header (htmx sends it through `hx-headers` on `<body>`) or as the
 //! `csrf_token` field of a urlencoded form. Missing or wrong: a 403 page (a toast for htmx).
 //!
+//! Before that, any state-changing dashboard request whose browser names another site in
+//! `Origin` is refused, signed in or not: that covers the forms that need no session
+//! (sign-in, first-run setup) against login CSRF. Clients that send no `Origin` are judged
+//! by the token alone.
+//!
 //! GraphQL and `/api/*` authenticate by API key and never read the session cookie, so
 //! they are outside this check (DESIGN §4).
 
 use crate::error::{AppError, HtmlError};
 use crate::web::session;
+use crate::web::AppState;
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
-use actix_web::web::Bytes;
+use actix_web::web::{self, Bytes};
 
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
@@ -36,6 +42,39 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+/// Whether the browser says the request comes from another site: an `Origin` other than
+/// the public URL's (or, without one, than this request's own host).
+fn from_another_site(req: &ServiceRequest) -> bool {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let public_url = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| s.settings.public_url.clone());
+    match public_url {
+        Some(url) => !origin.eq_ignore_ascii_case(origin_of(&url)),
+        None => {
+            let host = req.connection_info().host().to_string();
+            origin
+                .split_once("://")
+                .is_none_or(|(_, rest)| !rest.eq_ignore_ascii_case(&host))
+        }
+    }
+}
+
 /// The 403 answer, as a response (not an `Err`), so the middlewares around it see it.
 fn refused(req: ServiceRequest, why: &str) -> ServiceResponse<BoxBody> {
     let error = HtmlError::from(AppError::forbidden(format!(
@@ -51,6 +90,9 @@ pub async fn require_token(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if !changes_state(req.method()) || authenticates_by_key(req.path()) {
         return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    if from_another_site(&req) {
+        return Ok(refused(req, "this form was sent from another site"));
     }
     let Some(expected) = session::csrf_token(&req.get_session()) else {
         // Not signed in: nothing the cookie could authorise.

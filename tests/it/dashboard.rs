@@ -24,6 +24,7 @@ backend_tests!(
     failures_from_one_address_do_not_lock_out_another,
     every_state_changing_dashboard_route_refuses_a_missing_or_wrong_csrf_token,
     csrf_token_is_accepted_from_the_header_that_htmx_sends,
+    forms_sent_from_another_site_are_refused_even_before_sign_in,
     pages_carry_the_security_headers,
     vendored_assets_are_served_with_long_cache_headers,
     creating_with_bad_input_shows_field_errors_and_stores_nothing,
@@ -635,6 +636,45 @@ async fn csrf_token_is_accepted_from_the_header_that_htmx_sends(backend: Backend
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
+}
+
+async fn forms_sent_from_another_site_are_refused_even_before_sign_in(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    let form = [("email", ADA), ("password", PASSWORD)];
+    let forged = browser
+        .client
+        .post(browser.url("/login"))
+        .header("Origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(browser.cookies().is_empty(), "no session was started");
+    let own = browser
+        .client
+        .post(browser.url("/login"))
+        .header("Origin", w.app.address.as_str())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        own.status(),
+        StatusCode::SEE_OTHER,
+        "the site's own form works"
+    );
+    let csrf = browser.csrf_token().await;
+    let forged = browser
+        .client
+        .post(browser.url("/logout"))
+        .header("Origin", "null")
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "even with the right token");
 }
 
 async fn pages_carry_the_security_headers(backend: Backend) {
