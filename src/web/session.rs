@@ -198,7 +198,10 @@ pub fn set_flash(session: &Session, message: impl Into<String>) -> Result<(), Ap
 }
 
 pub fn take_flash(session: &Session) -> Option<String> {
-    session.remove_as::<String>(FLASH).and_then(Result::ok)
+    // Look before removing: a removal marks the session changed, which costs a write.
+    let flash = session.get::<String>(FLASH).ok().flatten()?;
+    session.remove(FLASH);
+    Some(flash)
 }
 
 fn form_nonces(session: &Session) -> Vec<String> {

@@ -1062,6 +1062,21 @@ async fn the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page(b
             .unwrap();
         assert!(restore.text().await.unwrap().contains("<html"), "{path}");
     }
+    // On the whole page the create form posts plainly: its htmx target is the dialog.
+    let page = browser
+        .get("/user/api-keys/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<article class=\"narrow\" hx-ignore>"));
+    let dialog = browser
+        .get_hx("/user/api-keys/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!dialog.contains("hx-ignore"));
 }
 
 // ---- nav, tenants, roles ----
