@@ -17,6 +17,7 @@ backend_tests!(
     anonymous_pages_redirect_to_sign_in_and_htmx_gets_hx_redirect,
     signing_in_and_out_ends_the_session_on_the_server,
     signing_in_gives_a_new_session_id_and_ends_the_old_one,
+    a_second_instance_on_the_same_database_shares_sessions_and_throttling,
     session_cookie_is_http_only_and_lax_and_host_prefixed_behind_https,
     sessions_end_after_the_idle_and_the_absolute_timeout,
     five_failures_lock_an_email_and_address_for_fifteen_minutes,
@@ -387,6 +388,70 @@ async fn signing_in_gives_a_new_session_id_and_ends_the_old_one(backend: Backend
     assert_eq!(browser.get("/user/api-keys").await.status(), 200);
     let replay = get_with_cookie(&w.app, "/user/api-keys", &first).await;
     assert_eq!(replay.status(), StatusCode::SEE_OTHER, "the old id is dead");
+}
+
+async fn a_second_instance_on_the_same_database_shares_sessions_and_throttling(backend: Backend) {
+    let w = world(backend).await;
+    let mut settings = (*w.app.state.settings).clone();
+    settings.bind = "127.0.0.1:0".into();
+    let second = keyward::startup::Application::build(settings, w.app.clock.clone()).unwrap();
+    let second_address = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+
+    let one = Browser::new(&w.app);
+    let csrf = one.sign_in(ADA).await;
+    let cookie = one.cookies();
+    let on_second = |path: &str| format!("{second_address}{path}");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = plain
+        .get(on_second("/user/api-keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the other instance knows the session");
+    let res = plain
+        .post(on_second("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        one.get("/user/api-keys").await.status(),
+        StatusCode::SEE_OTHER,
+        "signing out on one instance ends the session on all"
+    );
+
+    for i in 0..5 {
+        let url = if i % 2 == 0 {
+            w.app.url("/login")
+        } else {
+            on_second("/login")
+        };
+        let res = plain
+            .post(url)
+            .form(&[("email", ADA), ("password", "wrong password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = plain
+        .post(on_second("/login"))
+        .form(&[("email", ADA), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "failures on both instances count together"
+    );
 }
 
 async fn session_cookie_is_http_only_and_lax_and_host_prefixed_behind_https(backend: Backend) {
