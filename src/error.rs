@@ -167,3 +167,161 @@ impl ResponseError for AppError {
         builder.json(body)
     }
 }
+
+/// An `AppError` on its way to a browser. It renders as a full HTML error page
+/// (`templates/errors/error.html`); for htmx requests, `web::htmx::errors_as_toasts`
+/// re-renders it as a toast (`toast_response`). Anonymous visitors are sent to `/login`.
+#[derive(Debug)]
+pub struct HtmlError {
+    pub error: AppError,
+    /// For `Unauthenticated`: the page to return to after signing in.
+    pub sign_in_next: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "errors/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "partials/toast.html")]
+pub struct ToastPartial<'a> {
+    /// `error` or `success`: a class and a `data-toast` value.
+    pub kind: &'a str,
+    pub message: &'a str,
+}
+
+impl HtmlError {
+    /// Anonymous: sign in first, then come back to `next`.
+    pub fn sign_in(next: Option<String>) -> Self {
+        Self {
+            error: AppError::unauthenticated("sign in to continue"),
+            sign_in_next: next,
+        }
+    }
+
+    fn sign_in_url(&self) -> String {
+        match &self.sign_in_next {
+            Some(next) if next != "/" => {
+                let query =
+                    serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
+                format!("/login?{query}")
+            }
+            _ => "/login".to_string(),
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match &self.error {
+            AppError::Invalid(_) => "That did not work",
+            AppError::Unauthenticated(_) => "Sign in to continue",
+            AppError::Forbidden(_) => "Not allowed",
+            AppError::NotFound(_) => "Not found",
+            AppError::Conflict(_) => "Already done",
+            AppError::TooManyRequests(_) => "Too many attempts",
+            AppError::PayloadTooLarge(_) => "Too large",
+            AppError::Unavailable(_) => "Unavailable",
+            AppError::Internal(_) => "Something went wrong",
+        }
+    }
+
+    /// What the person reads: the error's message with its first letter capitalised.
+    fn message(&self) -> String {
+        let text = self.error.to_string();
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => text,
+        }
+    }
+
+    /// The full HTML page.
+    pub fn page_response(&self) -> HttpResponse {
+        self.error.log();
+        if matches!(self.error, AppError::Unauthenticated(_)) {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, self.sign_in_url()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
+        let page = ErrorPage {
+            status: self.error.status_code().as_u16(),
+            title: self.title(),
+            message: self.message(),
+        };
+        html_response(self.error.status_code(), askama::Template::render(&page))
+    }
+
+    /// For htmx: a toast appended to the page's toast area, whatever the request targeted.
+    pub fn toast_response(&self) -> HttpResponse {
+        self.error.log();
+        if matches!(self.error, AppError::Unauthenticated(_)) {
+            return HttpResponse::Unauthorized()
+                .insert_header(("HX-Redirect", self.sign_in_url()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
+        let message = self.message();
+        let toast = ToastPartial {
+            kind: "error",
+            message: &message,
+        };
+        let mut res = html_response(self.error.status_code(), askama::Template::render(&toast));
+        let headers = res.headers_mut();
+        headers.insert(
+            header::HeaderName::from_static("hx-retarget"),
+            header::HeaderValue::from_static("#toasts"),
+        );
+        headers.insert(
+            header::HeaderName::from_static("hx-reswap"),
+            header::HeaderValue::from_static("beforeend"),
+        );
+        res
+    }
+}
+
+fn html_response(status: StatusCode, body: askama::Result<String>) -> HttpResponse {
+    match body {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering an error page failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("something went wrong on our side; it has been logged")
+        }
+    }
+}
+
+impl From<AppError> for HtmlError {
+    fn from(error: AppError) -> Self {
+        Self {
+            error,
+            sign_in_next: None,
+        }
+    }
+}
+
+impl fmt::Display for HtmlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for HtmlError {
+    fn status_code(&self) -> StatusCode {
+        if matches!(self.error, AppError::Unauthenticated(_)) {
+            return StatusCode::SEE_OTHER;
+        }
+        self.error.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.page_response()
+    }
+}

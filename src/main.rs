@@ -39,6 +39,14 @@ fn serve(db: &keyward::config::DatabaseArgs, args: SettingsArgs) -> Result<(), C
     runtime.block_on(async move {
         let app = Application::build(settings.clone(), Clock::system()).map_err(CliError::failure)?;
         tracing::info!(bind = %settings.bind, database = %settings.database_url, "keyward is listening on port {}", app.port());
+        // The setup link is a secret: stdout only, never the logs.
+        match keyward::web::handlers::setup::first_run_url(app.state(), app.port()).await {
+            Ok(Some(url)) => println!(
+                "Keyward has no accounts yet. Open this one-time link to create the first tenant and its administrator:\n\n    {url}\n"
+            ),
+            Ok(None) => {}
+            Err(e) => return Err(CliError::failure(format!("cannot open first-run setup: {e}"))),
+        }
         app.run_until_stopped().await.map_err(|e| CliError::failure(format!("the server stopped: {e}")))
     })
 }

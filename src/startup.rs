@@ -21,7 +21,9 @@ impl Application {
     /// Opens and migrates the database, then binds. Every failure is one clear line.
     pub fn build(settings: Settings, clock: Clock) -> Result<Self, String> {
         let db = Database::open(&settings.database_url)?;
-        let _session_secret = settings.resolve_session_secret()?;
+        let session_secret = settings.resolve_session_secret()?;
+        let session_key = actix_web::cookie::Key::try_from(session_secret.expose())
+            .map_err(|_| "the session secret is too short to sign cookies".to_string())?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -31,12 +33,27 @@ impl Application {
             clock,
             settings: Arc::new(settings),
         };
+        // Made now, off the request path, so the first unknown email at sign-in takes
+        // no longer than the others.
+        std::thread::spawn(|| {
+            crate::services::passwords::decoy_hash();
+        });
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
+        let session_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(graphql_schema.clone())
+                // Innermost first: CSRF needs the session; errors become toasts for htmx,
+                // then get the security headers; the log line sees the final status.
+                .wrap(from_fn(web::csrf::require_token))
+                .wrap(web::session::middleware(
+                    &session_state,
+                    session_key.clone(),
+                ))
+                .wrap(from_fn(web::htmx::errors_as_toasts))
+                .wrap(from_fn(web::security_headers::add))
                 .wrap(from_fn(web::logging::log_request))
                 .configure(web::routes::configure)
         })

@@ -13,7 +13,9 @@ pub mod members;
 pub mod passwords;
 pub mod permissions;
 pub mod service_accounts;
+pub mod sessions;
 pub mod setup;
+pub mod sign_in;
 pub mod tenants;
 
 pub use actor::{Actor, Principal};

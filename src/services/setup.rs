@@ -27,13 +27,12 @@ pub fn issue_token(
             return Ok(None);
         }
         let token = random_secret(32);
-        SetupToken::replace(
-            conn,
-            &SetupToken {
-                token_digest: TokenDigest::of(&token).into_inner(),
-                created_at: now,
-            },
-        )?;
+        // Added, not replaced: every instance started before setup prints a link that works.
+        SetupToken {
+            token_digest: TokenDigest::of(&token).into_inner(),
+            created_at: now,
+        }
+        .insert(conn)?;
         Ok(Some(token))
     })
 }
@@ -59,7 +58,10 @@ pub fn complete(
 ) -> Result<(Tenant, Account), AppError> {
     let hash = hash_password(&input.password)?;
     transaction(conn, |conn| {
-        if !token_is_valid(conn, token)? {
+        // Using the token up is the gate: of two submissions racing, one deletes it.
+        if Account::any_exists(conn)?
+            || SetupToken::take(conn, TokenDigest::of(token).as_str())? == 0
+        {
             return Err(AppError::not_found(
                 "setup is closed or the setup link is not valid",
             ));

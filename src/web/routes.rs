@@ -2,7 +2,7 @@
 //! why it has none; the parity test reads this table and the schema, so a new route
 //! without a counterpart fails it (DESIGN §5).
 
-use crate::web::handlers::{api, health};
+use crate::web::handlers::{api, assets, health, password, setup, sign_in, tenant, user_api_keys};
 use actix_web::http::Method;
 use actix_web::{web, Route};
 
@@ -96,6 +96,101 @@ pub fn routes() -> Vec<RouteSpec> {
             path: "/api/whoami",
             parity: Parity::Read,
             handler: || web::route().to(api::whoami),
+        },
+        // ---- the dashboard (issue 4) ----
+        RouteSpec {
+            method: Method::GET,
+            path: "/",
+            parity: Parity::Read,
+            handler: || web::route().to(sign_in::home),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/static/{path:.*}",
+            parity: Parity::Read,
+            handler: || web::route().to(assets::asset),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/setup",
+            parity: Parity::Read,
+            handler: || web::route().to(setup::setup_page),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/setup",
+            parity: Parity::Exempt(
+                "first-run setup: creates the first tenant and admin once, before any account or key exists",
+            ),
+            handler: || web::route().to(setup::complete),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/login",
+            parity: Parity::Read,
+            handler: || web::route().to(sign_in::login_page),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/login",
+            parity: Parity::Exempt("signing in starts a browser session; API callers present a key"),
+            handler: || web::route().to(sign_in::login),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/logout",
+            parity: Parity::Exempt("signing out ends a browser session; API keys have none"),
+            handler: || web::route().to(sign_in::logout),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/tenant",
+            parity: Parity::Exempt(
+                "tenant switch: a browser-session preference; a key serves exactly one tenant",
+            ),
+            handler: || web::route().to(tenant::switch),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/user/api-keys",
+            parity: Parity::Read,
+            handler: || web::route().to(user_api_keys::list),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/user/api-keys",
+            parity: Parity::Mutation("create_api_key"),
+            handler: || web::route().to(user_api_keys::create),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/user/api-keys/new",
+            parity: Parity::Read,
+            handler: || web::route().to(user_api_keys::new_form),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/user/api-keys/{id}/delete",
+            parity: Parity::Read,
+            handler: || web::route().to(user_api_keys::delete_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/user/api-keys/{id}/delete",
+            parity: Parity::Mutation("delete_api_key"),
+            handler: || web::route().to(user_api_keys::delete),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/user/password",
+            parity: Parity::Read,
+            handler: || web::route().to(password::page_get),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/user/password",
+            parity: Parity::Mutation("change_password"),
+            handler: || web::route().to(password::change),
         },
     ]
 }

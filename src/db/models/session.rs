@@ -64,3 +64,53 @@ impl SessionRow {
         .execute(conn)
     }
 }
+
+/// What a session holds besides its timestamps; written on save and on every change.
+#[derive(Debug, Clone, PartialEq, AsChangeset)]
+#[diesel(table_name = sessions)]
+pub struct SessionChanges<'a> {
+    pub account_id: &'a str,
+    pub csrf_token: &'a str,
+    pub tenant_id: Option<&'a str>,
+    pub state: &'a str,
+    pub last_seen_at: PrimitiveDateTime,
+}
+
+impl SessionRow {
+    /// Applies changes to a live session; 0 when it has ended meanwhile.
+    pub fn update(
+        conn: &mut DbConnection,
+        id_digest: &str,
+        changes: &SessionChanges<'_>,
+    ) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id_digest))
+            .set(changes)
+            .execute(conn)
+    }
+
+    /// Sessions past their absolute expiry or unused since `idle_before`.
+    pub fn delete_timed_out(
+        conn: &mut DbConnection,
+        now: PrimitiveDateTime,
+        idle_before: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            sessions::table.filter(
+                sessions::expires_at
+                    .le(now)
+                    .or(sessions::last_seen_at.le(idle_before)),
+            ),
+        )
+        .execute(conn)
+    }
+
+    pub fn touch(
+        conn: &mut DbConnection,
+        id_digest: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id_digest))
+            .set(sessions::last_seen_at.eq(now))
+            .execute(conn)
+    }
+}

@@ -53,6 +53,12 @@ impl SignInFailure {
             .load(conn)
     }
 
+    /// Failures older than `before`, which no longer count anywhere.
+    pub fn delete_before(conn: &mut DbConnection, before: PrimitiveDateTime) -> QueryResult<usize> {
+        diesel::delete(sign_in_failures::table.filter(sign_in_failures::at.lt(before)))
+            .execute(conn)
+    }
+
     pub fn clear(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<usize> {
         diesel::delete(
             sign_in_failures::table
@@ -75,6 +81,14 @@ impl SetupToken {
         diesel::delete(setup_tokens::table).execute(conn)?;
         diesel::insert_into(setup_tokens::table)
             .values(token)
+            .execute(conn)
+            .map(drop)
+    }
+
+    /// Adds a token beside any others (each instance prints its own at start-up).
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(setup_tokens::table)
+            .values(self)
             .execute(conn)
             .map(drop)
     }

@@ -1,0 +1,192 @@
+//! Browser sessions (DESIGN §1): stored by the SHA-256 of their id, never the id; ended
+//! after an idle and an absolute timeout measured on the injected clock; and who is signed
+//! in, re-read from the database on every request so a removed account or membership
+//! counts at once, on every instance.
+
+use crate::db::models::session::SessionChanges;
+use crate::db::models::{Account, Membership, SessionRow, Tenant};
+use crate::db::DbConnection;
+use crate::domain::{ids::parse_id, Role, TokenDigest};
+use crate::error::AppError;
+use crate::services::permissions::{self, Permission};
+use crate::services::Actor;
+use time::{Duration, PrimitiveDateTime};
+
+/// A session unused for this long ends.
+pub const IDLE_TIMEOUT: Duration = Duration::hours(2);
+/// A session ends this long after sign-in, however busy.
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
+/// `last_seen_at` is written at most this often, not on every request.
+const TOUCH_EVERY: Duration = Duration::minutes(1);
+
+/// What a session carries; `state` is a JSON object of everything else. `Debug` leaves
+/// out the CSRF token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionData {
+    pub account_id: String,
+    pub csrf_token: String,
+    pub tenant_id: Option<String>,
+    pub state: String,
+}
+
+impl std::fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionData")
+            .field("account_id", &self.account_id)
+            .field("tenant_id", &self.tenant_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn digest(session_id: &str) -> String {
+    TokenDigest::of(session_id).into_inner()
+}
+
+/// The live session with this id, or `None` when it is unknown or has timed out (a
+/// timed-out session is deleted here).
+pub fn load(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    session_id: &str,
+) -> Result<Option<SessionData>, AppError> {
+    let id_digest = digest(session_id);
+    let Some(row) = SessionRow::find(conn, &id_digest)? else {
+        return Ok(None);
+    };
+    if now >= row.expires_at || now >= row.last_seen_at + IDLE_TIMEOUT {
+        SessionRow::delete(conn, &id_digest)?;
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= TOUCH_EVERY {
+        SessionRow::touch(conn, &id_digest, now)?;
+    }
+    Ok(Some(SessionData {
+        account_id: row.account_id,
+        csrf_token: row.csrf_token,
+        tenant_id: row.tenant_id,
+        state: row.state,
+    }))
+}
+
+/// Stores a new session under a fresh id (made by the caller, shown only to the browser).
+pub fn create(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    session_id: &str,
+    data: SessionData,
+) -> Result<(), AppError> {
+    SessionRow {
+        id_digest: digest(session_id),
+        account_id: data.account_id,
+        csrf_token: data.csrf_token,
+        tenant_id: data.tenant_id,
+        state: data.state,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + ABSOLUTE_TIMEOUT,
+    }
+    .insert(conn)?;
+    Ok(())
+}
+
+/// Writes a changed session. A session that ended meanwhile (signed out in another tab,
+/// password changed elsewhere) stays ended: nothing is written.
+pub fn update(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    session_id: &str,
+    data: &SessionData,
+) -> Result<(), AppError> {
+    SessionRow::update(
+        conn,
+        &digest(session_id),
+        &SessionChanges {
+            account_id: &data.account_id,
+            csrf_token: &data.csrf_token,
+            tenant_id: data.tenant_id.as_deref(),
+            state: &data.state,
+            last_seen_at: now,
+        },
+    )?;
+    Ok(())
+}
+
+pub fn end(conn: &mut DbConnection, session_id: &str) -> Result<(), AppError> {
+    SessionRow::delete(conn, &digest(session_id))?;
+    Ok(())
+}
+
+/// Deletes every session past its timeouts (the ones nobody came back to).
+pub fn end_timed_out(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, AppError> {
+    Ok(SessionRow::delete_timed_out(conn, now, now - IDLE_TIMEOUT)?)
+}
+
+/// A tenant the signed-in person belongs to, with their role there.
+#[derive(Debug, Clone)]
+pub struct TenantMembership {
+    pub tenant: Tenant,
+    pub role: Role,
+}
+
+/// Who a session belongs to, read fresh on this request.
+#[derive(Debug, Clone)]
+pub struct SignedInPerson {
+    pub account: Account,
+    pub tenants: Vec<TenantMembership>,
+    /// The session's tenant while the person is still a member of it, else their first.
+    pub current: Option<TenantMembership>,
+    /// Whether the permission service lets them manage the current tenant's team.
+    pub manages_current_team: bool,
+}
+
+/// The person a session names, or `None` when the account is gone or is not a person
+/// (service accounts cannot sign in).
+pub fn signed_in_person(
+    conn: &mut DbConnection,
+    account_id: &str,
+    preferred_tenant: Option<&str>,
+) -> Result<Option<SignedInPerson>, AppError> {
+    let Some(account) = Account::find(conn, account_id)? else {
+        return Ok(None);
+    };
+    if account.is_service_account() {
+        return Ok(None);
+    }
+    let tenants: Vec<TenantMembership> = Membership::tenants_of(conn, &account.id)?
+        .into_iter()
+        .map(|(tenant, m)| TenantMembership {
+            role: m.role(),
+            tenant,
+        })
+        .collect();
+    let current = preferred_tenant
+        .and_then(|t| tenants.iter().find(|m| m.tenant.id == t))
+        .or_else(|| tenants.first())
+        .cloned();
+    let manages_current_team = match &current {
+        Some(m) => permissions::allows(
+            conn,
+            &Actor::person(account.id.clone(), None),
+            &m.tenant.id,
+            Permission::ManageServiceAccounts,
+        )?,
+        None => false,
+    };
+    Ok(Some(SignedInPerson {
+        account,
+        tenants,
+        current,
+        manages_current_team,
+    }))
+}
+
+/// Checks that the actor may make `tenant_id` their session's current tenant (they are a
+/// member); returns the canonical id.
+pub fn choose_tenant(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<String, AppError> {
+    let tenant_id = parse_id("tenant_id", tenant_id)?;
+    Ok(permissions::access(conn, actor, &tenant_id)?.tenant_id)
+}

@@ -1,0 +1,131 @@
+//! `/login`, `/logout`, and `/`, which sends people to their API keys.
+
+use crate::domain::Password;
+use crate::error::{AppError, HtmlError};
+use crate::services::sign_in;
+use crate::web::client_ip::client_ip;
+use crate::web::htmx::{html, redirect, Htmx};
+use crate::web::session;
+use crate::web::views::{Layout, LoginPage};
+use crate::web::AppState;
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub const HOME: &str = "/user/api-keys";
+
+/// Only paths on this site: `/x`, never `//host` or `/\host`.
+pub fn safe_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(char::is_control);
+    if ok {
+        next
+    } else {
+        HOME
+    }
+}
+
+/// `GET /`.
+pub async fn home(hx: Htmx) -> HttpResponse {
+    redirect(hx, HOME)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct LoginQuery {
+    next: String,
+    signed_out: Option<String>,
+}
+
+/// `GET /login`; signed-in people go straight on.
+pub async fn login_page(
+    hx: Htmx,
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let next = safe_next(&query.next).to_string();
+    if session::csrf_token(&session).is_some() {
+        return Ok(redirect(hx, &next));
+    }
+    html(
+        StatusCode::OK,
+        &LoginPage {
+            layout: Layout::anonymous("Sign in"),
+            email: String::new(),
+            next,
+            error: None,
+            notice: query
+                .signed_out
+                .as_ref()
+                .map(|_| "You have signed out.".to_string()),
+        },
+    )
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+/// `POST /login`: a new session (under a new id) on success; the form again with the
+/// reason otherwise.
+pub async fn login(
+    req: HttpRequest,
+    hx: Htmx,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let LoginForm {
+        email,
+        password,
+        next,
+    } = form.into_inner();
+    let next = safe_next(&next).to_string();
+    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
+    let password = Password::offered(&password);
+    let offered_email = email.clone();
+    let verdict = state
+        .run(move |conn, now| sign_in::sign_in(conn, now, &offered_email, &password, &ip))
+        .await;
+    match verdict {
+        Ok(account) => {
+            session::start(&session, &account.id, None)?;
+            Ok(redirect(hx, &next))
+        }
+        Err(e @ (AppError::Unauthenticated(_) | AppError::TooManyRequests(_))) => {
+            let status = match e {
+                AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let message = e.to_string();
+            let mut chars = message.chars();
+            let message: String = match chars.next() {
+                Some(c) => c.to_uppercase().chain(chars).collect(),
+                None => message,
+            };
+            html(
+                status,
+                &LoginPage {
+                    layout: Layout::anonymous("Sign in"),
+                    email,
+                    next,
+                    error: Some(message),
+                    notice: None,
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /logout`: the session ends here and in the database, on every instance.
+pub async fn logout(hx: Htmx, session: Session) -> HttpResponse {
+    session::end(&session);
+    redirect(hx, "/login?signed_out=1")
+}

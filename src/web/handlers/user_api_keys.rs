@@ -1,0 +1,345 @@
+//! User › API Keys (`/user/api-keys`): your keys in every tenant, the create dialog with a
+//! one-time nonce and the key shown once, and delete with confirmation. Every page answers
+//! htmx with its partial (the dialog content or the list) and everyone else with the whole
+//! page, so the forms also work as plain POSTs without JavaScript.
+
+use crate::domain::{ExpiresAt, InvalidInput, KeyName};
+use crate::error::{AppError, HtmlError};
+use crate::services::api_keys::{self, NewApiKey};
+use crate::web::htmx::{html, html_body, redirect, toast_oob, Htmx};
+use crate::web::session::{self, SignedIn};
+use crate::web::views::{
+    date, date_time, relative, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial,
+    ApiKeyFormPartial, ApiKeyNewPage, ApiKeysListPartial, CreateKeyForm, CreatedKeyView,
+    FieldErrors, KeyRow, Layout, TenantOption, UserApiKeysPage,
+};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use time::PrimitiveDateTime;
+
+const PATH: &str = "/user/api-keys";
+const TITLE: &str = "API Keys";
+const NAV: &str = "api-keys";
+
+async fn own_keys(state: &AppState, signed_in: &SignedIn) -> Result<Vec<KeyRow>, HtmlError> {
+    let actor = signed_in.actor();
+    let (listings, now) = state
+        .run(move |conn, now| Ok((api_keys::list_own_api_keys(conn, &actor)?, now)))
+        .await?;
+    Ok(KeyRow::list(&listings, now))
+}
+
+/// `GET /user/api-keys`: the page, or for htmx the list (which refreshes itself when a
+/// key is created).
+pub async fn list(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    let keys = own_keys(&state, &signed_in).await?;
+    if hx.wants_partial() {
+        return html(
+            StatusCode::OK,
+            &ApiKeysListPartial {
+                keys,
+                list_url: PATH.into(),
+            },
+        );
+    }
+    html(
+        StatusCode::OK,
+        &UserApiKeysPage {
+            layout: Layout::signed_in(&signed_in, TITLE, NAV),
+            keys,
+            list_url: PATH.into(),
+            created: None,
+        },
+    )
+}
+
+/// What was typed into the create form, kept to show it again beside its errors.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CreateKeyInput {
+    nonce: String,
+    name: String,
+    expiration: String,
+    expires_on: String,
+    tenant_id: String,
+}
+
+fn form(
+    signed_in: &SignedIn,
+    nonce: String,
+    input: CreateKeyInput,
+    now: PrimitiveDateTime,
+    errors: FieldErrors,
+) -> CreateKeyForm {
+    let selected = if input.tenant_id.is_empty() {
+        signed_in.current_tenant().map(|m| m.tenant.id.clone())
+    } else {
+        Some(input.tenant_id)
+    };
+    CreateKeyForm {
+        action: PATH.into(),
+        cancel_url: PATH.into(),
+        csrf_token: signed_in.csrf_token.clone(),
+        nonce,
+        name: input.name,
+        expiration: if input.expiration.is_empty() {
+            "30".into()
+        } else {
+            input.expiration
+        },
+        expires_on: input.expires_on,
+        today: date(now),
+        tenants: TenantOption::list(signed_in, selected.as_deref()),
+        errors,
+    }
+}
+
+fn form_response(
+    hx: Htmx,
+    status: StatusCode,
+    signed_in: &SignedIn,
+    form: CreateKeyForm,
+) -> Result<HttpResponse, HtmlError> {
+    if hx.wants_partial() {
+        html(status, &ApiKeyFormPartial { form })
+    } else {
+        html(
+            status,
+            &ApiKeyNewPage {
+                layout: Layout::signed_in(signed_in, "Create an API Key", NAV),
+                form,
+            },
+        )
+    }
+}
+
+/// `GET /user/api-keys/new`: the create form (dialog content for htmx), with a fresh
+/// one-time nonce.
+pub async fn new_form(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    let nonce = session::issue_form_nonce(&signed_in.session)?;
+    let form = form(
+        &signed_in,
+        nonce,
+        CreateKeyInput::default(),
+        state.clock.now(),
+        FieldErrors::default(),
+    );
+    form_response(hx, StatusCode::OK, &signed_in, form)
+}
+
+/// Never, 7 / 30 / 90 days (now + N × 24 h), or a date (00:00 UTC of the day after).
+fn parse_expiration(
+    choice: &str,
+    on: &str,
+    now: PrimitiveDateTime,
+) -> Result<Option<ExpiresAt>, InvalidInput> {
+    const FIELD: &str = "expires_at";
+    match choice.trim() {
+        "" | "never" => Ok(None),
+        "date" => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let day = time::Date::parse(on.trim(), format)
+                .map_err(|_| InvalidInput::new(FIELD, "choose a date, such as 2031-01-31"))?;
+            ExpiresAt::end_of_date(day, now).map(Some)
+        }
+        days => match days.parse::<i64>() {
+            Ok(n @ (7 | 30 | 90)) => ExpiresAt::in_days(n, now).map(Some),
+            _ => Err(InvalidInput::new(
+                FIELD,
+                "choose Never, 7, 30 or 90 days, or a date",
+            )),
+        },
+    }
+}
+
+/// Which form field an error from the key service is about.
+fn form_field(error: &AppError) -> Option<&'static str> {
+    match error {
+        AppError::Invalid(i) => Some(match i.field {
+            "tenant" | "tenant_id" => "tenant_id",
+            "expires_at" => "expires_at",
+            _ => "name",
+        }),
+        // Choosing a tenant you do not belong to (an edited form).
+        AppError::Forbidden(_) => Some("tenant_id"),
+        _ => None,
+    }
+}
+
+/// `POST /user/api-keys`: creates the key once per form; the response shows the secret
+/// (and is never stored by the browser), or the form again with its errors.
+pub async fn create(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    input: web::Form<CreateKeyInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let input = input.into_inner();
+    if !session::form_nonce_is_live(&signed_in.session, &input.nonce) {
+        return Err(AppError::Conflict(
+            "this form was already used, so nothing was created; open “Create an API Key” again to make another key".into(),
+        )
+        .into());
+    }
+    let now = state.clock.now();
+    let mut errors = FieldErrors::default();
+    let name = KeyName::parse(&input.name)
+        .map_err(|e| errors.add("name", e.message))
+        .ok();
+    let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
+        .map_err(|e| errors.add("expires_at", e.message))
+        .ok();
+    if input.tenant_id.trim().is_empty() {
+        errors.add("tenant_id", "choose the tenant the key is for");
+    }
+    let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
+        let nonce = input.nonce.clone();
+        let form = form(&signed_in, nonce, input, now, errors);
+        return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+    };
+    let actor = signed_in.actor();
+    let new_key = NewApiKey {
+        account_id: signed_in.account_id().to_string(),
+        tenant_id: Some(input.tenant_id.clone()),
+        name,
+        expires_at,
+    };
+    let created = match state
+        .run(move |conn, now| api_keys::create_api_key(conn, &actor, now, new_key))
+        .await
+    {
+        Ok(created) => created,
+        Err(e) => {
+            let Some(field) = form_field(&e) else {
+                return Err(e.into());
+            };
+            let message = match &e {
+                AppError::Invalid(i) => i.message.clone(),
+                other => other.to_string(),
+            };
+            let mut errors = FieldErrors::default();
+            errors.add(field, message);
+            let nonce = input.nonce.clone();
+            let form = form(&signed_in, nonce, input, now, errors);
+            return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+        }
+    };
+    session::consume_form_nonce(&signed_in.session, &input.nonce)?;
+    let tenant_name = signed_in
+        .person
+        .tenants
+        .iter()
+        .find(|m| m.tenant.id == created.key.tenant_id)
+        .map(|m| m.tenant.name.clone())
+        .unwrap_or_default();
+    let view = CreatedKeyView {
+        id: created.key.id.clone(),
+        name: created.key.name.clone(),
+        tenant_name,
+        token: created.token.expose_secret().to_string(),
+        expires: match created.key.expires_at {
+            None => "never".into(),
+            Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
+        },
+        done_url: PATH.into(),
+    };
+    if hx.wants_partial() {
+        let mut res = html(StatusCode::OK, &ApiKeyCreatedPartial { created: view })?;
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("hx-trigger"),
+            actix_web::http::header::HeaderValue::from_static("api-keys-changed"),
+        );
+        return Ok(res);
+    }
+    let keys = own_keys(&state, &signed_in).await?;
+    html(
+        StatusCode::OK,
+        &UserApiKeysPage {
+            layout: Layout::signed_in(&signed_in, TITLE, NAV),
+            keys,
+            list_url: PATH.into(),
+            created: Some(view),
+        },
+    )
+}
+
+async fn own_key(
+    state: &AppState,
+    signed_in: &SignedIn,
+    key_id: &str,
+) -> Result<KeyRow, HtmlError> {
+    own_keys(state, signed_in)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id)
+        .ok_or_else(|| AppError::not_found("API key not found").into())
+}
+
+/// `GET /user/api-keys/{id}/delete`: the confirmation naming the key.
+pub async fn delete_form(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    key_id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let key = own_key(&state, &signed_in, &key_id).await?;
+    let csrf_token = signed_in.csrf_token.clone();
+    if hx.wants_partial() {
+        return html(
+            StatusCode::OK,
+            &ApiKeyDeletePartial {
+                key,
+                csrf_token,
+                back_url: PATH.into(),
+            },
+        );
+    }
+    html(
+        StatusCode::OK,
+        &ApiKeyDeletePage {
+            layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
+            key,
+            csrf_token,
+            back_url: PATH.into(),
+        },
+    )
+}
+
+/// `POST /user/api-keys/{id}/delete`: htmx gets the list without the key and a toast;
+/// a plain POST is redirected to the list, where the toast waits.
+pub async fn delete(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    key_id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let actor = signed_in.actor();
+    let key_id = key_id.into_inner();
+    let key = state
+        .run(move |conn, now| api_keys::revoke_api_key(conn, &actor, now, &key_id))
+        .await?;
+    let message = format!("Deleted the API key “{}”.", key.name);
+    if !hx.wants_partial() {
+        session::set_flash(&signed_in.session, message)?;
+        return Ok(redirect(hx, PATH));
+    }
+    let keys = own_keys(&state, &signed_in).await?;
+    let list = askama::Template::render(&ApiKeysListPartial {
+        keys,
+        list_url: PATH.into(),
+    })
+    .map_err(|e| AppError::internal(format!("rendering a page failed: {e}")))?;
+    Ok(html_body(
+        StatusCode::OK,
+        list + &toast_oob("success", &message)?,
+    ))
+}
