@@ -106,7 +106,9 @@ impl ServiceAccountsQuery {
         id: Uuid,
     ) -> async_graphql::Result<GqlServiceAccount> {
         let sa = RequestContext::of(ctx)?
-            .run(move |conn, _, actor| service_accounts::get_service_account(conn, actor, &id.0))
+            .run(move |conn, _, actor| {
+                service_accounts::get_service_account(conn, actor, None, &id.0)
+            })
             .await?;
         Ok(sa.into())
     }
@@ -128,7 +130,7 @@ impl ServiceAccountsMutation {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
                 let account =
                     service_accounts::create_service_account(conn, actor, now, &tenant_id, name)?;
-                service_accounts::get_service_account(conn, actor, &account.id)
+                service_accounts::get_service_account(conn, actor, None, &account.id)
             })
             .await?;
         Ok(sa.into())
@@ -142,8 +144,15 @@ impl ServiceAccountsMutation {
         let name = parse_name(&input.name)?;
         let sa = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                service_accounts::rename_service_account(conn, actor, now, &input.id.0, name)?;
-                service_accounts::get_service_account(conn, actor, &input.id.0)
+                service_accounts::rename_service_account(
+                    conn,
+                    actor,
+                    now,
+                    None,
+                    &input.id.0,
+                    name,
+                )?;
+                service_accounts::get_service_account(conn, actor, None, &input.id.0)
             })
             .await?;
         Ok(sa.into())
@@ -157,7 +166,7 @@ impl ServiceAccountsMutation {
     ) -> async_graphql::Result<SuccessPayload> {
         RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                service_accounts::remove_service_account(conn, actor, now, &input.id.0)
+                service_accounts::remove_service_account(conn, actor, now, None, &input.id.0)
             })
             .await?;
         Ok(SuccessPayload { success: true })

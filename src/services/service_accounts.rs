@@ -59,11 +59,18 @@ pub fn create_service_account(
     })
 }
 
-/// Finds a service account and checks the actor administers its tenant.
-fn find_managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Account, AppError> {
-    let id = parse_id("id", id)?;
+/// Finds a service account and checks the actor administers its tenant. `in_tenant`
+/// narrows the search to one tenant (a team page acts only on the tenant in its URL).
+fn find_managed(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    in_tenant: Option<&str>,
+    id: &str,
+) -> Result<Account, AppError> {
+    let id = parse_id("id", id).map_err(|_| AppError::not_found("service account not found"))?;
     let account = Account::find(conn, &id)?
         .filter(Account::is_service_account)
+        .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t)))
         .ok_or_else(|| AppError::not_found("service account not found"))?;
     let tenant_id = account.tenant_id.clone().unwrap_or_default();
     permissions::require(conn, actor, &tenant_id, Permission::ManageServiceAccounts)?;
@@ -73,9 +80,10 @@ fn find_managed(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Acco
 pub fn get_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
+    in_tenant: Option<&str>,
     id: &str,
 ) -> Result<ServiceAccount, AppError> {
-    let account = find_managed(conn, actor, id)?;
+    let account = find_managed(conn, actor, in_tenant, id)?;
     describe(conn, account)
 }
 
@@ -108,11 +116,12 @@ pub fn rename_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
+    in_tenant: Option<&str>,
     id: &str,
     name: PersonName,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
-        let mut account = find_managed(conn, actor, id)?;
+        let mut account = find_managed(conn, actor, in_tenant, id)?;
         let old = std::mem::replace(&mut account.name, name.into_inner());
         Account::rename(conn, &account.id, &account.name)?;
         audit::record(
@@ -135,10 +144,11 @@ pub fn remove_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
+    in_tenant: Option<&str>,
     id: &str,
 ) -> Result<ServiceAccount, AppError> {
     transaction(conn, |conn| {
-        let account = find_managed(conn, actor, id)?;
+        let account = find_managed(conn, actor, in_tenant, id)?;
         let described = describe(conn, account.clone())?;
         for key in ApiKey::of_account(conn, &account.id, None)? {
             api_keys::delete_key_audited(
@@ -174,9 +184,10 @@ pub fn remove_service_account(
 pub fn list_keys_of_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
+    in_tenant: Option<&str>,
     id: &str,
 ) -> Result<Vec<crate::db::models::api_key::ApiKeyListing>, AppError> {
-    let account = find_managed(conn, actor, id)?;
+    let account = find_managed(conn, actor, in_tenant, id)?;
     Ok(ApiKey::listings(
         conn,
         Some(&account.id),

@@ -176,6 +176,7 @@ async fn a_removed_service_accounts_key_is_refused_as_unknown_or_revoked(backend
             conn,
             &Actor::person(admin, None),
             now,
+            None,
             &sa_id,
         )
     })

@@ -338,6 +338,7 @@ fn rows() -> Vec<Row> {
                     conn,
                     actor,
                     now,
+                    None,
                     &sa,
                     PersonName::parse("renamed")?,
                 )
@@ -349,7 +350,8 @@ fn rows() -> Vec<Row> {
             admins,
             |conn, now, actor, w| {
                 let sa = throwaway_sa(conn, now, &w.tenant)?;
-                services::service_accounts::remove_service_account(conn, actor, now, &sa).map(drop)
+                services::service_accounts::remove_service_account(conn, actor, now, None, &sa)
+                    .map(drop)
             },
         ),
         ("list service accounts of T", admins, |conn, _, actor, w| {

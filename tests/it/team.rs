@@ -270,6 +270,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             conn,
             &person,
             now,
+            None,
             &sa2.id,
             PersonName::parse("renamed")?,
         )?;
@@ -305,7 +306,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
         )?;
         services::members::change_role(conn, &person, now, &t, &bob.id, Role::ReadOnlyUser)?;
         services::members::remove_member(conn, &person, now, &t, &bob.id)?;
-        services::service_accounts::remove_service_account(conn, &person, now, &sa2.id)?;
+        services::service_accounts::remove_service_account(conn, &person, now, None, &sa2.id)?;
         Ok(())
     })
     .await
