@@ -100,6 +100,20 @@ pub fn create_api_key(
     })
 }
 
+/// Where a page looks for the key it revokes: a team page acts only on its tenant's and
+/// its service account's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyScope<'a> {
+    pub tenant_id: &'a str,
+    pub account_id: Option<&'a str>,
+}
+
+impl KeyScope<'_> {
+    fn holds(&self, key: &ApiKey) -> bool {
+        key.tenant_id == self.tenant_id && self.account_id.is_none_or(|a| key.account_id == a)
+    }
+}
+
 /// Revokes (deletes) a key. Any key the actor may not revoke answers NOT_FOUND, so
 /// nobody learns that someone else's key exists.
 pub fn revoke_api_key(
@@ -108,9 +122,22 @@ pub fn revoke_api_key(
     now: PrimitiveDateTime,
     key_id: &str,
 ) -> Result<ApiKey, AppError> {
+    revoke_api_key_in(conn, actor, now, key_id, None)
+}
+
+/// `revoke_api_key`, answering NOT_FOUND as well for a key outside `scope`.
+pub fn revoke_api_key_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    key_id: &str,
+    scope: Option<KeyScope<'_>>,
+) -> Result<ApiKey, AppError> {
     let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
-        let key = ApiKey::find(conn, &key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+        let key = ApiKey::find(conn, &key_id)?
+            .filter(|k| scope.is_none_or(|s| s.holds(k)))
+            .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         if !permissions::may_revoke_key(conn, actor, &key)? {
             return Err(AppError::not_found(NOT_FOUND));
         }

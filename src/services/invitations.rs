@@ -206,3 +206,19 @@ pub fn accept_invitation_as_new_person(
         Ok((account, membership))
     })
 }
+
+/// What a link offers (its tenant and role), for the page that opens it. Anyone holding
+/// the link may see this; an unknown tenant reads like an unknown link.
+pub fn preview(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    tenant_slug: &str,
+    token: &str,
+) -> Result<(crate::db::models::Tenant, Role), AppError> {
+    let tenant = crate::db::models::Tenant::find_by_slug(conn, tenant_slug)?.ok_or_else(|| {
+        AppError::not_found("this invitation link is not valid; ask an admin for a new one")
+    })?;
+    let invitation = find_usable(conn, now, &tenant.id, token)?;
+    let role = Role::parse(&invitation.role)?;
+    Ok((tenant, role))
+}

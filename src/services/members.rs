@@ -227,3 +227,15 @@ pub fn remove_member(
         Ok(account)
     })
 }
+
+/// How many keys a member holds for the tenant (what removing them would delete); for
+/// those who may remove members.
+pub fn count_member_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    account_id: &str,
+) -> Result<usize, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+    Ok(ApiKey::of_account(conn, account_id, Some(tenant_id))?.len())
+}

@@ -2,7 +2,10 @@
 //! why it has none; the parity test reads this table and the schema, so a new route
 //! without a counterpart fails it (DESIGN §5).
 
-use crate::web::handlers::{api, assets, health, password, setup, sign_in, tenant, user_api_keys};
+use crate::web::handlers::team::{audit_log, join, members, service_accounts};
+use crate::web::handlers::{
+    api, assets, health, password, setup, sign_in, team, tenant, user_api_keys,
+};
 use actix_web::http::Method;
 use actix_web::{web, Route};
 
@@ -191,6 +194,155 @@ pub fn routes() -> Vec<RouteSpec> {
             path: "/user/password",
             parity: Parity::Mutation("change_password"),
             handler: || web::route().to(password::change),
+        },
+        // ---- Team pages (issue 5): every one acts on the tenant in its URL ----
+        RouteSpec {
+            method: Method::GET,
+            path: "/team/{page}",
+            parity: Parity::Read,
+            handler: || web::route().to(team::current),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::list),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts/new",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::new_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/service-accounts",
+            parity: Parity::Mutation("create_service_account"),
+            handler: || web::route().to(service_accounts::create),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts/{sa_id}",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::show),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/rename",
+            parity: Parity::Mutation("rename_service_account"),
+            handler: || web::route().to(service_accounts::rename),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/remove",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::remove_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/remove",
+            parity: Parity::Mutation("remove_service_account"),
+            handler: || web::route().to(service_accounts::remove),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::keys),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/new",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::new_key_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys",
+            parity: Parity::Mutation("create_api_key"),
+            handler: || web::route().to(service_accounts::create_key),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete",
+            parity: Parity::Read,
+            handler: || web::route().to(service_accounts::delete_key_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete",
+            parity: Parity::Mutation("delete_api_key"),
+            handler: || web::route().to(service_accounts::delete_key),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/members",
+            parity: Parity::Read,
+            handler: || web::route().to(members::list),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/members/{account_id}/role",
+            parity: Parity::Mutation("change_member_role"),
+            handler: || web::route().to(members::change_role),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/members/{account_id}/remove",
+            parity: Parity::Read,
+            handler: || web::route().to(members::remove_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/members/{account_id}/remove",
+            parity: Parity::Mutation("remove_member"),
+            handler: || web::route().to(members::remove),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/invitations/new",
+            parity: Parity::Read,
+            handler: || web::route().to(members::new_invitation),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/invitations",
+            parity: Parity::Mutation("create_invitation"),
+            handler: || web::route().to(members::create_invitation),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/invitations/{invitation_id}/revoke",
+            parity: Parity::Mutation("revoke_invitation"),
+            handler: || web::route().to(members::revoke_invitation),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/audit-log",
+            parity: Parity::Read,
+            handler: || web::route().to(audit_log::page),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/join/{token}",
+            parity: Parity::Read,
+            handler: || web::route().to(join::page),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/join/{token}",
+            parity: Parity::Exempt(
+                "invitation accept: a signed-in person joins with a one-time link; keys serve one tenant and cannot join others",
+            ),
+            handler: || web::route().to(join::accept),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/join/{token}/account",
+            parity: Parity::Exempt(
+                "invitation accept with a new account: a person signs up and joins in the browser",
+            ),
+            handler: || web::route().to(join::sign_up),
         },
     ]
 }

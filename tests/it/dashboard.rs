@@ -1311,3 +1311,7 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
     assert!(!html.contains("id=\"tenant-switcher\""), "no tenants left");
     assert!(!html.contains("Tenant acme"));
 }
+
+// The team pages reuse this module's browser.
+#[path = "team_pages.rs"]
+mod team_pages;

@@ -5,5 +5,6 @@ pub mod health;
 pub mod password;
 pub mod setup;
 pub mod sign_in;
+pub mod team;
 pub mod tenant;
 pub mod user_api_keys;

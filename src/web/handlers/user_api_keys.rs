@@ -62,11 +62,11 @@ pub async fn list(
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct CreateKeyInput {
-    nonce: String,
-    name: String,
-    expiration: String,
-    expires_on: String,
-    tenant_id: String,
+    pub(crate) nonce: String,
+    pub(crate) name: String,
+    pub(crate) expiration: String,
+    pub(crate) expires_on: String,
+    pub(crate) tenant_id: String,
 }
 
 fn form(
@@ -137,7 +137,7 @@ pub async fn new_form(
 }
 
 /// Never, 7 / 30 / 90 days (now + N × 24 h), or a date (00:00 UTC of the day after).
-fn parse_expiration(
+pub(crate) fn parse_expiration(
     choice: &str,
     on: &str,
     now: PrimitiveDateTime,
@@ -162,7 +162,7 @@ fn parse_expiration(
 }
 
 /// Which form field an error from the key service is about.
-fn form_field(error: &AppError) -> Option<&'static str> {
+pub(crate) fn form_field(error: &AppError) -> Option<&'static str> {
     match error {
         AppError::Invalid(i) => Some(match i.field {
             "tenant" | "tenant_id" => "tenant_id",

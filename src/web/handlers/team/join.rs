@@ -1,0 +1,167 @@
+//! `/t/{slug}/join/{token}`: opening an invitation link. Signed in, you join with one
+//! click; otherwise you sign in (and come back) or create an account here, which joins
+//! in the same transaction.
+
+use crate::domain::{Email, Password, PersonName};
+use crate::error::{AppError, HtmlError};
+use crate::services::invitations::{self, NewPerson};
+use crate::web::client_ip::client_ip;
+use crate::web::htmx::{html, redirect, Htmx};
+use crate::web::session::{self, SignedIn};
+use crate::web::views::{FieldErrors, JoinPage, Layout};
+use crate::web::AppState;
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+#[derive(serde::Deserialize)]
+pub struct JoinPath {
+    slug: String,
+    token: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SignUpInput {
+    email: String,
+    name: String,
+    password: String,
+}
+
+fn join_page(
+    signed_in: Option<&SignedIn>,
+    path: &JoinPath,
+    tenant_name: String,
+    role: &'static str,
+    input: Option<&SignUpInput>,
+    errors: FieldErrors,
+) -> JoinPage {
+    let action = format!("/t/{}/join/{}", path.slug, path.token);
+    JoinPage {
+        layout: match signed_in {
+            Some(s) => Layout::signed_in(s, format!("Join {tenant_name}"), ""),
+            None => Layout::anonymous(format!("Join {tenant_name}")),
+        },
+        tenant_name,
+        role,
+        sign_in_url: format!("/login?next={action}"),
+        signup_action: format!("{action}/account"),
+        action,
+        signed_in_as: signed_in.map(|s| s.person.account.email.clone().unwrap_or_default()),
+        email: input.map(|i| i.email.clone()).unwrap_or_default(),
+        name: input.map(|i| i.name.clone()).unwrap_or_default(),
+        errors,
+    }
+}
+
+/// `GET /t/{slug}/join/{token}`
+pub async fn page(
+    signed_in: Option<SignedIn>,
+    state: web::Data<AppState>,
+    path: web::Path<JoinPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let (slug, token) = (path.slug.clone(), path.token.clone());
+    let (tenant, role) = state
+        .run(move |conn, now| invitations::preview(conn, now, &slug, &token))
+        .await?;
+    html(
+        StatusCode::OK,
+        &join_page(
+            signed_in.as_ref(),
+            &path,
+            tenant.name,
+            role.label(),
+            None,
+            FieldErrors::default(),
+        ),
+    )
+}
+
+/// `POST /t/{slug}/join/{token}`: the signed-in person joins; the link is used up.
+pub async fn accept(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<JoinPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let (slug, token) = (path.slug.clone(), path.token.clone());
+    let actor = signed_in.actor();
+    let (tenant, membership) = state
+        .run(move |conn, now| {
+            let (tenant, _) = invitations::preview(conn, now, &slug, &token)?;
+            let membership = invitations::accept_invitation(conn, &actor, now, &tenant.id, &token)?;
+            Ok((tenant, membership))
+        })
+        .await?;
+    session::set_current_tenant(&signed_in.session, &tenant.id)?;
+    let role = crate::domain::Role::parse(&membership.role)
+        .map(|r| r.label())
+        .unwrap_or_default();
+    session::set_flash(
+        &signed_in.session,
+        format!("You joined {} as {role}.", tenant.name),
+    )?;
+    Ok(redirect(hx, "/user/api-keys"))
+}
+
+/// `POST /t/{slug}/join/{token}/account`: creates the account, joins, and signs in.
+pub async fn sign_up(
+    req: HttpRequest,
+    hx: Htmx,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<JoinPath>,
+    input: web::Form<SignUpInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let input = input.into_inner();
+    let mut errors = FieldErrors::default();
+    let email = Email::parse(&input.email)
+        .map_err(|e| errors.add("email", e.message))
+        .ok();
+    let name = PersonName::parse(&input.name)
+        .map_err(|e| errors.add("name", e.message))
+        .ok();
+    let password = Password::parse_new(&input.password)
+        .map_err(|e| errors.add("password", e.message))
+        .ok();
+    let (slug, token) = (path.slug.clone(), path.token.clone());
+    let (Some(email), Some(name), Some(password)) = (email, name, password) else {
+        let (tenant, role) = state
+            .run(move |conn, now| invitations::preview(conn, now, &slug, &token))
+            .await?;
+        let page = join_page(None, &path, tenant.name, role.label(), Some(&input), errors);
+        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    };
+    let ip = client_ip(&req, &state.settings);
+    let person = NewPerson {
+        email,
+        name,
+        password,
+    };
+    let result = state
+        .run(move |conn, now| {
+            let (tenant, _) = invitations::preview(conn, now, &slug, &token)?;
+            let (account, _) = invitations::accept_invitation_as_new_person(
+                conn, ip, now, &tenant.id, &token, person,
+            )?;
+            Ok((tenant, account))
+        })
+        .await;
+    let (tenant, account) = match result {
+        Ok(done) => done,
+        Err(AppError::Conflict(m)) if m.contains("email") => {
+            let (slug, token) = (path.slug.clone(), path.token.clone());
+            let (tenant, role) = state
+                .run(move |conn, now| invitations::preview(conn, now, &slug, &token))
+                .await?;
+            let mut errors = FieldErrors::default();
+            errors.add("email", "an account with this email already exists: sign in instead, then open the link again");
+            let page = join_page(None, &path, tenant.name, role.label(), Some(&input), errors);
+            return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    session::start(&session, &account.id, Some(&tenant.id))?;
+    session::set_flash(&session, format!("Welcome to {}!", tenant.name))?;
+    Ok(redirect(hx, "/user/api-keys"))
+}

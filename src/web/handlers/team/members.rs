@@ -1,0 +1,300 @@
+//! Team › Members: members and their roles, removal (their keys here are deleted, each
+//! audited), and one-time invitation links (created, listed while pending, revoked).
+
+use super::team_of;
+use crate::domain::Role;
+use crate::error::{AppError, HtmlError};
+use crate::services::{invitations, members};
+use crate::web::htmx::{page_or_partial, redirect, Htmx};
+use crate::web::session::{self, SignedIn};
+use crate::web::views::{
+    date, date_time, relative, CreatedInvitationView, InvitationCreatedPage,
+    InvitationCreatedPartial, InvitationForm, InvitationFormPartial, InvitationNewPage,
+    InvitationRow, Layout, MemberRemovePage, MemberRemovePartial, MemberRow, MembersPage,
+    TeamTenant,
+};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+const NAV: &str = "team-members";
+
+#[derive(serde::Deserialize)]
+pub struct MemberPath {
+    slug: String,
+    account_id: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct InvitationPath {
+    slug: String,
+    invitation_id: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RoleInput {
+    role: String,
+}
+
+fn member_row(team: &TeamTenant, m: &members::Member) -> MemberRow {
+    let url = format!("{}/members/{}", team.base, m.account.id);
+    MemberRow {
+        account_id: m.account.id.clone(),
+        name: m.account.name.clone(),
+        email: m.account.email.clone().unwrap_or_default(),
+        is_service_account: m.account.is_service_account(),
+        role: m.role.as_str(),
+        joined: date(m.joined_at),
+        role_url: format!("{url}/role"),
+        remove_url: format!("{url}/remove"),
+    }
+}
+
+/// `GET /t/{slug}/team/members` (human admins: the invitations need ManagePeople).
+pub async fn list(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let (list, pending, now) = state
+        .run(move |conn, now| {
+            let pending = invitations::list_pending_invitations(conn, &actor, now, &tenant_id)?;
+            let list = members::list_members(conn, &actor, &tenant_id)?;
+            Ok((list, pending, now))
+        })
+        .await?;
+    let members = list.iter().map(|m| member_row(&team, m)).collect();
+    let invitations = pending
+        .iter()
+        .map(|i| InvitationRow {
+            id: i.id.clone(),
+            role: Role::parse(&i.role)
+                .map(Role::label)
+                .unwrap_or_default()
+                .to_string(),
+            created: date_time(i.created_at),
+            expires: relative(i.expires_at, now),
+            revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
+        })
+        .collect();
+    crate::web::htmx::html(
+        StatusCode::OK,
+        &MembersPage {
+            layout: Layout::signed_in(&signed_in, "Members", NAV),
+            csrf_token: signed_in.csrf_token.clone(),
+            team,
+            members,
+            invitations,
+        },
+    )
+}
+
+/// `POST /t/{slug}/team/members/{account_id}/role`
+pub async fn change_role(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<MemberPath>,
+    input: web::Form<RoleInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let role = Role::parse(&input.role).map_err(AppError::from)?;
+    let (actor, tenant_id, account_id) =
+        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let member = state
+        .run(move |conn, now| {
+            members::change_role(conn, &actor, now, &tenant_id, &account_id, role)
+        })
+        .await?;
+    session::set_flash(
+        &signed_in.session,
+        format!("{} is now {}.", member.account.name, role.label()),
+    )?;
+    Ok(redirect(hx, &format!("{}/members", team.base)))
+}
+
+/// `GET /t/{slug}/team/members/{account_id}/remove`: the confirmation, saying how many of
+/// their keys for this tenant will be deleted.
+pub async fn remove_form(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<MemberPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let (actor, tenant_id, account_id) =
+        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let (member, key_count) = state
+        .run(move |conn, _| {
+            let member = members::list_members(conn, &actor, &tenant_id)?
+                .into_iter()
+                .find(|m| m.account.id == account_id && !m.account.is_service_account())
+                .ok_or_else(|| AppError::not_found("that person is not a member of this tenant"))?;
+            let keys = members::count_member_keys(conn, &actor, &tenant_id, &account_id)?;
+            Ok((member, keys))
+        })
+        .await?;
+    let member = member_row(&team, &member);
+    let csrf_token = signed_in.csrf_token.clone();
+    page_or_partial(
+        hx,
+        StatusCode::OK,
+        &MemberRemovePage {
+            layout: Layout::signed_in(&signed_in, "Remove a member", NAV),
+            member: member.clone(),
+            key_count,
+            team: team.clone(),
+            csrf_token: csrf_token.clone(),
+        },
+        &MemberRemovePartial {
+            member,
+            key_count,
+            team,
+            csrf_token,
+        },
+    )
+}
+
+/// `POST /t/{slug}/team/members/{account_id}/remove`
+pub async fn remove(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<MemberPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let (actor, tenant_id, account_id) =
+        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let account = state
+        .run(move |conn, now| members::remove_member(conn, &actor, now, &tenant_id, &account_id))
+        .await?;
+    session::set_flash(
+        &signed_in.session,
+        format!("Removed {} from {}.", account.name, team.name),
+    )?;
+    Ok(redirect(hx, &format!("{}/members", team.base)))
+}
+
+fn invitation_form(signed_in: &SignedIn, team: &TeamTenant) -> InvitationForm {
+    InvitationForm {
+        action: format!("{}/invitations", team.base),
+        cancel_url: format!("{}/members", team.base),
+        csrf_token: signed_in.csrf_token.clone(),
+        role: Role::User.as_str().into(),
+    }
+}
+
+/// `GET /t/{slug}/team/invitations/new`: the invite dialog.
+pub async fn new_invitation(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    state
+        .run(move |conn, now| {
+            invitations::list_pending_invitations(conn, &actor, now, &tenant_id).map(drop)
+        })
+        .await?;
+    let form = invitation_form(&signed_in, &team);
+    page_or_partial(
+        hx,
+        StatusCode::OK,
+        &InvitationNewPage {
+            layout: Layout::signed_in(&signed_in, "Invite someone", NAV),
+            form: form.clone(),
+        },
+        &InvitationFormPartial { form },
+    )
+}
+
+/// The address people reach this server at: the configured public URL, else what the
+/// request says.
+fn public_base(req: &HttpRequest, state: &AppState) -> String {
+    match &state.settings.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+/// `POST /t/{slug}/team/invitations`: the link is shown once (never stored, `no-store`).
+pub async fn create_invitation(
+    req: HttpRequest,
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    input: web::Form<RoleInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let role = Role::parse(&input.role).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let (created, now) = state
+        .run(move |conn, now| {
+            Ok((
+                invitations::create_invitation(conn, &actor, now, &tenant_id, role)?,
+                now,
+            ))
+        })
+        .await?;
+    let view = CreatedInvitationView {
+        link: format!(
+            "{}/t/{}/join/{}",
+            public_base(&req, &state),
+            team.slug,
+            created.token
+        ),
+        role: role.label(),
+        expires: format!(
+            "{} ({})",
+            date_time(created.invitation.expires_at),
+            relative(created.invitation.expires_at, now)
+        ),
+        done_url: format!("{}/members", team.base),
+    };
+    page_or_partial(
+        hx,
+        StatusCode::OK,
+        &InvitationCreatedPage {
+            layout: Layout::signed_in(&signed_in, "Invitation link", NAV),
+            created: CreatedInvitationView {
+                link: view.link.clone(),
+                role: view.role,
+                expires: view.expires.clone(),
+                done_url: view.done_url.clone(),
+            },
+        },
+        &InvitationCreatedPartial { created: view },
+    )
+}
+
+/// `POST /t/{slug}/team/invitations/{invitation_id}/revoke`
+pub async fn revoke_invitation(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<InvitationPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let (actor, tenant_id, id) = (
+        signed_in.actor(),
+        team.id.clone(),
+        path.invitation_id.clone(),
+    );
+    state
+        .run(move |conn, now| invitations::revoke_invitation(conn, &actor, now, &tenant_id, &id))
+        .await?;
+    session::set_flash(
+        &signed_in.session,
+        "Revoked the invitation; its link no longer works.",
+    )?;
+    Ok(redirect(hx, &format!("{}/members", team.base)))
+}

@@ -1,0 +1,50 @@
+//! Team pages (`/t/{slug}/team/…`): service accounts, members and invitations, the audit
+//! log. Each acts only on the tenant named in its URL — never on the session's current
+//! tenant — and every decision is the services' (a non-admin gets their 403).
+
+pub mod audit_log;
+pub mod join;
+pub mod members;
+pub mod service_accounts;
+
+use crate::error::{AppError, HtmlError};
+use crate::web::htmx::{redirect, Htmx};
+use crate::web::session::SignedIn;
+use crate::web::views::TeamTenant;
+use actix_web::{web, HttpResponse};
+
+/// The tenant of a team URL, among the signed-in person's memberships. Someone outside
+/// it learns nothing about whether it exists.
+pub(crate) fn team_of(signed_in: &SignedIn, slug: &str) -> Result<TeamTenant, HtmlError> {
+    signed_in
+        .person
+        .tenants
+        .iter()
+        .find(|m| m.tenant.slug == slug)
+        .map(|m| TeamTenant {
+            id: m.tenant.id.clone(),
+            name: m.tenant.name.clone(),
+            slug: m.tenant.slug.clone(),
+            base: format!("/t/{}/team", m.tenant.slug),
+        })
+        .ok_or_else(|| AppError::forbidden("you are not a member of this tenant").into())
+}
+
+/// `/team/{page}`: the same page of the current tenant.
+pub async fn current(
+    hx: Htmx,
+    signed_in: SignedIn,
+    page: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let page = page.into_inner();
+    if !matches!(page.as_str(), "service-accounts" | "members" | "audit-log") {
+        return Err(AppError::not_found("no such team page").into());
+    }
+    let Some(current) = signed_in.current_tenant() else {
+        return Err(AppError::forbidden("you are not a member of any tenant").into());
+    };
+    Ok(redirect(
+        hx,
+        &format!("/t/{}/team/{page}", current.tenant.slug),
+    ))
+}

@@ -1,0 +1,629 @@
+//! Team pages over HTTP (issue 5): service accounts, members and invitations, the audit
+//! log — each for an admin and refused for others, each acting only on the tenant in its
+//! URL. A child of `dashboard` so it shares that module's browser.
+
+use super::{input_value, location, Browser};
+use crate::backend_tests;
+use crate::support::{Backend, TestApp};
+use keyward::domain::Role;
+use keyward::services::{self, Actor};
+use reqwest::StatusCode;
+use time::Duration;
+
+backend_tests!(
+    an_admin_creates_renames_and_removes_a_service_account_and_its_key_stops_at_once,
+    non_admins_see_no_team_links_and_get_403_on_every_team_page,
+    an_admin_changes_roles_and_removes_members_whose_keys_go_with_them,
+    the_last_human_admin_can_be_neither_demoted_nor_removed_from_the_page,
+    an_invitation_link_works_once_for_its_tenant_within_a_day,
+    a_signed_in_person_joins_with_one_click,
+    a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant,
+    the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip,
+    team_urls_without_a_tenant_go_to_the_current_tenants_page,
+);
+
+const ADMIN: &str = "admin@example.com";
+const USER: &str = "user@example.com";
+
+struct Team {
+    app: TestApp,
+    tenant: String,
+    admin: String,
+    user: String,
+}
+
+async fn team(backend: Backend) -> Team {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await.id;
+    let admin = app.create_person(ADMIN, &tenant, Role::Admin).await.id;
+    let user = app.create_person(USER, &tenant, Role::User).await.id;
+    Team {
+        app,
+        tenant,
+        admin,
+        user,
+    }
+}
+
+fn value_of_id(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+async fn whoami_status(app: &TestApp, key: &str) -> u16 {
+    app.get_with_key("/api/whoami", key).await.status().as_u16()
+}
+
+async fn an_admin_creates_renames_and_removes_a_service_account_and_its_key_stops_at_once(
+    backend: Backend,
+) {
+    let t = team(backend).await;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    let list = b.get("/t/acme/team/service-accounts").await;
+    assert_eq!(list.status(), 200);
+    assert!(list
+        .text()
+        .await
+        .unwrap()
+        .contains("no service accounts yet"));
+
+    let bad = b
+        .post(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "  ")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("data-field-error=\"name\""));
+    let created = b
+        .post(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "deployer")],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let detail = location(&created);
+    assert!(
+        detail.starts_with("/t/acme/team/service-accounts/"),
+        "{detail}"
+    );
+    let page = b.get(&detail).await.text().await.unwrap();
+    assert!(page.contains("Created the service account “deployer”"));
+    assert!(b
+        .get("/t/acme/team/service-accounts")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains(">deployer</a>"));
+
+    // A key for it, shown once.
+    let form = b
+        .get(&format!("{detail}/api-keys/new"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let nonce = input_value(&form, "nonce").unwrap();
+    let made = b
+        .post(
+            &format!("{detail}/api-keys"),
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "ci"),
+                ("expiration", "never"),
+                ("tenant_id", &t.tenant),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), 200);
+    assert_eq!(made.headers().get("cache-control").unwrap(), "no-store");
+    let key = value_of_id(&made.text().await.unwrap(), "new-api-key").expect("the key is shown");
+    assert!(key.starts_with("kws_"));
+    assert_eq!(whoami_status(&t.app, &key).await, 200);
+    assert!(
+        !b.get(&detail).await.text().await.unwrap().contains(&key),
+        "shown only once"
+    );
+
+    let renamed = b
+        .post(
+            &format!("{detail}/rename"),
+            &[("csrf_token", &csrf), ("name", "robot")],
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+    assert!(b
+        .get(&detail)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("<h1>robot</h1>"));
+
+    let confirm = b
+        .get(&format!("{detail}/remove"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        confirm.contains("1 API key</strong> will stop working at once"),
+        "{confirm}"
+    );
+    let removed = b
+        .post(&format!("{detail}/remove"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        whoami_status(&t.app, &key).await,
+        401,
+        "its key fails on the very next request"
+    );
+    assert_eq!(b.get(&detail).await.status(), 404);
+}
+
+async fn non_admins_see_no_team_links_and_get_403_on_every_team_page(backend: Backend) {
+    let t = team(backend).await;
+    let sa = t.app.create_service_account(&t.tenant, "deployer").await.id;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(USER).await;
+    let home = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(!home.contains("nav-team"), "no Team links for a non-admin");
+    for path in [
+        "/t/acme/team/service-accounts".to_string(),
+        "/t/acme/team/service-accounts/new".to_string(),
+        format!("/t/acme/team/service-accounts/{sa}"),
+        format!("/t/acme/team/service-accounts/{sa}/remove"),
+        "/t/acme/team/members".to_string(),
+        "/t/acme/team/invitations/new".to_string(),
+        "/t/acme/team/audit-log".to_string(),
+        "/t/other/team/members".to_string(),
+    ] {
+        let res = b.get(&path).await;
+        assert_eq!(res.status(), 403, "{path}");
+        assert!(
+            res.text().await.unwrap().contains("id=\"error-message\""),
+            "{path}: a 403 page"
+        );
+    }
+    for (path, form) in [
+        (
+            "/t/acme/team/service-accounts".to_string(),
+            vec![("name", "sneaky")],
+        ),
+        (format!("/t/acme/team/service-accounts/{sa}/remove"), vec![]),
+        (
+            format!("/t/acme/team/members/{}/role", t.admin),
+            vec![("role", "USER")],
+        ),
+        (
+            "/t/acme/team/invitations".to_string(),
+            vec![("role", "ADMIN")],
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf_token", &csrf));
+        assert_eq!(b.post(&path, &form).await.status(), 403, "{path}");
+    }
+    let sa_still_there = t
+        .app
+        .run(move |conn, _| Ok(keyward::db::models::Account::find(conn, &sa)?.is_some()))
+        .await
+        .unwrap();
+    assert!(sa_still_there);
+}
+
+async fn an_admin_changes_roles_and_removes_members_whose_keys_go_with_them(backend: Backend) {
+    let t = team(backend).await;
+    let (_, user_key) = t.app.create_key(&t.user, &t.tenant, None).await;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    let page = b.get("/t/acme/team/members").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!("id=\"member-{}\"", t.user)) && page.contains("data-role=\"USER\"")
+    );
+    let res = b
+        .post(
+            &format!("/t/acme/team/members/{}/role", t.user),
+            &[("csrf_token", &csrf), ("role", "READ_ONLY_USER")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let who: serde_json::Value = t
+        .app
+        .get_with_key("/api/whoami", &user_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        who["role"], "READ_ONLY_USER",
+        "the existing key's power follows the role"
+    );
+    let bad_role = b
+        .post(
+            &format!("/t/acme/team/members/{}/role", t.user),
+            &[("csrf_token", &csrf), ("role", "OWNER")],
+        )
+        .await;
+    assert_eq!(bad_role.status(), 400);
+
+    let confirm = b
+        .get(&format!("/t/acme/team/members/{}/remove", t.user))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        confirm.contains("1 API key</strong> of theirs"),
+        "{confirm}"
+    );
+    let res = b
+        .post(
+            &format!("/t/acme/team/members/{}/remove", t.user),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        whoami_status(&t.app, &user_key).await,
+        401,
+        "a removed member loses that tenant's keys"
+    );
+    assert!(!b
+        .get("/t/acme/team/members")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains(&format!("id=\"member-{}\"", t.user)));
+}
+
+async fn the_last_human_admin_can_be_neither_demoted_nor_removed_from_the_page(backend: Backend) {
+    let t = team(backend).await;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    let demote = b
+        .post(
+            &format!("/t/acme/team/members/{}/role", t.admin),
+            &[("csrf_token", &csrf), ("role", "USER")],
+        )
+        .await;
+    assert_eq!(demote.status(), StatusCode::CONFLICT);
+    assert!(demote.text().await.unwrap().contains("last human admin"));
+    let remove = b
+        .post(
+            &format!("/t/acme/team/members/{}/remove", t.admin),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(remove.status(), StatusCode::CONFLICT);
+    // Over htmx it is a toast.
+    let hx = b
+        .post_hx(
+            &format!("/t/acme/team/members/{}/remove", t.admin),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(hx.headers().get("hx-retarget").unwrap(), "#toasts");
+    assert!(b
+        .get("/t/acme/team/members")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("data-role=\"ADMIN\""));
+}
+
+async fn create_invitation(b: &Browser, csrf: &str, slug: &str, role: &str) -> String {
+    let res = b
+        .post(
+            &format!("/t/{slug}/team/invitations"),
+            &[("csrf_token", csrf), ("role", role)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+    let link =
+        value_of_id(&res.text().await.unwrap(), "invitation-link").expect("the link is shown");
+    let path = link
+        .split_once("://")
+        .map(|(_, rest)| &rest[rest.find('/').unwrap()..])
+        .unwrap()
+        .to_string();
+    assert!(path.starts_with(&format!("/t/{slug}/join/")), "{path}");
+    path
+}
+
+async fn an_invitation_link_works_once_for_its_tenant_within_a_day(backend: Backend) {
+    let t = team(backend).await;
+    t.app.create_tenant("other").await;
+    let admin = Browser::new(&t.app);
+    let csrf = admin.sign_in(ADMIN).await;
+    let link = create_invitation(&admin, &csrf, "acme", "READ_ONLY_USER").await;
+    let members = admin
+        .get("/t/acme/team/members")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        members.contains("invitations-table"),
+        "listed while pending"
+    );
+    let token = link.rsplit('/').next().unwrap().to_string();
+
+    // The same token on another tenant's URL is refused.
+    let stranger = Browser::new(&t.app);
+    assert_eq!(
+        stranger
+            .get(&format!("/t/other/join/{token}"))
+            .await
+            .status(),
+        404
+    );
+
+    let newcomer = Browser::new(&t.app);
+    let page = newcomer.get(&link).await.text().await.unwrap();
+    assert!(
+        page.contains("Join Tenant acme") && page.contains("Read-only user"),
+        "{page}"
+    );
+    let joined = newcomer
+        .post(
+            &format!("{link}/account"),
+            &[
+                ("email", "new@example.com"),
+                ("name", "Newcomer"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        joined.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        joined.text().await.unwrap()
+    );
+    let home = newcomer.get("/user/api-keys").await.text().await.unwrap();
+    assert!(
+        home.contains("Welcome to Tenant acme"),
+        "signed in and told so"
+    );
+    let members = admin
+        .get("/t/acme/team/members")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(members.contains("new@example.com") && members.contains("no-invitations"));
+
+    // Used twice: refused, and no account made.
+    let second = Browser::new(&t.app);
+    assert_eq!(second.get(&link).await.status(), 409);
+    let again = second
+        .post(
+            &format!("{link}/account"),
+            &[
+                ("email", "second@example.com"),
+                ("name", "Second"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+
+    // After 24 hours: refused.
+    let late = create_invitation(&admin, &csrf, "acme", "USER").await;
+    t.app
+        .clock
+        .advance(Duration::hours(24) + Duration::seconds(1));
+    let res = Browser::new(&t.app).get(&late).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("expired"));
+}
+
+async fn a_signed_in_person_joins_with_one_click(backend: Backend) {
+    let t = team(backend).await;
+    let other = t.app.create_tenant("other").await.id;
+    t.app
+        .create_person("pat@example.com", &other, Role::User)
+        .await;
+    let admin = Browser::new(&t.app);
+    let csrf = admin.sign_in(ADMIN).await;
+    let link = create_invitation(&admin, &csrf, "acme", "USER").await;
+    let pat = Browser::new(&t.app);
+    let pat_csrf = pat.sign_in("pat@example.com").await;
+    let page = pat.get(&link).await.text().await.unwrap();
+    assert!(page.contains("You are signed in as pat@example.com"));
+    let joined = pat.post(&link, &[("csrf_token", &pat_csrf)]).await;
+    assert_eq!(joined.status(), StatusCode::SEE_OTHER);
+    let home = pat.get("/user/api-keys").await.text().await.unwrap();
+    assert!(home.contains("You joined Tenant acme as User"));
+    assert_eq!(
+        pat.post(&link, &[("csrf_token", &pat_csrf)]).await.status(),
+        409,
+        "a link works once"
+    );
+}
+
+async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Backend) {
+    let t = team(backend).await;
+    let b_tenant = t.app.create_tenant("beta").await.id;
+    t.app.add_member(&t.admin, &b_tenant, Role::Admin).await;
+    let sa_in_b = t
+        .app
+        .create_service_account(&b_tenant, "beta robot")
+        .await
+        .id;
+    let (key_in_b, _) = t.app.create_key(&sa_in_b, &b_tenant, None).await;
+    let browser = Browser::new(&t.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    // Another tab switches the current tenant to beta…
+    assert_eq!(
+        browser
+            .post(
+                "/tenant",
+                &[("csrf_token", &csrf), ("tenant_id", &b_tenant)]
+            )
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    // …and the acme form still acts on acme.
+    let created = browser
+        .post(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "acme robot")],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let (tenant, admin) = (t.tenant.clone(), t.admin.clone());
+    let in_acme = t
+        .app
+        .run(move |conn, _| {
+            services::service_accounts::list_service_accounts(
+                conn,
+                &Actor::person(admin, None),
+                &tenant,
+            )
+        })
+        .await
+        .unwrap();
+    assert!(in_acme.iter().any(|sa| sa.account.name == "acme robot"));
+    // An acme URL cannot reach beta's service account or its key.
+    let rename = browser
+        .post(
+            &format!("/t/acme/team/service-accounts/{sa_in_b}/rename"),
+            &[("csrf_token", &csrf), ("name", "hijacked")],
+        )
+        .await;
+    assert_eq!(rename.status(), 404);
+    let delete = browser
+        .post(
+            &format!("/t/acme/team/service-accounts/{sa_in_b}/api-keys/{key_in_b}/delete"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(delete.status(), 404);
+    let (b, admin) = (b_tenant.clone(), t.admin.clone());
+    let keys = t
+        .app
+        .run(move |conn, _| {
+            services::api_keys::list_service_account_keys(conn, &Actor::person(admin, None), &b)
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "beta's key is untouched");
+    assert!(keys[0].account.name == "beta robot");
+}
+
+async fn the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip(backend: Backend) {
+    let t = team(backend).await;
+    let (admin, tenant, clock) = (t.admin.clone(), t.tenant.clone(), t.app.clock.clone());
+    t.app
+        .run(move |conn, _| {
+            let actor = Actor::person(admin, Some("203.0.113.9".into()));
+            for i in 0..1000 {
+                clock.advance(Duration::milliseconds(1));
+                services::service_accounts::create_service_account(
+                    conn,
+                    &actor,
+                    clock.now(),
+                    &tenant,
+                    keyward::domain::PersonName::parse(&format!("robot {i:04}"))?,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let b = Browser::new(&t.app);
+    b.sign_in(ADMIN).await;
+    let mut url = "/t/acme/team/audit-log?action=service_account.created".to_string();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = b.get(&url).await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        pages += 1;
+
+        for chunk in html
+            .split("data-action=\"service_account.created\"")
+            .skip(1)
+        {
+            let detail = chunk
+                .split("data-col=\"target\">")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+                .to_string();
+            assert!(
+                chunk.contains("admin at example.com") && chunk.contains("203.0.113.9"),
+                "actor and IP"
+            );
+            seen.push(detail);
+        }
+        match html
+            .split("id=\"audit-next\"")
+            .next()
+            .and_then(|h| h.rsplit("href=\"").next())
+            .filter(|_| html.contains("id=\"audit-next\""))
+        {
+            Some(next) => {
+                url = next
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .replace("&amp;", "&")
+                    .replace("&#38;", "&")
+            }
+            None => break,
+        }
+        assert!(pages <= 20, "at most 20 pages of 50: {url}");
+    }
+    assert_eq!(pages, 20);
+    assert_eq!(seen.len(), 1000);
+    assert!(
+        seen[0].contains("robot 0999") && seen[999].contains("robot 0000"),
+        "newest first"
+    );
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 1000, "no event twice, none missing");
+    // Every action of the pages shows up too.
+    let all = b.get("/t/acme/team/audit-log").await.text().await.unwrap();
+    assert!(
+        all.contains("1003 events"),
+        "the total is shown: the tenant, two members and 1,000 robots"
+    );
+    let bad = b.get("/t/acme/team/audit-log?page=abc").await;
+    assert_eq!(bad.status(), 400);
+    let unknown = b.get("/t/acme/team/audit-log?action=nope").await;
+    assert_eq!(unknown.status(), 400);
+}
+
+async fn team_urls_without_a_tenant_go_to_the_current_tenants_page(backend: Backend) {
+    let t = team(backend).await;
+    let b = Browser::new(&t.app);
+    b.sign_in(ADMIN).await;
+    for page in ["service-accounts", "members", "audit-log"] {
+        let res = b.get(&format!("/team/{page}")).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&res), format!("/t/acme/team/{page}"));
+    }
+    assert_eq!(b.get("/team/nothing").await.status(), 404);
+}
