@@ -20,6 +20,7 @@ backend_tests!(
     a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant,
     the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip,
     team_urls_without_a_tenant_go_to_the_current_tenants_page,
+    team_dialogs_answer_htmx_with_their_partial_and_browsers_with_the_page,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -626,4 +627,61 @@ async fn team_urls_without_a_tenant_go_to_the_current_tenants_page(backend: Back
         assert_eq!(location(&res), format!("/t/acme/team/{page}"));
     }
     assert_eq!(b.get("/team/nothing").await.status(), 404);
+}
+
+async fn team_dialogs_answer_htmx_with_their_partial_and_browsers_with_the_page(backend: Backend) {
+    let t = team(backend).await;
+    let sa = t.app.create_service_account(&t.tenant, "deployer").await.id;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    for path in [
+        "/t/acme/team/service-accounts/new".to_string(),
+        format!("/t/acme/team/service-accounts/{sa}/remove"),
+        format!("/t/acme/team/service-accounts/{sa}/api-keys/new"),
+        format!("/t/acme/team/members/{}/remove", t.user),
+        "/t/acme/team/invitations/new".to_string(),
+    ] {
+        let partial = b.get_hx(&path).await;
+        assert_eq!(partial.status(), 200, "{path}");
+        let body = partial.text().await.unwrap();
+        assert!(
+            body.contains("id=\"dialog-title\"") && !body.contains("<html"),
+            "{path}: the dialog only"
+        );
+        let page = b.get(&path).await.text().await.unwrap();
+        assert!(
+            page.contains("<html") && page.contains("id=\"dialog-title\""),
+            "{path}: the whole page"
+        );
+    }
+    let created = b
+        .post_hx(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "robot")],
+        )
+        .await;
+    assert_eq!(created.status(), 200);
+    let to = created
+        .headers()
+        .get("hx-redirect")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(to.starts_with("/t/acme/team/service-accounts/"));
+    let invalid = b
+        .post_hx(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "")],
+        )
+        .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        invalid
+            .text()
+            .await
+            .unwrap()
+            .contains("data-field-error=\"name\""),
+        "errors beside the field, in the dialog"
+    );
 }

@@ -5,7 +5,7 @@ use super::team_of;
 use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
 use crate::services::{invitations, members};
-use crate::web::htmx::{page_or_partial, redirect, Htmx};
+use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
     date, date_time, relative, CreatedInvitationView, InvitationCreatedPage,
@@ -80,7 +80,7 @@ pub async fn list(
             revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
         })
         .collect();
-    crate::web::htmx::html(
+    html(
         StatusCode::OK,
         &MembersPage {
             layout: Layout::signed_in(&signed_in, "Members", NAV),
@@ -139,8 +139,18 @@ pub async fn remove_form(
         .await?;
     let member = member_row(&team, &member);
     let csrf_token = signed_in.csrf_token.clone();
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(
+            StatusCode::OK,
+            &MemberRemovePartial {
+                member,
+                key_count,
+                team,
+                csrf_token,
+            },
+        );
+    }
+    html(
         StatusCode::OK,
         &MemberRemovePage {
             layout: Layout::signed_in(&signed_in, "Remove a member", NAV),
@@ -148,12 +158,6 @@ pub async fn remove_form(
             key_count,
             team: team.clone(),
             csrf_token: csrf_token.clone(),
-        },
-        &MemberRemovePartial {
-            member,
-            key_count,
-            team,
-            csrf_token,
         },
     )
 }
@@ -202,14 +206,15 @@ pub async fn new_invitation(
         })
         .await?;
     let form = invitation_form(&signed_in, &team);
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(StatusCode::OK, &InvitationFormPartial { form });
+    }
+    html(
         StatusCode::OK,
         &InvitationNewPage {
             layout: Layout::signed_in(&signed_in, "Invite someone", NAV),
             form: form.clone(),
         },
-        &InvitationFormPartial { form },
     )
 }
 
@@ -260,8 +265,10 @@ pub async fn create_invitation(
         ),
         done_url: format!("{}/members", team.base),
     };
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(StatusCode::OK, &InvitationCreatedPartial { created: view });
+    }
+    html(
         StatusCode::OK,
         &InvitationCreatedPage {
             layout: Layout::signed_in(&signed_in, "Invitation link", NAV),
@@ -272,7 +279,6 @@ pub async fn create_invitation(
                 done_url: view.done_url.clone(),
             },
         },
-        &InvitationCreatedPartial { created: view },
     )
 }
 

@@ -8,7 +8,7 @@ use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, KeyScope, NewApiKey};
 use crate::services::service_accounts::{self, ServiceAccount};
 use crate::web::handlers::user_api_keys::{form_field, parse_expiration, CreateKeyInput};
-use crate::web::htmx::{html, html_body, page_or_partial, redirect, toast_oob, Htmx};
+use crate::web::htmx::{html, html_body, redirect, toast_oob, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
     date, date_time, relative, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial,
@@ -100,14 +100,15 @@ fn create_form_response(
     signed_in: &SignedIn,
     form: ServiceAccountForm,
 ) -> Result<HttpResponse, HtmlError> {
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(status, &ServiceAccountFormPartial { form });
+    }
+    html(
         status,
         &ServiceAccountNewPage {
             layout: Layout::signed_in(signed_in, "Create a service account", NAV),
             form: form.clone(),
         },
-        &ServiceAccountFormPartial { form },
     )
 }
 
@@ -293,19 +294,23 @@ pub async fn remove_form(
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
     let action = format!("{}/remove", d.account.url);
     let csrf_token = signed_in.csrf_token.clone();
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(
+            StatusCode::OK,
+            &ServiceAccountRemovePartial {
+                account: d.account,
+                csrf_token,
+                action,
+            },
+        );
+    }
+    html(
         StatusCode::OK,
         &ServiceAccountRemovePage {
             layout: Layout::signed_in(&signed_in, "Remove a service account", NAV),
             account: d.account.clone(),
             csrf_token: csrf_token.clone(),
             action: action.clone(),
-        },
-        &ServiceAccountRemovePartial {
-            account: d.account,
-            csrf_token,
-            action,
         },
     )
 }
@@ -388,14 +393,15 @@ fn key_form_response(
     signed_in: &SignedIn,
     form: CreateKeyForm,
 ) -> Result<HttpResponse, HtmlError> {
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(status, &ApiKeyFormPartial { form });
+    }
+    html(
         status,
         &ApiKeyNewPage {
             layout: Layout::signed_in(signed_in, "Create an API Key", NAV),
             form: form.clone(),
         },
-        &ApiKeyFormPartial { form },
     )
 }
 
@@ -518,19 +524,23 @@ pub async fn delete_key_form(
         .find(|k| k.id == path.id)
         .ok_or_else(|| HtmlError::from(AppError::not_found("API key not found")))?;
     let csrf_token = signed_in.csrf_token.clone();
-    page_or_partial(
-        hx,
+    if hx.wants_partial() {
+        return html(
+            StatusCode::OK,
+            &ApiKeyDeletePartial {
+                key,
+                csrf_token,
+                back_url: d.account.url,
+            },
+        );
+    }
+    html(
         StatusCode::OK,
         &ApiKeyDeletePage {
             layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
             key: key.clone(),
             csrf_token: csrf_token.clone(),
             back_url: d.account.url.clone(),
-        },
-        &ApiKeyDeletePartial {
-            key,
-            csrf_token,
-            back_url: d.account.url,
         },
     )
 }
