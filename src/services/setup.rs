@@ -58,7 +58,12 @@ pub fn complete(
 ) -> Result<(Tenant, Account), AppError> {
     let hash = hash_password(&input.password)?;
     transaction(conn, |conn| {
-        if !token_is_valid(conn, token)? {
+        // Claiming the token deletes its row, first thing: of two submissions of one
+        // link, the second waits for the first's lock (a row lock on PostgreSQL, the write
+        // lock on SQLite, which a transaction that starts by writing waits for) and then
+        // finds nothing to claim.
+        let claimed = SetupToken::take(conn, TokenDigest::of(token).as_str())? == 1;
+        if !claimed || Account::any_exists(conn)? {
             return Err(AppError::not_found(
                 "setup is closed or the setup link is not valid",
             ));

@@ -14,6 +14,7 @@ use time::Duration;
 backend_tests!(
     setup_works_once_with_the_printed_token_and_then_answers_404,
     setup_shows_field_errors_and_creates_nothing_for_bad_input,
+    a_setup_link_submitted_twice_at_once_sets_up_once,
     anonymous_pages_redirect_to_sign_in_and_htmx_gets_hx_redirect,
     signing_in_and_out_ends_the_session_on_the_server,
     signing_in_gives_a_new_session_id_and_ends_the_old_one,
@@ -303,6 +304,35 @@ async fn setup_shows_field_errors_and_creates_nothing_for_bad_input(backend: Bac
     // The same link still works once the input is fixed.
     let res = browser.post("/setup", &setup_form(&token, "acme")).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+async fn a_setup_link_submitted_twice_at_once_sets_up_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = issue_setup_token(&app).await.unwrap();
+    let (a, b) = (Browser::new(&app), Browser::new(&app));
+    let form_a = setup_form(&token, "first");
+    let form_b = setup_form(&token, "second");
+    let (ra, rb) = tokio::join!(a.post("/setup", &form_a), b.post("/setup", &form_b));
+    let statuses = [ra.status(), rb.status()];
+    assert!(statuses.iter().all(|s| s.as_u16() < 500), "{statuses:?}");
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    let made = app
+        .run(|conn, _| {
+            Ok([
+                services::tenants::find_by_slug(conn, "first").is_ok(),
+                services::tenants::find_by_slug(conn, "second").is_ok(),
+            ])
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "{statuses:?}");
 }
 
 // ---- sign-in and sessions ----
