@@ -138,3 +138,15 @@ pub fn toast_oob(kind: &str, message: &str) -> Result<String, HtmlError> {
         "<div id=\"toasts\" hx-swap-oob=\"beforeend\">{inner}</div>"
     ))
 }
+
+/// Dashboard forms that cannot be read (wrong content type, bad encoding, too large) get
+/// the dashboard's own error page or toast, not a bare text answer.
+pub fn form_config() -> actix_web::web::FormConfig {
+    actix_web::web::FormConfig::default().error_handler(|e, _| {
+        HtmlError::from(AppError::invalid(
+            "form",
+            format!("this form could not be read: {e}"),
+        ))
+        .into()
+    })
+}

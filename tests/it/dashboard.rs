@@ -35,6 +35,7 @@ backend_tests!(
     deleting_a_key_over_htmx_removes_its_row_and_says_so,
     deleting_a_key_with_a_plain_form_redirects_with_a_message,
     another_persons_key_cannot_be_deleted,
+    a_form_that_cannot_be_read_gets_a_clear_error_page,
     the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page,
     team_links_follow_the_current_tenant_and_the_role_read_on_each_request,
     the_tenant_switcher_accepts_only_your_tenants,
@@ -1134,6 +1135,24 @@ async fn another_persons_key_cannot_be_deleted(backend: Backend) {
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("API key not found"));
     assert_eq!(own_key_count(&w.app, &bob.id).await, 1);
+}
+
+async fn a_form_that_cannot_be_read_gets_a_clear_error_page(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(ADA).await;
+    let res = browser
+        .client
+        .post(browser.url("/user/api-keys"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({ "name": "ci" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"error-message\"") && html.contains("could not be read"));
+    assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
 }
 
 async fn the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page(backend: Backend) {
