@@ -39,10 +39,12 @@ impl Application {
             crate::services::passwords::decoy_hash();
         });
         let data = aw::Data::new(state.clone());
+        let graphql_schema = aw::Data::new(crate::graphql::build_schema());
         let session_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(graphql_schema.clone())
                 .app_data(web::htmx::form_config())
                 // Innermost first: CSRF needs the session; errors become toasts for htmx,
                 // then get the security headers; the log line sees the final status.

@@ -100,11 +100,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::CreateUser { .. } => Some(read_password()?),
         _ => None,
     };
-    let database = Database::open(&url).map_err(CliError::failure)?;
-    let mut conn = database
-        .pool
-        .get()
-        .map_err(|e| CliError::failure(format!("cannot connect to the database {url}: {e}")))?;
+    let mut conn = Database::connect_once(&url).map_err(CliError::failure)?;
     let conn: &mut DbConnection = &mut conn;
     let clock = Clock::system();
     let now = clock.now();

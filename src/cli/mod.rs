@@ -76,7 +76,7 @@ impl From<crate::domain::InvalidInput> for CliError {
 
 pub fn migrate(db: &DatabaseArgs) -> Result<(), CliError> {
     let url = Settings::database_url(db).map_err(CliError::usage)?;
-    crate::db::Database::open(&url).map_err(CliError::failure)?;
+    crate::db::Database::connect_once(&url).map_err(CliError::failure)?;
     println!("the database {url} is up to date");
     Ok(())
 }

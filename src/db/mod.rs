@@ -67,8 +67,9 @@ pub fn redact_url_password(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
+        // The last `@` before the query ends the user info; passwords may hold `/` or `#`.
         let authority_end = out[rest_start..]
-            .find(['/', '?'])
+            .find('?')
             .map(|i| rest_start + i)
             .unwrap_or(out.len());
         if let Some(at) = out[rest_start..authority_end].rfind('@') {
@@ -171,8 +172,10 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
+    /// A connection given back while its thread panics may still be inside a transaction
+    /// (on SQLite, holding the write lock): never reuse it.
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+        std::thread::panicking()
     }
 }
 
@@ -198,23 +201,7 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
 impl Database {
     /// Opens (creating a SQLite file if needed), migrates and pools the database.
     pub fn open(url: &DatabaseUrl) -> Result<Self, String> {
-        if let DatabaseUrl::Sqlite(path) = url {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if !parent.is_dir() {
-                    return Err(format!(
-                        "cannot open the SQLite database {}: the folder {} does not exist",
-                        path.display(),
-                        parent.display()
-                    ));
-                }
-            }
-        }
-        let mut first = url
-            .establish()
-            .map_err(|e| format!("cannot connect to the database {url}: {}", describe(&e)))?;
-        run_migrations(&mut first)
-            .map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
-        drop(first);
+        drop(Self::connect_once(url)?);
         let max_size = match url.backend() {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
@@ -223,7 +210,9 @@ impl Database {
             .max_size(max_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
-            .test_on_check_out(false)
+            // A PostgreSQL connection can die under us (server restart); check it on
+            // check-out. A SQLite file handle cannot, so skip the extra query there.
+            .test_on_check_out(url.backend() == Backend::Postgres)
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| format!("cannot open a connection pool for {url}: {e}"))?;
         let file_identity =
@@ -242,6 +231,17 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         self.url.backend()
+    }
+
+    /// One migrated connection and no pool, for short-lived commands: a pool's background
+    /// threads still holding libpq connections while the process exits can crash it.
+    pub fn connect_once(url: &DatabaseUrl) -> Result<DbConnection, String> {
+        check_sqlite_folder(url)?;
+        let mut conn = url
+            .establish()
+            .map_err(|e| format!("cannot connect to the database {url}: {}", describe(&e)))?;
+        run_migrations(&mut conn).map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
+        Ok(conn)
     }
 
     /// Whether the database still answers; `Err` says why not. Blocking: call it in
@@ -263,10 +263,40 @@ impl Database {
     }
 }
 
+fn check_sqlite_folder(url: &DatabaseUrl) -> Result<(), String> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(format!(
+                    "cannot open the SQLite database {}: the folder {} does not exist",
+                    path.display(),
+                    parent.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn describe(e: &r2d2::Error) -> String {
     match e {
         r2d2::Error::ConnectionError(c) => c.to_string().trim().to_string(),
         r2d2::Error::QueryError(q) => q.to_string(),
+    }
+}
+
+/// Serialises changes to one tenant's members and keys on PostgreSQL (a row lock on the
+/// tenant, held to the end of the transaction), so checks such as "the last human admin"
+/// cannot be raced. SQLite needs nothing: write transactions are `BEGIN IMMEDIATE`.
+pub fn lock_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgres(c) => {
+            diesel::sql_query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(tenant_id)
+                .execute(c)
+                .map(drop)
+        }
+        DbConnection::Sqlite(_) => Ok(()),
     }
 }
 
@@ -286,6 +316,36 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
                 .map_err(|e| e.to_string());
             let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
             result
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url_password;
+
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        for (url, shown) in [
+            (
+                "postgres://kw:secret@db/keyward",
+                "postgres://kw:***@db/keyward",
+            ),
+            (
+                "postgres://kw:ab/cd+ef@db:5432/keyward",
+                "postgres://kw:***@db:5432/keyward",
+            ),
+            (
+                "postgres://kw:a#b@c@db/keyward?sslmode=require",
+                "postgres://kw:***@db/keyward?sslmode=require",
+            ),
+            (
+                "postgres://db/keyward?user=kw&password=secret",
+                "postgres://db/keyward?user=kw&password=***",
+            ),
+            ("postgres://kw@db/keyward", "postgres://kw@db/keyward"),
+        ] {
+            assert_eq!(redact_url_password(url), shown);
         }
     }
 }

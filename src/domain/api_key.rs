@@ -213,6 +213,20 @@ mod tests {
         assert!(!format!("{t}").contains(random));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_string_never_panics(s in "\\PC{0,120}") {
+            let _ = PlainToken::parse(&s);
+        }
+
+        #[test]
+        fn only_strings_with_a_valid_checksum_parse(body in "[0-9A-Za-z]{36}") {
+            let s = format!("kwu_{body}");
+            let (random, checksum) = body.as_bytes().split_at(RANDOM_LEN);
+            proptest::prop_assert_eq!(PlainToken::parse(&s).is_ok(), crc_base62(random) == checksum);
+        }
+    }
+
     #[test]
     fn jwts_are_recognised_as_legacy_tokens() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";

@@ -2,7 +2,7 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::{Account, ApiKey, Membership};
-use crate::db::DbConnection;
+use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
     ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind,
 };
@@ -31,12 +31,6 @@ pub struct CreatedApiKey {
 
 const NOT_FOUND: &str = "API key not found";
 
-fn not_allowed_for_account() -> AppError {
-    AppError::forbidden(
-        "you can create API keys only for yourself or for a service account of a tenant you administer",
-    )
-}
-
 pub fn create_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -49,55 +43,25 @@ pub fn create_api_key(
         .as_deref()
         .map(|t| parse_id("tenant_id", t))
         .transpose()?;
-    if let (Some(bound), Some(asked)) = (actor.bound_tenant(), requested_tenant.as_deref()) {
-        if bound != asked {
-            return Err(AppError::forbidden(
-                "this API key works only in its own tenant; tenant_id must be the key's tenant or left out",
+    transaction(conn, |conn| {
+        let account = Account::find(conn, &account_id)?;
+        let tenant_id = permissions::authorize_key_creation(
+            conn,
+            actor,
+            account.as_ref(),
+            requested_tenant.as_deref(),
+        )?;
+        let Some(account) = account else {
+            return Err(AppError::not_found("no account has that id"));
+        };
+        // A concurrent removal of this member must not miss the key made here: take the
+        // tenant's lock, then check the membership again.
+        lock_tenant(conn, &tenant_id)?;
+        if Membership::find(conn, &account.id, &tenant_id)?.is_none() {
+            return Err(AppError::Conflict(
+                "that account is no longer a member of the tenant".into(),
             ));
         }
-    }
-    transaction(conn, |conn| {
-        let Some(account) = Account::find(conn, &account_id)? else {
-            return Err(if actor.is_operator() {
-                AppError::not_found("no account has that id")
-            } else {
-                not_allowed_for_account()
-            });
-        };
-        let tenant_id = match account.kind() {
-            AccountKind::ServiceAccount => {
-                let own = account.tenant_id.clone().unwrap_or_default();
-                if requested_tenant.as_deref().is_some_and(|t| t != own) {
-                    return Err(AppError::invalid(
-                        "tenant_id",
-                        "a service account's keys serve only its own tenant; leave tenant_id out",
-                    ));
-                }
-                permissions::require(conn, actor, &own, Permission::ManageServiceAccountKeys)?;
-                own
-            }
-            AccountKind::User => {
-                let tenant_id = requested_tenant
-                    .clone()
-                    .or_else(|| actor.bound_tenant().map(str::to_string))
-                    .ok_or_else(|| {
-                        AppError::invalid("tenant_id", "choose the tenant the key is for")
-                    })?;
-                if actor.is_operator() {
-                    if Membership::find(conn, &account.id, &tenant_id)?.is_none() {
-                        return Err(AppError::invalid(
-                            "tenant",
-                            "that account is not a member of the tenant; add it first with `keyward admin add-member`",
-                        ));
-                    }
-                } else if actor.is(&account.id) {
-                    permissions::require(conn, actor, &tenant_id, Permission::UseOwnKeys)?;
-                } else {
-                    return Err(not_allowed_for_account());
-                }
-                tenant_id
-            }
-        };
         let kind = match account.kind() {
             AccountKind::User => TokenKind::User,
             AccountKind::ServiceAccount => TokenKind::ServiceAccount,
@@ -147,30 +111,12 @@ pub fn revoke_api_key(
     let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
         let key = ApiKey::find(conn, &key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        if !may_manage_key(conn, actor, &key)? {
+        if !permissions::may_revoke_key(conn, actor, &key)? {
             return Err(AppError::not_found(NOT_FOUND));
         }
         delete_key_audited(conn, actor, now, &key, "revoked")?;
         Ok(key)
     })
-}
-
-fn may_manage_key(conn: &mut DbConnection, actor: &Actor, key: &ApiKey) -> Result<bool, AppError> {
-    if actor.bound_tenant().is_some_and(|t| t != key.tenant_id) {
-        return Ok(false);
-    }
-    if actor.is_operator() || actor.is(&key.account_id) {
-        return Ok(true);
-    }
-    let owner_is_service_account =
-        Account::find(conn, &key.account_id)?.is_some_and(|a| a.is_service_account());
-    Ok(owner_is_service_account
-        && permissions::allows(
-            conn,
-            actor,
-            &key.tenant_id,
-            Permission::ManageServiceAccountKeys,
-        )?)
 }
 
 /// Deletes one key and writes its audit event; used by every path that removes keys

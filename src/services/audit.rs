@@ -1,7 +1,7 @@
 //! Writes and reads the audit log. Writing is done by the other services, inside their
 //! transaction, so an action and its audit line land together or not at all.
 
-use crate::db::models::AuditEvent;
+use crate::db::models::{Account, ApiKey, AuditEvent};
 use crate::db::DbConnection;
 use crate::domain::new_id;
 use crate::error::AppError;
@@ -57,8 +57,20 @@ pub fn record(
     Ok(())
 }
 
+/// An event with who did it, for people to read.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub event: AuditEvent,
+    /// The acting account's name and kind, while it exists; `None` for operators
+    /// (`keyward admin`) or accounts removed since.
+    pub actor_name: Option<String>,
+    pub actor_kind: Option<crate::domain::AccountKind>,
+    /// The name of the key the action came through, while the key exists.
+    pub key_name: Option<String>,
+}
+
 pub struct AuditPage {
-    pub events: Vec<AuditEvent>,
+    pub events: Vec<AuditEntry>,
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
@@ -95,7 +107,25 @@ pub fn list_audit_events(
         return Err(AppError::invalid("page", "must be 1 or more"));
     }
     let total = AuditEvent::count(conn, tenant_id, action)?;
-    let events = AuditEvent::page(conn, tenant_id, action, per_page, (page - 1) * per_page)?;
+    let events = AuditEvent::page(conn, tenant_id, action, per_page, (page - 1) * per_page)?
+        .into_iter()
+        .map(|event| {
+            let actor = match event.actor_id.as_deref() {
+                Some(id) => Account::find(conn, id)?,
+                None => None,
+            };
+            let key_name = match event.actor_key_id.as_deref() {
+                Some(id) => ApiKey::find(conn, id)?.map(|k| k.name),
+                None => None,
+            };
+            Ok(AuditEntry {
+                actor_name: actor.as_ref().map(|a| a.name.clone()),
+                actor_kind: actor.as_ref().map(Account::kind),
+                key_name,
+                event,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
     Ok(AuditPage {
         events,
         total,

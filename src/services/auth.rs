@@ -41,7 +41,10 @@ pub fn authenticate(
         .last_used_at
         .is_none_or(|t| t <= now - time::Duration::minutes(1))
     {
-        ApiKey::touch(conn, &key.id, now, ip)?;
+        // Best effort: a busy database must not turn a valid key away.
+        if let Err(e) = ApiKey::touch(conn, &key.id, now, ip) {
+            tracing::warn!(error = %e, key_id = %key.id, "could not record the key's last use");
+        }
     }
     Ok(Principal {
         account_kind: account.kind(),

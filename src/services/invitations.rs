@@ -1,14 +1,16 @@
 //! One-time invitation links: created by human admins with a role, valid 24 hours, stored
 //! by the digest of their token; whoever holds one, signed in, joins with that role.
 
+use crate::db::models::Account;
 use crate::db::models::{Invitation, Membership};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{ids::parse_id, new_id, Role, TokenDigest};
+use crate::domain::{ids::parse_id, new_id, Email, Password, PersonName, Role, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
 use crate::services::members::insert_membership;
+use crate::services::passwords::hash_password;
 use crate::services::permissions::{self, Permission};
 use crate::services::{transaction, Actor};
 use time::{Duration, PrimitiveDateTime};
@@ -164,5 +166,43 @@ pub fn accept_invitation(
             role,
             "invitation.accepted",
         )
+    })
+}
+
+/// The account someone creates when they open an invitation without having one.
+#[derive(Debug)]
+pub struct NewPerson {
+    pub email: Email,
+    pub name: PersonName,
+    pub password: Password,
+}
+
+/// Someone without an account opens a link: their account is created and they join, in
+/// one transaction, so a used-up or expired link creates no account either.
+pub fn accept_invitation_as_new_person(
+    conn: &mut DbConnection,
+    ip: Option<String>,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    token: &str,
+    person: NewPerson,
+) -> Result<(Account, Membership), AppError> {
+    let NewPerson {
+        email,
+        name,
+        password,
+    } = person;
+    let hash = hash_password(&password)?;
+    transaction(conn, |conn| {
+        find_usable(conn, now, tenant_id, token)?;
+        let creator = Actor {
+            kind: ActorKind::Operator,
+            ip: ip.clone(),
+        };
+        let account =
+            crate::services::accounts::insert_user(conn, &creator, now, email, name, hash)?;
+        let as_person = Actor::person(account.id.clone(), ip);
+        let membership = accept_invitation(conn, &as_person, now, tenant_id, token)?;
+        Ok((account, membership))
     })
 }

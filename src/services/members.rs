@@ -1,10 +1,11 @@
 //! Members of a tenant: listed by admins, managed by human admins (roles, removal), added
 //! directly only by operators (everyone else joins through an invitation).
 
+use crate::db::lock_tenant;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
 use crate::domain::{ids::parse_id, AccountKind, Role};
-use crate::error::AppError;
+use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, require_operator, Permission};
 use crate::services::{api_keys, transaction, Actor};
@@ -85,7 +86,16 @@ pub(crate) fn insert_membership(
         role: role.as_str().to_string(),
         created_at: now,
     };
-    membership.insert(conn)?;
+    membership.insert(conn).map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::Conflict(format!(
+                "{} is already a member of this tenant",
+                account.name
+            ))
+        } else {
+            e.into()
+        }
+    })?;
     audit::record(
         conn,
         actor,
@@ -141,6 +151,7 @@ pub fn change_role(
     role: Role,
 ) -> Result<Member, AppError> {
     transaction(conn, |conn| {
+        lock_tenant(conn, tenant_id)?;
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         let (account, membership) = find_member(conn, tenant_id, account_id)?;
         if membership.role() != role {
@@ -182,6 +193,7 @@ pub fn remove_member(
     account_id: &str,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
+        lock_tenant(conn, tenant_id)?;
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         let (account, membership) = find_member(conn, tenant_id, account_id)?;
         if account.is_service_account() {

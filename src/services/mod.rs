@@ -22,12 +22,45 @@ pub use actor::{Actor, Principal};
 
 use crate::db::DbConnection;
 use crate::error::AppError;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
 
+type Manager = <DbConnection as Connection>::TransactionManager;
+
 /// Runs `f` in one transaction; an `Err` rolls it back.
+///
+/// On SQLite the outermost transaction is `BEGIN IMMEDIATE`: every service reads (the
+/// permission check) before it writes, and a deferred transaction that later needs the
+/// write lock fails at once with "database is locked" instead of waiting `busy_timeout`.
+/// Nested calls become savepoints.
 pub fn transaction<T>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    conn.transaction(f)
+    let began_immediate = match conn {
+        DbConnection::Sqlite(inner) => {
+            match AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE") {
+                Ok(()) => true,
+                Err(diesel::result::Error::AlreadyInTransaction) => false,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        DbConnection::Postgres(_) => false,
+    };
+    if !began_immediate {
+        return conn.transaction(f);
+    }
+    match f(conn) {
+        Ok(value) => match Manager::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = Manager::rollback_transaction(conn);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            Manager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
 }

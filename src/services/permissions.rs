@@ -5,9 +5,9 @@
 //! the auth pipeline read on this request. For a signed-in person the role is read here,
 //! from the membership, on every call.
 
-use crate::db::models::Membership;
+use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
-use crate::domain::Role;
+use crate::domain::{AccountKind, Role};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::Actor;
@@ -149,4 +149,107 @@ pub fn require_person(actor: &Actor, what: &str) -> Result<String, AppError> {
             "{what} is done by a signed-in person"
         ))),
     }
+}
+
+fn not_yours() -> AppError {
+    AppError::forbidden(
+        "you can create API keys only for yourself or for a service account of a tenant you administer",
+    )
+}
+
+/// The "create a key" rows: for yourself in any tenant you belong to; for a service
+/// account of a tenant you administer; for another person, nobody (operators excepted,
+/// for bootstrap). Returns the tenant the key will serve. `target` is `None` when no
+/// account has the id asked for, which is refused like any account you may not serve.
+pub fn authorize_key_creation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    target: Option<&Account>,
+    requested_tenant: Option<&str>,
+) -> Result<String, AppError> {
+    if let (Some(bound), Some(asked)) = (actor.bound_tenant(), requested_tenant) {
+        if bound != asked {
+            return Err(AppError::forbidden(
+                "this API key works only in its own tenant; tenant_id must be the key's tenant or left out",
+            ));
+        }
+    }
+    let Some(target) = target else {
+        return Err(if actor.is_operator() {
+            AppError::not_found("no account has that id")
+        } else {
+            not_yours()
+        });
+    };
+    match target.kind() {
+        AccountKind::ServiceAccount => {
+            let own = target.tenant_id.clone().unwrap_or_default();
+            if actor.is(&target.id) {
+                require(conn, actor, &own, Permission::UseOwnKeys)?;
+            } else {
+                // Outside the tenant, say nothing about its service accounts.
+                access(conn, actor, &own).map_err(|_| not_yours())?;
+                require(conn, actor, &own, Permission::ManageServiceAccountKeys)?;
+            }
+            if requested_tenant.is_some_and(|t| t != own) {
+                return Err(AppError::invalid(
+                    "tenant_id",
+                    "a service account's keys serve only its own tenant; leave tenant_id out",
+                ));
+            }
+            Ok(own)
+        }
+        AccountKind::User => {
+            let tenant = requested_tenant
+                .or(actor.bound_tenant())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    AppError::invalid("tenant_id", "choose the tenant the key is for")
+                })?;
+            if actor.is_operator() {
+                if Membership::find(conn, &target.id, &tenant)?.is_none() {
+                    return Err(AppError::invalid(
+                        "tenant",
+                        "that account is not a member of the tenant; add it first with `keyward admin add-member`",
+                    ));
+                }
+            } else if actor.is(&target.id) {
+                require(conn, actor, &tenant, Permission::UseOwnKeys)?;
+            } else {
+                return Err(not_yours());
+            }
+            Ok(tenant)
+        }
+    }
+}
+
+/// The "revoke" rows: your own keys; service-account keys of a tenant you administer;
+/// through an API key, only keys of its tenant. Everything else is "not found" to the
+/// caller, so nobody learns that someone else's key exists.
+pub fn may_revoke_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    key: &ApiKey,
+) -> Result<bool, AppError> {
+    if actor.bound_tenant().is_some_and(|t| t != key.tenant_id) {
+        return Ok(false);
+    }
+    if actor.is_operator() || actor.is(&key.account_id) {
+        return Ok(true);
+    }
+    let owner_is_service_account =
+        Account::find(conn, &key.account_id)?.is_some_and(|a| a.is_service_account());
+    Ok(owner_is_service_account
+        && allows(
+            conn,
+            actor,
+            &key.tenant_id,
+            Permission::ManageServiceAccountKeys,
+        )?)
+}
+
+/// The "list your own keys" row: a person sees their keys in every tenant; through an API
+/// key, only those of the key's tenant. Returns the tenant filter, if any.
+pub fn own_keys_scope(actor: &Actor) -> Option<&str> {
+    actor.bound_tenant()
 }

@@ -169,3 +169,18 @@ pub fn remove_service_account(
         Ok(described)
     })
 }
+
+/// A service account's keys; admins of its tenant only.
+pub fn list_keys_of_service_account(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<Vec<crate::db::models::api_key::ApiKeyListing>, AppError> {
+    let account = find_managed(conn, actor, id)?;
+    Ok(ApiKey::listings(
+        conn,
+        Some(&account.id),
+        account.tenant_id.as_deref(),
+        None,
+    )?)
+}

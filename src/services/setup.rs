@@ -58,12 +58,10 @@ pub fn complete(
 ) -> Result<(Tenant, Account), AppError> {
     let hash = hash_password(&input.password)?;
     transaction(conn, |conn| {
-        // Claiming the token deletes its row, first thing: of two submissions of one
-        // link, the second waits for the first's lock (a row lock on PostgreSQL, the write
-        // lock on SQLite, which a transaction that starts by writing waits for) and then
-        // finds nothing to claim.
-        let claimed = SetupToken::take(conn, TokenDigest::of(token).as_str())? == 1;
-        if !claimed || Account::any_exists(conn)? {
+        // Using the token up is the gate: of two submissions racing, one deletes it.
+        if Account::any_exists(conn)?
+            || SetupToken::take(conn, TokenDigest::of(token).as_str())? == 0
+        {
             return Err(AppError::not_found(
                 "setup is closed or the setup link is not valid",
             ));

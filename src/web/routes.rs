@@ -27,6 +27,58 @@ pub struct RouteSpec {
 
 pub fn routes() -> Vec<RouteSpec> {
     vec![
+        // GraphQL (DESIGN §5). The POST rows are the GraphQL surface itself; parity is
+        // between the other routes and the mutations these serve.
+        RouteSpec {
+            method: Method::POST,
+            path: "/graphql",
+            parity: Parity::Exempt("the GraphQL endpoint itself"),
+            handler: || web::route().to(crate::web::handlers::graphql::execute),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/",
+            parity: Parity::Exempt(
+                "the GraphQL endpoint itself (Prefect 1.x clients post to the bare URL)",
+            ),
+            handler: || web::route().to(crate::web::handlers::graphql::execute),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/graphql",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::graphql::graphiql),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/static/vendor/graphiql-3.8.3.min.js",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/static/vendor/graphiql-3.8.3.min.css",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/static/vendor/react-18.3.1.production.min.js",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/static/vendor/react-dom-18.3.1.production.min.js",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/static/keyward-graphiql.js",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
+        },
         RouteSpec {
             method: Method::GET,
             path: "/healthz",

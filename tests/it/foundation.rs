@@ -150,6 +150,90 @@ fn table_columns(conn: &mut DbConnection) -> BTreeMap<String, BTreeMap<String, (
     out
 }
 
+#[derive(QueryableByName)]
+struct IndexColumn {
+    #[diesel(sql_type = Text)]
+    index_name: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_unique: bool,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+}
+
+#[derive(QueryableByName)]
+struct ForeignKey {
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    referenced: String,
+}
+
+/// Table → the indexes (as sorted column lists with their uniqueness, primary keys
+/// included) and foreign keys (column → table), read from the live database.
+type Constraints = BTreeMap<String, (Vec<(Vec<String>, bool)>, Vec<(String, String)>)>;
+
+fn table_constraints(conn: &mut DbConnection) -> Constraints {
+    let mut out = BTreeMap::new();
+    for table in TABLES {
+        let (index_rows, mut fks) = match conn {
+            DbConnection::Sqlite(c) => (
+                diesel::sql_query(format!(
+                    "SELECT il.name AS index_name, il.\"unique\" <> 0 AS is_unique, ii.name AS column_name \
+                     FROM pragma_index_list('{table}') il, pragma_index_info(il.name) ii"
+                ))
+                .load::<IndexColumn>(c)
+                .unwrap(),
+                diesel::sql_query(format!(
+                    "SELECT \"from\" AS column_name, \"table\" AS referenced FROM pragma_foreign_key_list('{table}')"
+                ))
+                .load::<ForeignKey>(c)
+                .unwrap(),
+            ),
+            DbConnection::Postgres(c) => (
+                diesel::sql_query(format!(
+                    "SELECT i.relname::text AS index_name, ix.indisunique AS is_unique, a.attname::text AS column_name \
+                     FROM pg_class t JOIN pg_index ix ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid \
+                     JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(ix.indkey) \
+                     WHERE t.relname = '{table}' AND t.relkind = 'r'"
+                ))
+                .load::<IndexColumn>(c)
+                .unwrap(),
+                diesel::sql_query(format!(
+                    "SELECT kcu.column_name::text AS column_name, ccu.table_name::text AS referenced \
+                     FROM information_schema.table_constraints tc \
+                     JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name \
+                     JOIN information_schema.constraint_column_usage ccu ON ccu.constraint_name = tc.constraint_name \
+                     WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_name = '{table}'"
+                ))
+                .load::<ForeignKey>(c)
+                .unwrap(),
+            ),
+        };
+        let mut by_index: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
+        for row in index_rows {
+            let entry = by_index
+                .entry(row.index_name)
+                .or_insert((Vec::new(), row.is_unique));
+            entry.0.push(row.column_name);
+        }
+        let mut indexes: Vec<(Vec<String>, bool)> = by_index
+            .into_values()
+            .map(|(mut cols, unique)| {
+                cols.sort();
+                (cols, unique)
+            })
+            .collect();
+        indexes.sort();
+        let mut fks: Vec<(String, String)> = fks
+            .drain(..)
+            .map(|f| (f.column_name, f.referenced))
+            .collect();
+        fks.sort();
+        out.insert(table.to_string(), (indexes, fks));
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_backends_migrations_produce_the_same_tables_and_columns() {
     if !crate::support::postgres_available() {
@@ -159,9 +243,8 @@ async fn both_backends_migrations_produce_the_same_tables_and_columns() {
     let postgres = TestDb::new(Backend::Postgres);
     let read = |db: &TestDb| {
         let url = db.database_url();
-        let database = keyward::db::Database::open(&url).unwrap();
-        let mut conn = database.pool.get().unwrap();
-        table_columns(&mut conn)
+        let mut conn = keyward::db::Database::connect_once(&url).unwrap();
+        (table_columns(&mut conn), table_constraints(&mut conn))
     };
     let (s, p) = tokio::task::spawn_blocking(move || {
         let s = read(&sqlite);
@@ -170,9 +253,23 @@ async fn both_backends_migrations_produce_the_same_tables_and_columns() {
     })
     .await
     .unwrap();
-    assert_eq!(s.len(), TABLES.len());
+    assert_eq!(s.0.len(), TABLES.len());
     assert_eq!(
-        s, p,
+        s.0, p.0,
         "SQLite and PostgreSQL migrations must produce the same tables and columns"
+    );
+    assert_eq!(
+        s.1, p.1,
+        "…and the same indexes (unique or not) and foreign keys"
+    );
+    assert!(
+        s.1["api_keys"]
+            .0
+            .contains(&(vec!["token_digest".to_string()], true)),
+        "key digests are unique"
+    );
+    assert!(
+        s.1["audit_events"].1.is_empty(),
+        "audit events have no foreign keys"
     );
 }

@@ -7,3 +7,6 @@ mod api_keys;
 mod cli;
 mod dashboard;
 mod foundation;
+mod graphql;
+mod permissions;
+mod team;

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 /// A browser session, keyed by the SHA-256 of its id (never the id itself).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub id_digest: String,
@@ -15,6 +15,16 @@ pub struct SessionRow {
     pub created_at: PrimitiveDateTime,
     pub last_seen_at: PrimitiveDateTime,
     pub expires_at: PrimitiveDateTime,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("account_id", &self.account_id)
+            .field("tenant_id", &self.tenant_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionRow {

@@ -93,16 +93,16 @@ impl SetupToken {
             .map(drop)
     }
 
-    /// Deletes one token; 1 when it was there to take.
-    pub fn take(conn: &mut DbConnection, digest: &str) -> QueryResult<usize> {
-        diesel::delete(setup_tokens::table.find(digest)).execute(conn)
-    }
-
     pub fn exists(conn: &mut DbConnection, digest: &str) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(setup_tokens::table.find(digest))).get_result(conn)
     }
 
     pub fn clear(conn: &mut DbConnection) -> QueryResult<usize> {
         diesel::delete(setup_tokens::table).execute(conn)
+    }
+
+    /// Deletes the token with this digest; 1 when it was there to take.
+    pub fn take(conn: &mut DbConnection, digest: &str) -> QueryResult<usize> {
+        diesel::delete(setup_tokens::table.find(digest)).execute(conn)
     }
 }

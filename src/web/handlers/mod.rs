@@ -1,5 +1,6 @@
 pub mod api;
 pub mod assets;
+pub mod graphql;
 pub mod health;
 pub mod password;
 pub mod setup;

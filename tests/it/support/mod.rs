@@ -386,3 +386,148 @@ pub struct Seeded {
 pub fn keyward_bin() -> &'static str {
     env!("CARGO_BIN_EXE_keyward")
 }
+
+/// Every byte the database holds, as text: the SQLite file and its WAL read raw, or a
+/// `pg_dump` of the PostgreSQL database. For tests that search storage for secrets.
+pub async fn dump_database(app: &TestApp) -> String {
+    match app.backend {
+        Backend::Sqlite => {
+            let path = app.db.sqlite_path().expect("sqlite path");
+            let mut bytes = std::fs::read(&path).expect("read database");
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            if let Ok(more) = std::fs::read(&wal) {
+                bytes.extend(more);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Backend::Postgres => {
+            let url = app.db.url.clone();
+            let out = tokio::process::Command::new("pg_dump")
+                .args(["--data-only", "--no-owner", &url])
+                .output()
+                .await
+                .expect("pg_dump runs");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    }
+}
+
+/// `keyward` run as a real process (for the CLI and for tests that read its logs).
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub port: u16,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `keyward [args]` in `dir` with `envs`, bound to port 0, and waits until it
+    /// says which port it listens on. `Err` carries what it printed if it exited instead.
+    pub fn start(
+        dir: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<ServerProcess, (i32, String)> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(keyward_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("KEYWARD_BIND", "127.0.0.1:0")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn keyward");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on port ").nth(1) {
+                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    let _ = tx.send(port.parse::<u16>().unwrap_or(0));
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(port) => Ok(ServerProcess { child, port, log }),
+            Err(_) => {
+                let status = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let text = log.lock().unwrap().clone();
+                Err((status, text))
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Everything it printed so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        self.output()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `keyward args…` to completion with `stdin`; returns (exit code, stdout, stderr).
+pub fn run_keyward(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(keyward_bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn keyward");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,91 @@
+//! The GraphQL surface of DESIGN §5: a Prefect 1.x-compatible API-key API plus a query or
+//! mutation for every dashboard action. Resolvers only translate: they parse arguments
+//! into domain types and call `services/` through `AppState::run`, with the `Actor` the
+//! request's API key authenticated as. Every permission decision stays in the services.
+//!
+//! Names are snake_case and some type names are fixed (`create_api_key_input`, …)
+//! because clients declare them in their operations.
+
+mod api_keys;
+mod audit;
+mod auth;
+mod context;
+mod members;
+mod scalars;
+mod service_accounts;
+mod tenants;
+
+pub use context::RequestContext;
+pub use scalars::{DateTime, Uuid};
+
+use crate::error::AppError;
+use async_graphql::{
+    EmptySubscription, ErrorExtensions, MergedObject, Schema, ServerError, SimpleObject,
+};
+
+/// How deep a selection may nest. GraphiQL 3.8.3's introspection query needs 15 (its `TypeRef`
+/// fragment unwraps `ofType` nine times); anything much deeper is an attack, not a client.
+pub const MAX_DEPTH: usize = 18;
+/// How many fields one operation may select, counted by async-graphql's complexity (one
+/// per field). GraphiQL's introspection query counts well under this.
+pub const MAX_COMPLEXITY: usize = 500;
+
+/// `query_root` and `mutation_root`, as Hasura (and so Prefect Cloud) name them.
+#[derive(MergedObject, Default)]
+#[graphql(name = "query_root")]
+pub struct QueryRoot(
+    auth::AuthQuery,
+    tenants::TenantsQuery,
+    api_keys::ApiKeysQuery,
+    service_accounts::ServiceAccountsQuery,
+    members::MembersQuery,
+    audit::AuditQuery,
+);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "mutation_root")]
+pub struct MutationRoot(
+    auth::AuthMutation,
+    api_keys::ApiKeysMutation,
+    service_accounts::ServiceAccountsMutation,
+    members::MembersMutation,
+);
+
+pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The schema, without per-request data (that comes with each request as a
+/// `RequestContext`). Cheap to clone; build it once at start-up.
+pub fn build_schema() -> KeywardSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
+}
+
+/// The GraphQL rendering of an `AppError`: its message and `extensions.code`.
+pub fn to_graphql_error(e: AppError) -> async_graphql::Error {
+    e.log();
+    let code = e.code();
+    async_graphql::Error::new(e.to_string()).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// A server error for responses built outside a resolver (auth failures, bad requests).
+pub fn to_server_error(e: &AppError) -> ServerError {
+    e.log();
+    let mut err = ServerError::new(e.to_string(), None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", e.code());
+    err.extensions = Some(ext);
+    err
+}
+
+/// `{ success }`: the answer of mutations that have nothing else to return.
+#[derive(SimpleObject)]
+#[graphql(name = "success_payload", rename_fields = "snake_case")]
+pub struct SuccessPayload {
+    pub success: bool,
+}

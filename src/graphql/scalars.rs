@@ -1,0 +1,67 @@
+//! `UUID` and `DateTime`: ids are lowercase UUID strings, times RFC 3339 in UTC.
+
+use crate::domain::clock::rfc3339;
+use crate::domain::ids::parse_id;
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use time::PrimitiveDateTime;
+
+/// An id: any UUID spelling in, the canonical lowercase form out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uuid(pub String);
+
+#[Scalar(name = "UUID")]
+impl ScalarType for Uuid {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => parse_id("id", s)
+                .map(Uuid)
+                .map_err(|e| InputValueError::custom(e.message)),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
+impl From<String> for Uuid {
+    fn from(s: String) -> Self {
+        Uuid(s)
+    }
+}
+
+/// A point in time: RFC 3339 with any offset in (`2031-01-01T00:00:00+00:00`), UTC with
+/// a `Z` out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime(pub PrimitiveDateTime);
+
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => {
+                let t = time::OffsetDateTime::parse(
+                    s.trim(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| {
+                    InputValueError::custom("must be an RFC 3339 time such as 2031-01-01T00:00:00Z")
+                })?
+                .to_offset(time::UtcOffset::UTC);
+                Ok(DateTime(PrimitiveDateTime::new(t.date(), t.time())))
+            }
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(rfc3339(self.0))
+    }
+}
+
+impl From<PrimitiveDateTime> for DateTime {
+    fn from(t: PrimitiveDateTime) -> Self {
+        DateTime(t)
+    }
+}

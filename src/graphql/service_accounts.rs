@@ -1,0 +1,165 @@
+//! Team › Service Accounts: list, detail with keys, create, rename, remove (admins).
+
+use crate::domain::PersonName;
+use crate::graphql::api_keys::GqlApiKey;
+use crate::graphql::context::{tenant_or_own, RequestContext};
+use crate::graphql::scalars::{DateTime, Uuid};
+use crate::graphql::{to_graphql_error, SuccessPayload};
+use crate::services::api_keys;
+use crate::services::service_accounts::{self, ServiceAccount};
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
+
+#[derive(SimpleObject)]
+#[graphql(name = "service_account", rename_fields = "snake_case", complex)]
+pub struct GqlServiceAccount {
+    id: Uuid,
+    name: String,
+    tenant_id: Uuid,
+    created_at: DateTime,
+    /// How many keys it has.
+    key_count: i64,
+    /// The name of whoever created it, when known.
+    created_by_name: Option<String>,
+}
+
+impl From<ServiceAccount> for GqlServiceAccount {
+    fn from(sa: ServiceAccount) -> Self {
+        GqlServiceAccount {
+            id: sa.account.id.into(),
+            name: sa.account.name,
+            tenant_id: sa.account.tenant_id.unwrap_or_default().into(),
+            created_at: sa.account.created_at.into(),
+            key_count: sa.key_count,
+            created_by_name: sa.creator_name,
+        }
+    }
+}
+
+#[ComplexObject(rename_fields = "snake_case", rename_args = "snake_case")]
+impl GqlServiceAccount {
+    /// Its keys, newest first (never their secrets).
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlApiKey>> {
+        let (tenant_id, id) = (self.tenant_id.0.clone(), self.id.0.clone());
+        let (keys, now) = RequestContext::of(ctx)?
+            .run(move |conn, now, actor| {
+                let keys = api_keys::list_service_account_keys(conn, actor, &tenant_id)?;
+                Ok((keys, now))
+            })
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter(|l| l.account.id == id)
+            .map(|k| GqlApiKey::new(k, now))
+            .collect())
+    }
+}
+
+#[derive(InputObject)]
+#[graphql(name = "create_service_account_input", rename_fields = "snake_case")]
+pub struct CreateServiceAccountInput {
+    name: String,
+    /// Defaults to the key's tenant.
+    tenant_id: Option<Uuid>,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "rename_service_account_input", rename_fields = "snake_case")]
+pub struct RenameServiceAccountInput {
+    id: Uuid,
+    name: String,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "remove_service_account_input", rename_fields = "snake_case")]
+pub struct RemoveServiceAccountInput {
+    id: Uuid,
+}
+
+fn parse_name(raw: &str) -> async_graphql::Result<PersonName> {
+    PersonName::parse(raw).map_err(|e| to_graphql_error(e.into()))
+}
+
+#[derive(Default)]
+pub struct ServiceAccountsQuery;
+
+#[Object(rename_fields = "snake_case", rename_args = "snake_case")]
+impl ServiceAccountsQuery {
+    /// The tenant's service accounts (default: the key's tenant); admins only.
+    async fn service_accounts(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<Uuid>,
+    ) -> async_graphql::Result<Vec<GqlServiceAccount>> {
+        let list = RequestContext::of(ctx)?
+            .run(move |conn, _, actor| {
+                let tenant_id = tenant_or_own(tenant_id, actor)?;
+                service_accounts::list_service_accounts(conn, actor, &tenant_id)
+            })
+            .await?;
+        Ok(list.into_iter().map(GqlServiceAccount::from).collect())
+    }
+
+    /// One service account; admins of its tenant only.
+    async fn service_account(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<GqlServiceAccount> {
+        let sa = RequestContext::of(ctx)?
+            .run(move |conn, _, actor| service_accounts::get_service_account(conn, actor, &id.0))
+            .await?;
+        Ok(sa.into())
+    }
+}
+
+#[derive(Default)]
+pub struct ServiceAccountsMutation;
+
+#[Object(rename_fields = "snake_case", rename_args = "snake_case")]
+impl ServiceAccountsMutation {
+    async fn create_service_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceAccountInput,
+    ) -> async_graphql::Result<GqlServiceAccount> {
+        let name = parse_name(&input.name)?;
+        let sa = RequestContext::of(ctx)?
+            .run(move |conn, now, actor| {
+                let tenant_id = tenant_or_own(input.tenant_id, actor)?;
+                let account =
+                    service_accounts::create_service_account(conn, actor, now, &tenant_id, name)?;
+                service_accounts::get_service_account(conn, actor, &account.id)
+            })
+            .await?;
+        Ok(sa.into())
+    }
+
+    async fn rename_service_account(
+        &self,
+        ctx: &Context<'_>,
+        input: RenameServiceAccountInput,
+    ) -> async_graphql::Result<GqlServiceAccount> {
+        let name = parse_name(&input.name)?;
+        let sa = RequestContext::of(ctx)?
+            .run(move |conn, now, actor| {
+                service_accounts::rename_service_account(conn, actor, now, &input.id.0, name)?;
+                service_accounts::get_service_account(conn, actor, &input.id.0)
+            })
+            .await?;
+        Ok(sa.into())
+    }
+
+    /// Removes a service account and revokes all its keys at once.
+    async fn remove_service_account(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveServiceAccountInput,
+    ) -> async_graphql::Result<SuccessPayload> {
+        RequestContext::of(ctx)?
+            .run(move |conn, now, actor| {
+                service_accounts::remove_service_account(conn, actor, now, &input.id.0)
+            })
+            .await?;
+        Ok(SuccessPayload { success: true })
+    }
+}

@@ -1,0 +1,123 @@
+//! `tenant(where, order_by, limit, offset)`: Hasura-style, as Prefect 1.x clients query
+//! it. Through a key the answer is at most the key's own tenant.
+
+use crate::db::models::Tenant;
+use crate::domain::ids::parse_id;
+use crate::error::AppError;
+use crate::graphql::context::RequestContext;
+use crate::graphql::scalars::{DateTime, Uuid};
+use crate::graphql::to_graphql_error;
+use crate::services;
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+
+#[derive(SimpleObject)]
+#[graphql(name = "tenant", rename_fields = "snake_case")]
+pub struct GqlTenant {
+    id: Uuid,
+    name: String,
+    slug: String,
+    created_at: DateTime,
+}
+
+impl From<Tenant> for GqlTenant {
+    fn from(t: Tenant) -> Self {
+        GqlTenant {
+            id: t.id.into(),
+            name: t.name,
+            slug: t.slug,
+            created_at: t.created_at.into(),
+        }
+    }
+}
+
+/// `{ _eq: … }`. Nullable, because clients pass `String` variables that may be null;
+/// a null `_eq` matches everything, as in Hasura.
+#[derive(InputObject, Default)]
+#[graphql(name = "String_comparison_exp")]
+pub struct StringComparison {
+    #[graphql(name = "_eq")]
+    eq: Option<String>,
+}
+
+#[derive(InputObject, Default)]
+#[graphql(name = "tenant_bool_exp", rename_fields = "snake_case")]
+pub struct TenantWhere {
+    id: Option<StringComparison>,
+    slug: Option<StringComparison>,
+    name: Option<StringComparison>,
+}
+
+impl TenantWhere {
+    fn matches(&self, t: &Tenant) -> bool {
+        let id_ok = match self.id.as_ref().and_then(|c| c.eq.as_deref()) {
+            Some(raw) => parse_id("id", raw).is_ok_and(|id| id == t.id),
+            None => true,
+        };
+        let eq = |c: &Option<StringComparison>, v: &str| {
+            c.as_ref()
+                .and_then(|c| c.eq.as_deref())
+                .is_none_or(|want| want == v)
+        };
+        id_ok && eq(&self.slug, &t.slug) && eq(&self.name, &t.name)
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "order_by", rename_items = "lowercase")]
+pub enum OrderBy {
+    Asc,
+    Desc,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "tenant_order_by", rename_fields = "snake_case")]
+pub struct TenantOrderBy {
+    id: Option<OrderBy>,
+    slug: Option<OrderBy>,
+    name: Option<OrderBy>,
+    created_at: Option<OrderBy>,
+}
+
+#[derive(Default)]
+pub struct TenantsQuery;
+
+#[Object(rename_fields = "snake_case", rename_args = "snake_case")]
+impl TenantsQuery {
+    /// The key's own tenant, when it matches `where`. `order_by` is accepted for client
+    /// compatibility; with at most one row there is nothing to order.
+    async fn tenant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "where")] filter: Option<TenantWhere>,
+        #[graphql(name = "order_by")] _order_by: Option<Vec<TenantOrderBy>>,
+        limit: Option<i32>,
+        offset: Option<i32>,
+    ) -> async_graphql::Result<Vec<GqlTenant>> {
+        let limit = non_negative("limit", limit)?.unwrap_or(usize::MAX);
+        let offset = non_negative("offset", offset)?.unwrap_or(0);
+        let tenant = RequestContext::of(ctx)?
+            .run(|conn, _, actor| {
+                let id = actor
+                    .bound_tenant()
+                    .ok_or_else(|| AppError::unauthenticated("an API key is needed"))?
+                    .to_string();
+                services::tenants::find(conn, &id)
+            })
+            .await?;
+        let filter = filter.unwrap_or_default();
+        Ok(std::iter::once(tenant)
+            .filter(|t| filter.matches(t))
+            .skip(offset)
+            .take(limit)
+            .map(GqlTenant::from)
+            .collect())
+    }
+}
+
+fn non_negative(field: &'static str, n: Option<i32>) -> async_graphql::Result<Option<usize>> {
+    n.map(|n| {
+        usize::try_from(n)
+            .map_err(|_| to_graphql_error(AppError::invalid(field, "must be 0 or more")))
+    })
+    .transpose()
+}
