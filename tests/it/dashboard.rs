@@ -37,6 +37,7 @@ backend_tests!(
     another_persons_key_cannot_be_deleted,
     a_form_that_cannot_be_read_gets_a_clear_error_page,
     the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page,
+    the_list_shows_tenant_expiry_and_last_use_as_people_read_them,
     team_links_follow_the_current_tenant_and_the_role_read_on_each_request,
     the_tenant_switcher_accepts_only_your_tenants,
     changing_the_password_ends_the_other_sessions,
@@ -1193,6 +1194,52 @@ async fn the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page(b
     assert!(!dialog.contains("hx-ignore"));
 }
 
+async fn the_list_shows_tenant_expiry_and_last_use_as_people_read_them(backend: Backend) {
+    let w = world(backend).await;
+    let now = w.app.clock.now();
+    let (soon, _) = w
+        .app
+        .create_key(&w.person_id, &w.tenant_id, Some(now + Duration::hours(1)))
+        .await;
+    let (later, later_secret) = w
+        .app
+        .create_key(&w.person_id, &w.tenant_id, Some(now + Duration::days(10)))
+        .await;
+    let (never, _) = w.app.create_key(&w.person_id, &w.tenant_id, None).await;
+    w.app.clock.advance(Duration::hours(2));
+    assert_eq!(
+        w.app
+            .get_with_key("/api/whoami", &later_secret)
+            .await
+            .status(),
+        200
+    );
+    w.app.clock.advance(Duration::hours(3));
+    let browser = Browser::new(&w.app);
+    browser.sign_in(ADA).await;
+    let html = browser.get_hx("/user/api-keys").await.text().await.unwrap();
+    let row = |id: &str| {
+        let start = html.find(&format!("<tr id=\"api-key-{id}\"")).unwrap();
+        let end = html[start..].find("</tr>").unwrap() + start;
+        html[start..end].to_string()
+    };
+    let soon_row = row(&soon);
+    assert!(soon_row.contains("data-expired") && soon_row.contains(">Expired</mark>"));
+    assert!(soon_row.contains("Tenant acme"), "{soon_row}");
+    let later_row = row(&later);
+    assert!(later_row.contains("(in 9 days)"), "{later_row}");
+    assert!(later_row.contains("3 hours ago"), "{later_row}");
+    let never_row = row(&never);
+    assert!(
+        never_row.contains("<td data-col=\"expires\">Never</td>"),
+        "{never_row}"
+    );
+    assert!(
+        never_row.contains("<td data-col=\"last-used\">Never</td>"),
+        "{never_row}"
+    );
+}
+
 // ---- nav, tenants, roles ----
 
 async fn team_links_follow_the_current_tenant_and_the_role_read_on_each_request(backend: Backend) {
@@ -1359,4 +1406,20 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
     let html = page.text().await.unwrap();
     assert!(!html.contains("id=\"tenant-switcher\""), "no tenants left");
     assert!(!html.contains("Tenant acme"));
+    let (csrf, nonce) = browser.open_create_form().await;
+    let res = browser
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("nonce", nonce.as_str()),
+                ("name", "ci"),
+                ("tenant_id", w.tenant_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("you belong to no tenant yet"), "{html}");
+    assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
 }

@@ -198,7 +198,12 @@ pub async fn create(
     let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
         .map_err(|e| errors.add("expires_at", e.message))
         .ok();
-    if input.tenant_id.trim().is_empty() {
+    if signed_in.person.tenants.is_empty() {
+        errors.add(
+            "tenant_id",
+            "you belong to no tenant yet, and a key works in one tenant: ask a tenant admin for an invitation",
+        );
+    } else if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
     let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
