@@ -32,6 +32,7 @@ backend_tests!(
     creating_with_bad_input_shows_field_errors_and_stores_nothing,
     a_new_key_is_shown_exactly_once_and_a_resubmitted_form_creates_nothing,
     the_create_dialog_works_over_htmx_and_refreshes_the_list,
+    one_form_posted_twice_at_the_same_instant_creates_one_key,
     deleting_a_key_over_htmx_removes_its_row_and_says_so,
     deleting_a_key_with_a_plain_form_redirects_with_a_message,
     another_persons_key_cannot_be_deleted,
@@ -1026,6 +1027,28 @@ async fn the_create_dialog_works_over_htmx_and_refreshes_the_list(backend: Backe
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(header(&again, "hx-retarget"), "#toasts");
+    assert_eq!(own_key_count(&w.app, &w.person_id).await, 1);
+}
+
+async fn one_form_posted_twice_at_the_same_instant_creates_one_key(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    browser.sign_in(ADA).await;
+    let (csrf, nonce) = browser.open_create_form().await;
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("name", "double click"),
+        ("expiration", "never"),
+        ("tenant_id", w.tenant_id.as_str()),
+    ];
+    let (a, b) = tokio::join!(
+        browser.post("/user/api-keys", &form),
+        browser.post("/user/api-keys", &form)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
     assert_eq!(own_key_count(&w.app, &w.person_id).await, 1);
 }
 

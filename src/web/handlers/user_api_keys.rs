@@ -161,6 +161,20 @@ fn parse_expiration(
     }
 }
 
+/// The id a create form's key gets: derived from the form's one-time nonce, so two
+/// submissions of one form, even at the same instant, can store only one key (the id is
+/// unique). The nonce is random and one person's, so ids stay unpredictable and distinct.
+fn key_id_for_form(account_id: &str, nonce: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{account_id}:{nonce}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 /// Which form field an error from the key service is about.
 fn form_field(error: &AppError) -> Option<&'static str> {
     match error {
@@ -218,8 +232,9 @@ pub async fn create(
         name,
         expires_at,
     };
+    let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
     let created = match state
-        .run(move |conn, now| api_keys::create_api_key(conn, &actor, now, new_key))
+        .run(move |conn, now| api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id))
         .await
     {
         Ok(created) => created,
