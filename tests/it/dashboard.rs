@@ -23,6 +23,7 @@ backend_tests!(
     sessions_end_after_the_idle_and_the_absolute_timeout,
     five_failures_lock_an_email_and_address_for_fifteen_minutes,
     unknown_emails_get_the_same_answer_as_wrong_passwords,
+    attempts_racing_each_other_get_no_more_than_five_guesses,
     failures_from_one_address_do_not_lock_out_another,
     every_state_changing_dashboard_route_refuses_a_missing_or_wrong_csrf_token,
     csrf_token_is_accepted_from_the_header_that_htmx_sends,
@@ -612,6 +613,36 @@ async fn unknown_emails_get_the_same_answer_as_wrong_passwords(backend: Backend)
         StatusCode::TOO_MANY_REQUESTS,
         "unknown emails are throttled alike"
     );
+}
+
+async fn attempts_racing_each_other_get_no_more_than_five_guesses(backend: Backend) {
+    let w = world(backend).await;
+    let attempts: Vec<_> = (0..12)
+        .map(|_| {
+            let client = Browser::new(&w.app).client;
+            let url = w.app.url("/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .form(&[("email", ADA), ("password", "a guess")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut guesses = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => guesses += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(guesses <= 5, "{guesses} guesses were checked");
+    let res = Browser::new(&w.app).sign_in_with(ADA, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn failures_from_one_address_do_not_lock_out_another(backend: Backend) {
