@@ -45,6 +45,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(graphql_schema.clone())
+                .app_data(web::htmx::form_config())
                 // Innermost first: CSRF needs the session; errors become toasts for htmx,
                 // then get the security headers; the log line sees the final status.
                 .wrap(from_fn(web::csrf::require_token))

@@ -13,8 +13,17 @@
   function closeDialog() {
     var d = dialog();
     if (d && d.open) d.close();
-    var body = document.getElementById("dialog-body");
-    if (body) body.innerHTML = "";
+  }
+
+  // However the dialog closes (button, Escape), its content goes: a shown key must not
+  // linger in the page.
+  function clearDialogOnClose() {
+    var d = dialog();
+    if (!d) return;
+    d.addEventListener("close", function () {
+      var body = document.getElementById("dialog-body");
+      if (body) body.innerHTML = "";
+    });
   }
 
   // Show or hide the date field of a create-key form with its expiration choice.
@@ -77,6 +86,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    clearDialogOnClose();
     document.querySelectorAll("[data-autosubmit-button]").forEach(function (b) { b.hidden = true; });
     syncExpiration();
     // Success toasts fade after a while; errors stay until dismissed.

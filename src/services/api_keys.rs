@@ -6,7 +6,7 @@ use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
     ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind,
 };
-use crate::error::AppError;
+use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
 use crate::services::{transaction, Actor};
@@ -37,6 +37,20 @@ pub fn create_api_key(
     now: PrimitiveDateTime,
     input: NewApiKey,
 ) -> Result<CreatedApiKey, AppError> {
+    create_api_key_with_id(conn, actor, now, input, new_id())
+}
+
+/// `create_api_key` under an id the caller chose. The dashboard derives it from a form's
+/// one-time nonce: a second submission of that form meets the id's unique index and
+/// creates nothing (CONFLICT), even when both submissions arrive at the same instant.
+pub fn create_api_key_with_id(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    input: NewApiKey,
+    key_id: String,
+) -> Result<CreatedApiKey, AppError> {
+    let key_id = parse_id("key_id", &key_id)?;
     let account_id = parse_id("user_id", &input.account_id)?;
     let requested_tenant = input
         .tenant_id
@@ -68,7 +82,7 @@ pub fn create_api_key(
         };
         let token = PlainToken::generate(kind);
         let key = ApiKey {
-            id: new_id(),
+            id: key_id.clone(),
             account_id: account.id.clone(),
             tenant_id: tenant_id.clone(),
             name: input.name.into_inner(),
@@ -81,7 +95,15 @@ pub fn create_api_key(
             last_used_at: None,
             last_used_ip: None,
         };
-        key.insert(conn)?;
+        key.insert(conn).map_err(|e| {
+            if is_unique_violation(&e) {
+                AppError::Conflict(
+                    "this request was already carried out (a key with its id exists), so nothing more was created".into(),
+                )
+            } else {
+                e.into()
+            }
+        })?;
         audit::record(
             conn,
             actor,

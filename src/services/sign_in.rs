@@ -29,11 +29,21 @@ pub fn sign_in(
 ) -> Result<Account, AppError> {
     let email = email.trim().to_lowercase();
     if let Some(until) = locked_until(conn, &email, ip)?.filter(|&until| now < until) {
-        let minutes = ((until - now).whole_seconds() + 59) / 60;
-        return Err(AppError::TooManyRequests(format!(
-            "too many failed sign-ins for this email from your address; try again in {minutes} minute{}",
-            if minutes == 1 { "" } else { "s" }
-        )));
+        return Err(too_many(until, now));
+    }
+    // The attempt counts as a failure before the slow check, so attempts racing each
+    // other see one another: at most MAX_FAILURES of them get to verify a password.
+    let attempt = SignInFailure {
+        id: new_id(),
+        email: email.clone(),
+        ip: ip.to_string(),
+        at: now,
+    };
+    attempt.insert(conn)?;
+    if SignInFailure::count_since(conn, &email, ip, now - WINDOW)? > MAX_FAILURES {
+        SignInFailure::delete(conn, &attempt.id)?;
+        let until = locked_until(conn, &email, ip)?.unwrap_or(now + LOCKOUT);
+        return Err(too_many(until, now));
     }
     let account = if email.is_empty() {
         None
@@ -53,17 +63,17 @@ pub fn sign_in(
             sessions::end_timed_out(conn, now)?;
             Ok(account)
         }
-        _ => {
-            SignInFailure {
-                id: new_id(),
-                email,
-                ip: ip.to_string(),
-                at: now,
-            }
-            .insert(conn)?;
-            Err(AppError::unauthenticated(WRONG_CREDENTIALS))
-        }
+        // The attempt recorded above stays: it was a failure.
+        _ => Err(AppError::unauthenticated(WRONG_CREDENTIALS)),
     }
+}
+
+fn too_many(until: PrimitiveDateTime, now: PrimitiveDateTime) -> AppError {
+    let minutes = ((until - now).whole_seconds() + 59) / 60;
+    AppError::TooManyRequests(format!(
+        "too many failed sign-ins for this email from your address; try again in {minutes} minute{}",
+        if minutes == 1 { "" } else { "s" }
+    ))
 }
 
 /// When the lock on this email and IP lifts, if `MAX_FAILURES` failures fell within

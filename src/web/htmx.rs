@@ -38,7 +38,8 @@ impl Htmx {
         }
     }
 
-    /// Whether to answer with the partial rather than the whole page.
+    /// Whether to answer with the partial rather than the whole page. Build the page's
+    /// `Layout` only when it is wanted: it takes the session's flash message.
     pub fn wants_partial(&self) -> bool {
         self.request && !self.history_restore && !self.full
     }
@@ -75,20 +76,6 @@ pub fn html_body(status: StatusCode, body: String) -> HttpResponse {
             "HX-Request, HX-History-Restore-Request, HX-Request-Type",
         ))
         .body(body)
-}
-
-/// Renders the partial for htmx requests and the whole page otherwise.
-pub fn page_or_partial(
-    hx: Htmx,
-    status: StatusCode,
-    page: &impl askama::Template,
-    partial: &impl askama::Template,
-) -> Result<HttpResponse, HtmlError> {
-    if hx.wants_partial() {
-        html(status, partial)
-    } else {
-        html(status, page)
-    }
 }
 
 /// A 303 to `location`; for htmx requests `HX-Redirect`, so the whole page changes.
@@ -137,4 +124,16 @@ pub fn toast_oob(kind: &str, message: &str) -> Result<String, HtmlError> {
     Ok(format!(
         "<div id=\"toasts\" hx-swap-oob=\"beforeend\">{inner}</div>"
     ))
+}
+
+/// Dashboard forms that cannot be read (wrong content type, bad encoding, too large) get
+/// the dashboard's own error page or toast, not a bare text answer.
+pub fn form_config() -> actix_web::web::FormConfig {
+    actix_web::web::FormConfig::default().error_handler(|e, _| {
+        HtmlError::from(AppError::invalid(
+            "form",
+            format!("this form could not be read: {e}"),
+        ))
+        .into()
+    })
 }

@@ -213,7 +213,11 @@ fn form_nonces(session: &Session) -> Vec<String> {
 }
 
 /// A one-time value for a form that must not act twice (DESIGN §1: a resubmitted create
-/// form creates nothing).
+/// form creates nothing). Nonces live in the session state, so a resubmission (reload,
+/// back-and-submit, a second click after the first answer) finds its nonce used up. Two
+/// posts in flight at the same instant both read the session before either writes it: for
+/// those, the create-key form derives its key's id from the nonce, and the id's unique
+/// index lets only one through.
 pub fn issue_form_nonce(session: &Session) -> Result<String, AppError> {
     let mut nonces = form_nonces(session);
     let nonce = random_secret(24);

@@ -313,6 +313,8 @@ pub struct CreateKeyForm {
     pub expiration: String,
     pub expires_on: String,
     pub today: String,
+    /// The tenants to choose from; empty for keys whose tenant is fixed (a service
+    /// account's), which hides the field.
     pub tenants: Vec<TenantOption>,
     pub errors: FieldErrors,
 }

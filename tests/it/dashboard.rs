@@ -14,6 +14,7 @@ use time::Duration;
 backend_tests!(
     setup_works_once_with_the_printed_token_and_then_answers_404,
     setup_shows_field_errors_and_creates_nothing_for_bad_input,
+    a_setup_link_submitted_twice_at_once_sets_up_once,
     anonymous_pages_redirect_to_sign_in_and_htmx_gets_hx_redirect,
     signing_in_and_out_ends_the_session_on_the_server,
     signing_in_gives_a_new_session_id_and_ends_the_old_one,
@@ -22,6 +23,7 @@ backend_tests!(
     sessions_end_after_the_idle_and_the_absolute_timeout,
     five_failures_lock_an_email_and_address_for_fifteen_minutes,
     unknown_emails_get_the_same_answer_as_wrong_passwords,
+    attempts_racing_each_other_get_no_more_than_five_guesses,
     failures_from_one_address_do_not_lock_out_another,
     every_state_changing_dashboard_route_refuses_a_missing_or_wrong_csrf_token,
     csrf_token_is_accepted_from_the_header_that_htmx_sends,
@@ -31,10 +33,13 @@ backend_tests!(
     creating_with_bad_input_shows_field_errors_and_stores_nothing,
     a_new_key_is_shown_exactly_once_and_a_resubmitted_form_creates_nothing,
     the_create_dialog_works_over_htmx_and_refreshes_the_list,
+    one_form_posted_twice_at_the_same_instant_creates_one_key,
     deleting_a_key_over_htmx_removes_its_row_and_says_so,
     deleting_a_key_with_a_plain_form_redirects_with_a_message,
     another_persons_key_cannot_be_deleted,
+    a_form_that_cannot_be_read_gets_a_clear_error_page,
     the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page,
+    the_list_shows_tenant_expiry_and_last_use_as_people_read_them,
     team_links_follow_the_current_tenant_and_the_role_read_on_each_request,
     the_tenant_switcher_accepts_only_your_tenants,
     changing_the_password_ends_the_other_sessions,
@@ -303,6 +308,35 @@ async fn setup_shows_field_errors_and_creates_nothing_for_bad_input(backend: Bac
     // The same link still works once the input is fixed.
     let res = browser.post("/setup", &setup_form(&token, "acme")).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+async fn a_setup_link_submitted_twice_at_once_sets_up_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = issue_setup_token(&app).await.unwrap();
+    let (a, b) = (Browser::new(&app), Browser::new(&app));
+    let form_a = setup_form(&token, "first");
+    let form_b = setup_form(&token, "second");
+    let (ra, rb) = tokio::join!(a.post("/setup", &form_a), b.post("/setup", &form_b));
+    let statuses = [ra.status(), rb.status()];
+    assert!(statuses.iter().all(|s| s.as_u16() < 500), "{statuses:?}");
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    let made = app
+        .run(|conn, _| {
+            Ok([
+                services::tenants::find_by_slug(conn, "first").is_ok(),
+                services::tenants::find_by_slug(conn, "second").is_ok(),
+            ])
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "{statuses:?}");
 }
 
 // ---- sign-in and sessions ----
@@ -579,6 +613,36 @@ async fn unknown_emails_get_the_same_answer_as_wrong_passwords(backend: Backend)
         StatusCode::TOO_MANY_REQUESTS,
         "unknown emails are throttled alike"
     );
+}
+
+async fn attempts_racing_each_other_get_no_more_than_five_guesses(backend: Backend) {
+    let w = world(backend).await;
+    let attempts: Vec<_> = (0..12)
+        .map(|_| {
+            let client = Browser::new(&w.app).client;
+            let url = w.app.url("/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .form(&[("email", ADA), ("password", "a guess")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut guesses = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => guesses += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(guesses <= 5, "{guesses} guesses were checked");
+    let res = Browser::new(&w.app).sign_in_with(ADA, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn failures_from_one_address_do_not_lock_out_another(backend: Backend) {
@@ -997,6 +1061,28 @@ async fn the_create_dialog_works_over_htmx_and_refreshes_the_list(backend: Backe
     assert_eq!(own_key_count(&w.app, &w.person_id).await, 1);
 }
 
+async fn one_form_posted_twice_at_the_same_instant_creates_one_key(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    browser.sign_in(ADA).await;
+    let (csrf, nonce) = browser.open_create_form().await;
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("name", "double click"),
+        ("expiration", "never"),
+        ("tenant_id", w.tenant_id.as_str()),
+    ];
+    let (a, b) = tokio::join!(
+        browser.post("/user/api-keys", &form),
+        browser.post("/user/api-keys", &form)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+    assert_eq!(own_key_count(&w.app, &w.person_id).await, 1);
+}
+
 async fn deleting_a_key_over_htmx_removes_its_row_and_says_so(backend: Backend) {
     let w = world(backend).await;
     let (key_id, secret) = w.app.create_key(&w.person_id, &w.tenant_id, None).await;
@@ -1106,6 +1192,24 @@ async fn another_persons_key_cannot_be_deleted(backend: Backend) {
     assert_eq!(own_key_count(&w.app, &bob.id).await, 1);
 }
 
+async fn a_form_that_cannot_be_read_gets_a_clear_error_page(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(ADA).await;
+    let res = browser
+        .client
+        .post(browser.url("/user/api-keys"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({ "name": "ci" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"error-message\"") && html.contains("could not be read"));
+    assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
+}
+
 async fn the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page(backend: Backend) {
     let w = world(backend).await;
     let browser = Browser::new(&w.app);
@@ -1142,6 +1246,52 @@ async fn the_same_route_answers_htmx_with_a_partial_and_browsers_with_the_page(b
         .await
         .unwrap();
     assert!(!dialog.contains("hx-ignore"));
+}
+
+async fn the_list_shows_tenant_expiry_and_last_use_as_people_read_them(backend: Backend) {
+    let w = world(backend).await;
+    let now = w.app.clock.now();
+    let (soon, _) = w
+        .app
+        .create_key(&w.person_id, &w.tenant_id, Some(now + Duration::hours(1)))
+        .await;
+    let (later, later_secret) = w
+        .app
+        .create_key(&w.person_id, &w.tenant_id, Some(now + Duration::days(10)))
+        .await;
+    let (never, _) = w.app.create_key(&w.person_id, &w.tenant_id, None).await;
+    w.app.clock.advance(Duration::hours(2));
+    assert_eq!(
+        w.app
+            .get_with_key("/api/whoami", &later_secret)
+            .await
+            .status(),
+        200
+    );
+    w.app.clock.advance(Duration::hours(3));
+    let browser = Browser::new(&w.app);
+    browser.sign_in(ADA).await;
+    let html = browser.get_hx("/user/api-keys").await.text().await.unwrap();
+    let row = |id: &str| {
+        let start = html.find(&format!("<tr id=\"api-key-{id}\"")).unwrap();
+        let end = html[start..].find("</tr>").unwrap() + start;
+        html[start..end].to_string()
+    };
+    let soon_row = row(&soon);
+    assert!(soon_row.contains("data-expired") && soon_row.contains(">Expired</mark>"));
+    assert!(soon_row.contains("Tenant acme"), "{soon_row}");
+    let later_row = row(&later);
+    assert!(later_row.contains("(in 9 days)"), "{later_row}");
+    assert!(later_row.contains("3 hours ago"), "{later_row}");
+    let never_row = row(&never);
+    assert!(
+        never_row.contains("<td data-col=\"expires\">Never</td>"),
+        "{never_row}"
+    );
+    assert!(
+        never_row.contains("<td data-col=\"last-used\">Never</td>"),
+        "{never_row}"
+    );
 }
 
 // ---- nav, tenants, roles ----
@@ -1310,6 +1460,22 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
     let html = page.text().await.unwrap();
     assert!(!html.contains("id=\"tenant-switcher\""), "no tenants left");
     assert!(!html.contains("Tenant acme"));
+    let (csrf, nonce) = browser.open_create_form().await;
+    let res = browser
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("nonce", nonce.as_str()),
+                ("name", "ci"),
+                ("tenant_id", w.tenant_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("you belong to no tenant yet"), "{html}");
+    assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
 }
 
 // The team pages reuse this module's browser.

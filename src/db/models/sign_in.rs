@@ -53,6 +53,10 @@ impl SignInFailure {
             .load(conn)
     }
 
+    pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+        diesel::delete(sign_in_failures::table.find(id)).execute(conn)
+    }
+
     /// Failures older than `before`, which no longer count anywhere.
     pub fn delete_before(conn: &mut DbConnection, before: PrimitiveDateTime) -> QueryResult<usize> {
         diesel::delete(sign_in_failures::table.filter(sign_in_failures::at.lt(before)))

@@ -161,6 +161,20 @@ pub(crate) fn parse_expiration(
     }
 }
 
+/// The id a create form's key gets: derived from the form's one-time nonce, so two
+/// submissions of one form, even at the same instant, can store only one key (the id is
+/// unique). The nonce is random and one person's, so ids stay unpredictable and distinct.
+fn key_id_for_form(account_id: &str, nonce: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{account_id}:{nonce}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 /// Which form field an error from the key service is about.
 pub(crate) fn form_field(error: &AppError) -> Option<&'static str> {
     match error {
@@ -198,7 +212,12 @@ pub async fn create(
     let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
         .map_err(|e| errors.add("expires_at", e.message))
         .ok();
-    if input.tenant_id.trim().is_empty() {
+    if signed_in.person.tenants.is_empty() {
+        errors.add(
+            "tenant_id",
+            "you belong to no tenant yet, and a key works in one tenant: ask a tenant admin for an invitation",
+        );
+    } else if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
     let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
@@ -213,8 +232,9 @@ pub async fn create(
         name,
         expires_at,
     };
+    let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
     let created = match state
-        .run(move |conn, now| api_keys::create_api_key(conn, &actor, now, new_key))
+        .run(move |conn, now| api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id))
         .await
     {
         Ok(created) => created,
