@@ -189,15 +189,17 @@ pub(crate) fn form_field(error: &AppError) -> Option<&'static str> {
     }
 }
 
-/// `POST /user/api-keys`: creates the key once per form; the response shows the secret
-/// (and is never stored by the browser), or the form again with its errors.
-pub async fn create(
-    hx: Htmx,
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    input: web::Form<CreateKeyInput>,
-) -> Result<HttpResponse, HtmlError> {
-    let input = input.into_inner();
+/// Checks a create-key form and creates its key once per form (its one-time nonce
+/// becomes the key's id). `Ok(Err(errors))`: show the form again with these errors.
+/// Shared by every create-key form: yours, and a service account's on the team pages.
+pub(crate) async fn create_key_from_form(
+    state: &AppState,
+    signed_in: &SignedIn,
+    input: &CreateKeyInput,
+    account_id: &str,
+    mut errors: FieldErrors,
+    done_url: &str,
+) -> Result<Result<CreatedKeyView, FieldErrors>, HtmlError> {
     if !session::form_nonce_is_live(&signed_in.session, &input.nonce) {
         return Err(AppError::Conflict(
             "this form was already used, so nothing was created; open “Create an API Key” again to make another key".into(),
@@ -205,29 +207,21 @@ pub async fn create(
         .into());
     }
     let now = state.clock.now();
-    let mut errors = FieldErrors::default();
     let name = KeyName::parse(&input.name)
         .map_err(|e| errors.add("name", e.message))
         .ok();
     let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
         .map_err(|e| errors.add("expires_at", e.message))
         .ok();
-    if signed_in.person.tenants.is_empty() {
-        errors.add(
-            "tenant_id",
-            "you belong to no tenant yet, and a key works in one tenant: ask a tenant admin for an invitation",
-        );
-    } else if input.tenant_id.trim().is_empty() {
+    if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
     let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
-        let nonce = input.nonce.clone();
-        let form = form(&signed_in, nonce, input, now, errors);
-        return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+        return Ok(Err(errors));
     };
     let actor = signed_in.actor();
     let new_key = NewApiKey {
-        account_id: signed_in.account_id().to_string(),
+        account_id: account_id.to_string(),
         tenant_id: Some(input.tenant_id.clone()),
         name,
         expires_at,
@@ -248,9 +242,7 @@ pub async fn create(
             };
             let mut errors = FieldErrors::default();
             errors.add(field, message);
-            let nonce = input.nonce.clone();
-            let form = form(&signed_in, nonce, input, now, errors);
-            return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+            return Ok(Err(errors));
         }
     };
     session::consume_form_nonce(&signed_in.session, &input.nonce)?;
@@ -261,7 +253,7 @@ pub async fn create(
         .find(|m| m.tenant.id == created.key.tenant_id)
         .map(|m| m.tenant.name.clone())
         .unwrap_or_default();
-    let view = CreatedKeyView {
+    Ok(Ok(CreatedKeyView {
         id: created.key.id.clone(),
         name: created.key.name.clone(),
         tenant_name,
@@ -270,15 +262,55 @@ pub async fn create(
             None => "never".into(),
             Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
         },
-        done_url: PATH.into(),
+        done_url: done_url.to_string(),
+    }))
+}
+
+/// The dialog showing a new key once; it tells the key list to refresh itself.
+pub(crate) fn created_key_dialog(view: CreatedKeyView) -> Result<HttpResponse, HtmlError> {
+    let mut res = html(StatusCode::OK, &ApiKeyCreatedPartial { created: view })?;
+    res.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static("hx-trigger"),
+        actix_web::http::header::HeaderValue::from_static("api-keys-changed"),
+    );
+    Ok(res)
+}
+
+/// `POST /user/api-keys`: creates the key once per form; the response shows the secret
+/// (and is never stored by the browser), or the form again with its errors.
+pub async fn create(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    input: web::Form<CreateKeyInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let input = input.into_inner();
+    let mut errors = FieldErrors::default();
+    if signed_in.person.tenants.is_empty() {
+        errors.add(
+            "tenant_id",
+            "you belong to no tenant yet, and a key works in one tenant: ask a tenant admin for an invitation",
+        );
+    }
+    let outcome = create_key_from_form(
+        &state,
+        &signed_in,
+        &input,
+        signed_in.account_id(),
+        errors,
+        PATH,
+    )
+    .await?;
+    let view = match outcome {
+        Ok(view) => view,
+        Err(errors) => {
+            let nonce = input.nonce.clone();
+            let form = form(&signed_in, nonce, input, state.clock.now(), errors);
+            return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+        }
     };
     if hx.wants_partial() {
-        let mut res = html(StatusCode::OK, &ApiKeyCreatedPartial { created: view })?;
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("hx-trigger"),
-            actix_web::http::header::HeaderValue::from_static("api-keys-changed"),
-        );
-        return Ok(res);
+        return created_key_dialog(view);
     }
     let keys = own_keys(&state, &signed_in).await?;
     html(

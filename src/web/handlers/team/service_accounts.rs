@@ -3,19 +3,21 @@
 
 use super::team_of;
 use crate::db::models::api_key::ApiKeyListing;
-use crate::domain::{KeyName, PersonName};
+use crate::domain::PersonName;
 use crate::error::{AppError, HtmlError};
-use crate::services::api_keys::{self, KeyScope, NewApiKey};
+use crate::services::api_keys::{self, KeyScope};
 use crate::services::service_accounts::{self, ServiceAccount};
-use crate::web::handlers::user_api_keys::{form_field, parse_expiration, CreateKeyInput};
+use crate::web::handlers::user_api_keys::{
+    create_key_from_form, created_key_dialog, CreateKeyInput,
+};
 use crate::web::htmx::{html, html_body, redirect, toast_oob, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
-    date, date_time, relative, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial,
-    ApiKeyFormPartial, ApiKeyNewPage, ApiKeysListPartial, CreateKeyForm, CreatedKeyView,
-    FieldErrors, KeyRow, Layout, ServiceAccountForm, ServiceAccountFormPartial,
-    ServiceAccountNewPage, ServiceAccountPage, ServiceAccountRemovePage,
-    ServiceAccountRemovePartial, ServiceAccountRow, ServiceAccountsPage, TeamTenant, TenantOption,
+    date, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage,
+    ApiKeysListPartial, CreateKeyForm, CreatedKeyView, FieldErrors, KeyRow, Layout,
+    ServiceAccountForm, ServiceAccountFormPartial, ServiceAccountNewPage, ServiceAccountPage,
+    ServiceAccountRemovePage, ServiceAccountRemovePartial, ServiceAccountRow, ServiceAccountsPage,
+    TeamTenant, TenantOption,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -434,74 +436,26 @@ pub async fn create_key(
     input: web::Form<CreateKeyInput>,
 ) -> Result<HttpResponse, HtmlError> {
     let input = input.into_inner();
-    if !session::form_nonce_is_live(&signed_in.session, &input.nonce) {
-        return Err(AppError::Conflict(
-            "this form was already used, so nothing was created; open “Create an API Key” again to make another key".into(),
-        )
-        .into());
-    }
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
-    let now = state.clock.now();
-    let mut errors = FieldErrors::default();
-    let name = KeyName::parse(&input.name)
-        .map_err(|e| errors.add("name", e.message))
-        .ok();
-    let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
-        .map_err(|e| errors.add("expires_at", e.message))
-        .ok();
-    let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
-        let nonce = input.nonce.clone();
-        let form = key_form(&signed_in, &d, nonce, input, now, errors);
-        return key_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
-    };
-    let actor = signed_in.actor();
-    let new_key = NewApiKey {
-        account_id: d.account.id.clone(),
-        tenant_id: Some(d.team.id.clone()),
-        name,
-        expires_at,
-    };
-    let created = match state
-        .run(move |conn, now| api_keys::create_api_key(conn, &actor, now, new_key))
-        .await
-    {
-        Ok(created) => created,
-        Err(e) => {
-            let Some(field) = form_field(&e) else {
-                return Err(e.into());
-            };
-            let mut errors = FieldErrors::default();
-            errors.add(
-                field,
-                match &e {
-                    AppError::Invalid(i) => i.message.clone(),
-                    other => other.to_string(),
-                },
-            );
+    let outcome = create_key_from_form(
+        &state,
+        &signed_in,
+        &input,
+        &d.account.id,
+        FieldErrors::default(),
+        &d.account.url,
+    )
+    .await?;
+    let view = match outcome {
+        Ok(view) => view,
+        Err(errors) => {
             let nonce = input.nonce.clone();
-            let form = key_form(&signed_in, &d, nonce, input, now, errors);
+            let form = key_form(&signed_in, &d, nonce, input, state.clock.now(), errors);
             return key_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
         }
     };
-    session::consume_form_nonce(&signed_in.session, &input.nonce)?;
-    let view = CreatedKeyView {
-        id: created.key.id.clone(),
-        name: created.key.name.clone(),
-        tenant_name: d.team.name.clone(),
-        token: created.token.expose_secret().to_string(),
-        expires: match created.key.expires_at {
-            None => "never".into(),
-            Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
-        },
-        done_url: d.account.url.clone(),
-    };
     if hx.wants_partial() {
-        let mut res = html(StatusCode::OK, &ApiKeyCreatedPartial { created: view })?;
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("hx-trigger"),
-            actix_web::http::header::HeaderValue::from_static("api-keys-changed"),
-        );
-        return Ok(res);
+        return created_key_dialog(view);
     }
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
     html(
