@@ -3,12 +3,11 @@
 //! password changes.
 
 use crate::backend_tests;
+use crate::support::browser::{header, input_value, location, Browser};
 use crate::support::{Backend, TestApp, PASSWORD};
 use keyward::domain::Role;
 use keyward::services::{self, Actor};
-use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Response, StatusCode};
-use std::sync::Arc;
 use time::Duration;
 
 backend_tests!(
@@ -46,136 +45,6 @@ backend_tests!(
     a_wrong_current_password_changes_nothing,
     removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenants,
 );
-
-// ---- a browser: a cookie jar that the test can read ----
-
-struct Browser {
-    client: reqwest::Client,
-    jar: Arc<Jar>,
-    base: String,
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        Self::with_address(app, None)
-    }
-
-    /// A browser whose requests say they were forwarded for `ip` (believed only behind
-    /// a trusted proxy).
-    fn with_address(app: &TestApp, forwarded_for: Option<&str>) -> Self {
-        let jar = Arc::new(Jar::default());
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(ip) = forwarded_for {
-            headers.insert("x-forwarded-for", ip.parse().unwrap());
-        }
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
-            .build()
-            .unwrap();
-        Self {
-            client,
-            jar,
-            base: app.address.clone(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// The `Cookie` header this browser sends.
-    fn cookies(&self) -> String {
-        self.jar
-            .cookies(&self.base.parse().unwrap())
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.unwrap()
-    }
-
-    async fn get_hx(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .header("HX-Request", "true")
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post_hx(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client
-            .post(self.url(path))
-            .header("HX-Request", "true")
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn sign_in_with(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/login",
-            &[("email", email), ("password", password), ("next", "")],
-        )
-        .await
-    }
-
-    async fn sign_in(&self, email: &str) -> String {
-        let res = self.sign_in_with(email, PASSWORD).await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-in failed");
-        self.csrf_token().await
-    }
-
-    /// The CSRF token of this browser's session, as its pages carry it.
-    async fn csrf_token(&self) -> String {
-        let html = self.get("/user/api-keys").await.text().await.unwrap();
-        input_value(&html, "csrf_token").expect("a page with a CSRF token")
-    }
-
-    /// Opens the create form and returns its fields (csrf_token, nonce, tenant).
-    async fn open_create_form(&self) -> (String, String) {
-        let html = self.get("/user/api-keys/new").await.text().await.unwrap();
-        (
-            input_value(&html, "csrf_token").unwrap(),
-            input_value(&html, "nonce").unwrap(),
-        )
-    }
-}
-
-/// The value of `<input name="{name}" value="…">` in a page.
-fn input_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_string())
-}
-
-fn location(res: &Response) -> String {
-    res.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-fn header(res: &Response, name: &str) -> String {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
 
 /// A request carrying exactly this `Cookie` header, from a client without a jar.
 async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Response {
@@ -1477,7 +1346,3 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
     assert!(html.contains("you belong to no tenant yet"), "{html}");
     assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
 }
-
-// The team pages reuse this module's browser.
-#[path = "team_pages.rs"]
-mod team_pages;

@@ -10,3 +10,4 @@ mod foundation;
 mod graphql;
 mod permissions;
 mod team;
+mod team_pages;

@@ -1,9 +1,9 @@
 //! Team pages over HTTP (issue 5): service accounts, members and invitations, the audit
 //! log — each for an admin and refused for others, each acting only on the tenant in its
-//! URL. A child of `dashboard` so it shares that module's browser.
+//! URL.
 
-use super::{input_value, location, Browser};
 use crate::backend_tests;
+use crate::support::browser::{input_value, location, Browser};
 use crate::support::{Backend, TestApp};
 use keyward::domain::Role;
 use keyward::services::{self, Actor};

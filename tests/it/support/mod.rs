@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use keyward::config::{LogFormat, LogSettings, SessionSecret, Settings};
