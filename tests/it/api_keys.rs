@@ -468,13 +468,60 @@ async fn no_table_holds_a_token_or_its_random_part(backend: Backend) {
         })
         .await
         .unwrap();
+    // A dashboard session, and a key made through it.
+    let browser = crate::support::browser::Browser::new(&app);
+    browser.sign_in("ada@example.com").await;
+    let (csrf, nonce) = browser.open_create_form().await;
+    let made = browser
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "web"),
+                ("expiration", "never"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let web_key = made
+        .split("id=\"new-api-key\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let cookie = browser.cookies();
+    let session_value = cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap();
     let secrets = [
         key.clone(),
         key[4..34].to_string(),
         sa_key.clone(),
         sa_key[4..34].to_string(),
+        web_key.clone(),
+        web_key[4..34].to_string(),
         invitation.token.clone(),
+        session_value,
     ];
+    let digests: Vec<String> = app
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::sessions;
+            Ok(sessions::table
+                .select(sessions::id_digest)
+                .load::<String>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(digests.len(), 1, "one signed-in session");
+    assert!(
+        digests[0].len() == 64 && digests[0].bytes().all(|b| b.is_ascii_hexdigit()),
+        "sessions are stored by digest"
+    );
     let dump = crate::support::dump_database(&app).await;
     assert!(
         dump.contains(&tenant),
