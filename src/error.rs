@@ -86,6 +86,26 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The GraphQL rendering: the message and `extensions.code`.
+    pub fn into_graphql(self) -> async_graphql::Error {
+        self.log();
+        let code = self.code();
+        use async_graphql::ErrorExtensions;
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))
+    }
+
+    /// The same, for responses built outside a resolver (auth failures, bad requests).
+    pub fn to_graphql_server_error(&self) -> async_graphql::ServerError {
+        self.log();
+        let mut err = async_graphql::ServerError::new(self.to_string(), None);
+        let mut ext = async_graphql::ErrorExtensionValues::default();
+        ext.set("code", self.code());
+        err.extensions = Some(ext);
+        err
+    }
+}
+
 /// Formats an error with every `source()` below it, for logs.
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::{DateTime, Uuid};
-use crate::graphql::{to_graphql_error, SuccessPayload};
+use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use time::PrimitiveDateTime;
@@ -103,7 +103,7 @@ impl ApiKeysMutation {
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
-        let name = KeyName::parse(&input.name).map_err(|e| to_graphql_error(e.into()))?;
+        let name = KeyName::parse(&input.name).map_err(|e| AppError::from(e).into_graphql())?;
         let created = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let expires_at = input
@@ -146,11 +146,11 @@ impl ApiKeysMutation {
         match outcome {
             Ok(_) => Ok(SuccessPayload { success: true }),
             Err(e @ AppError::NotFound(_)) => {
-                let error = to_graphql_error(e).into_server_error(ctx.item.pos);
+                let error = e.into_graphql().into_server_error(ctx.item.pos);
                 ctx.add_error(ctx.set_error_path(error));
                 Ok(SuccessPayload { success: false })
             }
-            Err(e) => Err(to_graphql_error(e)),
+            Err(e) => Err(e.into_graphql()),
         }
     }
 }

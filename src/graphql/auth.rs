@@ -1,9 +1,10 @@
 //! `hello`, `auth_info` (who the key authenticates as) and `change_password`.
 
 use crate::domain::{AccountKind, Password, Role};
+use crate::error::AppError;
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::Uuid;
-use crate::graphql::{to_graphql_error, SuccessPayload};
+use crate::graphql::SuccessPayload;
 use crate::services;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
@@ -80,7 +81,7 @@ impl AuthQuery {
     async fn auth_info(&self, ctx: &Context<'_>) -> async_graphql::Result<AuthInfo> {
         let caller = RequestContext::of(ctx)?
             .caller()
-            .map_err(to_graphql_error)?;
+            .map_err(AppError::into_graphql)?;
         let p = &caller.principal;
         Ok(AuthInfo {
             user_id: p.account_id().to_string().into(),
@@ -112,8 +113,8 @@ impl AuthMutation {
         ctx: &Context<'_>,
         input: ChangePasswordInput,
     ) -> async_graphql::Result<SuccessPayload> {
-        let new =
-            Password::parse_new(&input.new_password).map_err(|e| to_graphql_error(e.into()))?;
+        let new = Password::parse_new(&input.new_password)
+            .map_err(|e| AppError::from(e).into_graphql())?;
         let current = Password::offered(&input.current_password);
         RequestContext::of(ctx)?
             .run(move |conn, now, actor| {

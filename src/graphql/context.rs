@@ -3,7 +3,7 @@
 
 use crate::db::DbConnection;
 use crate::error::AppError;
-use crate::graphql::{scalars::Uuid, to_graphql_error};
+use crate::graphql::scalars::Uuid;
 use crate::services::Actor;
 use crate::web::extractors::ApiCaller;
 use crate::web::AppState;
@@ -19,7 +19,7 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn of<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestContext> {
         ctx.data::<RequestContext>().map_err(|_| {
-            to_graphql_error(AppError::internal("the GraphQL request context is missing"))
+            AppError::internal("the GraphQL request context is missing").into_graphql()
         })
     }
 
@@ -50,7 +50,7 @@ impl RequestContext {
             + Send
             + 'static,
     {
-        self.try_run(f).await.map_err(to_graphql_error)
+        self.try_run(f).await.map_err(AppError::into_graphql)
     }
 }
 

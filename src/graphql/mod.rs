@@ -18,10 +18,7 @@ mod tenants;
 pub use context::RequestContext;
 pub use scalars::{DateTime, Uuid};
 
-use crate::error::AppError;
-use async_graphql::{
-    EmptySubscription, ErrorExtensions, MergedObject, Schema, ServerError, SimpleObject,
-};
+use async_graphql::{EmptySubscription, MergedObject, Schema, SimpleObject};
 
 /// How deep a selection may nest. GraphiQL 3.8.3's introspection query needs 15 (its `TypeRef`
 /// fragment unwraps `ofType` nine times); anything much deeper is an attack, not a client.
@@ -64,23 +61,6 @@ pub fn build_schema() -> KeywardSchema {
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .finish()
-}
-
-/// The GraphQL rendering of an `AppError`: its message and `extensions.code`.
-pub fn to_graphql_error(e: AppError) -> async_graphql::Error {
-    e.log();
-    let code = e.code();
-    async_graphql::Error::new(e.to_string()).extend_with(|_, ext| ext.set("code", code))
-}
-
-/// A server error for responses built outside a resolver (auth failures, bad requests).
-pub fn to_server_error(e: &AppError) -> ServerError {
-    e.log();
-    let mut err = ServerError::new(e.to_string(), None);
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", e.code());
-    err.extensions = Some(ext);
-    err
 }
 
 /// `{ success }`: the answer of mutations that have nothing else to return.

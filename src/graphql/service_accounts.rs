@@ -1,10 +1,11 @@
 //! Team › Service Accounts: list, detail with keys, create, rename, remove (admins).
 
 use crate::domain::PersonName;
+use crate::error::AppError;
 use crate::graphql::api_keys::GqlApiKey;
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::{DateTime, Uuid};
-use crate::graphql::{to_graphql_error, SuccessPayload};
+use crate::graphql::SuccessPayload;
 use crate::services::api_keys;
 use crate::services::service_accounts::{self, ServiceAccount};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
@@ -76,7 +77,7 @@ pub struct RemoveServiceAccountInput {
 }
 
 fn parse_name(raw: &str) -> async_graphql::Result<PersonName> {
-    PersonName::parse(raw).map_err(|e| to_graphql_error(e.into()))
+    PersonName::parse(raw).map_err(|e| AppError::from(e).into_graphql())
 }
 
 #[derive(Default)]

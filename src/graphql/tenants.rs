@@ -6,7 +6,6 @@ use crate::domain::ids::parse_id;
 use crate::error::AppError;
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::{DateTime, Uuid};
-use crate::graphql::to_graphql_error;
 use crate::services;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
@@ -116,8 +115,7 @@ impl TenantsQuery {
 
 fn non_negative(field: &'static str, n: Option<i32>) -> async_graphql::Result<Option<usize>> {
     n.map(|n| {
-        usize::try_from(n)
-            .map_err(|_| to_graphql_error(AppError::invalid(field, "must be 0 or more")))
+        usize::try_from(n).map_err(|_| AppError::invalid(field, "must be 0 or more").into_graphql())
     })
     .transpose()
 }

@@ -18,7 +18,7 @@
 //!   whatever the query.
 
 use crate::error::AppError;
-use crate::graphql::{to_server_error, KeywardSchema, RequestContext};
+use crate::graphql::{KeywardSchema, RequestContext};
 use crate::web::extractors::authenticate_request;
 use crate::web::AppState;
 use actix_web::http::{header, StatusCode};
@@ -150,7 +150,7 @@ pub fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
 }
 
 fn error_response(status: StatusCode, error: &AppError) -> HttpResponse {
-    let response = async_graphql::Response::from_errors(vec![to_server_error(error)]);
+    let response = async_graphql::Response::from_errors(vec![error.to_graphql_server_error()]);
     json_response(status, &response)
 }
 
