@@ -51,3 +51,29 @@ pub fn rfc3339(t: PrimitiveDateTime) -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+/// Parses an RFC 3339 time with any offset into UTC (truncated to microseconds). `None`
+/// for text that is not one, or whose UTC time falls outside what `time` represents
+/// (converting such a time would panic).
+pub fn parse_rfc3339_utc(raw: &str) -> Option<PrimitiveDateTime> {
+    let t = OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .checked_to_offset(time::UtcOffset::UTC)?;
+    Some(truncate_to_micros(PrimitiveDateTime::new(
+        t.date(),
+        t.time(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rfc3339_utc;
+
+    #[test]
+    fn rfc3339_times_convert_to_utc_and_out_of_range_ones_are_refused() {
+        let t = parse_rfc3339_utc("2031-01-01T01:30:00+01:30").unwrap();
+        assert_eq!(super::rfc3339(t), "2031-01-01T00:00:00Z");
+        assert_eq!(parse_rfc3339_utc("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(parse_rfc3339_utc("tomorrow"), None);
+    }
+}

@@ -192,16 +192,13 @@ impl ExpiresAt {
 
     /// Parses an RFC 3339 time (`2031-01-01T00:00:00+00:00`), converted to UTC.
     pub fn parse_rfc3339(raw: &str, now: PrimitiveDateTime) -> Result<Self, InvalidInput> {
-        let t =
-            time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
-                .map_err(|_| {
-                    InvalidInput::new(
-                        "expires_at",
-                        "must be an RFC 3339 time such as 2031-01-01T00:00:00Z",
-                    )
-                })?
-                .to_offset(time::UtcOffset::UTC);
-        Self::parse(PrimitiveDateTime::new(t.date(), t.time()), now)
+        let at = super::clock::parse_rfc3339_utc(raw).ok_or_else(|| {
+            InvalidInput::new(
+                "expires_at",
+                "must be an RFC 3339 time no later than year 9999, such as 2031-01-01T00:00:00Z",
+            )
+        })?;
+        Self::parse(at, now)
     }
 
     /// "N days" means now + N × 24 h (DESIGN §1).

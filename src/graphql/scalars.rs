@@ -40,17 +40,13 @@ pub struct DateTime(pub PrimitiveDateTime);
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => {
-                let t = time::OffsetDateTime::parse(
-                    s.trim(),
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .map_err(|_| {
-                    InputValueError::custom("must be an RFC 3339 time such as 2031-01-01T00:00:00Z")
-                })?
-                .to_offset(time::UtcOffset::UTC);
-                Ok(DateTime(PrimitiveDateTime::new(t.date(), t.time())))
-            }
+            Value::String(s) => crate::domain::clock::parse_rfc3339_utc(s)
+                .map(DateTime)
+                .ok_or_else(|| {
+                    InputValueError::custom(
+                        "must be an RFC 3339 time no later than year 9999, such as 2031-01-01T00:00:00Z",
+                    )
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -275,6 +275,21 @@ async fn duplicate_slugs_and_emails_are_clear_errors_with_exit_code_2(backend: B
             "",
             "future",
         ),
+        (
+            vec![
+                "create-key",
+                "--account",
+                "ada@example.com",
+                "--tenant",
+                "acme",
+                "--name",
+                "k",
+                "--expires-at",
+                "9999-12-31T23:59:59-01:00",
+            ],
+            "",
+            "RFC 3339",
+        ),
         (vec!["delete-tenant", "--slug", "acme"], "", "--yes"),
     ] {
         let (code, _, err) = admin(&db, &args, stdin);

@@ -668,6 +668,7 @@ async fn a_syntax_error_is_a_graphql_error_not_a_500(backend: Backend) {
         "{ no_such_field }",
         "mutation { create_api_key(input: {}) { key } }",
         "mutation { create_api_key(input: { user_id: \"nope\", name: \"x\" }) { key } }",
+        "mutation { create_api_key(input: { user_id: \"3f2504e0-4f89-41d3-9a0c-0305e82c3301\", name: \"x\", expires_at: \"9999-12-31T23:59:59-01:00\" }) { id } }",
     ] {
         let (status, answer) = post_raw(
             &app,
@@ -697,6 +698,11 @@ async fn a_syntax_error_is_a_graphql_error_not_a_500(backend: Backend) {
             "{{\"input\": {{\"name\": \"\", \"user_id\": \"{}\"}}}}",
             w.admin.id
         ),
+        // Past year 9999 once converted to UTC: converting it must not panic.
+        format!(
+            "{{\"input\": {{\"name\": \"x\", \"user_id\": \"{}\", \"expires_at\": \"9999-12-31T23:59:59-01:00\"}}}}",
+            w.admin.id
+        ),
     ] {
         let (status, answer) =
             post_raw(&app, "/", Some(&w.admin_key), &[], prefect_body(doc, &vars)).await;
@@ -706,6 +712,18 @@ async fn a_syntax_error_is_a_graphql_error_not_a_500(backend: Backend) {
             Some("BAD_USER_INPUT"),
             "{vars}: {answer}"
         );
+    }
+    // And the server is still there, on every worker.
+    for _ in 0..4 {
+        let (status, _) = post_raw(
+            &app,
+            "/graphql",
+            None,
+            &[],
+            prefect_body("query { hello }", "null"),
+        )
+        .await;
+        assert_eq!(status, 200);
     }
 }
 
