@@ -6,7 +6,6 @@ use crate::graphql::api_keys::GqlApiKey;
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
-use crate::services::api_keys;
 use crate::services::service_accounts::{self, ServiceAccount};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 
@@ -40,18 +39,14 @@ impl From<ServiceAccount> for GqlServiceAccount {
 impl GqlServiceAccount {
     /// Its keys, newest first (never their secrets).
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlApiKey>> {
-        let (tenant_id, id) = (self.tenant_id.0.clone(), self.id.0.clone());
+        let id = self.id.0.clone();
         let (keys, now) = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                let keys = api_keys::list_service_account_keys(conn, actor, &tenant_id)?;
+                let keys = service_accounts::list_keys_of_service_account(conn, actor, None, &id)?;
                 Ok((keys, now))
             })
             .await?;
-        Ok(keys
-            .into_iter()
-            .filter(|l| l.account.id == id)
-            .map(|k| GqlApiKey::new(k, now))
-            .collect())
+        Ok(keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect())
     }
 }
 

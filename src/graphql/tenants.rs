@@ -95,13 +95,7 @@ impl TenantsQuery {
         let limit = non_negative("limit", limit)?.unwrap_or(usize::MAX);
         let offset = non_negative("offset", offset)?.unwrap_or(0);
         let tenant = RequestContext::of(ctx)?
-            .run(|conn, _, actor| {
-                let id = actor
-                    .bound_tenant()
-                    .ok_or_else(|| AppError::unauthenticated("an API key is needed"))?
-                    .to_string();
-                services::tenants::find(conn, &id)
-            })
+            .run(|conn, _, actor| services::tenants::own_tenant(conn, actor))
             .await?;
         let filter = filter.unwrap_or_default();
         Ok(std::iter::once(tenant)

@@ -63,6 +63,16 @@ pub fn find_by_slug(conn: &mut DbConnection, slug: &str) -> Result<Tenant, AppEr
         .ok_or_else(|| AppError::not_found(format!("no tenant has the slug \"{slug}\"")))
 }
 
+/// The one tenant an API key serves (what `tenant` answers through GraphQL).
+pub fn own_tenant(conn: &mut DbConnection, actor: &Actor) -> Result<Tenant, AppError> {
+    let id = actor
+        .bound_tenant()
+        .ok_or_else(|| AppError::unauthenticated("an API key is needed"))?
+        .to_string();
+    crate::services::permissions::access(conn, actor, &id)?;
+    find(conn, &id)
+}
+
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Tenant, AppError> {
     Tenant::find(conn, id)?.ok_or_else(|| AppError::not_found("tenant not found"))
 }

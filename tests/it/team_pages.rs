@@ -21,6 +21,8 @@ backend_tests!(
     the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip,
     team_urls_without_a_tenant_go_to_the_current_tenants_page,
     team_dialogs_answer_htmx_with_their_partial_and_browsers_with_the_page,
+    every_action_through_the_pages_is_in_the_audit_log_with_actor_and_address,
+    joining_through_another_tenants_url_or_after_a_day_is_refused,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -196,24 +198,58 @@ async fn non_admins_see_no_team_links_and_get_403_on_every_team_page(backend: Ba
             "{path}: a 403 page"
         );
     }
-    for (path, form) in [
-        (
-            "/t/acme/team/service-accounts".to_string(),
-            vec![("name", "sneaky")],
-        ),
-        (format!("/t/acme/team/service-accounts/{sa}/remove"), vec![]),
-        (
-            format!("/t/acme/team/members/{}/role", t.admin),
-            vec![("role", "USER")],
-        ),
-        (
-            "/t/acme/team/invitations".to_string(),
-            vec![("role", "ADMIN")],
-        ),
-    ] {
-        let mut form = form;
-        form.push(("csrf_token", &csrf));
-        assert_eq!(b.post(&path, &form).await.status(), 403, "{path}");
+    // Every state-changing team route of the route table, with real ids and a valid form.
+    let (sa_key, _sa_secret) = t.app.create_key(&sa, &t.tenant, None).await;
+    let (admin, tenant) = (t.admin.clone(), t.tenant.clone());
+    let invitation = t
+        .app
+        .run(move |conn, now| {
+            services::invitations::create_invitation(
+                conn,
+                &Actor::person(admin, None),
+                now,
+                &tenant,
+                Role::User,
+            )
+        })
+        .await
+        .unwrap()
+        .invitation
+        .id;
+    let team_posts: Vec<_> = keyward::web::routes::routes()
+        .into_iter()
+        .filter(|r| {
+            r.method == actix_web::http::Method::POST && r.path.starts_with("/t/{slug}/team/")
+        })
+        .collect();
+    assert!(team_posts.len() >= 9, "the team routes are in the table");
+    for route in team_posts {
+        let path = route
+            .path
+            .replace("{slug}", "acme")
+            .replace("{sa_id}", &sa)
+            .replace("{id}", &sa_key)
+            .replace("{account_id}", &t.admin)
+            .replace("{invitation_id}", &invitation);
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("name", "sneaky"),
+            ("role", "USER"),
+            ("nonce", "n"),
+            ("expiration", "never"),
+            ("tenant_id", t.tenant.as_str()),
+        ];
+        let res = b.post(&path, &form).await;
+        if route.parity == keyward::web::routes::Parity::Mutation("delete_api_key") {
+            // DESIGN §2: revoking a key you may not revoke says only that it is not found.
+            assert_eq!(res.status(), 404, "{path}");
+            continue;
+        }
+        assert_eq!(res.status(), 403, "{path}");
+        assert!(
+            res.text().await.unwrap().contains("ADMIN"),
+            "{path}: says which permission is missing"
+        );
     }
     let sa_still_there = t
         .app
@@ -221,6 +257,14 @@ async fn non_admins_see_no_team_links_and_get_403_on_every_team_page(backend: Ba
         .await
         .unwrap();
     assert!(sa_still_there);
+    assert_eq!(
+        t.app
+            .get_with_key("/api/whoami", &_sa_secret)
+            .await
+            .status(),
+        200,
+        "its key still works"
+    );
 }
 
 async fn an_admin_changes_roles_and_removes_members_whose_keys_go_with_them(backend: Backend) {
@@ -684,4 +728,220 @@ async fn team_dialogs_answer_htmx_with_their_partial_and_browsers_with_the_page(
             .contains("data-field-error=\"name\""),
         "errors beside the field, in the dialog"
     );
+}
+
+/// The audit rows of a page: (action, the row's HTML).
+fn audit_rows(html: &str) -> Vec<(String, String)> {
+    html.split("<tr data-action=\"")
+        .skip(1)
+        .map(|row| {
+            let (action, rest) = row.split_once('"').unwrap();
+            (
+                action.to_string(),
+                rest.split("</tr>").next().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn every_action_through_the_pages_is_in_the_audit_log_with_actor_and_address(
+    backend: Backend,
+) {
+    let t = team(backend).await;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let b = &b;
+        let csrf = csrf.clone();
+        async move {
+            let mut form = form;
+            form.push(("csrf_token", csrf));
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let res = b.post(&path, &form).await;
+            assert!(
+                res.status().is_success() || res.status().is_redirection(),
+                "{path}: {}",
+                res.status()
+            );
+            res
+        }
+    };
+    let created = post(
+        "/t/acme/team/service-accounts".into(),
+        vec![("name", "robot".into())],
+    )
+    .await;
+    let sa = location(&created);
+    post(format!("{sa}/rename"), vec![("name", "robot two".into())]).await;
+    let form = b
+        .get(&format!("{sa}/api-keys/new"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let nonce = input_value(&form, "nonce").unwrap();
+    let made = post(
+        format!("{sa}/api-keys"),
+        vec![
+            ("nonce", nonce),
+            ("name", "ci".into()),
+            ("expiration", "7".into()),
+            ("tenant_id", t.tenant.clone()),
+        ],
+    )
+    .await;
+    assert!(value_of_id(&made.text().await.unwrap(), "new-api-key").is_some());
+    let keys = b.get(&format!("{sa}/api-keys")).await.text().await.unwrap();
+    let key_id = keys
+        .split("data-key-id=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    post(format!("{sa}/api-keys/{key_id}/delete"), vec![]).await;
+    post(format!("{sa}/remove"), vec![]).await;
+    let revoked_link = create_invitation(&b, &csrf, "acme", "USER").await;
+    assert!(revoked_link.contains("/join/"));
+    let members = b.get("/t/acme/team/members").await.text().await.unwrap();
+    let invitation_id = members
+        .split("data-invitation-id=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    post(
+        format!("/t/acme/team/invitations/{invitation_id}/revoke"),
+        vec![],
+    )
+    .await;
+    let link = create_invitation(&b, &csrf, "acme", "USER").await;
+    let newcomer = Browser::new(&t.app);
+    let joined = newcomer
+        .post(
+            &format!("{link}/account"),
+            &[
+                ("email", "new@example.com"),
+                ("name", "Newcomer"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), StatusCode::SEE_OTHER);
+    let new_id = t
+        .app
+        .run(|conn, _| {
+            Ok(
+                keyward::db::models::Account::find_by_email(conn, "new@example.com")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    post(
+        format!("/t/acme/team/members/{new_id}/role"),
+        vec![("role", "READ_ONLY_USER".into())],
+    )
+    .await;
+    post(format!("/t/acme/team/members/{new_id}/remove"), vec![]).await;
+
+    let log = b.get("/t/acme/team/audit-log").await.text().await.unwrap();
+    let rows = audit_rows(&log);
+    let by = |action: &str, actor: &str| {
+        rows.iter().any(|(a, row)| {
+            a == action && row.contains(actor) && row.contains("<td data-col=\"ip\">127.0.0.1</td>")
+        })
+    };
+    for action in [
+        "service_account.created",
+        "service_account.renamed",
+        "api_key.created",
+        "api_key.revoked",
+        "service_account.removed",
+        "invitation.created",
+        "invitation.revoked",
+        "member.role_changed",
+        "member.removed",
+    ] {
+        assert!(
+            by(action, "admin at example.com"),
+            "{action} by the admin from 127.0.0.1"
+        );
+    }
+    assert!(
+        by("invitation.accepted", "Newcomer"),
+        "the newcomer's joining, from their address"
+    );
+}
+
+async fn joining_through_another_tenants_url_or_after_a_day_is_refused(backend: Backend) {
+    let t = team(backend).await;
+    t.app.create_tenant("other").await;
+    t.app
+        .create_person("pat@example.com", &t.tenant, Role::User)
+        .await;
+    let admin = Browser::new(&t.app);
+    let csrf = admin.sign_in(ADMIN).await;
+    let link = create_invitation(&admin, &csrf, "acme", "ADMIN").await;
+    let token = link.rsplit('/').next().unwrap().to_string();
+    let signup = [
+        ("email", "x@example.com"),
+        ("name", "X"),
+        ("password", "a long enough password"),
+    ];
+    // Another tenant's URL: refused, whether signed in or signing up.
+    let pat = Browser::new(&t.app);
+    let pat_csrf = pat.sign_in("pat@example.com").await;
+    assert_eq!(
+        pat.post(
+            &format!("/t/other/join/{token}"),
+            &[("csrf_token", &pat_csrf)]
+        )
+        .await
+        .status(),
+        404
+    );
+    let stranger = Browser::new(&t.app);
+    assert_eq!(
+        stranger
+            .post(&format!("/t/other/join/{token}/account"), &signup)
+            .await
+            .status(),
+        404
+    );
+    // After a day: refused too, and nobody joined or was created.
+    t.app
+        .clock
+        .advance(Duration::hours(24) + Duration::seconds(1));
+    assert_eq!(
+        stranger
+            .post(&format!("{link}/account"), &signup)
+            .await
+            .status(),
+        409
+    );
+    let pat_csrf = pat.sign_in("pat@example.com").await;
+    assert_eq!(
+        pat.post(&link, &[("csrf_token", &pat_csrf)]).await.status(),
+        409
+    );
+    let (exists, admins) = t
+        .app
+        .run(move |conn, _| {
+            let exists =
+                keyward::db::models::Account::find_by_email(conn, "x@example.com")?.is_some();
+            let tenant = keyward::db::models::Tenant::find_by_slug(conn, "acme")?.unwrap();
+            Ok((
+                exists,
+                keyward::db::models::Membership::count_human_admins(conn, &tenant.id)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(!exists);
+    assert_eq!(admins, 1, "pat did not become an admin");
 }

@@ -435,8 +435,10 @@ pub async fn create_key(
     path: web::Path<SaPath>,
     input: web::Form<CreateKeyInput>,
 ) -> Result<HttpResponse, HtmlError> {
-    let input = input.into_inner();
+    let mut input = input.into_inner();
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    // The key serves the tenant of the URL, whatever the form says.
+    input.tenant_id = d.team.id.clone();
     let outcome = create_key_from_form(
         &state,
         &signed_in,
