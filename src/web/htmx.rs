@@ -137,3 +137,17 @@ pub fn form_config() -> actix_web::web::FormConfig {
         .into()
     })
 }
+
+/// A partial with a success toast beside it (appended to `#toasts` out of band).
+pub fn partial_with_toast(
+    partial: &impl askama::Template,
+    message: &str,
+) -> Result<HttpResponse, HtmlError> {
+    let body = partial
+        .render()
+        .map_err(|e| AppError::internal(format!("rendering a page failed: {e}")))?;
+    Ok(html_body(
+        StatusCode::OK,
+        body + &toast_oob("success", message)?,
+    ))
+}

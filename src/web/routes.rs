@@ -54,36 +54,6 @@ pub fn routes() -> Vec<RouteSpec> {
         },
         RouteSpec {
             method: Method::GET,
-            path: "/static/vendor/graphiql-3.8.3.min.js",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/static/vendor/graphiql-3.8.3.min.css",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/static/vendor/react-18.3.1.production.min.js",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/static/vendor/react-dom-18.3.1.production.min.js",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/static/keyward-graphiql.js",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::graphql::graphiql_asset),
-        },
-        RouteSpec {
-            method: Method::GET,
             path: "/healthz",
             parity: Parity::Read,
             handler: || web::route().to(health::healthz),

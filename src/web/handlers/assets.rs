@@ -1,5 +1,6 @@
-//! The vendored htmx and Pico CSS and the dashboard's own JS and CSS, embedded in the
-//! binary. Vendored files carry their version in the name, so they are cached for a year.
+//! Every static file, embedded in the binary: the vendored htmx and Pico CSS, GraphiQL
+//! (graphiql 3.8.3's UMD build with React 18.3.1, from npm), and Keyward's own JS and CSS.
+//! Vendored files carry their version in the name, so they are cached for a year.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -27,6 +28,36 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../../static/vendor/pico-2.1.1.min.css"),
         cache_control: IMMUTABLE,
+    },
+    Asset {
+        path: "vendor/graphiql-3.8.3.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/vendor/graphiql-3.8.3.min.js"),
+        cache_control: IMMUTABLE,
+    },
+    Asset {
+        path: "vendor/graphiql-3.8.3.min.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../../static/vendor/graphiql-3.8.3.min.css"),
+        cache_control: IMMUTABLE,
+    },
+    Asset {
+        path: "vendor/react-18.3.1.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/vendor/react-18.3.1.production.min.js"),
+        cache_control: IMMUTABLE,
+    },
+    Asset {
+        path: "vendor/react-dom-18.3.1.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/vendor/react-dom-18.3.1.production.min.js"),
+        cache_control: IMMUTABLE,
+    },
+    Asset {
+        path: "keyward-graphiql.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/keyward-graphiql.js"),
+        cache_control: OWN,
     },
     Asset {
         path: "keyward.js",

@@ -170,65 +170,6 @@ fn json_response(status: StatusCode, response: &async_graphql::Response) -> Http
     }
 }
 
-/// One file GraphiQL's page loads.
-pub struct Asset {
-    pub path: &'static str,
-    content_type: &'static str,
-    cache_control: &'static str,
-    body: &'static [u8],
-}
-
-/// Vendored files carry their version in the name, so they are cached for good.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// Our own start-up script keeps its name across releases: revalidate after an hour.
-const OWN: &str = "public, max-age=3600";
-
-/// GraphiQL's files: graphiql 3.8.3 (its UMD build) with React 18.3.1, vendored from npm,
-/// and the script that starts it.
-pub const GRAPHIQL_ASSETS: [Asset; 5] = [
-    Asset {
-        path: "/static/vendor/graphiql-3.8.3.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        cache_control: IMMUTABLE,
-        body: include_bytes!("../../../static/vendor/graphiql-3.8.3.min.js"),
-    },
-    Asset {
-        path: "/static/vendor/graphiql-3.8.3.min.css",
-        content_type: "text/css; charset=utf-8",
-        cache_control: IMMUTABLE,
-        body: include_bytes!("../../../static/vendor/graphiql-3.8.3.min.css"),
-    },
-    Asset {
-        path: "/static/vendor/react-18.3.1.production.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        cache_control: IMMUTABLE,
-        body: include_bytes!("../../../static/vendor/react-18.3.1.production.min.js"),
-    },
-    Asset {
-        path: "/static/vendor/react-dom-18.3.1.production.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        cache_control: IMMUTABLE,
-        body: include_bytes!("../../../static/vendor/react-dom-18.3.1.production.min.js"),
-    },
-    Asset {
-        path: "/static/keyward-graphiql.js",
-        content_type: "text/javascript; charset=utf-8",
-        cache_control: OWN,
-        body: include_bytes!("../../../static/keyward-graphiql.js"),
-    },
-];
-
-/// Serves one of `GRAPHIQL_ASSETS`, by the request's path.
-pub async fn graphiql_asset(req: HttpRequest) -> HttpResponse {
-    match GRAPHIQL_ASSETS.iter().find(|a| a.path == req.path()) {
-        Some(asset) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, asset.content_type))
-            .insert_header((header::CACHE_CONTROL, asset.cache_control))
-            .body(asset.body),
-        None => HttpResponse::NotFound().finish(),
-    }
-}
-
 const GRAPHIQL_PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>

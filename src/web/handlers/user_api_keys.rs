@@ -6,7 +6,7 @@
 use crate::domain::{ExpiresAt, InvalidInput, KeyName};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
-use crate::web::htmx::{html, html_body, redirect, toast_oob, Htmx};
+use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
     date, date_time, relative, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial,
@@ -385,13 +385,11 @@ pub async fn delete(
         return Ok(redirect(hx, PATH));
     }
     let keys = own_keys(&state, &signed_in).await?;
-    let list = askama::Template::render(&ApiKeysListPartial {
-        keys,
-        list_url: PATH.into(),
-    })
-    .map_err(|e| AppError::internal(format!("rendering a page failed: {e}")))?;
-    Ok(html_body(
-        StatusCode::OK,
-        list + &toast_oob("success", &message)?,
-    ))
+    partial_with_toast(
+        &ApiKeysListPartial {
+            keys,
+            list_url: PATH.into(),
+        },
+        &message,
+    )
 }

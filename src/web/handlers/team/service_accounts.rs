@@ -10,7 +10,7 @@ use crate::services::service_accounts::{self, ServiceAccount};
 use crate::web::handlers::user_api_keys::{
     create_key_from_form, created_key_dialog, CreateKeyInput,
 };
-use crate::web::htmx::{html, html_body, redirect, toast_oob, Htmx};
+use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
     date, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage,
@@ -531,13 +531,11 @@ pub async fn delete_key(
         return Ok(redirect(hx, &back));
     }
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
-    let list = askama::Template::render(&ApiKeysListPartial {
-        keys: d.keys,
-        list_url: d.list_url,
-    })
-    .map_err(|e| AppError::internal(format!("rendering a page failed: {e}")))?;
-    Ok(html_body(
-        StatusCode::OK,
-        list + &toast_oob("success", &message)?,
-    ))
+    partial_with_toast(
+        &ApiKeysListPartial {
+            keys: d.keys,
+            list_url: d.list_url,
+        },
+        &message,
+    )
 }
