@@ -26,6 +26,9 @@ pub const MAX_DEPTH: usize = 18;
 /// How many fields one operation may select, counted by async-graphql's complexity (one
 /// per field). GraphiQL's introspection query counts well under this.
 pub const MAX_COMPLEXITY: usize = 500;
+/// How deep the parser may recurse. Above the depth limit, so that a deeply nested query
+/// is refused by the depth limit with its clear message; far deeper ones stop here.
+pub const MAX_RECURSION: usize = 64;
 
 /// `query_root` and `mutation_root`, as Hasura (and so Prefect Cloud) name them.
 #[derive(MergedObject, Default)]
@@ -58,6 +61,7 @@ pub fn build_schema() -> KeywardSchema {
         MutationRoot::default(),
         EmptySubscription,
     )
+    .limit_recursive_depth(MAX_RECURSION)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .finish()
