@@ -154,10 +154,10 @@ pub async fn remove_form(
         StatusCode::OK,
         &MemberRemovePage {
             layout: Layout::signed_in(&signed_in, "Remove a member", NAV),
-            member: member.clone(),
+            member,
             key_count,
-            team: team.clone(),
-            csrf_token: csrf_token.clone(),
+            team,
+            csrf_token,
         },
     )
 }
@@ -213,7 +213,7 @@ pub async fn new_invitation(
         StatusCode::OK,
         &InvitationNewPage {
             layout: Layout::signed_in(&signed_in, "Invite someone", NAV),
-            form: form.clone(),
+            form,
         },
     )
 }

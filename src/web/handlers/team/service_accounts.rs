@@ -109,7 +109,7 @@ fn create_form_response(
         status,
         &ServiceAccountNewPage {
             layout: Layout::signed_in(signed_in, "Create a service account", NAV),
-            form: form.clone(),
+            form,
         },
     )
 }
@@ -310,9 +310,9 @@ pub async fn remove_form(
         StatusCode::OK,
         &ServiceAccountRemovePage {
             layout: Layout::signed_in(&signed_in, "Remove a service account", NAV),
-            account: d.account.clone(),
-            csrf_token: csrf_token.clone(),
-            action: action.clone(),
+            account: d.account,
+            csrf_token,
+            action,
         },
     )
 }
@@ -402,7 +402,7 @@ fn key_form_response(
         status,
         &ApiKeyNewPage {
             layout: Layout::signed_in(signed_in, "Create an API Key", NAV),
-            form: form.clone(),
+            form,
         },
     )
 }
@@ -494,8 +494,8 @@ pub async fn delete_key_form(
         StatusCode::OK,
         &ApiKeyDeletePage {
             layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
-            key: key.clone(),
-            csrf_token: csrf_token.clone(),
+            key,
+            csrf_token,
             back_url: d.account.url.clone(),
         },
     )
