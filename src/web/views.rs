@@ -161,10 +161,11 @@ fn span(d: Duration) -> String {
     }
 }
 
-/// "in 7 days", "3 hours ago", "just now".
+/// "in 7 days", "3 hours ago", "just now". A future time counts the minute under way, so
+/// a key made a moment ago for 30 days says "in 30 days", not "in 29 days".
 pub fn relative(t: PrimitiveDateTime, now: PrimitiveDateTime) -> String {
     if t > now {
-        format!("in {}", span(t - now))
+        format!("in {}", span(t - now + Duration::minutes(1)))
     } else if now - t < Duration::minutes(1) {
         "just now".into()
     } else {
@@ -586,4 +587,27 @@ pub struct JoinPage {
     pub email: String,
     pub name: String,
     pub errors: FieldErrors,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+    use time::macros::datetime;
+    use time::Duration;
+
+    #[test]
+    fn relative_times_read_as_people_expect() {
+        let now = datetime!(2026-11-24 12:00:00);
+        assert_eq!(
+            relative(now + Duration::days(30) - Duration::seconds(5), now),
+            "in 30 days"
+        );
+        assert_eq!(relative(now + Duration::days(7), now), "in 7 days");
+        assert_eq!(relative(now + Duration::hours(3), now), "in 3 hours");
+        assert_eq!(relative(now - Duration::seconds(30), now), "just now");
+        assert_eq!(
+            relative(now - Duration::days(2) - Duration::hours(5), now),
+            "2 days ago"
+        );
+    }
 }
