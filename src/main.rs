@@ -17,6 +17,7 @@ fn main() {
             keyward::telemetry::init(&quiet());
             cli::admin::run(&cli.database, args)
         }
+        Some(Command::Client(command)) => cli::client::run(command),
     };
     if let Err(e) = result {
         eprintln!("error: {}", e.message);

@@ -91,6 +91,12 @@ pub enum AdminCommand {
         #[arg(long, value_name = "RFC3339")]
         expires_at: Option<String>,
     },
+    /// Revoke an API key at once, whoever owns it (audited as the operator)
+    RevokeKey {
+        /// The key's id
+        #[arg(long)]
+        id: String,
+    },
 }
 
 pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
@@ -218,6 +224,13 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     expires.as_deref().unwrap_or("never")
                 ),
                 json!({ "id": created.key.id, "key": secret, "tenant_id": t.id, "account_id": a.id, "expires_at": expires }),
+            )
+        }
+        AdminCommand::RevokeKey { id } => {
+            let key = api_keys::revoke_api_key(conn, &operator, now, &id)?;
+            (
+                format!("revoked key {} ({})", key.id, key.name),
+                json!({ "id": key.id, "revoked": true }),
             )
         }
     };

@@ -5,6 +5,7 @@ mod support;
 
 mod api_keys;
 mod cli;
+mod client;
 mod dashboard;
 mod foundation;
 mod graphql;

@@ -1,0 +1,292 @@
+//! What each client command asks the server (GraphQL only) and prints.
+
+use super::api::Api;
+use super::config::{self, ConfigFile};
+use super::output::{confirm, expiry, table};
+use super::{KeysCommand, NewKey, Revoke, ServiceAccountKeysCommand, ServiceAccountsCommand};
+use crate::cli::CliError;
+use serde_json::{json, Value};
+use std::path::Path;
+
+const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at";
+const KEY_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("OWNER", "user_name"),
+    ("KEY", "display_hint"),
+    ("EXPIRES", "expires_at"),
+    ("LAST USED", "last_used_at"),
+];
+const SA_FIELDS: &str = "id name tenant_id created_at key_count created_by_name";
+const SA_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("KEYS", "key_count"),
+    ("CREATED", "created_at"),
+    ("CREATED BY", "created_by_name"),
+];
+const WHOAMI: &str = "{ auth_info { user_id tenant_id api_key_id role account_type } \
+    tenant { id name slug } auth_api_key { id name user_name display_hint } }";
+
+/// Prints `value` as JSON, or `text` for people.
+fn emit(json_out: bool, value: &Value, text: impl FnOnce()) {
+    if json_out {
+        println!("{value}");
+    } else {
+        text();
+    }
+}
+
+/// The key's account, tenant and role, with where the URL and key came from.
+fn who(api: &Api) -> Result<Value, CliError> {
+    let data = api.call(WHOAMI, Value::Null)?;
+    let info = &data["auth_info"];
+    let this_key = data["auth_api_key"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["id"] == info["api_key_id"]))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let tenant = data["tenant"].get(0).cloned().unwrap_or(Value::Null);
+    Ok(json!({
+        "account": { "id": info["user_id"], "name": this_key["user_name"], "type": info["account_type"] },
+        "tenant": { "id": info["tenant_id"], "name": tenant["name"], "slug": tenant["slug"] },
+        "role": info["role"],
+        "key": { "id": info["api_key_id"], "name": this_key["name"], "hint": this_key["display_hint"], "source": api.key.source.kind(), "from": api.key.source.to_string() },
+        "server": { "url": api.url.value, "source": api.url.source.kind(), "from": api.url.source.to_string() },
+    }))
+}
+
+fn print_who(w: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    println!(
+        "account  {} ({}, {})",
+        s(&w["account"]["name"]),
+        s(&w["account"]["type"]),
+        s(&w["account"]["id"])
+    );
+    println!(
+        "tenant   {} ({}, {})",
+        s(&w["tenant"]["name"]),
+        s(&w["tenant"]["slug"]),
+        s(&w["tenant"]["id"])
+    );
+    println!("role     {}", s(&w["role"]));
+    println!(
+        "server   {} (from {})",
+        s(&w["server"]["url"]),
+        s(&w["server"]["from"])
+    );
+    println!(
+        "key      {} {} (from {})",
+        s(&w["key"]["hint"]),
+        s(&w["key"]["name"]),
+        s(&w["key"]["from"])
+    );
+}
+
+pub fn whoami(api: &Api, json_out: bool) -> Result<(), CliError> {
+    let w = who(api)?;
+    emit(json_out, &w, || print_who(&w));
+    Ok(())
+}
+
+pub fn login(api: &Api, path: &Path, json_out: bool) -> Result<(), CliError> {
+    let w = who(api)?;
+    let file = ConfigFile {
+        url: Some(api.url.value.clone()),
+        key: Some(api.key.value.clone()),
+    };
+    config::save(path, &file)?;
+    let value = json!({ "logged_in": true, "config": path, "whoami": w });
+    emit(json_out, &value, || {
+        println!(
+            "Logged in to {} as {} in {} ({}). The URL and key are stored in {} (mode 0600).",
+            api.url.value,
+            w["account"]["name"].as_str().unwrap_or("-"),
+            w["tenant"]["slug"].as_str().unwrap_or("-"),
+            w["role"].as_str().unwrap_or("-"),
+            path.display()
+        )
+    });
+    Ok(())
+}
+
+pub fn logout(path: &Path) -> Result<(), CliError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => println!("Logged out: removed {}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("Not logged in: {} does not exist", path.display())
+        }
+        Err(e) => {
+            return Err(CliError::failure(format!(
+                "cannot remove {}: {e}",
+                path.display()
+            )))
+        }
+    }
+    Ok(())
+}
+
+pub fn keys(api: &Api, command: KeysCommand, json_out: bool) -> Result<(), CliError> {
+    match command {
+        KeysCommand::List => {
+            let data = api.call(
+                &format!("{{ auth_api_key {{ {KEY_FIELDS} }} }}"),
+                Value::Null,
+            )?;
+            list(json_out, &data["auth_api_key"], KEY_COLUMNS, "No API keys.");
+            Ok(())
+        }
+        KeysCommand::Create(new) => {
+            let data = api.call("{ auth_info { user_id } }", Value::Null)?;
+            let user_id = data["auth_info"]["user_id"].clone();
+            create_key(api, user_id, &new, json_out)
+        }
+        KeysCommand::Revoke(r) => revoke_key(api, &r, json_out),
+    }
+}
+
+pub fn service_accounts(
+    api: &Api,
+    command: ServiceAccountsCommand,
+    json_out: bool,
+) -> Result<(), CliError> {
+    match command {
+        ServiceAccountsCommand::List => {
+            let data = api.call(
+                &format!("{{ service_accounts {{ {SA_FIELDS} }} }}"),
+                Value::Null,
+            )?;
+            list(
+                json_out,
+                &data["service_accounts"],
+                SA_COLUMNS,
+                "No service accounts.",
+            );
+        }
+        ServiceAccountsCommand::Create { name } => {
+            let sa = mutate(
+                api,
+                "create_service_account",
+                json!({ "name": name }),
+                SA_FIELDS,
+            )?;
+            emit(json_out, &sa, || {
+                println!(
+                    "Created service account {} with id {}",
+                    sa["name"].as_str().unwrap_or("-"),
+                    sa["id"].as_str().unwrap_or("-")
+                )
+            });
+        }
+        ServiceAccountsCommand::Rename { id, name } => {
+            let input = json!({ "id": id, "name": name });
+            let sa = mutate(api, "rename_service_account", input, SA_FIELDS)?;
+            emit(json_out, &sa, || {
+                println!(
+                    "Renamed service account {} to {}",
+                    sa["id"].as_str().unwrap_or("-"),
+                    sa["name"].as_str().unwrap_or("-")
+                )
+            });
+        }
+        ServiceAccountsCommand::Remove { id, yes } => {
+            confirm(
+                yes,
+                &format!("remove service account {id} and revoke all its keys"),
+            )?;
+            succeed(mutate(
+                api,
+                "remove_service_account",
+                json!({ "id": id }),
+                "success",
+            )?)?;
+            let value = json!({ "id": id, "removed": true });
+            emit(json_out, &value, || {
+                println!("Removed service account {id} and revoked its keys")
+            });
+        }
+        ServiceAccountsCommand::Keys(ServiceAccountKeysCommand::List { sa_id }) => {
+            let query = format!("query($id: UUID!) {{ service_account(id: $id) {{ api_keys {{ {KEY_FIELDS} }} }} }}");
+            let data = api.call(&query, json!({ "id": sa_id }))?;
+            let keys = &data["service_account"]["api_keys"];
+            list(
+                json_out,
+                keys,
+                KEY_COLUMNS,
+                "This service account has no keys.",
+            );
+        }
+        ServiceAccountsCommand::Keys(ServiceAccountKeysCommand::Create { sa_id, key }) => {
+            return create_key(api, Value::String(sa_id), &key, json_out)
+        }
+        ServiceAccountsCommand::Keys(ServiceAccountKeysCommand::Revoke(r)) => {
+            return revoke_key(api, &r, json_out)
+        }
+    }
+    Ok(())
+}
+
+fn list(json_out: bool, rows: &Value, columns: &[(&str, &str)], empty: &str) {
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    emit(json_out, &Value::Array(rows.clone()), || {
+        table(&rows, columns, empty)
+    });
+}
+
+/// `name(input: $input) { fields }`, with the input type named after the mutation.
+fn mutate(api: &Api, name: &str, input: Value, fields: &str) -> Result<Value, CliError> {
+    let query =
+        format!("mutation($input: {name}_input!) {{ {name}(input: $input) {{ {fields} }} }}");
+    let mut data = api.call(&query, json!({ "input": input }))?;
+    Ok(data[name].take())
+}
+
+fn succeed(payload: Value) -> Result<(), CliError> {
+    if payload["success"] == Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(CliError::failure("the server did not make the change"))
+    }
+}
+
+fn create_key(api: &Api, user_id: Value, new: &NewKey, json_out: bool) -> Result<(), CliError> {
+    let expires_at = expiry(
+        new.expires_in.as_deref(),
+        new.expires_at.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at });
+    let created = mutate(api, "create_api_key", input, "id key")?;
+    let key = created["key"].as_str().unwrap_or_default();
+    if new.quiet {
+        println!("{key}");
+        return Ok(());
+    }
+    let value =
+        json!({ "id": created["id"], "key": key, "user_id": user_id, "expires_at": expires_at });
+    emit(json_out, &value, || {
+        println!(
+            "{key}\n\nThis is the only time this key is shown: store it now.\nkey id {}, expires {}",
+            created["id"].as_str().unwrap_or("-"),
+            expires_at.as_deref().unwrap_or("never")
+        )
+    });
+    Ok(())
+}
+
+fn revoke_key(api: &Api, r: &Revoke, json_out: bool) -> Result<(), CliError> {
+    confirm(
+        r.yes,
+        &format!("revoke key {} (it stops working at once)", r.id),
+    )?;
+    succeed(mutate(
+        api,
+        "delete_api_key",
+        json!({ "key_id": r.id }),
+        "success",
+    )?)?;
+    let value = json!({ "id": r.id, "revoked": true });
+    emit(json_out, &value, || println!("Revoked key {}", r.id));
+    Ok(())
+}

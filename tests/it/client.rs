@@ -1,0 +1,445 @@
+//! The command-line client (`keyward login`, `whoami`, `keys …`, `service-accounts …`):
+//! the real binary against the real server, with a temporary HOME and XDG_CONFIG_HOME.
+
+use crate::backend_tests;
+use crate::support::{keyward_bin, Backend, TestApp};
+use keyward::domain::Role;
+use serde_json::Value;
+use std::path::PathBuf;
+
+backend_tests!(
+    key_and_url_come_from_the_flag_then_the_environment_then_the_config_file,
+    a_quiet_key_works_at_once_json_parses_and_service_accounts_round_trip,
+    revoked_keys_exit_3_and_admin_revoke_key_kills_the_next_request,
+    permission_denied_exits_4_and_a_readable_config_file_warns,
+);
+
+/// A user's home for one test: `$HOME` and `$XDG_CONFIG_HOME` under a fresh temp dir.
+struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("keyward-client-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Home { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("xdg").join("keyward").join("config.toml")
+    }
+
+    /// Runs `keyward args…` with only `env` of the KEYWARD_* variables set, no terminal.
+    async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = std::process::Command::new(keyward_bin());
+        cmd.args(args)
+            .env("HOME", &self.dir)
+            .env("XDG_CONFIG_HOME", self.dir.join("xdg"))
+            .stdin(std::process::Stdio::null());
+        for var in [
+            "KEYWARD_URL",
+            "KEYWARD_API_KEY",
+            "KEYWARD_CONFIG",
+            "KEYWARD_DATABASE_URL",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("run keyward"))
+            .await
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a command that must succeed; its stdout.
+    async fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let (code, out, err) = self.run(args, env).await;
+        assert_eq!(code, 0, "keyward {args:?} failed: {err}");
+        out
+    }
+
+    async fn json(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let out = self.ok(args, env).await;
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Nothing listens here: connecting is refused at once.
+const DEAD_URL: &str = "http://127.0.0.1:1";
+
+/// A tenant with a person of `role`; (tenant id, account id, key id, key).
+async fn person(app: &TestApp, slug: &str, role: Role) -> (String, String, String, String) {
+    let tenant = app.create_tenant(slug).await;
+    let who = app
+        .create_person(&format!("{slug}@example.com"), &tenant.id, role)
+        .await;
+    let (key_id, key) = app.create_key(&who.id, &tenant.id, None).await;
+    (tenant.id, who.id, key_id, key)
+}
+
+async fn key_and_url_come_from_the_flag_then_the_environment_then_the_config_file(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let home = Home::new();
+    let (_, file_account, _, file_key) = person(&app, "file", Role::Admin).await;
+    let (_, env_account, _, env_key) = person(&app, "env", Role::User).await;
+    let (_, flag_account, _, flag_key) = person(&app, "flag", Role::ReadOnlyUser).await;
+    let url = app.address.as_str();
+
+    let out = home
+        .ok(&["login", "--url", url, "--key", &file_key], &[])
+        .await;
+    assert!(out.contains("Logged in"), "{out}");
+    let stored = std::fs::read_to_string(home.config()).unwrap();
+    assert!(stored.contains(&file_key) && stored.contains(url));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.config())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the config file is created 0600");
+    }
+
+    // The key: flag > environment > file.
+    let env = [("KEYWARD_API_KEY", env_key.as_str())];
+    // (flags, environment, the account the key belongs to, where it came from)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 3] = [
+        (&[], &[], &file_account, "file"),
+        (&[], &env, &env_account, "environment"),
+        (&["--key", &flag_key], &env, &flag_account, "flag"),
+    ];
+    for (flags, env, account, source) in cases {
+        let mut args = vec!["whoami", "--json"];
+        args.extend_from_slice(flags);
+        let who = home.json(&args, env).await;
+        assert_eq!(who["account"]["id"], *account, "{args:?} {env:?}");
+        assert_eq!(who["key"]["source"], source, "{args:?} {env:?}");
+        assert_eq!(who["server"]["source"], "file");
+    }
+    let text = home.ok(&["whoami"], &env).await;
+    assert!(
+        text.contains("from environment KEYWARD_API_KEY") && text.contains("role     USER"),
+        "{text}"
+    );
+
+    // The URL: flag > environment > file (a dead URL shows which one was used).
+    let dead_env = [("KEYWARD_URL", DEAD_URL)];
+    let live_env = [("KEYWARD_URL", url)];
+    let (code, _, err) = home.run(&["whoami"], &dead_env).await;
+    assert_eq!(code, 5, "the environment beats the file: {err}");
+    assert!(
+        err.contains("cannot reach the Keyward server at http://127.0.0.1:1"),
+        "{err}"
+    );
+    let who = home
+        .json(&["whoami", "--json", "--url", url], &dead_env)
+        .await;
+    assert_eq!(who["server"]["source"], "flag");
+    let (code, _, _) = home.run(&["whoami", "--url", DEAD_URL], &live_env).await;
+    assert_eq!(code, 5, "the flag beats the environment");
+    let who = home.json(&["whoami", "--json"], &live_env).await;
+    assert_eq!(who["server"]["source"], "environment");
+
+    // Logging out forgets both; then there is no key at all.
+    home.ok(&["logout"], &[]).await;
+    assert!(!home.config().exists());
+    let (code, _, err) = home.run(&["keys", "list", "--url", url], &[]).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("no API key") && err.contains("keyward login"),
+        "{err}"
+    );
+    let (code, _, err) = home.run(&["whoami", "--key", &flag_key], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no server URL"), "{err}");
+}
+
+async fn a_quiet_key_works_at_once_json_parses_and_service_accounts_round_trip(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let home = Home::new();
+    let (tenant_id, account, _, key) = person(&app, "acme", Role::Admin).await;
+    let url = app.address.as_str();
+    home.ok(&["login", "--url", url, "--key", &key], &[]).await;
+
+    let out = home
+        .ok(
+            &[
+                "keys",
+                "create",
+                "--name",
+                "ci",
+                "--expires-in",
+                "30d",
+                "-q",
+            ],
+            &[],
+        )
+        .await;
+    let new_key = out.strip_suffix('\n').expect("one line");
+    assert!(
+        !new_key.contains(char::is_whitespace),
+        "only the key: {out:?}"
+    );
+    let who = home
+        .json(&["whoami", "--json", "--key", new_key], &[])
+        .await;
+    assert_eq!(who["account"]["id"], account.as_str());
+    assert_eq!(who["key"]["name"], "ci");
+    assert_eq!(who["tenant"]["id"], tenant_id.as_str());
+
+    let keys = home.json(&["keys", "list", "--json"], &[]).await;
+    let ci = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "ci")
+        .expect("the new key is listed");
+    assert!(ci["expires_at"].as_str().is_some(), "{ci}");
+    let table = home.ok(&["keys", "list"], &[]).await;
+    assert!(table.starts_with("ID") && table.contains(" ci "), "{table}");
+
+    let created = home
+        .json(
+            &[
+                "keys",
+                "create",
+                "--name",
+                "dated",
+                "--expires-at",
+                "2031-01-01",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(created["expires_at"], "2031-01-01T00:00:00Z");
+    assert!(created["key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("kwu_")));
+
+    // Service accounts and their keys.
+    let sa = home
+        .json(&["service-accounts", "create", "deployer", "--json"], &[])
+        .await;
+    let sa_id = sa["id"].as_str().unwrap().to_string();
+    let renamed = home
+        .json(
+            &[
+                "service-accounts",
+                "rename",
+                &sa_id,
+                "release bot",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(renamed["name"], "release bot");
+    let sa_key = home
+        .ok(
+            &[
+                "service-accounts",
+                "keys",
+                "create",
+                &sa_id,
+                "--name",
+                "deploy",
+                "-q",
+            ],
+            &[],
+        )
+        .await;
+    let sa_who = home
+        .json(&["whoami", "--json", "--key", sa_key.trim()], &[])
+        .await;
+    assert_eq!(sa_who["account"]["id"], sa_id.as_str());
+    assert_eq!(sa_who["account"]["type"], "SERVICE_ACCOUNT");
+    let listed = home
+        .json(&["service-accounts", "list", "--json"], &[])
+        .await;
+    assert_eq!(listed[0]["name"], "release bot");
+    assert_eq!(listed[0]["key_count"], 1);
+    let sa_keys = home
+        .json(&["service-accounts", "keys", "list", &sa_id, "--json"], &[])
+        .await;
+    let sa_key_id = sa_keys[0]["id"].as_str().unwrap().to_string();
+
+    // Without a terminal, revoking and removing need --yes.
+    let (code, _, err) = home
+        .run(&["service-accounts", "keys", "revoke", &sa_key_id], &[])
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pass --yes"), "{err}");
+    home.ok(
+        &["service-accounts", "keys", "revoke", &sa_key_id, "--yes"],
+        &[],
+    )
+    .await;
+    let (code, _, _) = home.run(&["whoami", "--key", sa_key.trim()], &[]).await;
+    assert_eq!(code, 3);
+    let (code, _, err) = home.run(&["service-accounts", "remove", &sa_id], &[]).await;
+    assert_eq!((code, err.contains("pass --yes")), (2, true), "{err}");
+    home.ok(&["service-accounts", "remove", &sa_id, "--yes"], &[])
+        .await;
+    let listed = home
+        .json(&["service-accounts", "list", "--json"], &[])
+        .await;
+    assert_eq!(listed, serde_json::json!([]));
+
+    // Bad input exits 2 with what to fix.
+    let (code, _, err) = home
+        .run(
+            &["keys", "create", "--name", "x", "--expires-in", "soon"],
+            &[],
+        )
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--expires-in") && err.contains("30d"), "{err}");
+    let (code, _, err) = home
+        .run(&["keys", "revoke", "not-an-id", "--yes"], &[])
+        .await;
+    assert_eq!(code, 2, "{err}");
+}
+
+async fn revoked_keys_exit_3_and_admin_revoke_key_kills_the_next_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let home = Home::new();
+    let (tenant_id, account, _, admin_key) = person(&app, "acme", Role::Admin).await;
+    let url = app.address.as_str();
+    let env = [
+        ("KEYWARD_URL", url),
+        ("KEYWARD_API_KEY", admin_key.as_str()),
+    ];
+
+    // Revoked through the client.
+    let created = home
+        .json(&["keys", "create", "--name", "doomed", "--json"], &env)
+        .await;
+    let (id, doomed) = (
+        created["id"].as_str().unwrap(),
+        created["key"].as_str().unwrap(),
+    );
+    home.ok(&["keys", "revoke", id, "--yes"], &env).await;
+    let (code, out, err) = home.run(&["keys", "list", "--key", doomed], &env).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("not authenticated: this API key is not valid: it is unknown or has been revoked (the key came from the flag --key)"),
+        "{err}"
+    );
+
+    // Revoked by the operator, straight in the database.
+    let (victim_id, victim) = app.create_key(&account, &tenant_id, None).await;
+    home.ok(&["whoami", "--key", &victim], &env).await;
+    let revoke = [
+        "admin",
+        "--database-url",
+        &app.db.url,
+        "revoke-key",
+        "--id",
+        &victim_id,
+    ];
+    let (code, out, err) = home.run(&revoke, &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("revoked key {victim_id}")), "{out}");
+    let (code, _, err) = home.run(&["whoami", "--key", &victim], &env).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("unknown or has been revoked"), "{err}");
+    let (code, _, err) = home.run(&revoke, &[]).await;
+    assert_eq!(code, 2, "a key revoked twice is not found: {err}");
+
+    // The audit log names the operator (no actor) as the one who revoked it.
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({ "query": "{ audit_events(action: \"api_key.revoked\") { events { actor_id target_id } } }" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    let events = body["data"]["audit_events"]["events"].as_array().unwrap();
+    let by_operator = events
+        .iter()
+        .find(|e| e["target_id"] == victim_id.as_str())
+        .unwrap_or_else(|| panic!("no revocation event for the key: {body}"));
+    assert_eq!(by_operator["actor_id"], Value::Null);
+}
+
+async fn permission_denied_exits_4_and_a_readable_config_file_warns(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let home = Home::new();
+    let (tenant_id, _, _, user_key) = person(&app, "acme", Role::ReadOnlyUser).await;
+    let sa = app.create_service_account(&tenant_id, "deployer").await;
+    let url = app.address.as_str();
+
+    let path = home.config();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, format!("url = \"{url}\"\nkey = \"{user_key}\"\n")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (code, _, err) = home.run(&["whoami"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning:")
+            && err.contains("readable by group or others (mode 0644)")
+            && err.contains("chmod 600"),
+        "{err}"
+    );
+
+    let (code, out, err) = home.run(&["service-accounts", "list"], &[]).await;
+    assert_eq!(code, 4, "{err}");
+    assert!(out.is_empty() && err.contains("permission denied"), "{err}");
+    let (code, _, err) = home
+        .run(
+            &["service-accounts", "keys", "create", &sa.id, "--name", "x"],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        code, 4,
+        "a read-only member makes no service-account key: {err}"
+    );
+
+    // A broken config file is bad input that names the file.
+    std::fs::write(&path, "url = [").unwrap();
+    let (code, _, err) = home.run(&["whoami"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("config.toml is not a valid Keyward config file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_the_client_commands() {
+    use clap::CommandFactory;
+    let help = keyward::cli::Cli::command().render_long_help().to_string();
+    for text in [
+        "3  not authenticated",
+        "4  permission denied",
+        "5  server unreachable",
+        "KEYWARD_API_KEY",
+        "login",
+        "service-accounts",
+    ] {
+        assert!(help.contains(text), "--help lacks {text:?}:\n{help}");
+    }
+}
