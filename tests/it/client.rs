@@ -212,6 +212,13 @@ async fn a_quiet_key_works_at_once_json_parses_and_service_accounts_round_trip(b
     assert!(ci["expires_at"].as_str().is_some(), "{ci}");
     let table = home.ok(&["keys", "list"], &[]).await;
     assert!(table.starts_with("ID") && table.contains(" ci "), "{table}");
+    // Tables show times to the minute: 2026-12-28T10:23:36.031441Z reads 2026-12-28 10:23Z.
+    let expires = ci["expires_at"].as_str().unwrap();
+    let minute = format!("{}Z", expires[..16].replace('T', " "));
+    assert!(
+        table.contains(&minute) && !table.contains(expires),
+        "{table}"
+    );
 
     let created = home
         .json(

@@ -45,7 +45,16 @@ pub fn table(rows: &[Value], columns: &[(&str, &str)], empty: &str) {
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        // Times to the minute, in UTC: a table is for reading.
+        Value::String(s) => match OffsetDateTime::parse(s, &Rfc3339) {
+            Ok(at) => at
+                .to_offset(time::UtcOffset::UTC)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]Z"
+                ))
+                .unwrap_or_else(|_| s.clone()),
+            Err(_) => s.clone(),
+        },
         other => other.to_string(),
     }
 }
