@@ -350,6 +350,19 @@ async fn revoked_keys_exit_3_and_admin_revoke_key_kills_the_next_request(backend
         "{err}"
     );
 
+    // Expired: the server's reason, exit 3.
+    let (old_id, old_key) = app.create_key(&account, &tenant_id, None).await;
+    app.sql(&format!(
+        "UPDATE api_keys SET expires_at = created_at WHERE id = '{old_id}'"
+    ))
+    .await;
+    let (code, _, err) = home.run(&["whoami", "--key", &old_key], &env).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("not authenticated: this API key expired at"),
+        "{err}"
+    );
+
     // Revoked by the operator, straight in the database.
     let (victim_id, victim) = app.create_key(&account, &tenant_id, None).await;
     home.ok(&["whoami", "--key", &victim], &env).await;
