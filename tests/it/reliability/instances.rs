@@ -1,0 +1,1 @@
+//! Several instances (filled in below).

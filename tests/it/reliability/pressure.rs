@@ -1,0 +1,1 @@
+//! SQLite under pressure (filled in below).
