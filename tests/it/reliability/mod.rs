@@ -3,6 +3,7 @@
 //! its figures on one `figures:` line; `docs/RELIABILITY.md` sums them up.
 
 mod crash;
+mod hostile;
 mod instances;
 mod outage;
 mod pressure;
