@@ -7,6 +7,7 @@ mod hostile;
 mod instances;
 mod outage;
 mod pressure;
+mod protections;
 
 use keyward::db::{Database, DatabaseUrl, DbConnection};
 use keyward::domain::{Email, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
