@@ -93,7 +93,7 @@ async fn hostile_input_never_gets_a_500_and_stores_nothing_invalid(backend: Back
     let browser = Browser::new(&app);
     let csrf = browser.sign_in(&person.name).await;
     let caller = Caller::new(app.address.clone());
-    let mut figures = Figures::new("hostile_input");
+    let mut figures = Figures::on("hostile_input", backend);
 
     // 1. GraphQL variables of create_api_key.
     let inputs = draw(

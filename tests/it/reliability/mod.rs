@@ -19,7 +19,7 @@ use crate::support::PASSWORD;
 /// What a test did, printed as one line the docs quote.
 #[derive(Debug, Default)]
 pub struct Figures {
-    pub test: &'static str,
+    pub test: String,
     pub requests: usize,
     pub faults: usize,
     pub inputs: usize,
@@ -28,11 +28,16 @@ pub struct Figures {
 }
 
 impl Figures {
-    pub fn new(test: &'static str) -> Self {
+    pub fn new(test: &str) -> Self {
         Self {
-            test,
+            test: test.to_string(),
             ..Self::default()
         }
+    }
+
+    /// For a test that runs on both backends: the backend is part of its name.
+    pub fn on(test: &str, backend: crate::support::Backend) -> Self {
+        Self::new(&format!("{test}[{backend:?}]"))
     }
 
     pub fn print(&self) {

@@ -69,7 +69,7 @@ async fn two_thousand_concurrent_key_creations_and_sign_ins_all_succeed(backend:
         futures_util::future::join_all(creations),
         futures_util::future::join_all(sign_ins)
     );
-    let mut figures = Figures::new("concurrent_creations_and_sign_ins");
+    let mut figures = Figures::on("concurrent_creations_and_sign_ins", backend);
     let mut keys = std::collections::HashSet::new();
     for (status, answer) in created.into_iter().flatten() {
         figures.requests += 1;

@@ -53,7 +53,7 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
     let (_, admin_key) = app.create_key(&admin.id, &tenant.id, None).await;
     let sa = app.create_service_account(&tenant.id, "robot").await;
     let (sa_key_id, sa_key) = app.create_key(&sa.id, &tenant.id, None).await;
-    let mut figures = Figures::new("route_and_mutation_protections");
+    let mut figures = Figures::on("route_and_mutation_protections", backend);
 
     let fill = |path: &str| {
         path.replace("{slug}", "acme")
