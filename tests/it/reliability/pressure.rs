@@ -100,3 +100,77 @@ async fn two_thousand_concurrent_key_creations_and_sign_ins_all_succeed(backend:
     }
     figures.print();
 }
+
+/// Makes a file immutable (`chattr +i`, which binds root too, unlike file modes) until
+/// dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn new(path: std::path::PathBuf) -> Option<Self> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Immutable(path))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_sqlite_file_answers_503s_not_500s_or_panics() {
+    let db = crate::support::TestDb::new(Backend::Sqlite);
+    let seed = super::seed(&db.url);
+    let Some(_guard) = Immutable::new(db.sqlite_path().unwrap()) else {
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    };
+    let app = keyward::startup::Application::build(
+        crate::support::test_settings(&db),
+        keyward::domain::Clock::system(),
+    )
+    .expect("a read-only database still opens for reading");
+    let caller = Caller::new(format!("http://127.0.0.1:{}", app.port()));
+    tokio::spawn(app.run_until_stopped());
+    let mut figures = Figures::new("read_only_sqlite_file");
+    for n in 0..20 {
+        let (status, answer) = caller
+            .gql(
+                Some(&seed.admin_key),
+                super::CREATE_KEY,
+                serde_json::json!({ "input": { "user_id": seed.admin_id, "name": format!("k{n}") } }),
+            )
+            .await
+            .expect("an answer");
+        figures.requests += 1;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            super::error_code(&answer),
+            Some("SERVICE_UNAVAILABLE"),
+            "{answer}"
+        );
+        let res = caller
+            .http
+            .post(format!("{}/login", caller.base))
+            .form(&[
+                ("email", seed.admin_email.as_str()),
+                ("password", crate::support::PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        figures.requests += 1;
+        assert_eq!(res.status(), 503, "sign-in on a read-only database");
+        assert!(res.text().await.unwrap().contains("try again"));
+    }
+    figures.faults = 1;
+    figures.print();
+}
