@@ -125,6 +125,7 @@ impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound("not found".into()),
+            other if is_database_unavailable(&other) => AppError::Unavailable(Box::new(other)),
             other => AppError::Internal(Box::new(other)),
         }
     }
@@ -145,6 +146,33 @@ impl From<actix_web::error::BlockingError> for AppError {
 impl From<TokenError> for AppError {
     fn from(e: TokenError) -> Self {
         AppError::Unauthenticated(e.to_string())
+    }
+}
+
+/// True when a diesel error says the database cannot serve right now rather than that
+/// the request is wrong: a PostgreSQL connection that was closed or terminated, or a
+/// SQLite file that is read-only, full, failing or still locked after `busy_timeout`.
+fn is_database_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "readonly database",
+                "database or disk is full",
+                "disk I/O error",
+                "database is locked",
+                "terminating connection",
+                "server closed the connection",
+            ]
+            .iter()
+            .any(|m| message.contains(m))
+        }
+        _ => false,
     }
 }
 

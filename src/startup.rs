@@ -53,6 +53,7 @@ impl Application {
                     &session_state,
                     session_key.clone(),
                 ))
+                .wrap(from_fn(web::session_outage::store_unavailable_as_503))
                 .wrap(from_fn(web::htmx::errors_as_toasts))
                 .wrap(from_fn(web::security_headers::add))
                 .wrap(from_fn(web::logging::log_request))

@@ -16,6 +16,9 @@ pub const MAX_FAILURES: i64 = 5;
 pub const WINDOW: Duration = Duration::minutes(15);
 pub const LOCKOUT: Duration = Duration::minutes(15);
 
+/// Longer than any address an account can have (RFC 5321 allows 254).
+const MAX_EMAIL_BYTES: usize = 320;
+
 pub const WRONG_CREDENTIALS: &str = "the email or the password is not right";
 
 /// Verifies the credentials. Blocking (argon2): call inside `web::block`, outside any
@@ -28,6 +31,11 @@ pub fn sign_in(
     ip: &str,
 ) -> Result<Account, AppError> {
     let email = email.trim().to_lowercase();
+    // No account can have such an address, and PostgreSQL refuses a NUL in text: answer
+    // as for any wrong address, and store nothing (an 80 KB "email" is not worth a row).
+    if email.len() > MAX_EMAIL_BYTES || email.chars().any(char::is_control) {
+        return Err(AppError::unauthenticated(WRONG_CREDENTIALS));
+    }
     if let Some(until) = locked_until(conn, &email, ip)?.filter(|&until| now < until) {
         return Err(too_many(until, now));
     }

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod routes;
 pub mod security_headers;
 pub mod session;
+pub mod session_outage;
 pub mod state;
 pub mod views;
 

@@ -10,5 +10,6 @@ mod dashboard;
 mod foundation;
 mod graphql;
 mod permissions;
+mod reliability;
 mod team;
 mod team_pages;

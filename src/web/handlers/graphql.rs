@@ -149,7 +149,7 @@ pub fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
         .map_err(|e| format!("the request is not a GraphQL request ({e})"))
 }
 
-fn error_response(status: StatusCode, error: &AppError) -> HttpResponse {
+pub(crate) fn error_response(status: StatusCode, error: &AppError) -> HttpResponse {
     let response = async_graphql::Response::from_errors(vec![error.to_graphql_server_error()]);
     json_response(status, &response)
 }

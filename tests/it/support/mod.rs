@@ -108,6 +108,18 @@ impl TestDb {
         }
     }
 
+    /// The same database under another handle that removes nothing when dropped (for a
+    /// second server instance on it).
+    pub fn borrowed(other: &TestDb) -> Self {
+        Self {
+            url: other.url.clone(),
+            backend: other.backend,
+            dir: None,
+            pg_admin_url: None,
+            pg_name: None,
+        }
+    }
+
     pub fn database_url(&self) -> DatabaseUrl {
         DatabaseUrl::parse(&self.url).expect("test database url")
     }

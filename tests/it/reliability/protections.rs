@@ -1,0 +1,186 @@
+//! Every route's protections, read from the route table (`src/web/routes.rs`) and the
+//! GraphQL schema, so a new route or mutation cannot ship unprotected: each
+//! state-changing route refuses an anonymous caller and a missing or wrong CSRF token,
+//! each page sends the security headers, and each mutation refuses an anonymous caller
+//! and a member whose role the permission matrix does not allow.
+
+use super::{error_code, Caller, Figures};
+use crate::backend_tests;
+use crate::support::browser::{location, Browser};
+use crate::support::{Backend, TestApp};
+use actix_web::http::Method;
+use keyward::domain::Role;
+use keyward::web::routes::{routes, Parity};
+use serde_json::{json, Value};
+
+backend_tests!(every_route_and_mutation_refuses_callers_it_must_refuse);
+
+const SECURITY_HEADERS: [&str; 4] = [
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+];
+
+/// The GraphQL endpoint itself authenticates by key, not cookie.
+fn is_graphql(path: &str) -> bool {
+    path == "/graphql" || path == "/"
+}
+
+async fn mutation_names() -> Vec<String> {
+    let answer = keyward::graphql::build_schema()
+        .execute("{ __schema { mutationType { fields { name } } } }")
+        .await;
+    let data = answer.data.into_json().unwrap();
+    data["__schema"]["mutationType"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let admin = app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let member = app
+        .create_person("bob@example.com", &tenant.id, Role::User)
+        .await;
+    let (_, member_key) = app.create_key(&member.id, &tenant.id, None).await;
+    let (_, admin_key) = app.create_key(&admin.id, &tenant.id, None).await;
+    let sa = app.create_service_account(&tenant.id, "robot").await;
+    let (sa_key_id, sa_key) = app.create_key(&sa.id, &tenant.id, None).await;
+    let mut figures = Figures::on("route_and_mutation_protections", backend);
+
+    let fill = |path: &str| {
+        path.replace("{slug}", "acme")
+            .replace("{sa_id}", &sa.id)
+            .replace("{id}", &sa_key_id)
+            .replace("{account_id}", &member.id)
+            .replace("{invitation_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{token}", "x")
+            .replace("{page}", "members")
+            .replace("{path:.*}", "x")
+    };
+    let anonymous = Browser::new(&app);
+    let signed_in = Browser::new(&app);
+    let csrf = signed_in.sign_in(&admin.name).await;
+    let mut violations = Vec::new();
+    for route in routes() {
+        let path = fill(route.path);
+        if route.method == Method::GET {
+            let res = signed_in.get(&path).await;
+            figures.requests += 1;
+            for name in SECURITY_HEADERS {
+                if !res.headers().contains_key(name) {
+                    violations.push(format!("GET {} sends no {name}", route.path));
+                }
+            }
+            continue;
+        }
+        if is_graphql(route.path) {
+            continue; // the mutations are walked below
+        }
+        // Anonymous: only the exempt routes (sign-in, setup, joining) serve strangers.
+        if !matches!(route.parity, Parity::Exempt(_)) {
+            let res = anonymous.post(&path, &[]).await;
+            figures.requests += 1;
+            let status = res.status().as_u16();
+            let to_login = status == 303 && location(&res).starts_with("/login");
+            if !(to_login || status == 401) {
+                figures.unauthorised_successes += 1;
+                violations.push(format!("anonymous POST {} answered {status}", route.path));
+            }
+        }
+        // Signed in, without and with a wrong CSRF token.
+        for form in [vec![], vec![("csrf_token", "not-the-token")]] {
+            let res = signed_in.post(&path, &form).await;
+            figures.requests += 1;
+            let status = res.status().as_u16();
+            if status != 403 {
+                figures.unauthorised_successes += 1;
+                violations.push(format!(
+                    "POST {} with csrf {:?} answered {status}",
+                    route.path, form
+                ));
+            }
+        }
+    }
+    // The session still works: the refusals above changed nothing.
+    assert_eq!(signed_in.get("/user/api-keys").await.status(), 200);
+    let _ = csrf;
+
+    // Every mutation: a document with valid targets, and whether a USER member may send it.
+    let documents: Vec<(&str, String, Value, bool)> = vec![
+        ("change_password", "mutation($i: change_password_input!) { change_password(input: $i) { success } }".into(),
+            json!({ "current_password": "wrong but long", "new_password": "long enough password" }), true),
+        ("create_api_key", "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }".into(),
+            json!({ "user_id": sa.id, "name": "stolen" }), false),
+        ("delete_api_key", "mutation($i: delete_api_key_input!) { delete_api_key(input: $i) { success } }".into(),
+            json!({ "key_id": sa_key_id }), false),
+        ("create_service_account", "mutation($i: create_service_account_input!) { create_service_account(input: $i) { id } }".into(),
+            json!({ "name": "sneaky" }), false),
+        ("rename_service_account", "mutation($i: rename_service_account_input!) { rename_service_account(input: $i) { id } }".into(),
+            json!({ "id": sa.id, "name": "renamed" }), false),
+        ("remove_service_account", "mutation($i: remove_service_account_input!) { remove_service_account(input: $i) { success } }".into(),
+            json!({ "id": sa.id }), false),
+        ("create_invitation", "mutation($i: create_invitation_input!) { create_invitation(input: $i) { token } }".into(),
+            json!({ "role": "ADMIN" }), false),
+        ("revoke_invitation", "mutation($i: revoke_invitation_input!) { revoke_invitation(input: $i) { success } }".into(),
+            json!({ "id": uuid::Uuid::new_v4().to_string() }), false),
+        ("change_member_role", "mutation($i: change_member_role_input!) { change_member_role(input: $i) { role } }".into(),
+            json!({ "user_id": admin.id, "role": "USER" }), false),
+        ("remove_member", "mutation($i: remove_member_input!) { remove_member(input: $i) { success } }".into(),
+            json!({ "user_id": admin.id }), false),
+    ];
+    let mut walked: Vec<&str> = documents.iter().map(|d| d.0).collect();
+    walked.sort_unstable();
+    let mut in_schema = mutation_names().await;
+    in_schema.sort_unstable();
+    assert_eq!(
+        walked, in_schema,
+        "every mutation needs a row here (a document and whether a USER member may send it)"
+    );
+    let caller = Caller::new(app.address.clone());
+    for (name, query, input, member_may) in &documents {
+        let (_, answer) = caller
+            .gql(None, query, json!({ "i": input }))
+            .await
+            .unwrap();
+        figures.requests += 1;
+        if error_code(&answer) != Some("UNAUTHENTICATED") {
+            figures.unauthorised_successes += 1;
+            violations.push(format!("anonymous {name}: {answer}"));
+        }
+        if *member_may {
+            continue;
+        }
+        let (_, answer) = caller
+            .gql(Some(&member_key), query, json!({ "i": input }))
+            .await
+            .unwrap();
+        figures.requests += 1;
+        let refused = matches!(error_code(&answer), Some("FORBIDDEN" | "NOT_FOUND"))
+            || answer["data"][name]["success"] == false;
+        if !refused {
+            figures.unauthorised_successes += 1;
+            violations.push(format!("a USER member's {name}: {answer}"));
+        }
+    }
+    // Nothing the refused calls targeted changed.
+    assert_eq!(
+        caller.whoami(&sa_key).await,
+        200,
+        "the service account's key stopped working"
+    );
+    let (_, me) = caller
+        .gql(Some(&admin_key), "{ auth_info { role } }", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["auth_info"]["role"], "ADMIN", "{me}");
+    figures.print();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
