@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod invitations;
+pub mod key_lists;
 pub mod members;
 pub mod passwords;
 pub mod permissions;

@@ -61,7 +61,7 @@ pub fn create_service_account(
 
 /// Finds a service account and checks the actor administers its tenant. `in_tenant`
 /// narrows the search to one tenant (a team page acts only on the tenant in its URL).
-fn find_managed(
+pub(crate) fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
     in_tenant: Option<&str>,
@@ -178,20 +178,4 @@ pub fn remove_service_account(
         )?;
         Ok(described)
     })
-}
-
-/// A service account's keys; admins of its tenant only.
-pub fn list_keys_of_service_account(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
-) -> Result<Vec<crate::db::models::api_key::ApiKeyListing>, AppError> {
-    let account = find_managed(conn, actor, in_tenant, id)?;
-    Ok(ApiKey::listings(
-        conn,
-        Some(&account.id),
-        account.tenant_id.as_deref(),
-        None,
-    )?)
 }
