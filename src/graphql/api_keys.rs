@@ -216,13 +216,15 @@ impl ApiKeysMutation {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let name = KeyName::parse(&input.name).map_err(|e| AppError::from(e).into_graphql())?;
-        let created = RequestContext::of(ctx)?
+        let context = RequestContext::of(ctx)?;
+        let quotas = context.state.settings.quotas;
+        let created = context
             .run(move |conn, now, actor| {
                 let expires_at = input
                     .expires_at
                     .map(|at| ExpiresAt::parse(at.0, now))
                     .transpose()?;
-                api_keys::create_api_key(
+                api_keys::create_api_key_within(
                     conn,
                     actor,
                     now,
@@ -232,6 +234,7 @@ impl ApiKeysMutation {
                         name,
                         expires_at,
                     },
+                    &quotas,
                 )
             })
             .await?;

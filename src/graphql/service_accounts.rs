@@ -132,11 +132,14 @@ impl ServiceAccountsMutation {
         input: CreateServiceAccountInput,
     ) -> async_graphql::Result<GqlServiceAccount> {
         let name = parse_name(&input.name)?;
-        let sa = RequestContext::of(ctx)?
+        let context = RequestContext::of(ctx)?;
+        let quotas = context.state.settings.quotas;
+        let sa = context
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
-                let account =
-                    service_accounts::create_service_account(conn, actor, now, &tenant_id, name)?;
+                let account = service_accounts::create_service_account_within(
+                    conn, actor, now, &tenant_id, name, &quotas,
+                )?;
                 service_accounts::get_service_account(conn, actor, None, &account.id)
             })
             .await?;

@@ -5,7 +5,8 @@ use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind,
+    ids::parse_id, new_id, quotas::QuotaSetting, AccountKind, ExpiresAt, KeyName, PlainToken,
+    Quotas, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
@@ -32,13 +33,26 @@ pub struct CreatedApiKey {
 
 const NOT_FOUND: &str = "API key not found";
 
+/// `create_api_key_within` the default quotas (for operators' scripts and tests).
 pub fn create_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     input: NewApiKey,
 ) -> Result<CreatedApiKey, AppError> {
-    create_api_key_with_id(conn, actor, now, input, new_id())
+    create_api_key_within(conn, actor, now, input, &Quotas::default())
+}
+
+/// Creates a key, refused when its account already holds `max_keys_per_account` keys
+/// in the tenant.
+pub fn create_api_key_within(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    input: NewApiKey,
+    quotas: &Quotas,
+) -> Result<CreatedApiKey, AppError> {
+    create_api_key_with_id(conn, actor, now, input, new_id(), quotas)
 }
 
 /// `create_api_key` under an id the caller chose. The dashboard derives it from a form's
@@ -50,6 +64,7 @@ pub fn create_api_key_with_id(
     now: PrimitiveDateTime,
     input: NewApiKey,
     key_id: String,
+    quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
     let key_id = parse_id("key_id", &key_id)?;
     let account_id = parse_id("user_id", &input.account_id)?;
@@ -76,6 +91,16 @@ pub fn create_api_key_with_id(
             return Err(AppError::Conflict(
                 "that account is no longer a member of the tenant".into(),
             ));
+        }
+        // Counted under the tenant's lock (SQLite: the write lock of BEGIN IMMEDIATE), so
+        // concurrent creations cannot overshoot.
+        let limit = quotas.max_keys_per_account;
+        if ApiKey::count_of_account_in(conn, &account.id, &tenant_id)? >= limit {
+            return Err(AppError::Conflict(format!(
+                "{} already holds {limit} API keys in this tenant, the limit set by {}; delete a key first",
+                account.name,
+                QuotaSetting::KEYS.describe()
+            )));
         }
         let kind = match account.kind() {
             AccountKind::User => TokenKind::User,

@@ -11,3 +11,4 @@ mod graphql;
 mod permissions;
 mod team;
 mod team_pages;
+mod unbounded;

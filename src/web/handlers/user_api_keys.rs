@@ -233,8 +233,11 @@ pub(crate) async fn create_key_from_form(
         expires_at,
     };
     let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
+    let quotas = state.settings.quotas;
     let created = match state
-        .run(move |conn, now| api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id))
+        .run(move |conn, now| {
+            api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id, &quotas)
+        })
         .await
     {
         Ok(created) => created,

@@ -157,9 +157,12 @@ pub async fn create(
         }
     };
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let quotas = state.settings.quotas;
     let account = state
         .run(move |conn, now| {
-            service_accounts::create_service_account(conn, &actor, now, &tenant_id, name)
+            service_accounts::create_service_account_within(
+                conn, &actor, now, &tenant_id, name, &quotas,
+            )
         })
         .await?;
     session::set_flash(
