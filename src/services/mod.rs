@@ -8,6 +8,7 @@ pub mod actor;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod housekeeping;
 pub mod invitations;
 pub mod key_lists;
 pub mod members;

@@ -289,4 +289,124 @@ backend_tests!(
     a_hundred_thousand_keys_are_answered_a_page_at_a_time,
     the_fourth_key_is_refused_on_every_surface_and_racing_never_overshoots,
     service_accounts_and_invitations_stop_at_their_quotas,
+    housekeeping_deletes_expired_sessions_stale_failures_and_old_invitations_only,
 );
+
+async fn table_count(app: &TestApp, table: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+    app.run(move |conn, _| {
+        use diesel::RunQueryDsl;
+        Ok(diesel::sql_query(sql).get_result::<N>(conn)?.n)
+    })
+    .await
+    .unwrap()
+}
+
+async fn sweep(app: &TestApp, retention: Option<i64>) -> keyward::services::housekeeping::Swept {
+    app.run(move |conn, now| keyward::services::housekeeping::sweep(conn, now, retention))
+        .await
+        .unwrap()
+}
+
+async fn housekeeping_deletes_expired_sessions_stale_failures_and_old_invitations_only(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("tidy").await;
+    let ada = app
+        .create_person("ada@example.com", &t.id, Role::Admin)
+        .await;
+    let (_, key) = app.create_key(&ada.id, &t.id, None).await;
+    let old = Browser::new(&app);
+    old.sign_in("ada@example.com").await;
+    old.sign_in_with("ada@example.com", "wrong password").await;
+    let used = gql(
+        &app,
+        &key,
+        r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
+    )
+    .await;
+    assert!(used["errors"].is_null(), "{used}");
+    app.sql("UPDATE invitations SET used_at = created_at").await;
+    let expired = gql(
+        &app,
+        &key,
+        r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
+    )
+    .await;
+    assert!(expired["errors"].is_null(), "{expired}");
+    assert_eq!(sweep(&app, None).await.total(), 0, "nothing is old yet");
+    let old_failures = table_count(&app, "sign_in_failures").await as usize;
+
+    app.clock.advance(time::Duration::days(31));
+    // (No successful sign-in from here: it clears failures and timed-out sessions itself.)
+    Browser::new(&app)
+        .sign_in_with("ada@example.com", "wrong again")
+        .await;
+    let pending = gql(
+        &app,
+        &key,
+        r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
+    )
+    .await;
+    assert!(pending["errors"].is_null(), "{pending}");
+    let (sessions, failures, invitations, audit, keys) = (
+        table_count(&app, "sessions").await,
+        table_count(&app, "sign_in_failures").await,
+        table_count(&app, "invitations").await,
+        table_count(&app, "audit_events").await,
+        table_count(&app, "api_keys").await,
+    );
+    assert_eq!((sessions, invitations), (1, 3));
+    assert!(
+        failures as usize > old_failures,
+        "the fresh failure is stored"
+    );
+
+    let swept = sweep(&app, None).await;
+    assert_eq!(
+        (
+            swept.sessions,
+            swept.sign_in_failures,
+            swept.invitations,
+            swept.audit_events
+        ),
+        (1, old_failures, 2, 0)
+    );
+    assert_eq!(table_count(&app, "sessions").await, 0);
+    assert_eq!(
+        table_count(&app, "sign_in_failures").await,
+        failures - old_failures as i64
+    );
+    assert_eq!(table_count(&app, "invitations").await, 1);
+    assert_eq!(
+        table_count(&app, "audit_events").await,
+        audit,
+        "the audit log is kept"
+    );
+    assert_eq!(table_count(&app, "api_keys").await, keys);
+    let signed_out = old.get("/user/api-keys").await;
+    assert_eq!(signed_out.status(), 303, "the expired session is gone");
+    assert_eq!(
+        sweep(&app, None).await.total(),
+        0,
+        "a second run finds nothing"
+    );
+
+    // With a retention of 30 days, only the events of 31 days ago go.
+    let swept = sweep(&app, Some(30)).await;
+    assert!(swept.audit_events > 0);
+    assert_eq!(
+        table_count(&app, "audit_events").await,
+        audit - swept.audit_events as i64
+    );
+    assert!(
+        table_count(&app, "audit_events").await >= 1,
+        "the fresh invitation's event stays"
+    );
+}
