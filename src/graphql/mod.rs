@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod context;
+mod limits;
 mod lists;
 mod members;
 mod scalars;
@@ -17,6 +18,7 @@ mod service_accounts;
 mod tenants;
 
 pub use context::RequestContext;
+pub use limits::MAX_MUTATIONS;
 pub use scalars::{DateTime, Uuid};
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SimpleObject};
@@ -67,6 +69,7 @@ pub fn build_schema() -> KeywardSchema {
     .limit_recursive_depth(MAX_RECURSION)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(limits::RequestLimits)
     .finish()
 }
 

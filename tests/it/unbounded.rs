@@ -285,7 +285,56 @@ async fn service_accounts_and_invitations_stop_at_their_quotas(backend: Backend)
         .contains("max_pending_invitations_per_tenant"));
 }
 
+async fn request_cost_is_refused_before_any_work(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("cost").await;
+    let ada = app
+        .create_person("ada@example.com", &t.id, Role::Admin)
+        .await;
+    let (_, key) = app.create_key(&ada.id, &t.id, None).await;
+    let mutation = |n: usize| {
+        let fields: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"k{i}: create_api_key(input: {{user_id: "{}", name: "k{i}"}}) {{ id }}"#,
+                    ada.id
+                )
+            })
+            .collect();
+        format!("mutation {{ {} }}", fields.join(" "))
+    };
+    let eleven = gql(&app, &key, &mutation(11)).await;
+    let (code, message) = error_of(&eleven);
+    assert_eq!(code, "BAD_USER_INPUT", "{eleven}");
+    assert!(message.contains("at most 10"), "{message}");
+    assert_eq!(count_keys(&app, &ada.id).await, 1, "nothing was created");
+    let ten = gql(&app, &key, &mutation(10)).await;
+    assert!(ten["errors"].is_null(), "{ten}");
+    assert_eq!(count_keys(&app, &ada.id).await, 11);
+
+    // 240 aliases of a list: each counts its 1,000 rows, so the request is refused whole.
+    let aliases: Vec<String> = (0..240)
+        .map(|i| format!("a{i}: auth_api_key {{ id }}"))
+        .collect();
+    let wide = gql(&app, &key, &format!("{{ {} }}", aliases.join(" "))).await;
+    assert_eq!(wide["data"], Value::Null, "{wide}");
+    assert!(
+        wide["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too complex"),
+        "{wide}"
+    );
+    // With small pages the same aliases are fine.
+    let small: Vec<String> = (0..240)
+        .map(|i| format!("a{i}: auth_api_key(limit: 5) {{ id }}"))
+        .collect();
+    let ok = gql(&app, &key, &format!("{{ {} }}", small.join(" "))).await;
+    assert_eq!(ok["data"]["a239"].as_array().map(Vec::len), Some(5), "{ok}");
+}
+
 backend_tests!(
+    request_cost_is_refused_before_any_work,
     a_hundred_thousand_keys_are_answered_a_page_at_a_time,
     the_fourth_key_is_refused_on_every_surface_and_racing_never_overshoots,
     service_accounts_and_invitations_stop_at_their_quotas,
