@@ -241,36 +241,3 @@ pub fn service_account_keys(
     let owners = service_account_owners(conn, actor, None, id)?;
     Ok(ApiKey::page(conn, &owners, w, page)?)
 }
-
-/// Keys of several service accounts of one tenant, a page of each, in one query: what
-/// `service_accounts { api_keys }` resolves a level with. Admins of the tenant only.
-pub fn keys_of_service_accounts(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    tenant_id: &str,
-    account_ids: &[String],
-    limit_each: i64,
-) -> Result<Vec<ApiKeyListing>, AppError> {
-    permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccountKeys)?;
-    let owners = KeyOwners {
-        account: None,
-        service_accounts_in: vec![tenant_id.to_string()],
-    };
-    let w = KeyWhere {
-        account_ids: Some(account_ids.to_vec()),
-        ..KeyWhere::default()
-    };
-    let page = KeyPage::OlderThan {
-        limit: limit_each.saturating_mul(account_ids.len() as i64),
-        cursor: None,
-    };
-    let mut per_account: std::collections::HashMap<String, i64> = Default::default();
-    Ok(ApiKey::page(conn, &owners, &w, &page)?
-        .into_iter()
-        .filter(|l| {
-            let n = per_account.entry(l.key.account_id.clone()).or_default();
-            *n += 1;
-            *n <= limit_each
-        })
-        .collect())
-}

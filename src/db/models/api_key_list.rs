@@ -285,18 +285,6 @@ impl ApiKey {
             .count()
             .get_result(conn)
     }
-
-    /// Key counts of several accounts at once (a list of service accounts in one query).
-    pub fn counts_of_accounts(
-        conn: &mut DbConnection,
-        account_ids: &[String],
-    ) -> QueryResult<Vec<(String, i64)>> {
-        api_keys::table
-            .filter(api_keys::account_id.eq_any(account_ids))
-            .group_by(api_keys::account_id)
-            .select((api_keys::account_id, diesel::dsl::count_star()))
-            .load(conn)
-    }
 }
 
 /// Escapes `%`, `_` and `\` so typed text matches itself; wraps it as "contains".
