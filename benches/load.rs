@@ -66,6 +66,8 @@ fn main() {
                 trusted_proxies: Vec::new(),
                 session_secret: Some(SessionSecret::generate()),
                 workers: None,
+                quotas: Default::default(),
+                audit_retention_days: None,
             };
             let app = Application::build(settings, Clock::system()).expect("server builds");
             let base = format!("http://127.0.0.1:{}", app.port());

@@ -3,6 +3,7 @@
 //! whose `Debug` prints nothing of them.
 
 use crate::db::{Backend, DatabaseUrl};
+use crate::domain::Quotas;
 use base64::Engine;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -31,6 +32,33 @@ pub struct SettingsArgs {
     /// comma-separated [default: none]
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_name = "CIDRS")]
     pub trusted_proxies: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Quotas and retention; `keyward admin` reads them from the environment and the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Keys one account may hold in one tenant [default: 1000]
+    #[arg(long, env = "KEYWARD_MAX_KEYS_PER_ACCOUNT", value_name = "N")]
+    pub max_keys_per_account: Option<i64>,
+    /// Service accounts one tenant may have [default: 1000]
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_SERVICE_ACCOUNTS_PER_TENANT",
+        value_name = "N"
+    )]
+    pub max_service_accounts_per_tenant: Option<i64>,
+    /// Pending invitations one tenant may have [default: 100]
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_PENDING_INVITATIONS_PER_TENANT",
+        value_name = "N"
+    )]
+    pub max_pending_invitations_per_tenant: Option<i64>,
+    /// Days the audit log keeps events [default: forever]
+    #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<i64>,
 }
 
 impl SettingsArgs {
@@ -69,6 +97,52 @@ struct FileSettings {
     log: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     session_secret: Option<String>,
+    max_keys_per_account: Option<i64>,
+    max_service_accounts_per_tenant: Option<i64>,
+    max_pending_invitations_per_tenant: Option<i64>,
+    audit_retention_days: Option<i64>,
+}
+
+impl FileSettings {
+    fn limits(&self, args: &LimitArgs) -> Result<(Quotas, Option<i64>), String> {
+        let d = Quotas::default();
+        let pick = |name: &str, arg: Option<i64>, file: Option<i64>, default: i64| {
+            let n = arg.or(file).unwrap_or(default);
+            if n < 0 {
+                return Err(format!("{name} must be 0 or more, not {n}"));
+            }
+            Ok(n)
+        };
+        let quotas = Quotas {
+            max_keys_per_account: pick(
+                "max_keys_per_account",
+                args.max_keys_per_account,
+                self.max_keys_per_account,
+                d.max_keys_per_account,
+            )?,
+            max_service_accounts_per_tenant: pick(
+                "max_service_accounts_per_tenant",
+                args.max_service_accounts_per_tenant,
+                self.max_service_accounts_per_tenant,
+                d.max_service_accounts_per_tenant,
+            )?,
+            max_pending_invitations_per_tenant: pick(
+                "max_pending_invitations_per_tenant",
+                args.max_pending_invitations_per_tenant,
+                self.max_pending_invitations_per_tenant,
+                d.max_pending_invitations_per_tenant,
+            )?,
+        };
+        let retention = match args.audit_retention_days.or(self.audit_retention_days) {
+            Some(n) if n < 1 => {
+                return Err(format!(
+                    "audit_retention_days must be 1 or more (leave it out to keep the audit log forever), not {n}"
+                ))
+            }
+            other => other,
+        };
+        Ok((quotas, retention))
+    }
 }
 
 /// The session-cookie signing key. `Debug` hides it.
@@ -156,12 +230,16 @@ pub struct Settings {
     pub session_secret: Option<SessionSecret>,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    pub quotas: Quotas,
+    /// Audit events older than this many days are deleted; `None` keeps them forever.
+    pub audit_retention_days: Option<i64>,
 }
 
 impl Settings {
     /// Resolves settings for `serve`.
     pub fn resolve(db: &DatabaseArgs, args: &SettingsArgs) -> Result<Self, String> {
         let file = load_file(db.config.as_deref())?;
+        let (quotas, audit_retention_days) = file.limits(&args.limits)?;
         let database_url = DatabaseUrl::parse(
             db.database_url
                 .as_deref()
@@ -212,7 +290,15 @@ impl Settings {
             trusted_proxies,
             session_secret,
             workers: None,
+            quotas,
+            audit_retention_days,
         })
+    }
+
+    /// The quotas for `keyward admin`: from the environment and the file.
+    pub fn quotas(db: &DatabaseArgs) -> Result<Quotas, String> {
+        let file = load_file(db.config.as_deref())?;
+        Ok(file.limits(&SettingsArgs::default_from_env().limits)?.0)
     }
 
     /// Settings for the commands that only need the database (`migrate`, `admin`).

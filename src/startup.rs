@@ -38,6 +38,7 @@ impl Application {
         std::thread::spawn(|| {
             crate::services::passwords::decoy_hash();
         });
+        spawn_housekeeping(state.clone());
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
         let session_state = state.clone();
@@ -82,4 +83,27 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The periodic clean-up, on a thread of its own: every instance runs it every
+/// `housekeeping::EVERY`. A failure is logged and tried again next time.
+fn spawn_housekeeping(state: AppState) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(crate::services::housekeeping::EVERY);
+        let result = state
+            .db
+            .pool
+            .get()
+            .map_err(crate::error::AppError::from)
+            .and_then(|mut conn| {
+                crate::services::housekeeping::sweep(
+                    &mut conn,
+                    state.clock.now(),
+                    state.settings.audit_retention_days,
+                )
+            });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "housekeeping failed; it will try again");
+        }
+    });
 }

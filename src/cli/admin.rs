@@ -101,6 +101,7 @@ pub enum AdminCommand {
 
 pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
     let url = Settings::database_url(db).map_err(CliError::usage)?;
+    let quotas = Settings::quotas(db).map_err(CliError::usage)?;
     // Read stdin before opening the database so a prompt never waits on a lock.
     let password = match &args.command {
         AdminCommand::CreateUser { .. } => Some(read_password()?),
@@ -175,12 +176,13 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
         }
         AdminCommand::CreateServiceAccount { tenant, name } => {
             let t = tenants::find_by_slug(conn, &tenant)?;
-            let a = service_accounts::create_service_account(
+            let a = service_accounts::create_service_account_within(
                 conn,
                 &operator,
                 now,
                 &t.id,
                 PersonName::parse(&name)?,
+                &quotas,
             )?;
             (
                 format!(
@@ -202,7 +204,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 .as_deref()
                 .map(|e| ExpiresAt::parse_rfc3339(e, now))
                 .transpose()?;
-            let created = api_keys::create_api_key(
+            let created = api_keys::create_api_key_within(
                 conn,
                 &operator,
                 now,
@@ -212,6 +214,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     name: KeyName::parse(&name)?,
                     expires_at,
                 },
+                &quotas,
             )?;
             let secret = created.token.expose_secret().to_string();
             let expires = created.key.expires_at.map(rfc3339);

@@ -5,12 +5,14 @@ pub mod api_key;
 pub mod clock;
 pub mod ids;
 pub mod names;
+pub mod quotas;
 pub mod role;
 
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use clock::Clock;
 pub use ids::new_id;
 pub use names::{Email, ExpiresAt, KeyName, Password, PersonName, TenantName, TenantSlug};
+pub use quotas::Quotas;
 pub use role::{AccountKind, Role};
 
 /// A value that failed validation, with a message that says what to fix.

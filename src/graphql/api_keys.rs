@@ -1,13 +1,16 @@
 //! `auth_api_key`, `create_api_key`, `delete_api_key`: the Prefect 1.x key API.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
 use crate::domain::{ExpiresAt, KeyName};
 use crate::error::AppError;
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
+use crate::graphql::lists::{Aggregate, OrderBy, StringComparison, TimeComparison, Window};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
+use crate::services::key_lists;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use time::PrimitiveDateTime;
 
@@ -78,18 +81,127 @@ pub struct DeleteApiKeyInput {
     key_id: Uuid,
 }
 
+/// `where` on keys: all given conditions must hold.
+#[derive(InputObject, Default)]
+#[graphql(name = "auth_api_key_bool_exp", rename_fields = "snake_case")]
+pub struct ApiKeyWhere {
+    name: Option<StringComparison>,
+    user_id: Option<StringComparison>,
+    tenant_id: Option<StringComparison>,
+    expires_at: Option<TimeComparison>,
+    last_used_at: Option<TimeComparison>,
+}
+
+impl ApiKeyWhere {
+    pub fn into_filter(self) -> KeyWhere {
+        let (expires_before, expires_after, expires_is_null) =
+            TimeComparison::parts(&self.expires_at);
+        let (used_before, used_after, never_used) = TimeComparison::parts(&self.last_used_at);
+        KeyWhere {
+            name_like: StringComparison::ilike_of(&self.name),
+            key_name: StringComparison::eq_of(&self.name),
+            expires_before,
+            expires_after,
+            expires_is_null,
+            used_before,
+            used_after,
+            never_used,
+            account_id: StringComparison::eq_of(&self.user_id),
+            tenant_id: StringComparison::eq_of(&self.tenant_id),
+            ..KeyWhere::default()
+        }
+    }
+}
+
+/// One sort key (the first one given is used); ties are broken by id.
+#[derive(InputObject, Default)]
+#[graphql(name = "auth_api_key_order_by", rename_fields = "snake_case")]
+pub struct ApiKeyOrderBy {
+    created_at: Option<OrderBy>,
+    name: Option<OrderBy>,
+    expires_at: Option<OrderBy>,
+    last_used_at: Option<OrderBy>,
+}
+
+/// The first sort key given, or newest first.
+pub fn key_order(order_by: Option<Vec<ApiKeyOrderBy>>) -> KeyOrder {
+    use KeyOrderField::*;
+    order_by
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|o| {
+            [
+                (CreatedAt, o.created_at),
+                (Name, o.name),
+                (ExpiresAt, o.expires_at),
+                (LastUsedAt, o.last_used_at),
+            ]
+            .into_iter()
+            .find_map(|(field, dir)| {
+                dir.map(|d| KeyOrder {
+                    field,
+                    descending: d.descending(),
+                })
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// A key list field's arguments, checked: what to match and which page.
+pub fn key_request(
+    filter: Option<ApiKeyWhere>,
+    order_by: Option<Vec<ApiKeyOrderBy>>,
+    limit: Option<i32>,
+    offset: Option<i32>,
+) -> async_graphql::Result<(KeyWhere, KeyPage)> {
+    let window = Window::parse(limit, offset).map_err(AppError::into_graphql)?;
+    let page = KeyPage::Offset {
+        limit: window.limit,
+        offset: window.offset,
+        order: key_order(order_by),
+    };
+    Ok((filter.unwrap_or_default().into_filter(), page))
+}
+
 #[derive(Default)]
 pub struct ApiKeysQuery;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl ApiKeysQuery {
     /// The caller's own keys in the key's tenant, plus every service-account key of that
-    /// tenant when the caller is an admin there. Newest first.
-    async fn auth_api_key(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlApiKey>> {
+    /// tenant when the caller is an admin there. Newest first; at most 1,000 rows.
+    #[graphql(complexity = "Window::rows(limit) * child_complexity")]
+    async fn auth_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "where")] filter: Option<ApiKeyWhere>,
+        order_by: Option<Vec<ApiKeyOrderBy>>,
+        limit: Option<i32>,
+        offset: Option<i32>,
+    ) -> async_graphql::Result<Vec<GqlApiKey>> {
+        let (filter, page) = key_request(filter, order_by, limit, offset)?;
         let (keys, now) = RequestContext::of(ctx)?
-            .run(|conn, now, actor| Ok((api_keys::list_visible_api_keys(conn, actor)?, now)))
+            .run(move |conn, now, actor| {
+                Ok((
+                    key_lists::visible_api_keys(conn, actor, &filter, &page)?,
+                    now,
+                ))
+            })
             .await?;
         Ok(keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect())
+    }
+
+    /// How many keys `auth_api_key` would page through with this `where`.
+    async fn auth_api_key_aggregate(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "where")] filter: Option<ApiKeyWhere>,
+    ) -> async_graphql::Result<Aggregate> {
+        let filter = filter.unwrap_or_default().into_filter();
+        let count = RequestContext::of(ctx)?
+            .run(move |conn, _, actor| key_lists::count_visible_api_keys(conn, actor, &filter))
+            .await?;
+        Ok(Aggregate::count(count))
     }
 }
 
@@ -104,13 +216,15 @@ impl ApiKeysMutation {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let name = KeyName::parse(&input.name).map_err(|e| AppError::from(e).into_graphql())?;
-        let created = RequestContext::of(ctx)?
+        let context = RequestContext::of(ctx)?;
+        let quotas = context.state.settings.quotas;
+        let created = context
             .run(move |conn, now, actor| {
                 let expires_at = input
                     .expires_at
                     .map(|at| ExpiresAt::parse(at.0, now))
                     .transpose()?;
-                api_keys::create_api_key(
+                api_keys::create_api_key_within(
                     conn,
                     actor,
                     now,
@@ -120,6 +234,7 @@ impl ApiKeysMutation {
                         name,
                         expires_at,
                     },
+                    &quotas,
                 )
             })
             .await?;

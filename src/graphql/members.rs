@@ -142,10 +142,19 @@ impl MembersMutation {
         ctx: &Context<'_>,
         input: CreateInvitationInput,
     ) -> async_graphql::Result<CreateInvitationPayload> {
-        let created = RequestContext::of(ctx)?
+        let context = RequestContext::of(ctx)?;
+        let quotas = context.state.settings.quotas;
+        let created = context
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
-                invitations::create_invitation(conn, actor, now, &tenant_id, input.role.into())
+                invitations::create_invitation_within(
+                    conn,
+                    actor,
+                    now,
+                    &tenant_id,
+                    input.role.into(),
+                    &quotas,
+                )
             })
             .await?;
         Ok(CreateInvitationPayload {

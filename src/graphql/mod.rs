@@ -10,12 +10,15 @@ mod api_keys;
 mod audit;
 mod auth;
 mod context;
+mod limits;
+mod lists;
 mod members;
 mod scalars;
 mod service_accounts;
 mod tenants;
 
 pub use context::RequestContext;
+pub use limits::MAX_MUTATIONS;
 pub use scalars::{DateTime, Uuid};
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SimpleObject};
@@ -23,9 +26,11 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SimpleObject};
 /// How deep a selection may nest. GraphiQL 3.8.3's introspection query needs 15 (its `TypeRef`
 /// fragment unwraps `ofType` nine times); anything much deeper is an attack, not a client.
 pub const MAX_DEPTH: usize = 18;
-/// How many fields one operation may select, counted by async-graphql's complexity (one
-/// per field). GraphiQL's introspection query counts well under this.
-pub const MAX_COMPLEXITY: usize = 500;
+/// How many values one operation may answer, counted by async-graphql's complexity: one
+/// per field, and a list field counts its `limit` (default 1,000) times its children, so
+/// aliases and nested lists add up. The Prefect client's `auth_api_key { … }` of seven
+/// fields counts 7,001; GraphiQL's introspection query a few hundred.
+pub const MAX_COMPLEXITY: usize = 20_000;
 /// How deep the parser may recurse. Above the depth limit, so that a deeply nested query
 /// is refused by the depth limit with its clear message; far deeper ones stop here.
 pub const MAX_RECURSION: usize = 64;
@@ -64,6 +69,7 @@ pub fn build_schema() -> KeywardSchema {
     .limit_recursive_depth(MAX_RECURSION)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(limits::RequestLimits)
     .finish()
 }
 

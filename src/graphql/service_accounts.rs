@@ -2,10 +2,12 @@
 
 use crate::domain::PersonName;
 use crate::error::AppError;
-use crate::graphql::api_keys::GqlApiKey;
+use crate::graphql::api_keys::{key_request, ApiKeyOrderBy, ApiKeyWhere, GqlApiKey};
 use crate::graphql::context::{tenant_or_own, RequestContext};
+use crate::graphql::lists::Window;
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
+use crate::services::key_lists;
 use crate::services::service_accounts::{self, ServiceAccount};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 
@@ -37,12 +39,21 @@ impl From<ServiceAccount> for GqlServiceAccount {
 
 #[ComplexObject(rename_fields = "snake_case", rename_args = "snake_case")]
 impl GqlServiceAccount {
-    /// Its keys, newest first (never their secrets).
-    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlApiKey>> {
+    /// Its keys, newest first (never their secrets); at most 1,000 rows.
+    #[graphql(complexity = "Window::rows(limit) * child_complexity")]
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "where")] filter: Option<ApiKeyWhere>,
+        order_by: Option<Vec<ApiKeyOrderBy>>,
+        limit: Option<i32>,
+        offset: Option<i32>,
+    ) -> async_graphql::Result<Vec<GqlApiKey>> {
+        let (filter, page) = key_request(filter, order_by, limit, offset)?;
         let id = self.id.0.clone();
         let (keys, now) = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                let keys = service_accounts::list_keys_of_service_account(conn, actor, None, &id)?;
+                let keys = key_lists::service_account_keys(conn, actor, &id, &filter, &page)?;
                 Ok((keys, now))
             })
             .await?;
@@ -121,11 +132,14 @@ impl ServiceAccountsMutation {
         input: CreateServiceAccountInput,
     ) -> async_graphql::Result<GqlServiceAccount> {
         let name = parse_name(&input.name)?;
-        let sa = RequestContext::of(ctx)?
+        let context = RequestContext::of(ctx)?;
+        let quotas = context.state.settings.quotas;
+        let sa = context
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
-                let account =
-                    service_accounts::create_service_account(conn, actor, now, &tenant_id, name)?;
+                let account = service_accounts::create_service_account_within(
+                    conn, actor, now, &tenant_id, name, &quotas,
+                )?;
                 service_accounts::get_service_account(conn, actor, None, &account.id)
             })
             .await?;

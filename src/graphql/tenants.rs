@@ -5,9 +5,10 @@ use crate::db::models::Tenant;
 use crate::domain::ids::parse_id;
 use crate::error::AppError;
 use crate::graphql::context::RequestContext;
+use crate::graphql::lists::{OrderBy, StringComparison, Window};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::services;
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 #[derive(SimpleObject)]
 #[graphql(name = "tenant", rename_fields = "snake_case")]
@@ -27,15 +28,6 @@ impl From<Tenant> for GqlTenant {
             created_at: t.created_at.into(),
         }
     }
-}
-
-/// `{ _eq: … }`. Nullable, because clients pass `String` variables that may be null;
-/// a null `_eq` matches everything, as in Hasura.
-#[derive(InputObject, Default)]
-#[graphql(name = "String_comparison_exp")]
-pub struct StringComparison {
-    #[graphql(name = "_eq")]
-    eq: Option<String>,
 }
 
 #[derive(InputObject, Default)]
@@ -59,13 +51,6 @@ impl TenantWhere {
         };
         id_ok && eq(&self.slug, &t.slug) && eq(&self.name, &t.name)
     }
-}
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "order_by", rename_items = "lowercase")]
-pub enum OrderBy {
-    Asc,
-    Desc,
 }
 
 #[derive(InputObject)]
@@ -92,24 +77,16 @@ impl TenantsQuery {
         limit: Option<i32>,
         offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlTenant>> {
-        let limit = non_negative("limit", limit)?.unwrap_or(usize::MAX);
-        let offset = non_negative("offset", offset)?.unwrap_or(0);
+        let window = Window::parse(limit, offset).map_err(AppError::into_graphql)?;
         let tenant = RequestContext::of(ctx)?
             .run(|conn, _, actor| services::tenants::own_tenant(conn, actor))
             .await?;
         let filter = filter.unwrap_or_default();
         Ok(std::iter::once(tenant)
             .filter(|t| filter.matches(t))
-            .skip(offset)
-            .take(limit)
+            .skip(window.offset as usize)
+            .take(window.limit as usize)
             .map(GqlTenant::from)
             .collect())
     }
-}
-
-fn non_negative(field: &'static str, n: Option<i32>) -> async_graphql::Result<Option<usize>> {
-    n.map(|n| {
-        usize::try_from(n).map_err(|_| AppError::invalid(field, "must be 0 or more").into_graphql())
-    })
-    .transpose()
 }

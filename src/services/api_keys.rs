@@ -1,15 +1,17 @@
 //! Creating, listing and revoking API keys.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, new_id, AccountKind, ExpiresAt, KeyName, PlainToken, TokenKind,
+    ids::parse_id, new_id, quotas::QuotaSetting, AccountKind, ExpiresAt, KeyName, PlainToken,
+    Quotas, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
-use crate::services::{transaction, Actor};
+use crate::services::{key_lists, transaction, Actor};
 use time::PrimitiveDateTime;
 
 #[derive(Debug, Clone)]
@@ -31,13 +33,26 @@ pub struct CreatedApiKey {
 
 const NOT_FOUND: &str = "API key not found";
 
+/// `create_api_key_within` the default quotas (for operators' scripts and tests).
 pub fn create_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     input: NewApiKey,
 ) -> Result<CreatedApiKey, AppError> {
-    create_api_key_with_id(conn, actor, now, input, new_id())
+    create_api_key_within(conn, actor, now, input, &Quotas::default())
+}
+
+/// Creates a key, refused when its account already holds `max_keys_per_account` keys
+/// in the tenant.
+pub fn create_api_key_within(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    input: NewApiKey,
+    quotas: &Quotas,
+) -> Result<CreatedApiKey, AppError> {
+    create_api_key_with_id(conn, actor, now, input, new_id(), quotas)
 }
 
 /// `create_api_key` under an id the caller chose. The dashboard derives it from a form's
@@ -49,6 +64,7 @@ pub fn create_api_key_with_id(
     now: PrimitiveDateTime,
     input: NewApiKey,
     key_id: String,
+    quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
     let key_id = parse_id("key_id", &key_id)?;
     let account_id = parse_id("user_id", &input.account_id)?;
@@ -75,6 +91,16 @@ pub fn create_api_key_with_id(
             return Err(AppError::Conflict(
                 "that account is no longer a member of the tenant".into(),
             ));
+        }
+        // Counted under the tenant's lock (SQLite: the write lock of BEGIN IMMEDIATE), so
+        // concurrent creations cannot overshoot.
+        let limit = quotas.max_keys_per_account;
+        if ApiKey::count_of_account_in(conn, &account.id, &tenant_id)? >= limit {
+            return Err(AppError::Conflict(format!(
+                "{} already holds {limit} API keys in this tenant, the limit set by {}; delete a key first",
+                account.name,
+                QuotaSetting::KEYS.describe()
+            )));
         }
         let kind = match account.kind() {
             AccountKind::User => TokenKind::User,
@@ -191,75 +217,45 @@ pub(crate) fn delete_key_audited(
     )
 }
 
-/// The actor's own keys: every tenant for a person; only the key's tenant through a key.
+/// The first rows of a list, for callers that want "the keys" without paging (scripts
+/// and tests): never more than this many.
+const FIRST_ROWS: KeyPage = KeyPage::OlderThan {
+    limit: 1_000,
+    cursor: None,
+};
+
+/// The actor's newest own keys (at most 1,000): every tenant for a person; only the
+/// key's tenant through a key. Pages: `key_lists::own_api_keys_page`.
 pub fn list_own_api_keys(
     conn: &mut DbConnection,
     actor: &Actor,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
-    let Some(account_id) = actor.account_id() else {
-        return Ok(Vec::new());
-    };
-    Ok(ApiKey::listings(
-        conn,
-        Some(account_id),
-        actor.bound_tenant(),
-        None,
-    )?)
+    Ok(key_lists::own_api_keys_page(conn, actor, &KeyWhere::default(), &FIRST_ROWS)?.keys)
 }
 
-/// Keys of a tenant's service accounts; admins only.
+/// The newest keys (at most 1,000) of a tenant's service accounts; admins only.
 pub fn list_service_account_keys(
     conn: &mut DbConnection,
     actor: &Actor,
     tenant_id: &str,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccountKeys)?;
-    Ok(ApiKey::listings(
+    let owners = KeyOwners {
+        account: None,
+        service_accounts_in: vec![tenant_id.to_string()],
+    };
+    Ok(ApiKey::page(
         conn,
-        None,
-        Some(tenant_id),
-        Some(AccountKind::ServiceAccount.as_str()),
+        &owners,
+        &KeyWhere::default(),
+        &FIRST_ROWS,
     )?)
 }
 
-/// What `auth_api_key` answers: the actor's own keys, plus every service-account key of
-/// each tenant where it is an admin (through a key: only the key's tenant). Newest first.
+/// The newest keys (at most 1,000) `auth_api_key` shows without arguments.
 pub fn list_visible_api_keys(
     conn: &mut DbConnection,
     actor: &Actor,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
-    let mut keys = list_own_api_keys(conn, actor)?;
-    let tenants: Vec<String> = match actor.bound_tenant() {
-        Some(t) => vec![t.to_string()],
-        None => match actor.account_id() {
-            Some(a) => Membership::tenants_of(conn, a)?
-                .into_iter()
-                .map(|(t, _)| t.id)
-                .collect(),
-            None => Vec::new(),
-        },
-    };
-    for tenant_id in tenants {
-        if permissions::allows(
-            conn,
-            actor,
-            &tenant_id,
-            Permission::ManageServiceAccountKeys,
-        )? {
-            let more = ApiKey::listings(
-                conn,
-                None,
-                Some(&tenant_id),
-                Some(AccountKind::ServiceAccount.as_str()),
-            )?;
-            keys.extend(more.into_iter().filter(|l| !actor.is(&l.account.id)));
-        }
-    }
-    keys.sort_by(|a, b| {
-        b.key
-            .created_at
-            .cmp(&a.key.created_at)
-            .then_with(|| a.key.id.cmp(&b.key.id))
-    });
-    Ok(keys)
+    key_lists::visible_api_keys(conn, actor, &KeyWhere::default(), &FIRST_ROWS)
 }

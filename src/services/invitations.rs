@@ -3,8 +3,9 @@
 
 use crate::db::models::Account;
 use crate::db::models::{Invitation, Membership};
-use crate::db::DbConnection;
+use crate::db::{lock_tenant, DbConnection};
 use crate::domain::api_key::random_secret;
+use crate::domain::quotas::{QuotaSetting, Quotas};
 use crate::domain::{ids::parse_id, new_id, Email, Password, PersonName, Role, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
@@ -31,6 +32,7 @@ impl std::fmt::Debug for CreatedInvitation {
     }
 }
 
+/// `create_invitation_within` the default quotas (for tests).
 pub fn create_invitation(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -38,8 +40,29 @@ pub fn create_invitation(
     tenant_id: &str,
     role: Role,
 ) -> Result<CreatedInvitation, AppError> {
+    create_invitation_within(conn, actor, now, tenant_id, role, &Quotas::default())
+}
+
+/// Creates a one-time link, refused when the tenant has `max_pending_invitations_per_tenant`
+/// links neither used nor expired.
+pub fn create_invitation_within(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    role: Role,
+    quotas: &Quotas,
+) -> Result<CreatedInvitation, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        lock_tenant(conn, tenant_id)?;
+        let limit = quotas.max_pending_invitations_per_tenant;
+        if Invitation::count_pending_of(conn, tenant_id, now)? >= limit {
+            return Err(AppError::Conflict(format!(
+                "this tenant already has {limit} pending invitations, the limit set by {}; revoke one or let one expire first",
+                QuotaSetting::INVITATIONS.describe()
+            )));
+        }
         let token = random_secret(40);
         let invitation = Invitation {
             id: new_id(),

@@ -2,7 +2,8 @@
 //! admins. Removing one deletes all its keys at once, each audited.
 
 use crate::db::models::{Account, ApiKey, Membership};
-use crate::db::DbConnection;
+use crate::db::{lock_tenant, DbConnection};
+use crate::domain::quotas::{QuotaSetting, Quotas};
 use crate::domain::{ids::parse_id, new_id, AccountKind, PersonName, Role};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
@@ -17,6 +18,7 @@ pub struct ServiceAccount {
     pub creator_name: Option<String>,
 }
 
+/// `create_service_account_within` the default quotas (for operators' scripts and tests).
 pub fn create_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -24,8 +26,28 @@ pub fn create_service_account(
     tenant_id: &str,
     name: PersonName,
 ) -> Result<Account, AppError> {
+    create_service_account_within(conn, actor, now, tenant_id, name, &Quotas::default())
+}
+
+/// Creates a service account, refused when the tenant has `max_service_accounts_per_tenant`.
+pub fn create_service_account_within(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    name: PersonName,
+    quotas: &Quotas,
+) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
+        lock_tenant(conn, tenant_id)?;
+        let limit = quotas.max_service_accounts_per_tenant;
+        if Account::count_service_accounts_of(conn, tenant_id)? >= limit {
+            return Err(AppError::Conflict(format!(
+                "this tenant already has {limit} service accounts, the limit set by {}; remove one first",
+                QuotaSetting::SERVICE_ACCOUNTS.describe()
+            )));
+        }
         let account = Account {
             id: new_id(),
             account_type: AccountKind::ServiceAccount.as_str().into(),
@@ -61,7 +83,7 @@ pub fn create_service_account(
 
 /// Finds a service account and checks the actor administers its tenant. `in_tenant`
 /// narrows the search to one tenant (a team page acts only on the tenant in its URL).
-fn find_managed(
+pub(crate) fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
     in_tenant: Option<&str>,
@@ -178,20 +200,4 @@ pub fn remove_service_account(
         )?;
         Ok(described)
     })
-}
-
-/// A service account's keys; admins of its tenant only.
-pub fn list_keys_of_service_account(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
-) -> Result<Vec<crate::db::models::api_key::ApiKeyListing>, AppError> {
-    let account = find_managed(conn, actor, in_tenant, id)?;
-    Ok(ApiKey::listings(
-        conn,
-        Some(&account.id),
-        account.tenant_id.as_deref(),
-        None,
-    )?)
 }

@@ -4,6 +4,7 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::services::sessions::TenantMembership;
+use crate::web::handlers::key_list::KeyListView;
 use crate::web::session::SignedIn;
 use askama::Template;
 use time::{Duration, PrimitiveDateTime};
@@ -273,9 +274,7 @@ pub struct CreatedKeyView {
 #[template(path = "pages/user_api_keys.html")]
 pub struct UserApiKeysPage {
     pub layout: Layout,
-    pub keys: Vec<KeyRow>,
-    /// Where the list reloads itself from (`#api-keys`, on `api-keys-changed`).
-    pub list_url: String,
+    pub list: KeyListView,
     pub created: Option<CreatedKeyView>,
 }
 
@@ -283,8 +282,7 @@ pub struct UserApiKeysPage {
 #[derive(Template)]
 #[template(path = "partials/api_keys_list.html")]
 pub struct ApiKeysListPartial {
-    pub keys: Vec<KeyRow>,
-    pub list_url: String,
+    pub list: KeyListView,
 }
 
 #[derive(Template)]
@@ -422,8 +420,7 @@ pub struct ServiceAccountPage {
     pub team: TeamTenant,
     pub account: ServiceAccountRow,
     pub rename: ServiceAccountForm,
-    pub keys: Vec<KeyRow>,
-    pub list_url: String,
+    pub list: KeyListView,
     pub created: Option<CreatedKeyView>,
 }
 

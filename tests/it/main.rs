@@ -13,3 +13,4 @@ mod permissions;
 mod reliability;
 mod team;
 mod team_pages;
+mod unbounded;

@@ -66,6 +66,14 @@ impl Account {
             .load(conn)
     }
 
+    pub fn count_service_accounts_of(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<i64> {
+        accounts::table
+            .filter(accounts::tenant_id.eq(tenant_id))
+            .filter(accounts::account_type.eq(AccountKind::ServiceAccount.as_str()))
+            .count()
+            .get_result(conn)
+    }
+
     pub fn any_exists(conn: &mut DbConnection) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(accounts::table.select(accounts::id))).get_result(conn)
     }

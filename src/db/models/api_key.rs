@@ -1,5 +1,5 @@
 use crate::db::models::{Account, Membership, Tenant};
-use crate::db::schema::{accounts, api_keys, memberships, tenants};
+use crate::db::schema::{accounts, api_keys, memberships};
 use crate::db::DbConnection;
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
@@ -127,44 +127,6 @@ impl ApiKey {
             query = query.filter(api_keys::tenant_id.eq(t.to_string()));
         }
         query.load(conn)
-    }
-
-    /// Keys with owner and tenant, filtered by owner and/or tenant and/or owner kind;
-    /// newest first.
-    pub fn listings(
-        conn: &mut DbConnection,
-        account_id: Option<&str>,
-        tenant_id: Option<&str>,
-        account_type: Option<&str>,
-    ) -> QueryResult<Vec<ApiKeyListing>> {
-        let mut query = api_keys::table
-            .inner_join(accounts::table)
-            .inner_join(tenants::table)
-            .select((
-                ApiKey::as_select(),
-                Account::as_select(),
-                Tenant::as_select(),
-            ))
-            .order((api_keys::created_at.desc(), api_keys::id.asc()))
-            .into_boxed();
-        if let Some(a) = account_id {
-            query = query.filter(api_keys::account_id.eq(a.to_string()));
-        }
-        if let Some(t) = tenant_id {
-            query = query.filter(api_keys::tenant_id.eq(t.to_string()));
-        }
-        if let Some(kind) = account_type {
-            query = query.filter(accounts::account_type.eq(kind.to_string()));
-        }
-        Ok(query
-            .load::<(ApiKey, Account, Tenant)>(conn)?
-            .into_iter()
-            .map(|(key, account, tenant)| ApiKeyListing {
-                key,
-                account,
-                tenant,
-            })
-            .collect())
     }
 
     pub fn count_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<i64> {

@@ -75,6 +75,19 @@ impl Invitation {
             .load(conn)
     }
 
+    pub fn count_pending_of(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<i64> {
+        invitations::table
+            .filter(invitations::tenant_id.eq(tenant_id))
+            .filter(invitations::used_at.is_null())
+            .filter(invitations::expires_at.gt(now))
+            .count()
+            .get_result(conn)
+    }
+
     pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
         diesel::delete(invitations::table.find(id)).execute(conn)
     }

@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod api_key;
+pub mod api_key_list;
 pub mod audit_event;
+pub mod housekeeping;
 pub mod invitation;
 pub mod membership;
 pub mod session;

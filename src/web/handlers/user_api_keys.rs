@@ -6,6 +6,8 @@
 use crate::domain::{ExpiresAt, InvalidInput, KeyName};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
+use crate::services::key_lists;
+use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
@@ -22,12 +24,22 @@ const PATH: &str = "/user/api-keys";
 const TITLE: &str = "API Keys";
 const NAV: &str = "api-keys";
 
-async fn own_keys(state: &AppState, signed_in: &SignedIn) -> Result<Vec<KeyRow>, HtmlError> {
+/// A page of the signed-in person's keys, as `query` asks.
+async fn own_keys(
+    state: &AppState,
+    signed_in: &SignedIn,
+    query: KeyListQuery,
+) -> Result<KeyListView, HtmlError> {
     let actor = signed_in.actor();
-    let (listings, now) = state
-        .run(move |conn, now| Ok((api_keys::list_own_api_keys(conn, &actor)?, now)))
+    let (w, page_request) = query.request(state.clock.now());
+    let (page, now) = state
+        .run(move |conn, now| {
+            let page = key_lists::own_api_keys_page(conn, &actor, &w, &page_request)?;
+            Ok((page, now))
+        })
         .await?;
-    Ok(KeyRow::list(&listings, now))
+    let rows = KeyRow::list(&page.keys, now);
+    Ok(KeyListView::new(PATH, &query, &page, rows))
 }
 
 /// `GET /user/api-keys`: the page, or for htmx the list (which refreshes itself when a
@@ -36,23 +48,17 @@ pub async fn list(
     hx: Htmx,
     signed_in: SignedIn,
     state: web::Data<AppState>,
+    query: web::Query<KeyListQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let keys = own_keys(&state, &signed_in).await?;
+    let list = own_keys(&state, &signed_in, query.into_inner()).await?;
     if hx.wants_partial() {
-        return html(
-            StatusCode::OK,
-            &ApiKeysListPartial {
-                keys,
-                list_url: PATH.into(),
-            },
-        );
+        return html(StatusCode::OK, &ApiKeysListPartial { list });
     }
     html(
         StatusCode::OK,
         &UserApiKeysPage {
             layout: Layout::signed_in(&signed_in, TITLE, NAV),
-            keys,
-            list_url: PATH.into(),
+            list,
             created: None,
         },
     )
@@ -227,8 +233,11 @@ pub(crate) async fn create_key_from_form(
         expires_at,
     };
     let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
+    let quotas = state.settings.quotas;
     let created = match state
-        .run(move |conn, now| api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id))
+        .run(move |conn, now| {
+            api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id, &quotas)
+        })
         .await
     {
         Ok(created) => created,
@@ -312,13 +321,12 @@ pub async fn create(
     if hx.wants_partial() {
         return created_key_dialog(view);
     }
-    let keys = own_keys(&state, &signed_in).await?;
+    let list = own_keys(&state, &signed_in, KeyListQuery::default()).await?;
     html(
         StatusCode::OK,
         &UserApiKeysPage {
             layout: Layout::signed_in(&signed_in, TITLE, NAV),
-            keys,
-            list_url: PATH.into(),
+            list,
             created: Some(view),
         },
     )
@@ -329,10 +337,13 @@ async fn own_key(
     signed_in: &SignedIn,
     key_id: &str,
 ) -> Result<KeyRow, HtmlError> {
-    own_keys(state, signed_in)
-        .await?
-        .into_iter()
-        .find(|k| k.id == key_id)
+    let actor = signed_in.actor();
+    let key_id = key_id.to_string();
+    let (listing, now) = state
+        .run(move |conn, now| Ok((key_lists::own_api_key(conn, &actor, &key_id)?, now)))
+        .await?;
+    listing
+        .map(|l| KeyRow::of(&l, now))
         .ok_or_else(|| AppError::not_found("API key not found").into())
 }
 
@@ -384,12 +395,6 @@ pub async fn delete(
         session::set_flash(&signed_in.session, message)?;
         return Ok(redirect(hx, PATH));
     }
-    let keys = own_keys(&state, &signed_in).await?;
-    partial_with_toast(
-        &ApiKeysListPartial {
-            keys,
-            list_url: PATH.into(),
-        },
-        &message,
-    )
+    let list = own_keys(&state, &signed_in, KeyListQuery::default()).await?;
+    partial_with_toast(&ApiKeysListPartial { list }, &message)
 }

@@ -197,6 +197,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         trusted_proxies: Vec::new(),
         session_secret: Some(SessionSecret::generate()),
         workers: Some(2),
+        quotas: Default::default(),
+        audit_retention_days: None,
     }
 }
 
@@ -377,6 +379,42 @@ impl TestApp {
             created.key.id.clone(),
             created.token.expose_secret().to_string(),
         )
+    }
+
+    /// `n` keys for `account_id` in `tenant_id`, written straight into the table with
+    /// multi-row inserts (fast enough for 100,000): named `seeded key {i}`, created a second
+    /// apart in 2025 (older than any key a test makes), key `i` expiring in 2020 when
+    /// `i % 10 == 0` (so a tenth are expired), the rest never. They cannot authenticate.
+    pub async fn seed_keys(&self, account_id: &str, tenant_id: &str, n: usize) {
+        let (account_id, tenant_id) = (account_id.to_string(), tenant_id.to_string());
+        let start = time::macros::datetime!(2025-01-01 00:00:00);
+        let format =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        self.run(move |conn, _| {
+            for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+                let rows: Vec<String> = chunk
+                    .iter()
+                    .map(|i| {
+                        let at = (start + time::Duration::seconds(*i as i64))
+                            .format(&format)
+                            .unwrap();
+                        let expires = if i % 10 == 0 { "'2020-01-01 00:00:00'" } else { "NULL" };
+                        format!(
+                            "('{}', '{account_id}', '{tenant_id}', 'seeded key {i}', 'seeded-{}', 'kwu_…{i:04}', '{at}', {expires})",
+                            uuid::Uuid::new_v4(),
+                            uuid::Uuid::new_v4().simple(),
+                        )
+                    })
+                    .collect();
+                conn.batch_execute(&format!(
+                    "INSERT INTO api_keys (id, account_id, tenant_id, name, token_digest, display_hint, created_at, expires_at) VALUES {}",
+                    rows.join(", ")
+                ))?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("seeded keys");
     }
 
     /// `GET path` with a Bearer key.

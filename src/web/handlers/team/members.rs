@@ -242,10 +242,13 @@ pub async fn create_invitation(
     let team = team_of(&signed_in, &slug)?;
     let role = Role::parse(&input.role).map_err(AppError::from)?;
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let quotas = state.settings.quotas;
     let (created, now) = state
         .run(move |conn, now| {
             Ok((
-                invitations::create_invitation(conn, &actor, now, &tenant_id, role)?,
+                invitations::create_invitation_within(
+                    conn, &actor, now, &tenant_id, role, &quotas,
+                )?,
                 now,
             ))
         })

@@ -2,11 +2,12 @@
 //! revoked like User › API Keys), rename, and removal with the count of keys it ends.
 
 use super::team_of;
-use crate::db::models::api_key::ApiKeyListing;
 use crate::domain::PersonName;
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, KeyScope};
+use crate::services::key_lists::{self, KeysetPage};
 use crate::services::service_accounts::{self, ServiceAccount};
+use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::handlers::user_api_keys::{
     create_key_from_form, created_key_dialog, CreateKeyInput,
 };
@@ -156,9 +157,12 @@ pub async fn create(
         }
     };
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let quotas = state.settings.quotas;
     let account = state
         .run(move |conn, now| {
-            service_accounts::create_service_account(conn, &actor, now, &tenant_id, name)
+            service_accounts::create_service_account_within(
+                conn, &actor, now, &tenant_id, name, &quotas,
+            )
         })
         .await?;
     session::set_flash(
@@ -174,7 +178,7 @@ pub async fn create(
 struct Detail {
     team: TeamTenant,
     account: ServiceAccountRow,
-    keys: Vec<KeyRow>,
+    list: KeyListView,
     list_url: String,
 }
 
@@ -184,30 +188,48 @@ async fn detail(
     slug: &str,
     sa_id: &str,
 ) -> Result<Detail, HtmlError> {
+    detail_for(signed_in, state, slug, sa_id, KeyListQuery::default(), None).await
+}
+
+/// The service account and the page of its keys `query` asks for (or only the key
+/// `only_key`).
+async fn detail_for(
+    signed_in: &SignedIn,
+    state: &AppState,
+    slug: &str,
+    sa_id: &str,
+    query: KeyListQuery,
+    only_key: Option<&str>,
+) -> Result<Detail, HtmlError> {
     let team = team_of(signed_in, slug)?;
     let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), sa_id.to_string());
-    let (sa, listings, now): (ServiceAccount, Vec<ApiKeyListing>, PrimitiveDateTime) = state
+    let (mut w, page_request) = query.request(state.clock.now());
+    w.key_id = only_key.map(str::to_string);
+    let (sa, page, now): (ServiceAccount, KeysetPage, PrimitiveDateTime) = state
         .run(move |conn, now| {
             let sa = service_accounts::get_service_account(conn, &actor, Some(&tenant_id), &id)?;
-            let keys = service_accounts::list_keys_of_service_account(
+            let page = key_lists::service_account_keys_page(
                 conn,
                 &actor,
                 Some(&tenant_id),
                 &id,
+                &w,
+                &page_request,
             )?;
-            Ok((sa, keys, now))
+            Ok((sa, page, now))
         })
         .await?;
     let account = row(&team, &sa);
     let list_url = format!("{}/api-keys", account.url);
-    let keys = KeyRow::list(&listings, now)
+    let keys = KeyRow::list(&page.keys, now)
         .into_iter()
         .map(|k| k.with_delete_base(&list_url))
         .collect();
+    let list = KeyListView::new(&list_url, &query, &page, keys);
     Ok(Detail {
         team,
         account,
-        keys,
+        list,
         list_url,
     })
 }
@@ -231,8 +253,7 @@ fn detail_page(
         team: d.team,
         account: d.account,
         rename,
-        keys: d.keys,
-        list_url: d.list_url,
+        list: d.list,
         created,
     }
 }
@@ -242,8 +263,10 @@ pub async fn show(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<SaPath>,
+    query: web::Query<KeyListQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    let query = query.into_inner();
+    let d = detail_for(&signed_in, &state, &path.slug, &path.sa_id, query, None).await?;
     html(
         StatusCode::OK,
         &detail_page(&signed_in, d, FieldErrors::default(), None, None),
@@ -348,15 +371,11 @@ pub async fn keys(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<SaPath>,
+    query: web::Query<KeyListQuery>,
 ) -> Result<HttpResponse, HtmlError> {
-    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
-    html(
-        StatusCode::OK,
-        &ApiKeysListPartial {
-            keys: d.keys,
-            list_url: d.list_url,
-        },
-    )
+    let query = query.into_inner();
+    let d = detail_for(&signed_in, &state, &path.slug, &path.sa_id, query, None).await?;
+    html(StatusCode::OK, &ApiKeysListPartial { list: d.list })
 }
 
 fn key_form(
@@ -473,8 +492,17 @@ pub async fn delete_key_form(
     state: web::Data<AppState>,
     path: web::Path<SaKeyPath>,
 ) -> Result<HttpResponse, HtmlError> {
-    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    let d = detail_for(
+        &signed_in,
+        &state,
+        &path.slug,
+        &path.sa_id,
+        KeyListQuery::default(),
+        Some(&path.id),
+    )
+    .await?;
     let key = d
+        .list
         .keys
         .into_iter()
         .find(|k| k.id == path.id)
@@ -531,11 +559,5 @@ pub async fn delete_key(
         return Ok(redirect(hx, &back));
     }
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
-    partial_with_toast(
-        &ApiKeysListPartial {
-            keys: d.keys,
-            list_url: d.list_url,
-        },
-        &message,
-    )
+    partial_with_toast(&ApiKeysListPartial { list: d.list }, &message)
 }

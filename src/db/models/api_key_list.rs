@@ -1,0 +1,301 @@
+//! Key lists a page at a time: which keys (`KeyOwners`), which of them (`KeyWhere`), in
+//! which order and from where (`KeyPage`). Every list query is bounded by its page; a
+//! count with the same filter gives the total.
+
+use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::{Account, ApiKey, Tenant};
+use crate::db::schema::{accounts, api_keys, tenants};
+use crate::db::DbConnection;
+use crate::domain::AccountKind;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+type Db = <DbConnection as Connection>::Backend;
+type Joined = diesel::dsl::InnerJoin<
+    diesel::dsl::InnerJoin<api_keys::table, accounts::table>,
+    tenants::table,
+>;
+type Boxed<'a> = diesel::dsl::IntoBoxed<'a, Joined, Db>;
+
+diesel::define_sql_function! {
+    /// `lower(text)`: both backends have it, so a case-insensitive match is one spelling.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Whose keys: one account's (optionally in one tenant), and/or every service-account
+/// key of some tenants. Both given means either.
+#[derive(Debug, Clone, Default)]
+pub struct KeyOwners {
+    pub account: Option<(String, Option<String>)>,
+    pub service_accounts_in: Vec<String>,
+}
+
+/// Conditions, all of which must hold. `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct KeyWhere {
+    /// A LIKE pattern matched case-insensitively against the name.
+    pub name_like: Option<String>,
+    pub expires_before: Option<PrimitiveDateTime>,
+    pub expires_after: Option<PrimitiveDateTime>,
+    /// Some(true): never expires; Some(false): has an expiry.
+    pub expires_is_null: Option<bool>,
+    /// Not expired at this time (no expiry, or a later one).
+    pub unexpired_at: Option<PrimitiveDateTime>,
+    /// Expired at this time.
+    pub expired_at: Option<PrimitiveDateTime>,
+    pub never_used: Option<bool>,
+    pub used_before: Option<PrimitiveDateTime>,
+    pub used_after: Option<PrimitiveDateTime>,
+    /// The exact name.
+    pub key_name: Option<String>,
+    pub key_id: Option<String>,
+    pub account_id: Option<String>,
+    /// Keys of any of these accounts.
+    pub account_ids: Option<Vec<String>>,
+    pub tenant_id: Option<String>,
+    pub account_type: Option<AccountKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrderField {
+    CreatedAt,
+    Name,
+    ExpiresAt,
+    LastUsedAt,
+}
+
+/// A sort key and direction; ties are broken by id so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOrder {
+    pub field: KeyOrderField,
+    pub descending: bool,
+}
+
+impl Default for KeyOrder {
+    /// Newest first, as every list shows keys.
+    fn default() -> Self {
+        Self {
+            field: KeyOrderField::CreatedAt,
+            descending: true,
+        }
+    }
+}
+
+/// Where a page starts: an offset (GraphQL), or just past a key of the newest-first order
+/// (the dashboard's keyset pages, which cost the same however deep they go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPage {
+    Offset {
+        limit: i64,
+        offset: i64,
+        order: KeyOrder,
+    },
+    /// Keys older than this one, newest first.
+    OlderThan {
+        limit: i64,
+        cursor: Option<(PrimitiveDateTime, String)>,
+    },
+    /// Keys newer than this one, answered newest first.
+    NewerThan {
+        limit: i64,
+        cursor: (PrimitiveDateTime, String),
+    },
+}
+
+type Source = diesel::dsl::InnerJoinQuerySource<
+    diesel::dsl::InnerJoinQuerySource<api_keys::table, accounts::table>,
+    tenants::table,
+>;
+type Condition = Box<dyn BoxableExpression<Source, Db, SqlType = diesel::sql_types::Bool>>;
+
+/// The owners' condition: one account's keys (maybe in one tenant) or managed
+/// service-account keys, or both; nobody's when neither is given.
+fn owned_by(owners: &KeyOwners) -> Condition {
+    let own: Option<Condition> = owners.account.as_ref().map(|(account, tenant)| {
+        let mine = api_keys::account_id.eq(account.clone());
+        match tenant {
+            Some(t) => Box::new(mine.and(api_keys::tenant_id.eq(t.clone()))) as Condition,
+            None => Box::new(mine) as Condition,
+        }
+    });
+    let managed: Option<Condition> = (!owners.service_accounts_in.is_empty()).then(|| {
+        Box::new(
+            accounts::account_type
+                .eq(AccountKind::ServiceAccount.as_str())
+                .and(api_keys::tenant_id.eq_any(owners.service_accounts_in.clone())),
+        ) as Condition
+    });
+    match (own, managed) {
+        (Some(a), Some(b)) => Box::new(a.or(b)),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => Box::new(false.into_sql::<diesel::sql_types::Bool>()),
+    }
+}
+
+fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
+    let mut q: Boxed<'a> = api_keys::table
+        .inner_join(accounts::table)
+        .inner_join(tenants::table)
+        .into_boxed();
+    q = q.filter(owned_by(owners));
+    if let Some(p) = &w.name_like {
+        q = q.filter(lower(api_keys::name).like(p.to_lowercase()).escape('\\'));
+    }
+    if let Some(t) = w.expires_before {
+        q = q.filter(api_keys::expires_at.lt(t));
+    }
+    if let Some(t) = w.expires_after {
+        q = q.filter(api_keys::expires_at.gt(t));
+    }
+    match w.expires_is_null {
+        Some(true) => q = q.filter(api_keys::expires_at.is_null()),
+        Some(false) => q = q.filter(api_keys::expires_at.is_not_null()),
+        None => {}
+    }
+    if let Some(t) = w.unexpired_at {
+        q = q.filter(
+            api_keys::expires_at
+                .is_null()
+                .or(api_keys::expires_at.gt(t)),
+        );
+    }
+    if let Some(t) = w.expired_at {
+        q = q.filter(api_keys::expires_at.le(t));
+    }
+    match w.never_used {
+        Some(true) => q = q.filter(api_keys::last_used_at.is_null()),
+        Some(false) => q = q.filter(api_keys::last_used_at.is_not_null()),
+        None => {}
+    }
+    if let Some(t) = w.used_before {
+        q = q.filter(api_keys::last_used_at.lt(t));
+    }
+    if let Some(t) = w.used_after {
+        q = q.filter(api_keys::last_used_at.gt(t));
+    }
+    if let Some(n) = &w.key_name {
+        q = q.filter(api_keys::name.eq(n.clone()));
+    }
+    if let Some(id) = &w.key_id {
+        q = q.filter(api_keys::id.eq(id.clone()));
+    }
+    if let Some(ids) = &w.account_ids {
+        q = q.filter(api_keys::account_id.eq_any(ids.clone()));
+    }
+    if let Some(a) = &w.account_id {
+        q = q.filter(api_keys::account_id.eq(a.clone()));
+    }
+    if let Some(t) = &w.tenant_id {
+        q = q.filter(api_keys::tenant_id.eq(t.clone()));
+    }
+    if let Some(k) = w.account_type {
+        q = q.filter(accounts::account_type.eq(k.as_str()));
+    }
+    q
+}
+
+fn ordered<'a>(q: Boxed<'a>, order: KeyOrder) -> Boxed<'a> {
+    use KeyOrderField::*;
+    match (order.field, order.descending) {
+        (CreatedAt, true) => q.order((api_keys::created_at.desc(), api_keys::id.asc())),
+        (CreatedAt, false) => q.order((api_keys::created_at.asc(), api_keys::id.desc())),
+        (Name, true) => q.order((api_keys::name.desc(), api_keys::id.asc())),
+        (Name, false) => q.order((api_keys::name.asc(), api_keys::id.asc())),
+        (ExpiresAt, true) => q.order((api_keys::expires_at.desc(), api_keys::id.asc())),
+        (ExpiresAt, false) => q.order((api_keys::expires_at.asc(), api_keys::id.asc())),
+        (LastUsedAt, true) => q.order((api_keys::last_used_at.desc(), api_keys::id.asc())),
+        (LastUsedAt, false) => q.order((api_keys::last_used_at.asc(), api_keys::id.asc())),
+    }
+}
+
+impl ApiKey {
+    /// One page of keys with owner and tenant, in the page's order.
+    pub fn page(
+        conn: &mut DbConnection,
+        owners: &KeyOwners,
+        w: &KeyWhere,
+        page: &KeyPage,
+    ) -> QueryResult<Vec<ApiKeyListing>> {
+        let q = filtered(owners, w);
+        let (q, reverse) = match page {
+            KeyPage::Offset {
+                limit,
+                offset,
+                order,
+            } => (ordered(q, *order).limit(*limit).offset(*offset), false),
+            KeyPage::OlderThan { limit, cursor } => {
+                let q = match cursor {
+                    Some((at, id)) => q.filter(
+                        api_keys::created_at.lt(*at).or(api_keys::created_at
+                            .eq(*at)
+                            .and(api_keys::id.gt(id.clone()))),
+                    ),
+                    None => q,
+                };
+                (ordered(q, KeyOrder::default()).limit(*limit), false)
+            }
+            KeyPage::NewerThan { limit, cursor } => {
+                let (at, id) = cursor;
+                let q = q.filter(
+                    api_keys::created_at.gt(*at).or(api_keys::created_at
+                        .eq(*at)
+                        .and(api_keys::id.lt(id.clone()))),
+                );
+                let oldest_first = KeyOrder {
+                    descending: false,
+                    ..KeyOrder::default()
+                };
+                (ordered(q, oldest_first).limit(*limit), true)
+            }
+        };
+        let mut rows: Vec<ApiKeyListing> = q
+            .select((
+                ApiKey::as_select(),
+                Account::as_select(),
+                Tenant::as_select(),
+            ))
+            .load::<(ApiKey, Account, Tenant)>(conn)?
+            .into_iter()
+            .map(|(key, account, tenant)| ApiKeyListing {
+                key,
+                account,
+                tenant,
+            })
+            .collect();
+        if reverse {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// How many keys `page` would page through.
+    pub fn count(conn: &mut DbConnection, owners: &KeyOwners, w: &KeyWhere) -> QueryResult<i64> {
+        filtered(owners, w).count().get_result(conn)
+    }
+
+    /// How many keys an account holds in a tenant (what its quota counts).
+    pub fn count_of_account_in(
+        conn: &mut DbConnection,
+        account_id: &str,
+        tenant_id: &str,
+    ) -> QueryResult<i64> {
+        api_keys::table
+            .filter(api_keys::account_id.eq(account_id))
+            .filter(api_keys::tenant_id.eq(tenant_id))
+            .count()
+            .get_result(conn)
+    }
+}
+
+/// Escapes `%`, `_` and `\` so typed text matches itself; wraps it as "contains".
+pub fn contains_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

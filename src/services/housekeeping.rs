@@ -1,0 +1,62 @@
+//! The periodic clean-up every instance runs: expired sessions, sign-in failures older
+//! than throttling looks back, invitations used or expired more than 30 days ago, and
+//! (when `audit_retention_days` is set) old audit events. Idempotent and cheap, so
+//! several instances may run it at the same time.
+
+use crate::db::models::housekeeping as rows;
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::services::{sessions, sign_in};
+use time::{Duration, PrimitiveDateTime};
+
+/// How long used or expired invitations stay (to explain a link someone opens late).
+pub const INVITATIONS_KEPT_FOR: Duration = Duration::days(30);
+
+/// How often each instance sweeps.
+pub const EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub sessions: usize,
+    pub sign_in_failures: usize,
+    pub invitations: usize,
+    pub audit_events: usize,
+}
+
+impl Swept {
+    pub fn total(&self) -> usize {
+        self.sessions + self.sign_in_failures + self.invitations + self.audit_events
+    }
+}
+
+/// Deletes what is no longer needed at `now`. Each delete is its own statement: no
+/// long transaction holds the SQLite write lock.
+pub fn sweep(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    audit_retention_days: Option<i64>,
+) -> Result<Swept, AppError> {
+    let swept = Swept {
+        sessions: rows::delete_expired_sessions(conn, now, now - sessions::IDLE_TIMEOUT)?,
+        // A failure counts for `WINDOW`, and a lockout lasts `LOCKOUT` after the last one.
+        sign_in_failures: rows::delete_sign_in_failures_before(
+            conn,
+            now - sign_in::WINDOW - sign_in::LOCKOUT,
+        )?,
+        invitations: rows::delete_invitations_done_before(conn, now - INVITATIONS_KEPT_FOR)?,
+        audit_events: match audit_retention_days {
+            Some(days) => rows::delete_audit_events_before(conn, now - Duration::days(days))?,
+            None => 0,
+        },
+    };
+    if swept.total() > 0 {
+        tracing::info!(
+            sessions = swept.sessions,
+            sign_in_failures = swept.sign_in_failures,
+            invitations = swept.invitations,
+            audit_events = swept.audit_events,
+            "housekeeping deleted old rows"
+        );
+    }
+    Ok(swept)
+}

@@ -1,0 +1,243 @@
+//! Key lists, a page at a time, with their totals: your own keys (the dashboard), the keys
+//! `auth_api_key` shows, and one service account's keys. Every answer is bounded by its
+//! page; nothing here loads a whole list.
+
+use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
+use crate::db::models::{ApiKey, Membership};
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::services::permissions::{self, Permission};
+use crate::services::{service_accounts, Actor};
+use time::{Duration, PrimitiveDateTime};
+
+/// The dashboard's key filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyFilter {
+    #[default]
+    All,
+    Active,
+    Expired,
+    /// Not expired, and expiring within 7 days.
+    ExpiringSoon,
+    NeverUsed,
+}
+
+impl KeyFilter {
+    pub const ALL: [KeyFilter; 5] = [
+        KeyFilter::All,
+        KeyFilter::Active,
+        KeyFilter::Expired,
+        KeyFilter::ExpiringSoon,
+        KeyFilter::NeverUsed,
+    ];
+
+    /// The name in URLs (`?filter=expiring`); unknown names mean "all".
+    pub fn parse(raw: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == raw.trim())
+            .unwrap_or_default()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyFilter::All => "all",
+            KeyFilter::Active => "active",
+            KeyFilter::Expired => "expired",
+            KeyFilter::ExpiringSoon => "expiring",
+            KeyFilter::NeverUsed => "never-used",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyFilter::All => "All",
+            KeyFilter::Active => "Active",
+            KeyFilter::Expired => "Expired",
+            KeyFilter::ExpiringSoon => "Expiring within 7 days",
+            KeyFilter::NeverUsed => "Never used",
+        }
+    }
+
+    /// Adds this filter's conditions at `now`.
+    pub fn apply(self, w: &mut KeyWhere, now: PrimitiveDateTime) {
+        match self {
+            KeyFilter::All => {}
+            KeyFilter::Active => w.unexpired_at = Some(now),
+            KeyFilter::Expired => w.expired_at = Some(now),
+            KeyFilter::ExpiringSoon => {
+                w.unexpired_at = Some(now);
+                w.expires_before = Some(now + Duration::days(7));
+            }
+            KeyFilter::NeverUsed => w.never_used = Some(true),
+        }
+    }
+}
+
+/// A keyset page and whether there is more on either side.
+#[derive(Debug)]
+pub struct KeysetPage {
+    pub keys: Vec<ApiKeyListing>,
+    pub total: i64,
+    pub has_newer: bool,
+    pub has_older: bool,
+}
+
+fn cursor_of(l: &ApiKeyListing) -> (PrimitiveDateTime, String) {
+    (l.key.created_at, l.key.id.clone())
+}
+
+fn keyset_page(
+    conn: &mut DbConnection,
+    owners: &KeyOwners,
+    w: &KeyWhere,
+    page: &KeyPage,
+) -> Result<KeysetPage, AppError> {
+    let keys = ApiKey::page(conn, owners, w, page)?;
+    let total = ApiKey::count(conn, owners, w)?;
+    let (has_newer, has_older) = match (keys.first(), keys.last()) {
+        (Some(first), Some(last)) => {
+            let newer = KeyPage::NewerThan {
+                limit: 1,
+                cursor: cursor_of(first),
+            };
+            let older = KeyPage::OlderThan {
+                limit: 1,
+                cursor: Some(cursor_of(last)),
+            };
+            (
+                !ApiKey::page(conn, owners, w, &newer)?.is_empty(),
+                !ApiKey::page(conn, owners, w, &older)?.is_empty(),
+            )
+        }
+        _ => (false, false),
+    };
+    Ok(KeysetPage {
+        keys,
+        total,
+        has_newer,
+        has_older,
+    })
+}
+
+/// The actor's own keys: every tenant for a person; only the key's tenant through a key.
+fn own_keys(actor: &Actor) -> KeyOwners {
+    KeyOwners {
+        account: actor
+            .account_id()
+            .map(|a| (a.to_string(), actor.bound_tenant().map(str::to_string))),
+        service_accounts_in: Vec::new(),
+    }
+}
+
+/// A page of the actor's own keys, with the total and neighbours (User › API Keys).
+pub fn own_api_keys_page(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    w: &KeyWhere,
+    page: &KeyPage,
+) -> Result<KeysetPage, AppError> {
+    keyset_page(conn, &own_keys(actor), w, page)
+}
+
+/// One of the actor's own keys, by id.
+pub fn own_api_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    key_id: &str,
+) -> Result<Option<ApiKeyListing>, AppError> {
+    let w = KeyWhere {
+        key_id: Some(key_id.to_string()),
+        ..KeyWhere::default()
+    };
+    let page = KeyPage::OlderThan {
+        limit: 1,
+        cursor: None,
+    };
+    Ok(ApiKey::page(conn, &own_keys(actor), &w, &page)?.pop())
+}
+
+/// What `auth_api_key` may show: the actor's own keys, plus every service-account key
+/// of each tenant where it is an admin (through a key: only the key's tenant).
+fn visible_keys(conn: &mut DbConnection, actor: &Actor) -> Result<KeyOwners, AppError> {
+    let tenants: Vec<String> = match actor.bound_tenant() {
+        Some(t) => vec![t.to_string()],
+        None => match actor.account_id() {
+            Some(a) => Membership::tenants_of(conn, a)?
+                .into_iter()
+                .map(|(t, _)| t.id)
+                .collect(),
+            None => Vec::new(),
+        },
+    };
+    let mut owners = own_keys(actor);
+    for tenant_id in tenants {
+        if permissions::allows(
+            conn,
+            actor,
+            &tenant_id,
+            Permission::ManageServiceAccountKeys,
+        )? {
+            owners.service_accounts_in.push(tenant_id);
+        }
+    }
+    Ok(owners)
+}
+
+pub fn visible_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    w: &KeyWhere,
+    page: &KeyPage,
+) -> Result<Vec<ApiKeyListing>, AppError> {
+    let owners = visible_keys(conn, actor)?;
+    Ok(ApiKey::page(conn, &owners, w, page)?)
+}
+
+pub fn count_visible_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    w: &KeyWhere,
+) -> Result<i64, AppError> {
+    let owners = visible_keys(conn, actor)?;
+    Ok(ApiKey::count(conn, &owners, w)?)
+}
+
+fn service_account_owners(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    in_tenant: Option<&str>,
+    id: &str,
+) -> Result<KeyOwners, AppError> {
+    let account = service_accounts::find_managed(conn, actor, in_tenant, id)?;
+    Ok(KeyOwners {
+        account: Some((account.id.clone(), account.tenant_id.clone())),
+        service_accounts_in: Vec::new(),
+    })
+}
+
+/// A page of a service account's keys with total and neighbours; admins of its tenant.
+pub fn service_account_keys_page(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    in_tenant: Option<&str>,
+    id: &str,
+    w: &KeyWhere,
+    page: &KeyPage,
+) -> Result<KeysetPage, AppError> {
+    let owners = service_account_owners(conn, actor, in_tenant, id)?;
+    keyset_page(conn, &owners, w, page)
+}
+
+/// A page of a service account's keys; admins of its tenant only.
+pub fn service_account_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    w: &KeyWhere,
+    page: &KeyPage,
+) -> Result<Vec<ApiKeyListing>, AppError> {
+    let owners = service_account_owners(conn, actor, None, id)?;
+    Ok(ApiKey::page(conn, &owners, w, page)?)
+}
