@@ -77,6 +77,11 @@ pub async fn change(
             errors.add(i.field, i.message);
             return page(StatusCode::UNPROCESSABLE_ENTITY, &signed_in, errors);
         }
+        Err(AppError::TooManyRequests(message)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("current_password", message);
+            return page(StatusCode::TOO_MANY_REQUESTS, &signed_in, errors);
+        }
         Err(e) => return Err(e.into()),
     }
     // Every session of the account is gone, this one included; it continues under a new id.
