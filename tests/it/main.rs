@@ -10,5 +10,6 @@ mod foundation;
 mod graphql;
 mod permissions;
 mod security;
+mod security_files;
 mod team;
 mod team_pages;
