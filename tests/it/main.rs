@@ -11,5 +11,6 @@ mod graphql;
 mod permissions;
 mod security;
 mod security_files;
+mod security_tenants;
 mod team;
 mod team_pages;
