@@ -8,6 +8,7 @@ mod cli;
 mod dashboard;
 mod foundation;
 mod graphql;
+mod invitation_creators;
 mod permissions;
 mod security;
 mod security_files;

@@ -70,7 +70,9 @@ pub async fn list(
     let members = list.iter().map(|m| member_row(&team, m)).collect();
     let invitations = pending
         .iter()
-        .map(|i| InvitationRow {
+        .map(|p| (&p.invitation, p.created_by_name.as_deref()))
+        .map(|(i, creator)| InvitationRow {
+            created_by: creator.unwrap_or("(account removed)").to_string(),
             id: i.id.clone(),
             role: Role::parse(&i.role)
                 .map(Role::label)
