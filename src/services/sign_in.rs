@@ -84,8 +84,9 @@ pub fn begin_attempt(
     };
     attempt.insert(conn)?;
     for (scope, max) in limits {
+        // A refused racer's row stays: deleting it could let racers that all counted too
+        // many leave fewer than `max` rows behind, and so no lock.
         if SignInFailure::count_since(conn, scope, now - WINDOW)? > max {
-            SignInFailure::delete(conn, &attempt.id)?;
             let until = locked_until(conn, scope, max)?.unwrap_or(now + LOCKOUT);
             return Err(too_many(scope, until, now));
         }
