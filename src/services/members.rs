@@ -161,6 +161,7 @@ pub fn change_role(
                 revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
             }
             Membership::set_role(conn, &account.id, tenant_id, role)?;
+            crate::services::sessions::rotate_csrf_tokens(conn, &account.id)?;
             audit::record(
                 conn,
                 actor,

@@ -13,5 +13,6 @@ mod permissions;
 mod security;
 mod security_files;
 mod security_tenants;
+mod session_rotation;
 mod team;
 mod team_pages;

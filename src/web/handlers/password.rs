@@ -84,8 +84,9 @@ pub async fn change(
         }
         Err(e) => return Err(e.into()),
     }
-    // Every session of the account is gone, this one included; it continues under a new id.
-    signed_in.session.renew();
+    // Every session of the account is gone, this one included; it continues under a new
+    // id and CSRF token, with its original sign-in time.
+    session::rotate(&signed_in.session)?;
     session::set_flash(
         &signed_in.session,
         "Your password has been changed, and your other sessions have been signed out.",
