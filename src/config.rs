@@ -349,25 +349,38 @@ fn secret_file_beside(db_path: &Path) -> Result<SessionSecret, String> {
     match std::fs::read_to_string(&path) {
         Ok(text) => SessionSecret::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Written aside, then linked into place: of two instances starting together,
+            // one links and the other reads the winner's whole file.
             let secret = SessionSecret::generate();
-            let mut file = std::fs::OpenOptions::new()
+            let mut aside = path.clone().into_os_string();
+            aside.push(format!(".{}", uuid::Uuid::new_v4().simple()));
+            let aside = PathBuf::from(aside);
+            let cannot = |e: std::io::Error| {
+                format!(
+                    "cannot create the session secret file {}: {e}",
+                    path.display()
+                )
+            };
+            let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)
-                .map_err(|e| {
-                    format!(
-                        "cannot create the session secret file {}: {e}",
-                        path.display()
-                    )
-                })?;
-            writeln!(file, "{}", secret.to_base64()).map_err(|e| {
-                format!(
-                    "cannot write the session secret file {}: {e}",
-                    path.display()
-                )
-            })?;
-            Ok(secret)
+                .open(&aside)
+                .and_then(|mut file| writeln!(file, "{}", secret.to_base64()));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&aside);
+                return Err(cannot(e));
+            }
+            let linked = std::fs::hard_link(&aside, &path);
+            let _ = std::fs::remove_file(&aside);
+            match linked {
+                Ok(()) => Ok(secret),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(&path).map_err(cannot)?;
+                    SessionSecret::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+                }
+                Err(e) => Err(cannot(e)),
+            }
         }
         Err(e) => Err(format!(
             "cannot read the session secret file {}: {e}",

@@ -136,6 +136,12 @@ impl DatabaseUrl {
                         "the SQLite path is not valid UTF-8".into(),
                     ))
                 })?;
+                create_private_file(path).map_err(|e| {
+                    r2d2::Error::ConnectionError(ConnectionError::BadConnection(format!(
+                        "cannot create the SQLite database {}: {e}",
+                        path.display()
+                    )))
+                })?;
                 let mut conn =
                     SqliteConnection::establish(path_str).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching a new file to WAL takes a lock.
@@ -150,6 +156,23 @@ impl DatabaseUrl {
                 .map(DbConnection::Postgres)
                 .map_err(r2d2::Error::ConnectionError),
         }
+    }
+}
+
+/// Creates the SQLite file readable by its owner only (it holds password hashes) when it
+/// does not exist yet; an existing file keeps its mode. SQLite gives the `-wal` and `-shm`
+/// files the database file's mode, so they are 0600 too.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -300,13 +323,28 @@ pub fn lock_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> 
     }
 }
 
-/// Runs pending migrations; on PostgreSQL under an advisory lock.
+/// Runs pending migrations under a lock, so instances that start together on a fresh
+/// database do not both create its tables: on PostgreSQL an advisory lock, on SQLite one
+/// `BEGIN EXCLUSIVE` transaction around them all (each migration becomes a savepoint; a
+/// second instance waits `busy_timeout`, then finds nothing left to do).
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
     match conn {
-        DbConnection::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|v| v.len())
-            .map_err(|e| e.to_string()),
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN EXCLUSIVE")
+                .map_err(|e| e.to_string())?;
+            let result = c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| e.to_string());
+            let ended = match result {
+                Ok(_) => AnsiTransactionManager::commit_transaction(c),
+                Err(_) => AnsiTransactionManager::rollback_transaction(c),
+            };
+            let count = result?;
+            ended.map_err(|e| e.to_string())?;
+            Ok(count)
+        }
         DbConnection::Postgres(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                 .map_err(|e| e.to_string())?;

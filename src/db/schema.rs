@@ -92,7 +92,7 @@ diesel::table! {
 diesel::table! {
     sign_in_failures (id) {
         id -> Text,
-        email -> Text,
+        email_digest -> Text,
         ip -> Text,
         at -> Timestamp,
     }

@@ -28,7 +28,41 @@ macro_rules! string_newtype {
     };
 }
 
-/// 1–`max` printable characters after trimming; no control characters.
+/// Unicode's format characters (general category Cf, Unicode 15.1): invisible, and able
+/// to reorder or hide text (bidi overrides, zero-width spaces), so names that look alike
+/// in lists and the audit log could differ.
+const FORMAT_CHARACTERS: &[(u32, u32)] = &[
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+pub fn is_format_character(c: char) -> bool {
+    let c = c as u32;
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// 1–`max` printable characters after trimming; no control or format characters.
 fn printable(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidInput> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -45,6 +79,15 @@ fn printable(field: &'static str, raw: &str, max: usize) -> Result<String, Inval
         return Err(InvalidInput::new(
             field,
             "must not contain control characters",
+        ));
+    }
+    if let Some(c) = trimmed.chars().find(|&c| is_format_character(c)) {
+        return Err(InvalidInput::new(
+            field,
+            format!(
+                "must not contain invisible formatting characters such as U+{:04X} (bidi overrides, zero-width spaces)",
+                c as u32
+            ),
         ));
     }
     Ok(trimmed.to_string())
@@ -236,6 +279,26 @@ mod tests {
         assert!(TenantSlug::parse("Acme").is_err());
         assert!(TenantSlug::parse("").is_err());
         assert!(TenantSlug::parse(&"a".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn every_kind_of_name_refuses_format_characters() {
+        for bad in [
+            "admin\u{202e}\u{200b}key",
+            "a\u{200d}b",
+            "\u{feff}x",
+            "x\u{2066}y",
+            "soft\u{ad}hyphen",
+            "tag\u{e0041}",
+        ] {
+            assert!(KeyName::parse(bad).is_err(), "{bad:?}");
+            assert!(PersonName::parse(bad).is_err(), "{bad:?}");
+            assert!(TenantName::parse(bad).is_err(), "{bad:?}");
+        }
+        let e = KeyName::parse("admin\u{202e}key").unwrap_err();
+        assert!(e.message.contains("U+202E"), "{}", e.message);
+        assert!(PersonName::parse("Zoë Ünal 李").is_ok());
+        assert!(KeyName::parse("deploy 🚀").is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::graphql::auth::{GqlAccountType, GqlRole};
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
-use crate::services::invitations;
+use crate::services::invitations::{self, PendingInvitation};
 use crate::services::members::{self, Member};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
@@ -44,6 +44,10 @@ pub struct GqlInvitation {
     role: GqlRole,
     created_at: DateTime,
     expires_at: DateTime,
+    /// The admin who made the link; it stops working if they stop being an admin.
+    created_by: Uuid,
+    /// Their name, in the `invitations` list (null when they are gone).
+    created_by_name: Option<String>,
 }
 
 impl From<Invitation> for GqlInvitation {
@@ -54,6 +58,17 @@ impl From<Invitation> for GqlInvitation {
             tenant_id: i.tenant_id.into(),
             created_at: i.created_at.into(),
             expires_at: i.expires_at.into(),
+            created_by: i.created_by.into(),
+            created_by_name: None,
+        }
+    }
+}
+
+impl From<PendingInvitation> for GqlInvitation {
+    fn from(p: PendingInvitation) -> Self {
+        GqlInvitation {
+            created_by_name: p.created_by_name,
+            ..p.invitation.into()
         }
     }
 }

@@ -7,7 +7,8 @@ use crate::domain::{new_id, AccountKind, Email, Password, PersonName};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::passwords::{hash_password, verify_password};
-use crate::services::permissions::{require_operator, require_person};
+use crate::services::permissions::{require_credential_change, require_operator};
+use crate::services::sign_in;
 use crate::services::{transaction, Actor};
 use time::PrimitiveDateTime;
 
@@ -91,8 +92,10 @@ pub fn find_by_email_or_id(
         .ok_or_else(|| AppError::not_found(format!("no account has the email or id {email_or_id}")))
 }
 
-/// Changes the actor's own password; the current one is required. Ends every other
-/// session of the account (`keep_session_digest` is the one making the change).
+/// Changes the actor's own password; the current one is required, and a wrong one counts
+/// as a failed sign-in (same table, same lockout) and is audited. Ends every other session
+/// of the account (`keep_session_digest` is the one making the change). Blocking (argon2):
+/// the password checks run outside the transaction.
 pub fn change_own_password(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -101,18 +104,33 @@ pub fn change_own_password(
     new: &Password,
     keep_session_digest: Option<&str>,
 ) -> Result<(), AppError> {
-    let account_id = require_person(actor, "changing a password")?;
+    let account_id = require_credential_change(actor)?;
     let account = find(conn, &account_id)?;
     let hash = account
         .password_hash
         .as_deref()
         .ok_or_else(|| AppError::invalid("current_password", "this account has no password"))?;
+    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
+    let attempt =
+        sign_in::begin_attempt(conn, now, &email, actor.ip.as_deref().unwrap_or("unknown"))?;
     if !verify_password(hash, current) {
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: actor.bound_tenant(),
+                action: "account.password_change_refused",
+                target_id: Some(&account.id),
+                detail: "wrong current password".into(),
+            },
+        )?;
         return Err(AppError::invalid(
             "current_password",
             "is not your current password",
         ));
     }
+    attempt.succeeded(conn)?;
     let new_hash = hash_password(new)?;
     transaction(conn, |conn| {
         Account::set_password_hash(conn, &account.id, &new_hash)?;

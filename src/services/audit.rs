@@ -26,6 +26,7 @@ pub const ACTIONS: &[&str] = &[
     "tenant.deleted",
     "account.created",
     "account.password_changed",
+    "account.password_change_refused",
 ];
 
 pub struct Event<'a> {

@@ -91,14 +91,68 @@ pub fn create_invitation_within(
     })
 }
 
+/// A pending invitation and the name of the admin who made it.
+#[derive(Debug, Clone)]
+pub struct PendingInvitation {
+    pub invitation: Invitation,
+    pub created_by_name: Option<String>,
+}
+
 pub fn list_pending_invitations(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     tenant_id: &str,
-) -> Result<Vec<Invitation>, AppError> {
+) -> Result<Vec<PendingInvitation>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    Ok(Invitation::pending_of(conn, tenant_id, now)?)
+    Invitation::pending_of(conn, tenant_id, now)?
+        .into_iter()
+        .map(|invitation| {
+            let created_by_name = Account::find(conn, &invitation.created_by)?.map(|a| a.name);
+            Ok(PendingInvitation {
+                invitation,
+                created_by_name,
+            })
+        })
+        .collect()
+}
+
+/// Revokes the unused links an account made for a tenant, each audited: called when it
+/// stops being an admin there (demoted or removed), so its links lose their power with it.
+pub(crate) fn revoke_invitations_created_by(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    creator: &Account,
+) -> Result<(), AppError> {
+    for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {
+        Invitation::delete(conn, &invitation.id)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "invitation.revoked",
+                target_id: Some(&invitation.id),
+                detail: format!(
+                    "invitation as {}, because {} who made it is no longer an admin",
+                    invitation.role, creator.name
+                ),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether the account that made a link is still a human admin of the link's tenant.
+fn creator_still_admin(conn: &mut DbConnection, invitation: &Invitation) -> Result<bool, AppError> {
+    let human =
+        Account::find(conn, &invitation.created_by)?.is_some_and(|a| !a.is_service_account());
+    Ok(human
+        && Membership::find(conn, &invitation.created_by, &invitation.tenant_id)?
+            .is_some_and(|m| m.role() == Role::Admin))
 }
 
 pub fn revoke_invitation(
@@ -154,6 +208,11 @@ pub fn find_usable(
     if invitation.expires_at <= now {
         return Err(AppError::Conflict(
             "this invitation link has expired; ask an admin for a new one".into(),
+        ));
+    }
+    if !creator_still_admin(conn, &invitation)? {
+        return Err(AppError::Conflict(
+            "the person who made this invitation link is no longer an admin of this tenant, so the link no longer works; ask a current admin for a new one".into(),
         ));
     }
     Ok(invitation)

@@ -7,6 +7,7 @@ use crate::db::DbConnection;
 use crate::domain::{ids::parse_id, AccountKind, Role};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
+use crate::services::invitations::revoke_invitations_created_by;
 use crate::services::permissions::{self, require_operator, Permission};
 use crate::services::{api_keys, transaction, Actor};
 use time::PrimitiveDateTime;
@@ -157,8 +158,10 @@ pub fn change_role(
         if membership.role() != role {
             if role != Role::Admin {
                 keep_a_human_admin(conn, tenant_id, &account, &membership, "demoted")?;
+                revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
             }
             Membership::set_role(conn, &account.id, tenant_id, role)?;
+            crate::services::sessions::rotate_csrf_tokens(conn, &account.id)?;
             audit::record(
                 conn,
                 actor,
@@ -203,6 +206,7 @@ pub fn remove_member(
             ));
         }
         keep_a_human_admin(conn, tenant_id, &account, &membership, "removed")?;
+        revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
         for key in ApiKey::of_account(conn, &account.id, Some(tenant_id))? {
             api_keys::delete_key_audited(
                 conn,

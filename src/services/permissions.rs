@@ -138,16 +138,21 @@ pub fn require_operator(actor: &Actor, what: &str) -> Result<(), AppError> {
     }
 }
 
-/// Rows that only a person may do for themselves (change password, join a tenant).
-pub fn require_person(actor: &Actor, what: &str) -> Result<String, AppError> {
+/// The "change your own password" row: a signed-in person, or a person's own key (with
+/// the current password, checked by the caller). A service account's key is refused: it
+/// holds no password, and a leaked one must not become a way to guess one. Keys that may
+/// not change credentials (read-only keys, when they exist) are refused in this same
+/// match, so no caller has to remember to.
+pub fn require_credential_change(actor: &Actor) -> Result<String, AppError> {
     match &actor.kind {
         ActorKind::Person { account_id } => Ok(account_id.clone()),
-        ActorKind::ApiKey(p) if p.account_kind == crate::domain::AccountKind::User => {
-            Ok(p.account_id.clone())
-        }
-        _ => Err(AppError::forbidden(format!(
-            "{what} is done by a signed-in person"
-        ))),
+        ActorKind::ApiKey(p) if p.account_kind == AccountKind::User => Ok(p.account_id.clone()),
+        ActorKind::ApiKey(_) => Err(AppError::forbidden(
+            "a service account's key cannot change a password; use a person's own key or the dashboard",
+        )),
+        ActorKind::Operator => Err(AppError::forbidden(
+            "changing a password is done by the signed-in person themselves",
+        )),
     }
 }
 

@@ -95,6 +95,9 @@ pub(crate) fn find_managed(
         .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t)))
         .ok_or_else(|| AppError::not_found("service account not found"))?;
     let tenant_id = account.tenant_id.clone().unwrap_or_default();
+    // Outside the caller's tenants it does not exist: FORBIDDEN would say it does.
+    permissions::access(conn, actor, &tenant_id)
+        .map_err(|_| AppError::not_found("service account not found"))?;
     permissions::require(conn, actor, &tenant_id, Permission::ManageServiceAccounts)?;
     Ok(account)
 }

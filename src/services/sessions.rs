@@ -6,6 +6,7 @@
 use crate::db::models::session::SessionChanges;
 use crate::db::models::{Account, Membership, SessionRow, Tenant};
 use crate::db::DbConnection;
+use crate::domain::api_key::random_secret;
 use crate::domain::{ids::parse_id, Role, TokenDigest};
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
@@ -27,6 +28,9 @@ pub struct SessionData {
     pub csrf_token: String,
     pub tenant_id: Option<String>,
     pub state: String,
+    /// When the person signed in. A session saved under a new id (after a password
+    /// change) keeps it, so its absolute limit does not start again.
+    pub signed_in_at: Option<PrimitiveDateTime>,
 }
 
 impl std::fmt::Debug for SessionData {
@@ -65,6 +69,7 @@ pub fn load(
         csrf_token: row.csrf_token,
         tenant_id: row.tenant_id,
         state: row.state,
+        signed_in_at: Some(row.created_at),
     }))
 }
 
@@ -75,15 +80,16 @@ pub fn create(
     session_id: &str,
     data: SessionData,
 ) -> Result<(), AppError> {
+    let signed_in_at = data.signed_in_at.filter(|&t| t <= now).unwrap_or(now);
     SessionRow {
         id_digest: digest(session_id),
         account_id: data.account_id,
         csrf_token: data.csrf_token,
         tenant_id: data.tenant_id,
         state: data.state,
-        created_at: now,
+        created_at: signed_in_at,
         last_seen_at: now,
-        expires_at: now + ABSOLUTE_TIMEOUT,
+        expires_at: signed_in_at + ABSOLUTE_TIMEOUT,
     }
     .insert(conn)?;
     Ok(())
@@ -108,6 +114,15 @@ pub fn update(
             last_seen_at: now,
         },
     )?;
+    Ok(())
+}
+
+/// Gives every session of the account a new CSRF token (after its role changed), so a
+/// form opened before the change cannot be replayed after it.
+pub fn rotate_csrf_tokens(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
+    for digest in SessionRow::digests_of_account(conn, account_id)? {
+        SessionRow::set_csrf_token(conn, &digest, &random_secret(32))?;
+    }
     Ok(())
 }
 

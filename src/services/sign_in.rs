@@ -1,25 +1,101 @@
-//! Signing in with email and password, throttled per email and client IP: after
-//! `MAX_FAILURES` failures within `WINDOW`, attempts are refused for `LOCKOUT` after the
-//! last failure. Failures live in the database, so every instance counts the same.
-//! Unknown emails get the same answer as wrong passwords, after the same argon2 work.
+//! Signing in with email and password, throttled twice: per email and client address
+//! (`MAX_FAILURES` failures within `WINDOW` lock that pair for `LOCKOUT` after the last
+//! one), and per address whatever the email (`MAX_ADDRESS_FAILURES` within `WINDOW`), so
+//! random emails cannot buy unlimited password checks. Failures live in the database,
+//! keyed on the SHA-256 of the normalised email, so every instance counts the same and the
+//! table holds no email. Unknown emails get the same answer as wrong passwords, after the
+//! same argon2 work. A wrong current password at a password change counts the same way
+//! (`begin_attempt`).
 
-use crate::db::models::sign_in::SignInFailure;
+use crate::db::models::sign_in::{FailureScope, SignInFailure};
 use crate::db::models::Account;
 use crate::db::DbConnection;
-use crate::domain::{new_id, Password};
+use crate::domain::{new_id, Password, TokenDigest};
 use crate::error::AppError;
 use crate::services::passwords::{decoy_hash, verify_password};
 use crate::services::sessions;
 use time::{Duration, PrimitiveDateTime};
 
 pub const MAX_FAILURES: i64 = 5;
+/// Failures from one address, whatever the emails, before it is locked out too.
+pub const MAX_ADDRESS_FAILURES: i64 = 20;
 pub const WINDOW: Duration = Duration::minutes(15);
 pub const LOCKOUT: Duration = Duration::minutes(15);
-
-/// Longer than any address an account can have (RFC 5321 allows 254).
-const MAX_EMAIL_BYTES: usize = 320;
+/// RFC 5321's limit on a whole address; longer ones are refused before any storage.
+pub const MAX_EMAIL_LEN: usize = 254;
 
 pub const WRONG_CREDENTIALS: &str = "the email or the password is not right";
+
+/// The normalised email: what accounts store and what failures are keyed on (digested).
+/// Refuses, without touching the database, an email longer than `MAX_EMAIL_LEN`.
+pub fn normalise_email(email: &str) -> Result<String, AppError> {
+    let email = email.trim();
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(AppError::invalid(
+            "email",
+            format!("an email address has at most {MAX_EMAIL_LEN} characters"),
+        ));
+    }
+    Ok(email.to_lowercase())
+}
+
+/// A password check counted before it runs (see `begin_attempt`).
+#[derive(Debug)]
+pub struct Attempt {
+    email_digest: String,
+    ip: String,
+}
+
+impl Attempt {
+    /// The password was right: this email's failures from this address are forgotten.
+    pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), AppError> {
+        SignInFailure::clear(conn, &self.email_digest, &self.ip)?;
+        Ok(())
+    }
+}
+
+/// Refuses when the email (from this address) or the address is locked; otherwise records
+/// the attempt as a failure *before* the slow check, so attempts racing each other see one
+/// another: at most `MAX_FAILURES` of them get to verify a password. The row stays unless
+/// the caller reports success.
+pub fn begin_attempt(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    normalised_email: &str,
+    ip: &str,
+) -> Result<Attempt, AppError> {
+    let email_digest = TokenDigest::of(normalised_email).into_inner();
+    let pair = FailureScope::EmailAndAddress {
+        email_digest: &email_digest,
+        ip,
+    };
+    let address = FailureScope::Address { ip };
+    let limits = [(pair, MAX_FAILURES), (address, MAX_ADDRESS_FAILURES)];
+    for (scope, max) in limits {
+        if let Some(until) = locked_until(conn, scope, max)?.filter(|&until| now < until) {
+            return Err(too_many(scope, until, now));
+        }
+    }
+    let attempt = SignInFailure {
+        id: new_id(),
+        email_digest: email_digest.clone(),
+        ip: ip.to_string(),
+        at: now,
+    };
+    attempt.insert(conn)?;
+    for (scope, max) in limits {
+        // A refused racer's row stays: deleting it could let racers that all counted too
+        // many leave fewer than `max` rows behind, and so no lock.
+        if SignInFailure::count_since(conn, scope, now - WINDOW)? > max {
+            let until = locked_until(conn, scope, max)?.unwrap_or(now + LOCKOUT);
+            return Err(too_many(scope, until, now));
+        }
+    }
+    Ok(Attempt {
+        email_digest,
+        ip: ip.to_string(),
+    })
+}
 
 /// Verifies the credentials. Blocking (argon2): call inside `web::block`, outside any
 /// transaction. `ip` is the client address as the server believes it.
@@ -30,29 +106,13 @@ pub fn sign_in(
     password: &Password,
     ip: &str,
 ) -> Result<Account, AppError> {
-    let email = email.trim().to_lowercase();
+    let email = normalise_email(email)?;
     // No account can have such an address, and PostgreSQL refuses a NUL in text: answer
-    // as for any wrong address, and store nothing (an 80 KB "email" is not worth a row).
-    if email.len() > MAX_EMAIL_BYTES || email.chars().any(char::is_control) {
+    // as for any wrong address, and store nothing.
+    if email.chars().any(char::is_control) {
         return Err(AppError::unauthenticated(WRONG_CREDENTIALS));
     }
-    if let Some(until) = locked_until(conn, &email, ip)?.filter(|&until| now < until) {
-        return Err(too_many(until, now));
-    }
-    // The attempt counts as a failure before the slow check, so attempts racing each
-    // other see one another: at most MAX_FAILURES of them get to verify a password.
-    let attempt = SignInFailure {
-        id: new_id(),
-        email: email.clone(),
-        ip: ip.to_string(),
-        at: now,
-    };
-    attempt.insert(conn)?;
-    if SignInFailure::count_since(conn, &email, ip, now - WINDOW)? > MAX_FAILURES {
-        SignInFailure::delete(conn, &attempt.id)?;
-        let until = locked_until(conn, &email, ip)?.unwrap_or(now + LOCKOUT);
-        return Err(too_many(until, now));
-    }
+    let attempt = begin_attempt(conn, now, &email, ip)?;
     let account = if email.is_empty() {
         None
     } else {
@@ -65,7 +125,7 @@ pub fn sign_in(
     let verified = verify_password(hash, password);
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
-            SignInFailure::clear(conn, &email, ip)?;
+            attempt.succeeded(conn)?;
             // Housekeeping, on the rare successful path: what no longer counts goes.
             SignInFailure::delete_before(conn, now - WINDOW - LOCKOUT)?;
             sessions::end_timed_out(conn, now)?;
@@ -76,25 +136,29 @@ pub fn sign_in(
     }
 }
 
-fn too_many(until: PrimitiveDateTime, now: PrimitiveDateTime) -> AppError {
+fn too_many(scope: FailureScope<'_>, until: PrimitiveDateTime, now: PrimitiveDateTime) -> AppError {
     let minutes = ((until - now).whole_seconds() + 59) / 60;
+    let what = match scope {
+        FailureScope::EmailAndAddress { .. } => "for this email from your address",
+        FailureScope::Address { .. } => "from your address",
+    };
     AppError::TooManyRequests(format!(
-        "too many failed sign-ins for this email from your address; try again in {minutes} minute{}",
+        "too many failed sign-ins {what}; try again in {minutes} minute{}",
         if minutes == 1 { "" } else { "s" }
     ))
 }
 
-/// When the lock on this email and IP lifts, if `MAX_FAILURES` failures fell within
-/// `WINDOW` of each other.
+/// When the lock on this scope lifts, if its last `max` failures fell within `WINDOW` of
+/// each other.
 fn locked_until(
     conn: &mut DbConnection,
-    email: &str,
-    ip: &str,
+    scope: FailureScope<'_>,
+    max: i64,
 ) -> Result<Option<PrimitiveDateTime>, AppError> {
-    let recent = SignInFailure::latest(conn, email, ip, MAX_FAILURES)?;
+    let recent = SignInFailure::latest(conn, scope, max)?;
     Ok(match (recent.first(), recent.last()) {
         (Some(&newest), Some(&oldest))
-            if recent.len() as i64 == MAX_FAILURES && newest - oldest <= WINDOW =>
+            if recent.len() as i64 == max && newest - oldest <= WINDOW =>
         {
             Some(newest + LOCKOUT)
         }

@@ -12,8 +12,8 @@
 //! they are outside this check (DESIGN §4).
 
 use crate::error::{AppError, HtmlError};
-use crate::web::session;
 use crate::web::AppState;
+use crate::web::{client_ip, session};
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -52,7 +52,8 @@ fn origin_of(url: &str) -> &str {
 }
 
 /// Whether the browser says the request comes from another site: an `Origin` other than
-/// the public URL's (or, without one, than this request's own host).
+/// the public URL's (or, without one, than this request's own host: `Host`, or
+/// `X-Forwarded-Host` from a trusted proxy only).
 fn from_another_site(req: &ServiceRequest) -> bool {
     let Some(origin) = req
         .headers()
@@ -61,17 +62,19 @@ fn from_another_site(req: &ServiceRequest) -> bool {
     else {
         return false;
     };
-    let public_url = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.settings.public_url.clone());
-    match public_url {
-        Some(url) => !origin.eq_ignore_ascii_case(origin_of(&url)),
-        None => {
-            let host = req.connection_info().host().to_string();
-            origin
-                .split_once("://")
-                .is_none_or(|(_, rest)| !rest.eq_ignore_ascii_case(&host))
-        }
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return true;
+    };
+    let expected = match &state.settings.public_url {
+        Some(url) => origin_of(url).to_string(),
+        None => client_ip::request_origin(req.request(), &state.settings),
+    };
+    // The host decides; the scheme may differ behind a TLS-terminating proxy that does
+    // not say so.
+    let host_of = |o: &str| o.split_once("://").map(|(_, rest)| rest.to_string());
+    match (host_of(origin), host_of(&expected)) {
+        (Some(a), Some(b)) if state.settings.public_url.is_none() => !a.eq_ignore_ascii_case(&b),
+        _ => !origin.eq_ignore_ascii_case(&expected),
     }
 }
 

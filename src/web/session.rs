@@ -6,6 +6,7 @@
 //! Only signed-in sessions are stored: anonymous visitors carry no session at all.
 
 use crate::domain::api_key::random_secret;
+use crate::domain::clock::{parse_rfc3339_utc, rfc3339};
 use crate::error::{AppError, HtmlError};
 use crate::services::sessions::{self, SessionData, SignedInPerson, TenantMembership};
 use crate::services::Actor;
@@ -24,6 +25,7 @@ use std::pin::Pin;
 const ACCOUNT_ID: &str = "account_id";
 pub(crate) const CSRF_TOKEN: &str = "csrf_token";
 const TENANT_ID: &str = "tenant_id";
+const SIGNED_IN_AT: &str = "signed_in_at";
 const FLASH: &str = "flash";
 const FORM_NONCES: &str = "form_nonces";
 /// How many unused form nonces a session remembers (one per open form).
@@ -79,12 +81,14 @@ fn to_data(mut state: HashMap<String, String>) -> Result<SessionData, anyhow::Er
     let csrf_token = decode(state.remove(CSRF_TOKEN))?
         .ok_or_else(|| anyhow::anyhow!("a signed-in session must have a CSRF token"))?;
     let tenant_id = decode(state.remove(TENANT_ID))?;
+    let signed_in_at = decode(state.remove(SIGNED_IN_AT))?.and_then(|t| parse_rfc3339_utc(&t));
     let rest: BTreeMap<String, String> = state.into_iter().collect();
     Ok(SessionData {
         account_id,
         csrf_token,
         tenant_id,
         state: serde_json::to_string(&rest)?,
+        signed_in_at,
     })
 }
 
@@ -95,6 +99,9 @@ fn from_data(data: SessionData) -> HashMap<String, String> {
     state.insert(CSRF_TOKEN.into(), encode(&data.csrf_token));
     if let Some(t) = &data.tenant_id {
         state.insert(TENANT_ID.into(), encode(t));
+    }
+    if let Some(t) = data.signed_in_at {
+        state.insert(SIGNED_IN_AT.into(), encode(&rfc3339(t)));
     }
     state
 }
@@ -180,6 +187,15 @@ pub fn start(session: &Session, account_id: &str, tenant_id: Option<&str>) -> Re
         session.insert(TENANT_ID, t).map_err(session_error)?;
     }
     Ok(())
+}
+
+/// Goes on under a new id and a new CSRF token, keeping the sign-in time (and so the
+/// absolute limit): after a password change.
+pub fn rotate(session: &Session) -> Result<(), AppError> {
+    session.renew();
+    session
+        .insert(CSRF_TOKEN, random_secret(32))
+        .map_err(session_error)
 }
 
 /// Ends the session here and in the database.

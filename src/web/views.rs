@@ -458,6 +458,7 @@ pub struct MemberRow {
 pub struct InvitationRow {
     pub id: String,
     pub role: String,
+    pub created_by: String,
     pub created: String,
     pub expires: String,
     pub revoke_url: String,

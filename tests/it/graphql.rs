@@ -1011,6 +1011,15 @@ fn expected(caller: Caller, action: Action) -> Option<&'static str> {
     let human_admin = caller == Admin;
     match action {
         CreateOwnKey => (caller == OtherTenantAdmin).then_some("FORBIDDEN"),
+        // Another tenant's service account does not exist for the caller (issue 17).
+        ListServiceAccountKeys
+        | ReadServiceAccount
+        | RenameServiceAccount
+        | RemoveServiceAccount
+            if caller == OtherTenantAdmin =>
+        {
+            Some("NOT_FOUND")
+        }
         CreateServiceAccountKey
         | ListServiceAccountKeys
         | ListServiceAccounts

@@ -1,4 +1,4 @@
-DROP INDEX sign_in_failures_at;
+DROP INDEX IF EXISTS sign_in_failures_at;
 DROP INDEX invitations_expires_at;
 DROP INDEX invitations_tenant_pending;
 DROP INDEX sessions_expires_at;

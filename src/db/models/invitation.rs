@@ -92,6 +92,20 @@ impl Invitation {
         diesel::delete(invitations::table.find(id)).execute(conn)
     }
 
+    /// The unused links one account made for one tenant, expired or not.
+    pub fn unused_created_by(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        created_by: &str,
+    ) -> QueryResult<Vec<Invitation>> {
+        invitations::table
+            .filter(invitations::tenant_id.eq(tenant_id))
+            .filter(invitations::created_by.eq(created_by))
+            .filter(invitations::used_at.is_null())
+            .select(Invitation::as_select())
+            .load(conn)
+    }
+
     pub fn delete_all_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<usize> {
         diesel::delete(invitations::table.filter(invitations::tenant_id.eq(tenant_id)))
             .execute(conn)

@@ -104,6 +104,26 @@ impl SessionRow {
         .execute(conn)
     }
 
+    pub fn digests_of_account(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Vec<String>> {
+        sessions::table
+            .filter(sessions::account_id.eq(account_id))
+            .select(sessions::id_digest)
+            .load(conn)
+    }
+
+    pub fn set_csrf_token(
+        conn: &mut DbConnection,
+        id_digest: &str,
+        csrf_token: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id_digest))
+            .set(sessions::csrf_token.eq(csrf_token))
+            .execute(conn)
+    }
+
     pub fn touch(
         conn: &mut DbConnection,
         id_digest: &str,

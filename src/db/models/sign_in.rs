@@ -6,13 +6,36 @@ use crate::db::DbConnection;
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
+/// One failed (or still running) password check, keyed on the SHA-256 of the normalised
+/// email: the table never holds an email.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sign_in_failures)]
 pub struct SignInFailure {
     pub id: String,
-    pub email: String,
+    pub email_digest: String,
     pub ip: String,
     pub at: PrimitiveDateTime,
+}
+
+/// Which failures count: those for one email from one address, or all from one address.
+#[derive(Debug, Clone, Copy)]
+pub enum FailureScope<'a> {
+    EmailAndAddress { email_digest: &'a str, ip: &'a str },
+    Address { ip: &'a str },
+}
+
+type Boxed<'a> = sign_in_failures::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+impl FailureScope<'_> {
+    fn query(self) -> Boxed<'static> {
+        let query = sign_in_failures::table.into_boxed();
+        match self {
+            FailureScope::EmailAndAddress { email_digest, ip } => query
+                .filter(sign_in_failures::email_digest.eq(email_digest.to_string()))
+                .filter(sign_in_failures::ip.eq(ip.to_string())),
+            FailureScope::Address { ip } => query.filter(sign_in_failures::ip.eq(ip.to_string())),
+        }
+    }
 }
 
 impl SignInFailure {
@@ -25,13 +48,11 @@ impl SignInFailure {
 
     pub fn count_since(
         conn: &mut DbConnection,
-        email: &str,
-        ip: &str,
+        scope: FailureScope<'_>,
         since: PrimitiveDateTime,
     ) -> QueryResult<i64> {
-        sign_in_failures::table
-            .filter(sign_in_failures::email.eq(email))
-            .filter(sign_in_failures::ip.eq(ip))
+        scope
+            .query()
             .filter(sign_in_failures::at.gt(since))
             .count()
             .get_result(conn)
@@ -40,13 +61,11 @@ impl SignInFailure {
     /// The newest failure times, newest first (to say when the lock lifts).
     pub fn latest(
         conn: &mut DbConnection,
-        email: &str,
-        ip: &str,
+        scope: FailureScope<'_>,
         limit: i64,
     ) -> QueryResult<Vec<PrimitiveDateTime>> {
-        sign_in_failures::table
-            .filter(sign_in_failures::email.eq(email))
-            .filter(sign_in_failures::ip.eq(ip))
+        scope
+            .query()
             .order(sign_in_failures::at.desc())
             .limit(limit)
             .select(sign_in_failures::at)
@@ -63,10 +82,10 @@ impl SignInFailure {
             .execute(conn)
     }
 
-    pub fn clear(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<usize> {
+    pub fn clear(conn: &mut DbConnection, email_digest: &str, ip: &str) -> QueryResult<usize> {
         diesel::delete(
             sign_in_failures::table
-                .filter(sign_in_failures::email.eq(email))
+                .filter(sign_in_failures::email_digest.eq(email_digest))
                 .filter(sign_in_failures::ip.eq(ip)),
         )
         .execute(conn)

@@ -77,10 +77,16 @@ pub async fn change(
             errors.add(i.field, i.message);
             return page(StatusCode::UNPROCESSABLE_ENTITY, &signed_in, errors);
         }
+        Err(AppError::TooManyRequests(message)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("current_password", message);
+            return page(StatusCode::TOO_MANY_REQUESTS, &signed_in, errors);
+        }
         Err(e) => return Err(e.into()),
     }
-    // Every session of the account is gone, this one included; it continues under a new id.
-    signed_in.session.renew();
+    // Every session of the account is gone, this one included; it continues under a new
+    // id and CSRF token, with its original sign-in time.
+    session::rotate(&signed_in.session)?;
     session::set_flash(
         &signed_in.session,
         "Your password has been changed, and your other sessions have been signed out.",

@@ -98,12 +98,15 @@ pub async fn login(
             session::start(&session, &account.id, None)?;
             Ok(redirect(hx, &next))
         }
-        Err(e @ (AppError::Unauthenticated(_) | AppError::TooManyRequests(_))) => {
-            let status = match e {
-                AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::UNAUTHORIZED,
+        Err(
+            e
+            @ (AppError::Unauthenticated(_) | AppError::TooManyRequests(_) | AppError::Invalid(_)),
+        ) => {
+            let (status, message) = match &e {
+                AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+                AppError::Invalid(i) => (StatusCode::UNPROCESSABLE_ENTITY, i.message.clone()),
+                _ => (StatusCode::UNAUTHORIZED, e.to_string()),
             };
-            let message = e.to_string();
             let mut chars = message.chars();
             let message: String = match chars.next() {
                 Some(c) => c.to_uppercase().chain(chars).collect(),

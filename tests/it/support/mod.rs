@@ -417,6 +417,30 @@ impl TestApp {
         .expect("seeded keys");
     }
 
+    /// Posts a GraphQL query with object variables to `/graphql` (with `headers`);
+    /// returns the whole JSON answer.
+    pub async fn graphql(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.expect("request");
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("a JSON answer")
+    }
+
     /// `GET path` with a Bearer key.
     pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
         self.client

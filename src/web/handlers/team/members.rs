@@ -5,6 +5,7 @@ use super::team_of;
 use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
 use crate::services::{invitations, members};
+use crate::web::client_ip;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
@@ -69,7 +70,9 @@ pub async fn list(
     let members = list.iter().map(|m| member_row(&team, m)).collect();
     let invitations = pending
         .iter()
-        .map(|i| InvitationRow {
+        .map(|p| (&p.invitation, p.created_by_name.as_deref()))
+        .map(|(i, creator)| InvitationRow {
+            created_by: creator.unwrap_or("(account removed)").to_string(),
             id: i.id.clone(),
             role: Role::parse(&i.role)
                 .map(Role::label)
@@ -218,18 +221,6 @@ pub async fn new_invitation(
     )
 }
 
-/// The address people reach this server at: the configured public URL, else what the
-/// request says.
-fn public_base(req: &HttpRequest, state: &AppState) -> String {
-    match &state.settings.public_url {
-        Some(url) => url.clone(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    }
-}
-
 /// `POST /t/{slug}/team/invitations`: the link is shown once (never stored, `no-store`).
 pub async fn create_invitation(
     req: HttpRequest,
@@ -256,7 +247,7 @@ pub async fn create_invitation(
     let view = CreatedInvitationView {
         link: format!(
             "{}/t/{}/join/{}",
-            public_base(&req, &state),
+            client_ip::public_base(&req, &state.settings),
             team.slug,
             created.token
         ),
