@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod context;
+pub mod documents;
 mod members;
 mod scalars;
 mod service_accounts;

@@ -9,5 +9,6 @@ mod dashboard;
 mod foundation;
 mod graphql;
 mod permissions;
+mod revocation;
 mod team;
 mod team_pages;
