@@ -438,7 +438,10 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
                     Ok(res) if res.status().as_u16() == status => res
                         .bytes()
                         .await
-                        .is_ok_and(|b| b.windows(body_has.len()).any(|w| w == body_has.as_bytes())),
+                        .is_ok_and(|b| {
+                            body_has.is_empty()
+                                || b.windows(body_has.len()).any(|w| w == body_has.as_bytes())
+                        }),
                     _ => false,
                 };
                 latencies.push(t0.elapsed());
