@@ -1,21 +1,38 @@
-//! The load benchmark: the real server (release build) on a fresh database, driven over
-//! loopback by concurrent keep-alive clients in the same process for a fixed time.
+//! The load benchmark: the real server (release build, request logging at `info` as by
+//! default, formatted but written nowhere) on a fresh database, driven over loopback by
+//! keep-alive clients in the same process for a fixed time.
 //!
 //!     cargo bench --bench load                       # SQLite
 //!     KEYWARD_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench load
 //!
-//! Options (environment): BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
-//! Prints requests per second and latency percentiles per route, and the process's peak
-//! resident memory. Bounded in time and count; talks to 127.0.0.1 only.
+//! Options (environment): BENCH_SECONDS per route (default 5), BENCH_CONNECTIONS
+//! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with).
+//! For each backend and key count it prints req/s, p50/p99/max latency and the ratio of
+//! req/s to `/healthz` for: `/healthz`, `/api/whoami`, GraphQL `auth_info`, an unknown
+//! (well-formed) key, and `/api/whoami` while 20 clients sign in with a password in a
+//! loop; then the process's peak resident memory. Every timed response is checked (status
+//! and body); a response that is not the expected one counts as an error. Keys beyond
+//! the first are inserted in bulk by SQL, not through the services.
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use keyward::config::{LogFormat, LogSettings, SessionSecret, Settings};
-use keyward::db::DatabaseUrl;
-use keyward::domain::{Clock, Email, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
+use keyward::db::{DatabaseUrl, DbConnection};
+use keyward::domain::{Clock, Email, KeyName, Password, PersonName, PlainToken, Role};
+use keyward::domain::{TenantName, TenantSlug, TokenKind};
 use keyward::services::{self, Actor};
 use keyward::startup::Application;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+const EMAIL: &str = "bench@example.com";
+/// Each signing-in client has an account of its own, so no email reaches the throttle.
+fn signer_email(i: usize) -> String {
+    format!("signer{i}@example.com")
+}
+const PASSWORD: &str = "bench password";
+const SIGN_INS: usize = 20;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -24,34 +41,64 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    /// POST of GraphQL `{ auth_info { … } }`.
+    AuthInfo,
+}
+
 struct Target {
     label: &'static str,
     url: String,
+    method: Method,
     key: Option<String>,
+    status: u16,
+    /// Text the body must contain.
+    body_has: String,
+    /// Clients signing in meanwhile.
+    sign_ins: bool,
+}
+
+struct Seeded {
+    key: String,
+    key_id: String,
+    key_count: usize,
 }
 
 fn main() {
-    let seconds: u64 = env_or("BENCH_SECONDS", 10);
+    let seconds: u64 = env_or("BENCH_SECONDS", 5);
     let connections: usize = env_or("BENCH_CONNECTIONS", 32);
+    let counts: Vec<usize> = std::env::var("BENCH_KEYS")
+        .unwrap_or_else(|_| "1000,1000000".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
     let mut backends = vec![("sqlite", None)];
     if let Ok(pg) = std::env::var("KEYWARD_TEST_POSTGRES_URL") {
         backends.push(("postgres", Some(pg)));
     }
+    // Request logging as a default server does it: every line formatted, none printed.
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_writer(std::io::sink)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     println!(
-        "keyward load benchmark: {connections} connections, {seconds} s per route, {} cores",
+        "keyward load benchmark: {connections} connections, {seconds} s per route, {} cores, server workers: default",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     );
     println!(
-        "{:<10} {:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
-        "backend", "route", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+        "{:<9} {:>9} {:<34} {:>9} {:>8} {:>8} {:>8} {:>7} {:>6}",
+        "backend", "keys", "route", "req/s", "p50 ms", "p99 ms", "max ms", "×healthz", "errors"
     );
+    let mut failures = 0;
     for (name, pg) in backends {
         let (url, _guard) = database(pg.as_deref());
         runtime.block_on(async {
@@ -60,7 +107,7 @@ fn main() {
                 database_url: DatabaseUrl::parse(&url).unwrap(),
                 public_url: None,
                 log: LogSettings {
-                    filter: "warn".into(),
+                    filter: "info".into(),
                     format: LogFormat::Pretty,
                 },
                 trusted_proxies: Vec::new(),
@@ -73,39 +120,111 @@ fn main() {
             let base = format!("http://127.0.0.1:{}", app.port());
             let pool = app.state().db.pool.clone();
             tokio::spawn(app.run_until_stopped());
-            let key = tokio::task::spawn_blocking(move || seed(&mut pool.get().unwrap()))
+            let mut seeded = {
+                let pool = pool.clone();
+                tokio::task::spawn_blocking(move || seed(&mut pool.get().unwrap()))
+                    .await
+                    .unwrap()
+            };
+            for &count in &counts {
+                let pool = pool.clone();
+                seeded = tokio::task::spawn_blocking(move || {
+                    bulk_keys(&mut pool.get().unwrap(), seeded, count)
+                })
                 .await
                 .unwrap();
-            let targets = [
-                Target {
-                    label: "GET /healthz",
-                    url: format!("{base}/healthz"),
-                    key: None,
-                },
-                Target {
-                    label: "GET /api/whoami (valid key)",
-                    url: format!("{base}/api/whoami"),
-                    key: Some(key.clone()),
-                },
-                Target {
-                    label: "GET /api/whoami (bad checksum)",
-                    url: format!("{base}/api/whoami"),
-                    key: Some(format!("{}0", &key[..key.len() - 1])),
-                },
-            ];
-            for t in &targets {
-                let r = drive(t, connections, Duration::from_secs(seconds)).await;
+                let mut healthz = 0.0;
+                for t in targets(&base, &seeded) {
+                    let r = drive(&t, &base, connections, Duration::from_secs(seconds)).await;
+                    if t.label == "GET /healthz" {
+                        healthz = r.rps;
+                    }
+                    failures += r.errors;
+                    println!(
+                        "{:<9} {:>9} {:<34} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>7.2}× {:>6}",
+                        name,
+                        seeded.key_count,
+                        t.label,
+                        r.rps,
+                        r.p50,
+                        r.p99,
+                        r.max,
+                        r.rps / healthz,
+                        r.errors
+                    );
+                    if let Some(s) = r.sign_ins {
+                        println!(
+                            "{:<9} {:>9} {:<34} {:>9.1} {:>8} {:>8} {:>8} {:>7} {:>6}",
+                            name,
+                            seeded.key_count,
+                            "  meanwhile POST /login",
+                            s,
+                            "",
+                            "",
+                            "",
+                            "",
+                            ""
+                        );
+                    }
+                }
                 println!(
-                    "{:<10} {:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
-                    name, t.label, r.0, r.1, r.2, r.3, r.4
+                    "peak resident memory of the process so far: {} MiB",
+                    peak_rss_kib() / 1024
                 );
             }
         });
     }
-    println!(
-        "peak resident memory of the process: {} MiB",
-        peak_rss_kib() / 1024
-    );
+    if failures > 0 {
+        eprintln!("{failures} responses were not the expected ones");
+        std::process::exit(1);
+    }
+}
+
+fn targets(base: &str, s: &Seeded) -> Vec<Target> {
+    let whoami = |label, sign_ins| Target {
+        label,
+        url: format!("{base}/api/whoami"),
+        method: Method::Get,
+        key: Some(s.key.clone()),
+        status: 200,
+        body_has: format!("\"api_key_id\":\"{}\"", s.key_id),
+        sign_ins,
+    };
+    vec![
+        Target {
+            label: "GET /healthz",
+            url: format!("{base}/healthz"),
+            method: Method::Get,
+            key: None,
+            status: 200,
+            body_has: String::new(),
+            sign_ins: false,
+        },
+        whoami("GET /api/whoami", false),
+        Target {
+            label: "POST /graphql { auth_info }",
+            url: format!("{base}/graphql"),
+            method: Method::AuthInfo,
+            key: Some(s.key.clone()),
+            status: 200,
+            body_has: format!("\"api_key_id\":\"{}\"", s.key_id),
+            sign_ins: false,
+        },
+        Target {
+            label: "GET /api/whoami (unknown key)",
+            url: format!("{base}/api/whoami"),
+            method: Method::Get,
+            key: Some(
+                PlainToken::generate(TokenKind::User)
+                    .expose_secret()
+                    .to_string(),
+            ),
+            status: 401,
+            body_has: "unknown or has been revoked".into(),
+            sign_ins: false,
+        },
+        whoami("GET /api/whoami (20 signing in)", true),
+    ]
 }
 
 /// A database for the run; the guard removes it afterwards.
@@ -152,7 +271,8 @@ fn database(pg: Option<&str>) -> (String, Box<dyn std::any::Any>) {
     }
 }
 
-fn seed(conn: &mut keyward::db::DbConnection) -> String {
+/// A tenant, a person (who signs in during the mix) and the key the benchmark uses.
+fn seed(conn: &mut DbConnection) -> Seeded {
     let op = Actor::operator();
     let now = Clock::system().now();
     let t = services::tenants::create_tenant(
@@ -167,12 +287,23 @@ fn seed(conn: &mut keyward::db::DbConnection) -> String {
         conn,
         &op,
         now,
-        Email::parse("bench@example.com").unwrap(),
+        Email::parse(EMAIL).unwrap(),
         PersonName::parse("Bench").unwrap(),
-        &Password::parse_new("bench password").unwrap(),
+        &Password::parse_new(PASSWORD).unwrap(),
     )
     .unwrap();
     services::members::add_member(conn, &op, now, &t.id, &a.id, Role::Admin).unwrap();
+    for i in 0..SIGN_INS {
+        services::accounts::create_user(
+            conn,
+            &op,
+            now,
+            Email::parse(&signer_email(i)).unwrap(),
+            PersonName::parse("Signer").unwrap(),
+            &Password::parse_new(PASSWORD).unwrap(),
+        )
+        .unwrap();
+    }
     let created = services::api_keys::create_api_key(
         conn,
         &op,
@@ -185,11 +316,101 @@ fn seed(conn: &mut keyward::db::DbConnection) -> String {
         },
     )
     .unwrap();
-    created.token.expose_secret().to_string()
+    Seeded {
+        key: created.token.expose_secret().to_string(),
+        key_id: created.key.id,
+        key_count: 1,
+    }
 }
 
-/// (req/s, p50 ms, p99 ms, max ms, errors) for one route.
-async fn drive(t: &Target, connections: usize, duration: Duration) -> (f64, f64, f64, f64, usize) {
+/// Adds keys (copies of the benchmark's key under random digests) up to `count`, in one
+/// SQL statement.
+fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
+    let (from, to) = (seeded.key_count + 1, count);
+    if to < from {
+        return seeded;
+    }
+    let started = Instant::now();
+    let columns = "id, account_id, tenant_id, name, token_digest, display_hint, created_at, \
+                   created_by, created_by_key_id, expires_at, last_used_at, last_used_ip";
+    let sql = match conn {
+        DbConnection::Sqlite(_) => format!(
+            "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to}) \
+             INSERT INTO api_keys ({columns}) \
+             SELECT printf('00000000-0000-4000-8000-%012d', n.i), account_id, tenant_id, \
+                    'bulk', lower(hex(randomblob(32))), display_hint, created_at, \
+                    NULL, NULL, NULL, NULL, NULL \
+             FROM api_keys, n WHERE api_keys.id = '{id}'",
+            id = seeded.key_id
+        ),
+        DbConnection::Postgres(_) => format!(
+            "INSERT INTO api_keys ({columns}) \
+             SELECT '00000000-0000-4000-8000-' || lpad(n::text, 12, '0'), account_id, tenant_id, \
+                    'bulk', encode(sha256(('bulk' || n)::bytea), 'hex'), display_hint, created_at, \
+                    NULL, NULL, NULL, NULL, NULL \
+             FROM api_keys, generate_series({from}, {to}) AS n WHERE api_keys.id = '{id}'; \
+             ANALYZE api_keys",
+            id = seeded.key_id
+        ),
+    };
+    conn.batch_execute(&sql).expect("bulk insert of keys");
+    eprintln!(
+        "(inserted {} keys in {:.1} s)",
+        to - from + 1,
+        started.elapsed().as_secs_f64()
+    );
+    Seeded {
+        key_count: count,
+        ..seeded
+    }
+}
+
+struct Run {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    errors: usize,
+    /// Sign-ins per second during the run, when clients signed in meanwhile.
+    sign_ins: Option<f64>,
+}
+
+/// Drives one target with `connections` clients for `duration`.
+async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -> Run {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signed_in = Arc::new(AtomicUsize::new(0));
+    let mut signers = Vec::new();
+    if t.sign_ins {
+        for i in 0..SIGN_INS {
+            let (stop, signed_in, url) = (stop.clone(), signed_in.clone(), format!("{base}/login"));
+            let email = signer_email(i);
+            signers.push(tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                let mut wrong = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let res = client
+                        .post(&url)
+                        .form(&[
+                            ("email", email.as_str()),
+                            ("password", PASSWORD),
+                            ("next", "/"),
+                        ])
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().as_u16() == 303 => {
+                            signed_in.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => wrong += 1,
+                    }
+                }
+                wrong
+            }));
+        }
+    }
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -198,23 +419,37 @@ async fn drive(t: &Target, connections: usize, duration: Duration) -> (f64, f64,
             .pool_max_idle_per_host(1)
             .build()
             .unwrap();
-        let (url, key) = (t.url.clone(), t.key.clone());
+        let (url, key, method) = (t.url.clone(), t.key.clone(), t.method);
+        let (status, body_has) = (t.status, t.body_has.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(50_000);
             let mut errors = 0usize;
             while Instant::now() < deadline {
-                let mut req = client.get(&url);
+                let mut req = match method {
+                    Method::Get => client.get(&url),
+                    Method::AuthInfo => client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(r#"{"query":"{ auth_info { user_id tenant_id api_key_id role account_type } }"}"#),
+                };
                 if let Some(k) = &key {
                     req = req.bearer_auth(k);
                 }
                 let t0 = Instant::now();
-                match req.send().await {
-                    Ok(res) if res.status().as_u16() < 500 => {
-                        let _ = res.bytes().await;
-                    }
-                    _ => errors += 1,
-                }
+                let ok = match req.send().await {
+                    Ok(res) if res.status().as_u16() == status => res
+                        .bytes()
+                        .await
+                        .is_ok_and(|b| {
+                            body_has.is_empty()
+                                || b.windows(body_has.len()).any(|w| w == body_has.as_bytes())
+                        }),
+                    _ => false,
+                };
                 latencies.push(t0.elapsed());
+                if !ok {
+                    errors += 1;
+                }
             }
             (latencies, errors)
         }));
@@ -227,18 +462,25 @@ async fn drive(t: &Target, connections: usize, duration: Duration) -> (f64, f64,
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for s in signers {
+        errors += s.await.unwrap();
+    }
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    (
-        all.len() as f64 / elapsed,
-        pct(0.50),
-        pct(0.99),
-        all.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: all.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         errors,
-    )
+        sign_ins: t
+            .sign_ins
+            .then(|| signed_in.load(Ordering::Relaxed) as f64 / elapsed),
+    }
 }
 
 fn peak_rss_kib() -> u64 {

@@ -131,6 +131,20 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
+impl From<diesel::r2d2::Error> for AppError {
+    fn from(e: diesel::r2d2::Error) -> Self {
+        AppError::Unavailable(Box::new(e))
+    }
+}
+
+/// A failed read on the key path is retried, or its connection reopened, when the error
+/// could come from the connection rather than from the request.
+impl crate::db::key_reader::MaybeConnectionFailure for AppError {
+    fn may_be_connection_failure(&self) -> bool {
+        matches!(self, AppError::Internal(_) | AppError::Unavailable(_))
+    }
+}
+
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         AppError::Unavailable(Box::new(e))

@@ -1,9 +1,10 @@
 //! Keyward: self-hosted, multi-tenant API keys.
 //!
-//! The request path runs one way: `web` (routes, extractors, handlers) or `graphql`
-//! (resolvers) → `services` (rules, permissions, one transaction each) → `db`. `domain`
-//! holds the pure types every layer shares.
+//! The request path runs one way: `web` (routes, handlers) or `graphql` (resolvers), both
+//! with `api_caller` (who an API key authenticates as) → `services` (rules, permissions,
+//! one transaction each) → `db`. `domain` holds the pure types every layer shares.
 
+pub mod api_caller;
 pub mod cli;
 pub mod config;
 pub mod db;

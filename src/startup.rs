@@ -20,14 +20,17 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the database, then binds. Every failure is one clear line.
     pub fn build(settings: Settings, clock: Clock) -> Result<Self, String> {
-        let db = Database::open(&settings.database_url)?;
+        // actix-web starts one worker per core unless told otherwise.
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let db = Database::open_for_workers(&settings.database_url, workers)?;
         let session_secret = settings.resolve_session_secret()?;
         let session_key = actix_web::cookie::Key::try_from(session_secret.expose())
             .map_err(|_| "the session secret is too short to sign cookies".to_string())?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        let workers = settings.workers;
         let state = AppState {
             db,
             clock,
@@ -62,9 +65,7 @@ impl Application {
         })
         .listen(listener)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?;
-        if let Some(n) = workers {
-            server = server.workers(n);
-        }
+        server = server.workers(workers);
         Ok(Self {
             port,
             server: server.run(),

@@ -1,8 +1,11 @@
 //! Storage: the one connection type over SQLite and PostgreSQL, the pool, migrations and
 //! readiness. Everything that touches diesel lives below this module or in `services/`.
 
+pub mod key_reader;
 pub mod models;
 pub mod schema;
+
+pub use key_reader::KeyReader;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -210,6 +213,8 @@ pub type PooledConn = PooledConnection<ConnectionManager>;
 pub struct Database {
     pub pool: Pool,
     pub url: DatabaseUrl,
+    /// Where the key-verification read runs (see `key_reader`).
+    pub keys: KeyReader,
     /// SQLite: the (device, inode) of the file opened at start-up, so readiness notices a
     /// file deleted or replaced under an open handle.
     file_identity: Option<(u64, u64)>,
@@ -222,8 +227,15 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
 }
 
 impl Database {
-    /// Opens (creating a SQLite file if needed), migrates and pools the database.
+    /// Opens (creating a SQLite file if needed), migrates and pools the database, for a
+    /// server with as many worker threads as the machine has cores.
     pub fn open(url: &DatabaseUrl) -> Result<Self, String> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::open_for_workers(url, cores)
+    }
+
+    /// `open` for a server with `workers` worker threads: the key path's pool fits them.
+    pub fn open_for_workers(url: &DatabaseUrl, workers: usize) -> Result<Self, String> {
         drop(Self::connect_once(url)?);
         let max_size = match url.backend() {
             Backend::Sqlite => 8,
@@ -248,6 +260,7 @@ impl Database {
         Ok(Self {
             pool,
             url: url.clone(),
+            keys: KeyReader::new(url, workers)?,
             file_identity,
         })
     }

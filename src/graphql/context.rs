@@ -1,11 +1,11 @@
 //! What a resolver knows about its request: the application state and, when the request
 //! carried a valid key, who it authenticated as.
 
+use crate::api_caller::ApiCaller;
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::graphql::scalars::Uuid;
 use crate::services::Actor;
-use crate::web::extractors::ApiCaller;
 use crate::web::AppState;
 use async_graphql::Context;
 use time::PrimitiveDateTime;

@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod context;
+pub mod documents;
 mod limits;
 mod lists;
 mod members;

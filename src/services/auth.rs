@@ -1,6 +1,10 @@
 //! The authentication pipeline of DESIGN §4, after the header has been parsed into a
 //! `PlainToken` (format and checksum, no I/O): digest → one indexed query → expiry →
 //! tenant header → `Principal`. No cache: revocation counts on the next request.
+//!
+//! `verify` only reads, so it can run wherever reads are cheap (see
+//! `db::key_reader`); `record_use` is the write that follows at most once a minute per
+//! key.
 
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
@@ -12,6 +16,7 @@ use time::PrimitiveDateTime;
 
 pub const UNKNOWN_OR_REVOKED: &str = "this API key is not valid: it is unknown or has been revoked";
 
+/// The whole pipeline on one connection: `verify`, then `record_use` when due.
 pub fn authenticate(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -19,6 +24,28 @@ pub fn authenticate(
     tenant_headers: &[String],
     ip: Option<&str>,
 ) -> Result<Principal, AppError> {
+    let verdict = verify(conn, now, token, tenant_headers)?;
+    if verdict.use_to_record {
+        record_use(conn, now, &verdict.principal, ip);
+    }
+    Ok(verdict.principal)
+}
+
+/// What `verify` found: who the key authenticates as, and whether its last use is
+/// old enough to be recorded again.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub principal: Principal,
+    pub use_to_record: bool,
+}
+
+/// Checks the key against the database; reads only.
+pub fn verify(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    token: &PlainToken,
+    tenant_headers: &[String],
+) -> Result<Verdict, AppError> {
     let digest = token.digest();
     let (key, account, membership) = ApiKey::authenticate(conn, digest.as_str())?
         .ok_or_else(|| AppError::unauthenticated(UNKNOWN_OR_REVOKED))?;
@@ -37,20 +64,30 @@ pub fn authenticate(
         }
     }
     // At most one write a minute per key; a fresh enough key takes no write lock at all.
-    if key
+    let use_to_record = key
         .last_used_at
-        .is_none_or(|t| t <= now - time::Duration::minutes(1))
-    {
-        // Best effort: a busy database must not turn a valid key away.
-        if let Err(e) = ApiKey::touch(conn, &key.id, now, ip) {
-            tracing::warn!(error = %e, key_id = %key.id, "could not record the key's last use");
-        }
-    }
-    Ok(Principal {
-        account_kind: account.kind(),
-        account_id: account.id,
-        tenant_id: key.tenant_id,
-        role: membership.role(),
-        key_id: key.id,
+        .is_none_or(|t| t <= now - time::Duration::minutes(1));
+    Ok(Verdict {
+        principal: Principal {
+            account_kind: account.kind(),
+            account_id: account.id,
+            tenant_id: key.tenant_id,
+            role: membership.role(),
+            key_id: key.id,
+        },
+        use_to_record,
     })
+}
+
+/// Records the key's use (time and address) unless another request did within the
+/// minute. Best effort: a busy database must not turn a valid key away.
+pub fn record_use(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    principal: &Principal,
+    ip: Option<&str>,
+) {
+    if let Err(e) = ApiKey::touch(conn, principal.key_id(), now, ip) {
+        tracing::warn!(error = %e, key_id = %principal.key_id(), "could not record the key's last use");
+    }
 }

@@ -97,8 +97,19 @@ pub fn begin_attempt(
     })
 }
 
-/// Verifies the credentials. Blocking (argon2): call inside `web::block`, outside any
-/// transaction. `ip` is the client address as the server believes it.
+/// A sign-in whose attempt is recorded and whose password is still to be checked,
+/// outside any transaction and without a database connection (see `passwords`).
+pub struct PendingSignIn {
+    attempt: Attempt,
+    account: Option<Account>,
+    /// The stored hash, or the decoy's for an unknown email (same work, same answer).
+    pub hash: String,
+}
+
+/// Verifies the credentials, all on one connection. Blocking (argon2): call inside
+/// `web::block`, outside any transaction. `ip` is the client address as the server
+/// believes it. The server itself uses `begin` and `finish` around
+/// `passwords::verify_bounded`, which holds no connection while it hashes.
 pub fn sign_in(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -106,6 +117,19 @@ pub fn sign_in(
     password: &Password,
     ip: &str,
 ) -> Result<Account, AppError> {
+    let pending = begin(conn, now, email, ip)?;
+    let verified = verify_password(&pending.hash, password);
+    finish(conn, now, pending, verified)
+}
+
+/// Refuses a locked email and address, records the attempt as a failure and finds the
+/// account.
+pub fn begin(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    email: &str,
+    ip: &str,
+) -> Result<PendingSignIn, AppError> {
     let email = normalise_email(email)?;
     // No account can have such an address, and PostgreSQL refuses a NUL in text: answer
     // as for any wrong address, and store nothing.
@@ -120,9 +144,25 @@ pub fn sign_in(
     };
     let hash = account
         .as_ref()
-        .and_then(|a| a.password_hash.as_deref())
-        .unwrap_or_else(|| decoy_hash());
-    let verified = verify_password(hash, password);
+        .and_then(|a| a.password_hash.clone())
+        .unwrap_or_else(|| decoy_hash().to_string());
+    Ok(PendingSignIn {
+        attempt,
+        account,
+        hash,
+    })
+}
+
+/// The account when the password was right; the recorded failure stays otherwise.
+pub fn finish(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    pending: PendingSignIn,
+    verified: bool,
+) -> Result<Account, AppError> {
+    let PendingSignIn {
+        attempt, account, ..
+    } = pending;
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
             attempt.succeeded(conn)?;

@@ -1,10 +1,9 @@
-//! HTTP: every route (`routes.rs`), who is calling (`extractors.rs` for API keys,
-//! `session.rs` for signed-in people), CSRF and security headers, htmx, the dashboard's
-//! views, and handlers that parse input into domain types and call `services/`.
+//! HTTP: every route (`routes.rs`), who is signed in (`session.rs`; API keys are
+//! `crate::api_caller`'s, shared with GraphQL), CSRF and security headers, htmx, the
+//! dashboard's views, and handlers that parse input into domain types and call `services/`.
 
 pub mod client_ip;
 pub mod csrf;
-pub mod extractors;
 pub mod handlers;
 pub mod htmx;
 pub mod logging;

@@ -12,6 +12,7 @@ mod graphql;
 mod invitation_creators;
 mod permissions;
 mod reliability;
+mod revocation;
 mod security;
 mod security_files;
 mod security_tenants;

@@ -58,25 +58,38 @@ impl ApiKey {
 
     /// The one indexed query of the authentication pipeline: key, owner and the owner's
     /// membership in the key's tenant, by digest.
+    ///
+    /// Run on the backend's own connection, whose statement cache keeps it prepared (the
+    /// MultiConnection builds its SQL again on every call), and without `LIMIT ?`
+    /// (`first`): the digest is unique, and SQLite re-prepares a statement on every
+    /// call when a bound value takes part in planning, as a `LIMIT` parameter does.
     pub fn authenticate(
         conn: &mut DbConnection,
         digest: &str,
     ) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
-        api_keys::table
-            .inner_join(accounts::table)
-            .inner_join(
-                memberships::table.on(memberships::account_id
-                    .eq(api_keys::account_id)
-                    .and(memberships::tenant_id.eq(api_keys::tenant_id))),
-            )
-            .filter(api_keys::token_digest.eq(digest))
-            .select((
-                ApiKey::as_select(),
-                Account::as_select(),
-                Membership::as_select(),
-            ))
-            .first(conn)
-            .optional()
+        macro_rules! by_digest {
+            ($conn:expr) => {
+                api_keys::table
+                    .inner_join(accounts::table)
+                    .inner_join(
+                        memberships::table.on(memberships::account_id
+                            .eq(api_keys::account_id)
+                            .and(memberships::tenant_id.eq(api_keys::tenant_id))),
+                    )
+                    .filter(api_keys::token_digest.eq(digest))
+                    .select((
+                        ApiKey::as_select(),
+                        Account::as_select(),
+                        Membership::as_select(),
+                    ))
+                    .get_result($conn)
+                    .optional()
+            };
+        }
+        match conn {
+            DbConnection::Sqlite(c) => by_digest!(c),
+            DbConnection::Postgres(c) => by_digest!(c),
+        }
     }
 
     /// Records use at most once a minute: the condition makes concurrent instances agree.

@@ -1,6 +1,6 @@
 //! Plain JSON routes for scripts and health checks, authenticated by API key only.
 
-use crate::web::extractors::ApiCaller;
+use crate::api_caller::ApiCaller;
 use actix_web::HttpResponse;
 
 /// `GET /api/whoami`: what the presented key authenticates as.

@@ -17,9 +17,9 @@
 //! - `hello`, introspection and GraphiQL need no key; a key that is sent must be valid,
 //!   whatever the query.
 
+use crate::api_caller::authenticate_request;
 use crate::error::AppError;
 use crate::graphql::{KeywardSchema, RequestContext};
-use crate::web::extractors::authenticate_request;
 use crate::web::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -38,7 +38,7 @@ pub async fn execute(
         Ok(body) => body,
         Err(e) => return error_response(e.status_code(), &e),
     };
-    let request = match parse_request(&body) {
+    let mut request = match parse_request(&body) {
         Ok(request) => request,
         Err(message) => {
             return error_response(StatusCode::BAD_REQUEST, &AppError::invalid("body", message))
@@ -51,6 +51,7 @@ pub async fn execute(
         Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::OK, &e),
         Err(e) => return error_response(e.status_code(), &e),
     };
+    crate::graphql::documents::attach_parsed(&mut request);
     let context = RequestContext {
         state: state.get_ref().clone(),
         caller,

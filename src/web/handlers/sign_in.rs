@@ -2,7 +2,7 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
-use crate::services::sign_in;
+use crate::services::{passwords, sign_in};
 use crate::web::client_ip::client_ip;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session;
@@ -90,9 +90,17 @@ pub async fn login(
     let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
     let password = Password::offered(&password);
     let offered_email = email.clone();
-    let verdict = state
-        .run(move |conn, now| sign_in::sign_in(conn, now, &offered_email, &password, &ip))
-        .await;
+    let verdict = async {
+        let pending = state
+            .run(move |conn, now| sign_in::begin(conn, now, &offered_email, &ip))
+            .await?;
+        // No connection is held while the password is hashed.
+        let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
+        state
+            .run(move |conn, now| sign_in::finish(conn, now, pending, verified))
+            .await
+    }
+    .await;
     match verdict {
         Ok(account) => {
             session::start(&session, &account.id, None)?;

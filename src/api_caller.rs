@@ -1,10 +1,15 @@
-//! Who is calling. `ApiCaller` runs the API-key pipeline of DESIGN §4 for `/api/*`
-//! routes; GraphQL calls `authenticate_request` itself so it can render failures its way.
-//! Neither reads the session cookie.
+//! Who is calling through an API key, for both surfaces: `ApiCaller` runs the pipeline
+//! of DESIGN §4 for `/api/*` routes; GraphQL calls `authenticate_request` itself so it
+//! can render failures its way. Neither reads the session cookie.
+//!
+//! The hot path: the key's read runs where `db::key_reader` says (on SQLite on this very
+//! worker thread, with no hand-off); only the once-a-minute write of the key's last use
+//! goes to the blocking pool.
 
 use crate::domain::PlainToken;
 use crate::error::AppError;
-use crate::services::{auth, Actor, Principal};
+use crate::services::auth::{self, Verdict};
+use crate::services::{Actor, Principal};
 use crate::web::client_ip::client_ip;
 use crate::web::AppState;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
@@ -70,13 +75,39 @@ pub async fn authenticate_request(
     };
     let tenants = tenant_headers(req.headers())?;
     let ip = client_ip(req, &state.settings);
-    let ip_for_touch = ip.clone();
-    let principal: Principal = state
-        .run(move |conn, now| {
-            auth::authenticate(conn, now, &token, &tenants, ip_for_touch.as_deref())
-        })
-        .await?;
-    Ok(Some(ApiCaller { principal, ip }))
+    let verdict = verify(state, token, tenants).await?;
+    if verdict.use_to_record {
+        let (principal, ip) = (verdict.principal.clone(), ip.clone());
+        state
+            .run(move |conn, now| {
+                auth::record_use(conn, now, &principal, ip.as_deref());
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(Some(ApiCaller {
+        principal: verdict.principal,
+        ip,
+    }))
+}
+
+/// The key's read: here on SQLite, on the blocking pool with the key pool on PostgreSQL.
+async fn verify(
+    state: &AppState,
+    token: PlainToken,
+    tenants: Vec<String>,
+) -> Result<Verdict, AppError> {
+    let now = state.clock.now();
+    let keys = &state.db.keys;
+    if let Some(verdict) = keys.read_here(|conn| auth::verify(conn, now, &token, &tenants)) {
+        return verdict;
+    }
+    let keys = keys.clone();
+    web::block(move || {
+        keys.read_pooled(|conn| auth::verify(conn, now, &token, &tenants))
+            .unwrap_or_else(|| Err(AppError::internal("the key reader has no pool")))
+    })
+    .await?
 }
 
 /// An API request authenticated by a key; anything else is refused with 401.
