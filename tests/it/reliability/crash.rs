@@ -27,6 +27,8 @@ fn start(db: &TestDb) -> ServerProcess {
         &[
             ("KEYWARD_LOG", "warn,keyward=info,keyward::web=warn"),
             ("KEYWARD_SESSION_SECRET", &secret),
+            // More keys than the default quota are made for one account here.
+            ("KEYWARD_MAX_KEYS_PER_ACCOUNT", "100000"),
         ],
     )
     .expect("server starts")
