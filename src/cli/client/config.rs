@@ -56,10 +56,20 @@ impl Source {
 }
 
 /// A setting and where it came from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sourced {
     pub value: String,
     pub source: Source,
+}
+
+/// Never prints the value, which may be a key: only where it came from.
+impl std::fmt::Debug for Sourced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sourced")
+            .field("value", &"<redacted>")
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 /// `$XDG_CONFIG_HOME/keyward/config.toml`, or `$HOME/.config/keyward/config.toml`.

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use config::{ConfigFile, Sourced};
 
 /// How to reach the server; every client command takes these.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct Connection {
     /// Server URL, e.g. https://keys.example.com [else KEYWARD_URL, else the config file]
     #[arg(long, global = true, value_name = "URL")]
@@ -24,6 +24,17 @@ pub struct Connection {
     /// Print JSON instead of tables, for scripts
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Never prints the key: only whether one was given.
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("json", &self.json)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
