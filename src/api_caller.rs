@@ -130,10 +130,7 @@ impl FromRequest for ApiCaller {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal("application state is missing"))?
-                .clone();
+            let state = AppState::of(&req)?;
             match authenticate_request(&req, &state).await? {
                 Some(caller) => Ok(caller),
                 None => Err(AppError::unauthenticated(

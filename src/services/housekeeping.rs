@@ -4,6 +4,8 @@
 //! several instances may run it at the same time.
 
 use crate::db::models::housekeeping as rows;
+use crate::db::models::sign_in::SignInFailure;
+use crate::db::models::SessionRow;
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::services::{sessions, sign_in};
@@ -37,9 +39,9 @@ pub fn sweep(
     audit_retention_days: Option<i64>,
 ) -> Result<Swept, AppError> {
     let swept = Swept {
-        sessions: rows::delete_expired_sessions(conn, now, now - sessions::IDLE_TIMEOUT)?,
+        sessions: SessionRow::delete_timed_out(conn, now, now - sessions::IDLE_TIMEOUT)?,
         // A failure counts for `WINDOW`, and a lockout lasts `LOCKOUT` after the last one.
-        sign_in_failures: rows::delete_sign_in_failures_before(
+        sign_in_failures: SignInFailure::delete_before(
             conn,
             now - sign_in::WINDOW - sign_in::LOCKOUT,
         )?,

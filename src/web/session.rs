@@ -17,7 +17,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_web::cookie::{time::Duration as CookieDuration, Key, SameSite};
 use actix_web::http::Method;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -303,10 +303,7 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal("application state is missing"))?
-                .clone();
+            let state = AppState::of(&req)?;
             let session = req.get_session();
             let next = sign_in_target(&req);
             let account_id = session.get::<String>(ACCOUNT_ID).ok().flatten();

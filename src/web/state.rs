@@ -16,6 +16,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state the server registered, for extractors that only have the request.
+    pub fn of(req: &actix_web::HttpRequest) -> Result<web::Data<AppState>, AppError> {
+        req.app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("application state is missing"))
+    }
+
     /// Runs blocking work (a service call) off the async executor with a pooled
     /// connection and the current time.
     pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
