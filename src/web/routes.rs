@@ -2,7 +2,9 @@
 //! why it has none; the parity test reads this table and the schema, so a new route
 //! without a counterpart fails it (DESIGN §5).
 
-use crate::web::handlers::team::{audit_log, join, members, service_accounts};
+use crate::web::handlers::team::{
+    audit_log, join, members, service_account_keys, service_accounts,
+};
 use crate::web::handlers::{
     api, assets, health, password, setup, sign_in, team, tenant, user_api_keys,
 };
@@ -218,31 +220,31 @@ pub fn routes() -> Vec<RouteSpec> {
             method: Method::GET,
             path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys",
             parity: Parity::Read,
-            handler: || web::route().to(service_accounts::keys),
+            handler: || web::route().to(service_account_keys::keys),
         },
         RouteSpec {
             method: Method::GET,
             path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/new",
             parity: Parity::Read,
-            handler: || web::route().to(service_accounts::new_key_form),
+            handler: || web::route().to(service_account_keys::new_key_form),
         },
         RouteSpec {
             method: Method::POST,
             path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys",
             parity: Parity::Mutation("create_api_key"),
-            handler: || web::route().to(service_accounts::create_key),
+            handler: || web::route().to(service_account_keys::create_key),
         },
         RouteSpec {
             method: Method::GET,
             path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete",
             parity: Parity::Read,
-            handler: || web::route().to(service_accounts::delete_key_form),
+            handler: || web::route().to(service_account_keys::delete_key_form),
         },
         RouteSpec {
             method: Method::POST,
             path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete",
             parity: Parity::Mutation("delete_api_key"),
-            handler: || web::route().to(service_accounts::delete_key),
+            handler: || web::route().to(service_account_keys::delete_key),
         },
         RouteSpec {
             method: Method::GET,

@@ -1,0 +1,219 @@
+//! A service account's keys on its page: the list, the create dialog that shows a key
+//! once, and revocation (as on User › API Keys, but only this account's keys in this tenant).
+
+use super::service_accounts::{detail, detail_for, detail_page, Detail, SaKeyPath, SaPath};
+use super::team_of;
+use crate::error::{AppError, HtmlError};
+use crate::services::api_keys::{self, KeyScope};
+use crate::web::handlers::key_list::KeyListQuery;
+use crate::web::handlers::user_api_keys::{
+    create_key_from_form, created_key_dialog, CreateKeyInput,
+};
+use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
+use crate::web::session::{self, SignedIn};
+use crate::web::views::{
+    date, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage,
+    ApiKeysListPartial, CreateKeyForm, FieldErrors, Layout, TenantOption,
+};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use time::PrimitiveDateTime;
+
+const NAV: &str = "team-service-accounts";
+
+/// `GET …/{sa_id}/api-keys`: the key list (htmx refreshes it after a key is created).
+pub async fn keys(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<SaPath>,
+    query: web::Query<KeyListQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let query = query.into_inner();
+    let d = detail_for(&signed_in, &state, &path.slug, &path.sa_id, query, None).await?;
+    html(StatusCode::OK, &ApiKeysListPartial { list: d.list })
+}
+
+fn key_form(
+    signed_in: &SignedIn,
+    d: &Detail,
+    nonce: String,
+    input: CreateKeyInput,
+    now: PrimitiveDateTime,
+    errors: FieldErrors,
+) -> CreateKeyForm {
+    CreateKeyForm {
+        action: d.list_url.clone(),
+        cancel_url: d.account.url.clone(),
+        csrf_token: signed_in.csrf_token.clone(),
+        nonce,
+        name: input.name,
+        expiration: if input.expiration.is_empty() {
+            "30".into()
+        } else {
+            input.expiration
+        },
+        expires_on: input.expires_on,
+        today: date(now),
+        // A service account's keys serve its own tenant only.
+        tenants: TenantOption::list(signed_in, Some(&d.team.id))
+            .into_iter()
+            .filter(|t| t.id == d.team.id)
+            .collect(),
+        errors,
+    }
+}
+
+fn key_form_response(
+    hx: Htmx,
+    status: StatusCode,
+    signed_in: &SignedIn,
+    form: CreateKeyForm,
+) -> Result<HttpResponse, HtmlError> {
+    if hx.wants_partial() {
+        return html(status, &ApiKeyFormPartial { form });
+    }
+    html(
+        status,
+        &ApiKeyNewPage {
+            layout: Layout::signed_in(signed_in, "Create an API Key", NAV),
+            form,
+        },
+    )
+}
+
+/// `GET …/{sa_id}/api-keys/new`: the create-key dialog, with a one-time nonce.
+pub async fn new_key_form(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<SaPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    let nonce = session::issue_form_nonce(&signed_in.session)?;
+    let form = key_form(
+        &signed_in,
+        &d,
+        nonce,
+        CreateKeyInput::default(),
+        state.clock.now(),
+        FieldErrors::default(),
+    );
+    key_form_response(hx, StatusCode::OK, &signed_in, form)
+}
+
+/// `POST …/{sa_id}/api-keys`: creates the key once per form and shows it once.
+pub async fn create_key(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<SaPath>,
+    input: web::Form<CreateKeyInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut input = input.into_inner();
+    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    // The key serves the tenant of the URL, whatever the form says.
+    input.tenant_id = d.team.id.clone();
+    let outcome = create_key_from_form(
+        &state,
+        &signed_in,
+        &input,
+        &d.account.id,
+        FieldErrors::default(),
+        &d.account.url,
+    )
+    .await?;
+    let view = match outcome {
+        Ok(view) => view,
+        Err(errors) => {
+            let nonce = input.nonce.clone();
+            let form = key_form(&signed_in, &d, nonce, input, state.clock.now(), errors);
+            return key_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+        }
+    };
+    if hx.wants_partial() {
+        return created_key_dialog(view);
+    }
+    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    html(
+        StatusCode::OK,
+        &detail_page(&signed_in, d, FieldErrors::default(), None, Some(view)),
+    )
+}
+
+/// `GET …/{sa_id}/api-keys/{id}/delete`: the confirmation naming the key.
+pub async fn delete_key_form(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<SaKeyPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let d = detail_for(
+        &signed_in,
+        &state,
+        &path.slug,
+        &path.sa_id,
+        KeyListQuery::default(),
+        Some(&path.id),
+    )
+    .await?;
+    let key = d
+        .list
+        .keys
+        .into_iter()
+        .find(|k| k.id == path.id)
+        .ok_or_else(|| HtmlError::from(AppError::not_found("API key not found")))?;
+    let csrf_token = signed_in.csrf_token.clone();
+    if hx.wants_partial() {
+        return html(
+            StatusCode::OK,
+            &ApiKeyDeletePartial {
+                key,
+                csrf_token,
+                back_url: d.account.url,
+            },
+        );
+    }
+    html(
+        StatusCode::OK,
+        &ApiKeyDeletePage {
+            layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
+            key,
+            csrf_token,
+            back_url: d.account.url.clone(),
+        },
+    )
+}
+
+/// `POST …/{sa_id}/api-keys/{id}/delete`: only this service account's key in this tenant.
+pub async fn delete_key(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<SaKeyPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let (actor, tenant_id, sa_id, key_id) = (
+        signed_in.actor(),
+        team.id.clone(),
+        path.sa_id.clone(),
+        path.id.clone(),
+    );
+    let key = state
+        .run(move |conn, now| {
+            let scope = KeyScope {
+                tenant_id: &tenant_id,
+                account_id: Some(&sa_id),
+            };
+            api_keys::revoke_api_key_in(conn, &actor, now, &key_id, Some(scope))
+        })
+        .await?;
+    let message = format!("Deleted the API key “{}”.", key.name);
+    let back = format!("{}/service-accounts/{}", team.base, path.sa_id);
+    if !hx.wants_partial() {
+        session::set_flash(&signed_in.session, message)?;
+        return Ok(redirect(hx, &back));
+    }
+    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    partial_with_toast(&ApiKeysListPartial { list: d.list }, &message)
+}

@@ -1,0 +1,164 @@
+//! User › API Keys and User › Password, and the key rows a service account's page shares.
+
+use super::{date, date_time, relative, FieldErrors, Layout, TenantOption};
+use crate::db::models::api_key::ApiKeyListing;
+use crate::web::handlers::key_list::KeyListView;
+use askama::Template;
+use time::PrimitiveDateTime;
+
+/// One row of an API-key table.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub hint: String,
+    pub created: String,
+    pub created_iso: String,
+    pub expired: bool,
+    /// "Never", or the date plus "in N days".
+    pub expires: String,
+    pub last_used: String,
+    /// Where the trash icon leads: the confirmation, which posts back to it.
+    pub delete_url: String,
+}
+
+impl KeyRow {
+    pub fn of(listing: &ApiKeyListing, now: PrimitiveDateTime) -> Self {
+        let key = &listing.key;
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            tenant_name: listing.tenant.name.clone(),
+            tenant_slug: listing.tenant.slug.clone(),
+            hint: key.display_hint.clone(),
+            created: date(key.created_at),
+            created_iso: crate::domain::clock::rfc3339(key.created_at),
+            expired: key.is_expired(now),
+            expires: match key.expires_at {
+                None => "Never".into(),
+                Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
+            },
+            last_used: match key.last_used_at {
+                None => "Never".into(),
+                Some(at) => relative(at, now),
+            },
+            delete_url: format!("/user/api-keys/{}/delete", key.id),
+        }
+    }
+
+    pub fn list(listings: &[ApiKeyListing], now: PrimitiveDateTime) -> Vec<KeyRow> {
+        listings.iter().map(|l| KeyRow::of(l, now)).collect()
+    }
+
+    /// For key lists elsewhere (a service account's keys): deletion confirmed at
+    /// `{base}/{id}/delete`.
+    pub fn with_delete_base(mut self, base: &str) -> Self {
+        self.delete_url = format!("{base}/{}/delete", self.id);
+        self
+    }
+}
+
+// ---- User › API Keys ----
+
+/// The secret, shown once. No `Debug`: it holds the token.
+pub struct CreatedKeyView {
+    pub id: String,
+    pub name: String,
+    pub tenant_name: String,
+    pub token: String,
+    pub expires: String,
+    /// Where "Done" leads without JavaScript (the list the key belongs to).
+    pub done_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/user_api_keys.html")]
+pub struct UserApiKeysPage {
+    pub layout: Layout,
+    pub list: KeyListView,
+    pub created: Option<CreatedKeyView>,
+}
+
+/// A key list, `<section id="api-keys">`: the same file the pages include.
+#[derive(Template)]
+#[template(path = "partials/api_keys_list.html")]
+pub struct ApiKeysListPartial {
+    pub list: KeyListView,
+}
+
+#[derive(Template)]
+#[template(path = "partials/api_key_created.html")]
+pub struct ApiKeyCreatedPartial {
+    pub created: CreatedKeyView,
+}
+
+/// The expiration choices of a create-key form.
+pub const EXPIRATIONS: [(&str, &str); 5] = [
+    ("never", "Never"),
+    ("7", "7 days"),
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("date", "On a date…"),
+];
+
+#[derive(Clone)]
+pub struct CreateKeyForm {
+    /// Where the form posts.
+    pub action: String,
+    /// Where "Cancel" leads without JavaScript.
+    pub cancel_url: String,
+    pub csrf_token: String,
+    pub nonce: String,
+    pub name: String,
+    pub expiration: String,
+    pub expires_on: String,
+    pub today: String,
+    /// The tenants to choose from; empty for keys whose tenant is fixed (a service
+    /// account's), which hides the field.
+    pub tenants: Vec<TenantOption>,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "pages/api_key_new.html")]
+pub struct ApiKeyNewPage {
+    pub layout: Layout,
+    pub form: CreateKeyForm,
+}
+
+#[derive(Template)]
+#[template(path = "partials/api_key_form.html")]
+pub struct ApiKeyFormPartial {
+    pub form: CreateKeyForm,
+}
+
+#[derive(Template)]
+#[template(path = "pages/api_key_delete.html")]
+pub struct ApiKeyDeletePage {
+    pub layout: Layout,
+    pub key: KeyRow,
+    pub csrf_token: String,
+    /// Where "Cancel" leads without JavaScript.
+    pub back_url: String,
+}
+
+/// The delete confirmation: posts to `key.delete_url`; htmx swaps the answer (the list
+/// without the key) into `#api-keys`.
+#[derive(Template)]
+#[template(path = "partials/api_key_delete_form.html")]
+pub struct ApiKeyDeletePartial {
+    pub key: KeyRow,
+    pub csrf_token: String,
+    pub back_url: String,
+}
+
+// ---- User › Password ----
+
+#[derive(Template)]
+#[template(path = "pages/password.html")]
+pub struct PasswordPage {
+    pub layout: Layout,
+    pub errors: FieldErrors,
+}

@@ -1,0 +1,49 @@
+//! Sign-in, first run and the join page of an invitation.
+
+use super::{FieldErrors, Layout};
+use askama::Template;
+
+// ---- sign-in and first run ----
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub next: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Clone, Default)]
+pub struct SetupForm {
+    pub token: String,
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub name: String,
+    pub email: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "pages/setup.html")]
+pub struct SetupPage {
+    pub layout: Layout,
+    pub form: SetupForm,
+}
+
+/// `/t/{slug}/join/{token}`: what the link offers, and how to take it.
+#[derive(Template)]
+#[template(path = "pages/join.html")]
+pub struct JoinPage {
+    pub layout: Layout,
+    pub tenant_name: String,
+    pub role: &'static str,
+    pub action: String,
+    pub signup_action: String,
+    pub sign_in_url: String,
+    pub signed_in_as: Option<String>,
+    pub email: String,
+    pub name: String,
+    pub errors: FieldErrors,
+}

@@ -1,0 +1,216 @@
+//! The Team pages (`/t/{slug}/team/…`): service accounts, members, invitations, audit log.
+
+use super::{CreatedKeyView, FieldErrors, Layout};
+use crate::web::handlers::key_list::KeyListView;
+use askama::Template;
+
+// ---- Team pages (`/t/{slug}/team/…`) ----
+
+/// The tenant a team page acts on: the one in its URL, never the session's current one.
+#[derive(Debug, Clone)]
+pub struct TeamTenant {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    /// `/t/{slug}/team`
+    pub base: String,
+}
+
+/// One row of Team › Service Accounts.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountRow {
+    pub id: String,
+    pub name: String,
+    pub key_count: i64,
+    pub created: String,
+    pub created_by: String,
+    pub url: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/team_service_accounts.html")]
+pub struct ServiceAccountsPage {
+    pub layout: Layout,
+    pub team: TeamTenant,
+    pub accounts: Vec<ServiceAccountRow>,
+}
+
+#[derive(Clone)]
+pub struct ServiceAccountForm {
+    pub action: String,
+    pub cancel_url: String,
+    pub csrf_token: String,
+    pub name: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "partials/service_account_form.html")]
+pub struct ServiceAccountFormPartial {
+    pub form: ServiceAccountForm,
+}
+
+#[derive(Template)]
+#[template(path = "pages/service_account_new.html")]
+pub struct ServiceAccountNewPage {
+    pub layout: Layout,
+    pub form: ServiceAccountForm,
+}
+
+#[derive(Template)]
+#[template(path = "pages/service_account.html")]
+pub struct ServiceAccountPage {
+    pub layout: Layout,
+    pub team: TeamTenant,
+    pub account: ServiceAccountRow,
+    pub rename: ServiceAccountForm,
+    pub list: KeyListView,
+    pub created: Option<CreatedKeyView>,
+}
+
+#[derive(Template)]
+#[template(path = "partials/service_account_remove_form.html")]
+pub struct ServiceAccountRemovePartial {
+    pub account: ServiceAccountRow,
+    pub csrf_token: String,
+    pub action: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/service_account_remove.html")]
+pub struct ServiceAccountRemovePage {
+    pub layout: Layout,
+    pub account: ServiceAccountRow,
+    pub csrf_token: String,
+    pub action: String,
+}
+
+/// One row of Team › Members.
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub account_id: String,
+    pub name: String,
+    pub email: String,
+    pub is_service_account: bool,
+    pub role: &'static str,
+    pub joined: String,
+    pub role_url: String,
+    pub remove_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InvitationRow {
+    pub id: String,
+    pub role: String,
+    pub created_by: String,
+    pub created: String,
+    pub expires: String,
+    pub revoke_url: String,
+}
+
+/// The roles a member can hold, as (stored value, label).
+pub const ROLES: [(&str, &str); 3] = [
+    ("ADMIN", "Admin"),
+    ("USER", "User"),
+    ("READ_ONLY_USER", "Read-only user"),
+];
+
+#[derive(Template)]
+#[template(path = "pages/team_members.html")]
+pub struct MembersPage {
+    pub layout: Layout,
+    pub team: TeamTenant,
+    pub members: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/member_remove_form.html")]
+pub struct MemberRemovePartial {
+    pub member: MemberRow,
+    pub key_count: usize,
+    pub team: TeamTenant,
+    pub csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/member_remove.html")]
+pub struct MemberRemovePage {
+    pub layout: Layout,
+    pub member: MemberRow,
+    pub key_count: usize,
+    pub team: TeamTenant,
+    pub csrf_token: String,
+}
+
+#[derive(Clone)]
+pub struct InvitationForm {
+    pub action: String,
+    pub cancel_url: String,
+    pub csrf_token: String,
+    pub role: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/invitation_form.html")]
+pub struct InvitationFormPartial {
+    pub form: InvitationForm,
+}
+
+#[derive(Template)]
+#[template(path = "pages/invitation_new.html")]
+pub struct InvitationNewPage {
+    pub layout: Layout,
+    pub form: InvitationForm,
+}
+
+/// The one-time link, shown once. No `Debug`: it holds the token.
+pub struct CreatedInvitationView {
+    pub link: String,
+    pub role: &'static str,
+    pub expires: String,
+    pub done_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/invitation_created.html")]
+pub struct InvitationCreatedPartial {
+    pub created: CreatedInvitationView,
+}
+
+#[derive(Template)]
+#[template(path = "pages/invitation_created.html")]
+pub struct InvitationCreatedPage {
+    pub layout: Layout,
+    pub created: CreatedInvitationView,
+}
+
+/// One line of Team › Audit log.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub at: String,
+    pub at_iso: String,
+    pub actor: String,
+    pub actor_kind: &'static str,
+    pub via_key: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/team_audit_log.html")]
+pub struct AuditLogPage {
+    pub layout: Layout,
+    pub team: TeamTenant,
+    pub rows: Vec<AuditRow>,
+    pub actions: &'static [&'static str],
+    pub action: String,
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
+}
