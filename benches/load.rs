@@ -289,7 +289,8 @@ fn seed(conn: &mut DbConnection) -> Seeded {
         now,
         Email::parse(EMAIL).unwrap(),
         PersonName::parse("Bench").unwrap(),
-        &Password::parse_new(PASSWORD).unwrap(),
+        keyward::services::passwords::HashedPassword::of(&Password::parse_new(PASSWORD).unwrap())
+            .unwrap(),
     )
     .unwrap();
     services::members::add_member(conn, &op, now, &t.id, &a.id, Role::Admin).unwrap();
@@ -300,7 +301,10 @@ fn seed(conn: &mut DbConnection) -> Seeded {
             now,
             Email::parse(&signer_email(i)).unwrap(),
             PersonName::parse("Signer").unwrap(),
-            &Password::parse_new(PASSWORD).unwrap(),
+            keyward::services::passwords::HashedPassword::of(
+                &Password::parse_new(PASSWORD).unwrap(),
+            )
+            .unwrap(),
         )
         .unwrap();
     }

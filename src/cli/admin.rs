@@ -9,6 +9,7 @@ use crate::domain::{
     Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug,
 };
 use crate::error::AppError;
+use crate::services::passwords::HashedPassword;
 use crate::services::{accounts, api_keys, members, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -142,13 +143,14 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
         }
         AdminCommand::CreateUser { email, name, .. } => {
             let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let password = HashedPassword::of(&password)?;
             let a = accounts::create_user(
                 conn,
                 &operator,
                 now,
                 Email::parse(&email)?,
                 PersonName::parse(&name)?,
-                &password,
+                password,
             )?;
             (
                 format!(

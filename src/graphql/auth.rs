@@ -5,7 +5,6 @@ use crate::error::AppError;
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::Uuid;
 use crate::graphql::SuccessPayload;
-use crate::services;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
 /// A member's role in a tenant.
@@ -116,11 +115,13 @@ impl AuthMutation {
         let new = Password::parse_new(&input.new_password)
             .map_err(|e| AppError::from(e).into_graphql())?;
         let current = Password::offered(&input.current_password);
-        RequestContext::of(ctx)?
-            .run(move |conn, now, actor| {
-                services::accounts::change_own_password(conn, actor, now, &current, &new, None)
-            })
-            .await?;
+        let request = RequestContext::of(ctx)?;
+        let actor = request.caller().map_err(AppError::into_graphql)?.actor();
+        request
+            .state
+            .change_own_password(actor, current, new)
+            .await
+            .map_err(AppError::into_graphql)?;
         Ok(SuccessPayload { success: true })
     }
 }

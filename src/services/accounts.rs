@@ -6,25 +6,24 @@ use crate::db::DbConnection;
 use crate::domain::{new_id, AccountKind, Email, Password, PersonName};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
-use crate::services::passwords::{hash_password, verify_password};
+use crate::services::passwords::{verify_password, HashedPassword};
 use crate::services::permissions::{require_credential_change, require_operator};
 use crate::services::sign_in;
 use crate::services::{transaction, Actor};
 use time::PrimitiveDateTime;
 
-/// Creates a person. Hashes the password before the transaction opens.
+/// Creates a person with a password hashed before the connection was taken.
 pub fn create_user(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     email: Email,
     name: PersonName,
-    password: &Password,
+    password: HashedPassword,
 ) -> Result<Account, AppError> {
     require_operator(actor, "creating people accounts")?;
-    let hash = hash_password(password)?;
     transaction(conn, |conn| {
-        insert_user(conn, actor, now, email, name, hash)
+        insert_user(conn, actor, now, email, name, password)
     })
 }
 
@@ -34,14 +33,14 @@ pub(crate) fn insert_user(
     now: PrimitiveDateTime,
     email: Email,
     name: PersonName,
-    password_hash: String,
+    password_hash: HashedPassword,
 ) -> Result<Account, AppError> {
     let account = Account {
         id: new_id(),
         account_type: AccountKind::User.as_str().into(),
         name: name.into_inner(),
         email: Some(email.into_inner()),
-        password_hash: Some(password_hash),
+        password_hash: Some(password_hash.into_inner()),
         tenant_id: None,
         created_at: now,
         created_by: actor.account_id().map(str::to_string),
@@ -92,10 +91,10 @@ pub fn find_by_email_or_id(
         .ok_or_else(|| AppError::not_found(format!("no account has the email or id {email_or_id}")))
 }
 
-/// Changes the actor's own password; the current one is required, and a wrong one counts
-/// as a failed sign-in (same table, same lockout) and is audited. Ends every other session
-/// of the account (`keep_session_digest` is the one making the change). Blocking (argon2):
-/// the password checks run outside the transaction.
+/// Changes the actor's own password, blocking (argon2) on this thread: `begin_password_change`,
+/// `verify_password`, `finish_password_change`. For the command line and tests; the server
+/// runs the same steps around `passwords::verify_bounded` and `hash_bounded`, holding no
+/// connection while it hashes.
 pub fn change_own_password(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -104,16 +103,62 @@ pub fn change_own_password(
     new: &Password,
     keep_session_digest: Option<&str>,
 ) -> Result<(), AppError> {
+    let pending = begin_password_change(conn, actor, now)?;
+    let verified = verify_password(&pending.hash, current);
+    let new = verified.then(|| HashedPassword::of(new)).transpose()?;
+    finish_password_change(conn, actor, now, pending, new, keep_session_digest)
+}
+
+/// A password change whose attempt is counted and whose current password is still to be
+/// checked against `hash`, without a database connection.
+/// No Debug: it holds a password hash.
+pub struct PendingPasswordChange {
+    attempt: sign_in::Attempt,
+    account_id: String,
+    /// The stored hash of the current password.
+    pub hash: String,
+}
+
+/// Refuses callers that may not change a password (service accounts, read-only keys) and
+/// a locked email or address; counts the attempt like a sign-in (same table, same lockout).
+pub fn begin_password_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<PendingPasswordChange, AppError> {
     let account_id = require_credential_change(actor)?;
     let account = find(conn, &account_id)?;
     let hash = account
         .password_hash
-        .as_deref()
         .ok_or_else(|| AppError::invalid("current_password", "this account has no password"))?;
     let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
     let attempt =
         sign_in::begin_attempt(conn, now, &email, actor.ip.as_deref().unwrap_or("unknown"))?;
-    if !verify_password(hash, current) {
+    Ok(PendingPasswordChange {
+        attempt,
+        account_id: account.id,
+        hash,
+    })
+}
+
+/// `new` is the new password's hash when the current password was right, `None` when it
+/// was wrong: then the refusal is audited and the counted failure stays. Otherwise stores
+/// the hash and ends every other session of the account (`keep_session_digest` is the one
+/// making the change).
+pub fn finish_password_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    pending: PendingPasswordChange,
+    new: Option<HashedPassword>,
+    keep_session_digest: Option<&str>,
+) -> Result<(), AppError> {
+    let PendingPasswordChange {
+        attempt,
+        account_id,
+        ..
+    } = pending;
+    let Some(new_hash) = new else {
         audit::record(
             conn,
             actor,
@@ -121,7 +166,7 @@ pub fn change_own_password(
             Event {
                 tenant_id: actor.bound_tenant(),
                 action: "account.password_change_refused",
-                target_id: Some(&account.id),
+                target_id: Some(&account_id),
                 detail: "wrong current password".into(),
             },
         )?;
@@ -129,14 +174,14 @@ pub fn change_own_password(
             "current_password",
             "is not your current password",
         ));
-    }
+    };
     attempt.succeeded(conn)?;
-    let new_hash = hash_password(new)?;
+    let new_hash = new_hash.into_inner();
     transaction(conn, |conn| {
-        Account::set_password_hash(conn, &account.id, &new_hash)?;
+        Account::set_password_hash(conn, &account_id, &new_hash)?;
         match keep_session_digest {
-            Some(keep) => SessionRow::delete_others_of_account(conn, &account.id, keep)?,
-            None => SessionRow::delete_all_of_account(conn, &account.id)?,
+            Some(keep) => SessionRow::delete_others_of_account(conn, &account_id, keep)?,
+            None => SessionRow::delete_all_of_account(conn, &account_id)?,
         };
         audit::record(
             conn,
@@ -145,7 +190,7 @@ pub fn change_own_password(
             Event {
                 tenant_id: None,
                 action: "account.password_changed",
-                target_id: Some(&account.id),
+                target_id: Some(&account_id),
                 detail: "password changed; other sessions ended".into(),
             },
         )

@@ -6,12 +6,12 @@ use crate::db::models::{Invitation, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::api_key::random_secret;
 use crate::domain::quotas::{QuotaSetting, Quotas};
-use crate::domain::{ids::parse_id, new_id, Email, Password, PersonName, Role, TokenDigest};
+use crate::domain::{ids::parse_id, new_id, Email, PersonName, Role, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
 use crate::services::members::insert_membership;
-use crate::services::passwords::hash_password;
+use crate::services::passwords::HashedPassword;
 use crate::services::permissions::{self, Permission};
 use crate::services::{transaction, Actor};
 use time::{Duration, PrimitiveDateTime};
@@ -256,7 +256,8 @@ pub fn accept_invitation(
 pub struct NewPerson {
     pub email: Email,
     pub name: PersonName,
-    pub password: Password,
+    /// Hashed before the connection is taken (`passwords::hash_bounded`).
+    pub password: HashedPassword,
 }
 
 /// Someone without an account opens a link: their account is created and they join, in
@@ -274,7 +275,6 @@ pub fn accept_invitation_as_new_person(
         name,
         password,
     } = person;
-    let hash = hash_password(&password)?;
     transaction(conn, |conn| {
         find_usable(conn, now, tenant_id, token)?;
         let creator = Actor {
@@ -282,7 +282,7 @@ pub fn accept_invitation_as_new_person(
             ip: ip.clone(),
         };
         let account =
-            crate::services::accounts::insert_user(conn, &creator, now, email, name, hash)?;
+            crate::services::accounts::insert_user(conn, &creator, now, email, name, password)?;
         let as_person = Actor::person(account.id.clone(), ip);
         let membership = accept_invitation(conn, &as_person, now, tenant_id, token)?;
         Ok((account, membership))

@@ -1,10 +1,13 @@
 //! argon2id password hashing with the crate's defaults (m=19 MiB, t=2, p=1: OWASP's
-//! recommendation). Slow on purpose: call inside `web::block`, outside transactions.
+//! recommendation). Slow on purpose.
 //!
-//! Anonymous work (a sign-in) goes through `verify_bounded`: at most half the cores hash
-//! at once in the whole process, so key checks always keep a core; a request waiting for
-//! its turn holds no thread and no database connection, and when `MAX_WAITING` already
-//! wait the sign-in is refused at once (429) instead of queueing without bound.
+//! The server hashes and verifies only through `verify_bounded` and `hash_bounded`: at
+//! most half the cores hash at once in the whole process, so key checks always keep a
+//! core; a request waiting for its turn or hashing holds no thread of the executor and no
+//! database connection (services take a `HashedPassword`, made before the connection is
+//! taken), and when `MAX_WAITING` already wait the request is refused at once (429)
+//! instead of queueing without bound. `HashedPassword::of` and `verify_password` are the
+//! blocking forms, for the command line and tests.
 
 use crate::domain::Password;
 use crate::error::AppError;
@@ -13,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
 
-/// How many sign-ins may wait for a turn to hash before more are refused.
+/// How many requests may wait for a turn to hash before more are refused.
 pub const MAX_WAITING: usize = 64;
 
 /// How many hashes may run at once: half the cores, at least one.
@@ -24,22 +27,67 @@ pub fn max_concurrent_hashes() -> usize {
 static TURNS: OnceLock<Semaphore> = OnceLock::new();
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
-/// `verify_password` off the executor, taking a turn among the bounded hashers.
-pub async fn verify_bounded(hash: String, password: Password) -> Result<bool, AppError> {
-    let turns = TURNS.get_or_init(|| Semaphore::new(max_concurrent_hashes()));
+/// The turns to hash, one per hash running (`max_concurrent_hashes` in all). Public so a
+/// test can take them all and see who waits.
+pub fn turns() -> &'static Semaphore {
+    TURNS.get_or_init(|| Semaphore::new(max_concurrent_hashes()))
+}
+
+/// How many requests wait for a turn right now.
+pub fn waiting() -> usize {
+    WAITING.load(Ordering::Acquire)
+}
+
+/// A new password's argon2 hash: what services store. Made by `hash_bounded` (the
+/// server) or `of` (blocking: the command line and tests), never while holding a
+/// database connection. Its Debug shows no hash.
+pub struct HashedPassword(String);
+
+impl HashedPassword {
+    /// Hashes on this thread (blocking, ~40 ms in release): not for the server's requests.
+    pub fn of(password: &Password) -> Result<Self, AppError> {
+        hash_password(password).map(Self)
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for HashedPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashedPassword(..)")
+    }
+}
+
+/// Runs `work` on the blocking pool once a hashing turn is free; refuses at once when
+/// `MAX_WAITING` requests already wait.
+async fn with_turn<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
     if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
         WAITING.fetch_sub(1, Ordering::AcqRel);
         return Err(AppError::TooManyRequests(
-            "too many sign-ins are being checked right now; try again in a moment".into(),
+            "too many passwords are being checked right now; try again in a moment".into(),
         ));
     }
-    let turn = turns.acquire().await;
+    let turn = turns().acquire().await;
     WAITING.fetch_sub(1, Ordering::AcqRel);
     let _turn = turn.map_err(|_| AppError::internal("the password hashers are closed"))?;
-    Ok(actix_web::web::block(move || verify_password(&hash, &password)).await?)
+    Ok(actix_web::web::block(work).await?)
 }
 
-pub fn hash_password(password: &Password) -> Result<String, AppError> {
+/// `verify_password` off the executor, taking a turn among the bounded hashers.
+pub async fn verify_bounded(hash: String, password: Password) -> Result<bool, AppError> {
+    with_turn(move || verify_password(&hash, &password)).await
+}
+
+/// `HashedPassword::of` off the executor, taking a turn among the bounded hashers.
+pub async fn hash_bounded(password: Password) -> Result<HashedPassword, AppError> {
+    with_turn(move || HashedPassword::of(&password)).await?
+}
+
+fn hash_password(password: &Password) -> Result<String, AppError> {
     Argon2::default()
         .hash_password(password.expose().as_bytes())
         .map(|h| h.to_string())

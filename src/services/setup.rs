@@ -5,9 +5,9 @@ use crate::db::models::sign_in::SetupToken;
 use crate::db::models::{Account, Tenant};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{Email, Password, PersonName, Role, TenantName, TenantSlug, TokenDigest};
+use crate::domain::{Email, PersonName, Role, TenantName, TenantSlug, TokenDigest};
 use crate::error::AppError;
-use crate::services::passwords::hash_password;
+use crate::services::passwords::HashedPassword;
 use crate::services::{accounts, members, tenants, transaction, Actor};
 use time::PrimitiveDateTime;
 
@@ -46,7 +46,8 @@ pub struct FirstRun {
     pub tenant_slug: TenantSlug,
     pub email: Email,
     pub name: PersonName,
-    pub password: Password,
+    /// Hashed before the connection is taken (`passwords::hash_bounded`).
+    pub password: HashedPassword,
 }
 
 /// Creates the first tenant and its admin, and closes setup for good.
@@ -56,7 +57,6 @@ pub fn complete(
     token: &str,
     input: FirstRun,
 ) -> Result<(Tenant, Account), AppError> {
-    let hash = hash_password(&input.password)?;
     transaction(conn, |conn| {
         // Using the token up is the gate: of two submissions racing, one deletes it.
         if Account::any_exists(conn)?
@@ -69,7 +69,14 @@ pub fn complete(
         let operator = Actor::operator();
         let tenant =
             tenants::insert_tenant(conn, &operator, now, input.tenant_name, input.tenant_slug)?;
-        let account = accounts::insert_user(conn, &operator, now, input.email, input.name, hash)?;
+        let account = accounts::insert_user(
+            conn,
+            &operator,
+            now,
+            input.email,
+            input.name,
+            input.password,
+        )?;
         members::insert_membership(
             conn,
             &operator,

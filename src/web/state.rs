@@ -1,7 +1,8 @@
 use crate::config::Settings;
 use crate::db::{Database, DbConnection};
-use crate::domain::Clock;
+use crate::domain::{Clock, Password};
 use crate::error::AppError;
+use crate::services::{accounts, passwords, Actor};
 use actix_web::web;
 use std::sync::Arc;
 use time::PrimitiveDateTime;
@@ -37,5 +38,29 @@ impl AppState {
             f(&mut conn, now)
         })
         .await?
+    }
+
+    /// Changes the actor's own password: the attempt is counted, then the current password
+    /// is verified and the new one hashed among the bounded hashers with no connection
+    /// held, then the change is stored (see `accounts::change_own_password`).
+    pub async fn change_own_password(
+        &self,
+        actor: Actor,
+        current: Password,
+        new: Password,
+    ) -> Result<(), AppError> {
+        let begun = actor.clone();
+        let pending = self
+            .run(move |conn, now| accounts::begin_password_change(conn, &begun, now))
+            .await?;
+        let verified = passwords::verify_bounded(pending.hash.clone(), current).await?;
+        let new = match verified {
+            true => Some(passwords::hash_bounded(new).await?),
+            false => None,
+        };
+        self.run(move |conn, now| {
+            accounts::finish_password_change(conn, &actor, now, pending, new, None)
+        })
+        .await
     }
 }

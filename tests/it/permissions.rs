@@ -155,7 +155,9 @@ fn throwaway_person(
         now,
         Email::parse(&email)?,
         PersonName::parse("Throwaway")?,
-        &Password::parse_new("throwaway password")?,
+        keyward::services::passwords::HashedPassword::of(&Password::parse_new(
+            "throwaway password",
+        )?)?,
     )?;
     services::members::add_member(conn, &op, now, tenant, &account.id, role)?;
     Ok(account.id)
@@ -415,7 +417,9 @@ fn rows() -> Vec<Row> {
                     now,
                     Email::parse("new@example.com")?,
                     PersonName::parse("New")?,
-                    &Password::parse_new("a new password")?,
+                    keyward::services::passwords::HashedPassword::of(&Password::parse_new(
+                        "a new password",
+                    )?)?,
                 )
                 .map(drop)
             },

@@ -144,7 +144,10 @@ async fn someone_without_an_account_joins_through_an_invitation(backend: Backend
     let new_person = |email: &str| NewPerson {
         email: Email::parse(email).unwrap(),
         name: PersonName::parse("Newcomer").unwrap(),
-        password: Password::parse_new("a long enough password").unwrap(),
+        password: keyward::services::passwords::HashedPassword::of(
+            &Password::parse_new("a long enough password").unwrap(),
+        )
+        .unwrap(),
     };
     let (t, tok, p) = (acme.clone(), token.clone(), new_person("new@example.com"));
     let (account, membership) = app
@@ -294,7 +297,9 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             now,
             keyward::domain::Email::parse("bob@example.com")?,
             PersonName::parse("Bob")?,
-            &Password::parse_new("bob's password")?,
+            keyward::services::passwords::HashedPassword::of(&Password::parse_new(
+                "bob's password",
+            )?)?,
         )?;
         let inv = services::invitations::create_invitation(conn, &person, now, &t, Role::User)?;
         services::invitations::accept_invitation(

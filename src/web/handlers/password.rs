@@ -3,7 +3,6 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
-use crate::services::accounts;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{FieldErrors, Layout, PasswordPage};
@@ -65,11 +64,7 @@ pub async fn change(
     };
     let current = Password::offered(&input.current_password);
     let actor = signed_in.actor();
-    let changed = state
-        .run(move |conn, now| {
-            accounts::change_own_password(conn, &actor, now, &current, &new, None)
-        })
-        .await;
+    let changed = state.change_own_password(actor, current, new).await;
     match changed {
         Ok(()) => {}
         Err(AppError::Invalid(i)) => {

@@ -3,6 +3,7 @@
 
 use crate::domain::{Email, InvalidInput, Password, PersonName, TenantName, TenantSlug};
 use crate::error::{AppError, HtmlError};
+use crate::services::passwords;
 use crate::services::setup::{self, FirstRun};
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session;
@@ -160,6 +161,7 @@ pub async fn complete(
         );
     };
     let token = input.token;
+    let password = passwords::hash_bounded(password).await?;
     let (tenant, account) = state
         .run(move |conn, now| {
             setup::complete(

@@ -83,7 +83,8 @@ pub fn seed(url: &str) -> Seed {
         now,
         Email::parse(&admin_email).unwrap(),
         PersonName::parse("Ada").unwrap(),
-        &Password::parse_new(PASSWORD).unwrap(),
+        keyward::services::passwords::HashedPassword::of(&Password::parse_new(PASSWORD).unwrap())
+            .unwrap(),
     )
     .unwrap();
     services::members::add_member(&mut conn, &op, now, &tenant.id, &admin.id, Role::Admin).unwrap();

@@ -292,7 +292,9 @@ impl TestApp {
                     now,
                     Email::parse(&email)?,
                     PersonName::parse(&email.replace('@', " at "))?,
-                    &Password::parse_new(PASSWORD)?,
+                    keyward::services::passwords::HashedPassword::of(&Password::parse_new(
+                        PASSWORD,
+                    )?)?,
                 )?;
                 services::members::add_member(
                     conn,

@@ -5,6 +5,7 @@
 use crate::domain::{Email, Password, PersonName};
 use crate::error::{AppError, HtmlError};
 use crate::services::invitations::{self, NewPerson};
+use crate::services::passwords;
 use crate::web::client_ip::client_ip;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
@@ -136,7 +137,7 @@ pub async fn sign_up(
     let person = NewPerson {
         email,
         name,
-        password,
+        password: passwords::hash_bounded(password).await?,
     };
     let result = state
         .run(move |conn, now| {
