@@ -1,16 +1,18 @@
 //! The permission service: the one place that decides the matrix of DESIGN §2. The
 //! dashboard and GraphQL reach it only through the other services, so they cannot disagree.
 //!
-//! Through an API key every action stays inside the key's tenant, and the role is the one
-//! the auth pipeline read on this request. For a signed-in person the role is read here,
-//! from the membership, on every call.
+//! Through an API key every action stays inside the key's tenant. The role is read here,
+//! from the membership, on every call, for keys as for signed-in people: services call
+//! this inside the transaction that makes their change, so a member demoted or removed
+//! after the key was authenticated (earlier in the same request) is refused, and the
+//! decision and the change see one state of the database.
 
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
 use crate::domain::{AccountKind, Role};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
-use crate::services::Actor;
+use crate::services::{Actor, Principal};
 
 /// A row of the matrix that is decided per tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +77,7 @@ pub fn access(
                     "this API key works only in its own tenant; use a key created for the other tenant",
                 ));
             }
-            Some(p.role)
+            Some(current_key_role(conn, p)?)
         }
         ActorKind::Person { account_id } => match Membership::find(conn, account_id, tenant_id)? {
             Some(m) => Some(m.role()),
@@ -86,6 +88,21 @@ pub fn access(
         tenant_id: tenant_id.to_string(),
         role,
     })
+}
+
+/// The role of a key's account in the key's tenant as the database says now, not as the
+/// key's authentication read it: never more than either (a key's principal may carry a
+/// lower role than the membership, never a higher one).
+fn current_key_role(conn: &mut DbConnection, p: &Principal) -> Result<Role, AppError> {
+    let Some(membership) = Membership::find(conn, p.account_id(), p.tenant_id())? else {
+        return Err(AppError::forbidden(
+            "this API key's account is no longer a member of the key's tenant",
+        ));
+    };
+    let rank = |role: Role| Role::ALL.iter().position(|&r| r == role);
+    Ok(std::cmp::max_by_key(membership.role(), p.role(), |&r| {
+        rank(r)
+    }))
 }
 
 /// Decides one row of the matrix for one tenant.

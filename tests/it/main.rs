@@ -10,6 +10,7 @@ mod dashboard;
 mod foundation;
 mod graphql;
 mod invitation_creators;
+mod key_role_recheck;
 mod password_hashing;
 mod permissions;
 mod reliability;
