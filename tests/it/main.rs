@@ -20,3 +20,4 @@ mod session_rotation;
 mod team;
 mod team_pages;
 mod unbounded;
+mod unbounded_team;
