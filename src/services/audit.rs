@@ -83,6 +83,17 @@ impl AuditPage {
     }
 }
 
+/// Refuses what is not an action the services write, naming those that are.
+pub fn check_action(action: &str) -> Result<(), AppError> {
+    if ACTIONS.contains(&action) {
+        return Ok(());
+    }
+    Err(AppError::invalid(
+        "action",
+        format!("is not an audit action; use one of {}", ACTIONS.join(", ")),
+    ))
+}
+
 /// A page (1-based) of a tenant's audit log, newest first; admins only.
 pub fn list_audit_events(
     conn: &mut DbConnection,
@@ -94,12 +105,7 @@ pub fn list_audit_events(
 ) -> Result<AuditPage, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ReadAuditLog)?;
     if let Some(a) = action {
-        if !ACTIONS.contains(&a) {
-            return Err(AppError::invalid(
-                "action",
-                format!("is not an audit action; use one of {}", ACTIONS.join(", ")),
-            ));
-        }
+        check_action(a)?;
     }
     if !(1..=500).contains(&per_page) {
         return Err(AppError::invalid("per_page", "must be between 1 and 500"));

@@ -7,6 +7,7 @@ use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{ApiKey, Membership};
 use crate::db::DbConnection;
 use crate::error::AppError;
+use crate::services::paging::{keyset, Keyset};
 use crate::services::permissions::{self, Permission};
 use crate::services::{service_accounts, Actor};
 use time::{Duration, PrimitiveDateTime};
@@ -75,18 +76,8 @@ impl KeyFilter {
     }
 }
 
-/// A keyset page and whether there is more on either side.
-#[derive(Debug)]
-pub struct KeysetPage {
-    pub keys: Vec<ApiKeyListing>,
-    pub total: i64,
-    pub has_newer: bool,
-    pub has_older: bool,
-}
-
-fn cursor_of(l: &ApiKeyListing) -> (PrimitiveDateTime, String) {
-    (l.key.created_at, l.key.id.clone())
-}
+/// A keyset page of keys and whether there is more on either side.
+pub type KeysetPage = Keyset<ApiKeyListing>;
 
 fn keyset_page(
     conn: &mut DbConnection,
@@ -94,31 +85,13 @@ fn keyset_page(
     w: &KeyWhere,
     page: &KeyPage,
 ) -> Result<KeysetPage, AppError> {
-    let keys = ApiKey::page(conn, owners, w, page)?;
     let total = ApiKey::count(conn, owners, w)?;
-    let (has_newer, has_older) = match (keys.first(), keys.last()) {
-        (Some(first), Some(last)) => {
-            let newer = KeyPage::NewerThan {
-                limit: 1,
-                cursor: cursor_of(first),
-            };
-            let older = KeyPage::OlderThan {
-                limit: 1,
-                cursor: Some(cursor_of(last)),
-            };
-            (
-                !ApiKey::page(conn, owners, w, &newer)?.is_empty(),
-                !ApiKey::page(conn, owners, w, &older)?.is_empty(),
-            )
-        }
-        _ => (false, false),
-    };
-    Ok(KeysetPage {
-        keys,
+    keyset(
+        page,
         total,
-        has_newer,
-        has_older,
-    })
+        |p| ApiKey::page(conn, owners, w, p),
+        |l| (l.key.created_at, l.key.id.clone()),
+    )
 }
 
 /// The actor's own keys: every tenant for a person; only the key's tenant through a key.

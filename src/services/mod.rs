@@ -12,12 +12,14 @@ pub mod housekeeping;
 pub mod invitations;
 pub mod key_lists;
 pub mod members;
+pub mod paging;
 pub mod passwords;
 pub mod permissions;
 pub mod service_accounts;
 pub mod sessions;
 pub mod setup;
 pub mod sign_in;
+pub mod team_lists;
 pub mod tenants;
 
 pub use actor::{Actor, Principal};

@@ -22,3 +22,4 @@ mod session_rotation;
 mod team;
 mod team_pages;
 mod unbounded;
+mod unbounded_team;

@@ -3,6 +3,7 @@
 //! count with the same filter gives the total.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::paging::{paged, Cursor};
 use crate::db::models::{Account, ApiKey, Tenant};
 use crate::db::schema::{accounts, api_keys, tenants};
 use crate::db::DbConnection;
@@ -91,15 +92,9 @@ pub enum KeyPage {
         order: KeyOrder,
     },
     /// Keys older than this one, newest first.
-    OlderThan {
-        limit: i64,
-        cursor: Option<(PrimitiveDateTime, String)>,
-    },
+    OlderThan { limit: i64, cursor: Option<Cursor> },
     /// Keys newer than this one, answered newest first.
-    NewerThan {
-        limit: i64,
-        cursor: (PrimitiveDateTime, String),
-    },
+    NewerThan { limit: i64, cursor: Cursor },
 }
 
 type Source = diesel::dsl::InnerJoinQuerySource<
@@ -217,37 +212,9 @@ impl ApiKey {
         page: &KeyPage,
     ) -> QueryResult<Vec<ApiKeyListing>> {
         let q = filtered(owners, w);
-        let (q, reverse) = match page {
-            KeyPage::Offset {
-                limit,
-                offset,
-                order,
-            } => (ordered(q, *order).limit(*limit).offset(*offset), false),
-            KeyPage::OlderThan { limit, cursor } => {
-                let q = match cursor {
-                    Some((at, id)) => q.filter(
-                        api_keys::created_at.lt(*at).or(api_keys::created_at
-                            .eq(*at)
-                            .and(api_keys::id.gt(id.clone()))),
-                    ),
-                    None => q,
-                };
-                (ordered(q, KeyOrder::default()).limit(*limit), false)
-            }
-            KeyPage::NewerThan { limit, cursor } => {
-                let (at, id) = cursor;
-                let q = q.filter(
-                    api_keys::created_at.gt(*at).or(api_keys::created_at
-                        .eq(*at)
-                        .and(api_keys::id.lt(id.clone()))),
-                );
-                let oldest_first = KeyOrder {
-                    descending: false,
-                    ..KeyOrder::default()
-                };
-                (ordered(q, oldest_first).limit(*limit), true)
-            }
-        };
+        let (q, reverse) = paged!(q, page, api_keys::created_at, api_keys::id, |q, order| {
+            ordered(q, order)
+        });
         let mut rows: Vec<ApiKeyListing> = q
             .select((
                 ApiKey::as_select(),

@@ -8,8 +8,10 @@ pub mod audit_event;
 pub mod housekeeping;
 pub mod invitation;
 pub mod membership;
+pub mod paging;
 pub mod session;
 pub mod sign_in;
+pub mod team_lists;
 pub mod tenant;
 
 pub use account::Account;

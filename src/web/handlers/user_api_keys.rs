@@ -38,7 +38,7 @@ async fn own_keys(
             Ok((page, now))
         })
         .await?;
-    let rows = KeyRow::list(&page.keys, now);
+    let rows = KeyRow::list(&page.rows, now);
     Ok(KeyListView::new(PATH, &query, &page, rows))
 }
 

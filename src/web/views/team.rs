@@ -2,6 +2,7 @@
 
 use super::{CreatedKeyView, FieldErrors, Layout};
 use crate::web::handlers::key_list::KeyListView;
+use crate::web::handlers::list_page::ListFrame;
 use askama::Template;
 
 // ---- Team pages (`/t/{slug}/team/…`) ----
@@ -33,6 +34,7 @@ pub struct ServiceAccountsPage {
     pub layout: Layout,
     pub team: TeamTenant,
     pub accounts: Vec<ServiceAccountRow>,
+    pub frame: ListFrame,
 }
 
 #[derive(Clone)]
@@ -121,7 +123,9 @@ pub struct MembersPage {
     pub layout: Layout,
     pub team: TeamTenant,
     pub members: Vec<MemberRow>,
+    pub members_frame: ListFrame,
     pub invitations: Vec<InvitationRow>,
+    pub invitations_frame: ListFrame,
     pub csrf_token: String,
 }
 
@@ -208,9 +212,5 @@ pub struct AuditLogPage {
     pub rows: Vec<AuditRow>,
     pub actions: &'static [&'static str],
     pub action: String,
-    pub page: i64,
-    pub pages: i64,
-    pub total: i64,
-    pub prev_url: Option<String>,
-    pub next_url: Option<String>,
+    pub frame: ListFrame,
 }

@@ -1,9 +1,12 @@
-//! Team › Audit log: newest first, 50 to a page, filterable by action.
+//! Team › Audit log: newest first, 50 to a page (keyset), filterable by action, searched
+//! in the details.
 
 use super::team_of;
+use crate::db::models::team_lists::TeamWhere;
 use crate::domain::AccountKind;
 use crate::error::HtmlError;
-use crate::services::audit;
+use crate::services::{audit, team_lists};
+use crate::web::handlers::list_page::{search_pattern, Links, ListFrame, ListQuery};
 use crate::web::htmx::html;
 use crate::web::session::SignedIn;
 use crate::web::views::{date_time, AuditLogPage, AuditRow, Layout};
@@ -11,13 +14,12 @@ use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-pub const PER_PAGE: i64 = 50;
-
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct AuditQuery {
-    page: Option<String>,
     action: String,
+    #[serde(flatten)]
+    list: ListQuery,
 }
 
 /// `GET /t/{slug}/team/audit-log?page=N&action=…`
@@ -29,22 +31,24 @@ pub async fn page(
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &slug)?;
     let query = query.into_inner();
-    let page = match query.page.as_deref().map(str::trim) {
-        None | Some("") => 1,
-        Some(p) => p.parse::<i64>().map_err(|_| {
-            crate::error::AppError::invalid("page", "must be a whole number, 1 or more")
-        })?,
-    };
     let action = query.action.trim().to_string();
-    let (actor, tenant_id, filter) = (signed_in.actor(), team.id.clone(), action.clone());
+    if !action.is_empty() {
+        audit::check_action(&action)?;
+    }
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let w = TeamWhere {
+        name_like: search_pattern(&query.list.q),
+        name_eq: Some(action.clone()).filter(|a| !a.is_empty()),
+        ..TeamWhere::default()
+    };
+    let page = query.list.page();
     let result = state
-        .run(move |conn, _| {
-            let filter = Some(filter.as_str()).filter(|a| !a.is_empty());
-            audit::list_audit_events(conn, &actor, &tenant_id, filter, page, PER_PAGE)
+        .run(move |conn, now| {
+            team_lists::audit_events_keyset(conn, &actor, now, &tenant_id, &w, &page)
         })
         .await?;
     let rows = result
-        .events
+        .rows
         .iter()
         .map(|e| AuditRow {
             at: date_time(e.event.at),
@@ -70,28 +74,28 @@ pub async fn page(
             ip: e.event.ip.clone().unwrap_or_else(|| "—".into()),
         })
         .collect();
-    let link = |p: i64| {
-        let mut url = format!("{}/audit-log?page={p}", team.base);
-        if !action.is_empty() {
-            url.push_str("&action=");
-            url.push_str(&action);
-        }
-        url
-    };
-    let pages = result.pages();
+    let list_url = format!("{}/audit-log", team.base);
+    let mut links = Links::searched(&list_url, &query.list.q);
+    links.kept.push(("action", action.clone()));
+    let frame = ListFrame::new(
+        "audit",
+        &links,
+        &query.list.q,
+        "details",
+        &result,
+        |e| (e.event.at, e.event.id.clone()),
+        ("event", "events"),
+        !action.is_empty(),
+    );
     html(
         StatusCode::OK,
         &AuditLogPage {
             layout: Layout::signed_in(&signed_in, "Audit log", "team-audit-log"),
-            prev_url: (page > 1).then(|| link(page - 1)),
-            next_url: (page < pages).then(|| link(page + 1)),
             team,
             rows,
             actions: audit::ACTIONS,
             action,
-            page,
-            pages,
-            total: result.total,
+            frame,
         },
     )
 }

@@ -2,10 +2,15 @@
 //! audited), and one-time invitation links (created, listed while pending, revoked).
 
 use super::team_of;
+use crate::db::models::api_key_list::KeyPage;
+use crate::db::models::team_lists::TeamWhere;
 use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
+use crate::services::invitations::PendingInvitation;
+use crate::services::team_lists::{self, TeamList};
 use crate::services::{invitations, members};
 use crate::web::client_ip;
+use crate::web::handlers::list_page::{page_request, search_pattern, Links, ListFrame};
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
@@ -17,6 +22,7 @@ use crate::web::views::{
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use time::PrimitiveDateTime;
 
 const NAV: &str = "team-members";
 
@@ -52,36 +58,106 @@ fn member_row(team: &TeamTenant, m: &members::Member) -> MemberRow {
     }
 }
 
-/// `GET /t/{slug}/team/members` (human admins: the invitations need ManagePeople).
+/// `?q=…&older=…|newer=…&invitations_older=…|invitations_newer=…`: the members' search
+/// and page, and the pending invitations' page.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct MembersQuery {
+    q: String,
+    older: String,
+    newer: String,
+    invitations_older: String,
+    invitations_newer: String,
+}
+
+fn invitation_row(
+    team: &TeamTenant,
+    p: &PendingInvitation,
+    now: PrimitiveDateTime,
+) -> InvitationRow {
+    let i = &p.invitation;
+    InvitationRow {
+        created_by: p
+            .created_by_name
+            .as_deref()
+            .unwrap_or("(account removed)")
+            .to_string(),
+        id: i.id.clone(),
+        role: Role::parse(&i.role)
+            .map(Role::label)
+            .unwrap_or_default()
+            .to_string(),
+        created: date_time(i.created_at),
+        expires: relative(i.expires_at, now),
+        revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
+    }
+}
+
+/// `GET /t/{slug}/team/members` (human admins: the invitations need ManagePeople): 50
+/// members a page, newest first, searched by name or email; 50 pending invitations a page.
 pub async fn list(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    query: web::Query<MembersQuery>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &slug)?;
+    let query = query.into_inner();
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    let (list, pending, now) = state
+    let w = TeamWhere {
+        name_like: search_pattern(&query.q),
+        ..TeamWhere::default()
+    };
+    let members_page = page_request(&query.older, &query.newer);
+    let invitations_page = page_request(&query.invitations_older, &query.invitations_newer);
+    let (found, pending, now) = state
         .run(move |conn, now| {
-            let pending = invitations::list_pending_invitations(conn, &actor, now, &tenant_id)?;
-            let list = members::list_members(conn, &actor, &tenant_id)?;
-            Ok((list, pending, now))
+            let all = TeamWhere::default();
+            let pending = team_lists::invitations_keyset(
+                conn,
+                &actor,
+                now,
+                &tenant_id,
+                &all,
+                &invitations_page,
+            )?;
+            let found =
+                team_lists::members_keyset(conn, &actor, now, &tenant_id, &w, &members_page)?;
+            Ok((found, pending, now))
         })
         .await?;
-    let members = list.iter().map(|m| member_row(&team, m)).collect();
+    let list_url = format!("{}/members", team.base);
+    let members_frame = ListFrame::new(
+        "members",
+        &Links::searched(&list_url, &query.q),
+        &query.q,
+        "names or emails",
+        &found,
+        |m| (m.joined_at, m.account.id.clone()),
+        ("member", "members"),
+        false,
+    );
+    let invitation_links = Links {
+        list_url: &list_url,
+        kept: Vec::new(),
+        older: "invitations_older",
+        newer: "invitations_newer",
+    };
+    let invitations_frame = ListFrame::new(
+        "invitations",
+        &invitation_links,
+        "",
+        "",
+        &pending,
+        |p| (p.invitation.created_at, p.invitation.id.clone()),
+        ("pending invitation", "pending invitations"),
+        false,
+    );
+    let members = found.rows.iter().map(|m| member_row(&team, m)).collect();
     let invitations = pending
+        .rows
         .iter()
-        .map(|p| (&p.invitation, p.created_by_name.as_deref()))
-        .map(|(i, creator)| InvitationRow {
-            created_by: creator.unwrap_or("(account removed)").to_string(),
-            id: i.id.clone(),
-            role: Role::parse(&i.role)
-                .map(Role::label)
-                .unwrap_or_default()
-                .to_string(),
-            created: date_time(i.created_at),
-            expires: relative(i.expires_at, now),
-            revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
-        })
+        .map(|p| invitation_row(&team, p, now))
         .collect();
     html(
         StatusCode::OK,
@@ -90,7 +166,9 @@ pub async fn list(
             csrf_token: signed_in.csrf_token.clone(),
             team,
             members,
+            members_frame,
             invitations,
+            invitations_frame,
         },
     )
 }
@@ -131,10 +209,18 @@ pub async fn remove_form(
     let (actor, tenant_id, account_id) =
         (signed_in.actor(), team.id.clone(), path.account_id.clone());
     let (member, key_count) = state
-        .run(move |conn, _| {
-            let member = members::list_members(conn, &actor, &tenant_id)?
+        .run(move |conn, now| {
+            let one = TeamWhere {
+                account_id: Some(account_id.clone()),
+                ..TeamWhere::default()
+            };
+            let first = KeyPage::OlderThan {
+                limit: 1,
+                cursor: None,
+            };
+            let member = team_lists::members(conn, &actor, now, &tenant_id, &one, &first)?
                 .into_iter()
-                .find(|m| m.account.id == account_id && !m.account.is_service_account())
+                .find(|m| !m.account.is_service_account())
                 .ok_or_else(|| AppError::not_found("that person is not a member of this tenant"))?;
             let keys = members::count_member_keys(conn, &actor, &tenant_id, &account_id)?;
             Ok((member, keys))
@@ -205,7 +291,8 @@ pub async fn new_invitation(
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
         .run(move |conn, now| {
-            invitations::list_pending_invitations(conn, &actor, now, &tenant_id).map(drop)
+            let w = TeamWhere::default();
+            team_lists::count(conn, &actor, now, TeamList::Invitations, &tenant_id, &w).map(drop)
         })
         .await?;
     let form = invitation_form(&signed_in, &team);

@@ -2,11 +2,14 @@
 //! revoked like User › API Keys), rename, and removal with the count of keys it ends.
 
 use super::team_of;
+use crate::db::models::team_lists::TeamWhere;
 use crate::domain::PersonName;
 use crate::error::HtmlError;
 use crate::services::key_lists::{self, KeysetPage};
 use crate::services::service_accounts::{self, ServiceAccount};
+use crate::services::team_lists::{self, TeamList};
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
+use crate::web::handlers::list_page::{search_pattern, Links, ListFrame, ListQuery};
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
@@ -54,24 +57,45 @@ fn row(team: &TeamTenant, sa: &ServiceAccount) -> ServiceAccountRow {
     }
 }
 
-/// `GET /t/{slug}/team/service-accounts`
+/// `GET /t/{slug}/team/service-accounts?q=…&older=…|newer=…`: 50 a page, newest first.
 pub async fn list(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &slug)?;
+    let query = query.into_inner();
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    let accounts = state
-        .run(move |conn, _| service_accounts::list_service_accounts(conn, &actor, &tenant_id))
+    let w = TeamWhere {
+        name_like: search_pattern(&query.q),
+        ..TeamWhere::default()
+    };
+    let page = query.page();
+    let found = state
+        .run(move |conn, now| {
+            team_lists::service_accounts_keyset(conn, &actor, now, &tenant_id, &w, &page)
+        })
         .await?;
-    let accounts = accounts.iter().map(|sa| row(&team, sa)).collect();
+    let list_url = format!("{}/service-accounts", team.base);
+    let frame = ListFrame::new(
+        "service-accounts",
+        &Links::searched(&list_url, &query.q),
+        &query.q,
+        "names",
+        &found,
+        |sa| (sa.account.created_at, sa.account.id.clone()),
+        ("service account", "service accounts"),
+        false,
+    );
+    let accounts = found.rows.iter().map(|sa| row(&team, sa)).collect();
     html(
         StatusCode::OK,
         &ServiceAccountsPage {
             layout: Layout::signed_in(&signed_in, "Service Accounts", NAV),
             team,
             accounts,
+            frame,
         },
     )
 }
@@ -120,8 +144,10 @@ pub async fn new_form(
     let team = team_of(&signed_in, &slug)?;
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
-        .run(move |conn, _| {
-            service_accounts::list_service_accounts(conn, &actor, &tenant_id).map(drop)
+        .run(move |conn, now| {
+            let w = TeamWhere::default();
+            team_lists::count(conn, &actor, now, TeamList::ServiceAccounts, &tenant_id, &w)
+                .map(drop)
         })
         .await?;
     create_form_response(
@@ -215,7 +241,7 @@ pub(super) async fn detail_for(
         .await?;
     let account = row(&team, &sa);
     let list_url = format!("{}/api-keys", account.url);
-    let keys = KeyRow::list(&page.keys, now)
+    let keys = KeyRow::list(&page.rows, now)
         .into_iter()
         .map(|k| k.with_delete_base(&list_url))
         .collect();

@@ -1,0 +1,3 @@
+DROP INDEX invitations_tenant_created;
+DROP INDEX memberships_tenant_created;
+DROP INDEX accounts_tenant_type_created;

@@ -1,0 +1,222 @@
+//! The team lists a page at a time, for those allowed to see them: a tenant's service
+//! accounts, members, pending invitations and audit events. Each comes as a keyset page
+//! with its total (the dashboard), as an offset page (GraphQL) and as a count (GraphQL
+//! aggregates). Names a page shows are looked up for the whole page in one query.
+
+use crate::db::models::api_key_list::KeyPage;
+use crate::db::models::team_lists::{key_names_of, TeamWhere};
+use crate::db::models::{Account, AuditEvent, Invitation, Membership};
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::services::audit::AuditEntry;
+use crate::services::invitations::PendingInvitation;
+use crate::services::members::Member;
+use crate::services::paging::{keyset, Keyset};
+use crate::services::permissions::{self, Permission};
+use crate::services::service_accounts::ServiceAccount;
+use crate::services::Actor;
+use time::PrimitiveDateTime;
+
+/// Which list, in which tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamList {
+    ServiceAccounts,
+    Members,
+    Invitations,
+    AuditEvents,
+}
+
+impl TeamList {
+    fn permission(self) -> Permission {
+        match self {
+            TeamList::ServiceAccounts => Permission::ManageServiceAccounts,
+            TeamList::Members => Permission::ListMembers,
+            TeamList::Invitations => Permission::ManagePeople,
+            TeamList::AuditEvents => Permission::ReadAuditLog,
+        }
+    }
+}
+
+/// How many rows of `list` match `w`; for those who may see the list.
+pub fn count(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    list: TeamList,
+    tenant_id: &str,
+    w: &TeamWhere,
+) -> Result<i64, AppError> {
+    permissions::require(conn, actor, tenant_id, list.permission())?;
+    Ok(match list {
+        TeamList::ServiceAccounts => Account::count_service_accounts_where(conn, tenant_id, w)?,
+        TeamList::Members => Membership::count_members_where(conn, tenant_id, w)?,
+        TeamList::Invitations => Invitation::count_pending_where(conn, tenant_id, now, w)?,
+        TeamList::AuditEvents => AuditEvent::count_tenant_where(conn, tenant_id, w)?,
+    })
+}
+
+/// Service accounts with their key counts and creators' names: two queries for the page.
+pub fn describe_service_accounts(
+    conn: &mut DbConnection,
+    accounts: Vec<Account>,
+) -> Result<Vec<ServiceAccount>, AppError> {
+    let ids = accounts.iter().map(|a| a.id.clone()).collect();
+    let counts = Account::key_counts_of(conn, ids)?;
+    let creators = accounts
+        .iter()
+        .filter_map(|a| a.created_by.clone())
+        .collect();
+    let names = Account::names_of(conn, creators)?;
+    Ok(accounts
+        .into_iter()
+        .map(|account| ServiceAccount {
+            key_count: counts.get(&account.id).copied().unwrap_or(0),
+            creator_name: account
+                .created_by
+                .as_ref()
+                .and_then(|c| names.get(c))
+                .map(|(name, _)| name.clone()),
+            account,
+        })
+        .collect())
+}
+
+fn describe_members(rows: Vec<(Account, Membership)>) -> Vec<Member> {
+    rows.into_iter()
+        .map(|(account, m)| Member {
+            role: m.role(),
+            joined_at: m.created_at,
+            account,
+        })
+        .collect()
+}
+
+fn describe_invitations(
+    conn: &mut DbConnection,
+    rows: Vec<Invitation>,
+) -> Result<Vec<PendingInvitation>, AppError> {
+    let names = Account::names_of(conn, rows.iter().map(|i| i.created_by.clone()).collect())?;
+    Ok(rows
+        .into_iter()
+        .map(|invitation| PendingInvitation {
+            created_by_name: names.get(&invitation.created_by).map(|(n, _)| n.clone()),
+            invitation,
+        })
+        .collect())
+}
+
+/// Audit events with their actors' and keys' names: two queries for the page.
+pub fn describe_audit_events(
+    conn: &mut DbConnection,
+    events: Vec<AuditEvent>,
+) -> Result<Vec<AuditEntry>, AppError> {
+    let actors = Account::names_of(
+        conn,
+        events.iter().filter_map(|e| e.actor_id.clone()).collect(),
+    )?;
+    let keys = key_names_of(
+        conn,
+        events
+            .iter()
+            .filter_map(|e| e.actor_key_id.clone())
+            .collect(),
+    )?;
+    Ok(events
+        .into_iter()
+        .map(|event| {
+            let actor = event.actor_id.as_ref().and_then(|id| actors.get(id));
+            AuditEntry {
+                actor_name: actor.map(|(name, _)| name.clone()),
+                actor_kind: actor.map(|(_, kind)| *kind),
+                key_name: event
+                    .actor_key_id
+                    .as_ref()
+                    .and_then(|id| keys.get(id))
+                    .cloned(),
+                event,
+            }
+        })
+        .collect())
+}
+
+macro_rules! team_list {
+    ($(#[$doc:meta])* $list:ident, $page:ident, $keyset:ident, $item:ty,
+     |$conn:ident, $tenant:ident, $now:ident, $w:ident, $p:ident| $fetch:expr,
+     |$row:ident| $cursor:expr,
+     |$c2:ident, $rows:ident| $describe:expr) => {
+        $(#[$doc])*
+        pub fn $page(
+            $conn: &mut DbConnection,
+            actor: &Actor,
+            $now: PrimitiveDateTime,
+            $tenant: &str,
+            $w: &TeamWhere,
+            $p: &KeyPage,
+        ) -> Result<Vec<$item>, AppError> {
+            permissions::require($conn, actor, $tenant, TeamList::$list.permission())?;
+            let $rows = $fetch?;
+            let $c2 = $conn;
+            $describe
+        }
+
+        $(#[$doc])*
+        #[doc = "With the total and whether Newer and Older lead anywhere."]
+        pub fn $keyset(
+            $conn: &mut DbConnection,
+            actor: &Actor,
+            $now: PrimitiveDateTime,
+            $tenant: &str,
+            $w: &TeamWhere,
+            page: &KeyPage,
+        ) -> Result<Keyset<$item>, AppError> {
+            let total = count($conn, actor, $now, TeamList::$list, $tenant, $w)?;
+            let found = keyset(page, total, |$p| $fetch, |$row| $cursor)?;
+            let $c2 = $conn;
+            found.try_map(|$rows| $describe)
+        }
+    };
+}
+
+team_list!(
+    /// A page of a tenant's service accounts; admins.
+    ServiceAccounts, service_accounts, service_accounts_keyset, ServiceAccount,
+    |conn, tenant_id, now, w, p| {
+        let _ = now;
+        Account::service_accounts_page(conn, tenant_id, w, p)
+    },
+    |a| (a.created_at, a.id.clone()),
+    |conn, rows| describe_service_accounts(conn, rows)
+);
+
+team_list!(
+    /// A page of a tenant's members, people and service accounts; admins.
+    Members, members, members_keyset, Member,
+    |conn, tenant_id, now, w, p| {
+        let _ = now;
+        Membership::members_page(conn, tenant_id, w, p)
+    },
+    |row| (row.1.created_at, row.1.account_id.clone()),
+    |conn, rows| {
+        let _ = conn;
+        Ok(describe_members(rows))
+    }
+);
+
+team_list!(
+    /// A page of a tenant's pending invitations; human admins.
+    Invitations, invitations, invitations_keyset, PendingInvitation,
+    |conn, tenant_id, now, w, p| Invitation::pending_page(conn, tenant_id, now, w, p),
+    |i| (i.created_at, i.id.clone()),
+    |conn, rows| describe_invitations(conn, rows)
+);
+
+team_list!(
+    /// A page of a tenant's audit log; admins.
+    AuditEvents, audit_events, audit_events_keyset, AuditEntry,
+    |conn, tenant_id, now, w, p| {
+        let _ = now;
+        AuditEvent::tenant_page(conn, tenant_id, w, p)
+    },
+    |e| (e.at, e.id.clone()),
+    |conn, rows| describe_audit_events(conn, rows)
+);

@@ -1,0 +1,286 @@
+//! Nothing unbounded, on the team lists: Team › Service Accounts, Members, pending
+//! invitations and the audit log show 50 rows a page with Newer/Older links, the total
+//! and a search, on the dashboard and through GraphQL (limit/offset/order_by/where and
+//! `_aggregate`); nested lists are read in one query per level.
+
+use crate::backend_tests;
+use crate::support::browser::Browser;
+use crate::support::{Backend, Seeded, TestApp};
+use diesel::connection::SimpleConnection;
+use keyward::domain::Role;
+
+pub(crate) const SERVICE_ACCOUNTS: usize = 120;
+pub(crate) const PEOPLE: usize = 120;
+pub(crate) const INVITATIONS: usize = 60;
+pub(crate) const EVENTS: usize = 2_500;
+
+/// Rows written straight into the tables, a second apart in 2025 (older than anything a
+/// test makes): service accounts `robot {i:03}` (each with `i % 3` keys), people
+/// `person {i:03}` <p{i:03}@example.com> as USER, pending invitations, and audit events
+/// `seeded event {i}` (every tenth `api_key.revoked`, the rest `api_key.created`).
+pub(crate) async fn seed_team(app: &TestApp, tenant_id: &str, admin_id: &str) {
+    let (t, admin) = (tenant_id.to_string(), admin_id.to_string());
+    app.run(move |conn, _| {
+        let at = |i: usize| {
+            let start = time::macros::datetime!(2025-01-01 00:00:00);
+            let format =
+                time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+            (start + time::Duration::seconds(i as i64)).format(&format).unwrap()
+        };
+        let id = || uuid::Uuid::new_v4().to_string();
+        let mut sql = Vec::new();
+        for i in 0..SERVICE_ACCOUNTS {
+            let sa = id();
+            sql.push(format!(
+                "INSERT INTO accounts (id, account_type, name, tenant_id, created_at, created_by) VALUES ('{sa}', 'SERVICE_ACCOUNT', 'robot {i:03}', '{t}', '{}', '{admin}');
+                 INSERT INTO memberships (account_id, tenant_id, role, created_at) VALUES ('{sa}', '{t}', 'ADMIN', '{}');",
+                at(i),
+                at(i)
+            ));
+            for k in 0..i % 3 {
+                sql.push(format!(
+                    "INSERT INTO api_keys (id, account_id, tenant_id, name, token_digest, display_hint, created_at) VALUES ('{}', '{sa}', '{t}', 'robot key {k}', 'seeded-{}', 'kwu_…', '{}');",
+                    id(),
+                    uuid::Uuid::new_v4().simple(),
+                    at(i)
+                ));
+            }
+        }
+        for i in 0..PEOPLE {
+            let p = id();
+            sql.push(format!(
+                "INSERT INTO accounts (id, account_type, name, email, created_at) VALUES ('{p}', 'USER', 'person {i:03}', 'p{i:03}@example.com', '{}');
+                 INSERT INTO memberships (account_id, tenant_id, role, created_at) VALUES ('{p}', '{t}', 'USER', '{}');",
+                at(i),
+                at(i)
+            ));
+        }
+        for i in 0..INVITATIONS {
+            sql.push(format!(
+                "INSERT INTO invitations (id, token_digest, tenant_id, role, created_by, created_at, expires_at) VALUES ('{}', 'seeded-{}', '{t}', 'USER', '{admin}', '{}', '2999-01-01 00:00:00');",
+                id(),
+                uuid::Uuid::new_v4().simple(),
+                at(i)
+            ));
+        }
+        for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(500) {
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|i| {
+                    let action = if i % 10 == 0 { "api_key.revoked" } else { "api_key.created" };
+                    format!(
+                        "('{}', '{t}', '{admin}', '{action}', 'seeded event {i}', '{}')",
+                        id(),
+                        at(*i)
+                    )
+                })
+                .collect();
+            sql.push(format!(
+                "INSERT INTO audit_events (id, tenant_id, actor_id, action, detail, at) VALUES {};",
+                rows.join(", ")
+            ));
+        }
+        conn.batch_execute(&sql.join("\n"))?;
+        Ok(())
+    })
+    .await
+    .expect("seeded team");
+}
+
+pub(crate) async fn team_with_lists(backend: Backend) -> (TestApp, Seeded, Seeded) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("busy").await;
+    let admin = app
+        .create_person("admin@example.com", &t.id, Role::Admin)
+        .await;
+    seed_team(&app, &t.id, &admin.id).await;
+    (app, t, admin)
+}
+
+fn href_of(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\"");
+    html.contains(&marker).then(|| {
+        html.split(&marker)
+            .next()
+            .unwrap()
+            .rsplit("href=\"")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#38;", "&")
+    })
+}
+
+/// The value of `attr="…"` on every row that has it, in page order.
+fn values_of(html: &str, attr: &str) -> Vec<String> {
+    html.split(&format!("{attr}=\""))
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// Follows Older links from `first` to the end: every page's rows (by `attr`), then Newer
+/// links back from the last page, which must give the same pages.
+async fn walk(b: &Browser, first: &str, attr: &str, prefix: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut url = first.to_string();
+    let mut html;
+    loop {
+        let res = b.get(&url).await;
+        assert_eq!(res.status(), 200, "{url}");
+        html = res.text().await.unwrap();
+        pages.push(values_of(&html, attr));
+        match href_of(&html, &format!("{prefix}-older")) {
+            Some(next) => url = next,
+            None => break,
+        }
+        assert!(pages.len() <= 100, "the pages end");
+    }
+    let mut back = vec![pages.last().unwrap().clone()];
+    while let Some(newer) = href_of(&html, &format!("{prefix}-newer")) {
+        html = b.get(&newer).await.text().await.unwrap();
+        back.push(values_of(&html, attr));
+    }
+    back.reverse();
+    assert_eq!(back, pages, "Newer leads back through the same pages");
+    pages
+}
+
+fn all_distinct(pages: &[Vec<String>]) -> usize {
+    let mut all: Vec<&String> = pages.iter().flatten().collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "no row twice");
+    n
+}
+
+async fn team_lists_show_fifty_a_page_with_totals_search_and_working_links(backend: Backend) {
+    let (app, _, _) = team_with_lists(backend).await;
+    let b = Browser::new(&app);
+    b.sign_in("admin@example.com").await;
+
+    // Service accounts: newest first, 50 a page, the total, every one reached once.
+    let first = b
+        .get("/t/busy/team/service-accounts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(first.contains("120 service accounts"), "the total");
+    assert!(!first.contains("id=\"service-accounts-newer\""));
+    let pages = walk(
+        &b,
+        "/t/busy/team/service-accounts",
+        "data-service-account-id",
+        "service-accounts",
+    )
+    .await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 50, 20]);
+    assert_eq!(all_distinct(&pages), SERVICE_ACCOUNTS);
+    assert!(
+        first.find("robot 119").unwrap() < first.find("robot 118").unwrap(),
+        "newest first"
+    );
+    let found = b
+        .get("/t/busy/team/service-accounts?q=ROBOT+01")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(found.contains("10 service accounts"), "robot 010 to 019");
+    assert_eq!(values_of(&found, "data-service-account-id").len(), 10);
+    let none = b
+        .get("/t/busy/team/service-accounts?q=nobody")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains("0 service accounts") && none.contains("no-service-accounts-found"));
+    // A search is kept by the links.
+    let wide = b
+        .get("/t/busy/team/service-accounts?q=robot")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(href_of(&wide, "service-accounts-older")
+        .unwrap()
+        .contains("q=robot"));
+
+    // Members: the admin and 120 people and 120 service accounts; search by name or email.
+    let members = b.get("/t/busy/team/members").await.text().await.unwrap();
+    assert!(members.contains("241 members"), "the total");
+    let pages = walk(&b, "/t/busy/team/members", "data-account-id", "members").await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [50, 50, 50, 50, 41]
+    );
+    assert_eq!(all_distinct(&pages), 241);
+    let by_email = b
+        .get("/t/busy/team/members?q=P007%40EXAMPLE")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_email.contains("1 member<"), "one match by email");
+    assert!(by_email.contains("person 007"));
+    let by_name = b
+        .get("/t/busy/team/members?q=person+1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_name.contains("20 members"), "person 100 to 119");
+
+    // Pending invitations: their own total and pages on the members page.
+    assert!(members.contains("60 pending invitations"));
+    let pages = walk(
+        &b,
+        "/t/busy/team/members",
+        "data-invitation-id",
+        "invitations",
+    )
+    .await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 10]);
+    assert_eq!(all_distinct(&pages), INVITATIONS);
+
+    // The audit log: keyset pages, the action filter and a search, both kept by the links.
+    let log = b.get("/t/busy/team/audit-log").await.text().await.unwrap();
+    let total = EVENTS + 2; // and the tenant's creation and the admin joining
+    assert!(
+        log.contains(&format!("{},{:03} events", total / 1000, total % 1000)),
+        "the total"
+    );
+    let revoked = "/t/busy/team/audit-log?action=api_key.revoked";
+    let pages = walk(&b, revoked, "data-action", "audit").await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [50, 50, 50, 50, 50]
+    );
+    assert!(pages.iter().flatten().all(|a| a == "api_key.revoked"));
+    let searched = b
+        .get("/t/busy/team/audit-log?q=event+249&action=api_key.created")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        searched.contains("10 events"),
+        "seeded event 2490 to 2499 but 2490"
+    );
+    assert!(!searched.contains("seeded event 2490<"));
+    let deep = b
+        .get("/t/busy/team/audit-log?q=seeded")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let older = href_of(&deep, "audit-older").unwrap();
+    assert!(older.contains("q=seeded"), "{older}");
+}
+
+backend_tests!(team_lists_show_fifty_a_page_with_totals_search_and_working_links,);
