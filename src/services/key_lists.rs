@@ -3,12 +3,14 @@
 //! page; nothing here loads a whole list.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_client::KeyClient;
 use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{ApiKey, Membership};
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
 use crate::services::{service_accounts, Actor};
+use std::collections::HashMap;
 use time::{Duration, PrimitiveDateTime};
 
 /// The dashboard's key filter.
@@ -82,6 +84,8 @@ pub struct KeysetPage {
     pub total: i64,
     pub has_newer: bool,
     pub has_older: bool,
+    /// The clients seen using each key of the page, by key id.
+    pub clients: HashMap<String, Vec<KeyClient>>,
 }
 
 fn cursor_of(l: &ApiKeyListing) -> (PrimitiveDateTime, String) {
@@ -113,7 +117,9 @@ fn keyset_page(
         }
         _ => (false, false),
     };
+    let ids: Vec<String> = keys.iter().map(|l| l.key.id.clone()).collect();
     Ok(KeysetPage {
+        clients: super::key_clients::clients_of_keys(conn, &ids)?,
         keys,
         total,
         has_newer,

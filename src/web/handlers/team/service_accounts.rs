@@ -4,17 +4,22 @@
 use super::team_of;
 use crate::domain::PersonName;
 use crate::error::HtmlError;
+use crate::services::agents;
 use crate::services::key_lists::{self, KeysetPage};
 use crate::services::service_accounts::{self, ServiceAccount};
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
+use crate::web::views::AgentsView;
 use crate::web::views::{
     date, CreatedKeyView, FieldErrors, KeyRow, Layout, ServiceAccountForm,
     ServiceAccountFormPartial, ServiceAccountNewPage, ServiceAccountPage, ServiceAccountRemovePage,
     ServiceAccountRemovePartial, ServiceAccountRow, ServiceAccountsPage, TeamTenant,
 };
 use crate::web::AppState;
+
+/// How many of its agents a service account's page lists (most recently seen first).
+const AGENTS_SHOWN: i64 = 50;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use time::PrimitiveDateTime;
@@ -174,6 +179,7 @@ pub(super) struct Detail {
     pub(super) account: ServiceAccountRow,
     pub(super) list: KeyListView,
     pub(super) list_url: String,
+    pub(super) agents: AgentsView,
 }
 
 pub(super) async fn detail(
@@ -199,7 +205,7 @@ pub(super) async fn detail_for(
     let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), sa_id.to_string());
     let (mut w, page_request) = query.request(state.clock.now());
     w.key_id = only_key.map(str::to_string);
-    let (sa, page, now): (ServiceAccount, KeysetPage, PrimitiveDateTime) = state
+    let (sa, page, agents, now): (ServiceAccount, KeysetPage, _, PrimitiveDateTime) = state
         .run(move |conn, now| {
             let sa = service_accounts::get_service_account(conn, &actor, Some(&tenant_id), &id)?;
             let page = key_lists::service_account_keys_page(
@@ -210,12 +216,19 @@ pub(super) async fn detail_for(
                 &w,
                 &page_request,
             )?;
-            Ok((sa, page, now))
+            let agents = agents::agents_of_service_account(
+                conn,
+                &actor,
+                Some(&tenant_id),
+                &id,
+                AGENTS_SHOWN,
+            )?;
+            Ok((sa, page, agents, now))
         })
         .await?;
     let account = row(&team, &sa);
     let list_url = format!("{}/api-keys", account.url);
-    let keys = KeyRow::list(&page.keys, now)
+    let keys = KeyRow::list_with_clients(&page, now)
         .into_iter()
         .map(|k| k.with_delete_base(&list_url))
         .collect();
@@ -225,6 +238,7 @@ pub(super) async fn detail_for(
         account,
         list,
         list_url,
+        agents: AgentsView::of(&agents, now),
     })
 }
 
@@ -249,6 +263,7 @@ pub(super) fn detail_page(
         rename,
         list: d.list,
         created,
+        agents: d.agents,
     }
 }
 
