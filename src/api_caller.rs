@@ -85,6 +85,8 @@ pub async fn authenticate_request(
             })
             .await?;
     }
+    crate::web::client_sightings::note_client(req, state, &verdict.principal, ip.as_deref())
+        .await?;
     Ok(Some(ApiCaller {
         principal: verdict.principal,
         ip,

@@ -35,6 +35,7 @@ impl Application {
             db,
             clock,
             settings: Arc::new(settings),
+            client_sightings: Default::default(),
         };
         // Made now, off the request path, so the first unknown email at sign-in takes
         // no longer than the others.

@@ -124,3 +124,30 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_failures,
     setup_tokens,
 );
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        tenant_id -> Text,
+        account_id -> Text,
+        api_key_id -> Text,
+        api_key_digest -> Text,
+        name -> Text,
+        agent_type -> Text,
+        labels -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_key_clients (api_key_id, user_agent, ip) {
+        api_key_id -> Text,
+        user_agent -> Text,
+        ip -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(agents, api_keys);

@@ -16,9 +16,9 @@ use time::PrimitiveDateTime;
 
 /// A key as listed: never its secret.
 #[derive(SimpleObject)]
-#[graphql(name = "auth_api_key", rename_fields = "snake_case")]
+#[graphql(name = "auth_api_key", rename_fields = "snake_case", complex)]
 pub struct GqlApiKey {
-    id: Uuid,
+    pub(crate) id: Uuid,
     name: String,
     /// The owning account: a person, or a service account.
     user_id: Uuid,
@@ -34,6 +34,9 @@ pub struct GqlApiKey {
     /// Expired keys are refused, and stay listed until deleted.
     expired: bool,
     last_used_at: Option<DateTime>,
+    /// Loaded for a whole list at once by `key_clients::preload`.
+    #[graphql(skip)]
+    pub(crate) clients: Option<Vec<crate::graphql::key_clients::GqlKeyClient>>,
 }
 
 impl GqlApiKey {
@@ -50,6 +53,7 @@ impl GqlApiKey {
             created_at: l.key.created_at.into(),
             expires_at: l.key.expires_at.map(DateTime),
             last_used_at: l.key.last_used_at.map(DateTime),
+            clients: None,
         }
     }
 }
@@ -188,7 +192,9 @@ impl ApiKeysQuery {
                 ))
             })
             .await?;
-        Ok(keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect())
+        let mut keys: Vec<GqlApiKey> = keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect();
+        crate::graphql::key_clients::preload(ctx, &mut keys).await?;
+        Ok(keys)
     }
 
     /// How many keys `auth_api_key` would page through with this `where`.

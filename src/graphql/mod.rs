@@ -6,11 +6,13 @@
 //! Names are snake_case and some type names are fixed (`create_api_key_input`, …)
 //! because clients declare them in their operations.
 
+mod agents;
 mod api_keys;
 mod audit;
 mod auth;
 mod context;
 pub mod documents;
+mod key_clients;
 mod limits;
 mod lists;
 mod members;
@@ -18,6 +20,7 @@ mod scalars;
 mod service_accounts;
 mod tenants;
 
+pub use agents::AgentIdHeader;
 pub use context::RequestContext;
 pub use limits::MAX_MUTATIONS;
 pub use scalars::{DateTime, Uuid};
@@ -46,6 +49,7 @@ pub struct QueryRoot(
     service_accounts::ServiceAccountsQuery,
     members::MembersQuery,
     audit::AuditQuery,
+    agents::AgentsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -55,6 +59,7 @@ pub struct MutationRoot(
     api_keys::ApiKeysMutation,
     service_accounts::ServiceAccountsMutation,
     members::MembersMutation,
+    agents::AgentsMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

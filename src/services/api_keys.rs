@@ -230,7 +230,7 @@ pub fn list_own_api_keys(
     conn: &mut DbConnection,
     actor: &Actor,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
-    Ok(key_lists::own_api_keys_page(conn, actor, &KeyWhere::default(), &FIRST_ROWS)?.rows)
+    Ok(key_lists::own_api_keys_page(conn, actor, &KeyWhere::default(), &FIRST_ROWS)?.page.rows)
 }
 
 /// The newest keys (at most 1,000) of a tenant's service accounts; admins only.

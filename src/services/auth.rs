@@ -47,8 +47,12 @@ pub fn verify(
     tenant_headers: &[String],
 ) -> Result<Verdict, AppError> {
     let digest = token.digest();
-    let (key, account, membership) = ApiKey::authenticate(conn, digest.as_str())?
-        .ok_or_else(|| AppError::unauthenticated(UNKNOWN_OR_REVOKED))?;
+    let Some((key, account, membership)) = ApiKey::authenticate(conn, digest.as_str())? else {
+        let reason = super::agents::revocation_reason(conn, digest.as_str())?;
+        return Err(AppError::unauthenticated(
+            reason.unwrap_or_else(|| UNKNOWN_OR_REVOKED.to_string()),
+        ));
+    };
     if let Some(at) = key.expires_at.filter(|&at| at <= now) {
         return Err(AppError::unauthenticated(format!(
             "this API key expired at {}; create a new one",

@@ -3,6 +3,7 @@
 //! page; nothing here loads a whole list.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_client::KeyClient;
 use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{ApiKey, Membership};
 use crate::db::DbConnection;
@@ -10,6 +11,7 @@ use crate::error::AppError;
 use crate::services::paging::{keyset, Keyset};
 use crate::services::permissions::{self, Permission};
 use crate::services::{service_accounts, Actor};
+use std::collections::HashMap;
 use time::{Duration, PrimitiveDateTime};
 
 /// The dashboard's key filter.
@@ -76,8 +78,20 @@ impl KeyFilter {
     }
 }
 
-/// A keyset page of keys and whether there is more on either side.
-pub type KeysetPage = Keyset<ApiKeyListing>;
+/// A keyset page of keys, with the clients seen using each key of the page (by key id).
+#[derive(Debug)]
+pub struct KeysetPage {
+    pub page: Keyset<ApiKeyListing>,
+    pub clients: HashMap<String, Vec<KeyClient>>,
+}
+
+impl std::ops::Deref for KeysetPage {
+    type Target = Keyset<ApiKeyListing>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.page
+    }
+}
 
 fn keyset_page(
     conn: &mut DbConnection,
@@ -86,12 +100,17 @@ fn keyset_page(
     page: &KeyPage,
 ) -> Result<KeysetPage, AppError> {
     let total = ApiKey::count(conn, owners, w)?;
-    keyset(
+    let page = keyset(
         page,
         total,
         |p| ApiKey::page(conn, owners, w, p),
         |l| (l.key.created_at, l.key.id.clone()),
-    )
+    )?;
+    let ids: Vec<String> = page.rows.iter().map(|l| l.key.id.clone()).collect();
+    Ok(KeysetPage {
+        clients: super::key_clients::clients_of_keys(conn, &ids)?,
+        page,
+    })
 }
 
 /// The actor's own keys: every tenant for a person; only the key's tenant through a key.

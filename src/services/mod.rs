@@ -5,11 +5,13 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod housekeeping;
 pub mod invitations;
+pub mod key_clients;
 pub mod key_lists;
 pub mod members;
 pub mod paging;

@@ -3,6 +3,7 @@
 //! dashboard's views, and handlers that parse input into domain types and call `services/`.
 
 pub mod client_ip;
+pub mod client_sightings;
 pub mod csrf;
 pub mod handlers;
 pub mod htmx;

@@ -14,6 +14,8 @@ pub struct AppState {
     pub db: Database,
     pub clock: Clock,
     pub settings: Arc<Settings>,
+    /// Which clients of which keys this instance recorded within the minute.
+    pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
 }
 
 impl AppState {

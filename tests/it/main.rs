@@ -3,6 +3,7 @@
 
 mod support;
 
+mod agents;
 mod api_keys;
 mod cli;
 mod client;

@@ -2,7 +2,9 @@
 //! Queries here are plain data access; the rules live in `services/`.
 
 pub mod account;
+pub mod agent;
 pub mod api_key;
+pub mod api_key_client;
 pub mod api_key_list;
 pub mod audit_event;
 pub mod housekeeping;

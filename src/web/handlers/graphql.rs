@@ -56,7 +56,10 @@ pub async fn execute(
         state: state.get_ref().clone(),
         caller,
     };
-    let mut response = schema.execute(request.data(context)).await;
+    let request = request
+        .data(context)
+        .data(crate::graphql::AgentIdHeader::of(req.headers()));
+    let mut response = schema.execute(request).await;
     for error in &mut response.errors {
         // Parse, validation and limit errors come from async-graphql without a code.
         let ext = error.extensions.get_or_insert_with(Default::default);

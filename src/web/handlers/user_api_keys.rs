@@ -7,6 +7,7 @@ use crate::domain::{ExpiresAt, InvalidInput, KeyName};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
 use crate::services::key_lists;
+use crate::web::handlers::key_dependents::key_dependents;
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
@@ -38,7 +39,7 @@ async fn own_keys(
             Ok((page, now))
         })
         .await?;
-    let rows = KeyRow::list(&page.rows, now);
+    let rows = KeyRow::list_with_clients(&page, now);
     Ok(KeyListView::new(PATH, &query, &page, rows))
 }
 
@@ -355,6 +356,7 @@ pub async fn delete_form(
     key_id: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let key = own_key(&state, &signed_in, &key_id).await?;
+    let dependents = key_dependents(&state, &signed_in, &key.id).await?;
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
         return html(
@@ -363,6 +365,7 @@ pub async fn delete_form(
                 key,
                 csrf_token,
                 back_url: PATH.into(),
+                dependents: dependents.clone(),
             },
         );
     }
@@ -373,6 +376,7 @@ pub async fn delete_form(
             key,
             csrf_token,
             back_url: PATH.into(),
+            dependents,
         },
     )
 }

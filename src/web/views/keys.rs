@@ -22,6 +22,8 @@ pub struct KeyRow {
     pub last_used: String,
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
+    /// The clients seen using it (see `KeyRow::with_clients`).
+    pub clients: Vec<String>,
 }
 
 impl KeyRow {
@@ -45,6 +47,7 @@ impl KeyRow {
                 Some(at) => relative(at, now),
             },
             delete_url: format!("/user/api-keys/{}/delete", key.id),
+            clients: Vec::new(),
         }
     }
 
@@ -142,6 +145,7 @@ pub struct ApiKeyDeletePage {
     pub csrf_token: String,
     /// Where "Cancel" leads without JavaScript.
     pub back_url: String,
+    pub dependents: super::KeyDependentsView,
 }
 
 /// The delete confirmation: posts to `key.delete_url`; htmx swaps the answer (the list
@@ -152,6 +156,7 @@ pub struct ApiKeyDeletePartial {
     pub key: KeyRow,
     pub csrf_token: String,
     pub back_url: String,
+    pub dependents: super::KeyDependentsView,
 }
 
 // ---- User › Password ----

@@ -2,10 +2,12 @@
 //! templates (`*Page` renders `templates/pages/…` inside `base.html`; `*Partial` renders
 //! the `templates/partials/…` file that the page includes, never a copy of it).
 
+mod agents;
 mod keys;
 mod sign_in;
 mod team;
 
+pub use agents::*;
 pub use keys::*;
 pub use sign_in::*;
 pub use team::*;

@@ -68,6 +68,7 @@ pub struct ServiceAccountPage {
     pub rename: ServiceAccountForm,
     pub list: KeyListView,
     pub created: Option<CreatedKeyView>,
+    pub agents: super::AgentsView,
 }
 
 #[derive(Template)]

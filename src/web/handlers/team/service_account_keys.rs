@@ -5,6 +5,7 @@ use super::service_accounts::{detail, detail_for, detail_page, Detail, SaKeyPath
 use super::team_of;
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, KeyScope};
+use crate::web::handlers::key_dependents::key_dependents;
 use crate::web::handlers::key_list::KeyListQuery;
 use crate::web::handlers::user_api_keys::{
     create_key_from_form, created_key_dialog, CreateKeyInput,
@@ -163,6 +164,7 @@ pub async fn delete_key_form(
         .into_iter()
         .find(|k| k.id == path.id)
         .ok_or_else(|| HtmlError::from(AppError::not_found("API key not found")))?;
+    let dependents = key_dependents(&state, &signed_in, &key.id).await?;
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
         return html(
@@ -171,6 +173,7 @@ pub async fn delete_key_form(
                 key,
                 csrf_token,
                 back_url: d.account.url,
+                dependents,
             },
         );
     }
@@ -181,6 +184,7 @@ pub async fn delete_key_form(
             key,
             csrf_token,
             back_url: d.account.url.clone(),
+            dependents,
         },
     )
 }

@@ -5,6 +5,7 @@ use super::team_of;
 use crate::db::models::team_lists::TeamWhere;
 use crate::domain::PersonName;
 use crate::error::HtmlError;
+use crate::services::agents;
 use crate::services::key_lists::{self, KeysetPage};
 use crate::services::service_accounts::{self, ServiceAccount};
 use crate::services::team_lists::{self, TeamList};
@@ -12,12 +13,16 @@ use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::handlers::list_page::{search_pattern, Links, ListFrame, ListQuery};
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
+use crate::web::views::AgentsView;
 use crate::web::views::{
     date, CreatedKeyView, FieldErrors, KeyRow, Layout, ServiceAccountForm,
     ServiceAccountFormPartial, ServiceAccountNewPage, ServiceAccountPage, ServiceAccountRemovePage,
     ServiceAccountRemovePartial, ServiceAccountRow, ServiceAccountsPage, TeamTenant,
 };
 use crate::web::AppState;
+
+/// How many of its agents a service account's page lists (most recently seen first).
+const AGENTS_SHOWN: i64 = 50;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use time::PrimitiveDateTime;
@@ -200,6 +205,7 @@ pub(super) struct Detail {
     pub(super) account: ServiceAccountRow,
     pub(super) list: KeyListView,
     pub(super) list_url: String,
+    pub(super) agents: AgentsView,
 }
 
 pub(super) async fn detail(
@@ -225,7 +231,7 @@ pub(super) async fn detail_for(
     let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), sa_id.to_string());
     let (mut w, page_request) = query.request(state.clock.now());
     w.key_id = only_key.map(str::to_string);
-    let (sa, page, now): (ServiceAccount, KeysetPage, PrimitiveDateTime) = state
+    let (sa, page, agents, now): (ServiceAccount, KeysetPage, _, PrimitiveDateTime) = state
         .run(move |conn, now| {
             let sa = service_accounts::get_service_account(conn, &actor, Some(&tenant_id), &id)?;
             let page = key_lists::service_account_keys_page(
@@ -236,12 +242,19 @@ pub(super) async fn detail_for(
                 &w,
                 &page_request,
             )?;
-            Ok((sa, page, now))
+            let agents = agents::agents_of_service_account(
+                conn,
+                &actor,
+                Some(&tenant_id),
+                &id,
+                AGENTS_SHOWN,
+            )?;
+            Ok((sa, page, agents, now))
         })
         .await?;
     let account = row(&team, &sa);
     let list_url = format!("{}/api-keys", account.url);
-    let keys = KeyRow::list(&page.rows, now)
+    let keys = KeyRow::list_with_clients(&page, now)
         .into_iter()
         .map(|k| k.with_delete_base(&list_url))
         .collect();
@@ -251,6 +264,7 @@ pub(super) async fn detail_for(
         account,
         list,
         list_url,
+        agents: AgentsView::of(&agents, now),
     })
 }
 
@@ -275,6 +289,7 @@ pub(super) fn detail_page(
         rename,
         list: d.list,
         created,
+        agents: d.agents,
     }
 }
 

@@ -1,0 +1,116 @@
+//! The clients seen using a key — user agent and address, first and last seen — so a
+//! key's owner can tell what depends on it before revoking it. At most
+//! `MAX_CLIENTS_PER_KEY` per key (a new one replaces the least recently seen).
+//!
+//! Writes are throttled twice: `ClientSightings` (in memory, per instance) lets a given
+//! (key, user agent, address) through at most once a minute, and the key path awaits
+//! the write only then; every other request costs one hash-map lookup.
+
+use crate::db::models::api_key_client::KeyClient;
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::services::transaction;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use time::{Duration, PrimitiveDateTime};
+
+pub const MAX_CLIENTS_PER_KEY: usize = 5;
+pub const MAX_USER_AGENT_CHARS: usize = 200;
+/// A client is written at most this often per instance.
+pub const WRITE_EVERY: Duration = Duration::minutes(1);
+/// How many recent sightings one instance remembers; past that, older ones are dropped
+/// and, if all are recent, a new client waits for the next minute.
+const REMEMBERED: usize = 10_000;
+
+/// A user agent as kept: trimmed, without control characters, at most
+/// `MAX_USER_AGENT_CHARS`; "unknown" when the request sent none.
+pub fn user_agent(raw: Option<&str>) -> String {
+    let cleaned: String = raw
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT_CHARS)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        "unknown".to_string()
+    } else {
+        cleaned.to_string()
+    }
+}
+
+/// Which (key, client) pairs this instance wrote within the last minute.
+#[derive(Debug, Default)]
+pub struct ClientSightings {
+    written: Mutex<HashMap<u64, PrimitiveDateTime>>,
+}
+
+impl ClientSightings {
+    /// Whether this sighting should be written now (and remembers that it was).
+    pub fn due(&self, key_id: &str, user_agent: &str, ip: &str, now: PrimitiveDateTime) -> bool {
+        let mut hasher = DefaultHasher::new();
+        (key_id, user_agent, ip).hash(&mut hasher);
+        let id = hasher.finish();
+        let Ok(mut written) = self.written.lock() else {
+            return false;
+        };
+        if written.get(&id).is_some_and(|&at| at > now - WRITE_EVERY) {
+            return false;
+        }
+        if written.len() >= REMEMBERED {
+            written.retain(|_, at| *at > now - WRITE_EVERY);
+            if written.len() >= REMEMBERED {
+                return false;
+            }
+        }
+        written.insert(id, now);
+        true
+    }
+}
+
+/// Records a sighting of a client of a key. Best effort: a busy database, or another
+/// instance writing the same client at the same moment, must not turn a valid key away.
+pub fn record_client(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    key_id: &str,
+    user_agent: &str,
+    ip: &str,
+) {
+    let written = transaction(conn, |conn| {
+        if KeyClient::seen(conn, key_id, user_agent, ip, now)? == 0 {
+            KeyClient {
+                api_key_id: key_id.to_string(),
+                user_agent: user_agent.to_string(),
+                ip: ip.to_string(),
+                first_seen_at: now,
+                last_seen_at: now,
+            }
+            .insert(conn)?;
+            KeyClient::keep_newest(conn, key_id, MAX_CLIENTS_PER_KEY)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::warn!(error = %e, key_id, "could not record a client of the key");
+    }
+}
+
+/// The clients of these keys, by key id, most recently seen first. Call it only with
+/// keys the caller may already see.
+pub fn clients_of_keys(
+    conn: &mut DbConnection,
+    key_ids: &[String],
+) -> Result<HashMap<String, Vec<KeyClient>>, AppError> {
+    let mut by_key: HashMap<String, Vec<KeyClient>> = HashMap::new();
+    for chunk in key_ids.chunks(500) {
+        for client in KeyClient::of_keys(conn, chunk)? {
+            by_key
+                .entry(client.api_key_id.clone())
+                .or_default()
+                .push(client);
+        }
+    }
+    Ok(by_key)
+}
