@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod context;
 pub mod documents;
+mod key_lifecycle;
 mod limits;
 mod lists;
 mod members;
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     service_accounts::ServiceAccountsQuery,
     members::MembersQuery,
     audit::AuditQuery,
+    key_lifecycle::KeyLifecycleQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -55,6 +57,7 @@ pub struct MutationRoot(
     api_keys::ApiKeysMutation,
     service_accounts::ServiceAccountsMutation,
     members::MembersMutation,
+    key_lifecycle::KeyLifecycleMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

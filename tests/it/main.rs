@@ -10,6 +10,8 @@ mod dashboard;
 mod foundation;
 mod graphql;
 mod invitation_creators;
+mod lifecycle;
+mod lifecycle_policy;
 mod permissions;
 mod reliability;
 mod revocation;

@@ -133,8 +133,9 @@ fn operator_key(
         NewApiKey {
             account_id: account_id.into(),
             tenant_id: Some(tenant.into()),
-            name: KeyName::parse("target")?,
+            name: KeyName::parse(&format!("target {}", uuid::Uuid::new_v4().simple()))?,
             expires_at: None,
+            read_only: false,
         },
     )?
     .key
@@ -154,7 +155,7 @@ fn throwaway_person(
         &op,
         now,
         Email::parse(&email)?,
-        PersonName::parse("Throwaway")?,
+        PersonName::parse(&format!("Throwaway {}", uuid::Uuid::new_v4().simple()))?,
         &Password::parse_new("throwaway password")?,
     )?;
     services::members::add_member(conn, &op, now, tenant, &account.id, role)?;
@@ -171,7 +172,7 @@ fn throwaway_sa(
         &Actor::operator(),
         now,
         tenant,
-        PersonName::parse("throwaway")?,
+        PersonName::parse(&format!("throwaway {}", uuid::Uuid::new_v4().simple()))?,
     )?
     .id)
 }
@@ -211,8 +212,9 @@ fn rows() -> Vec<Row> {
                     NewApiKey {
                         account_id: actor.account_id().unwrap().into(),
                         tenant_id: Some(w.tenant.clone()),
-                        name: KeyName::parse("mine")?,
+                        name: KeyName::parse(&format!("mine {}", uuid::Uuid::new_v4().simple()))?,
                         expires_at: None,
+                        read_only: false,
                     },
                 )
                 .map(drop)
@@ -232,6 +234,7 @@ fn rows() -> Vec<Row> {
                         tenant_id: None,
                         name: KeyName::parse("for the robot")?,
                         expires_at: None,
+                        read_only: false,
                     },
                 )
                 .map(drop)
@@ -255,6 +258,7 @@ fn rows() -> Vec<Row> {
                         tenant_id: Some(w.tenant.clone()),
                         name: KeyName::parse("not yours")?,
                         expires_at: None,
+                        read_only: false,
                     },
                 )
                 .map(drop)
@@ -324,7 +328,7 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     &w.tenant,
-                    PersonName::parse("new robot")?,
+                    PersonName::parse(&format!("new robot {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
             },
@@ -340,7 +344,7 @@ fn rows() -> Vec<Row> {
                     now,
                     None,
                     &sa,
-                    PersonName::parse("renamed")?,
+                    PersonName::parse(&format!("renamed {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
             },
@@ -414,7 +418,7 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     Email::parse("new@example.com")?,
-                    PersonName::parse("New")?,
+                    PersonName::parse(&format!("New {}", uuid::Uuid::new_v4().simple()))?,
                     &Password::parse_new("a new password")?,
                 )
                 .map(drop)
@@ -567,6 +571,7 @@ async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_ten
                     tenant_id: Some(a.clone()),
                     name: KeyName::parse("sideways")?,
                     expires_at: None,
+                    read_only: false,
                 },
             );
             Ok((
@@ -630,6 +635,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     tenant_id: None,
                     name: KeyName::parse("rotated")?,
                     expires_at: None,
+                    read_only: false,
                 },
             );
             let other_sa = throwaway_sa(conn, now, &w.tenant)?;
@@ -642,6 +648,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     tenant_id: None,
                     name: KeyName::parse("not mine")?,
                     expires_at: None,
+                    read_only: false,
                 },
             );
             Ok((
@@ -679,6 +686,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                     tenant_id: None,
                     name: KeyName::parse(&format!("parallel {i}"))?,
                     expires_at: None,
+                    read_only: false,
                 },
             )?;
             services::api_keys::revoke_api_key(conn, &actor, now, &key.key.id)?;
@@ -687,7 +695,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                 &actor,
                 now,
                 &tenant,
-                PersonName::parse("parallel")?,
+                PersonName::parse(&format!("parallel {i}"))?,
             )
             .map(drop)
         }));

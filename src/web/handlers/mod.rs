@@ -2,6 +2,7 @@ pub mod api;
 pub mod assets;
 pub mod graphql;
 pub mod health;
+pub mod key_lifecycle;
 pub mod key_list;
 pub mod password;
 pub mod setup;

@@ -3,10 +3,12 @@
 //! the `templates/partials/…` file that the page includes, never a copy of it).
 
 mod keys;
+mod lifecycle;
 mod sign_in;
 mod team;
 
 pub use keys::*;
+pub use lifecycle::*;
 pub use sign_in::*;
 pub use team::*;
 
@@ -76,6 +78,7 @@ pub struct TeamLinks {
     pub service_accounts: String,
     pub members: String,
     pub audit_log: String,
+    pub settings: String,
 }
 
 impl TeamLinks {
@@ -84,6 +87,7 @@ impl TeamLinks {
             service_accounts: format!("/t/{slug}/team/service-accounts"),
             members: format!("/t/{slug}/team/members"),
             audit_log: format!("/t/{slug}/team/audit-log"),
+            settings: format!("/t/{slug}/team/settings"),
         }
     }
 }
