@@ -317,6 +317,7 @@ fn seed(conn: &mut DbConnection) -> Seeded {
             tenant_id: Some(t.id),
             name: KeyName::parse("bench").unwrap(),
             expires_at: None,
+            read_only: false,
         },
     )
     .unwrap();

@@ -76,6 +76,9 @@ pub enum AdminCommand {
         /// Display name
         #[arg(long)]
         name: String,
+        /// Its role in the tenant: admin, user or read-only
+        #[arg(long, default_value = "admin")]
+        role: String,
     },
     /// Create an API key and print it once
     CreateKey {
@@ -176,7 +179,8 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 json!({ "account_id": a.id, "tenant_id": t.id, "role": role.as_str() }),
             )
         }
-        AdminCommand::CreateServiceAccount { tenant, name } => {
+        AdminCommand::CreateServiceAccount { tenant, name, role } => {
+            let role = Role::parse(&role)?;
             let t = tenants::find_by_slug(conn, &tenant)?;
             let a = service_accounts::create_service_account_within(
                 conn,
@@ -184,6 +188,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 now,
                 &t.id,
                 PersonName::parse(&name)?,
+                role,
                 &quotas,
             )?;
             (
@@ -215,6 +220,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     tenant_id: Some(t.id.clone()),
                     name: KeyName::parse(&name)?,
                     expires_at,
+                    read_only: false,
                 },
                 &quotas,
             )?;

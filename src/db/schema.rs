@@ -19,6 +19,7 @@ diesel::table! {
         tenant_id -> Nullable<Text>,
         created_at -> Timestamp,
         created_by -> Nullable<Text>,
+        created_by_key_id -> Nullable<Text>,
     }
 }
 
@@ -45,6 +46,17 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        read_only -> Bool,
+        rotated_to_key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tenant_key_policies (tenant_id) {
+        tenant_id -> Text,
+        max_key_lifetime_days -> Nullable<Integer>,
+        require_expiry -> Bool,
+        updated_at -> Timestamp,
     }
 }
 
@@ -112,6 +124,7 @@ diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(invitations -> tenants (tenant_id));
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(tenant_key_policies -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -123,6 +136,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     sign_in_failures,
     setup_tokens,
+    tenant_key_policies,
 );
 
 diesel::table! {

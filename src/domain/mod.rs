@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod clock;
 pub mod ids;
+pub mod key_policy;
 pub mod names;
 pub mod quotas;
 pub mod role;
@@ -11,6 +12,7 @@ pub mod role;
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use clock::Clock;
 pub use ids::new_id;
+pub use key_policy::KeyPolicy;
 pub use names::{Email, ExpiresAt, KeyName, Password, PersonName, TenantName, TenantSlug};
 pub use quotas::Quotas;
 pub use role::{AccountKind, Role};

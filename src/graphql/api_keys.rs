@@ -10,7 +10,7 @@ use crate::graphql::lists::{Aggregate, OrderBy, StringComparison, TimeComparison
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
-use crate::services::key_lists;
+use crate::services::{key_lists, key_revocation};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use time::PrimitiveDateTime;
 
@@ -37,12 +37,22 @@ pub struct GqlApiKey {
     /// Loaded for a whole list at once by `key_clients::preload`.
     #[graphql(skip)]
     pub(crate) clients: Option<Vec<crate::graphql::key_clients::GqlKeyClient>>,
+
+    /// Runs queries only; every mutation through it is FORBIDDEN.
+    read_only: bool,
+    /// Set once the key was rotated: its successor. The key stops at `expires_at`.
+    rotated_to_key_id: Option<Uuid>,
+    /// Not expired, and expires within 7 days.
+    expiring_soon: bool,
 }
 
 impl GqlApiKey {
     pub fn new(l: ApiKeyListing, now: PrimitiveDateTime) -> Self {
         GqlApiKey {
             expired: l.key.is_expired(now),
+            read_only: l.key.read_only,
+            rotated_to_key_id: l.key.rotated_to_key_id.clone().map(Uuid::from),
+            expiring_soon: crate::services::key_expiry::expires_soon(&l.key, now),
             account_type: l.account.kind().into(),
             user_name: l.account.name,
             id: l.key.id.into(),
@@ -68,6 +78,9 @@ pub struct CreateApiKeyInput {
     expires_at: Option<DateTime>,
     /// Defaults to the key's tenant; any other tenant is FORBIDDEN.
     tenant_id: Option<Uuid>,
+    /// A read-only key answers every query its owner may make and is FORBIDDEN on every
+    /// mutation. Default false.
+    read_only: Option<bool>,
 }
 
 /// The new key. `key` and `token` are the same secret, shown only in this answer.
@@ -83,6 +96,9 @@ pub struct CreateApiKeyPayload {
 #[graphql(name = "delete_api_key_input", rename_fields = "snake_case")]
 pub struct DeleteApiKeyInput {
     key_id: Uuid,
+    /// Also revoke every key made through this one and remove every service account made
+    /// through it, transitively, in one transaction. Null means false.
+    with_descendants: Option<bool>,
 }
 
 /// `where` on keys: all given conditions must hold.
@@ -239,6 +255,7 @@ impl ApiKeysMutation {
                         tenant_id: input.tenant_id.map(|t| t.0),
                         name,
                         expires_at,
+                        read_only: input.read_only.unwrap_or(false),
                     },
                     &quotas,
                 )
@@ -261,8 +278,16 @@ impl ApiKeysMutation {
         input: DeleteApiKeyInput,
     ) -> async_graphql::Result<SuccessPayload> {
         let key_id = input.key_id.0;
+        let with_descendants = input.with_descendants.unwrap_or(false);
         let outcome = RequestContext::of(ctx)?
-            .try_run(move |conn, now, actor| api_keys::revoke_api_key(conn, actor, now, &key_id))
+            .try_run(move |conn, now, actor| {
+                if with_descendants {
+                    key_revocation::revoke_with_descendants(conn, actor, now, &key_id, None)
+                        .map(drop)
+                } else {
+                    api_keys::revoke_api_key(conn, actor, now, &key_id).map(drop)
+                }
+            })
             .await;
         match outcome {
             Ok(_) => Ok(SuccessPayload { success: true }),

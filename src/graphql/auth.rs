@@ -65,6 +65,8 @@ pub struct AuthInfo {
     /// The account's role in the tenant right now.
     role: GqlRole,
     account_type: GqlAccountType,
+    /// Whether the key is read-only (every mutation through it is FORBIDDEN).
+    read_only: bool,
 }
 
 #[derive(Default)]
@@ -88,6 +90,7 @@ impl AuthQuery {
             api_key_id: p.key_id().to_string().into(),
             role: p.role().into(),
             account_type: p.account_kind().into(),
+            read_only: p.read_only(),
         })
     }
 }

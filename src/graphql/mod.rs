@@ -13,6 +13,8 @@ mod auth;
 mod context;
 pub mod documents;
 mod key_clients;
+
+mod key_lifecycle;
 mod limits;
 mod lists;
 mod members;
@@ -50,6 +52,7 @@ pub struct QueryRoot(
     members::MembersQuery,
     audit::AuditQuery,
     agents::AgentsQuery,
+    key_lifecycle::KeyLifecycleQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -60,6 +63,7 @@ pub struct MutationRoot(
     service_accounts::ServiceAccountsMutation,
     members::MembersMutation,
     agents::AgentsMutation,
+    key_lifecycle::KeyLifecycleMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -1,8 +1,9 @@
 //! Team › Service Accounts: list, detail with keys, create, rename, remove (admins).
 
-use crate::domain::PersonName;
+use crate::domain::{PersonName, Role};
 use crate::error::AppError;
 use crate::graphql::api_keys::{key_request, ApiKeyOrderBy, ApiKeyWhere, GqlApiKey};
+use crate::graphql::auth::GqlRole;
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::lists::Window;
 use crate::graphql::scalars::{DateTime, Uuid};
@@ -67,6 +68,8 @@ pub struct CreateServiceAccountInput {
     name: String,
     /// Defaults to the key's tenant.
     tenant_id: Option<Uuid>,
+    /// The account's role in its tenant; default ADMIN.
+    role: Option<GqlRole>,
 }
 
 #[derive(InputObject)]
@@ -138,7 +141,13 @@ impl ServiceAccountsMutation {
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
                 let account = service_accounts::create_service_account_within(
-                    conn, actor, now, &tenant_id, name, &quotas,
+                    conn,
+                    actor,
+                    now,
+                    &tenant_id,
+                    name,
+                    input.role.map_or(Role::Admin, Role::from),
+                    &quotas,
                 )?;
                 service_accounts::get_service_account(conn, actor, None, &account.id)
             })

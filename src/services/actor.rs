@@ -11,6 +11,7 @@ pub struct Principal {
     pub(super) tenant_id: String,
     pub(super) role: Role,
     pub(super) key_id: String,
+    pub(super) read_only: bool,
 }
 
 impl Principal {
@@ -29,6 +30,10 @@ impl Principal {
     }
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+    /// A read-only key answers queries and may change nothing.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 }
 
@@ -103,6 +108,11 @@ impl Actor {
 
     pub fn is_service_account(&self) -> bool {
         matches!(&self.kind, ActorKind::ApiKey(p) if p.account_kind == AccountKind::ServiceAccount)
+    }
+
+    /// Whether this is a read-only API key (then every change is refused).
+    pub fn is_read_only(&self) -> bool {
+        matches!(&self.kind, ActorKind::ApiKey(p) if p.read_only)
     }
 
     pub fn is(&self, account_id: &str) -> bool {

@@ -2,6 +2,8 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
+use crate::db::models::key_lineage;
+use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
@@ -22,6 +24,8 @@ pub struct NewApiKey {
     pub tenant_id: Option<String>,
     pub name: KeyName,
     pub expires_at: Option<ExpiresAt>,
+    /// Answers queries only; refused on every mutation.
+    pub read_only: bool,
 }
 
 /// The stored key and the secret, which exists only in this value.
@@ -92,60 +96,144 @@ pub fn create_api_key_with_id(
                 "that account is no longer a member of the tenant".into(),
             ));
         }
-        // Counted under the tenant's lock (SQLite: the write lock of BEGIN IMMEDIATE), so
-        // concurrent creations cannot overshoot.
-        let limit = quotas.max_keys_per_account;
-        if ApiKey::count_of_account_in(conn, &account.id, &tenant_id)? >= limit {
-            return Err(AppError::Conflict(format!(
-                "{} already holds {limit} API keys in this tenant, the limit set by {}; delete a key first",
-                account.name,
-                QuotaSetting::KEYS.describe()
-            )));
+        // A form submitted twice meets its own key here, before its name does.
+        if ApiKey::find(conn, &key_id)?.is_some() {
+            return Err(already_done());
         }
-        let kind = match account.kind() {
-            AccountKind::User => TokenKind::User,
-            AccountKind::ServiceAccount => TokenKind::ServiceAccount,
-        };
-        let token = PlainToken::generate(kind);
-        let key = ApiKey {
-            id: key_id.clone(),
-            account_id: account.id.clone(),
-            tenant_id: tenant_id.clone(),
-            name: input.name.into_inner(),
-            token_digest: token.digest().into_inner(),
-            display_hint: token.display_hint(),
-            created_at: now,
-            created_by: actor.account_id().map(str::to_string),
-            created_by_key_id: actor.key_id().map(str::to_string),
-            expires_at: input.expires_at.map(ExpiresAt::get),
-            last_used_at: None,
-            last_used_ip: None,
-        };
-        key.insert(conn).map_err(|e| {
-            if is_unique_violation(&e) {
-                AppError::Conflict(
-                    "this request was already carried out (a key with its id exists), so nothing more was created".into(),
-                )
-            } else {
-                e.into()
-            }
-        })?;
-        audit::record(
+        check_key_quota(conn, &account, &tenant_id, quotas)?;
+        let name = input.name.into_inner();
+        ensure_key_name_free(conn, &account, &tenant_id, &name)?;
+        let expires_at = input.expires_at.map(ExpiresAt::get);
+        TenantKeyPolicy::of(conn, &tenant_id)?.check(now, expires_at)?;
+        issue_key(
             conn,
             actor,
             now,
-            Event {
-                tenant_id: Some(&tenant_id),
-                action: "api_key.created",
-                target_id: Some(&key.id),
-                detail: format!(
-                    "key \"{}\" ({}) for {}",
-                    key.name, key.display_hint, account.name
-                ),
+            KeyToIssue {
+                id: key_id.clone(),
+                account: &account,
+                tenant_id: &tenant_id,
+                name,
+                expires_at,
+                read_only: input.read_only,
+                note: String::new(),
             },
-        )?;
-        Ok(CreatedApiKey { key, token })
+        )
     })
+}
+
+/// Counted under the tenant's lock (SQLite: the write lock of BEGIN IMMEDIATE), so
+/// concurrent creations cannot overshoot.
+pub(crate) fn check_key_quota(
+    conn: &mut DbConnection,
+    account: &Account,
+    tenant_id: &str,
+    quotas: &Quotas,
+) -> Result<(), AppError> {
+    let limit = quotas.max_keys_per_account;
+    if ApiKey::count_of_account_in(conn, &account.id, tenant_id)? >= limit {
+        return Err(AppError::Conflict(format!(
+            "{} already holds {limit} API keys in this tenant, the limit set by {}; delete a key first",
+            account.name,
+            QuotaSetting::KEYS.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// Key names are unique per owner and tenant among keys that are not rotating out.
+/// Checked under the tenant's lock rather than by a unique index, which older databases
+/// holding duplicates could not build (docs/DECISIONS.md).
+fn ensure_key_name_free(
+    conn: &mut DbConnection,
+    account: &Account,
+    tenant_id: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    if key_lineage::key_name_taken(conn, &account.id, tenant_id, name)? {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "{} already has an API key named \"{name}\" in this tenant; choose another name",
+                account.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn already_done() -> AppError {
+    AppError::Conflict(
+        "this request was already carried out (a key with its id exists), so nothing more was created".into(),
+    )
+}
+
+/// A key about to be made, its checks passed.
+pub(crate) struct KeyToIssue<'a> {
+    pub id: String,
+    pub account: &'a Account,
+    pub tenant_id: &'a str,
+    pub name: String,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub read_only: bool,
+    /// Appended to the audit line (", rotated from …").
+    pub note: String,
+}
+
+/// Generates the secret, stores the key and audits it; creation and rotation share it.
+pub(crate) fn issue_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    new: KeyToIssue<'_>,
+) -> Result<CreatedApiKey, AppError> {
+    let kind = match new.account.kind() {
+        AccountKind::User => TokenKind::User,
+        AccountKind::ServiceAccount => TokenKind::ServiceAccount,
+    };
+    let token = PlainToken::generate(kind);
+    let key = ApiKey {
+        id: new.id,
+        account_id: new.account.id.clone(),
+        tenant_id: new.tenant_id.to_string(),
+        name: new.name,
+        token_digest: token.digest().into_inner(),
+        display_hint: token.display_hint(),
+        created_at: now,
+        created_by: actor.account_id().map(str::to_string),
+        created_by_key_id: actor.key_id().map(str::to_string),
+        expires_at: new.expires_at,
+        last_used_at: None,
+        last_used_ip: None,
+        read_only: new.read_only,
+        rotated_to_key_id: None,
+    };
+    key.insert(conn).map_err(|e| {
+        if is_unique_violation(&e) {
+            already_done()
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(
+        conn,
+        actor,
+        now,
+        Event {
+            tenant_id: Some(new.tenant_id),
+            action: "api_key.created",
+            target_id: Some(&key.id),
+            detail: format!(
+                "key \"{}\" ({}) for {}{}{}",
+                key.name,
+                key.display_hint,
+                new.account.name,
+                if key.read_only { ", read-only" } else { "" },
+                new.note
+            ),
+        },
+    )?;
+    Ok(CreatedApiKey { key, token })
 }
 
 /// Where a page looks for the key it revokes: a team page acts only on its tenant's and
@@ -157,7 +245,7 @@ pub struct KeyScope<'a> {
 }
 
 impl KeyScope<'_> {
-    fn holds(&self, key: &ApiKey) -> bool {
+    pub(crate) fn holds(&self, key: &ApiKey) -> bool {
         key.tenant_id == self.tenant_id && self.account_id.is_none_or(|a| key.account_id == a)
     }
 }
@@ -230,7 +318,11 @@ pub fn list_own_api_keys(
     conn: &mut DbConnection,
     actor: &Actor,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
-    Ok(key_lists::own_api_keys_page(conn, actor, &KeyWhere::default(), &FIRST_ROWS)?.page.rows)
+    Ok(
+        key_lists::own_api_keys_page(conn, actor, &KeyWhere::default(), &FIRST_ROWS)?
+            .page
+            .rows,
+    )
 }
 
 /// The newest keys (at most 1,000) of a tenant's service accounts; admins only.

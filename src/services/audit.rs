@@ -13,6 +13,8 @@ use time::PrimitiveDateTime;
 pub const ACTIONS: &[&str] = &[
     "api_key.created",
     "api_key.revoked",
+    "api_key.rotated",
+    "tenant.key_policy_changed",
     "service_account.created",
     "service_account.renamed",
     "service_account.removed",
@@ -43,6 +45,7 @@ pub fn record(
     event: Event<'_>,
 ) -> Result<(), AppError> {
     debug_assert!(ACTIONS.contains(&event.action));
+    permissions::require_writable(actor)?;
     AuditEvent {
         id: new_id(),
         tenant_id: event.tenant_id.map(str::to_string),

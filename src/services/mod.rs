@@ -12,7 +12,12 @@ pub mod auth;
 pub mod housekeeping;
 pub mod invitations;
 pub mod key_clients;
+
+pub mod key_expiry;
 pub mod key_lists;
+pub mod key_policy;
+pub mod key_revocation;
+pub mod key_rotation;
 pub mod members;
 pub mod paging;
 pub mod passwords;

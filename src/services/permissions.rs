@@ -29,6 +29,8 @@ pub enum Permission {
     ManagePeople,
     /// Read the audit log: admins.
     ReadAuditLog,
+    /// Set the tenant's key policy (max lifetime, expiry required): admins.
+    ManageKeyPolicy,
 }
 
 impl Permission {
@@ -40,6 +42,7 @@ impl Permission {
             Permission::ListMembers => "listing members",
             Permission::ManagePeople => "managing members and invitations",
             Permission::ReadAuditLog => "reading the audit log",
+            Permission::ManageKeyPolicy => "setting the tenant's key policy",
         }
     }
 
@@ -128,6 +131,18 @@ pub fn require(
     Ok(access)
 }
 
+/// The "read-only keys only read" row. Every change a service makes is audited inside its
+/// transaction, and `audit::record` asks this first, so no change made through a
+/// read-only key can commit, whichever service made it and whatever it forgot to ask.
+pub fn require_writable(actor: &Actor) -> Result<(), AppError> {
+    if actor.is_read_only() {
+        return Err(AppError::forbidden(
+            "this API key is read-only: it can run queries but no mutation; use a key that is not read-only",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the actor holds a permission in a tenant, for lists that include what an
 /// admin may see and for showing or hiding links.
 pub fn allows(
@@ -158,9 +173,10 @@ pub fn require_operator(actor: &Actor, what: &str) -> Result<(), AppError> {
 /// The "change your own password" row: a signed-in person, or a person's own key (with
 /// the current password, checked by the caller). A service account's key is refused: it
 /// holds no password, and a leaked one must not become a way to guess one. Keys that may
-/// not change credentials (read-only keys, when they exist) are refused in this same
-/// match, so no caller has to remember to.
+/// not change credentials (read-only keys) are refused in this same
+/// match (`require_writable`), so no caller has to remember to.
 pub fn require_credential_change(actor: &Actor) -> Result<String, AppError> {
+    require_writable(actor)?;
     match &actor.kind {
         ActorKind::Person { account_id } => Ok(account_id.clone()),
         ActorKind::ApiKey(p) if p.account_kind == AccountKind::User => Ok(p.account_id.clone()),

@@ -1,7 +1,7 @@
 //! Service accounts: machine identities that belong to exactly one tenant, managed by its
 //! admins. Removing one deletes all its keys at once, each audited.
 
-use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::models::{key_lineage, Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::quotas::{QuotaSetting, Quotas};
 use crate::domain::{ids::parse_id, new_id, AccountKind, PersonName, Role};
@@ -26,16 +26,27 @@ pub fn create_service_account(
     tenant_id: &str,
     name: PersonName,
 ) -> Result<Account, AppError> {
-    create_service_account_within(conn, actor, now, tenant_id, name, &Quotas::default())
+    create_service_account_within(
+        conn,
+        actor,
+        now,
+        tenant_id,
+        name,
+        Role::Admin,
+        &Quotas::default(),
+    )
 }
 
-/// Creates a service account, refused when the tenant has `max_service_accounts_per_tenant`.
+/// Creates a service account with `role` in its tenant (ADMIN unless chosen otherwise,
+/// as Prefect documents), refused when the tenant has `max_service_accounts_per_tenant`
+/// or another service account of that name.
 pub fn create_service_account_within(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     tenant_id: &str,
     name: PersonName,
+    role: Role,
     quotas: &Quotas,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
@@ -48,6 +59,7 @@ pub fn create_service_account_within(
                 QuotaSetting::SERVICE_ACCOUNTS.describe()
             )));
         }
+        ensure_name_free(conn, tenant_id, name.as_str(), None)?;
         let account = Account {
             id: new_id(),
             account_type: AccountKind::ServiceAccount.as_str().into(),
@@ -59,10 +71,13 @@ pub fn create_service_account_within(
             created_by: actor.account_id().map(str::to_string),
         };
         account.insert(conn)?;
+        if let Some(key_id) = actor.key_id() {
+            key_lineage::set_account_created_by_key(conn, &account.id, key_id)?;
+        }
         Membership {
             account_id: account.id.clone(),
             tenant_id: tenant_id.to_string(),
-            role: Role::Admin.as_str().into(),
+            role: role.as_str().into(),
             created_at: now,
         }
         .insert(conn)?;
@@ -74,11 +89,34 @@ pub fn create_service_account_within(
                 tenant_id: Some(tenant_id),
                 action: "service_account.created",
                 target_id: Some(&account.id),
-                detail: format!("service account \"{}\"", account.name),
+                detail: format!(
+                    "service account \"{}\" with the {} role",
+                    account.name,
+                    role.as_str()
+                ),
             },
         )?;
         Ok(account)
     })
+}
+
+/// Service-account names are unique per tenant, checked under the tenant's lock (no
+/// unique index: older databases may hold duplicates; docs/DECISIONS.md).
+fn ensure_name_free(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    name: &str,
+    except_id: Option<&str>,
+) -> Result<(), AppError> {
+    if key_lineage::service_account_name_taken(conn, tenant_id, name, except_id)? {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "this tenant already has a service account named \"{name}\"; choose another name"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Finds a service account and checks the actor administers its tenant. `in_tenant`
@@ -147,6 +185,9 @@ pub fn rename_service_account(
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         let mut account = find_managed(conn, actor, in_tenant, id)?;
+        let tenant_id = account.tenant_id.clone().unwrap_or_default();
+        lock_tenant(conn, &tenant_id)?;
+        ensure_name_free(conn, &tenant_id, name.as_str(), Some(&account.id))?;
         let old = std::mem::replace(&mut account.name, name.into_inner());
         Account::rename(conn, &account.id, &account.name)?;
         audit::record(
@@ -174,33 +215,39 @@ pub fn remove_service_account(
 ) -> Result<ServiceAccount, AppError> {
     transaction(conn, |conn| {
         let account = find_managed(conn, actor, in_tenant, id)?;
-        let described = describe(conn, account.clone())?;
-        for key in ApiKey::of_account(conn, &account.id, None)? {
-            api_keys::delete_key_audited(
-                conn,
-                actor,
-                now,
-                &key,
-                "deleted with its service account",
-            )?;
-        }
-        let tenant_id = account.tenant_id.clone().unwrap_or_default();
-        Membership::delete(conn, &account.id, &tenant_id)?;
-        Account::delete(conn, &account.id)?;
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: Some(&tenant_id),
-                action: "service_account.removed",
-                target_id: Some(&account.id),
-                detail: format!(
-                    "service account \"{}\" and its {} key(s)",
-                    account.name, described.key_count
-                ),
-            },
-        )?;
-        Ok(described)
+        delete_audited(conn, actor, now, account, "")
     })
+}
+
+/// Deletes a service account, its keys (each audited) and its membership, and audits
+/// the removal; `why` is appended to the audit line. Permission is the caller's.
+pub(crate) fn delete_audited(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    account: Account,
+    why: &str,
+) -> Result<ServiceAccount, AppError> {
+    let described = describe(conn, account.clone())?;
+    for key in ApiKey::of_account(conn, &account.id, None)? {
+        api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its service account")?;
+    }
+    let tenant_id = account.tenant_id.clone().unwrap_or_default();
+    Membership::delete(conn, &account.id, &tenant_id)?;
+    Account::delete(conn, &account.id)?;
+    audit::record(
+        conn,
+        actor,
+        now,
+        Event {
+            tenant_id: Some(&tenant_id),
+            action: "service_account.removed",
+            target_id: Some(&account.id),
+            detail: format!(
+                "service account \"{}\" and its {} key(s){why}",
+                account.name, described.key_count
+            ),
+        },
+    )?;
+    Ok(described)
 }

@@ -3,10 +3,10 @@
 //! without a counterpart fails it (DESIGN §5).
 
 use crate::web::handlers::team::{
-    audit_log, join, members, service_account_keys, service_accounts,
+    audit_log, join, members, service_account_keys, service_accounts, settings,
 };
 use crate::web::handlers::{
-    api, assets, health, password, setup, sign_in, team, tenant, user_api_keys,
+    api, assets, health, key_lifecycle, password, setup, sign_in, team, tenant, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -157,6 +157,18 @@ pub fn routes() -> Vec<RouteSpec> {
         },
         RouteSpec {
             method: Method::GET,
+            path: "/user/api-keys/{id}/rotate",
+            parity: Parity::Read,
+            handler: || web::route().to(key_lifecycle::rotate_form),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/user/api-keys/{id}/rotate",
+            parity: Parity::Mutation("rotate_api_key"),
+            handler: || web::route().to(key_lifecycle::rotate),
+        },
+        RouteSpec {
+            method: Method::GET,
             path: "/user/password",
             parity: Parity::Read,
             handler: || web::route().to(password::page_get),
@@ -287,6 +299,18 @@ pub fn routes() -> Vec<RouteSpec> {
             path: "/t/{slug}/team/invitations/{invitation_id}/revoke",
             parity: Parity::Mutation("revoke_invitation"),
             handler: || web::route().to(members::revoke_invitation),
+        },
+        RouteSpec {
+            method: Method::GET,
+            path: "/t/{slug}/team/settings",
+            parity: Parity::Read,
+            handler: || web::route().to(settings::show),
+        },
+        RouteSpec {
+            method: Method::POST,
+            path: "/t/{slug}/team/settings",
+            parity: Parity::Mutation("set_tenant_key_policy"),
+            handler: || web::route().to(settings::save),
         },
         RouteSpec {
             method: Method::GET,

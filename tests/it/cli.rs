@@ -576,6 +576,8 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
         "",
     );
     let make_key = |extra: &[&str]| {
+        // Key names are unique per owner and tenant.
+        let name = format!("k {}", uuid::Uuid::new_v4().simple());
         let mut args = vec![
             "--json",
             "create-key",
@@ -584,7 +586,7 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
             "--tenant",
             "acme",
             "--name",
-            "k",
+            &name,
         ];
         args.extend_from_slice(extra);
         let (code, out, err) = admin(&db, &args, "");

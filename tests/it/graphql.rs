@@ -1200,7 +1200,7 @@ async fn attempt(
             let sa = app.create_service_account(&t, &format!("sa {n}")).await;
             (
                 "mutation($i: rename_service_account_input!) { rename_service_account(input: $i) { name } }",
-                json!({ "i": { "id": sa.id, "name": "renamed" } }),
+                json!({ "i": { "id": sa.id, "name": format!("renamed {n}") } }),
             )
         }
         RemoveServiceAccount => {

@@ -13,6 +13,9 @@ mod graphql;
 mod invitation_creators;
 mod key_role_recheck;
 mod password_hashing;
+
+mod lifecycle;
+mod lifecycle_policy;
 mod permissions;
 mod reliability;
 mod revocation;

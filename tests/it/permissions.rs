@@ -133,8 +133,9 @@ fn operator_key(
         NewApiKey {
             account_id: account_id.into(),
             tenant_id: Some(tenant.into()),
-            name: KeyName::parse("target")?,
+            name: KeyName::parse(&format!("target {}", uuid::Uuid::new_v4().simple()))?,
             expires_at: None,
+            read_only: false,
         },
     )?
     .key
@@ -154,7 +155,7 @@ fn throwaway_person(
         &op,
         now,
         Email::parse(&email)?,
-        PersonName::parse("Throwaway")?,
+        PersonName::parse(&format!("Throwaway {}", uuid::Uuid::new_v4().simple()))?,
         keyward::services::passwords::HashedPassword::of(&Password::parse_new(
             "throwaway password",
         )?)?,
@@ -173,7 +174,7 @@ fn throwaway_sa(
         &Actor::operator(),
         now,
         tenant,
-        PersonName::parse("throwaway")?,
+        PersonName::parse(&format!("throwaway {}", uuid::Uuid::new_v4().simple()))?,
     )?
     .id)
 }
@@ -213,8 +214,9 @@ fn rows() -> Vec<Row> {
                     NewApiKey {
                         account_id: actor.account_id().unwrap().into(),
                         tenant_id: Some(w.tenant.clone()),
-                        name: KeyName::parse("mine")?,
+                        name: KeyName::parse(&format!("mine {}", uuid::Uuid::new_v4().simple()))?,
                         expires_at: None,
+                        read_only: false,
                     },
                 )
                 .map(drop)
@@ -234,6 +236,7 @@ fn rows() -> Vec<Row> {
                         tenant_id: None,
                         name: KeyName::parse("for the robot")?,
                         expires_at: None,
+                        read_only: false,
                     },
                 )
                 .map(drop)
@@ -257,6 +260,7 @@ fn rows() -> Vec<Row> {
                         tenant_id: Some(w.tenant.clone()),
                         name: KeyName::parse("not yours")?,
                         expires_at: None,
+                        read_only: false,
                     },
                 )
                 .map(drop)
@@ -326,7 +330,7 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     &w.tenant,
-                    PersonName::parse("new robot")?,
+                    PersonName::parse(&format!("new robot {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
             },
@@ -342,7 +346,7 @@ fn rows() -> Vec<Row> {
                     now,
                     None,
                     &sa,
-                    PersonName::parse("renamed")?,
+                    PersonName::parse(&format!("renamed {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
             },
@@ -416,7 +420,7 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     Email::parse("new@example.com")?,
-                    PersonName::parse("New")?,
+                    PersonName::parse(&format!("New {}", uuid::Uuid::new_v4().simple()))?,
                     keyward::services::passwords::HashedPassword::of(&Password::parse_new(
                         "a new password",
                     )?)?,
@@ -571,6 +575,7 @@ async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_ten
                     tenant_id: Some(a.clone()),
                     name: KeyName::parse("sideways")?,
                     expires_at: None,
+                    read_only: false,
                 },
             );
             Ok((
@@ -634,6 +639,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     tenant_id: None,
                     name: KeyName::parse("rotated")?,
                     expires_at: None,
+                    read_only: false,
                 },
             );
             let other_sa = throwaway_sa(conn, now, &w.tenant)?;
@@ -646,6 +652,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     tenant_id: None,
                     name: KeyName::parse("not mine")?,
                     expires_at: None,
+                    read_only: false,
                 },
             );
             Ok((
@@ -683,6 +690,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                     tenant_id: None,
                     name: KeyName::parse(&format!("parallel {i}"))?,
                     expires_at: None,
+                    read_only: false,
                 },
             )?;
             services::api_keys::revoke_api_key(conn, &actor, now, &key.key.id)?;
@@ -691,7 +699,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                 &actor,
                 now,
                 &tenant,
-                PersonName::parse("parallel")?,
+                PersonName::parse(&format!("parallel {i}"))?,
             )
             .map(drop)
         }));

@@ -246,7 +246,7 @@ async fn create_key_from(w: &World, forwarded_for: &str) -> String {
         .graphql(
             Some(&w.ada_key),
             "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }",
-            json!({ "i": { "user_id": w.ada.id, "name": "via proxy" } }),
+            json!({ "i": { "user_id": w.ada.id, "name": format!("via proxy {}", uuid::Uuid::new_v4().simple()) } }),
             &[("x-forwarded-for", forwarded_for)],
         )
         .await;

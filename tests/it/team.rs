@@ -286,6 +286,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
                 tenant_id: None,
                 name: keyward::domain::KeyName::parse("k")?,
                 expires_at: None,
+                read_only: false,
             },
         )?;
         services::api_keys::revoke_api_key(conn, &person, now, &key.key.id)?;

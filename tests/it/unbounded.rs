@@ -266,8 +266,14 @@ async fn service_accounts_and_invitations_stop_at_their_quotas(backend: Backend)
         .create_person("ada@example.com", &t.id, Role::Admin)
         .await;
     let (_, key) = app.create_key(&ada.id, &t.id, None).await;
-    let create_sa = r#"mutation { create_service_account(input: {name: "robot"}) { id } }"#;
-    let racing = (0..20).map(|_| gql(&app, &key, create_sa));
+    let create_sa: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                r#"mutation {{ create_service_account(input: {{name: "robot {i}"}}) {{ id }} }}"#
+            )
+        })
+        .collect();
+    let racing = create_sa.iter().map(|doc| gql(&app, &key, doc));
     let answers = futures_util::future::join_all(racing).await;
     assert_eq!(answers.iter().filter(|a| a["errors"].is_null()).count(), 3);
     let refused = answers.iter().find(|a| !a["errors"].is_null()).unwrap();

@@ -8,8 +8,8 @@ use crate::cli::CliError;
 use serde_json::{json, Value};
 use std::path::Path;
 
-const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at";
-const KEY_COLUMNS: &[(&str, &str)] = &[
+pub(super) const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at";
+pub(super) const KEY_COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("NAME", "name"),
     ("OWNER", "user_name"),
@@ -29,7 +29,7 @@ const WHOAMI: &str = "{ auth_info { user_id tenant_id api_key_id role account_ty
     tenant { id name slug } auth_api_key { id name user_name display_hint } }";
 
 /// Prints `value` as JSON, or `text` for people.
-fn emit(json_out: bool, value: &Value, text: impl FnOnce()) {
+pub(super) fn emit(json_out: bool, value: &Value, text: impl FnOnce()) {
     if json_out {
         println!("{value}");
     } else {
@@ -143,6 +143,8 @@ pub fn keys(api: &Api, command: KeysCommand, json_out: bool) -> Result<(), CliEr
             create_key(api, user_id, &new, json_out)
         }
         KeysCommand::Revoke(r) => revoke_key(api, &r, json_out),
+        KeysCommand::Rotate(r) => super::lifecycle::rotate(api, &r, json_out),
+        KeysCommand::Expiring(e) => super::lifecycle::expiring(api, &e, json_out),
     }
 }
 
@@ -164,11 +166,13 @@ pub fn service_accounts(
                 "No service accounts.",
             );
         }
-        ServiceAccountsCommand::Create { name } => {
+        ServiceAccountsCommand::Create { name, role } => {
+            let role = crate::domain::Role::parse(&role)
+                .map_err(|e| CliError::usage(format!("--role {}", e.message)))?;
             let sa = mutate(
                 api,
                 "create_service_account",
-                json!({ "name": name }),
+                json!({ "name": name, "role": role.as_str() }),
                 SA_FIELDS,
             )?;
             emit(json_out, &sa, || {
@@ -227,7 +231,7 @@ pub fn service_accounts(
     Ok(())
 }
 
-fn list(json_out: bool, rows: &Value, columns: &[(&str, &str)], empty: &str) {
+pub(super) fn list(json_out: bool, rows: &Value, columns: &[(&str, &str)], empty: &str) {
     let rows = rows.as_array().cloned().unwrap_or_default();
     emit(json_out, &Value::Array(rows.clone()), || {
         table(&rows, columns, empty)
@@ -235,7 +239,7 @@ fn list(json_out: bool, rows: &Value, columns: &[(&str, &str)], empty: &str) {
 }
 
 /// `name(input: $input) { fields }`, with the input type named after the mutation.
-fn mutate(api: &Api, name: &str, input: Value, fields: &str) -> Result<Value, CliError> {
+pub(super) fn mutate(api: &Api, name: &str, input: Value, fields: &str) -> Result<Value, CliError> {
     let query =
         format!("mutation($input: {name}_input!) {{ {name}(input: $input) {{ {fields} }} }}");
     let mut data = api.call(&query, json!({ "input": input }))?;
@@ -256,7 +260,7 @@ fn create_key(api: &Api, user_id: Value, new: &NewKey, json_out: bool) -> Result
         new.expires_at.as_deref(),
         time::OffsetDateTime::now_utc(),
     )?;
-    let input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at });
+    let input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at, "read_only": new.read_only });
     let created = mutate(api, "create_api_key", input, "id key")?;
     let key = created["key"].as_str().unwrap_or_default();
     if new.quiet {
@@ -276,14 +280,19 @@ fn create_key(api: &Api, user_id: Value, new: &NewKey, json_out: bool) -> Result
 }
 
 fn revoke_key(api: &Api, r: &Revoke, json_out: bool) -> Result<(), CliError> {
+    let what = if r.with_descendants {
+        " and every key and service account made through it"
+    } else {
+        ""
+    };
     confirm(
         r.yes,
-        &format!("revoke key {} (it stops working at once)", r.id),
+        &format!("revoke key {}{what} (it stops working at once)", r.id),
     )?;
     succeed(mutate(
         api,
         "delete_api_key",
-        json!({ "key_id": r.id }),
+        json!({ "key_id": r.id, "with_descendants": r.with_descendants }),
         "success",
     )?)?;
     let value = json!({ "id": r.id, "revoked": true });

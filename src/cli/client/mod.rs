@@ -5,6 +5,7 @@
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod lifecycle;
 pub mod output;
 
 use crate::cli::CliError;
@@ -50,6 +51,8 @@ pub enum ClientCommand {
     /// The tenant's service accounts and their keys (admins)
     #[command(name = "service-accounts")]
     ServiceAccounts(ServiceAccountsArgs),
+    /// Show or set the tenant's key policy (admins)
+    Policy(lifecycle::PolicyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +71,10 @@ pub enum KeysCommand {
     Create(NewKey),
     /// Revoke a key at once
     Revoke(Revoke),
+    /// Replace a key by a new one of the same name; the old one stops after the overlap
+    Rotate(lifecycle::Rotate),
+    /// List the keys you can see that expire soon
+    Expiring(lifecycle::Expiring),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +91,9 @@ pub struct NewKey {
     /// Print only the key, so KEY=$(keyward keys create --name ci -q) works
     #[arg(short, long)]
     pub quiet: bool,
+    /// The key may run queries but change nothing
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +104,9 @@ pub struct Revoke {
     /// Do not ask for confirmation (required when there is no terminal)
     #[arg(long, short)]
     pub yes: bool,
+    /// Also revoke every key and remove every service account made through this key
+    #[arg(long)]
+    pub with_descendants: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,10 +121,13 @@ pub struct ServiceAccountsArgs {
 pub enum ServiceAccountsCommand {
     /// List the tenant's service accounts
     List,
-    /// Create a service account (ADMIN in the tenant)
+    /// Create a service account (ADMIN in the tenant unless --role says otherwise)
     Create {
         /// Display name
         name: String,
+        /// Its role in the tenant: admin, user or read-only
+        #[arg(long, default_value = "admin")]
+        role: String,
     },
     /// Rename a service account
     Rename {
@@ -167,6 +183,10 @@ pub fn run(command: ClientCommand) -> Result<(), CliError> {
         ClientCommand::Keys(k) => {
             let api = connect(&k.connection, &path)?;
             commands::keys(&api, k.command, k.connection.json)
+        }
+        ClientCommand::Policy(p) => {
+            let api = connect(&p.connection, &path)?;
+            lifecycle::policy(&api, p.command, p.connection.json)
         }
         ClientCommand::ServiceAccounts(s) => {
             let api = connect(&s.connection, &path)?;

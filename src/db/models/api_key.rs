@@ -20,6 +20,11 @@ pub struct ApiKey {
     pub expires_at: Option<PrimitiveDateTime>,
     pub last_used_at: Option<PrimitiveDateTime>,
     pub last_used_ip: Option<String>,
+    /// Answers queries only: every change is refused by the permission service.
+    pub read_only: bool,
+    /// Set when the key was rotated: the key that replaces it. The key keeps working
+    /// until its `expires_at` (the end of the overlap) and does not hold its name.
+    pub rotated_to_key_id: Option<String>,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -31,6 +36,8 @@ impl std::fmt::Debug for ApiKey {
             .field("name", &self.name)
             .field("display_hint", &self.display_hint)
             .field("expires_at", &self.expires_at)
+            .field("read_only", &self.read_only)
+            .field("rotated_to_key_id", &self.rotated_to_key_id)
             .finish_non_exhaustive()
     }
 }

@@ -9,6 +9,8 @@ pub mod api_key_list;
 pub mod audit_event;
 pub mod housekeeping;
 pub mod invitation;
+pub mod key_lineage;
+pub mod key_policy;
 pub mod membership;
 pub mod paging;
 pub mod session;

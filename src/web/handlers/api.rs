@@ -14,5 +14,6 @@ pub async fn whoami(caller: ApiCaller) -> HttpResponse {
             "tenant_id": p.tenant_id(),
             "role": p.role().as_str(),
             "api_key_id": p.key_id(),
+            "read_only": p.read_only(),
         }))
 }

@@ -3,6 +3,8 @@ pub mod assets;
 pub mod graphql;
 pub mod health;
 pub mod key_dependents;
+
+pub mod key_lifecycle;
 pub mod key_list;
 pub mod list_page;
 pub mod password;

@@ -8,13 +8,15 @@ use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
 use crate::services::key_lists;
 use crate::web::handlers::key_dependents::key_dependents;
+
+use crate::web::handlers::key_lifecycle::{created_view, key_policy_of};
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
-    date, date_time, relative, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial,
-    ApiKeyFormPartial, ApiKeyNewPage, ApiKeysListPartial, CreateKeyForm, CreatedKeyView,
-    FieldErrors, KeyRow, Layout, TenantOption, UserApiKeysPage,
+    date, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial,
+    ApiKeyNewPage, ApiKeysListPartial, CreateKeyForm, CreatedKeyView, FieldErrors, KeyRow, Layout,
+    TenantOption, UserApiKeysPage,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -26,7 +28,7 @@ const TITLE: &str = "API Keys";
 const NAV: &str = "api-keys";
 
 /// A page of the signed-in person's keys, as `query` asks.
-async fn own_keys(
+pub(crate) async fn own_keys(
     state: &AppState,
     signed_in: &SignedIn,
     query: KeyListQuery,
@@ -74,6 +76,8 @@ pub struct CreateKeyInput {
     pub(crate) expiration: String,
     pub(crate) expires_on: String,
     pub(crate) tenant_id: String,
+    /// A checkbox: present ("on") when ticked.
+    pub(crate) read_only: String,
 }
 
 fn form(
@@ -100,6 +104,9 @@ fn form(
             input.expiration
         },
         expires_on: input.expires_on,
+        read_only: !input.read_only.is_empty(),
+        expirations: crate::web::views::EXPIRATIONS.to_vec(),
+        policy_note: None,
         today: date(now),
         tenants: TenantOption::list(signed_in, selected.as_deref()),
         errors,
@@ -140,7 +147,8 @@ pub async fn new_form(
         state.clock.now(),
         FieldErrors::default(),
     );
-    form_response(hx, StatusCode::OK, &signed_in, form)
+    let policy = key_policy_of(&state, &signed_in, form.selected_tenant()).await;
+    form_response(hx, StatusCode::OK, &signed_in, form.with_policy(policy))
 }
 
 /// Never, 7 / 30 / 90 days (now + N × 24 h), or a date (00:00 UTC of the day after).
@@ -232,6 +240,7 @@ pub(crate) async fn create_key_from_form(
         tenant_id: Some(input.tenant_id.clone()),
         name,
         expires_at,
+        read_only: !input.read_only.is_empty(),
     };
     let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
     let quotas = state.settings.quotas;
@@ -256,24 +265,7 @@ pub(crate) async fn create_key_from_form(
         }
     };
     session::consume_form_nonce(&signed_in.session, &input.nonce)?;
-    let tenant_name = signed_in
-        .person
-        .tenants
-        .iter()
-        .find(|m| m.tenant.id == created.key.tenant_id)
-        .map(|m| m.tenant.name.clone())
-        .unwrap_or_default();
-    Ok(Ok(CreatedKeyView {
-        id: created.key.id.clone(),
-        name: created.key.name.clone(),
-        tenant_name,
-        token: created.token.expose_secret().to_string(),
-        expires: match created.key.expires_at {
-            None => "never".into(),
-            Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
-        },
-        done_url: done_url.to_string(),
-    }))
+    Ok(Ok(created_view(signed_in, &created, now, done_url, None)))
 }
 
 /// The dialog showing a new key once; it tells the key list to refresh itself.
@@ -316,6 +308,8 @@ pub async fn create(
         Err(errors) => {
             let nonce = input.nonce.clone();
             let form = form(&signed_in, nonce, input, state.clock.now(), errors);
+            let policy = key_policy_of(&state, &signed_in, form.selected_tenant()).await;
+            let form = form.with_policy(policy);
             return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
         }
     };
@@ -333,7 +327,7 @@ pub async fn create(
     )
 }
 
-async fn own_key(
+pub(crate) async fn own_key(
     state: &AppState,
     signed_in: &SignedIn,
     key_id: &str,

@@ -20,6 +20,13 @@ pub struct KeyRow {
     /// "Never", or the date plus "in N days".
     pub expires: String,
     pub last_used: String,
+    pub read_only: bool,
+    /// "Rotating — stops at …": the key was rotated and works until then.
+    pub rotating_until: Option<String>,
+    /// Not expired, and expires within 7 days.
+    pub expiring_soon: bool,
+    /// Where the rotate icon leads (own keys on User › API Keys; `None` elsewhere).
+    pub rotate_url: Option<String>,
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
     /// The clients seen using it (see `KeyRow::with_clients`).
@@ -48,6 +55,17 @@ impl KeyRow {
             },
             delete_url: format!("/user/api-keys/{}/delete", key.id),
             clients: Vec::new(),
+
+            rotate_url: (key.rotated_to_key_id.is_none() && !key.is_expired(now))
+                .then(|| format!("/user/api-keys/{}/rotate", key.id)),
+            read_only: key.read_only,
+            rotating_until: key
+                .rotated_to_key_id
+                .as_ref()
+                .and(key.expires_at)
+                .filter(|_| !key.is_expired(now))
+                .map(date_time),
+            expiring_soon: crate::services::key_expiry::expires_soon(key, now),
         }
     }
 
@@ -59,6 +77,7 @@ impl KeyRow {
     /// `{base}/{id}/delete`.
     pub fn with_delete_base(mut self, base: &str) -> Self {
         self.delete_url = format!("{base}/{}/delete", self.id);
+        self.rotate_url = None;
         self
     }
 }
@@ -74,6 +93,8 @@ pub struct CreatedKeyView {
     pub expires: String,
     /// Where "Done" leads without JavaScript (the list the key belongs to).
     pub done_url: String,
+    /// Said under the key: after a rotation, when the old key stops.
+    pub note: Option<String>,
 }
 
 #[derive(Template)]
@@ -117,6 +138,12 @@ pub struct CreateKeyForm {
     pub name: String,
     pub expiration: String,
     pub expires_on: String,
+    /// The "Read-only" box: the key may run queries but change nothing.
+    pub read_only: bool,
+    /// The expiration choices the tenant's key policy allows (see `with_policy`).
+    pub expirations: Vec<(&'static str, &'static str)>,
+    /// The tenant's key policy, when it restricts the choices.
+    pub policy_note: Option<String>,
     pub today: String,
     /// The tenants to choose from; empty for keys whose tenant is fixed (a service
     /// account's), which hides the field.

@@ -4,11 +4,13 @@
 
 mod agents;
 mod keys;
+mod lifecycle;
 mod sign_in;
 mod team;
 
 pub use agents::*;
 pub use keys::*;
+pub use lifecycle::*;
 pub use sign_in::*;
 pub use team::*;
 
@@ -78,6 +80,7 @@ pub struct TeamLinks {
     pub service_accounts: String,
     pub members: String,
     pub audit_log: String,
+    pub settings: String,
 }
 
 impl TeamLinks {
@@ -86,6 +89,7 @@ impl TeamLinks {
             service_accounts: format!("/t/{slug}/team/service-accounts"),
             members: format!("/t/{slug}/team/members"),
             audit_log: format!("/t/{slug}/team/audit-log"),
+            settings: format!("/t/{slug}/team/settings"),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct ServiceAccountForm {
     pub cancel_url: String,
     pub csrf_token: String,
     pub name: String,
+    /// The role offered at creation (`Some`, with the chosen one); `None` when renaming.
+    pub role: Option<crate::domain::Role>,
     pub errors: FieldErrors,
 }
 

@@ -107,8 +107,9 @@ pub fn operator_key(conn: &mut DbConnection, account_id: &str, tenant_id: &str) 
         services::api_keys::NewApiKey {
             account_id: account_id.to_string(),
             tenant_id: Some(tenant_id.to_string()),
-            name: KeyName::parse("seed").unwrap(),
+            name: KeyName::parse(&format!("seed {}", uuid::Uuid::new_v4().simple())).unwrap(),
             expires_at: None,
+            read_only: false,
         },
     )
     .unwrap();

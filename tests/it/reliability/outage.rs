@@ -179,7 +179,7 @@ impl Surfaces {
             .gql(
                 Some(&self.key),
                 super::CREATE_KEY,
-                serde_json::json!({ "input": { "user_id": self.user_id, "name": "under load" } }),
+                serde_json::json!({ "input": { "user_id": self.user_id, "name": format!("under load {}", uuid::Uuid::new_v4().simple()) } }),
             )
             .await
             .expect("an answer");

@@ -135,6 +135,10 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
             json!({ "user_id": admin.id, "role": "USER" }), false),
         ("remove_member", "mutation($i: remove_member_input!) { remove_member(input: $i) { success } }".into(),
             json!({ "user_id": admin.id }), false),
+        ("rotate_api_key", "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }".into(),
+            json!({ "key_id": sa_key_id, "overlap_hours": 0 }), false),
+        ("set_tenant_key_policy", "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { require_expiry } }".into(),
+            json!({ "require_expiry": true }), false),
     ];
     let mut walked: Vec<&str> = documents.iter().map(|d| d.0).collect();
     walked.sort_unstable();

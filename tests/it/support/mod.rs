@@ -363,6 +363,16 @@ impl TestApp {
                 let expires_at = expires_at
                     .map(|at| keyward::domain::ExpiresAt::parse(at, now))
                     .transpose()?;
+                // Names are unique per owner and tenant: "test key", then "test key 2"…
+                let name =
+                    KeyName::parse(&match keyward::db::models::ApiKey::count_of_account_in(
+                        conn,
+                        &account_id,
+                        &tenant_id,
+                    )? {
+                        0 => "test key".to_string(),
+                        n => format!("test key {}", n + 1),
+                    })?;
                 services::api_keys::create_api_key(
                     conn,
                     &Actor::operator(),
@@ -370,8 +380,9 @@ impl TestApp {
                     services::api_keys::NewApiKey {
                         account_id,
                         tenant_id: Some(tenant_id),
-                        name: KeyName::parse("test key")?,
+                        name,
                         expires_at,
+                        read_only: false,
                     },
                 )
             })

@@ -7,6 +7,7 @@ pub mod join;
 pub mod members;
 pub mod service_account_keys;
 pub mod service_accounts;
+pub mod settings;
 
 use crate::error::{AppError, HtmlError};
 use crate::web::htmx::{redirect, Htmx};
@@ -38,7 +39,10 @@ pub async fn current(
     page: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
     let page = page.into_inner();
-    if !matches!(page.as_str(), "service-accounts" | "members" | "audit-log") {
+    if !matches!(
+        page.as_str(),
+        "service-accounts" | "members" | "audit-log" | "settings"
+    ) {
         return Err(AppError::not_found("no such team page").into());
     }
     let Some(current) = signed_in.current_tenant() else {

@@ -6,6 +6,8 @@ use super::team_of;
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, KeyScope};
 use crate::web::handlers::key_dependents::key_dependents;
+
+use crate::web::handlers::key_lifecycle::key_policy_of;
 use crate::web::handlers::key_list::KeyListQuery;
 use crate::web::handlers::user_api_keys::{
     create_key_from_form, created_key_dialog, CreateKeyInput,
@@ -55,6 +57,9 @@ fn key_form(
             input.expiration
         },
         expires_on: input.expires_on,
+        read_only: !input.read_only.is_empty(),
+        expirations: crate::web::views::EXPIRATIONS.to_vec(),
+        policy_note: None,
         today: date(now),
         // A service account's keys serve its own tenant only.
         tenants: TenantOption::list(signed_in, Some(&d.team.id))
@@ -100,7 +105,8 @@ pub async fn new_key_form(
         state.clock.now(),
         FieldErrors::default(),
     );
-    key_form_response(hx, StatusCode::OK, &signed_in, form)
+    let policy = key_policy_of(&state, &signed_in, Some(d.team.id.clone())).await;
+    key_form_response(hx, StatusCode::OK, &signed_in, form.with_policy(policy))
 }
 
 /// `POST …/{sa_id}/api-keys`: creates the key once per form and shows it once.
@@ -129,6 +135,8 @@ pub async fn create_key(
         Err(errors) => {
             let nonce = input.nonce.clone();
             let form = key_form(&signed_in, &d, nonce, input, state.clock.now(), errors);
+            let policy = key_policy_of(&state, &signed_in, Some(d.team.id.clone())).await;
+            let form = form.with_policy(policy);
             return key_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
         }
     };

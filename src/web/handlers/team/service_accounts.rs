@@ -3,7 +3,8 @@
 
 use super::team_of;
 use crate::db::models::team_lists::TeamWhere;
-use crate::domain::PersonName;
+use crate::domain::{PersonName, Role};
+use crate::error::AppError;
 use crate::error::HtmlError;
 use crate::services::agents;
 use crate::services::key_lists::{self, KeysetPage};
@@ -46,6 +47,9 @@ pub struct SaKeyPath {
 #[serde(default)]
 pub struct NameInput {
     name: String,
+    /// Only the create form sends it; ADMIN when left out.
+    #[serde(default)]
+    role: String,
 }
 
 fn row(team: &TeamTenant, sa: &ServiceAccount) -> ServiceAccountRow {
@@ -109,6 +113,7 @@ fn create_form(
     signed_in: &SignedIn,
     team: &TeamTenant,
     name: String,
+    role: Role,
     errors: FieldErrors,
 ) -> ServiceAccountForm {
     ServiceAccountForm {
@@ -116,6 +121,7 @@ fn create_form(
         cancel_url: format!("{}/service-accounts", team.base),
         csrf_token: signed_in.csrf_token.clone(),
         name,
+        role: Some(role),
         errors,
     }
 }
@@ -159,7 +165,13 @@ pub async fn new_form(
         hx,
         StatusCode::OK,
         &signed_in,
-        create_form(&signed_in, &team, String::new(), FieldErrors::default()),
+        create_form(
+            &signed_in,
+            &team,
+            String::new(),
+            Role::Admin,
+            FieldErrors::default(),
+        ),
     )
 }
 
@@ -172,24 +184,44 @@ pub async fn create(
     input: web::Form<NameInput>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &slug)?;
-    let name = match PersonName::parse(&input.name) {
-        Ok(name) => name,
-        Err(e) => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", e.message);
-            let form = create_form(&signed_in, &team, input.into_inner().name, errors);
-            return create_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
-        }
+    let input = input.into_inner();
+    let role = if input.role.trim().is_empty() {
+        Ok(Role::Admin)
+    } else {
+        Role::parse(&input.role)
+    };
+    let parsed = PersonName::parse(&input.name).and_then(|name| Ok((name, role.clone()?)));
+    let refuse = |e: crate::domain::InvalidInput| {
+        let mut errors = FieldErrors::default();
+        errors.add(if e.field == "role" { "role" } else { "name" }, e.message);
+        let form = create_form(
+            &signed_in,
+            &team,
+            input.name.clone(),
+            role.clone().unwrap_or(Role::Admin),
+            errors,
+        );
+        create_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form)
+    };
+    let (name, role) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => return refuse(e),
     };
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let quotas = state.settings.quotas;
-    let account = state
+    let created = state
         .run(move |conn, now| {
             service_accounts::create_service_account_within(
-                conn, &actor, now, &tenant_id, name, &quotas,
+                conn, &actor, now, &tenant_id, name, role, &quotas,
             )
         })
-        .await?;
+        .await;
+    let account = match created {
+        Ok(account) => account,
+        // A taken name: say so beside the field.
+        Err(AppError::Invalid(e)) => return refuse(e),
+        Err(e) => return Err(e.into()),
+    };
     session::set_flash(
         &signed_in.session,
         format!("Created the service account “{}”.", account.name),
@@ -280,6 +312,7 @@ pub(super) fn detail_page(
         cancel_url: d.account.url.clone(),
         csrf_token: signed_in.csrf_token.clone(),
         name: rename_name.unwrap_or_else(|| d.account.name.clone()),
+        role: None,
         errors: rename_errors,
     };
     ServiceAccountPage {

@@ -1,0 +1,55 @@
+//! Expiry warnings (issue 14): keys that stop working within a few days, as GitHub and
+//! GitLab warn before a token expires.
+
+use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
+use crate::db::models::ApiKey;
+use crate::db::DbConnection;
+use crate::domain::InvalidInput;
+use crate::error::AppError;
+use crate::services::{key_lists, Actor};
+use time::{Duration, PrimitiveDateTime};
+
+/// Keys expiring within this many days are flagged on every list.
+pub const WARN_DAYS: i64 = 7;
+/// The longest look-ahead `expiring_api_keys` accepts.
+pub const MAX_WITHIN_DAYS: i32 = 366;
+/// At most this many rows per answer (the soonest first).
+const MAX_ROWS: i64 = 1_000;
+
+/// Not expired yet, and expiring within `WARN_DAYS`.
+pub fn expires_soon(key: &ApiKey, now: PrimitiveDateTime) -> bool {
+    key.expires_at
+        .is_some_and(|at| at > now && at < now + Duration::days(WARN_DAYS))
+}
+
+/// The keys the actor sees (its own; every service-account key of the tenants it
+/// administers) that expire within `within_days`, the soonest first.
+pub fn expiring_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    within_days: i32,
+) -> Result<Vec<ApiKeyListing>, AppError> {
+    if !(1..=MAX_WITHIN_DAYS).contains(&within_days) {
+        return Err(InvalidInput::new(
+            "within_days",
+            format!("must be between 1 and {MAX_WITHIN_DAYS}"),
+        )
+        .into());
+    }
+    let filter = KeyWhere {
+        unexpired_at: Some(now),
+        expires_before: Some(now + Duration::days(within_days.into())),
+        ..KeyWhere::default()
+    };
+    let page = KeyPage::Offset {
+        limit: MAX_ROWS,
+        offset: 0,
+        order: KeyOrder {
+            field: KeyOrderField::ExpiresAt,
+            descending: false,
+        },
+    };
+    key_lists::visible_api_keys(conn, actor, &filter, &page)
+}

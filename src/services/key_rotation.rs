@@ -1,0 +1,151 @@
+//! Rotation with overlap (issue 14), as Stripe and Unkey do it: a new key with the same
+//! owner, name, tenant and scope, shown once; the old key keeps working until
+//! `now + overlap`, then is refused as expired. Allowed to whoever may revoke the old key.
+
+use crate::db::models::key_policy::TenantKeyPolicy;
+use crate::db::models::{key_lineage, Account, ApiKey};
+use crate::db::{lock_tenant, DbConnection};
+use crate::domain::clock::rfc3339;
+use crate::domain::key_policy::OVERLAP_HOURS;
+use crate::domain::{ids::parse_id, new_id, InvalidInput, Quotas};
+use crate::error::AppError;
+use crate::services::api_keys::{self, CreatedApiKey, KeyScope, KeyToIssue};
+use crate::services::audit::{self, Event};
+use crate::services::{permissions, transaction, Actor};
+use time::{Duration, PrimitiveDateTime};
+
+/// How long the old key keeps working: none, 1 hour, 24 hours or 7 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap(i32);
+
+impl Overlap {
+    pub fn hours(hours: i32) -> Result<Self, InvalidInput> {
+        if OVERLAP_HOURS.contains(&hours) {
+            Ok(Self(hours))
+        } else {
+            Err(InvalidInput::new(
+                "overlap_hours",
+                "must be 0 (none), 1, 24 or 168 (7 days)",
+            ))
+        }
+    }
+
+    pub fn get(self) -> Duration {
+        Duration::hours(self.0.into())
+    }
+}
+
+/// The new key (its secret shown once) and when the old one stops.
+#[derive(Debug)]
+pub struct RotatedApiKey {
+    pub created: CreatedApiKey,
+    pub old_key_id: String,
+    pub old_key_expires_at: PrimitiveDateTime,
+}
+
+const NOT_FOUND: &str = "API key not found";
+
+/// Rotates a key. Any key the actor may not revoke answers NOT_FOUND, as revocation does.
+pub fn rotate_api_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    key_id: &str,
+    overlap: Overlap,
+    quotas: &Quotas,
+    scope: Option<KeyScope<'_>>,
+) -> Result<RotatedApiKey, AppError> {
+    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
+    transaction(conn, |conn| {
+        let old = ApiKey::find(conn, &key_id)?
+            .filter(|k| scope.is_none_or(|s| s.holds(k)))
+            .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+        if !permissions::may_revoke_key(conn, actor, &old)? {
+            return Err(AppError::not_found(NOT_FOUND));
+        }
+        if old.rotated_to_key_id.is_some() {
+            return Err(AppError::Conflict(
+                "this key was already rotated; rotate its successor (the key of the same name) instead".into(),
+            ));
+        }
+        if old.is_expired(now) {
+            return Err(AppError::invalid(
+                "key_id",
+                "this key has expired, so it cannot be rotated; create a new key instead",
+            ));
+        }
+        let account =
+            Account::find(conn, &old.account_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+        lock_tenant(conn, &old.tenant_id)?;
+        api_keys::check_key_quota(conn, &account, &old.tenant_id, quotas)?;
+        let expires_at = successor_expiry(conn, &old, now)?;
+        let stops_at = old
+            .expires_at
+            .map_or(now + overlap.get(), |at| at.min(now + overlap.get()));
+        let new_id = new_id();
+        // First hand the name over: the successor takes it.
+        key_lineage::mark_rotated(conn, &old.id, &new_id, stops_at)?;
+        let created = api_keys::issue_key(
+            conn,
+            actor,
+            now,
+            KeyToIssue {
+                id: new_id.clone(),
+                account: &account,
+                tenant_id: &old.tenant_id,
+                name: old.name.clone(),
+                expires_at,
+                read_only: old.read_only,
+                note: format!(", rotated from key {}", old.id),
+            },
+        )?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(&old.tenant_id),
+                action: "api_key.rotated",
+                target_id: Some(&old.id),
+                detail: format!(
+                    "key \"{}\" ({}) rotated to key {} ({}); the old key stops at {}",
+                    old.name,
+                    old.display_hint,
+                    new_id,
+                    created.key.display_hint,
+                    rfc3339(stops_at)
+                ),
+            },
+        )?;
+        Ok(RotatedApiKey {
+            created,
+            old_key_id: old.id,
+            old_key_expires_at: stops_at,
+        })
+    })
+}
+
+/// The successor lives as long as the old key was meant to (a 30-day key rotates to a
+/// fresh 30-day key), cut to the tenant's policy; a key that never expired keeps never
+/// expiring unless the policy caps lifetimes, when it gets the longest allowed.
+fn successor_expiry(
+    conn: &mut DbConnection,
+    old: &ApiKey,
+    now: PrimitiveDateTime,
+) -> Result<Option<PrimitiveDateTime>, AppError> {
+    let policy = TenantKeyPolicy::of(conn, &old.tenant_id)?;
+    let wanted = old.expires_at.map(|at| now + (at - old.created_at));
+    let latest = policy.latest_expiry(now);
+    let expires_at = match (wanted, latest) {
+        (Some(w), Some(l)) => Some(w.min(l)),
+        (None, Some(l)) => Some(l),
+        (w, None) => w,
+    };
+    policy.check(now, expires_at).map_err(|_| {
+        AppError::invalid(
+            "key_id",
+            "this tenant's key policy requires every key to expire, and this key never does; create a new key with an expiry instead",
+        )
+    })?;
+    Ok(expires_at)
+}

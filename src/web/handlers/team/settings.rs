@@ -1,0 +1,146 @@
+//! Team › Settings: the tenant's API key policy (admins), and the keys beyond it.
+
+use super::team_of;
+use crate::domain::{InvalidInput, KeyPolicy};
+use crate::error::{AppError, HtmlError};
+use crate::services::key_policy::{self, PolicyReport};
+use crate::web::htmx::{html, redirect, Htmx};
+use crate::web::session::{self, SignedIn};
+use crate::web::views::{
+    date_time, FieldErrors, KeyBeyondRow, Layout, TeamSettingsPage, TeamTenant,
+};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+const NAV: &str = "team-settings";
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PolicyInput {
+    max_key_lifetime_days: String,
+    /// A checkbox: present when ticked.
+    require_expiry: String,
+}
+
+impl PolicyInput {
+    fn parse(&self) -> Result<KeyPolicy, InvalidInput> {
+        let days = match self.max_key_lifetime_days.trim() {
+            "" => None,
+            raw => Some(raw.parse::<i32>().map_err(|_| {
+                InvalidInput::new(
+                    "max_key_lifetime_days",
+                    "must be a whole number of days, or empty for no limit",
+                )
+            })?),
+        };
+        KeyPolicy::new(days, !self.require_expiry.is_empty())
+    }
+}
+
+fn page(
+    signed_in: &SignedIn,
+    team: TeamTenant,
+    report: PolicyReport,
+    typed: Option<PolicyInput>,
+    errors: FieldErrors,
+) -> TeamSettingsPage {
+    let policy = report.policy;
+    let (days, require) = match typed {
+        Some(t) => (t.max_key_lifetime_days, !t.require_expiry.is_empty()),
+        None => (
+            policy
+                .max_key_lifetime_days()
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            policy.require_expiry(),
+        ),
+    };
+    TeamSettingsPage {
+        layout: Layout::signed_in(signed_in, "Settings", NAV),
+        team,
+        max_key_lifetime_days: days,
+        require_expiry: require,
+        summary: policy.describe(),
+        keys_beyond: report
+            .keys_beyond
+            .into_iter()
+            .map(|k| KeyBeyondRow {
+                id: k.key.id,
+                name: k.key.name,
+                owner: k.owner_name,
+                expires: k.key.expires_at.map_or("Never".into(), date_time),
+            })
+            .collect(),
+        errors,
+    }
+}
+
+async fn report(
+    state: &AppState,
+    signed_in: &SignedIn,
+    tenant_id: &str,
+) -> Result<PolicyReport, AppError> {
+    let (actor, tenant_id) = (signed_in.actor(), tenant_id.to_string());
+    state
+        .run(move |conn, now| key_policy::policy_report(conn, &actor, now, &tenant_id))
+        .await
+}
+
+/// `GET /t/{slug}/team/settings`
+pub async fn show(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let report = report(&state, &signed_in, &team.id).await?;
+    html(
+        StatusCode::OK,
+        &page(&signed_in, team, report, None, FieldErrors::default()),
+    )
+}
+
+/// `POST /t/{slug}/team/settings`: saves the policy and comes back to the page.
+pub async fn save(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    input: web::Form<PolicyInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let input = input.into_inner();
+    let policy = match input.parse() {
+        Ok(policy) => policy,
+        Err(e) => {
+            let report = report(&state, &signed_in, &team.id).await?;
+            let mut errors = FieldErrors::default();
+            errors.add("max_key_lifetime_days", e.message);
+            let page = page(&signed_in, team, report, Some(input), errors);
+            return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let saved = state
+        .run(move |conn, now| {
+            key_policy::set_tenant_key_policy(conn, &actor, now, &tenant_id, policy)
+        })
+        .await?;
+    let beyond = saved.keys_beyond.len();
+    session::set_flash(
+        &signed_in.session,
+        format!(
+            "Saved the key policy: {}.{}",
+            saved.policy.describe(),
+            if beyond > 0 {
+                format!(
+                    " {beyond} existing key(s) live longer than it allows; they are listed below."
+                )
+            } else {
+                String::new()
+            }
+        ),
+    )?;
+    Ok(redirect(hx, &format!("{}/settings", team.base)))
+}

@@ -1,0 +1,93 @@
+//! Views of the key lifecycle (issue 14): Team › Settings with the tenant's key policy.
+
+use super::{FieldErrors, Layout, TeamTenant};
+use askama::Template;
+
+/// The rotate dialog: posts to `action`; the answer is the new key, shown once.
+#[derive(Template)]
+#[template(path = "partials/api_key_rotate_form.html")]
+pub struct ApiKeyRotatePartial {
+    pub key: super::KeyRow,
+    pub action: String,
+    pub csrf_token: String,
+    pub back_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/api_key_rotate.html")]
+pub struct ApiKeyRotatePage {
+    pub layout: Layout,
+    pub key: super::KeyRow,
+    pub action: String,
+    pub csrf_token: String,
+    pub back_url: String,
+}
+
+/// Rotation's overlap choices, in hours, as the dialog offers them (24 hours chosen).
+pub const OVERLAPS: [(&str, &str, bool); 4] = [
+    ("0", "None: the old key stops now", false),
+    ("1", "1 hour", false),
+    ("24", "24 hours", true),
+    ("168", "7 days", false),
+];
+
+/// A key that a key created now could not be, as the settings page lists it.
+#[derive(Debug, Clone)]
+pub struct KeyBeyondRow {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/team_settings.html")]
+pub struct TeamSettingsPage {
+    pub layout: Layout,
+    pub team: TeamTenant,
+    /// What the form shows: the stored days, or what was typed.
+    pub max_key_lifetime_days: String,
+    pub require_expiry: bool,
+    /// The policy in words ("keys must expire within 90 days").
+    pub summary: String,
+    pub keys_beyond: Vec<KeyBeyondRow>,
+    pub errors: FieldErrors,
+}
+
+impl super::CreateKeyForm {
+    /// Offers only the expirations the tenant's key policy allows, and says why.
+    pub fn with_policy(mut self, policy: crate::domain::KeyPolicy) -> Self {
+        if !policy.require_expiry() {
+            return self;
+        }
+        let max = policy.max_key_lifetime_days().map(i64::from);
+        self.expirations.retain(|(value, _)| match *value {
+            "never" => false,
+            "date" => true,
+            days => days
+                .parse::<i64>()
+                .is_ok_and(|d| max.is_none_or(|m| d <= m)),
+        });
+        if !self.expirations.iter().any(|(v, _)| *v == self.expiration) {
+            self.expiration = self
+                .expirations
+                .iter()
+                .rev()
+                .find(|(v, _)| *v != "date")
+                .map_or("date", |(v, _)| *v)
+                .to_string();
+        }
+        self.policy_note = Some(format!("This tenant's key policy: {}.", policy.describe()));
+        self
+    }
+}
+
+impl super::CreateKeyForm {
+    /// The tenant chosen in the form, if any.
+    pub fn selected_tenant(&self) -> Option<String> {
+        self.tenants
+            .iter()
+            .find(|t| t.selected)
+            .map(|t| t.id.clone())
+    }
+}
