@@ -144,6 +144,8 @@ pub fn register_agent(
     let name = text("name", input.name, "agent")?;
     let agent_type = text("type", input.agent_type, "Agent")?;
     let labels = labels_json(input.labels)?;
+    // Registering writes a row: a read-only key reads only (issue 14).
+    permissions::require_writable(actor)?;
     transaction(conn, |conn| {
         let tenant_id = check_tenant(conn, actor, input.tenant_id.as_deref())?;
         let p = principal(actor)?;
@@ -194,6 +196,7 @@ pub fn get_runs_in_queue(
     agent_id: Option<&str>,
     tenant_id: Option<&str>,
 ) -> Result<Vec<String>, AppError> {
+    permissions::require_writable(actor)?;
     check_tenant(conn, actor, tenant_id)?;
     let key_id = principal(actor)?.key_id().to_string();
     if let Some(id) = agent_id.and_then(|raw| parse_id("agent_id", raw).ok()) {

@@ -336,6 +336,21 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
             ),
             json!({ "max_key_lifetime_days": 30 }),
         ),
+        // A Prefect agent's registration and polls write (the agent, its last seen).
+        (
+            "register_agent",
+            m("register_agent", "register_agent_input", "id"),
+            json!({ "name": "agent", "type": "LocalAgent" }),
+        ),
+        (
+            "get_runs_in_queue",
+            m(
+                "get_runs_in_queue",
+                "get_runs_in_queue_input",
+                "flow_run_ids",
+            ),
+            json!({}),
+        ),
     ]
 }
 

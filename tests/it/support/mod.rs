@@ -363,7 +363,8 @@ impl TestApp {
                 let expires_at = expires_at
                     .map(|at| keyward::domain::ExpiresAt::parse(at, now))
                     .transpose()?;
-                // Names are unique per owner and tenant: "test key", then "test key 2"…
+                // Names are unique per owner and tenant: "test key" for the first, then a
+                // unique suffix (a count could repeat a name once a key is revoked).
                 let name =
                     KeyName::parse(&match keyward::db::models::ApiKey::count_of_account_in(
                         conn,
@@ -371,7 +372,10 @@ impl TestApp {
                         &tenant_id,
                     )? {
                         0 => "test key".to_string(),
-                        n => format!("test key {}", n + 1),
+                        _ => format!(
+                            "test key {}",
+                            &uuid::Uuid::new_v4().simple().to_string()[..8]
+                        ),
                     })?;
                 services::api_keys::create_api_key(
                     conn,
