@@ -105,7 +105,7 @@ pub(crate) fn insert_membership(
             tenant_id: Some(tenant_id),
             action,
             target_id: Some(account_id),
-            detail: format!("{} joined as {}", account.name, role.as_str()),
+            detail: format!("{} joined as {}", account.name, role.label()),
         },
     )?;
     Ok(membership)
@@ -173,8 +173,8 @@ pub fn change_role(
                     detail: format!(
                         "{}: {} → {}",
                         account.name,
-                        membership.role().as_str(),
-                        role.as_str()
+                        membership.role().label(),
+                        role.label()
                     ),
                 },
             )?;

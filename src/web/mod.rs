@@ -4,6 +4,7 @@
 
 pub mod client_ip;
 pub mod csrf;
+pub mod error_pages;
 pub mod handlers;
 pub mod htmx;
 pub mod logging;

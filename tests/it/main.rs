@@ -4,6 +4,7 @@
 mod support;
 
 mod api_keys;
+mod browser;
 mod cli;
 mod client;
 mod dashboard;

@@ -94,6 +94,9 @@ pub struct KeyListView {
     pub older_url: Option<String>,
     /// Whether any key exists at all without search or filter (for the empty message).
     pub filtered: bool,
+    /// A service account's keys: all in its one tenant (no Tenant column), and the empty
+    /// message speaks of the account, not of "you".
+    pub for_service_account: bool,
 }
 
 impl KeyListView {
@@ -138,6 +141,7 @@ impl KeyListView {
             newer_url,
             older_url,
             filtered: !query.q.trim().is_empty() || selected != KeyFilter::All,
+            for_service_account: false,
         }
     }
 }

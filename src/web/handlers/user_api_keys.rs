@@ -11,9 +11,9 @@ use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
-    date, date_time, relative, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial,
-    ApiKeyFormPartial, ApiKeyNewPage, ApiKeysListPartial, CreateKeyForm, CreatedKeyView,
-    FieldErrors, KeyRow, Layout, TenantOption, UserApiKeysPage,
+    date, ApiKeyCreatedPartial, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial,
+    ApiKeyNewPage, ApiKeysListPartial, CreateKeyForm, CreatedKeyView, FieldErrors, KeyRow, Layout,
+    TenantOption, UserApiKeysPage,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -149,6 +149,14 @@ pub(crate) fn parse_expiration(
     now: PrimitiveDateTime,
 ) -> Result<Option<ExpiresAt>, InvalidInput> {
     const FIELD: &str = "expires_at";
+    // Without JavaScript the date field is always there: a date typed beside a preset
+    // must not be dropped silently.
+    if !matches!(choice.trim(), "date") && !on.trim().is_empty() {
+        return Err(InvalidInput::new(
+            FIELD,
+            "you typed a date but chose another expiration: choose “On a date…” to use the date, or clear it",
+        ));
+    }
     match choice.trim() {
         "" | "never" => Ok(None),
         "date" => {
@@ -267,10 +275,7 @@ pub(crate) async fn create_key_from_form(
         name: created.key.name.clone(),
         tenant_name,
         token: created.token.expose_secret().to_string(),
-        expires: match created.key.expires_at {
-            None => "never".into(),
-            Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
-        },
+        expires: crate::web::views::expiry(created.key.expires_at, now),
         done_url: done_url.to_string(),
     }))
 }

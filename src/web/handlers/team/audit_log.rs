@@ -6,7 +6,7 @@ use crate::error::HtmlError;
 use crate::services::audit;
 use crate::web::htmx::html;
 use crate::web::session::SignedIn;
-use crate::web::views::{date_time, AuditLogPage, AuditRow, Layout};
+use crate::web::views::{date_time_seconds, AuditLogPage, AuditRow, Layout};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -47,7 +47,7 @@ pub async fn page(
         .events
         .iter()
         .map(|e| AuditRow {
-            at: date_time(e.event.at),
+            at: date_time_seconds(e.event.at),
             at_iso: crate::domain::clock::rfc3339(e.event.at),
             actor: match (&e.actor_name, &e.event.actor_id) {
                 (Some(name), _) => name.clone(),
@@ -64,6 +64,7 @@ pub async fn page(
                 Some(name) => format!("“{name}”"),
                 None => format!("{id} (deleted)"),
             }),
+            action_label: audit::label(&e.event.action),
             action: e.event.action.clone(),
             target: e.event.target_id.clone().unwrap_or_default(),
             detail: e.event.detail.clone(),
@@ -87,7 +88,9 @@ pub async fn page(
             next_url: (page < pages).then(|| link(page + 1)),
             team,
             rows,
-            actions: audit::ACTIONS,
+            actions: audit::tenant_actions()
+                .map(|a| (a, audit::label(a)))
+                .collect(),
             action,
             page,
             pages,

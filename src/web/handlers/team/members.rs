@@ -38,9 +38,17 @@ pub struct RoleInput {
     role: String,
 }
 
-fn member_row(team: &TeamTenant, m: &members::Member) -> MemberRow {
+fn human_admins(list: &[members::Member]) -> usize {
+    list.iter()
+        .filter(|m| m.role == Role::Admin && !m.account.is_service_account())
+        .count()
+}
+
+fn member_row(team: &TeamTenant, m: &members::Member, you: &str, admins: usize) -> MemberRow {
     let url = format!("{}/members/{}", team.base, m.account.id);
     MemberRow {
+        is_you: m.account.id == you,
+        last_admin: admins <= 1 && m.role == Role::Admin && !m.account.is_service_account(),
         account_id: m.account.id.clone(),
         name: m.account.name.clone(),
         email: m.account.email.clone().unwrap_or_default(),
@@ -67,7 +75,12 @@ pub async fn list(
             Ok((list, pending, now))
         })
         .await?;
-    let members = list.iter().map(|m| member_row(&team, m)).collect();
+    let admins = human_admins(&list);
+    let you = signed_in.account_id();
+    let members = list
+        .iter()
+        .map(|m| member_row(&team, m, you, admins))
+        .collect();
     let invitations = pending
         .iter()
         .map(|p| (&p.invitation, p.created_by_name.as_deref()))
@@ -132,15 +145,17 @@ pub async fn remove_form(
         (signed_in.actor(), team.id.clone(), path.account_id.clone());
     let (member, key_count) = state
         .run(move |conn, _| {
-            let member = members::list_members(conn, &actor, &tenant_id)?
+            let list = members::list_members(conn, &actor, &tenant_id)?;
+            let admins = human_admins(&list);
+            let member = list
                 .into_iter()
                 .find(|m| m.account.id == account_id && !m.account.is_service_account())
                 .ok_or_else(|| AppError::not_found("that person is not a member of this tenant"))?;
             let keys = members::count_member_keys(conn, &actor, &tenant_id, &account_id)?;
-            Ok((member, keys))
+            Ok(((member, admins), keys))
         })
         .await?;
-    let member = member_row(&team, &member);
+    let member = member_row(&team, &member.0, signed_in.account_id(), member.1);
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
         return html(
