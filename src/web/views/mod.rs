@@ -217,11 +217,11 @@ mod tests {
         let now = datetime!(2026-11-24 12:00:00);
         assert_eq!(
             super::expiry(Some(datetime!(2027-01-16 00:00:00)), now),
-            "end of 15 Jan 2027 UTC (in 53 days)"
+            "end of 15 Jan 2027 UTC (in 52 days)"
         );
         assert_eq!(
             super::expiry(Some(datetime!(2026-12-01 12:00:00)), now),
-            "2026-12-01 12:00 UTC (in 8 days)"
+            "2026-12-01 12:00 UTC (in 7 days)"
         );
         assert_eq!(super::expiry(None, now), "Never");
     }

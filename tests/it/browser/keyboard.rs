@@ -13,8 +13,15 @@ async fn inside_dialog(page: &Page) -> bool {
 }
 
 async fn type_text(page: &Page, text: &str) {
-    let el = page.client.active_element().await.unwrap();
-    el.send_keys(text).await.unwrap();
+    for _ in 0..5 {
+        let el = page.client.active_element().await.unwrap();
+        match el.send_keys(text).await {
+            Ok(()) => return,
+            Err(e) if e.to_string().contains("stale") => continue,
+            Err(e) => panic!("typing: {e}"),
+        }
+    }
+    panic!("typing: the focused field kept being replaced");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
