@@ -266,23 +266,28 @@ impl HtmlError {
     }
 
     fn sign_in_url(&self) -> String {
-        match &self.sign_in_next {
-            Some(next) if next != "/" => {
-                let query =
-                    serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
-                format!("/login?{query}")
-            }
-            _ => "/login".to_string(),
-        }
+        self.sign_in_url_with(&[])
     }
 
-    fn title(&self) -> &'static str {
+    fn sign_in_url_with(&self, extra: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(next) = self.sign_in_next.as_deref().filter(|n| *n != "/") {
+            pairs.insert(0, ("next", next));
+        }
+        if pairs.is_empty() {
+            return "/login".to_string();
+        }
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        format!("/login?{query}")
+    }
+
+    pub fn title(&self) -> &'static str {
         match &self.error {
             AppError::Invalid(_) => "That did not work",
             AppError::Unauthenticated(_) => "Sign in to continue",
             AppError::Forbidden(_) => "Not allowed",
             AppError::NotFound(_) => "Not found",
-            AppError::Conflict(_) => "Already done",
+            AppError::Conflict(_) => "This cannot be done",
             AppError::TooManyRequests(_) => "Too many attempts",
             AppError::PayloadTooLarge(_) => "Too large",
             AppError::Unavailable(_) => "Unavailable",
@@ -291,7 +296,7 @@ impl HtmlError {
     }
 
     /// What the person reads: the error's message with its first letter capitalised.
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         let text = self.error.to_string();
         let mut chars = text.chars();
         match chars.next() {
@@ -321,8 +326,9 @@ impl HtmlError {
     pub fn toast_response(&self) -> HttpResponse {
         self.error.log();
         if matches!(self.error, AppError::Unauthenticated(_)) {
+            // A dialog or form of a page whose session ended: say so, and come back.
             return HttpResponse::Unauthorized()
-                .insert_header(("HX-Redirect", self.sign_in_url()))
+                .insert_header(("HX-Redirect", self.sign_in_url_with(&[("expired", "1")])))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
         }

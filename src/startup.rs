@@ -54,6 +54,7 @@ impl Application {
                 // Innermost first: CSRF needs the session; errors become toasts for htmx,
                 // then get the security headers; the log line sees the final status.
                 .wrap(from_fn(web::csrf::require_token))
+                .wrap(from_fn(web::error_pages::in_layout))
                 .wrap(web::session::middleware(
                     &session_state,
                     session_key.clone(),
@@ -63,6 +64,7 @@ impl Application {
                 .wrap(from_fn(web::security_headers::add))
                 .wrap(from_fn(web::logging::log_request))
                 .configure(web::routes::configure)
+                .default_service(aw::route().to(web::error_pages::not_found))
         })
         .listen(listener)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?;

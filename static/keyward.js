@@ -3,17 +3,64 @@
 (function () {
   "use strict";
 
+  // With JavaScript, things that need it (Copy buttons) show; without it they stay hidden.
+  document.documentElement.classList.add("js");
+
   function dialog() { return document.getElementById("dialog"); }
+
+  // The element that opened the dialog gets focus back when it closes.
+  var opener = null;
+
+  function focusables(root) {
+    return Array.prototype.filter.call(
+      root.querySelectorAll("a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])"),
+      function (e) { return !e.disabled && !e.hidden && e.type !== "hidden" && e.offsetParent !== null; });
+  }
+
+  // Focus what the dialog's content asks for (the Copy button of a new key), else its
+  // first field or button.
+  function focusDialog() {
+    var d = dialog();
+    if (!d) return;
+    var target = d.querySelector("[data-autofocus]") || focusables(d)[0];
+    if (target) target.focus();
+  }
 
   function openDialog() {
     var d = dialog();
-    if (d && !d.open && typeof d.showModal === "function") d.showModal();
+    if (!d) return;
+    if (!d.open && typeof d.showModal === "function") {
+      if (!opener) opener = document.activeElement;
+      d.showModal();
+    }
+    focusDialog();
   }
 
   function closeDialog() {
     var d = dialog();
     if (d && d.open) d.close();
   }
+
+  // After the dialog: back to its opener, or, when that is gone (a deleted row), to the
+  // page's first action or heading, so focus is never lost on <body>.
+  function restoreFocus() {
+    var back = opener;
+    opener = null;
+    if (back && back.isConnected && back !== document.body) { back.focus(); return; }
+    focusFallback();
+  }
+
+  function focusFallback() {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var fallback = main.querySelector("[data-action^='create'], h1");
+    if (fallback) {
+      if (fallback.tagName === "H1") fallback.setAttribute("tabindex", "-1");
+      fallback.focus();
+    }
+  }
+
+  var SHOWN_ONCE = "Close the dialog? The key will not be shown again.";
 
   // However the dialog closes (button, Escape), its content goes: a shown key must not
   // linger in the page.
@@ -23,6 +70,21 @@
     d.addEventListener("close", function () {
       var body = document.getElementById("dialog-body");
       if (body) body.innerHTML = "";
+      // Lists refresh after the dialog closes; focus once they have.
+      setTimeout(restoreFocus, 0);
+    });
+    // Escape asks first while a shown-once key is on screen.
+    d.addEventListener("cancel", function (event) {
+      if (d.querySelector("[data-shown-once]") && !window.confirm(SHOWN_ONCE)) event.preventDefault();
+    });
+    // Tab and Shift+Tab cycle inside the dialog.
+    d.addEventListener("keydown", function (event) {
+      if (event.key !== "Tab") return;
+      var items = focusables(d);
+      if (!items.length) return;
+      var first = items[0], last = items[items.length - 1];
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
     });
   }
 
@@ -30,7 +92,13 @@
   function syncExpiration(root) {
     (root || document).querySelectorAll("select[data-shows-when-date]").forEach(function (select) {
       var target = document.querySelector(select.getAttribute("data-shows-when-date"));
-      if (target) target.hidden = select.value !== "date";
+      if (!target) return;
+      target.hidden = select.value !== "date";
+      // A hidden date is not sent, so it cannot contradict the chosen expiration.
+      target.querySelectorAll("input").forEach(function (i) { i.disabled = target.hidden; });
+      var form = select.form;
+      var warning = form && form.querySelector("[data-shows-when-never]");
+      if (warning) warning.hidden = select.value !== "never";
     });
   }
 
@@ -39,6 +107,10 @@
     var target = event.detail && event.detail.ctx && event.detail.ctx.target;
     if (target && target.id === "dialog-body") openDialog();
     syncExpiration();
+    // A swap that removed the focused element (the row of a deleted key) leaves focus
+    // on <body>: put it somewhere useful.
+    var d = dialog();
+    if ((!d || !d.open) && (!document.activeElement || document.activeElement === document.body)) focusFallback();
   });
 
   // A form that asks for it closes the dialog once its request succeeded.

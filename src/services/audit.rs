@@ -31,6 +31,38 @@ pub const ACTIONS: &[&str] = &[
     "account.password_change_refused",
 ];
 
+/// What people read for an action.
+pub fn label(action: &str) -> &'static str {
+    match action {
+        "api_key.created" => "API key created",
+        "api_key.revoked" => "API key deleted",
+        "service_account.created" => "Service account created",
+        "service_account.renamed" => "Service account renamed",
+        "service_account.removed" => "Service account removed",
+        "member.added" => "Member added",
+        "member.role_changed" => "Role changed",
+        "member.removed" => "Member removed",
+        "invitation.created" => "Invitation created",
+        "invitation.revoked" => "Invitation revoked",
+        "invitation.accepted" => "Invitation accepted",
+        "tenant.created" => "Tenant created",
+        "tenant.deleted" => "Tenant deleted",
+        "account.created" => "Account created",
+        "account.password_changed" => "Password changed",
+        "account.password_change_refused" => "Password change refused",
+        _ => "Other",
+    }
+}
+
+/// The actions a tenant's log can hold: account events belong to no tenant, so a
+/// tenant's filter does not offer them.
+pub fn tenant_actions() -> impl Iterator<Item = &'static str> {
+    ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("account."))
+}
+
 pub struct Event<'a> {
     pub tenant_id: Option<&'a str>,
     pub action: &'static str,

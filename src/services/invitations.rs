@@ -84,7 +84,7 @@ pub fn create_invitation_within(
                 tenant_id: Some(tenant_id),
                 action: "invitation.created",
                 target_id: Some(&invitation.id),
-                detail: format!("invitation as {}", role.as_str()),
+                detail: format!("invitation as {}", role.label()),
             },
         )?;
         Ok(CreatedInvitation { invitation, token })
@@ -303,4 +303,18 @@ pub fn preview(
     let invitation = find_usable(conn, now, &tenant.id, token)?;
     let role = Role::parse(&invitation.role)?;
     Ok((tenant, role))
+}
+
+/// [`preview`] plus the name of who made the link, for the join page ("Ada Lovelace
+/// invited you"); `None` once their account is gone.
+pub fn preview_with_inviter(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    tenant_slug: &str,
+    token: &str,
+) -> Result<(crate::db::models::Tenant, Role, Option<String>), AppError> {
+    let (tenant, role) = preview(conn, now, tenant_slug, token)?;
+    let invitation = find_usable(conn, now, &tenant.id, token)?;
+    let inviter = Account::find(conn, &invitation.created_by)?.map(|a| a.name);
+    Ok((tenant, role, inviter))
 }

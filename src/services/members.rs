@@ -105,7 +105,7 @@ pub(crate) fn insert_membership(
             tenant_id: Some(tenant_id),
             action,
             target_id: Some(account_id),
-            detail: format!("{} joined as {}", account.name, role.as_str()),
+            detail: format!("{} joined as {}", account.name, role.label()),
         },
     )?;
     Ok(membership)
@@ -122,6 +122,13 @@ fn find_member(
     let account = Account::find(conn, &account_id)?
         .ok_or_else(|| AppError::not_found("account not found"))?;
     Ok((account, membership))
+}
+
+/// How many people (not service accounts) are admins of the tenant, for the members page:
+/// the last one is shown without a Remove button. The page's own listing checked the
+/// caller's permission.
+pub fn human_admin_count(conn: &mut DbConnection, tenant_id: &str) -> Result<usize, AppError> {
+    Ok(Membership::count_human_admins(conn, tenant_id)?.max(0) as usize)
 }
 
 /// Refuses to leave a tenant without a human admin.
@@ -173,8 +180,8 @@ pub fn change_role(
                     detail: format!(
                         "{}: {} → {}",
                         account.name,
-                        membership.role().as_str(),
-                        role.as_str()
+                        membership.role().label(),
+                        role.label()
                     ),
                 },
             )?;

@@ -123,9 +123,9 @@ pub fn require(
     }
     if permission.needs_admin() && !access.is_admin() {
         return Err(AppError::forbidden(format!(
-            "{} needs the ADMIN role in this tenant; your role is {}",
+            "{} needs the Admin role in this tenant; your role is {}",
             permission.describe(),
-            access.role.map(Role::as_str).unwrap_or("none"),
+            access.role.map(Role::label).unwrap_or("none"),
         )));
     }
     Ok(access)

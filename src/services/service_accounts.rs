@@ -16,6 +16,8 @@ pub struct ServiceAccount {
     pub account: Account,
     pub key_count: i64,
     pub creator_name: Option<String>,
+    /// Its role in its tenant: what its keys may do there.
+    pub role: Option<Role>,
 }
 
 /// `create_service_account_within` the default quotas (for operators' scripts and tests).
@@ -156,10 +158,14 @@ fn describe(conn: &mut DbConnection, account: Account) -> Result<ServiceAccount,
         Some(c) => Account::find(conn, c)?.map(|a| a.name),
         None => None,
     };
+    let role = Membership::tenants_of(conn, &account.id)?
+        .first()
+        .map(|(_, m)| m.role());
     Ok(ServiceAccount {
         account,
         key_count,
         creator_name,
+        role,
     })
 }
 

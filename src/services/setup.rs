@@ -48,6 +48,8 @@ pub struct FirstRun {
     pub name: PersonName,
     /// Hashed before the connection is taken (`passwords::hash_bounded`).
     pub password: HashedPassword,
+    /// Where the form came from, for the audit log.
+    pub ip: Option<String>,
 }
 
 /// Creates the first tenant and its admin, and closes setup for good.
@@ -66,9 +68,8 @@ pub fn complete(
                 "setup is closed or the setup link is not valid",
             ));
         }
+        // The person setting up creates both: the audit log names them and their address.
         let operator = Actor::operator();
-        let tenant =
-            tenants::insert_tenant(conn, &operator, now, input.tenant_name, input.tenant_slug)?;
         let account = accounts::insert_user(
             conn,
             &operator,
@@ -77,9 +78,12 @@ pub fn complete(
             input.name,
             input.password,
         )?;
+        let admin = Actor::person(account.id.clone(), input.ip);
+        let tenant =
+            tenants::insert_tenant(conn, &admin, now, input.tenant_name, input.tenant_slug)?;
         members::insert_membership(
             conn,
-            &operator,
+            &admin,
             now,
             &tenant.id,
             &account.id,

@@ -55,12 +55,16 @@ pub fn count(
     })
 }
 
-/// Service accounts with their key counts and creators' names: two queries for the page.
+/// Service accounts with their roles, key counts and creators' names: three queries for the page.
 pub fn describe_service_accounts(
     conn: &mut DbConnection,
     accounts: Vec<Account>,
 ) -> Result<Vec<ServiceAccount>, AppError> {
-    let ids = accounts.iter().map(|a| a.id.clone()).collect();
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+    let roles = match accounts.first().and_then(|a| a.tenant_id.as_deref()) {
+        Some(tenant_id) => Membership::of_accounts_in(conn, tenant_id, &ids)?,
+        None => Default::default(),
+    };
     let counts = Account::key_counts_of(conn, ids)?;
     let creators = accounts
         .iter()
@@ -70,6 +74,7 @@ pub fn describe_service_accounts(
     Ok(accounts
         .into_iter()
         .map(|account| ServiceAccount {
+            role: roles.get(&account.id).map(Membership::role),
             key_count: counts.get(&account.id).copied().unwrap_or(0),
             creator_name: account
                 .created_by

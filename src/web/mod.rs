@@ -5,6 +5,7 @@
 pub mod client_ip;
 pub mod client_sightings;
 pub mod csrf;
+pub mod error_pages;
 pub mod handlers;
 pub mod htmx;
 pub mod logging;

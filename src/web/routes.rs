@@ -87,6 +87,12 @@ pub fn routes() -> Vec<RouteSpec> {
         },
         RouteSpec {
             method: Method::GET,
+            path: "/favicon.ico",
+            parity: Parity::Read,
+            handler: || web::route().to(assets::favicon),
+        },
+        RouteSpec {
+            method: Method::GET,
             path: "/setup",
             parity: Parity::Read,
             handler: || web::route().to(setup::setup_page),
@@ -345,6 +351,10 @@ pub fn routes() -> Vec<RouteSpec> {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for spec in routes() {
+        // HEAD answers wherever GET does (actix sends the headers without the body).
+        if spec.method == Method::GET {
+            cfg.route(spec.path, (spec.handler)().method(Method::HEAD));
+        }
         cfg.route(spec.path, (spec.handler)().method(spec.method));
     }
 }

@@ -287,13 +287,29 @@ impl SignedIn {
 /// Where to come back to after signing in: the page asked for, for GET requests.
 fn sign_in_target(req: &HttpRequest) -> Option<String> {
     if req.method() != Method::GET {
-        return None;
+        // htmx says which page the form was on: back there after signing in.
+        return req
+            .headers()
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<actix_web::http::Uri>().ok())
+            .map(|uri| match uri.query() {
+                Some(q) => format!("{}?{q}", uri.path()),
+                None => uri.path().to_string(),
+            });
     }
     let path = match req.uri().query() {
         Some(q) => format!("{}?{q}", req.path()),
         None => req.path().to_string(),
     };
     Some(path)
+}
+
+/// The tenant slug of a `/t/{slug}/team/…` URL.
+pub fn team_page_slug(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/t/")?;
+    let (slug, rest) = rest.split_once('/')?;
+    rest.starts_with("team/").then_some(slug)
 }
 
 impl FromRequest for SignedIn {
@@ -313,9 +329,26 @@ impl FromRequest for SignedIn {
             };
             let preferred = session.get::<String>(TENANT_ID).ok().flatten();
             let wanted = preferred.clone();
+            let url_slug = team_page_slug(req.path()).map(str::to_string);
             let person = state
                 .run(move |conn, _| {
-                    sessions::signed_in_person(conn, &account_id, wanted.as_deref())
+                    let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref())?;
+                    // A Team page names its tenant in the URL: while you look at it, that
+                    // tenant is the current one (the switcher and Team menu follow it).
+                    let named = person.as_ref().and_then(|p| {
+                        let m = p
+                            .tenants
+                            .iter()
+                            .find(|m| Some(&m.tenant.slug) == url_slug.as_ref())?;
+                        let current = p.current.as_ref().map(|c| c.tenant.id.as_str());
+                        (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
+                    });
+                    match named {
+                        Some(tenant_id) => {
+                            sessions::signed_in_person(conn, &account_id, Some(&tenant_id))
+                        }
+                        None => Ok(person),
+                    }
                 })
                 .await?;
             let Some(person) = person else {

@@ -664,7 +664,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
         .unwrap();
     assert!(matches!(result.0, Ok(true)), "{:?}", result.0);
     assert!(
-        matches!(result.1, Err(AppError::Forbidden(ref m)) if m.contains("ADMIN")),
+        matches!(result.1, Err(AppError::Forbidden(ref m)) if m.contains("Admin role")),
         "{:?}",
         result.1
     );

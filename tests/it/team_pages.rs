@@ -247,7 +247,7 @@ async fn non_admins_see_no_team_links_and_get_403_on_every_team_page(backend: Ba
         }
         assert_eq!(res.status(), 403, "{path}");
         assert!(
-            res.text().await.unwrap().contains("ADMIN"),
+            res.text().await.unwrap().contains("Admin role"),
             "{path}: says which permission is missing"
         );
     }

@@ -71,7 +71,18 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../static/keyward.css"),
         cache_control: OWN,
     },
+    Asset {
+        path: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../../static/favicon.svg"),
+        cache_control: OWN,
+    },
 ];
+
+/// `GET /favicon.ico`: browsers ask for it on every page; they get Keyward's icon.
+pub async fn favicon() -> HttpResponse {
+    asset(web::Path::from("favicon.svg".to_string())).await
+}
 
 /// `GET /static/{path}`.
 pub async fn asset(path: web::Path<String>) -> HttpResponse {

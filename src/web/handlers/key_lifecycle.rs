@@ -13,8 +13,7 @@ use crate::web::handlers::user_api_keys::{created_key_dialog, own_key, own_keys}
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
 use crate::web::views::{
-    date_time, relative, ApiKeyRotatePage, ApiKeyRotatePartial, CreatedKeyView, Layout,
-    UserApiKeysPage,
+    date_time, ApiKeyRotatePage, ApiKeyRotatePartial, CreatedKeyView, Layout, UserApiKeysPage,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -60,10 +59,7 @@ pub(crate) fn created_view(
             .map(|m| m.tenant.name.clone())
             .unwrap_or_default(),
         token: created.token.expose_secret().to_string(),
-        expires: match key.expires_at {
-            None => "never".into(),
-            Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
-        },
+        expires: crate::web::views::expiry(key.expires_at, now),
         done_url: done_url.to_string(),
         note,
     }

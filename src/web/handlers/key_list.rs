@@ -51,6 +51,9 @@ pub struct KeyListView {
     pub filters: Vec<FilterOption>,
     /// Search, total and Newer/Older.
     pub frame: ListFrame,
+    /// A service account's keys: all in its one tenant (no Tenant column), and the empty
+    /// message speaks of the account, not of "you".
+    pub for_service_account: bool,
 }
 
 impl KeyListView {
@@ -97,6 +100,7 @@ impl KeyListView {
                 })
                 .collect(),
             frame,
+            for_service_account: false,
         }
     }
 }

@@ -103,6 +103,7 @@ fn field<T>(errors: &mut FieldErrors, name: &str, parsed: Result<T, InvalidInput
 
 /// `POST /setup`.
 pub async fn complete(
+    req: actix_web::HttpRequest,
     hx: Htmx,
     state: web::Data<AppState>,
     session: Session,
@@ -162,6 +163,7 @@ pub async fn complete(
     };
     let token = input.token;
     let password = passwords::hash_bounded(password).await?;
+    let ip = crate::web::client_ip::client_ip(&req, &state.settings);
     let (tenant, account) = state
         .run(move |conn, now| {
             setup::complete(
@@ -174,6 +176,7 @@ pub async fn complete(
                     email,
                     name,
                     password,
+                    ip,
                 },
             )
         })
@@ -182,7 +185,7 @@ pub async fn complete(
     session::set_flash(
         &session,
         format!(
-            "Welcome! You administer the tenant “{}”. Add people with `keyward admin`.",
+            "Welcome! You administer the tenant “{}”. Invite people from Team › Members.",
             tenant.name
         ),
     )?;

@@ -37,6 +37,8 @@ pub async fn home(hx: Htmx) -> HttpResponse {
 pub struct LoginQuery {
     next: String,
     signed_out: Option<String>,
+    /// Sent here by a dialog or form whose session had ended.
+    expired: Option<String>,
 }
 
 /// `GET /login`; signed-in people go straight on.
@@ -56,10 +58,14 @@ pub async fn login_page(
             email: String::new(),
             next,
             error: None,
-            notice: query
-                .signed_out
-                .as_ref()
-                .map(|_| "You have signed out.".to_string()),
+            notice: match (&query.signed_out, &query.expired) {
+                (Some(_), _) => Some("You have signed out.".to_string()),
+                (None, Some(_)) => Some(
+                    "Your session ended. Sign in again to go back to the page you were on."
+                        .to_string(),
+                ),
+                _ => None,
+            },
         },
     )
 }
@@ -138,5 +144,11 @@ pub async fn login(
 /// `POST /logout`: the session ends here and in the database, on every instance.
 pub async fn logout(hx: Htmx, session: Session) -> HttpResponse {
     session::end(&session);
-    redirect(hx, "/login?signed_out=1")
+    // Whatever the browser kept for this site (GraphiQL's tabs and history) goes too.
+    let mut res = redirect(hx, "/login?signed_out=1");
+    res.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static("clear-site-data"),
+        actix_web::http::header::HeaderValue::from_static("\"cache\", \"storage\""),
+    );
+    res
 }

@@ -158,6 +158,14 @@ pub(crate) fn parse_expiration(
     now: PrimitiveDateTime,
 ) -> Result<Option<ExpiresAt>, InvalidInput> {
     const FIELD: &str = "expires_at";
+    // Without JavaScript the date field is always there: a date typed beside a preset
+    // must not be dropped silently.
+    if !matches!(choice.trim(), "date") && !on.trim().is_empty() {
+        return Err(InvalidInput::new(
+            FIELD,
+            "you typed a date but chose another expiration: choose “On a date…” to use the date, or clear it",
+        ));
+    }
     match choice.trim() {
         "" | "never" => Ok(None),
         "date" => {

@@ -1,6 +1,6 @@
 //! User › API Keys and User › Password, and the key rows a service account's page shares.
 
-use super::{date, date_time, relative, FieldErrors, Layout, TenantOption};
+use super::{date, date_time, expiry, relative, FieldErrors, Layout, TenantOption};
 use crate::db::models::api_key::ApiKeyListing;
 use crate::web::handlers::key_list::KeyListView;
 use askama::Template;
@@ -19,6 +19,8 @@ pub struct KeyRow {
     pub expired: bool,
     /// "Never", or the date plus "in N days".
     pub expires: String,
+    /// No expiry: the list warns, as GitHub's does.
+    pub never_expires: bool,
     pub last_used: String,
     pub read_only: bool,
     /// "Rotating — stops at …": the key was rotated and works until then.
@@ -45,10 +47,8 @@ impl KeyRow {
             created: date(key.created_at),
             created_iso: crate::domain::clock::rfc3339(key.created_at),
             expired: key.is_expired(now),
-            expires: match key.expires_at {
-                None => "Never".into(),
-                Some(at) => format!("{} ({})", date_time(at), relative(at, now)),
-            },
+            never_expires: key.expires_at.is_none(),
+            expires: expiry(key.expires_at, now),
             last_used: match key.last_used_at {
                 None => "Never".into(),
                 Some(at) => relative(at, now),

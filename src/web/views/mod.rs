@@ -151,12 +151,39 @@ const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
 const DATE_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
 
+const DATE_TIME_SECONDS: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// To the second, for the audit log.
+pub fn date_time_seconds(t: PrimitiveDateTime) -> String {
+    t.format(DATE_TIME_SECONDS).unwrap_or_default()
+}
+
 pub fn date(t: PrimitiveDateTime) -> String {
     t.format(DATE).unwrap_or_default()
 }
 
 pub fn date_time(t: PrimitiveDateTime) -> String {
     t.format(DATE_TIME).unwrap_or_default()
+}
+
+const DAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[day padding:none] [month repr:short] [year]");
+
+/// When a key expires, as people picked it: a key made to expire "at the end of 15 Jan"
+/// (stored as midnight after it) reads "end of 15 Jan 2027", any other time in full, and
+/// either with "in N days".
+pub fn expiry(at: Option<PrimitiveDateTime>, now: PrimitiveDateTime) -> String {
+    let Some(at) = at else {
+        return "Never".into();
+    };
+    let when = if at.time() == time::Time::MIDNIGHT {
+        let day = at - Duration::days(1);
+        format!("end of {} UTC", day.format(DAY).unwrap_or_default())
+    } else {
+        date_time(at)
+    };
+    format!("{when} ({})", relative(at, now))
 }
 
 fn count(n: i64, unit: &str) -> String {
@@ -190,6 +217,20 @@ mod tests {
     use super::relative;
     use time::macros::datetime;
     use time::Duration;
+
+    #[test]
+    fn a_date_picked_as_the_end_of_a_day_reads_as_that_day() {
+        let now = datetime!(2026-11-24 12:00:00);
+        assert_eq!(
+            super::expiry(Some(datetime!(2027-01-16 00:00:00)), now),
+            "end of 15 Jan 2027 UTC (in 52 days)"
+        );
+        assert_eq!(
+            super::expiry(Some(datetime!(2026-12-01 12:00:00)), now),
+            "2026-12-01 12:00 UTC (in 7 days)"
+        );
+        assert_eq!(super::expiry(None, now), "Never");
+    }
 
     #[test]
     fn relative_times_read_as_people_expect() {

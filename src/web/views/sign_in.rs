@@ -39,6 +39,8 @@ pub struct JoinPage {
     pub layout: Layout,
     pub tenant_name: String,
     pub role: &'static str,
+    /// Who made the link, while their account exists.
+    pub invited_by: Option<String>,
     pub action: String,
     pub signup_action: String,
     pub sign_in_url: String,

@@ -26,6 +26,8 @@ pub struct ServiceAccountRow {
     pub created: String,
     pub created_by: String,
     pub url: String,
+    /// "Admin", "User", "Read-only user": what its keys may do.
+    pub role: &'static str,
 }
 
 #[derive(Template)]
@@ -101,6 +103,10 @@ pub struct MemberRow {
     pub joined: String,
     pub role_url: String,
     pub remove_url: String,
+    /// The signed-in person's own row, marked "(you)".
+    pub is_you: bool,
+    /// The only human admin: cannot be removed or demoted, so no Remove is offered.
+    pub last_admin: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +208,8 @@ pub struct AuditRow {
     pub actor_kind: &'static str,
     pub via_key: Option<String>,
     pub action: String,
+    /// "Role changed", not `member.role_changed`.
+    pub action_label: &'static str,
     pub target: String,
     pub detail: String,
     pub ip: String,
@@ -213,7 +221,8 @@ pub struct AuditLogPage {
     pub layout: Layout,
     pub team: TeamTenant,
     pub rows: Vec<AuditRow>,
-    pub actions: &'static [&'static str],
+    /// The filter's choices: (action, label).
+    pub actions: Vec<(&'static str, &'static str)>,
     pub action: String,
     pub frame: ListFrame,
 }

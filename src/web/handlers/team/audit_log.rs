@@ -9,7 +9,7 @@ use crate::services::{audit, team_lists};
 use crate::web::handlers::list_page::{search_pattern, Links, ListFrame, ListQuery};
 use crate::web::htmx::html;
 use crate::web::session::SignedIn;
-use crate::web::views::{date_time, AuditLogPage, AuditRow, Layout};
+use crate::web::views::{date_time_seconds, AuditLogPage, AuditRow, Layout};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -51,7 +51,7 @@ pub async fn page(
         .rows
         .iter()
         .map(|e| AuditRow {
-            at: date_time(e.event.at),
+            at: date_time_seconds(e.event.at),
             at_iso: crate::domain::clock::rfc3339(e.event.at),
             actor: match (&e.actor_name, &e.event.actor_id) {
                 (Some(name), _) => name.clone(),
@@ -68,6 +68,7 @@ pub async fn page(
                 Some(name) => format!("“{name}”"),
                 None => format!("{id} (deleted)"),
             }),
+            action_label: audit::label(&e.event.action),
             action: e.event.action.clone(),
             target: e.event.target_id.clone().unwrap_or_default(),
             detail: e.event.detail.clone(),
@@ -93,7 +94,9 @@ pub async fn page(
             layout: Layout::signed_in(&signed_in, "Audit log", "team-audit-log"),
             team,
             rows,
-            actions: audit::ACTIONS,
+            actions: audit::tenant_actions()
+                .map(|a| (a, audit::label(a)))
+                .collect(),
             action,
             frame,
         },

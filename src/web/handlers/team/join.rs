@@ -32,8 +32,7 @@ pub struct SignUpInput {
 fn join_page(
     signed_in: Option<&SignedIn>,
     path: &JoinPath,
-    tenant_name: String,
-    role: &'static str,
+    (tenant_name, role, invited_by): (String, &'static str, Option<String>),
     input: Option<&SignUpInput>,
     errors: FieldErrors,
 ) -> JoinPage {
@@ -45,6 +44,7 @@ fn join_page(
         },
         tenant_name,
         role,
+        invited_by,
         sign_in_url: format!("/login?next={action}"),
         signup_action: format!("{action}/account"),
         action,
@@ -62,16 +62,15 @@ pub async fn page(
     path: web::Path<JoinPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, token) = (path.slug.clone(), path.token.clone());
-    let (tenant, role) = state
-        .run(move |conn, now| invitations::preview(conn, now, &slug, &token))
+    let (tenant, role, inviter) = state
+        .run(move |conn, now| invitations::preview_with_inviter(conn, now, &slug, &token))
         .await?;
     html(
         StatusCode::OK,
         &join_page(
             signed_in.as_ref(),
             &path,
-            tenant.name,
-            role.label(),
+            (tenant.name, role.label(), inviter),
             None,
             FieldErrors::default(),
         ),
@@ -127,11 +126,7 @@ pub async fn sign_up(
         .ok();
     let (slug, token) = (path.slug.clone(), path.token.clone());
     let (Some(email), Some(name), Some(password)) = (email, name, password) else {
-        let (tenant, role) = state
-            .run(move |conn, now| invitations::preview(conn, now, &slug, &token))
-            .await?;
-        let page = join_page(None, &path, tenant.name, role.label(), Some(&input), errors);
-        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        return sign_up_again(&state, &path, &input, errors).await;
     };
     let ip = client_ip(&req, &state.settings);
     let person = NewPerson {
@@ -151,18 +146,34 @@ pub async fn sign_up(
     let (tenant, account) = match result {
         Ok(done) => done,
         Err(AppError::Conflict(m)) if m.contains("email") => {
-            let (slug, token) = (path.slug.clone(), path.token.clone());
-            let (tenant, role) = state
-                .run(move |conn, now| invitations::preview(conn, now, &slug, &token))
-                .await?;
             let mut errors = FieldErrors::default();
             errors.add("email", "an account with this email already exists: sign in instead, then open the link again");
-            let page = join_page(None, &path, tenant.name, role.label(), Some(&input), errors);
-            return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+            return sign_up_again(&state, &path, &input, errors).await;
         }
         Err(e) => return Err(e.into()),
     };
     session::start(&session, &account.id, Some(&tenant.id))?;
     session::set_flash(&session, format!("Welcome to {}!", tenant.name))?;
     Ok(redirect(hx, "/user/api-keys"))
+}
+
+/// The sign-up form again, with what was typed and what to fix.
+async fn sign_up_again(
+    state: &AppState,
+    path: &JoinPath,
+    input: &SignUpInput,
+    errors: FieldErrors,
+) -> Result<HttpResponse, HtmlError> {
+    let (slug, token) = (path.slug.clone(), path.token.clone());
+    let (tenant, role, inviter) = state
+        .run(move |conn, now| invitations::preview_with_inviter(conn, now, &slug, &token))
+        .await?;
+    let page = join_page(
+        None,
+        path,
+        (tenant.name, role.label(), inviter),
+        Some(input),
+        errors,
+    );
+    html(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

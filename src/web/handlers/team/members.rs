@@ -44,9 +44,11 @@ pub struct RoleInput {
     role: String,
 }
 
-fn member_row(team: &TeamTenant, m: &members::Member) -> MemberRow {
+fn member_row(team: &TeamTenant, m: &members::Member, you: &str, admins: usize) -> MemberRow {
     let url = format!("{}/members/{}", team.base, m.account.id);
     MemberRow {
+        is_you: m.account.id == you,
+        last_admin: admins <= 1 && m.role == Role::Admin && !m.account.is_service_account(),
         account_id: m.account.id.clone(),
         name: m.account.name.clone(),
         email: m.account.email.clone().unwrap_or_default(),
@@ -110,7 +112,7 @@ pub async fn list(
     };
     let members_page = page_request(&query.older, &query.newer);
     let invitations_page = page_request(&query.invitations_older, &query.invitations_newer);
-    let (found, pending, now) = state
+    let (found, pending, admins, now) = state
         .run(move |conn, now| {
             let all = TeamWhere::default();
             let pending = team_lists::invitations_keyset(
@@ -123,7 +125,8 @@ pub async fn list(
             )?;
             let found =
                 team_lists::members_keyset(conn, &actor, now, &tenant_id, &w, &members_page)?;
-            Ok((found, pending, now))
+            let admins = members::human_admin_count(conn, &tenant_id)?;
+            Ok((found, pending, admins, now))
         })
         .await?;
     let list_url = format!("{}/members", team.base);
@@ -153,7 +156,12 @@ pub async fn list(
         ("pending invitation", "pending invitations"),
         false,
     );
-    let members = found.rows.iter().map(|m| member_row(&team, m)).collect();
+    let you = signed_in.account_id();
+    let members = found
+        .rows
+        .iter()
+        .map(|m| member_row(&team, m, you, admins))
+        .collect();
     let invitations = pending
         .rows
         .iter()
@@ -222,11 +230,12 @@ pub async fn remove_form(
                 .into_iter()
                 .find(|m| !m.account.is_service_account())
                 .ok_or_else(|| AppError::not_found("that person is not a member of this tenant"))?;
+            let admins = members::human_admin_count(conn, &tenant_id)?;
             let keys = members::count_member_keys(conn, &actor, &tenant_id, &account_id)?;
-            Ok((member, keys))
+            Ok(((member, admins), keys))
         })
         .await?;
-    let member = member_row(&team, &member);
+    let member = member_row(&team, &member.0, signed_in.account_id(), member.1);
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
         return html(

@@ -16,7 +16,7 @@ use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
     date, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage,
-    ApiKeysListPartial, CreateKeyForm, FieldErrors, Layout, TenantOption,
+    ApiKeysListPartial, CreateKeyForm, FieldErrors, Layout,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -61,11 +61,8 @@ fn key_form(
         expirations: crate::web::views::EXPIRATIONS.to_vec(),
         policy_note: None,
         today: date(now),
-        // A service account's keys serve its own tenant only.
-        tenants: TenantOption::list(signed_in, Some(&d.team.id))
-            .into_iter()
-            .filter(|t| t.id == d.team.id)
-            .collect(),
+        // A service account's keys serve its own tenant only: nothing to choose.
+        tenants: Vec::new(),
         errors,
     }
 }

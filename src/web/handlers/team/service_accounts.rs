@@ -63,6 +63,7 @@ fn row(team: &TeamTenant, sa: &ServiceAccount) -> ServiceAccountRow {
             .clone()
             .unwrap_or_else(|| "an operator".into()),
         url: format!("{}/service-accounts/{}", team.base, sa.account.id),
+        role: sa.role.map(|r| r.label()).unwrap_or("no role"),
     }
 }
 
@@ -290,7 +291,8 @@ pub(super) async fn detail_for(
         .into_iter()
         .map(|k| k.with_delete_base(&list_url))
         .collect();
-    let list = KeyListView::new(&list_url, &query, &page, keys);
+    let mut list = KeyListView::new(&list_url, &query, &page, keys);
+    list.for_service_account = true;
     Ok(Detail {
         team,
         account,

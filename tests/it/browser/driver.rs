@@ -1,0 +1,428 @@
+//! One chromedriver per test (its own port, its own profile directories, killed with its
+//! browsers when the test ends) and the page helpers the browser tests share: waiting,
+//! axe-core, overflow at 390 px and screenshots.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The axe-core build vendored from npm (tests/vendor/axe-core).
+const AXE: &str = include_str!("../../vendor/axe-core/axe.min.js");
+
+const CHROME_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+];
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    if let Ok(explicit) = std::env::var(format!(
+        "KEYWARD_TEST_{}",
+        name.to_uppercase().replace('-', "_")
+    )) {
+        return Some(PathBuf::from(explicit));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A running chromedriver. Dropping it kills its process group: the driver and every
+/// Chromium it started (they share the group), and removes the profile directories.
+/// At most two Chromiums at once, whatever the test threads: a 2-core CI machine runs
+/// them without timeouts, and the rest of the suite runs beside them.
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+pub struct Chrome {
+    _slot: tokio::sync::SemaphorePermit<'static>,
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    chromium: PathBuf,
+    sessions: std::sync::atomic::AtomicUsize,
+}
+
+impl Chrome {
+    /// Starts chromedriver, or says the browser tests are skipped (never with `CI=true`).
+    pub async fn start() -> Option<Chrome> {
+        let driver = find_on_path("chromedriver");
+        let chromium = find_on_path("chromium").or_else(|| find_on_path("google-chrome"));
+        let (Some(driver), Some(chromium)) = (driver, chromium) else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("chromedriver or chromium is missing but CI=true: browser tests must not be skipped in CI");
+            }
+            eprintln!("skipped in Chromium: chromedriver or chromium is not installed");
+            return None;
+        };
+        let slot = SLOTS.acquire().await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("keyward-chrome-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new(driver);
+        command
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().expect("chromedriver starts");
+        let chrome = Chrome {
+            _slot: slot,
+            child,
+            port,
+            dir,
+            chromium,
+            sessions: Default::default(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(chrome)
+    }
+
+    /// A new browser session with its own fresh profile (cookies, storage).
+    pub async fn page(&self, base: &str, javascript: bool) -> Page {
+        let n = self
+            .sessions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let profile = self.dir.join(format!("profile-{n}"));
+        let mut args: Vec<String> = CHROME_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push("--window-size=1280,900".into());
+        let mut options = json!({ "binary": self.chromium, "args": args });
+        if !javascript {
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session");
+        Page {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and the browsers it started, by our child's id.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Page {
+    pub client: Client,
+    pub base: String,
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+impl Page {
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{}", self.base, path))
+            .await
+            .unwrap();
+    }
+
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    pub async fn css(&self, selector: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+        {
+            Ok(el) => el,
+            Err(e) => panic!(
+                "no {selector} on {}: {e}; {}",
+                self.path().await,
+                self.state().await
+            ),
+        }
+    }
+
+    pub async fn exists(&self, selector: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(selector))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Waits until `script` (an expression) is truthy.
+    pub async fn until(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self.js(&format!("return !!({script});")).await;
+            if v == Value::Bool(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what} ({script}) on {}; {}",
+                    self.path().await,
+                    self.state().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn text(&self, selector: &str) -> String {
+        self.css(selector).await.text().await.unwrap()
+    }
+
+    pub async fn fill(&self, selector: &str, value: &str) {
+        let el = self.css(selector).await;
+        el.clear().await.unwrap();
+        el.send_keys(value).await.unwrap();
+    }
+
+    pub async fn click(&self, selector: &str) {
+        self.css(selector).await.click().await.unwrap();
+    }
+
+    /// The id (or tag) of the focused element.
+    pub async fn focused(&self) -> String {
+        self.js(
+            "var e = document.activeElement; return e ? (e.id || e.tagName.toLowerCase()) : '';",
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Sends a key to whatever has focus (found again if the page replaced it meanwhile).
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        let mut tries = 0;
+        loop {
+            let el = self.client.active_element().await.unwrap();
+            match el.send_keys(&key.to_string()).await {
+                Ok(()) => return,
+                Err(e) if tries < 5 && e.to_string().contains("stale") => tries += 1,
+                Err(e) => panic!("pressing a key: {e}"),
+            }
+        }
+    }
+
+    /// Focuses `selector` and presses `key` on it, as a keyboard user would after
+    /// tabbing there; again if a list refresh replaced the element meanwhile.
+    pub async fn press_on(&self, selector: &str, key: fantoccini::key::Key) {
+        let mut tries = 0;
+        loop {
+            let el = self.css(selector).await;
+            match el.send_keys(&key.to_string()).await {
+                Ok(()) => return,
+                Err(e) if tries < 5 && e.to_string().contains("stale") => tries += 1,
+                Err(e) => panic!("pressing a key on {selector}: {e}"),
+            }
+        }
+    }
+
+    /// Runs axe-core on the current page (its source injected through WebDriver, which the
+    /// page's CSP does not apply to) and fails on serious or critical violations.
+    pub async fn axe(&self, label: &str) {
+        let loaded = self.js("return typeof window.axe !== 'undefined';").await;
+        if loaded != Value::Bool(true) {
+            self.client.execute(AXE, vec![]).await.unwrap();
+        }
+        let result = self
+            .client
+            .execute_async(
+                "var done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
+                   done(r.violations.filter(function (v) {
+                     return v.impact === 'serious' || v.impact === 'critical';
+                   }).map(function (v) {
+                     return v.id + ': ' + v.help + ' at ' + v.nodes.slice(0, 3).map(function (n) {
+                       return n.target.join(' ');
+                     }).join(', ');
+                   }));
+                 }, function (e) { done(['axe failed: ' + e]); });",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let violations: Vec<String> = serde_json::from_value(result).unwrap();
+        assert!(
+            violations.is_empty(),
+            "axe finds serious violations on {label} ({}):\n{}",
+            self.path().await,
+            violations.join("\n")
+        );
+    }
+
+    /// Whether the document is wider than the window (horizontal overflow).
+    pub async fn overflows(&self) -> bool {
+        self.js(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+        )
+        .await
+            == Value::Bool(true)
+    }
+
+    /// Saves a screenshot as target/screenshots/{name}.png.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// axe, a screenshot, then the same at 390 px wide with no horizontal overflow.
+    pub async fn check(&self, name: &str) {
+        self.axe(name).await;
+        self.screenshot(name).await;
+        self.client.set_window_size(390, 844).await.unwrap();
+        let overflow = self.overflows().await;
+        let widest = if overflow {
+            self.js(
+                "var w = document.documentElement.clientWidth, out = [];
+                 document.querySelectorAll('body *').forEach(function (e) {
+                   var r = e.getBoundingClientRect();
+                   if (r.right > w + 1 && !e.closest('.overflow-auto')) out.push(e.tagName + '#' + e.id + '.' + e.className);
+                 });
+                 return out.slice(0, 5).join(', ');",
+            )
+            .await
+            .to_string()
+        } else {
+            String::new()
+        };
+        self.screenshot(&format!("{name}-390")).await;
+        self.axe(&format!("{name} at 390 px")).await;
+        self.client.set_window_size(1280, 900).await.unwrap();
+        assert!(!overflow, "{name} overflows at 390 px: {widest}");
+    }
+
+    /// Clicks Create and waits for the key form (a dialog, or the page without JS).
+    pub async fn open_key_form(&self) {
+        self.click("#create-api-key").await;
+        self.until("the key form", "document.getElementById('key-name')")
+            .await;
+    }
+
+    /// Names the key in the open form, creates it, waits for it to be shown once, and
+    /// closes with Done until its row is listed.
+    pub async fn finish_key(&self, name: &str) {
+        self.fill("#key-name", name).await;
+        self.click("#create-api-key-submit").await;
+        self.until("the key", "document.getElementById('new-api-key')")
+            .await;
+        self.click("#api-key-created-done").await;
+        self.until("its row", &row_of(name)).await;
+    }
+
+    /// Deletes the listed key through its trash icon and confirmation.
+    pub async fn delete_key(&self, name: &str) {
+        self.click(&format!(
+            "[data-key-name=\"{name}\"] [data-action=delete-api-key]"
+        ))
+        .await;
+        self.click("#confirm-delete-api-key").await;
+        self.until(
+            "row gone",
+            &format!("document.getElementById('api-keys') && !{}", row_of(name)),
+        )
+        .await;
+    }
+
+    /// Records dialog and htmx events in `window.__log`, which failure messages show.
+    pub async fn record_events(&self) {
+        self.js(
+            "window.__log = [];
+             var log = function (m) { window.__log.push(Math.round(performance.now()) + ' ' + m); };
+             ['htmx:before:request', 'htmx:after:swap', 'htmx:after:request'].forEach(function (n) {
+               document.addEventListener(n, function (e) {
+                 var c = e.detail && e.detail.ctx;
+                 log(n + ' ' + (c && c.target && c.target.id) + ' ' + (c && c.request && c.request.action));
+               });
+             });
+             var d = document.getElementById('dialog');
+             d.addEventListener('close', function () { log('close'); });
+             d.addEventListener('cancel', function () { log('cancel'); });
+             document.addEventListener('keydown', function (e) { log('keydown ' + e.key + ' on ' + (e.target.id || e.target.tagName)); }, true);
+             document.addEventListener('click', function (e) { log('click on ' + (e.target.id || e.target.tagName)); }, true);",
+        )
+        .await;
+    }
+
+    /// What a failure message shows: the dialog, the focus, the toasts.
+    async fn state(&self) -> String {
+        self.js(
+            "var d = document.getElementById('dialog');
+             return 'dialog open: ' + (d && d.open) + ', dialog: ' + (d ? d.innerText.slice(0, 200) : '') +
+               ', focus: ' + (document.activeElement && document.activeElement.outerHTML.slice(0, 120)) +
+               ', toasts: ' + (document.getElementById('toasts') || {}).innerText +
+               ', log: ' + (window.__log || []).join(' | ');",
+        )
+        .await
+        .to_string()
+    }
+
+    pub async fn source(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// A script expression: the key row named `name`.
+pub fn row_of(name: &str) -> String {
+    format!("document.querySelector('[data-key-name=\"{name}\"]')")
+}
+
+/// Ada: Admin of "acme", User of "globex"; returns (acme id, globex id).
+pub async fn ada_in_two_tenants(app: &crate::support::TestApp) -> (String, String) {
+    use keyward::domain::Role;
+    let acme = app.create_tenant("acme").await;
+    let globex = app.create_tenant("globex").await;
+    let ada = app
+        .create_person("ada@example.com", &acme.id, Role::Admin)
+        .await;
+    app.add_member(&ada.id, &globex.id, Role::User).await;
+    (acme.id, globex.id)
+}

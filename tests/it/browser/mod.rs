@@ -1,0 +1,10 @@
+//! The dashboard in a real Chromium, driven over WebDriver (fantoccini + Debian's
+//! chromedriver) against the real server on port 0. Without a chromedriver the tests say
+//! they were skipped; with `CI=true` they fail instead.
+
+mod driver;
+mod flows;
+mod keyboard;
+mod team;
+
+pub use driver::{ada_in_two_tenants, row_of, Chrome, Page};
