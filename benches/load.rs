@@ -1,27 +1,29 @@
-//! The load benchmark: the real server (release build, request logging at `info` as by
-//! default, formatted but written nowhere) on a fresh database, driven over loopback by
-//! keep-alive clients in the same process for a fixed time.
+//! The load benchmark: the release `keyward serve` as a child process (request logging at
+//! `info` as by default, written to /dev/null) on a fresh database, driven over loopback
+//! by keep-alive clients in this process for a fixed time. The server being a process of
+//! its own, its peak resident memory and CPU time are its own, not the clients'.
 //!
 //!     cargo bench --bench load                       # SQLite
 //!     KEYWARD_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench load
 //!
 //! Options (environment): BENCH_SECONDS per route (default 5), BENCH_CONNECTIONS
-//! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with).
-//! For each backend and key count it prints req/s, p50/p99/max latency and the ratio of
-//! req/s to `/healthz` for: `/healthz`, `/api/whoami`, GraphQL `auth_info`, an unknown
-//! (well-formed) key, and `/api/whoami` while 20 clients sign in with a password in a
-//! loop; then the process's peak resident memory. Every timed response is checked (status
-//! and body); a response that is not the expected one counts as an error. Keys beyond
-//! the first are inserted in bulk by SQL, not through the services.
+//! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with),
+//! BENCH_BACKENDS (default "sqlite,postgres"; postgres only when KEYWARD_TEST_POSTGRES_URL
+//! is set). For each backend and key count it prints req/s, p50/p99/max latency, the
+//! ratio of req/s to `/healthz` and the server's CPU time per request for: `/healthz`,
+//! `/api/whoami`, GraphQL `auth_info`, an unknown (well-formed) key, and `/api/whoami`
+//! while 20 clients sign in with a password in a loop; then the server's peak resident
+//! memory (VmHWM). Every timed response is checked (status and body); a response that is
+//! not the expected one counts as an error. Keys beyond the first are inserted in bulk by
+//! SQL, not through the services. The server's pid is printed, for `perf record -p`.
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
-use keyward::config::{LogFormat, LogSettings, SessionSecret, Settings};
-use keyward::db::{DatabaseUrl, DbConnection};
+use keyward::db::{Database, DatabaseUrl, DbConnection};
 use keyward::domain::{Clock, Email, KeyName, Password, PersonName, PlainToken, Role};
 use keyward::domain::{TenantName, TenantSlug, TokenKind};
 use keyward::services::{self, Actor};
-use keyward::startup::Application;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,105 +76,92 @@ fn main() {
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
-    let mut backends = vec![("sqlite", None)];
-    if let Ok(pg) = std::env::var("KEYWARD_TEST_POSTGRES_URL") {
+    let wanted = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let mut backends = Vec::new();
+    if wanted.contains("sqlite") {
+        backends.push(("sqlite", None));
+    }
+    if let (true, Ok(pg)) = (
+        wanted.contains("postgres"),
+        std::env::var("KEYWARD_TEST_POSTGRES_URL"),
+    ) {
         backends.push(("postgres", Some(pg)));
     }
-    // Request logging as a default server does it: every line formatted, none printed.
-    tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_writer(std::io::sink)
-        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     println!(
-        "keyward load benchmark: {connections} connections, {seconds} s per route, {} cores, server workers: default",
+        "keyward load benchmark: {connections} connections, {seconds} s per route, {} cores, server workers: default; load average before: {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
+            .unwrap_or(1),
+        load_average()
     );
     println!(
-        "{:<9} {:>9} {:<34} {:>9} {:>8} {:>8} {:>8} {:>7} {:>6}",
-        "backend", "keys", "route", "req/s", "p50 ms", "p99 ms", "max ms", "×healthz", "errors"
+        "{:<9} {:>9} {:<34} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "backend",
+        "keys",
+        "route",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "×healthz",
+        "µs cpu",
+        "errors"
     );
     let mut failures = 0;
     for (name, pg) in backends {
         let (url, _guard) = database(pg.as_deref());
-        runtime.block_on(async {
-            let settings = Settings {
-                bind: "127.0.0.1:0".into(),
-                database_url: DatabaseUrl::parse(&url).unwrap(),
-                public_url: None,
-                log: LogSettings {
-                    filter: "info".into(),
-                    format: LogFormat::Pretty,
-                },
-                trusted_proxies: Vec::new(),
-                session_secret: Some(SessionSecret::generate()),
-                workers: None,
-                quotas: Default::default(),
-                audit_retention_days: None,
-            };
-            let app = Application::build(settings, Clock::system()).expect("server builds");
-            let base = format!("http://127.0.0.1:{}", app.port());
-            let pool = app.state().db.pool.clone();
-            tokio::spawn(app.run_until_stopped());
-            let mut seeded = {
-                let pool = pool.clone();
-                tokio::task::spawn_blocking(move || seed(&mut pool.get().unwrap()))
-                    .await
-                    .unwrap()
-            };
-            for &count in &counts {
-                let pool = pool.clone();
-                seeded = tokio::task::spawn_blocking(move || {
-                    bulk_keys(&mut pool.get().unwrap(), seeded, count)
-                })
-                .await
-                .unwrap();
-                let mut healthz = 0.0;
-                for t in targets(&base, &seeded) {
-                    let r = drive(&t, &base, connections, Duration::from_secs(seconds)).await;
-                    if t.label == "GET /healthz" {
-                        healthz = r.rps;
-                    }
-                    failures += r.errors;
-                    println!(
-                        "{:<9} {:>9} {:<34} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>7.2}× {:>6}",
-                        name,
-                        seeded.key_count,
-                        t.label,
-                        r.rps,
-                        r.p50,
-                        r.p99,
-                        r.max,
-                        r.rps / healthz,
-                        r.errors
-                    );
-                    if let Some(s) = r.sign_ins {
-                        println!(
-                            "{:<9} {:>9} {:<34} {:>9.1} {:>8} {:>8} {:>8} {:>7} {:>6}",
-                            name,
-                            seeded.key_count,
-                            "  meanwhile POST /login",
-                            s,
-                            "",
-                            "",
-                            "",
-                            "",
-                            ""
-                        );
-                    }
+        let server = Server::start(&url);
+        println!("{name}: server pid {}", server.pid());
+        let db_url = DatabaseUrl::parse(&url).unwrap();
+        let mut conn = Database::connect_once(&db_url).expect("the benchmark's own connection");
+        let mut seeded = seed(&mut conn);
+        for &count in &counts {
+            seeded = bulk_keys(&mut conn, seeded, count);
+            let mut healthz = 0.0;
+            for t in targets(&server.base, &seeded) {
+                let cpu_before = server.cpu_seconds();
+                let r = runtime.block_on(drive(
+                    &t,
+                    &server.base,
+                    connections,
+                    Duration::from_secs(seconds),
+                ));
+                let cpu_us = (server.cpu_seconds() - cpu_before) * 1e6 / r.count.max(1) as f64;
+                if t.label == "GET /healthz" {
+                    healthz = r.rps;
                 }
+                failures += r.errors;
                 println!(
-                    "peak resident memory of the process so far: {} MiB",
-                    peak_rss_kib() / 1024
+                    "{:<9} {:>9} {:<34} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>7.2}× {:>8.0} {:>6}",
+                    name,
+                    seeded.key_count,
+                    t.label,
+                    r.rps,
+                    r.p50,
+                    r.p99,
+                    r.max,
+                    r.rps / healthz,
+                    cpu_us,
+                    r.errors
                 );
+                if let Some(s) = r.sign_ins {
+                    println!(
+                        "{:<9} {:>9} {:<34} {:>9.1}",
+                        name, seeded.key_count, "  meanwhile POST /login", s
+                    );
+                }
             }
-        });
+            println!(
+                "{name}: peak resident memory of the server so far: {} MiB; load average: {}",
+                server.peak_rss_kib() / 1024,
+                load_average()
+            );
+        }
     }
     if failures > 0 {
         eprintln!("{failures} responses were not the expected ones");
@@ -371,6 +360,8 @@ fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
 }
 
 struct Run {
+    /// Responses timed.
+    count: usize,
     rps: f64,
     p50: f64,
     p99: f64,
@@ -477,6 +468,7 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     Run {
+        count: all.len(),
         rps: all.len() as f64 / elapsed,
         p50: pct(0.50),
         p99: pct(0.99),
@@ -488,13 +480,94 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
     }
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// The release `keyward serve`, a child process on a port of its own, stopped on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let secret = keyward::config::SessionSecret::generate();
+        let secret =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret.expose());
+        let child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .arg("serve")
+            .env("KEYWARD_DATABASE_URL", database_url)
+            .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
+            .env("KEYWARD_LOG", "info")
+            .env("KEYWARD_SESSION_SECRET", secret)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("keyward serve starts");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if up {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("keyward serve exited at start-up: {status}");
+            }
+            assert!(Instant::now() < deadline, "keyward serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{name}", self.pid())).unwrap_or_default()
+    }
+
+    /// VmHWM: the server's peak resident set.
+    fn peak_rss_kib(&self) -> u64 {
+        self.proc_file("status")
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// User plus system CPU time of the server so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = self.proc_file("stat");
+        // Fields after the command name (which ends with ')'): utime and stime are the
+        // 12th and 13th, in clock ticks (100 a second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }

@@ -3,8 +3,8 @@
 //!
 //! The server hashes and verifies only through `verify_bounded` and `hash_bounded`: at
 //! most half the cores hash at once in the whole process, so key checks always keep a
-//! core; a request waiting for its turn or hashing holds no thread of the executor and no
-//! database connection (services take a `HashedPassword`, made before the connection is
+//! core; hashes run on one dedicated thread per turn (`hashers`), so a request waiting
+//! for its turn or hashing holds no thread of the executor and no database connection (services take a `HashedPassword`, made before the connection is
 //! taken), and when `MAX_WAITING` already wait the request is refused at once (429)
 //! instead of queueing without bound. `HashedPassword::of` and `verify_password` are the
 //! blocking forms, for the command line and tests.
@@ -74,7 +74,47 @@ async fn with_turn<T: Send + 'static>(
     let turn = turns().acquire().await;
     WAITING.fetch_sub(1, Ordering::AcqRel);
     let _turn = turn.map_err(|_| AppError::internal("the password hashers are closed"))?;
-    Ok(actix_web::web::block(work).await?)
+    let (done, result) = tokio::sync::oneshot::channel();
+    hashers()
+        .send(Box::new(move || drop(done.send(work()))))
+        .map_err(|_| AppError::internal("the password hashers are gone"))?;
+    result
+        .await
+        .map_err(|_| AppError::internal("hashing a password failed"))
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that hash: one per turn, started on first use and kept for the life of the
+/// process. Not the blocking pool: every thread that ever ran argon2 keeps its freed 19 MiB
+/// block resident in its own malloc arena, so hashing on whichever blocking thread was free
+/// left the server at hundreds of MiB (docs/PERFORMANCE.md); here at most one arena per
+/// turn holds one.
+fn hashers() -> &'static std::sync::mpsc::Sender<Job> {
+    static HASHERS: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+    HASHERS.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..max_concurrent_hashes() {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("keyward-hash-{i}"))
+                .spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    // A panicking hash drops its answer (the caller gets an error); the
+                    // thread stays for the next one.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password-hashing thread");
+            }
+        }
+        jobs
+    })
 }
 
 /// `verify_password` off the executor, taking a turn among the bounded hashers.
