@@ -8,6 +8,7 @@ use crate::support::browser::Browser;
 use crate::support::{Backend, Seeded, TestApp};
 use diesel::connection::SimpleConnection;
 use keyward::domain::Role;
+use serde_json::{json, Value};
 
 pub(crate) const SERVICE_ACCOUNTS: usize = 120;
 pub(crate) const PEOPLE: usize = 120;
@@ -283,4 +284,147 @@ async fn team_lists_show_fifty_a_page_with_totals_search_and_working_links(backe
     assert!(older.contains("q=seeded"), "{older}");
 }
 
-backend_tests!(team_lists_show_fifty_a_page_with_totals_search_and_working_links,);
+async fn gql(app: &TestApp, key: &str, query: &str) -> Value {
+    app.client
+        .post(app.url("/graphql"))
+        .bearer_auth(key)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn count_of(answer: &Value, field: &str) -> i64 {
+    answer["data"][field]["aggregate"]["count"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no {field} count in {answer}"))
+}
+
+fn rows<'a>(answer: &'a Value, field: &str) -> &'a Vec<Value> {
+    answer["data"][field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {answer}"))
+}
+
+fn refused_above_the_maximum(answer: &Value) {
+    assert_eq!(answer["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("1000"), "{message}");
+}
+
+async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
+    let (app, t, admin) = team_with_lists(backend).await;
+    let (_, key) = app.create_key(&admin.id, &t.id, None).await;
+
+    // Service accounts: at most 1,000 rows without a limit; limit/offset; where; aggregate.
+    let all = gql(&app, &key, "{ service_accounts { id name key_count } }").await;
+    assert_eq!(rows(&all, "service_accounts").len(), SERVICE_ACCOUNTS);
+    assert_eq!(
+        all["data"]["service_accounts"][0]["name"], "robot 119",
+        "newest first"
+    );
+    assert_eq!(all["data"]["service_accounts"][0]["key_count"], 119 % 3);
+    let page = gql(
+        &app,
+        &key,
+        "{ service_accounts(limit: 10, offset: 20) { id } }",
+    )
+    .await;
+    let ids = |v: &[Value]| v.iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(rows(&page, "service_accounts")),
+        ids(&rows(&all, "service_accounts")[20..30])
+    );
+    let by_name = gql(&app, &key, r#"{ service_accounts(where: {name: {_ilike: "ROBOT 00%"}}, order_by: {name: asc}, limit: 3) { name } }"#).await;
+    assert_eq!(
+        by_name["data"]["service_accounts"],
+        json!([{"name": "robot 000"}, {"name": "robot 001"}, {"name": "robot 002"}])
+    );
+    let count = gql(&app, &key, r#"{ a: service_accounts_aggregate { aggregate { count } } b: service_accounts_aggregate(where: {name: {_ilike: "%robot 01%"}}) { aggregate { count } } }"#).await;
+    assert_eq!(count_of(&count, "a"), SERVICE_ACCOUNTS as i64);
+    assert_eq!(count_of(&count, "b"), 10);
+    refused_above_the_maximum(&gql(&app, &key, "{ service_accounts(limit: 1001) { id } }").await);
+
+    // Members: role and account type filters, name or email.
+    let members = gql(
+        &app,
+        &key,
+        r#"{
+        all: members_aggregate { aggregate { count } }
+        users: members_aggregate(where: {role: {_eq: "USER"}}) { aggregate { count } }
+        robots: members_aggregate(where: {account_type: SERVICE_ACCOUNT}) { aggregate { count } }
+        found: members(where: {name: {_ilike: "%p042@%"}}) { name email }
+        page: members(limit: 5, offset: 5, order_by: {name: asc}) { name }
+    }"#,
+    )
+    .await;
+    assert_eq!(count_of(&members, "all"), 241);
+    assert_eq!(count_of(&members, "users"), PEOPLE as i64);
+    assert_eq!(count_of(&members, "robots"), SERVICE_ACCOUNTS as i64);
+    assert_eq!(
+        members["data"]["found"],
+        json!([{"name": "person 042", "email": "p042@example.com"}])
+    );
+    assert_eq!(rows(&members, "page").len(), 5);
+    assert_eq!(
+        members["data"]["page"][0]["name"], "person 004",
+        "admin, then person 000…"
+    );
+    let bad_role = gql(
+        &app,
+        &key,
+        r#"{ members(where: {role: {_eq: "OWNER"}}) { name } }"#,
+    )
+    .await;
+    assert_eq!(
+        bad_role["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{bad_role}"
+    );
+    refused_above_the_maximum(&gql(&app, &key, "{ members(limit: 5000) { name } }").await);
+
+    // Invitations.
+    let invitations = gql(&app, &key, "{ invitations(limit: 7) { id created_by_name } invitations_aggregate { aggregate { count } } }").await;
+    assert_eq!(rows(&invitations, "invitations").len(), 7);
+    assert_eq!(
+        invitations["data"]["invitations"][0]["created_by_name"],
+        "admin at example.com"
+    );
+    assert_eq!(
+        count_of(&invitations, "invitations_aggregate"),
+        INVITATIONS as i64
+    );
+    refused_above_the_maximum(&gql(&app, &key, "{ invitations(limit: 1001) { id } }").await);
+
+    // Audit events: limit/offset and where, page/per_page still work, and the aggregate.
+    let events = gql(&app, &key, r#"{
+        page: audit_events(limit: 10, offset: 5, where: {action: {_eq: "api_key.revoked"}}) { total events { action detail actor_name } }
+        old: audit_events(per_page: 2, page: 3) { page per_page pages events { id } }
+        searched: audit_events_aggregate(where: {detail: {_ilike: "%event 249%"}}) { aggregate { count } }
+        revoked: audit_events_aggregate(where: {action: {_eq: "api_key.revoked"}}) { aggregate { count } }
+    }"#).await;
+    let page = &events["data"]["page"];
+    assert_eq!(page["total"], 250, "{events}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        page["events"][0]["detail"], "seeded event 2440",
+        "newest first, after 5"
+    );
+    assert_eq!(page["events"][0]["actor_name"], "admin at example.com");
+    assert_eq!(events["data"]["old"]["page"], 3);
+    assert_eq!(events["data"]["old"]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(count_of(&events, "searched"), 11);
+    assert_eq!(count_of(&events, "revoked"), 250);
+    refused_above_the_maximum(&gql(&app, &key, "{ audit_events(limit: 1001) { total } }").await);
+}
+
+backend_tests!(
+    team_lists_show_fifty_a_page_with_totals_search_and_working_links,
+    team_lists_answer_graphql_hasura_style,
+);
