@@ -13,6 +13,7 @@ mod context;
 pub mod documents;
 mod limits;
 mod lists;
+pub mod loaders;
 mod members;
 mod scalars;
 mod service_accounts;

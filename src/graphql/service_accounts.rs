@@ -9,11 +9,12 @@ use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::lists::{
     first_order, offset_page, Aggregate, OrderBy, StringComparison, TimeComparison, Window,
 };
+use crate::graphql::loaders::{ServiceAccountKeys, ServiceAccountKeysLoader};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
-use crate::services::key_lists;
 use crate::services::service_accounts::{self, ServiceAccount};
 use crate::services::team_lists::{self, TeamList};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 
 #[derive(SimpleObject)]
@@ -55,13 +56,16 @@ impl GqlServiceAccount {
         offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlApiKey>> {
         let (filter, page) = key_request(filter, order_by, limit, offset)?;
-        let id = self.id.0.clone();
-        let (keys, now) = RequestContext::of(ctx)?
-            .run(move |conn, now, actor| {
-                let keys = key_lists::service_account_keys(conn, actor, &id, &filter, &page)?;
-                Ok((keys, now))
-            })
-            .await?;
+        let key = ServiceAccountKeys {
+            account_id: self.id.0.clone(),
+            filter,
+            page,
+        };
+        let loader = ctx.data::<DataLoader<ServiceAccountKeysLoader>>()?;
+        // The loader answers every account it was asked for.
+        let Some((keys, now)) = loader.load_one(key).await? else {
+            return Ok(Vec::new());
+        };
         Ok(keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect())
     }
 }

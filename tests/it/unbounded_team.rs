@@ -424,7 +424,110 @@ async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
     refused_above_the_maximum(&gql(&app, &key, "{ audit_events(limit: 1001) { total } }").await);
 }
 
+/// How many statements `f` sends on one pooled connection.
+async fn statements_of<T: Send + 'static>(
+    app: &TestApp,
+    f: impl FnOnce(&mut keyward::db::DbConnection) -> T + Send + 'static,
+) -> (usize, T) {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    app.run(move |conn, _| {
+        let n = Arc::new(AtomicUsize::new(0));
+        let counter = n.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let out = f(conn);
+        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        Ok((n.load(Ordering::SeqCst), out))
+    })
+    .await
+    .unwrap()
+}
+
+async fn nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused(backend: Backend) {
+    use keyward::db::models::api_key_list::{KeyOrder, KeyPage, KeyWhere};
+    let (app, t, admin) = team_with_lists(backend).await;
+    let (_, key) = app.create_key(&admin.id, &t.id, None).await;
+
+    // Through GraphQL: each service account gets its own page of its own keys.
+    let nested = gql(&app, &key, "{ service_accounts(limit: 120, order_by: {name: asc}) { name key_count first: api_keys(limit: 1) { name user_name } rest: api_keys(limit: 5, offset: 1) { name } } }").await;
+    let accounts = rows(&nested, "service_accounts");
+    assert_eq!(accounts.len(), SERVICE_ACCOUNTS, "{nested}");
+    for (i, sa) in accounts.iter().enumerate() {
+        let keys = i % 3;
+        assert_eq!(sa["key_count"], keys as i64);
+        assert_eq!(sa["first"].as_array().unwrap().len(), keys.min(1), "{sa}");
+        assert_eq!(
+            sa["rest"].as_array().unwrap().len(),
+            keys.saturating_sub(1),
+            "{sa}"
+        );
+        if keys > 0 {
+            assert_eq!(sa["first"][0]["user_name"], sa["name"], "its own keys");
+        }
+    }
+
+    // The batch behind it sends as many statements for 120 accounts as for 3.
+    let all_ids = gql(&app, &key, "{ service_accounts(limit: 120) { id } }").await;
+    let ids: Vec<String> = rows(&all_ids, "service_accounts")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    let batch = |ids: Vec<String>| {
+        let admin = admin.id.clone();
+        move |conn: &mut keyward::db::DbConnection| {
+            let actor = keyward::services::Actor::person(admin, None);
+            let page = KeyPage::Offset {
+                limit: 5,
+                offset: 0,
+                order: KeyOrder::default(),
+            };
+            keyward::services::key_lists::keys_of_service_accounts(
+                conn,
+                &actor,
+                &ids,
+                &KeyWhere::default(),
+                &page,
+            )
+            .map(|found| found.values().map(Vec::len).sum::<usize>())
+            .unwrap()
+        }
+    };
+    let (few, few_keys) = statements_of(&app, batch(ids[..3].to_vec())).await;
+    let (many, many_keys) = statements_of(&app, batch(ids.clone())).await;
+    assert_eq!(
+        many_keys,
+        (0..SERVICE_ACCOUNTS).map(|i| i % 3).sum::<usize>()
+    );
+    assert!(few_keys <= 6);
+    assert!(few > 0);
+    assert_eq!(
+        few, many,
+        "statements do not grow with the number of accounts"
+    );
+
+    // 160 aliases of a nested list are refused whole, before any work, saying why.
+    let wide: Vec<String> = (0..160)
+        .map(|i| format!("a{i}: service_accounts {{ api_keys {{ id }} }}"))
+        .collect();
+    let refused = gql(&app, &key, &format!("{{ {} }}", wide.join(" "))).await;
+    assert_eq!(refused["data"], Value::Null, "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Within bounds the same aliases answer.
+    let narrow: Vec<String> = (0..160)
+        .map(|i| format!("a{i}: service_accounts(limit: 2) {{ api_keys(limit: 2) {{ id }} }}"))
+        .collect();
+    let answered = gql(&app, &key, &format!("{{ {} }}", narrow.join(" "))).await;
+    assert!(answered["errors"].is_null(), "{answered}");
+    assert_eq!(answered["data"]["a159"].as_array().unwrap().len(), 2);
+}
+
 backend_tests!(
     team_lists_show_fifty_a_page_with_totals_search_and_working_links,
     team_lists_answer_graphql_hasura_style,
+    nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused,
 );

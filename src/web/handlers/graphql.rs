@@ -56,7 +56,8 @@ pub async fn execute(
         state: state.get_ref().clone(),
         caller,
     };
-    let mut response = schema.execute(request.data(context)).await;
+    let loaders = crate::graphql::loaders::for_request(&context);
+    let mut response = schema.execute(request.data(context).data(loaders)).await;
     for error in &mut response.errors {
         // Parse, validation and limit errors come from async-graphql without a code.
         let ext = error.extensions.get_or_insert_with(Default::default);
