@@ -6,7 +6,9 @@ use crate::domain::{ExpiresAt, KeyName};
 use crate::error::AppError;
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
-use crate::graphql::lists::{Aggregate, OrderBy, StringComparison, TimeComparison, Window};
+use crate::graphql::lists::{
+    first_order, offset_page, Aggregate, OrderBy, StringComparison, TimeComparison, Window,
+};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
@@ -146,25 +148,14 @@ pub struct ApiKeyOrderBy {
 /// The first sort key given, or newest first.
 pub fn key_order(order_by: Option<Vec<ApiKeyOrderBy>>) -> KeyOrder {
     use KeyOrderField::*;
-    order_by
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|o| {
-            [
-                (CreatedAt, o.created_at),
-                (Name, o.name),
-                (ExpiresAt, o.expires_at),
-                (LastUsedAt, o.last_used_at),
-            ]
-            .into_iter()
-            .find_map(|(field, dir)| {
-                dir.map(|d| KeyOrder {
-                    field,
-                    descending: d.descending(),
-                })
-            })
-        })
-        .unwrap_or_default()
+    first_order(order_by.unwrap_or_default().into_iter().map(|o| {
+        [
+            (CreatedAt, o.created_at),
+            (Name, o.name),
+            (ExpiresAt, o.expires_at),
+            (LastUsedAt, o.last_used_at),
+        ]
+    }))
 }
 
 /// A key list field's arguments, checked: what to match and which page.
@@ -174,12 +165,7 @@ pub fn key_request(
     limit: Option<i32>,
     offset: Option<i32>,
 ) -> async_graphql::Result<(KeyWhere, KeyPage)> {
-    let window = Window::parse(limit, offset).map_err(AppError::into_graphql)?;
-    let page = KeyPage::Offset {
-        limit: window.limit,
-        offset: window.offset,
-        order: key_order(order_by),
-    };
+    let page = offset_page(limit, offset, key_order(order_by))?;
     Ok((filter.unwrap_or_default().into_filter(), page))
 }
 

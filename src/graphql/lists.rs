@@ -2,6 +2,7 @@
 //! an answer), comparison inputs for `where`, `order_by` directions and the
 //! `<list>_aggregate { aggregate { count } }` answer.
 
+use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage};
 use crate::error::AppError;
 use crate::graphql::scalars::DateTime;
 use async_graphql::{Enum, InputObject, SimpleObject};
@@ -58,6 +59,37 @@ impl OrderBy {
     pub fn descending(self) -> bool {
         self == OrderBy::Desc
     }
+}
+
+/// The first sort key given (each `order_by` item offers its fields), or newest first.
+pub fn first_order<const N: usize>(
+    items: impl IntoIterator<Item = [(KeyOrderField, Option<OrderBy>); N]>,
+) -> KeyOrder {
+    items
+        .into_iter()
+        .find_map(|fields| {
+            fields.into_iter().find_map(|(field, dir)| {
+                dir.map(|d| KeyOrder {
+                    field,
+                    descending: d.descending(),
+                })
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// A list field's `limit`, `offset` and order as a page, checked.
+pub fn offset_page(
+    limit: Option<i32>,
+    offset: Option<i32>,
+    order: KeyOrder,
+) -> async_graphql::Result<KeyPage> {
+    let window = Window::parse(limit, offset).map_err(AppError::into_graphql)?;
+    Ok(KeyPage::Offset {
+        limit: window.limit,
+        offset: window.offset,
+        order,
+    })
 }
 
 /// `{ _eq, _ilike }`. Nullable, because clients pass `String` variables that may be

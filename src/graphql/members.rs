@@ -1,13 +1,20 @@
 //! Team › Members: list members (admins); invitations, roles and removal (human admins).
 
+use crate::db::models::api_key_list::KeyOrderField;
+use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::Invitation;
-use crate::domain::Role;
+use crate::domain::{AccountKind, Role};
+use crate::error::AppError;
 use crate::graphql::auth::{GqlAccountType, GqlRole};
 use crate::graphql::context::{tenant_or_own, RequestContext};
+use crate::graphql::lists::{
+    first_order, offset_page, Aggregate, OrderBy, StringComparison, TimeComparison, Window,
+};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
 use crate::services::invitations::{self, PendingInvitation};
 use crate::services::members::{self, Member};
+use crate::services::team_lists::{self, TeamList};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 #[derive(SimpleObject)]
@@ -110,40 +117,180 @@ pub struct RemoveMemberInput {
     tenant_id: Option<Uuid>,
 }
 
+/// A role in a `where`: one of the role names.
+fn role_of(c: &Option<StringComparison>) -> async_graphql::Result<Option<String>> {
+    StringComparison::eq_of(c)
+        .map(|r| Role::parse(&r).map(|r| r.as_str().to_string()))
+        .transpose()
+        .map_err(|e| AppError::from(e).into_graphql())
+}
+
+/// `where` on members: all given conditions must hold. `name: {_ilike}` matches the
+/// name or the email, as the dashboard's search does.
+#[derive(InputObject, Default)]
+#[graphql(name = "member_bool_exp", rename_fields = "snake_case")]
+pub struct MemberWhere {
+    user_id: Option<StringComparison>,
+    name: Option<StringComparison>,
+    /// `ADMIN`, `USER` or `READ_ONLY_USER`.
+    role: Option<StringComparison>,
+    account_type: Option<GqlAccountType>,
+    joined_at: Option<TimeComparison>,
+}
+
+impl MemberWhere {
+    fn into_filter(self) -> async_graphql::Result<TeamWhere> {
+        let (created_before, created_after, _) = TimeComparison::parts(&self.joined_at);
+        Ok(TeamWhere {
+            account_id: StringComparison::eq_of(&self.user_id),
+            name_eq: StringComparison::eq_of(&self.name),
+            name_like: StringComparison::ilike_of(&self.name),
+            role: role_of(&self.role)?,
+            account_type: self.account_type.map(|t| match t {
+                GqlAccountType::User => AccountKind::User,
+                GqlAccountType::ServiceAccount => AccountKind::ServiceAccount,
+            }),
+            created_before,
+            created_after,
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+#[graphql(name = "member_order_by", rename_fields = "snake_case")]
+pub struct MemberOrderBy {
+    joined_at: Option<OrderBy>,
+    name: Option<OrderBy>,
+}
+
+/// `where` on pending invitations.
+#[derive(InputObject, Default)]
+#[graphql(name = "invitation_bool_exp", rename_fields = "snake_case")]
+pub struct InvitationWhere {
+    role: Option<StringComparison>,
+    created_by: Option<StringComparison>,
+    created_at: Option<TimeComparison>,
+}
+
+impl InvitationWhere {
+    fn into_filter(self) -> async_graphql::Result<TeamWhere> {
+        let (created_before, created_after, _) = TimeComparison::parts(&self.created_at);
+        Ok(TeamWhere {
+            account_id: StringComparison::eq_of(&self.created_by),
+            role: role_of(&self.role)?,
+            created_before,
+            created_after,
+            ..TeamWhere::default()
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+#[graphql(name = "invitation_order_by", rename_fields = "snake_case")]
+pub struct InvitationOrderBy {
+    created_at: Option<OrderBy>,
+}
+
 #[derive(Default)]
 pub struct MembersQuery;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl MembersQuery {
-    /// The tenant's members (default: the key's tenant), service accounts included; admins only.
+    /// The tenant's members (default: the key's tenant), service accounts included,
+    /// newest first; admins only. At most 1,000 rows.
+    #[graphql(complexity = "Window::rows(limit) * child_complexity")]
     async fn members(
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<Uuid>,
+        #[graphql(name = "where")] filter: Option<MemberWhere>,
+        order_by: Option<Vec<MemberOrderBy>>,
+        limit: Option<i32>,
+        offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlMember>> {
+        let order = first_order(order_by.unwrap_or_default().into_iter().map(|o| {
+            [
+                (KeyOrderField::CreatedAt, o.joined_at),
+                (KeyOrderField::Name, o.name),
+            ]
+        }));
+        let page = offset_page(limit, offset, order)?;
+        let w = filter.unwrap_or_default().into_filter()?;
         let list = RequestContext::of(ctx)?
-            .run(move |conn, _, actor| {
+            .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(tenant_id, actor)?;
-                members::list_members(conn, actor, &tenant_id)
+                team_lists::members(conn, actor, now, &tenant_id, &w, &page)
             })
             .await?;
         Ok(list.into_iter().map(GqlMember::from).collect())
     }
 
-    /// Pending invitations of the tenant; human admins only.
+    /// How many members `members` would page through with this `where`.
+    async fn members_aggregate(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<Uuid>,
+        #[graphql(name = "where")] filter: Option<MemberWhere>,
+    ) -> async_graphql::Result<Aggregate> {
+        let w = filter.unwrap_or_default().into_filter()?;
+        aggregate(ctx, tenant_id, TeamList::Members, w).await
+    }
+
+    /// Pending invitations of the tenant, newest first; human admins only. At most
+    /// 1,000 rows.
+    #[graphql(complexity = "Window::rows(limit) * child_complexity")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<Uuid>,
+        #[graphql(name = "where")] filter: Option<InvitationWhere>,
+        order_by: Option<Vec<InvitationOrderBy>>,
+        limit: Option<i32>,
+        offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlInvitation>> {
+        let order = first_order(
+            order_by
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| [(KeyOrderField::CreatedAt, o.created_at)]),
+        );
+        let page = offset_page(limit, offset, order)?;
+        let w = filter.unwrap_or_default().into_filter()?;
         let list = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(tenant_id, actor)?;
-                invitations::list_pending_invitations(conn, actor, now, &tenant_id)
+                team_lists::invitations(conn, actor, now, &tenant_id, &w, &page)
             })
             .await?;
         Ok(list.into_iter().map(GqlInvitation::from).collect())
     }
+
+    /// How many pending invitations `invitations` would page through with this `where`.
+    async fn invitations_aggregate(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<Uuid>,
+        #[graphql(name = "where")] filter: Option<InvitationWhere>,
+    ) -> async_graphql::Result<Aggregate> {
+        let w = filter.unwrap_or_default().into_filter()?;
+        aggregate(ctx, tenant_id, TeamList::Invitations, w).await
+    }
+}
+
+/// The count of a team list with `w`, in the tenant (default: the key's).
+pub(crate) async fn aggregate(
+    ctx: &Context<'_>,
+    tenant_id: Option<Uuid>,
+    list: TeamList,
+    w: TeamWhere,
+) -> async_graphql::Result<Aggregate> {
+    let count = RequestContext::of(ctx)?
+        .run(move |conn, now, actor| {
+            let tenant_id = tenant_or_own(tenant_id, actor)?;
+            team_lists::count(conn, actor, now, list, &tenant_id, &w)
+        })
+        .await?;
+    Ok(Aggregate::count(count))
 }
 
 #[derive(Default)]

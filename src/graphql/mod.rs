@@ -17,6 +17,7 @@ mod key_clients;
 mod key_lifecycle;
 mod limits;
 mod lists;
+pub mod loaders;
 mod members;
 mod scalars;
 mod service_accounts;

@@ -1,15 +1,21 @@
 //! Team › Service Accounts: list, detail with keys, create, rename, remove (admins).
 
+use crate::db::models::api_key_list::KeyOrderField;
+use crate::db::models::team_lists::TeamWhere;
 use crate::domain::{PersonName, Role};
 use crate::error::AppError;
 use crate::graphql::api_keys::{key_request, ApiKeyOrderBy, ApiKeyWhere, GqlApiKey};
 use crate::graphql::auth::GqlRole;
 use crate::graphql::context::{tenant_or_own, RequestContext};
-use crate::graphql::lists::Window;
+use crate::graphql::lists::{
+    first_order, offset_page, Aggregate, OrderBy, StringComparison, TimeComparison, Window,
+};
+use crate::graphql::loaders::{ServiceAccountKeys, ServiceAccountKeysLoader};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
-use crate::services::key_lists;
 use crate::services::service_accounts::{self, ServiceAccount};
+use crate::services::team_lists::{self, TeamList};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 
 #[derive(SimpleObject)]
@@ -51,13 +57,16 @@ impl GqlServiceAccount {
         offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlApiKey>> {
         let (filter, page) = key_request(filter, order_by, limit, offset)?;
-        let id = self.id.0.clone();
-        let (keys, now) = RequestContext::of(ctx)?
-            .run(move |conn, now, actor| {
-                let keys = key_lists::service_account_keys(conn, actor, &id, &filter, &page)?;
-                Ok((keys, now))
-            })
-            .await?;
+        let key = ServiceAccountKeys {
+            account_id: self.id.0.clone(),
+            filter,
+            page,
+        };
+        let loader = ctx.data::<DataLoader<ServiceAccountKeysLoader>>()?;
+        // The loader answers every account it was asked for.
+        let Some((keys, now)) = loader.load_one(key).await? else {
+            return Ok(Vec::new());
+        };
         Ok(keys.into_iter().map(|k| GqlApiKey::new(k, now)).collect())
     }
 }
@@ -85,6 +94,37 @@ pub struct RemoveServiceAccountInput {
     id: Uuid,
 }
 
+/// `where` on service accounts: all given conditions must hold.
+#[derive(InputObject, Default)]
+#[graphql(name = "service_account_bool_exp", rename_fields = "snake_case")]
+pub struct ServiceAccountWhere {
+    id: Option<StringComparison>,
+    name: Option<StringComparison>,
+    created_at: Option<TimeComparison>,
+}
+
+impl ServiceAccountWhere {
+    fn into_filter(self) -> TeamWhere {
+        let (created_before, created_after, _) = TimeComparison::parts(&self.created_at);
+        TeamWhere {
+            account_id: StringComparison::eq_of(&self.id),
+            name_eq: StringComparison::eq_of(&self.name),
+            name_like: StringComparison::ilike_of(&self.name),
+            created_before,
+            created_after,
+            ..TeamWhere::default()
+        }
+    }
+}
+
+/// One sort key (the first one given is used); ties are broken by id.
+#[derive(InputObject, Default)]
+#[graphql(name = "service_account_order_by", rename_fields = "snake_case")]
+pub struct ServiceAccountOrderBy {
+    created_at: Option<OrderBy>,
+    name: Option<OrderBy>,
+}
+
 fn parse_name(raw: &str) -> async_graphql::Result<PersonName> {
     PersonName::parse(raw).map_err(|e| AppError::from(e).into_graphql())
 }
@@ -94,19 +134,50 @@ pub struct ServiceAccountsQuery;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl ServiceAccountsQuery {
-    /// The tenant's service accounts (default: the key's tenant); admins only.
+    /// The tenant's service accounts (default: the key's tenant), newest first; admins
+    /// only. At most 1,000 rows.
+    #[graphql(complexity = "Window::rows(limit) * child_complexity")]
     async fn service_accounts(
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<Uuid>,
+        #[graphql(name = "where")] filter: Option<ServiceAccountWhere>,
+        order_by: Option<Vec<ServiceAccountOrderBy>>,
+        limit: Option<i32>,
+        offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlServiceAccount>> {
+        let order = first_order(order_by.unwrap_or_default().into_iter().map(|o| {
+            [
+                (KeyOrderField::CreatedAt, o.created_at),
+                (KeyOrderField::Name, o.name),
+            ]
+        }));
+        let page = offset_page(limit, offset, order)?;
+        let w = filter.unwrap_or_default().into_filter();
         let list = RequestContext::of(ctx)?
-            .run(move |conn, _, actor| {
+            .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(tenant_id, actor)?;
-                service_accounts::list_service_accounts(conn, actor, &tenant_id)
+                team_lists::service_accounts(conn, actor, now, &tenant_id, &w, &page)
             })
             .await?;
         Ok(list.into_iter().map(GqlServiceAccount::from).collect())
+    }
+
+    /// How many service accounts `service_accounts` would page through with this `where`.
+    async fn service_accounts_aggregate(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<Uuid>,
+        #[graphql(name = "where")] filter: Option<ServiceAccountWhere>,
+    ) -> async_graphql::Result<Aggregate> {
+        let w = filter.unwrap_or_default().into_filter();
+        let count = RequestContext::of(ctx)?
+            .run(move |conn, now, actor| {
+                let tenant_id = tenant_or_own(tenant_id, actor)?;
+                team_lists::count(conn, actor, now, TeamList::ServiceAccounts, &tenant_id, &w)
+            })
+            .await?;
+        Ok(Aggregate::count(count))
     }
 
     /// One service account; admins of its tenant only.

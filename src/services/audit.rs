@@ -1,11 +1,14 @@
 //! Writes and reads the audit log. Writing is done by the other services, inside their
 //! transaction, so an action and its audit line land together or not at all.
 
-use crate::db::models::{Account, ApiKey, AuditEvent};
+use crate::db::models::api_key_list::{KeyOrder, KeyPage};
+use crate::db::models::team_lists::TeamWhere;
+use crate::db::models::AuditEvent;
 use crate::db::DbConnection;
 use crate::domain::new_id;
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
+use crate::services::team_lists::describe_audit_events;
 use crate::services::Actor;
 use time::PrimitiveDateTime;
 
@@ -114,7 +117,8 @@ pub struct AuditPage {
 
 impl AuditPage {
     pub fn pages(&self) -> i64 {
-        ((self.total + self.per_page - 1) / self.per_page).max(1)
+        let per_page = self.per_page.max(1);
+        ((self.total + per_page - 1) / per_page).max(1)
     }
 }
 
@@ -138,40 +142,53 @@ pub fn list_audit_events(
     page: i64,
     per_page: i64,
 ) -> Result<AuditPage, AppError> {
-    permissions::require(conn, actor, tenant_id, Permission::ReadAuditLog)?;
-    if let Some(a) = action {
-        check_action(a)?;
-    }
+    let (limit, offset) = page_window(page, per_page)?;
+    let w = TeamWhere {
+        name_eq: action.map(str::to_string),
+        ..TeamWhere::default()
+    };
+    let order = KeyOrder::default();
+    list_audit_events_where(conn, actor, tenant_id, &w, limit, offset, order)
+}
+
+/// `page` (from 1) of `per_page` events as a limit and an offset, checked.
+pub fn page_window(page: i64, per_page: i64) -> Result<(i64, i64), AppError> {
     if !(1..=500).contains(&per_page) {
         return Err(AppError::invalid("per_page", "must be between 1 and 500"));
     }
     if !(1..=1_000_000).contains(&page) {
         return Err(AppError::invalid("page", "must be 1 or more"));
     }
-    let total = AuditEvent::count(conn, tenant_id, action)?;
-    let events = AuditEvent::page(conn, tenant_id, action, per_page, (page - 1) * per_page)?
-        .into_iter()
-        .map(|event| {
-            let actor = match event.actor_id.as_deref() {
-                Some(id) => Account::find(conn, id)?,
-                None => None,
-            };
-            let key_name = match event.actor_key_id.as_deref() {
-                Some(id) => ApiKey::find(conn, id)?.map(|k| k.name),
-                None => None,
-            };
-            Ok(AuditEntry {
-                actor_name: actor.as_ref().map(|a| a.name.clone()),
-                actor_kind: actor.as_ref().map(Account::kind),
-                key_name,
-                event,
-            })
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok((per_page, (page - 1) * per_page))
+}
+
+/// `limit` events from `offset` of a tenant's audit log matching `w` (`name_eq` is the
+/// action, `name_like` a pattern on the details), with the total; admins only. Who
+/// acted and through which key are looked up for the whole page at once.
+pub fn list_audit_events_where(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+    w: &TeamWhere,
+    limit: i64,
+    offset: i64,
+    order: KeyOrder,
+) -> Result<AuditPage, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ReadAuditLog)?;
+    if let Some(a) = &w.name_eq {
+        check_action(a)?;
+    }
+    let total = AuditEvent::count_tenant_where(conn, tenant_id, w)?;
+    let page = KeyPage::Offset {
+        limit,
+        offset,
+        order,
+    };
+    let events = AuditEvent::tenant_page(conn, tenant_id, w, &page)?;
     Ok(AuditPage {
-        events,
+        events: describe_audit_events(conn, events)?,
         total,
-        page,
-        per_page,
+        page: offset / limit.max(1) + 1,
+        per_page: limit,
     })
 }

@@ -3,9 +3,10 @@
 //! page; nothing here loads a whole list.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_batch::page_ids_per_account;
 use crate::db::models::api_key_client::KeyClient;
 use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
-use crate::db::models::{ApiKey, Membership};
+use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::services::paging::{keyset, Keyset};
@@ -232,4 +233,59 @@ pub fn service_account_keys(
 ) -> Result<Vec<ApiKeyListing>, AppError> {
     let owners = service_account_owners(conn, actor, None, id)?;
     Ok(ApiKey::page(conn, &owners, w, page)?)
+}
+
+/// The same page of several service accounts' keys, by account (a nested list's
+/// batch): their tenants' permissions once each, then two queries however many accounts.
+/// An account that is not a service account the actor manages is NOT_FOUND.
+pub fn keys_of_service_accounts(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ids: &[String],
+    w: &KeyWhere,
+    page: &KeyPage,
+) -> Result<HashMap<String, Vec<ApiKeyListing>>, AppError> {
+    let tenants = Account::tenants_of_service_accounts(conn, ids.to_vec())?;
+    let mut checked: Vec<String> = Vec::new();
+    for id in ids {
+        let tenant = tenants
+            .get(id)
+            .ok_or_else(|| AppError::not_found("service account not found"))?;
+        if !checked.contains(tenant) {
+            permissions::access(conn, actor, tenant)
+                .map_err(|_| AppError::not_found("service account not found"))?;
+            permissions::require(conn, actor, tenant, Permission::ManageServiceAccounts)?;
+            checked.push(tenant.clone());
+        }
+    }
+    let KeyPage::Offset {
+        limit,
+        offset,
+        order,
+    } = *page
+    else {
+        return Err(AppError::internal("a nested key list pages by offset"));
+    };
+    let key_ids = page_ids_per_account(conn, ids, w, order, limit, offset)?;
+    let owners = KeyOwners {
+        account: None,
+        service_accounts_in: checked,
+    };
+    let only = KeyWhere {
+        key_ids: Some(key_ids),
+        ..KeyWhere::default()
+    };
+    let all = KeyPage::Offset {
+        limit: i64::MAX,
+        offset: 0,
+        order,
+    };
+    let mut by_account: HashMap<String, Vec<ApiKeyListing>> = HashMap::new();
+    for listing in ApiKey::page(conn, &owners, &only, &all)? {
+        by_account
+            .entry(listing.key.account_id.clone())
+            .or_default()
+            .push(listing);
+    }
+    Ok(by_account)
 }

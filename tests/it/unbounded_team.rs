@@ -8,6 +8,7 @@ use crate::support::browser::Browser;
 use crate::support::{Backend, Seeded, TestApp};
 use diesel::connection::SimpleConnection;
 use keyward::domain::Role;
+use serde_json::{json, Value};
 
 pub(crate) const SERVICE_ACCOUNTS: usize = 120;
 pub(crate) const PEOPLE: usize = 120;
@@ -283,4 +284,250 @@ async fn team_lists_show_fifty_a_page_with_totals_search_and_working_links(backe
     assert!(older.contains("q=seeded"), "{older}");
 }
 
-backend_tests!(team_lists_show_fifty_a_page_with_totals_search_and_working_links,);
+async fn gql(app: &TestApp, key: &str, query: &str) -> Value {
+    app.client
+        .post(app.url("/graphql"))
+        .bearer_auth(key)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn count_of(answer: &Value, field: &str) -> i64 {
+    answer["data"][field]["aggregate"]["count"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no {field} count in {answer}"))
+}
+
+fn rows<'a>(answer: &'a Value, field: &str) -> &'a Vec<Value> {
+    answer["data"][field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {answer}"))
+}
+
+fn refused_above_the_maximum(answer: &Value) {
+    assert_eq!(answer["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("1000"), "{message}");
+}
+
+async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
+    let (app, t, admin) = team_with_lists(backend).await;
+    let (_, key) = app.create_key(&admin.id, &t.id, None).await;
+
+    // Service accounts: at most 1,000 rows without a limit; limit/offset; where; aggregate.
+    let all = gql(&app, &key, "{ service_accounts { id name key_count } }").await;
+    assert_eq!(rows(&all, "service_accounts").len(), SERVICE_ACCOUNTS);
+    assert_eq!(
+        all["data"]["service_accounts"][0]["name"], "robot 119",
+        "newest first"
+    );
+    assert_eq!(all["data"]["service_accounts"][0]["key_count"], 119 % 3);
+    let page = gql(
+        &app,
+        &key,
+        "{ service_accounts(limit: 10, offset: 20) { id } }",
+    )
+    .await;
+    let ids = |v: &[Value]| v.iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(rows(&page, "service_accounts")),
+        ids(&rows(&all, "service_accounts")[20..30])
+    );
+    let by_name = gql(&app, &key, r#"{ service_accounts(where: {name: {_ilike: "ROBOT 00%"}}, order_by: {name: asc}, limit: 3) { name } }"#).await;
+    assert_eq!(
+        by_name["data"]["service_accounts"],
+        json!([{"name": "robot 000"}, {"name": "robot 001"}, {"name": "robot 002"}])
+    );
+    let count = gql(&app, &key, r#"{ a: service_accounts_aggregate { aggregate { count } } b: service_accounts_aggregate(where: {name: {_ilike: "%robot 01%"}}) { aggregate { count } } }"#).await;
+    assert_eq!(count_of(&count, "a"), SERVICE_ACCOUNTS as i64);
+    assert_eq!(count_of(&count, "b"), 10);
+    refused_above_the_maximum(&gql(&app, &key, "{ service_accounts(limit: 1001) { id } }").await);
+
+    // Members: role and account type filters, name or email.
+    let members = gql(
+        &app,
+        &key,
+        r#"{
+        all: members_aggregate { aggregate { count } }
+        users: members_aggregate(where: {role: {_eq: "USER"}}) { aggregate { count } }
+        robots: members_aggregate(where: {account_type: SERVICE_ACCOUNT}) { aggregate { count } }
+        found: members(where: {name: {_ilike: "%p042@%"}}) { name email }
+        page: members(limit: 5, offset: 5, order_by: {name: asc}) { name }
+    }"#,
+    )
+    .await;
+    assert_eq!(count_of(&members, "all"), 241);
+    assert_eq!(count_of(&members, "users"), PEOPLE as i64);
+    assert_eq!(count_of(&members, "robots"), SERVICE_ACCOUNTS as i64);
+    assert_eq!(
+        members["data"]["found"],
+        json!([{"name": "person 042", "email": "p042@example.com"}])
+    );
+    assert_eq!(rows(&members, "page").len(), 5);
+    assert_eq!(
+        members["data"]["page"][0]["name"], "person 004",
+        "admin, then person 000…"
+    );
+    let bad_role = gql(
+        &app,
+        &key,
+        r#"{ members(where: {role: {_eq: "OWNER"}}) { name } }"#,
+    )
+    .await;
+    assert_eq!(
+        bad_role["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{bad_role}"
+    );
+    refused_above_the_maximum(&gql(&app, &key, "{ members(limit: 5000) { name } }").await);
+
+    // Invitations.
+    let invitations = gql(&app, &key, "{ invitations(limit: 7) { id created_by_name } invitations_aggregate { aggregate { count } } }").await;
+    assert_eq!(rows(&invitations, "invitations").len(), 7);
+    assert_eq!(
+        invitations["data"]["invitations"][0]["created_by_name"],
+        "admin at example.com"
+    );
+    assert_eq!(
+        count_of(&invitations, "invitations_aggregate"),
+        INVITATIONS as i64
+    );
+    refused_above_the_maximum(&gql(&app, &key, "{ invitations(limit: 1001) { id } }").await);
+
+    // Audit events: limit/offset and where, page/per_page still work, and the aggregate.
+    let events = gql(&app, &key, r#"{
+        page: audit_events(limit: 10, offset: 5, where: {action: {_eq: "api_key.revoked"}}) { total events { action detail actor_name } }
+        old: audit_events(per_page: 2, page: 3) { page per_page pages events { id } }
+        searched: audit_events_aggregate(where: {detail: {_ilike: "%event 249%"}}) { aggregate { count } }
+        revoked: audit_events_aggregate(where: {action: {_eq: "api_key.revoked"}}) { aggregate { count } }
+    }"#).await;
+    let page = &events["data"]["page"];
+    assert_eq!(page["total"], 250, "{events}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        page["events"][0]["detail"], "seeded event 2440",
+        "newest first, after 5"
+    );
+    assert_eq!(page["events"][0]["actor_name"], "admin at example.com");
+    assert_eq!(events["data"]["old"]["page"], 3);
+    assert_eq!(events["data"]["old"]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(count_of(&events, "searched"), 11);
+    assert_eq!(count_of(&events, "revoked"), 250);
+    refused_above_the_maximum(&gql(&app, &key, "{ audit_events(limit: 1001) { total } }").await);
+}
+
+/// How many statements `f` sends on one pooled connection.
+async fn statements_of<T: Send + 'static>(
+    app: &TestApp,
+    f: impl FnOnce(&mut keyward::db::DbConnection) -> T + Send + 'static,
+) -> (usize, T) {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    app.run(move |conn, _| {
+        let n = Arc::new(AtomicUsize::new(0));
+        let counter = n.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let out = f(conn);
+        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        Ok((n.load(Ordering::SeqCst), out))
+    })
+    .await
+    .unwrap()
+}
+
+async fn nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused(backend: Backend) {
+    use keyward::db::models::api_key_list::{KeyOrder, KeyPage, KeyWhere};
+    let (app, t, admin) = team_with_lists(backend).await;
+    let (_, key) = app.create_key(&admin.id, &t.id, None).await;
+
+    // Through GraphQL: each service account gets its own page of its own keys.
+    let nested = gql(&app, &key, "{ service_accounts(limit: 120, order_by: {name: asc}) { name key_count first: api_keys(limit: 1) { name user_name } rest: api_keys(limit: 5, offset: 1) { name } } }").await;
+    let accounts = rows(&nested, "service_accounts");
+    assert_eq!(accounts.len(), SERVICE_ACCOUNTS, "{nested}");
+    for (i, sa) in accounts.iter().enumerate() {
+        let keys = i % 3;
+        assert_eq!(sa["key_count"], keys as i64);
+        assert_eq!(sa["first"].as_array().unwrap().len(), keys.min(1), "{sa}");
+        assert_eq!(
+            sa["rest"].as_array().unwrap().len(),
+            keys.saturating_sub(1),
+            "{sa}"
+        );
+        if keys > 0 {
+            assert_eq!(sa["first"][0]["user_name"], sa["name"], "its own keys");
+        }
+    }
+
+    // The batch behind it sends as many statements for 120 accounts as for 3.
+    let all_ids = gql(&app, &key, "{ service_accounts(limit: 120) { id } }").await;
+    let ids: Vec<String> = rows(&all_ids, "service_accounts")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    let batch = |ids: Vec<String>| {
+        let admin = admin.id.clone();
+        move |conn: &mut keyward::db::DbConnection| {
+            let actor = keyward::services::Actor::person(admin, None);
+            let page = KeyPage::Offset {
+                limit: 5,
+                offset: 0,
+                order: KeyOrder::default(),
+            };
+            keyward::services::key_lists::keys_of_service_accounts(
+                conn,
+                &actor,
+                &ids,
+                &KeyWhere::default(),
+                &page,
+            )
+            .map(|found| found.values().map(Vec::len).sum::<usize>())
+            .unwrap()
+        }
+    };
+    let (few, few_keys) = statements_of(&app, batch(ids[..3].to_vec())).await;
+    let (many, many_keys) = statements_of(&app, batch(ids.clone())).await;
+    assert_eq!(
+        many_keys,
+        (0..SERVICE_ACCOUNTS).map(|i| i % 3).sum::<usize>()
+    );
+    assert!(few_keys <= 6);
+    assert!(few > 0);
+    assert_eq!(
+        few, many,
+        "statements do not grow with the number of accounts"
+    );
+
+    // 160 aliases of a nested list are refused whole, before any work, saying why.
+    let wide: Vec<String> = (0..160)
+        .map(|i| format!("a{i}: service_accounts {{ api_keys {{ id }} }}"))
+        .collect();
+    let refused = gql(&app, &key, &format!("{{ {} }}", wide.join(" "))).await;
+    assert_eq!(refused["data"], Value::Null, "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Within bounds the same aliases answer.
+    let narrow: Vec<String> = (0..160)
+        .map(|i| format!("a{i}: service_accounts(limit: 2) {{ api_keys(limit: 2) {{ id }} }}"))
+        .collect();
+    let answered = gql(&app, &key, &format!("{{ {} }}", narrow.join(" "))).await;
+    assert!(answered["errors"].is_null(), "{answered}");
+    assert_eq!(answered["data"]["a159"].as_array().unwrap().len(), 2);
+}
+
+backend_tests!(
+    team_lists_show_fifty_a_page_with_totals_search_and_working_links,
+    team_lists_answer_graphql_hasura_style,
+    nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused,
+);

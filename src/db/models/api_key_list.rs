@@ -32,7 +32,7 @@ pub struct KeyOwners {
 }
 
 /// Conditions, all of which must hold. `None` means "any".
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct KeyWhere {
     /// A LIKE pattern matched case-insensitively against the name.
     pub name_like: Option<String>,
@@ -50,6 +50,8 @@ pub struct KeyWhere {
     /// The exact name.
     pub key_name: Option<String>,
     pub key_id: Option<String>,
+    /// Any of these keys.
+    pub key_ids: Option<Vec<String>>,
     pub account_id: Option<String>,
     /// Keys of any of these accounts.
     pub account_ids: Option<Vec<String>>,
@@ -57,7 +59,7 @@ pub struct KeyWhere {
     pub account_type: Option<AccountKind>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyOrderField {
     CreatedAt,
     Name,
@@ -66,7 +68,7 @@ pub enum KeyOrderField {
 }
 
 /// A sort key and direction; ties are broken by id so pages never overlap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyOrder {
     pub field: KeyOrderField,
     pub descending: bool,
@@ -84,7 +86,7 @@ impl Default for KeyOrder {
 
 /// Where a page starts: an offset (GraphQL), or just past a key of the newest-first order
 /// (the dashboard's keyset pages, which cost the same however deep they go).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeyPage {
     Offset {
         limit: i64,
@@ -173,6 +175,9 @@ fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
     }
     if let Some(id) = &w.key_id {
         q = q.filter(api_keys::id.eq(id.clone()));
+    }
+    if let Some(ids) = &w.key_ids {
+        q = q.filter(api_keys::id.eq_any(ids.clone()));
     }
     if let Some(ids) = &w.account_ids {
         q = q.filter(api_keys::account_id.eq_any(ids.clone()));

@@ -110,6 +110,22 @@ impl Account {
             .collect())
     }
 
+    /// The tenant of each of these accounts that is a service account (one query).
+    pub fn tenants_of_service_accounts(
+        conn: &mut DbConnection,
+        ids: Vec<String>,
+    ) -> QueryResult<HashMap<String, String>> {
+        let rows: Vec<(String, Option<String>)> = accounts::table
+            .filter(accounts::id.eq_any(ids))
+            .filter(accounts::account_type.eq(AccountKind::ServiceAccount.as_str()))
+            .select((accounts::id, accounts::tenant_id))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, t)| Some((id, t?)))
+            .collect())
+    }
+
     /// How many keys each of these accounts holds (one query).
     pub fn key_counts_of(
         conn: &mut DbConnection,

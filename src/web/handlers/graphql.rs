@@ -56,8 +56,10 @@ pub async fn execute(
         state: state.get_ref().clone(),
         caller,
     };
+    let loaders = crate::graphql::loaders::for_request(&context);
     let request = request
         .data(context)
+        .data(loaders)
         .data(crate::graphql::AgentIdHeader::of(req.headers()));
     let mut response = schema.execute(request).await;
     for error in &mut response.errors {
