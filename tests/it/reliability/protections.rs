@@ -135,6 +135,11 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
             json!({ "user_id": admin.id, "role": "USER" }), false),
         ("remove_member", "mutation($i: remove_member_input!) { remove_member(input: $i) { success } }".into(),
             json!({ "user_id": admin.id }), false),
+        // Any key may register its agent and poll; both stay in the key's tenant.
+        ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),
+            json!({ "name": "agent", "type": "LocalAgent" }), true),
+        ("get_runs_in_queue", "mutation($i: get_runs_in_queue_input!) { get_runs_in_queue(input: $i) { flow_run_ids } }".into(),
+            json!({ "labels": [] }), true),
     ];
     let mut walked: Vec<&str> = documents.iter().map(|d| d.0).collect();
     walked.sort_unstable();
