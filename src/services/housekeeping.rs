@@ -1,7 +1,7 @@
 //! The periodic clean-up every instance runs: expired sessions, sign-in failures older
-//! than throttling looks back, invitations used or expired more than 30 days ago, and
-//! (when `audit_retention_days` is set) old audit events. Idempotent and cheap, so
-//! several instances may run it at the same time.
+//! than throttling looks back, invitations used or expired more than 30 days ago, agents
+//! not seen for 30 days, and (when `audit_retention_days` is set) old audit events.
+//! Idempotent and cheap, so several instances may run it at the same time.
 
 use crate::db::models::housekeeping as rows;
 use crate::db::models::sign_in::SignInFailure;
@@ -23,11 +23,13 @@ pub struct Swept {
     pub sign_in_failures: usize,
     pub invitations: usize,
     pub audit_events: usize,
+    /// Agents not seen for `agents::FORGOTTEN_AFTER`.
+    pub agents: usize,
 }
 
 impl Swept {
     pub fn total(&self) -> usize {
-        self.sessions + self.sign_in_failures + self.invitations + self.audit_events
+        self.sessions + self.sign_in_failures + self.invitations + self.audit_events + self.agents
     }
 }
 
@@ -50,6 +52,10 @@ pub fn sweep(
             Some(days) => rows::delete_audit_events_before(conn, now - Duration::days(days))?,
             None => 0,
         },
+        agents: crate::db::models::agent::Agent::delete_all_unseen_since(
+            conn,
+            now - crate::services::agents::FORGOTTEN_AFTER,
+        )?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -57,6 +63,7 @@ pub fn sweep(
             sign_in_failures = swept.sign_in_failures,
             invitations = swept.invitations,
             audit_events = swept.audit_events,
+            agents = swept.agents,
             "housekeeping deleted old rows"
         );
     }

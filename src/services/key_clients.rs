@@ -114,3 +114,41 @@ pub fn clients_of_keys(
     }
     Ok(by_key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ClientSightings, REMEMBERED, WRITE_EVERY};
+    use time::macros::datetime;
+    use time::Duration;
+
+    #[test]
+    fn a_client_is_due_once_a_minute_and_each_client_on_its_own() {
+        let sightings = ClientSightings::default();
+        let t = datetime!(2026-11-28 12:00:00);
+        assert!(sightings.due("k", "curl/8", "10.0.0.1", t));
+        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(59)));
+        assert!(sightings.due("k", "curl/8", "10.0.0.2", t + Duration::seconds(1)));
+        assert!(sightings.due("k2", "curl/8", "10.0.0.1", t + Duration::seconds(1)));
+        assert!(sightings.due(
+            "k",
+            "curl/8",
+            "10.0.0.1",
+            t + WRITE_EVERY + Duration::seconds(1)
+        ));
+    }
+
+    #[test]
+    fn the_memory_stays_bounded_when_every_request_is_a_new_client() {
+        let sightings = ClientSightings::default();
+        let t = datetime!(2026-11-28 12:00:00);
+        for i in 0..REMEMBERED {
+            assert!(sightings.due("k", &format!("ua-{i}"), "", t));
+        }
+        // Full of recent sightings: a new client waits rather than growing the map.
+        assert!(!sightings.due("k", "one-more", "", t));
+        assert_eq!(sightings.written.lock().unwrap().len(), REMEMBERED);
+        // A minute later the old ones make room.
+        assert!(sightings.due("k", "one-more", "", t + WRITE_EVERY + Duration::seconds(1)));
+        assert_eq!(sightings.written.lock().unwrap().len(), 1);
+    }
+}

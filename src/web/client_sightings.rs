@@ -14,14 +14,18 @@ pub async fn note_client(
     principal: &Principal,
     ip: Option<&str>,
 ) -> Result<(), AppError> {
-    let user_agent =
-        key_clients::user_agent(req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()));
-    let ip = ip.unwrap_or("").to_string();
-    let key_id = principal.key_id().to_string();
+    let raw_user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
+    let ip = ip.unwrap_or("");
     let now = state.clock.now();
-    if !state.client_sightings.due(&key_id, &user_agent, &ip, now) {
+    // Nothing is allocated unless this client is due a write.
+    if !state
+        .client_sightings
+        .due(principal.key_id(), raw_user_agent.unwrap_or(""), ip, now)
+    {
         return Ok(());
     }
+    let (user_agent, ip) = (key_clients::user_agent(raw_user_agent), ip.to_string());
+    let key_id = principal.key_id().to_string();
     state
         .run(move |conn, now| {
             key_clients::record_client(conn, now, &key_id, &user_agent, &ip);

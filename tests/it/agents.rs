@@ -17,6 +17,7 @@ backend_tests!(
     admins_see_every_agent_of_the_tenant_and_members_those_of_their_own_keys,
     agent_input_is_checked_with_a_message_saying_what_to_fix,
     after_revocation_the_next_poll_is_refused_naming_the_reason,
+    agents_unseen_for_thirty_days_are_forgotten_by_the_periodic_clean_up,
     after_the_service_account_is_removed_its_agent_is_told_so,
     the_revoke_dialog_names_the_agents_that_used_the_key_in_the_last_day,
     clients_seen_per_key_are_few_and_written_at_most_once_a_minute,
@@ -510,4 +511,24 @@ async fn clients_seen_per_key_are_few_and_written_at_most_once_a_minute(backend:
         list.contains("script-6 from 127.0.0.1, last seen"),
         "{list}"
     );
+}
+
+async fn agents_unseen_for_thirty_days_are_forgotten_by_the_periodic_clean_up(backend: Backend) {
+    let s = setup(backend).await;
+    start_agent(&s.app, &s.key, "old-agent").await;
+    s.app.clock.advance(Duration::days(29));
+    start_agent(&s.app, &s.key, "recent-agent").await;
+    s.app.clock.advance(Duration::days(2));
+    let swept = s
+        .app
+        .run(|conn, now| keyward::services::housekeeping::sweep(conn, now, None))
+        .await
+        .expect("sweep");
+    assert_eq!(swept.agents, 1);
+    let listed = agents(&s.app, &s.key, json!({})).await;
+    assert_eq!(
+        listed["data"]["agents"][0]["name"], "recent-agent",
+        "{listed}"
+    );
+    assert_eq!(listed["data"]["agents_aggregate"]["aggregate"]["count"], 1);
 }

@@ -164,6 +164,14 @@ impl Agent {
         .execute(conn)
     }
 
+    /// Forgets every agent not seen since `before` (the periodic clean-up).
+    pub fn delete_all_unseen_since(
+        conn: &mut DbConnection,
+        before: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::delete(agents::table.filter(agents::last_seen_at.lt(before))).execute(conn)
+    }
+
     fn listed(w: &AgentWhere) -> Boxed<'static> {
         let mut query: Boxed<'static> = agents::table
             .left_join(api_keys::table.on(api_keys::id.eq(agents::api_key_id)))

@@ -139,6 +139,12 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
             json!({ "key_id": sa_key_id, "overlap_hours": 0 }), false),
         ("set_tenant_key_policy", "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { require_expiry } }".into(),
             json!({ "require_expiry": true }), false),
+
+        // Any key may register its agent and poll; both stay in the key's tenant.
+        ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),
+            json!({ "name": "agent", "type": "LocalAgent" }), true),
+        ("get_runs_in_queue", "mutation($i: get_runs_in_queue_input!) { get_runs_in_queue(input: $i) { flow_run_ids } }".into(),
+            json!({ "labels": [] }), true),
     ];
     let mut walked: Vec<&str> = documents.iter().map(|d| d.0).collect();
     walked.sort_unstable();
