@@ -11,6 +11,7 @@ mod foundation;
 mod graphql;
 mod invitation_creators;
 mod lifecycle;
+mod lifecycle_pages;
 mod lifecycle_policy;
 mod permissions;
 mod reliability;
