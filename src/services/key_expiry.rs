@@ -17,14 +17,18 @@ pub const MAX_WITHIN_DAYS: i32 = 366;
 /// At most this many rows per answer (the soonest first).
 const MAX_ROWS: i64 = 1_000;
 
-/// Not expired yet, and expiring within `WARN_DAYS`.
+/// Not expired yet, and expiring within `WARN_DAYS`. A rotated key is meant to stop, so
+/// it is not warned about (its badge says "Rotating").
 pub fn expires_soon(key: &ApiKey, now: PrimitiveDateTime) -> bool {
-    key.expires_at
-        .is_some_and(|at| at > now && at < now + Duration::days(WARN_DAYS))
+    key.rotated_to_key_id.is_none()
+        && key
+            .expires_at
+            .is_some_and(|at| at > now && at < now + Duration::days(WARN_DAYS))
 }
 
 /// The keys the actor sees (its own; every service-account key of the tenants it
-/// administers) that expire within `within_days`, the soonest first.
+/// administers) that expire within `within_days`, the soonest first; rotated keys
+/// (meant to stop) left out.
 pub fn expiring_api_keys(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -51,5 +55,7 @@ pub fn expiring_api_keys(
             descending: false,
         },
     };
-    key_lists::visible_api_keys(conn, actor, &filter, &page)
+    let mut keys = key_lists::visible_api_keys(conn, actor, &filter, &page)?;
+    keys.retain(|l| l.key.rotated_to_key_id.is_none());
+    Ok(keys)
 }

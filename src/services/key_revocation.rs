@@ -4,7 +4,7 @@
 //! One transaction; every key and account removed is audited.
 
 use crate::db::models::{key_lineage, Account, ApiKey};
-use crate::db::DbConnection;
+use crate::db::{lock_tenant, DbConnection};
 use crate::domain::ids::parse_id;
 use crate::error::AppError;
 use crate::services::api_keys::{self, KeyScope};
@@ -116,6 +116,9 @@ pub fn revoke_with_descendants(
 ) -> Result<(ApiKey, Descendants), AppError> {
     transaction(conn, |conn| {
         let key = revocable(conn, actor, key_id, scope)?;
+        // Creations take the tenant's lock: none can slip in between the walk and the
+        // deletions.
+        lock_tenant(conn, &key.tenant_id)?;
         let found = descendants_of(conn, &key)?;
         api_keys::delete_key_audited(conn, actor, now, &key, "revoked")?;
         let why = format!(", made through key {} ({})", key.id, key.display_hint);

@@ -16,6 +16,7 @@ mod key_role_recheck;
 mod password_hashing;
 
 mod lifecycle;
+mod lifecycle_pages;
 mod lifecycle_policy;
 mod permissions;
 mod reliability;

@@ -2,12 +2,14 @@
 //! dialog asks for the overlap; the answer shows the new key once and says when the old
 //! one stops), and what create dialogs share: the secret shown once, the tenant's policy.
 
+use crate::db::models::ApiKey;
 use crate::domain::clock::rfc3339;
 use crate::domain::KeyPolicy;
 use crate::error::{AppError, HtmlError};
-use crate::services::api_keys::CreatedApiKey;
-use crate::services::key_policy;
+use crate::services::api_keys::{self, CreatedApiKey, KeyScope};
+use crate::services::key_revocation;
 use crate::services::key_rotation::{self, Overlap};
+use crate::services::{key_expiry, key_policy};
 use crate::web::handlers::key_list::KeyListQuery;
 use crate::web::handlers::user_api_keys::{created_key_dialog, own_key, own_keys};
 use crate::web::htmx::{html, Htmx};
@@ -144,6 +146,103 @@ pub async fn rotate(
             layout: Layout::signed_in(&signed_in, "API Keys", "api-keys"),
             list,
             created: Some(view),
+            expiring: None,
         },
     )
+}
+
+/// The delete confirmation's "Revoke this key and the 3 keys and 1 service account it
+/// created" box.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct DeleteInput {
+    with_descendants: String,
+}
+
+impl DeleteInput {
+    /// Whether the box was ticked (a form without a body ticks nothing).
+    pub fn wanted(form: Option<web::Form<DeleteInput>>) -> bool {
+        form.is_some_and(|f| !f.with_descendants.is_empty())
+    }
+}
+
+/// What revoking the key with its descendants would also remove ("3 keys and 1 service
+/// account"), for the confirmation; `None` when it made nothing (or is not the caller's).
+pub(crate) async fn descendants_note(
+    state: &AppState,
+    signed_in: &SignedIn,
+    key_id: &str,
+) -> Option<String> {
+    let (actor, key_id) = (signed_in.actor(), key_id.to_string());
+    state
+        .run(move |conn, _| key_revocation::preview(conn, &actor, &key_id, None))
+        .await
+        .ok()
+        .and_then(|d| d.describe())
+}
+
+/// Revokes a key, with its descendants when asked, inside `scope` (tenant, account);
+/// returns it and, when descendants went with it, the toast's "and the … it created".
+pub(crate) async fn revoke(
+    state: &AppState,
+    signed_in: &SignedIn,
+    key_id: String,
+    scope: Option<(String, Option<String>)>,
+    with_descendants: bool,
+) -> Result<(ApiKey, String), AppError> {
+    let actor = signed_in.actor();
+    state
+        .run(move |conn, now| {
+            let scope = scope.as_ref().map(|(tenant_id, account_id)| KeyScope {
+                tenant_id,
+                account_id: account_id.as_deref(),
+            });
+            if !with_descendants {
+                let key = api_keys::revoke_api_key_in(conn, &actor, now, &key_id, scope)?;
+                return Ok((key, String::new()));
+            }
+            let (key, found) =
+                key_revocation::revoke_with_descendants(conn, &actor, now, &key_id, scope)?;
+            let also = found
+                .describe()
+                .map(|d| format!(" and the {d} it created"))
+                .unwrap_or_default();
+            Ok((key, also))
+        })
+        .await
+}
+
+/// For admins (of any of their tenants): "3 keys expire within 7 days: deploy (robot),
+/// laptop (Ada)…", the keys they may manage, own and service accounts', soonest first.
+pub(crate) async fn expiring_banner(state: &AppState, signed_in: &SignedIn) -> Option<String> {
+    if !signed_in.person.tenants.iter().any(|m| m.role.is_admin()) {
+        return None;
+    }
+    let actor = signed_in.actor();
+    let keys = state
+        .run(move |conn, now| {
+            key_expiry::expiring_api_keys(conn, &actor, now, key_expiry::WARN_DAYS as i32)
+        })
+        .await
+        .ok()?;
+    if keys.is_empty() {
+        return None;
+    }
+    const NAMED: usize = 5;
+    let mut names: Vec<String> = keys
+        .iter()
+        .take(NAMED)
+        .map(|l| format!("{} ({})", l.key.name, l.account.name))
+        .collect();
+    if keys.len() > NAMED {
+        names.push(format!("and {} more", keys.len() - NAMED));
+    }
+    Some(format!(
+        "{} key{} you manage expire{} within {} days: {}.",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" },
+        if keys.len() == 1 { "s" } else { "" },
+        key_expiry::WARN_DAYS,
+        names.join(", ")
+    ))
 }

@@ -8,8 +8,9 @@ use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
 use crate::services::key_lists;
 use crate::web::handlers::key_dependents::key_dependents;
-
-use crate::web::handlers::key_lifecycle::{created_view, key_policy_of};
+use crate::web::handlers::key_lifecycle::{
+    created_view, descendants_note, expiring_banner, key_policy_of, revoke, DeleteInput,
+};
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
@@ -57,12 +58,14 @@ pub async fn list(
     if hx.wants_partial() {
         return html(StatusCode::OK, &ApiKeysListPartial { list });
     }
+    let expiring = expiring_banner(&state, &signed_in).await;
     html(
         StatusCode::OK,
         &UserApiKeysPage {
             layout: Layout::signed_in(&signed_in, TITLE, NAV),
             list,
             created: None,
+            expiring,
         },
     )
 }
@@ -331,6 +334,7 @@ pub async fn create(
             layout: Layout::signed_in(&signed_in, TITLE, NAV),
             list,
             created: Some(view),
+            expiring: None,
         },
     )
 }
@@ -359,12 +363,14 @@ pub async fn delete_form(
 ) -> Result<HttpResponse, HtmlError> {
     let key = own_key(&state, &signed_in, &key_id).await?;
     let dependents = key_dependents(&state, &signed_in, &key.id).await?;
+    let descendants = descendants_note(&state, &signed_in, &key.id).await;
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
         return html(
             StatusCode::OK,
             &ApiKeyDeletePartial {
                 key,
+                descendants,
                 csrf_token,
                 back_url: PATH.into(),
                 dependents: dependents.clone(),
@@ -376,6 +382,7 @@ pub async fn delete_form(
         &ApiKeyDeletePage {
             layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
             key,
+            descendants,
             csrf_token,
             back_url: PATH.into(),
             dependents,
@@ -390,13 +397,18 @@ pub async fn delete(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     key_id: web::Path<String>,
+    input: Option<web::Form<DeleteInput>>,
 ) -> Result<HttpResponse, HtmlError> {
-    let actor = signed_in.actor();
-    let key_id = key_id.into_inner();
-    let key = state
-        .run(move |conn, now| api_keys::revoke_api_key(conn, &actor, now, &key_id))
-        .await?;
-    let message = format!("Deleted the API key “{}”.", key.name);
+    let with_descendants = DeleteInput::wanted(input);
+    let (key, also) = revoke(
+        &state,
+        &signed_in,
+        key_id.into_inner(),
+        None,
+        with_descendants,
+    )
+    .await?;
+    let message = format!("Deleted the API key “{}”{also}.", key.name);
     if !hx.wants_partial() {
         session::set_flash(&signed_in.session, message)?;
         return Ok(redirect(hx, PATH));

@@ -103,6 +103,8 @@ pub struct UserApiKeysPage {
     pub layout: Layout,
     pub list: KeyListView,
     pub created: Option<CreatedKeyView>,
+    /// For admins: the keys they manage that expire within 7 days, in a sentence.
+    pub expiring: Option<String>,
 }
 
 /// A key list, `<section id="api-keys">`: the same file the pages include.
@@ -169,6 +171,8 @@ pub struct ApiKeyFormPartial {
 pub struct ApiKeyDeletePage {
     pub layout: Layout,
     pub key: KeyRow,
+    /// What the key made ("3 keys and 1 service account"), offered to revoke with it.
+    pub descendants: Option<String>,
     pub csrf_token: String,
     /// Where "Cancel" leads without JavaScript.
     pub back_url: String,
@@ -181,6 +185,8 @@ pub struct ApiKeyDeletePage {
 #[template(path = "partials/api_key_delete_form.html")]
 pub struct ApiKeyDeletePartial {
     pub key: KeyRow,
+    /// What the key made ("3 keys and 1 service account"), offered to revoke with it.
+    pub descendants: Option<String>,
     pub csrf_token: String,
     pub back_url: String,
     pub dependents: super::KeyDependentsView,

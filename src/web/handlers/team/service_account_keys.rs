@@ -4,10 +4,8 @@
 use super::service_accounts::{detail, detail_for, detail_page, Detail, SaKeyPath, SaPath};
 use super::team_of;
 use crate::error::{AppError, HtmlError};
-use crate::services::api_keys::{self, KeyScope};
 use crate::web::handlers::key_dependents::key_dependents;
-
-use crate::web::handlers::key_lifecycle::key_policy_of;
+use crate::web::handlers::key_lifecycle::{descendants_note, key_policy_of, revoke, DeleteInput};
 use crate::web::handlers::key_list::KeyListQuery;
 use crate::web::handlers::user_api_keys::{
     create_key_from_form, created_key_dialog, CreateKeyInput,
@@ -170,12 +168,14 @@ pub async fn delete_key_form(
         .find(|k| k.id == path.id)
         .ok_or_else(|| HtmlError::from(AppError::not_found("API key not found")))?;
     let dependents = key_dependents(&state, &signed_in, &key.id).await?;
+    let descendants = descendants_note(&state, &signed_in, &key.id).await;
     let csrf_token = signed_in.csrf_token.clone();
     if hx.wants_partial() {
         return html(
             StatusCode::OK,
             &ApiKeyDeletePartial {
                 key,
+                descendants,
                 csrf_token,
                 back_url: d.account.url,
                 dependents,
@@ -187,6 +187,7 @@ pub async fn delete_key_form(
         &ApiKeyDeletePage {
             layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
             key,
+            descendants,
             csrf_token,
             back_url: d.account.url.clone(),
             dependents,
@@ -200,24 +201,13 @@ pub async fn delete_key(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<SaKeyPath>,
+    input: Option<web::Form<DeleteInput>>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, sa_id, key_id) = (
-        signed_in.actor(),
-        team.id.clone(),
-        path.sa_id.clone(),
-        path.id.clone(),
-    );
-    let key = state
-        .run(move |conn, now| {
-            let scope = KeyScope {
-                tenant_id: &tenant_id,
-                account_id: Some(&sa_id),
-            };
-            api_keys::revoke_api_key_in(conn, &actor, now, &key_id, Some(scope))
-        })
-        .await?;
-    let message = format!("Deleted the API key “{}”.", key.name);
+    let scope = Some((team.id.clone(), Some(path.sa_id.clone())));
+    let with_descendants = DeleteInput::wanted(input);
+    let (key, also) = revoke(&state, &signed_in, path.id.clone(), scope, with_descendants).await?;
+    let message = format!("Deleted the API key “{}”{also}.", key.name);
     let back = format!("{}/service-accounts/{}", team.base, path.sa_id);
     if !hx.wants_partial() {
         session::set_flash(&signed_in.session, message)?;

@@ -1,0 +1,252 @@
+//! The key lifecycle in the dashboard (issue 14): the read-only box and badge, the rotate
+//! dialog and its "Rotating" badge, the delete confirmation that offers what a key made,
+//! and the service-account dialog's role (issue 12 point 6) and unique names (point 20).
+
+use crate::backend_tests;
+use crate::support::browser::{location, Browser};
+use crate::support::{Backend, TestApp};
+use keyward::domain::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+backend_tests!(
+    keys_are_created_read_only_and_rotated_from_the_key_list,
+    the_delete_dialog_offers_to_revoke_what_a_key_made,
+    the_service_account_dialog_offers_the_role_and_refuses_a_taken_name,
+);
+
+const ADMIN: &str = "admin@example.com";
+
+async fn app_with_admin(backend: Backend) -> (TestApp, String, String) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await.id;
+    let admin = app.create_person(ADMIN, &tenant, Role::Admin).await.id;
+    (app, tenant, admin)
+}
+
+async fn keys_are_created_read_only_and_rotated_from_the_key_list(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let b = Browser::new(&app);
+    b.sign_in(ADMIN).await;
+    let (csrf, nonce) = b.open_create_form().await;
+    let created = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "grafana"),
+                ("expiration", "30"),
+                ("tenant_id", &tenant),
+                ("read_only", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let html = created.text().await.unwrap();
+    let marker = "id=\"new-api-key\" value=\"";
+    let start = html.find(marker).expect("the new key") + marker.len();
+    let token = html[start..start + html[start..].find('"').unwrap()].to_string();
+    let info = app
+        .graphql(
+            Some(&token),
+            "{ auth_info { read_only } }",
+            Value::Null,
+            &[],
+        )
+        .await;
+    assert_eq!(info["data"]["auth_info"]["read_only"], true);
+    let list = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(list.contains("data-read-only"), "the row says read-only");
+
+    // A second key of the same name is refused beside the name field.
+    let (csrf, nonce) = b.open_create_form().await;
+    let twice = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "grafana"),
+                ("expiration", "30"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = twice.text().await.unwrap();
+    assert!(
+        html.contains("data-field-error=\"name\"") && html.contains("already has an API key named"),
+        "{html}"
+    );
+
+    // Rotate it from the list: the dialog, then the new key shown once.
+    let key_id = app
+        .graphql(
+            Some(&token),
+            "{ auth_info { api_key_id } }",
+            Value::Null,
+            &[],
+        )
+        .await["data"]["auth_info"]["api_key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotate_url = format!("/user/api-keys/{key_id}/rotate");
+    assert!(list.contains(&rotate_url), "a rotate action on the row");
+    let dialog = b.get_hx(&rotate_url).await.text().await.unwrap();
+    assert!(dialog.contains("name=\"overlap_hours\""), "{dialog}");
+    let rotated = b
+        .post_hx(
+            &rotate_url,
+            &[("csrf_token", &csrf), ("overlap_hours", "24")],
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let html = rotated.text().await.unwrap();
+    assert!(html.contains("id=\"new-api-key\""), "{html}");
+    assert!(html.contains("The old key stops working at"), "{html}");
+    let list = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(list.contains("Rotating — stops at"), "{list}");
+    assert!(
+        !list.contains(&rotate_url),
+        "a rotating key is not rotated again"
+    );
+    // Both keys work during the overlap; the successor is read-only too.
+    assert_eq!(app.get_with_key("/api/whoami", &token).await.status(), 200);
+    let bad = b
+        .post(
+            &rotate_url,
+            &[("csrf_token", &csrf), ("overlap_hours", "5")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("must be 0 (none), 1, 24 or 168"));
+
+    // A key expiring within 7 days is badged, and admins get a banner.
+    assert!(!list.contains("expiring-keys-banner"));
+    let soon = app.clock.now() + time::Duration::days(3);
+    app.create_key(&admin, &tenant, Some(soon)).await;
+    let list = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(list.contains("data-expiring-soon"), "{list}");
+    assert!(list.contains("id=\"expiring-keys-banner\""), "{list}");
+    assert!(
+        list.contains("1 key you manage expires within 7 days"),
+        "{list}"
+    );
+}
+
+async fn the_delete_dialog_offers_to_revoke_what_a_key_made(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (key_id, key) = app.create_key(&admin, &tenant, None).await;
+    let made = app
+        .graphql(
+            Some(&key),
+            "mutation($i: create_service_account_input!) { create_service_account(input: $i) { id } }",
+            json!({ "i": { "name": "minted" } }),
+            &[],
+        )
+        .await;
+    let sa = made["data"]["create_service_account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child = app
+        .graphql(
+            Some(&key),
+            "mutation($i: create_api_key_input!) { create_api_key(input: $i) { key } }",
+            json!({ "i": { "user_id": admin, "name": "child" } }),
+            &[],
+        )
+        .await;
+    let child = child["data"]["create_api_key"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    let url = format!("/user/api-keys/{key_id}/delete");
+    let dialog = b.get_hx(&url).await.text().await.unwrap();
+    assert!(
+        dialog.contains("Revoke this key and the 1 key and 1 service account it created"),
+        "{dialog}"
+    );
+    let res = b
+        .post(&url, &[("csrf_token", &csrf), ("with_descendants", "on")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/user/api-keys");
+    let page = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(
+        page.contains("and the 1 key and 1 service account it created"),
+        "{page}"
+    );
+    for k in [&key, &child] {
+        assert_eq!(app.get_with_key("/api/whoami", k).await.status(), 401);
+    }
+    let gone = b
+        .get(&format!("/t/acme/team/service-accounts/{sa}"))
+        .await
+        .status();
+    assert_eq!(gone, StatusCode::NOT_FOUND);
+}
+
+async fn the_service_account_dialog_offers_the_role_and_refuses_a_taken_name(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    let dialog = b
+        .get_hx("/t/acme/team/service-accounts/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(dialog.contains("name=\"role\""), "{dialog}");
+    assert!(
+        dialog.contains("<option value=\"ADMIN\" selected>"),
+        "ADMIN by default"
+    );
+    let created = b
+        .post(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "ci-bot"), ("role", "USER")],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let sa_id = location(&created).rsplit('/').next().unwrap().to_string();
+    // Its keys act with the role chosen.
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let key = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: create_api_key_input!) { create_api_key(input: $i) { key } }",
+            json!({ "i": { "user_id": sa_id, "name": "probe" } }),
+            &[],
+        )
+        .await;
+    let sa_key = key["data"]["create_api_key"]["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key}"));
+    let info = app
+        .graphql(Some(sa_key), "{ auth_info { role } }", Value::Null, &[])
+        .await;
+    assert_eq!(info["data"]["auth_info"]["role"], "USER");
+    let twice = b
+        .post(
+            "/t/acme/team/service-accounts",
+            &[("csrf_token", &csrf), ("name", "ci-bot")],
+        )
+        .await;
+    assert_eq!(twice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = twice.text().await.unwrap();
+    assert!(
+        html.contains("data-field-error=\"name\"")
+            && html.contains("already has a service account named"),
+        "{html}"
+    );
+}
