@@ -115,6 +115,8 @@ fn main() {
                 workers: None,
                 quotas: Default::default(),
                 audit_retention_days: None,
+                metrics_token: None,
+                shutdown_timeout: std::time::Duration::from_secs(5),
             };
             let app = Application::build(settings, Clock::system()).expect("server builds");
             let base = format!("http://127.0.0.1:{}", app.port());

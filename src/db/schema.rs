@@ -45,6 +45,8 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        allowed_ips -> Nullable<Text>,
+        ip_refusal_audited_at -> Nullable<Timestamp>,
     }
 }
 

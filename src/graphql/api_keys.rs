@@ -2,7 +2,7 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
-use crate::domain::{ExpiresAt, KeyName};
+use crate::domain::{new_id, AllowedIps, ExpiresAt, KeyName};
 use crate::error::AppError;
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
@@ -10,7 +10,7 @@ use crate::graphql::lists::{Aggregate, OrderBy, StringComparison, TimeComparison
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
-use crate::services::key_lists;
+use crate::services::{ip_allow, key_lists};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use time::PrimitiveDateTime;
 
@@ -34,6 +34,8 @@ pub struct GqlApiKey {
     /// Expired keys are refused, and stay listed until deleted.
     expired: bool,
     last_used_at: Option<DateTime>,
+    /// The IPv4/IPv6 ranges the key may be used from; empty means anywhere.
+    allowed_ips: Vec<String>,
 }
 
 impl GqlApiKey {
@@ -50,6 +52,7 @@ impl GqlApiKey {
             created_at: l.key.created_at.into(),
             expires_at: l.key.expires_at.map(DateTime),
             last_used_at: l.key.last_used_at.map(DateTime),
+            allowed_ips: AllowedIps::from_stored(l.key.allowed_ips.as_deref()).texts(),
         }
     }
 }
@@ -64,6 +67,9 @@ pub struct CreateApiKeyInput {
     expires_at: Option<DateTime>,
     /// Defaults to the key's tenant; any other tenant is FORBIDDEN.
     tenant_id: Option<Uuid>,
+    /// IPv4/IPv6 addresses or CIDR ranges (`203.0.113.0/24`, `2001:db8::/32`) the key may
+    /// be used from; empty or absent means anywhere.
+    allowed_ips: Option<Vec<String>>,
 }
 
 /// The new key. `key` and `token` are the same secret, shown only in this answer.
@@ -216,6 +222,8 @@ impl ApiKeysMutation {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let name = KeyName::parse(&input.name).map_err(|e| AppError::from(e).into_graphql())?;
+        let allowed = AllowedIps::parse(input.allowed_ips.as_deref().unwrap_or_default())
+            .map_err(|e| AppError::from(e).into_graphql())?;
         let context = RequestContext::of(ctx)?;
         let quotas = context.state.settings.quotas;
         let created = context
@@ -224,7 +232,7 @@ impl ApiKeysMutation {
                     .expires_at
                     .map(|at| ExpiresAt::parse(at.0, now))
                     .transpose()?;
-                api_keys::create_api_key_within(
+                ip_allow::create_api_key_allowed_from(
                     conn,
                     actor,
                     now,
@@ -234,6 +242,8 @@ impl ApiKeysMutation {
                         name,
                         expires_at,
                     },
+                    new_id(),
+                    &allowed,
                     &quotas,
                 )
             })

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod context;
 pub mod documents;
+mod ip_allow;
 mod limits;
 mod lists;
 mod members;
@@ -55,6 +56,7 @@ pub struct MutationRoot(
     api_keys::ApiKeysMutation,
     service_accounts::ServiceAccountsMutation,
     members::MembersMutation,
+    ip_allow::IpAllowMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

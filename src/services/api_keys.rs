@@ -120,6 +120,8 @@ pub fn create_api_key_with_id(
             expires_at: input.expires_at.map(ExpiresAt::get),
             last_used_at: None,
             last_used_ip: None,
+            allowed_ips: None,
+            ip_refusal_audited_at: None,
         };
         key.insert(conn).map_err(|e| {
             if is_unique_violation(&e) {
@@ -146,6 +148,7 @@ pub fn create_api_key_with_id(
         )?;
         Ok(CreatedApiKey { key, token })
     })
+    .inspect(|_| crate::telemetry::metrics::api_key_created())
 }
 
 /// Where a page looks for the key it revokes: a team page acts only on its tenant's and
@@ -181,17 +184,28 @@ pub fn revoke_api_key_in(
     key_id: &str,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
-        let key = ApiKey::find(conn, &key_id)?
-            .filter(|k| scope.is_none_or(|s| s.holds(k)))
-            .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        if !permissions::may_revoke_key(conn, actor, &key)? {
-            return Err(AppError::not_found(NOT_FOUND));
-        }
+        let key = find_revocable(conn, actor, key_id, scope)?;
         delete_key_audited(conn, actor, now, &key, "revoked")?;
         Ok(key)
     })
+}
+
+/// The key `actor` may revoke (and so change); NOT_FOUND for any other, unknown or not.
+pub(crate) fn find_revocable(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    key_id: &str,
+    scope: Option<KeyScope<'_>>,
+) -> Result<ApiKey, AppError> {
+    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
+    let key = ApiKey::find(conn, &key_id)?
+        .filter(|k| scope.is_none_or(|s| s.holds(k)))
+        .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+    if !permissions::may_revoke_key(conn, actor, &key)? {
+        return Err(AppError::not_found(NOT_FOUND));
+    }
+    Ok(key)
 }
 
 /// Deletes one key and writes its audit event; used by every path that removes keys
@@ -204,6 +218,8 @@ pub(crate) fn delete_key_audited(
     why: &str,
 ) -> Result<(), AppError> {
     ApiKey::delete(conn, &key.id)?;
+    // Counted as written; the rare transaction rolled back after this counts too.
+    crate::telemetry::metrics::api_key_revoked();
     audit::record(
         conn,
         actor,

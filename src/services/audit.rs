@@ -13,6 +13,8 @@ use time::PrimitiveDateTime;
 pub const ACTIONS: &[&str] = &[
     "api_key.created",
     "api_key.revoked",
+    "api_key.allowed_ips_changed",
+    "api_key.refused_ip",
     "service_account.created",
     "service_account.renamed",
     "service_account.removed",

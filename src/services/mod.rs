@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod housekeeping;
 pub mod invitations;
+pub mod ip_allow;
 pub mod key_lists;
 pub mod members;
 pub mod passwords;

@@ -10,6 +10,7 @@ mod dashboard;
 mod foundation;
 mod graphql;
 mod invitation_creators;
+mod ops;
 mod permissions;
 mod reliability;
 mod revocation;

@@ -20,6 +20,10 @@ pub struct ApiKey {
     pub expires_at: Option<PrimitiveDateTime>,
     pub last_used_at: Option<PrimitiveDateTime>,
     pub last_used_ip: Option<String>,
+    /// Comma-separated CIDR ranges the key may be used from; `None` = anywhere
+    /// (`domain::AllowedIps`).
+    pub allowed_ips: Option<String>,
+    pub ip_refusal_audited_at: Option<PrimitiveDateTime>,
 }
 
 impl std::fmt::Debug for ApiKey {

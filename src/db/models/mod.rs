@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod api_key_ip;
 pub mod api_key_list;
 pub mod audit_event;
 pub mod housekeeping;

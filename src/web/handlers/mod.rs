@@ -3,6 +3,7 @@ pub mod assets;
 pub mod graphql;
 pub mod health;
 pub mod key_list;
+pub mod metrics;
 pub mod password;
 pub mod setup;
 pub mod sign_in;
