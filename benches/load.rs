@@ -6,7 +6,8 @@
 //!     KEYWARD_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench load
 //!
 //! Options (environment): BENCH_SECONDS per route (default 5), BENCH_CONNECTIONS
-//! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with).
+//! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with),
+//! BENCH_METRICS=1 (serve with Prometheus metrics on, so every request is counted).
 //! For each backend and key count it prints req/s, p50/p99/max latency and the ratio of
 //! req/s to `/healthz` for: `/healthz`, `/api/whoami`, GraphQL `auth_info`, an unknown
 //! (well-formed) key, and `/api/whoami` while 20 clients sign in with a password in a
@@ -115,7 +116,10 @@ fn main() {
                 workers: None,
                 quotas: Default::default(),
                 audit_retention_days: None,
-                metrics_token: None,
+                metrics_token: (env_or("BENCH_METRICS", 0) == 1).then(|| {
+                    keyward::config::MetricsToken::parse("bench-metrics-token-0123456789")
+                        .expect("a valid token")
+                }),
                 shutdown_timeout: std::time::Duration::from_secs(5),
             };
             let app = Application::build(settings, Clock::system()).expect("server builds");
