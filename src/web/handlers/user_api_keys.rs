@@ -3,10 +3,10 @@
 //! htmx with its partial (the dialog content or the list) and everyone else with the whole
 //! page, so the forms also work as plain POSTs without JavaScript.
 
-use crate::domain::{ExpiresAt, InvalidInput, KeyName};
+use crate::domain::{AllowedIps, ExpiresAt, InvalidInput, KeyName};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
-use crate::services::key_lists;
+use crate::services::{ip_allow, key_lists};
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
@@ -73,6 +73,8 @@ pub struct CreateKeyInput {
     pub(crate) expiration: String,
     pub(crate) expires_on: String,
     pub(crate) tenant_id: String,
+    /// IP ranges the key may be used from, comma- or space-separated; empty = anywhere.
+    pub(crate) allowed_ips: String,
 }
 
 fn form(
@@ -99,6 +101,7 @@ fn form(
             input.expiration
         },
         expires_on: input.expires_on,
+        allowed_ips: input.allowed_ips,
         today: date(now),
         tenants: TenantOption::list(signed_in, selected.as_deref()),
         errors,
@@ -187,6 +190,7 @@ pub(crate) fn form_field(error: &AppError) -> Option<&'static str> {
         AppError::Invalid(i) => Some(match i.field {
             "tenant" | "tenant_id" => "tenant_id",
             "expires_at" => "expires_at",
+            "allowed_ips" => "allowed_ips",
             _ => "name",
         }),
         // Choosing a tenant you do not belong to (an edited form).
@@ -219,10 +223,20 @@ pub(crate) async fn create_key_from_form(
     let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
         .map_err(|e| errors.add("expires_at", e.message))
         .ok();
+    let allowed = AllowedIps::parse(
+        &input
+            .allowed_ips
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| errors.add("allowed_ips", e.message))
+    .ok();
     if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
-    let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
+    let (Some(name), Some(expires_at), Some(allowed), true) =
+        (name, expires_at, allowed, errors.is_empty())
+    else {
         return Ok(Err(errors));
     };
     let actor = signed_in.actor();
@@ -236,7 +250,9 @@ pub(crate) async fn create_key_from_form(
     let quotas = state.settings.quotas;
     let created = match state
         .run(move |conn, now| {
-            api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id, &quotas)
+            ip_allow::create_api_key_allowed_from(
+                conn, &actor, now, new_key, key_id, &allowed, &quotas,
+            )
         })
         .await
     {

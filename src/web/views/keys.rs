@@ -20,6 +20,8 @@ pub struct KeyRow {
     /// "Never", or the date plus "in N days".
     pub expires: String,
     pub last_used: String,
+    /// The key's IP allow-list, or "Anywhere".
+    pub allowed_ips: String,
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
 }
@@ -28,6 +30,14 @@ impl KeyRow {
     pub fn of(listing: &ApiKeyListing, now: PrimitiveDateTime) -> Self {
         let key = &listing.key;
         Self {
+            allowed_ips: {
+                let list = crate::domain::AllowedIps::from_stored(key.allowed_ips.as_deref());
+                if list.is_anywhere() {
+                    "Anywhere".into()
+                } else {
+                    list.texts().join(", ")
+                }
+            },
             id: key.id.clone(),
             name: key.name.clone(),
             tenant_name: listing.tenant.name.clone(),
@@ -114,6 +124,8 @@ pub struct CreateKeyForm {
     pub name: String,
     pub expiration: String,
     pub expires_on: String,
+    /// The IP ranges as typed (comma- or space-separated); empty = anywhere.
+    pub allowed_ips: String,
     pub today: String,
     /// The tenants to choose from; empty for keys whose tenant is fixed (a service
     /// account's), which hides the field.

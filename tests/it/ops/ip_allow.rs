@@ -231,8 +231,66 @@ async fn whoever_may_revoke_a_key_sets_its_list_and_nobody_else_learns_it_exists
     assert!(f.auth_info(&key, None).await["data"]["auth_info"].is_object());
 }
 
+async fn the_dashboard_creates_a_key_with_an_allow_list_and_shows_it_on_the_row(backend: Backend) {
+    use crate::support::browser::Browser;
+    let f = fixture(backend, false).await;
+    let browser = Browser::new(&f.app);
+    browser.sign_in("ada@example.com").await;
+    let tenant = f
+        .app
+        .graphql(Some(&f.key), "{ auth_info { tenant_id } }", json!({}), &[])
+        .await["data"]["auth_info"]["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (csrf, nonce) = browser.open_create_form().await;
+    let form = |nonce: &str, ips: &str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("nonce", nonce.to_string()),
+            ("name", "office".to_string()),
+            ("expiration", "30".to_string()),
+            ("tenant_id", tenant.clone()),
+            ("allowed_ips", ips.to_string()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let browser = &browser;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser.post("/user/api-keys", &fields).await
+        }
+    };
+    let res = send(form(&nonce, "203.0.113.0/24, junk")).await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-field-error=\"allowed_ips\""), "{html}");
+    assert!(html.contains("is not an IPv4 or IPv6 address"), "{html}");
+
+    let res = send(form(&nonce, "203.0.113.0/24 2001:db8::/32")).await;
+    let html = res.text().await.unwrap();
+    let start = html
+        .find("kwu_")
+        .unwrap_or_else(|| panic!("no new key in {html}"));
+    let secret: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert_refused_naming(&f.auth_info(&secret, None).await, "127.0.0.1");
+
+    let list = browser.get("/user/api-keys").await.text().await.unwrap();
+    assert!(list.contains("Allowed from"), "{list}");
+    assert!(list.contains("203.0.113.0/24, 2001:db8::/32"), "{list}");
+    assert!(
+        list.contains(">Anywhere<"),
+        "the unrestricted key says so: {list}"
+    );
+}
+
 backend_tests!(
     a_key_is_refused_outside_its_ranges_and_the_forwarded_address_is_not_believed_without_a_proxy,
     behind_a_trusted_proxy_the_forwarded_address_decides_for_ipv4_and_ipv6,
-    whoever_may_revoke_a_key_sets_its_list_and_nobody_else_learns_it_exists
+    whoever_may_revoke_a_key_sets_its_list_and_nobody_else_learns_it_exists,
+    the_dashboard_creates_a_key_with_an_allow_list_and_shows_it_on_the_row
 );

@@ -54,6 +54,7 @@ fn key_form(
             input.expiration
         },
         expires_on: input.expires_on,
+        allowed_ips: input.allowed_ips,
         today: date(now),
         // A service account's keys serve its own tenant only.
         tenants: TenantOption::list(signed_in, Some(&d.team.id))
