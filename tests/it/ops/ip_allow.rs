@@ -16,6 +16,7 @@ const AUTH_INFO: &str = "{ auth_info { api_key_id } }";
 
 struct Fixture {
     app: TestApp,
+    tenant_id: String,
     person_id: String,
     key: String,
 }
@@ -34,6 +35,7 @@ async fn fixture(backend: Backend, behind_proxy: bool) -> Fixture {
     let (_, key) = app.create_key(&person.id, &tenant.id, None).await;
     Fixture {
         app,
+        tenant_id: tenant.id,
         person_id: person.id,
         key,
     }
@@ -111,6 +113,15 @@ async fn a_key_is_refused_outside_its_ranges_and_the_forwarded_address_is_not_be
     let (id, elsewhere) = f
         .key_allowed_from(&["203.0.113.0/24", "2001:db8::/32"])
         .await;
+    let refusals = || {
+        let text = keyward::telemetry::metrics::render(&f.app.state.db.pool);
+        super::metrics::sample(
+            &text,
+            "keyward_auth_failures_total",
+            &[("reason", "ip_not_allowed")],
+        )
+    };
+    let refusals_before = refusals();
     assert_refused_naming(&f.auth_info(&elsewhere, None).await, "127.0.0.1");
     // Without a trusted proxy, X-Forwarded-For is the client's own say-so.
     assert_refused_naming(
@@ -121,6 +132,10 @@ async fn a_key_is_refused_outside_its_ranges_and_the_forwarded_address_is_not_be
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("127.0.0.1"));
 
+    assert!(
+        refusals() - refusals_before >= 3.0,
+        "counted in the metrics"
+    );
     // Three refusals within the minute: one audit event.
     assert_eq!(f.audit_count("api_key.refused_ip", &id).await, 1);
 
@@ -199,13 +214,7 @@ async fn whoever_may_revoke_a_key_sets_its_list_and_nobody_else_learns_it_exists
         .contains("is not an IPv4 or IPv6 address"));
 
     // Another member of the tenant may not revoke the key, so may not touch its list.
-    let tenant = f
-        .app
-        .graphql(Some(&f.key), "{ auth_info { tenant_id } }", json!({}), &[])
-        .await["data"]["auth_info"]["tenant_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tenant = f.tenant_id.clone();
     let other = f
         .app
         .create_person("bob@example.com", &tenant, Role::User)
@@ -236,13 +245,7 @@ async fn the_dashboard_creates_a_key_with_an_allow_list_and_shows_it_on_the_row(
     let f = fixture(backend, false).await;
     let browser = Browser::new(&f.app);
     browser.sign_in("ada@example.com").await;
-    let tenant = f
-        .app
-        .graphql(Some(&f.key), "{ auth_info { tenant_id } }", json!({}), &[])
-        .await["data"]["auth_info"]["tenant_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tenant = f.tenant_id.clone();
 
     let (csrf, nonce) = browser.open_create_form().await;
     let form = |nonce: &str, ips: &str| {

@@ -11,7 +11,7 @@ use keyward::domain::{PlainToken, Role, TokenKind};
 const TOKEN: &str = "metrics-token-for-the-tests-0123456789";
 
 /// The value of the sample `name{labels…}` holding every one of `labels`; 0 when absent.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(super) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {
