@@ -9,7 +9,7 @@
 //! Options (environment): BENCH_SECONDS per route (default 5), BENCH_CONNECTIONS
 //! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with),
 //! BENCH_BACKENDS (default "sqlite,postgres"; postgres only when KEYWARD_TEST_POSTGRES_URL
-//! is set). For each backend and key count it prints req/s, p50/p99/max latency, the
+//! is set), BENCH_METRICS=1 (serve with Prometheus metrics on, so every request is counted). For each backend and key count it prints req/s, p50/p99/max latency, the
 //! ratio of req/s to `/healthz` and the server's CPU time per request for: `/healthz`,
 //! `/api/whoami`, GraphQL `auth_info`, an unknown (well-formed) key, and `/api/whoami`
 //! while 20 clients sign in with a password in a loop; then the server's peak resident
@@ -495,7 +495,12 @@ impl Server {
         let secret = keyward::config::SessionSecret::generate();
         let secret =
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret.expose());
-        let child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        if env_or("BENCH_METRICS", 0) == 1 {
+            // Prometheus metrics on, so every request is counted (issue 16).
+            command.env("KEYWARD_METRICS_TOKEN", "bench-metrics-token-0123456789");
+        }
+        let child = command
             .arg("serve")
             .env("KEYWARD_DATABASE_URL", database_url)
             .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))

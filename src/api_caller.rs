@@ -9,7 +9,9 @@
 use crate::domain::PlainToken;
 use crate::error::AppError;
 use crate::services::auth::{self, Verdict};
+use crate::services::ip_allow;
 use crate::services::{Actor, Principal};
+use crate::telemetry::metrics::{self, AuthFailure};
 use crate::web::client_ip::client_ip;
 use crate::web::AppState;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
@@ -70,12 +72,14 @@ pub async fn authenticate_request(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<ApiCaller>, AppError> {
-    let Some(token) = bearer_token(req.headers())? else {
+    let malformed = |_: &AppError| metrics::auth_failure(AuthFailure::Malformed);
+    let Some(token) = bearer_token(req.headers()).inspect_err(malformed)? else {
         return Ok(None);
     };
-    let tenants = tenant_headers(req.headers())?;
+    let tenants = tenant_headers(req.headers()).inspect_err(malformed)?;
     let ip = client_ip(req, &state.settings);
     let verdict = verify(state, token, tenants).await?;
+    refuse_outside_allow_list(state, &verdict, ip.as_deref()).await?;
     if verdict.use_to_record {
         let (principal, ip) = (verdict.principal.clone(), ip.clone());
         state
@@ -91,6 +95,29 @@ pub async fn authenticate_request(
         principal: verdict.principal,
         ip,
     }))
+}
+
+/// The key's IP allow-list (none on most keys: then nothing is done). A refusal is
+/// audited off the executor, at most once a minute per key.
+async fn refuse_outside_allow_list(
+    state: &AppState,
+    verdict: &Verdict,
+    ip: Option<&str>,
+) -> Result<(), AppError> {
+    let Err(refused) = ip_allow::check(verdict.allowed_ips.as_deref(), ip) else {
+        return Ok(());
+    };
+    metrics::auth_failure(AuthFailure::IpNotAllowed);
+    if ip_allow::refusal_audit_due(verdict.ip_refusal_audited_at, state.clock.now()) {
+        let (principal, ip) = (verdict.principal.clone(), ip.map(str::to_string));
+        state
+            .run(move |conn, now| {
+                ip_allow::audit_refusal(conn, now, &principal, ip.as_deref());
+                Ok(())
+            })
+            .await?;
+    }
+    Err(refused)
 }
 
 /// The key's read: here on SQLite, on the blocking pool with the key pool on PostgreSQL.

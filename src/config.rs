@@ -13,6 +13,8 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward.db";
 pub const DEFAULT_CONFIG_FILE: &str = "keyward.toml";
 pub const MIN_SESSION_SECRET_BYTES: usize = 64;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
+pub const MIN_METRICS_TOKEN_CHARS: usize = 16;
 
 /// What may come from the command line or the environment; `None` means "not given".
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -32,6 +34,19 @@ pub struct SettingsArgs {
     /// comma-separated [default: none]
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_name = "CIDRS")]
     pub trusted_proxies: Option<String>,
+    /// Turns on `GET /metrics` (Prometheus), answered only with `Authorization: Bearer
+    /// <this token>` [default: off]
+    #[arg(
+        long,
+        env = "KEYWARD_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// Seconds a stopping server (SIGTERM) gives in-flight requests before closing them
+    /// [default: 20]
+    #[arg(long, env = "KEYWARD_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<u64>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -97,6 +112,8 @@ struct FileSettings {
     log: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     session_secret: Option<String>,
+    metrics_token: Option<String>,
+    shutdown_timeout: Option<u64>,
     max_keys_per_account: Option<i64>,
     max_service_accounts_per_tenant: Option<i64>,
     max_pending_invitations_per_tenant: Option<i64>,
@@ -184,6 +201,32 @@ impl SessionSecret {
     }
 }
 
+/// The bearer token `GET /metrics` asks for. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
+}
+
+impl MetricsToken {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.chars().count() < MIN_METRICS_TOKEN_CHARS || text.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "the metrics token must be at least {MIN_METRICS_TOKEN_CHARS} characters without spaces (generate one with `openssl rand -hex 32`)"
+            ));
+        }
+        Ok(Self(text.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -233,6 +276,10 @@ pub struct Settings {
     pub quotas: Quotas,
     /// Audit events older than this many days are deleted; `None` keeps them forever.
     pub audit_retention_days: Option<i64>,
+    /// `None` leaves `GET /metrics` off (404).
+    pub metrics_token: Option<MetricsToken>,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -282,6 +329,20 @@ impl Settings {
             Some(text) => Some(SessionSecret::parse(&text)?),
             None => None,
         };
+        let metrics_token = match args
+            .metrics_token
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .or(file.metrics_token)
+        {
+            Some(text) => Some(MetricsToken::parse(&text)?),
+            None => None,
+        };
+        let shutdown_timeout = std::time::Duration::from_secs(
+            args.shutdown_timeout
+                .or(file.shutdown_timeout)
+                .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        );
         Ok(Self {
             bind,
             database_url,
@@ -292,6 +353,8 @@ impl Settings {
             workers: None,
             quotas,
             audit_retention_days,
+            metrics_token,
+            shutdown_timeout,
         })
     }
 

@@ -68,7 +68,11 @@ impl Application {
         })
         .listen(listener)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?;
-        server = server.workers(workers);
+        // SIGTERM (actix-web's own handler): stop accepting, let in-flight requests finish
+        // for at most this long, then return from `run_until_stopped`, so `serve` exits 0.
+        server = server
+            .workers(workers)
+            .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
         Ok(Self {
             port,
             server: server.run(),

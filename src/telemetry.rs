@@ -14,3 +14,5 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Pretty => builder.try_init(),
     };
 }
+
+pub mod metrics;

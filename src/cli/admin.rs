@@ -101,10 +101,30 @@ pub enum AdminCommand {
         #[arg(long)]
         id: String,
     },
+    /// Copy a SQLite database into a new file while the server runs (PostgreSQL: pg_dump)
+    Backup {
+        /// The backup file to create (never overwritten)
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
+    /// Prove a SQLite backup opens, passes the integrity check and migrates (on a copy)
+    RestoreCheck {
+        /// The backup file
+        file: std::path::PathBuf,
+    },
 }
 
 pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
     let url = Settings::database_url(db).map_err(CliError::usage)?;
+    // These two never migrate or write the live database.
+    let copied = match &args.command {
+        AdminCommand::Backup { to } => Some(super::backup::backup(&url, to)?),
+        AdminCommand::RestoreCheck { file } => Some(super::backup::restore_check(file)?),
+        _ => None,
+    };
+    if let Some((text, value)) = copied {
+        return print(args.json, text, value);
+    }
     let quotas = Settings::quotas(db).map_err(CliError::usage)?;
     // Read stdin before opening the database so a prompt never waits on a lock.
     let password = match &args.command {
@@ -244,8 +264,15 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 json!({ "id": key.id, "revoked": true }),
             )
         }
+        AdminCommand::Backup { .. } | AdminCommand::RestoreCheck { .. } => {
+            unreachable!("answered before the database is opened")
+        }
     };
-    if args.json {
+    print(args.json, text, value)
+}
+
+fn print(json: bool, text: String, value: serde_json::Value) -> Result<(), CliError> {
+    if json {
         println!("{value}");
     } else {
         println!("{text}");

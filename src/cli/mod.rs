@@ -2,6 +2,7 @@
 //! client commands (`login`, `whoami`, `keys …`, `service-accounts …`).
 
 pub mod admin;
+pub mod backup;
 pub mod client;
 
 use crate::config::{DatabaseArgs, Settings, SettingsArgs};

@@ -48,6 +48,8 @@ diesel::table! {
         last_used_ip -> Nullable<Text>,
         read_only -> Bool,
         rotated_to_key_id -> Nullable<Text>,
+        allowed_ips -> Nullable<Text>,
+        ip_refusal_audited_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Pure types and rules of the domain: ids, names, roles, API-key tokens and the clock.
 //! Everything here is built valid or not at all; nothing here does I/O.
 
+pub mod allowed_ips;
 pub mod api_key;
 pub mod clock;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod names;
 pub mod quotas;
 pub mod role;
 
+pub use allowed_ips::AllowedIps;
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use clock::Clock;
 pub use ids::new_id;

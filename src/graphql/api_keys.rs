@@ -2,7 +2,7 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
-use crate::domain::{ExpiresAt, KeyName};
+use crate::domain::{new_id, AllowedIps, ExpiresAt, KeyName};
 use crate::error::AppError;
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
@@ -12,7 +12,7 @@ use crate::graphql::lists::{
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
-use crate::services::{key_lists, key_revocation};
+use crate::services::{ip_allow, key_lists, key_revocation};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use time::PrimitiveDateTime;
 
@@ -46,6 +46,8 @@ pub struct GqlApiKey {
     rotated_to_key_id: Option<Uuid>,
     /// Not expired, and expires within 7 days.
     expiring_soon: bool,
+    /// The IPv4/IPv6 ranges the key may be used from; empty means anywhere.
+    allowed_ips: Vec<String>,
 }
 
 impl GqlApiKey {
@@ -66,6 +68,7 @@ impl GqlApiKey {
             expires_at: l.key.expires_at.map(DateTime),
             last_used_at: l.key.last_used_at.map(DateTime),
             clients: None,
+            allowed_ips: AllowedIps::from_stored(l.key.allowed_ips.as_deref()).texts(),
         }
     }
 }
@@ -83,6 +86,9 @@ pub struct CreateApiKeyInput {
     /// A read-only key answers every query its owner may make and is FORBIDDEN on every
     /// mutation. Default false.
     read_only: Option<bool>,
+    /// IPv4/IPv6 addresses or CIDR ranges (`203.0.113.0/24`, `2001:db8::/32`) the key may
+    /// be used from; empty or absent means anywhere.
+    allowed_ips: Option<Vec<String>>,
 }
 
 /// The new key. `key` and `token` are the same secret, shown only in this answer.
@@ -224,6 +230,8 @@ impl ApiKeysMutation {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let name = KeyName::parse(&input.name).map_err(|e| AppError::from(e).into_graphql())?;
+        let allowed = AllowedIps::parse(input.allowed_ips.as_deref().unwrap_or_default())
+            .map_err(|e| AppError::from(e).into_graphql())?;
         let context = RequestContext::of(ctx)?;
         let quotas = context.state.settings.quotas;
         let created = context
@@ -232,7 +240,7 @@ impl ApiKeysMutation {
                     .expires_at
                     .map(|at| ExpiresAt::parse(at.0, now))
                     .transpose()?;
-                api_keys::create_api_key_within(
+                ip_allow::create_api_key_allowed_from(
                     conn,
                     actor,
                     now,
@@ -243,6 +251,8 @@ impl ApiKeysMutation {
                         expires_at,
                         read_only: input.read_only.unwrap_or(false),
                     },
+                    new_id(),
+                    &allowed,
                     &quotas,
                 )
             })

@@ -15,6 +15,8 @@ pub mod documents;
 mod key_clients;
 
 mod key_lifecycle;
+
+mod ip_allow;
 mod limits;
 mod lists;
 pub mod loaders;
@@ -65,6 +67,7 @@ pub struct MutationRoot(
     members::MembersMutation,
     agents::AgentsMutation,
     key_lifecycle::KeyLifecycleMutation,
+    ip_allow::IpAllowMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

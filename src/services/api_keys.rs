@@ -116,10 +116,12 @@ pub fn create_api_key_with_id(
                 name,
                 expires_at,
                 read_only: input.read_only,
+                allowed_ips: None,
                 note: String::new(),
             },
         )
     })
+    .inspect(|_| crate::telemetry::metrics::api_key_created())
 }
 
 /// Counted under the tenant's lock (SQLite: the write lock of BEGIN IMMEDIATE), so
@@ -176,6 +178,8 @@ pub(crate) struct KeyToIssue<'a> {
     pub name: String,
     pub expires_at: Option<PrimitiveDateTime>,
     pub read_only: bool,
+    /// Stored CIDR list (`domain::AllowedIps`); a rotated key keeps its predecessor's.
+    pub allowed_ips: Option<String>,
     /// Appended to the audit line (", rotated from …").
     pub note: String,
 }
@@ -207,6 +211,8 @@ pub(crate) fn issue_key(
         last_used_ip: None,
         read_only: new.read_only,
         rotated_to_key_id: None,
+        allowed_ips: new.allowed_ips,
+        ip_refusal_audited_at: None,
     };
     key.insert(conn).map_err(|e| {
         if is_unique_violation(&e) {
@@ -269,17 +275,28 @@ pub fn revoke_api_key_in(
     key_id: &str,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
-        let key = ApiKey::find(conn, &key_id)?
-            .filter(|k| scope.is_none_or(|s| s.holds(k)))
-            .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        if !permissions::may_revoke_key(conn, actor, &key)? {
-            return Err(AppError::not_found(NOT_FOUND));
-        }
+        let key = find_revocable(conn, actor, key_id, scope)?;
         delete_key_audited(conn, actor, now, &key, "revoked")?;
         Ok(key)
     })
+}
+
+/// The key `actor` may revoke (and so change); NOT_FOUND for any other, unknown or not.
+pub(crate) fn find_revocable(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    key_id: &str,
+    scope: Option<KeyScope<'_>>,
+) -> Result<ApiKey, AppError> {
+    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
+    let key = ApiKey::find(conn, &key_id)?
+        .filter(|k| scope.is_none_or(|s| s.holds(k)))
+        .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+    if !permissions::may_revoke_key(conn, actor, &key)? {
+        return Err(AppError::not_found(NOT_FOUND));
+    }
+    Ok(key)
 }
 
 /// Deletes one key and writes its audit event; used by every path that removes keys
@@ -292,6 +309,8 @@ pub(crate) fn delete_key_audited(
     why: &str,
 ) -> Result<(), AppError> {
     ApiKey::delete(conn, &key.id)?;
+    // Counted as written; the rare transaction rolled back after this counts too.
+    crate::telemetry::metrics::api_key_revoked();
     audit::record(
         conn,
         actor,

@@ -18,6 +18,8 @@ pub const ACTIONS: &[&str] = &[
     "api_key.revoked",
     "api_key.rotated",
     "tenant.key_policy_changed",
+    "api_key.allowed_ips_changed",
+    "api_key.refused_ip",
     "service_account.created",
     "service_account.renamed",
     "service_account.removed",

@@ -12,6 +12,7 @@ use crate::domain::clock::rfc3339;
 use crate::domain::{ids::parse_id, PlainToken};
 use crate::error::AppError;
 use crate::services::Principal;
+use crate::telemetry::metrics::{self, AuthFailure};
 use time::PrimitiveDateTime;
 
 pub const UNKNOWN_OR_REVOKED: &str = "this API key is not valid: it is unknown or has been revoked";
@@ -25,6 +26,7 @@ pub fn authenticate(
     ip: Option<&str>,
 ) -> Result<Principal, AppError> {
     let verdict = verify(conn, now, token, tenant_headers)?;
+    crate::services::ip_allow::check(verdict.allowed_ips.as_deref(), ip)?;
     if verdict.use_to_record {
         record_use(conn, now, &verdict.principal, ip);
     }
@@ -37,6 +39,9 @@ pub fn authenticate(
 pub struct Verdict {
     pub principal: Principal,
     pub use_to_record: bool,
+    /// The key's IP allow-list and its last audited refusal (`services::ip_allow`).
+    pub allowed_ips: Option<String>,
+    pub ip_refusal_audited_at: Option<PrimitiveDateTime>,
 }
 
 /// Checks the key against the database; reads only.
@@ -48,12 +53,14 @@ pub fn verify(
 ) -> Result<Verdict, AppError> {
     let digest = token.digest();
     let Some((key, account, membership)) = ApiKey::authenticate(conn, digest.as_str())? else {
+        metrics::auth_failure(AuthFailure::UnknownOrRevoked);
         let reason = super::agents::revocation_reason(conn, digest.as_str())?;
         return Err(AppError::unauthenticated(
             reason.unwrap_or_else(|| UNKNOWN_OR_REVOKED.to_string()),
         ));
     };
     if let Some(at) = key.expires_at.filter(|&at| at <= now) {
+        metrics::auth_failure(AuthFailure::Expired);
         return Err(AppError::unauthenticated(format!(
             "this API key expired at {}; create a new one",
             rfc3339(at)
@@ -62,6 +69,7 @@ pub fn verify(
     for raw in tenant_headers {
         let matches = parse_id("tenant", raw).is_ok_and(|t| t == key.tenant_id);
         if !matches {
+            metrics::auth_failure(AuthFailure::TenantMismatch);
             return Err(AppError::unauthenticated(
                 "this API key does not belong to the tenant named in the tenant header; a Keyward key serves exactly one tenant",
             ));
@@ -81,6 +89,8 @@ pub fn verify(
             read_only: key.read_only,
         },
         use_to_record,
+        allowed_ips: key.allowed_ips,
+        ip_refusal_audited_at: key.ip_refusal_audited_at,
     })
 }
 

@@ -96,6 +96,7 @@ pub fn rotate_api_key(
                 name: old.name.clone(),
                 expires_at,
                 read_only: old.read_only,
+                allowed_ips: old.allowed_ips.clone(),
                 note: format!(", rotated from key {}", old.id),
             },
         )?;

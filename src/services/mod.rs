@@ -14,6 +14,8 @@ pub mod invitations;
 pub mod key_clients;
 
 pub mod key_expiry;
+
+pub mod ip_allow;
 pub mod key_lists;
 pub mod key_policy;
 pub mod key_revocation;

@@ -134,6 +134,7 @@ pub fn begin(
     // No account can have such an address, and PostgreSQL refuses a NUL in text: answer
     // as for any wrong address, and store nothing.
     if email.chars().any(char::is_control) {
+        crate::telemetry::metrics::sign_in_failed();
         return Err(AppError::unauthenticated(WRONG_CREDENTIALS));
     }
     let attempt = begin_attempt(conn, now, &email, ip)?;
@@ -172,11 +173,15 @@ pub fn finish(
             Ok(account)
         }
         // The attempt recorded above stays: it was a failure.
-        _ => Err(AppError::unauthenticated(WRONG_CREDENTIALS)),
+        _ => {
+            crate::telemetry::metrics::sign_in_failed();
+            Err(AppError::unauthenticated(WRONG_CREDENTIALS))
+        }
     }
 }
 
 fn too_many(scope: FailureScope<'_>, until: PrimitiveDateTime, now: PrimitiveDateTime) -> AppError {
+    crate::telemetry::metrics::sign_in_failed();
     let minutes = ((until - now).whole_seconds() + 59) / 60;
     let what = match scope {
         FailureScope::EmailAndAddress { .. } => "for this email from your address",

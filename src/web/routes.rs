@@ -68,6 +68,12 @@ pub fn routes() -> Vec<RouteSpec> {
         },
         RouteSpec {
             method: Method::GET,
+            path: "/metrics",
+            parity: Parity::Read,
+            handler: || web::route().to(crate::web::handlers::metrics::metrics),
+        },
+        RouteSpec {
+            method: Method::GET,
             path: "/api/whoami",
             parity: Parity::Read,
             handler: || web::route().to(api::whoami),

@@ -18,6 +18,8 @@ mod password_hashing;
 mod lifecycle;
 mod lifecycle_pages;
 mod lifecycle_policy;
+
+mod ops;
 mod permissions;
 mod reliability;
 mod revocation;

@@ -25,6 +25,10 @@ pub struct ApiKey {
     /// Set when the key was rotated: the key that replaces it. The key keeps working
     /// until its `expires_at` (the end of the overlap) and does not hold its name.
     pub rotated_to_key_id: Option<String>,
+    /// Comma-separated CIDR ranges the key may be used from; `None` = anywhere
+    /// (`domain::AllowedIps`).
+    pub allowed_ips: Option<String>,
+    pub ip_refusal_audited_at: Option<PrimitiveDateTime>,
 }
 
 impl std::fmt::Debug for ApiKey {

@@ -7,6 +7,8 @@ pub mod api_key;
 pub mod api_key_client;
 
 pub mod api_key_batch;
+
+pub mod api_key_ip;
 pub mod api_key_list;
 pub mod audit_event;
 pub mod housekeeping;

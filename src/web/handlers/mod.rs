@@ -7,6 +7,8 @@ pub mod key_dependents;
 pub mod key_lifecycle;
 pub mod key_list;
 pub mod list_page;
+
+pub mod metrics;
 pub mod password;
 pub mod setup;
 pub mod sign_in;

@@ -3,10 +3,10 @@
 //! htmx with its partial (the dialog content or the list) and everyone else with the whole
 //! page, so the forms also work as plain POSTs without JavaScript.
 
-use crate::domain::{ExpiresAt, InvalidInput, KeyName};
+use crate::domain::{AllowedIps, ExpiresAt, InvalidInput, KeyName};
 use crate::error::{AppError, HtmlError};
-use crate::services::api_keys::{self, NewApiKey};
-use crate::services::key_lists;
+use crate::services::api_keys::NewApiKey;
+use crate::services::{ip_allow, key_lists};
 use crate::web::handlers::key_dependents::key_dependents;
 use crate::web::handlers::key_lifecycle::{
     created_view, descendants_note, expiring_banner, key_policy_of, revoke, DeleteInput,
@@ -81,6 +81,8 @@ pub struct CreateKeyInput {
     pub(crate) tenant_id: String,
     /// A checkbox: present ("on") when ticked.
     pub(crate) read_only: String,
+    /// IP ranges the key may be used from, comma- or space-separated; empty = anywhere.
+    pub(crate) allowed_ips: String,
 }
 
 fn form(
@@ -110,6 +112,7 @@ fn form(
         read_only: !input.read_only.is_empty(),
         expirations: crate::web::views::EXPIRATIONS.to_vec(),
         policy_note: None,
+        allowed_ips: input.allowed_ips,
         today: date(now),
         tenants: TenantOption::list(signed_in, selected.as_deref()),
         errors,
@@ -207,6 +210,7 @@ pub(crate) fn form_field(error: &AppError) -> Option<&'static str> {
         AppError::Invalid(i) => Some(match i.field {
             "tenant" | "tenant_id" => "tenant_id",
             "expires_at" => "expires_at",
+            "allowed_ips" => "allowed_ips",
             _ => "name",
         }),
         // Choosing a tenant you do not belong to (an edited form).
@@ -239,10 +243,20 @@ pub(crate) async fn create_key_from_form(
     let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
         .map_err(|e| errors.add("expires_at", e.message))
         .ok();
+    let allowed = AllowedIps::parse(
+        &input
+            .allowed_ips
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| errors.add("allowed_ips", e.message))
+    .ok();
     if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
-    let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
+    let (Some(name), Some(expires_at), Some(allowed), true) =
+        (name, expires_at, allowed, errors.is_empty())
+    else {
         return Ok(Err(errors));
     };
     let actor = signed_in.actor();
@@ -257,7 +271,9 @@ pub(crate) async fn create_key_from_form(
     let quotas = state.settings.quotas;
     let created = match state
         .run(move |conn, now| {
-            api_keys::create_api_key_with_id(conn, &actor, now, new_key, key_id, &quotas)
+            ip_allow::create_api_key_allowed_from(
+                conn, &actor, now, new_key, key_id, &allowed, &quotas,
+            )
         })
         .await
     {

@@ -29,6 +29,8 @@ pub struct KeyRow {
     pub expiring_soon: bool,
     /// Where the rotate icon leads (own keys on User › API Keys; `None` elsewhere).
     pub rotate_url: Option<String>,
+    /// The key's IP allow-list, or "Anywhere".
+    pub allowed_ips: String,
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
     /// The clients seen using it (see `KeyRow::with_clients`).
@@ -39,6 +41,14 @@ impl KeyRow {
     pub fn of(listing: &ApiKeyListing, now: PrimitiveDateTime) -> Self {
         let key = &listing.key;
         Self {
+            allowed_ips: {
+                let list = crate::domain::AllowedIps::from_stored(key.allowed_ips.as_deref());
+                if list.is_anywhere() {
+                    "Anywhere".into()
+                } else {
+                    list.texts().join(", ")
+                }
+            },
             id: key.id.clone(),
             name: key.name.clone(),
             tenant_name: listing.tenant.name.clone(),
@@ -146,6 +156,8 @@ pub struct CreateKeyForm {
     pub expirations: Vec<(&'static str, &'static str)>,
     /// The tenant's key policy, when it restricts the choices.
     pub policy_note: Option<String>,
+    /// The IP ranges as typed (comma- or space-separated); empty = anywhere.
+    pub allowed_ips: String,
     pub today: String,
     /// The tenants to choose from; empty for keys whose tenant is fixed (a service
     /// account's), which hides the field.

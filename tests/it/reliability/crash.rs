@@ -16,22 +16,8 @@ const ACKS_PER_ROUND: usize = 350;
 const CLIENTS: usize = 4;
 
 fn start(db: &TestDb) -> ServerProcess {
-    let secret = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .encode(keyward::config::SessionSecret::generate().expose())
-    };
-    ServerProcess::start(
-        &std::env::temp_dir(),
-        &["serve", "--database-url", &db.url],
-        &[
-            ("KEYWARD_LOG", "warn,keyward=info,keyward::web=warn"),
-            ("KEYWARD_SESSION_SECRET", &secret),
-            // More keys than the default quota are made for one account here.
-            ("KEYWARD_MAX_KEYS_PER_ACCOUNT", "100000"),
-        ],
-    )
-    .expect("server starts")
+    // More keys than the default quota are made for one account here.
+    ServerProcess::serve(&db.url, &[("KEYWARD_MAX_KEYS_PER_ACCOUNT", "100000")])
 }
 
 fn connect(db: &TestDb) -> DbConnection {

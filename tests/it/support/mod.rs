@@ -199,6 +199,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         workers: Some(2),
         quotas: Default::default(),
         audit_retention_days: None,
+        metrics_token: None,
+        shutdown_timeout: std::time::Duration::from_secs(5),
     }
 }
 
@@ -577,6 +579,25 @@ impl ServerProcess {
         }
     }
 
+    /// `keyward serve` on `database_url` with a fresh session secret, logging its port and
+    /// warnings, plus `envs`; panics when it does not start.
+    pub fn serve(database_url: &str, envs: &[(&str, &str)]) -> ServerProcess {
+        use base64::Engine;
+        let secret = base64::engine::general_purpose::STANDARD
+            .encode(keyward::config::SessionSecret::generate().expose());
+        let mut all = vec![
+            ("KEYWARD_LOG", "warn,keyward=info,keyward::web=warn"),
+            ("KEYWARD_SESSION_SECRET", secret.as_str()),
+        ];
+        all.extend_from_slice(envs);
+        Self::start(
+            &std::env::temp_dir(),
+            &["serve", "--database-url", database_url],
+            &all,
+        )
+        .expect("server starts")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -584,6 +605,27 @@ impl ServerProcess {
     /// Everything it printed so far (stdout and stderr).
     pub fn output(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most a minute) for it to exit by itself; its exit code (`None` when it
+    /// did not exit or died of a signal) and everything it printed.
+    pub fn wait_for_exit(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let code = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                _ => break None,
+            }
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (code, self.output())
     }
 
     pub fn stop(mut self) -> String {

@@ -58,6 +58,7 @@ fn key_form(
         read_only: !input.read_only.is_empty(),
         expirations: crate::web::views::EXPIRATIONS.to_vec(),
         policy_note: None,
+        allowed_ips: input.allowed_ips,
         today: date(now),
         // A service account's keys serve its own tenant only: nothing to choose.
         tenants: Vec::new(),

@@ -1,0 +1,6 @@
+//! Operating Keyward (issue 16): graceful shutdown, backups, metrics, per-key IP allow-lists.
+
+mod backup;
+mod ip_allow;
+mod metrics;
+mod shutdown;
