@@ -121,6 +121,8 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
             json!({ "user_id": sa.id, "name": "stolen" }), false),
         ("delete_api_key", "mutation($i: delete_api_key_input!) { delete_api_key(input: $i) { success } }".into(),
             json!({ "key_id": sa_key_id }), false),
+        ("set_api_key_allowed_ips", "mutation($i: set_api_key_allowed_ips_input!) { set_api_key_allowed_ips(input: $i) { id } }".into(),
+            json!({ "key_id": sa_key_id, "allowed_ips": [] }), false),
         ("create_service_account", "mutation($i: create_service_account_input!) { create_service_account(input: $i) { id } }".into(),
             json!({ "name": "sneaky" }), false),
         ("rename_service_account", "mutation($i: rename_service_account_input!) { rename_service_account(input: $i) { id } }".into(),
