@@ -6,7 +6,8 @@ use crate::web::handlers::team::{
     audit_log, join, members, service_account_keys, service_accounts, settings,
 };
 use crate::web::handlers::{
-    api, assets, health, key_lifecycle, password, setup, sign_in, team, tenant, user_api_keys,
+    api, assets, graphql, health, key_lifecycle, metrics, password, setup, sign_in, team, tenant,
+    user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -30,328 +31,92 @@ pub struct RouteSpec {
     pub handler: fn() -> Route,
 }
 
+// Why these routes change state with no GraphQL counterpart (browser-session concerns).
+const GRAPHQL_ITSELF: &str = "the GraphQL endpoint itself";
+const GRAPHQL_BARE_URL: &str =
+    "the GraphQL endpoint itself (Prefect 1.x clients post to the bare URL)";
+const FIRST_RUN: &str =
+    "first-run setup: creates the first tenant and admin once, before any account or key exists";
+const SIGN_IN: &str = "signing in starts a browser session; API callers present a key";
+const SIGN_OUT: &str = "signing out ends a browser session; API keys have none";
+const TENANT_SWITCH: &str =
+    "tenant switch: a browser-session preference; a key serves exactly one tenant";
+const JOIN: &str =
+    "invitation accept: a signed-in person joins with a one-time link; keys serve one tenant and cannot join others";
+const JOIN_NEW_ACCOUNT: &str =
+    "invitation accept with a new account: a person signs up and joins in the browser";
+
+/// One row of the table: `route!(METHOD "path" => handler, parity)`.
+macro_rules! route {
+    ($method:ident $path:literal => $handler:path, $parity:expr) => {
+        RouteSpec {
+            method: Method::$method,
+            path: $path,
+            parity: $parity,
+            handler: || web::route().to($handler),
+        }
+    };
+}
+
+#[rustfmt::skip]
 pub fn routes() -> Vec<RouteSpec> {
+    use Parity::{Exempt, Mutation, Read};
     vec![
         // GraphQL (DESIGN §5). The POST rows are the GraphQL surface itself; parity is
         // between the other routes and the mutations these serve.
-        RouteSpec {
-            method: Method::POST,
-            path: "/graphql",
-            parity: Parity::Exempt("the GraphQL endpoint itself"),
-            handler: || web::route().to(crate::web::handlers::graphql::execute),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/",
-            parity: Parity::Exempt(
-                "the GraphQL endpoint itself (Prefect 1.x clients post to the bare URL)",
-            ),
-            handler: || web::route().to(crate::web::handlers::graphql::execute),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/graphql",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::graphql::graphiql),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/healthz",
-            parity: Parity::Read,
-            handler: || web::route().to(health::healthz),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/readyz",
-            parity: Parity::Read,
-            handler: || web::route().to(health::readyz),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/metrics",
-            parity: Parity::Read,
-            handler: || web::route().to(crate::web::handlers::metrics::metrics),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/api/whoami",
-            parity: Parity::Read,
-            handler: || web::route().to(api::whoami),
-        },
+        route!(POST "/graphql"                                                     => graphql::execute,                      Exempt(GRAPHQL_ITSELF)),
+        route!(POST "/"                                                            => graphql::execute,                      Exempt(GRAPHQL_BARE_URL)),
+        route!(GET  "/graphql"                                                     => graphql::graphiql,                     Read),
+        route!(GET  "/healthz"                                                     => health::healthz,                       Read),
+        route!(GET  "/readyz"                                                      => health::readyz,                        Read),
+        route!(GET  "/metrics"                                                     => metrics::metrics,                      Read),
+        route!(GET  "/api/whoami"                                                  => api::whoami,                           Read),
         // ---- the dashboard (issue 4) ----
-        RouteSpec {
-            method: Method::GET,
-            path: "/",
-            parity: Parity::Read,
-            handler: || web::route().to(sign_in::home),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/static/{path:.*}",
-            parity: Parity::Read,
-            handler: || web::route().to(assets::asset),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/favicon.ico",
-            parity: Parity::Read,
-            handler: || web::route().to(assets::favicon),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/setup",
-            parity: Parity::Read,
-            handler: || web::route().to(setup::setup_page),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/setup",
-            parity: Parity::Exempt(
-                "first-run setup: creates the first tenant and admin once, before any account or key exists",
-            ),
-            handler: || web::route().to(setup::complete),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/login",
-            parity: Parity::Read,
-            handler: || web::route().to(sign_in::login_page),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/login",
-            parity: Parity::Exempt("signing in starts a browser session; API callers present a key"),
-            handler: || web::route().to(sign_in::login),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/logout",
-            parity: Parity::Exempt("signing out ends a browser session; API keys have none"),
-            handler: || web::route().to(sign_in::logout),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/tenant",
-            parity: Parity::Exempt(
-                "tenant switch: a browser-session preference; a key serves exactly one tenant",
-            ),
-            handler: || web::route().to(tenant::switch),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/user/api-keys",
-            parity: Parity::Read,
-            handler: || web::route().to(user_api_keys::list),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/user/api-keys",
-            parity: Parity::Mutation("create_api_key"),
-            handler: || web::route().to(user_api_keys::create),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/user/api-keys/new",
-            parity: Parity::Read,
-            handler: || web::route().to(user_api_keys::new_form),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/user/api-keys/{id}/delete",
-            parity: Parity::Read,
-            handler: || web::route().to(user_api_keys::delete_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/user/api-keys/{id}/delete",
-            parity: Parity::Mutation("delete_api_key"),
-            handler: || web::route().to(user_api_keys::delete),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/user/api-keys/{id}/rotate",
-            parity: Parity::Read,
-            handler: || web::route().to(key_lifecycle::rotate_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/user/api-keys/{id}/rotate",
-            parity: Parity::Mutation("rotate_api_key"),
-            handler: || web::route().to(key_lifecycle::rotate),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/user/password",
-            parity: Parity::Read,
-            handler: || web::route().to(password::page_get),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/user/password",
-            parity: Parity::Mutation("change_password"),
-            handler: || web::route().to(password::change),
-        },
+        route!(GET  "/"                                                            => sign_in::home,                         Read),
+        route!(GET  "/static/{path:.*}"                                            => assets::asset,                         Read),
+        route!(GET  "/favicon.ico"                                                 => assets::favicon,                       Read),
+        route!(GET  "/setup"                                                       => setup::setup_page,                     Read),
+        route!(POST "/setup"                                                       => setup::complete,                       Exempt(FIRST_RUN)),
+        route!(GET  "/login"                                                       => sign_in::login_page,                   Read),
+        route!(POST "/login"                                                       => sign_in::login,                        Exempt(SIGN_IN)),
+        route!(POST "/logout"                                                      => sign_in::logout,                       Exempt(SIGN_OUT)),
+        route!(POST "/tenant"                                                      => tenant::switch,                        Exempt(TENANT_SWITCH)),
+        route!(GET  "/user/api-keys"                                               => user_api_keys::list,                   Read),
+        route!(POST "/user/api-keys"                                               => user_api_keys::create,                 Mutation("create_api_key")),
+        route!(GET  "/user/api-keys/new"                                           => user_api_keys::new_form,               Read),
+        route!(GET  "/user/api-keys/{id}/delete"                                   => user_api_keys::delete_form,            Read),
+        route!(POST "/user/api-keys/{id}/delete"                                   => user_api_keys::delete,                 Mutation("delete_api_key")),
+        route!(GET  "/user/api-keys/{id}/rotate"                                   => key_lifecycle::rotate_form,            Read),
+        route!(POST "/user/api-keys/{id}/rotate"                                   => key_lifecycle::rotate,                 Mutation("rotate_api_key")),
+        route!(GET  "/user/password"                                               => password::page_get,                    Read),
+        route!(POST "/user/password"                                               => password::change,                      Mutation("change_password")),
         // ---- Team pages (issue 5): every one acts on the tenant in its URL ----
-        RouteSpec {
-            method: Method::GET,
-            path: "/team/{page}",
-            parity: Parity::Read,
-            handler: || web::route().to(team::current),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts",
-            parity: Parity::Read,
-            handler: || web::route().to(service_accounts::list),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts/new",
-            parity: Parity::Read,
-            handler: || web::route().to(service_accounts::new_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/service-accounts",
-            parity: Parity::Mutation("create_service_account"),
-            handler: || web::route().to(service_accounts::create),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts/{sa_id}",
-            parity: Parity::Read,
-            handler: || web::route().to(service_accounts::show),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/rename",
-            parity: Parity::Mutation("rename_service_account"),
-            handler: || web::route().to(service_accounts::rename),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/remove",
-            parity: Parity::Read,
-            handler: || web::route().to(service_accounts::remove_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/remove",
-            parity: Parity::Mutation("remove_service_account"),
-            handler: || web::route().to(service_accounts::remove),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys",
-            parity: Parity::Read,
-            handler: || web::route().to(service_account_keys::keys),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/new",
-            parity: Parity::Read,
-            handler: || web::route().to(service_account_keys::new_key_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys",
-            parity: Parity::Mutation("create_api_key"),
-            handler: || web::route().to(service_account_keys::create_key),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete",
-            parity: Parity::Read,
-            handler: || web::route().to(service_account_keys::delete_key_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete",
-            parity: Parity::Mutation("delete_api_key"),
-            handler: || web::route().to(service_account_keys::delete_key),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/members",
-            parity: Parity::Read,
-            handler: || web::route().to(members::list),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/members/{account_id}/role",
-            parity: Parity::Mutation("change_member_role"),
-            handler: || web::route().to(members::change_role),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/members/{account_id}/remove",
-            parity: Parity::Read,
-            handler: || web::route().to(members::remove_form),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/members/{account_id}/remove",
-            parity: Parity::Mutation("remove_member"),
-            handler: || web::route().to(members::remove),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/invitations/new",
-            parity: Parity::Read,
-            handler: || web::route().to(members::new_invitation),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/invitations",
-            parity: Parity::Mutation("create_invitation"),
-            handler: || web::route().to(members::create_invitation),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/invitations/{invitation_id}/revoke",
-            parity: Parity::Mutation("revoke_invitation"),
-            handler: || web::route().to(members::revoke_invitation),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/settings",
-            parity: Parity::Read,
-            handler: || web::route().to(settings::show),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/team/settings",
-            parity: Parity::Mutation("set_tenant_key_policy"),
-            handler: || web::route().to(settings::save),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/team/audit-log",
-            parity: Parity::Read,
-            handler: || web::route().to(audit_log::page),
-        },
-        RouteSpec {
-            method: Method::GET,
-            path: "/t/{slug}/join/{token}",
-            parity: Parity::Read,
-            handler: || web::route().to(join::page),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/join/{token}",
-            parity: Parity::Exempt(
-                "invitation accept: a signed-in person joins with a one-time link; keys serve one tenant and cannot join others",
-            ),
-            handler: || web::route().to(join::accept),
-        },
-        RouteSpec {
-            method: Method::POST,
-            path: "/t/{slug}/join/{token}/account",
-            parity: Parity::Exempt(
-                "invitation accept with a new account: a person signs up and joins in the browser",
-            ),
-            handler: || web::route().to(join::sign_up),
-        },
+        route!(GET  "/team/{page}"                                                 => team::current,                         Read),
+        route!(GET  "/t/{slug}/team/service-accounts"                              => service_accounts::list,                Read),
+        route!(GET  "/t/{slug}/team/service-accounts/new"                          => service_accounts::new_form,            Read),
+        route!(POST "/t/{slug}/team/service-accounts"                              => service_accounts::create,              Mutation("create_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}"                      => service_accounts::show,                Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/rename"               => service_accounts::rename,              Mutation("rename_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_accounts::remove_form,         Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_accounts::remove,              Mutation("remove_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys"             => service_account_keys::keys,            Read),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys/new"         => service_account_keys::new_key_form,    Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys"             => service_account_keys::create_key,      Mutation("create_api_key")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete" => service_account_keys::delete_key_form, Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete" => service_account_keys::delete_key,      Mutation("delete_api_key")),
+        route!(GET  "/t/{slug}/team/members"                                       => members::list,                         Read),
+        route!(POST "/t/{slug}/team/members/{account_id}/role"                     => members::change_role,                  Mutation("change_member_role")),
+        route!(GET  "/t/{slug}/team/members/{account_id}/remove"                   => members::remove_form,                  Read),
+        route!(POST "/t/{slug}/team/members/{account_id}/remove"                   => members::remove,                       Mutation("remove_member")),
+        route!(GET  "/t/{slug}/team/invitations/new"                               => members::new_invitation,               Read),
+        route!(POST "/t/{slug}/team/invitations"                                   => members::create_invitation,            Mutation("create_invitation")),
+        route!(POST "/t/{slug}/team/invitations/{invitation_id}/revoke"            => members::revoke_invitation,            Mutation("revoke_invitation")),
+        route!(GET  "/t/{slug}/team/settings"                                      => settings::show,                        Read),
+        route!(POST "/t/{slug}/team/settings"                                      => settings::save,                        Mutation("set_tenant_key_policy")),
+        route!(GET  "/t/{slug}/team/audit-log"                                     => audit_log::page,                       Read),
+        route!(GET  "/t/{slug}/join/{token}"                                       => join::page,                            Read),
+        route!(POST "/t/{slug}/join/{token}"                                       => join::accept,                          Exempt(JOIN)),
+        route!(POST "/t/{slug}/join/{token}/account"                               => join::sign_up,                         Exempt(JOIN_NEW_ACCOUNT)),
     ]
 }
 
