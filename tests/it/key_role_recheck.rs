@@ -42,7 +42,7 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
         let refused =
             services::service_accounts::create_service_account(conn, &caller, now, &t, bot("two")?);
         assert!(
-            matches!(&refused, Err(AppError::Forbidden(m)) if m.contains("ADMIN")),
+            matches!(&refused, Err(AppError::Forbidden(m)) if m.contains("Admin role")),
             "{refused:?}"
         );
         let invited = services::invitations::create_invitation(conn, &caller, now, &t, Role::Admin);

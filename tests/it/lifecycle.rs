@@ -351,6 +351,15 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
             ),
             json!({}),
         ),
+        (
+            "set_api_key_allowed_ips",
+            m(
+                "set_api_key_allowed_ips",
+                "set_api_key_allowed_ips_input",
+                "id",
+            ),
+            json!({ "key_id": ids.other_key, "allowed_ips": ["203.0.113.0/24"] }),
+        ),
     ]
 }
 
@@ -507,7 +516,7 @@ async fn a_service_account_created_as_user_cannot_create_service_accounts(backen
     assert_eq!(info["data"]["auth_info"]["role"], "USER");
     let refused = gql(&a.app, sa_key, CREATE_SA, json!({ "name": "escalated" })).await;
     assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
-    assert!(error_message(&refused).contains("ADMIN role"), "{refused}");
+    assert!(error_message(&refused).contains("Admin role"), "{refused}");
     // The default stays ADMIN, as the seed documents.
     let admin_key = gql(
         &a.app,

@@ -45,6 +45,7 @@ static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 pub struct Chrome {
     _slot: tokio::sync::SemaphorePermit<'static>,
+    _heavy: tokio::sync::RwLockReadGuard<'static, ()>,
     child: Child,
     port: u16,
     dir: PathBuf,
@@ -64,6 +65,7 @@ impl Chrome {
             eprintln!("skipped in Chromium: chromedriver or chromium is not installed");
             return None;
         };
+        let heavy = crate::support::HEAVY.read().await;
         let slot = SLOTS.acquire().await.unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -81,6 +83,7 @@ impl Chrome {
         let child = command.spawn().expect("chromedriver starts");
         let chrome = Chrome {
             _slot: slot,
+            _heavy: heavy,
             child,
             port,
             dir,

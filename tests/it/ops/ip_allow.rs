@@ -49,7 +49,7 @@ impl Fixture {
             .graphql(
                 Some(&self.key),
                 CREATE,
-                json!({ "input": { "user_id": self.person_id, "name": "limited", "allowed_ips": ranges } }),
+                json!({ "input": { "user_id": self.person_id, "name": format!("limited {}", uuid::Uuid::new_v4().simple()), "allowed_ips": ranges } }),
                 &[],
             )
             .await;

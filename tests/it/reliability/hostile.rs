@@ -84,6 +84,7 @@ fn header_value(bytes: &[u8]) -> Option<reqwest::header::HeaderValue> {
 }
 
 async fn hostile_input_never_gets_a_500_and_stores_nothing_invalid(backend: Backend) {
+    let _heavy = crate::support::HEAVY.write().await;
     let app = TestApp::spawn(backend).await;
     let tenant = app.create_tenant("acme").await;
     let person = app

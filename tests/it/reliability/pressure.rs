@@ -15,6 +15,7 @@ const IN_FLIGHT: usize = 16;
 const PEOPLE_SIGNING_IN: usize = 8;
 
 async fn two_thousand_concurrent_key_creations_and_sign_ins_all_succeed(backend: Backend) {
+    let _heavy = crate::support::HEAVY.write().await;
     // Each creator makes more keys than the default quota allows one account.
     let app = TestApp::spawn_with(backend, |s| s.quotas.max_keys_per_account = 100_000).await;
     let tenant = app.create_tenant("acme").await;

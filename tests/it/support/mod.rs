@@ -52,6 +52,11 @@ macro_rules! backend_tests {
     };
 }
 
+/// Tests that load the machine on purpose (thousands of concurrent requests, a real
+/// Chromium) must not starve each other into timeouts on a 2-core machine: a load test
+/// holds this exclusively, a browser test shares it with the other browser tests.
+pub static HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Whether PostgreSQL tests can run. Skipping is allowed locally, never when `CI=true`.
 pub fn postgres_available() -> bool {
     if std::env::var("KEYWARD_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
