@@ -94,6 +94,9 @@ pub enum AdminCommand {
         /// When the key stops working, RFC 3339 (e.g. 2031-01-01T00:00:00Z) [default: never]
         #[arg(long, value_name = "RFC3339")]
         expires_at: Option<String>,
+        /// The key runs queries only: every mutation through it is refused
+        #[arg(long)]
+        read_only: bool,
     },
     /// Revoke an API key at once, whoever owns it (audited as the operator)
     RevokeKey {
@@ -224,6 +227,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             tenant,
             name,
             expires_at,
+            read_only,
         } => {
             let t = tenants::find_by_slug(conn, &tenant)?;
             let a = accounts::find_by_email_or_id(conn, &account)?;
@@ -240,7 +244,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     tenant_id: Some(t.id.clone()),
                     name: KeyName::parse(&name)?,
                     expires_at,
-                    read_only: false,
+                    read_only,
                 },
                 &quotas,
             )?;
@@ -254,7 +258,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     t.slug,
                     expires.as_deref().unwrap_or("never")
                 ),
-                json!({ "id": created.key.id, "key": secret, "tenant_id": t.id, "account_id": a.id, "expires_at": expires }),
+                json!({ "id": created.key.id, "key": secret, "tenant_id": t.id, "account_id": a.id, "expires_at": expires, "read_only": created.key.read_only }),
             )
         }
         AdminCommand::RevokeKey { id } => {

@@ -29,6 +29,8 @@ pub struct GqlServiceAccount {
     key_count: i64,
     /// The name of whoever created it, when known.
     created_by_name: Option<String>,
+    /// Its role in its tenant: what its keys may do there.
+    role: Option<GqlRole>,
 }
 
 impl From<ServiceAccount> for GqlServiceAccount {
@@ -40,6 +42,7 @@ impl From<ServiceAccount> for GqlServiceAccount {
             created_at: sa.account.created_at.into(),
             key_count: sa.key_count,
             created_by_name: sa.creator_name,
+            role: sa.role.map(GqlRole::from),
         }
     }
 }

@@ -100,6 +100,33 @@ async fn admin_cli_bootstraps_a_tenant_an_admin_and_a_key_and_stores_only_its_di
     assert_eq!(key["tenant_id"], tenant["id"]);
     assert_eq!(key["account_id"], user["id"]);
     assert_eq!(key["expires_at"], "2031-01-01T00:00:00Z");
+    assert_eq!(key["read_only"], false);
+    // A read-only key from the command line: queries only.
+    let (code, out, err) = admin(
+        db,
+        &[
+            "--json",
+            "create-key",
+            "--account",
+            "ada@example.com",
+            "--tenant",
+            "acme",
+            "--name",
+            "reader",
+            "--read-only",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let reader = json(&out);
+    assert_eq!(reader["read_only"], true);
+    let whoami: serde_json::Value = app
+        .get_with_key("/api/whoami", reader["key"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whoami["read_only"], true, "{whoami}");
     let (code, out, err) = admin(
         db,
         &[

@@ -514,6 +514,24 @@ async fn a_service_account_created_as_user_cannot_create_service_accounts(backen
         .graphql(Some(sa_key), "{ auth_info { role } }", Value::Null, &[])
         .await;
     assert_eq!(info["data"]["auth_info"]["role"], "USER");
+    // Its role is seen on the service account too, beside the default ADMIN one's.
+    let listed = gql(
+        &a.app,
+        &a.key,
+        "{ service_accounts { id role } }",
+        Value::Null,
+    )
+    .await;
+    let role_of = |id: &str| {
+        listed["data"]["service_accounts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{listed}"))
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["role"].clone())
+    };
+    assert_eq!(role_of(&sa), Some(json!("USER")), "{listed}");
+    assert_eq!(role_of(&admin_sa), Some(json!("ADMIN")), "{listed}");
     let refused = gql(&a.app, sa_key, CREATE_SA, json!({ "name": "escalated" })).await;
     assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
     assert!(error_message(&refused).contains("Admin role"), "{refused}");

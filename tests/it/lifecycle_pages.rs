@@ -13,6 +13,7 @@ backend_tests!(
     keys_are_created_read_only_and_rotated_from_the_key_list,
     the_delete_dialog_offers_to_revoke_what_a_key_made,
     the_service_account_dialog_offers_the_role_and_refuses_a_taken_name,
+    a_service_accounts_key_is_rotated_from_its_page,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -248,5 +249,50 @@ async fn the_service_account_dialog_offers_the_role_and_refuses_a_taken_name(bac
         html.contains("data-field-error=\"name\"")
             && html.contains("already has a service account named"),
         "{html}"
+    );
+}
+
+async fn a_service_accounts_key_is_rotated_from_its_page(backend: Backend) {
+    let (app, tenant, _) = app_with_admin(backend).await;
+    let sa = app.create_service_account(&tenant, "deployer").await.id;
+    let (key_id, token) = app.create_key(&sa, &tenant, None).await;
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    let page_url = format!("/t/acme/team/service-accounts/{sa}");
+    let page = b.get(&page_url).await.text().await.unwrap();
+    let rotate_url = format!("{page_url}/api-keys/{key_id}/rotate");
+    assert!(
+        page.contains(&rotate_url),
+        "a rotate action on the row: {page}"
+    );
+    let dialog = b.get_hx(&rotate_url).await.text().await.unwrap();
+    assert!(dialog.contains("name=\"overlap_hours\""), "{dialog}");
+    // Another tenant's or account's key is not found through this page.
+    let other = app.create_service_account(&tenant, "other").await.id;
+    let stranger = format!("/t/acme/team/service-accounts/{other}/api-keys/{key_id}/rotate");
+    assert_eq!(b.get_hx(&stranger).await.status(), StatusCode::NOT_FOUND);
+
+    let rotated = b
+        .post_hx(
+            &rotate_url,
+            &[("csrf_token", &csrf), ("overlap_hours", "0")],
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let html = rotated.text().await.unwrap();
+    let marker = "id=\"new-api-key\" value=\"";
+    let start = html.find(marker).expect("the new key") + marker.len();
+    let new_token = &html[start..start + html[start..].find('"').unwrap()];
+    assert!(new_token.starts_with("kws_"), "a service-account key");
+    // Overlap 0: the old key is refused at once, the new one works as the account.
+    assert_eq!(app.get_with_key("/api/whoami", &token).await.status(), 401);
+    assert_eq!(
+        app.get_with_key("/api/whoami", new_token).await.status(),
+        200
+    );
+    let page = b.get(&page_url).await.text().await.unwrap();
+    assert!(
+        !page.contains(&rotate_url),
+        "the old key is not rotated again"
     );
 }

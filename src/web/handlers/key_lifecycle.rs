@@ -114,28 +114,10 @@ pub async fn rotate(
     key_id: web::Path<String>,
     input: web::Form<RotateInput>,
 ) -> Result<HttpResponse, HtmlError> {
-    let overlap = input
-        .overlap_hours
-        .trim()
-        .parse::<i32>()
-        .map_err(|_| AppError::invalid("overlap_hours", "choose none, 1 hour, 24 hours or 7 days"))
-        .and_then(|h| Overlap::hours(h).map_err(AppError::from))?;
+    let overlap = input.overlap()?;
     // Only your own keys here: someone else's answers 404, like an unknown id.
     let key = own_key(&state, &signed_in, &key_id).await?;
-    let (actor, quotas) = (signed_in.actor(), state.settings.quotas);
-    let (rotated, now) = state
-        .run(move |conn, now| {
-            let r =
-                key_rotation::rotate_api_key(conn, &actor, now, &key.id, overlap, &quotas, None)?;
-            Ok((r, now))
-        })
-        .await?;
-    let note = format!(
-        "The old key stops working at {} ({}).",
-        date_time(rotated.old_key_expires_at),
-        rfc3339(rotated.old_key_expires_at)
-    );
-    let view = created_view(&signed_in, &rotated.created, now, PATH, Some(note));
+    let view = rotate_to_view(&state, &signed_in, key.id, overlap, PATH).await?;
     if hx.wants_partial() {
         return created_key_dialog(view);
     }
@@ -149,6 +131,50 @@ pub async fn rotate(
             expiring: None,
         },
     )
+}
+
+/// Rotates the key and describes the new one for the shown-once dialog, saying when the
+/// old one stops; `done_url` is the list the key belongs to.
+pub(crate) async fn rotate_to_view(
+    state: &AppState,
+    signed_in: &SignedIn,
+    key_id: String,
+    overlap: Overlap,
+    done_url: &str,
+) -> Result<CreatedKeyView, HtmlError> {
+    let (actor, quotas) = (signed_in.actor(), state.settings.quotas);
+    let (rotated, now) = state
+        .run(move |conn, now| {
+            let r =
+                key_rotation::rotate_api_key(conn, &actor, now, &key_id, overlap, &quotas, None)?;
+            Ok((r, now))
+        })
+        .await?;
+    let note = format!(
+        "The old key stops working at {} ({}).",
+        date_time(rotated.old_key_expires_at),
+        rfc3339(rotated.old_key_expires_at)
+    );
+    Ok(created_view(
+        signed_in,
+        &rotated.created,
+        now,
+        done_url,
+        Some(note),
+    ))
+}
+
+impl RotateInput {
+    /// The overlap the dialog chose, or a message saying which ones there are.
+    pub(crate) fn overlap(&self) -> Result<Overlap, AppError> {
+        self.overlap_hours
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| {
+                AppError::invalid("overlap_hours", "choose none, 1 hour, 24 hours or 7 days")
+            })
+            .and_then(|h| Overlap::hours(h).map_err(AppError::from))
+    }
 }
 
 /// The delete confirmation's "Revoke this key and the 3 keys and 1 service account it

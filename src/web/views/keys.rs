@@ -27,7 +27,7 @@ pub struct KeyRow {
     pub rotating_until: Option<String>,
     /// Not expired, and expires within 7 days.
     pub expiring_soon: bool,
-    /// Where the rotate icon leads (own keys on User › API Keys; `None` elsewhere).
+    /// Where the rotate icon leads (`None` for a key that is expired or already rotating).
     pub rotate_url: Option<String>,
     /// The key's IP allow-list, or "Anywhere".
     pub allowed_ips: String,
@@ -87,7 +87,9 @@ impl KeyRow {
     /// `{base}/{id}/delete`.
     pub fn with_delete_base(mut self, base: &str) -> Self {
         self.delete_url = format!("{base}/{}/delete", self.id);
-        self.rotate_url = None;
+        if self.rotate_url.is_some() {
+            self.rotate_url = Some(format!("{base}/{}/rotate", self.id));
+        }
         self
     }
 }

@@ -14,7 +14,7 @@ use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
     date, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage,
-    ApiKeysListPartial, CreateKeyForm, FieldErrors, Layout,
+    ApiKeysListPartial, CreateKeyForm, FieldErrors, KeyRow, Layout,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -153,21 +153,7 @@ pub async fn delete_key_form(
     state: web::Data<AppState>,
     path: web::Path<SaKeyPath>,
 ) -> Result<HttpResponse, HtmlError> {
-    let d = detail_for(
-        &signed_in,
-        &state,
-        &path.slug,
-        &path.sa_id,
-        KeyListQuery::default(),
-        Some(&path.id),
-    )
-    .await?;
-    let key = d
-        .list
-        .keys
-        .into_iter()
-        .find(|k| k.id == path.id)
-        .ok_or_else(|| HtmlError::from(AppError::not_found("API key not found")))?;
+    let (d, key) = key_on_page(&signed_in, &state, &path).await?;
     let dependents = key_dependents(&state, &signed_in, &key.id).await?;
     let descendants = descendants_note(&state, &signed_in, &key.id).await;
     let csrf_token = signed_in.csrf_token.clone();
@@ -194,6 +180,32 @@ pub async fn delete_key_form(
             dependents,
         },
     )
+}
+
+/// The service account's page narrowed to the key in the path; NOT_FOUND for a key of
+/// another account or tenant, as for an unknown one.
+pub(super) async fn key_on_page(
+    signed_in: &SignedIn,
+    state: &AppState,
+    path: &SaKeyPath,
+) -> Result<(Detail, KeyRow), HtmlError> {
+    let d = detail_for(
+        signed_in,
+        state,
+        &path.slug,
+        &path.sa_id,
+        KeyListQuery::default(),
+        Some(&path.id),
+    )
+    .await?;
+    let key = d
+        .list
+        .keys
+        .iter()
+        .find(|k| k.id == path.id)
+        .cloned()
+        .ok_or_else(|| HtmlError::from(AppError::not_found("API key not found")))?;
+    Ok((d, key))
 }
 
 /// `POST …/{sa_id}/api-keys/{id}/delete`: only this service account's key in this tenant.
