@@ -221,8 +221,21 @@ impl Page {
         el.send_keys(value).await.unwrap();
     }
 
+    /// Clicks as a person would: a toast over the target (they sit at the bottom right,
+    /// where a long table's last row actions are) is dismissed first, then the click is
+    /// made again.
     pub async fn click(&self, selector: &str) {
-        self.css(selector).await.click().await.unwrap();
+        let el = self.css(selector).await;
+        match el.click().await {
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
+            {
+                self.js("document.querySelectorAll('.toast [data-dismiss-toast]').forEach(function (b) { b.click(); }); return true;")
+                    .await;
+                self.css(selector).await.click().await.unwrap();
+            }
+            other => other.unwrap(),
+        }
     }
 
     /// The id (or tag) of the focused element.
