@@ -95,27 +95,51 @@ fn form(
     let selected = if input.tenant_id.is_empty() {
         signed_in.current_tenant().map(|m| m.tenant.id.clone())
     } else {
-        Some(input.tenant_id)
+        Some(input.tenant_id.clone())
     };
-    CreateKeyForm {
-        action: PATH.into(),
-        cancel_url: PATH.into(),
-        csrf_token: signed_in.csrf_token.clone(),
+    let tenants = TenantOption::list(signed_in, selected.as_deref());
+    input.into_form(
+        signed_in,
+        (PATH.into(), PATH.into()),
         nonce,
-        name: input.name,
-        expiration: if input.expiration.is_empty() {
-            "30".into()
-        } else {
-            input.expiration
-        },
-        expires_on: input.expires_on,
-        read_only: !input.read_only.is_empty(),
-        expirations: crate::web::views::EXPIRATIONS.to_vec(),
-        policy_note: None,
-        allowed_ips: input.allowed_ips,
-        today: date(now),
-        tenants: TenantOption::list(signed_in, selected.as_deref()),
+        now,
+        tenants,
         errors,
+    )
+}
+
+impl CreateKeyInput {
+    /// The create-key form again with what was typed (30 days unless an expiration was
+    /// chosen), posting to `action` and leaving for `cancel_url`.
+    pub(crate) fn into_form(
+        self,
+        signed_in: &SignedIn,
+        (action, cancel_url): (String, String),
+        nonce: String,
+        now: PrimitiveDateTime,
+        tenants: Vec<TenantOption>,
+        errors: FieldErrors,
+    ) -> CreateKeyForm {
+        CreateKeyForm {
+            action,
+            cancel_url,
+            csrf_token: signed_in.csrf_token.clone(),
+            nonce,
+            name: self.name,
+            expiration: if self.expiration.is_empty() {
+                "30".into()
+            } else {
+                self.expiration
+            },
+            expires_on: self.expires_on,
+            read_only: !self.read_only.is_empty(),
+            expirations: crate::web::views::EXPIRATIONS.to_vec(),
+            policy_note: None,
+            allowed_ips: self.allowed_ips,
+            today: date(now),
+            tenants,
+            errors,
+        }
     }
 }
 

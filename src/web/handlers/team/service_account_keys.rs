@@ -13,8 +13,8 @@ use crate::web::handlers::user_api_keys::{
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
-    date, ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage,
-    ApiKeysListPartial, CreateKeyForm, FieldErrors, KeyRow, Layout,
+    ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage, ApiKeysListPartial,
+    CreateKeyForm, FieldErrors, KeyRow, Layout,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -43,27 +43,15 @@ fn key_form(
     now: PrimitiveDateTime,
     errors: FieldErrors,
 ) -> CreateKeyForm {
-    CreateKeyForm {
-        action: d.list_url.clone(),
-        cancel_url: d.account.url.clone(),
-        csrf_token: signed_in.csrf_token.clone(),
+    // A service account's keys serve its own tenant only: nothing to choose.
+    input.into_form(
+        signed_in,
+        (d.list_url.clone(), d.account.url.clone()),
         nonce,
-        name: input.name,
-        expiration: if input.expiration.is_empty() {
-            "30".into()
-        } else {
-            input.expiration
-        },
-        expires_on: input.expires_on,
-        read_only: !input.read_only.is_empty(),
-        expirations: crate::web::views::EXPIRATIONS.to_vec(),
-        policy_note: None,
-        allowed_ips: input.allowed_ips,
-        today: date(now),
-        // A service account's keys serve its own tenant only: nothing to choose.
-        tenants: Vec::new(),
+        now,
+        Vec::new(),
         errors,
-    }
+    )
 }
 
 fn key_form_response(
