@@ -7,7 +7,9 @@
 //!     KEYWARD_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench load
 //!
 //! Options (environment): BENCH_SECONDS per route (default 5), BENCH_CONNECTIONS
-//! (default 32), BENCH_KEYS (default "1000,1000000": the key counts to measure with),
+//! (default 32), BENCH_KEYS (default "1000,100000,1000000": the key counts to measure
+//! with, all held by one person), BENCH_SERVER_BIN (another `keyward` binary to serve, to
+//! compare builds in one run),
 //! BENCH_BACKENDS (default "sqlite,postgres"; postgres only when KEYWARD_TEST_POSTGRES_URL
 //! is set), BENCH_METRICS=1 (serve with Prometheus metrics on, so every request is counted). For each backend and key count it prints req/s, p50/p99/max latency, the
 //! ratio of req/s to `/healthz` and the server's CPU time per request for: `/healthz`,
@@ -43,36 +45,60 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Method {
     Get,
-    /// POST of GraphQL `{ auth_info { … } }`.
-    AuthInfo,
+    /// POST of this GraphQL query.
+    Graphql(&'static str),
 }
+
+const AUTH_INFO: &str = "{ auth_info { user_id tenant_id api_key_id role account_type } }";
 
 struct Target {
     label: &'static str,
     url: String,
     method: Method,
     key: Option<String>,
+    /// The signed-in person's session cookie, for dashboard pages.
+    cookie: Option<String>,
     status: u16,
     /// Text the body must contain.
     body_has: String,
+    /// Text the body must contain exactly this many times (rows of a list).
+    body_count: Option<(&'static str, usize)>,
     /// Clients signing in meanwhile.
     sign_ins: bool,
+}
+
+impl Target {
+    fn new(label: &'static str, url: String, method: Method) -> Target {
+        Target {
+            label,
+            url,
+            method,
+            key: None,
+            cookie: None,
+            status: 200,
+            body_has: String::new(),
+            body_count: None,
+            sign_ins: false,
+        }
+    }
 }
 
 struct Seeded {
     key: String,
     key_id: String,
     key_count: usize,
+    /// The benchmark person's session cookie (signed in through `/login`).
+    cookie: String,
 }
 
 fn main() {
     let seconds: u64 = env_or("BENCH_SECONDS", 5);
     let connections: usize = env_or("BENCH_CONNECTIONS", 32);
     let counts: Vec<usize> = std::env::var("BENCH_KEYS")
-        .unwrap_or_else(|_| "1000,1000000".into())
+        .unwrap_or_else(|_| "1000,100000,1000000".into())
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
@@ -100,7 +126,7 @@ fn main() {
         load_average()
     );
     println!(
-        "{:<9} {:>9} {:<34} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "{:<9} {:>9} {:<36} {:>8} {:>7} {:>7} {:>7} {:>8} {:>7} {:>8} {:>6} {:>6}",
         "backend",
         "keys",
         "route",
@@ -110,20 +136,24 @@ fn main() {
         "max ms",
         "×healthz",
         "µs cpu",
+        "kB/resp",
+        "MiB pk",
         "errors"
     );
     let mut failures = 0;
     for (name, pg) in backends {
         let (url, _guard) = database(pg.as_deref());
-        let server = Server::start(&url);
+        let mut server = Server::start(&url);
         println!("{name}: server pid {}", server.pid());
         let db_url = DatabaseUrl::parse(&url).unwrap();
         let mut conn = Database::connect_once(&db_url).expect("the benchmark's own connection");
         let mut seeded = seed(&mut conn);
+        seeded.cookie = runtime.block_on(sign_in(&server.base));
         for &count in &counts {
             seeded = bulk_keys(&mut conn, seeded, count);
             let mut healthz = 0.0;
             for t in targets(&server.base, &seeded) {
+                server.reset_peak_rss();
                 let cpu_before = server.cpu_seconds();
                 let r = runtime.block_on(drive(
                     &t,
@@ -137,7 +167,7 @@ fn main() {
                 }
                 failures += r.errors;
                 println!(
-                    "{:<9} {:>9} {:<34} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>7.2}× {:>8.0} {:>6}",
+                    "{:<9} {:>9} {:<36} {:>8.0} {:>7.2} {:>7.2} {:>7.1} {:>7.2}× {:>7.0} {:>8.1} {:>6} {:>6}",
                     name,
                     seeded.key_count,
                     t.label,
@@ -147,6 +177,8 @@ fn main() {
                     r.max,
                     r.rps / healthz,
                     cpu_us,
+                    r.bytes as f64 / 1024.0,
+                    server.peak_rss_kib() / 1024,
                     r.errors
                 );
                 if let Some(s) = r.sign_ins {
@@ -157,8 +189,9 @@ fn main() {
                 }
             }
             println!(
-                "{name}: peak resident memory of the server so far: {} MiB; load average: {}",
-                server.peak_rss_kib() / 1024,
+                "{name}: peak resident memory of the server over the run so far: {} MiB, now {} MiB; load average: {}",
+                server.max_rss_kib.max(server.peak_rss_kib()) / 1024,
+                server.rss_kib() / 1024,
                 load_average()
             );
         }
@@ -170,39 +203,40 @@ fn main() {
 }
 
 fn targets(base: &str, s: &Seeded) -> Vec<Target> {
+    let with_key = |mut t: Target| {
+        t.key = Some(s.key.clone());
+        t
+    };
     let whoami = |label, sign_ins| Target {
-        label,
-        url: format!("{base}/api/whoami"),
-        method: Method::Get,
-        key: Some(s.key.clone()),
-        status: 200,
         body_has: format!("\"api_key_id\":\"{}\"", s.key_id),
         sign_ins,
+        ..with_key(Target::new(
+            label,
+            format!("{base}/api/whoami"),
+            Method::Get,
+        ))
+    };
+    let graphql = |label, query| {
+        with_key(Target::new(
+            label,
+            format!("{base}/graphql"),
+            Method::Graphql(query),
+        ))
+    };
+    // Issue 9: one person holding all the keys. A page of the dashboard list, a GraphQL
+    // page, the count, and the Prefect client's query without arguments (at most 1,000).
+    let key_rows = |label, query, rows| Target {
+        body_count: Some(("\"id\":", rows)),
+        ..graphql(label, query)
     };
     vec![
-        Target {
-            label: "GET /healthz",
-            url: format!("{base}/healthz"),
-            method: Method::Get,
-            key: None,
-            status: 200,
-            body_has: String::new(),
-            sign_ins: false,
-        },
+        Target::new("GET /healthz", format!("{base}/healthz"), Method::Get),
         whoami("GET /api/whoami", false),
         Target {
-            label: "POST /graphql { auth_info }",
-            url: format!("{base}/graphql"),
-            method: Method::AuthInfo,
-            key: Some(s.key.clone()),
-            status: 200,
             body_has: format!("\"api_key_id\":\"{}\"", s.key_id),
-            sign_ins: false,
+            ..graphql("POST /graphql { auth_info }", AUTH_INFO)
         },
         Target {
-            label: "GET /api/whoami (unknown key)",
-            url: format!("{base}/api/whoami"),
-            method: Method::Get,
             key: Some(
                 PlainToken::generate(TokenKind::User)
                     .expose_secret()
@@ -210,10 +244,54 @@ fn targets(base: &str, s: &Seeded) -> Vec<Target> {
             ),
             status: 401,
             body_has: "unknown or has been revoked".into(),
-            sign_ins: false,
+            ..Target::new(
+                "GET /api/whoami (unknown key)",
+                format!("{base}/api/whoami"),
+                Method::Get,
+            )
         },
         whoami("GET /api/whoami (20 signing in)", true),
+        Target {
+            cookie: Some(s.cookie.clone()),
+            body_has: format!(">{} keys<", thousands(s.key_count)),
+            body_count: Some(("data-key-name=", 50)),
+            ..Target::new(
+                "GET /user/api-keys (page 1 of 50)",
+                format!("{base}/user/api-keys"),
+                Method::Get,
+            )
+        },
+        key_rows(
+            "auth_api_key(limit: 10, offset: 20)",
+            "{ auth_api_key(limit: 10, offset: 20) { id name } }",
+            10,
+        ),
+        Target {
+            body_has: format!("{{\"count\":{}}}", s.key_count),
+            ..graphql(
+                "auth_api_key_aggregate",
+                "{ auth_api_key_aggregate { aggregate { count } } }",
+            )
+        },
+        key_rows(
+            "auth_api_key (no arguments)",
+            "{ auth_api_key { id name } }",
+            s.key_count.min(1000),
+        ),
     ]
+}
+
+/// 100000 → "100,000", as the dashboard writes a total.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A database for the run; the guard removes it afterwards.
@@ -314,11 +392,12 @@ fn seed(conn: &mut DbConnection) -> Seeded {
         key: created.token.expose_secret().to_string(),
         key_id: created.key.id,
         key_count: 1,
+        cookie: String::new(),
     }
 }
 
-/// Adds keys (copies of the benchmark's key under random digests) up to `count`, in one
-/// SQL statement.
+/// Adds keys (copies of the benchmark's key under random digests, each a second older than
+/// the one before, as keys made over time are) up to `count`, in one SQL statement.
 fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
     let (from, to) = (seeded.key_count + 1, count);
     if to < from {
@@ -332,7 +411,8 @@ fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
             "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to}) \
              INSERT INTO api_keys ({columns}) \
              SELECT printf('00000000-0000-4000-8000-%012d', n.i), account_id, tenant_id, \
-                    'bulk', lower(hex(randomblob(32))), display_hint, created_at, \
+                    'bulk', lower(hex(randomblob(32))), display_hint, \
+                    datetime(created_at, '-' || n.i || ' seconds'), \
                     NULL, NULL, NULL, NULL, NULL \
              FROM api_keys, n WHERE api_keys.id = '{id}'",
             id = seeded.key_id
@@ -340,7 +420,8 @@ fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
         DbConnection::Postgres(_) => format!(
             "INSERT INTO api_keys ({columns}) \
              SELECT '00000000-0000-4000-8000-' || lpad(n::text, 12, '0'), account_id, tenant_id, \
-                    'bulk', encode(sha256(('bulk' || n)::bytea), 'hex'), display_hint, created_at, \
+                    'bulk', encode(sha256(('bulk' || n)::bytea), 'hex'), display_hint, \
+                    created_at - n * interval '1 second', \
                     NULL, NULL, NULL, NULL, NULL \
              FROM api_keys, generate_series({from}, {to}) AS n WHERE api_keys.id = '{id}'; \
              ANALYZE api_keys",
@@ -362,6 +443,8 @@ fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
 struct Run {
     /// Responses timed.
     count: usize,
+    /// Mean size of a response body.
+    bytes: usize,
     rps: f64,
     p50: f64,
     p99: f64,
@@ -369,6 +452,40 @@ struct Run {
     errors: usize,
     /// Sign-ins per second during the run, when clients signed in meanwhile.
     sign_ins: Option<f64>,
+}
+
+/// How often `needle` occurs in `body` (1 for an empty needle).
+fn occurrences(body: &[u8], needle: &str) -> usize {
+    if needle.is_empty() {
+        return 1;
+    }
+    body.windows(needle.len())
+        .filter(|w| *w == needle.as_bytes())
+        .count()
+}
+
+/// Signs the benchmark's person in through `/login`; their session cookie.
+async fn sign_in(base: &str) -> String {
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/login"))
+        .form(&[("email", EMAIL), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(
+        res.status().as_u16(),
+        303,
+        "the benchmark's person signs in"
+    );
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Drives one target with `connections` clients for `duration`.
@@ -415,47 +532,50 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
             .pool_max_idle_per_host(1)
             .build()
             .unwrap();
-        let (url, key, method) = (t.url.clone(), t.key.clone(), t.method);
-        let (status, body_has) = (t.status, t.body_has.clone());
+        let (url, key, cookie) = (t.url.clone(), t.key.clone(), t.cookie.clone());
+        let method = t.method.clone();
+        let (status, body_has, body_count) = (t.status, t.body_has.clone(), t.body_count);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(50_000);
-            let mut errors = 0usize;
+            let (mut errors, mut bytes) = (0usize, 0usize);
             while Instant::now() < deadline {
                 let mut req = match method {
                     Method::Get => client.get(&url),
-                    Method::AuthInfo => client
+                    Method::Graphql(query) => client
                         .post(&url)
-                        .header("content-type", "application/json")
-                        .body(r#"{"query":"{ auth_info { user_id tenant_id api_key_id role account_type } }"}"#),
+                        .json(&serde_json::json!({ "query": query })),
                 };
                 if let Some(k) = &key {
                     req = req.bearer_auth(k);
                 }
+                if let Some(c) = &cookie {
+                    req = req.header("cookie", c);
+                }
                 let t0 = Instant::now();
-                let ok = match req.send().await {
-                    Ok(res) if res.status().as_u16() == status => res
-                        .bytes()
-                        .await
-                        .is_ok_and(|b| {
-                            body_has.is_empty()
-                                || b.windows(body_has.len()).any(|w| w == body_has.as_bytes())
-                        }),
-                    _ => false,
+                let body = match req.send().await {
+                    Ok(res) if res.status().as_u16() == status => res.bytes().await.ok(),
+                    _ => None,
                 };
                 latencies.push(t0.elapsed());
+                let ok = body.is_some_and(|b| {
+                    bytes += b.len();
+                    occurrences(&b, &body_has) > 0
+                        && body_count.is_none_or(|(needle, n)| occurrences(&b, needle) == n)
+                });
                 if !ok {
                     errors += 1;
                 }
             }
-            (latencies, errors)
+            (latencies, errors, bytes)
         }));
     }
     let mut all = Vec::new();
-    let mut errors = 0;
+    let (mut errors, mut bytes) = (0, 0);
     for task in tasks {
-        let (l, e) = task.await.unwrap();
+        let (l, e, b) = task.await.unwrap();
         all.extend(l);
         errors += e;
+        bytes += b;
     }
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -469,6 +589,7 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
     };
     Run {
         count: all.len(),
+        bytes: bytes / all.len().max(1),
         rps: all.len() as f64 / elapsed,
         p50: pct(0.50),
         p99: pct(0.99),
@@ -484,6 +605,8 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
 struct Server {
     child: Child,
     base: String,
+    /// The highest VmHWM seen before a reset: the peak of the whole run.
+    max_rss_kib: u64,
 }
 
 impl Server {
@@ -495,7 +618,11 @@ impl Server {
         let secret = keyward::config::SessionSecret::generate();
         let secret =
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret.expose());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        // BENCH_SERVER_BIN measures another build (say, the commit before a change)
+        // against the same clients in the same run.
+        let bin = std::env::var("BENCH_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_keyward").to_string());
+        let mut command = Command::new(bin);
         if env_or("BENCH_METRICS", 0) == 1 {
             // Prometheus metrics on, so every request is counted (issue 16).
             command.env("KEYWARD_METRICS_TOKEN", "bench-metrics-token-0123456789");
@@ -514,6 +641,7 @@ impl Server {
         let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            max_rss_kib: 0,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -537,11 +665,27 @@ impl Server {
         std::fs::read_to_string(format!("/proc/{}/{name}", self.pid())).unwrap_or_default()
     }
 
-    /// VmHWM: the server's peak resident set.
+    /// Starts the server's VmHWM again from its current resident set (Linux: writing 5 to
+    /// clear_refs), so the next route's peak is that route's own; the run's peak is kept.
+    fn reset_peak_rss(&mut self) {
+        self.max_rss_kib = self.max_rss_kib.max(self.peak_rss_kib());
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
+    }
+
+    /// VmHWM: the server's peak resident set since the last reset.
     fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    /// VmRSS: the server's resident set now.
+    fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         self.proc_file("status")
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or(0)
     }

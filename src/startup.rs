@@ -37,11 +37,10 @@ impl Application {
             settings: Arc::new(settings),
             client_sightings: Default::default(),
         };
+        crate::services::passwords::return_freed_blocks_to_the_system();
         // Made now, off the request path, so the first unknown email at sign-in takes
         // no longer than the others.
-        std::thread::spawn(|| {
-            crate::services::passwords::decoy_hash();
-        });
+        crate::services::passwords::prepare_decoy();
         spawn_housekeeping(state.clone());
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());

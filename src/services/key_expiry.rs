@@ -26,15 +26,10 @@ pub fn expires_soon(key: &ApiKey, now: PrimitiveDateTime) -> bool {
             .is_some_and(|at| at > now && at < now + Duration::days(WARN_DAYS))
 }
 
-/// The keys the actor sees (its own; every service-account key of the tenants it
-/// administers) that expire within `within_days`, the soonest first; rotated keys
-/// (meant to stop) left out.
-pub fn expiring_api_keys(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-    within_days: i32,
-) -> Result<Vec<ApiKeyListing>, AppError> {
+/// What the actor sees expiring within `within_days`: not expired yet, not rotated (a
+/// rotated key is meant to stop); its own keys and every service-account key of the
+/// tenants it administers.
+fn expiring_within(now: PrimitiveDateTime, within_days: i32) -> Result<KeyWhere, AppError> {
     if !(1..=MAX_WITHIN_DAYS).contains(&within_days) {
         return Err(InvalidInput::new(
             "within_days",
@@ -42,20 +37,51 @@ pub fn expiring_api_keys(
         )
         .into());
     }
-    let filter = KeyWhere {
+    Ok(KeyWhere {
         unexpired_at: Some(now),
         expires_before: Some(now + Duration::days(within_days.into())),
+        rotated: Some(false),
         ..KeyWhere::default()
-    };
-    let page = KeyPage::Offset {
-        limit: MAX_ROWS,
+    })
+}
+
+/// The soonest first.
+fn soonest(limit: i64) -> KeyPage {
+    KeyPage::Offset {
+        limit,
         offset: 0,
         order: KeyOrder {
             field: KeyOrderField::ExpiresAt,
             descending: false,
         },
-    };
-    let mut keys = key_lists::visible_api_keys(conn, actor, &filter, &page)?;
-    keys.retain(|l| l.key.rotated_to_key_id.is_none());
-    Ok(keys)
+    }
+}
+
+/// The keys expiring within `within_days` (see `expiring_within`), the soonest first, at
+/// most `MAX_ROWS`.
+pub fn expiring_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    within_days: i32,
+) -> Result<Vec<ApiKeyListing>, AppError> {
+    let filter = expiring_within(now, within_days)?;
+    key_lists::visible_api_keys(conn, actor, &filter, &soonest(MAX_ROWS))
+}
+
+/// How many keys expire within `WARN_DAYS`, and the first `named` of them (the soonest):
+/// the dashboard's banner, which names a few and counts the rest.
+pub fn expiring_soon_summary(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    named: i64,
+) -> Result<(i64, Vec<ApiKeyListing>), AppError> {
+    let filter = expiring_within(now, WARN_DAYS as i32)?;
+    let total = key_lists::count_visible_api_keys(conn, actor, &filter)?;
+    if total == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let first = key_lists::visible_api_keys(conn, actor, &filter, &soonest(named))?;
+    Ok((total, first))
 }

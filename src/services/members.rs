@@ -248,5 +248,5 @@ pub fn count_member_keys(
     account_id: &str,
 ) -> Result<usize, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    Ok(ApiKey::of_account(conn, account_id, Some(tenant_id))?.len())
+    Ok(ApiKey::count_of_account_in(conn, account_id, tenant_id)? as usize)
 }

@@ -142,6 +142,39 @@ pub fn verify_password(hash: &str, password: &Password) -> bool {
     })
 }
 
+/// Makes the decoy hash on a hashing thread, so it is one of the bounded hashes (not one
+/// more beside them) and the first unknown email does not pay for it.
+pub fn prepare_decoy() {
+    let sent = hashers().send(Box::new(|| {
+        decoy_hash();
+    }));
+    if sent.is_err() {
+        tracing::warn!("the decoy password hash could not be prepared ahead");
+    }
+}
+
+/// Every argon2 hash allocates its 19 MiB of blocks and frees them afterwards. glibc's
+/// malloc raises its mmap threshold to the size of the first large block freed, so from
+/// the second hash on the blocks come from the hashing thread's arena and stay resident
+/// after `free` (hundreds of MiB on a busy server, docs/PERFORMANCE.md). A fixed
+/// threshold keeps large blocks mapped on their own and unmapped when freed, so the
+/// server holds an argon2 block only while a hash runs. Setting it also fixes the trim
+/// threshold, so freed memory at the top of an arena goes back too.
+pub fn return_freed_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        /// Blocks this large or larger are mapped on their own: argon2's 19 MiB and any
+        /// response body of a page of 1,000 rows.
+        const MMAP_THRESHOLD: libc::c_int = 256 * 1024;
+        // SAFETY: mallopt only changes malloc's tuning parameters; any value is allowed
+        // and allocations made before keep working.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+        if ok != 1 {
+            tracing::warn!("could not set malloc's mmap threshold; freed password-hash memory may stay resident");
+        }
+    }
+}
+
 /// A hash of a random password, verified against when the email is unknown, so unknown
 /// emails take as long as wrong passwords.
 pub fn decoy_hash() -> &'static str {

@@ -339,7 +339,59 @@ async fn request_cost_is_refused_before_any_work(backend: Backend) {
     assert_eq!(ok["data"]["a239"].as_array().map(Vec::len), Some(5), "{ok}");
 }
 
+/// An admin's `auth_api_key` answers their own keys and the tenant's service-account keys,
+/// which the server reads as two ordered queries and merges: every page, in either
+/// direction, must be exactly the slice of the whole list, ties on `created_at` included.
+async fn an_admins_own_and_service_account_keys_page_as_one_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("merge").await;
+    let admin = app
+        .create_person("admin@example.com", &t.id, Role::Admin)
+        .await;
+    let (_, key) = app.create_key(&admin.id, &t.id, None).await;
+    let robot = app.create_service_account(&t.id, "robot").await;
+    // The same creation times on both sides: the order falls back to the id.
+    app.seed_keys(&admin.id, &t.id, 40).await;
+    app.seed_keys(&robot.id, &t.id, 40).await;
+
+    let whole = ids(
+        &gql(&app, &key, "{ auth_api_key { id } }").await,
+        "auth_api_key",
+    );
+    assert_eq!(whole.len(), 81);
+    let mut unique = whole.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 81, "no key twice");
+    let mut paged = Vec::new();
+    for offset in (0..81).step_by(7) {
+        let page = gql(
+            &app,
+            &key,
+            &format!("{{ auth_api_key(limit: 7, offset: {offset}) {{ id }} }}"),
+        )
+        .await;
+        paged.extend(ids(&page, "auth_api_key"));
+    }
+    assert_eq!(paged, whole, "the pages are the whole list's slices");
+    let oldest_first = gql(
+        &app,
+        &key,
+        "{ auth_api_key(order_by: {created_at: asc}, limit: 20, offset: 5) { id } }",
+    )
+    .await;
+    let mut reversed = whole.clone();
+    reversed.reverse();
+    assert_eq!(ids(&oldest_first, "auth_api_key"), reversed[5..25].to_vec());
+    // An order the server does not merge (by name) still holds every key once.
+    let by_name = gql(&app, &key, "{ auth_api_key(order_by: {name: asc}) { id } }").await;
+    let mut by_name = ids(&by_name, "auth_api_key");
+    by_name.sort();
+    assert_eq!(by_name, unique);
+}
+
 backend_tests!(
+    an_admins_own_and_service_account_keys_page_as_one_list,
     request_cost_is_refused_before_any_work,
     a_hundred_thousand_keys_are_answered_a_page_at_a_time,
     the_fourth_key_is_refused_on_every_surface_and_racing_never_overshoots,

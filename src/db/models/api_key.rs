@@ -145,7 +145,7 @@ impl ApiKey {
         let mut query = api_keys::table
             .filter(api_keys::account_id.eq(account_id))
             .select(ApiKey::as_select())
-            .order((api_keys::created_at.desc(), api_keys::id.asc()))
+            .order((api_keys::created_at.desc(), api_keys::id.desc()))
             .into_boxed();
         if let Some(t) = tenant_id {
             query = query.filter(api_keys::tenant_id.eq(t.to_string()));

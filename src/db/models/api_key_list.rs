@@ -9,14 +9,11 @@ use crate::db::schema::{accounts, api_keys, tenants};
 use crate::db::DbConnection;
 use crate::domain::AccountKind;
 use diesel::prelude::*;
+use std::collections::HashMap;
 use time::PrimitiveDateTime;
 
 type Db = <DbConnection as Connection>::Backend;
-type Joined = diesel::dsl::InnerJoin<
-    diesel::dsl::InnerJoin<api_keys::table, accounts::table>,
-    tenants::table,
->;
-type Boxed<'a> = diesel::dsl::IntoBoxed<'a, Joined, Db>;
+type Boxed<'a> = diesel::dsl::IntoBoxed<'a, api_keys::table, Db>;
 
 diesel::define_sql_function! {
     /// `lower(text)`: both backends have it, so a case-insensitive match is one spelling.
@@ -45,6 +42,8 @@ pub struct KeyWhere {
     /// Expired at this time.
     pub expired_at: Option<PrimitiveDateTime>,
     pub never_used: Option<bool>,
+    /// Some(false): not replaced by a rotation (still meant to work).
+    pub rotated: Option<bool>,
     pub used_before: Option<PrimitiveDateTime>,
     pub used_after: Option<PrimitiveDateTime>,
     /// The exact name.
@@ -99,11 +98,77 @@ pub enum KeyPage {
     NewerThan { limit: i64, cursor: Cursor },
 }
 
-type Source = diesel::dsl::InnerJoinQuerySource<
-    diesel::dsl::InnerJoinQuerySource<api_keys::table, accounts::table>,
-    tenants::table,
->;
-type Condition = Box<dyn BoxableExpression<Source, Db, SqlType = diesel::sql_types::Bool>>;
+impl KeyOwners {
+    /// One account's keys and managed service-account keys as two owners, when both.
+    fn split(&self) -> Option<(KeyOwners, KeyOwners)> {
+        let account = self.account.clone()?;
+        (!self.service_accounts_in.is_empty()).then(|| {
+            (
+                KeyOwners {
+                    account: Some(account),
+                    service_accounts_in: Vec::new(),
+                },
+                KeyOwners {
+                    account: None,
+                    service_accounts_in: self.service_accounts_in.clone(),
+                },
+            )
+        })
+    }
+}
+
+impl KeyPage {
+    /// The same page from the start, `rows` long (offset pages only move their offset).
+    fn widened(&self, rows: i64) -> KeyPage {
+        match self {
+            KeyPage::Offset { order, .. } => KeyPage::Offset {
+                limit: rows,
+                offset: 0,
+                order: *order,
+            },
+            KeyPage::OlderThan { cursor, .. } => KeyPage::OlderThan {
+                limit: rows,
+                cursor: cursor.clone(),
+            },
+            KeyPage::NewerThan { cursor, .. } => KeyPage::NewerThan {
+                limit: rows,
+                cursor: cursor.clone(),
+            },
+        }
+    }
+}
+
+/// The most rows a side reads for a merged page (offset plus limit); deeper offset pages
+/// take one query over both sides rather than hold that many rows.
+const MERGE_ROWS: i64 = 2_000;
+
+type KeyOrdering = fn(&ApiKey, &ApiKey) -> std::cmp::Ordering;
+
+/// The order in which to merge two sides' rows (nearest the page's start first), the
+/// page's offset and its limit, when Rust can merge in exactly the SQL order: on
+/// `(created_at, id)`, which both backends compare alike. Not for names (PostgreSQL's
+/// collation is not byte order) nor for columns that may be NULL (whose place differs
+/// between the backends): those pages take one query over both sides.
+fn merge_order(page: &KeyPage) -> Option<(KeyOrdering, i64, i64)> {
+    let newest: KeyOrdering = |a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id));
+    let oldest: KeyOrdering = |a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id));
+    match page {
+        KeyPage::OlderThan { limit, .. } => Some((newest, 0, *limit)),
+        // The newer rows nearest the cursor are the oldest of them; reversed afterwards.
+        KeyPage::NewerThan { limit, .. } => Some((oldest, 0, *limit)),
+        KeyPage::Offset {
+            limit,
+            offset,
+            order,
+        } => match (order.field, order.descending) {
+            (KeyOrderField::CreatedAt, true) => Some((newest, *offset, *limit)),
+            (KeyOrderField::CreatedAt, false) => Some((oldest, *offset, *limit)),
+            _ => None,
+        },
+    }
+}
+
+type Condition = Box<dyn BoxableExpression<api_keys::table, Db, SqlType = diesel::sql_types::Bool>>;
 
 /// The owners' condition: one account's keys (maybe in one tenant) or managed
 /// service-account keys, or both; nobody's when neither is given.
@@ -116,10 +181,18 @@ fn owned_by(owners: &KeyOwners) -> Condition {
         }
     });
     let managed: Option<Condition> = (!owners.service_accounts_in.is_empty()).then(|| {
+        let tenants = owners.service_accounts_in.clone();
         Box::new(
-            accounts::account_type
-                .eq(AccountKind::ServiceAccount.as_str())
-                .and(api_keys::tenant_id.eq_any(owners.service_accounts_in.clone())),
+            api_keys::tenant_id.eq_any(tenants.clone()).and(
+                // A subquery on `accounts`: conditions stay on `api_keys` alone, so a
+                // count reads one index and a page joins only its own rows.
+                api_keys::account_id.eq_any(
+                    accounts::table
+                        .select(accounts::id)
+                        .filter(accounts::account_type.eq(AccountKind::ServiceAccount.as_str()))
+                        .filter(accounts::tenant_id.eq_any(tenants)),
+                ),
+            ),
         ) as Condition
     });
     match (own, managed) {
@@ -130,10 +203,7 @@ fn owned_by(owners: &KeyOwners) -> Condition {
 }
 
 fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
-    let mut q: Boxed<'a> = api_keys::table
-        .inner_join(accounts::table)
-        .inner_join(tenants::table)
-        .into_boxed();
+    let mut q: Boxed<'a> = api_keys::table.into_boxed();
     q = q.filter(owned_by(owners));
     if let Some(p) = &w.name_like {
         q = q.filter(lower(api_keys::name).like(p.to_lowercase()).escape('\\'));
@@ -164,6 +234,11 @@ fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
         Some(false) => q = q.filter(api_keys::last_used_at.is_not_null()),
         None => {}
     }
+    match w.rotated {
+        Some(true) => q = q.filter(api_keys::rotated_to_key_id.is_not_null()),
+        Some(false) => q = q.filter(api_keys::rotated_to_key_id.is_null()),
+        None => {}
+    }
     if let Some(t) = w.used_before {
         q = q.filter(api_keys::last_used_at.lt(t));
     }
@@ -189,7 +264,13 @@ fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
         q = q.filter(api_keys::tenant_id.eq(t.clone()));
     }
     if let Some(k) = w.account_type {
-        q = q.filter(accounts::account_type.eq(k.as_str()));
+        q = q.filter(
+            api_keys::account_id.eq_any(
+                accounts::table
+                    .select(accounts::id)
+                    .filter(accounts::account_type.eq(k.as_str())),
+            ),
+        );
     }
     q
 }
@@ -197,8 +278,8 @@ fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
 fn ordered<'a>(q: Boxed<'a>, order: KeyOrder) -> Boxed<'a> {
     use KeyOrderField::*;
     match (order.field, order.descending) {
-        (CreatedAt, true) => q.order((api_keys::created_at.desc(), api_keys::id.asc())),
-        (CreatedAt, false) => q.order((api_keys::created_at.asc(), api_keys::id.desc())),
+        (CreatedAt, true) => q.order((api_keys::created_at.desc(), api_keys::id.desc())),
+        (CreatedAt, false) => q.order((api_keys::created_at.asc(), api_keys::id.asc())),
         (Name, true) => q.order((api_keys::name.desc(), api_keys::id.asc())),
         (Name, false) => q.order((api_keys::name.asc(), api_keys::id.asc())),
         (ExpiresAt, true) => q.order((api_keys::expires_at.desc(), api_keys::id.asc())),
@@ -216,28 +297,51 @@ impl ApiKey {
         w: &KeyWhere,
         page: &KeyPage,
     ) -> QueryResult<Vec<ApiKeyListing>> {
+        let keys = match (owners.split(), merge_order(page)) {
+            (Some((own, managed)), Some((order, offset, limit)))
+                if offset + limit <= MERGE_ROWS =>
+            {
+                // Each side reads its first `offset + limit` rows in order from its own
+                // index; merging them gives the union's, where one query over the OR
+                // would have sorted every key of both sides for each page.
+                let wider = page.widened(offset + limit);
+                let mut keys = Self::page_keys(conn, &own, w, &wider)?;
+                keys.extend(Self::page_keys(conn, &managed, w, &wider)?);
+                keys.sort_by(order);
+                // A service account acting through its key may be on both sides.
+                let mut seen = std::collections::HashSet::new();
+                keys.retain(|k| seen.insert(k.id.clone()));
+                let mut keys: Vec<ApiKey> = keys
+                    .into_iter()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .collect();
+                if matches!(page, KeyPage::NewerThan { .. }) {
+                    keys.reverse();
+                }
+                keys
+            }
+            _ => Self::page_keys(conn, owners, w, page)?,
+        };
+        with_owners(conn, keys)
+    }
+
+    /// One query's page, in the page's order.
+    fn page_keys(
+        conn: &mut DbConnection,
+        owners: &KeyOwners,
+        w: &KeyWhere,
+        page: &KeyPage,
+    ) -> QueryResult<Vec<ApiKey>> {
         let q = filtered(owners, w);
         let (q, reverse) = paged!(q, page, api_keys::created_at, api_keys::id, |q, order| {
             ordered(q, order)
         });
-        let mut rows: Vec<ApiKeyListing> = q
-            .select((
-                ApiKey::as_select(),
-                Account::as_select(),
-                Tenant::as_select(),
-            ))
-            .load::<(ApiKey, Account, Tenant)>(conn)?
-            .into_iter()
-            .map(|(key, account, tenant)| ApiKeyListing {
-                key,
-                account,
-                tenant,
-            })
-            .collect();
+        let mut keys: Vec<ApiKey> = q.select(ApiKey::as_select()).load(conn)?;
         if reverse {
-            rows.reverse();
+            keys.reverse();
         }
-        Ok(rows)
+        Ok(keys)
     }
 
     /// How many keys `page` would page through.
@@ -257,6 +361,46 @@ impl ApiKey {
             .count()
             .get_result(conn)
     }
+}
+
+/// The page's keys with their accounts and tenants: two queries for the whole page.
+fn with_owners(conn: &mut DbConnection, keys: Vec<ApiKey>) -> QueryResult<Vec<ApiKeyListing>> {
+    let ids = |f: fn(&ApiKey) -> &String| {
+        let mut ids: Vec<String> = keys.iter().map(|k| f(k).clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let accounts: HashMap<String, Account> = accounts::table
+        .filter(accounts::id.eq_any(ids(|k| &k.account_id)))
+        .select(Account::as_select())
+        .load::<Account>(conn)?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    let tenants: HashMap<String, Tenant> = tenants::table
+        .filter(tenants::id.eq_any(ids(|k| &k.tenant_id)))
+        .select(Tenant::as_select())
+        .load::<Tenant>(conn)?
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect();
+    keys.into_iter()
+        .map(|key| {
+            let account = accounts.get(&key.account_id).cloned();
+            let tenant = tenants.get(&key.tenant_id).cloned();
+            match (account, tenant) {
+                (Some(account), Some(tenant)) => Ok(ApiKeyListing {
+                    key,
+                    account,
+                    tenant,
+                }),
+                // Foreign keys make this impossible; a row deleted between the two reads
+                // of one transaction cannot happen either.
+                _ => Err(diesel::result::Error::NotFound),
+            }
+        })
+        .collect()
 }
 
 /// Escapes `%`, `_` and `\` so typed text matches itself; wraps it as "contains".

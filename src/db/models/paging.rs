@@ -1,4 +1,5 @@
-//! Pages of any list shown newest first on `(created_at, id)`: an offset page in any order
+//! Pages of any list shown newest first on `(created_at, id)` (both descending, so an
+//! index on `(…, created_at, id)` gives the order): an offset page in any order
 //! (GraphQL), or a keyset page just past a row (the dashboard), which costs the same
 //! however deep it goes. Every list reuses `KeyPage` and this one macro.
 
@@ -23,20 +24,23 @@ macro_rules! paged {
                 ($offset_ordered.limit(*limit).offset(*offset), false)
             }
             KeyPage::OlderThan { limit, cursor } => {
+                // `at <= X AND (at < X OR id < Y)`: the first term bounds an index range
+                // on (…, at, id); both columns run the same way, so the index gives the
+                // order and the page reads `limit` rows however deep it is.
                 let q = match cursor {
                     Some((at, id)) => {
-                        $q.filter($at.lt(*at).or($at.eq(*at).and($id.gt(id.clone()))))
+                        $q.filter($at.le(*at).and($at.lt(*at).or($id.lt(id.clone()))))
                     }
                     None => $q,
                 };
-                (q.order(($at.desc(), $id.asc())).limit(*limit), false)
+                (q.order(($at.desc(), $id.desc())).limit(*limit), false)
             }
             KeyPage::NewerThan {
                 limit,
                 cursor: (at, id),
             } => (
-                $q.filter($at.gt(*at).or($at.eq(*at).and($id.lt(id.clone()))))
-                    .order(($at.asc(), $id.desc()))
+                $q.filter($at.ge(*at).and($at.gt(*at).or($id.gt(id.clone()))))
+                    .order(($at.asc(), $id.asc()))
                     .limit(*limit),
                 true,
             ),

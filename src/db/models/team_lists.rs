@@ -71,7 +71,7 @@ impl Account {
             match (order.field, descending(order)) {
                 (KeyOrderField::Name, true) => q.order((accounts::name.desc(), accounts::id.asc())),
                 (KeyOrderField::Name, false) => q.order((accounts::name.asc(), accounts::id.asc())),
-                (_, true) => q.order((accounts::created_at.desc(), accounts::id.asc())),
+                (_, true) => q.order((accounts::created_at.desc(), accounts::id.desc())),
                 (_, false) => q.order((accounts::created_at.asc(), accounts::id.asc())),
             }
         });
@@ -227,7 +227,7 @@ impl Membership {
                     }
                     (_, true) => q.order((
                         memberships::created_at.desc(),
-                        memberships::account_id.asc(),
+                        memberships::account_id.desc(),
                     )),
                     (_, false) => {
                         q.order((memberships::created_at.asc(), memberships::account_id.asc()))
@@ -292,7 +292,7 @@ impl Invitation {
             invitations::id,
             |q, order| {
                 if descending(order) {
-                    q.order((invitations::created_at.desc(), invitations::id.asc()))
+                    q.order((invitations::created_at.desc(), invitations::id.desc()))
                 } else {
                     q.order((invitations::created_at.asc(), invitations::id.asc()))
                 }
@@ -351,7 +351,7 @@ impl AuditEvent {
         let q = Self::tenant_where(tenant_id, w);
         let (q, reverse) = paged!(q, page, audit_events::at, audit_events::id, |q, order| {
             if descending(order) {
-                q.order((audit_events::at.desc(), audit_events::id.asc()))
+                q.order((audit_events::at.desc(), audit_events::id.desc()))
             } else {
                 q.order((audit_events::at.asc(), audit_events::id.asc()))
             }

@@ -245,29 +245,26 @@ pub(crate) async fn expiring_banner(state: &AppState, signed_in: &SignedIn) -> O
         return None;
     }
     let actor = signed_in.actor();
-    let keys = state
-        .run(move |conn, now| {
-            key_expiry::expiring_api_keys(conn, &actor, now, key_expiry::WARN_DAYS as i32)
-        })
+    const NAMED: usize = 5;
+    let (total, keys) = state
+        .run(move |conn, now| key_expiry::expiring_soon_summary(conn, &actor, now, NAMED as i64))
         .await
         .ok()?;
-    if keys.is_empty() {
+    if total == 0 {
         return None;
     }
-    const NAMED: usize = 5;
     let mut names: Vec<String> = keys
         .iter()
-        .take(NAMED)
         .map(|l| format!("{} ({})", l.key.name, l.account.name))
         .collect();
-    if keys.len() > NAMED {
-        names.push(format!("and {} more", keys.len() - NAMED));
+    if total as usize > NAMED {
+        names.push(format!("and {} more", total as usize - NAMED));
     }
     Some(format!(
         "{} key{} you manage expire{} within {} days: {}.",
-        keys.len(),
-        if keys.len() == 1 { "" } else { "s" },
-        if keys.len() == 1 { "s" } else { "" },
+        total,
+        if total == 1 { "" } else { "s" },
+        if total == 1 { "s" } else { "" },
         key_expiry::WARN_DAYS,
         names.join(", ")
     ))
