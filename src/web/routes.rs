@@ -3,8 +3,8 @@
 //! without a counterpart fails it (DESIGN §5).
 
 use crate::web::handlers::team::{
-    audit_log, join, members, service_account_key_rotation, service_account_keys, service_accounts,
-    settings,
+    audit_log, join, members, service_account_key_rotation, service_account_keys,
+    service_account_page, service_accounts, settings,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_lifecycle, metrics, password, setup, sign_in, team, tenant,
@@ -96,10 +96,10 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/t/{slug}/team/service-accounts"                              => service_accounts::list,                        Read),
         route!(GET  "/t/{slug}/team/service-accounts/new"                          => service_accounts::new_form,                    Read),
         route!(POST "/t/{slug}/team/service-accounts"                              => service_accounts::create,                      Mutation("create_service_account")),
-        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}"                      => service_accounts::show,                        Read),
-        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/rename"               => service_accounts::rename,                      Mutation("rename_service_account")),
-        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_accounts::remove_form,                 Read),
-        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_accounts::remove,                      Mutation("remove_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}"                      => service_account_page::show,                    Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/rename"               => service_account_page::rename,                  Mutation("rename_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_account_page::remove_form,             Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_account_page::remove,                  Mutation("remove_service_account")),
         route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys"             => service_account_keys::keys,                    Read),
         route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys/new"         => service_account_keys::new_key_form,            Read),
         route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys"             => service_account_keys::create_key,              Mutation("create_api_key")),

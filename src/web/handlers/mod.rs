@@ -1,7 +1,9 @@
 pub mod api;
 pub mod assets;
+pub mod form_answer;
 pub mod graphql;
 pub mod health;
+pub mod key_creation;
 pub mod key_dependents;
 
 pub mod key_lifecycle;

@@ -7,6 +7,7 @@ pub mod join;
 pub mod members;
 pub mod service_account_key_rotation;
 pub mod service_account_keys;
+pub mod service_account_page;
 pub mod service_accounts;
 pub mod settings;
 
