@@ -49,6 +49,15 @@ impl AllowedIps {
         Ok(Self(nets))
     }
 
+    /// The ranges as a person types them into a form: separated by commas or spaces.
+    pub fn parse_typed(text: &str) -> Result<Self, InvalidInput> {
+        Self::parse(
+            &text
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .collect::<Vec<_>>(),
+        )
+    }
+
     /// The stored form back; entries that no longer parse are dropped (never written).
     pub fn from_stored(text: Option<&str>) -> Self {
         Self(

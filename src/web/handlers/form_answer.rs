@@ -7,6 +7,7 @@ use crate::error::HtmlError;
 use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::Layout;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use askama::Template;
@@ -46,6 +47,31 @@ impl<'a> FormAnswer<'a> {
             return html(status, &partial(view));
         }
         html(status, &page(self.layout(title), view))
+    }
+
+    /// A dialog's form again beside its errors (422) when its success is swapped
+    /// elsewhere (into the list): htmx is told to put it back into the dialog.
+    pub(crate) fn invalid_in_dialog<V, P: Template, Q: Template>(
+        &self,
+        title: impl Into<String>,
+        form: V,
+        partial: impl FnOnce(V) -> P,
+        page: impl FnOnce(Layout, V) -> Q,
+    ) -> Result<HttpResponse, HtmlError> {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        let mut res = self.show(status, title, form, partial, page)?;
+        if self.hx.wants_partial() {
+            let headers = res.headers_mut();
+            headers.insert(
+                HeaderName::from_static("hx-retarget"),
+                HeaderValue::from_static("#dialog-body"),
+            );
+            headers.insert(
+                HeaderName::from_static("hx-reswap"),
+                HeaderValue::from_static("innerHTML"),
+            );
+        }
+        Ok(res)
     }
 
     /// A page that is its own form, posted without htmx (`hx-ignore`), again beside its

@@ -170,14 +170,9 @@ pub(crate) async fn create_key_from_form(
     let expires_at = parse_expiration(&input.expiration, &input.expires_on, now)
         .map_err(|e| errors.add("expires_at", e.message))
         .ok();
-    let allowed = AllowedIps::parse(
-        &input
-            .allowed_ips
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|e| errors.add("allowed_ips", e.message))
-    .ok();
+    let allowed = AllowedIps::parse_typed(&input.allowed_ips)
+        .map_err(|e| errors.add("allowed_ips", e.message))
+        .ok();
     if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
