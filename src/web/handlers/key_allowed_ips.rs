@@ -56,20 +56,29 @@ pub(crate) fn allowed_ips_dialog(
     )
 }
 
-/// Sets the typed ranges on `key` (found again inside `scope`): the dialog again beside
-/// a bad range (422); done, htmx gets `list()` with a toast, a plain POST goes back to
-/// `back_url`.
-#[allow(clippy::too_many_arguments)]
+/// The key a page edits the list of: found again inside `scope` (a team page's tenant
+/// and service account) when saved; "Cancel" and a plain POST's redirect lead to `back_url`.
+pub(crate) struct EditedKey {
+    pub(crate) key: KeyRow,
+    pub(crate) scope: Option<(String, Option<String>)>,
+    pub(crate) back_url: String,
+}
+
+/// Sets the typed ranges on the key: the dialog again beside a bad range (422); done,
+/// htmx gets `list()` with a toast, a plain POST goes back to the page.
 pub(crate) async fn save_allowed_ips(
     answer: &FormAnswer<'_>,
     state: &AppState,
     signed_in: &SignedIn,
-    key: KeyRow,
-    scope: Option<(String, Option<String>)>,
+    edited: EditedKey,
     input: AllowedIpsInput,
-    back_url: String,
     list: impl AsyncFnOnce() -> Result<ApiKeysListPartial, HtmlError>,
 ) -> Result<HttpResponse, HtmlError> {
+    let EditedKey {
+        key,
+        scope,
+        back_url,
+    } = edited;
     let allowed = match AllowedIps::parse_typed(&input.allowed_ips) {
         Ok(allowed) => allowed,
         Err(e) => {
@@ -138,15 +147,10 @@ pub async fn set_allowed_ips(
         Ok(ApiKeysListPartial { list })
     };
     let input = input.into_inner();
-    save_allowed_ips(
-        &answer,
-        &state,
-        &signed_in,
+    let edited = EditedKey {
         key,
-        None,
-        input,
-        PATH.into(),
-        list,
-    )
-    .await
+        scope: None,
+        back_url: PATH.into(),
+    };
+    save_allowed_ips(&answer, &state, &signed_in, edited, input, list).await
 }

@@ -7,7 +7,7 @@ use super::service_accounts::SaKeyPath;
 use crate::error::HtmlError;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::key_allowed_ips::{
-    allowed_ips_dialog, save_allowed_ips, AllowedIpsInput,
+    allowed_ips_dialog, save_allowed_ips, AllowedIpsInput, EditedKey,
 };
 use crate::web::htmx::Htmx;
 use crate::web::session::SignedIn;
@@ -40,22 +40,16 @@ pub async fn set_allowed_ips(
 ) -> Result<HttpResponse, HtmlError> {
     // The page's permission first: someone who may not see the key learns nothing more.
     let (d, key) = key_on_page(&signed_in, &state, &path).await?;
-    let scope = Some((d.team.id.clone(), Some(d.account.id.clone())));
+    let edited = EditedKey {
+        key,
+        scope: Some((d.team.id.clone(), Some(d.account.id.clone()))),
+        back_url: d.account.url,
+    };
     let answer = FormAnswer::new(hx, &signed_in, NAV);
     let list = async || {
         let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
         Ok(ApiKeysListPartial { list: d.list })
     };
     let input = input.into_inner();
-    save_allowed_ips(
-        &answer,
-        &state,
-        &signed_in,
-        key,
-        scope,
-        input,
-        d.account.url,
-        list,
-    )
-    .await
+    save_allowed_ips(&answer, &state, &signed_in, edited, input, list).await
 }
