@@ -113,6 +113,17 @@ mod tests {
     }
 
     #[test]
+    fn a_typed_list_is_split_at_commas_and_spaces() {
+        let list =
+            AllowedIps::parse_typed("203.0.113.0/24,2001:db8::/32 \n 198.51.100.7, ").unwrap();
+        assert_eq!(
+            list.texts(),
+            ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"]
+        );
+        assert!(AllowedIps::parse_typed("  ").unwrap().is_anywhere());
+    }
+
+    #[test]
     fn junk_is_refused_and_empty_means_anywhere() {
         let e = AllowedIps::parse(&["10.0.0.0/33"]).unwrap_err();
         assert!(e.message.contains("not an IPv4 or IPv6 address"));
