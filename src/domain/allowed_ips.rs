@@ -49,6 +49,15 @@ impl AllowedIps {
         Ok(Self(nets))
     }
 
+    /// The ranges as a person types them into a form: separated by commas or spaces.
+    pub fn parse_typed(text: &str) -> Result<Self, InvalidInput> {
+        Self::parse(
+            &text
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .collect::<Vec<_>>(),
+        )
+    }
+
     /// The stored form back; entries that no longer parse are dropped (never written).
     pub fn from_stored(text: Option<&str>) -> Self {
         Self(
@@ -101,6 +110,17 @@ mod tests {
         assert!(!list.allows("203.0.114.1".parse().unwrap()));
         assert!(!list.allows("2001:db9::1".parse().unwrap()));
         assert_eq!(AllowedIps::from_stored(list.to_stored().as_deref()), list);
+    }
+
+    #[test]
+    fn a_typed_list_is_split_at_commas_and_spaces() {
+        let list =
+            AllowedIps::parse_typed("203.0.113.0/24,2001:db8::/32 \n 198.51.100.7, ").unwrap();
+        assert_eq!(
+            list.texts(),
+            ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"]
+        );
+        assert!(AllowedIps::parse_typed("  ").unwrap().is_anywhere());
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl IpAllowMutation {
         let key_id = input.key_id.0;
         let key = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                ip_allow::set_api_key_allowed_ips(conn, actor, now, &key_id, &allowed)
+                ip_allow::set_api_key_allowed_ips(conn, actor, now, &key_id, None, &allowed)
             })
             .await?;
         Ok(SetApiKeyAllowedIpsPayload {

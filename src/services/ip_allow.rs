@@ -7,7 +7,9 @@ use crate::db::models::ApiKey;
 use crate::db::DbConnection;
 use crate::domain::{AllowedIps, Quotas};
 use crate::error::AppError;
-use crate::services::api_keys::{create_api_key_with_id, find_revocable, CreatedApiKey, NewApiKey};
+use crate::services::api_keys::{
+    create_api_key_with_id, find_revocable, CreatedApiKey, KeyScope, NewApiKey,
+};
 use crate::services::audit::{self, Event};
 use crate::services::{transaction, Actor, Principal};
 use std::net::IpAddr;
@@ -93,16 +95,18 @@ pub fn create_api_key_allowed_from(
 }
 
 /// Replaces a key's allow-list (empty: anywhere). Whoever may revoke the key may; any
-/// other key answers NOT_FOUND, as revocation does.
+/// other key, or one outside `scope` (a team page's tenant and service account),
+/// answers NOT_FOUND, as revocation does.
 pub fn set_api_key_allowed_ips(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     key_id: &str,
+    scope: Option<KeyScope<'_>>,
     allowed: &AllowedIps,
 ) -> Result<ApiKey, AppError> {
     transaction(conn, |conn| {
-        let mut key = find_revocable(conn, actor, key_id, None)?;
+        let mut key = find_revocable(conn, actor, key_id, scope)?;
         let stored = allowed.to_stored();
         ApiKey::set_allowed_ips(conn, &key.id, stored.as_deref())?;
         audit::record(

@@ -3,12 +3,12 @@
 //! without a counterpart fails it (DESIGN §5).
 
 use crate::web::handlers::team::{
-    audit_log, join, members, service_account_key_rotation, service_account_keys, service_accounts,
-    settings,
+    audit_log, join, members, service_account_key_allowed_ips, service_account_key_rotation,
+    service_account_keys, service_account_page, service_accounts, settings,
 };
 use crate::web::handlers::{
-    api, assets, graphql, health, key_lifecycle, metrics, password, setup, sign_in, team, tenant,
-    user_api_keys,
+    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, setup,
+    sign_in, team, tenant, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -89,6 +89,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/user/api-keys/{id}/delete"                                   => user_api_keys::delete,                         Mutation("delete_api_key")),
         route!(GET  "/user/api-keys/{id}/rotate"                                   => key_lifecycle::rotate_form,                    Read),
         route!(POST "/user/api-keys/{id}/rotate"                                   => key_lifecycle::rotate,                         Mutation("rotate_api_key")),
+        route!(GET  "/user/api-keys/{id}/allowed-ips"                              => key_allowed_ips::allowed_ips_form,             Read),
+        route!(POST "/user/api-keys/{id}/allowed-ips"                              => key_allowed_ips::set_allowed_ips,              Mutation("set_api_key_allowed_ips")),
         route!(GET  "/user/password"                                               => password::page_get,                            Read),
         route!(POST "/user/password"                                               => password::change,                              Mutation("change_password")),
         // ---- Team pages (issue 5): every one acts on the tenant in its URL ----
@@ -96,10 +98,10 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/t/{slug}/team/service-accounts"                              => service_accounts::list,                        Read),
         route!(GET  "/t/{slug}/team/service-accounts/new"                          => service_accounts::new_form,                    Read),
         route!(POST "/t/{slug}/team/service-accounts"                              => service_accounts::create,                      Mutation("create_service_account")),
-        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}"                      => service_accounts::show,                        Read),
-        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/rename"               => service_accounts::rename,                      Mutation("rename_service_account")),
-        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_accounts::remove_form,                 Read),
-        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_accounts::remove,                      Mutation("remove_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}"                      => service_account_page::show,                    Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/rename"               => service_account_page::rename,                  Mutation("rename_service_account")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_account_page::remove_form,             Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/remove"               => service_account_page::remove,                  Mutation("remove_service_account")),
         route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys"             => service_account_keys::keys,                    Read),
         route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys/new"         => service_account_keys::new_key_form,            Read),
         route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys"             => service_account_keys::create_key,              Mutation("create_api_key")),
@@ -107,6 +109,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/delete" => service_account_keys::delete_key,              Mutation("delete_api_key")),
         route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/rotate" => service_account_key_rotation::rotate_key_form, Read),
         route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/rotate" => service_account_key_rotation::rotate_key,      Mutation("rotate_api_key")),
+        route!(GET  "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/allowed-ips" => service_account_key_allowed_ips::allowed_ips_form, Read),
+        route!(POST "/t/{slug}/team/service-accounts/{sa_id}/api-keys/{id}/allowed-ips" => service_account_key_allowed_ips::set_allowed_ips, Mutation("set_api_key_allowed_ips")),
         route!(GET  "/t/{slug}/team/members"                                       => members::list,                                 Read),
         route!(POST "/t/{slug}/team/members/{account_id}/role"                     => members::change_role,                          Mutation("change_member_role")),
         route!(GET  "/t/{slug}/team/members/{account_id}/remove"                   => members::remove_form,                          Read),

@@ -10,12 +10,15 @@ use crate::services::api_keys::{self, CreatedApiKey, KeyScope};
 use crate::services::key_revocation;
 use crate::services::key_rotation::{self, Overlap};
 use crate::services::{key_expiry, key_policy};
+use crate::web::handlers::form_answer::FormAnswer;
+use crate::web::handlers::key_creation::created_key_dialog;
 use crate::web::handlers::key_list::KeyListQuery;
-use crate::web::handlers::user_api_keys::{created_key_dialog, own_key, own_keys};
+use crate::web::handlers::user_api_keys::{own_key, own_keys};
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
 use crate::web::views::{
-    date_time, ApiKeyRotatePage, ApiKeyRotatePartial, CreatedKeyView, Layout, UserApiKeysPage,
+    date_time, ApiKeyRotatePage, ApiKeyRotatePartial, CreatedKeyView, KeyRow, Layout,
+    UserApiKeysPage,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -82,26 +85,36 @@ pub async fn rotate_form(
 ) -> Result<HttpResponse, HtmlError> {
     let key = own_key(&state, &signed_in, &key_id).await?;
     let action = format!("{PATH}/{}/rotate", key.id);
-    let csrf_token = signed_in.csrf_token.clone();
-    if hx.wants_partial() {
-        return html(
-            StatusCode::OK,
-            &ApiKeyRotatePartial {
-                key,
-                action,
-                csrf_token,
-                back_url: PATH.into(),
-            },
-        );
-    }
-    html(
+    let answer = FormAnswer::new(hx, &signed_in, "api-keys");
+    rotate_dialog(&answer, &signed_in, key, action, PATH.into())
+}
+
+/// The dialog asking how long `key` keeps working beside its replacement, posting to
+/// `action`; "Cancel" leads to `back_url` without JavaScript.
+pub(crate) fn rotate_dialog(
+    answer: &FormAnswer<'_>,
+    signed_in: &SignedIn,
+    key: KeyRow,
+    action: String,
+    back_url: String,
+) -> Result<HttpResponse, HtmlError> {
+    let dialog = ApiKeyRotatePartial {
+        key,
+        action,
+        csrf_token: signed_in.csrf_token.clone(),
+        back_url,
+    };
+    answer.show(
         StatusCode::OK,
-        &ApiKeyRotatePage {
-            layout: Layout::signed_in(&signed_in, "Rotate an API key", "api-keys"),
-            key,
-            action,
-            csrf_token,
-            back_url: PATH.into(),
+        "Rotate an API key",
+        dialog,
+        |dialog| dialog,
+        |layout, d| ApiKeyRotatePage {
+            layout,
+            key: d.key,
+            action: d.action,
+            csrf_token: d.csrf_token,
+            back_url: d.back_url,
         },
     )
 }

@@ -1,7 +1,10 @@
 pub mod api;
 pub mod assets;
+pub mod form_answer;
 pub mod graphql;
 pub mod health;
+pub mod key_allowed_ips;
+pub mod key_creation;
 pub mod key_dependents;
 
 pub mod key_lifecycle;

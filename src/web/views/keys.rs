@@ -31,6 +31,10 @@ pub struct KeyRow {
     pub rotate_url: Option<String>,
     /// The key's IP allow-list, or "Anywhere".
     pub allowed_ips: String,
+    /// The allow-list as its edit form shows it (empty: anywhere).
+    pub allowed_ips_typed: String,
+    /// Where the allow-list's "Edit" leads: its dialog, which posts back to it.
+    pub allowed_ips_url: String,
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
     /// The clients seen using it (see `KeyRow::with_clients`).
@@ -40,15 +44,17 @@ pub struct KeyRow {
 impl KeyRow {
     pub fn of(listing: &ApiKeyListing, now: PrimitiveDateTime) -> Self {
         let key = &listing.key;
+        let allowed_ips_typed = crate::domain::AllowedIps::from_stored(key.allowed_ips.as_deref())
+            .texts()
+            .join(", ");
         Self {
-            allowed_ips: {
-                let list = crate::domain::AllowedIps::from_stored(key.allowed_ips.as_deref());
-                if list.is_anywhere() {
-                    "Anywhere".into()
-                } else {
-                    list.texts().join(", ")
-                }
+            allowed_ips: if allowed_ips_typed.is_empty() {
+                "Anywhere".into()
+            } else {
+                allowed_ips_typed.clone()
             },
+            allowed_ips_typed,
+            allowed_ips_url: format!("/user/api-keys/{}/allowed-ips", key.id),
             id: key.id.clone(),
             name: key.name.clone(),
             tenant_name: listing.tenant.name.clone(),
@@ -84,9 +90,10 @@ impl KeyRow {
     }
 
     /// For key lists elsewhere (a service account's keys): deletion confirmed at
-    /// `{base}/{id}/delete`.
+    /// `{base}/{id}/delete`, the allow-list edited at `{base}/{id}/allowed-ips`.
     pub fn with_delete_base(mut self, base: &str) -> Self {
         self.delete_url = format!("{base}/{}/delete", self.id);
+        self.allowed_ips_url = format!("{base}/{}/allowed-ips", self.id);
         if self.rotate_url.is_some() {
             self.rotate_url = Some(format!("{base}/{}/rotate", self.id));
         }
@@ -204,6 +211,31 @@ pub struct ApiKeyDeletePartial {
     pub csrf_token: String,
     pub back_url: String,
     pub dependents: super::KeyDependentsView,
+}
+
+/// The dialog editing one key's IP allow-list; it posts to `key.allowed_ips_url`.
+#[derive(Clone)]
+pub struct AllowedIpsForm {
+    pub key: KeyRow,
+    /// The ranges as typed (comma- or space-separated); empty = anywhere.
+    pub allowed_ips: String,
+    pub csrf_token: String,
+    /// Where "Cancel" leads without JavaScript.
+    pub back_url: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "partials/api_key_allowed_ips_form.html")]
+pub struct ApiKeyAllowedIpsPartial {
+    pub form: AllowedIpsForm,
+}
+
+#[derive(Template)]
+#[template(path = "pages/api_key_allowed_ips.html")]
+pub struct ApiKeyAllowedIpsPage {
+    pub layout: Layout,
+    pub form: AllowedIpsForm,
 }
 
 // ---- User › Password ----

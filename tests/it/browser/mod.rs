@@ -2,6 +2,7 @@
 //! chromedriver) against the real server on port 0. Without a chromedriver the tests say
 //! they were skipped; with `CI=true` they fail instead.
 
+mod allow_list;
 mod driver;
 mod flows;
 mod keyboard;

@@ -2,5 +2,6 @@
 
 mod backup;
 mod ip_allow;
+mod ip_allow_pages;
 mod metrics;
 mod shutdown;

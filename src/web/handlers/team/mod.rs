@@ -5,8 +5,10 @@
 pub mod audit_log;
 pub mod join;
 pub mod members;
+pub mod service_account_key_allowed_ips;
 pub mod service_account_key_rotation;
 pub mod service_account_keys;
+pub mod service_account_page;
 pub mod service_accounts;
 pub mod settings;
 

@@ -2,14 +2,16 @@
 //! Keys, acting only on this account's keys in this tenant; the new key is shown once.
 
 use super::service_account_keys::key_on_page;
-use super::service_accounts::{detail_for, detail_page, SaKeyPath};
+use super::service_account_page::{detail_for, detail_page};
+use super::service_accounts::SaKeyPath;
 use crate::error::HtmlError;
-use crate::web::handlers::key_lifecycle::{rotate_to_view, RotateInput};
+use crate::web::handlers::form_answer::FormAnswer;
+use crate::web::handlers::key_creation::created_key_dialog;
+use crate::web::handlers::key_lifecycle::{rotate_dialog, rotate_to_view, RotateInput};
 use crate::web::handlers::key_list::KeyListQuery;
-use crate::web::handlers::user_api_keys::created_key_dialog;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
-use crate::web::views::{ApiKeyRotatePage, ApiKeyRotatePartial, FieldErrors, Layout};
+use crate::web::views::FieldErrors;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -23,29 +25,8 @@ pub async fn rotate_key_form(
 ) -> Result<HttpResponse, HtmlError> {
     let (d, key) = key_on_page(&signed_in, &state, &path).await?;
     let action = format!("{}/{}/rotate", d.list_url, key.id);
-    let csrf_token = signed_in.csrf_token.clone();
-    let back_url = d.account.url.clone();
-    if hx.wants_partial() {
-        return html(
-            StatusCode::OK,
-            &ApiKeyRotatePartial {
-                key,
-                action,
-                csrf_token,
-                back_url,
-            },
-        );
-    }
-    html(
-        StatusCode::OK,
-        &ApiKeyRotatePage {
-            layout: Layout::signed_in(&signed_in, "Rotate an API key", "team-service-accounts"),
-            key,
-            action,
-            csrf_token,
-            back_url,
-        },
-    )
+    let answer = FormAnswer::new(hx, &signed_in, "team-service-accounts");
+    rotate_dialog(&answer, &signed_in, key, action, d.account.url)
 }
 
 /// `POST …/{sa_id}/api-keys/{id}/rotate`: the new key, shown once on the account's page.

@@ -1,21 +1,20 @@
 //! A service account's keys on its page: the list, the create dialog that shows a key
 //! once, and revocation (as on User › API Keys, but only this account's keys in this tenant).
 
-use super::service_accounts::{detail, detail_for, detail_page, Detail, SaKeyPath, SaPath};
+use super::service_account_page::{detail, detail_for, detail_page, Detail};
+use super::service_accounts::{SaKeyPath, SaPath};
 use super::team_of;
 use crate::error::{AppError, HtmlError};
-use crate::web::handlers::key_dependents::key_dependents;
-use crate::web::handlers::key_lifecycle::{descendants_note, key_policy_of, revoke, DeleteInput};
+use crate::web::handlers::form_answer::FormAnswer;
+use crate::web::handlers::key_creation::{
+    create_key_from_form, created_key_dialog, key_form_answer, CreateKeyInput,
+};
+use crate::web::handlers::key_dependents::delete_dialog;
+use crate::web::handlers::key_lifecycle::{key_policy_of, revoke, DeleteInput};
 use crate::web::handlers::key_list::KeyListQuery;
-use crate::web::handlers::user_api_keys::{
-    create_key_from_form, created_key_dialog, CreateKeyInput,
-};
-use crate::web::htmx::{html, partial_with_toast, redirect, Htmx};
+use crate::web::htmx::{html, Htmx};
 use crate::web::session::{self, SignedIn};
-use crate::web::views::{
-    ApiKeyDeletePage, ApiKeyDeletePartial, ApiKeyFormPartial, ApiKeyNewPage, ApiKeysListPartial,
-    CreateKeyForm, FieldErrors, KeyRow, Layout,
-};
+use crate::web::views::{ApiKeysListPartial, CreateKeyForm, FieldErrors, KeyRow};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -54,24 +53,6 @@ fn key_form(
     )
 }
 
-fn key_form_response(
-    hx: Htmx,
-    status: StatusCode,
-    signed_in: &SignedIn,
-    form: CreateKeyForm,
-) -> Result<HttpResponse, HtmlError> {
-    if hx.wants_partial() {
-        return html(status, &ApiKeyFormPartial { form });
-    }
-    html(
-        status,
-        &ApiKeyNewPage {
-            layout: Layout::signed_in(signed_in, "Create an API Key", NAV),
-            form,
-        },
-    )
-}
-
 /// `GET …/{sa_id}/api-keys/new`: the create-key dialog, with a one-time nonce.
 pub async fn new_key_form(
     hx: Htmx,
@@ -90,7 +71,8 @@ pub async fn new_key_form(
         FieldErrors::default(),
     );
     let policy = key_policy_of(&state, &signed_in, Some(d.team.id.clone())).await;
-    key_form_response(hx, StatusCode::OK, &signed_in, form.with_policy(policy))
+    let answer = FormAnswer::new(hx, &signed_in, NAV);
+    key_form_answer(&answer, StatusCode::OK, form.with_policy(policy))
 }
 
 /// `POST …/{sa_id}/api-keys`: creates the key once per form and shows it once.
@@ -120,8 +102,12 @@ pub async fn create_key(
             let nonce = input.nonce.clone();
             let form = key_form(&signed_in, &d, nonce, input, state.clock.now(), errors);
             let policy = key_policy_of(&state, &signed_in, Some(d.team.id.clone())).await;
-            let form = form.with_policy(policy);
-            return key_form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+            let answer = FormAnswer::new(hx, &signed_in, NAV);
+            return key_form_answer(
+                &answer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form.with_policy(policy),
+            );
         }
     };
     if hx.wants_partial() {
@@ -142,32 +128,8 @@ pub async fn delete_key_form(
     path: web::Path<SaKeyPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let (d, key) = key_on_page(&signed_in, &state, &path).await?;
-    let dependents = key_dependents(&state, &signed_in, &key.id).await?;
-    let descendants = descendants_note(&state, &signed_in, &key.id).await;
-    let csrf_token = signed_in.csrf_token.clone();
-    if hx.wants_partial() {
-        return html(
-            StatusCode::OK,
-            &ApiKeyDeletePartial {
-                key,
-                descendants,
-                csrf_token,
-                back_url: d.account.url,
-                dependents,
-            },
-        );
-    }
-    html(
-        StatusCode::OK,
-        &ApiKeyDeletePage {
-            layout: Layout::signed_in(&signed_in, "Delete an API key", NAV),
-            key,
-            descendants,
-            csrf_token,
-            back_url: d.account.url.clone(),
-            dependents,
-        },
-    )
+    let answer = FormAnswer::new(hx, &signed_in, NAV);
+    delete_dialog(&answer, &state, &signed_in, key, d.account.url).await
 }
 
 /// The service account's page narrowed to the key in the path; NOT_FOUND for a key of
@@ -210,10 +172,11 @@ pub async fn delete_key(
     let (key, also) = revoke(&state, &signed_in, path.id.clone(), scope, with_descendants).await?;
     let message = format!("Deleted the API key “{}”{also}.", key.name);
     let back = format!("{}/service-accounts/{}", team.base, path.sa_id);
-    if !hx.wants_partial() {
-        session::set_flash(&signed_in.session, message)?;
-        return Ok(redirect(hx, &back));
-    }
-    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
-    partial_with_toast(&ApiKeysListPartial { list: d.list }, &message)
+    let answer = FormAnswer::new(hx, &signed_in, NAV);
+    answer
+        .done_here(message, &back, async || {
+            let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+            Ok(ApiKeysListPartial { list: d.list })
+        })
+        .await
 }

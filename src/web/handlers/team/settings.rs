@@ -4,8 +4,9 @@ use super::team_of;
 use crate::domain::{InvalidInput, KeyPolicy};
 use crate::error::{AppError, HtmlError};
 use crate::services::key_policy::{self, PolicyReport};
-use crate::web::htmx::{html, redirect, Htmx};
-use crate::web::session::{self, SignedIn};
+use crate::web::handlers::form_answer::FormAnswer;
+use crate::web::htmx::{html, Htmx};
+use crate::web::session::SignedIn;
 use crate::web::views::{
     date_time, FieldErrors, KeyBeyondRow, Layout, TeamSettingsPage, TeamTenant,
 };
@@ -110,6 +111,7 @@ pub async fn save(
     input: web::Form<PolicyInput>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &slug)?;
+    let answer = FormAnswer::new(hx, &signed_in, NAV);
     let input = input.into_inner();
     let policy = match input.parse() {
         Ok(policy) => policy,
@@ -117,8 +119,7 @@ pub async fn save(
             let report = report(&state, &signed_in, &team.id).await?;
             let mut errors = FieldErrors::default();
             errors.add("max_key_lifetime_days", e.message);
-            let page = page(&signed_in, team, report, Some(input), errors);
-            return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+            return answer.invalid_page(&page(&signed_in, team, report, Some(input), errors));
         }
     };
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
@@ -128,8 +129,7 @@ pub async fn save(
         })
         .await?;
     let beyond = saved.keys_beyond.len();
-    session::set_flash(
-        &signed_in.session,
+    answer.done_at(
         format!(
             "Saved the key policy: {}.{}",
             saved.policy.describe(),
@@ -141,6 +141,6 @@ pub async fn save(
                 String::new()
             }
         ),
-    )?;
-    Ok(redirect(hx, &format!("{}/settings", team.base)))
+        &format!("{}/settings", team.base),
+    )
 }

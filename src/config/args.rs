@@ -1,0 +1,89 @@
+//! Command-line flags and their `KEYWARD_*` environment variables.
+
+use std::path::PathBuf;
+
+/// What may come from the command line or the environment; `None` means "not given".
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SettingsArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 [default: 127.0.0.1:8080]
+    #[arg(long, env = "KEYWARD_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// The URL people reach Keyward at, e.g. https://keys.example.com; an https URL turns on
+    /// Secure, `__Host-` session cookies
+    #[arg(long, env = "KEYWARD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Log level and format: a tracing filter such as `info` or `keyward=debug`, plus
+    /// `,json` or `,pretty` [default: info,pretty]
+    #[arg(long, env = "KEYWARD_LOG", value_name = "FILTER[,json|pretty]")]
+    pub log: Option<String>,
+    /// IP addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed,
+    /// comma-separated [default: none]
+    #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub trusted_proxies: Option<String>,
+    /// Turns on `GET /metrics` (Prometheus), answered only with `Authorization: Bearer
+    /// <this token>` [default: off]
+    #[arg(
+        long,
+        env = "KEYWARD_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// Seconds a stopping server (SIGTERM) gives in-flight requests before closing them
+    /// [default: 20]
+    #[arg(long, env = "KEYWARD_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<u64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Quotas and retention; `keyward admin` reads them from the environment and the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Keys one account may hold in one tenant [default: 1000]
+    #[arg(long, env = "KEYWARD_MAX_KEYS_PER_ACCOUNT", value_name = "N")]
+    pub max_keys_per_account: Option<i64>,
+    /// Service accounts one tenant may have [default: 1000]
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_SERVICE_ACCOUNTS_PER_TENANT",
+        value_name = "N"
+    )]
+    pub max_service_accounts_per_tenant: Option<i64>,
+    /// Pending invitations one tenant may have [default: 100]
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_PENDING_INVITATIONS_PER_TENANT",
+        value_name = "N"
+    )]
+    pub max_pending_invitations_per_tenant: Option<i64>,
+    /// Days the audit log keeps events [default: forever]
+    #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<i64>,
+}
+
+impl SettingsArgs {
+    /// The serve settings from the environment alone, for `keyward` run with no command.
+    pub fn default_from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct EnvOnly {
+            #[command(flatten)]
+            args: SettingsArgs,
+        }
+        <EnvOnly as clap::Parser>::try_parse_from(["keyward"])
+            .map(|e| e.args)
+            .unwrap_or_default()
+    }
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database: sqlite://PATH (embedded, the default) or postgres://USER[:PASSWORD]@HOST/DB
+    /// [default: sqlite://keyward.db]
+    #[arg(long, env = "KEYWARD_DATABASE_URL", value_name = "URL", global = true)]
+    pub database_url: Option<String>,
+    /// Settings file [default: keyward.toml, when it exists]
+    #[arg(long, env = "KEYWARD_CONFIG", value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+}

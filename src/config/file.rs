@@ -1,0 +1,86 @@
+//! The optional settings file (`keyward.toml`, or the one `--config` names), and the
+//! quotas resolved from it and the flags.
+
+use super::{LimitArgs, DEFAULT_CONFIG_FILE};
+use crate::domain::Quotas;
+use std::path::Path;
+
+/// The optional settings file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSettings {
+    pub(super) bind: Option<String>,
+    pub(super) database_url: Option<String>,
+    pub(super) public_url: Option<String>,
+    pub(super) log: Option<String>,
+    pub(super) trusted_proxies: Option<Vec<String>>,
+    pub(super) session_secret: Option<String>,
+    pub(super) metrics_token: Option<String>,
+    pub(super) shutdown_timeout: Option<u64>,
+    pub(super) max_keys_per_account: Option<i64>,
+    pub(super) max_service_accounts_per_tenant: Option<i64>,
+    pub(super) max_pending_invitations_per_tenant: Option<i64>,
+    pub(super) audit_retention_days: Option<i64>,
+}
+
+impl FileSettings {
+    pub(super) fn limits(&self, args: &LimitArgs) -> Result<(Quotas, Option<i64>), String> {
+        let d = Quotas::default();
+        let pick = |name: &str, arg: Option<i64>, file: Option<i64>, default: i64| {
+            let n = arg.or(file).unwrap_or(default);
+            if n < 0 {
+                return Err(format!("{name} must be 0 or more, not {n}"));
+            }
+            Ok(n)
+        };
+        let quotas = Quotas {
+            max_keys_per_account: pick(
+                "max_keys_per_account",
+                args.max_keys_per_account,
+                self.max_keys_per_account,
+                d.max_keys_per_account,
+            )?,
+            max_service_accounts_per_tenant: pick(
+                "max_service_accounts_per_tenant",
+                args.max_service_accounts_per_tenant,
+                self.max_service_accounts_per_tenant,
+                d.max_service_accounts_per_tenant,
+            )?,
+            max_pending_invitations_per_tenant: pick(
+                "max_pending_invitations_per_tenant",
+                args.max_pending_invitations_per_tenant,
+                self.max_pending_invitations_per_tenant,
+                d.max_pending_invitations_per_tenant,
+            )?,
+        };
+        let retention = match args.audit_retention_days.or(self.audit_retention_days) {
+            Some(n) if n < 1 => {
+                return Err(format!(
+                    "audit_retention_days must be 1 or more (leave it out to keep the audit log forever), not {n}"
+                ))
+            }
+            other => other,
+        };
+        Ok((quotas, retention))
+    }
+}
+
+pub(super) fn load_file(explicit: Option<&Path>) -> Result<FileSettings, String> {
+    let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            format!(
+                "the settings file {} is not valid: {}",
+                path.display(),
+                e.message()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            Ok(FileSettings::default())
+        }
+        Err(e) => Err(format!(
+            "cannot read the settings file {}: {e}",
+            path.display()
+        )),
+    }
+}

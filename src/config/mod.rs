@@ -1,0 +1,221 @@
+//! Settings, resolved in this order: command-line flags > `KEYWARD_*` environment >
+//! `keyward.toml` (or the file named by `--config`) > defaults. Flags and environment are
+//! read in `args`, the file in `file`; secrets are held in `secrets`' types, whose `Debug`
+//! prints nothing of them.
+
+mod args;
+mod file;
+mod secrets;
+
+pub use args::{DatabaseArgs, LimitArgs, SettingsArgs};
+pub use secrets::{MetricsToken, SessionSecret};
+
+use crate::db::{Backend, DatabaseUrl};
+use crate::domain::Quotas;
+use file::load_file;
+use ipnet::IpNet;
+use secrets::secret_file_beside;
+use std::net::IpAddr;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward.db";
+pub const DEFAULT_CONFIG_FILE: &str = "keyward.toml";
+pub const MIN_SESSION_SECRET_BYTES: usize = 64;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
+pub const MIN_METRICS_TOKEN_CHARS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl LogSettings {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut format = LogFormat::Pretty;
+        let mut directives = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "json" => format = LogFormat::Json,
+                "pretty" => format = LogFormat::Pretty,
+                other => directives.push(other),
+            }
+        }
+        let filter = if directives.is_empty() {
+            "info".to_string()
+        } else {
+            directives.join(",")
+        };
+        tracing_subscriber::EnvFilter::try_new(&filter)
+            .map_err(|e| format!("the log setting \"{raw}\" is not understood ({e}); use e.g. `info`, `debug,json` or `keyward=trace`"))?;
+        Ok(Self { filter, format })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: DatabaseUrl,
+    pub public_url: Option<String>,
+    pub log: LogSettings,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Given in the environment or file; on SQLite a missing one is made by
+    /// `resolve_session_secret`.
+    pub session_secret: Option<SessionSecret>,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+    pub quotas: Quotas,
+    /// Audit events older than this many days are deleted; `None` keeps them forever.
+    pub audit_retention_days: Option<i64>,
+    /// `None` leaves `GET /metrics` off (404).
+    pub metrics_token: Option<MetricsToken>,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Settings {
+    /// Resolves settings for `serve`.
+    pub fn resolve(db: &DatabaseArgs, args: &SettingsArgs) -> Result<Self, String> {
+        let file = load_file(db.config.as_deref())?;
+        let (quotas, audit_retention_days) = file.limits(&args.limits)?;
+        let database_url = DatabaseUrl::parse(
+            db.database_url
+                .as_deref()
+                .or(file.database_url.as_deref())
+                .unwrap_or(DEFAULT_DATABASE_URL),
+        )?;
+        let bind = args
+            .bind
+            .clone()
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.into());
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_string());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "the public URL \"{url}\" must start with http:// or https://"
+                ));
+            }
+        }
+        let log = LogSettings::parse(
+            args.log
+                .as_deref()
+                .or(file.log.as_deref())
+                .unwrap_or("info"),
+        )?;
+        let trusted_proxies = match (&args.trusted_proxies, file.trusted_proxies) {
+            (Some(text), _) => parse_proxies(text.split(','))?,
+            (None, Some(list)) => parse_proxies(list.iter().map(String::as_str))?,
+            (None, None) => Vec::new(),
+        };
+        let session_secret = match std::env::var("KEYWARD_SESSION_SECRET")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .or(file.session_secret)
+        {
+            Some(text) => Some(SessionSecret::parse(&text)?),
+            None => None,
+        };
+        let metrics_token = match args
+            .metrics_token
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .or(file.metrics_token)
+        {
+            Some(text) => Some(MetricsToken::parse(&text)?),
+            None => None,
+        };
+        let shutdown_timeout = std::time::Duration::from_secs(
+            args.shutdown_timeout
+                .or(file.shutdown_timeout)
+                .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        );
+        Ok(Self {
+            bind,
+            database_url,
+            public_url,
+            log,
+            trusted_proxies,
+            session_secret,
+            workers: None,
+            quotas,
+            audit_retention_days,
+            metrics_token,
+            shutdown_timeout,
+        })
+    }
+
+    /// The quotas for `keyward admin`: from the environment and the file.
+    pub fn quotas(db: &DatabaseArgs) -> Result<Quotas, String> {
+        let file = load_file(db.config.as_deref())?;
+        Ok(file.limits(&SettingsArgs::default_from_env().limits)?.0)
+    }
+
+    /// Settings for the commands that only need the database (`migrate`, `admin`).
+    pub fn database_url(db: &DatabaseArgs) -> Result<DatabaseUrl, String> {
+        let file = load_file(db.config.as_deref())?;
+        DatabaseUrl::parse(
+            db.database_url
+                .as_deref()
+                .or(file.database_url.as_deref())
+                .unwrap_or(DEFAULT_DATABASE_URL),
+        )
+    }
+
+    /// Whether cookies must be `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The session secret: the configured one; on SQLite, one kept in a 0600 file beside
+    /// the database (made on first start); on PostgreSQL it must be configured so every
+    /// instance shares it.
+    pub fn resolve_session_secret(&self) -> Result<SessionSecret, String> {
+        if let Some(secret) = &self.session_secret {
+            return Ok(secret.clone());
+        }
+        match (&self.database_url, self.database_url.backend()) {
+            (DatabaseUrl::Sqlite(path), Backend::Sqlite) => secret_file_beside(path),
+            _ => Err("KEYWARD_SESSION_SECRET must be set when the database is PostgreSQL, so every instance shares it (generate one with `openssl rand -base64 64`)".into()),
+        }
+    }
+}
+
+fn parse_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet>, String> {
+    items
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("the trusted proxy \"{s}\" is not an IP address or CIDR range such as 10.0.0.0/8"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_setting_takes_a_filter_and_a_format() {
+        let s = LogSettings::parse("debug,json").unwrap();
+        assert_eq!((s.filter.as_str(), s.format), ("debug", LogFormat::Json));
+    }
+}
