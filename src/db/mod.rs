@@ -147,10 +147,15 @@ impl DatabaseUrl {
                 })?;
                 let mut conn =
                     SqliteConnection::establish(path_str).map_err(r2d2::Error::ConnectionError)?;
-                // busy_timeout first: switching a new file to WAL takes a lock.
+                // busy_timeout first: switching a new file to WAL takes a lock. A page
+                // cache of 1 MiB per connection instead of SQLite's 2 MiB: a server holds
+                // about ten connections, each filling its cache with the index pages of a
+                // large count, while the kernel's page cache (not counted as the server's
+                // memory) keeps the file's pages anyway (docs/PERFORMANCE.md).
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -1024;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -237,8 +242,11 @@ impl Database {
     /// `open` for a server with `workers` worker threads: the key path's pool fits them.
     pub fn open_for_workers(url: &DatabaseUrl, workers: usize) -> Result<Self, String> {
         drop(Self::connect_once(url)?);
+        // SQLite: two connections per worker (a write may wait for the file's lock while
+        // reads go on), at least 4, at most 8; each holds a page cache and prepared
+        // statements, and more than the cores can use only hold memory.
         let max_size = match url.backend() {
-            Backend::Sqlite => 8,
+            Backend::Sqlite => (2 * workers as u32).clamp(4, 8),
             Backend::Postgres => 16,
         };
         let pool = r2d2::Pool::builder()

@@ -58,7 +58,7 @@ impl GqlApiKey {
             rotated_to_key_id: l.key.rotated_to_key_id.clone().map(Uuid::from),
             expiring_soon: crate::services::key_expiry::expires_soon(&l.key, now),
             account_type: l.account.kind().into(),
-            user_name: l.account.name,
+            user_name: l.account.name.clone(),
             id: l.key.id.into(),
             name: l.key.name,
             user_id: l.key.account_id.into(),

@@ -363,6 +363,16 @@ async fn an_admins_own_and_service_account_keys_page_as_one_list(backend: Backen
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 81, "no key twice");
+    let count = gql(
+        &app,
+        &key,
+        "{ auth_api_key_aggregate { aggregate { count } } }",
+    )
+    .await;
+    assert_eq!(
+        count["data"]["auth_api_key_aggregate"]["aggregate"]["count"], 81,
+        "counted once each, both sides"
+    );
     let mut paged = Vec::new();
     for offset in (0..81).step_by(7) {
         let page = gql(

@@ -50,8 +50,10 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Debug, Clone)]
 pub struct ApiKeyListing {
     pub key: ApiKey,
-    pub account: Account,
-    pub tenant: Tenant,
+    /// Shared by every key of the page that the account holds (a page of 1,000 keys of
+    /// one person holds one copy, not 1,000).
+    pub account: std::sync::Arc<Account>,
+    pub tenant: std::sync::Arc<Tenant>,
 }
 
 impl ApiKey {
