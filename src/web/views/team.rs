@@ -113,6 +113,8 @@ pub struct MemberRow {
 pub struct InvitationRow {
     pub id: String,
     pub role: String,
+    /// What the admin wrote on it; empty when nothing.
+    pub note: String,
     pub created_by: String,
     pub created: String,
     pub expires: String,
@@ -163,6 +165,9 @@ pub struct InvitationForm {
     pub cancel_url: String,
     pub csrf_token: String,
     pub role: String,
+    pub note: String,
+    pub note_max: usize,
+    pub errors: FieldErrors,
 }
 
 #[derive(Template)]
@@ -182,6 +187,7 @@ pub struct InvitationNewPage {
 pub struct CreatedInvitationView {
     pub link: String,
     pub role: &'static str,
+    pub note: String,
     pub expires: String,
     pub done_url: String,
 }
