@@ -157,6 +157,7 @@ impl MemberWhere {
             }),
             created_before,
             created_after,
+            ..TeamWhere::default()
         })
     }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod api_keys;
+mod audit_sign_ins;
 mod browser;
 mod cli;
 mod client;

@@ -211,6 +211,8 @@ pub struct AuditRow {
     pub at: String,
     pub at_iso: String,
     pub actor: String,
+    /// The acting account, for the link that shows only what it did.
+    pub actor_id: Option<String>,
     pub actor_kind: &'static str,
     pub via_key: Option<String>,
     pub action: String,
@@ -230,5 +232,10 @@ pub struct AuditLogPage {
     /// The filter's choices: (action, label).
     pub actions: Vec<(&'static str, &'static str)>,
     pub action: String,
+    /// Who did it: a name, an email or an account id.
+    pub who: String,
+    /// The range of days, `YYYY-MM-DD` or empty.
+    pub from: String,
+    pub to: String,
     pub frame: ListFrame,
 }

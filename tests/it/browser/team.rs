@@ -275,6 +275,38 @@ async fn an_admin_runs_a_service_account_and_invites_someone_who_joins() {
     page.check("team-audit-log").await;
     sign_out(&page).await;
     sign_in(&page, EMAIL, super::flows::PASSWORD).await;
+
+    // Sign-ins are in the log, and it filters by who and by days (point 8): a plain GET
+    // form whose filters the address keeps.
+    page.goto("/t/acme/team/audit-log").await;
+    page.until("the log", "document.getElementById('audit-table')")
+        .await;
+    let today = page
+        .js("return document.querySelector('#audit-table time').getAttribute('datetime').slice(0, 10);")
+        .await;
+    let today = today.as_str().unwrap().to_string();
+    page.fill("#audit-who", "ada").await;
+    page.js(&format!(
+        "document.getElementById('audit-from').value = '{today}'; document.getElementById('audit-to').value = '{today}'; document.getElementById('audit-action').value = 'sign_in.succeeded';"
+    ))
+    .await;
+    page.click("#audit-filter-submit").await;
+    page.until(
+        "the filtered log",
+        "location.search.indexOf('who=ada') >= 0 && document.getElementById('audit-table')",
+    )
+    .await;
+    let path = page.path().await;
+    assert!(
+        path.contains(&format!("from={today}")) && path.contains("action=sign_in.succeeded"),
+        "{path}"
+    );
+    let rows = page
+        .js("return Array.from(document.querySelectorAll('#audit-table tbody tr')).map(function (r) { return r.dataset.action; }).join(' ');")
+        .await;
+    assert_eq!(rows.as_str().unwrap(), "sign_in.succeeded");
+    assert!(page.text("#audit-table").await.contains("Signed in"));
+    page.check("team-audit-log-filtered").await;
     page.close().await;
 }
 
