@@ -4,6 +4,7 @@
 
 mod driver;
 mod flows;
+mod graphiql;
 mod keyboard;
 mod team;
 
