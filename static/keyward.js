@@ -161,12 +161,17 @@
     clearDialogOnClose();
     document.querySelectorAll("[data-autosubmit-button]").forEach(function (b) { b.hidden = true; });
     syncExpiration();
-    // Success toasts fade after a while; errors stay until dismissed.
-    setInterval(function () {
-      document.querySelectorAll('.toast[data-toast="success"]').forEach(function (t) {
-        var age = Number(t.getAttribute("data-age") || 0) + 1;
-        if (age > 8) t.remove(); else t.setAttribute("data-age", String(age));
-      });
-    }, 1000);
+    // Flashes stay until dismissed or the next page (as GitHub's), so nothing moves under
+    // the pointer; one added to a page scrolled down (an htmx error) is scrolled to.
+    var toasts = document.getElementById("toasts");
+    if (toasts) {
+      new MutationObserver(function (changes) {
+        changes.forEach(function (c) {
+          c.addedNodes.forEach(function (n) {
+            if (n.nodeType === 1 && n.getBoundingClientRect().top < 0) n.scrollIntoView({ block: "nearest" });
+          });
+        });
+      }).observe(toasts, { childList: true });
+    }
   });
 })();
