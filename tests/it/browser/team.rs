@@ -355,19 +355,60 @@ async fn error_pages_and_team_pages_keep_the_navigation() {
     page.check("error-403").await;
 
     // The session ends while a dialog is open: sign-in says so and leads back (point 22).
+    // What was typed comes back in the dialog, but nothing hidden or secret is kept.
     page.goto("/user/api-keys").await;
     page.open_key_form().await;
     page.fill("#key-name", "late").await;
+    page.js("var s = document.getElementById('key-expiration'); s.value = 'date'; s.dispatchEvent(new Event('change', { bubbles: true }));")
+        .await;
+    page.js("document.getElementById('key-expires-on').value = '2099-01-15';")
+        .await;
+    let csrf = page
+        .js("return document.querySelector('#dialog input[name=csrf_token]').value;")
+        .await;
     app.sql("DELETE FROM sessions").await;
     page.click("#create-api-key-submit").await;
     page.until("the sign-in page", "document.getElementById('login-form')")
         .await;
     assert!(page.text("#login-notice").await.contains("session ended"));
+    let kept = page
+        .js("return sessionStorage.getItem('keyward:dialog-draft');")
+        .await;
+    let kept = kept.as_str().unwrap_or_default().to_string();
+    assert!(kept.contains("late"), "{kept}");
+    assert!(
+        !kept.contains(csrf.as_str().unwrap()) && !kept.contains("csrf") && !kept.contains("nonce"),
+        "no hidden field is kept: {kept}"
+    );
     page.fill("#login-email", "ada@example.com").await;
     page.fill("#login-password", PASSWORD).await;
     page.click("#login-submit").await;
-    page.until("back", "document.getElementById('api-keys')")
-        .await;
+    page.until(
+        "back, with the dialog",
+        "document.getElementById('dialog-restored')",
+    )
+    .await;
     assert_eq!(page.path().await, "/user/api-keys");
+    assert!(!page
+        .js("return JSON.stringify(sessionStorage);")
+        .await
+        .as_str()
+        .unwrap()
+        .contains(PASSWORD));
+    assert_eq!(
+        page.js("return [document.getElementById('key-name').value, document.getElementById('key-expiration').value, document.getElementById('key-expires-on').value, document.getElementById('key-expires-on').disabled].join(' ');")
+            .await,
+        "late date 2099-01-15 false"
+    );
+    assert_eq!(
+        page.js("return sessionStorage.getItem('keyward:dialog-draft');")
+            .await,
+        serde_json::Value::Null,
+        "used once"
+    );
+    page.check("dialog-create-api-key-restored").await;
+    page.click("#create-api-key-submit").await;
+    page.until("the key", "document.querySelector('[data-shown-once]')")
+        .await;
     page.close().await;
 }
