@@ -106,6 +106,21 @@ async fn sign_ins_and_failures_are_audited_in_every_tenant_of_the_account_and_ne
         before_other,
         "a tenant Ada is not in sees nothing of her"
     );
+    let sign_in_rows = app
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::audit_events::dsl::*;
+            Ok(audit_events
+                .filter(action.like("sign_in.%"))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        sign_in_rows, 12,
+        "Ada's six in each of her two tenants, none for nobody@"
+    );
 
     // Shown to the tenant's admins in words, with the address, and filtered by action.
     let admin = Browser::new(&app);

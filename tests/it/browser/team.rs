@@ -197,6 +197,9 @@ async fn an_admin_runs_a_service_account_and_invites_someone_who_joins() {
         page.text("#invitations-table [data-col=note]").await,
         "for Grace"
     );
+    page.js("document.getElementById('invitations').scrollIntoView();")
+        .await;
+    page.check("team-members-pending").await;
 
     let grace = chrome.page(&app.address, true).await;
     grace.client.goto(&link).await.unwrap();
