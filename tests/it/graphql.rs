@@ -1547,7 +1547,7 @@ async fn graphiql_is_served_with_its_assets_from_keyward_itself(backend: Backend
         .split('"')
         .filter(|s| s.ends_with(".js") || s.ends_with(".css"))
         .collect();
-    assert_eq!(srcs.len(), 5, "{srcs:?}");
+    assert_eq!(srcs.len(), 6, "{srcs:?}");
     for src in srcs {
         assert!(src.starts_with("/static/"), "no CDN: {src}");
         let res = app.client.get(app.url(src)).send().await.unwrap();
