@@ -68,10 +68,13 @@
     var d = dialog();
     if (!d) return;
     d.addEventListener("close", function () {
+      // The close event comes a task after the dialog closed: by then a swap may have
+      // opened it again with new content (a slow page, a quick keyboard), which stays.
+      if (d.open) return;
       var body = document.getElementById("dialog-body");
       if (body) body.innerHTML = "";
       // Lists refresh after the dialog closes; focus once they have.
-      setTimeout(restoreFocus, 0);
+      setTimeout(function () { if (!d.open) restoreFocus(); }, 0);
     });
     // Escape asks first while a shown-once key is on screen.
     d.addEventListener("cancel", function (event) {
