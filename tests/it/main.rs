@@ -27,6 +27,7 @@ mod revocation;
 mod security;
 mod security_files;
 mod security_tenants;
+mod session_ended;
 mod session_rotation;
 mod team;
 mod team_pages;
