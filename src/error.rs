@@ -276,16 +276,9 @@ impl HtmlError {
         }
     }
 
-    fn ended_flag(&self) -> &'static [(&'static str, &'static str)] {
-        if self.session_ended {
-            &[("expired", "1")]
-        } else {
-            &[]
-        }
-    }
-
     fn sign_in_url(&self) -> String {
-        self.sign_in_url_with(self.ended_flag())
+        let ended: &[(&str, &str)] = &[("expired", "1")];
+        self.sign_in_url_with(if self.session_ended { ended } else { &[] })
     }
 
     fn sign_in_url_with(&self, extra: &[(&str, &str)]) -> String {
