@@ -9,8 +9,8 @@
 //!
 //! Sign-ins and failed sign-ins of an existing account are audited in every tenant the
 //! account is a member of (a tenant's admins see who got into their tenant's keys, as
-//! GitHub's and GitLab's audit logs show members' sign-ins). An unknown email is audited
-//! nowhere: it has no tenant, and `sign_in_failures` (bounded) already counts it.
+//! GitLab's audit events show sign-ins). An unknown email is audited nowhere: it has no
+//! tenant, and `sign_in_failures` (bounded) already counts it.
 
 use crate::db::models::sign_in::{FailureScope, SignInFailure};
 use crate::db::models::{Account, Membership};

@@ -51,7 +51,7 @@ fn day_range(
         }
     }
     // Times are stored to the microsecond, so "after 23:59:59.999999" is "from 00:00".
-    let after = from.map(|d| d.midnight() - Duration::microseconds(1));
+    let after = from.and_then(|d| d.midnight().checked_sub(Duration::microseconds(1)));
     let before = to.and_then(Date::next_day).map(Date::midnight);
     Ok((after, before))
 }
