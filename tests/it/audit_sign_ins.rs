@@ -278,13 +278,9 @@ async fn the_audit_log_filters_by_who_and_by_days_and_keeps_them_while_paging(ba
     let bad = b.get("/t/acme/team/audit-log?from=28/11/2026").await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("must be a date such as"));
-    // The first day there is, and a year that does not exist: no crash, a clear answer.
+    // The first day there is: everything from then on, no overflow.
     let earliest = b.get("/t/acme/team/audit-log?from=-9999-01-01").await;
-    assert!(
-        [200, 400].contains(&earliest.status().as_u16()),
-        "{}",
-        earliest.status()
-    );
+    assert_eq!(earliest.status(), 200);
     let reversed = b
         .get(&format!(
             "/t/acme/team/audit-log?from={second_day}&to={first_day}"
