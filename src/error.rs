@@ -238,6 +238,8 @@ pub struct HtmlError {
     pub error: AppError,
     /// For `Unauthenticated`: the page to return to after signing in.
     pub sign_in_next: Option<String>,
+    /// For `Unauthenticated`: a form was sent after the session ended, so sign-in says so.
+    pub session_ended: bool,
 }
 
 #[derive(askama::Template)]
@@ -262,11 +264,21 @@ impl HtmlError {
         Self {
             error: AppError::unauthenticated("sign in to continue"),
             sign_in_next: next,
+            session_ended: false,
+        }
+    }
+
+    /// A form sent without a session (it ended meanwhile): sign in, told why, then back.
+    pub fn session_ended(next: Option<String>) -> Self {
+        Self {
+            session_ended: true,
+            ..Self::sign_in(next)
         }
     }
 
     fn sign_in_url(&self) -> String {
-        self.sign_in_url_with(&[])
+        let ended: &[(&str, &str)] = &[("expired", "1")];
+        self.sign_in_url_with(if self.session_ended { ended } else { &[] })
     }
 
     fn sign_in_url_with(&self, extra: &[(&str, &str)]) -> String {
@@ -371,6 +383,7 @@ impl From<AppError> for HtmlError {
         Self {
             error,
             sign_in_next: None,
+            session_ended: false,
         }
     }
 }

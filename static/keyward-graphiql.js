@@ -12,13 +12,72 @@ var memoryStorage = (function () {
     get length() { return Object.keys(items).length; },
   };
 })();
+
+// The Headers tab starts with "Bearer " and no key. Sent as it is, that empty key would be
+// refused (a key that is sent must be valid), and with it the schema that the Docs panel
+// and autocompletion need; introspection needs no key, so an empty one is not sent.
+var keywardFetcher = (function () {
+  var fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+  return function (params, options) {
+    var headers = {};
+    var given = (options && options.headers) || {};
+    Object.keys(given).forEach(function (name) {
+      var empty = name.toLowerCase() === 'authorization' && /^\s*bearer\s*$/i.test(String(given[name]));
+      if (!empty) headers[name] = given[name];
+    });
+    return fetcher(params, Object.assign({}, options, { headers: headers }));
+  };
+})();
+
+var startingQuery = [
+  '# Keyward\'s GraphQL explorer',
+  '#',
+  '# 1. Make a key at /user/api-keys',
+  '# 2. Paste it after "Bearer " in Headers',
+  '# 3. Run this with ▶ (Ctrl-Enter)',
+  '#',
+  '# hello needs no key; auth_info shows your',
+  '# user_id, which create_api_key needs.',
+  '# Docs (the book icon) lists every field.',
+  '{',
+  '  hello',
+  '  auth_info { user_id tenant_id role account_type }',
+  '}',
+  '',
+].join('\n');
+
 ReactDOM.createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, {
-    fetcher: GraphiQL.createFetcher({ url: '/graphql' }),
-    defaultQuery: '{\n  hello\n  auth_info { user_id tenant_id role account_type }\n}\n',
+    fetcher: keywardFetcher,
+    defaultQuery: startingQuery,
     defaultHeaders: '{\n  "Authorization": "Bearer "\n}',
+    defaultEditorToolsVisibility: 'headers',
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: false,
     storage: memoryStorage,
   }),
 );
+
+// GraphiQL's editors are CodeMirror 5 instances, each typed into through a hidden textarea
+// without a label, and their scrolling areas cannot be reached by keyboard: name each
+// textarea after its editor and let Tab reach the scrolling areas, as they are drawn.
+function nameEditors() {
+  var named = [
+    ['.graphiql-query-editor', 'Query editor'],
+    ['.graphiql-editor-tool .graphiql-editor:nth-child(1)', 'Variables editor'],
+    ['.graphiql-editor-tool .graphiql-editor:nth-child(2)', 'Headers editor'],
+    ['.graphiql-response', 'Result, read-only'],
+  ];
+  named.forEach(function (pair) {
+    document.querySelectorAll(pair[0] + ' .CodeMirror textarea').forEach(function (t) {
+      if (t.getAttribute('aria-label') !== pair[1]) t.setAttribute('aria-label', pair[1]);
+    });
+  });
+  document.querySelectorAll('.graphiql-container .CodeMirror-scroll').forEach(function (s) {
+    if (s.getAttribute('tabindex') !== '0') s.setAttribute('tabindex', '0');
+  });
+}
+new MutationObserver(nameEditors).observe(document.getElementById('graphiql'), {
+  childList: true,
+  subtree: true,
+});

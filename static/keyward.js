@@ -68,10 +68,13 @@
     var d = dialog();
     if (!d) return;
     d.addEventListener("close", function () {
+      // The close event comes a task after the dialog closed: by then a swap may have
+      // opened it again with new content (a slow page, a quick keyboard), which stays.
+      if (d.open) return;
       var body = document.getElementById("dialog-body");
       if (body) body.innerHTML = "";
       // Lists refresh after the dialog closes; focus once they have.
-      setTimeout(restoreFocus, 0);
+      setTimeout(function () { if (!d.open) restoreFocus(); }, 0);
     });
     // Escape asks first while a shown-once key is on screen.
     d.addEventListener("cancel", function (event) {
@@ -120,6 +123,85 @@
     var form = source && source.closest ? source.closest("form") : null;
     var ok = ctx && ctx.response && ctx.response.status < 400;
     if (ok && form && form.hasAttribute("data-close-dialog-on-success")) closeDialog();
+    if (ctx && ctx.response && ctx.response.status === 401 && form && form.closest("#dialog")) keepDraft(form);
+  });
+
+  // A dialog's form sent after the session ended comes back, filled in, once its person
+  // has signed in again and is back on the page (GitHub keeps a form through signing in
+  // again). Only what was typed in visible fields is kept — never hidden fields (the CSRF
+  // token, nonces), passwords or read-only values (keys, links) — in this tab's
+  // sessionStorage, which signing out clears, until the dialog is open again.
+  var DRAFT = "keyward:dialog-draft";
+  var DRAFT_LIFETIME_MS = 60 * 60 * 1000;
+  var dialogSource = null;
+  var pendingDraft = null;
+
+  function typedFields(form, withDisabled) {
+    return Array.prototype.filter.call(form.elements, function (e) {
+      return e.name && (withDisabled || !e.disabled) && !e.readOnly && !e.hasAttribute("data-secret") &&
+        ["hidden", "password", "file", "submit", "button", "reset"].indexOf(e.type) < 0;
+    });
+  }
+
+  function keepDraft(form) {
+    if (!dialogSource || !form.id) return;
+    var fields = typedFields(form).map(function (e) {
+      return [e.name, e.value, e.type === "checkbox" || e.type === "radio" ? e.checked : null];
+    });
+    try {
+      sessionStorage.setItem(DRAFT, JSON.stringify({
+        page: location.pathname + location.search, dialog: dialogSource, form: form.id,
+        fields: fields, at: Date.now(),
+      }));
+    } catch (e) { /* storage full or refused: nothing is kept */ }
+  }
+
+  function resumeDraft() {
+    var draft = null;
+    try { draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null"); } catch (e) { draft = null; }
+    if (!draft) return;
+    if (!(Date.now() - draft.at < DRAFT_LIFETIME_MS)) { sessionStorage.removeItem(DRAFT); return; }
+    if (draft.page !== location.pathname + location.search) return;
+    var openerLink = Array.prototype.find.call(document.querySelectorAll("[hx-get]"), function (e) {
+      return e.getAttribute("hx-get") === draft.dialog;
+    });
+    if (!openerLink) return;
+    pendingDraft = draft;
+    openerLink.focus();
+    openerLink.click();
+  }
+
+  function refill(form, draft) {
+    var byName = {};
+    typedFields(form, true).forEach(function (e) { (byName[e.name] = byName[e.name] || []).push(e); });
+    draft.fields.forEach(function (f) {
+      (byName[f[0]] || []).forEach(function (e) {
+        if (f[2] === null) { if (e.type !== "checkbox" && e.type !== "radio") e.value = f[1]; }
+        else if (e.value === f[1]) e.checked = f[2];
+      });
+    });
+    var note = document.createElement("p");
+    note.id = "dialog-restored";
+    note.className = "restored-note";
+    note.setAttribute("role", "status");
+    note.textContent = "Your session ended before this was sent. What you typed is back: check it and send it again.";
+    form.insertBefore(note, form.firstChild);
+    syncExpiration(form);
+  }
+
+  document.addEventListener("htmx:after:swap", function (event) {
+    var ctx = event.detail && event.detail.ctx;
+    var target = ctx && ctx.target;
+    if (!target || target.id !== "dialog-body") return;
+    var source = ctx.sourceElement;
+    if (source && source.getAttribute && source.getAttribute("hx-get")) dialogSource = source.getAttribute("hx-get");
+    if (!pendingDraft) return;
+    var form = document.getElementById(pendingDraft.form);
+    if (form && form.closest("#dialog")) {
+      refill(form, pendingDraft);
+      sessionStorage.removeItem(DRAFT);
+    }
+    pendingDraft = null;
   });
 
   document.addEventListener("click", function (event) {
@@ -161,12 +243,19 @@
     clearDialogOnClose();
     document.querySelectorAll("[data-autosubmit-button]").forEach(function (b) { b.hidden = true; });
     syncExpiration();
-    // Success toasts fade after a while; errors stay until dismissed.
-    setInterval(function () {
-      document.querySelectorAll('.toast[data-toast="success"]').forEach(function (t) {
-        var age = Number(t.getAttribute("data-age") || 0) + 1;
-        if (age > 8) t.remove(); else t.setAttribute("data-age", String(age));
-      });
-    }, 1000);
+    // After htmx has wired the page up.
+    setTimeout(resumeDraft, 0);
+    // Flashes stay until dismissed or the next page (as GitHub's), so nothing moves under
+    // the pointer; one added to a page scrolled down (an htmx error) is scrolled to.
+    var toasts = document.getElementById("toasts");
+    if (toasts) {
+      new MutationObserver(function (changes) {
+        changes.forEach(function (c) {
+          c.addedNodes.forEach(function (n) {
+            if (n.nodeType === 1 && n.getBoundingClientRect().top < 0) n.scrollIntoView({ block: "nearest" });
+          });
+        });
+      }).observe(toasts, { childList: true });
+    }
   });
 })();

@@ -100,6 +100,7 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         used_by -> Nullable<Text>,
+        note -> Nullable<Text>,
     }
 }
 

@@ -15,7 +15,9 @@ pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use clock::Clock;
 pub use ids::new_id;
 pub use key_policy::KeyPolicy;
-pub use names::{Email, ExpiresAt, KeyName, Password, PersonName, TenantName, TenantSlug};
+pub use names::{
+    Email, ExpiresAt, InvitationNote, KeyName, Password, PersonName, TenantName, TenantSlug,
+};
 pub use quotas::Quotas;
 pub use role::{AccountKind, Role};
 

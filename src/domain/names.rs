@@ -153,6 +153,23 @@ impl PersonName {
     }
 }
 
+/// What an admin writes on an invitation to tell pending links apart ("for Grace, the
+/// contractor"): optional, at most 100 printable characters; empty means none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationNote(String);
+string_newtype!(InvitationNote);
+
+impl InvitationNote {
+    pub const MAX_LEN: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Option<Self>, InvalidInput> {
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        printable("note", raw, Self::MAX_LEN).map(|s| Some(Self(s)))
+    }
+}
+
 /// An email address, stored lowercased (DESIGN §1). Deliberately loose: one `@`, something
 /// on both sides, a dot in the domain, no spaces; the real check is that mail arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -294,6 +311,7 @@ mod tests {
             assert!(KeyName::parse(bad).is_err(), "{bad:?}");
             assert!(PersonName::parse(bad).is_err(), "{bad:?}");
             assert!(TenantName::parse(bad).is_err(), "{bad:?}");
+            assert!(InvitationNote::parse(bad).is_err(), "{bad:?}");
         }
         let e = KeyName::parse("admin\u{202e}key").unwrap_err();
         assert!(e.message.contains("U+202E"), "{}", e.message);
@@ -307,6 +325,21 @@ mod tests {
         assert!(KeyName::parse(&"k".repeat(101)).is_err());
         assert!(KeyName::parse("  ").is_err());
         assert!(KeyName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn invitation_notes_are_optional_and_at_most_a_hundred_characters() {
+        assert_eq!(InvitationNote::parse("  ").unwrap(), None);
+        assert_eq!(
+            InvitationNote::parse(" for Grace ")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "for Grace"
+        );
+        assert!(InvitationNote::parse(&"n".repeat(100)).is_ok());
+        let e = InvitationNote::parse(&"n".repeat(101)).unwrap_err();
+        assert_eq!(e.field, "note");
     }
 
     #[test]

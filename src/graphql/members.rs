@@ -3,7 +3,7 @@
 use crate::db::models::api_key_list::KeyOrderField;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::Invitation;
-use crate::domain::{AccountKind, Role};
+use crate::domain::{AccountKind, InvitationNote, Role};
 use crate::error::AppError;
 use crate::graphql::auth::{GqlAccountType, GqlRole};
 use crate::graphql::context::{tenant_or_own, RequestContext};
@@ -55,6 +55,8 @@ pub struct GqlInvitation {
     created_by: Uuid,
     /// Their name, in the `invitations` list (null when they are gone).
     created_by_name: Option<String>,
+    /// What the admin wrote to tell it apart from other pending links (null: nothing).
+    note: Option<String>,
 }
 
 impl From<Invitation> for GqlInvitation {
@@ -67,6 +69,7 @@ impl From<Invitation> for GqlInvitation {
             expires_at: i.expires_at.into(),
             created_by: i.created_by.into(),
             created_by_name: None,
+            note: i.note,
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct CreateInvitationPayload {
 pub struct CreateInvitationInput {
     role: GqlRole,
     tenant_id: Option<Uuid>,
+    /// Up to 100 characters for the admins, to tell pending links apart ("for Grace").
+    note: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -152,6 +157,7 @@ impl MemberWhere {
             }),
             created_before,
             created_after,
+            ..TeamWhere::default()
         })
     }
 }
@@ -306,6 +312,8 @@ impl MembersMutation {
     ) -> async_graphql::Result<CreateInvitationPayload> {
         let context = RequestContext::of(ctx)?;
         let quotas = context.state.settings.quotas;
+        let note = InvitationNote::parse(input.note.as_deref().unwrap_or_default())
+            .map_err(AppError::from)?;
         let created = context
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
@@ -315,6 +323,7 @@ impl MembersMutation {
                     now,
                     &tenant_id,
                     input.role.into(),
+                    note,
                     &quotas,
                 )
             })

@@ -6,7 +6,7 @@ use crate::db::models::{Invitation, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::api_key::random_secret;
 use crate::domain::quotas::{QuotaSetting, Quotas};
-use crate::domain::{ids::parse_id, new_id, Email, PersonName, Role, TokenDigest};
+use crate::domain::{ids::parse_id, new_id, Email, InvitationNote, PersonName, Role, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -40,17 +40,18 @@ pub fn create_invitation(
     tenant_id: &str,
     role: Role,
 ) -> Result<CreatedInvitation, AppError> {
-    create_invitation_within(conn, actor, now, tenant_id, role, &Quotas::default())
+    create_invitation_within(conn, actor, now, tenant_id, role, None, &Quotas::default())
 }
 
 /// Creates a one-time link, refused when the tenant has `max_pending_invitations_per_tenant`
-/// links neither used nor expired.
+/// links neither used nor expired. The note is for the admins, to tell pending links apart.
 pub fn create_invitation_within(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     tenant_id: &str,
     role: Role,
+    note: Option<InvitationNote>,
     quotas: &Quotas,
 ) -> Result<CreatedInvitation, AppError> {
     transaction(conn, |conn| {
@@ -74,6 +75,7 @@ pub fn create_invitation_within(
             expires_at: now + VALID_FOR,
             used_at: None,
             used_by: None,
+            note: note.map(InvitationNote::into_inner),
         };
         invitation.insert(conn)?;
         audit::record(
@@ -84,11 +86,23 @@ pub fn create_invitation_within(
                 tenant_id: Some(tenant_id),
                 action: "invitation.created",
                 target_id: Some(&invitation.id),
-                detail: format!("invitation as {}", role.label()),
+                detail: described(&invitation),
             },
         )?;
         Ok(CreatedInvitation { invitation, token })
     })
+}
+
+/// "invitation as User “for Grace”": the audit log's words for a link.
+fn described(invitation: &Invitation) -> String {
+    let role: &str = match Role::parse(&invitation.role) {
+        Ok(role) => role.label(),
+        Err(_) => &invitation.role,
+    };
+    match &invitation.note {
+        Some(note) => format!("invitation as {role} “{note}”"),
+        None => format!("invitation as {role}"),
+    }
 }
 
 /// A pending invitation and the name of the admin who made it.
@@ -137,8 +151,9 @@ pub(crate) fn revoke_invitations_created_by(
                 action: "invitation.revoked",
                 target_id: Some(&invitation.id),
                 detail: format!(
-                    "invitation as {}, because {} who made it is no longer an admin",
-                    invitation.role, creator.name
+                    "{}, because {} who made it is no longer an admin",
+                    described(&invitation),
+                    creator.name
                 ),
             },
         )?;
@@ -177,7 +192,7 @@ pub fn revoke_invitation(
                 tenant_id: Some(tenant_id),
                 action: "invitation.revoked",
                 target_id: Some(&invitation.id),
-                detail: format!("invitation as {}", invitation.role),
+                detail: described(&invitation),
             },
         )?;
         Ok(invitation)

@@ -6,14 +6,20 @@
 //! table holds no email. Unknown emails get the same answer as wrong passwords, after the
 //! same argon2 work. A wrong current password at a password change counts the same way
 //! (`begin_attempt`).
+//!
+//! Sign-ins and failed sign-ins of an existing account are audited in every tenant the
+//! account is a member of (a tenant's admins see who got into their tenant's keys, as
+//! GitLab's audit events show sign-ins). An unknown email is audited nowhere: it has no
+//! tenant, and `sign_in_failures` (bounded) already counts it.
 
 use crate::db::models::sign_in::{FailureScope, SignInFailure};
-use crate::db::models::Account;
+use crate::db::models::{Account, Membership};
 use crate::db::DbConnection;
 use crate::domain::{new_id, Password, TokenDigest};
 use crate::error::AppError;
+use crate::services::audit::{self, Event};
 use crate::services::passwords::{decoy_hash, verify_password};
-use crate::services::sessions;
+use crate::services::{sessions, transaction, Actor};
 use time::{Duration, PrimitiveDateTime};
 
 pub const MAX_FAILURES: i64 = 5;
@@ -166,6 +172,14 @@ pub fn finish(
     } = pending;
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
+            audit_in_every_tenant(
+                conn,
+                now,
+                &account,
+                &attempt.ip,
+                "sign_in.succeeded",
+                || "signed in with a password".into(),
+            )?;
             attempt.succeeded(conn)?;
             // Housekeeping, on the rare successful path: what no longer counts goes.
             SignInFailure::delete_before(conn, now - WINDOW - LOCKOUT)?;
@@ -173,11 +187,54 @@ pub fn finish(
             Ok(account)
         }
         // The attempt recorded above stays: it was a failure.
-        _ => {
+        account => {
+            if let Some(account) = account {
+                let pair = FailureScope::EmailAndAddress {
+                    email_digest: &attempt.email_digest,
+                    ip: &attempt.ip,
+                };
+                let locked = locked_until(conn, pair, MAX_FAILURES)?.is_some_and(|t| now < t);
+                audit_in_every_tenant(conn, now, &account, &attempt.ip, "sign_in.failed", || {
+                    if locked {
+                        format!(
+                            "wrong password, {MAX_FAILURES} within {} minutes from this address: locked for {} minutes",
+                            WINDOW.whole_minutes(),
+                            LOCKOUT.whole_minutes()
+                        )
+                    } else {
+                        "wrong password".into()
+                    }
+                })?;
+            }
             crate::telemetry::metrics::sign_in_failed();
             Err(AppError::unauthenticated(WRONG_CREDENTIALS))
         }
     }
+}
+
+/// One event in each tenant the account is a member of, as done by that account from
+/// `ip`; never anything about the password but whether it was right.
+fn audit_in_every_tenant(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account: &Account,
+    ip: &str,
+    action: &'static str,
+    detail: impl Fn() -> String,
+) -> Result<(), AppError> {
+    let actor = Actor::person(account.id.clone(), Some(ip.to_string()));
+    transaction(conn, |conn| {
+        for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
+            let event = Event {
+                tenant_id: Some(&tenant.id),
+                action,
+                target_id: Some(&account.id),
+                detail: detail(),
+            };
+            audit::record(conn, &actor, now, event)?;
+        }
+        Ok(())
+    })
 }
 
 fn too_many(scope: FailureScope<'_>, until: PrimitiveDateTime, now: PrimitiveDateTime) -> AppError {

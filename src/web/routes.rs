@@ -3,8 +3,9 @@
 //! without a counterpart fails it (DESIGN §5).
 
 use crate::web::handlers::team::{
-    audit_log, join, members, service_account_key_allowed_ips, service_account_key_rotation,
-    service_account_keys, service_account_page, service_accounts, settings,
+    audit_log, invitations, join, members, service_account_key_allowed_ips,
+    service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
+    settings,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, setup,
@@ -115,9 +116,9 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/members/{account_id}/role"                          => members::change_role,                              Mutation("change_member_role")),
         route!(GET  "/t/{slug}/team/members/{account_id}/remove"                        => members::remove_form,                              Read),
         route!(POST "/t/{slug}/team/members/{account_id}/remove"                        => members::remove,                                   Mutation("remove_member")),
-        route!(GET  "/t/{slug}/team/invitations/new"                                    => members::new_invitation,                           Read),
-        route!(POST "/t/{slug}/team/invitations"                                        => members::create_invitation,                        Mutation("create_invitation")),
-        route!(POST "/t/{slug}/team/invitations/{invitation_id}/revoke"                 => members::revoke_invitation,                        Mutation("revoke_invitation")),
+        route!(GET  "/t/{slug}/team/invitations/new"                                    => invitations::new_form,                             Read),
+        route!(POST "/t/{slug}/team/invitations"                                        => invitations::create,                               Mutation("create_invitation")),
+        route!(POST "/t/{slug}/team/invitations/{invitation_id}/revoke"                 => invitations::revoke,                               Mutation("revoke_invitation")),
         route!(GET  "/t/{slug}/team/settings"                                           => settings::show,                                    Read),
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
         route!(GET  "/t/{slug}/team/audit-log"                                          => audit_log::page,                                   Read),

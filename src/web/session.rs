@@ -287,16 +287,20 @@ impl SignedIn {
 /// Where to come back to after signing in: the page asked for, for GET requests.
 fn sign_in_target(req: &HttpRequest) -> Option<String> {
     if req.method() != Method::GET {
-        // htmx says which page the form was on: back there after signing in.
-        return req
-            .headers()
-            .get("hx-current-url")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<actix_web::http::Uri>().ok())
-            .map(|uri| match uri.query() {
-                Some(q) => format!("{}?{q}", uri.path()),
-                None => uri.path().to_string(),
-            });
+        // htmx says which page the form was on, a plain form's browser says it in
+        // `Referer`: back there after signing in (only its path: `/login` keeps `next` on
+        // this site).
+        let page = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<actix_web::http::Uri>().ok())
+                .map(|uri| match uri.query() {
+                    Some(q) => format!("{}?{q}", uri.path()),
+                    None => uri.path().to_string(),
+                })
+        };
+        return page("hx-current-url").or_else(|| page("referer"));
     }
     let path = match req.uri().query() {
         Some(q) => format!("{}?{q}", req.path()),
@@ -322,10 +326,19 @@ impl FromRequest for SignedIn {
             let state = AppState::of(&req)?;
             let session = req.get_session();
             let next = sign_in_target(&req);
+            // A form sent with a session cookie that no longer signs in: the session ended
+            // while its page was open.
+            let had_session = [cookie_name(true), cookie_name(false)]
+                .iter()
+                .any(|name| req.cookie(name).is_some());
+            let refused = |next| match req.method() != Method::GET && had_session {
+                true => HtmlError::session_ended(next),
+                false => HtmlError::sign_in(next),
+            };
             let account_id = session.get::<String>(ACCOUNT_ID).ok().flatten();
             let csrf_token = csrf_token(&session);
             let (Some(account_id), Some(csrf_token)) = (account_id, csrf_token) else {
-                return Err(HtmlError::sign_in(next));
+                return Err(refused(next));
             };
             let preferred = session.get::<String>(TENANT_ID).ok().flatten();
             let wanted = preferred.clone();
@@ -353,7 +366,7 @@ impl FromRequest for SignedIn {
                 .await?;
             let Some(person) = person else {
                 end(&session);
-                return Err(HtmlError::sign_in(next));
+                return Err(refused(next));
             };
             let current = person.current.as_ref().map(|m| m.tenant.id.clone());
             if current != preferred {

@@ -1397,10 +1397,27 @@ async fn dashboard_actions_work_through_graphql(backend: Backend) {
         json!([{ "name": "shipper" }])
     );
 
+    // A note tells pending links apart; a hidden formatting character is refused.
+    let refused = gql(
+        &app,
+        key,
+        "mutation { create_invitation(input: { role: USER, note: \"for\\u202eGrace\" }) { token } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        json!("BAD_USER_INPUT"),
+        "{refused}"
+    );
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("note"));
     let invited = gql(
         &app,
         key,
-        "mutation { create_invitation(input: { role: READ_ONLY_USER }) { token invitation { id role } } }",
+        "mutation { create_invitation(input: { role: READ_ONLY_USER, note: \" for Grace \" }) { token invitation { id role note } } }",
         json!({}),
     )
     .await;
@@ -1408,7 +1425,11 @@ async fn dashboard_actions_work_through_graphql(backend: Backend) {
         invited["data"]["create_invitation"]["token"].is_string(),
         "{invited}"
     );
-    let pending = gql(&app, key, "{ invitations { id role } }", json!({})).await;
+    assert_eq!(
+        invited["data"]["create_invitation"]["invitation"]["note"],
+        json!("for Grace")
+    );
+    let pending = gql(&app, key, "{ invitations { id role note } }", json!({})).await;
     assert_eq!(
         pending["data"]["invitations"],
         json!([invited["data"]["create_invitation"]["invitation"]])
@@ -1526,7 +1547,7 @@ async fn graphiql_is_served_with_its_assets_from_keyward_itself(backend: Backend
         .split('"')
         .filter(|s| s.ends_with(".js") || s.ends_with(".css"))
         .collect();
-    assert_eq!(srcs.len(), 5, "{srcs:?}");
+    assert_eq!(srcs.len(), 6, "{srcs:?}");
     for src in srcs {
         assert!(src.starts_with("/static/"), "no CDN: {src}");
         let res = app.client.get(app.url(src)).send().await.unwrap();

@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod api_keys;
+mod audit_sign_ins;
 mod browser;
 mod cli;
 mod client;
@@ -26,6 +27,7 @@ mod revocation;
 mod security;
 mod security_files;
 mod security_tenants;
+mod session_ended;
 mod session_rotation;
 mod team;
 mod team_pages;

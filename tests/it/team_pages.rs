@@ -394,6 +394,29 @@ async fn an_invitation_link_works_once_for_its_tenant_within_a_day(backend: Back
     t.app.create_tenant("other").await;
     let admin = Browser::new(&t.app);
     let csrf = admin.sign_in(ADMIN).await;
+    // A note with a hidden bidi override: the form again (a plain page without htmx),
+    // saying why, with what was typed; no link is made.
+    let refused = admin
+        .post(
+            "/t/acme/team/invitations",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("role", "ADMIN"),
+                ("note", "for Grace\u{202e}"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let form = refused.text().await.unwrap();
+    assert!(
+        form.contains("U+202E") && form.contains("invitation-note-error"),
+        "{form}"
+    );
+    assert!(
+        form.contains("<option value=\"ADMIN\" selected>"),
+        "the role is kept"
+    );
+    assert!(!form.contains("invitation-link"));
     let link = create_invitation(&admin, &csrf, "acme", "READ_ONLY_USER").await;
     let members = admin
         .get("/t/acme/team/members")
@@ -404,6 +427,11 @@ async fn an_invitation_link_works_once_for_its_tenant_within_a_day(backend: Back
     assert!(
         members.contains("invitations-table"),
         "listed while pending"
+    );
+    assert_eq!(
+        members.matches("data-invitation-id=").count(),
+        1,
+        "the refused form made none"
     );
     let token = link.rsplit('/').next().unwrap().to_string();
 
@@ -652,8 +680,8 @@ async fn the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip(ba
     // Every action of the pages shows up too.
     let all = b.get("/t/acme/team/audit-log").await.text().await.unwrap();
     assert!(
-        all.contains("1,003 events"),
-        "the total is shown: the tenant, two members and 1,000 robots"
+        all.contains("1,004 events"),
+        "the total is shown: the tenant, two members, 1,000 robots and the admin's sign-in"
     );
     // An edited cursor is the first page, not an error.
     let edited = b.get("/t/acme/team/audit-log?older=abc").await;

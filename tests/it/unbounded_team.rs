@@ -251,7 +251,7 @@ async fn team_lists_show_fifty_a_page_with_totals_search_and_working_links(backe
 
     // The audit log: keyset pages, the action filter and a search, both kept by the links.
     let log = b.get("/t/busy/team/audit-log").await.text().await.unwrap();
-    let total = EVENTS + 2; // and the tenant's creation and the admin joining
+    let total = EVENTS + 3; // and the tenant's creation, the admin joining and signing in
     assert!(
         log.contains(&format!("{},{:03} events", total / 1000, total % 1000)),
         "the total"

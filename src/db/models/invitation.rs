@@ -16,6 +16,8 @@ pub struct Invitation {
     pub expires_at: PrimitiveDateTime,
     pub used_at: Option<PrimitiveDateTime>,
     pub used_by: Option<String>,
+    /// What the admin wrote to tell it apart from other pending links.
+    pub note: Option<String>,
 }
 
 impl Invitation {

@@ -25,6 +25,8 @@ pub struct TeamWhere {
     pub name_eq: Option<String>,
     /// The account (members), the actor (audit events), the creator (invitations).
     pub account_id: Option<String>,
+    /// Audit events: the actor's id, or a LIKE pattern on their name or email.
+    pub actor: Option<(String, String)>,
     pub role: Option<String>,
     pub account_type: Option<AccountKind>,
     pub created_before: Option<PrimitiveDateTime>,
@@ -331,6 +333,24 @@ impl AuditEvent {
         }
         if let Some(id) = &w.account_id {
             q = q.filter(audit_events::actor_id.eq(id.clone()));
+        }
+        if let Some((id, pattern)) = &w.actor {
+            let pattern = pattern.to_lowercase();
+            let named = accounts::table
+                .filter(
+                    lower(accounts::name)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(accounts::email.assume_not_null())
+                            .like(pattern)
+                            .escape('\\')),
+                )
+                .select(accounts::id.nullable());
+            q = q.filter(
+                audit_events::actor_id
+                    .eq(id.clone())
+                    .or(audit_events::actor_id.eq_any(named)),
+            );
         }
         if let Some(t) = w.created_before {
             q = q.filter(audit_events::at.lt(t));

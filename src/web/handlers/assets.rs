@@ -60,6 +60,12 @@ const ASSETS: &[Asset] = &[
         cache_control: OWN,
     },
     Asset {
+        path: "keyward-graphiql.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../../static/keyward-graphiql.css"),
+        cache_control: OWN,
+    },
+    Asset {
         path: "keyward.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../static/keyward.js"),

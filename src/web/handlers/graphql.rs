@@ -182,6 +182,7 @@ const GRAPHIQL_PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <title>Keyward GraphQL</title>
 <link rel="stylesheet" href="/static/vendor/graphiql-3.8.3.min.css">
+<link rel="stylesheet" href="/static/keyward-graphiql.css">
 <style>html, body, #graphiql { height: 100%; margin: 0; }</style>
 </head>
 <body>

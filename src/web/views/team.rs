@@ -113,6 +113,8 @@ pub struct MemberRow {
 pub struct InvitationRow {
     pub id: String,
     pub role: String,
+    /// What the admin wrote on it; empty when nothing.
+    pub note: String,
     pub created_by: String,
     pub created: String,
     pub expires: String,
@@ -163,6 +165,9 @@ pub struct InvitationForm {
     pub cancel_url: String,
     pub csrf_token: String,
     pub role: String,
+    pub note: String,
+    pub note_max: usize,
+    pub errors: FieldErrors,
 }
 
 #[derive(Template)]
@@ -182,6 +187,7 @@ pub struct InvitationNewPage {
 pub struct CreatedInvitationView {
     pub link: String,
     pub role: &'static str,
+    pub note: String,
     pub expires: String,
     pub done_url: String,
 }
@@ -205,6 +211,8 @@ pub struct AuditRow {
     pub at: String,
     pub at_iso: String,
     pub actor: String,
+    /// The acting account, for the link that shows only what it did.
+    pub actor_id: Option<String>,
     pub actor_kind: &'static str,
     pub via_key: Option<String>,
     pub action: String,
@@ -224,5 +232,10 @@ pub struct AuditLogPage {
     /// The filter's choices: (action, label).
     pub actions: Vec<(&'static str, &'static str)>,
     pub action: String,
+    /// Who did it: a name, an email or an account id.
+    pub who: String,
+    /// The range of days, `YYYY-MM-DD` or empty.
+    pub from: String,
+    pub to: String,
     pub frame: ListFrame,
 }

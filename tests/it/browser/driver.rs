@@ -221,24 +221,12 @@ impl Page {
         el.send_keys(value).await.unwrap();
     }
 
-    /// Clicks as a person would: a toast over the target (they sit at the bottom right,
-    /// where a long table's last row actions are) is dismissed first, then the click is
-    /// made again.
+    /// Clicks the element (flashes sit at the top of the page, in the flow, so none
+    /// covers what a test clicks).
     pub async fn click(&self, selector: &str) {
-        let el = self.css(selector).await;
-        match el.click().await {
-            Err(fantoccini::error::CmdError::Standard(e))
-                if e.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
-            {
-                self.js("document.querySelectorAll('.toast [data-dismiss-toast]').forEach(function (b) { b.click(); }); return true;")
-                    .await;
-                self.css(selector).await.click().await.unwrap();
-            }
-            other => other.unwrap(),
-        }
+        self.css(selector).await.click().await.unwrap();
     }
 
-    /// The id (or tag) of the focused element.
     pub async fn focused(&self) -> String {
         self.js(
             "var e = document.activeElement; return e ? (e.id || e.tagName.toLowerCase()) : '';",

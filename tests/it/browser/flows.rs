@@ -41,6 +41,19 @@ pub async fn set_up(app: &TestApp, page: &Page) {
     let toast = page.text("#toasts").await;
     assert!(toast.contains("Team › Members"), "{toast}");
     assert!(!toast.contains('`'), "{toast}");
+    // Flashes sit at the top of the page, in the flow, above everything else the page
+    // shows, so they cover no row's actions (as GitHub's flashes).
+    let above = page
+        .js("var t = document.querySelector('#toasts .toast').getBoundingClientRect();
+             var rest = Array.from(document.querySelectorAll('#main > *')).filter(function (e) { return e.id !== 'toasts'; });
+             return getComputedStyle(document.getElementById('toasts')).position === 'static'
+               && rest.every(function (e) { return e.getBoundingClientRect().top >= t.bottom; });")
+        .await;
+    assert_eq!(
+        above,
+        serde_json::Value::Bool(true),
+        "the flash is above the page"
+    );
 }
 
 pub async fn sign_in(page: &Page, email: &str, password: &str) {

@@ -114,6 +114,26 @@ async fn dialogs_take_focus_keep_it_and_give_it_back() {
         "document.activeElement && document.activeElement !== document.body",
     )
     .await;
+
+    // A dialog opened again before the close event of its last closing ran (a loaded
+    // machine, a quick keyboard: two swaps into the dialog in a row) keeps its new
+    // content and its focus.
+    page.js(
+        "var d = document.getElementById('dialog');
+         d.showModal();
+         d.close();
+         document.getElementById('dialog-body').innerHTML = '<p>again</p><button id=\"fresh\">OK</button>';
+         d.showModal();
+         document.getElementById('fresh').focus();",
+    )
+    .await;
+    page.js("return new Promise(function (done) { setTimeout(done, 100); });")
+        .await;
+    assert!(
+        page.exists("#dialog[open] #fresh").await,
+        "the new content stays"
+    );
+    assert_eq!(page.focused().await, "fresh");
     page.close().await;
 }
 

@@ -5,6 +5,7 @@
 mod allow_list;
 mod driver;
 mod flows;
+mod graphiql;
 mod keyboard;
 mod team;
 

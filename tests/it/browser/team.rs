@@ -157,9 +157,28 @@ async fn an_admin_runs_a_service_account_and_invites_someone_who_joins() {
         .select_by_value("USER")
         .await
         .unwrap();
+    // A note tells pending links apart (point 13); a hidden bidi override is refused
+    // beside the field, in the dialog, with what was typed kept.
+    page.js("document.getElementById('invitation-note').value = 'for Grace\\u202e';")
+        .await;
+    page.click("#invitation-submit").await;
+    page.until(
+        "the note's error",
+        "document.getElementById('invitation-note-error')",
+    )
+    .await;
+    assert!(page.text("#invitation-note-error").await.contains("U+202E"));
+    assert!(page.exists("dialog[open] #invitation-form").await);
+    assert_eq!(
+        page.js("return document.getElementById('invitation-role').value")
+            .await,
+        "USER"
+    );
+    page.fill("#invitation-note", "for Grace").await;
     page.click("#invitation-submit").await;
     page.until("the link", "document.getElementById('invitation-link')")
         .await;
+    assert_eq!(page.text("#invitation-created-note").await, "for Grace");
     page.check("dialog-invitation-link").await;
     let link = page
         .css("#invitation-link")
@@ -174,6 +193,13 @@ async fn an_admin_runs_a_service_account_and_invites_someone_who_joins() {
         "document.getElementById('invitations-table')",
     )
     .await;
+    assert_eq!(
+        page.text("#invitations-table [data-col=note]").await,
+        "for Grace"
+    );
+    page.js("document.getElementById('invitations').scrollIntoView();")
+        .await;
+    page.check("team-members-pending").await;
 
     let grace = chrome.page(&app.address, true).await;
     grace.client.goto(&link).await.unwrap();
@@ -252,6 +278,38 @@ async fn an_admin_runs_a_service_account_and_invites_someone_who_joins() {
     page.check("team-audit-log").await;
     sign_out(&page).await;
     sign_in(&page, EMAIL, super::flows::PASSWORD).await;
+
+    // Sign-ins are in the log, and it filters by who and by days (point 8): a plain GET
+    // form whose filters the address keeps.
+    page.goto("/t/acme/team/audit-log").await;
+    page.until("the log", "document.getElementById('audit-table')")
+        .await;
+    let today = page
+        .js("return document.querySelector('#audit-table time').getAttribute('datetime').slice(0, 10);")
+        .await;
+    let today = today.as_str().unwrap().to_string();
+    page.fill("#audit-who", "ada").await;
+    page.js(&format!(
+        "document.getElementById('audit-from').value = '{today}'; document.getElementById('audit-to').value = '{today}'; document.getElementById('audit-action').value = 'sign_in.succeeded';"
+    ))
+    .await;
+    page.click("#audit-filter-submit").await;
+    page.until(
+        "the filtered log",
+        "location.search.indexOf('who=ada') >= 0 && document.getElementById('audit-table')",
+    )
+    .await;
+    let path = page.path().await;
+    assert!(
+        path.contains(&format!("from={today}")) && path.contains("action=sign_in.succeeded"),
+        "{path}"
+    );
+    let rows = page
+        .js("return Array.from(document.querySelectorAll('#audit-table tbody tr')).map(function (r) { return r.dataset.action; }).join(' ');")
+        .await;
+    assert_eq!(rows.as_str().unwrap(), "sign_in.succeeded");
+    assert!(page.text("#audit-table").await.contains("Signed in"));
+    page.check("team-audit-log-filtered").await;
     page.close().await;
 }
 
@@ -300,19 +358,60 @@ async fn error_pages_and_team_pages_keep_the_navigation() {
     page.check("error-403").await;
 
     // The session ends while a dialog is open: sign-in says so and leads back (point 22).
+    // What was typed comes back in the dialog, but nothing hidden or secret is kept.
     page.goto("/user/api-keys").await;
     page.open_key_form().await;
     page.fill("#key-name", "late").await;
+    page.js("var s = document.getElementById('key-expiration'); s.value = 'date'; s.dispatchEvent(new Event('change', { bubbles: true }));")
+        .await;
+    page.js("document.getElementById('key-expires-on').value = '2099-01-15';")
+        .await;
+    let csrf = page
+        .js("return document.querySelector('#dialog input[name=csrf_token]').value;")
+        .await;
     app.sql("DELETE FROM sessions").await;
     page.click("#create-api-key-submit").await;
     page.until("the sign-in page", "document.getElementById('login-form')")
         .await;
     assert!(page.text("#login-notice").await.contains("session ended"));
+    let kept = page
+        .js("return sessionStorage.getItem('keyward:dialog-draft');")
+        .await;
+    let kept = kept.as_str().unwrap_or_default().to_string();
+    assert!(kept.contains("late"), "{kept}");
+    assert!(
+        !kept.contains(csrf.as_str().unwrap()) && !kept.contains("csrf") && !kept.contains("nonce"),
+        "no hidden field is kept: {kept}"
+    );
     page.fill("#login-email", "ada@example.com").await;
     page.fill("#login-password", PASSWORD).await;
     page.click("#login-submit").await;
-    page.until("back", "document.getElementById('api-keys')")
-        .await;
+    page.until(
+        "back, with the dialog",
+        "document.getElementById('dialog-restored')",
+    )
+    .await;
     assert_eq!(page.path().await, "/user/api-keys");
+    assert!(!page
+        .js("return JSON.stringify(sessionStorage);")
+        .await
+        .as_str()
+        .unwrap()
+        .contains(PASSWORD));
+    assert_eq!(
+        page.js("return [document.getElementById('key-name').value, document.getElementById('key-expiration').value, document.getElementById('key-expires-on').value, document.getElementById('key-expires-on').disabled].join(' ');")
+            .await,
+        "late date 2099-01-15 false"
+    );
+    assert_eq!(
+        page.js("return sessionStorage.getItem('keyward:dialog-draft');")
+            .await,
+        serde_json::Value::Null,
+        "used once"
+    );
+    page.check("dialog-create-api-key-restored").await;
+    page.click("#create-api-key-submit").await;
+    page.until("the key", "document.querySelector('[data-shown-once]')")
+        .await;
     page.close().await;
 }

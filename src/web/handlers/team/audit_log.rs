@@ -1,10 +1,12 @@
-//! Team › Audit log: newest first, 50 to a page (keyset), filterable by action, searched
-//! in the details.
+//! Team › Audit log: newest first, 50 to a page (keyset), filtered by action, by who did
+//! it (name, email or account id) and by a range of days (UTC, both ends included), and
+//! searched in the details — a plain GET form, so it works without JavaScript, and every
+//! filter is kept in the Newer/Older links.
 
 use super::team_of;
 use crate::db::models::team_lists::TeamWhere;
 use crate::domain::AccountKind;
-use crate::error::HtmlError;
+use crate::error::{AppError, HtmlError};
 use crate::services::{audit, team_lists};
 use crate::web::handlers::list_page::{search_pattern, Links, ListFrame, ListQuery};
 use crate::web::htmx::html;
@@ -13,13 +15,45 @@ use crate::web::views::{date_time_seconds, AuditLogPage, AuditRow, Layout};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use time::{Date, Duration, PrimitiveDateTime};
 
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct AuditQuery {
     action: String,
+    who: String,
+    from: String,
+    to: String,
     #[serde(flatten)]
     list: ListQuery,
+}
+
+/// `2026-11-28` (what `<input type="date">` sends), or nothing.
+fn day(field: &'static str, raw: &str) -> Result<Option<Date>, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(raw, format)
+        .map(Some)
+        .map_err(|_| AppError::invalid(field, "must be a date such as 2026-11-28"))
+}
+
+/// The days `from` to `to`, both included, as the open interval the list filters on.
+fn day_range(
+    from: Option<Date>,
+    to: Option<Date>,
+) -> Result<(Option<PrimitiveDateTime>, Option<PrimitiveDateTime>), AppError> {
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(AppError::invalid("from", "must not be after the “to” date"));
+        }
+    }
+    // Times are stored to the microsecond, so "after 23:59:59.999999" is "from 00:00".
+    let after = from.and_then(|d| d.midnight().checked_sub(Duration::microseconds(1)));
+    let before = to.and_then(Date::next_day).map(Date::midnight);
+    Ok((after, before))
 }
 
 /// `GET /t/{slug}/team/audit-log?page=N&action=…`
@@ -35,10 +69,16 @@ pub async fn page(
     if !action.is_empty() {
         audit::check_action(&action)?;
     }
+    let (from, to) = (day("from", &query.from)?, day("to", &query.to)?);
+    let (created_after, created_before) = day_range(from, to)?;
+    let who = query.who.trim().to_string();
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let w = TeamWhere {
         name_like: search_pattern(&query.list.q),
         name_eq: Some(action.clone()).filter(|a| !a.is_empty()),
+        actor: search_pattern(&who).map(|pattern| (who.clone(), pattern)),
+        created_after,
+        created_before,
         ..TeamWhere::default()
     };
     let page = query.list.page();
@@ -58,6 +98,7 @@ pub async fn page(
                 (None, Some(id)) => format!("removed account {id}"),
                 (None, None) => "an operator".into(),
             },
+            actor_id: e.event.actor_id.clone(),
             actor_kind: match e.actor_kind {
                 Some(AccountKind::ServiceAccount) => "service account",
                 Some(AccountKind::User) => "person",
@@ -77,7 +118,14 @@ pub async fn page(
         .collect();
     let list_url = format!("{}/audit-log", team.base);
     let mut links = Links::searched(&list_url, &query.list.q);
-    links.kept.push(("action", action.clone()));
+    let filters = [
+        ("action", action.clone()),
+        ("who", who.clone()),
+        ("from", from.map(|d| d.to_string()).unwrap_or_default()),
+        ("to", to.map(|d| d.to_string()).unwrap_or_default()),
+    ];
+    let filtered = filters.iter().any(|(_, v)| !v.is_empty());
+    links.kept.extend(filters);
     let frame = ListFrame::new(
         "audit",
         &links,
@@ -86,7 +134,7 @@ pub async fn page(
         &result,
         |e| (e.event.at, e.event.id.clone()),
         ("event", "events"),
-        !action.is_empty(),
+        filtered,
     );
     html(
         StatusCode::OK,
@@ -98,6 +146,9 @@ pub async fn page(
                 .map(|a| (a, audit::label(a)))
                 .collect(),
             action,
+            who,
+            from: from.map(|d| d.to_string()).unwrap_or_default(),
+            to: to.map(|d| d.to_string()).unwrap_or_default(),
             frame,
         },
     )

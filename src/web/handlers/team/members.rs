@@ -1,41 +1,29 @@
 //! Team › Members: members and their roles, removal (their keys here are deleted, each
-//! audited), and one-time invitation links (created, listed while pending, revoked).
+//! audited); the page lists pending invitations too (`invitations` makes and revokes them).
 
-use super::team_of;
+use super::{invitations, team_of};
 use crate::db::models::api_key_list::KeyPage;
 use crate::db::models::team_lists::TeamWhere;
 use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
-use crate::services::invitations::PendingInvitation;
-use crate::services::team_lists::{self, TeamList};
-use crate::services::{invitations, members};
-use crate::web::client_ip;
+use crate::services::members;
+use crate::services::team_lists;
 use crate::web::handlers::list_page::{page_request, search_pattern, Links, ListFrame};
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{
-    date, date_time, relative, CreatedInvitationView, InvitationCreatedPage,
-    InvitationCreatedPartial, InvitationForm, InvitationFormPartial, InvitationNewPage,
-    InvitationRow, Layout, MemberRemovePage, MemberRemovePartial, MemberRow, MembersPage,
-    TeamTenant,
+    date, Layout, MemberRemovePage, MemberRemovePartial, MemberRow, MembersPage, TeamTenant,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
-use time::PrimitiveDateTime;
+use actix_web::{web, HttpResponse};
 
-const NAV: &str = "team-members";
+pub(super) const NAV: &str = "team-members";
 
 #[derive(serde::Deserialize)]
 pub struct MemberPath {
     slug: String,
     account_id: String,
-}
-
-#[derive(serde::Deserialize)]
-pub struct InvitationPath {
-    slug: String,
-    invitation_id: String,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -70,29 +58,6 @@ pub struct MembersQuery {
     newer: String,
     invitations_older: String,
     invitations_newer: String,
-}
-
-fn invitation_row(
-    team: &TeamTenant,
-    p: &PendingInvitation,
-    now: PrimitiveDateTime,
-) -> InvitationRow {
-    let i = &p.invitation;
-    InvitationRow {
-        created_by: p
-            .created_by_name
-            .as_deref()
-            .unwrap_or("(account removed)")
-            .to_string(),
-        id: i.id.clone(),
-        role: Role::parse(&i.role)
-            .map(Role::label)
-            .unwrap_or_default()
-            .to_string(),
-        created: date_time(i.created_at),
-        expires: relative(i.expires_at, now),
-        revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
-    }
 }
 
 /// `GET /t/{slug}/team/members` (human admins: the invitations need ManagePeople): 50
@@ -165,7 +130,7 @@ pub async fn list(
     let invitations = pending
         .rows
         .iter()
-        .map(|p| invitation_row(&team, p, now))
+        .map(|p| invitations::row(&team, p, now))
         .collect();
     html(
         StatusCode::OK,
@@ -276,121 +241,6 @@ pub async fn remove(
     session::set_flash(
         &signed_in.session,
         format!("Removed {} from {}.", account.name, team.name),
-    )?;
-    Ok(redirect(hx, &format!("{}/members", team.base)))
-}
-
-fn invitation_form(signed_in: &SignedIn, team: &TeamTenant) -> InvitationForm {
-    InvitationForm {
-        action: format!("{}/invitations", team.base),
-        cancel_url: format!("{}/members", team.base),
-        csrf_token: signed_in.csrf_token.clone(),
-        role: Role::User.as_str().into(),
-    }
-}
-
-/// `GET /t/{slug}/team/invitations/new`: the invite dialog.
-pub async fn new_invitation(
-    hx: Htmx,
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    slug: web::Path<String>,
-) -> Result<HttpResponse, HtmlError> {
-    let team = team_of(&signed_in, &slug)?;
-    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    state
-        .run(move |conn, now| {
-            let w = TeamWhere::default();
-            team_lists::count(conn, &actor, now, TeamList::Invitations, &tenant_id, &w).map(drop)
-        })
-        .await?;
-    let form = invitation_form(&signed_in, &team);
-    if hx.wants_partial() {
-        return html(StatusCode::OK, &InvitationFormPartial { form });
-    }
-    html(
-        StatusCode::OK,
-        &InvitationNewPage {
-            layout: Layout::signed_in(&signed_in, "Invite someone", NAV),
-            form,
-        },
-    )
-}
-
-/// `POST /t/{slug}/team/invitations`: the link is shown once (never stored, `no-store`).
-pub async fn create_invitation(
-    req: HttpRequest,
-    hx: Htmx,
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    slug: web::Path<String>,
-    input: web::Form<RoleInput>,
-) -> Result<HttpResponse, HtmlError> {
-    let team = team_of(&signed_in, &slug)?;
-    let role = Role::parse(&input.role).map_err(AppError::from)?;
-    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    let quotas = state.settings.quotas;
-    let (created, now) = state
-        .run(move |conn, now| {
-            Ok((
-                invitations::create_invitation_within(
-                    conn, &actor, now, &tenant_id, role, &quotas,
-                )?,
-                now,
-            ))
-        })
-        .await?;
-    let view = CreatedInvitationView {
-        link: format!(
-            "{}/t/{}/join/{}",
-            client_ip::public_base(&req, &state.settings),
-            team.slug,
-            created.token
-        ),
-        role: role.label(),
-        expires: format!(
-            "{} ({})",
-            date_time(created.invitation.expires_at),
-            relative(created.invitation.expires_at, now)
-        ),
-        done_url: format!("{}/members", team.base),
-    };
-    if hx.wants_partial() {
-        return html(StatusCode::OK, &InvitationCreatedPartial { created: view });
-    }
-    html(
-        StatusCode::OK,
-        &InvitationCreatedPage {
-            layout: Layout::signed_in(&signed_in, "Invitation link", NAV),
-            created: CreatedInvitationView {
-                link: view.link.clone(),
-                role: view.role,
-                expires: view.expires.clone(),
-                done_url: view.done_url.clone(),
-            },
-        },
-    )
-}
-
-/// `POST /t/{slug}/team/invitations/{invitation_id}/revoke`
-pub async fn revoke_invitation(
-    hx: Htmx,
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<InvitationPath>,
-) -> Result<HttpResponse, HtmlError> {
-    let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, id) = (
-        signed_in.actor(),
-        team.id.clone(),
-        path.invitation_id.clone(),
-    );
-    state
-        .run(move |conn, now| invitations::revoke_invitation(conn, &actor, now, &tenant_id, &id))
-        .await?;
-    session::set_flash(
-        &signed_in.session,
-        "Revoked the invitation; its link no longer works.",
     )?;
     Ok(redirect(hx, &format!("{}/members", team.base)))
 }

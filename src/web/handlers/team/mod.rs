@@ -3,6 +3,7 @@
 //! tenant — and every decision is the services' (a non-admin gets their 403).
 
 pub mod audit_log;
+pub mod invitations;
 pub mod join;
 pub mod members;
 pub mod service_account_key_allowed_ips;

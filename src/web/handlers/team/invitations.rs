@@ -1,0 +1,204 @@
+//! Team › Members' one-time invitation links: the invite dialog (a role and an optional
+//! note), the link shown once, and revocation. The pending ones are listed on the members
+//! page (`row`).
+
+use super::members::NAV;
+use super::team_of;
+use crate::db::models::team_lists::TeamWhere;
+use crate::domain::{InvitationNote, Role};
+use crate::error::HtmlError;
+use crate::services::invitations::{self, PendingInvitation};
+use crate::services::team_lists::{self, TeamList};
+use crate::web::client_ip;
+use crate::web::htmx::{html, redirect, Htmx};
+use crate::web::session::{self, SignedIn};
+use crate::web::views::{
+    date_time, relative, CreatedInvitationView, FieldErrors, InvitationCreatedPage,
+    InvitationCreatedPartial, InvitationForm, InvitationFormPartial, InvitationNewPage,
+    InvitationRow, Layout, TeamTenant,
+};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use time::PrimitiveDateTime;
+
+#[derive(serde::Deserialize)]
+pub struct InvitationPath {
+    slug: String,
+    invitation_id: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct InvitationInput {
+    role: String,
+    note: String,
+}
+
+/// A pending invitation as the members page lists it.
+pub(super) fn row(
+    team: &TeamTenant,
+    p: &PendingInvitation,
+    now: PrimitiveDateTime,
+) -> InvitationRow {
+    let i = &p.invitation;
+    InvitationRow {
+        created_by: p
+            .created_by_name
+            .as_deref()
+            .unwrap_or("(account removed)")
+            .to_string(),
+        id: i.id.clone(),
+        role: Role::parse(&i.role)
+            .map(Role::label)
+            .unwrap_or_default()
+            .to_string(),
+        note: i.note.clone().unwrap_or_default(),
+        created: date_time(i.created_at),
+        expires: relative(i.expires_at, now),
+        revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
+    }
+}
+
+fn form(signed_in: &SignedIn, team: &TeamTenant, input: InvitationInput) -> InvitationForm {
+    InvitationForm {
+        action: format!("{}/invitations", team.base),
+        cancel_url: format!("{}/members", team.base),
+        csrf_token: signed_in.csrf_token.clone(),
+        role: input.role,
+        note: input.note,
+        note_max: InvitationNote::MAX_LEN,
+        errors: FieldErrors::default(),
+    }
+}
+
+/// The dialog (for htmx) or its page.
+fn form_response(
+    hx: Htmx,
+    status: StatusCode,
+    signed_in: &SignedIn,
+    form: InvitationForm,
+) -> Result<HttpResponse, HtmlError> {
+    if hx.wants_partial() {
+        return html(status, &InvitationFormPartial { form });
+    }
+    html(
+        status,
+        &InvitationNewPage {
+            layout: Layout::signed_in(signed_in, "Invite someone", NAV),
+            form,
+        },
+    )
+}
+
+/// `GET /t/{slug}/team/invitations/new`: the invite dialog.
+pub async fn new_form(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    state
+        .run(move |conn, now| {
+            let w = TeamWhere::default();
+            team_lists::count(conn, &actor, now, TeamList::Invitations, &tenant_id, &w).map(drop)
+        })
+        .await?;
+    let input = InvitationInput {
+        role: Role::User.as_str().into(),
+        note: String::new(),
+    };
+    let form = form(&signed_in, &team, input);
+    form_response(hx, StatusCode::OK, &signed_in, form)
+}
+
+/// `POST /t/{slug}/team/invitations`: the link is shown once (never stored, `no-store`);
+/// a bad role or note comes back beside its field, with what was typed.
+pub async fn create(
+    req: HttpRequest,
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    input: web::Form<InvitationInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    let input = input.into_inner();
+    let parsed =
+        Role::parse(&input.role).and_then(|role| Ok((role, InvitationNote::parse(&input.note)?)));
+    let (role, note) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let mut form = form(&signed_in, &team, input);
+            form.errors.add(e.field, e.message);
+            return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+        }
+    };
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let quotas = state.settings.quotas;
+    let (created, now) = state
+        .run(move |conn, now| {
+            Ok((
+                invitations::create_invitation_within(
+                    conn, &actor, now, &tenant_id, role, note, &quotas,
+                )?,
+                now,
+            ))
+        })
+        .await?;
+    let created = CreatedInvitationView {
+        link: format!(
+            "{}/t/{}/join/{}",
+            client_ip::public_base(&req, &state.settings),
+            team.slug,
+            created.token
+        ),
+        role: role.label(),
+        note: created.invitation.note.clone().unwrap_or_default(),
+        expires: format!(
+            "{} ({})",
+            date_time(created.invitation.expires_at),
+            relative(created.invitation.expires_at, now)
+        ),
+        done_url: format!("{}/members", team.base),
+    };
+    if hx.wants_partial() {
+        return html(StatusCode::OK, &InvitationCreatedPartial { created });
+    }
+    html(
+        StatusCode::OK,
+        &InvitationCreatedPage {
+            layout: Layout::signed_in(&signed_in, "Invitation link", NAV),
+            created,
+        },
+    )
+}
+
+/// `POST /t/{slug}/team/invitations/{invitation_id}/revoke`
+pub async fn revoke(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<InvitationPath>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let (actor, tenant_id, id) = (
+        signed_in.actor(),
+        team.id.clone(),
+        path.invitation_id.clone(),
+    );
+    let revoked = state
+        .run(move |conn, now| invitations::revoke_invitation(conn, &actor, now, &tenant_id, &id))
+        .await?;
+    let which = match revoked.note {
+        Some(note) => format!("the invitation “{note}”"),
+        None => "the invitation".into(),
+    };
+    session::set_flash(
+        &signed_in.session,
+        format!("Revoked {which}; its link no longer works."),
+    )?;
+    Ok(redirect(hx, &format!("{}/members", team.base)))
+}
