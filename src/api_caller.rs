@@ -132,6 +132,7 @@ async fn verify(
         return verdict;
     }
     let keys = keys.clone();
+    let _turn = keys.turn().await.map_err(AppError::from)?;
     web::block(move || {
         keys.read_pooled(|conn| auth::verify(conn, now, &token, &tenants))
             .unwrap_or_else(|| Err(AppError::internal("the key reader has no pool")))

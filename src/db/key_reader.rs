@@ -9,13 +9,20 @@
 //! - **PostgreSQL**: a pool of its own, sized to the workers, whose connections are not
 //!   tested with a `SELECT 1` on every check-out; a read whose connection fails is
 //!   retried once on a fresh connection and the failed one is dropped. It runs on the
-//!   blocking pool: a network round trip must not stall a worker.
+//!   blocking pool (a network round trip must not stall a worker) once it has a turn:
+//!   as many turns as connections, handed out first come, first served, so no request
+//!   holds a thread while it waits and none is overtaken without end.
 
 use crate::db::{Backend, DatabaseUrl, DbConnection};
 use diesel::r2d2::{self, ManageConnection};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a PostgreSQL key read waits for its turn before the request is answered 503.
+const TURN_WAIT: Duration = Duration::from_secs(2);
 
 /// Tells one database (one `KeyReader`) from another when several servers share a
 /// process, as the tests do.
@@ -65,6 +72,9 @@ pub struct KeyReader {
     id: u64,
     url: DatabaseUrl,
     pool: Option<r2d2::Pool<KeyConnectionManager>>,
+    /// PostgreSQL: one turn per pooled connection, taken (first come, first served, with
+    /// no thread held while waiting) before a read goes to the blocking pool.
+    turns: Option<Arc<Semaphore>>,
 }
 
 /// Whether an error may come from a connection that died (then the read is retried).
@@ -75,27 +85,50 @@ pub trait MaybeConnectionFailure {
 impl KeyReader {
     /// `workers` is the number of server worker threads.
     pub fn new(url: &DatabaseUrl, workers: usize) -> Result<Self, String> {
+        // Two per worker: one read in flight and one being set up.
+        let size = (workers * 4).clamp(2, 32) as u32;
         let pool = match url.backend() {
             Backend::Sqlite => None,
-            Backend::Postgres => {
-                // Two per worker: one read in flight and one being set up.
-                let size = (workers * 2).clamp(2, 32) as u32;
-                Some(
-                    r2d2::Pool::builder()
-                        .max_size(size)
-                        .min_idle(Some(1))
-                        .connection_timeout(Duration::from_secs(5))
-                        .test_on_check_out(false)
-                        .build(KeyConnectionManager { url: url.clone() })
-                        .map_err(|e| format!("cannot open a connection pool for {url}: {e}"))?,
-                )
-            }
+            Backend::Postgres => Some(
+                r2d2::Pool::builder()
+                    .max_size(size)
+                    .min_idle(Some(1))
+                    .connection_timeout(Duration::from_secs(5))
+                    .test_on_check_out(false)
+                    .build(KeyConnectionManager { url: url.clone() })
+                    .map_err(|e| format!("cannot open a connection pool for {url}: {e}"))?,
+            ),
         };
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             url: url.clone(),
+            turns: pool
+                .is_some()
+                .then(|| Arc::new(Semaphore::new(size as usize))),
             pool,
         })
+    }
+
+    /// PostgreSQL: waits for a turn to read (one per pooled connection) without holding
+    /// a thread, in arrival order. Without it, every waiting request held a blocking
+    /// thread parked on the pool's condition variable, which wakes waiters in no
+    /// particular order: a tail far above the median once the machine is busy
+    /// (docs/PERFORMANCE.md). `None` on SQLite, which reads on the worker itself.
+    /// A turn not had within `TURN_WAIT` means the database is not keeping up (or is
+    /// down, each read then waiting for a connection that does not come): `Err`, so
+    /// the request is answered 503 at once rather than queued behind the others.
+    pub async fn turn(&self) -> Result<Option<OwnedSemaphorePermit>, r2d2::Error> {
+        let Some(turns) = self.turns.clone() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(TURN_WAIT, turns.acquire_owned()).await {
+            Ok(Ok(turn)) => Ok(Some(turn)),
+            _ => Err(r2d2::Error::ConnectionError(
+                diesel::ConnectionError::BadConnection(
+                    "no key read could start within 2 s: the database is not keeping up".into(),
+                ),
+            )),
+        }
     }
 
     /// SQLite: runs `read` on this thread with this thread's own connection (opened on
