@@ -8,10 +8,11 @@
 //!   transaction, so it sees every commit made before it, by any connection or process.
 //! - **PostgreSQL**: a pool of its own, sized to the workers, whose connections are not
 //!   tested with a `SELECT 1` on every check-out; a read whose connection fails is
-//!   retried once on a fresh connection and the failed one is dropped. It runs on the
-//!   blocking pool (a network round trip must not stall a worker) once it has a turn:
-//!   as many turns as connections, handed out first come, first served, so no request
-//!   holds a thread while it waits and none is overtaken without end.
+//!   retried on another connection (up to every pooled one, then a new one) and the
+//!   failed one is dropped. It runs on the blocking pool (a network round trip must
+//!   not stall a worker) once it has a turn: as many turns as connections, handed out
+//!   first come, first served, so no request holds a thread while it waits and none is
+//!   overtaken without end.
 
 use crate::db::{Backend, DatabaseUrl, DbConnection};
 use diesel::r2d2::{self, ManageConnection};
@@ -164,7 +165,7 @@ impl KeyReader {
 
     /// PostgreSQL: runs `read` with a connection of the key pool; blocking, so call it
     /// off the executor. A read that fails in a way a dead connection would is retried
-    /// once on another connection. `None` on SQLite: use `read_here`.
+    /// on another connection, each dead one dropped. `None` on SQLite: use `read_here`.
     pub fn read_pooled<T, E>(
         &self,
         read: impl Fn(&mut DbConnection) -> Result<T, E>,
@@ -173,7 +174,9 @@ impl KeyReader {
         E: From<r2d2::PoolError> + MaybeConnectionFailure,
     {
         let pool = self.pool.as_ref()?;
-        let mut attempts_left = 2;
+        // Every pooled connection may have died at once (a database restart, or
+        // `pg_terminate_backend`), and a dead one fails fast: try each, then a new one.
+        let mut attempts_left = pool.max_size() + 1;
         Some(loop {
             let mut conn = match pool.get() {
                 Ok(conn) => conn,
