@@ -3,14 +3,13 @@
 //! count with the same filter gives the total.
 
 use crate::db::models::api_key::ApiKeyListing;
+use crate::db::models::api_key_merge::{merge_order, with_owners, MERGE_ROWS};
 use crate::db::models::paging::{paged, Cursor};
-use crate::db::models::{Account, ApiKey, Tenant};
-use crate::db::schema::{accounts, api_keys, tenants};
+use crate::db::models::ApiKey;
+use crate::db::schema::{accounts, api_keys};
 use crate::db::DbConnection;
 use crate::domain::AccountKind;
 use diesel::prelude::*;
-use std::collections::HashMap;
-use std::sync::Arc;
 use time::PrimitiveDateTime;
 
 type Db = <DbConnection as Connection>::Backend;
@@ -97,76 +96,6 @@ pub enum KeyPage {
     OlderThan { limit: i64, cursor: Option<Cursor> },
     /// Keys newer than this one, answered newest first.
     NewerThan { limit: i64, cursor: Cursor },
-}
-
-impl KeyOwners {
-    /// One account's keys and managed service-account keys as two owners, when both.
-    fn split(&self) -> Option<(KeyOwners, KeyOwners)> {
-        let account = self.account.clone()?;
-        (!self.service_accounts_in.is_empty()).then(|| {
-            (
-                KeyOwners {
-                    account: Some(account),
-                    service_accounts_in: Vec::new(),
-                },
-                KeyOwners {
-                    account: None,
-                    service_accounts_in: self.service_accounts_in.clone(),
-                },
-            )
-        })
-    }
-}
-
-impl KeyPage {
-    /// The same page from the start, `rows` long (offset pages only move their offset).
-    fn widened(&self, rows: i64) -> KeyPage {
-        match self {
-            KeyPage::Offset { order, .. } => KeyPage::Offset {
-                limit: rows,
-                offset: 0,
-                order: *order,
-            },
-            KeyPage::OlderThan { cursor, .. } => KeyPage::OlderThan {
-                limit: rows,
-                cursor: cursor.clone(),
-            },
-            KeyPage::NewerThan { cursor, .. } => KeyPage::NewerThan {
-                limit: rows,
-                cursor: cursor.clone(),
-            },
-        }
-    }
-}
-
-/// The most rows a side reads for a merged page (offset plus limit); deeper offset pages
-/// take one query over both sides rather than hold that many rows.
-const MERGE_ROWS: i64 = 2_000;
-
-type KeyOrdering = fn(&ApiKey, &ApiKey) -> std::cmp::Ordering;
-
-/// The order in which to merge two sides' rows (nearest the page's start first), the
-/// page's offset and its limit, when Rust can merge in exactly the SQL order: on
-/// `(created_at, id)`, which both backends compare alike. Not for names (PostgreSQL's
-/// collation is not byte order) nor for columns that may be NULL (whose place differs
-/// between the backends): those pages take one query over both sides.
-fn merge_order(page: &KeyPage) -> Option<(KeyOrdering, i64, i64)> {
-    let newest: KeyOrdering = |a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id));
-    let oldest: KeyOrdering = |a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id));
-    match page {
-        KeyPage::OlderThan { limit, .. } => Some((newest, 0, *limit)),
-        // The newer rows nearest the cursor are the oldest of them; reversed afterwards.
-        KeyPage::NewerThan { limit, .. } => Some((oldest, 0, *limit)),
-        KeyPage::Offset {
-            limit,
-            offset,
-            order,
-        } => match (order.field, order.descending) {
-            (KeyOrderField::CreatedAt, true) => Some((newest, *offset, *limit)),
-            (KeyOrderField::CreatedAt, false) => Some((oldest, *offset, *limit)),
-            _ => None,
-        },
-    }
 }
 
 type Condition = Box<dyn BoxableExpression<api_keys::table, Db, SqlType = diesel::sql_types::Bool>>;
@@ -381,46 +310,6 @@ impl ApiKey {
             .count()
             .get_result(conn)
     }
-}
-
-/// The page's keys with their accounts and tenants: two queries for the whole page.
-fn with_owners(conn: &mut DbConnection, keys: Vec<ApiKey>) -> QueryResult<Vec<ApiKeyListing>> {
-    let ids = |f: fn(&ApiKey) -> &String| {
-        let mut ids: Vec<String> = keys.iter().map(|k| f(k).clone()).collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    };
-    let accounts: HashMap<String, Arc<Account>> = accounts::table
-        .filter(accounts::id.eq_any(ids(|k| &k.account_id)))
-        .select(Account::as_select())
-        .load::<Account>(conn)?
-        .into_iter()
-        .map(|a| (a.id.clone(), Arc::new(a)))
-        .collect();
-    let tenants: HashMap<String, Arc<Tenant>> = tenants::table
-        .filter(tenants::id.eq_any(ids(|k| &k.tenant_id)))
-        .select(Tenant::as_select())
-        .load::<Tenant>(conn)?
-        .into_iter()
-        .map(|t| (t.id.clone(), Arc::new(t)))
-        .collect();
-    keys.into_iter()
-        .map(|key| {
-            let account = accounts.get(&key.account_id).cloned();
-            let tenant = tenants.get(&key.tenant_id).cloned();
-            match (account, tenant) {
-                (Some(account), Some(tenant)) => Ok(ApiKeyListing {
-                    key,
-                    account,
-                    tenant,
-                }),
-                // Foreign keys make this impossible; a row deleted between the two reads
-                // of one transaction cannot happen either.
-                _ => Err(diesel::result::Error::NotFound),
-            }
-        })
-        .collect()
 }
 
 /// Escapes `%`, `_` and `\` so typed text matches itself; wraps it as "contains".

@@ -10,6 +10,7 @@ pub mod api_key_batch;
 
 pub mod api_key_ip;
 pub mod api_key_list;
+pub mod api_key_merge;
 pub mod audit_event;
 pub mod housekeeping;
 pub mod invitation;
