@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod memory;
 pub mod services;
 pub mod startup;
 pub mod telemetry;

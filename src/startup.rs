@@ -37,7 +37,8 @@ impl Application {
             settings: Arc::new(settings),
             client_sightings: Default::default(),
         };
-        crate::services::passwords::return_freed_blocks_to_the_system();
+        crate::memory::tune_malloc();
+        crate::memory::spawn_trimmer();
         // Made now, off the request path, so the first unknown email at sign-in takes
         // no longer than the others.
         crate::services::passwords::prepare_decoy();
