@@ -55,14 +55,22 @@ pub fn spawn_trimmer() {
     }
 }
 
+/// Gives malloc's free pages back to the system now.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn start_trimmer() {
     let spawned = std::thread::Builder::new()
         .name("keyward-trim".into())
         .spawn(|| loop {
             std::thread::sleep(TRIM_EVERY);
-            // SAFETY: malloc_trim only returns free memory; it is thread-safe.
-            unsafe { libc::malloc_trim(0) };
+            trim();
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "could not start the memory trimmer");

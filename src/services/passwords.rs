@@ -105,6 +105,9 @@ fn hashers() -> &'static std::sync::mpsc::Sender<Job> {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
+                    // The hash maps 19 MiB of its own: first hand back what is free, so
+                    // the server's peak is what it holds plus one block (docs/PERFORMANCE.md).
+                    crate::memory::trim();
                     // A panicking hash drops its answer (the caller gets an error); the
                     // thread stays for the next one.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
