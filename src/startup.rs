@@ -11,10 +11,6 @@ use actix_web::{web as aw, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
 
-/// Threads each worker may run blocking work on (database calls): more than its share of
-/// the pool's connections, so one slow call does not hold up the others.
-const BLOCKING_THREADS_PER_WORKER: usize = 8;
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -74,13 +70,8 @@ impl Application {
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?;
         // SIGTERM (actix-web's own handler): stop accepting, let in-flight requests finish
         // for at most this long, then return from `run_until_stopped`, so `serve` exits 0.
-        // Blocking threads per worker: actix-web allows 512 in all, and each request
-        // waiting for one of the few pooled connections held a thread of its own (64
-        // threads under 32 clients), each with its stack and malloc cache resident. A
-        // handful per worker keeps the pool busy; the rest wait as tasks.
         server = server
             .workers(workers)
-            .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
             .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
         Ok(Self {
             port,

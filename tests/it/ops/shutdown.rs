@@ -1,6 +1,7 @@
 //! SIGTERM: the real `keyward` process stops accepting, finishes the requests it is in
-//! the middle of, and exits 0. Requests are held half-sent across the signal, so they are
-//! in flight by construction, not by timing.
+//! the middle of, and exits 0. Requests are held half-sent across the signal, after the
+//! server answered their head with "100 Continue", so they are in flight by construction,
+//! not by timing.
 
 use crate::backend_tests;
 use crate::reliability::{seed, Seed, CREATE_KEY};
@@ -69,12 +70,16 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero(backend: Backend) {
             "variables": { "input": { "user_id": admin_id, "name": format!("in flight {i}") } }
         })
         .to_string();
+        // `Expect: 100-continue`: the server's "100 Continue" says it has read the head
+        // and begun the request. Without waiting for it, a loaded machine could deliver
+        // SIGTERM before the server read the head, and an idle connection is closed.
         let head = format!(
-            "POST /graphql HTTP/1.1\r\nHost: keyward\r\nAuthorization: Bearer {admin_key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /graphql HTTP/1.1\r\nHost: keyward\r\nAuthorization: Bearer {admin_key}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         let (first, rest) = body.split_at(body.len() / 2);
         stream.write_all(head.as_bytes()).await.unwrap();
+        assert_eq!(read_response(&mut stream).await.0, 100, "100 Continue");
         stream.write_all(first.as_bytes()).await.unwrap();
         held.push((stream, rest.to_string()));
     }
