@@ -192,11 +192,18 @@ impl Page {
         self.client.execute(script, vec![]).await.unwrap()
     }
 
-    /// Waits until `script` (an expression) is truthy.
+    /// Waits until `script` (an expression) is truthy; while it throws (say, on a page
+    /// still loading), it is not.
     pub async fn until(&self, what: &str, script: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
-            let v = self.js(&format!("return !!({script});")).await;
+            // A page still loading may not have what the script reads yet: that is
+            // "not yet", not an error.
+            let v = self
+                .js(&format!(
+                    "try {{ return !!({script}); }} catch (e) {{ return false; }}"
+                ))
+                .await;
             if v == Value::Bool(true) {
                 return;
             }

@@ -10,12 +10,13 @@ use crate::error::HtmlError;
 use crate::services::invitations::{self, PendingInvitation};
 use crate::services::team_lists::{self, TeamList};
 use crate::web::client_ip;
-use crate::web::htmx::{html, redirect, Htmx};
-use crate::web::session::{self, SignedIn};
+use crate::web::handlers::form_answer::FormAnswer;
+use crate::web::htmx::Htmx;
+use crate::web::session::SignedIn;
 use crate::web::views::{
     date_time, relative, CreatedInvitationView, FieldErrors, InvitationCreatedPage,
     InvitationCreatedPartial, InvitationForm, InvitationFormPartial, InvitationNewPage,
-    InvitationRow, Layout, TeamTenant,
+    InvitationRow, TeamTenant,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -72,22 +73,19 @@ fn form(signed_in: &SignedIn, team: &TeamTenant, input: InvitationInput) -> Invi
     }
 }
 
-/// The dialog (for htmx) or its page.
+/// The dialog (for htmx) or its page; 422 when shown again beside its errors.
 fn form_response(
     hx: Htmx,
     status: StatusCode,
     signed_in: &SignedIn,
     form: InvitationForm,
 ) -> Result<HttpResponse, HtmlError> {
-    if hx.wants_partial() {
-        return html(status, &InvitationFormPartial { form });
-    }
-    html(
+    FormAnswer::new(hx, signed_in, NAV).show(
         status,
-        &InvitationNewPage {
-            layout: Layout::signed_in(signed_in, "Invite someone", NAV),
-            form,
-        },
+        "Invite someone",
+        form,
+        |form| InvitationFormPartial { form },
+        |layout, form| InvitationNewPage { layout, form },
     )
 }
 
@@ -164,15 +162,12 @@ pub async fn create(
         ),
         done_url: format!("{}/members", team.base),
     };
-    if hx.wants_partial() {
-        return html(StatusCode::OK, &InvitationCreatedPartial { created });
-    }
-    html(
+    FormAnswer::new(hx, &signed_in, NAV).show(
         StatusCode::OK,
-        &InvitationCreatedPage {
-            layout: Layout::signed_in(&signed_in, "Invitation link", NAV),
-            created,
-        },
+        "Invitation link",
+        created,
+        |created| InvitationCreatedPartial { created },
+        |layout, created| InvitationCreatedPage { layout, created },
     )
 }
 
@@ -196,9 +191,8 @@ pub async fn revoke(
         Some(note) => format!("the invitation “{note}”"),
         None => "the invitation".into(),
     };
-    session::set_flash(
-        &signed_in.session,
+    FormAnswer::new(hx, &signed_in, NAV).done_at(
         format!("Revoked {which}; its link no longer works."),
-    )?;
-    Ok(redirect(hx, &format!("{}/members", team.base)))
+        &format!("{}/members", team.base),
+    )
 }

@@ -8,9 +8,10 @@ use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
 use crate::services::members;
 use crate::services::team_lists;
+use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::list_page::{page_request, search_pattern, Links, ListFrame};
-use crate::web::htmx::{html, redirect, Htmx};
-use crate::web::session::{self, SignedIn};
+use crate::web::htmx::{html, Htmx};
+use crate::web::session::SignedIn;
 use crate::web::views::{
     date, Layout, MemberRemovePage, MemberRemovePartial, MemberRow, MembersPage, TeamTenant,
 };
@@ -163,11 +164,10 @@ pub async fn change_role(
             members::change_role(conn, &actor, now, &tenant_id, &account_id, role)
         })
         .await?;
-    session::set_flash(
-        &signed_in.session,
+    FormAnswer::new(hx, &signed_in, NAV).done_at(
         format!("{} is now {}.", member.account.name, role.label()),
-    )?;
-    Ok(redirect(hx, &format!("{}/members", team.base)))
+        &format!("{}/members", team.base),
+    )
 }
 
 /// `GET /t/{slug}/team/members/{account_id}/remove`: the confirmation, saying how many of
@@ -200,27 +200,23 @@ pub async fn remove_form(
             Ok(((member, admins), keys))
         })
         .await?;
-    let member = member_row(&team, &member.0, signed_in.account_id(), member.1);
-    let csrf_token = signed_in.csrf_token.clone();
-    if hx.wants_partial() {
-        return html(
-            StatusCode::OK,
-            &MemberRemovePartial {
-                member,
-                key_count,
-                team,
-                csrf_token,
-            },
-        );
-    }
-    html(
+    let view = MemberRemovePartial {
+        member: member_row(&team, &member.0, signed_in.account_id(), member.1),
+        key_count,
+        team,
+        csrf_token: signed_in.csrf_token.clone(),
+    };
+    FormAnswer::new(hx, &signed_in, NAV).show(
         StatusCode::OK,
-        &MemberRemovePage {
-            layout: Layout::signed_in(&signed_in, "Remove a member", NAV),
-            member,
-            key_count,
-            team,
-            csrf_token,
+        "Remove a member",
+        view,
+        |view| view,
+        |layout, v| MemberRemovePage {
+            layout,
+            member: v.member,
+            key_count: v.key_count,
+            team: v.team,
+            csrf_token: v.csrf_token,
         },
     )
 }
@@ -238,9 +234,8 @@ pub async fn remove(
     let account = state
         .run(move |conn, now| members::remove_member(conn, &actor, now, &tenant_id, &account_id))
         .await?;
-    session::set_flash(
-        &signed_in.session,
+    FormAnswer::new(hx, &signed_in, NAV).done_at(
         format!("Removed {} from {}.", account.name, team.name),
-    )?;
-    Ok(redirect(hx, &format!("{}/members", team.base)))
+        &format!("{}/members", team.base),
+    )
 }
