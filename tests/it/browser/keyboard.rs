@@ -197,14 +197,16 @@ async fn without_javascript_keys_tenants_and_team_forms_still_work() {
         .await
         .ok();
     let globex_id = globex;
+    // The old page is marked, so waiting ends on the page the switch loads, not on
+    // the old one whose select was just set.
     page.js(&format!(
-        "document.querySelector('#tenant-switcher select').value = '{globex_id}';"
+        "document.querySelector('#tenant-switcher select').value = '{globex_id}'; window.keywardOldPage = true;"
     ))
     .await;
     page.click("#tenant-switcher button").await;
     page.until(
         "switched",
-        &format!("document.querySelector('#tenant-switcher select').value === '{globex_id}'"),
+        &format!("!window.keywardOldPage && document.readyState === 'complete' && document.querySelector('#tenant-switcher select').value === '{globex_id}'"),
     )
     .await;
     assert!(!page.exists("#nav-team").await, "a User in globex");
