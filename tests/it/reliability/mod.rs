@@ -128,9 +128,13 @@ pub const CREATE_KEY: &str =
 
 impl Caller {
     pub fn new(base: String) -> Self {
+        // Idle connections are dropped well before the server's keep-alive of 5 s ends,
+        // so a request never goes out on a connection the server is closing that moment
+        // (a "connection reset" that says nothing about the server).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(30))
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .unwrap();
         Self { http, base }
