@@ -281,11 +281,33 @@ impl Database {
     /// threads still holding libpq connections while the process exits can crash it.
     pub fn connect_once(url: &DatabaseUrl) -> Result<DbConnection, String> {
         check_sqlite_folder(url)?;
-        let mut conn = url
-            .establish()
-            .map_err(|e| format!("cannot connect to the database {url}: {}", describe(&e)))?;
-        run_migrations(&mut conn).map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
-        Ok(conn)
+        // Another instance migrating a fresh SQLite file holds it exclusively; on a busy
+        // machine that can outlast one busy_timeout (5 s), so a locked file is tried
+        // again, for at most 30 s in all, before the start fails.
+        let started = std::time::Instant::now();
+        let locked = |e: &str| {
+            e.contains("database is locked") && started.elapsed() < Duration::from_secs(30)
+        };
+        loop {
+            let mut conn = match url.establish() {
+                Ok(conn) => conn,
+                Err(e) if locked(&describe(&e)) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot connect to the database {url}: {}",
+                        describe(&e)
+                    ))
+                }
+            };
+            match run_migrations(&mut conn) {
+                Ok(_) => return Ok(conn),
+                Err(e) if locked(&e) => std::thread::sleep(Duration::from_millis(200)),
+                Err(e) => return Err(format!("cannot migrate the database {url}: {e}")),
+            }
+        }
     }
 
     /// Whether the database still answers; `Err` says why not. Blocking: call it in
