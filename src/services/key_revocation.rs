@@ -5,10 +5,9 @@
 
 use crate::db::models::{key_lineage, Account, ApiKey};
 use crate::db::{lock_tenant, DbConnection};
-use crate::domain::ids::parse_id;
 use crate::error::AppError;
 use crate::services::api_keys::{self, KeyScope};
-use crate::services::{permissions, service_accounts, transaction, Actor};
+use crate::services::{service_accounts, transaction, Actor};
 use std::collections::HashSet;
 use time::PrimitiveDateTime;
 
@@ -38,8 +37,6 @@ impl Descendants {
         }
     }
 }
-
-const NOT_FOUND: &str = "API key not found";
 
 /// Everything made through `root`, transitively: keys whose `created_by_key_id` is in
 /// the set, service accounts likewise, and the keys of those service accounts (whose own
@@ -84,24 +81,8 @@ pub fn preview(
     key_id: &str,
     scope: Option<KeyScope<'_>>,
 ) -> Result<Descendants, AppError> {
-    let key = revocable(conn, actor, key_id, scope)?;
+    let key = api_keys::find_revocable(conn, actor, key_id, scope)?;
     descendants_of(conn, &key)
-}
-
-fn revocable(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    key_id: &str,
-    scope: Option<KeyScope<'_>>,
-) -> Result<ApiKey, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
-    let key = ApiKey::find(conn, &key_id)?
-        .filter(|k| scope.is_none_or(|s| s.holds(k)))
-        .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-    if !permissions::may_revoke_key(conn, actor, &key)? {
-        return Err(AppError::not_found(NOT_FOUND));
-    }
-    Ok(key)
 }
 
 /// Revokes a key and everything made through it, in one transaction, each audited. The
@@ -115,7 +96,7 @@ pub fn revoke_with_descendants(
     scope: Option<KeyScope<'_>>,
 ) -> Result<(ApiKey, Descendants), AppError> {
     transaction(conn, |conn| {
-        let key = revocable(conn, actor, key_id, scope)?;
+        let key = api_keys::find_revocable(conn, actor, key_id, scope)?;
         // Creations take the tenant's lock: none can slip in between the walk and the
         // deletions.
         lock_tenant(conn, &key.tenant_id)?;

@@ -38,6 +38,17 @@ impl TeamList {
 }
 
 /// How many rows of `list` match `w`; for those who may see the list.
+/// Whether the actor may see `list` in the tenant (a dialog that adds to it opens only
+/// then): the permission `count` checks, without counting.
+pub fn require_access(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    list: TeamList,
+    tenant_id: &str,
+) -> Result<(), AppError> {
+    permissions::require(conn, actor, tenant_id, list.permission()).map(drop)
+}
+
 pub fn count(
     conn: &mut DbConnection,
     actor: &Actor,

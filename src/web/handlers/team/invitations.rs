@@ -4,7 +4,6 @@
 
 use super::members::NAV;
 use super::team_of;
-use crate::db::models::team_lists::TeamWhere;
 use crate::domain::{InvitationNote, Role};
 use crate::error::HtmlError;
 use crate::services::invitations::{self, PendingInvitation};
@@ -99,9 +98,8 @@ pub async fn new_form(
     let team = team_of(&signed_in, &slug)?;
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
-        .run(move |conn, now| {
-            let w = TeamWhere::default();
-            team_lists::count(conn, &actor, now, TeamList::Invitations, &tenant_id, &w).map(drop)
+        .run(move |conn, _| {
+            team_lists::require_access(conn, &actor, TeamList::Invitations, &tenant_id)
         })
         .await?;
     let input = InvitationInput {

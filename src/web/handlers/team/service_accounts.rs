@@ -144,10 +144,8 @@ pub async fn new_form(
     let team = team_of(&signed_in, &slug)?;
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
-        .run(move |conn, now| {
-            let w = TeamWhere::default();
-            team_lists::count(conn, &actor, now, TeamList::ServiceAccounts, &tenant_id, &w)
-                .map(drop)
+        .run(move |conn, _| {
+            team_lists::require_access(conn, &actor, TeamList::ServiceAccounts, &tenant_id)
         })
         .await?;
     create_form_answer(
