@@ -9,6 +9,7 @@ mod audit_sign_ins;
 mod browser;
 mod cli;
 mod client;
+mod connections;
 mod dashboard;
 mod foundation;
 mod graphql;

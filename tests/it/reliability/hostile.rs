@@ -79,6 +79,24 @@ fn hostile_json() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// What a failure message says of the hostile headers: enough to send them again.
+fn describe_headers(authorization: &[u8], tenant: &[u8], content_type: &[u8]) -> String {
+    let one = |name: &str, bytes: &[u8]| match header_value(bytes) {
+        None => format!("{name}: (not sent)"),
+        Some(_) => format!(
+            "{name}: {} bytes starting {:?}",
+            bytes.len(),
+            String::from_utf8_lossy(&bytes[..bytes.len().min(24)])
+        ),
+    };
+    format!(
+        "[{}; {}; {}]",
+        one("authorization", authorization),
+        one("x-keyward-tenant-id", tenant),
+        one("content-type", content_type)
+    )
+}
+
 fn header_value(bytes: &[u8]) -> Option<reqwest::header::HeaderValue> {
     reqwest::header::HeaderValue::from_bytes(bytes).ok()
 }
@@ -171,13 +189,23 @@ async fn hostile_input_never_gets_a_500_and_stores_nothing_invalid(backend: Back
                         .header("authorization", v)
                         .send()
                 });
-                let res = req.send().await.expect("an answer in time");
+                let sent = describe_headers(&authorization, &tenant_header, &content_type);
+                let res = req
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("no answer to POST /graphql with {sent}: {e:?}"));
                 let status = res.status().as_u16();
                 let body = res.text().await.unwrap_or_default();
                 // GraphQL refuses a key with HTTP 200 in the UNAUTHENTICATED shape.
                 let graphql_authenticated = body.contains("\"user_id\":\"");
                 let api = match api {
-                    Some(r) => r.await.expect("an answer in time").status().as_u16(),
+                    Some(r) => r
+                        .await
+                        .unwrap_or_else(|e| {
+                            panic!("no answer to GET /api/whoami with {sent}, after POST /graphql answered {status}: {e:?}")
+                        })
+                        .status()
+                        .as_u16(),
                     None => 401,
                 };
                 [(status, graphql_authenticated), (api, api == 200)]
