@@ -160,11 +160,24 @@ impl DatabaseUrl {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                keep_openssl_through_exit();
+                PgConnection::establish(url)
+                    .map(DbConnection::Postgres)
+                    .map_err(r2d2::Error::ConnectionError)
+            }
         }
     }
+}
+
+/// Sets OpenSSL up before libpq first does (for a TLS connection) the way the `openssl`
+/// crate does: without the `atexit` handler that otherwise tears OpenSSL down on the
+/// exiting thread while other threads may still be inside it on a PostgreSQL connection (a
+/// pool's, a server's being dropped). The test process crashed that way at exit, with
+/// SIGSEGV in libcrypto (and earlier with `free(): invalid pointer`). Nothing needs the
+/// clean-up: the process is ending. Idempotent and cheap after the first call.
+fn keep_openssl_through_exit() {
+    openssl_sys::init();
 }
 
 /// Creates the SQLite file readable by its owner only (it holds password hashes) when it
