@@ -36,9 +36,18 @@
     focusDialog();
   }
 
+  // Closing takes the content with it in the same task: the close event comes a task
+  // later, and until then a shown key would stay in the page, hidden but readable.
   function closeDialog() {
     var d = dialog();
-    if (d && d.open) d.close();
+    if (!d || !d.open) return;
+    d.close();
+    clearDialogBody();
+  }
+
+  function clearDialogBody() {
+    var body = document.getElementById("dialog-body");
+    if (body) body.innerHTML = "";
   }
 
   // After the dialog: back to its opener, or, when that is gone (a deleted row), to the
@@ -71,14 +80,16 @@
       // The close event comes a task after the dialog closed: by then a swap may have
       // opened it again with new content (a slow page, a quick keyboard), which stays.
       if (d.open) return;
-      var body = document.getElementById("dialog-body");
-      if (body) body.innerHTML = "";
+      clearDialogBody();
       // Lists refresh after the dialog closes; focus once they have.
       setTimeout(function () { if (!d.open) restoreFocus(); }, 0);
     });
     // Escape asks first while a shown-once key is on screen.
     d.addEventListener("cancel", function (event) {
-      if (d.querySelector("[data-shown-once]") && !window.confirm(SHOWN_ONCE)) event.preventDefault();
+      // Escape closes through closeDialog too, so the content goes at once.
+      event.preventDefault();
+      if (d.querySelector("[data-shown-once]") && !window.confirm(SHOWN_ONCE)) return;
+      closeDialog();
     });
     // Tab and Shift+Tab cycle inside the dialog.
     d.addEventListener("keydown", function (event) {

@@ -417,7 +417,51 @@ impl Page {
     }
 
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
+    }
+}
+
+/// A test that fails with a page open leaves what the page showed at that moment:
+/// `target/screenshots/failed-{test}-{n}.png` and the page's HTML beside it, named in
+/// the test's output, so a failure in CI can be read from its log and artefacts.
+impl Drop for Page {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        // Only a multi-threaded runtime (every browser test's) lets this thread block.
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        static FAILURES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FAILURES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("test")
+            .replace("::", "-");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        let stem = dir.join(format!("failed-{test}-{n}"));
+        let client = self.client.clone();
+        let save = async move {
+            let png = client.screenshot().await.ok()?;
+            let html = client.source().await.unwrap_or_default();
+            std::fs::create_dir_all(&dir).ok()?;
+            std::fs::write(stem.with_extension("png"), png).ok()?;
+            std::fs::write(stem.with_extension("html"), html).ok()?;
+            Some(stem)
+        };
+        let saved = tokio::task::block_in_place(|| {
+            handle.block_on(tokio::time::timeout(Duration::from_secs(10), save))
+        });
+        match saved {
+            Ok(Some(stem)) => {
+                eprintln!("the page at the failure: {}.png and .html", stem.display())
+            }
+            _ => eprintln!("the page at the failure could not be saved"),
+        }
     }
 }
 
