@@ -523,6 +523,8 @@ pub struct ServerProcess {
     child: std::process::Child,
     pub port: u16,
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// One message from each output reader when it has read to the end.
+    drained: std::sync::mpsc::Receiver<()>,
 }
 
 impl ServerProcess {
@@ -545,8 +547,10 @@ impl ServerProcess {
             .expect("spawn keyward");
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let (done, drained) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
+        let stderr_done = done.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -560,6 +564,7 @@ impl ServerProcess {
                 l.push_str(&line);
                 l.push('\n');
             }
+            let _ = stderr_done.send(());
         });
         let stdout = child.stdout.take().unwrap();
         let sink = log.clone();
@@ -572,14 +577,24 @@ impl ServerProcess {
                 l.push_str(&line);
                 l.push('\n');
             }
+            let _ = done.send(());
         });
         match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(port) => Ok(ServerProcess { child, port, log }),
+            Ok(port) => Ok(ServerProcess {
+                child,
+                port,
+                log,
+                drained,
+            }),
             Err(_) => {
                 let status = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                let text = log.lock().unwrap().clone();
-                Err((status, text))
+                let process = ServerProcess {
+                    child,
+                    port: 0,
+                    log,
+                    drained,
+                };
+                Err((status, process.output_to_the_end()))
             }
         }
     }
@@ -612,6 +627,19 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// Everything it printed, once it has exited: both readers have reached the end of
+    /// its output (at most 30 s, for a process that left a child holding its pipes).
+    fn output_to_the_end(&self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for _ in 0..2 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if self.drained.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+        self.output()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -629,15 +657,13 @@ impl ServerProcess {
                 _ => break None,
             }
         };
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        (code, self.output())
+        (code, self.output_to_the_end())
     }
 
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        self.output()
+        self.output_to_the_end()
     }
 }
 
