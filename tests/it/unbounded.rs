@@ -398,6 +398,24 @@ async fn an_admins_own_and_service_account_keys_page_as_one_list(backend: Backen
     let mut by_name = ids(&by_name, "auth_api_key");
     by_name.sort();
     assert_eq!(by_name, unique);
+    // Its pages, either way, are slices of it (the database orders each page among both
+    // sides' first ids).
+    for direction in ["asc", "desc"] {
+        let order = format!("order_by: {{name: {direction}}}");
+        let whole = gql(&app, &key, &format!("{{ auth_api_key({order}) {{ id }} }}")).await;
+        let whole = ids(&whole, "auth_api_key");
+        let mut paged = Vec::new();
+        for offset in (0..81).step_by(9) {
+            let page = gql(
+                &app,
+                &key,
+                &format!("{{ auth_api_key({order}, limit: 9, offset: {offset}) {{ id }} }}"),
+            )
+            .await;
+            paged.extend(ids(&page, "auth_api_key"));
+        }
+        assert_eq!(paged, whole, "pages by name {direction}");
+    }
 }
 
 backend_tests!(
