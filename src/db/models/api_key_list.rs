@@ -287,11 +287,13 @@ impl ApiKey {
             KeyPage::OlderThan { limit, .. } | KeyPage::NewerThan { limit, .. } => *limit,
         };
         let wider = page.widened(rows);
-        let own_ids = Self::page_ids(conn, own, w, &wider)?;
+        // Service-account keys first: usually few or none, so the person's own side,
+        // which may hold a million, is then read once, as its page alone.
         let managed_ids = Self::page_ids(conn, managed, w, &wider)?;
         if managed_ids.is_empty() {
             return Self::page_keys(conn, own, w, page);
         }
+        let own_ids = Self::page_ids(conn, own, w, &wider)?;
         if own_ids.is_empty() {
             return Self::page_keys(conn, managed, w, page);
         }
