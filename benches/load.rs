@@ -59,6 +59,9 @@ struct Target {
     url: String,
     method: Method,
     key: Option<String>,
+    /// Keys for GraphQL, connection i using the i-th (a key may run two GraphQL requests
+    /// at once); overrides `key`.
+    keys: Vec<String>,
     /// The signed-in person's session cookie, for dashboard pages.
     cookie: Option<String>,
     status: u16,
@@ -77,6 +80,7 @@ impl Target {
             url,
             method,
             key: None,
+            keys: Vec::new(),
             cookie: None,
             status: 200,
             body_has: String::new(),
@@ -89,6 +93,9 @@ impl Target {
 struct Seeded {
     key: String,
     key_id: String,
+    account_id: String,
+    /// One more key of the same person per connection, for GraphQL.
+    graphql_keys: Vec<String>,
     key_count: usize,
     /// The benchmark person's session cookie (signed in through `/login`).
     cookie: String,
@@ -147,7 +154,7 @@ fn main() {
         println!("{name}: server pid {}", server.pid());
         let db_url = DatabaseUrl::parse(&url).unwrap();
         let mut conn = Database::connect_once(&db_url).expect("the benchmark's own connection");
-        let mut seeded = seed(&mut conn);
+        let mut seeded = seed(&mut conn, connections);
         seeded.cookie = runtime.block_on(sign_in(&server.base));
         for &count in &counts {
             seeded = bulk_keys(&mut conn, seeded, count);
@@ -216,8 +223,9 @@ fn targets(base: &str, s: &Seeded) -> Vec<Target> {
             Method::Get,
         ))
     };
-    let graphql = |label, query| {
-        with_key(Target::new(
+    let graphql = |label, query| Target {
+        keys: s.graphql_keys.clone(),
+        ..with_key(Target::new(
             label,
             format!("{base}/graphql"),
             Method::Graphql(query),
@@ -233,7 +241,7 @@ fn targets(base: &str, s: &Seeded) -> Vec<Target> {
         Target::new("GET /healthz", format!("{base}/healthz"), Method::Get),
         whoami("GET /api/whoami", false),
         Target {
-            body_has: format!("\"api_key_id\":\"{}\"", s.key_id),
+            body_has: format!("\"user_id\":\"{}\"", s.account_id),
             ..graphql("POST /graphql { auth_info }", AUTH_INFO)
         },
         Target {
@@ -264,6 +272,40 @@ fn targets(base: &str, s: &Seeded) -> Vec<Target> {
         key_rows(
             "auth_api_key(limit: 10, offset: 20)",
             "{ auth_api_key(limit: 10, offset: 20) { id name } }",
+            10,
+        ),
+        // Issue 23: the deepest offset allowed, the refusal past it, an exact name and
+        // each other order, all from an index.
+        key_rows(
+            "auth_api_key(limit: 10, offset: 9990)",
+            "{ auth_api_key(limit: 10, offset: 9990) { id name } }",
+            if s.key_count > 9_990 { 10 } else { 0 },
+        ),
+        Target {
+            body_has: "must be at most 10000".into(),
+            ..graphql(
+                "auth_api_key(offset: 10001): refused",
+                "{ auth_api_key(limit: 10, offset: 10001) { id name } }",
+            )
+        },
+        key_rows(
+            "where: {name: {_eq: \"bulk-500\"}}",
+            "{ auth_api_key(where: {name: {_eq: \"bulk-500\"}}) { id name } }",
+            1,
+        ),
+        key_rows(
+            "order_by name asc, limit 10",
+            "{ auth_api_key(limit: 10, order_by: {name: asc}) { id name } }",
+            10,
+        ),
+        key_rows(
+            "order_by expires_at desc, limit 10",
+            "{ auth_api_key(limit: 10, order_by: {expires_at: desc}) { id name } }",
+            10,
+        ),
+        key_rows(
+            "order_by last_used_at asc, limit 10",
+            "{ auth_api_key(limit: 10, order_by: {last_used_at: asc}) { id name } }",
             10,
         ),
         Target {
@@ -339,7 +381,7 @@ fn database(pg: Option<&str>) -> (String, Box<dyn std::any::Any>) {
 }
 
 /// A tenant, a person (who signs in during the mix) and the key the benchmark uses.
-fn seed(conn: &mut DbConnection) -> Seeded {
+fn seed(conn: &mut DbConnection, connections: usize) -> Seeded {
     let op = Actor::operator();
     let now = Clock::system().now();
     let t = services::tenants::create_tenant(
@@ -375,23 +417,36 @@ fn seed(conn: &mut DbConnection) -> Seeded {
         )
         .unwrap();
     }
-    let created = services::api_keys::create_api_key(
-        conn,
-        &op,
-        now,
-        services::api_keys::NewApiKey {
-            account_id: a.id,
-            tenant_id: Some(t.id),
-            name: KeyName::parse("bench").unwrap(),
-            expires_at: None,
-            read_only: false,
-        },
-    )
-    .unwrap();
+    let mut key = |name: &str| {
+        services::api_keys::create_api_key(
+            conn,
+            &op,
+            now,
+            services::api_keys::NewApiKey {
+                account_id: a.id.clone(),
+                tenant_id: Some(t.id.clone()),
+                name: KeyName::parse(name).unwrap(),
+                expires_at: None,
+                read_only: false,
+            },
+        )
+        .unwrap()
+    };
+    let created = key("bench");
+    let graphql_keys: Vec<String> = (0..connections)
+        .map(|i| {
+            key(&format!("bench connection {i}"))
+                .token
+                .expose_secret()
+                .to_string()
+        })
+        .collect();
     Seeded {
         key: created.token.expose_secret().to_string(),
         key_id: created.key.id,
-        key_count: 1,
+        account_id: a.id.clone(),
+        key_count: 1 + graphql_keys.len(),
+        graphql_keys,
         cookie: String::new(),
     }
 }
@@ -411,7 +466,7 @@ fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
             "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to}) \
              INSERT INTO api_keys ({columns}) \
              SELECT printf('00000000-0000-4000-8000-%012d', n.i), account_id, tenant_id, \
-                    'bulk', lower(hex(randomblob(32))), display_hint, \
+                    'bulk-' || n.i, lower(hex(randomblob(32))), display_hint, \
                     datetime(created_at, '-' || n.i || ' seconds'), \
                     NULL, NULL, NULL, NULL, NULL \
              FROM api_keys, n WHERE api_keys.id = '{id}'",
@@ -420,7 +475,7 @@ fn bulk_keys(conn: &mut DbConnection, seeded: Seeded, count: usize) -> Seeded {
         DbConnection::Postgres(_) => format!(
             "INSERT INTO api_keys ({columns}) \
              SELECT '00000000-0000-4000-8000-' || lpad(n::text, 12, '0'), account_id, tenant_id, \
-                    'bulk', encode(sha256(('bulk' || n)::bytea), 'hex'), display_hint, \
+                    'bulk-' || n, encode(sha256(('bulk' || n)::bytea), 'hex'), display_hint, \
                     created_at - n * interval '1 second', \
                     NULL, NULL, NULL, NULL, NULL \
              FROM api_keys, generate_series({from}, {to}) AS n WHERE api_keys.id = '{id}'; \
@@ -527,12 +582,16 @@ async fn drive(t: &Target, base: &str, connections: usize, duration: Duration) -
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for i in 0..connections {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()
             .unwrap();
-        let (url, key, cookie) = (t.url.clone(), t.key.clone(), t.cookie.clone());
+        let key = match t.keys.is_empty() {
+            true => t.key.clone(),
+            false => Some(t.keys[i % t.keys.len()].clone()),
+        };
+        let (url, cookie) = (t.url.clone(), t.cookie.clone());
         let method = t.method.clone();
         let (status, body_has, body_count) = (t.status, t.body_has.clone(), t.body_count);
         tasks.push(tokio::spawn(async move {

@@ -27,6 +27,9 @@ pub enum AppError {
     TooManyRequests(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request ran past its time budget and was stopped.
+    #[error("{0}")]
+    TimedOut(String),
     /// The database cannot be reached right now.
     #[error("the service is unavailable right now; try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -51,6 +54,14 @@ impl AppError {
         AppError::Unauthenticated(message.into())
     }
 
+    /// A request (or one of its statements) that ran past `statement_limit::BUDGET`.
+    pub fn timed_out() -> Self {
+        AppError::TimedOut(format!(
+            "this request ran longer than its {} s budget and was stopped: ask for fewer rows, narrow the `where`, or try again when the server is less busy",
+            crate::db::statement_limit::BUDGET.as_secs()
+        ))
+    }
+
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         AppError::Internal(e.into())
     }
@@ -65,6 +76,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::TooManyRequests(_) => "TOO_MANY_REQUESTS",
+            AppError::TimedOut(_) => "TIMEOUT",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -125,6 +137,11 @@ impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound("not found".into()),
+            diesel::result::Error::DatabaseError(_, ref info)
+                if crate::db::statement_limit::stopped_statement(info.message()) =>
+            {
+                AppError::timed_out()
+            }
             other if is_database_unavailable(&other) => AppError::Unavailable(Box::new(other)),
             other => AppError::Internal(Box::new(other)),
         }
@@ -208,6 +225,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -302,6 +320,7 @@ impl HtmlError {
             AppError::Conflict(_) => "This cannot be done",
             AppError::TooManyRequests(_) => "Too many attempts",
             AppError::PayloadTooLarge(_) => "Too large",
+            AppError::TimedOut(_) => "Took too long",
             AppError::Unavailable(_) => "Unavailable",
             AppError::Internal(_) => "Something went wrong",
         }

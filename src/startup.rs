@@ -36,6 +36,7 @@ impl Application {
             clock,
             settings: Arc::new(settings),
             client_sightings: Default::default(),
+            graphql_running: Default::default(),
         };
         crate::memory::tune_malloc();
         crate::memory::spawn_trimmer();
@@ -68,11 +69,13 @@ impl Application {
         })
         .listen(listener)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?;
-        // SIGTERM (actix-web's own handler): stop accepting, let in-flight requests finish
-        // for at most this long, then return from `run_until_stopped`, so `serve` exits 0.
+        // Signals are ours (`run_until_stopped`): actix-web's graceful stop is given a
+        // second more than the shutdown timeout, so that at the timeout the watchdog, not
+        // actix, decides whether requests were still running.
         server = server
             .workers(workers)
-            .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
+            .disable_signals()
+            .shutdown_timeout(state.settings.shutdown_timeout.as_secs() + 1);
         Ok(Self {
             port,
             server: server.run(),
@@ -88,9 +91,70 @@ impl Application {
         &self.state
     }
 
+    /// Serves until SIGTERM (stop accepting, let in-flight requests finish) or SIGINT /
+    /// SIGQUIT (stop now), then returns. Either way the process ends within the shutdown
+    /// timeout: requests still running then (a worker stuck in a statement or a loop) are
+    /// logged by route and the process exits with status 1 (`watchdog`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let timeout = self.state.settings.shutdown_timeout;
+        let mut server = std::pin::pin!(self.server);
+        tokio::select! {
+            stopped = &mut server => return stopped,
+            graceful = stop_signal() => {
+                tracing::info!(
+                    graceful,
+                    "stopping: no new connections; requests in flight have {} s",
+                    timeout.as_secs()
+                );
+                watchdog(timeout);
+                // The command is sent at once; the server's own future says when it is done.
+                drop(handle.stop(graceful));
+            }
+        }
+        server.await
     }
+}
+
+/// Waits for SIGTERM (true: graceful), SIGINT or SIGQUIT (false), as actix-web would.
+async fn stop_signal() -> bool {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        tracing::error!("cannot listen for stop signals; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => false,
+        _ = quit.recv() => false,
+    }
+}
+
+/// After `timeout`, on a thread of its own (a stuck worker cannot hold it up): requests
+/// still running are logged by route and the process exits 1. With none running the
+/// server is finishing its stop; if it has not after one more second, it exits 1 too.
+fn watchdog(timeout: std::time::Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        let running = web::in_flight::now_serving();
+        if !running.is_empty() {
+            for (route, running_for) in &running {
+                tracing::error!(
+                    route = %route,
+                    running_ms = running_for.as_millis() as u64,
+                    "a request was still running at the shutdown timeout; stopping without it"
+                );
+            }
+            std::process::exit(1);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        tracing::error!("the server did not stop within the shutdown timeout; stopping now");
+        std::process::exit(1);
+    });
 }
 
 /// The periodic clean-up, on a thread of its own: every instance runs it every

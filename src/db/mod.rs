@@ -4,6 +4,7 @@
 pub mod key_reader;
 pub mod models;
 pub mod schema;
+pub mod statement_limit;
 
 pub use key_reader::KeyReader;
 
@@ -145,6 +146,7 @@ impl DatabaseUrl {
                         path.display()
                     )))
                 })?;
+                statement_limit::install_for_sqlite();
                 let mut conn =
                     SqliteConnection::establish(path_str).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching a new file to WAL takes a lock. A page
@@ -207,8 +209,15 @@ impl ManageConnection for ConnectionManager {
     type Connection = DbConnection;
     type Error = r2d2::Error;
 
+    /// Pooled connections serve requests: on PostgreSQL their statements stop at the
+    /// request budget (`statement_limit`; SQLite's limit is set per call).
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        self.url.establish()
+        let mut conn = self.url.establish()?;
+        if let DbConnection::Postgres(c) = &mut conn {
+            c.batch_execute(&statement_limit::postgres_setting())
+                .map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {

@@ -116,6 +116,9 @@ pub struct ApiKeyWhere {
     name: Option<StringComparison>,
     user_id: Option<StringComparison>,
     tenant_id: Option<StringComparison>,
+    /// With `order_by: {created_at: desc}`, `{_lt: <the last row's created_at>}` reads
+    /// the next rows at any depth, where `offset` stops at 10,000.
+    created_at: Option<TimeComparison>,
     expires_at: Option<TimeComparison>,
     last_used_at: Option<TimeComparison>,
 }
@@ -125,7 +128,10 @@ impl ApiKeyWhere {
         let (expires_before, expires_after, expires_is_null) =
             TimeComparison::parts(&self.expires_at);
         let (used_before, used_after, never_used) = TimeComparison::parts(&self.last_used_at);
+        let (created_before, created_after, _) = TimeComparison::parts(&self.created_at);
         KeyWhere {
+            created_before,
+            created_after,
             name_like: StringComparison::ilike_of(&self.name),
             key_name: StringComparison::eq_of(&self.name),
             expires_before,

@@ -10,6 +10,10 @@ use time::PrimitiveDateTime;
 
 /// The most rows one list field answers, and its default `limit`.
 pub const MAX_ROWS: i64 = 1_000;
+/// The deepest `offset` a list accepts (Elasticsearch's `max_result_window`): a page
+/// at offset n reads the n rows before it, so deeper pages are asked for with a `where`
+/// on the order's column instead, which an index answers at any depth.
+pub const MAX_OFFSET: i64 = 10_000;
 
 /// A list's `limit` and `offset`, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,14 @@ impl Window {
         let offset = match offset {
             None => 0,
             Some(n) if n < 0 => return Err(AppError::invalid("offset", "must be 0 or more")),
+            Some(n) if i64::from(n) > MAX_OFFSET => {
+                return Err(AppError::invalid(
+                    "offset",
+                    format!(
+                        "must be at most {MAX_OFFSET}: to read further, continue from the last row you have with a `where` on the order's column instead of an offset (for example `order_by: {{created_at: desc}}, where: {{created_at: {{_lt: <its created_at>}}}}`), or narrow the list with a filter"
+                    ),
+                ))
+            }
             Some(n) => i64::from(n),
         };
         Ok(Self { limit, offset })

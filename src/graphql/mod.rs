@@ -17,7 +17,7 @@ mod key_clients;
 mod key_lifecycle;
 
 mod ip_allow;
-mod limits;
+pub mod limits;
 mod lists;
 pub mod loaders;
 mod members;
@@ -83,7 +83,6 @@ pub fn build_schema() -> KeywardSchema {
     .limit_recursive_depth(MAX_RECURSION)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-    .extension(limits::RequestLimits)
     .finish()
 }
 

@@ -19,7 +19,9 @@ pub async fn log_request(
     let metrics_on = req
         .app_data::<actix_web::web::Data<crate::web::AppState>>()
         .is_some_and(|state| state.settings.metrics_token.is_some());
+    let serving = crate::web::in_flight::serving(method.as_str(), &route);
     let result = next.call(req).await;
+    drop(serving);
     let status = match &result {
         Ok(res) => res.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),

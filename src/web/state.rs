@@ -16,6 +16,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Which clients of which keys this instance recorded within the minute.
     pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
+    /// GraphQL requests running per key on this instance (at most two each).
+    pub graphql_running: Arc<crate::web::request_budget::RunningPerKey>,
 }
 
 impl AppState {
@@ -36,8 +38,10 @@ impl AppState {
         let pool = self.db.pool.clone();
         let now = self.clock.now();
         web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn, now)
+            crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
+                let mut conn = pool.get()?;
+                f(&mut conn, now)
+            })
         })
         .await?
     }

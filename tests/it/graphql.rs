@@ -869,11 +869,12 @@ async fn a_50_deep_type_query_is_refused_while_graphiqls_introspection_query_wor
             "} ".repeat(n)
         )
     };
-    // 50 and 20 levels stop at the depth limit; 100 already at the parser's recursion limit.
+    // 50 and 20 levels stop at the cost check's depth limits; 100 already at the parser's
+    // recursion limit.
     for (levels, refusal) in [
-        (50, "nested too deep"),
-        (20, "nested too deep"),
-        (100, "recursion limit"),
+        (50, "levels deep"),
+        (20, "levels deep"),
+        (100, "ecursion limit"),
     ] {
         let (status, answer) = post_raw(
             &app,

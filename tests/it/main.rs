@@ -24,6 +24,7 @@ mod lifecycle_policy;
 mod ops;
 mod permissions;
 mod reliability;
+mod request_cost;
 mod revocation;
 mod security;
 mod security_files;

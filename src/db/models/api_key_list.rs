@@ -33,6 +33,8 @@ pub struct KeyOwners {
 pub struct KeyWhere {
     /// A LIKE pattern matched case-insensitively against the name.
     pub name_like: Option<String>,
+    pub created_before: Option<PrimitiveDateTime>,
+    pub created_after: Option<PrimitiveDateTime>,
     pub expires_before: Option<PrimitiveDateTime>,
     pub expires_after: Option<PrimitiveDateTime>,
     /// Some(true): never expires; Some(false): has an expiry.
@@ -134,10 +136,19 @@ fn owned_by(owners: &KeyOwners) -> Condition {
 }
 
 fn filtered<'a>(owners: &KeyOwners, w: &KeyWhere) -> Boxed<'a> {
-    let mut q: Boxed<'a> = api_keys::table.into_boxed();
-    q = q.filter(owned_by(owners));
+    matching(api_keys::table.into_boxed().filter(owned_by(owners)), w)
+}
+
+/// `q` narrowed by every condition of `w`.
+fn matching<'a>(mut q: Boxed<'a>, w: &KeyWhere) -> Boxed<'a> {
     if let Some(p) = &w.name_like {
         q = q.filter(lower(api_keys::name).like(p.to_lowercase()).escape('\\'));
+    }
+    if let Some(t) = w.created_before {
+        q = q.filter(api_keys::created_at.lt(t));
+    }
+    if let Some(t) = w.created_after {
+        q = q.filter(api_keys::created_at.gt(t));
     }
     if let Some(t) = w.expires_before {
         q = q.filter(api_keys::expires_at.lt(t));
@@ -211,11 +222,12 @@ fn ordered<'a>(q: Boxed<'a>, order: KeyOrder) -> Boxed<'a> {
     match (order.field, order.descending) {
         (CreatedAt, true) => q.order((api_keys::created_at.desc(), api_keys::id.desc())),
         (CreatedAt, false) => q.order((api_keys::created_at.asc(), api_keys::id.asc())),
-        (Name, true) => q.order((api_keys::name.desc(), api_keys::id.asc())),
+        // Ties run the same way as the sort key, so one index read backwards gives it.
+        (Name, true) => q.order((api_keys::name.desc(), api_keys::id.desc())),
         (Name, false) => q.order((api_keys::name.asc(), api_keys::id.asc())),
-        (ExpiresAt, true) => q.order((api_keys::expires_at.desc(), api_keys::id.asc())),
+        (ExpiresAt, true) => q.order((api_keys::expires_at.desc(), api_keys::id.desc())),
         (ExpiresAt, false) => q.order((api_keys::expires_at.asc(), api_keys::id.asc())),
-        (LastUsedAt, true) => q.order((api_keys::last_used_at.desc(), api_keys::id.asc())),
+        (LastUsedAt, true) => q.order((api_keys::last_used_at.desc(), api_keys::id.desc())),
         (LastUsedAt, false) => q.order((api_keys::last_used_at.asc(), api_keys::id.asc())),
     }
 }
@@ -252,9 +264,73 @@ impl ApiKey {
                 }
                 keys
             }
+            (Some((own, managed)), _) => Self::page_of_either(conn, (&own, &managed), w, page)?,
             _ => Self::page_keys(conn, owners, w, page)?,
         };
         with_owners(conn, keys)
+    }
+
+    /// A page of keys of either owner that Rust cannot merge (another order, or deeper
+    /// than `MERGE_ROWS`): each side's first rows up to the page's end are read as ids
+    /// from its own index; when one side has none the other side's page is read alone
+    /// (an index range however many keys it holds), else the database orders the page
+    /// among those ids, at most twice `MAX_OFFSET` plus the page. One query over the OR
+    /// would sort every key of both sides.
+    fn page_of_either(
+        conn: &mut DbConnection,
+        (own, managed): (&KeyOwners, &KeyOwners),
+        w: &KeyWhere,
+        page: &KeyPage,
+    ) -> QueryResult<Vec<ApiKey>> {
+        let rows = match page {
+            KeyPage::Offset { limit, offset, .. } => offset + limit,
+            KeyPage::OlderThan { limit, .. } | KeyPage::NewerThan { limit, .. } => *limit,
+        };
+        let wider = page.widened(rows);
+        // Service-account keys first: usually few or none, so the person's own side,
+        // which may hold a million, is then read once, as its page alone.
+        let managed_ids = Self::page_ids(conn, managed, w, &wider)?;
+        if managed_ids.is_empty() {
+            return Self::page_keys(conn, own, w, page);
+        }
+        let own_ids = Self::page_ids(conn, own, w, &wider)?;
+        if own_ids.is_empty() {
+            return Self::page_keys(conn, managed, w, page);
+        }
+        let mut ids = own_ids;
+        ids.extend(managed_ids);
+        ids.sort_unstable();
+        ids.dedup();
+        let among = KeyWhere {
+            key_ids: Some(ids),
+            ..KeyWhere::default()
+        };
+        // Every id meets the owners' condition; left out, so the planner reads the ids
+        // by primary key rather than the owners' index.
+        let q = matching(api_keys::table.into_boxed(), &among);
+        let (q, reverse) = paged!(q, page, api_keys::created_at, api_keys::id, |q, order| {
+            ordered(q, order)
+        });
+        let mut keys: Vec<ApiKey> = q.select(ApiKey::as_select()).load(conn)?;
+        if reverse {
+            keys.reverse();
+        }
+        Ok(keys)
+    }
+
+    /// The ids of one query's page, in the page's order (an index-only read where an
+    /// index covers the order).
+    fn page_ids(
+        conn: &mut DbConnection,
+        owners: &KeyOwners,
+        w: &KeyWhere,
+        page: &KeyPage,
+    ) -> QueryResult<Vec<String>> {
+        let q = filtered(owners, w);
+        let (q, _) = paged!(q, page, api_keys::created_at, api_keys::id, |q, order| {
+            ordered(q, order)
+        });
+        q.select(api_keys::id).load(conn)
     }
 
     /// One query's page, in the page's order.

@@ -54,7 +54,7 @@ impl KeyPage {
 }
 
 /// The most rows a side reads for a merged page (offset plus limit); deeper offset pages
-/// take one query over both sides rather than hold that many rows.
+/// are ordered by the database among each side's first ids (`ApiKey::page_of_either`).
 pub(crate) const MERGE_ROWS: i64 = 2_000;
 
 pub(crate) type KeyOrdering = fn(&ApiKey, &ApiKey) -> std::cmp::Ordering;

@@ -13,13 +13,19 @@
 //!   answer of this endpoint is `application/json` with `errors[].extensions.code`.
 //! - Syntax, validation and limit errors (which async-graphql reports without a code)
 //!   get `BAD_USER_INPUT`.
+//! - Every document passes the cost check (`graphql::limits`) before authentication and
+//!   before async-graphql sees it; a key's third concurrent request answers 429, and a
+//!   request running past `statement_limit::BUDGET` answers `TIMEOUT` (HTTP 200, like
+//!   every GraphQL error but 429, 400 and 413).
 //! - When any error is UNAUTHENTICATED, `data` is null, even where other fields resolved.
 //! - `hello`, introspection and GraphiQL need no key; a key that is sent must be valid,
 //!   whatever the query.
 
 use crate::api_caller::authenticate_request;
+use crate::db::statement_limit::BUDGET;
 use crate::error::AppError;
 use crate::graphql::{KeywardSchema, RequestContext};
+use crate::web::request_budget::MAX_RUNNING_PER_KEY;
 use crate::web::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -44,6 +50,14 @@ pub async fn execute(
             return error_response(StatusCode::BAD_REQUEST, &AppError::invalid("body", message))
         }
     };
+    // The cost check runs before anything else, key or no key: a refused document
+    // touches neither the database nor async-graphql.
+    if let Err(e) = crate::graphql::documents::prepare(&mut request) {
+        return json_response(
+            StatusCode::OK,
+            &async_graphql::Response::from_errors(vec![e]),
+        );
+    }
     let caller = match authenticate_request(&req, &state).await {
         Ok(caller) => caller,
         // Refused keys answer 200, the shape Prefect clients expect; a database that
@@ -51,7 +65,18 @@ pub async fn execute(
         Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::OK, &e),
         Err(e) => return error_response(e.status_code(), &e),
     };
-    crate::graphql::documents::attach_parsed(&mut request);
+    let _running = match &caller {
+        Some(caller) => match state.graphql_running.start(caller.principal.key_id()) {
+            Some(running) => Some(running),
+            None => {
+                let e = AppError::TooManyRequests(format!(
+                    "this key already has {MAX_RUNNING_PER_KEY} GraphQL requests running; send the next one when one of them has answered"
+                ));
+                return error_response(StatusCode::TOO_MANY_REQUESTS, &e);
+            }
+        },
+        None => None,
+    };
     let context = RequestContext {
         state: state.get_ref().clone(),
         caller,
@@ -61,7 +86,12 @@ pub async fn execute(
         .data(context)
         .data(loaders)
         .data(crate::graphql::AgentIdHeader::of(req.headers()));
-    let mut response = schema.execute(request).await;
+    // Stopped at its next await past the budget; its statements stop at the same budget
+    // in the database (`statement_limit`).
+    let mut response = match tokio::time::timeout(BUDGET, schema.execute(request)).await {
+        Ok(response) => response,
+        Err(_) => return error_response(StatusCode::OK, &AppError::timed_out()),
+    };
     for error in &mut response.errors {
         // Parse, validation and limit errors come from async-graphql without a code.
         let ext = error.extensions.get_or_insert_with(Default::default);

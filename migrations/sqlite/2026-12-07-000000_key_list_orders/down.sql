@@ -1,0 +1,3 @@
+DROP INDEX api_keys_account_tenant_used;
+DROP INDEX api_keys_account_tenant_expires;
+DROP INDEX api_keys_account_tenant_name;

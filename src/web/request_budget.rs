@@ -1,0 +1,78 @@
+//! What one GraphQL request may take: `statement_limit::BUDGET` of time (the request is
+//! stopped at its next await after that, and its statements by the database), and one of
+//! `MAX_RUNNING_PER_KEY` places for its key on this instance. Requests without a key pass
+//! the cost check and the time budget but no per-key count.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// GraphQL requests one key may have running at once on one instance; more answer 429.
+pub const MAX_RUNNING_PER_KEY: usize = 2;
+
+/// How many GraphQL requests each key has running.
+#[derive(Default)]
+pub struct RunningPerKey {
+    running: Mutex<HashMap<String, usize>>,
+}
+
+/// A key's place among its running requests, given back when dropped (whether the
+/// request answered, timed out or its client went away).
+pub struct Running {
+    of: Arc<RunningPerKey>,
+    key_id: String,
+}
+
+impl RunningPerKey {
+    /// A place for `key_id`, or `None` when it already has `MAX_RUNNING_PER_KEY`.
+    pub fn start(self: &Arc<Self>, key_id: &str) -> Option<Running> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let count = running.entry(key_id.to_string()).or_insert(0);
+        if *count >= MAX_RUNNING_PER_KEY {
+            return None;
+        }
+        *count += 1;
+        Some(Running {
+            of: Arc::clone(self),
+            key_id: key_id.to_string(),
+        })
+    }
+
+    /// How many requests `key_id` has running.
+    pub fn count(&self, key_id: &str) -> usize {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.get(key_id).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self.of.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = running.get_mut(&self.key_id) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.key_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_third_request_of_a_key_waits_for_a_place_and_others_do_not() {
+        let running = Arc::new(RunningPerKey::default());
+        let first = running.start("k").expect("a first place");
+        let _second = running.start("k").expect("a second place");
+        assert!(running.start("k").is_none());
+        assert!(running.start("other").is_some());
+        drop(first);
+        assert!(running.start("k").is_some());
+        assert_eq!(
+            running.count("other"),
+            0,
+            "places are given back when dropped"
+        );
+    }
+}
