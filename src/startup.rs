@@ -36,6 +36,7 @@ impl Application {
             clock,
             settings: Arc::new(settings),
             client_sightings: Default::default(),
+            device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
         };
         crate::memory::tune_malloc();
         crate::memory::spawn_trimmer();

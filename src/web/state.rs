@@ -7,6 +7,9 @@ use actix_web::web;
 use std::sync::Arc;
 use time::PrimitiveDateTime;
 
+/// Bookkeeping writes that may run at once; more are dropped (see `spawn_bookkeeping`).
+pub const MAX_BOOKKEEPING: usize = 4;
+
 /// What every handler shares: the database, the clock and the settings. Nothing in it
 /// is state another instance would need.
 #[derive(Clone)]
@@ -16,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Which clients of which keys this instance recorded within the minute.
     pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
+    /// Signs and checks the browsers' device cookies (`web::device_cookie`).
+    pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
 }
 
 impl AppState {
@@ -40,6 +45,36 @@ impl AppState {
             f(&mut conn, now)
         })
         .await?
+    }
+
+    /// Runs a best-effort write about a request (a key's last use, a client seen, an
+    /// IP refusal's audit) in the background, never delaying the request: at most
+    /// `MAX_BOOKKEEPING` run at once, and one is dropped, not queued, when that many
+    /// already run or the main pool has no idle connection. `work` logs its own failure.
+    pub fn spawn_bookkeeping<F>(&self, work: F)
+    where
+        F: FnOnce(&mut DbConnection, PrimitiveDateTime) + Send + 'static,
+    {
+        static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_BOOKKEEPING);
+        let Ok(permit) = RUNNING.try_acquire() else {
+            crate::telemetry::metrics::bookkeeping_dropped();
+            return;
+        };
+        let (pool, now) = (self.db.pool.clone(), self.clock.now());
+        actix_web::rt::spawn(async move {
+            let _permit = permit;
+            let done = web::block(move || match pool.try_get() {
+                Some(mut conn) => {
+                    work(&mut conn, now);
+                    true
+                }
+                None => false,
+            })
+            .await;
+            if !matches!(done, Ok(true)) {
+                crate::telemetry::metrics::bookkeeping_dropped();
+            }
+        });
     }
 
     /// Changes the actor's own password: the attempt is counted, then the current password

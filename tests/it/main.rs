@@ -23,6 +23,7 @@ mod lifecycle_policy;
 mod ops;
 mod permissions;
 mod reliability;
+mod request_bounds;
 mod revocation;
 mod security;
 mod security_files;
