@@ -3,8 +3,10 @@
 //! can render failures its way. Neither reads the session cookie.
 //!
 //! The hot path: the key's read runs where `db::key_reader` says (on SQLite on this very
-//! worker thread, with no hand-off); only the once-a-minute write of the key's last use
-//! goes to the blocking pool.
+//! worker thread, with no hand-off). The once-a-minute writes (the key's last use, a new
+//! client, an IP refusal's audit) are bookkeeping: spawned, never awaited, and dropped when
+//! the main pool has no idle connection, so a valid key is never delayed or refused for
+//! them (docs/DECISIONS.md).
 
 use crate::domain::PlainToken;
 use crate::error::AppError;
@@ -79,18 +81,14 @@ pub async fn authenticate_request(
     let tenants = tenant_headers(req.headers()).inspect_err(malformed)?;
     let ip = client_ip(req, &state.settings);
     let verdict = verify(state, token, tenants).await?;
-    refuse_outside_allow_list(state, &verdict, ip.as_deref()).await?;
+    refuse_outside_allow_list(state, &verdict, ip.as_deref())?;
     if verdict.use_to_record {
         let (principal, ip) = (verdict.principal.clone(), ip.clone());
-        state
-            .run(move |conn, now| {
-                auth::record_use(conn, now, &principal, ip.as_deref());
-                Ok(())
-            })
-            .await?;
+        state.spawn_bookkeeping(move |conn, now| {
+            auth::record_use(conn, now, &principal, ip.as_deref())
+        });
     }
-    crate::web::client_sightings::note_client(req, state, &verdict.principal, ip.as_deref())
-        .await?;
+    crate::web::client_sightings::note_client(req, state, &verdict.principal, ip.as_deref());
     Ok(Some(ApiCaller {
         principal: verdict.principal,
         ip,
@@ -98,8 +96,8 @@ pub async fn authenticate_request(
 }
 
 /// The key's IP allow-list (none on most keys: then nothing is done). A refusal is
-/// audited off the executor, at most once a minute per key.
-async fn refuse_outside_allow_list(
+/// audited in the background (`AppState::spawn_bookkeeping`), at most once a minute per key.
+fn refuse_outside_allow_list(
     state: &AppState,
     verdict: &Verdict,
     ip: Option<&str>,
@@ -110,12 +108,9 @@ async fn refuse_outside_allow_list(
     metrics::auth_failure(AuthFailure::IpNotAllowed);
     if ip_allow::refusal_audit_due(verdict.ip_refusal_audited_at, state.clock.now()) {
         let (principal, ip) = (verdict.principal.clone(), ip.map(str::to_string));
-        state
-            .run(move |conn, now| {
-                ip_allow::audit_refusal(conn, now, &principal, ip.as_deref());
-                Ok(())
-            })
-            .await?;
+        state.spawn_bookkeeping(move |conn, now| {
+            ip_allow::audit_refusal(conn, now, &principal, ip.as_deref())
+        });
     }
     Err(refused)
 }

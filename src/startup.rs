@@ -37,6 +37,7 @@ impl Application {
             settings: Arc::new(settings),
             client_sightings: Default::default(),
             graphql_running: Default::default(),
+            device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
         };
         crate::memory::tune_malloc();
         crate::memory::spawn_trimmer();

@@ -20,14 +20,12 @@ pub struct SettingsArgs {
     /// comma-separated [default: none]
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_name = "CIDRS")]
     pub trusted_proxies: Option<String>,
-    /// Turns on `GET /metrics` (Prometheus), answered only with `Authorization: Bearer
-    /// <this token>` [default: off]
-    #[arg(
-        long,
-        env = "KEYWARD_METRICS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    /// A file holding the token that turns on `GET /metrics` (Prometheus), answered only
+    /// with `Authorization: Bearer <token>`; or set KEYWARD_METRICS_TOKEN [default: off]
+    #[arg(long, env = "KEYWARD_METRICS_TOKEN_FILE", value_name = "PATH")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Refused: a token on the command line shows in `ps` (use --metrics-token-file)
+    #[arg(long, hide = true, value_name = "TOKEN")]
     pub metrics_token: Option<String>,
     /// Seconds a stopping server (SIGTERM) gives in-flight requests before closing them
     /// [default: 20]

@@ -126,15 +126,7 @@ impl Settings {
             Some(text) => Some(SessionSecret::parse(&text)?),
             None => None,
         };
-        let metrics_token = match args
-            .metrics_token
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .or(file.metrics_token)
-        {
-            Some(text) => Some(MetricsToken::parse(&text)?),
-            None => None,
-        };
+        let metrics_token = resolve_metrics_token(args, file.metrics_token)?;
         let shutdown_timeout = std::time::Duration::from_secs(
             args.shutdown_timeout
                 .or(file.shutdown_timeout)
@@ -218,4 +210,32 @@ mod tests {
         let s = LogSettings::parse("debug,json").unwrap();
         assert_eq!((s.filter.as_str(), s.format), ("debug", LogFormat::Json));
     }
+}
+
+/// The metrics token from `--metrics-token-file` / KEYWARD_METRICS_TOKEN_FILE, the
+/// KEYWARD_METRICS_TOKEN variable or the config file, in that order; never from a flag's
+/// value, which any local user sees in `ps`.
+fn resolve_metrics_token(
+    args: &SettingsArgs,
+    from_config_file: Option<String>,
+) -> Result<Option<MetricsToken>, String> {
+    if args.metrics_token.is_some() {
+        return Err("--metrics-token shows the token to anyone who runs `ps`: put it in a file readable by Keyward only and pass --metrics-token-file PATH (or KEYWARD_METRICS_TOKEN_FILE), or set KEYWARD_METRICS_TOKEN".into());
+    }
+    let from_env = std::env::var("KEYWARD_METRICS_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let text =
+        match (&args.metrics_token_file, from_env) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "both KEYWARD_METRICS_TOKEN and a metrics token file are set: keep one".into(),
+                )
+            }
+            (Some(path), None) => Some(std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read the metrics token file {}: {e}", path.display())
+            })?),
+            (None, from_env) => from_env.or(from_config_file),
+        };
+    text.map(|t| MetricsToken::parse(&t)).transpose()
 }

@@ -51,7 +51,7 @@ impl ManageConnection for KeyConnectionManager {
 
     fn connect(&self) -> Result<KeyConnection, r2d2::Error> {
         Ok(KeyConnection {
-            conn: self.url.establish()?,
+            conn: self.url.establish_existing()?,
             failed: false,
         })
     }
@@ -148,7 +148,7 @@ impl KeyReader {
             let mut slot = slot.borrow_mut();
             if slot.as_ref().is_none_or(|(id, _)| *id != self.id) {
                 *slot = None;
-                *slot = Some((self.id, self.url.establish()?));
+                *slot = Some((self.id, self.url.establish_existing()?));
             }
             let (_, conn) = slot.as_mut().expect("set above");
             let result = read(conn);

@@ -131,8 +131,20 @@ impl DatabaseUrl {
     }
 
     /// Establishes the chosen backend directly, so a wrong password or path is reported
-    /// as itself (MultiConnection's own `establish` would drop the real error).
+    /// as itself (MultiConnection's own `establish` would drop the real error). Creates
+    /// the SQLite file when it does not exist: for the start-up connection only.
     pub fn establish(&self) -> Result<DbConnection, r2d2::Error> {
+        self.connect(true)
+    }
+
+    /// `establish`, but a SQLite file that does not exist is an error, never created: what
+    /// pooled connections use, so a file deleted under a running server stays gone (and
+    /// `/readyz` says so) instead of coming back empty.
+    pub fn establish_existing(&self) -> Result<DbConnection, r2d2::Error> {
+        self.connect(false)
+    }
+
+    fn connect(&self, create: bool) -> Result<DbConnection, r2d2::Error> {
         match self {
             DatabaseUrl::Sqlite(path) => {
                 let path_str = path.to_str().ok_or_else(|| {
@@ -140,15 +152,20 @@ impl DatabaseUrl {
                         "the SQLite path is not valid UTF-8".into(),
                     ))
                 })?;
-                create_private_file(path).map_err(|e| {
-                    r2d2::Error::ConnectionError(ConnectionError::BadConnection(format!(
-                        "cannot create the SQLite database {}: {e}",
-                        path.display()
-                    )))
-                })?;
+                let target = if create {
+                    create_private_file(path).map_err(|e| {
+                        r2d2::Error::ConnectionError(ConnectionError::BadConnection(format!(
+                            "cannot create the SQLite database {}: {e}",
+                            path.display()
+                        )))
+                    })?;
+                    path_str.to_string()
+                } else {
+                    existing_file_uri(path_str)
+                };
                 statement_limit::install_for_sqlite();
                 let mut conn =
-                    SqliteConnection::establish(path_str).map_err(r2d2::Error::ConnectionError)?;
+                    SqliteConnection::establish(&target).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching a new file to WAL takes a lock. A page
                 // cache of 1 MiB per connection instead of SQLite's 2 MiB: a server holds
                 // about ten connections, each filling its cache with the index pages of a
@@ -182,6 +199,22 @@ fn keep_openssl_through_exit() {
     openssl_sys::init();
 }
 
+/// A SQLite URI that opens `path` read-write without creating it (`mode=rw`; diesel opens
+/// with `SQLITE_OPEN_URI`). The characters a URI gives a meaning to are escaped.
+fn existing_file_uri(path: &str) -> String {
+    let mut uri = String::from("file:");
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    uri
+}
+
 /// Creates the SQLite file readable by its owner only (it holds password hashes) when it
 /// does not exist yet; an existing file keeps its mode. SQLite gives the `-wal` and `-shm`
 /// files the database file's mode, so they are 0600 too.
@@ -212,7 +245,7 @@ impl ManageConnection for ConnectionManager {
     /// Pooled connections serve requests: on PostgreSQL their statements stop at the
     /// request budget (`statement_limit`; SQLite's limit is set per call).
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        let mut conn = self.url.establish()?;
+        let mut conn = self.url.establish_existing()?;
         if let DbConnection::Postgres(c) = &mut conn {
             c.batch_execute(&statement_limit::postgres_setting())
                 .map_err(r2d2::Error::QueryError)?;

@@ -110,6 +110,15 @@ diesel::table! {
         email_digest -> Text,
         ip -> Text,
         at -> Timestamp,
+        purpose -> Text,
+        device -> Text,
+    }
+}
+
+diesel::table! {
+    throttle_notices (id) {
+        id -> Text,
+        at -> Timestamp,
     }
 }
 

@@ -81,6 +81,17 @@ impl AllowedIps {
         self.0.is_empty()
     }
 
+    /// Whether every address this list allows, `outer` allows too ("anywhere" is within
+    /// anywhere only).
+    pub fn is_within(&self, outer: &AllowedIps) -> bool {
+        outer.is_anywhere()
+            || (!self.is_anywhere()
+                && self
+                    .0
+                    .iter()
+                    .all(|net| outer.0.iter().any(|o| o.contains(net))))
+    }
+
     /// Whether a request from `ip` may use the key. An IPv4 client reached over IPv6
     /// (`::ffff:203.0.113.7`) is matched as the IPv4 address it is.
     pub fn allows(&self, ip: IpAddr) -> bool {

@@ -1,6 +1,7 @@
 //! Pure types and rules of the domain: ids, names, roles, API-key tokens and the clock.
 //! Everything here is built valid or not at all; nothing here does I/O.
 
+pub mod address_group;
 pub mod allowed_ips;
 pub mod api_key;
 pub mod clock;
@@ -10,6 +11,7 @@ pub mod names;
 pub mod quotas;
 pub mod role;
 
+pub use address_group::address_group;
 pub use allowed_ips::AllowedIps;
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use clock::Clock;

@@ -10,7 +10,6 @@ use crate::graphql::lists::{
     first_order, offset_page, Aggregate, OrderBy, StringComparison, TimeComparison, Window,
 };
 use crate::graphql::scalars::{DateTime, Uuid};
-use crate::graphql::SuccessPayload;
 use crate::services::api_keys::{self, NewApiKey};
 use crate::services::{ip_allow, key_lists, key_revocation};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
@@ -107,6 +106,38 @@ pub struct DeleteApiKeyInput {
     /// Also revoke every key made through this one and remove every service account made
     /// through it, transitively, in one transaction. Null means false.
     with_descendants: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "delete_api_key_payload", rename_fields = "snake_case")]
+pub struct DeleteApiKeyPayload {
+    success: bool,
+    /// With `with_descendants`: the service accounts and service accounts' keys made
+    /// through the key that the caller may not remove now, left in place.
+    skipped: Vec<SkippedDescendant>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "skipped_descendant", rename_fields = "snake_case")]
+pub struct SkippedDescendant {
+    id: Uuid,
+    name: String,
+    /// `API_KEY` or `SERVICE_ACCOUNT`.
+    kind: String,
+}
+
+impl From<key_revocation::Skipped> for SkippedDescendant {
+    fn from(s: key_revocation::Skipped) -> Self {
+        Self {
+            id: Uuid(s.id),
+            name: s.name,
+            kind: match s.kind {
+                key_revocation::SkippedKind::ApiKey => "API_KEY",
+                key_revocation::SkippedKind::ServiceAccount => "SERVICE_ACCOUNT",
+            }
+            .to_string(),
+        }
+    }
 }
 
 /// `where` on keys: all given conditions must hold.
@@ -278,25 +309,31 @@ impl ApiKeysMutation {
         &self,
         ctx: &Context<'_>,
         input: DeleteApiKeyInput,
-    ) -> async_graphql::Result<SuccessPayload> {
+    ) -> async_graphql::Result<DeleteApiKeyPayload> {
         let key_id = input.key_id.0;
         let with_descendants = input.with_descendants.unwrap_or(false);
         let outcome = RequestContext::of(ctx)?
             .try_run(move |conn, now, actor| {
                 if with_descendants {
                     key_revocation::revoke_with_descendants(conn, actor, now, &key_id, None)
-                        .map(drop)
+                        .map(|(_, found)| found.skipped)
                 } else {
-                    api_keys::revoke_api_key(conn, actor, now, &key_id).map(drop)
+                    api_keys::revoke_api_key(conn, actor, now, &key_id).map(|_| Vec::new())
                 }
             })
             .await;
         match outcome {
-            Ok(_) => Ok(SuccessPayload { success: true }),
+            Ok(skipped) => Ok(DeleteApiKeyPayload {
+                success: true,
+                skipped: skipped.into_iter().map(SkippedDescendant::from).collect(),
+            }),
             Err(e @ AppError::NotFound(_)) => {
                 let error = e.into_graphql().into_server_error(ctx.item.pos);
                 ctx.add_error(ctx.set_error_path(error));
-                Ok(SuccessPayload { success: false })
+                Ok(DeleteApiKeyPayload {
+                    success: false,
+                    skipped: Vec::new(),
+                })
             }
             Err(e) => Err(e.into_graphql()),
         }

@@ -120,7 +120,8 @@ pub struct PendingPasswordChange {
 }
 
 /// Refuses callers that may not change a password (service accounts, read-only keys) and
-/// a locked email or address; counts the attempt like a sign-in (same table, same lockout).
+/// a locked email or address; counts the attempt like a sign-in from a new client (same
+/// limits, `guess_limits`).
 pub fn begin_password_change(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -130,10 +131,12 @@ pub fn begin_password_change(
     let account = find(conn, &account_id)?;
     let hash = account
         .password_hash
+        .clone()
         .ok_or_else(|| AppError::invalid("current_password", "this account has no password"))?;
     let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
-    let attempt =
-        sign_in::begin_attempt(conn, now, &email, actor.ip.as_deref().unwrap_or("unknown"))?;
+    // Counted as a new client's guess: a session or key is no device cookie.
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
     Ok(PendingPasswordChange {
         attempt,
         account_id: account.id,

@@ -7,8 +7,8 @@ use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, new_id, quotas::QuotaSetting, AccountKind, ExpiresAt, KeyName, PlainToken,
-    Quotas, TokenKind,
+    ids::parse_id, new_id, quotas::QuotaSetting, AccountKind, AllowedIps, ExpiresAt, KeyName,
+    PlainToken, Quotas, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
@@ -70,6 +70,20 @@ pub fn create_api_key_with_id(
     key_id: String,
     quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
+    create_api_key_allowed(conn, actor, now, input, key_id, quotas, None)
+}
+
+/// `create_api_key_with_id` for a key usable only from `allowed_ips` (stored form;
+/// `None`: anywhere the acting key allows).
+pub(crate) fn create_api_key_allowed(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    input: NewApiKey,
+    key_id: String,
+    quotas: &Quotas,
+    allowed_ips: Option<String>,
+) -> Result<CreatedApiKey, AppError> {
     let key_id = parse_id("key_id", &key_id)?;
     let account_id = parse_id("user_id", &input.account_id)?;
     let requested_tenant = input
@@ -105,21 +119,20 @@ pub fn create_api_key_with_id(
         ensure_key_name_free(conn, &account, &tenant_id, &name)?;
         let expires_at = input.expires_at.map(ExpiresAt::get);
         TenantKeyPolicy::of(conn, &tenant_id)?.check(now, expires_at)?;
-        issue_key(
-            conn,
-            actor,
-            now,
-            KeyToIssue {
-                id: key_id.clone(),
-                account: &account,
-                tenant_id: &tenant_id,
-                name,
-                expires_at,
-                read_only: input.read_only,
-                allowed_ips: None,
-                note: String::new(),
-            },
-        )
+        let mut new = KeyToIssue {
+            id: key_id.clone(),
+            account: &account,
+            tenant_id: &tenant_id,
+            name,
+            expires_at,
+            read_only: input.read_only,
+            allowed_ips,
+            note: String::new(),
+        };
+        if let Some(limits) = ActingKeyLimits::of(conn, actor)? {
+            limits.apply(&mut new)?;
+        }
+        issue_key(conn, actor, now, new)
     })
     .inspect(|_| crate::telemetry::metrics::api_key_created())
 }
@@ -182,6 +195,58 @@ pub(crate) struct KeyToIssue<'a> {
     pub allowed_ips: Option<String>,
     /// Appended to the audit line (", rotated from …").
     pub note: String,
+}
+
+/// What a key made (created or rotated) through an API key may be at most: read-only
+/// when the acting key is, expiring no later than it, and usable only from within its
+/// allow-list, so a leaked key cannot hand out a key wider than itself
+/// (docs/DECISIONS.md). Read before anything changes the acting key (it may be rotating
+/// itself).
+pub(crate) struct ActingKeyLimits {
+    read_only: bool,
+    expires_at: Option<PrimitiveDateTime>,
+    allowed_ips: Option<String>,
+}
+
+impl ActingKeyLimits {
+    /// `None` unless `actor` is an API key.
+    pub(crate) fn of(conn: &mut DbConnection, actor: &Actor) -> Result<Option<Self>, AppError> {
+        let Some(key_id) = actor.key_id() else {
+            return Ok(None);
+        };
+        let key = ApiKey::find(conn, key_id)?
+            .ok_or_else(|| AppError::unauthenticated("the API key making this request is gone"))?;
+        Ok(Some(Self {
+            read_only: key.read_only,
+            expires_at: key.expires_at,
+            allowed_ips: key.allowed_ips,
+        }))
+    }
+
+    pub(crate) fn apply(&self, new: &mut KeyToIssue<'_>) -> Result<(), AppError> {
+        new.read_only |= self.read_only;
+        new.expires_at = match (new.expires_at, self.expires_at) {
+            (Some(wanted), Some(limit)) => Some(wanted.min(limit)),
+            (wanted, limit) => wanted.or(limit),
+        };
+        if let Some(limit) = &self.allowed_ips {
+            let outer = AllowedIps::from_stored(Some(limit));
+            match &new.allowed_ips {
+                None => new.allowed_ips = Some(limit.clone()),
+                Some(wanted) if AllowedIps::from_stored(Some(wanted)).is_within(&outer) => {}
+                Some(_) => {
+                    return Err(AppError::invalid(
+                        "allowed_ips",
+                        format!(
+                            "a key made through an API key may be used only from within that key's allow-list ({}); list addresses inside it, or leave the list empty to inherit it",
+                            outer.texts().join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Generates the secret, stores the key and audits it; creation and rotation share it.

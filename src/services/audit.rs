@@ -33,6 +33,7 @@ pub const ACTIONS: &[&str] = &[
     "tenant.deleted",
     "sign_in.succeeded",
     "sign_in.failed",
+    "sign_in.refused",
     "account.created",
     "account.password_changed",
     "account.password_change_refused",
@@ -60,6 +61,7 @@ pub fn label(action: &str) -> &'static str {
         "tenant.deleted" => "Tenant deleted",
         "sign_in.succeeded" => "Signed in",
         "sign_in.failed" => "Sign-in failed",
+        "sign_in.refused" => "Sign-ins refused (too many failures)",
         "account.created" => "Account created",
         "account.password_changed" => "Password changed",
         "account.password_change_refused" => "Password change refused",
@@ -83,14 +85,28 @@ pub struct Event<'a> {
     pub detail: String,
 }
 
+/// Records a change `actor` makes; refused for a read-only key, so no change made
+/// through one can commit (`permissions::require_writable`).
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     event: Event<'_>,
 ) -> Result<(), AppError> {
-    debug_assert!(ACTIONS.contains(&event.action));
     permissions::require_writable(actor)?;
+    record_system(conn, actor, now, event)
+}
+
+/// Records what the system did about a request of `actor`, not a change the actor made
+/// (a request refused by the key's IP allow-list): written whatever the key's scope, so
+/// a read-only key's refusals are audited too.
+pub fn record_system(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    event: Event<'_>,
+) -> Result<(), AppError> {
+    debug_assert!(ACTIONS.contains(&event.action));
     AuditEvent {
         id: new_id(),
         tenant_id: event.tenant_id.map(str::to_string),

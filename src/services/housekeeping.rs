@@ -4,11 +4,10 @@
 //! Idempotent and cheap, so several instances may run it at the same time.
 
 use crate::db::models::housekeeping as rows;
-use crate::db::models::sign_in::SignInFailure;
 use crate::db::models::SessionRow;
 use crate::db::DbConnection;
 use crate::error::AppError;
-use crate::services::{sessions, sign_in};
+use crate::services::{guess_limits, sessions};
 use time::{Duration, PrimitiveDateTime};
 
 /// How long used or expired invitations stay (to explain a link someone opens late).
@@ -42,11 +41,9 @@ pub fn sweep(
 ) -> Result<Swept, AppError> {
     let swept = Swept {
         sessions: SessionRow::delete_timed_out(conn, now, now - sessions::IDLE_TIMEOUT)?,
-        // A failure counts for `WINDOW`, and a lockout lasts `LOCKOUT` after the last one.
-        sign_in_failures: SignInFailure::delete_before(
-            conn,
-            now - sign_in::WINDOW - sign_in::LOCKOUT,
-        )?,
+        // A failure counts for `WINDOW`, and a lockout lasts `LOCKOUT` after the last one;
+        // the notices that a lock's refusals were audited go at the same age.
+        sign_in_failures: guess_limits::sweep(conn, now)?,
         invitations: rows::delete_invitations_done_before(conn, now - INVITATIONS_KEPT_FOR)?,
         audit_events: match audit_retention_days {
             Some(days) => rows::delete_audit_events_before(conn, now - Duration::days(days))?,

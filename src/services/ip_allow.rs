@@ -8,7 +8,7 @@ use crate::db::DbConnection;
 use crate::domain::{AllowedIps, Quotas};
 use crate::error::AppError;
 use crate::services::api_keys::{
-    create_api_key_with_id, find_revocable, CreatedApiKey, KeyScope, NewApiKey,
+    create_api_key_allowed, find_revocable, CreatedApiKey, KeyScope, NewApiKey,
 };
 use crate::services::audit::{self, Event};
 use crate::services::{transaction, Actor, Principal};
@@ -53,7 +53,7 @@ pub fn audit_refusal(
         if !ApiKey::claim_ip_refusal_audit(conn, principal.key_id(), now)? {
             return Ok(());
         }
-        audit::record(
+        audit::record_system(
             conn,
             &Actor::api_key(principal.clone(), ip.map(str::to_string)),
             now,
@@ -83,15 +83,39 @@ pub fn create_api_key_allowed_from(
     allowed: &AllowedIps,
     quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
-    transaction(conn, |conn| {
-        let mut created = create_api_key_with_id(conn, actor, now, input, key_id, quotas)?;
-        if !allowed.is_anywhere() {
-            let stored = allowed.to_stored();
-            ApiKey::set_allowed_ips(conn, &created.key.id, stored.as_deref())?;
-            created.key.allowed_ips = stored;
-        }
-        Ok(created)
-    })
+    create_api_key_allowed(conn, actor, now, input, key_id, quotas, allowed.to_stored())
+}
+
+/// Through an API key a list only narrows: whatever key it sets, the new list must lie
+/// within the acting key's own list, so a key limited to some addresses can neither lift
+/// its own list nor give another key (one it made, say) a wider one. A key that may be
+/// used anywhere reaches nothing more by setting lists; a person on the dashboard may
+/// set any list.
+fn only_narrowed_through_a_key(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    key: &ApiKey,
+    allowed: &AllowedIps,
+) -> Result<(), AppError> {
+    let Some(acting_id) = actor.key_id() else {
+        return Ok(());
+    };
+    let acting = if acting_id == key.id {
+        key.allowed_ips.clone()
+    } else {
+        ApiKey::find(conn, acting_id)?.and_then(|k| k.allowed_ips)
+    };
+    let acting = AllowedIps::from_stored(acting.as_deref());
+    if allowed.is_within(&acting) {
+        return Ok(());
+    }
+    Err(AppError::invalid(
+        "allowed_ips",
+        format!(
+            "through an API key an allow-list can only be narrowed: list only addresses within the calling key's own list ({}); a person can widen it on the dashboard",
+            acting.texts().join(", ")
+        ),
+    ))
 }
 
 /// Replaces a key's allow-list (empty: anywhere). Whoever may revoke the key may; any
@@ -107,6 +131,7 @@ pub fn set_api_key_allowed_ips(
 ) -> Result<ApiKey, AppError> {
     transaction(conn, |conn| {
         let mut key = find_revocable(conn, actor, key_id, scope)?;
+        only_narrowed_through_a_key(conn, actor, &key, allowed)?;
         let stored = allowed.to_stored();
         ApiKey::set_allowed_ips(conn, &key.id, stored.as_deref())?;
         audit::record(

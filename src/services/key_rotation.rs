@@ -57,6 +57,12 @@ pub fn rotate_api_key(
 ) -> Result<RotatedApiKey, AppError> {
     let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
+        let found = ApiKey::find(conn, &key_id)?
+            .filter(|k| scope.is_none_or(|s| s.holds(k)))
+            .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+        // Two rotations of one key at once: the second reads the key again under the
+        // tenant's lock and finds it rotated (and `mark_rotated` changes a key only once).
+        lock_tenant(conn, &found.tenant_id)?;
         let old = ApiKey::find(conn, &key_id)?
             .filter(|k| scope.is_none_or(|s| s.holds(k)))
             .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
@@ -64,9 +70,7 @@ pub fn rotate_api_key(
             return Err(AppError::not_found(NOT_FOUND));
         }
         if old.rotated_to_key_id.is_some() {
-            return Err(AppError::Conflict(
-                "this key was already rotated; rotate its successor (the key of the same name) instead".into(),
-            ));
+            return Err(already_rotated());
         }
         if old.is_expired(now) {
             return Err(AppError::invalid(
@@ -76,30 +80,32 @@ pub fn rotate_api_key(
         }
         let account =
             Account::find(conn, &old.account_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        lock_tenant(conn, &old.tenant_id)?;
         api_keys::check_key_quota(conn, &account, &old.tenant_id, quotas)?;
         let expires_at = successor_expiry(conn, &old, now)?;
+        // Read before `mark_rotated`: a key rotating itself passes on what it was.
+        let acting_limits = api_keys::ActingKeyLimits::of(conn, actor)?;
         let stops_at = old
             .expires_at
             .map_or(now + overlap.get(), |at| at.min(now + overlap.get()));
         let new_id = new_id();
         // First hand the name over: the successor takes it.
-        key_lineage::mark_rotated(conn, &old.id, &new_id, stops_at)?;
-        let created = api_keys::issue_key(
-            conn,
-            actor,
-            now,
-            KeyToIssue {
-                id: new_id.clone(),
-                account: &account,
-                tenant_id: &old.tenant_id,
-                name: old.name.clone(),
-                expires_at,
-                read_only: old.read_only,
-                allowed_ips: old.allowed_ips.clone(),
-                note: format!(", rotated from key {}", old.id),
-            },
-        )?;
+        if key_lineage::mark_rotated(conn, &old.id, &new_id, stops_at)? == 0 {
+            return Err(already_rotated());
+        }
+        let mut successor = KeyToIssue {
+            id: new_id.clone(),
+            account: &account,
+            tenant_id: &old.tenant_id,
+            name: old.name.clone(),
+            expires_at,
+            read_only: old.read_only,
+            allowed_ips: old.allowed_ips.clone(),
+            note: format!(", rotated from key {}", old.id),
+        };
+        if let Some(limits) = &acting_limits {
+            limits.apply(&mut successor)?;
+        }
+        let created = api_keys::issue_key(conn, actor, now, successor)?;
         audit::record(
             conn,
             actor,
@@ -124,6 +130,13 @@ pub fn rotate_api_key(
             old_key_expires_at: stops_at,
         })
     })
+}
+
+fn already_rotated() -> AppError {
+    AppError::Conflict(
+        "this key was already rotated; rotate its successor (the key of the same name) instead"
+            .into(),
+    )
 }
 
 /// The successor lives as long as the old key was meant to (a 30-day key rotates to a

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod guess_limits;
 pub mod housekeeping;
 pub mod invitations;
 pub mod key_clients;

@@ -60,19 +60,40 @@ impl std::fmt::Debug for HashedPassword {
     }
 }
 
-/// Runs `work` on the blocking pool once a hashing turn is free; refuses at once when
+/// A place in the queue for a hashing turn: counted in `WAITING` from `enter` until it
+/// is dropped, which happens however the wait ends (a turn, an error, or the request's
+/// future dropped while it waits, as when the client goes away).
+struct WaitingPlace(());
+
+impl WaitingPlace {
+    /// `None` when `MAX_WAITING` requests already wait.
+    fn enter() -> Option<Self> {
+        if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(()))
+    }
+}
+
+impl Drop for WaitingPlace {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs `work` on a hashing thread once a hashing turn is free; refuses at once when
 /// `MAX_WAITING` requests already wait.
 async fn with_turn<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
-        WAITING.fetch_sub(1, Ordering::AcqRel);
-        return Err(AppError::TooManyRequests(
+    let place = WaitingPlace::enter().ok_or_else(|| {
+        AppError::TooManyRequests(
             "too many passwords are being checked right now; try again in a moment".into(),
-        ));
-    }
+        )
+    })?;
     let turn = turns().acquire().await;
-    WAITING.fetch_sub(1, Ordering::AcqRel);
+    drop(place);
     let _turn = turn.map_err(|_| AppError::internal("the password hashers are closed"))?;
     let (done, result) = tokio::sync::oneshot::channel();
     hashers()
@@ -122,7 +143,11 @@ fn hashers() -> &'static std::sync::mpsc::Sender<Job> {
 
 /// `verify_password` off the executor, taking a turn among the bounded hashers.
 pub async fn verify_bounded(hash: String, password: Password) -> Result<bool, AppError> {
-    with_turn(move || verify_password(&hash, &password)).await
+    with_turn(move || {
+        crate::telemetry::metrics::password_checked();
+        verify_password(&hash, &password)
+    })
+    .await
 }
 
 /// `HashedPassword::of` off the executor, taking a turn among the bounded hashers.

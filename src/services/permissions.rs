@@ -286,6 +286,21 @@ pub fn may_revoke_key(
         )?)
 }
 
+/// Whether the actor may remove this service account now (admins of its tenant).
+pub fn may_remove_service_account(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    account: &Account,
+) -> Result<bool, AppError> {
+    let Some(tenant_id) = account.tenant_id.as_deref() else {
+        return Ok(false);
+    };
+    if actor.bound_tenant().is_some_and(|t| t != tenant_id) {
+        return Ok(false);
+    }
+    allows(conn, actor, tenant_id, Permission::ManageServiceAccounts)
+}
+
 /// The "list your own keys" row: a person sees their keys in every tenant; through an API
 /// key, only those of the key's tenant. Returns the tenant filter, if any.
 pub fn own_keys_scope(actor: &Actor) -> Option<&str> {

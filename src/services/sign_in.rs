@@ -1,32 +1,33 @@
-//! Signing in with email and password, throttled twice: per email and client address
-//! (`MAX_FAILURES` failures within `WINDOW` lock that pair for `LOCKOUT` after the last
-//! one), and per address whatever the email (`MAX_ADDRESS_FAILURES` within `WINDOW`), so
-//! random emails cannot buy unlimited password checks. Failures live in the database,
-//! keyed on the SHA-256 of the normalised email, so every instance counts the same and the
-//! table holds no email. Unknown emails get the same answer as wrong passwords, after the
-//! same argon2 work. A wrong current password at a password change counts the same way
-//! (`begin_attempt`).
+//! Signing in with email and password, within the guessing limits of `guess_limits`:
+//! per account (clients without a device cookie share `MAX_ACCOUNT` wrong passwords per
+//! `WINDOW`; a browser that signed in before has its own `MAX_DEVICE`), per account and
+//! address group, and per address group whatever the email, so random emails cannot buy
+//! unlimited password checks either. Unknown emails get the same answers as wrong
+//! passwords, after the same argon2 work, and are limited alike. A wrong current password
+//! at a password change counts the same way (`begin_attempt`).
 //!
 //! Sign-ins and failed sign-ins of an existing account are audited in every tenant the
 //! account is a member of (a tenant's admins see who got into their tenant's keys, as
-//! GitLab's audit events show sign-ins). An unknown email is audited nowhere: it has no
-//! tenant, and `sign_in_failures` (bounded) already counts it.
+//! GitLab's audit events show sign-ins), and so is the first refusal of each lock on it.
+//! An unknown email is audited nowhere: it has no tenant, and `sign_in_failures`
+//! (bounded) already counts it.
 
-use crate::db::models::sign_in::{FailureScope, SignInFailure};
 use crate::db::models::{Account, Membership};
 use crate::db::DbConnection;
-use crate::domain::{new_id, Password, TokenDigest};
+use crate::domain::Password;
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
+use crate::services::guess_limits::{self, Guess, KnownDevice, Limit, Purpose, Refusal};
 use crate::services::passwords::{decoy_hash, verify_password};
 use crate::services::{sessions, transaction, Actor};
-use time::{Duration, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
-pub const MAX_FAILURES: i64 = 5;
-/// Failures from one address, whatever the emails, before it is locked out too.
-pub const MAX_ADDRESS_FAILURES: i64 = 20;
-pub const WINDOW: Duration = Duration::minutes(15);
-pub const LOCKOUT: Duration = Duration::minutes(15);
+pub use crate::services::guess_limits::{LOCKOUT, WINDOW};
+
+/// Wrong passwords for one email from one address group before that pair is locked.
+pub const MAX_FAILURES: i64 = guess_limits::MAX_PAIR;
+/// Failures from one address group, whatever the emails, before it is locked out too.
+pub const MAX_ADDRESS_FAILURES: i64 = guess_limits::MAX_ADDRESS;
 /// RFC 5321's limit on a whole address; longer ones are refused before any storage.
 pub const MAX_EMAIL_LEN: usize = 254;
 
@@ -48,59 +49,50 @@ pub fn normalise_email(email: &str) -> Result<String, AppError> {
 /// A password check counted before it runs (see `begin_attempt`).
 #[derive(Debug)]
 pub struct Attempt {
-    email_digest: String,
+    guess: Guess,
     ip: String,
 }
 
 impl Attempt {
-    /// The password was right: this email's failures from this address are forgotten.
+    /// The password was right: this client's failures are forgotten (never the account's).
     pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), AppError> {
-        SignInFailure::clear(conn, &self.email_digest, &self.ip)?;
-        Ok(())
+        self.guess.succeeded(conn)
     }
 }
 
-/// Refuses when the email (from this address) or the address is locked; otherwise records
-/// the attempt as a failure *before* the slow check, so attempts racing each other see one
-/// another: at most `MAX_FAILURES` of them get to verify a password. The row stays unless
-/// the caller reports success.
+/// Refuses when a limit is reached for this email, address or device; otherwise records
+/// the attempt as a failure *before* the slow check, so attempts racing each other see
+/// one another. The row stays unless the caller reports success. `account` is the
+/// account the email names, if any (for its device cookie and the refusal's audit).
 pub fn begin_attempt(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     normalised_email: &str,
+    account: Option<&Account>,
     ip: &str,
+    device: Option<&KnownDevice>,
 ) -> Result<Attempt, AppError> {
-    let email_digest = TokenDigest::of(normalised_email).into_inner();
-    let pair = FailureScope::EmailAndAddress {
-        email_digest: &email_digest,
+    let account_id = account.map(|a| a.id.as_str());
+    match guess_limits::begin(
+        conn,
+        now,
+        Purpose::Password,
+        normalised_email,
+        account_id,
         ip,
-    };
-    let address = FailureScope::Address { ip };
-    let limits = [(pair, MAX_FAILURES), (address, MAX_ADDRESS_FAILURES)];
-    for (scope, max) in limits {
-        if let Some(until) = locked_until(conn, scope, max)?.filter(|&until| now < until) {
-            return Err(too_many(scope, until, now));
+        device,
+    )? {
+        Ok(guess) => Ok(Attempt {
+            guess,
+            ip: ip.to_string(),
+        }),
+        Err(refusal) => {
+            if let Some(account) = account.filter(|_| refusal.audit_due) {
+                audit_refusal(conn, now, account, ip, &refusal)?;
+            }
+            Err(too_many(&refusal, now))
         }
     }
-    let attempt = SignInFailure {
-        id: new_id(),
-        email_digest: email_digest.clone(),
-        ip: ip.to_string(),
-        at: now,
-    };
-    attempt.insert(conn)?;
-    for (scope, max) in limits {
-        // A refused racer's row stays: deleting it could let racers that all counted too
-        // many leave fewer than `max` rows behind, and so no lock.
-        if SignInFailure::count_since(conn, scope, now - WINDOW)? > max {
-            let until = locked_until(conn, scope, max)?.unwrap_or(now + LOCKOUT);
-            return Err(too_many(scope, until, now));
-        }
-    }
-    Ok(Attempt {
-        email_digest,
-        ip: ip.to_string(),
-    })
 }
 
 /// A sign-in whose attempt is recorded and whose password is still to be checked,
@@ -123,18 +115,19 @@ pub fn sign_in(
     password: &Password,
     ip: &str,
 ) -> Result<Account, AppError> {
-    let pending = begin(conn, now, email, ip)?;
+    let pending = begin(conn, now, email, ip, None)?;
     let verified = verify_password(&pending.hash, password);
     finish(conn, now, pending, verified)
 }
 
-/// Refuses a locked email and address, records the attempt as a failure and finds the
-/// account.
+/// Finds the account, refuses a locked email, address or device, and records the attempt
+/// as a failure. `device` is what the browser's device cookie says, if it has one.
 pub fn begin(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     email: &str,
     ip: &str,
+    device: Option<&KnownDevice>,
 ) -> Result<PendingSignIn, AppError> {
     let email = normalise_email(email)?;
     // No account can have such an address, and PostgreSQL refuses a NUL in text: answer
@@ -143,12 +136,12 @@ pub fn begin(
         crate::telemetry::metrics::sign_in_failed();
         return Err(AppError::unauthenticated(WRONG_CREDENTIALS));
     }
-    let attempt = begin_attempt(conn, now, &email, ip)?;
     let account = if email.is_empty() {
         None
     } else {
         Account::find_by_email(conn, &email)?
     };
+    let attempt = begin_attempt(conn, now, &email, account.as_ref(), ip, device)?;
     let hash = account
         .as_ref()
         .and_then(|a| a.password_hash.clone())
@@ -182,27 +175,23 @@ pub fn finish(
             )?;
             attempt.succeeded(conn)?;
             // Housekeeping, on the rare successful path: what no longer counts goes.
-            SignInFailure::delete_before(conn, now - WINDOW - LOCKOUT)?;
+            guess_limits::sweep(conn, now)?;
             sessions::end_timed_out(conn, now)?;
             Ok(account)
         }
         // The attempt recorded above stays: it was a failure.
         account => {
+            // Read for unknown emails too: the same queries, known account or not.
+            let locked = guess_limits::locked_by(conn, now, &attempt.guess)?;
             if let Some(account) = account {
-                let pair = FailureScope::EmailAndAddress {
-                    email_digest: &attempt.email_digest,
-                    ip: &attempt.ip,
-                };
-                let locked = locked_until(conn, pair, MAX_FAILURES)?.is_some_and(|t| now < t);
                 audit_in_every_tenant(conn, now, &account, &attempt.ip, "sign_in.failed", || {
-                    if locked {
-                        format!(
-                            "wrong password, {MAX_FAILURES} within {} minutes from this address: locked for {} minutes",
-                            WINDOW.whole_minutes(),
+                    match locked {
+                        Some(limit) => format!(
+                            "wrong password, {}: locked for {} minutes",
+                            limit_reached(limit),
                             LOCKOUT.whole_minutes()
-                        )
-                    } else {
-                        "wrong password".into()
+                        ),
+                        None => "wrong password".into(),
                     }
                 })?;
             }
@@ -210,6 +199,44 @@ pub fn finish(
             Err(AppError::unauthenticated(WRONG_CREDENTIALS))
         }
     }
+}
+
+/// What a limit counted, for the audit log.
+fn limit_reached(limit: Limit) -> String {
+    let minutes = WINDOW.whole_minutes();
+    match limit {
+        Limit::Account => format!(
+            "{} within {minutes} minutes from new browsers and devices (those that signed in before keep their own allowance)",
+            guess_limits::MAX_ACCOUNT
+        ),
+        Limit::AccountFromAddress => {
+            format!("{MAX_FAILURES} within {minutes} minutes from this address")
+        }
+        Limit::Device => format!(
+            "{} within {minutes} minutes from this browser, which had signed in before",
+            guess_limits::MAX_DEVICE
+        ),
+        Limit::Address => format!(
+            "{MAX_ADDRESS_FAILURES} failures within {minutes} minutes from this address"
+        ),
+    }
+}
+
+/// The first refused attempt of a lock on this account, audited in each of its tenants.
+fn audit_refusal(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account: &Account,
+    ip: &str,
+    refusal: &Refusal,
+) -> Result<(), AppError> {
+    let why = limit_reached(refusal.limit);
+    let minutes = refusal.minutes_left(now);
+    audit_in_every_tenant(conn, now, account, ip, "sign_in.refused", || {
+        format!(
+            "sign-in refused without checking the password: wrong passwords, {why}; refused for {minutes} more minutes (further refusals are not recorded)"
+        )
+    })
 }
 
 /// One event in each tenant the account is a member of, as done by that account from
@@ -237,33 +264,21 @@ fn audit_in_every_tenant(
     })
 }
 
-fn too_many(scope: FailureScope<'_>, until: PrimitiveDateTime, now: PrimitiveDateTime) -> AppError {
+fn too_many(refusal: &Refusal, now: PrimitiveDateTime) -> AppError {
     crate::telemetry::metrics::sign_in_failed();
-    let minutes = ((until - now).whole_seconds() + 59) / 60;
-    let what = match scope {
-        FailureScope::EmailAndAddress { .. } => "for this email from your address",
-        FailureScope::Address { .. } => "from your address",
+    let minutes = refusal.minutes_left(now);
+    let what = match refusal.limit {
+        Limit::AccountFromAddress => "for this email from your address",
+        Limit::Address => "from your address",
+        Limit::Account => "for this email from new browsers and devices",
+        Limit::Device => "for this email from this browser",
+    };
+    let plural = if minutes == 1 { "" } else { "s" };
+    let hint = match refusal.limit {
+        Limit::Account => ", or sign in from a browser you signed in with before",
+        _ => "",
     };
     AppError::TooManyRequests(format!(
-        "too many failed sign-ins {what}; try again in {minutes} minute{}",
-        if minutes == 1 { "" } else { "s" }
+        "too many failed sign-ins {what}; try again in {minutes} minute{plural}{hint}"
     ))
-}
-
-/// When the lock on this scope lifts, if its last `max` failures fell within `WINDOW` of
-/// each other.
-fn locked_until(
-    conn: &mut DbConnection,
-    scope: FailureScope<'_>,
-    max: i64,
-) -> Result<Option<PrimitiveDateTime>, AppError> {
-    let recent = SignInFailure::latest(conn, scope, max)?;
-    Ok(match (recent.first(), recent.last()) {
-        (Some(&newest), Some(&oldest))
-            if recent.len() as i64 == max && newest - oldest <= WINDOW =>
-        {
-            Some(newest + LOCKOUT)
-        }
-        _ => None,
-    })
 }

@@ -52,6 +52,8 @@ struct Metrics {
     keys_created: IntCounter,
     keys_revoked: IntCounter,
     sign_in_failures: IntCounter,
+    password_checks: IntCounter,
+    bookkeeping_dropped: IntCounter,
     pool_connections: IntGaugeVec,
 }
 
@@ -95,6 +97,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "keyward_sign_in_failures_total",
         "Dashboard sign-ins refused: wrong email or password, or too many attempts",
     );
+    let password_checks = counter(
+        "keyward_password_checks_total",
+        "Passwords verified against a stored hash (argon2), at sign-in and password change",
+    );
+    let bookkeeping_dropped = counter(
+        "keyward_bookkeeping_dropped_total",
+        "Writes of a key's last use, a client seen or an IP refusal's audit not made because the database was busy",
+    );
     let pool_connections = IntGaugeVec::new(
         Opts::new(
             "keyward_db_pool_connections",
@@ -110,6 +120,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(keys_created.clone()),
         Box::new(keys_revoked.clone()),
         Box::new(sign_in_failures.clone()),
+        Box::new(password_checks.clone()),
+        Box::new(bookkeeping_dropped.clone()),
         Box::new(pool_connections.clone()),
     ] {
         registry
@@ -124,6 +136,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         keys_created,
         keys_revoked,
         sign_in_failures,
+        password_checks,
+        bookkeeping_dropped,
         pool_connections,
     }
 });
@@ -142,6 +156,14 @@ pub fn api_key_revoked() {
 
 pub fn sign_in_failed() {
     METRICS.sign_in_failures.inc();
+}
+
+pub fn password_checked() {
+    METRICS.password_checks.inc();
+}
+
+pub fn bookkeeping_dropped() {
+    METRICS.bookkeeping_dropped.inc();
 }
 
 /// Everything in Prometheus' text format, with the pool's gauges read now.

@@ -2,18 +2,13 @@
 //! in-memory check per request, and a write only when the client was not written within
 //! the minute.
 
-use crate::error::AppError;
 use crate::services::{key_clients, Principal};
 use crate::web::AppState;
 use actix_web::http::header::USER_AGENT;
 use actix_web::HttpRequest;
 
-pub async fn note_client(
-    req: &HttpRequest,
-    state: &AppState,
-    principal: &Principal,
-    ip: Option<&str>,
-) -> Result<(), AppError> {
+/// Records the client in the background when it is due (`AppState::spawn_bookkeeping`).
+pub fn note_client(req: &HttpRequest, state: &AppState, principal: &Principal, ip: Option<&str>) {
     let raw_user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
     let ip = ip.unwrap_or("");
     let now = state.clock.now();
@@ -22,14 +17,11 @@ pub async fn note_client(
         .client_sightings
         .due(principal.key_id(), raw_user_agent.unwrap_or(""), ip, now)
     {
-        return Ok(());
+        return;
     }
     let (user_agent, ip) = (key_clients::user_agent(raw_user_agent), ip.to_string());
     let key_id = principal.key_id().to_string();
-    state
-        .run(move |conn, now| {
-            key_clients::record_client(conn, now, &key_id, &user_agent, &ip);
-            Ok(())
-        })
-        .await
+    state.spawn_bookkeeping(move |conn, now| {
+        key_clients::record_client(conn, now, &key_id, &user_agent, &ip)
+    });
 }

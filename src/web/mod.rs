@@ -5,6 +5,7 @@
 pub mod client_ip;
 pub mod client_sightings;
 pub mod csrf;
+pub mod device_cookie;
 pub mod error_pages;
 pub mod handlers;
 pub mod htmx;

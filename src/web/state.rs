@@ -7,6 +7,9 @@ use actix_web::web;
 use std::sync::Arc;
 use time::PrimitiveDateTime;
 
+/// Bookkeeping writes that may run at once; more are dropped (see `spawn_bookkeeping`).
+pub const MAX_BOOKKEEPING: usize = 4;
+
 /// What every handler shares: the database, the clock and the settings. Nothing in it
 /// is state another instance would need.
 #[derive(Clone)]
@@ -18,6 +21,8 @@ pub struct AppState {
     pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
     /// GraphQL requests running per key on this instance (at most two each).
     pub graphql_running: Arc<crate::web::request_budget::RunningPerKey>,
+    /// Signs and checks the browsers' device cookies (`web::device_cookie`).
+    pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
 }
 
 impl AppState {
@@ -44,6 +49,36 @@ impl AppState {
             })
         })
         .await?
+    }
+
+    /// Runs a best-effort write about a request (a key's last use, a client seen, an
+    /// IP refusal's audit) in the background, never delaying the request: at most
+    /// `MAX_BOOKKEEPING` run at once, and one is dropped, not queued, when that many
+    /// already run or the main pool has no idle connection. `work` logs its own failure.
+    pub fn spawn_bookkeeping<F>(&self, work: F)
+    where
+        F: FnOnce(&mut DbConnection, PrimitiveDateTime) + Send + 'static,
+    {
+        static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_BOOKKEEPING);
+        let Ok(permit) = RUNNING.try_acquire() else {
+            crate::telemetry::metrics::bookkeeping_dropped();
+            return;
+        };
+        let (pool, now) = (self.db.pool.clone(), self.clock.now());
+        actix_web::rt::spawn(async move {
+            let _permit = permit;
+            let done = web::block(move || match pool.try_get() {
+                Some(mut conn) => {
+                    work(&mut conn, now);
+                    true
+                }
+                None => false,
+            })
+            .await;
+            if !matches!(done, Ok(true)) {
+                crate::telemetry::metrics::bookkeeping_dropped();
+            }
+        });
     }
 
     /// Changes the actor's own password: the attempt is counted, then the current password

@@ -464,6 +464,26 @@ async fn call_as(app: &TestApp, key: &str, user_agent: &str) {
     assert_eq!(res.status(), 200);
 }
 
+/// The key's clients once `done` holds of them (they are written in the background,
+/// off the request: docs/DECISIONS.md); panics after 10 s.
+async fn clients_once(app: &TestApp, key: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = clients(app, key).await;
+        if done(&found) {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "never came: {found}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn has_client(clients: &Value, user_agent: &str) -> bool {
+    clients
+        .as_array()
+        .is_some_and(|all| all.iter().any(|c| c["user_agent"] == user_agent))
+}
+
 async fn clients_seen_per_key_are_few_and_written_at_most_once_a_minute(backend: Backend) {
     let s = setup(backend).await;
     let person = s
@@ -473,7 +493,8 @@ async fn clients_seen_per_key_are_few_and_written_at_most_once_a_minute(backend:
         .id;
     let (_, key) = s.app.create_key(&person, &s.tenant, None).await;
     call_as(&s.app, &key, "terraform/1.9").await;
-    let terraform = client_named(&clients(&s.app, &key).await, "terraform/1.9");
+    let seen = clients_once(&s.app, &key, |c| has_client(c, "terraform/1.9")).await;
+    let terraform = client_named(&seen, "terraform/1.9");
     assert_eq!(terraform["ip"], "127.0.0.1");
 
     // Within the minute, the same client writes nothing.
@@ -483,14 +504,20 @@ async fn clients_seen_per_key_are_few_and_written_at_most_once_a_minute(backend:
     assert_eq!(same["last_seen_at"], terraform["last_seen_at"]);
     s.app.clock.advance(Duration::seconds(31));
     call_as(&s.app, &key, "terraform/1.9").await;
-    let moved = client_named(&clients(&s.app, &key).await, "terraform/1.9");
+    let seen = clients_once(&s.app, &key, |c| {
+        client_named(c, "terraform/1.9")["last_seen_at"] != terraform["last_seen_at"]
+    })
+    .await;
+    let moved = client_named(&seen, "terraform/1.9");
     assert!(moved["last_seen_at"].as_str() > terraform["last_seen_at"].as_str());
     assert_eq!(moved["first_seen_at"], terraform["first_seen_at"]);
 
     // At most five clients a key: the least recently seen go.
     for i in 0..7 {
         s.app.clock.advance(Duration::seconds(1));
-        call_as(&s.app, &key, &format!("script-{i}")).await;
+        let script = format!("script-{i}");
+        call_as(&s.app, &key, &script).await;
+        clients_once(&s.app, &key, |c| has_client(c, &script)).await;
     }
     let kept = clients(&s.app, &key).await;
     let names: Vec<&str> = kept

@@ -174,7 +174,9 @@ async fn a_quiet_key_works_at_once_json_parses_and_service_accounts_round_trip(b
     let home = Home::new();
     let (tenant_id, account, _, key) = person(&app, "acme", Role::Admin).await;
     let url = app.address.as_str();
-    home.ok(&["login", "--url", url, "--key", &key], &[]).await;
+    let (code, _, err) = home.run(&["login", "--url", url, "--key", &key], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "no warning for loopback: {err}");
 
     let out = home
         .ok(
@@ -461,5 +463,24 @@ fn help_documents_the_exit_codes_and_the_client_commands() {
         "service-accounts",
     ] {
         assert!(help.contains(text), "--help lacks {text:?}:\n{help}");
+    }
+}
+
+#[test]
+fn login_warns_when_a_key_would_cross_the_network_in_clear() {
+    use keyward::cli::client::commands::sends_keys_in_clear;
+    for (url, warns) in [
+        ("http://keys.example.com", true),
+        ("HTTP://keys.example.com:8080/graphql", true),
+        ("http://203.0.113.7:8080", true),
+        ("http://[2001:db8::1]:8080", true),
+        ("http://localhost:8080", false),
+        ("http://app.localhost", false),
+        ("http://127.0.0.1:8080", false),
+        ("http://127.0.0.53", false),
+        ("http://[::1]:8080", false),
+        ("https://keys.example.com", false),
+    ] {
+        assert_eq!(sends_keys_in_clear(url), warns, "{url}");
     }
 }

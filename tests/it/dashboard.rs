@@ -357,13 +357,28 @@ async fn a_second_instance_on_the_same_database_shares_sessions_and_throttling(b
     );
 }
 
+/// The `Set-Cookie` header that sets `name`.
+fn set_cookie(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set: {:?}", res.headers()))
+        .to_string()
+}
+
 async fn session_cookie_is_http_only_and_lax_and_host_prefixed_behind_https(backend: Backend) {
     let w = world(backend).await;
     let res = Browser::new(&w.app).sign_in_with(ADA, PASSWORD).await;
-    let cookie = header(&res, "set-cookie");
-    assert!(cookie.starts_with("keyward_session="), "{cookie}");
+    let cookie = set_cookie(&res, "keyward_session");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
     assert!(!cookie.contains("Secure"), "plain-HTTP development");
+    // The device cookie (issue 23.3): HttpOnly, Strict, kept for months.
+    let device = set_cookie(&res, "keyward_device");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(device.contains(part), "{part} missing: {device}");
+    }
 
     let app = TestApp::spawn_with(backend, |s| {
         s.public_url = Some("https://keys.example.com".into())
@@ -372,15 +387,17 @@ async fn session_cookie_is_http_only_and_lax_and_host_prefixed_behind_https(back
     let tenant = app.create_tenant("acme").await;
     app.create_person(ADA, &tenant.id, Role::User).await;
     let res = Browser::new(&app).sign_in_with(ADA, PASSWORD).await;
-    let cookie = header(&res, "set-cookie");
-    assert!(cookie.starts_with("__Host-keyward_session="), "{cookie}");
-    for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(cookie.contains(part), "{part} missing: {cookie}");
+    for name in ["__Host-keyward_session", "__Host-keyward_device"] {
+        let cookie = set_cookie(&res, name);
+        for part in ["Secure", "HttpOnly", "Path=/"] {
+            assert!(cookie.contains(part), "{part} missing: {cookie}");
+        }
+        assert!(
+            !cookie.contains("Domain="),
+            "__Host- cookies name no domain"
+        );
     }
-    assert!(
-        !cookie.contains("Domain="),
-        "__Host- cookies name no domain"
-    );
+    assert!(set_cookie(&res, "__Host-keyward_session").contains("SameSite=Lax"));
 }
 
 async fn sessions_end_after_the_idle_and_the_absolute_timeout(backend: Backend) {

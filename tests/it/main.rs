@@ -25,6 +25,7 @@ mod ops;
 mod permissions;
 mod reliability;
 mod request_cost;
+mod request_bounds;
 mod revocation;
 mod security;
 mod security_files;

@@ -9,7 +9,10 @@ use keyward::domain::Role;
 use keyward::services::passwords;
 use serde_json::json;
 
-backend_tests!(password_changes_wait_for_a_hashing_turn_holding_no_connection);
+backend_tests!(
+    password_changes_wait_for_a_hashing_turn_holding_no_connection,
+    checks_dropped_while_they_wait_for_a_turn_give_their_place_back,
+);
 
 const CHANGE_PASSWORD: &str =
     "mutation($i: change_password_input!) { change_password(input: $i) { success } }";
@@ -85,4 +88,55 @@ async fn password_changes_wait_for_a_hashing_turn_holding_no_connection(backend:
         );
     }
     assert_eq!(sign_in_failure_rows(&app).await, 0);
+}
+
+/// Issue 23.5: a check whose future is dropped while it waits (its client went away)
+/// leaves the queue. More of them than `MAX_WAITING` are dropped in rounds; were their
+/// places kept, every later check would be refused (429) until a restart.
+async fn checks_dropped_while_they_wait_for_a_turn_give_their_place_back(_backend: Backend) {
+    let hash = passwords::HashedPassword::of(&keyward::domain::Password::offered(PASSWORD))
+        .unwrap()
+        .into_inner();
+    let per_round = passwords::MAX_WAITING / 2;
+    for _ in 0..3 {
+        let held = passwords::turns()
+            .acquire_many(passwords::max_concurrent_hashes() as u32)
+            .await
+            .expect("the hashing turns");
+        let before = passwords::waiting();
+        let checks: Vec<_> = (0..per_round)
+            .map(|_| {
+                let hash = hash.clone();
+                tokio::spawn(async move {
+                    passwords::verify_bounded(hash, keyward::domain::Password::offered(PASSWORD))
+                        .await
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while passwords::waiting() < before + per_round {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checks never queued"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        for check in &checks {
+            check.abort();
+        }
+        for check in checks {
+            assert!(check.await.unwrap_err().is_cancelled());
+        }
+        drop(held);
+    }
+    // 3 × 32 places were taken and given back: fewer than MAX_WAITING are waiting now
+    // (other tests may have a few), and a check runs.
+    assert!(
+        passwords::waiting() < passwords::MAX_WAITING / 2,
+        "{} still counted as waiting",
+        passwords::waiting()
+    );
+    let verified =
+        passwords::verify_bounded(hash, keyward::domain::Password::offered(PASSWORD)).await;
+    assert_eq!(verified.ok(), Some(true));
 }

@@ -92,6 +92,12 @@ pub fn whoami(api: &Api, json_out: bool) -> Result<(), CliError> {
 
 pub fn login(api: &Api, path: &Path, json_out: bool) -> Result<(), CliError> {
     let w = who(api)?;
+    if sends_keys_in_clear(&api.url.value) {
+        eprintln!(
+            "warning: {} is plain http:// to another machine: the key just sent, and every request made with it, crosses the network unencrypted; use the server's https:// URL",
+            api.url.value
+        );
+    }
     let file = ConfigFile {
         url: Some(api.url.value.clone()),
         key: Some(api.key.value.clone()),
@@ -109,6 +115,28 @@ pub fn login(api: &Api, path: &Path, json_out: bool) -> Result<(), CliError> {
         )
     });
     Ok(())
+}
+
+/// Whether `url` is plain `http://` to a host other than this machine's loopback.
+pub fn sends_keys_in_clear(url: &str) -> bool {
+    let url = url.trim();
+    if !url
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+    {
+        return false;
+    }
+    let host = match url.parse::<ureq::http::Uri>() {
+        Ok(uri) => uri.host().unwrap_or_default().to_ascii_lowercase(),
+        Err(_) => return true,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
 }
 
 pub fn logout(path: &Path) -> Result<(), CliError> {

@@ -75,19 +75,24 @@ pub fn service_accounts_made_by(
         .load(conn)
 }
 
-/// Marks a key as replaced by `successor`; it stops working at `stops_at`.
+/// Marks a key as replaced by `successor`; it stops working at `stops_at`. Only a key
+/// not rotated yet: 0 when another rotation got there first.
 pub fn mark_rotated(
     conn: &mut DbConnection,
     key_id: &str,
     successor: &str,
     stops_at: PrimitiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(api_keys::table.find(key_id))
-        .set((
-            api_keys::rotated_to_key_id.eq(successor),
-            api_keys::expires_at.eq(stops_at),
-        ))
-        .execute(conn)
+    diesel::update(
+        api_keys::table
+            .find(key_id)
+            .filter(api_keys::rotated_to_key_id.is_null()),
+    )
+    .set((
+        api_keys::rotated_to_key_id.eq(successor),
+        api_keys::expires_at.eq(stops_at),
+    ))
+    .execute(conn)
 }
 
 /// The tenant's keys (every owner's, with the owner's name) that never expire or expire

@@ -1,13 +1,15 @@
-//! Failed sign-ins (counted in the database so every instance agrees) and the first-run
-//! setup token's digest.
+//! Counted guesses (failed or still running password checks, counted in the database so
+//! every instance agrees), the notices that say a lock's refusals were audited, and the
+//! first-run setup token's digest.
 
-use crate::db::schema::{setup_tokens, sign_in_failures};
+use crate::db::schema::{setup_tokens, sign_in_failures, throttle_notices};
 use crate::db::DbConnection;
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-/// One failed (or still running) password check, keyed on the SHA-256 of the normalised
-/// email: the table never holds an email.
+/// One counted guess (a failed or still running check), keyed on the SHA-256 of the
+/// normalised email: the table never holds an email. `ip` is the address's group
+/// (`domain::address_group`); `device` the SHA-256 of a device cookie's nonce, or ''.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sign_in_failures)]
 pub struct SignInFailure {
@@ -15,13 +17,28 @@ pub struct SignInFailure {
     pub email_digest: String,
     pub ip: String,
     pub at: PrimitiveDateTime,
+    pub purpose: String,
+    pub device: String,
 }
 
-/// Which failures count: those for one email from one address, or all from one address.
+/// Which guesses count toward one limit.
 #[derive(Debug, Clone, Copy)]
 pub enum FailureScope<'a> {
-    EmailAndAddress { email_digest: &'a str, ip: &'a str },
+    /// One account (email) from one address group, clients without a device cookie.
+    EmailAndAddress {
+        email_digest: &'a str,
+        ip: &'a str,
+        purpose: &'a str,
+    },
+    /// One address group, whatever the email or purpose, clients without a device cookie.
     Address { ip: &'a str },
+    /// One account from every client without a device cookie, whatever the address.
+    Account {
+        email_digest: &'a str,
+        purpose: &'a str,
+    },
+    /// One device cookie.
+    Device { device: &'a str, purpose: &'a str },
 }
 
 type Boxed<'a> = sign_in_failures::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
@@ -30,10 +47,28 @@ impl FailureScope<'_> {
     fn query(self) -> Boxed<'static> {
         let query = sign_in_failures::table.into_boxed();
         match self {
-            FailureScope::EmailAndAddress { email_digest, ip } => query
+            FailureScope::EmailAndAddress {
+                email_digest,
+                ip,
+                purpose,
+            } => query
                 .filter(sign_in_failures::email_digest.eq(email_digest.to_string()))
-                .filter(sign_in_failures::ip.eq(ip.to_string())),
-            FailureScope::Address { ip } => query.filter(sign_in_failures::ip.eq(ip.to_string())),
+                .filter(sign_in_failures::ip.eq(ip.to_string()))
+                .filter(sign_in_failures::purpose.eq(purpose.to_string()))
+                .filter(sign_in_failures::device.eq("")),
+            FailureScope::Address { ip } => query
+                .filter(sign_in_failures::ip.eq(ip.to_string()))
+                .filter(sign_in_failures::device.eq("")),
+            FailureScope::Account {
+                email_digest,
+                purpose,
+            } => query
+                .filter(sign_in_failures::email_digest.eq(email_digest.to_string()))
+                .filter(sign_in_failures::purpose.eq(purpose.to_string()))
+                .filter(sign_in_failures::device.eq("")),
+            FailureScope::Device { device, purpose } => query
+                .filter(sign_in_failures::device.eq(device.to_string()))
+                .filter(sign_in_failures::purpose.eq(purpose.to_string())),
         }
     }
 }
@@ -82,13 +117,54 @@ impl SignInFailure {
             .execute(conn)
     }
 
-    pub fn clear(conn: &mut DbConnection, email_digest: &str, ip: &str) -> QueryResult<usize> {
+    /// This email's guesses of `purpose` from this address group by clients without a
+    /// device cookie (after a success there).
+    pub fn clear(
+        conn: &mut DbConnection,
+        email_digest: &str,
+        ip: &str,
+        purpose: &str,
+    ) -> QueryResult<usize> {
         diesel::delete(
             sign_in_failures::table
                 .filter(sign_in_failures::email_digest.eq(email_digest))
-                .filter(sign_in_failures::ip.eq(ip)),
+                .filter(sign_in_failures::ip.eq(ip))
+                .filter(sign_in_failures::purpose.eq(purpose))
+                .filter(sign_in_failures::device.eq("")),
         )
         .execute(conn)
+    }
+}
+
+/// That the refusals of one lock were audited; the id digests the lock.
+pub struct ThrottleNotice;
+
+impl ThrottleNotice {
+    pub fn exists(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(throttle_notices::table.find(id))).get_result(conn)
+    }
+
+    /// Takes the notice; `false` when another request (or instance) took it first. In a
+    /// savepoint, so a clash does not spoil a PostgreSQL transaction around it.
+    pub fn claim(conn: &mut DbConnection, id: &str, now: PrimitiveDateTime) -> QueryResult<bool> {
+        let inserted = conn.transaction(|conn| {
+            diesel::insert_into(throttle_notices::table)
+                .values((throttle_notices::id.eq(id), throttle_notices::at.eq(now)))
+                .execute(conn)
+        });
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn delete_before(conn: &mut DbConnection, before: PrimitiveDateTime) -> QueryResult<usize> {
+        diesel::delete(throttle_notices::table.filter(throttle_notices::at.lt(before)))
+            .execute(conn)
     }
 }
 

@@ -245,7 +245,8 @@ pub(crate) async fn revoke(
             let also = found
                 .describe()
                 .map(|d| format!(" and the {d} it created"))
-                .unwrap_or_default();
+                .unwrap_or_default()
+                + &found.describe_skipped();
             Ok((key, also))
         })
         .await

@@ -4,6 +4,7 @@ use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
 use crate::services::{passwords, sign_in};
 use crate::web::client_ip::client_ip;
+use crate::web::device_cookie;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session;
 use crate::web::views::{Layout, LoginPage};
@@ -96,9 +97,10 @@ pub async fn login(
     let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
     let password = Password::offered(&password);
     let offered_email = email.clone();
+    let device = device_cookie::read(&req, &state);
     let verdict = async {
         let pending = state
-            .run(move |conn, now| sign_in::begin(conn, now, &offered_email, &ip))
+            .run(move |conn, now| sign_in::begin(conn, now, &offered_email, &ip, device.as_ref()))
             .await?;
         // No connection is held while the password is hashed.
         let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
@@ -110,7 +112,11 @@ pub async fn login(
     match verdict {
         Ok(account) => {
             session::start(&session, &account.id, None)?;
-            Ok(redirect(hx, &next))
+            let mut res = redirect(hx, &next);
+            // This browser is now known to the account (a fresh nonce each time).
+            res.add_cookie(&device_cookie::issue(&account.id, &state))
+                .map_err(|e| AppError::internal(format!("cannot set the device cookie: {e}")))?;
+            Ok(res)
         }
         Err(
             e

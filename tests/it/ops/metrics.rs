@@ -173,7 +173,57 @@ async fn metrics_need_the_token_and_count_requests_by_route_pattern(backend: Bac
     assert!(!after.contains(&key), "a key is in the metrics");
 }
 
+/// Issue 23.11: a token given as a flag's value shows in `ps`; it comes from a file
+/// (or the environment) instead, and the old flag is refused with what to use.
+async fn the_metrics_token_comes_from_a_file_and_never_from_a_flag(backend: Backend) {
+    use crate::support::{ServerProcess, TestDb};
+    let db = TestDb::new(backend);
+    let dir =
+        std::env::temp_dir().join(format!("keyward-metrics-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = db.url.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        ServerProcess::start(
+            &std::env::temp_dir(),
+            &["serve", "--database-url", &url, "--metrics-token", TOKEN],
+            &[],
+        )
+        .map(|_| ())
+    })
+    .await
+    .unwrap();
+    let (code, output) = refused.expect_err("--metrics-token must be refused");
+    assert_ne!(code, 0);
+    assert!(
+        output.contains("--metrics-token-file") && output.contains("ps"),
+        "{output}"
+    );
+    assert!(
+        !output.contains(TOKEN),
+        "the token is not repeated: {output}"
+    );
+
+    let path = dir.join("metrics-token");
+    std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+    let (url, file) = (db.url.clone(), path.display().to_string());
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::serve(&url, &[("KEYWARD_METRICS_TOKEN_FILE", file.as_str())])
+    })
+    .await
+    .unwrap();
+    let res = crate::support::client()
+        .get(server.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 backend_tests!(
     metrics_are_off_unless_a_token_is_set,
-    metrics_need_the_token_and_count_requests_by_route_pattern
+    metrics_need_the_token_and_count_requests_by_route_pattern,
+    the_metrics_token_comes_from_a_file_and_never_from_a_flag,
 );
