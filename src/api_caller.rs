@@ -81,7 +81,7 @@ pub async fn authenticate_request(
     let tenants = tenant_headers(req.headers()).inspect_err(malformed)?;
     let ip = client_ip(req, &state.settings);
     let verdict = verify(state, token, tenants).await?;
-    refuse_outside_allow_list(state, &verdict, ip.as_deref())?;
+    refuse_outside_allow_list(state, &verdict, ip.as_deref()).await?;
     if verdict.use_to_record {
         let (principal, ip) = (verdict.principal.clone(), ip.clone());
         state.spawn_bookkeeping(move |conn, now| {
@@ -96,8 +96,9 @@ pub async fn authenticate_request(
 }
 
 /// The key's IP allow-list (none on most keys: then nothing is done). A refusal is
-/// audited in the background (`AppState::spawn_bookkeeping`), at most once a minute per key.
-fn refuse_outside_allow_list(
+/// audited before it is answered, at most once a minute per key: not as bookkeeping,
+/// which may be dropped when busy, and this is no valid key's path to hold up.
+async fn refuse_outside_allow_list(
     state: &AppState,
     verdict: &Verdict,
     ip: Option<&str>,
@@ -108,9 +109,16 @@ fn refuse_outside_allow_list(
     metrics::auth_failure(AuthFailure::IpNotAllowed);
     if ip_allow::refusal_audit_due(verdict.ip_refusal_audited_at, state.clock.now()) {
         let (principal, ip) = (verdict.principal.clone(), ip.map(str::to_string));
-        state.spawn_bookkeeping(move |conn, now| {
-            ip_allow::audit_refusal(conn, now, &principal, ip.as_deref())
-        });
+        let key_id = principal.key_id().to_string();
+        let audited = state
+            .run(move |conn, now| {
+                ip_allow::audit_refusal(conn, now, &principal, ip.as_deref());
+                Ok(())
+            })
+            .await;
+        if let Err(e) = audited {
+            tracing::warn!(error = %e, key_id = %key_id, "could not audit a refusal by IP allow-list");
+        }
     }
     Err(refused)
 }

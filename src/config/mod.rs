@@ -171,8 +171,10 @@ impl Settings {
             .is_some_and(|u| u.starts_with("https://"))
     }
 
+    /// Whether `ip` is a trusted proxy. An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`, as
+    /// a dual-stack `[::]` listener sees IPv4 peers) is taken as the IPv4 address it maps.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+        is_in(&self.trusted_proxies, ip)
     }
 
     /// The session secret: the configured one; on SQLite, one kept in a 0600 file beside
@@ -189,6 +191,12 @@ impl Settings {
     }
 }
 
+/// Whether `ip`, canonical (an IPv4-mapped IPv6 address as its IPv4 one), is in `nets`.
+fn is_in(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    nets.iter().any(|net| net.contains(&ip))
+}
+
 fn parse_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet>, String> {
     items
         .map(str::trim)
@@ -199,17 +207,6 @@ fn parse_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet>,
                 .map_err(|_| format!("the trusted proxy \"{s}\" is not an IP address or CIDR range such as 10.0.0.0/8"))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_setting_takes_a_filter_and_a_format() {
-        let s = LogSettings::parse("debug,json").unwrap();
-        assert_eq!((s.filter.as_str(), s.format), ("debug", LogFormat::Json));
-    }
 }
 
 /// The metrics token from `--metrics-token-file` / KEYWARD_METRICS_TOKEN_FILE, the
@@ -238,4 +235,26 @@ fn resolve_metrics_token(
             (None, from_env) => from_env.or(from_config_file),
         };
     text.map(|t| MetricsToken::parse(&t)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_setting_takes_a_filter_and_a_format() {
+        let s = LogSettings::parse("debug,json").unwrap();
+        assert_eq!((s.filter.as_str(), s.format), ("debug", LogFormat::Json));
+    }
+
+    #[test]
+    fn a_trusted_proxy_seen_through_an_ipv4_mapped_ipv6_address_is_trusted() {
+        let nets = parse_proxies(["10.0.0.0/8", "2001:db8::/32"].into_iter()).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(is_in(&nets, ip("10.0.0.5")));
+        assert!(is_in(&nets, ip("::ffff:10.0.0.5")));
+        assert!(is_in(&nets, ip("2001:db8::1")));
+        assert!(!is_in(&nets, ip("::ffff:192.0.2.1")));
+        assert!(!is_in(&nets, ip("192.0.2.1")));
+    }
 }

@@ -49,12 +49,37 @@ impl Purpose {
 }
 
 /// A browser that signed in to `account_id` before, as its device cookie (whose signature
-/// the web layer checked) says; `nonce` tells one such browser from another. No Debug of
-/// the nonce.
+/// and age the web layer checked) says, under the password whose `credential_epoch` is
+/// `epoch`; `nonce` tells one such browser from another. No Debug of the nonce.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KnownDevice {
     pub account_id: String,
+    pub epoch: String,
     pub nonce: String,
+}
+
+impl KnownDevice {
+    /// Whether the cookie is `account`'s and was issued under its current password: a
+    /// password change retires every device cookie issued before it.
+    pub fn is_current_for(&self, account_id: &str, password_hash: Option<&str>) -> bool {
+        self.account_id == account_id
+            && password_hash.is_some()
+            && self.epoch == credential_epoch(password_hash)
+    }
+}
+
+/// The account's credential epoch, which device cookies carry: the first 8 bytes of the
+/// SHA-256 of the stored password hash (hex), so it changes with every password change
+/// (each hash has a fresh salt) and reveals nothing of the hash. `-` with no password.
+pub fn credential_epoch(password_hash: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    match password_hash {
+        Some(hash) => Sha256::digest(hash.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        None => "-".into(),
+    }
 }
 
 impl std::fmt::Debug for KnownDevice {

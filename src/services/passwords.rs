@@ -13,7 +13,7 @@ use crate::domain::Password;
 use crate::error::AppError;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
 /// How many requests may wait for a turn to hash before more are refused.
@@ -24,13 +24,13 @@ pub fn max_concurrent_hashes() -> usize {
     (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1)
 }
 
-static TURNS: OnceLock<Semaphore> = OnceLock::new();
+static TURNS: OnceLock<Arc<Semaphore>> = OnceLock::new();
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// The turns to hash, one per hash running (`max_concurrent_hashes` in all). Public so a
 /// test can take them all and see who waits.
-pub fn turns() -> &'static Semaphore {
-    TURNS.get_or_init(|| Semaphore::new(max_concurrent_hashes()))
+pub fn turns() -> &'static Arc<Semaphore> {
+    TURNS.get_or_init(|| Arc::new(Semaphore::new(max_concurrent_hashes())))
 }
 
 /// How many requests wait for a turn right now.
@@ -83,7 +83,10 @@ impl Drop for WaitingPlace {
 }
 
 /// Runs `work` on a hashing thread once a hashing turn is free; refuses at once when
-/// `MAX_WAITING` requests already wait.
+/// `MAX_WAITING` requests already wait. The turn goes with the job and is given back when
+/// the hash is done, not when the caller stops waiting: a request dropped mid-hash (the
+/// client gone, a deadline) cannot free its turn for another hash while its own still
+/// runs, so no more than `max_concurrent_hashes` jobs are ever queued or running.
 async fn with_turn<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
@@ -92,12 +95,16 @@ async fn with_turn<T: Send + 'static>(
             "too many passwords are being checked right now; try again in a moment".into(),
         )
     })?;
-    let turn = turns().acquire().await;
+    let turn = turns().clone().acquire_owned().await;
     drop(place);
-    let _turn = turn.map_err(|_| AppError::internal("the password hashers are closed"))?;
+    let turn = turn.map_err(|_| AppError::internal("the password hashers are closed"))?;
     let (done, result) = tokio::sync::oneshot::channel();
     hashers()
-        .send(Box::new(move || drop(done.send(work()))))
+        .send(Box::new(move || {
+            let answer = work();
+            drop(turn);
+            drop(done.send(answer));
+        }))
         .map_err(|_| AppError::internal("the password hashers are gone"))?;
     result
         .await
@@ -189,4 +196,36 @@ pub fn decoy_hash() -> &'static str {
         let random = crate::domain::api_key::random_secret(32);
         hash_password(&Password::offered(&random)).unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_check_dropped_while_it_hashes_keeps_its_turn_until_the_hash_is_done() {
+        let all = max_concurrent_hashes() as u32;
+        let (started, has_started) = std::sync::mpsc::channel();
+        let (finish, may_finish) = std::sync::mpsc::channel::<()>();
+        let check = tokio::spawn(with_turn(move || {
+            let _ = started.send(());
+            let _ = may_finish.recv();
+        }));
+        tokio::task::spawn_blocking(move || has_started.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // The request goes away (its client left, its deadline passed) mid-hash.
+        check.abort();
+        assert!(check.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            turns().available_permits(),
+            all as usize - 1,
+            "the turn came back while its hash still runs"
+        );
+        finish.send(()).unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(10), turns().acquire_many(all)).await;
+        assert!(back.is_ok(), "the turn never came back after the hash");
+    }
 }

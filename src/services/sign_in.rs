@@ -73,6 +73,9 @@ pub fn begin_attempt(
     device: Option<&KnownDevice>,
 ) -> Result<Attempt, AppError> {
     let account_id = account.map(|a| a.id.as_str());
+    // A cookie from before the account's last password change counts for nothing.
+    let device = device
+        .filter(|d| account.is_some_and(|a| d.is_current_for(&a.id, a.password_hash.as_deref())));
     match guess_limits::begin(
         conn,
         now,

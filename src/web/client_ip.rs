@@ -38,13 +38,13 @@ pub fn client_address(
     forwarded_for: &[&str],
     trusted: impl Fn(IpAddr) -> bool,
 ) -> IpAddr {
-    let mut hop = peer;
+    let mut hop = peer.to_canonical();
     for entry in forwarded_for.iter().rev() {
         if !trusted(hop) {
             return hop;
         }
         match parse_hop(entry) {
-            Some(ip) => hop = ip,
+            Some(ip) => hop = ip.to_canonical(),
             None => return hop,
         }
     }
@@ -157,6 +157,16 @@ mod tests {
             ("127.0.0.1", "6.6.6.6, 203.0.113.7 junk", true, "127.0.0.1"),
             ("127.0.0.1", "6.6.6.6, ", true, "127.0.0.1"),
             ("127.0.0.1", "6.6.6.6, 203.0.113.7", false, "127.0.0.1"),
+            // A dual-stack listener sees an IPv4 proxy as IPv4-mapped IPv6; hops too.
+            ("::ffff:10.0.0.1", "203.0.113.7", true, "203.0.113.7"),
+            (
+                "::ffff:10.0.0.1",
+                "6.6.6.6, 203.0.113.7, ::ffff:10.0.0.2",
+                true,
+                "203.0.113.7",
+            ),
+            ("::ffff:10.0.0.1", "::ffff:203.0.113.7", true, "203.0.113.7"),
+            ("::ffff:203.0.113.1", "6.6.6.6", true, "203.0.113.1"),
         ];
         for &(peer, header, trusting, expected) in table {
             let entries: Vec<&str> = if header.is_empty() {

@@ -51,8 +51,8 @@ impl AppState {
         .await?
     }
 
-    /// Runs a best-effort write about a request (a key's last use, a client seen, an
-    /// IP refusal's audit) in the background, never delaying the request: at most
+    /// Runs a best-effort write about a request (a key's last use, a client seen) in the
+    /// background, never delaying the request: at most
     /// `MAX_BOOKKEEPING` run at once, and one is dropped, not queued, when that many
     /// already run or the main pool has no idle connection. `work` logs its own failure.
     pub fn spawn_bookkeeping<F>(&self, work: F)

@@ -91,13 +91,14 @@ pub fn whoami(api: &Api, json_out: bool) -> Result<(), CliError> {
 }
 
 pub fn login(api: &Api, path: &Path, json_out: bool) -> Result<(), CliError> {
-    let w = who(api)?;
+    // Before the key is sent, so the warning is read while there is still time to stop.
     if sends_keys_in_clear(&api.url.value) {
         eprintln!(
-            "warning: {} is plain http:// to another machine: the key just sent, and every request made with it, crosses the network unencrypted; use the server's https:// URL",
+            "warning: {} is plain http:// to another machine: the key sent now to check it, and every request made with it, crosses the network unencrypted; use the server's https:// URL",
             api.url.value
         );
     }
+    let w = who(api)?;
     let file = ConfigFile {
         url: Some(api.url.value.clone()),
         key: Some(api.key.value.clone()),

@@ -10,7 +10,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     let Some(expected) = &state.settings.metrics_token else {
         return HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
-            .body("metrics are off: start Keyward with --metrics-token to turn them on\n");
+            .body("metrics are off: start Keyward with --metrics-token-file PATH (or KEYWARD_METRICS_TOKEN) to turn them on\n");
     };
     let given = req
         .headers()

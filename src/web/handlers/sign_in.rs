@@ -114,7 +114,7 @@ pub async fn login(
             session::start(&session, &account.id, None)?;
             let mut res = redirect(hx, &next);
             // This browser is now known to the account (a fresh nonce each time).
-            res.add_cookie(&device_cookie::issue(&account.id, &state))
+            res.add_cookie(&device_cookie::issue(&account, &state))
                 .map_err(|e| AppError::internal(format!("cannot set the device cookie: {e}")))?;
             Ok(res)
         }

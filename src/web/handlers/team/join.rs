@@ -88,6 +88,7 @@ pub async fn accept(
     let actor = signed_in.actor();
     let (tenant, membership) = state
         .run(move |conn, now| {
+            // Again: the invitation may have been used or revoked while the password hashed.
             let (tenant, _) = invitations::preview(conn, now, &slug, &token)?;
             let membership = invitations::accept_invitation(conn, &actor, now, &tenant.id, &token)?;
             Ok((tenant, membership))
@@ -129,6 +130,12 @@ pub async fn sign_up(
         return sign_up_again(&state, &path, &input, errors).await;
     };
     let ip = client_ip(&req, &state.settings);
+    // The invitation first: an unknown, used or expired token costs no hashing turn, so
+    // bogus tokens cannot keep the hashers busy and make sign-ins wait or answer 429.
+    let (s, t) = (slug.clone(), token.clone());
+    state
+        .run(move |conn, now| invitations::preview(conn, now, &s, &t))
+        .await?;
     let person = NewPerson {
         email,
         name,
@@ -136,6 +143,7 @@ pub async fn sign_up(
     };
     let result = state
         .run(move |conn, now| {
+            // Again: the invitation may have been used or revoked while the password hashed.
             let (tenant, _) = invitations::preview(conn, now, &slug, &token)?;
             let (account, _) = invitations::accept_invitation_as_new_person(
                 conn, ip, now, &tenant.id, &token, person,
