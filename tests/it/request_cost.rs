@@ -257,6 +257,81 @@ async fn an_offset_over_ten_thousand_is_refused_with_the_way_to_read_further(bac
     assert_eq!(ids(&by_where).len(), 10);
 }
 
+/// `where: {name: {_eq}}` reads the few keys of that name first (an account holds one
+/// key of a name in a tenant), then orders the page among them: an admin's own key and
+/// the tenant's service-account keys of that name, newest first, paged, and nothing of
+/// another tenant.
+async fn a_name_filter_finds_the_own_and_service_account_keys_of_that_name(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let other = app.create_tenant("other").await;
+    let admin = app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    app.add_member(&admin.id, &other.id, Role::Admin).await;
+    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
+    let robot = app.create_service_account(&tenant.id, "robot").await;
+    let elsewhere = app.create_service_account(&other.id, "elsewhere").await;
+    app.seed_keys(&admin.id, &tenant.id, 30).await;
+    app.seed_keys(&admin.id, &other.id, 30).await;
+    app.seed_keys(&robot.id, &tenant.id, 5).await;
+    app.seed_keys(&elsewhere.id, &other.id, 5).await;
+
+    let rows = |query: &str| {
+        let query = query.to_string();
+        let app = &app;
+        let key = &key;
+        async move {
+            let answer = app.graphql(Some(key), &query, json!({}), &[]).await;
+            answer["data"]["auth_api_key"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{query}: {answer}"))
+                .iter()
+                .map(|k| {
+                    (
+                        k["user_id"].as_str().unwrap().to_string(),
+                        k["name"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let named =
+        rows(r#"{ auth_api_key(where: {name: {_eq: "seeded key 3"}}) { user_id name } }"#).await;
+    let mut owners: Vec<&str> = named.iter().map(|(owner, _)| owner.as_str()).collect();
+    owners.sort_unstable();
+    let mut expected = vec![admin.id.as_str(), robot.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(
+        owners, expected,
+        "the admin's and the tenant's service account's: {named:?}"
+    );
+    assert!(
+        named.iter().all(|(_, name)| name == "seeded key 3"),
+        "{named:?}"
+    );
+
+    // Paged among them, in the same order.
+    let second = rows(r#"{ auth_api_key(where: {name: {_eq: "seeded key 3"}}, limit: 1, offset: 1) { user_id name } }"#).await;
+    assert_eq!(second, named[1..].to_vec());
+    // With the other conditions.
+    let robots = rows(&format!(
+        r#"{{ auth_api_key(where: {{name: {{_eq: "seeded key 3"}}, user_id: {{_eq: "{}"}}}}) {{ user_id name }} }}"#,
+        robot.id
+    ))
+    .await;
+    assert_eq!(robots, vec![(robot.id.clone(), "seeded key 3".to_string())]);
+    // Only the admin has a 20th key.
+    let only_own = rows(r#"{ auth_api_key(where: {name: {_eq: "seeded key 20"}}, order_by: {name: asc}) { user_id name } }"#).await;
+    assert_eq!(
+        only_own,
+        vec![(admin.id.clone(), "seeded key 20".to_string())]
+    );
+    let nobody =
+        rows(r#"{ auth_api_key(where: {name: {_eq: "no such key"}}) { user_id name } }"#).await;
+    assert_eq!(nobody, vec![]);
+}
+
 /// Holds what a key creation needs to write: SQLite's write lock, or the tenant's row
 /// lock on PostgreSQL. Released when dropped.
 struct HeldLock(#[allow(dead_code)] DbConnection);
@@ -495,6 +570,7 @@ backend_tests!(
     fragment_towers_without_a_key_are_refused_at_once_while_healthz_answers,
     twelve_aliased_mutations_in_seventeen_inline_fragments_are_refused_and_none_runs,
     an_offset_over_ten_thousand_is_refused_with_the_way_to_read_further,
+    a_name_filter_finds_the_own_and_service_account_keys_of_that_name,
     a_keys_third_graphql_request_at_once_answers_429,
     a_statement_running_past_the_budget_is_stopped_with_a_clear_error,
     sigterm_with_a_stuck_request_exits_within_the_shutdown_timeout_naming_its_route,

@@ -5,7 +5,7 @@
 //! the whole page.
 
 use crate::db::models::api_key::ApiKeyListing;
-use crate::db::models::api_key_list::{KeyOrderField, KeyOwners, KeyPage};
+use crate::db::models::api_key_list::{KeyOrderField, KeyPage, Owners};
 use crate::db::models::{Account, ApiKey, Tenant};
 use crate::db::schema::{accounts, tenants};
 use crate::db::DbConnection;
@@ -13,22 +13,21 @@ use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-impl KeyOwners {
+impl Owners {
     /// One account's keys and managed service-account keys as two owners, when both.
-    pub(crate) fn split(&self) -> Option<(KeyOwners, KeyOwners)> {
+    pub(crate) fn split(&self) -> Option<(Owners, Owners)> {
         let account = self.account.clone()?;
-        (!self.service_accounts_in.is_empty()).then(|| {
-            (
-                KeyOwners {
-                    account: Some(account),
-                    service_accounts_in: Vec::new(),
-                },
-                KeyOwners {
-                    account: None,
-                    service_accounts_in: self.service_accounts_in.clone(),
-                },
-            )
-        })
+        let managed = self.managed.clone()?;
+        Some((
+            Owners {
+                account: Some(account),
+                managed: None,
+            },
+            Owners {
+                account: None,
+                managed: Some(managed),
+            },
+        ))
     }
 }
 
