@@ -17,6 +17,8 @@ pub(super) struct FileSettings {
     pub(super) session_secret: Option<String>,
     pub(super) metrics_token: Option<String>,
     pub(super) shutdown_timeout: Option<u64>,
+    pub(super) smtp_url: Option<String>,
+    pub(super) mail_from: Option<String>,
     pub(super) max_keys_per_account: Option<i64>,
     pub(super) max_service_accounts_per_tenant: Option<i64>,
     pub(super) max_pending_invitations_per_tenant: Option<i64>,

@@ -167,6 +167,9 @@ pub struct InvitationForm {
     pub role: String,
     pub note: String,
     pub note_max: usize,
+    pub email: String,
+    /// Why this server cannot mail the link (`None`: it can, and the email field shows).
+    pub mail_off: Option<&'static str>,
     pub errors: FieldErrors,
 }
 
@@ -188,6 +191,8 @@ pub struct CreatedInvitationView {
     pub link: String,
     pub role: &'static str,
     pub note: String,
+    /// The address the link was mailed to.
+    pub mailed_to: Option<String>,
     pub expires: String,
     pub done_url: String,
 }

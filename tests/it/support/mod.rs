@@ -206,6 +206,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         audit_retention_days: None,
         metrics_token: None,
         shutdown_timeout: std::time::Duration::from_secs(5),
+        mail: None,
+        outbox: Default::default(),
     }
 }
 
