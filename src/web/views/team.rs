@@ -115,6 +115,8 @@ pub struct InvitationRow {
     pub role: String,
     /// What the admin wrote on it; empty when nothing.
     pub note: String,
+    /// The address it was mailed to, and is bound to.
+    pub email: Option<String>,
     pub created_by: String,
     pub created: String,
     pub expires: String,

@@ -204,6 +204,7 @@ pub fn mail_env(sink: &SmtpSink, public_url: &str, lease_ms: u64) -> Vec<(String
         ("KEYWARD_OUTBOX_POLL_MS".into(), "50".into()),
         ("KEYWARD_OUTBOX_LEASE_MS".into(), lease_ms.to_string()),
         ("KEYWARD_OUTBOX_RETRY_BASE_MS".into(), "100".into()),
-        ("KEYWARD_OUTBOX_MAX_ATTEMPTS".into(), "3".into()),
+        // Attempts to spare: a slow machine may time out once more than planned.
+        ("KEYWARD_OUTBOX_MAX_ATTEMPTS".into(), "10".into()),
     ]
 }

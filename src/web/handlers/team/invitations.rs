@@ -57,6 +57,7 @@ pub(super) fn row(
             .unwrap_or_default()
             .to_string(),
         note: i.note.clone().unwrap_or_default(),
+        email: i.email.clone(),
         created: date_time(i.created_at),
         expires: relative(i.expires_at, now),
         revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
