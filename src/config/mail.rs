@@ -67,11 +67,7 @@ impl SmtpUrl {
         if host.is_empty() {
             return Err(bad("it names no host"));
         }
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let loopback = is_loopback(host);
         let mut security = match (implicit, loopback) {
             (true, _) => SmtpSecurity::ImplicitTls,
             (false, true) => SmtpSecurity::StartTlsOpportunistic,
@@ -80,13 +76,13 @@ impl SmtpUrl {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match (pair.split_once('=').unwrap_or((pair, "")), implicit) {
                 (("tls", "required"), false) => security = SmtpSecurity::StartTlsRequired,
-                (("tls", "opportunistic"), false) => {
-                    security = SmtpSecurity::StartTlsOpportunistic
-                }
-                _ => {
+                (("tls", "opportunistic"), false) => security = SmtpSecurity::StartTlsOpportunistic,
+                ((key, _), _) => {
+                    // Only the key: the value may be a secret put in the wrong place.
+                    let key: String = key.chars().take(40).collect();
                     return Err(bad(&format!(
-                        "the parameter \"{pair}\" is not known (smtp:// takes tls=required or tls=opportunistic)"
-                    )))
+                        "the parameter \"{key}\" (or its value) is not known (smtp:// takes tls=required or tls=opportunistic)"
+                    )));
                 }
             }
         }
@@ -98,6 +94,21 @@ impl SmtpUrl {
             user,
         })
     }
+}
+
+impl SmtpUrl {
+    /// Whether the server is on this machine (`localhost`, 127.0.0.0/8, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.host)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl std::fmt::Display for SmtpUrl {
@@ -203,7 +214,7 @@ impl Default for OutboxTiming {
     fn default() -> Self {
         Self {
             poll: Duration::from_secs(2),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(10 * 60),
             retry_base: Duration::from_secs(30),
             max_attempts: 8,
         }
@@ -211,10 +222,22 @@ impl Default for OutboxTiming {
 }
 
 impl OutboxTiming {
-    /// How long one SMTP exchange may take: well inside the lease, so that a live
-    /// instance never sends a row whose claim has run out.
+    /// The most the hidden timing flags take (a day; attempts: 100), so that no time
+    /// arithmetic with them can overflow.
+    pub const MAX_MS: u64 = 24 * 60 * 60 * 1000;
+    pub const MAX_ATTEMPTS: u32 = 100;
+
+    /// How long a whole send may take, from its claim: half the lease (5 minutes by
+    /// default). Each step of the exchange gets at most what is left of it, so a send
+    /// ends well before its claim runs out and another instance could take the row.
+    pub fn send_budget(&self) -> Duration {
+        self.lease / 2
+    }
+
+    /// How long one read or write with the SMTP server may take: at most 30 s, and never
+    /// more than the whole send's budget.
     pub fn send_timeout(&self) -> Duration {
-        (self.lease / 2).min(Duration::from_secs(30))
+        self.send_budget().min(Duration::from_secs(30))
     }
 }
 
@@ -252,6 +275,12 @@ pub(super) fn resolve_mail(
         return Ok(None);
     };
     let smtp = SmtpUrl::parse(url)?;
+    if password.is_some()
+        && smtp.security == SmtpSecurity::StartTlsOpportunistic
+        && !smtp.is_loopback()
+    {
+        return Err("an SMTP password is set with ?tls=opportunistic, so anyone on the network path who strips STARTTLS reads the password: drop ?tls=opportunistic (STARTTLS is then required), use smtps://, or relay through a server on this machine".into());
+    }
     if password.is_some() && smtp.user.is_none() {
         return Err(
             "an SMTP password is set but the SMTP URL names no user: use smtp://USER@HOST".into(),
@@ -304,5 +333,44 @@ mod tests {
         ] {
             assert!(SmtpUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_by_its_key_only() {
+        let e = SmtpUrl::parse("smtp://u@mail.example.com?password=hunter2").unwrap_err();
+        assert!(e.contains("\"password\""), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = SmtpUrl::parse("smtp://mail.example.com?hunter2").unwrap_err();
+        assert!(e.contains("\"hunter2\""), "a key is named: {e}");
+    }
+
+    #[test]
+    fn a_password_is_refused_with_opportunistic_tls_off_this_machine() {
+        let dir = std::env::temp_dir().join(format!("keyward-smtp-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "hunter2\n").unwrap();
+        let resolve = |url: &str| {
+            resolve_mail(
+                Some(url),
+                Some("Keyward <keyward@example.com>"),
+                Some(&file),
+                false,
+            )
+        };
+        let e = resolve("smtp://u@relay.lan:25?tls=opportunistic").unwrap_err();
+        assert!(e.contains("tls=opportunistic") && !e.contains('\n'), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        // Required STARTTLS, implicit TLS, or a relay on this machine: accepted.
+        for ok in [
+            "smtp://u@relay.lan:25",
+            "smtps://u@relay.lan",
+            "smtp://u@127.0.0.1:25?tls=opportunistic",
+            "smtp://u@localhost:25",
+        ] {
+            let mail = resolve(ok).unwrap().unwrap();
+            assert_eq!(mail.password.unwrap().expose(), "hunter2", "{ok}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -210,6 +210,10 @@ fn outbox_timing(args: &OutboxArgs) -> Result<OutboxTiming, String> {
     let d = OutboxTiming::default();
     let ms = |name: &str, given: Option<u64>, default: std::time::Duration| match given {
         Some(0) => Err(format!("{name} must be 1 or more milliseconds")),
+        Some(n) if n > OutboxTiming::MAX_MS => Err(format!(
+            "{name} must be at most {} milliseconds (a day), not {n}",
+            OutboxTiming::MAX_MS
+        )),
         Some(n) => Ok(std::time::Duration::from_millis(n)),
         None => Ok(default),
     };
@@ -223,6 +227,12 @@ fn outbox_timing(args: &OutboxArgs) -> Result<OutboxTiming, String> {
         )?,
         max_attempts: match args.outbox_max_attempts {
             Some(0) => return Err("KEYWARD_OUTBOX_MAX_ATTEMPTS must be 1 or more".into()),
+            Some(n) if n > OutboxTiming::MAX_ATTEMPTS => {
+                return Err(format!(
+                    "KEYWARD_OUTBOX_MAX_ATTEMPTS must be at most {}, not {n}",
+                    OutboxTiming::MAX_ATTEMPTS
+                ))
+            }
             Some(n) => n,
             None => d.max_attempts,
         },
@@ -278,6 +288,41 @@ fn resolve_metrics_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_outbox_timings_are_refused_at_start_up() {
+        let timing = |args: OutboxArgs| outbox_timing(&args);
+        let e = timing(OutboxArgs {
+            outbox_lease_ms: Some(u64::MAX),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("KEYWARD_OUTBOX_LEASE_MS must be at most"), "{e}");
+        for args in [
+            OutboxArgs {
+                outbox_poll_ms: Some(OutboxTiming::MAX_MS + 1),
+                ..Default::default()
+            },
+            OutboxArgs {
+                outbox_retry_base_ms: Some(u64::MAX / 1000),
+                ..Default::default()
+            },
+            OutboxArgs {
+                outbox_max_attempts: Some(u32::MAX),
+                ..Default::default()
+            },
+        ] {
+            assert!(timing(args.clone()).is_err(), "{args:?}");
+        }
+        let most = timing(OutboxArgs {
+            outbox_poll_ms: Some(OutboxTiming::MAX_MS),
+            outbox_lease_ms: Some(OutboxTiming::MAX_MS),
+            outbox_retry_base_ms: Some(OutboxTiming::MAX_MS),
+            outbox_max_attempts: Some(OutboxTiming::MAX_ATTEMPTS),
+        })
+        .unwrap();
+        assert_eq!(most.lease, std::time::Duration::from_secs(24 * 3600));
+    }
 
     #[test]
     fn log_setting_takes_a_filter_and_a_format() {
