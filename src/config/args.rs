@@ -59,7 +59,7 @@ pub struct OutboxArgs {
     /// Milliseconds between an idle worker's looks for due rows [default: 2000]
     #[arg(long, hide = true, env = "KEYWARD_OUTBOX_POLL_MS", value_name = "MS")]
     pub outbox_poll_ms: Option<u64>,
-    /// Milliseconds a claim on a row lasts [default: 120000]
+    /// Milliseconds a claim on a row lasts; a send may take half of it [default: 600000]
     #[arg(long, hide = true, env = "KEYWARD_OUTBOX_LEASE_MS", value_name = "MS")]
     pub outbox_lease_ms: Option<u64>,
     /// Milliseconds before the first retry; doubled each time [default: 30000]
@@ -100,6 +100,9 @@ pub struct LimitArgs {
         value_name = "N"
     )]
     pub max_pending_invitations_per_tenant: Option<i64>,
+    /// Mails one tenant may have queued in 24 hours [default: 200]
+    #[arg(long, env = "KEYWARD_MAX_MAILS_PER_TENANT_PER_DAY", value_name = "N")]
+    pub max_mails_per_tenant_per_day: Option<i64>,
     /// Days the audit log keeps events [default: forever]
     #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<i64>,

@@ -109,6 +109,9 @@ pub fn create_invitation_within(
                 QuotaSetting::INVITATIONS.describe()
             )));
         }
+        if let Some(to) = &email {
+            within_mail_quotas(conn, now, tenant_id, to.as_str(), quotas)?;
+        }
         let token = random_secret(40);
         let invitation = Invitation {
             id: new_id(),
@@ -145,6 +148,35 @@ pub fn create_invitation_within(
             mailed_to,
         })
     })
+}
+
+/// Refuses a mail beyond the day's quotas: the tenant's `max_mails_per_tenant_per_day`,
+/// and `outbox::MAILS_PER_ADDRESS_PER_DAY` to one address. Mails sent, given up or
+/// cancelled count (their rows are kept a week), so revoking and inviting again does not
+/// reset them. Called under the tenant's lock. The refusal is on the email field (beside
+/// it in the dialog): the link can still be made without one.
+fn within_mail_quotas(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    to: &str,
+    quotas: &Quotas,
+) -> Result<(), AppError> {
+    let (of_tenant, to_address) = outbox::queued_in_the_last_day(conn, now, tenant_id, to)?;
+    let limit = quotas.max_mails_per_tenant_per_day;
+    if of_tenant >= limit {
+        return Err(AppError::invalid("email", format!(
+            "cannot be mailed: this tenant has had {of_tenant} mails queued in the last 24 hours, the limit set by {}; try again later, or leave the email out and pass the link on yourself",
+            QuotaSetting::MAILS.describe()
+        )));
+    }
+    let per_address = outbox::MAILS_PER_ADDRESS_PER_DAY;
+    if to_address >= per_address {
+        return Err(AppError::invalid("email", format!(
+            "cannot be mailed: {to} has been mailed {to_address} invitations from this tenant in the last 24 hours, the most one address gets in a day; try again tomorrow, or leave the email out and pass the link on yourself"
+        )));
+    }
+    Ok(())
 }
 
 /// Queues the invitation's mail: the link under `base` (`--public-url`), who invited, to
@@ -245,7 +277,7 @@ pub(crate) fn revoke_invitations_created_by(
 ) -> Result<(), AppError> {
     for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {
         Invitation::delete(conn, &invitation.id)?;
-        outbox::cancel_about(conn, &invitation.id)?;
+        outbox::cancel_about(conn, &invitation.id, now)?;
         audit::record(
             conn,
             actor,
@@ -288,7 +320,7 @@ pub fn revoke_invitation(
             .filter(|i| i.tenant_id == tenant_id)
             .ok_or_else(|| AppError::not_found("invitation not found"))?;
         Invitation::delete(conn, &invitation.id)?;
-        outbox::cancel_about(conn, &invitation.id)?;
+        outbox::cancel_about(conn, &invitation.id, now)?;
         audit::record(
             conn,
             actor,

@@ -24,6 +24,10 @@ backend_tests!(
     an_instance_killed_mid_send_leaves_the_mail_to_another_which_sends_it_once,
     a_failing_send_is_retried_then_given_up_with_its_reason_on_the_settings_page,
     metrics_count_sends_failures_and_the_outbox_depth,
+    mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_not_reset_it,
+    a_refused_sender_is_retried_and_admins_see_no_server_words,
+    a_send_ends_within_its_budget_however_slowly_the_server_answers,
+    housekeeping_gives_up_mail_left_unsent_for_a_day_and_empties_it,
 );
 
 const PUBLIC_URL: &str = "https://keys.example.test";
@@ -496,4 +500,220 @@ async fn metrics_count_sends_failures_and_the_outbox_depth(backend: Backend) {
         (depth(&text, "pending"), depth(&text, "failed")),
         (0.0, 1.0)
     );
+}
+
+const REVOKE: &str =
+    "mutation($input: revoke_invitation_input!) { revoke_invitation(input: $input) { success } }";
+
+/// The first error's message of a GraphQL answer that must have failed with bad input.
+fn refusal(answer: &Value) -> String {
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    answer["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_not_reset_it(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
+        s.quotas.max_mails_per_tenant_per_day = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let base = w.app.address.clone();
+    // The server stalls: the mails wait, and revoking cancels them unsent. They count all
+    // the same (else inviting and revoking while a send is under way mails without bound).
+    w.sink.set_mode("stall");
+    // One address gets three mails a day from a tenant, whatever is revoked.
+    for _ in 0..3 {
+        let (_, id) = invite_user(&w, None, "grace@example.com").await;
+        let answer = client()
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&w.key)
+            .json(&json!({ "query": REVOKE, "variables": { "input": { "id": id } } }))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert!(answer["errors"].is_null(), "{answer}");
+    }
+    let to_grace = json!({ "role": "USER", "email": "grace@example.com" });
+    let message = refusal(&invite(&base, &w.key, to_grace, &[]).await);
+    assert!(
+        message.contains("grace@example.com has been mailed 3 invitations"),
+        "{message}"
+    );
+    // The tenant's fourth mail goes; its fifth, to anyone, does not, and says which
+    // setting limits it.
+    invite_user(&w, None, "hopper@example.com").await;
+    let to_ada = json!({ "role": "USER", "email": "ada@example.com" });
+    let message = refusal(&invite(&base, &w.key, to_ada, &[]).await);
+    assert!(
+        message.contains("4 mails queued in the last 24 hours")
+            && message.contains("max_mails_per_tenant_per_day")
+            && message.contains("KEYWARD_MAX_MAILS_PER_TENANT_PER_DAY"),
+        "{message}"
+    );
+    // A link without an email is still made.
+    let answer = invite(&base, &w.key, json!({ "role": "USER" }), &[]).await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let cancelled = outbox(&w.app)
+        .await
+        .into_iter()
+        .filter(|r| r.status == "cancelled")
+        .collect::<Vec<_>>();
+    assert!(
+        !cancelled.is_empty() && cancelled.iter().all(|r| r.payload.is_empty()),
+        "{cancelled:?}"
+    );
+    // Another tenant has its own quota.
+    let other = w.app.create_tenant("other").await;
+    let admin = w
+        .app
+        .create_person("admin@other.example.com", &other.id, Role::Admin)
+        .await;
+    let (_, key) = w.app.create_key(&admin.id, &other.id, None).await;
+    invited(
+        &base,
+        &key,
+        json!({ "role": "USER", "email": "ada@example.com" }),
+    )
+    .await;
+}
+
+async fn a_refused_sender_is_retried_and_admins_see_no_server_words(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    // A 5xx to MAIL FROM (a relay's setting, a rotated account) is the operator's to fix:
+    // tried again, all three attempts of the quick timing.
+    w.sink.set_mode("rejectsender");
+    invite_user(&w, None, "grace@example.com").await;
+    let rows = wait_for_outbox_done(&w.app, 1).await;
+    let row = &rows[0];
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("failed", 3),
+        "{row:?}"
+    );
+    let reason = row.last_error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("the mail server refused the sender (550)")
+            && !reason.contains('@')
+            && !reason.contains("not owned"),
+        "{reason}"
+    );
+
+    // A 5xx to RCPT TO is for good; admins see the category and the code only, not the
+    // server's words (which name the address, or the operator's account).
+    w.sink.set_mode("rejectrcpt");
+    invite_user(&w, None, "hopper@example.com").await;
+    let rows = wait_for_outbox_done(&w.app, 2).await;
+    let row = rows
+        .iter()
+        .find(|r| r.recipient == "hopper@example.com")
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("failed", 1),
+        "{row:?}"
+    );
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("the mail server refused the recipient (550)")
+    );
+    let admin = Browser::new(&w.app);
+    admin.sign_in(ADMIN).await;
+    let settings = admin.text("/t/acme/team/settings").await;
+    assert!(
+        settings.contains("the mail server refused the recipient (550)")
+            && !settings.contains("User unknown")
+            && !settings.contains("ops@relay.test"),
+        "{settings}"
+    );
+    assert!(w.sink.mails().is_empty());
+}
+
+async fn a_send_ends_within_its_budget_however_slowly_the_server_answers(backend: Backend) {
+    // A 2 s lease: a send has 1 s in all. The server answers each step after 0.7 s, each
+    // well within a step's own timeout, but together past the budget: every attempt is cut
+    // off in time, none runs on past its claim.
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
+        s.outbox.lease = Duration::from_secs(2);
+    })
+    .await
+    else {
+        return;
+    };
+    w.sink.set_mode("slow");
+    invite_user(&w, None, "grace@example.com").await;
+    let rows = wait_for_outbox_done(&w.app, 1).await;
+    let row = &rows[0];
+    assert_eq!(row.status, "failed", "{row:?}");
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("did not answer in time"),
+        "{row:?}"
+    );
+    assert!(w.sink.mails().is_empty(), "no send ran past its budget");
+}
+
+async fn housekeeping_gives_up_mail_left_unsent_for_a_day_and_empties_it(backend: Backend) {
+    // Mail off on this server: rows queued earlier (when it was on) are never sent.
+    let Some(w) = world(backend, false, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let tenant_id = w.tenant.id.clone();
+    let swept = w
+        .app
+        .run(move |conn, now| {
+            for (age, to) in [
+                (time::Duration::hours(25), "old@example.com"),
+                (time::Duration::hours(1), "new@example.com"),
+            ] {
+                keyward::services::outbox::enqueue(
+                    conn,
+                    now - age,
+                    keyward::services::outbox::NewMessage {
+                        kind: MailKind::Invitation.as_str(),
+                        tenant_id: Some(tenant_id.clone()),
+                        about_id: None,
+                        recipient: to.into(),
+                        payload: "Hello, https://keys.example.test/t/acme/join/secret".into(),
+                    },
+                )?;
+            }
+            keyward::services::housekeeping::sweep(conn, now, None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(swept.outbox_stale, 1);
+    let rows = outbox(&w.app).await;
+    let old = rows
+        .iter()
+        .find(|r| r.recipient == "old@example.com")
+        .unwrap();
+    assert_eq!((old.status.as_str(), old.payload.as_str()), ("failed", ""));
+    assert!(old
+        .last_error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("not sent within a day"));
+    let new = rows
+        .iter()
+        .find(|r| r.recipient == "new@example.com")
+        .unwrap();
+    assert_eq!(new.status, "pending");
+    assert!(new.payload.contains("/join/"));
 }

@@ -11,6 +11,12 @@ Each message's DATA is answered as the file DIR/mode says at that moment:
   stall     nothing is answered until the client goes away; the message is not kept
   tempfail  answered 451 (try again later)
   permfail  answered 550 (refused for good)
+  slow      every MAIL, RCPT and DATA answered after 0.7 s (then accepted)
+
+MAIL and RCPT are answered as the mode says, too:
+
+  rejectsender  MAIL FROM answered 550, as a relay refusing the sender
+  rejectrcpt    RCPT TO answered 550, naming the address ("<...>: User unknown")
 
 Every DATA also leaves DIR/attempt-<id> holding the mode it met, so tests can count
 attempts. Files appear whole (written aside, then renamed). The server exits when its
@@ -46,9 +52,31 @@ class Sink:
             f.write(text)
         os.rename(aside, os.path.join(self.folder, name))
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        mode = self.mode()
+        if mode == "slow":
+            await asyncio.sleep(0.7)
+        if mode == "rejectsender":
+            return "550 5.7.1 <%s>: Sender address rejected: not owned by user ops@relay.test" % address
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        mode = self.mode()
+        if mode == "slow":
+            await asyncio.sleep(0.7)
+        if mode == "rejectrcpt":
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         mode = self.mode()
         self.write("attempt-" + uuid.uuid4().hex, mode)
+        if mode == "slow":
+            await asyncio.sleep(0.7)
         if mode == "stall":
             # Cancelled when the client disconnects; the message is never kept.
             await asyncio.sleep(3600)

@@ -11,6 +11,9 @@ use time::PrimitiveDateTime;
 pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
+/// Revoked before it was sent: kept (without its payload) so that it still counts against
+/// the day's mail quotas, and deleted with the rest after a week.
+pub const CANCELLED: &str = "cancelled";
 
 /// One message to deliver. `payload` may carry a secret link: it is emptied once the row
 /// is sent or given up. No `Debug` of the payload.
@@ -47,6 +50,23 @@ type Held<'a> = diesel::dsl::Filter<
     >,
     diesel::dsl::Eq<outbox::claim, &'a str>,
 >;
+
+/// A row done with (sent, given up, cancelled): its status, its payload emptied, no claim.
+type Finished = (
+    diesel::dsl::Eq<outbox::status, &'static str>,
+    diesel::dsl::Eq<outbox::payload, &'static str>,
+    diesel::dsl::Eq<outbox::claim, Option<String>>,
+    diesel::dsl::Eq<outbox::done_at, PrimitiveDateTime>,
+);
+
+fn finished(status: &'static str, now: PrimitiveDateTime) -> Finished {
+    (
+        outbox::status.eq(status),
+        outbox::payload.eq(""),
+        outbox::claim.eq(None::<String>),
+        outbox::done_at.eq(now),
+    )
+}
 
 impl std::fmt::Debug for OutboxRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,12 +146,7 @@ impl OutboxRow {
         now: PrimitiveDateTime,
     ) -> QueryResult<usize> {
         diesel::update(Self::held(id, claim))
-            .set((
-                outbox::status.eq(SENT),
-                outbox::payload.eq(""),
-                outbox::claim.eq(None::<String>),
-                outbox::done_at.eq(now),
-            ))
+            .set(finished(SENT, now))
             .execute(conn)
     }
 
@@ -161,13 +176,7 @@ impl OutboxRow {
         error: &str,
     ) -> QueryResult<usize> {
         diesel::update(Self::held(id, claim))
-            .set((
-                outbox::status.eq(FAILED),
-                outbox::payload.eq(""),
-                outbox::claim.eq(None::<String>),
-                outbox::last_error.eq(error),
-                outbox::done_at.eq(now),
-            ))
+            .set((finished(FAILED, now), outbox::last_error.eq(error)))
             .execute(conn)
     }
 
@@ -179,14 +188,72 @@ impl OutboxRow {
             .filter(outbox::claim.eq(claim))
     }
 
-    /// Pending rows about `about_id` (an invitation being revoked) are dropped unsent.
-    pub fn delete_pending_about(conn: &mut DbConnection, about_id: &str) -> QueryResult<usize> {
-        diesel::delete(
+    /// Pending rows about `about_id` (an invitation being revoked) are cancelled: never
+    /// sent (a send under way is not recorded), emptied, and kept to count against the
+    /// day's quotas, so that inviting and revoking cannot mail without bound.
+    pub fn cancel_pending_about(
+        conn: &mut DbConnection,
+        about_id: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(
             outbox::table
                 .filter(outbox::about_id.eq(about_id))
                 .filter(outbox::status.eq(PENDING)),
         )
+        .set(finished(CANCELLED, now))
         .execute(conn)
+    }
+
+    /// Pending rows written before `before` are given up with `error` and emptied: a row
+    /// no worker sends (mail turned off after it was queued) does not keep its link.
+    pub fn give_up_pending_before(
+        conn: &mut DbConnection,
+        before: PrimitiveDateTime,
+        now: PrimitiveDateTime,
+        error: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            outbox::table
+                .filter(outbox::status.eq(PENDING))
+                .filter(outbox::created_at.lt(before)),
+        )
+        .set((finished(FAILED, now), outbox::last_error.eq(error)))
+        .execute(conn)
+    }
+
+    /// How many rows of a tenant were written since `since` (whatever became of them),
+    /// and of those, how many to `recipient`.
+    pub fn count_of_tenant_since(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        since: PrimitiveDateTime,
+        recipient: Option<&str>,
+    ) -> QueryResult<i64> {
+        let mut query = outbox::table
+            .filter(outbox::tenant_id.eq(tenant_id))
+            .filter(outbox::created_at.gt(since))
+            .into_boxed();
+        if let Some(to) = recipient {
+            query = query.filter(outbox::recipient.eq(to));
+        }
+        query.count().get_result(conn)
+    }
+
+    /// The time claims are compared with. On PostgreSQL the database's own clock, so that
+    /// instances whose clocks disagree still agree on when a lease ends; `None` on SQLite,
+    /// whose instances share one machine, and so one clock.
+    pub fn database_now(conn: &mut DbConnection) -> QueryResult<Option<PrimitiveDateTime>> {
+        match conn {
+            DbConnection::Postgres(pg) => {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamp>(
+                    "CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP(6))",
+                ))
+                .get_result::<PrimitiveDateTime>(pg)
+                .map(Some)
+            }
+            DbConnection::Sqlite(_) => Ok(None),
+        }
     }
 
     /// How many rows have `status` (all tenants).
@@ -221,7 +288,9 @@ impl OutboxRow {
             .filter(outbox::last_attempt_at.is_not_null())
             .into_boxed();
         if failed_only {
-            query = query.filter(outbox::last_error.is_not_null());
+            query = query
+                .filter(outbox::last_error.is_not_null())
+                .filter(outbox::status.ne(CANCELLED));
         }
         query
             .order(outbox::last_attempt_at.desc())

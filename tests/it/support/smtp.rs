@@ -93,7 +93,8 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    /// `accept`, `stall`, `tempfail` or `permfail`, for the next messages.
+    /// `accept`, `stall`, `tempfail`, `permfail`, `slow`, `rejectsender` or `rejectrcpt`
+    /// (tests/smtp/sink.py), for the next messages.
     pub fn set_mode(&self, mode: &str) {
         let aside = self.dir.join(".mode");
         std::fs::write(&aside, mode).expect("write the mode");
