@@ -8,7 +8,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(&cli.database, SettingsArgs::default_from_env()),
-        Some(Command::Serve(args)) => serve(&cli.database, args),
+        Some(Command::Serve(args)) => serve(&cli.database, *args),
         Some(Command::Migrate) => {
             keyward::telemetry::init(&quiet());
             cli::migrate(&cli.database)
@@ -40,6 +40,12 @@ fn serve(db: &keyward::config::DatabaseArgs, args: SettingsArgs) -> Result<(), C
     runtime.block_on(async move {
         let app = Application::build(settings.clone(), Clock::system()).map_err(CliError::failure)?;
         tracing::info!(bind = %settings.bind, database = %settings.database_url, "keyward is listening on port {}", app.port());
+        if let Some(mail) = &settings.mail {
+            tracing::info!(smtp = %mail.smtp, "mail is on: the outbox worker sends through this SMTP server");
+            if settings.public_url.is_none() {
+                tracing::warn!("mail is on but --public-url is not set: nothing that carries a link is mailed (links in mail are built only from --public-url)");
+            }
+        }
         // The setup link is a secret: stdout only, never the logs.
         match keyward::web::handlers::setup::first_run_url(app.state(), app.port()).await {
             Ok(Some(url)) => println!(

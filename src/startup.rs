@@ -15,6 +15,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// Dropped when the server stops (or this is dropped unrun): the outbox worker ends.
+    outbox_running: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl Application {
@@ -25,6 +27,11 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let db = Database::open_for_workers(&settings.database_url, workers)?;
+        let mailer = settings
+            .mail
+            .as_ref()
+            .map(|mail| crate::services::mail::Mailer::new(mail, settings.outbox.send_timeout()))
+            .transpose()?;
         let session_secret = settings.resolve_session_secret()?;
         let session_key = actix_web::cookie::Key::try_from(session_secret.expose())
             .map_err(|_| "the session secret is too short to sign cookies".to_string())?;
@@ -45,6 +52,7 @@ impl Application {
         // no longer than the others.
         crate::services::passwords::prepare_decoy();
         spawn_housekeeping(state.clone());
+        let outbox_running = mailer.map(|mailer| spawn_outbox_worker(&state, mailer));
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
         let session_state = state.clone();
@@ -81,6 +89,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            outbox_running,
         })
     }
 
@@ -99,6 +108,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let timeout = self.state.settings.shutdown_timeout;
+        let _outbox_running = self.outbox_running;
         let mut server = std::pin::pin!(self.server);
         tokio::select! {
             stopped = &mut server => return stopped,
@@ -179,4 +189,24 @@ fn spawn_housekeeping(state: AppState) {
             tracing::warn!(error = %e, "housekeeping failed; it will try again");
         }
     });
+}
+
+/// The outbox worker, on a thread of its own (SMTP is blocking, and a slow server must
+/// not hold up a request). It stops when the returned sender is dropped.
+fn spawn_outbox_worker(
+    state: &AppState,
+    mailer: crate::services::mail::Mailer,
+) -> std::sync::mpsc::Sender<()> {
+    let (running, stop) = std::sync::mpsc::channel();
+    let worker = crate::services::outbox::Worker {
+        pool: state.db.pool.clone(),
+        clock: state.clock.clone(),
+        mailer,
+        timing: state.settings.outbox,
+    };
+    std::thread::Builder::new()
+        .name("outbox".into())
+        .spawn(move || worker.run(stop))
+        .expect("a thread for the outbox worker");
+    running
 }

@@ -26,7 +26,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default): dashboard, GraphQL and /api
-    Serve(SettingsArgs),
+    // Boxed: the server's settings outweigh every other command's.
+    Serve(Box<SettingsArgs>),
     /// Create or upgrade the database schema, then exit
     Migrate,
     /// Operator commands for bootstrap and scripts: tenants, people, members, keys

@@ -31,8 +31,53 @@ pub struct SettingsArgs {
     /// [default: 20]
     #[arg(long, env = "KEYWARD_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<u64>,
+    /// The SMTP server mail is sent through: smtp://[USER@]HOST[:PORT] (STARTTLS) or
+    /// smtps://[USER@]HOST[:PORT] (TLS); the password comes from --smtp-password-file or
+    /// KEYWARD_SMTP_PASSWORD [default: mail off]
+    #[arg(long, env = "KEYWARD_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (or set KEYWARD_SMTP_PASSWORD)
+    #[arg(long, env = "KEYWARD_SMTP_PASSWORD_FILE", value_name = "PATH")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Refused: a password on the command line shows in `ps` (use --smtp-password-file)
+    #[arg(long, hide = true, value_name = "PASSWORD")]
+    pub smtp_password: Option<String>,
+    /// The sender of Keyward's mail, e.g. "Keyward <keyward@example.com>"; needed with
+    /// --smtp-url
+    #[arg(long, env = "KEYWARD_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    #[command(flatten)]
+    pub outbox: OutboxArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The outbox worker's timing, hidden: the defaults suit production, and tests shorten
+/// them so that nothing waits long (docs/MAIL.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutboxArgs {
+    /// Milliseconds between an idle worker's looks for due rows [default: 2000]
+    #[arg(long, hide = true, env = "KEYWARD_OUTBOX_POLL_MS", value_name = "MS")]
+    pub outbox_poll_ms: Option<u64>,
+    /// Milliseconds a claim on a row lasts; a send may take half of it [default: 600000]
+    #[arg(long, hide = true, env = "KEYWARD_OUTBOX_LEASE_MS", value_name = "MS")]
+    pub outbox_lease_ms: Option<u64>,
+    /// Milliseconds before the first retry; doubled each time [default: 30000]
+    #[arg(
+        long,
+        hide = true,
+        env = "KEYWARD_OUTBOX_RETRY_BASE_MS",
+        value_name = "MS"
+    )]
+    pub outbox_retry_base_ms: Option<u64>,
+    /// Attempts before a row is given up [default: 8]
+    #[arg(
+        long,
+        hide = true,
+        env = "KEYWARD_OUTBOX_MAX_ATTEMPTS",
+        value_name = "N"
+    )]
+    pub outbox_max_attempts: Option<u32>,
 }
 
 /// Quotas and retention; `keyward admin` reads them from the environment and the file.
@@ -55,6 +100,9 @@ pub struct LimitArgs {
         value_name = "N"
     )]
     pub max_pending_invitations_per_tenant: Option<i64>,
+    /// Mails one tenant may have queued in 24 hours [default: 200]
+    #[arg(long, env = "KEYWARD_MAX_MAILS_PER_TENANT_PER_DAY", value_name = "N")]
+    pub max_mails_per_tenant_per_day: Option<i64>,
     /// Days the audit log keeps events [default: forever]
     #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<i64>,

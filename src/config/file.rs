@@ -17,9 +17,12 @@ pub(super) struct FileSettings {
     pub(super) session_secret: Option<String>,
     pub(super) metrics_token: Option<String>,
     pub(super) shutdown_timeout: Option<u64>,
+    pub(super) smtp_url: Option<String>,
+    pub(super) mail_from: Option<String>,
     pub(super) max_keys_per_account: Option<i64>,
     pub(super) max_service_accounts_per_tenant: Option<i64>,
     pub(super) max_pending_invitations_per_tenant: Option<i64>,
+    pub(super) max_mails_per_tenant_per_day: Option<i64>,
     pub(super) audit_retention_days: Option<i64>,
 }
 
@@ -51,6 +54,12 @@ impl FileSettings {
                 args.max_pending_invitations_per_tenant,
                 self.max_pending_invitations_per_tenant,
                 d.max_pending_invitations_per_tenant,
+            )?,
+            max_mails_per_tenant_per_day: pick(
+                "max_mails_per_tenant_per_day",
+                args.max_mails_per_tenant_per_day,
+                self.max_mails_per_tenant_per_day,
+                d.max_mails_per_tenant_per_day,
             )?,
         };
         let retention = match args.audit_retention_days.or(self.audit_retention_days) {

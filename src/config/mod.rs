@@ -5,9 +5,11 @@
 
 mod args;
 mod file;
+mod mail;
 mod secrets;
 
-pub use args::{DatabaseArgs, LimitArgs, SettingsArgs};
+pub use args::{DatabaseArgs, LimitArgs, OutboxArgs, SettingsArgs};
+pub use mail::{MailSettings, OutboxTiming, SmtpPassword, SmtpSecurity, SmtpUrl};
 pub use secrets::{MetricsToken, SessionSecret};
 
 use crate::db::{Backend, DatabaseUrl};
@@ -77,6 +79,9 @@ pub struct Settings {
     pub metrics_token: Option<MetricsToken>,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: std::time::Duration,
+    /// `None`: mail is off (no `--smtp-url`).
+    pub mail: Option<MailSettings>,
+    pub outbox: OutboxTiming,
 }
 
 impl Settings {
@@ -132,6 +137,13 @@ impl Settings {
                 .or(file.shutdown_timeout)
                 .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
         );
+        let mail = mail::resolve_mail(
+            args.smtp_url.as_deref().or(file.smtp_url.as_deref()),
+            args.mail_from.as_deref().or(file.mail_from.as_deref()),
+            args.smtp_password_file.as_ref(),
+            args.smtp_password.is_some(),
+        )?;
+        let outbox = outbox_timing(&args.outbox)?;
         Ok(Self {
             bind,
             database_url,
@@ -144,6 +156,8 @@ impl Settings {
             audit_retention_days,
             metrics_token,
             shutdown_timeout,
+            mail,
+            outbox,
         })
     }
 
@@ -189,6 +203,40 @@ impl Settings {
             _ => Err("KEYWARD_SESSION_SECRET must be set when the database is PostgreSQL, so every instance shares it (generate one with `openssl rand -base64 64`)".into()),
         }
     }
+}
+
+/// The outbox timing: the defaults, with what the hidden flags change.
+fn outbox_timing(args: &OutboxArgs) -> Result<OutboxTiming, String> {
+    let d = OutboxTiming::default();
+    let ms = |name: &str, given: Option<u64>, default: std::time::Duration| match given {
+        Some(0) => Err(format!("{name} must be 1 or more milliseconds")),
+        Some(n) if n > OutboxTiming::MAX_MS => Err(format!(
+            "{name} must be at most {} milliseconds (a day), not {n}",
+            OutboxTiming::MAX_MS
+        )),
+        Some(n) => Ok(std::time::Duration::from_millis(n)),
+        None => Ok(default),
+    };
+    Ok(OutboxTiming {
+        poll: ms("KEYWARD_OUTBOX_POLL_MS", args.outbox_poll_ms, d.poll)?,
+        lease: ms("KEYWARD_OUTBOX_LEASE_MS", args.outbox_lease_ms, d.lease)?,
+        retry_base: ms(
+            "KEYWARD_OUTBOX_RETRY_BASE_MS",
+            args.outbox_retry_base_ms,
+            d.retry_base,
+        )?,
+        max_attempts: match args.outbox_max_attempts {
+            Some(0) => return Err("KEYWARD_OUTBOX_MAX_ATTEMPTS must be 1 or more".into()),
+            Some(n) if n > OutboxTiming::MAX_ATTEMPTS => {
+                return Err(format!(
+                    "KEYWARD_OUTBOX_MAX_ATTEMPTS must be at most {}, not {n}",
+                    OutboxTiming::MAX_ATTEMPTS
+                ))
+            }
+            Some(n) => n,
+            None => d.max_attempts,
+        },
+    })
 }
 
 /// Whether `ip`, canonical (an IPv4-mapped IPv6 address as its IPv4 one), is in `nets`.
@@ -240,6 +288,41 @@ fn resolve_metrics_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_outbox_timings_are_refused_at_start_up() {
+        let timing = |args: OutboxArgs| outbox_timing(&args);
+        let e = timing(OutboxArgs {
+            outbox_lease_ms: Some(u64::MAX),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("KEYWARD_OUTBOX_LEASE_MS must be at most"), "{e}");
+        for args in [
+            OutboxArgs {
+                outbox_poll_ms: Some(OutboxTiming::MAX_MS + 1),
+                ..Default::default()
+            },
+            OutboxArgs {
+                outbox_retry_base_ms: Some(u64::MAX / 1000),
+                ..Default::default()
+            },
+            OutboxArgs {
+                outbox_max_attempts: Some(u32::MAX),
+                ..Default::default()
+            },
+        ] {
+            assert!(timing(args.clone()).is_err(), "{args:?}");
+        }
+        let most = timing(OutboxArgs {
+            outbox_poll_ms: Some(OutboxTiming::MAX_MS),
+            outbox_lease_ms: Some(OutboxTiming::MAX_MS),
+            outbox_retry_base_ms: Some(OutboxTiming::MAX_MS),
+            outbox_max_attempts: Some(OutboxTiming::MAX_ATTEMPTS),
+        })
+        .unwrap();
+        assert_eq!(most.lease, std::time::Duration::from_secs(24 * 3600));
+    }
 
     #[test]
     fn log_setting_takes_a_filter_and_a_format() {

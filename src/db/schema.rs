@@ -101,6 +101,7 @@ diesel::table! {
         used_at -> Nullable<Timestamp>,
         used_by -> Nullable<Text>,
         note -> Nullable<Text>,
+        email -> Nullable<Text>,
     }
 }
 
@@ -177,3 +178,22 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(agents, api_keys);
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        tenant_id -> Nullable<Text>,
+        about_id -> Nullable<Text>,
+        recipient -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        claim -> Nullable<Text>,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        done_at -> Nullable<Timestamp>,
+    }
+}

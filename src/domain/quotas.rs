@@ -10,6 +10,8 @@ pub struct Quotas {
     pub max_service_accounts_per_tenant: i64,
     /// Pending (unused, unexpired) invitations one tenant may have.
     pub max_pending_invitations_per_tenant: i64,
+    /// Mails one tenant may have queued in 24 hours (sent, failed or revoked unsent alike).
+    pub max_mails_per_tenant_per_day: i64,
 }
 
 impl Default for Quotas {
@@ -18,6 +20,7 @@ impl Default for Quotas {
             max_keys_per_account: 1_000,
             max_service_accounts_per_tenant: 1_000,
             max_pending_invitations_per_tenant: 100,
+            max_mails_per_tenant_per_day: 200,
         }
     }
 }
@@ -37,6 +40,9 @@ impl QuotaSetting {
     };
     pub const INVITATIONS: QuotaSetting = QuotaSetting {
         file_key: "max_pending_invitations_per_tenant",
+    };
+    pub const MAILS: QuotaSetting = QuotaSetting {
+        file_key: "max_mails_per_tenant_per_day",
     };
 
     /// "max_keys_per_account (--max-keys-per-account, KEYWARD_MAX_KEYS_PER_ACCOUNT)".

@@ -3,7 +3,7 @@
 use crate::db::models::api_key_list::KeyOrderField;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::Invitation;
-use crate::domain::{AccountKind, InvitationNote, Role};
+use crate::domain::{AccountKind, Email, InvitationNote, Role};
 use crate::error::AppError;
 use crate::graphql::auth::{GqlAccountType, GqlRole};
 use crate::graphql::context::{tenant_or_own, RequestContext};
@@ -12,7 +12,8 @@ use crate::graphql::lists::{
 };
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::graphql::SuccessPayload;
-use crate::services::invitations::{self, PendingInvitation};
+use crate::services::invitations::{self, InvitationRequest, PendingInvitation};
+use crate::services::mail::MailLinks;
 use crate::services::members::{self, Member};
 use crate::services::team_lists::{self, TeamList};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
@@ -57,6 +58,8 @@ pub struct GqlInvitation {
     created_by_name: Option<String>,
     /// What the admin wrote to tell it apart from other pending links (null: nothing).
     note: Option<String>,
+    /// The address it was mailed to and is bound to (null: a link for whoever holds it).
+    email: Option<String>,
 }
 
 impl From<Invitation> for GqlInvitation {
@@ -70,6 +73,7 @@ impl From<Invitation> for GqlInvitation {
             created_by: i.created_by.into(),
             created_by_name: None,
             note: i.note,
+            email: i.email,
         }
     }
 }
@@ -89,6 +93,9 @@ impl From<PendingInvitation> for GqlInvitation {
 pub struct CreateInvitationPayload {
     invitation: GqlInvitation,
     token: String,
+    /// The address the link is mailed to: queued with the invitation and sent in the
+    /// background, at least once (null: nothing mailed).
+    mailed_to: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -98,6 +105,10 @@ pub struct CreateInvitationInput {
     tenant_id: Option<Uuid>,
     /// Up to 100 characters for the admins, to tell pending links apart ("for Grace").
     note: Option<String>,
+    /// Mail the link to this address and bind the invitation to it: an account made
+    /// through it takes this address, an existing account must have it. Needs a server
+    /// with --smtp-url and --public-url (links in mail are built only from the latter).
+    email: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -305,6 +316,7 @@ pub struct MembersMutation;
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl MembersMutation {
     /// A one-time link valid 24 hours; whoever opens it signed in joins with `role`.
+    /// With `email`, the link is also mailed there and only that address can use it.
     async fn create_invitation(
         &self,
         ctx: &Context<'_>,
@@ -312,25 +324,33 @@ impl MembersMutation {
     ) -> async_graphql::Result<CreateInvitationPayload> {
         let context = RequestContext::of(ctx)?;
         let quotas = context.state.settings.quotas;
+        let mail = MailLinks::of(&context.state.settings);
         let note = InvitationNote::parse(input.note.as_deref().unwrap_or_default())
             .map_err(AppError::from)?;
+        let email = input
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()
+            .map_err(AppError::from)?;
+        let request = InvitationRequest {
+            role: input.role.into(),
+            note,
+            email,
+        };
         let created = context
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
                 invitations::create_invitation_within(
-                    conn,
-                    actor,
-                    now,
-                    &tenant_id,
-                    input.role.into(),
-                    note,
-                    &quotas,
+                    conn, actor, now, &tenant_id, request, &quotas, &mail,
                 )
             })
             .await?;
         Ok(CreateInvitationPayload {
             invitation: created.invitation.into(),
             token: created.token,
+            mailed_to: created.mailed_to,
         })
     }
 

@@ -1,6 +1,8 @@
 //! The periodic clean-up every instance runs: expired sessions, sign-in failures older
 //! than throttling looks back, invitations used or expired more than 30 days ago, agents
-//! not seen for 30 days, and (when `audit_retention_days` is set) old audit events.
+//! not seen for 30 days, outbox rows sent or given up a week ago (and rows left unsent
+//! for a day are given up, their payload emptied), and (when
+//! `audit_retention_days` is set) old audit events.
 //! Idempotent and cheap, so several instances may run it at the same time.
 
 use crate::db::models::housekeeping as rows;
@@ -24,11 +26,21 @@ pub struct Swept {
     pub audit_events: usize,
     /// Agents not seen for `agents::FORGOTTEN_AFTER`.
     pub agents: usize,
+    /// Outbox rows sent or given up more than `outbox::KEPT_FOR` ago.
+    pub outbox: usize,
+    /// Outbox rows given up (and emptied) after waiting unsent `outbox::PENDING_AT_MOST`.
+    pub outbox_stale: usize,
 }
 
 impl Swept {
     pub fn total(&self) -> usize {
-        self.sessions + self.sign_in_failures + self.invitations + self.audit_events + self.agents
+        self.sessions
+            + self.sign_in_failures
+            + self.invitations
+            + self.audit_events
+            + self.agents
+            + self.outbox
+            + self.outbox_stale
     }
 }
 
@@ -53,6 +65,8 @@ pub fn sweep(
             conn,
             now - crate::services::agents::FORGOTTEN_AFTER,
         )?,
+        outbox: crate::services::outbox::sweep(conn, now)?,
+        outbox_stale: crate::services::outbox::give_up_stale(conn, now)?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -61,6 +75,8 @@ pub fn sweep(
             invitations = swept.invitations,
             audit_events = swept.audit_events,
             agents = swept.agents,
+            outbox = swept.outbox,
+            outbox_stale = swept.outbox_stale,
             "housekeeping deleted old rows"
         );
     }

@@ -1,5 +1,7 @@
 //! One-time invitation links: created by human admins with a role, valid 24 hours, stored
-//! by the digest of their token; whoever holds one, signed in, joins with that role.
+//! by the digest of their token; whoever holds one, signed in, joins with that role. A
+//! link made with an email is mailed there (through the outbox) and bound to it: a new
+//! account made through it takes that address, an existing account must have it.
 
 use crate::db::models::Account;
 use crate::db::models::{Invitation, Membership};
@@ -10,7 +12,9 @@ use crate::domain::{ids::parse_id, new_id, Email, InvitationNote, PersonName, Ro
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
+use crate::services::mail::{self, MailKind, MailLinks};
 use crate::services::members::insert_membership;
+use crate::services::outbox;
 use crate::services::passwords::HashedPassword;
 use crate::services::permissions::{self, Permission};
 use crate::services::{transaction, Actor};
@@ -22,6 +26,8 @@ pub const VALID_FOR: Duration = Duration::hours(24);
 pub struct CreatedInvitation {
     pub invitation: Invitation,
     pub token: String,
+    /// The address its link was mailed to (queued in the outbox, sent in the background).
+    pub mailed_to: Option<String>,
 }
 
 impl std::fmt::Debug for CreatedInvitation {
@@ -32,7 +38,26 @@ impl std::fmt::Debug for CreatedInvitation {
     }
 }
 
-/// `create_invitation_within` the default quotas (for tests).
+/// What an admin asks for: a role, an optional note for the admins, and optionally the
+/// address the link is mailed to (and the invitation bound to).
+#[derive(Debug, Clone)]
+pub struct InvitationRequest {
+    pub role: Role,
+    pub note: Option<InvitationNote>,
+    pub email: Option<Email>,
+}
+
+impl InvitationRequest {
+    pub fn role(role: Role) -> Self {
+        Self {
+            role,
+            note: None,
+            email: None,
+        }
+    }
+}
+
+/// `create_invitation_within` the default quotas, unmailed (for tests).
 pub fn create_invitation(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -40,22 +65,42 @@ pub fn create_invitation(
     tenant_id: &str,
     role: Role,
 ) -> Result<CreatedInvitation, AppError> {
-    create_invitation_within(conn, actor, now, tenant_id, role, None, &Quotas::default())
+    create_invitation_within(
+        conn,
+        actor,
+        now,
+        tenant_id,
+        InvitationRequest::role(role),
+        &Quotas::default(),
+        &MailLinks::default(),
+    )
 }
 
 /// Creates a one-time link, refused when the tenant has `max_pending_invitations_per_tenant`
 /// links neither used nor expired. The note is for the admins, to tell pending links apart.
+/// With an email, the invitation is bound to that address and its link is mailed there
+/// (the mail is queued in this transaction); refused when this server cannot mail links
+/// (no `--smtp-url`, or no `--public-url` to build them from).
 pub fn create_invitation_within(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     tenant_id: &str,
-    role: Role,
-    note: Option<InvitationNote>,
+    request: InvitationRequest,
     quotas: &Quotas,
+    mail: &MailLinks,
 ) -> Result<CreatedInvitation, AppError> {
+    let InvitationRequest { role, note, email } = request;
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        let link_base = match &email {
+            Some(to) => {
+                let base = mail.base("email")?.to_string();
+                mail::check_address("email", to.as_str())?;
+                Some(base)
+            }
+            None => None,
+        };
         lock_tenant(conn, tenant_id)?;
         let limit = quotas.max_pending_invitations_per_tenant;
         if Invitation::count_pending_of(conn, tenant_id, now)? >= limit {
@@ -63,6 +108,9 @@ pub fn create_invitation_within(
                 "this tenant already has {limit} pending invitations, the limit set by {}; revoke one or let one expire first",
                 QuotaSetting::INVITATIONS.describe()
             )));
+        }
+        if let Some(to) = &email {
+            within_mail_quotas(conn, now, tenant_id, to.as_str(), quotas)?;
         }
         let token = random_secret(40);
         let invitation = Invitation {
@@ -76,8 +124,12 @@ pub fn create_invitation_within(
             used_at: None,
             used_by: None,
             note: note.map(InvitationNote::into_inner),
+            email: email.map(Email::into_inner),
         };
         invitation.insert(conn)?;
+        if let (Some(base), Some(to)) = (&link_base, &invitation.email) {
+            mail_invitation(conn, actor, now, &invitation, base, &token, to)?;
+        }
         audit::record(
             conn,
             actor,
@@ -89,8 +141,87 @@ pub fn create_invitation_within(
                 detail: described(&invitation),
             },
         )?;
-        Ok(CreatedInvitation { invitation, token })
+        let mailed_to = invitation.email.clone();
+        Ok(CreatedInvitation {
+            invitation,
+            token,
+            mailed_to,
+        })
     })
+}
+
+/// Refuses a mail beyond the day's quotas: the tenant's `max_mails_per_tenant_per_day`,
+/// and `outbox::MAILS_PER_ADDRESS_PER_DAY` to one address. Mails sent, given up or
+/// cancelled count (their rows are kept a week), so revoking and inviting again does not
+/// reset them. Called under the tenant's lock. The refusal is on the email field (beside
+/// it in the dialog): the link can still be made without one.
+fn within_mail_quotas(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    to: &str,
+    quotas: &Quotas,
+) -> Result<(), AppError> {
+    let (of_tenant, to_address) = outbox::queued_in_the_last_day(conn, now, tenant_id, to)?;
+    let limit = quotas.max_mails_per_tenant_per_day;
+    if of_tenant >= limit {
+        return Err(AppError::invalid("email", format!(
+            "cannot be mailed: this tenant has had {of_tenant} mails queued in the last 24 hours, the limit set by {}; try again later, or leave the email out and pass the link on yourself",
+            QuotaSetting::MAILS.describe()
+        )));
+    }
+    let per_address = outbox::MAILS_PER_ADDRESS_PER_DAY;
+    if to_address >= per_address {
+        return Err(AppError::invalid("email", format!(
+            "cannot be mailed: {to} has been mailed {to_address} invitations from this tenant in the last 24 hours, the most one address gets in a day; try again tomorrow, or leave the email out and pass the link on yourself"
+        )));
+    }
+    Ok(())
+}
+
+/// Queues the invitation's mail: the link under `base` (`--public-url`), who invited, to
+/// which team and role. Its body holds the link until the outbox has sent it.
+fn mail_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    invitation: &Invitation,
+    base: &str,
+    token: &str,
+    to: &str,
+) -> Result<(), AppError> {
+    let tenant = crate::db::models::Tenant::find(conn, &invitation.tenant_id)?
+        .ok_or_else(|| AppError::not_found("tenant not found"))?;
+    let inviter = match actor.account_id() {
+        Some(id) => Account::find(conn, id)?.map(|a| a.name),
+        None => None,
+    };
+    let link = format!("{base}/t/{}/join/{token}", tenant.slug);
+    let expires = invitation
+        .expires_at
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    let body = mail::invitation_body(&mail::InvitationMail {
+        inviter: inviter.as_deref(),
+        tenant_name: &tenant.name,
+        role: Role::parse(&invitation.role).map_or("a member", Role::label),
+        link: &link,
+        expires: &expires,
+    });
+    outbox::enqueue(
+        conn,
+        now,
+        outbox::NewMessage {
+            kind: MailKind::Invitation.as_str(),
+            tenant_id: Some(invitation.tenant_id.clone()),
+            about_id: Some(invitation.id.clone()),
+            recipient: to.to_string(),
+            payload: body,
+        },
+    )?;
+    Ok(())
 }
 
 /// "invitation as User “for Grace”": the audit log's words for a link.
@@ -99,10 +230,14 @@ fn described(invitation: &Invitation) -> String {
         Ok(role) => role.label(),
         Err(_) => &invitation.role,
     };
-    match &invitation.note {
+    let mut text = match &invitation.note {
         Some(note) => format!("invitation as {role} “{note}”"),
         None => format!("invitation as {role}"),
+    };
+    if let Some(email) = &invitation.email {
+        text.push_str(&format!(", mailed to {email}"));
     }
+    text
 }
 
 /// A pending invitation and the name of the admin who made it.
@@ -142,6 +277,7 @@ pub(crate) fn revoke_invitations_created_by(
 ) -> Result<(), AppError> {
     for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {
         Invitation::delete(conn, &invitation.id)?;
+        outbox::cancel_about(conn, &invitation.id, now)?;
         audit::record(
             conn,
             actor,
@@ -184,6 +320,7 @@ pub fn revoke_invitation(
             .filter(|i| i.tenant_id == tenant_id)
             .ok_or_else(|| AppError::not_found("invitation not found"))?;
         Invitation::delete(conn, &invitation.id)?;
+        outbox::cancel_about(conn, &invitation.id, now)?;
         audit::record(
             conn,
             actor,
@@ -248,6 +385,15 @@ pub fn accept_invitation(
     };
     transaction(conn, |conn| {
         let invitation = find_usable(conn, now, tenant_id, token)?;
+        if let Some(bound) = &invitation.email {
+            let yours = Account::find(conn, account_id)?.and_then(|a| a.email);
+            if yours.as_deref() != Some(bound.as_str()) {
+                return Err(AppError::forbidden(format!(
+                    "this invitation was sent to {bound} and is for that address only: sign in as {bound} to join, or ask an admin to invite {}",
+                    yours.as_deref().unwrap_or("your account")
+                )));
+            }
+        }
         if Invitation::mark_used(conn, &invitation.id, account_id, now)? == 0 {
             return Err(AppError::Conflict(
                 "this invitation link has already been used; ask an admin for a new one".into(),
@@ -291,7 +437,11 @@ pub fn accept_invitation_as_new_person(
         password,
     } = person;
     transaction(conn, |conn| {
-        find_usable(conn, now, tenant_id, token)?;
+        // A mailed invitation makes the account with the address it was sent to.
+        let email = match find_usable(conn, now, tenant_id, token)?.email {
+            Some(bound) => Email::parse(&bound)?,
+            None => email,
+        };
         let creator = Actor {
             kind: ActorKind::Operator,
             ip: ip.clone(),
@@ -320,16 +470,29 @@ pub fn preview(
     Ok((tenant, role))
 }
 
-/// [`preview`] plus the name of who made the link, for the join page ("Ada Lovelace
-/// invited you"); `None` once their account is gone.
+/// What the join page shows of a link: [`preview`], who made it ("Ada Lovelace invited
+/// you"; `None` once their account is gone) and the address a mailed one is bound to.
+#[derive(Debug, Clone)]
+pub struct InvitationPreview {
+    pub tenant: crate::db::models::Tenant,
+    pub role: Role,
+    pub inviter: Option<String>,
+    pub email: Option<String>,
+}
+
 pub fn preview_with_inviter(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     tenant_slug: &str,
     token: &str,
-) -> Result<(crate::db::models::Tenant, Role, Option<String>), AppError> {
+) -> Result<InvitationPreview, AppError> {
     let (tenant, role) = preview(conn, now, tenant_slug, token)?;
     let invitation = find_usable(conn, now, &tenant.id, token)?;
     let inviter = Account::find(conn, &invitation.created_by)?.map(|a| a.name);
-    Ok((tenant, role, inviter))
+    Ok(InvitationPreview {
+        tenant,
+        role,
+        inviter,
+        email: invitation.email,
+    })
 }

@@ -92,6 +92,7 @@ pub fn delete_tenant(
             api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its tenant")?;
         }
         Invitation::delete_all_of_tenant(conn, &tenant.id)?;
+        crate::db::models::OutboxRow::delete_all_of_tenant(conn, &tenant.id)?;
         Membership::delete_all_of_tenant(conn, &tenant.id)?;
         for sa in Account::service_accounts_of(conn, &tenant.id)? {
             Account::delete(conn, &sa.id)?;

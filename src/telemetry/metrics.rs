@@ -55,6 +55,10 @@ struct Metrics {
     password_checks: IntCounter,
     bookkeeping_dropped: IntCounter,
     pool_connections: IntGaugeVec,
+    outbox_sent: IntCounterVec,
+    outbox_send_failures: IntCounterVec,
+    outbox_given_up: IntCounterVec,
+    outbox_depth: IntGaugeVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -113,6 +117,38 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["state"],
     )
     .expect("valid metric");
+    let outbox_sent = IntCounterVec::new(
+        Opts::new(
+            "keyward_outbox_sent_total",
+            "Outbox messages this instance delivered (accepted by the SMTP server), by kind",
+        ),
+        &["kind"],
+    )
+    .expect("valid metric");
+    let outbox_send_failures = IntCounterVec::new(
+        Opts::new(
+            "keyward_outbox_send_failures_total",
+            "Outbox delivery attempts of this instance that failed, by kind",
+        ),
+        &["kind"],
+    )
+    .expect("valid metric");
+    let outbox_given_up = IntCounterVec::new(
+        Opts::new(
+            "keyward_outbox_given_up_total",
+            "Outbox messages this instance gave up on (last attempt or a permanent refusal), by kind",
+        ),
+        &["kind"],
+    )
+    .expect("valid metric");
+    let outbox_depth = IntGaugeVec::new(
+        Opts::new(
+            "keyward_outbox_depth",
+            "Outbox rows in the database (all instances), by status: pending (waiting to be sent) or failed (given up, kept a week)",
+        ),
+        &["status"],
+    )
+    .expect("valid metric");
     for collector in [
         Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(http_duration.clone()),
@@ -123,6 +159,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(password_checks.clone()),
         Box::new(bookkeeping_dropped.clone()),
         Box::new(pool_connections.clone()),
+        Box::new(outbox_sent.clone()),
+        Box::new(outbox_send_failures.clone()),
+        Box::new(outbox_given_up.clone()),
+        Box::new(outbox_depth.clone()),
     ] {
         registry
             .register(collector)
@@ -139,6 +179,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         password_checks,
         bookkeeping_dropped,
         pool_connections,
+        outbox_sent,
+        outbox_send_failures,
+        outbox_given_up,
+        outbox_depth,
     }
 });
 
@@ -166,8 +210,35 @@ pub fn bookkeeping_dropped() {
     METRICS.bookkeeping_dropped.inc();
 }
 
-/// Everything in Prometheus' text format, with the pool's gauges read now.
-pub fn render(pool: &Pool) -> String {
+pub fn outbox_sent(kind: &str) {
+    METRICS.outbox_sent.with_label_values(&[kind]).inc();
+}
+
+pub fn outbox_send_failed(kind: &str) {
+    METRICS
+        .outbox_send_failures
+        .with_label_values(&[kind])
+        .inc();
+}
+
+pub fn outbox_given_up(kind: &str) {
+    METRICS.outbox_given_up.with_label_values(&[kind]).inc();
+}
+
+/// Everything in Prometheus' text format, with the pool's gauges read now and the
+/// outbox's depth (pending, failed) as just counted (`None`: the database did not answer;
+/// the gauges keep their last values).
+pub fn render(pool: &Pool, outbox_depth: Option<(i64, i64)>) -> String {
+    if let Some((pending, failed)) = outbox_depth {
+        METRICS
+            .outbox_depth
+            .with_label_values(&["pending"])
+            .set(pending);
+        METRICS
+            .outbox_depth
+            .with_label_values(&["failed"])
+            .set(failed);
+    }
     let state = pool.state();
     let idle = i64::from(state.idle_connections);
     METRICS

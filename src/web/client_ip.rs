@@ -8,8 +8,10 @@
 //! port (`203.0.113.7:5555`, `[2001:db8::1]:443`) or brackets (`[2001:db8::1]`).
 //!
 //! The host and scheme: `X-Forwarded-Host` / `X-Forwarded-Proto` only when the peer is a
-//! trusted proxy; otherwise the request's own `Host` and scheme. Links that leave the
-//! server (invitations) prefer `--public-url` over either. See docs/DECISIONS.md.
+//! trusted proxy; otherwise the request's own `Host` and scheme. Links shown to the person
+//! who asked (an invitation's dialog) prefer `--public-url` over either; links *mailed*
+//! come only from `--public-url` (`services::mail::MailLinks`), never from here. See
+//! docs/DECISIONS.md.
 
 use crate::config::Settings;
 use actix_web::http::header::{self, HeaderMap};
@@ -95,8 +97,8 @@ pub fn request_origin(req: &HttpRequest, settings: &Settings) -> String {
     format!("{scheme}://{host}")
 }
 
-/// The base of links that leave the server: `--public-url` when set, else this request's
-/// origin.
+/// The base of links shown to the person who made the request: `--public-url` when set,
+/// else this request's origin. Never for mail (`services::mail::MailLinks`).
 pub fn public_base(req: &HttpRequest, settings: &Settings) -> String {
     match &settings.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),

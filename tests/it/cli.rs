@@ -445,6 +445,43 @@ fn start_up_failures_are_one_clear_line_and_a_non_zero_exit() {
             vec![],
             "log setting",
         ),
+        (
+            vec![
+                "serve",
+                "--smtp-url",
+                "smtp://keyward:hunter2@mail.example.com",
+                "--mail-from",
+                "keyward@example.com",
+            ],
+            vec![],
+            "KEYWARD_SMTP_PASSWORD_FILE",
+        ),
+        (
+            vec!["serve", "--smtp-password", "hunter2"],
+            vec![],
+            "--smtp-password-file",
+        ),
+        (
+            vec!["serve", "--smtp-url", "smtp://mail.example.com"],
+            vec![],
+            "--mail-from",
+        ),
+        (
+            vec![
+                "serve",
+                "--smtp-url",
+                "smtp://mail.example.com",
+                "--mail-from",
+                "Keyward at example.com",
+            ],
+            vec![],
+            "is not a mail address",
+        ),
+        (
+            vec!["serve", "--smtp-url", "http://mail.example.com"],
+            vec![("KEYWARD_MAIL_FROM", "keyward@example.com")],
+            "the scheme must be smtp or smtps",
+        ),
     ];
     for (args, envs, says) in cases {
         let result = ServerProcess::start(&dir, &args, &envs);

@@ -21,6 +21,8 @@ mod lifecycle;
 mod lifecycle_pages;
 mod lifecycle_policy;
 
+mod mail;
+
 mod ops;
 mod permissions;
 mod reliability;

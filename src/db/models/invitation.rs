@@ -18,6 +18,8 @@ pub struct Invitation {
     pub used_by: Option<String>,
     /// What the admin wrote to tell it apart from other pending links.
     pub note: Option<String>,
+    /// The address a mailed invitation is bound to (lowercased); `None`: anyone's link.
+    pub email: Option<String>,
 }
 
 impl Invitation {

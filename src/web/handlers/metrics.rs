@@ -29,7 +29,11 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             .content_type("text/plain; charset=utf-8")
             .body("send the metrics token as `Authorization: Bearer <token>`\n");
     }
+    let depth = state
+        .run(|conn, _| crate::services::outbox::depth(conn))
+        .await
+        .ok();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::telemetry::metrics::render(&state.db.pool))
+        .body(crate::telemetry::metrics::render(&state.db.pool, depth))
 }

@@ -51,7 +51,29 @@ pub struct TeamSettingsPage {
     /// The policy in words ("keys must expire within 90 days").
     pub summary: String,
     pub keys_beyond: Vec<KeyBeyondRow>,
+    pub mail: MailStateView,
     pub errors: FieldErrors,
+}
+
+/// Team › Settings' "Mail" section: whether this server mails links, and the tenant's
+/// outbox (what waits, what was given up, the last failure and why).
+#[derive(Debug, Clone, Default)]
+pub struct MailStateView {
+    /// Why links cannot be mailed (`None`: they can).
+    pub off: Option<&'static str>,
+    pub pending: i64,
+    pub given_up: i64,
+    pub last_failure: Option<MailFailureView>,
+    pub last_sent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailFailureView {
+    pub at: String,
+    pub recipient: String,
+    pub reason: String,
+    /// "tried again in 5 minutes", or "given up".
+    pub next: String,
 }
 
 impl super::CreateKeyForm {

@@ -46,6 +46,8 @@ pub struct JoinPage {
     pub sign_in_url: String,
     pub signed_in_as: Option<String>,
     pub email: String,
+    /// The address a mailed invitation is bound to: shown, not editable.
+    pub bound_email: Option<String>,
     pub name: String,
     pub errors: FieldErrors,
 }

@@ -115,6 +115,8 @@ pub struct InvitationRow {
     pub role: String,
     /// What the admin wrote on it; empty when nothing.
     pub note: String,
+    /// The address it was mailed to, and is bound to.
+    pub email: Option<String>,
     pub created_by: String,
     pub created: String,
     pub expires: String,
@@ -167,6 +169,9 @@ pub struct InvitationForm {
     pub role: String,
     pub note: String,
     pub note_max: usize,
+    pub email: String,
+    /// Why this server cannot mail the link (`None`: it can, and the email field shows).
+    pub mail_off: Option<&'static str>,
     pub errors: FieldErrors,
 }
 
@@ -188,6 +193,8 @@ pub struct CreatedInvitationView {
     pub link: String,
     pub role: &'static str,
     pub note: String,
+    /// The address the link was mailed to.
+    pub mailed_to: Option<String>,
     pub expires: String,
     pub done_url: String,
 }

@@ -114,7 +114,7 @@ async fn a_key_is_refused_outside_its_ranges_and_the_forwarded_address_is_not_be
         .key_allowed_from(&["203.0.113.0/24", "2001:db8::/32"])
         .await;
     let refusals = || {
-        let text = keyward::telemetry::metrics::render(&f.app.state.db.pool);
+        let text = keyward::telemetry::metrics::render(&f.app.state.db.pool, None);
         super::metrics::sample(
             &text,
             "keyward_auth_failures_total",

@@ -8,10 +8,10 @@ use crate::support::{Backend, TestApp};
 use keyward::config::MetricsToken;
 use keyward::domain::{PlainToken, Role, TokenKind};
 
-const TOKEN: &str = "metrics-token-for-the-tests-0123456789";
+pub(crate) const TOKEN: &str = "metrics-token-for-the-tests-0123456789";
 
 /// The value of the sample `name{labels…}` holding every one of `labels`; 0 when absent.
-pub(super) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {
@@ -28,7 +28,7 @@ pub(super) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let res = app
         .client
         .get(app.url("/metrics"))

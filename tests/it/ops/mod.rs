@@ -3,5 +3,5 @@
 mod backup;
 mod ip_allow;
 mod ip_allow_pages;
-mod metrics;
+pub(crate) mod metrics;
 mod shutdown;

@@ -3,30 +3,8 @@
 
 use super::{Caller, Figures};
 use crate::support::browser::Browser;
-use crate::support::{client, postgres_available, test_settings, Backend, TestApp};
-use keyward::domain::{Clock, Role};
-use keyward::startup::Application;
-
-/// A second instance of `app`'s server: same database, same session secret.
-fn second_instance(app: &TestApp) -> TestApp {
-    let mut settings = test_settings(&app.db);
-    settings.session_secret = app.state.settings.session_secret.clone();
-    let clock = Clock::system();
-    let built = Application::build(settings, clock.clone()).expect("second instance builds");
-    let port = built.port();
-    let state = built.state().clone();
-    tokio::spawn(built.run_until_stopped());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        clock,
-        state,
-        client: client(),
-        backend: app.backend,
-        // The database belongs to `app`; this one only borrows its URL.
-        db: crate::support::TestDb::borrowed(&app.db),
-    }
-}
+use crate::support::{client, postgres_available, Backend, TestApp};
+use keyward::domain::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_agree_at_once_on_keys_sessions_and_roles() {
@@ -34,7 +12,7 @@ async fn two_instances_on_one_postgres_agree_at_once_on_keys_sessions_and_roles(
         return;
     }
     let a = TestApp::spawn(Backend::Postgres).await;
-    let b = second_instance(&a);
+    let b = a.another_instance(|_| {});
     let mut figures = Figures::new("two_instances");
     let tenant = a.create_tenant("acme").await;
     let admin = a

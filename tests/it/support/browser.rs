@@ -54,6 +54,11 @@ impl Browser {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// The body of `GET path`.
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
     pub async fn get_hx(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod smtp;
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
@@ -206,6 +207,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         audit_retention_days: None,
         metrics_token: None,
         shutdown_timeout: std::time::Duration::from_secs(5),
+        mail: None,
+        outbox: Default::default(),
     }
 }
 
@@ -226,6 +229,20 @@ impl TestApp {
         let db = TestDb::new(backend);
         let mut settings = test_settings(&db);
         customize(&mut settings);
+        Self::start(settings, db)
+    }
+
+    /// Another instance of this server: the same database and session secret, the test
+    /// settings otherwise, then `customize`. Runs until the test's runtime ends.
+    pub fn another_instance(&self, customize: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings(&self.db);
+        settings.session_secret = self.state.settings.session_secret.clone();
+        customize(&mut settings);
+        // The database belongs to `self`; this one only borrows its URL.
+        Self::start(settings, TestDb::borrowed(&self.db))
+    }
+
+    fn start(settings: Settings, db: TestDb) -> TestApp {
         let clock = Clock::system();
         let app = Application::build(settings, clock.clone()).expect("application builds");
         let port = app.port();
@@ -237,7 +254,7 @@ impl TestApp {
             clock,
             state,
             client: client(),
-            backend,
+            backend: db.backend,
             db,
         }
     }

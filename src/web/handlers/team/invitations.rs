@@ -1,12 +1,14 @@
-//! Team › Members' one-time invitation links: the invite dialog (a role and an optional
-//! note), the link shown once, and revocation. The pending ones are listed on the members
+//! Team › Members' one-time invitation links: the invite dialog (a role, an optional
+//! note, and an optional email the link is mailed to when this server can mail links),
+//! the link shown once, and revocation. The pending ones are listed on the members
 //! page (`row`).
 
 use super::members::NAV;
 use super::team_of;
-use crate::domain::{InvitationNote, Role};
-use crate::error::HtmlError;
-use crate::services::invitations::{self, PendingInvitation};
+use crate::domain::{Email, InvitationNote, Role};
+use crate::error::{AppError, HtmlError};
+use crate::services::invitations::{self, InvitationRequest, PendingInvitation};
+use crate::services::mail::MailLinks;
 use crate::services::team_lists::{self, TeamList};
 use crate::web::client_ip;
 use crate::web::handlers::form_answer::FormAnswer;
@@ -33,6 +35,7 @@ pub struct InvitationPath {
 pub struct InvitationInput {
     role: String,
     note: String,
+    email: String,
 }
 
 /// A pending invitation as the members page lists it.
@@ -54,13 +57,19 @@ pub(super) fn row(
             .unwrap_or_default()
             .to_string(),
         note: i.note.clone().unwrap_or_default(),
+        email: i.email.clone(),
         created: date_time(i.created_at),
         expires: relative(i.expires_at, now),
         revoke_url: format!("{}/invitations/{}/revoke", team.base, i.id),
     }
 }
 
-fn form(signed_in: &SignedIn, team: &TeamTenant, input: InvitationInput) -> InvitationForm {
+fn form(
+    state: &AppState,
+    signed_in: &SignedIn,
+    team: &TeamTenant,
+    input: InvitationInput,
+) -> InvitationForm {
     InvitationForm {
         action: format!("{}/invitations", team.base),
         cancel_url: format!("{}/members", team.base),
@@ -68,6 +77,8 @@ fn form(signed_in: &SignedIn, team: &TeamTenant, input: InvitationInput) -> Invi
         role: input.role,
         note: input.note,
         note_max: InvitationNote::MAX_LEN,
+        email: input.email,
+        mail_off: MailLinks::of(&state.settings).why_not(),
         errors: FieldErrors::default(),
     }
 }
@@ -104,9 +115,9 @@ pub async fn new_form(
         .await?;
     let input = InvitationInput {
         role: Role::User.as_str().into(),
-        note: String::new(),
+        ..InvitationInput::default()
     };
-    let form = form(&signed_in, &team, input);
+    let form = form(&state, &signed_in, &team, input);
     form_response(hx, StatusCode::OK, &signed_in, form)
 }
 
@@ -122,28 +133,50 @@ pub async fn create(
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &slug)?;
     let input = input.into_inner();
-    let parsed =
-        Role::parse(&input.role).and_then(|role| Ok((role, InvitationNote::parse(&input.note)?)));
-    let (role, note) = match parsed {
+    let parsed = Role::parse(&input.role).and_then(|role| {
+        let email = match input.email.trim() {
+            "" => None,
+            typed => Some(Email::parse(typed)?),
+        };
+        Ok(InvitationRequest {
+            role,
+            note: InvitationNote::parse(&input.note)?,
+            email,
+        })
+    });
+    let request = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
-            let mut form = form(&signed_in, &team, input);
+            let mut form = form(&state, &signed_in, &team, input);
             form.errors.add(e.field, e.message);
             return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
         }
     };
+    let role = request.role;
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let quotas = state.settings.quotas;
-    let (created, now) = state
+    let mail = MailLinks::of(&state.settings);
+    let result = state
         .run(move |conn, now| {
             Ok((
                 invitations::create_invitation_within(
-                    conn, &actor, now, &tenant_id, role, note, &quotas,
+                    conn, &actor, now, &tenant_id, request, &quotas, &mail,
                 )?,
                 now,
             ))
         })
-        .await?;
+        .await;
+    let (created, now) = match result {
+        Ok(done) => done,
+        // Mail that cannot go (no --smtp-url, no --public-url, an address it refuses)
+        // comes back beside the email field.
+        Err(AppError::Invalid(e)) => {
+            let mut form = form(&state, &signed_in, &team, input);
+            form.errors.add(e.field, e.message);
+            return form_response(hx, StatusCode::UNPROCESSABLE_ENTITY, &signed_in, form);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let created = CreatedInvitationView {
         link: format!(
             "{}/t/{}/join/{}",
@@ -153,6 +186,7 @@ pub async fn create(
         ),
         role: role.label(),
         note: created.invitation.note.clone().unwrap_or_default(),
+        mailed_to: created.mailed_to.clone(),
         expires: format!(
             "{} ({})",
             date_time(created.invitation.expires_at),

@@ -4,7 +4,7 @@
 
 use crate::domain::{Email, Password, PersonName};
 use crate::error::{AppError, HtmlError};
-use crate::services::invitations::{self, NewPerson};
+use crate::services::invitations::{self, InvitationPreview, NewPerson};
 use crate::services::passwords;
 use crate::web::client_ip::client_ip;
 use crate::web::htmx::{html, redirect, Htmx};
@@ -32,10 +32,17 @@ pub struct SignUpInput {
 fn join_page(
     signed_in: Option<&SignedIn>,
     path: &JoinPath,
-    (tenant_name, role, invited_by): (String, &'static str, Option<String>),
+    preview: InvitationPreview,
     input: Option<&SignUpInput>,
     errors: FieldErrors,
 ) -> JoinPage {
+    let InvitationPreview {
+        tenant,
+        role,
+        inviter: invited_by,
+        email: bound_email,
+    } = preview;
+    let (tenant_name, role) = (tenant.name, role.label());
     let action = format!("/t/{}/join/{}", path.slug, path.token);
     JoinPage {
         layout: match signed_in {
@@ -49,7 +56,11 @@ fn join_page(
         signup_action: format!("{action}/account"),
         action,
         signed_in_as: signed_in.map(|s| s.person.account.email.clone().unwrap_or_default()),
-        email: input.map(|i| i.email.clone()).unwrap_or_default(),
+        email: bound_email
+            .clone()
+            .or_else(|| input.map(|i| i.email.clone()))
+            .unwrap_or_default(),
+        bound_email,
         name: input.map(|i| i.name.clone()).unwrap_or_default(),
         errors,
     }
@@ -62,7 +73,7 @@ pub async fn page(
     path: web::Path<JoinPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, token) = (path.slug.clone(), path.token.clone());
-    let (tenant, role, inviter) = state
+    let preview = state
         .run(move |conn, now| invitations::preview_with_inviter(conn, now, &slug, &token))
         .await?;
     html(
@@ -70,7 +81,7 @@ pub async fn page(
         &join_page(
             signed_in.as_ref(),
             &path,
-            (tenant.name, role.label(), inviter),
+            preview,
             None,
             FieldErrors::default(),
         ),
@@ -115,8 +126,15 @@ pub async fn sign_up(
     input: web::Form<SignUpInput>,
 ) -> Result<HttpResponse, HtmlError> {
     let input = input.into_inner();
+    // The invitation first: an unknown, used or expired token is refused before anything
+    // else, and a mailed one decides the address (whatever the form says).
+    let (s, t) = (path.slug.clone(), path.token.clone());
+    let bound = state
+        .run(move |conn, now| invitations::preview_with_inviter(conn, now, &s, &t))
+        .await?
+        .email;
     let mut errors = FieldErrors::default();
-    let email = Email::parse(&input.email)
+    let email = Email::parse(bound.as_deref().unwrap_or(&input.email))
         .map_err(|e| errors.add("email", e.message))
         .ok();
     let name = PersonName::parse(&input.name)
@@ -130,12 +148,8 @@ pub async fn sign_up(
         return sign_up_again(&state, &path, &input, errors).await;
     };
     let ip = client_ip(&req, &state.settings);
-    // The invitation first: an unknown, used or expired token costs no hashing turn, so
-    // bogus tokens cannot keep the hashers busy and make sign-ins wait or answer 429.
-    let (s, t) = (slug.clone(), token.clone());
-    state
-        .run(move |conn, now| invitations::preview(conn, now, &s, &t))
-        .await?;
+    // The invitation was checked above: an unknown, used or expired token costs no hashing
+    // turn, so bogus tokens cannot keep the hashers busy and make sign-ins wait or 429.
     let person = NewPerson {
         email,
         name,
@@ -173,15 +187,9 @@ async fn sign_up_again(
     errors: FieldErrors,
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, token) = (path.slug.clone(), path.token.clone());
-    let (tenant, role, inviter) = state
+    let preview = state
         .run(move |conn, now| invitations::preview_with_inviter(conn, now, &slug, &token))
         .await?;
-    let page = join_page(
-        None,
-        path,
-        (tenant.name, role.label(), inviter),
-        Some(input),
-        errors,
-    );
+    let page = join_page(None, path, preview, Some(input), errors);
     html(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

@@ -1,14 +1,18 @@
-//! Team › Settings: the tenant's API key policy (admins), and the keys beyond it.
+//! Team › Settings: the tenant's API key policy (admins), the keys beyond it, and the
+//! state of the tenant's outgoing mail (what waits, the last failure and why).
 
 use super::team_of;
 use crate::domain::{InvalidInput, KeyPolicy};
 use crate::error::{AppError, HtmlError};
 use crate::services::key_policy::{self, PolicyReport};
+use crate::services::mail::MailLinks;
+use crate::services::outbox;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
 use crate::web::views::{
-    date_time, FieldErrors, KeyBeyondRow, Layout, TeamSettingsPage, TeamTenant,
+    date_time, relative, FieldErrors, KeyBeyondRow, Layout, MailFailureView, MailStateView,
+    TeamSettingsPage, TeamTenant,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -42,7 +46,7 @@ impl PolicyInput {
 fn page(
     signed_in: &SignedIn,
     team: TeamTenant,
-    report: PolicyReport,
+    (report, mail): (PolicyReport, MailStateView),
     typed: Option<PolicyInput>,
     errors: FieldErrors,
 ) -> TeamSettingsPage {
@@ -73,19 +77,46 @@ fn page(
                 expires: k.key.expires_at.map_or("Never".into(), date_time),
             })
             .collect(),
+        mail,
         errors,
     }
 }
 
+/// The key policy's report and the mail section, read together.
 async fn report(
     state: &AppState,
     signed_in: &SignedIn,
     tenant_id: &str,
-) -> Result<PolicyReport, AppError> {
+) -> Result<(PolicyReport, MailStateView), AppError> {
     let (actor, tenant_id) = (signed_in.actor(), tenant_id.to_string());
-    state
-        .run(move |conn, now| key_policy::policy_report(conn, &actor, now, &tenant_id))
-        .await
+    let off = MailLinks::of(&state.settings).why_not();
+    let (report, outbox, now) = state
+        .run(move |conn, now| {
+            Ok((
+                key_policy::policy_report(conn, &actor, now, &tenant_id)?,
+                outbox::tenant_outbox(conn, &actor, &tenant_id)?,
+                now,
+            ))
+        })
+        .await?;
+    let mail = MailStateView {
+        off,
+        pending: outbox.pending,
+        given_up: outbox.given_up,
+        last_failure: outbox.last_failure.map(|f| MailFailureView {
+            at: format!("{} ({})", date_time(f.at), relative(f.at, now)),
+            recipient: f.recipient,
+            reason: f.reason,
+            next: match f.retry_at {
+                Some(at) => format!("it will be tried again {}", relative(at, now)),
+                None => "it was given up".into(),
+            },
+        }),
+        last_sent: outbox
+            .last_sent_at
+            .map(|at| format!("{} ({})", date_time(at), relative(at, now))),
+    };
+    Ok((report, mail))
 }
 
 /// `GET /t/{slug}/team/settings`
