@@ -1,6 +1,7 @@
 //! The periodic clean-up every instance runs: expired sessions, sign-in failures older
 //! than throttling looks back, invitations used or expired more than 30 days ago, agents
-//! not seen for 30 days, outbox rows sent or given up a week ago, and (when
+//! not seen for 30 days, outbox rows sent or given up a week ago, password reset links
+//! past their hour, and (when
 //! `audit_retention_days` is set) old audit events.
 //! Idempotent and cheap, so several instances may run it at the same time.
 
@@ -27,6 +28,8 @@ pub struct Swept {
     pub agents: usize,
     /// Outbox rows sent or given up more than `outbox::KEPT_FOR` ago.
     pub outbox: usize,
+    /// Password reset links past their hour.
+    pub password_resets: usize,
 }
 
 impl Swept {
@@ -37,6 +40,7 @@ impl Swept {
             + self.audit_events
             + self.agents
             + self.outbox
+            + self.password_resets
     }
 }
 
@@ -62,6 +66,7 @@ pub fn sweep(
             now - crate::services::agents::FORGOTTEN_AFTER,
         )?,
         outbox: crate::services::outbox::sweep(conn, now)?,
+        password_resets: crate::services::recovery::sweep(conn, now)?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -71,6 +76,7 @@ pub fn sweep(
             audit_events = swept.audit_events,
             agents = swept.agents,
             outbox = swept.outbox,
+            password_resets = swept.password_resets,
             "housekeeping deleted old rows"
         );
     }
