@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::services::passwords::HashedPassword;
-use crate::services::{accounts, api_keys, members, service_accounts, tenants, Actor};
+use crate::services::{accounts, api_keys, members, recovery, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read};
@@ -52,6 +52,16 @@ pub enum AdminCommand {
         /// Display name
         #[arg(long)]
         name: String,
+        /// Read the password from standard input (required: passwords are never arguments)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Set a person's password (read from standard input): ends their sessions, voids
+    /// their reset links and lifts their sign-in lockouts; audited as the operator
+    SetPassword {
+        /// The person's email
+        #[arg(long)]
+        email: String,
         /// Read the password from standard input (required: passwords are never arguments)
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -131,7 +141,9 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
     let quotas = Settings::quotas(db).map_err(CliError::usage)?;
     // Read stdin before opening the database so a prompt never waits on a lock.
     let password = match &args.command {
-        AdminCommand::CreateUser { .. } => Some(read_password()?),
+        AdminCommand::CreateUser { .. } | AdminCommand::SetPassword { .. } => {
+            Some(read_password()?)
+        }
         _ => None,
     };
     let mut conn = Database::connect_once(&url).map_err(CliError::failure)?;
@@ -186,6 +198,19 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     a.id
                 ),
                 json!({ "id": a.id, "email": a.email, "name": a.name }),
+            )
+        }
+        AdminCommand::SetPassword { email, .. } => {
+            let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let password = HashedPassword::of(&password)?;
+            let a = recovery::set_password_by_operator(conn, &operator, now, &email, password)?;
+            (
+                format!(
+                    "set the password of {} <{}>; their sessions ended and their sign-in lockouts were lifted",
+                    a.name,
+                    a.email.as_deref().unwrap_or_default()
+                ),
+                json!({ "id": a.id, "email": a.email, "password_set": true }),
             )
         }
         AdminCommand::AddMember {

@@ -197,3 +197,17 @@ diesel::table! {
         done_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    password_resets (id) {
+        id -> Text,
+        account_id -> Text,
+        token_digest -> Text,
+        epoch -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        state_digest -> Nullable<Text>,
+        state_expires_at -> Nullable<Timestamp>,
+    }
+}

@@ -37,6 +37,12 @@ pub const ACTIONS: &[&str] = &[
     "account.created",
     "account.password_changed",
     "account.password_change_refused",
+    "password_reset.requested",
+    "password_reset.refused",
+    "password_reset.opened",
+    "password_reset.completed",
+    "password_reset.link_created",
+    "password_reset.set_by_operator",
 ];
 
 /// What people read for an action.
@@ -65,6 +71,12 @@ pub fn label(action: &str) -> &'static str {
         "account.created" => "Account created",
         "account.password_changed" => "Password changed",
         "account.password_change_refused" => "Password change refused",
+        "password_reset.requested" => "Password reset mailed",
+        "password_reset.refused" => "Password reset requests refused (too many)",
+        "password_reset.opened" => "Password reset link opened",
+        "password_reset.completed" => "Password reset",
+        "password_reset.link_created" => "Password reset link made by an admin",
+        "password_reset.set_by_operator" => "Password set by the operator",
         _ => "Other",
     }
 }

@@ -38,12 +38,15 @@ pub const LOCKOUT: Duration = Duration::minutes(15);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Password,
+    /// Requests for a password-reset mail ("Forgot your password?").
+    PasswordReset,
 }
 
 impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Password => "password",
+            Purpose::PasswordReset => "password_reset",
         }
     }
 }
@@ -318,6 +321,18 @@ fn locked_until(
         }
         _ => None,
     })
+}
+
+/// Forgets every counted guess of `purpose` at `subject` (the normalised email), from
+/// every address and device: the account's lockouts are lifted (after its password was
+/// reset).
+pub fn lift(conn: &mut DbConnection, purpose: Purpose, subject: &str) -> Result<usize, AppError> {
+    let digest = TokenDigest::of(subject).into_inner();
+    Ok(SignInFailure::clear_subject(
+        conn,
+        &digest,
+        purpose.as_str(),
+    )?)
 }
 
 /// Deletes what no longer counts anywhere (housekeeping).

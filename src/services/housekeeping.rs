@@ -1,7 +1,8 @@
 //! The periodic clean-up every instance runs: expired sessions, sign-in failures older
 //! than throttling looks back, invitations used or expired more than 30 days ago, agents
 //! not seen for 30 days, outbox rows sent or given up a week ago (and rows left unsent
-//! for a day are given up, their payload emptied), and (when
+//! for a day are given up, their payload emptied), password reset links past their
+//! hour, and (when
 //! `audit_retention_days` is set) old audit events.
 //! Idempotent and cheap, so several instances may run it at the same time.
 
@@ -30,6 +31,8 @@ pub struct Swept {
     pub outbox: usize,
     /// Outbox rows given up (and emptied) after waiting unsent `outbox::PENDING_AT_MOST`.
     pub outbox_stale: usize,
+    /// Password reset links past their hour.
+    pub password_resets: usize,
 }
 
 impl Swept {
@@ -41,6 +44,7 @@ impl Swept {
             + self.agents
             + self.outbox
             + self.outbox_stale
+            + self.password_resets
     }
 }
 
@@ -67,6 +71,7 @@ pub fn sweep(
         )?,
         outbox: crate::services::outbox::sweep(conn, now)?,
         outbox_stale: crate::services::outbox::give_up_stale(conn, now)?,
+        password_resets: crate::services::recovery::sweep(conn, now)?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -77,6 +82,7 @@ pub fn sweep(
             agents = swept.agents,
             outbox = swept.outbox,
             outbox_stale = swept.outbox_stale,
+            password_resets = swept.password_resets,
             "housekeeping deleted old rows"
         );
     }

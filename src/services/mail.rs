@@ -20,14 +20,16 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {
     Invitation,
+    PasswordReset,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 1] = [MailKind::Invitation];
+    pub const ALL: [MailKind; 2] = [MailKind::Invitation, MailKind::PasswordReset];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Invitation => "mail.invitation",
+            MailKind::PasswordReset => "mail.password_reset",
         }
     }
 
@@ -38,6 +40,7 @@ impl MailKind {
     pub fn subject(self) -> &'static str {
         match self {
             MailKind::Invitation => "You are invited to join a team on Keyward",
+            MailKind::PasswordReset => "Reset your Keyward password",
         }
     }
 }

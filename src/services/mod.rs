@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod paging;
 pub mod passwords;
 pub mod permissions;
+pub mod recovery;
 pub mod service_accounts;
 pub mod sessions;
 pub mod setup;

@@ -8,8 +8,8 @@ use crate::web::handlers::team::{
     settings,
 };
 use crate::web::handlers::{
-    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, setup,
-    sign_in, team, tenant, user_api_keys,
+    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, recovery,
+    setup, sign_in, team, tenant, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -40,6 +40,8 @@ const GRAPHQL_BARE_URL: &str =
 const FIRST_RUN: &str =
     "first-run setup: creates the first tenant and admin once, before any account or key exists";
 const SIGN_IN: &str = "signing in starts a browser session; API callers present a key";
+const RECOVERY: &str =
+    "account recovery: a person who cannot sign in asks for a reset link or sets a new password with one; API callers present a key";
 const SIGN_OUT: &str = "signing out ends a browser session; API keys have none";
 const TENANT_SWITCH: &str =
     "tenant switch: a browser-session preference; a key serves exactly one tenant";
@@ -81,6 +83,11 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/setup"                                                            => setup::complete,                                   Exempt(FIRST_RUN)),
         route!(GET  "/login"                                                            => sign_in::login_page,                               Read),
         route!(POST "/login"                                                            => sign_in::login,                                    Exempt(SIGN_IN)),
+        route!(GET  "/forgot-password"                                                  => recovery::forgot_form,                             Read),
+        route!(POST "/forgot-password"                                                  => recovery::forgot,                                  Exempt(RECOVERY)),
+        route!(GET  "/reset-password"                                                   => recovery::reset_form,                              Read),
+        route!(POST "/reset-password"                                                   => recovery::reset,                                   Exempt(RECOVERY)),
+        route!(GET  "/reset-password/{token}"                                           => recovery::open_link,                               Read),
         route!(POST "/logout"                                                           => sign_in::logout,                                   Exempt(SIGN_OUT)),
         route!(POST "/tenant"                                                           => tenant::switch,                                    Exempt(TENANT_SWITCH)),
         route!(GET  "/user/api-keys"                                                    => user_api_keys::list,                               Read),
@@ -116,6 +123,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/members/{account_id}/role"                          => members::change_role,                              Mutation("change_member_role")),
         route!(GET  "/t/{slug}/team/members/{account_id}/remove"                        => members::remove_form,                              Read),
         route!(POST "/t/{slug}/team/members/{account_id}/remove"                        => members::remove,                                   Mutation("remove_member")),
+        route!(POST "/t/{slug}/team/members/{account_id}/reset-link"                    => recovery::create_link,                             Mutation("create_password_reset_link")),
         route!(GET  "/t/{slug}/team/invitations/new"                                    => invitations::new_form,                             Read),
         route!(POST "/t/{slug}/team/invitations"                                        => invitations::create,                               Mutation("create_invitation")),
         route!(POST "/t/{slug}/team/invitations/{invitation_id}/revoke"                 => invitations::revoke,                               Mutation("revoke_invitation")),

@@ -1,6 +1,6 @@
 //! Headers on every response: a Content-Security-Policy without inline script (htmx and
 //! the page's JS come from `/static`), framing forbidden, no MIME sniffing, and a
-//! same-origin referrer. A handler that needs another policy sets its own CSP header.
+//! same-origin referrer (unless the handler set a stricter one). A handler that needs another policy sets its own CSP header.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -27,10 +27,13 @@ pub async fn add(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    // Pages that carry a one-time link's state set a stricter one (`no-referrer`).
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         HeaderName::from_static("cross-origin-opener-policy"),

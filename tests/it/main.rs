@@ -25,6 +25,7 @@ mod mail;
 
 mod ops;
 mod permissions;
+mod recovery;
 mod reliability;
 mod request_bounds;
 mod request_cost;

@@ -19,6 +19,7 @@ pub mod key_policy;
 pub mod membership;
 pub mod outbox;
 pub mod paging;
+pub mod password_reset;
 pub mod session;
 pub mod sign_in;
 pub mod team_lists;

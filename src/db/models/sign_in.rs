@@ -117,6 +117,20 @@ impl SignInFailure {
             .execute(conn)
     }
 
+    /// This email's guesses of `purpose` from every address and device.
+    pub fn clear_subject(
+        conn: &mut DbConnection,
+        email_digest: &str,
+        purpose: &str,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            sign_in_failures::table
+                .filter(sign_in_failures::email_digest.eq(email_digest))
+                .filter(sign_in_failures::purpose.eq(purpose)),
+        )
+        .execute(conn)
+    }
+
     /// This email's guesses of `purpose` from this address group by clients without a
     /// device cookie (after a success there).
     pub fn clear(

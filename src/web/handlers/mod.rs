@@ -13,6 +13,7 @@ pub mod list_page;
 
 pub mod metrics;
 pub mod password;
+pub mod recovery;
 pub mod setup;
 pub mod sign_in;
 pub mod team;

@@ -40,6 +40,8 @@ pub struct LoginQuery {
     signed_out: Option<String>,
     /// Sent here by a dialog or form whose session had ended.
     expired: Option<String>,
+    /// Sent here after a password reset.
+    password_reset: Option<String>,
 }
 
 /// `GET /login`; signed-in people go straight on.
@@ -63,6 +65,10 @@ pub async fn login_page(
                 (Some(_), _) => Some("You have signed out.".to_string()),
                 (None, Some(_)) => Some(
                     "Your session ended. Sign in again to go back to the page you were on."
+                        .to_string(),
+                ),
+                _ if query.password_reset.is_some() => Some(
+                    "Your new password is set, and every session of your account has been signed out. Sign in with it."
                         .to_string(),
                 ),
                 _ => None,

@@ -5,12 +5,14 @@
 mod agents;
 mod keys;
 mod lifecycle;
+mod recovery;
 mod sign_in;
 mod team;
 
 pub use agents::*;
 pub use keys::*;
 pub use lifecycle::*;
+pub use recovery::*;
 pub use sign_in::*;
 pub use team::*;
 

@@ -107,6 +107,8 @@ pub struct MemberRow {
     pub is_you: bool,
     /// The only human admin: cannot be removed or demoted, so no Remove is offered.
     pub last_admin: bool,
+    /// Where the signed-in admin makes this person's password reset link, when offered.
+    pub reset_link_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ mod driver;
 mod flows;
 mod graphiql;
 mod keyboard;
+mod recovery;
 mod team;
 
 pub use driver::{ada_in_two_tenants, row_of, Chrome, Page};

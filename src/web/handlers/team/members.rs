@@ -6,8 +6,8 @@ use crate::db::models::api_key_list::KeyPage;
 use crate::db::models::team_lists::TeamWhere;
 use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
-use crate::services::members;
 use crate::services::team_lists;
+use crate::services::{members, recovery};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::list_page::{page_request, search_pattern, Links, ListFrame};
 use crate::web::htmx::{html, Htmx};
@@ -46,6 +46,7 @@ fn member_row(team: &TeamTenant, m: &members::Member, you: &str, admins: usize) 
         joined: date(m.joined_at),
         role_url: format!("{url}/role"),
         remove_url: format!("{url}/remove"),
+        reset_link_url: None,
     }
 }
 
@@ -92,9 +93,12 @@ pub async fn list(
             let found =
                 team_lists::members_keyset(conn, &actor, now, &tenant_id, &w, &members_page)?;
             let admins = members::human_admin_count(conn, &tenant_id)?;
-            Ok((found, pending, admins, now))
+            let accounts: Vec<_> = found.rows.iter().map(|m| m.account.clone()).collect();
+            let offered = recovery::reset_link_offered(conn, &actor, &tenant_id, &accounts)?;
+            Ok((found, pending, (admins, offered), now))
         })
         .await?;
+    let (admins, offered) = admins;
     let list_url = format!("{}/members", team.base);
     let members_frame = ListFrame::new(
         "members",
@@ -126,7 +130,16 @@ pub async fn list(
     let members = found
         .rows
         .iter()
-        .map(|m| member_row(&team, m, you, admins))
+        .map(|m| {
+            let mut row = member_row(&team, m, you, admins);
+            if offered.contains(&row.account_id) {
+                row.reset_link_url = Some(format!(
+                    "{}/members/{}/reset-link",
+                    team.base, row.account_id
+                ));
+            }
+            row
+        })
         .collect();
     let invitations = pending
         .rows

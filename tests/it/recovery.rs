@@ -1,0 +1,615 @@
+//! Account recovery (issue 26), from outside: the operator's `keyward admin set-password`
+//! after a lockout; "Forgot your password?" through a real SMTP server (`support::smtp`):
+//! the link under `--public-url` whatever `Host` says, opened without being consumed,
+//! setting a password once and ending every session; the same answer and no mail for an
+//! unknown address; newer links and password changes voiding older links; the limits per
+//! address and per account; and an admin's reset link on Team › Members, offered only
+//! within the admin's reach.
+
+use crate::backend_tests;
+use crate::support::browser::{header, location, Browser};
+use crate::support::smtp::{mail_through, SmtpSink};
+use crate::support::{run_keyward, Backend, Seeded, TestApp, PASSWORD};
+use diesel::prelude::*;
+use keyward::config::Settings;
+use keyward::db::models::password_reset::PasswordReset;
+use keyward::db::models::{AuditEvent, OutboxRow};
+use keyward::domain::{Role, TokenDigest};
+use keyward::services::mail::MailKind;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+backend_tests!(
+    six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address,
+    forgot_password_mails_a_link_under_the_public_url_that_sets_a_new_password_once,
+    an_unknown_address_gets_the_same_page_and_no_mail,
+    a_newer_link_or_a_password_change_voids_older_links,
+    requests_are_limited_per_address_and_per_account,
+    an_admin_reset_link_is_offered_only_within_the_admins_reach,
+    without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing,
+);
+
+const PUBLIC_URL: &str = "https://keys.example.test";
+const GRACE: &str = "grace@example.com";
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+struct World {
+    app: TestApp,
+    sink: Option<SmtpSink>,
+    tenant: Seeded,
+    grace: Seeded,
+}
+
+/// A server with mail through a fresh sink under `public_url` (when `mail`), the tenant
+/// `acme` and Grace, a User there. `None` when the sink cannot run (outside CI).
+async fn world(
+    backend: Backend,
+    mail: bool,
+    public_url: Option<&str>,
+    customize: impl FnOnce(&mut Settings),
+) -> Option<World> {
+    let sink = if mail { Some(SmtpSink::start()?) } else { None };
+    let app = TestApp::spawn_with(backend, |s| {
+        match &sink {
+            Some(sink) => mail_through(s, sink, public_url),
+            None => s.public_url = public_url.map(str::to_string),
+        }
+        customize(s);
+    })
+    .await;
+    let tenant = app.create_tenant("acme").await;
+    let grace = app.create_person(GRACE, &tenant.id, Role::User).await;
+    Some(World {
+        app,
+        sink,
+        tenant,
+        grace,
+    })
+}
+
+impl World {
+    fn sink(&self) -> &SmtpSink {
+        self.sink.as_ref().expect("mail is on in this world")
+    }
+}
+
+async fn audit(app: &TestApp, action: &str) -> Vec<AuditEvent> {
+    let action = action.to_string();
+    app.run(move |conn, _| {
+        use keyward::db::schema::audit_events::dsl;
+        Ok(dsl::audit_events
+            .filter(dsl::action.eq(action))
+            .select(AuditEvent::as_select())
+            .load(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
+    app.run(|conn, _| {
+        Ok(keyward::db::schema::outbox::table
+            .select(OutboxRow::as_select())
+            .load(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+async fn resets(app: &TestApp) -> Vec<PasswordReset> {
+    app.run(|conn, _| {
+        Ok(keyward::db::schema::password_resets::table
+            .select(PasswordReset::as_select())
+            .load(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+/// Asks for a reset mail through `browser`, with extra headers; returns the answer.
+async fn ask(browser: &Browser, email: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = browser
+        .client
+        .post(browser.url("/forgot-password"))
+        .form(&[("email", email)]);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.unwrap()
+}
+
+/// The path of the link in a mail not among `seen` (paths of earlier ones), waiting for
+/// it (the sink's files are unordered).
+async fn mailed_path(w: &World, seen: &[&str]) -> String {
+    let mails = w.sink().wait_for_mails(seen.len() + 1).await;
+    mails
+        .iter()
+        .map(|m| {
+            let link = m.link().expect("a link in the mail");
+            link.strip_prefix(PUBLIC_URL)
+                .unwrap_or_else(|| panic!("the link is not under --public-url: {link}"))
+                .to_string()
+        })
+        .find(|p| !seen.contains(&p.as_str()))
+        .expect("a new link")
+}
+
+/// Opens a link in `browser` and sets `password` on the page it leads to.
+async fn reset_with(browser: &Browser, path: &str, password: &str) -> reqwest::Response {
+    let opened = browser.get(path).await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER, "{path}");
+    assert_eq!(location(&opened), "/reset-password");
+    browser
+        .post(
+            "/reset-password",
+            &[("new_password", password), ("new_password_again", password)],
+        )
+        .await
+}
+
+async fn set_password_cli(app: &TestApp, email: &str, password: &str) -> (i32, String, String) {
+    let (url, email, password) = (app.db.url.clone(), email.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || {
+        run_keyward(
+            &[
+                "admin",
+                "--database-url",
+                &url,
+                "set-password",
+                "--email",
+                &email,
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address(
+    backend: Backend,
+) {
+    let w = world(backend, false, None, |_| {}).await.unwrap();
+    // A session from before: set-password ends it.
+    let before = Browser::new(&w.app);
+    before.sign_in(GRACE).await;
+
+    let grace = Browser::new(&w.app);
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        last = grace.sign_in_with(GRACE, "not the password").await.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let locked = grace.sign_in_with(GRACE, PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+
+    // Bad input first: clear errors, exit 2, nothing changed.
+    let (code, _, err) = set_password_cli(&w.app, "nobody@example.com", NEW_PASSWORD).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no person has the email nobody@example.com"),
+        "{err}"
+    );
+    let (code, _, err) = set_password_cli(&w.app, GRACE, "short").await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 8"), "{err}");
+
+    let (code, out, err) = set_password_cli(&w.app, GRACE, NEW_PASSWORD).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("set the password of"), "{out}");
+    assert!(!out.contains(NEW_PASSWORD) && !err.contains(NEW_PASSWORD));
+
+    // From the same address: the lockout is lifted, the new password works, the old not.
+    let old = grace.sign_in_with(GRACE, PASSWORD).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = grace.sign_in_with(GRACE, NEW_PASSWORD).await;
+    assert_eq!(new.status(), StatusCode::SEE_OTHER);
+    // The session from before is gone.
+    let ended = before.get("/user/api-keys").await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert!(location(&ended).starts_with("/login"));
+    // Audited as the operator (no actor), in Grace's tenant.
+    let events = audit(&w.app, "password_reset.set_by_operator").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].actor_id, None);
+    assert_eq!(events[0].tenant_id.as_deref(), Some(w.tenant.id.as_str()));
+    assert_eq!(events[0].target_id.as_deref(), Some(w.grace.id.as_str()));
+}
+
+async fn forgot_password_mails_a_link_under_the_public_url_that_sets_a_new_password_once(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let signed_in = Browser::new(&w.app);
+    signed_in.sign_in(GRACE).await;
+
+    let anyone = Browser::new(&w.app);
+    let login = anyone.text("/login").await;
+    assert!(login.contains("href=\"/forgot-password\""), "{login}");
+    // Whatever Host and X-Forwarded-Host say, and however the address is typed.
+    let asked = ask(
+        &anyone,
+        " Grace@Example.COM ",
+        &[
+            ("host", "evil.example"),
+            ("x-forwarded-host", "evil.example"),
+        ],
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(asked.text().await.unwrap().contains("id=\"forgot-sent\""));
+
+    let mails = w.sink().wait_for_mails(1).await;
+    let mail = &mails[0];
+    assert_eq!(mail.rcpt_tos, [GRACE]);
+    assert_eq!(mail.subject, MailKind::PasswordReset.subject());
+    assert!(!mail.body.contains("evil.example"), "{}", mail.body);
+    let path = mailed_path(&w, &[]).await;
+    let token = path.strip_prefix("/reset-password/").unwrap().to_string();
+    assert!(token.len() >= 43, "{token}");
+    // Stored as its digest only.
+    let rows = resets(&w.app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].token_digest, TokenDigest::of(&token).into_inner());
+
+    // A mail scanner's GET consumes nothing; each opening leads to a page without the token.
+    let scanner = Browser::new(&w.app);
+    let prefetched = scanner.get(&path).await;
+    assert_eq!(prefetched.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&prefetched, "referrer-policy"), "no-referrer");
+    let cookie = header(&prefetched, "set-cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(!cookie.contains(&token), "{cookie}");
+
+    let person = Browser::new(&w.app);
+    let opened = person.get(&path).await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&opened), "/reset-password");
+    let page = person.get("/reset-password").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(GRACE) && !html.contains(&token), "{html}");
+
+    // A mismatch is refused, and uses nothing up.
+    let mismatch = person
+        .post(
+            "/reset-password",
+            &[
+                ("new_password", NEW_PASSWORD),
+                ("new_password_again", "something else"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let set = person
+        .post(
+            "/reset-password",
+            &[
+                ("new_password", NEW_PASSWORD),
+                ("new_password_again", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&set), "/login?password_reset=1");
+    // Nobody is signed in by it, and every session of the account ended.
+    assert_eq!(
+        person.get("/user/api-keys").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let ended = signed_in.get("/user/api-keys").await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert!(location(&ended).starts_with("/login"));
+
+    // Once: the same page again, the scanner's state, and the link itself are refused.
+    let again = person
+        .post(
+            "/reset-password",
+            &[
+                ("new_password", "yet another password"),
+                ("new_password_again", "yet another password"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let relinked = Browser::new(&w.app).get(&path).await;
+    assert_eq!(relinked.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&relinked, "referrer-policy"), "no-referrer");
+    assert!(relinked.text().await.unwrap().contains("does not work"));
+
+    let old = Browser::new(&w.app).sign_in_with(GRACE, PASSWORD).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = Browser::new(&w.app).sign_in_with(GRACE, NEW_PASSWORD).await;
+    assert_eq!(new.status(), StatusCode::SEE_OTHER);
+
+    // Every step audited; the mail's body (its link) is gone from the outbox once sent.
+    for action in [
+        "password_reset.requested",
+        "password_reset.opened",
+        "password_reset.completed",
+    ] {
+        assert_eq!(audit(&w.app, action).await.len(), 1, "{action}");
+    }
+    wait_until_sent(&w.app).await;
+    assert!(outbox(&w.app).await.iter().all(|r| r.payload.is_empty()));
+    // (A raw SQLite file keeps old page versions in its WAL; pg_dump shows what is stored.)
+    if backend == Backend::Postgres {
+        assert!(!keyward_dump_contains(&w.app, &token).await);
+    }
+}
+
+async fn keyward_dump_contains(app: &TestApp, needle: &str) -> bool {
+    crate::support::dump_database(app).await.contains(needle)
+}
+
+async fn wait_until_sent(app: &TestApp) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = outbox(app).await;
+        if rows.iter().all(|r| r.status == "sent") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let b = Browser::new(&w.app);
+    let unknown = ask(&b, "nobody@example.com", &[]).await;
+    let unknown_status = unknown.status();
+    let unknown_page = unknown.text().await.unwrap();
+    let known = ask(&b, GRACE, &[]).await;
+    assert_eq!(known.status(), unknown_status);
+    let known_page = known.text().await.unwrap();
+    assert_eq!(
+        known_page.replace(GRACE, "ADDRESS"),
+        unknown_page.replace("nobody@example.com", "ADDRESS")
+    );
+    // A service account has no email to find; an address with a control character is
+    // answered the same too.
+    let odd = ask(&b, "a\u{1}b@example.com", &[]).await;
+    assert_eq!(odd.status(), StatusCode::OK);
+
+    let mails = w.sink().wait_for_mails(1).await;
+    wait_until_sent(&w.app).await;
+    assert_eq!(outbox(&w.app).await.len(), 1);
+    assert_eq!(w.sink().mails().len(), 1);
+    assert_eq!(mails[0].rcpt_tos, [GRACE]);
+}
+
+async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let b = Browser::new(&w.app);
+    assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
+    let first = mailed_path(&w, &[]).await;
+    assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
+    let second = mailed_path(&w, &[&first]).await;
+    assert_ne!(first, second);
+    assert_eq!(b.get(&first).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(resets(&w.app).await.len(), 1);
+
+    // Opened (its page live), then Grace changes her password signed in: the link and
+    // its page no longer work.
+    let person = Browser::new(&w.app);
+    assert_eq!(person.get(&second).await.status(), StatusCode::SEE_OTHER);
+    let grace = Browser::new(&w.app);
+    let csrf = grace.sign_in(GRACE).await;
+    let changed = grace
+        .post(
+            "/user/password",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", "changed while the link waited"),
+                ("new_password_again", "changed while the link waited"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    let page = person.get("/reset-password").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let set = person
+        .post(
+            "/reset-password",
+            &[
+                ("new_password", NEW_PASSWORD),
+                ("new_password_again", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        Browser::new(&w.app).get(&second).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let still = Browser::new(&w.app)
+        .sign_in_with(GRACE, "changed while the link waited")
+        .await;
+    assert_eq!(still.status(), StatusCode::SEE_OTHER);
+}
+
+async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    // Per account and address: five, then refused, for a known and an unknown address
+    // alike.
+    let from_one = Browser::with_address(&w.app, Some("198.51.100.1"));
+    for email in [GRACE, "nobody@example.com"] {
+        for _ in 0..5 {
+            assert_eq!(ask(&from_one, email, &[]).await.status(), StatusCode::OK);
+        }
+        let refused = ask(&from_one, email, &[]).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "{email}");
+        assert!(refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many password reset requests"));
+    }
+    // Per account, across addresses: ten in all, then a new address is refused too.
+    let from_two = Browser::with_address(&w.app, Some("203.0.113.2"));
+    for _ in 0..5 {
+        assert_eq!(ask(&from_two, GRACE, &[]).await.status(), StatusCode::OK);
+    }
+    let from_three = Browser::with_address(&w.app, Some("192.0.2.3"));
+    assert_eq!(
+        ask(&from_three, GRACE, &[]).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another account from that address is not affected, and signing in is not either.
+    let other = ask(&from_three, "someone.else@example.com", &[]).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(
+        from_three.sign_in_with(GRACE, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // Audited once per lock, not once per refusal.
+    let refused = audit(&w.app, "password_reset.refused").await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(audit(&w.app, "password_reset.requested").await.len(), 10);
+}
+
+async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Backend) {
+    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let app = &w.app;
+    let ada = app
+        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
+        .await;
+    // Vera also belongs to a tenant Ada does not administer; Sam is a service account.
+    let beta = app.create_tenant("beta").await;
+    let vera = app
+        .create_person("vera@example.com", &w.tenant.id, Role::User)
+        .await;
+    app.add_member(&vera.id, &beta.id, Role::User).await;
+    app.add_member(&ada.id, &beta.id, Role::User).await;
+    let sam = app.create_service_account(&w.tenant.id, "Sam").await;
+
+    let admin = Browser::new(app);
+    let csrf = admin.sign_in("ada@example.com").await;
+    let members = admin.text("/t/acme/team/members").await;
+    let offered = |id: &str| members.contains(&format!("/t/acme/team/members/{id}/reset-link"));
+    assert!(offered(&w.grace.id), "{members}");
+    assert!(!offered(&vera.id) && !offered(&sam.id) && !offered(&ada.id));
+
+    let make = |id: &str| format!("/t/acme/team/members/{id}/reset-link");
+    for (id, why) in [
+        (&vera.id, "a team you do not administer"),
+        (&sam.id, "ervice accounts have no password"),
+        (&ada.id, "User › Password"),
+    ] {
+        let refused = admin
+            .post(&make(id), &[("csrf_token", csrf.as_str())])
+            .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{id}");
+        let body = refused.text().await.unwrap();
+        assert!(body.contains(why), "{body}");
+    }
+    // A User of the tenant gets no link, and no button.
+    let user = Browser::new(app);
+    let user_csrf = user.sign_in("vera@example.com").await;
+    let refused = user
+        .post(&make(&w.grace.id), &[("csrf_token", user_csrf.as_str())])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // Shown once, at this server's address (no --public-url here).
+    let made = admin
+        .post(&make(&w.grace.id), &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(made.status(), StatusCode::OK);
+    let page = made.text().await.unwrap();
+    let marker = "id=\"reset-link\" value=\"";
+    let start = page.find(marker).expect("the link on the page") + marker.len();
+    let link = page[start..start + page[start..].find('"').unwrap()].to_string();
+    let path = link
+        .strip_prefix(&app.address)
+        .expect("the server's address")
+        .to_string();
+    assert_eq!(audit(app, "password_reset.link_created").await.len(), 1);
+
+    // GraphQL does the same, by the same rules.
+    let (_, key) = app.create_key(&ada.id, &w.tenant.id, None).await;
+    let mutation = "mutation($input: create_password_reset_link_input!) { create_password_reset_link(input: $input) { token path link expires_at } }";
+    let answer = app
+        .graphql(
+            Some(&key),
+            mutation,
+            json!({ "input": { "user_id": vera.id } }),
+            &[],
+        )
+        .await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a team you do not administer"),
+        "{answer}"
+    );
+    let answer = app
+        .graphql(
+            Some(&key),
+            mutation,
+            json!({ "input": { "user_id": w.grace.id } }),
+            &[],
+        )
+        .await;
+    let created = &answer["data"]["create_password_reset_link"];
+    assert!(created["link"].is_null(), "{answer}");
+    let api_path = created["path"].as_str().expect("a path").to_string();
+    // The newer link (through the API) replaced the one on the page.
+    assert_eq!(
+        Browser::new(app).get(&path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Grace sets her password with it: not signed in by it; then she signs in.
+    let grace = Browser::new(app);
+    let set = reset_with(&grace, &api_path, NEW_PASSWORD).await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        grace.get("/user/api-keys").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        grace.sign_in_with(GRACE, NEW_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing(backend: Backend) {
+    let Some(w) = world(backend, true, None, |_| {}).await else {
+        return;
+    };
+    let b = Browser::new(&w.app);
+    let form = b.text("/forgot-password").await;
+    assert!(
+        form.contains("id=\"forgot-mail-off\"") && form.contains("keyward admin set-password"),
+        "{form}"
+    );
+    let asked = ask(&b, GRACE, &[("host", "evil.example")]).await;
+    assert_eq!(asked.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(asked.text().await.unwrap().contains("--public-url"));
+    assert!(outbox(&w.app).await.is_empty());
+    assert!(resets(&w.app).await.is_empty());
+}
