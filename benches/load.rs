@@ -356,6 +356,8 @@ fn database(pg: Option<&str>) -> (String, Box<dyn std::any::Any>) {
         }
         Some(admin) => {
             let name = format!("keyward_bench_{}", uuid::Uuid::new_v4().simple());
+            // As the server does, before this process's first PostgreSQL connection.
+            keyward::db::keep_openssl_through_exit();
             diesel::PgConnection::establish(admin)
                 .unwrap()
                 .batch_execute(&format!("CREATE DATABASE {name}"))

@@ -194,8 +194,10 @@ impl DatabaseUrl {
 /// exiting thread while other threads may still be inside it on a PostgreSQL connection (a
 /// pool's, a server's being dropped). The test process crashed that way at exit, with
 /// SIGSEGV in libcrypto (and earlier with `free(): invalid pointer`). Nothing needs the
-/// clean-up: the process is ending. Idempotent and cheap after the first call.
-fn keep_openssl_through_exit() {
+/// clean-up: the process is ending. Idempotent and cheap after the first call; only the
+/// first call in a process counts, so anything connecting to PostgreSQL other than
+/// through `DatabaseUrl` (the tests' own connections) calls it first too.
+pub fn keep_openssl_through_exit() {
     openssl_sys::init();
 }
 

@@ -108,7 +108,7 @@ fn by_hand(app: &TestApp, sql: &str) {
                 .expect("sql by hand");
         }
         Backend::Postgres => {
-            let mut conn = diesel::PgConnection::establish(&app.db.url).expect("postgres");
+            let mut conn = crate::support::pg_connection(&app.db.url).expect("postgres");
             conn.batch_execute(sql).expect("sql by hand");
         }
     }

@@ -98,8 +98,8 @@ impl TestDb {
                 let admin_url =
                     std::env::var("KEYWARD_TEST_POSTGRES_URL").expect("KEYWARD_TEST_POSTGRES_URL");
                 let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = diesel::PgConnection::establish(&admin_url)
-                    .expect("connect to KEYWARD_TEST_POSTGRES_URL");
+                let mut conn =
+                    pg_connection(&admin_url).expect("connect to KEYWARD_TEST_POSTGRES_URL");
                 conn.batch_execute(&format!("CREATE DATABASE {name}"))
                     .expect("create test database");
                 let url = replace_database(&admin_url, &name);
@@ -145,9 +145,18 @@ impl TestDb {
             .pg_admin_url
             .as_deref()
             .expect("a PostgreSQL test database");
-        let mut conn = diesel::PgConnection::establish(url).expect("admin connection");
+        let mut conn = pg_connection(url).expect("admin connection");
         conn.batch_execute(sql).expect("admin sql");
     }
+}
+
+/// A PostgreSQL connection of the test's own. OpenSSL is set up first as the server sets
+/// it up: whichever connection of the process comes first decides whether OpenSSL tears
+/// itself down at exit, and it did (a test's own connection came first), crashing the
+/// test process at exit with SIGSEGV on an r2d2 worker still connecting through TLS.
+pub fn pg_connection(url: &str) -> diesel::ConnectionResult<diesel::PgConnection> {
+    keyward::db::keep_openssl_through_exit();
+    diesel::PgConnection::establish(url)
 }
 
 /// `postgres://u@h:5432/db?x` → same URL naming `name` instead of `db`.
@@ -173,7 +182,7 @@ impl Drop for TestDb {
             let _ = std::fs::remove_dir_all(dir);
         }
         if let (Some(url), Some(name)) = (&self.pg_admin_url, &self.pg_name) {
-            if let Ok(mut conn) = diesel::PgConnection::establish(url) {
+            if let Ok(mut conn) = pg_connection(url) {
                 let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
