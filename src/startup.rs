@@ -45,6 +45,9 @@ impl Application {
             client_sightings: Default::default(),
             graphql_running: Default::default(),
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
+            two_factor_keys: Arc::new(crate::services::two_factor::TwoFactorKeys::derive(
+                session_secret.expose(),
+            )),
         };
         crate::memory::tune_malloc();
         crate::memory::spawn_trimmer();

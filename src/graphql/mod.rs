@@ -24,6 +24,7 @@ mod members;
 mod scalars;
 mod service_accounts;
 mod tenants;
+mod two_factor;
 
 pub use agents::AgentIdHeader;
 pub use context::RequestContext;
@@ -56,6 +57,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     agents::AgentsQuery,
     key_lifecycle::KeyLifecycleQuery,
+    two_factor::TwoFactorQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -68,6 +70,7 @@ pub struct MutationRoot(
     agents::AgentsMutation,
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
+    two_factor::TwoFactorMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -38,13 +38,22 @@ pub const LOCKOUT: Duration = Duration::minutes(15);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Password,
+    /// A two-factor code, asked for after a right password: counted per account (and per
+    /// known device) only, since the password already passed the address limits.
+    TwoFactor,
 }
 
 impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Password => "password",
+            Purpose::TwoFactor => "two_factor",
         }
+    }
+
+    /// Whether guesses of this purpose are also limited per address group.
+    fn limits_addresses(self) -> bool {
+        self != Purpose::TwoFactor
     }
 }
 
@@ -177,7 +186,11 @@ pub fn begin(
         .filter(|d| account_id.is_some_and(|id| id == d.account_id))
         .map(|d| TokenDigest::of(&d.nonce).into_inner());
     let p = purpose.as_str();
-    let limits = scopes(p, &subject_digest, &group, device.as_deref());
+    let mut limits = scopes(p, &subject_digest, &group, device.as_deref());
+    limits.retain(|(limit, _, _)| {
+        purpose.limits_addresses()
+            || *limit != Limit::Address && *limit != Limit::AccountFromAddress
+    });
     let notice = |limit: Limit, until: PrimitiveDateTime| {
         let whose = match limit {
             Limit::AccountFromAddress => format!("{subject_digest}|{group}"),
@@ -231,7 +244,10 @@ pub fn locked_by(
         &guess.group,
         guess.device.as_deref(),
     );
-    limits.retain(|(limit, _, _)| *limit != Limit::Address);
+    limits.retain(|(limit, _, _)| {
+        *limit != Limit::Address
+            && (guess.purpose.limits_addresses() || *limit != Limit::AccountFromAddress)
+    });
     limits.sort_by_key(|(limit, _, _)| *limit == Limit::AccountFromAddress);
     for (limit, scope, max) in limits {
         if locked_until(conn, scope, max)?.is_some_and(|t| now < t) {

@@ -27,6 +27,8 @@ pub struct Swept {
     pub agents: usize,
     /// Outbox rows sent or given up more than `outbox::KEPT_FOR` ago.
     pub outbox: usize,
+    /// Pending two-factor sign-ins past their five minutes.
+    pub pending_sign_ins: usize,
 }
 
 impl Swept {
@@ -37,6 +39,7 @@ impl Swept {
             + self.audit_events
             + self.agents
             + self.outbox
+            + self.pending_sign_ins
     }
 }
 
@@ -62,6 +65,7 @@ pub fn sweep(
             now - crate::services::agents::FORGOTTEN_AFTER,
         )?,
         outbox: crate::services::outbox::sweep(conn, now)?,
+        pending_sign_ins: crate::services::two_factor::sweep(conn, now)?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -71,6 +75,7 @@ pub fn sweep(
             audit_events = swept.audit_events,
             agents = swept.agents,
             outbox = swept.outbox,
+            pending_sign_ins = swept.pending_sign_ins,
             "housekeeping deleted old rows"
         );
     }

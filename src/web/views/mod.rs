@@ -7,12 +7,14 @@ mod keys;
 mod lifecycle;
 mod sign_in;
 mod team;
+mod two_factor;
 
 pub use agents::*;
 pub use keys::*;
 pub use lifecycle::*;
 pub use sign_in::*;
 pub use team::*;
+pub use two_factor::*;
 
 use crate::services::sessions::TenantMembership;
 use crate::web::session::SignedIn;

@@ -107,6 +107,8 @@ pub struct MemberRow {
     pub is_you: bool,
     /// The only human admin: cannot be removed or demoted, so no Remove is offered.
     pub last_admin: bool,
+    /// Has two-factor authentication on.
+    pub two_factor: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
 use crate::services::members;
 use crate::services::team_lists;
+use crate::services::two_factor;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::list_page::{page_request, search_pattern, Links, ListFrame};
 use crate::web::htmx::{html, Htmx};
@@ -46,6 +47,7 @@ fn member_row(team: &TeamTenant, m: &members::Member, you: &str, admins: usize) 
         joined: date(m.joined_at),
         role_url: format!("{url}/role"),
         remove_url: format!("{url}/remove"),
+        two_factor: false,
     }
 }
 
@@ -92,9 +94,12 @@ pub async fn list(
             let found =
                 team_lists::members_keyset(conn, &actor, now, &tenant_id, &w, &members_page)?;
             let admins = members::human_admin_count(conn, &tenant_id)?;
-            Ok((found, pending, admins, now))
+            let ids: Vec<String> = found.rows.iter().map(|m| m.account.id.clone()).collect();
+            let two_factor_on = two_factor::enabled_among(conn, &ids)?;
+            Ok((found, pending, (admins, two_factor_on), now))
         })
         .await?;
+    let (admins, two_factor_on) = admins;
     let list_url = format!("{}/members", team.base);
     let members_frame = ListFrame::new(
         "members",
@@ -126,7 +131,10 @@ pub async fn list(
     let members = found
         .rows
         .iter()
-        .map(|m| member_row(&team, m, you, admins))
+        .map(|m| MemberRow {
+            two_factor: two_factor_on.contains(&m.account.id),
+            ..member_row(&team, m, you, admins)
+        })
         .collect();
     let invitations = pending
         .rows
