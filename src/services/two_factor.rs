@@ -317,6 +317,15 @@ pub fn state(
             .min_dimensions(200, 200)
             .quiet_zone(true)
             .build();
+        // Inline in the page: without the XML prolog, named for screen readers.
+        let qr_svg = match qr_svg.find("<svg") {
+            Some(at) => qr_svg[at..].replacen(
+                "<svg",
+                "<svg role=\"img\" aria-label=\"QR code to scan with an authenticator app\"",
+                1,
+            ),
+            None => qr_svg,
+        };
         Ok(TwoFactorState::Enrolling(Enrolment {
             secret_base32: totp.secret().to_base32(),
             otpauth_url,

@@ -8,5 +8,6 @@ mod flows;
 mod graphiql;
 mod keyboard;
 mod team;
+mod two_factor;
 
 pub use driver::{ada_in_two_tenants, row_of, Chrome, Page};
