@@ -23,7 +23,7 @@
 //! - **Off**: by the person with their password and a code (`begin_disable` /
 //!   `finish_disable`), or by an operator (`reset_by_operator`).
 //! - **Tenants** may require two-factor of their members for the dashboard
-//!   (`enrolment_required`); API keys are not affected.
+//!   (`enrolment_required_by`); API keys are not affected.
 
 use crate::db::models::two_factor::{
     PendingSignInRow, RecoveryCodeRow, TenantTwoFactorRequirement, TwoFactorRow,
@@ -378,16 +378,14 @@ pub fn confirm_enrolment(
                 "two-factor authentication is already on".into(),
             ));
         }
-        let codes = new_recovery_codes(conn, now, keys, &account_id)?;
-        audit_in_every_tenant(
+        new_recovery_codes(
             conn,
             now,
+            keys,
             actor,
             &account_id,
-            "two_factor.enabled",
-            "two-factor authentication turned on".into(),
-        )?;
-        Ok(codes)
+            ("two_factor.enabled", "two-factor authentication turned on"),
+        )
     })
 }
 
@@ -406,24 +404,29 @@ pub fn regenerate_recovery_codes(
                 "two-factor authentication is off: turn it on first".into(),
             ));
         }
-        let codes = new_recovery_codes(conn, now, keys, &account_id)?;
-        audit_in_every_tenant(
+        new_recovery_codes(
             conn,
             now,
+            keys,
             actor,
             &account_id,
-            "two_factor.recovery_codes_regenerated",
-            format!("{RECOVERY_CODES} new recovery codes; the old ones no longer work"),
-        )?;
-        Ok(codes)
+            (
+                "two_factor.recovery_codes_regenerated",
+                "new recovery codes; the old ones no longer work",
+            ),
+        )
     })
 }
 
+/// Replaces the account's recovery codes with `RECOVERY_CODES` new ones, audited as
+/// `(action, detail)` of `actor`.
 fn new_recovery_codes(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
+    actor: &Actor,
     account_id: &str,
+    (action, detail): (&'static str, &str),
 ) -> Result<RecoveryCodes, AppError> {
     use rand::RngExt;
     RecoveryCodeRow::delete_of_account(conn, account_id)?;
@@ -444,6 +447,7 @@ fn new_recovery_codes(
         .insert(conn)?;
         codes.push(code);
     }
+    audit_in_every_tenant(conn, now, actor, account_id, action, detail.into())?;
     Ok(RecoveryCodes(codes))
 }
 
@@ -843,14 +847,22 @@ fn audit_in_every_tenant(
 
 // ---- tenants that require two-factor ----
 
-/// Whether the person must enrol before using `tenant_id`'s pages: the tenant requires
-/// two-factor and the account does not have it on.
-pub fn enrolment_required(
+/// The tenant, among the person's `tenant_ids`, that requires two-factor of them while
+/// they do not have it on: they enrol before using the dashboard. Any of their tenants
+/// counts, not only the current one, because pages such as User › API Keys act on every
+/// tenant of the person (a key for a requiring tenant could be made from there).
+pub fn enrolment_required_by(
     conn: &mut DbConnection,
     account_id: &str,
-    tenant_id: &str,
-) -> Result<bool, AppError> {
-    Ok(TenantTwoFactorRequirement::is_required(conn, tenant_id)? && !is_enabled(conn, account_id)?)
+    tenant_ids: &[String],
+) -> Result<Option<String>, AppError> {
+    if tenant_ids.is_empty() {
+        return Ok(None);
+    }
+    match TenantTwoFactorRequirement::first_requiring(conn, tenant_ids)? {
+        Some(tenant_id) if !is_enabled(conn, account_id)? => Ok(Some(tenant_id)),
+        _ => Ok(None),
+    }
 }
 
 /// Whether the tenant requires two-factor of its members; admins.

@@ -366,15 +366,15 @@ impl FromRequest for SignedIn {
                         None => person,
                     };
                     // A tenant that requires two-factor: its members without it enrol
-                    // before any other of its pages.
-                    let current = person.as_ref().and_then(|p| p.current.as_ref());
-                    let enrol_first = match current {
-                        Some(m) if !may_skip_enrolment => services_two_factor::enrolment_required(
-                            conn,
-                            &account_id,
-                            &m.tenant.id,
-                        )?
-                        .then(|| m.tenant.slug.clone()),
+                    // before any other page.
+                    let enrol_first = match &person {
+                        Some(p) if !may_skip_enrolment => {
+                            let ids: Vec<String> =
+                                p.tenants.iter().map(|m| m.tenant.id.clone()).collect();
+                            services_two_factor::enrolment_required_by(conn, &account_id, &ids)?
+                                .and_then(|id| p.tenants.iter().find(|m| m.tenant.id == id))
+                                .map(|m| m.tenant.slug.clone())
+                        }
                         _ => None,
                     };
                     Ok((person, enrol_first))

@@ -530,10 +530,18 @@ async fn a_tenant_that_requires_two_factor_sends_members_without_it_to_enrol_fir
     };
     assert!(row(&w.ada_id).contains("data-two-factor=\"on\""));
     assert!(row(&bob.id).contains("data-two-factor=\"off\""));
-    // Bob, without it, is sent to enrol before any page of the tenant.
+    // Bob, without it, is sent to enrol before any dashboard page, his other tenant's
+    // too (User › API Keys acts on all of them).
+    let globex = w.app.create_tenant("globex").await;
+    w.app.add_member(&bob.id, &globex.id, Role::Admin).await;
     let b = Browser::new(&w.app);
     b.sign_in_with("bob@example.com", PASSWORD).await;
-    for path in ["/user/api-keys", "/user/password", "/t/acme/team/members"] {
+    for path in [
+        "/user/api-keys",
+        "/user/password",
+        "/t/acme/team/members",
+        "/t/globex/team/members",
+    ] {
         let res = b.get(path).await;
         assert_eq!(res.status(), 303, "{path}");
         assert_eq!(location(&res), "/user/two-factor?required=acme", "{path}");

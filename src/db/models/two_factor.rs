@@ -240,6 +240,19 @@ impl TenantTwoFactorRequirement {
             .map(|n| n > 0)
     }
 
+    /// The first of `tenant_ids` that requires two-factor, if any.
+    pub fn first_requiring(
+        conn: &mut DbConnection,
+        tenant_ids: &[String],
+    ) -> QueryResult<Option<String>> {
+        tenant_two_factor_requirements::table
+            .filter(tenant_two_factor_requirements::tenant_id.eq_any(tenant_ids))
+            .order(tenant_two_factor_requirements::tenant_id)
+            .select(tenant_two_factor_requirements::tenant_id)
+            .first(conn)
+            .optional()
+    }
+
     pub fn set(
         conn: &mut DbConnection,
         tenant_id: &str,

@@ -365,8 +365,8 @@ pub fn enrol_first_path(tenant_slug: &str) -> String {
     format!("{PATH}?required={tenant_slug}")
 }
 
-/// The pages a person who must enrol first may still open: this page and its forms,
-/// signing out, and switching to another tenant.
+/// The pages a person who must enrol first may still open: this page and its forms, and
+/// signing out.
 pub fn open_before_enrolment(path: &str) -> bool {
-    path == PATH || path.starts_with("/user/two-factor/") || path == "/logout" || path == "/tenant"
+    path == PATH || path.starts_with("/user/two-factor/") || path == "/logout"
 }
