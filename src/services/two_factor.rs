@@ -65,6 +65,9 @@ pub struct TwoFactorKeys {
     seal: [u8; 32],
     recovery: [u8; 32],
     version: String,
+    /// The keys of the previous server secret, while it is rotated out: they open what
+    /// was sealed under them (sealed again under the current keys at its next use).
+    previous: Option<Box<TwoFactorKeys>>,
 }
 
 impl std::fmt::Debug for TwoFactorKeys {
@@ -92,7 +95,27 @@ impl TwoFactorKeys {
             seal,
             recovery,
             version: format!("v1.{}", &fingerprint[..12]),
+            previous: None,
         }
+    }
+
+    /// These keys, also opening what the previous server secret's keys sealed.
+    pub fn with_previous(self, previous_secret: Option<&[u8]>) -> Self {
+        Self {
+            previous: previous_secret
+                .map(Self::derive)
+                .filter(|p| p.version != self.version)
+                .map(Box::new),
+            ..self
+        }
+    }
+
+    /// The keys whose version sealed `row`.
+    fn for_version(&self, version: &str) -> Option<&TwoFactorKeys> {
+        if self.version == version {
+            return Some(self);
+        }
+        self.previous.as_deref().filter(|p| p.version == version)
     }
 
     pub fn version(&self) -> &str {
@@ -121,12 +144,12 @@ impl TwoFactorKeys {
 
     fn open(&self, row: &TwoFactorRow) -> Result<Vec<u8>, AppError> {
         use aes_gcm::aead::{Aead, KeyInit, Payload};
-        if row.key_version != self.version {
+        let Some(keys) = self.for_version(&row.key_version) else {
             return Err(AppError::internal(format!(
-                "the two-factor secret of account {} was sealed under another server secret ({}, this server has {}): restore that secret, or turn two-factor off for the account with `keyward admin reset-two-factor`",
+                "the two-factor secret of account {} was sealed under another server secret ({}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret while people sign in again, or turn two-factor off for the account with `keyward admin reset-two-factor`",
                 row.account_id, row.key_version, self.version
             )));
-        }
+        };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&row.secret_sealed)
             .map_err(|_| AppError::internal("a sealed two-factor secret is not base64"))?;
@@ -135,7 +158,7 @@ impl TwoFactorKeys {
                 "a sealed two-factor secret is too short",
             ));
         }
-        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.seal)
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&keys.seal)
             .map_err(|_| AppError::internal("the two-factor key has the wrong length"))?;
         cipher
             .decrypt(
@@ -150,6 +173,15 @@ impl TwoFactorKeys {
 
     fn recovery_digest(&self, account_id: &str, code: &str) -> String {
         keyed_digest(&self.recovery, format!("{account_id}:{code}").as_bytes())
+    }
+
+    /// The digests a code may be stored under: the current keys' and the previous ones'.
+    fn recovery_digests(&self, account_id: &str, code: &str) -> Vec<String> {
+        let mut digests = vec![self.recovery_digest(account_id, code)];
+        if let Some(previous) = &self.previous {
+            digests.push(previous.recovery_digest(account_id, code));
+        }
+        digests
     }
 }
 
@@ -475,19 +507,24 @@ fn accept_code(
             else {
                 return Ok(Err("two-factor is off"));
             };
-            let totp = authenticator(keys.open(&row)?, account.email.as_deref().unwrap_or(""))?;
-            match totp.check(code, unix_time(now)) {
-                None => Ok(Err("wrong authenticator code")),
-                Some(step) => match TwoFactorRow::accept_step(conn, &account.id, step as i64, now)?
-                {
-                    true => Ok(Ok(CodeKind::Authenticator)),
-                    false => Ok(Err("authenticator code already used")),
-                },
+            let secret = keys.open(&row)?;
+            let totp = authenticator(secret.clone(), account.email.as_deref().unwrap_or(""))?;
+            let Some(step) = totp.check(code, unix_time(now)) else {
+                return Ok(Err("wrong authenticator code"));
+            };
+            if !TwoFactorRow::accept_step(conn, &account.id, step as i64, now)? {
+                return Ok(Err("authenticator code already used"));
             }
+            if row.key_version != keys.version {
+                // Sealed under the previous server secret: from now on under this one.
+                let sealed = keys.seal(&account.id, &secret)?;
+                TwoFactorRow::reseal(conn, &account.id, &sealed, &keys.version)?;
+            }
+            Ok(Ok(CodeKind::Authenticator))
         }
         Code::Recovery(code) => {
-            let digest = keys.recovery_digest(&account.id, code);
-            match RecoveryCodeRow::use_up(conn, &account.id, &digest, now)? {
+            let digests = keys.recovery_digests(&account.id, code);
+            match RecoveryCodeRow::use_up(conn, &account.id, &digests, now)? {
                 true => Ok(Ok(CodeKind::Recovery)),
                 false => Ok(Err("wrong or already used recovery code")),
             }

@@ -19,6 +19,7 @@ backend_tests!(
     an_operator_resets_two_factor_for_a_person_who_lost_their_device,
     a_tenant_that_requires_two_factor_sends_members_without_it_to_enrol_first,
     the_secret_and_the_recovery_codes_are_not_stored_in_clear,
+    after_the_server_secret_changes_the_previous_one_still_opens_two_factor_until_it_is_resealed,
 );
 
 const ADA: &str = "ada@example.com";
@@ -642,4 +643,54 @@ async fn the_secret_and_the_recovery_codes_are_not_stored_in_clear(backend: Back
     for code in &codes {
         assert!(!dump.contains(code.as_str()), "a recovery code");
     }
+}
+
+async fn after_the_server_secret_changes_the_previous_one_still_opens_two_factor_until_it_is_resealed(
+    backend: Backend,
+) {
+    use keyward::config::SessionSecret;
+    let w = world(backend).await;
+    let (secret, codes) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let old = w.app.state.settings.session_secret.clone();
+    let new = SessionSecret::generate();
+    let kept = new.clone();
+    let rotated = w.app.another_instance(move |s| {
+        s.session_secret = Some(kept);
+        s.previous_session_secret = old;
+    });
+    let version_of_row = || {
+        let ada = w.ada_id.clone();
+        w.app.run(move |conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::two_factor::dsl as t;
+            Ok(t::two_factor
+                .filter(t::account_id.eq(ada))
+                .select(t::key_version)
+                .first::<String>(conn)?)
+        })
+    };
+    let before = version_of_row().await.unwrap();
+    assert_eq!(before, w.app.state.two_factor_keys.version());
+    assert_ne!(before, rotated.state.two_factor_keys.version());
+    // A recovery code made under the old secret works on the rotated server.
+    let b = password_step(&rotated).await;
+    assert_eq!(submit_code(&b, &codes[0]).await.status(), 303);
+    // So does an authenticator code; the secret is then sealed under the new key.
+    rotated.clock.advance(Duration::seconds(90));
+    let b = password_step(&rotated).await;
+    let code = code_at(&secret, rotated.clock.now());
+    assert_eq!(submit_code(&b, &code).await.status(), 303);
+    assert_eq!(
+        version_of_row().await.unwrap(),
+        rotated.state.two_factor_keys.version()
+    );
+    // A server with only the new secret now opens it.
+    let kept = new.clone();
+    let only_new = w
+        .app
+        .another_instance(move |s| s.session_secret = Some(kept));
+    only_new.clock.advance(Duration::seconds(150));
+    let b = password_step(&only_new).await;
+    let code = code_at(&secret, only_new.clock.now());
+    assert_eq!(submit_code(&b, &code).await.status(), 303);
 }

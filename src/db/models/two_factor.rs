@@ -98,6 +98,21 @@ impl TwoFactorRow {
         diesel::delete(two_factor::table.find(account_id)).execute(conn)
     }
 
+    /// Stores the secret sealed again under the key `key_version` names.
+    pub fn reseal(
+        conn: &mut DbConnection,
+        account_id: &str,
+        secret_sealed: &str,
+        key_version: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(two_factor::table.find(account_id))
+            .set((
+                two_factor::secret_sealed.eq(secret_sealed),
+                two_factor::key_version.eq(key_version),
+            ))
+            .execute(conn)
+    }
+
     /// Which of `account_ids` have two-factor on.
     pub fn enabled_among(
         conn: &mut DbConnection,
@@ -138,17 +153,18 @@ impl RecoveryCodeRow {
         .execute(conn)
     }
 
-    /// Uses the account's unused code with this digest, in one statement: true once.
+    /// Uses up the account's unused code with one of these digests, in one statement:
+    /// true once.
     pub fn use_up(
         conn: &mut DbConnection,
         account_id: &str,
-        code_digest: &str,
+        code_digests: &[String],
         now: PrimitiveDateTime,
     ) -> QueryResult<bool> {
         diesel::update(
             two_factor_recovery_codes::table
                 .filter(two_factor_recovery_codes::account_id.eq(account_id))
-                .filter(two_factor_recovery_codes::code_digest.eq(code_digest))
+                .filter(two_factor_recovery_codes::code_digest.eq_any(code_digests))
                 .filter(two_factor_recovery_codes::used_at.is_null()),
         )
         .set(two_factor_recovery_codes::used_at.eq(now))
