@@ -258,6 +258,9 @@ pub struct HtmlError {
     pub sign_in_next: Option<String>,
     /// For `Unauthenticated`: a form was sent after the session ended, so sign-in says so.
     pub session_ended: bool,
+    /// Not an error to show: the person must go there first (a tenant that requires
+    /// two-factor sends its members without it to enrol).
+    pub go_first_to: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -283,6 +286,15 @@ impl HtmlError {
             error: AppError::unauthenticated("sign in to continue"),
             sign_in_next: next,
             session_ended: false,
+            go_first_to: None,
+        }
+    }
+
+    /// The person must visit `location` before this page (a 303; `HX-Redirect` for htmx).
+    pub fn go_first_to(location: impl Into<String>) -> Self {
+        Self {
+            go_first_to: Some(location.into()),
+            ..Self::from(AppError::forbidden("this page needs another step first"))
         }
     }
 
@@ -338,6 +350,12 @@ impl HtmlError {
 
     /// The full HTML page.
     pub fn page_response(&self) -> HttpResponse {
+        if let Some(location) = &self.go_first_to {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location.as_str()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
         self.error.log();
         if matches!(self.error, AppError::Unauthenticated(_)) {
             return HttpResponse::SeeOther()
@@ -355,6 +373,12 @@ impl HtmlError {
 
     /// For htmx: a toast appended to the page's toast area, whatever the request targeted.
     pub fn toast_response(&self) -> HttpResponse {
+        if let Some(location) = &self.go_first_to {
+            return HttpResponse::Ok()
+                .insert_header(("HX-Redirect", location.as_str()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
         self.error.log();
         if matches!(self.error, AppError::Unauthenticated(_)) {
             // A dialog or form of a page whose session ended: say so, and come back.
@@ -403,6 +427,7 @@ impl From<AppError> for HtmlError {
             error,
             sign_in_next: None,
             session_ended: false,
+            go_first_to: None,
         }
     }
 }
@@ -415,7 +440,7 @@ impl fmt::Display for HtmlError {
 
 impl ResponseError for HtmlError {
     fn status_code(&self) -> StatusCode {
-        if matches!(self.error, AppError::Unauthenticated(_)) {
+        if self.go_first_to.is_some() || matches!(self.error, AppError::Unauthenticated(_)) {
             return StatusCode::SEE_OTHER;
         }
         self.error.status_code()

@@ -35,6 +35,15 @@ impl Application {
         let session_secret = settings.resolve_session_secret()?;
         let session_key = actix_web::cookie::Key::try_from(session_secret.expose())
             .map_err(|_| "the session secret is too short to sign cookies".to_string())?;
+        let two_factor_keys = Arc::new(
+            crate::services::two_factor::TwoFactorKeys::derive(session_secret.expose())
+                .with_previous(
+                    settings
+                        .previous_session_secret
+                        .as_ref()
+                        .map(|s| s.expose()),
+                ),
+        );
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -45,6 +54,7 @@ impl Application {
             client_sightings: Default::default(),
             graphql_running: Default::default(),
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
+            two_factor_keys,
         };
         crate::memory::tune_malloc();
         crate::memory::spawn_trimmer();

@@ -114,6 +114,13 @@ pub enum AdminCommand {
         #[arg(long)]
         id: String,
     },
+    /// Turn two-factor authentication off for a person who lost their device (audited as
+    /// the operator); their next sign-in needs the password only
+    ResetTwoFactor {
+        /// The person's email
+        #[arg(long)]
+        email: String,
+    },
     /// Copy a SQLite database into a new file while the server runs (PostgreSQL: pg_dump)
     Backup {
         /// The backup file to create (never overwritten)
@@ -291,6 +298,14 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             (
                 format!("revoked key {} ({})", key.id, key.name),
                 json!({ "id": key.id, "revoked": true }),
+            )
+        }
+        AdminCommand::ResetTwoFactor { email } => {
+            let a = crate::services::two_factor::reset_by_operator(conn, &operator, now, &email)?;
+            let email = a.email.unwrap_or_default();
+            (
+                format!("two-factor authentication is off for {email}: their next sign-in needs the password only"),
+                json!({ "account_id": a.id, "email": email, "two_factor": false }),
             )
         }
         AdminCommand::Backup { .. } | AdminCommand::RestoreCheck { .. } => {

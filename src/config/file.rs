@@ -15,6 +15,7 @@ pub(super) struct FileSettings {
     pub(super) log: Option<String>,
     pub(super) trusted_proxies: Option<Vec<String>>,
     pub(super) session_secret: Option<String>,
+    pub(super) previous_session_secret: Option<String>,
     pub(super) metrics_token: Option<String>,
     pub(super) shutdown_timeout: Option<u64>,
     pub(super) smtp_url: Option<String>,

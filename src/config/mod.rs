@@ -70,6 +70,10 @@ pub struct Settings {
     /// Given in the environment or file; on SQLite a missing one is made by
     /// `resolve_session_secret`.
     pub session_secret: Option<SessionSecret>,
+    /// The session secret before the last change, kept while it is rotated out: read only
+    /// to open two-factor secrets sealed under it (each is sealed again under the current
+    /// one at its next use).
+    pub previous_session_secret: Option<SessionSecret>,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
     pub quotas: Quotas,
@@ -131,6 +135,16 @@ impl Settings {
             Some(text) => Some(SessionSecret::parse(&text)?),
             None => None,
         };
+        let previous_session_secret = match std::env::var("KEYWARD_PREVIOUS_SESSION_SECRET")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .or(file.previous_session_secret)
+        {
+            Some(text) => Some(SessionSecret::parse(&text).map_err(|e| {
+                e.replace("KEYWARD_SESSION_SECRET", "KEYWARD_PREVIOUS_SESSION_SECRET")
+            })?),
+            None => None,
+        };
         let metrics_token = resolve_metrics_token(args, file.metrics_token)?;
         let shutdown_timeout = std::time::Duration::from_secs(
             args.shutdown_timeout
@@ -151,6 +165,7 @@ impl Settings {
             log,
             trusted_proxies,
             session_secret,
+            previous_session_secret,
             workers: None,
             quotas,
             audit_retention_days,

@@ -211,3 +211,42 @@ diesel::table! {
         state_expires_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    two_factor (account_id) {
+        account_id -> Text,
+        secret_sealed -> Text,
+        key_version -> Text,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+        enabled_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    two_factor_recovery_codes (id) {
+        id -> Text,
+        account_id -> Text,
+        code_digest -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    pending_sign_ins (id_digest) {
+        id_digest -> Text,
+        account_id -> Text,
+        next -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tenant_two_factor_requirements (tenant_id) {
+        tenant_id -> Text,
+        required_since -> Timestamp,
+    }
+}

@@ -28,6 +28,8 @@ pub struct GqlMember {
     account_type: GqlAccountType,
     role: GqlRole,
     joined_at: DateTime,
+    /// Whether the person has two-factor authentication on (service accounts: false).
+    two_factor_enabled: bool,
 }
 
 impl From<Member> for GqlMember {
@@ -39,7 +41,29 @@ impl From<Member> for GqlMember {
             email: m.account.email,
             role: m.role.into(),
             joined_at: m.joined_at.into(),
+            two_factor_enabled: false,
         }
+    }
+}
+
+impl GqlMember {
+    /// The members with whether each has two-factor on, read at once.
+    fn with_two_factor(
+        conn: &mut crate::db::DbConnection,
+        members: Vec<Member>,
+    ) -> Result<Vec<GqlMember>, AppError> {
+        let ids: Vec<String> = members.iter().map(|m| m.account.id.clone()).collect();
+        let on = crate::services::two_factor::enabled_among(conn, &ids)?;
+        Ok(members
+            .into_iter()
+            .map(|m| {
+                let enabled = on.contains(&m.account.id);
+                GqlMember {
+                    two_factor_enabled: enabled,
+                    ..m.into()
+                }
+            })
+            .collect())
     }
 }
 
@@ -236,10 +260,11 @@ impl MembersQuery {
         let list = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(tenant_id, actor)?;
-                team_lists::members(conn, actor, now, &tenant_id, &w, &page)
+                let list = team_lists::members(conn, actor, now, &tenant_id, &w, &page)?;
+                GqlMember::with_two_factor(conn, list)
             })
             .await?;
-        Ok(list.into_iter().map(GqlMember::from).collect())
+        Ok(list)
     }
 
     /// How many members `members` would page through with this `where`.
@@ -377,17 +402,21 @@ impl MembersMutation {
         let member = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
-                members::change_role(
+                let member = members::change_role(
                     conn,
                     actor,
                     now,
                     &tenant_id,
                     &input.user_id.0,
                     input.role.into(),
-                )
+                )?;
+                GqlMember::with_two_factor(conn, vec![member])
             })
             .await?;
-        Ok(member.into())
+        member
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::internal("the changed member is missing").into_graphql())
     }
 
     /// Removes a person from the tenant; their keys for it are revoked. The last human

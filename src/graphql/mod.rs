@@ -25,6 +25,7 @@ mod recovery;
 mod scalars;
 mod service_accounts;
 mod tenants;
+mod two_factor;
 
 pub use agents::AgentIdHeader;
 pub use context::RequestContext;
@@ -57,6 +58,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     agents::AgentsQuery,
     key_lifecycle::KeyLifecycleQuery,
+    two_factor::TwoFactorQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -70,6 +72,7 @@ pub struct MutationRoot(
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
     recovery::RecoveryMutation,
+    two_factor::TwoFactorMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

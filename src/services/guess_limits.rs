@@ -40,6 +40,9 @@ pub enum Purpose {
     Password,
     /// Requests for a password-reset mail ("Forgot your password?").
     PasswordReset,
+    /// A two-factor code, asked for after a right password: counted per account (and per
+    /// known device) only, since the password already passed the address limits.
+    TwoFactor,
 }
 
 impl Purpose {
@@ -47,7 +50,13 @@ impl Purpose {
         match self {
             Purpose::Password => "password",
             Purpose::PasswordReset => "password_reset",
+            Purpose::TwoFactor => "two_factor",
         }
+    }
+
+    /// Whether guesses of this purpose are also limited per address group.
+    fn limits_addresses(self) -> bool {
+        self != Purpose::TwoFactor
     }
 }
 
@@ -180,7 +189,11 @@ pub fn begin(
         .filter(|d| account_id.is_some_and(|id| id == d.account_id))
         .map(|d| TokenDigest::of(&d.nonce).into_inner());
     let p = purpose.as_str();
-    let limits = scopes(p, &subject_digest, &group, device.as_deref());
+    let mut limits = scopes(p, &subject_digest, &group, device.as_deref());
+    limits.retain(|(limit, _, _)| {
+        purpose.limits_addresses()
+            || *limit != Limit::Address && *limit != Limit::AccountFromAddress
+    });
     let notice = |limit: Limit, until: PrimitiveDateTime| {
         let whose = match limit {
             Limit::AccountFromAddress => format!("{subject_digest}|{group}"),
@@ -234,7 +247,10 @@ pub fn locked_by(
         &guess.group,
         guess.device.as_deref(),
     );
-    limits.retain(|(limit, _, _)| *limit != Limit::Address);
+    limits.retain(|(limit, _, _)| {
+        *limit != Limit::Address
+            && (guess.purpose.limits_addresses() || *limit != Limit::AccountFromAddress)
+    });
     limits.sort_by_key(|(limit, _, _)| *limit == Limit::AccountFromAddress);
     for (limit, scope, max) in limits {
         if locked_until(conn, scope, max)?.is_some_and(|t| now < t) {

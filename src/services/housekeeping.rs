@@ -33,6 +33,8 @@ pub struct Swept {
     pub outbox_stale: usize,
     /// Password reset links past their hour.
     pub password_resets: usize,
+    /// Pending two-factor sign-ins past their five minutes.
+    pub pending_sign_ins: usize,
 }
 
 impl Swept {
@@ -45,6 +47,7 @@ impl Swept {
             + self.outbox
             + self.outbox_stale
             + self.password_resets
+            + self.pending_sign_ins
     }
 }
 
@@ -72,6 +75,7 @@ pub fn sweep(
         outbox: crate::services::outbox::sweep(conn, now)?,
         outbox_stale: crate::services::outbox::give_up_stale(conn, now)?,
         password_resets: crate::services::recovery::sweep(conn, now)?,
+        pending_sign_ins: crate::services::two_factor::sweep(conn, now)?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -83,6 +87,7 @@ pub fn sweep(
             outbox = swept.outbox,
             outbox_stale = swept.outbox_stale,
             password_resets = swept.password_resets,
+            pending_sign_ins = swept.pending_sign_ins,
             "housekeeping deleted old rows"
         );
     }

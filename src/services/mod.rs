@@ -34,6 +34,7 @@ pub mod setup;
 pub mod sign_in;
 pub mod team_lists;
 pub mod tenants;
+pub mod two_factor;
 
 pub use actor::{Actor, Principal};
 

@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::guess_limits::{self, Guess, KnownDevice, Limit, Purpose, Refusal};
 use crate::services::passwords::{decoy_hash, verify_password};
-use crate::services::{sessions, transaction, Actor};
+use crate::services::{sessions, transaction, two_factor, Actor};
 use time::PrimitiveDateTime;
 
 pub use crate::services::guess_limits::{LOCKOUT, WINDOW};
@@ -54,6 +54,23 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt counted by `guess_limits::begin` (the two-factor code step's too).
+    pub(crate) fn new(guess: Guess, ip: &str) -> Self {
+        Self {
+            guess,
+            ip: ip.to_string(),
+        }
+    }
+
+    /// The limit this failed attempt just locked, if any.
+    pub(crate) fn locked_by(
+        &self,
+        conn: &mut DbConnection,
+        now: PrimitiveDateTime,
+    ) -> Result<Option<Limit>, AppError> {
+        guess_limits::locked_by(conn, now, &self.guess)
+    }
+
     /// The password was right: this client's failures are forgotten (never the account's).
     pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), AppError> {
         self.guess.succeeded(conn)
@@ -168,14 +185,15 @@ pub fn finish(
     } = pending;
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
-            audit_in_every_tenant(
-                conn,
-                now,
-                &account,
-                &attempt.ip,
-                "sign_in.succeeded",
-                || "signed in with a password".into(),
-            )?;
+            // With two-factor on, the password only opens the code step (`two_factor`).
+            let (action, detail) = match two_factor::is_enabled(conn, &account.id)? {
+                true => (
+                    "sign_in.code_required",
+                    "password right; a two-factor code is asked for",
+                ),
+                false => ("sign_in.succeeded", "signed in with a password"),
+            };
+            audit_in_every_tenant(conn, now, &account, &attempt.ip, action, || detail.into())?;
             attempt.succeeded(conn)?;
             // Housekeeping, on the rare successful path: what no longer counts goes.
             guess_limits::sweep(conn, now)?;
@@ -244,7 +262,7 @@ fn audit_refusal(
 
 /// One event in each tenant the account is a member of, as done by that account from
 /// `ip`; never anything about the password but whether it was right.
-fn audit_in_every_tenant(
+pub(crate) fn audit_in_every_tenant(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     account: &Account,

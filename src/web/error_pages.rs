@@ -47,7 +47,7 @@ pub async fn in_layout(
         .response()
         .error()
         .and_then(|e| e.as_error::<HtmlError>())
-        .filter(|e| !matches!(e.error, AppError::Unauthenticated(_)))
+        .filter(|e| !matches!(e.error, AppError::Unauthenticated(_)) && e.go_first_to.is_none())
         .map(|e| (e.title(), e.message(), e.error.status_code()));
     let Some((title, message, status)) = page else {
         return Ok(res.map_into_boxed_body());

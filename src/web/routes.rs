@@ -5,11 +5,11 @@
 use crate::web::handlers::team::{
     audit_log, invitations, join, members, service_account_key_allowed_ips,
     service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
-    settings,
+    settings, team_two_factor,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, recovery,
-    setup, sign_in, team, tenant, user_api_keys,
+    setup, sign_in, team, tenant, two_factor, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -43,6 +43,10 @@ const SIGN_IN: &str = "signing in starts a browser session; API callers present 
 const RECOVERY: &str =
     "account recovery: a person who cannot sign in asks for a reset link or sets a new password with one; API callers present a key";
 const SIGN_OUT: &str = "signing out ends a browser session; API keys have none";
+const SIGN_IN_CODE: &str =
+    "signing in: the two-factor code step of a pending sign-in; API callers present a key";
+const TWO_FACTOR: &str =
+    "two-factor guards the browser sign-in: a person manages it signed in, and an API key must not turn it on or off";
 const TENANT_SWITCH: &str =
     "tenant switch: a browser-session preference; a key serves exactly one tenant";
 const JOIN: &str =
@@ -88,6 +92,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/reset-password"                                                   => recovery::reset_form,                              Read),
         route!(POST "/reset-password"                                                   => recovery::reset,                                   Exempt(RECOVERY)),
         route!(GET  "/reset-password/{token}"                                           => recovery::open_link,                               Read),
+        route!(GET  "/login/two-factor"                                                 => two_factor::code_form,                             Read),
+        route!(POST "/login/two-factor"                                                 => two_factor::submit_code,                           Exempt(SIGN_IN_CODE)),
         route!(POST "/logout"                                                           => sign_in::logout,                                   Exempt(SIGN_OUT)),
         route!(POST "/tenant"                                                           => tenant::switch,                                    Exempt(TENANT_SWITCH)),
         route!(GET  "/user/api-keys"                                                    => user_api_keys::list,                               Read),
@@ -101,6 +107,10 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/user/api-keys/{id}/allowed-ips"                                   => key_allowed_ips::set_allowed_ips,                  Mutation("set_api_key_allowed_ips")),
         route!(GET  "/user/password"                                                    => password::page_get,                                Read),
         route!(POST "/user/password"                                                    => password::change,                                  Mutation("change_password")),
+        route!(GET  "/user/two-factor"                                                  => two_factor::show,                                  Read),
+        route!(POST "/user/two-factor/enable"                                           => two_factor::enable,                                Exempt(TWO_FACTOR)),
+        route!(POST "/user/two-factor/recovery-codes"                                   => two_factor::regenerate_recovery_codes,             Exempt(TWO_FACTOR)),
+        route!(POST "/user/two-factor/disable"                                          => two_factor::disable,                               Exempt(TWO_FACTOR)),
         // ---- Team pages (issue 5): every one acts on the tenant in its URL ----
         route!(GET  "/team/{page}"                                                      => team::current,                                     Read),
         route!(GET  "/t/{slug}/team/service-accounts"                                   => service_accounts::list,                            Read),
@@ -129,6 +139,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/invitations/{invitation_id}/revoke"                 => invitations::revoke,                               Mutation("revoke_invitation")),
         route!(GET  "/t/{slug}/team/settings"                                           => settings::show,                                    Read),
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
+        route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
         route!(GET  "/t/{slug}/team/audit-log"                                          => audit_log::page,                                   Read),
         route!(GET  "/t/{slug}/join/{token}"                                            => join::page,                                        Read),
         route!(POST "/t/{slug}/join/{token}"                                            => join::accept,                                      Exempt(JOIN)),

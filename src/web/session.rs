@@ -9,8 +9,10 @@ use crate::domain::api_key::random_secret;
 use crate::domain::clock::{parse_rfc3339_utc, rfc3339};
 use crate::error::{AppError, HtmlError};
 use crate::services::sessions::{self, SessionData, SignedInPerson, TenantMembership};
+use crate::services::two_factor as services_two_factor;
 use crate::services::Actor;
 use crate::web::client_ip::client_ip;
+use crate::web::handlers::two_factor;
 use crate::web::AppState;
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -343,7 +345,8 @@ impl FromRequest for SignedIn {
             let preferred = session.get::<String>(TENANT_ID).ok().flatten();
             let wanted = preferred.clone();
             let url_slug = team_page_slug(req.path()).map(str::to_string);
-            let person = state
+            let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
+            let (person, enrol_first) = state
                 .run(move |conn, _| {
                     let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref())?;
                     // A Team page names its tenant in the URL: while you look at it, that
@@ -356,18 +359,34 @@ impl FromRequest for SignedIn {
                         let current = p.current.as_ref().map(|c| c.tenant.id.as_str());
                         (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
                     });
-                    match named {
+                    let person = match named {
                         Some(tenant_id) => {
-                            sessions::signed_in_person(conn, &account_id, Some(&tenant_id))
+                            sessions::signed_in_person(conn, &account_id, Some(&tenant_id))?
                         }
-                        None => Ok(person),
-                    }
+                        None => person,
+                    };
+                    // A tenant that requires two-factor: its members without it enrol
+                    // before any other page.
+                    let enrol_first = match &person {
+                        Some(p) if !may_skip_enrolment => {
+                            let ids: Vec<String> =
+                                p.tenants.iter().map(|m| m.tenant.id.clone()).collect();
+                            services_two_factor::enrolment_required_by(conn, &account_id, &ids)?
+                                .and_then(|id| p.tenants.iter().find(|m| m.tenant.id == id))
+                                .map(|m| m.tenant.slug.clone())
+                        }
+                        _ => None,
+                    };
+                    Ok((person, enrol_first))
                 })
                 .await?;
             let Some(person) = person else {
                 end(&session);
                 return Err(refused(next));
             };
+            if let Some(slug) = enrol_first {
+                return Err(HtmlError::go_first_to(two_factor::enrol_first_path(&slug)));
+            }
             let current = person.current.as_ref().map(|m| m.tenant.id.clone());
             if current != preferred {
                 match &current {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub graphql_running: Arc<crate::web::request_budget::RunningPerKey>,
     /// Signs and checks the browsers' device cookies (`web::device_cookie`).
     pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
+    /// Seals two-factor secrets and digests recovery codes (`services::two_factor`).
+    pub two_factor_keys: Arc<crate::services::two_factor::TwoFactorKeys>,
 }
 
 impl AppState {

@@ -37,5 +37,6 @@ mod session_ended;
 mod session_rotation;
 mod team;
 mod team_pages;
+mod two_factor;
 mod unbounded;
 mod unbounded_team;

@@ -24,6 +24,7 @@ pub mod session;
 pub mod sign_in;
 pub mod team_lists;
 pub mod tenant;
+pub mod two_factor;
 
 pub use account::Account;
 pub use api_key::ApiKey;

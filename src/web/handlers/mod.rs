@@ -18,4 +18,5 @@ pub mod setup;
 pub mod sign_in;
 pub mod team;
 pub mod tenant;
+pub mod two_factor;
 pub mod user_api_keys;

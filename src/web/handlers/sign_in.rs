@@ -5,6 +5,7 @@ use crate::error::{AppError, HtmlError};
 use crate::services::{passwords, sign_in};
 use crate::web::client_ip::client_ip;
 use crate::web::device_cookie;
+use crate::web::handlers::two_factor;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session;
 use crate::web::views::{Layout, LoginPage};
@@ -117,6 +118,10 @@ pub async fn login(
     .await;
     match verdict {
         Ok(account) => {
+            // Two-factor on: the password opens only the code step, not a session.
+            if let Some(res) = two_factor::ask_for_code(&state, hx, &account.id, &next).await? {
+                return Ok(res);
+            }
             session::start(&session, &account.id, None)?;
             let mut res = redirect(hx, &next);
             // This browser is now known to the account (a fresh nonce each time).

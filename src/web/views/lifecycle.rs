@@ -52,6 +52,8 @@ pub struct TeamSettingsPage {
     pub summary: String,
     pub keys_beyond: Vec<KeyBeyondRow>,
     pub mail: MailStateView,
+    /// Whether members must have two-factor on (issue 27).
+    pub two_factor_required: bool,
     pub errors: FieldErrors,
 }
 

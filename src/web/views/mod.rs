@@ -8,6 +8,7 @@ mod lifecycle;
 mod recovery;
 mod sign_in;
 mod team;
+mod two_factor;
 
 pub use agents::*;
 pub use keys::*;
@@ -15,6 +16,7 @@ pub use lifecycle::*;
 pub use recovery::*;
 pub use sign_in::*;
 pub use team::*;
+pub use two_factor::*;
 
 use crate::services::sessions::TenantMembership;
 use crate::web::session::SignedIn;

@@ -109,6 +109,8 @@ pub struct MemberRow {
     pub last_admin: bool,
     /// Where the signed-in admin makes this person's password reset link, when offered.
     pub reset_link_url: Option<String>,
+    /// Has two-factor authentication on.
+    pub two_factor: bool,
 }
 
 #[derive(Debug, Clone)]

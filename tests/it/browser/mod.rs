@@ -9,5 +9,6 @@ mod graphiql;
 mod keyboard;
 mod recovery;
 mod team;
+mod two_factor;
 
 pub use driver::{ada_in_two_tenants, row_of, Chrome, Page};

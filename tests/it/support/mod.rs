@@ -211,6 +211,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         },
         trusted_proxies: Vec::new(),
         session_secret: Some(SessionSecret::generate()),
+        previous_session_secret: None,
         workers: Some(2),
         quotas: Default::default(),
         audit_retention_days: None,

@@ -7,7 +7,7 @@ use crate::db::models::team_lists::TeamWhere;
 use crate::domain::Role;
 use crate::error::{AppError, HtmlError};
 use crate::services::team_lists;
-use crate::services::{members, recovery};
+use crate::services::{members, recovery, two_factor};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::list_page::{page_request, search_pattern, Links, ListFrame};
 use crate::web::htmx::{html, Htmx};
@@ -47,6 +47,7 @@ fn member_row(team: &TeamTenant, m: &members::Member, you: &str, admins: usize) 
         role_url: format!("{url}/role"),
         remove_url: format!("{url}/remove"),
         reset_link_url: None,
+        two_factor: false,
     }
 }
 
@@ -95,10 +96,12 @@ pub async fn list(
             let admins = members::human_admin_count(conn, &tenant_id)?;
             let accounts: Vec<_> = found.rows.iter().map(|m| m.account.clone()).collect();
             let offered = recovery::reset_link_offered(conn, &actor, &tenant_id, &accounts)?;
-            Ok((found, pending, (admins, offered), now))
+            let ids: Vec<String> = found.rows.iter().map(|m| m.account.id.clone()).collect();
+            let two_factor_on = two_factor::enabled_among(conn, &ids)?;
+            Ok((found, pending, (admins, offered, two_factor_on), now))
         })
         .await?;
-    let (admins, offered) = admins;
+    let (admins, offered, two_factor_on) = admins;
     let list_url = format!("{}/members", team.base);
     let members_frame = ListFrame::new(
         "members",
@@ -131,7 +134,11 @@ pub async fn list(
         .rows
         .iter()
         .map(|m| {
-            let mut row = member_row(&team, m, you, admins);
+            let two_factor = two_factor_on.contains(&m.account.id);
+            let mut row = MemberRow {
+                two_factor,
+                ..member_row(&team, m, you, admins)
+            };
             if offered.contains(&row.account_id) {
                 row.reset_link_url = Some(format!(
                     "{}/members/{}/reset-link",

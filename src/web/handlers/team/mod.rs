@@ -12,6 +12,7 @@ pub mod service_account_keys;
 pub mod service_account_page;
 pub mod service_accounts;
 pub mod settings;
+pub mod team_two_factor;
 
 use crate::error::{AppError, HtmlError};
 use crate::web::htmx::{redirect, Htmx};

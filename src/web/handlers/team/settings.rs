@@ -6,7 +6,7 @@ use crate::domain::{InvalidInput, KeyPolicy};
 use crate::error::{AppError, HtmlError};
 use crate::services::key_policy::{self, PolicyReport};
 use crate::services::mail::MailLinks;
-use crate::services::outbox;
+use crate::services::{outbox, two_factor};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
@@ -46,7 +46,7 @@ impl PolicyInput {
 fn page(
     signed_in: &SignedIn,
     team: TeamTenant,
-    (report, mail): (PolicyReport, MailStateView),
+    (report, mail, two_factor_required): (PolicyReport, MailStateView, bool),
     typed: Option<PolicyInput>,
     errors: FieldErrors,
 ) -> TeamSettingsPage {
@@ -78,24 +78,27 @@ fn page(
             })
             .collect(),
         mail,
+        two_factor_required,
         errors,
     }
 }
 
-/// The key policy's report and the mail section, read together.
+/// The key policy's report, the mail section and the two-factor requirement, read
+/// together.
 async fn report(
     state: &AppState,
     signed_in: &SignedIn,
     tenant_id: &str,
-) -> Result<(PolicyReport, MailStateView), AppError> {
+) -> Result<(PolicyReport, MailStateView, bool), AppError> {
     let (actor, tenant_id) = (signed_in.actor(), tenant_id.to_string());
     let off = MailLinks::of(&state.settings).why_not();
-    let (report, outbox, now) = state
+    let (report, outbox, now, two_factor_required) = state
         .run(move |conn, now| {
             Ok((
                 key_policy::policy_report(conn, &actor, now, &tenant_id)?,
                 outbox::tenant_outbox(conn, &actor, &tenant_id)?,
                 now,
+                two_factor::tenant_requirement(conn, &actor, &tenant_id)?,
             ))
         })
         .await?;
@@ -116,7 +119,7 @@ async fn report(
             .last_sent_at
             .map(|at| format!("{} ({})", date_time(at), relative(at, now))),
     };
-    Ok((report, mail))
+    Ok((report, mail, two_factor_required))
 }
 
 /// `GET /t/{slug}/team/settings`

@@ -1,0 +1,1010 @@
+//! Two-factor sign-in (issue 27): RFC 6238 authenticator codes (SHA-1, 6 digits, 30 s
+//! steps: what authenticator apps support) and recovery codes.
+//!
+//! - **Enrolment** (`enrolment`, `confirm_enrolment`): a new secret is sealed into the
+//!   account's `two_factor` row with `enabled_at` unset and shown (QR code, `otpauth://`
+//!   link, text) until a valid code turns it on; then ten recovery codes are shown once.
+//! - **At rest** the secret is sealed with AES-256-GCM (random nonce, the account id as
+//!   associated data, so a sealed secret cannot be moved to another account) under a key
+//!   derived from the server secret with HKDF-SHA256 (info "keyward two-factor v1"); the
+//!   row's `key_version` names that key, so a server whose secret changed says so instead
+//!   of failing obscurely. Recovery codes are stored only as HMAC-SHA256 digests under a
+//!   second derived key, bound to the account.
+//! - **Sign-in**: a right password for an account with two-factor on opens a *pending
+//!   sign-in* (`open_pending_sign_in`: a row keyed by the SHA-256 of a random token the
+//!   browser holds, valid `PENDING_SIGN_IN`), not a session; `complete_sign_in` takes an
+//!   authenticator code (current step ±1) or a recovery code. A code at or before the
+//!   account's last accepted step is refused in the same UPDATE that accepts a later one
+//!   (RFC 6238 §5.2), and a recovery code is used up in one conditional UPDATE, so two
+//!   racing requests cannot both pass. Wrong codes count against the account in
+//!   `guess_limits` (`Purpose::TwoFactor`: ten per account per 15 minutes from new
+//!   clients, ten per known browser). Every outcome is audited in each of the account's
+//!   tenants.
+//! - **Off**: by the person with their password and a code (`begin_disable` /
+//!   `finish_disable`), or by an operator (`reset_by_operator`).
+//! - **Tenants** may require two-factor of their members for the dashboard
+//!   (`enrolment_required_by`); API keys are not affected.
+
+use crate::db::models::two_factor::{
+    PendingSignInRow, RecoveryCodeRow, TenantTwoFactorRequirement, TwoFactorRow,
+};
+use crate::db::models::{Account, Membership};
+use crate::db::DbConnection;
+use crate::domain::api_key::random_secret;
+use crate::domain::{new_id, TokenDigest};
+use crate::error::AppError;
+use crate::services::actor::ActorKind;
+use crate::services::audit::{self, Event};
+use crate::services::guess_limits::{self, KnownDevice, Purpose, Refusal};
+use crate::services::permissions::{self, Permission};
+use crate::services::sign_in::{self, Attempt};
+use crate::services::{transaction, Actor};
+use base64::Engine;
+use time::{Duration, PrimitiveDateTime};
+
+/// The issuer authenticator apps show beside the account's email.
+pub const ISSUER: &str = "Keyward";
+/// How long a password accepted for an account with two-factor waits for its code.
+pub const PENDING_SIGN_IN: Duration = Duration::minutes(5);
+/// How many recovery codes a person gets each time.
+pub const RECOVERY_CODES: usize = 10;
+/// Pending sign-ins kept per account (the newest); older ones are dropped.
+const MAX_PENDING_PER_ACCOUNT: usize = 5;
+/// Bytes of a new authenticator secret (RFC 4226 recommends 160 bits).
+const SECRET_BYTES: usize = 20;
+/// Characters of a recovery code, without look-alikes (no 0/o, 1/l/i).
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+pub const WRONG_CODE: &str = "the code is not right";
+pub const SIGN_IN_EXPIRED: &str =
+    "this sign-in has expired (a code must follow the password within five minutes): sign in again";
+
+/// The keys two-factor derives from the server secret. `Debug` shows only the version.
+#[derive(Clone)]
+pub struct TwoFactorKeys {
+    seal: [u8; 32],
+    recovery: [u8; 32],
+    version: String,
+    /// The keys of the previous server secret, while it is rotated out: they open what
+    /// was sealed under them (sealed again under the current keys at its next use).
+    previous: Option<Box<TwoFactorKeys>>,
+}
+
+impl std::fmt::Debug for TwoFactorKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoFactorKeys")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwoFactorKeys {
+    /// Derives the sealing and recovery-code keys from the server (session) secret.
+    pub fn derive(server_secret: &[u8]) -> Self {
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"keyward"), server_secret);
+        let mut okm = [0u8; 64];
+        hkdf.expand(b"keyward two-factor v1", &mut okm)
+            .expect("64 bytes is a valid HKDF-SHA256 output length");
+        let mut seal = [0u8; 32];
+        let mut recovery = [0u8; 32];
+        seal.copy_from_slice(&okm[..32]);
+        recovery.copy_from_slice(&okm[32..]);
+        // The version names the key without revealing it: v1 and a fingerprint.
+        let fingerprint = keyed_digest(&recovery, b"key version");
+        Self {
+            seal,
+            recovery,
+            version: format!("v1.{}", &fingerprint[..12]),
+            previous: None,
+        }
+    }
+
+    /// These keys, also opening what the previous server secret's keys sealed.
+    pub fn with_previous(self, previous_secret: Option<&[u8]>) -> Self {
+        Self {
+            previous: previous_secret
+                .map(Self::derive)
+                .filter(|p| p.version != self.version)
+                .map(Box::new),
+            ..self
+        }
+    }
+
+    /// The keys whose version sealed `row`.
+    fn for_version(&self, version: &str) -> Option<&TwoFactorKeys> {
+        if self.version == version {
+            return Some(self);
+        }
+        self.previous.as_deref().filter(|p| p.version == version)
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn seal(&self, account_id: &str, secret: &[u8]) -> Result<String, AppError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.seal)
+            .map_err(|_| AppError::internal("the two-factor key has the wrong length"))?;
+        let mut nonce = [0u8; 12];
+        rand::fill(&mut nonce[..]);
+        let sealed = cipher
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&nonce),
+                Payload {
+                    msg: secret,
+                    aad: account_id.as_bytes(),
+                },
+            )
+            .map_err(|_| AppError::internal("the two-factor secret could not be sealed"))?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Ok(base64::engine::general_purpose::STANDARD.encode(out))
+    }
+
+    fn open(&self, row: &TwoFactorRow) -> Result<Vec<u8>, AppError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let Some(keys) = self.for_version(&row.key_version) else {
+            return Err(AppError::internal(format!(
+                "the two-factor secret of account {} was sealed under another server secret ({}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret while people sign in again, or turn two-factor off for the account with `keyward admin reset-two-factor`",
+                row.account_id, row.key_version, self.version
+            )));
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&row.secret_sealed)
+            .map_err(|_| AppError::internal("a sealed two-factor secret is not base64"))?;
+        if bytes.len() < 12 {
+            return Err(AppError::internal(
+                "a sealed two-factor secret is too short",
+            ));
+        }
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&keys.seal)
+            .map_err(|_| AppError::internal("the two-factor key has the wrong length"))?;
+        cipher
+            .decrypt(
+                aes_gcm::Nonce::from_slice(&bytes[..12]),
+                Payload {
+                    msg: &bytes[12..],
+                    aad: row.account_id.as_bytes(),
+                },
+            )
+            .map_err(|_| AppError::internal("a sealed two-factor secret does not open"))
+    }
+
+    fn recovery_digest(&self, account_id: &str, code: &str) -> String {
+        keyed_digest(&self.recovery, format!("{account_id}:{code}").as_bytes())
+    }
+
+    /// The digests a code may be stored under: the current keys' and the previous ones'.
+    fn recovery_digests(&self, account_id: &str, code: &str) -> Vec<String> {
+        let mut digests = vec![self.recovery_digest(account_id, code)];
+        if let Some(previous) = &self.previous {
+            digests.push(previous.recovery_digest(account_id, code));
+        }
+        digests
+    }
+}
+
+fn keyed_digest(key: &[u8], message: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+        .expect("HMAC-SHA256 takes a key of any length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The authenticator of `secret` for `email` (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step).
+fn authenticator(secret: Vec<u8>, email: &str) -> Result<totp_rs::Totp, AppError> {
+    // The otpauth label may not hold ':'; no email does, but a stored one is not re-checked.
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_skew(1)
+        .with_secret(secret)
+        .with_issuer(Some(ISSUER))
+        .with_account_name(email.replace(':', " "))
+        .build()
+        .map_err(|e| AppError::internal(format!("the authenticator cannot be built: {e}")))
+}
+
+fn unix_time(now: PrimitiveDateTime) -> u64 {
+    now.assume_utc().unix_timestamp().max(0) as u64
+}
+
+/// What a person enters at a code prompt.
+#[derive(PartialEq, Eq)]
+enum Code {
+    Authenticator(String),
+    Recovery(String),
+}
+
+/// Reads a code: six digits (spaces allowed) from an authenticator, or a recovery code
+/// `abcde-12345` (case, spaces and the hyphen do not matter).
+fn parse_code(field: &'static str, raw: &str) -> Result<Code, AppError> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_lowercase();
+    if compact.len() == 6 && compact.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Code::Authenticator(compact));
+    }
+    if compact.len() == 10 && compact.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)) {
+        return Ok(Code::Recovery(format!(
+            "{}-{}",
+            &compact[..5],
+            &compact[5..]
+        )));
+    }
+    Err(AppError::invalid(
+        field,
+        "enter the 6-digit code from your authenticator app, or one of your recovery codes (like abcde-12345)",
+    ))
+}
+
+/// A secret shown while an enrolment waits for its first code. `Debug` shows nothing.
+pub struct Enrolment {
+    /// The secret in base32, for typing into an authenticator by hand.
+    pub secret_base32: String,
+    pub otpauth_url: String,
+    /// The `otpauth://` URL as an SVG QR code.
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(<redacted>)")
+    }
+}
+
+/// Recovery codes, shown once. `Debug` shows only how many.
+pub struct RecoveryCodes(pub Vec<String>);
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryCodes({} codes)", self.0.len())
+    }
+}
+
+/// Where a person's two-factor stands.
+#[derive(Debug)]
+pub enum TwoFactorState {
+    /// Off: an enrolment waits for its first code (started by reading this state).
+    Enrolling(Enrolment),
+    On {
+        enabled_at: PrimitiveDateTime,
+        recovery_codes_left: i64,
+    },
+}
+
+/// The signed-in person's account id; API keys do not manage two-factor (it guards the
+/// dashboard, and a stolen key must not turn it off).
+fn person(actor: &Actor) -> Result<&str, AppError> {
+    match &actor.kind {
+        ActorKind::Person { account_id } => Ok(account_id),
+        _ => Err(AppError::forbidden(
+            "two-factor authentication is managed by the person, signed in to the dashboard",
+        )),
+    }
+}
+
+fn account(conn: &mut DbConnection, account_id: &str) -> Result<Account, AppError> {
+    Account::find(conn, account_id)?
+        .filter(|a| !a.is_service_account())
+        .ok_or_else(|| AppError::not_found("account not found"))
+}
+
+/// Whether the account has two-factor on.
+pub fn is_enabled(conn: &mut DbConnection, account_id: &str) -> Result<bool, AppError> {
+    Ok(TwoFactorRow::find(conn, account_id)?.is_some_and(|r| r.enabled_at.is_some()))
+}
+
+/// The person's two-factor state; when it is off, the enrolment waiting for a code (one
+/// is started, sealed, if none waits).
+pub fn state(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    actor: &Actor,
+) -> Result<TwoFactorState, AppError> {
+    let account_id = person(actor)?.to_string();
+    let account = account(conn, &account_id)?;
+    let email = account.email.clone().unwrap_or_default();
+    transaction(conn, |conn| {
+        let row = TwoFactorRow::find(conn, &account_id)?;
+        if let Some(enabled_at) = row.as_ref().and_then(|r| r.enabled_at) {
+            return Ok(TwoFactorState::On {
+                enabled_at,
+                recovery_codes_left: RecoveryCodeRow::count_unused(conn, &account_id)?,
+            });
+        }
+        // A waiting enrolment is shown again (a reload keeps the QR code); one sealed
+        // under another server secret is replaced.
+        let secret = match row.map(|r| keys.open(&r)) {
+            Some(Ok(secret)) => secret,
+            _ => {
+                let mut secret = vec![0u8; SECRET_BYTES];
+                rand::fill(&mut secret[..]);
+                TwoFactorRow {
+                    account_id: account_id.clone(),
+                    secret_sealed: keys.seal(&account_id, &secret)?,
+                    key_version: keys.version.clone(),
+                    last_step: -1,
+                    created_at: now,
+                    enabled_at: None,
+                    last_used_at: None,
+                }
+                .replace(conn)?;
+                secret
+            }
+        };
+        let totp = authenticator(secret, &email)?;
+        let otpauth_url = totp
+            .to_url()
+            .map_err(|e| AppError::internal(format!("no otpauth URL: {e}")))?;
+        let qr_svg = qrcode::QrCode::new(otpauth_url.as_bytes())
+            .map_err(|e| AppError::internal(format!("no QR code: {e}")))?
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build();
+        // Inline in the page: without the XML prolog, named for screen readers.
+        let qr_svg = match qr_svg.find("<svg") {
+            Some(at) => qr_svg[at..].replacen(
+                "<svg",
+                "<svg role=\"img\" aria-label=\"QR code to scan with an authenticator app\"",
+                1,
+            ),
+            None => qr_svg,
+        };
+        Ok(TwoFactorState::Enrolling(Enrolment {
+            secret_base32: totp.secret().to_base32(),
+            otpauth_url,
+            qr_svg,
+        }))
+    })
+}
+
+/// Turns two-factor on with the first code of the waiting enrolment; answers with the
+/// recovery codes, shown once. Audited in each of the person's tenants.
+pub fn confirm_enrolment(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    actor: &Actor,
+    code: &str,
+) -> Result<RecoveryCodes, AppError> {
+    let account_id = person(actor)?.to_string();
+    let account = account(conn, &account_id)?;
+    let Code::Authenticator(code) = parse_code("code", code)? else {
+        return Err(AppError::invalid(
+            "code",
+            "enter the 6-digit code your authenticator app shows for Keyward",
+        ));
+    };
+    transaction(conn, |conn| {
+        let row = match TwoFactorRow::find(conn, &account_id)? {
+            Some(row) if row.enabled_at.is_none() => row,
+            Some(_) => {
+                return Err(AppError::Conflict(
+                    "two-factor authentication is already on".into(),
+                ))
+            }
+            None => {
+                return Err(AppError::invalid(
+                    "code",
+                    "no enrolment is waiting: open the page again to get a new QR code",
+                ))
+            }
+        };
+        let totp = authenticator(keys.open(&row)?, account.email.as_deref().unwrap_or(""))?;
+        let Some(step) = totp.check(&code, unix_time(now)) else {
+            return Err(AppError::invalid(
+                "code",
+                "is not the code your authenticator shows now: check that the phone's clock is right, and enter the newest code",
+            ));
+        };
+        if !TwoFactorRow::enable(conn, &account_id, step as i64, now)? {
+            return Err(AppError::Conflict(
+                "two-factor authentication is already on".into(),
+            ));
+        }
+        new_recovery_codes(
+            conn,
+            now,
+            keys,
+            actor,
+            &account_id,
+            ("two_factor.enabled", "two-factor authentication turned on"),
+        )
+    })
+}
+
+/// Replaces the person's recovery codes (the old ones stop working); answers with the
+/// new ones, shown once.
+pub fn regenerate_recovery_codes(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    actor: &Actor,
+) -> Result<RecoveryCodes, AppError> {
+    let account_id = person(actor)?.to_string();
+    transaction(conn, |conn| {
+        if !is_enabled(conn, &account_id)? {
+            return Err(AppError::Conflict(
+                "two-factor authentication is off: turn it on first".into(),
+            ));
+        }
+        new_recovery_codes(
+            conn,
+            now,
+            keys,
+            actor,
+            &account_id,
+            (
+                "two_factor.recovery_codes_regenerated",
+                "new recovery codes; the old ones no longer work",
+            ),
+        )
+    })
+}
+
+/// Replaces the account's recovery codes with `RECOVERY_CODES` new ones, audited as
+/// `(action, detail)` of `actor`.
+fn new_recovery_codes(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    actor: &Actor,
+    account_id: &str,
+    (action, detail): (&'static str, &str),
+) -> Result<RecoveryCodes, AppError> {
+    use rand::RngExt;
+    RecoveryCodeRow::delete_of_account(conn, account_id)?;
+    let mut rng = rand::rng();
+    let mut codes = Vec::with_capacity(RECOVERY_CODES);
+    for _ in 0..RECOVERY_CODES {
+        let chars: String = (0..10)
+            .map(|_| RECOVERY_ALPHABET[rng.random_range(0..RECOVERY_ALPHABET.len())] as char)
+            .collect();
+        let code = format!("{}-{}", &chars[..5], &chars[5..]);
+        RecoveryCodeRow {
+            id: new_id(),
+            account_id: account_id.to_string(),
+            code_digest: keys.recovery_digest(account_id, &code),
+            created_at: now,
+            used_at: None,
+        }
+        .insert(conn)?;
+        codes.push(code);
+    }
+    audit_in_every_tenant(conn, now, actor, account_id, action, detail.into())?;
+    Ok(RecoveryCodes(codes))
+}
+
+/// How a code was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    Authenticator,
+    Recovery,
+}
+
+/// Checks a code of the account's: an authenticator code later than the last accepted
+/// step, or an unused recovery code, each accepted in one conditional UPDATE. `Ok(None)`:
+/// wrong, replayed or used up (with why, for the audit log).
+fn accept_code(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    account: &Account,
+    code: &Code,
+) -> Result<Result<CodeKind, &'static str>, AppError> {
+    match code {
+        Code::Authenticator(code) => {
+            let Some(row) =
+                TwoFactorRow::find(conn, &account.id)?.filter(|r| r.enabled_at.is_some())
+            else {
+                return Ok(Err("two-factor is off"));
+            };
+            let secret = keys.open(&row)?;
+            let totp = authenticator(secret.clone(), account.email.as_deref().unwrap_or(""))?;
+            let Some(step) = totp.check(code, unix_time(now)) else {
+                return Ok(Err("wrong authenticator code"));
+            };
+            if !TwoFactorRow::accept_step(conn, &account.id, step as i64, now)? {
+                return Ok(Err("authenticator code already used"));
+            }
+            if row.key_version != keys.version {
+                // Sealed under the previous server secret: from now on under this one.
+                let sealed = keys.seal(&account.id, &secret)?;
+                TwoFactorRow::reseal(conn, &account.id, &sealed, &keys.version)?;
+            }
+            Ok(Ok(CodeKind::Authenticator))
+        }
+        Code::Recovery(code) => {
+            let digests = keys.recovery_digests(&account.id, code);
+            match RecoveryCodeRow::use_up(conn, &account.id, &digests, now)? {
+                true => Ok(Ok(CodeKind::Recovery)),
+                false => Ok(Err("wrong or already used recovery code")),
+            }
+        }
+    }
+}
+
+/// Opens a pending sign-in for an account whose password was just accepted, if it has
+/// two-factor on: the token the browser keeps for the code step. `None`: no code needed.
+pub fn open_pending_sign_in(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account_id: &str,
+    next: &str,
+) -> Result<Option<String>, AppError> {
+    if !is_enabled(conn, account_id)? {
+        return Ok(None);
+    }
+    let token = random_secret(43);
+    transaction(conn, |conn| {
+        PendingSignInRow::delete_expired(conn, now)?;
+        for old in PendingSignInRow::digests_of_account(conn, account_id)?
+            .into_iter()
+            .skip(MAX_PENDING_PER_ACCOUNT - 1)
+        {
+            PendingSignInRow::delete(conn, &old)?;
+        }
+        PendingSignInRow {
+            id_digest: TokenDigest::of(&token).into_inner(),
+            account_id: account_id.to_string(),
+            next: next.to_string(),
+            created_at: now,
+            expires_at: now + PENDING_SIGN_IN,
+        }
+        .insert(conn)?;
+        Ok(())
+    })?;
+    Ok(Some(token))
+}
+
+/// The live pending sign-in `token` names, if any (an expired one is deleted).
+fn live_pending(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    token: &str,
+) -> Result<Option<PendingSignInRow>, AppError> {
+    if token.is_empty() || token.len() > 100 {
+        return Ok(None);
+    }
+    let digest = TokenDigest::of(token).into_inner();
+    match PendingSignInRow::find(conn, &digest)? {
+        Some(row) if now < row.expires_at => Ok(Some(row)),
+        Some(_) => {
+            PendingSignInRow::delete(conn, &digest)?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether `token` names a live pending sign-in (for the code form).
+pub fn pending_sign_in_is_live(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    token: &str,
+) -> Result<bool, AppError> {
+    Ok(live_pending(conn, now, token)?.is_some())
+}
+
+/// A sign-in completed with a code.
+#[derive(Debug)]
+pub struct CompletedSignIn {
+    pub account: Account,
+    /// Where the person was going when they signed in.
+    pub next: String,
+    pub by: CodeKind,
+}
+
+/// The code step: completes the pending sign-in `token` names with an authenticator or
+/// recovery code, within the account's guessing limits. A wrong code leaves the pending
+/// sign-in open (until it expires); a right one ends it.
+pub fn complete_sign_in(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    token: &str,
+    code: &str,
+    ip: &str,
+    device: Option<&KnownDevice>,
+) -> Result<CompletedSignIn, AppError> {
+    let Some(pending) = live_pending(conn, now, token)? else {
+        return Err(AppError::unauthenticated(SIGN_IN_EXPIRED));
+    };
+    let account = account(conn, &pending.account_id)?;
+    let code = parse_code("code", code)?;
+    let attempt = begin_code_attempt(conn, now, &account, ip, device)?;
+    match accept_code(conn, now, keys, &account, &code)? {
+        Ok(by) => {
+            attempt.succeeded(conn)?;
+            PendingSignInRow::delete(conn, &pending.id_digest)?;
+            let detail = match by {
+                CodeKind::Authenticator => {
+                    "signed in with a password and an authenticator code".to_string()
+                }
+                CodeKind::Recovery => format!(
+                    "signed in with a password and a recovery code ({} left)",
+                    RecoveryCodeRow::count_unused(conn, &account.id)?
+                ),
+            };
+            sign_in::audit_in_every_tenant(conn, now, &account, ip, "sign_in.succeeded", || {
+                detail.clone()
+            })?;
+            Ok(CompletedSignIn {
+                account,
+                next: pending.next,
+                by,
+            })
+        }
+        Err(why) => {
+            let locked = attempt.locked_by(conn, now)?;
+            sign_in::audit_in_every_tenant(conn, now, &account, ip, "sign_in.code_failed", || {
+                match locked {
+                    Some(_) => format!(
+                        "{why}: {} wrong codes within {} minutes; the code step is locked for {} minutes",
+                        guess_limits::MAX_ACCOUNT,
+                        guess_limits::WINDOW.whole_minutes(),
+                        guess_limits::LOCKOUT.whole_minutes()
+                    ),
+                    None => why.to_string(),
+                }
+            })?;
+            crate::telemetry::metrics::sign_in_failed();
+            Err(AppError::unauthenticated(WRONG_CODE))
+        }
+    }
+}
+
+/// Counts a code guess at `account` before it is checked, or refuses it when the code
+/// step is locked (the first refusal of a lock is audited).
+fn begin_code_attempt(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account: &Account,
+    ip: &str,
+    device: Option<&KnownDevice>,
+) -> Result<Attempt, AppError> {
+    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
+    let device = device.filter(|d| d.is_current_for(&account.id, account.password_hash.as_deref()));
+    match guess_limits::begin(
+        conn,
+        now,
+        Purpose::TwoFactor,
+        &email,
+        Some(&account.id),
+        ip,
+        device,
+    )? {
+        Ok(guess) => Ok(Attempt::new(guess, ip)),
+        Err(refusal) => {
+            if refusal.audit_due {
+                let minutes = refusal.minutes_left(now);
+                sign_in::audit_in_every_tenant(
+                    conn,
+                    now,
+                    account,
+                    ip,
+                    "sign_in.code_refused",
+                    || {
+                        format!("two-factor code refused without checking it: too many wrong codes; refused for {minutes} more minutes (further refusals are not recorded)")
+                    },
+                )?;
+            }
+            Err(too_many_codes(&refusal, now))
+        }
+    }
+}
+
+fn too_many_codes(refusal: &Refusal, now: PrimitiveDateTime) -> AppError {
+    crate::telemetry::metrics::sign_in_failed();
+    let minutes = refusal.minutes_left(now);
+    let plural = if minutes == 1 { "" } else { "s" };
+    AppError::TooManyRequests(format!(
+        "too many wrong codes for this account; try again in {minutes} minute{plural}, or use a recovery code then"
+    ))
+}
+
+/// A request to turn two-factor off whose password is still to be checked (outside any
+/// transaction, without a connection: see `passwords::verify_bounded`).
+pub struct PendingDisable {
+    attempt: Attempt,
+    account: Account,
+    /// The stored password hash to check the offered password against.
+    pub hash: String,
+}
+
+/// Refuses callers that are not the signed-in person, an account without two-factor, a
+/// code that cannot be one, and a locked account; counts the password as a guess.
+pub fn begin_disable(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    code: &str,
+) -> Result<PendingDisable, AppError> {
+    let account_id = person(actor)?.to_string();
+    let account = account(conn, &account_id)?;
+    parse_code("code", code)?;
+    if !is_enabled(conn, &account_id)? {
+        return Err(AppError::Conflict(
+            "two-factor authentication is already off".into(),
+        ));
+    }
+    let hash = account
+        .password_hash
+        .clone()
+        .ok_or_else(|| AppError::invalid("password", "this account has no password"))?;
+    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
+    Ok(PendingDisable {
+        attempt,
+        account,
+        hash,
+    })
+}
+
+/// Turns two-factor off when the password was right (`verified`) and `code` is a valid
+/// authenticator or recovery code; each refusal is audited.
+pub fn finish_disable(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &TwoFactorKeys,
+    actor: &Actor,
+    pending: PendingDisable,
+    verified: bool,
+    code: &str,
+) -> Result<(), AppError> {
+    let PendingDisable {
+        attempt, account, ..
+    } = pending;
+    let refused = |conn: &mut DbConnection, why: &str| {
+        audit_in_every_tenant(
+            conn,
+            now,
+            actor,
+            &account.id,
+            "two_factor.disable_refused",
+            format!("turning two-factor off refused: {why}"),
+        )
+    };
+    if !verified {
+        refused(conn, "wrong password")?;
+        return Err(AppError::invalid("password", "is not your password"));
+    }
+    attempt.succeeded(conn)?;
+    let code = parse_code("code", code)?;
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    let code_attempt = begin_code_attempt(conn, now, &account, ip, None)?;
+    if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
+        refused(conn, why)?;
+        return Err(AppError::invalid("code", WRONG_CODE));
+    }
+    code_attempt.succeeded(conn)?;
+    transaction(conn, |conn| {
+        turn_off(conn, &account.id)?;
+        audit_in_every_tenant(
+            conn,
+            now,
+            actor,
+            &account.id,
+            "two_factor.disabled",
+            "two-factor authentication turned off (password and code given)".into(),
+        )
+    })
+}
+
+fn turn_off(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
+    TwoFactorRow::delete(conn, account_id)?;
+    RecoveryCodeRow::delete_of_account(conn, account_id)?;
+    PendingSignInRow::delete_of_account(conn, account_id)?;
+    Ok(())
+}
+
+/// `keyward admin reset-two-factor`: turns two-factor off for a person who lost their
+/// device; audited as the operator. Their next sign-in needs the password only.
+pub fn reset_by_operator(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    email: &str,
+) -> Result<Account, AppError> {
+    if !matches!(actor.kind, ActorKind::Operator) {
+        return Err(AppError::forbidden(
+            "only an operator (`keyward admin`) resets another person's two-factor",
+        ));
+    }
+    let email = sign_in::normalise_email(email)?;
+    let account = Account::find_by_email(conn, &email)?
+        .ok_or_else(|| AppError::not_found(format!("no account has the email {email}")))?;
+    transaction(conn, |conn| {
+        if !is_enabled(conn, &account.id)? {
+            return Err(AppError::Conflict(format!(
+                "two-factor authentication is not on for {email}: nothing to reset"
+            )));
+        }
+        turn_off(conn, &account.id)?;
+        audit_in_every_tenant(
+            conn,
+            now,
+            actor,
+            &account.id,
+            "two_factor.reset",
+            format!("two-factor authentication turned off for {email} by an operator"),
+        )
+    })?;
+    Ok(account)
+}
+
+/// One event in each tenant the account is a member of (tenant admins see who turned
+/// two-factor on or off), and one with no tenant when it has none.
+fn audit_in_every_tenant(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    account_id: &str,
+    action: &'static str,
+    detail: String,
+) -> Result<(), AppError> {
+    let tenants = Membership::tenants_of(conn, account_id)?;
+    if tenants.is_empty() {
+        return audit::record_system(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: None,
+                action,
+                target_id: Some(account_id),
+                detail,
+            },
+        );
+    }
+    for (tenant, _) in tenants {
+        audit::record_system(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(&tenant.id),
+                action,
+                target_id: Some(account_id),
+                detail: detail.clone(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+// ---- tenants that require two-factor ----
+
+/// The tenant, among the person's `tenant_ids`, that requires two-factor of them while
+/// they do not have it on: they enrol before using the dashboard. Any of their tenants
+/// counts, not only the current one, because pages such as User › API Keys act on every
+/// tenant of the person (a key for a requiring tenant could be made from there).
+pub fn enrolment_required_by(
+    conn: &mut DbConnection,
+    account_id: &str,
+    tenant_ids: &[String],
+) -> Result<Option<String>, AppError> {
+    if tenant_ids.is_empty() {
+        return Ok(None);
+    }
+    match TenantTwoFactorRequirement::first_requiring(conn, tenant_ids)? {
+        Some(tenant_id) if !is_enabled(conn, account_id)? => Ok(Some(tenant_id)),
+        _ => Ok(None),
+    }
+}
+
+/// Whether the tenant requires two-factor of its members; admins.
+pub fn tenant_requirement(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<bool, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
+    Ok(TenantTwoFactorRequirement::is_required(conn, tenant_id)?)
+}
+
+/// Sets whether the tenant requires two-factor of its members (human admins: it governs
+/// how people sign in), audited.
+pub fn set_tenant_requirement(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    required: bool,
+) -> Result<bool, AppError> {
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        let before = TenantTwoFactorRequirement::is_required(conn, tenant_id)?;
+        if before == required {
+            return Ok(required);
+        }
+        TenantTwoFactorRequirement::set(conn, tenant_id, required, now)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "tenant.two_factor_requirement_changed",
+                target_id: Some(tenant_id),
+                detail: match required {
+                    true => "two-factor authentication required of members".into(),
+                    false => "two-factor authentication no longer required".into(),
+                },
+            },
+        )?;
+        Ok(required)
+    })
+}
+
+/// Which of `account_ids` have two-factor on (for the Members page and GraphQL).
+pub fn enabled_among(
+    conn: &mut DbConnection,
+    account_ids: &[String],
+) -> Result<std::collections::HashSet<String>, AppError> {
+    Ok(TwoFactorRow::enabled_among(conn, account_ids)?
+        .into_iter()
+        .collect())
+}
+
+/// Deletes pending sign-ins past their five minutes (housekeeping).
+pub fn sweep(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, AppError> {
+    Ok(PendingSignInRow::delete_expired(conn, now)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_read_whatever_their_spacing() {
+        assert!(
+            matches!(parse_code("c", " 123 456 "), Ok(Code::Authenticator(c)) if c == "123456")
+        );
+        assert!(
+            matches!(parse_code("c", "ABCDE-23456"), Ok(Code::Recovery(c)) if c == "abcde-23456")
+        );
+        assert!(
+            matches!(parse_code("c", "abcde23456"), Ok(Code::Recovery(c)) if c == "abcde-23456")
+        );
+        for bad in ["", "12345", "1234567", "abcde-1234", "abcd0-23456", "x"] {
+            assert!(parse_code("c", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_for_its_account_and_key() {
+        let keys = TwoFactorKeys::derive(&[7u8; 64]);
+        let row = |account_id: &str, sealed: String, version: &str| TwoFactorRow {
+            account_id: account_id.into(),
+            secret_sealed: sealed,
+            key_version: version.into(),
+            last_step: -1,
+            created_at: time::macros::datetime!(2026-12-07 00:00),
+            enabled_at: None,
+            last_used_at: None,
+        };
+        let sealed = keys.seal("a", b"0123456789abcdefghij").unwrap();
+        assert!(!sealed.contains("0123456789"));
+        assert_eq!(
+            keys.open(&row("a", sealed.clone(), keys.version()))
+                .unwrap(),
+            b"0123456789abcdefghij"
+        );
+        assert!(keys
+            .open(&row("b", sealed.clone(), keys.version()))
+            .is_err());
+        let other = TwoFactorKeys::derive(&[8u8; 64]);
+        assert_ne!(other.version(), keys.version());
+        assert!(other.open(&row("a", sealed, keys.version())).is_err());
+    }
+}
