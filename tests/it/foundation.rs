@@ -273,3 +273,28 @@ async fn both_backends_migrations_produce_the_same_tables_and_columns() {
         "audit events have no foreign keys"
     );
 }
+
+/// Diesel orders migrations by the version before the name's first `_` and takes a
+/// version it has run as done: two migrations with one version (two branches each
+/// adding one on the same day) left the second never run, and its tables missing.
+#[test]
+fn every_migration_of_a_backend_has_a_version_of_its_own() {
+    for backend in ["sqlite", "postgres"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut seen = std::collections::HashMap::new();
+        for entry in std::fs::read_dir(&dir).expect("the migrations folder") {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            let version = name.split('_').next().unwrap().replace('-', "");
+            if let Some(other) = seen.insert(version.clone(), name.clone()) {
+                panic!("{backend}: {other} and {name} share the version {version}; rename one");
+            }
+        }
+        assert!(
+            seen.len() > 10,
+            "{backend}: {} migrations found",
+            seen.len()
+        );
+    }
+}

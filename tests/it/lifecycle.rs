@@ -336,6 +336,24 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
             ),
             json!({ "max_key_lifetime_days": 30 }),
         ),
+        (
+            "set_tenant_two_factor_required",
+            m(
+                "set_tenant_two_factor_required",
+                "set_tenant_two_factor_required_input",
+                "required",
+            ),
+            json!({ "required": true }),
+        ),
+        (
+            "create_password_reset_link",
+            m(
+                "create_password_reset_link",
+                "create_password_reset_link_input",
+                "token",
+            ),
+            json!({ "user_id": ids.user }),
+        ),
         // A Prefect agent's registration and polls write (the agent, its last seen).
         (
             "register_agent",
