@@ -21,7 +21,6 @@ pub mod limits;
 mod lists;
 pub mod loaders;
 mod members;
-mod recovery;
 mod scalars;
 mod service_accounts;
 mod tenants;
@@ -69,7 +68,6 @@ pub struct MutationRoot(
     agents::AgentsMutation,
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
-    recovery::RecoveryMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

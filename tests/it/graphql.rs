@@ -1589,8 +1589,9 @@ fn the_committed_schema_graphql_matches_the_live_schema() {
 /// Every state-changing route names an existing mutation or says why it has none.
 /// The routes DESIGN §5 exempts from parity: the GraphQL endpoint itself, login, logout,
 /// setup, tenant switch and invitation accept; and account recovery, which like login is
-/// done by someone who cannot sign in (issue 26: an admin's reset link has its mutation).
-const EXEMPT: [&str; 10] = [
+/// done by someone who cannot sign in, and an admin's reset link, which only a signed-in
+/// admin makes (a leaked API key must not become a person's account).
+const EXEMPT: [&str; 11] = [
     "/graphql",
     "/",
     "/login",
@@ -1601,6 +1602,7 @@ const EXEMPT: [&str; 10] = [
     "/t/{slug}/join/{token}/account",
     "/forgot-password",
     "/reset-password",
+    "/t/{slug}/team/members/{account_id}/reset-link",
 ];
 
 fn parity_violations(
