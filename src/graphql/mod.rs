@@ -21,7 +21,6 @@ pub mod limits;
 mod lists;
 pub mod loaders;
 mod members;
-mod recovery;
 mod scalars;
 mod service_accounts;
 mod tenants;
@@ -71,7 +70,6 @@ pub struct MutationRoot(
     agents::AgentsMutation,
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
-    recovery::RecoveryMutation,
     two_factor::TwoFactorMutation,
 );
 

@@ -3,12 +3,16 @@
 //! - **The operator** (`keyward admin set-password`) sets one directly.
 //! - **"Forgot your password?"** mails a one-time link to the address stored on the
 //!   account (never the one typed), built only from `--public-url`. The answer is the same
-//!   for known and unknown addresses, after the same work (the request is counted, a token
-//!   made and digested either way; only a known account's link is stored and mailed).
+//!   for known and unknown addresses, after nearly the same work (the request is counted,
+//!   a token made and digested, one transaction run with the same reads either way; only a
+//!   known account's link, mail and audit lines are then inserted). No new link while one
+//!   younger than `REISSUE_AFTER` exists.
 //!   Requests are counted per address and per account by `guess_limits`
 //!   (`Purpose::PasswordReset`).
-//! - **An admin's reset link**, shown once on Team › Members, for people who belong to no
-//!   tenant the admin does not administer.
+//! - **An admin's reset link**, made on Team › Members (never with an API key), for people
+//!   who belong to no tenant the admin does not administer (checked again when the link is
+//!   used): mailed to the person's stored address when the server mails links, else shown
+//!   once.
 //!
 //! A link's token has 256 bits from the thread's CSPRNG and is stored as its SHA-256; it
 //! is valid `VALID_FOR`. A newer link of the account deletes the older ones (and their
@@ -21,14 +25,16 @@
 //! that wins). Setting it ends every session of the account, lifts its sign-in lockouts,
 //! and signs nobody in: the person then signs in as usual.
 //!
-//! Every step is audited in each tenant the account belongs to.
+//! Every step is audited in each tenant the account belongs to; requests and openings as
+//! done by someone not signed in, with the client's address.
 
 use crate::db::models::password_reset::PasswordReset;
-use crate::db::models::{Account, Membership, SessionRow};
+use crate::db::models::{Account, AuditEvent, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
 use crate::domain::{new_id, TokenDigest};
 use crate::error::AppError;
+use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
 use crate::services::guess_limits::{self, credential_epoch, Limit, Purpose};
 use crate::services::mail::{self, MailKind, MailLinks};
@@ -43,6 +49,9 @@ use time::{Duration, PrimitiveDateTime};
 pub const VALID_FOR: Duration = Duration::hours(1);
 /// How long the page a link opened may set the password (at most the link's own life).
 pub const STATE_VALID_FOR: Duration = Duration::minutes(15);
+/// While a link younger than this exists, "Forgot your password?" makes no new one (the
+/// same answer, no mail): anyone could otherwise void a person's link again and again.
+pub const REISSUE_AFTER: Duration = Duration::minutes(5);
 /// 43 characters of 62: 256 bits.
 const TOKEN_LEN: usize = 43;
 
@@ -54,9 +63,11 @@ pub fn link_path(token: &str) -> String {
 const LINK_NOT_VALID: &str = "this password reset link does not work: it was used, a newer link replaced it, the password was changed since, or its hour is over. Ask for a new one on the sign-in page (\"Forgot your password?\")";
 const STATE_NOT_VALID: &str = "this page has expired or its link was used: open the link from your mail again, or ask for a new one on the sign-in page";
 
-/// A new link: its token exists only in this value (and in the mail). No Debug.
+/// An admin's new link. No Debug.
 pub struct IssuedLink {
-    pub token: String,
+    /// The token, to show once, when the link was not mailed; `None` when it was mailed to
+    /// the person's stored address (then it exists only in the mail).
+    pub token: Option<String>,
     pub expires_at: PrimitiveDateTime,
     pub account: Account,
 }
@@ -69,6 +80,7 @@ fn issue(
     digest: TokenDigest,
     created_by: Option<&str>,
 ) -> Result<PasswordReset, AppError> {
+    PasswordReset::lock_account(conn, &account.id)?;
     for old in PasswordReset::delete_all_of_account_returning(conn, &account.id)? {
         outbox::cancel_about(conn, &old, now)?;
     }
@@ -87,11 +99,34 @@ fn issue(
     Ok(row)
 }
 
+/// Queues the mail of a link to `to` (no tenant: an account spans tenants); cancelled if
+/// the link goes before it is sent.
+fn queue_mail(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    row: &PasswordReset,
+    to: &str,
+    payload: String,
+) -> Result<(), AppError> {
+    outbox::enqueue(
+        conn,
+        now,
+        outbox::NewMessage {
+            kind: MailKind::PasswordReset.as_str(),
+            tenant_id: None,
+            about_id: Some(row.id.clone()),
+            recipient: to.to_string(),
+            payload,
+        },
+    )
+    .map(drop)
+}
+
 /// One audit event in each tenant the account belongs to (in none when it belongs to
 /// none, so the event is still kept).
 fn audit_everywhere(
     conn: &mut DbConnection,
-    actor: &Actor,
+    by: &By<'_>,
     now: PrimitiveDateTime,
     account: &Account,
     action: &'static str,
@@ -105,20 +140,45 @@ fn audit_everywhere(
         tenants.push(None);
     }
     for tenant_id in &tenants {
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: tenant_id.as_deref(),
-                action,
-                target_id: Some(&account.id),
-                detail: detail.to_string(),
-            },
-        )?;
+        let event = Event {
+            tenant_id: tenant_id.as_deref(),
+            action,
+            target_id: Some(&account.id),
+            detail: detail.to_string(),
+        };
+        match by {
+            By::Actor(actor) => audit::record(conn, actor, now, event)?,
+            By::NotSignedIn(ip) => AuditEvent {
+                id: new_id(),
+                tenant_id: event.tenant_id.map(str::to_string),
+                actor_id: None,
+                actor_key_id: None,
+                action: action.to_string(),
+                target_id: Some(account.id.clone()),
+                detail: event.detail,
+                ip: ip.clone(),
+                at: now,
+            }
+            .insert(conn)?,
+        }
     }
     Ok(())
 }
+
+/// Who an audit line names.
+enum By<'a> {
+    Actor(&'a Actor),
+    /// Someone not signed in, known only by the client's address: whoever asks for a reset
+    /// mail or opens a link need not be the account's owner, so the line names no account.
+    NotSignedIn(Option<String>),
+}
+
+/// The actions recorded as done by someone not signed in (`By::NotSignedIn`).
+pub const NOT_SIGNED_IN_ACTIONS: [&str; 3] = [
+    "password_reset.requested",
+    "password_reset.refused",
+    "password_reset.opened",
+];
 
 /// The person the normalised email names, if any (service accounts have no password).
 fn person_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<Account>, AppError> {
@@ -129,12 +189,15 @@ fn person_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<Accoun
 /// sign-in lockouts are lifted. In the caller's transaction.
 fn store_new_password(
     conn: &mut DbConnection,
+    now: PrimitiveDateTime,
     account: &Account,
     hash: HashedPassword,
 ) -> Result<(), AppError> {
     Account::set_password_hash(conn, &account.id, &hash.into_inner())?;
     SessionRow::delete_all_of_account(conn, &account.id)?;
-    PasswordReset::delete_all_of_account(conn, &account.id)?;
+    for old in PasswordReset::delete_all_of_account_returning(conn, &account.id)? {
+        outbox::cancel_about(conn, &old, now)?;
+    }
     let email = normalise_email(account.email.as_deref().unwrap_or_default())?;
     guess_limits::lift(conn, Purpose::Password, &email)?;
     Ok(())
@@ -160,10 +223,10 @@ pub fn set_password_by_operator(
     let account = person_by_email(conn, &email)?
         .ok_or_else(|| AppError::not_found(format!("no person has the email {email}")))?;
     transaction(conn, |conn| {
-        store_new_password(conn, &account, password)?;
+        store_new_password(conn, now, &account, password)?;
         audit_everywhere(
             conn,
-            actor,
+            &By::Actor(actor),
             now,
             &account,
             "password_reset.set_by_operator",
@@ -226,18 +289,18 @@ pub fn request_by_mail(
         ip,
         None,
     )?;
+    let requester = By::NotSignedIn(Some(ip.to_string()));
     if let Err(refusal) = counted {
         if let Some(account) = account.as_ref().filter(|_| refusal.audit_due) {
-            let actor = Actor::person(account.id.clone(), Some(ip.to_string()));
             transaction(conn, |conn| {
                 audit_everywhere(
                     conn,
-                    &actor,
+                    &requester,
                     now,
                     account,
                     "password_reset.refused",
                     &format!(
-                        "password reset requests refused: {}; refused for {} more minutes (further refusals are not recorded)",
+                        "password reset requests for this account's email refused (by someone not signed in, from {ip}): {}; refused for {} more minutes (further refusals are not recorded)",
                         limit_words(refusal.limit),
                         refusal.minutes_left(now)
                     ),
@@ -250,41 +313,41 @@ pub fn request_by_mail(
             "too many password reset requests for this email or from your address; try again in {minutes} minute{plural}"
         )));
     }
-    // The token is made and digested for unknown emails too: the same work either way.
+    // Known or not, the same steps: a token made and digested, then one transaction that
+    // locks the account's row, reads its newest link and its tenants. Only a known,
+    // mailable account whose newest link is older than `REISSUE_AFTER` then writes its
+    // link, its mail and its audit lines (see docs/SECURITY.md for what differs).
     let token = random_secret(TOKEN_LEN);
     let digest = TokenDigest::of(&token);
-    let Some(account) = account else {
-        std::hint::black_box(digest);
-        return Ok(());
-    };
-    let Some(to) = account.email.clone() else {
-        return Ok(());
-    };
-    if mail::check_address("email", &to).is_err() {
-        return Ok(());
-    }
-    let actor = Actor::person(account.id.clone(), Some(ip.to_string()));
+    let mailable = account.filter(|a| {
+        a.email
+            .as_deref()
+            .is_some_and(|to| mail::check_address("email", to).is_ok())
+    });
+    let looked_up = mailable.as_ref().map_or("", |a| a.id.as_str()).to_string();
     transaction(conn, |conn| {
-        let row = issue(conn, now, &account, digest, None)?;
+        PasswordReset::lock_account(conn, &looked_up)?;
+        let newest = PasswordReset::newest_of_account(conn, &looked_up)?;
+        let tenants = Membership::tenants_of(conn, &looked_up)?;
+        let (Some(account), None) = (
+            mailable.as_ref(),
+            newest.filter(|at| now < *at + REISSUE_AFTER),
+        ) else {
+            std::hint::black_box((&digest, tenants));
+            return Ok(());
+        };
+        let to = account.email.clone().unwrap_or_default();
+        let row = issue(conn, now, account, digest.clone(), None)?;
         let link = format!("{base}{}", link_path(&token));
-        outbox::enqueue(
-            conn,
-            now,
-            outbox::NewMessage {
-                kind: MailKind::PasswordReset.as_str(),
-                tenant_id: None,
-                about_id: Some(row.id.clone()),
-                recipient: to.clone(),
-                payload: reset_mail_body(&to, &link, &format_utc(row.expires_at)),
-            },
-        )?;
+        let body = reset_mail_body(&to, &link, &format_utc(row.expires_at));
+        queue_mail(conn, now, &row, &to, body)?;
         audit_everywhere(
             conn,
-            &actor,
+            &requester,
             now,
-            &account,
+            account,
             "password_reset.requested",
-            "a password reset link was requested and mailed to the account's address (valid one hour; older links void)",
+            &format!("a password reset link was requested (by someone not signed in, from {ip}) and mailed to the account's address (valid one hour; older links void)"),
         )
     })
 }
@@ -305,7 +368,7 @@ fn limit_words(limit: Limit) -> String {
 // ---- opening a link and setting the password ----
 
 /// The live link with this token's digest, and its account; `None` when unknown, expired,
-/// or voided by a password change since.
+/// voided by a password change since, or made by an admin who could not make it now.
 fn live_link(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -320,7 +383,33 @@ fn live_link(
     if credential_epoch(account.password_hash.as_deref()) != row.epoch {
         return Ok(None);
     }
+    if let Some(creator) = row.created_by.as_deref() {
+        if !creator_still_may(conn, creator, &account)? {
+            return Ok(None);
+        }
+    }
     Ok(Some((row, account)))
+}
+
+/// Whether the admin who made a link could make it now: checked when the link is opened
+/// and when it sets the password, not only when it was made, so a link does not outlive
+/// the admin's role, nor reach a tenant the person joined since. The person must still
+/// belong to a tenant, each administered by the link's maker.
+fn creator_still_may(
+    conn: &mut DbConnection,
+    creator: &str,
+    account: &Account,
+) -> Result<bool, AppError> {
+    if Account::find(conn, creator)?.is_none() {
+        return Ok(false);
+    }
+    let maker = Actor::person(creator, None);
+    let administered = administered_by(conn, &maker)?;
+    let of: Vec<String> = Membership::tenants_of(conn, &account.id)?
+        .into_iter()
+        .map(|(t, _)| t.id)
+        .collect();
+    Ok(!of.is_empty() && refusal_for(&maker, account, &of, &administered).is_none())
 }
 
 /// Opening a link (GET): consumes nothing; gives the link a new state, returned to be
@@ -337,18 +426,22 @@ pub fn open_link(
             live_link(conn, now, row)?.ok_or_else(|| AppError::not_found(LINK_NOT_VALID))?;
         let state = random_secret(TOKEN_LEN);
         let until = (now + STATE_VALID_FOR).min(row.expires_at);
-        PasswordReset::set_state(conn, &row.id, &TokenDigest::of(&state).into_inner(), until)?;
+        // 0 rows: the link went (used or replaced) since it was read.
+        if PasswordReset::set_state(conn, &row.id, &TokenDigest::of(&state).into_inner(), until)?
+            == 0
+        {
+            return Err(AppError::not_found(LINK_NOT_VALID));
+        }
         // Audited at the first opening only: each further one replaces the state and
         // would add a line per request.
         if row.state_digest.is_none() {
-            let actor = Actor::person(account.id.clone(), ip);
             audit_everywhere(
                 conn,
-                &actor,
+                &By::NotSignedIn(ip),
                 now,
                 &account,
                 "password_reset.opened",
-                "the password reset link was opened",
+                "the password reset link was opened (by someone not signed in: a mail scanner's prefetch opens it too)",
             )?;
         }
         Ok(state)
@@ -403,15 +496,15 @@ pub fn reset_password(
         if PasswordReset::take(conn, &row.id, &state_digest)? != 1 {
             return Err(AppError::not_found(STATE_NOT_VALID));
         }
-        store_new_password(conn, &account, password)?;
+        store_new_password(conn, now, &account, password)?;
         let actor = Actor::person(account.id.clone(), ip);
-        let how = match row.created_by {
-            Some(_) => "an admin's reset link",
-            None => "a link mailed to the account's address",
+        let how = match row.created_by.as_deref() {
+            Some(admin) => format!("a reset link made by the admin {admin}"),
+            None => "a link mailed to the account's address".to_string(),
         };
         audit_everywhere(
             conn,
-            &actor,
+            &By::Actor(&actor),
             now,
             &account,
             "password_reset.completed",
@@ -459,14 +552,17 @@ fn administered_by(conn: &mut DbConnection, actor: &Actor) -> Result<HashSet<Str
 }
 
 /// Which of these members of `tenant_id` the actor is offered a reset link for (Team ›
-/// Members): two queries for a page, whatever its size.
+/// Members; never to an API key): one query for the memberships of the page's members,
+/// whatever its size, plus the actor's own tenants and roles (`administered_by`).
 pub fn reset_link_offered(
     conn: &mut DbConnection,
     actor: &Actor,
     tenant_id: &str,
     members: &[Account],
 ) -> Result<HashSet<String>, AppError> {
-    if !permissions::allows(conn, actor, tenant_id, Permission::ManagePeople)? {
+    if matches!(actor.kind, ActorKind::ApiKey(_))
+        || !permissions::allows(conn, actor, tenant_id, Permission::ManagePeople)?
+    {
         return Ok(HashSet::new());
     }
     let administered = administered_by(conn, actor)?;
@@ -485,16 +581,39 @@ pub fn reset_link_offered(
         .collect())
 }
 
-/// An admin's reset link for a member of `tenant_id`, to pass on by hand (teams without
-/// mail). Replaces the person's older links. It never signs anyone in: the person sets a
-/// password, then signs in as usual.
+/// What the mail of an admin's link says.
+pub fn admin_link_mail_body(email: &str, admin: &str, link: &str, expires: &str) -> String {
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    let (email, admin) = (clean(email), clean(admin));
+    format!(
+        "Hello,\n\n\
+         {admin}, an admin of your team on Keyward, made a link to reset the password of the account {email}.\n\n\
+         Open this link to choose a new password. It works once, until {expires}:\n\n\
+         {link}\n\n\
+         Setting a new password signs out every session of the account; you then sign in with it.\n\n\
+         If you did not expect this, ignore this mail (your password stays as it is) and ask {admin} why.\n"
+    )
+}
+
+/// An admin's reset link for a member of `tenant_id`, made in the dashboard only (never
+/// with an API key: a leaked key must not become a person's account). When `links` can be
+/// mailed, the link goes to the address stored on the person's account, so they learn of
+/// it and the admin never sees it; otherwise (teams without mail) it is returned to be
+/// shown once and passed on by hand. Replaces the person's older links. It never signs
+/// anyone in: the person sets a password, then signs in as usual.
 pub fn create_reset_link(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     tenant_id: &str,
     account_id: &str,
+    links: &MailLinks,
 ) -> Result<IssuedLink, AppError> {
+    if !matches!(actor.kind, ActorKind::Person { .. }) {
+        return Err(AppError::forbidden(
+            "password reset links are made on Team › Members in the dashboard, signed in; never with an API key",
+        ));
+    }
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         let account_id = crate::domain::ids::parse_id("user_id", account_id)?;
@@ -519,16 +638,39 @@ pub fn create_reset_link(
             TokenDigest::of(&token),
             actor.account_id(),
         )?;
+        let mail_to = match (links.base("email"), target.email.as_deref()) {
+            (Ok(base), Some(to)) if mail::check_address("email", to).is_ok() => {
+                Some((base.to_string(), to.to_string()))
+            }
+            _ => None,
+        };
+        let how = match &mail_to {
+            Some((base, to)) => {
+                let admin = match actor.account_id() {
+                    Some(id) => Account::find(conn, id)?
+                        .and_then(|a| a.email)
+                        .unwrap_or_else(|| id.to_string()),
+                    None => "an admin".to_string(),
+                };
+                let link = format!("{base}{}", link_path(&token));
+                let body = admin_link_mail_body(to, &admin, &link, &format_utc(row.expires_at));
+                queue_mail(conn, now, &row, to, body)?;
+                "mailed to the account's address"
+            }
+            None => "shown once to the admin (no mail)",
+        };
         audit_everywhere(
             conn,
-            actor,
+            &By::Actor(actor),
             now,
             &target,
             "password_reset.link_created",
-            "an admin made a password reset link (valid one hour, shown once; older links void)",
+            &format!(
+                "an admin made a password reset link (valid one hour, {how}; older links void)"
+            ),
         )?;
         Ok(IssuedLink {
-            token,
+            token: mail_to.is_none().then_some(token),
             expires_at: row.expires_at,
             account: target,
         })

@@ -42,6 +42,8 @@ const FIRST_RUN: &str =
 const SIGN_IN: &str = "signing in starts a browser session; API callers present a key";
 const RECOVERY: &str =
     "account recovery: a person who cannot sign in asks for a reset link or sets a new password with one; API callers present a key";
+const ADMIN_RESET_LINK: &str =
+    "an admin's password reset link: dashboard only, so a leaked API key cannot take over a person's account";
 const SIGN_OUT: &str = "signing out ends a browser session; API keys have none";
 const SIGN_IN_CODE: &str =
     "signing in: the two-factor code step of a pending sign-in; API callers present a key";
@@ -133,7 +135,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/members/{account_id}/role"                          => members::change_role,                              Mutation("change_member_role")),
         route!(GET  "/t/{slug}/team/members/{account_id}/remove"                        => members::remove_form,                              Read),
         route!(POST "/t/{slug}/team/members/{account_id}/remove"                        => members::remove,                                   Mutation("remove_member")),
-        route!(POST "/t/{slug}/team/members/{account_id}/reset-link"                    => recovery::create_link,                             Mutation("create_password_reset_link")),
+        route!(POST "/t/{slug}/team/members/{account_id}/reset-link"                    => recovery::create_link,                             Exempt(ADMIN_RESET_LINK)),
         route!(GET  "/t/{slug}/team/invitations/new"                                    => invitations::new_form,                             Read),
         route!(POST "/t/{slug}/team/invitations"                                        => invitations::create,                               Mutation("create_invitation")),
         route!(POST "/t/{slug}/team/invitations/{invitation_id}/revoke"                 => invitations::revoke,                               Mutation("revoke_invitation")),

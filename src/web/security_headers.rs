@@ -1,6 +1,6 @@
 //! Headers on every response: a Content-Security-Policy without inline script (htmx and
 //! the page's JS come from `/static`), framing forbidden, no MIME sniffing, and a
-//! same-origin referrer (unless the handler set a stricter one). A handler that needs another policy sets its own CSP header.
+//! same-origin referrer (unless the handler set `no-referrer`). A handler that needs another policy sets its own CSP header.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -27,8 +27,9 @@ pub async fn add(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // Pages that carry a one-time link's state set a stricter one (`no-referrer`).
-    if !headers.contains_key(header::REFERRER_POLICY) {
+    // Pages at a one-time link's URL set a stricter one; only `no-referrer` is kept, so no
+    // handler can loosen the site's policy by mistake.
+    if headers.get(header::REFERRER_POLICY) != Some(&HeaderValue::from_static("no-referrer")) {
         headers.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),

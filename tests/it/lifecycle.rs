@@ -345,15 +345,6 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
             ),
             json!({ "required": true }),
         ),
-        (
-            "create_password_reset_link",
-            m(
-                "create_password_reset_link",
-                "create_password_reset_link_input",
-                "token",
-            ),
-            json!({ "user_id": ids.user }),
-        ),
         // A Prefect agent's registration and polls write (the agent, its last seen).
         (
             "register_agent",

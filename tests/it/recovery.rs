@@ -16,6 +16,7 @@ use keyward::db::models::password_reset::PasswordReset;
 use keyward::db::models::{AuditEvent, OutboxRow};
 use keyward::domain::{Role, TokenDigest};
 use keyward::services::mail::MailKind;
+use keyward::services::recovery;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -28,6 +29,11 @@ backend_tests!(
     requests_are_limited_per_address_and_per_account,
     an_admin_reset_link_is_offered_only_within_the_admins_reach,
     without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing,
+    a_request_while_a_young_link_exists_mails_nothing_and_keeps_it,
+    concurrent_requests_leave_one_live_link,
+    an_admins_link_dies_when_the_admin_could_no_longer_make_it,
+    api_keys_cannot_make_reset_links,
+    with_mail_an_admins_link_is_mailed_to_the_person_and_not_shown,
 );
 
 const PUBLIC_URL: &str = "https://keys.example.test";
@@ -140,6 +146,11 @@ async fn reset_with(browser: &Browser, path: &str, password: &str) -> reqwest::R
     let opened = browser.get(path).await;
     assert_eq!(opened.status(), StatusCode::SEE_OTHER, "{path}");
     assert_eq!(location(&opened), "/reset-password");
+    post_new_password(browser, password).await
+}
+
+/// Sets `password` on the page an opened link led `browser` to.
+async fn post_new_password(browser: &Browser, password: &str) -> reqwest::Response {
     browser
         .post(
             "/reset-password",
@@ -291,15 +302,7 @@ async fn forgot_password_mails_a_link_under_the_public_url_that_sets_a_new_passw
         .await;
     assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    let set = person
-        .post(
-            "/reset-password",
-            &[
-                ("new_password", NEW_PASSWORD),
-                ("new_password_again", NEW_PASSWORD),
-            ],
-        )
-        .await;
+    let set = post_new_password(&person, NEW_PASSWORD).await;
     assert_eq!(set.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&set), "/login?password_reset=1");
     // Nobody is signed in by it, and every session of the account ended.
@@ -398,6 +401,7 @@ async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
     let b = Browser::new(&w.app);
     assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
     let first = mailed_path(&w, &[]).await;
+    age_links(&w.app, recovery::REISSUE_AFTER).await;
     assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
     let second = mailed_path(&w, &[&first]).await;
     assert_ne!(first, second);
@@ -424,15 +428,7 @@ async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
     assert_eq!(changed.status(), StatusCode::SEE_OTHER);
     let page = person.get("/reset-password").await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
-    let set = person
-        .post(
-            "/reset-password",
-            &[
-                ("new_password", NEW_PASSWORD),
-                ("new_password_again", NEW_PASSWORD),
-            ],
-        )
-        .await;
+    let set = post_new_password(&person, NEW_PASSWORD).await;
     assert_eq!(set.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         Browser::new(&w.app).get(&second).await.status(),
@@ -484,10 +480,11 @@ async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
         from_three.sign_in_with(GRACE, PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
-    // Audited once per lock, not once per refusal.
+    // Audited once per lock, not once per refusal; one link mailed (the clock stood
+    // still: no new link while one younger than five minutes exists).
     let refused = audit(&w.app, "password_reset.refused").await;
     assert_eq!(refused.len(), 2, "{refused:?}");
-    assert_eq!(audit(&w.app, "password_reset.requested").await.len(), 10);
+    assert_eq!(audit(&w.app, "password_reset.requested").await.len(), 1);
 }
 
 async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Backend) {
@@ -534,58 +531,16 @@ async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Ba
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     // Shown once, at this server's address (no --public-url here).
-    let made = admin
-        .post(&make(&w.grace.id), &[("csrf_token", csrf.as_str())])
-        .await;
-    assert_eq!(made.status(), StatusCode::OK);
-    let page = made.text().await.unwrap();
-    let marker = "id=\"reset-link\" value=\"";
-    let start = page.find(marker).expect("the link on the page") + marker.len();
-    let link = page[start..start + page[start..].find('"').unwrap()].to_string();
-    let path = link
-        .strip_prefix(&app.address)
-        .expect("the server's address")
-        .to_string();
+    let path = shown_path(app, make_link(&admin, &csrf, &w.grace.id).await).await;
     assert_eq!(audit(app, "password_reset.link_created").await.len(), 1);
 
-    // GraphQL does the same, by the same rules.
-    let (_, key) = app.create_key(&ada.id, &w.tenant.id, None).await;
-    let mutation = "mutation($input: create_password_reset_link_input!) { create_password_reset_link(input: $input) { token path link expires_at } }";
-    let answer = app
-        .graphql(
-            Some(&key),
-            mutation,
-            json!({ "input": { "user_id": vera.id } }),
-            &[],
-        )
-        .await;
-    assert!(
-        answer["errors"][0]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("a team you do not administer"),
-        "{answer}"
-    );
-    let answer = app
-        .graphql(
-            Some(&key),
-            mutation,
-            json!({ "input": { "user_id": w.grace.id } }),
-            &[],
-        )
-        .await;
-    let created = &answer["data"]["create_password_reset_link"];
-    assert!(created["link"].is_null(), "{answer}");
-    let api_path = created["path"].as_str().expect("a path").to_string();
-    // The newer link (through the API) replaced the one on the page.
-    assert_eq!(
-        Browser::new(app).get(&path).await.status(),
-        StatusCode::NOT_FOUND
-    );
+    // GraphQL has no way to make one (see `api_keys_cannot_make_reset_links`), so the
+    // link on the page stays the live one.
+    assert_eq!(resets(app).await.len(), 1);
 
     // Grace sets her password with it: not signed in by it; then she signs in.
     let grace = Browser::new(app);
-    let set = reset_with(&grace, &api_path, NEW_PASSWORD).await;
+    let set = reset_with(&grace, &path, NEW_PASSWORD).await;
     assert_eq!(set.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         grace.get("/user/api-keys").await.status(),
@@ -612,4 +567,228 @@ async fn without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing(backen
     assert!(asked.text().await.unwrap().contains("--public-url"));
     assert!(outbox(&w.app).await.is_empty());
     assert!(resets(&w.app).await.is_empty());
+}
+
+/// Makes an admin's reset link for `id` on Team › Members of acme; returns the answer.
+async fn make_link(admin: &Browser, csrf: &str, id: &str) -> reqwest::Response {
+    admin
+        .post(
+            &format!("/t/acme/team/members/{id}/reset-link"),
+            &[("csrf_token", csrf)],
+        )
+        .await
+}
+
+/// The path of the link shown on an admin's page (no mail on this server).
+async fn shown_path(app: &crate::support::TestApp, made: reqwest::Response) -> String {
+    assert_eq!(made.status(), StatusCode::OK);
+    let page = made.text().await.unwrap();
+    let marker = "id=\"reset-link\" value=\"";
+    let start = page.find(marker).expect("the link on the page") + marker.len();
+    let link = &page[start..start + page[start..].find('"').unwrap()];
+    link.strip_prefix(&app.address)
+        .expect("the server's address")
+        .to_string()
+}
+
+/// Makes every link older by `by` (the server's clock cannot move instead: on PostgreSQL
+/// the outbox worker reads the database's clock, so mail queued "later" would wait).
+async fn age_links(app: &crate::support::TestApp, by: time::Duration) {
+    app.run(move |conn, _| {
+        use keyward::db::schema::password_resets::dsl;
+        for row in dsl::password_resets
+            .select(PasswordReset::as_select())
+            .load(conn)?
+        {
+            diesel::update(dsl::password_resets.find(&row.id))
+                .set(dsl::created_at.eq(row.created_at - by))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+async fn set_role(app: &crate::support::TestApp, account_id: &str, tenant_id: &str, role: Role) {
+    app.sql(&format!(
+        "UPDATE memberships SET role = '{}' WHERE account_id = '{account_id}' AND tenant_id = '{tenant_id}'",
+        role.as_str()
+    ))
+    .await;
+}
+
+// Finding 5: anyone could void a person's link by asking again and again.
+async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let b = Browser::new(&w.app);
+    assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
+    let first = mailed_path(&w, &[]).await;
+    age_links(&w.app, recovery::REISSUE_AFTER - time::Duration::seconds(1)).await;
+    let again = ask(&Browser::new(&w.app), GRACE, &[]).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    wait_until_sent(&w.app).await;
+    assert_eq!(outbox(&w.app).await.len(), 1);
+    assert_eq!(resets(&w.app).await.len(), 1);
+    // Finding 7: asked and opened by someone not signed in, known by their address.
+    let requested = audit(&w.app, "password_reset.requested").await;
+    assert_eq!(requested.len(), 1);
+    assert_eq!(requested[0].actor_id, None, "{requested:?}");
+    assert!(requested[0].ip.is_some(), "{requested:?}");
+    let set = reset_with(&Browser::new(&w.app), &first, NEW_PASSWORD).await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    let opened = audit(&w.app, "password_reset.opened").await;
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].actor_id, None, "{opened:?}");
+    let completed = audit(&w.app, "password_reset.completed").await;
+    assert_eq!(completed[0].actor_id.as_deref(), Some(w.grace.id.as_str()));
+}
+
+// Finding 6: two requests at once left two live links on PostgreSQL.
+async fn concurrent_requests_leave_one_live_link(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let browsers: Vec<Browser> = (0..5).map(|_| Browser::new(&w.app)).collect();
+    let answers = futures_util::future::join_all(browsers.iter().map(|b| ask(b, GRACE, &[]))).await;
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    assert_eq!(resets(&w.app).await.len(), 1);
+    wait_until_sent(&w.app).await;
+    assert_eq!(outbox(&w.app).await.len(), 1);
+}
+
+// Finding 2: an admin's link was checked only when made.
+async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Backend) {
+    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let app = &w.app;
+    let ada = app
+        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
+        .await;
+    let beta = app.create_tenant("beta").await;
+    let admin = Browser::new(app);
+    let csrf = admin.sign_in("ada@example.com").await;
+
+    // Grace joins a tenant Ada does not administer: the link no longer opens.
+    let path = shown_path(app, make_link(&admin, &csrf, &w.grace.id).await).await;
+    app.add_member(&w.grace.id, &beta.id, Role::User).await;
+    let opened = Browser::new(app).get(&path).await;
+    assert_eq!(opened.status(), StatusCode::NOT_FOUND);
+    assert!(opened.text().await.unwrap().contains("does not work"));
+    app.sql(&format!(
+        "DELETE FROM memberships WHERE account_id = '{}' AND tenant_id = '{}'",
+        w.grace.id, beta.id
+    ))
+    .await;
+
+    // Opened while Ada was admin, then Ada is demoted: the page sets no password.
+    let path = shown_path(app, make_link(&admin, &csrf, &w.grace.id).await).await;
+    let grace = Browser::new(app);
+    assert_eq!(grace.get(&path).await.status(), StatusCode::SEE_OTHER);
+    set_role(app, &ada.id, &w.tenant.id, Role::User).await;
+    let set = post_new_password(&grace, NEW_PASSWORD).await;
+    assert_eq!(set.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        Browser::new(app)
+            .sign_in_with(GRACE, PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Ada admin again: the same link works, and `completed` names her.
+    set_role(app, &ada.id, &w.tenant.id, Role::Admin).await;
+    let set = reset_with(&Browser::new(app), &path, NEW_PASSWORD).await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    let completed = audit(app, "password_reset.completed").await;
+    assert!(completed[0].detail.contains(&ada.id), "{completed:?}");
+}
+
+// Finding 3: a human admin's API key could mint a link for a co-admin.
+async fn api_keys_cannot_make_reset_links(backend: Backend) {
+    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let app = &w.app;
+    let ada = app
+        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
+        .await;
+    let (_, admin_key) = app.create_key(&ada.id, &w.tenant.id, None).await;
+    let sam = app.create_service_account(&w.tenant.id, "Sam").await;
+    set_role(app, &sam.id, &w.tenant.id, Role::Admin).await;
+    let (_, sam_key) = app.create_key(&sam.id, &w.tenant.id, None).await;
+    let (ada_id, tenant_id) = (ada.id.clone(), w.tenant.id.clone());
+    let read_only_key = app
+        .run(move |conn, now| {
+            keyward::services::api_keys::create_api_key(
+                conn,
+                &keyward::services::Actor::operator(),
+                now,
+                keyward::services::api_keys::NewApiKey {
+                    account_id: ada_id,
+                    tenant_id: Some(tenant_id),
+                    name: keyward::domain::KeyName::parse("read only")?,
+                    expires_at: None,
+                    read_only: true,
+                },
+            )
+        })
+        .await
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_string();
+    let mutation = "mutation($input: create_password_reset_link_input!) { create_password_reset_link(input: $input) { token path } }";
+    for key in [&admin_key, &sam_key, &read_only_key] {
+        let answer = app
+            .graphql(
+                Some(key),
+                mutation,
+                json!({ "input": { "user_id": w.grace.id } }),
+                &[],
+            )
+            .await;
+        assert!(answer["errors"][0]["message"].is_string(), "{answer}");
+        assert!(answer["data"].is_null(), "{answer}");
+    }
+    assert!(resets(app).await.is_empty());
+    assert!(audit(app, "password_reset.link_created").await.is_empty());
+}
+
+// Finding 4: with mail on, the admin saw the token and the person was never told.
+async fn with_mail_an_admins_link_is_mailed_to_the_person_and_not_shown(backend: Backend) {
+    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+        return;
+    };
+    let app = &w.app;
+    app.create_person("ada@example.com", &w.tenant.id, Role::Admin)
+        .await;
+    let admin = Browser::new(app);
+    let csrf = admin.sign_in("ada@example.com").await;
+    let made = make_link(&admin, &csrf, &w.grace.id).await;
+    assert_eq!(made.status(), StatusCode::OK);
+    assert_eq!(header(&made, "cache-control"), "no-store");
+    let page = made.text().await.unwrap();
+    assert!(page.contains("id=\"reset-link-mailed\""), "{page}");
+    assert!(page.contains(GRACE), "{page}");
+    assert!(!page.contains("/reset-password/"), "{page}");
+
+    let mails = w.sink().wait_for_mails(1).await;
+    assert_eq!(mails[0].rcpt_tos, [GRACE]);
+    assert!(
+        mails[0].body.contains("ada@example.com"),
+        "{}",
+        mails[0].body
+    );
+    let path = mailed_path(&w, &[]).await;
+    let set = reset_with(&Browser::new(app), &path, NEW_PASSWORD).await;
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        Browser::new(app)
+            .sign_in_with(GRACE, NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
 }

@@ -74,10 +74,30 @@ impl PasswordReset {
         .execute(conn)
     }
 
-    /// Every link of the account (a newer one replaces them; a new password voids them).
-    pub fn delete_all_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
-        diesel::delete(password_resets::table.filter(password_resets::account_id.eq(account_id)))
-            .execute(conn)
+    /// Serialises the making of one account's links on PostgreSQL (a row lock on the
+    /// account, held to the end of the transaction), so two requests at once cannot leave
+    /// two live links. SQLite needs nothing: write transactions are `BEGIN IMMEDIATE`.
+    pub fn lock_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<()> {
+        match conn {
+            DbConnection::Postgres(c) => {
+                diesel::sql_query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(account_id)
+                    .execute(c)
+                    .map(drop)
+            }
+            DbConnection::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// When the account's newest link was made, if it has one.
+    pub fn newest_of_account(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Option<PrimitiveDateTime>> {
+        password_resets::table
+            .filter(password_resets::account_id.eq(account_id))
+            .select(diesel::dsl::max(password_resets::created_at))
+            .first(conn)
     }
 
     /// Deletes every link of the account, returning their ids (to cancel their mail).

@@ -6,8 +6,8 @@
 //!   HttpOnly cookie and redirects to `/reset-password`, whose URL has no token.
 //! - `/reset-password`: the form; its POST sets the password once, ends every session of
 //!   the account, and sends the person to sign in.
-//! - `POST /t/{slug}/team/members/{account_id}/reset-link`: an admin's reset link, shown
-//!   once.
+//! - `POST /t/{slug}/team/members/{account_id}/reset-link`: an admin's reset link, mailed
+//!   to the person's stored address when this server mails links, else shown once.
 //!
 //! The responses at the link's URL (which holds the token) send `Referrer-Policy:
 //! no-referrer`, so the token never leaves through `Referer`; the token-free pages keep
@@ -304,7 +304,8 @@ pub struct MemberPath {
     account_id: String,
 }
 
-/// `POST /t/{slug}/team/members/{account_id}/reset-link`: the link, shown once.
+/// `POST /t/{slug}/team/members/{account_id}/reset-link`: the link, mailed to the
+/// person's stored address when this server mails links, else shown once.
 pub async fn create_link(
     req: HttpRequest,
     signed_in: SignedIn,
@@ -314,25 +315,34 @@ pub async fn create_link(
     let team = team_of(&signed_in, &path.slug)?;
     let (actor, tenant_id, account_id) =
         (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let links = MailLinks::of(&state.settings);
     let issued = state
         .run(move |conn, now| {
-            recovery::create_reset_link(conn, &actor, now, &tenant_id, &account_id)
+            recovery::create_reset_link(conn, &actor, now, &tenant_id, &account_id, &links)
         })
         .await?;
-    let link = format!(
-        "{}{}",
-        client_ip::public_base(&req, &state.settings),
-        recovery::link_path(&issued.token)
-    );
-    html(
+    let link = issued.token.as_deref().map(|token| {
+        format!(
+            "{}{}",
+            client_ip::public_base(&req, &state.settings),
+            recovery::link_path(token)
+        )
+    });
+    let res = html(
         StatusCode::OK,
         &ResetLinkCreatedPage {
             layout: Layout::signed_in(&signed_in, "Password reset link", "team-members"),
             name: issued.account.name.clone(),
             email: issued.account.email.clone().unwrap_or_default(),
-            link,
+            mailed: link.is_none(),
+            link: link.unwrap_or_default(),
             expires: date_time(issued.expires_at),
             done_url: format!("{}/members", team.base),
         },
-    )
+    )?;
+    // A page that may show the link: not kept in a cache.
+    let mut res = res;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }

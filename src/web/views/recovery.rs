@@ -33,6 +33,8 @@ pub struct ResetLinkCreatedPage {
     pub layout: Layout,
     pub name: String,
     pub email: String,
+    /// Mailed to `email`: then `link` is empty and the page shows no token.
+    pub mailed: bool,
     pub link: String,
     pub expires: String,
     pub done_url: String,

@@ -143,8 +143,6 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
             json!({ "require_expiry": true }), false),
         ("set_tenant_two_factor_required", "mutation($i: set_tenant_two_factor_required_input!) { set_tenant_two_factor_required(input: $i) { required } }".into(),
             json!({ "required": true }), false),
-        ("create_password_reset_link", "mutation($i: create_password_reset_link_input!) { create_password_reset_link(input: $i) { token } }".into(),
-            json!({ "user_id": admin.id }), false),
 
         // Any key may register its agent and poll; both stay in the key's tenant.
         ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),

@@ -96,12 +96,14 @@ pub async fn page(
             actor: match (&e.actor_name, &e.event.actor_id) {
                 (Some(name), _) => name.clone(),
                 (None, Some(id)) => format!("removed account {id}"),
+                (None, None) if not_signed_in(&e.event.action) => "someone not signed in".into(),
                 (None, None) => "an operator".into(),
             },
             actor_id: e.event.actor_id.clone(),
             actor_kind: match e.actor_kind {
                 Some(AccountKind::ServiceAccount) => "service account",
                 Some(AccountKind::User) => "person",
+                None if not_signed_in(&e.event.action) => "anonymous",
                 None if e.event.actor_id.is_none() => "keyward admin",
                 None => "account",
             },
@@ -152,4 +154,10 @@ pub async fn page(
             frame,
         },
     )
+}
+
+/// Events recorded with no account because whoever did them was not signed in (a reset
+/// mail asked for, a reset link opened): not the operator's.
+fn not_signed_in(action: &str) -> bool {
+    crate::services::recovery::NOT_SIGNED_IN_ACTIONS.contains(&action)
 }
