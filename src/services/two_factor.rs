@@ -17,8 +17,8 @@
 //!   account's last accepted step is refused in the same UPDATE that accepts a later one
 //!   (RFC 6238 §5.2), and a recovery code is used up in one conditional UPDATE, so two
 //!   racing requests cannot both pass. Wrong codes count against the account in
-//!   `guess_limits` (`Purpose::TwoFactor`: ten per account per 15 minutes from new
-//!   clients, ten per known browser). Every outcome is audited in each of the account's
+//!   `guess_limits` (`Purpose::TwoFactor`: ten per account per 15 minutes, whatever the
+//!   client: a device cookie, which the password alone earns, gives no extra guesses). Every outcome is audited in each of the account's
 //!   tenants.
 //! - **Off**: by the person with their password and a code (`begin_disable` /
 //!   `finish_disable`), or by an operator (`reset_by_operator`).
@@ -35,7 +35,7 @@ use crate::domain::{new_id, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
-use crate::services::guess_limits::{self, KnownDevice, Purpose, Refusal};
+use crate::services::guess_limits::{self, Purpose, Refusal};
 use crate::services::permissions::{self, Permission};
 use crate::services::sign_in::{self, Attempt};
 use crate::services::{transaction, Actor};
@@ -613,14 +613,13 @@ pub fn complete_sign_in(
     token: &str,
     code: &str,
     ip: &str,
-    device: Option<&KnownDevice>,
 ) -> Result<CompletedSignIn, AppError> {
     let Some(pending) = live_pending(conn, now, token)? else {
         return Err(AppError::unauthenticated(SIGN_IN_EXPIRED));
     };
     let account = account(conn, &pending.account_id)?;
     let code = parse_code("code", code)?;
-    let attempt = begin_code_attempt(conn, now, &account, ip, device)?;
+    let attempt = begin_code_attempt(conn, now, &account, ip)?;
     match accept_code(conn, now, keys, &account, &code)? {
         Ok(by) => {
             attempt.succeeded(conn)?;
@@ -663,16 +662,15 @@ pub fn complete_sign_in(
 }
 
 /// Counts a code guess at `account` before it is checked, or refuses it when the code
-/// step is locked (the first refusal of a lock is audited).
+/// step is locked (the first refusal of a lock is audited). Against the account, whoever
+/// guesses: no device cookie buys extra code guesses.
 fn begin_code_attempt(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     account: &Account,
     ip: &str,
-    device: Option<&KnownDevice>,
 ) -> Result<Attempt, AppError> {
     let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
-    let device = device.filter(|d| d.is_current_for(&account.id, account.password_hash.as_deref()));
     match guess_limits::begin(
         conn,
         now,
@@ -680,7 +678,7 @@ fn begin_code_attempt(
         &email,
         Some(&account.id),
         ip,
-        device,
+        None,
     )? {
         Ok(guess) => Ok(Attempt::new(guess, ip)),
         Err(refusal) => {
@@ -781,7 +779,7 @@ pub fn finish_disable(
     attempt.succeeded(conn)?;
     let code = parse_code("code", code)?;
     let ip = actor.ip.as_deref().unwrap_or("unknown");
-    let code_attempt = begin_code_attempt(conn, now, &account, ip, None)?;
+    let code_attempt = begin_code_attempt(conn, now, &account, ip)?;
     if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
         refused(conn, why)?;
         return Err(AppError::invalid("code", WRONG_CODE));

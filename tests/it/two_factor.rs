@@ -14,6 +14,7 @@ backend_tests!(
     the_password_alone_leads_to_a_code_form_where_a_wrong_code_is_refused_the_right_one_signs_in_and_a_replay_is_refused,
     a_recovery_code_works_exactly_once,
     ten_wrong_codes_lock_the_code_step_for_the_account,
+    device_cookies_earned_before_enrolment_give_no_extra_code_guesses,
     a_pending_sign_in_opens_no_other_page_and_expires_after_five_minutes,
     turning_two_factor_off_needs_the_password_and_a_code,
     an_operator_resets_two_factor_for_a_person_who_lost_their_device,
@@ -344,6 +345,46 @@ async fn ten_wrong_codes_lock_the_code_step_for_the_account(backend: Backend) {
     let later = password_step(&w.app).await;
     let code = code_at(&secret, w.app.clock.now());
     assert_eq!(submit_code(&later, &code).await.status(), 303);
+}
+
+/// H1: device cookies are earned by the password alone, so someone with the password
+/// could mint many while two-factor is off; code guesses count against the account
+/// whatever cookie comes with them.
+async fn device_cookies_earned_before_enrolment_give_no_extra_code_guesses(backend: Backend) {
+    let w = world(backend).await;
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        let b = Browser::new(&w.app);
+        assert_eq!(b.sign_in_with(ADA, PASSWORD).await.status(), 303);
+        assert!(b.cookies().contains("device"), "{}", b.cookies());
+        let csrf = b.csrf_token().await;
+        let res = b.post("/logout", &[("csrf_token", csrf.as_str())]).await;
+        assert_eq!(res.status(), 303);
+        assert!(b.cookies().contains("device"), "kept after signing out");
+        browsers.push(b);
+    }
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let right = code_at(&secret, w.app.clock.now());
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    for b in &browsers {
+        let res = b.sign_in_with(ADA, PASSWORD).await;
+        assert_eq!(location(&res), "/login/two-factor");
+    }
+    for i in 0..10 {
+        let b = &browsers[i % 3];
+        assert_eq!(submit_code(b, wrong).await.status(), 401, "wrong code {i}");
+    }
+    for b in &browsers {
+        assert_eq!(
+            submit_code(b, &right).await.status(),
+            429,
+            "ten wrong codes lock the account, whichever device cookies came with them"
+        );
+    }
 }
 
 async fn a_pending_sign_in_opens_no_other_page_and_expires_after_five_minutes(backend: Backend) {

@@ -123,13 +123,10 @@ pub async fn submit_code(
 ) -> Result<HttpResponse, HtmlError> {
     let token = pending_token(&req, &state);
     let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
-    let device = device_cookie::read(&req, &state);
     let keys = state.two_factor_keys.clone();
     let code = form.into_inner().code;
     let verdict = state
-        .run(move |conn, now| {
-            two_factor::complete_sign_in(conn, now, &keys, &token, &code, &ip, device.as_ref())
-        })
+        .run(move |conn, now| two_factor::complete_sign_in(conn, now, &keys, &token, &code, &ip))
         .await;
     match verdict {
         Ok(done) => {
