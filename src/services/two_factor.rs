@@ -28,7 +28,7 @@
 use crate::db::models::two_factor::{
     PendingSignInRow, RecoveryCodeRow, TenantTwoFactorRequirement, TwoFactorRow,
 };
-use crate::db::models::{Account, Membership};
+use crate::db::models::{Account, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
 use crate::domain::{new_id, TokenDigest};
@@ -366,23 +366,115 @@ pub fn state(
     })
 }
 
-/// Turns two-factor on with the first code of the waiting enrolment; answers with the
-/// recovery codes, shown once. Audited in each of the person's tenants.
+/// A change to the person's two-factor whose password is still to be checked (outside any
+/// transaction, without a connection: see `passwords::verify_bounded`): turning it on,
+/// new recovery codes, turning it off. A session alone (which may be stolen) does none of
+/// them. No Debug: it holds a password hash.
+pub struct PasswordCheck {
+    attempt: Attempt,
+    account: Account,
+    /// The stored password hash to check the offered password against.
+    pub hash: String,
+}
+
+/// Counts the password offered for a two-factor change as a guess (the sign-in limits,
+/// as a new client's: a session is no device cookie), or refuses when it is locked.
+fn begin_password_check(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+) -> Result<PasswordCheck, AppError> {
+    let account_id = person(actor)?.to_string();
+    let account = account(conn, &account_id)?;
+    let hash = account
+        .password_hash
+        .clone()
+        .ok_or_else(|| AppError::invalid("password", "this account has no password"))?;
+    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
+    Ok(PasswordCheck {
+        attempt,
+        account,
+        hash,
+    })
+}
+
+/// The account of a checked password: a wrong one is audited as `refused_action` and
+/// refused (its counted guess stays), a right one forgets this client's failures.
+fn finish_password_check(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    check: PasswordCheck,
+    verified: bool,
+    (refused_action, what): (&'static str, &str),
+) -> Result<Account, AppError> {
+    let PasswordCheck {
+        attempt, account, ..
+    } = check;
+    if !verified {
+        audit_in_every_tenant(
+            conn,
+            now,
+            actor,
+            &account.id,
+            refused_action,
+            format!("{what} refused: wrong password"),
+        )?;
+        return Err(AppError::invalid("password", "is not your password"));
+    }
+    attempt.succeeded(conn)?;
+    Ok(account)
+}
+
+/// The first step of turning two-factor on: refuses a code that cannot be the
+/// authenticator's before the password is counted, then counts it.
+pub fn begin_enrolment_confirmation(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    code: &str,
+) -> Result<PasswordCheck, AppError> {
+    person(actor)?;
+    authenticator_code(code)?;
+    begin_password_check(conn, now, actor)
+}
+
+fn authenticator_code(code: &str) -> Result<String, AppError> {
+    match parse_code("code", code)? {
+        Code::Authenticator(code) => Ok(code),
+        Code::Recovery(_) => Err(AppError::invalid(
+            "code",
+            "enter the 6-digit code your authenticator app shows for Keyward",
+        )),
+    }
+}
+
+/// Turns two-factor on with the person's password (`verified`) and the first code of the
+/// waiting enrolment; answers with the recovery codes, shown once. Every session of the
+/// account ends (the caller's goes on under a new id): one opened with the password
+/// alone, perhaps by someone else, does not outlive two-factor. Audited in each of the
+/// person's tenants.
 pub fn confirm_enrolment(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
     actor: &Actor,
+    check: PasswordCheck,
+    verified: bool,
     code: &str,
 ) -> Result<RecoveryCodes, AppError> {
-    let account_id = person(actor)?.to_string();
-    let account = account(conn, &account_id)?;
-    let Code::Authenticator(code) = parse_code("code", code)? else {
-        return Err(AppError::invalid(
-            "code",
-            "enter the 6-digit code your authenticator app shows for Keyward",
-        ));
-    };
+    let account = finish_password_check(
+        conn,
+        now,
+        actor,
+        check,
+        verified,
+        ("two_factor.enable_refused", "turning two-factor on"),
+    )?;
+    let account_id = account.id.clone();
+    let code = authenticator_code(code)?;
     transaction(conn, |conn| {
         let row = match TwoFactorRow::find(conn, &account_id)? {
             Some(row) if row.enabled_at.is_none() => row,
@@ -410,26 +502,56 @@ pub fn confirm_enrolment(
                 "two-factor authentication is already on".into(),
             ));
         }
+        SessionRow::delete_all_of_account(conn, &account_id)?;
         new_recovery_codes(
             conn,
             now,
             keys,
             actor,
             &account_id,
-            ("two_factor.enabled", "two-factor authentication turned on"),
+            (
+                "two_factor.enabled",
+                "two-factor authentication turned on; other sessions ended",
+            ),
         )
     })
 }
 
-/// Replaces the person's recovery codes (the old ones stop working); answers with the
-/// new ones, shown once.
+/// The first step of new recovery codes: refuses when two-factor is off, then counts the
+/// password.
+pub fn begin_recovery_codes(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+) -> Result<PasswordCheck, AppError> {
+    let account_id = person(actor)?.to_string();
+    if !is_enabled(conn, &account_id)? {
+        return Err(AppError::Conflict(
+            "two-factor authentication is off: turn it on first".into(),
+        ));
+    }
+    begin_password_check(conn, now, actor)
+}
+
+/// Replaces the person's recovery codes (the old ones stop working) when their password
+/// was right (`verified`); answers with the new ones, shown once.
 pub fn regenerate_recovery_codes(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
     actor: &Actor,
+    check: PasswordCheck,
+    verified: bool,
 ) -> Result<RecoveryCodes, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account = finish_password_check(
+        conn,
+        now,
+        actor,
+        check,
+        verified,
+        ("two_factor.recovery_codes_refused", "new recovery codes"),
+    )?;
+    let account_id = account.id;
     transaction(conn, |conn| {
         if !is_enabled(conn, &account_id)? {
             return Err(AppError::Conflict(
@@ -709,15 +831,6 @@ fn too_many_codes(refusal: &Refusal, now: PrimitiveDateTime) -> AppError {
     ))
 }
 
-/// A request to turn two-factor off whose password is still to be checked (outside any
-/// transaction, without a connection: see `passwords::verify_bounded`).
-pub struct PendingDisable {
-    attempt: Attempt,
-    account: Account,
-    /// The stored password hash to check the offered password against.
-    pub hash: String,
-}
-
 /// Refuses callers that are not the signed-in person, an account without two-factor, a
 /// code that cannot be one, and a locked account; counts the password as a guess.
 pub fn begin_disable(
@@ -725,27 +838,15 @@ pub fn begin_disable(
     now: PrimitiveDateTime,
     actor: &Actor,
     code: &str,
-) -> Result<PendingDisable, AppError> {
+) -> Result<PasswordCheck, AppError> {
     let account_id = person(actor)?.to_string();
-    let account = account(conn, &account_id)?;
     parse_code("code", code)?;
     if !is_enabled(conn, &account_id)? {
         return Err(AppError::Conflict(
             "two-factor authentication is already off".into(),
         ));
     }
-    let hash = account
-        .password_hash
-        .clone()
-        .ok_or_else(|| AppError::invalid("password", "this account has no password"))?;
-    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
-    let ip = actor.ip.as_deref().unwrap_or("unknown");
-    let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
-    Ok(PendingDisable {
-        attempt,
-        account,
-        hash,
-    })
+    begin_password_check(conn, now, actor)
 }
 
 /// Turns two-factor off when the password was right (`verified`) and `code` is a valid
@@ -755,14 +856,22 @@ pub fn finish_disable(
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
     actor: &Actor,
-    pending: PendingDisable,
+    pending: PasswordCheck,
     verified: bool,
     code: &str,
 ) -> Result<(), AppError> {
-    let PendingDisable {
-        attempt, account, ..
-    } = pending;
-    let refused = |conn: &mut DbConnection, why: &str| {
+    let account = finish_password_check(
+        conn,
+        now,
+        actor,
+        pending,
+        verified,
+        ("two_factor.disable_refused", "turning two-factor off"),
+    )?;
+    let code = parse_code("code", code)?;
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    let code_attempt = begin_code_attempt(conn, now, &account, ip)?;
+    if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
         audit_in_every_tenant(
             conn,
             now,
@@ -770,18 +879,7 @@ pub fn finish_disable(
             &account.id,
             "two_factor.disable_refused",
             format!("turning two-factor off refused: {why}"),
-        )
-    };
-    if !verified {
-        refused(conn, "wrong password")?;
-        return Err(AppError::invalid("password", "is not your password"));
-    }
-    attempt.succeeded(conn)?;
-    let code = parse_code("code", code)?;
-    let ip = actor.ip.as_deref().unwrap_or("unknown");
-    let code_attempt = begin_code_attempt(conn, now, &account, ip)?;
-    if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
-        refused(conn, why)?;
+        )?;
         return Err(AppError::invalid("code", WRONG_CODE));
     }
     code_attempt.succeeded(conn)?;

@@ -15,6 +15,7 @@ backend_tests!(
     a_recovery_code_works_exactly_once,
     ten_wrong_codes_lock_the_code_step_for_the_account,
     device_cookies_earned_before_enrolment_give_no_extra_code_guesses,
+    turning_two_factor_on_and_new_recovery_codes_need_the_password_and_end_other_sessions,
     a_pending_sign_in_opens_no_other_page_and_expires_after_five_minutes,
     turning_two_factor_off_needs_the_password_and_a_code,
     an_operator_resets_two_factor_for_a_person_who_lost_their_device,
@@ -78,7 +79,11 @@ async fn enrol(app: &TestApp, browser: &Browser) -> (String, Vec<String>) {
     let res = browser
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf.as_str()), ("code", code.as_str())],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("password", PASSWORD),
+                ("code", code.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -147,7 +152,11 @@ async fn enrolling_with_an_authenticator_code_turns_two_factor_on_and_shows_ten_
     let res = browser
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf.as_str()), ("code", wrong)],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("password", PASSWORD),
+                ("code", wrong),
+            ],
         )
         .await;
     assert_eq!(res.status(), 422);
@@ -155,7 +164,11 @@ async fn enrolling_with_an_authenticator_code_turns_two_factor_on_and_shows_ten_
     let res = browser
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf.as_str()), ("code", right.as_str())],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("password", PASSWORD),
+                ("code", right.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -179,7 +192,7 @@ async fn enrolling_with_an_authenticator_code_turns_two_factor_on_and_shows_ten_
     let res = browser
         .post(
             "/user/two-factor/recovery-codes",
-            &[("csrf_token", csrf.as_str())],
+            &[("csrf_token", csrf.as_str()), ("password", PASSWORD)],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -385,6 +398,84 @@ async fn device_cookies_earned_before_enrolment_give_no_extra_code_guesses(backe
             "ten wrong codes lock the account, whichever device cookies came with them"
         );
     }
+}
+
+/// M1: a stolen session alone neither enrols the thief's authenticator nor makes new
+/// recovery codes; turning two-factor on ends every other session of the account.
+async fn turning_two_factor_on_and_new_recovery_codes_need_the_password_and_end_other_sessions(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let other = Browser::new(&w.app);
+    other.sign_in(ADA).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(ADA).await;
+    let page = browser.text("/user/two-factor").await;
+    assert!(page.contains("id=\"two-factor-enable-password\""));
+    let secret = code_element(&page, "two-factor-secret").unwrap();
+    let code = code_at(&secret, w.app.clock.now());
+    let enable = |password: &'static str| {
+        let (browser, csrf, code) = (&browser, csrf.clone(), code.clone());
+        async move {
+            browser
+                .post(
+                    "/user/two-factor/enable",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("password", password),
+                        ("code", code.as_str()),
+                    ],
+                )
+                .await
+        }
+    };
+    let res = enable("").await;
+    assert_eq!(res.status(), 422, "no password");
+    assert!(res.text().await.unwrap().contains("enter your password"));
+    let res = enable("not the password").await;
+    assert_eq!(res.status(), 422, "a wrong password");
+    assert!(res.text().await.unwrap().contains("is not your password"));
+    assert!(browser
+        .text("/user/two-factor")
+        .await
+        .contains("Turn on two-factor"));
+    assert_eq!(
+        audited(&w.app, &w.tenant_id, "two_factor.enable_refused")
+            .await
+            .len(),
+        1
+    );
+    let res = enable(PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(recovery_codes(&res.text().await.unwrap()).len(), 10);
+    // This session goes on; the account's other one (maybe a thief's) has ended.
+    assert_eq!(browser.get("/user/api-keys").await.status(), 200);
+    assert_eq!(other.get("/user/api-keys").await.status(), 303);
+    let regenerate = |password: &'static str| {
+        let (browser, csrf) = (&browser, csrf.clone());
+        async move {
+            browser
+                .post(
+                    "/user/two-factor/recovery-codes",
+                    &[("csrf_token", csrf.as_str()), ("password", password)],
+                )
+                .await
+        }
+    };
+    let res = regenerate("").await;
+    assert_eq!(res.status(), 422, "no password");
+    let res = regenerate("not the password").await;
+    assert_eq!(res.status(), 422, "a wrong password");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("is not your password"));
+    assert!(recovery_codes(&page).is_empty());
+    assert!(browser
+        .text("/user/two-factor")
+        .await
+        .contains("id=\"recovery-codes-left\">10<"));
+    let res = regenerate(PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(recovery_codes(&res.text().await.unwrap()).len(), 10);
 }
 
 async fn a_pending_sign_in_opens_no_other_page_and_expires_after_five_minutes(backend: Backend) {
@@ -602,7 +693,11 @@ async fn a_tenant_that_requires_two_factor_sends_members_without_it_to_enrol_fir
     let res = b
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf_b.as_str()), ("code", code.as_str())],
+            &[
+                ("csrf_token", csrf_b.as_str()),
+                ("password", PASSWORD),
+                ("code", code.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);

@@ -241,30 +241,91 @@ pub async fn show(
     .await
 }
 
-/// `POST /user/two-factor/enable`: the first code turns it on; the recovery codes are
-/// shown on this answer only.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct EnableForm {
+    password: String,
+    code: String,
+}
+
+/// Checks the password a two-factor change came with (argon2 off the database
+/// connection, within the hashing bound): whether it was right.
+async fn password_is_right(
+    pending: &two_factor::PasswordCheck,
+    password: &str,
+) -> Result<bool, AppError> {
+    let offered = Password::offered(password);
+    passwords::verify_bounded(pending.hash.clone(), offered).await
+}
+
+/// `POST /user/two-factor/enable`: the password and the first code turn it on; the
+/// recovery codes are shown on this answer only. Every other session of the account ends;
+/// this one goes on under a new id.
 pub async fn enable(
     signed_in: SignedIn,
     state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
+    form: web::Form<EnableForm>,
 ) -> Result<HttpResponse, HtmlError> {
+    let EnableForm { password, code } = form.into_inner();
+    if password.is_empty() {
+        let e = AppError::invalid("password", "enter your password");
+        return invalid_or_error(&state, &signed_in, e).await;
+    }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let code = form.into_inner().code;
-    let done = state
-        .run(move |conn, now| two_factor::confirm_enrolment(conn, now, &keys, &actor, &code))
-        .await;
+    let begun = (actor.clone(), code.clone());
+    let done = async {
+        let pending = state
+            .run(move |conn, now| {
+                two_factor::begin_enrolment_confirmation(conn, now, &begun.0, &begun.1)
+            })
+            .await?;
+        let verified = password_is_right(&pending, &password).await?;
+        state
+            .run(move |conn, now| {
+                two_factor::confirm_enrolment(conn, now, &keys, &actor, pending, verified, &code)
+            })
+            .await
+    }
+    .await;
+    if done.is_ok() {
+        // The account's sessions are gone, this one's row too: it goes on under a new id.
+        signed_in.session.renew();
+    }
     answer_with_codes(&state, &signed_in, done).await
 }
 
-/// `POST /user/two-factor/recovery-codes`: new codes, shown once; the old ones stop.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RecoveryCodesForm {
+    password: String,
+}
+
+/// `POST /user/two-factor/recovery-codes`: with the password, new codes, shown once; the
+/// old ones stop.
 pub async fn regenerate_recovery_codes(
     signed_in: SignedIn,
     state: web::Data<AppState>,
+    form: web::Form<RecoveryCodesForm>,
 ) -> Result<HttpResponse, HtmlError> {
+    let password = form.into_inner().password;
+    if password.is_empty() {
+        let e = AppError::invalid("password", "enter your password");
+        return invalid_or_error(&state, &signed_in, e).await;
+    }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let done = state
-        .run(move |conn, now| two_factor::regenerate_recovery_codes(conn, now, &keys, &actor))
-        .await;
+    let begun = actor.clone();
+    let done = async {
+        let pending = state
+            .run(move |conn, now| two_factor::begin_recovery_codes(conn, now, &begun))
+            .await?;
+        let verified = password_is_right(&pending, &password).await?;
+        state
+            .run(move |conn, now| {
+                two_factor::regenerate_recovery_codes(conn, now, &keys, &actor, pending, verified)
+            })
+            .await
+    }
+    .await;
     answer_with_codes(&state, &signed_in, done).await
 }
 
@@ -336,8 +397,7 @@ pub async fn disable(
         let pending = state
             .run(move |conn, now| two_factor::begin_disable(conn, now, &begun.0, &begun.1))
             .await?;
-        let offered = Password::offered(&password);
-        let verified = passwords::verify_bounded(pending.hash.clone(), offered).await?;
+        let verified = password_is_right(&pending, &password).await?;
         state
             .run(move |conn, now| {
                 two_factor::finish_disable(conn, now, &keys, &actor, pending, verified, &code)
