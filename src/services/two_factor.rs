@@ -56,6 +56,9 @@ const SECRET_BYTES: usize = 20;
 const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
 pub const WRONG_CODE: &str = "the code is not right";
+/// Said, as a 503, when the account's secret was sealed under a server secret this server
+/// does not have: no code can be checked, so none is counted as a guess.
+pub const KEYS_CHANGED: &str = "two-factor can't be checked on this server; ask the operator: the server secret changed (KEYWARD_PREVIOUS_SESSION_SECRET)";
 pub const SIGN_IN_EXPIRED: &str =
     "this sign-in has expired (a code must follow the password within five minutes): sign in again";
 
@@ -120,6 +123,13 @@ impl TwoFactorKeys {
 
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The key versions these keys open: the current one and the previous one, if any.
+    pub fn versions(&self) -> Vec<&str> {
+        let mut versions = vec![self.version.as_str()];
+        versions.extend(self.previous.as_deref().map(|p| p.version.as_str()));
+        versions
     }
 
     fn seal(&self, account_id: &str, secret: &[u8]) -> Result<String, AppError> {
@@ -741,6 +751,7 @@ pub fn complete_sign_in(
     };
     let account = account(conn, &pending.account_id)?;
     let code = parse_code("code", code)?;
+    require_openable(conn, keys, &account.id)?;
     let attempt = begin_code_attempt(conn, now, &account, ip)?;
     match accept_code(conn, now, keys, &account, &code)? {
         Ok(by) => {
@@ -781,6 +792,43 @@ pub fn complete_sign_in(
             Err(AppError::unauthenticated(WRONG_CODE))
         }
     }
+}
+
+/// Refuses (503, `KEYS_CHANGED`) before any guess is counted when the account's secret
+/// was sealed under a server secret this server does not have: its codes cannot be
+/// checked (nor its recovery codes, whose digests are keyed the same way), and counting
+/// them as wrong would lock the person out for the operator's mistake.
+fn require_openable(
+    conn: &mut DbConnection,
+    keys: &TwoFactorKeys,
+    account_id: &str,
+) -> Result<(), AppError> {
+    match TwoFactorRow::find(conn, account_id)? {
+        Some(row) if row.enabled_at.is_some() && keys.for_version(&row.key_version).is_none() => {
+            tracing::warn!(
+                account_id,
+                sealed_under = %row.key_version,
+                server_has = %keys.version,
+                "a two-factor code cannot be checked: the server secret changed without KEYWARD_PREVIOUS_SESSION_SECRET"
+            );
+            Err(AppError::Unavailable(KEYS_CHANGED.into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How many accounts have two-factor on under a key these keys do not open (warned about
+/// at startup: their people cannot sign in).
+pub fn unopenable_count(conn: &mut DbConnection, keys: &TwoFactorKeys) -> Result<i64, AppError> {
+    Ok(TwoFactorRow::count_enabled_not_under(
+        conn,
+        &keys.versions(),
+    )?)
+}
+
+/// Whether `e` is the refusal `require_openable` answers.
+pub fn is_keys_changed(e: &AppError) -> bool {
+    matches!(e, AppError::Unavailable(why) if why.to_string() == KEYS_CHANGED)
 }
 
 /// Counts a code guess at `account` before it is checked, or refuses it when the code
@@ -870,6 +918,7 @@ pub fn finish_disable(
     )?;
     let code = parse_code("code", code)?;
     let ip = actor.ip.as_deref().unwrap_or("unknown");
+    require_openable(conn, keys, &account.id)?;
     let code_attempt = begin_code_attempt(conn, now, &account, ip)?;
     if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
         audit_in_every_tenant(

@@ -22,6 +22,7 @@ backend_tests!(
     a_tenant_that_requires_two_factor_sends_members_without_it_to_enrol_first,
     the_secret_and_the_recovery_codes_are_not_stored_in_clear,
     after_the_server_secret_changes_the_previous_one_still_opens_two_factor_until_it_is_resealed,
+    a_server_without_the_previous_secret_says_so_and_counts_no_guess,
 );
 
 const ADA: &str = "ada@example.com";
@@ -828,5 +829,49 @@ async fn after_the_server_secret_changes_the_previous_one_still_opens_two_factor
     only_new.clock.advance(Duration::seconds(150));
     let b = password_step(&only_new).await;
     let code = code_at(&secret, only_new.clock.now());
+    assert_eq!(submit_code(&b, &code).await.status(), 303);
+}
+
+/// M2: the server secret changed without KEYWARD_PREVIOUS_SESSION_SECRET: no code can be
+/// checked. The code step says why (503, not a 500) and counts no wrong guess, so the
+/// person is not locked out for the operator's mistake.
+async fn a_server_without_the_previous_secret_says_so_and_counts_no_guess(backend: Backend) {
+    use keyward::config::SessionSecret;
+    let w = world(backend).await;
+    let (secret, codes) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let other = SessionSecret::generate();
+    let changed = w
+        .app
+        .another_instance(move |s| s.session_secret = Some(other));
+    changed.clock.advance(Duration::seconds(30));
+    let b = password_step(&changed).await;
+    for _ in 0..12 {
+        let code = code_at(&secret, changed.clock.now());
+        for code in [code.as_str(), codes[0].as_str()] {
+            let res = submit_code(&b, code).await;
+            assert_eq!(res.status(), 503);
+            let text = res.text().await.unwrap();
+            assert!(
+                text.contains("the server secret changed (KEYWARD_PREVIOUS_SESSION_SECRET)"),
+                "{text}"
+            );
+        }
+    }
+    let counted = changed
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::sign_in_failures::dsl as f;
+            Ok(f::sign_in_failures
+                .filter(f::purpose.eq("two_factor"))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(counted, 0, "no code was counted as a guess");
+    // The server with the secret still signs Ada in.
+    w.app.clock.advance(Duration::seconds(30));
+    let b = password_step(&w.app).await;
+    let code = code_at(&secret, w.app.clock.now());
     assert_eq!(submit_code(&b, &code).await.status(), 303);
 }

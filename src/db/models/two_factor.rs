@@ -34,6 +34,15 @@ impl std::fmt::Debug for TwoFactorRow {
 }
 
 impl TwoFactorRow {
+    /// How many accounts have two-factor on under a key version other than `versions`.
+    pub fn count_enabled_not_under(conn: &mut DbConnection, versions: &[&str]) -> QueryResult<i64> {
+        two_factor::table
+            .filter(two_factor::enabled_at.is_not_null())
+            .filter(two_factor::key_version.ne_all(versions.iter().map(|v| v.to_string())))
+            .count()
+            .get_result(conn)
+    }
+
     pub fn find(conn: &mut DbConnection, account_id: &str) -> QueryResult<Option<TwoFactorRow>> {
         two_factor::table
             .find(account_id)

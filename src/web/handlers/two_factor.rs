@@ -153,6 +153,10 @@ pub async fn submit_code(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(capitalised(&i.message)),
         ),
+        Err(e) if two_factor::is_keys_changed(&e) => code_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(capitalised(two_factor::KEYS_CHANGED)),
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -366,6 +370,10 @@ async fn invalid_or_error(
         AppError::TooManyRequests(m) => {
             errors.add("code", m.clone());
             StatusCode::TOO_MANY_REQUESTS
+        }
+        e if two_factor::is_keys_changed(e) => {
+            errors.add("code", two_factor::KEYS_CHANGED);
+            StatusCode::SERVICE_UNAVAILABLE
         }
         _ => return Err(e.into()),
     };
