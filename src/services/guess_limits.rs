@@ -141,6 +141,8 @@ impl Refusal {
 /// the caller reports success.
 #[derive(Debug)]
 pub struct Guess {
+    /// This guess's row.
+    id: String,
     purpose: Purpose,
     subject_digest: String,
     group: String,
@@ -151,8 +153,14 @@ impl Guess {
     /// The secret was right: this client's failures at this account are forgotten (a
     /// new client's from its address group; a device's count goes with its cookie, which
     /// the caller replaces). The account's count stays: a right guess by the owner must
-    /// not hand an attacker a fresh allowance.
+    /// not hand an attacker a fresh allowance. For a purpose limited per account only
+    /// (two-factor codes) only this guess is forgotten: the failures are all the
+    /// account's, and clearing an address group's would lower the account's count.
     pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), AppError> {
+        if !self.purpose.limits_addresses() {
+            SignInFailure::delete(conn, &self.id)?;
+            return Ok(());
+        }
         if self.device.is_none() {
             SignInFailure::clear(
                 conn,
@@ -219,8 +227,9 @@ pub fn begin(
             return Ok(Err(refusal(conn, now, limit, until, notice(limit, until))?));
         }
     }
+    let id = new_id();
     SignInFailure {
-        id: new_id(),
+        id: id.clone(),
         email_digest: subject_digest.clone(),
         ip: group.clone(),
         at: now,
@@ -237,6 +246,7 @@ pub fn begin(
         }
     }
     Ok(Ok(Guess {
+        id,
         purpose,
         subject_digest,
         group,
