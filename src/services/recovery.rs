@@ -135,6 +135,7 @@ fn store_new_password(
     Account::set_password_hash(conn, &account.id, &hash.into_inner())?;
     SessionRow::delete_all_of_account(conn, &account.id)?;
     PasswordReset::delete_all_of_account(conn, &account.id)?;
+    crate::services::two_factor::end_pending_sign_ins(conn, &account.id)?;
     let email = normalise_email(account.email.as_deref().unwrap_or_default())?;
     guess_limits::lift(conn, Purpose::Password, &email)?;
     Ok(())

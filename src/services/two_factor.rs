@@ -697,6 +697,21 @@ pub fn open_pending_sign_in(
     Ok(Some(token))
 }
 
+/// Ends every pending sign-in of the account: its password changed (a password that is no
+/// longer right must not lead on to the code step).
+pub fn end_pending_sign_ins(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
+    PendingSignInRow::delete_of_account(conn, account_id)?;
+    Ok(())
+}
+
+/// Ends the pending sign-in `token` names, if any (signing out).
+pub fn end_pending_sign_in(conn: &mut DbConnection, token: &str) -> Result<(), AppError> {
+    if !token.is_empty() && token.len() <= 100 {
+        PendingSignInRow::delete(conn, &TokenDigest::of(token).into_inner())?;
+    }
+    Ok(())
+}
+
 /// The live pending sign-in `token` names, if any (an expired one is deleted).
 fn live_pending(
     conn: &mut DbConnection,

@@ -23,6 +23,8 @@ backend_tests!(
     the_secret_and_the_recovery_codes_are_not_stored_in_clear,
     after_the_server_secret_changes_the_previous_one_still_opens_two_factor_until_it_is_resealed,
     a_server_without_the_previous_secret_says_so_and_counts_no_guess,
+    a_password_change_or_signing_out_ends_pending_sign_ins,
+    a_right_code_does_not_lower_the_count_of_wrong_ones,
 );
 
 const ADA: &str = "ada@example.com";
@@ -874,4 +876,87 @@ async fn a_server_without_the_previous_secret_says_so_and_counts_no_guess(backen
     let b = password_step(&w.app).await;
     let code = code_at(&secret, w.app.clock.now());
     assert_eq!(submit_code(&b, &code).await.status(), 303);
+}
+
+/// L2: a pending sign-in does not outlive a password change (its password is no longer
+/// right) nor signing out in its browser.
+async fn a_password_change_or_signing_out_ends_pending_sign_ins(backend: Backend) {
+    let w = world(backend).await;
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let waiting = password_step(&w.app).await;
+    let owner = password_step(&w.app).await;
+    let code = code_at(&secret, w.app.clock.now());
+    assert_eq!(submit_code(&owner, &code).await.status(), 303);
+    let csrf = owner.csrf_token().await;
+    let new_password = "a quite different passphrase 42";
+    let res = owner
+        .post(
+            "/user/password",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_again", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    w.app.clock.advance(Duration::seconds(30));
+    let code = code_at(&secret, w.app.clock.now());
+    let res = submit_code(&waiting, &code).await;
+    assert_eq!(
+        location(&res),
+        "/login?expired=1",
+        "the old password's sign-in"
+    );
+    assert_eq!(waiting.get("/user/api-keys").await.status(), 303);
+    // Signing out in a browser whose code is still to come ends its pending sign-in.
+    let leaving = Browser::new(&w.app);
+    let res = leaving.sign_in_with(ADA, new_password).await;
+    assert_eq!(location(&res), "/login/two-factor");
+    let res = leaving.post("/logout", &[]).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        !leaving.cookies().contains("pending_sign_in"),
+        "{}",
+        leaving.cookies()
+    );
+    let still = w
+        .app
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::pending_sign_ins::dsl as p;
+            Ok(p::pending_sign_ins.count().get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(still, 0);
+}
+
+/// L1: a right code forgets nothing: the wrong ones before it still count against the
+/// account (only the account is limited, so clearing its address group's failures would
+/// hand an attacker a fresh allowance whenever the owner signs in).
+async fn a_right_code_does_not_lower_the_count_of_wrong_ones(backend: Backend) {
+    let w = world(backend).await;
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let b = password_step(&w.app).await;
+    let right = code_at(&secret, w.app.clock.now());
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    for i in 0..9 {
+        assert_eq!(submit_code(&b, wrong).await.status(), 401, "wrong code {i}");
+    }
+    assert_eq!(submit_code(&b, &right).await.status(), 303);
+    w.app.clock.advance(Duration::seconds(30));
+    let b = password_step(&w.app).await;
+    assert_eq!(submit_code(&b, wrong).await.status(), 401, "the tenth");
+    let code = code_at(&secret, w.app.clock.now());
+    assert_eq!(
+        submit_code(&b, &code).await.status(),
+        429,
+        "ten wrong codes within 15 minutes, a right one between them"
+    );
 }

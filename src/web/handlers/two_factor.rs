@@ -47,6 +47,24 @@ fn pending_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
     cookie
 }
 
+/// Signing out: the browser's pending sign-in, if any, ends (its row and its cookie), so
+/// a password typed before signing out does not wait for its code.
+pub async fn end_pending_sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    res: &mut HttpResponse,
+) -> Result<(), AppError> {
+    let token = pending_token(req, state);
+    if token.is_empty() {
+        return Ok(());
+    }
+    state
+        .run(move |conn, _| two_factor::end_pending_sign_in(conn, &token))
+        .await?;
+    res.add_cookie(&pending_cookie(state, String::new(), CookieDuration::ZERO))
+        .map_err(|e| AppError::internal(format!("cannot expire the sign-in cookie: {e}")))
+}
+
 fn pending_token(req: &HttpRequest, state: &AppState) -> String {
     req.cookie(pending_cookie_name(state.settings.secure_cookies()))
         .map(|c| c.value().to_string())
