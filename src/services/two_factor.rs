@@ -46,6 +46,9 @@ use time::{Duration, PrimitiveDateTime};
 pub const ISSUER: &str = "Keyward";
 /// How long a password accepted for an account with two-factor waits for its code.
 pub const PENDING_SIGN_IN: Duration = Duration::minutes(5);
+/// How long a secret shown for enrolment waits for its first code; after that, opening
+/// the page shows a new one.
+pub const ENROLMENT_WAITS: Duration = Duration::minutes(15);
 /// How many recovery codes a person gets each time.
 pub const RECOVERY_CODES: usize = 10;
 /// Pending sign-ins kept per account (the newest); older ones are dropped.
@@ -330,8 +333,12 @@ pub fn state(
             });
         }
         // A waiting enrolment is shown again (a reload keeps the QR code); one sealed
-        // under another server secret is replaced.
-        let secret = match row.map(|r| keys.open(&r)) {
+        // under another server secret, or waiting longer than `ENROLMENT_WAITS`, is
+        // replaced (a secret once shown is not good for ever).
+        let secret = match row
+            .filter(|r| now - r.created_at < ENROLMENT_WAITS)
+            .map(|r| keys.open(&r))
+        {
             Some(Ok(secret)) => secret,
             _ => {
                 let mut secret = vec![0u8; SECRET_BYTES];
@@ -563,7 +570,9 @@ pub fn regenerate_recovery_codes(
     )?;
     let account_id = account.id;
     transaction(conn, |conn| {
-        if !is_enabled(conn, &account_id)? {
+        // First an UPDATE of the account's row, which locks it: two racing requests
+        // cannot each delete the old codes and then both insert ten (twenty valid).
+        if !TwoFactorRow::lock_enabled(conn, &account_id)? {
             return Err(AppError::Conflict(
                 "two-factor authentication is off: turn it on first".into(),
             ));

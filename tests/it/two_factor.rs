@@ -25,6 +25,8 @@ backend_tests!(
     a_server_without_the_previous_secret_says_so_and_counts_no_guess,
     a_password_change_or_signing_out_ends_pending_sign_ins,
     a_right_code_does_not_lower_the_count_of_wrong_ones,
+    a_waiting_enrolment_secret_is_replaced_after_fifteen_minutes,
+    racing_requests_for_new_recovery_codes_leave_ten,
 );
 
 const ADA: &str = "ada@example.com";
@@ -959,4 +961,63 @@ async fn a_right_code_does_not_lower_the_count_of_wrong_ones(backend: Backend) {
         429,
         "ten wrong codes within 15 minutes, a right one between them"
     );
+}
+
+/// L3: the secret shown for enrolment is not good for ever: after 15 minutes opening the
+/// page shows a new one, and the old one's code turns nothing on.
+async fn a_waiting_enrolment_secret_is_replaced_after_fifteen_minutes(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(ADA).await;
+    let first = code_element(&browser.text("/user/two-factor").await, "two-factor-secret");
+    w.app.clock.advance(Duration::minutes(14));
+    let same = code_element(&browser.text("/user/two-factor").await, "two-factor-secret");
+    assert_eq!(same, first, "still waiting");
+    w.app.clock.advance(Duration::minutes(2));
+    let fresh = code_element(&browser.text("/user/two-factor").await, "two-factor-secret");
+    assert_ne!(fresh, first, "replaced");
+    let old_code = code_at(&first.unwrap(), w.app.clock.now());
+    let new_code = code_at(fresh.as_deref().unwrap(), w.app.clock.now());
+    if old_code != new_code {
+        let res = browser
+            .post(
+                "/user/two-factor/enable",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("password", PASSWORD),
+                    ("code", old_code.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "the old secret's code");
+    }
+}
+
+/// L4: two requests for new recovery codes at once leave ten valid codes, not twenty.
+async fn racing_requests_for_new_recovery_codes_leave_ten(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    enrol(&w.app, &browser).await;
+    let csrf = browser.csrf_token().await;
+    let form = [("csrf_token", csrf.as_str()), ("password", PASSWORD)];
+    let post = || browser.post("/user/two-factor/recovery-codes", &form);
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(post(), post());
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        let ada = w.ada_id.clone();
+        let unused = w
+            .app
+            .run(move |conn, _| {
+                use diesel::prelude::*;
+                use keyward::db::schema::two_factor_recovery_codes::dsl as r;
+                Ok(r::two_factor_recovery_codes
+                    .filter(r::account_id.eq(ada))
+                    .filter(r::used_at.is_null())
+                    .count()
+                    .get_result::<i64>(conn)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(unused, 10);
+    }
 }

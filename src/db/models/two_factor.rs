@@ -81,6 +81,21 @@ impl TwoFactorRow {
         .map(|n| n == 1)
     }
 
+    /// Locks an enabled account's row for the rest of the transaction (PostgreSQL takes a
+    /// row lock for an UPDATE, even to the same value; SQLite's write lock covers all):
+    /// racing changes of its recovery codes then go one after the other. False when
+    /// two-factor is off.
+    pub fn lock_enabled(conn: &mut DbConnection, account_id: &str) -> QueryResult<bool> {
+        diesel::update(
+            two_factor::table
+                .find(account_id)
+                .filter(two_factor::enabled_at.is_not_null()),
+        )
+        .set(two_factor::last_step.eq(two_factor::last_step))
+        .execute(conn)
+        .map(|n| n == 1)
+    }
+
     /// Accepts `step` for an enabled account only if it is later than the last accepted
     /// one, in one statement (RFC 6238 §5.2): false for a replayed or older code.
     pub fn accept_step(
