@@ -27,6 +27,7 @@ backend_tests!(
     a_right_code_does_not_lower_the_count_of_wrong_ones,
     a_waiting_enrolment_secret_is_replaced_after_fifteen_minutes,
     racing_requests_for_new_recovery_codes_leave_ten,
+    the_code_form_works_in_a_browser_that_holds_another_session,
 );
 
 const ADA: &str = "ada@example.com";
@@ -1020,4 +1021,36 @@ async fn racing_requests_for_new_recovery_codes_leave_ten(backend: Backend) {
             .unwrap();
         assert_eq!(unused, 10);
     }
+}
+
+/// L5: a browser that still holds a session (here Bob's, signed in after Ada's password)
+/// sends the code form with that session's CSRF token, so the code is not refused (403).
+async fn the_code_form_works_in_a_browser_that_holds_another_session(backend: Backend) {
+    let w = world(backend).await;
+    w.app
+        .create_person("bob@example.com", &w.tenant_id, Role::User)
+        .await;
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let browser = password_step(&w.app).await;
+    let pending = browser.cookies();
+    // Bob signs in in the same browser (the password step kept no session).
+    assert_eq!(
+        browser
+            .sign_in_with("bob@example.com", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    assert!(pending.contains("pending_sign_in") && browser.cookies().contains("pending_sign_in"));
+    let form = browser.text("/login/two-factor").await;
+    let csrf = input_value(&form, "csrf_token").expect("the session's CSRF token in the form");
+    let code = code_at(&secret, w.app.clock.now());
+    let res = browser
+        .post(
+            "/login/two-factor",
+            &[("csrf_token", csrf.as_str()), ("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(browser.get("/user/api-keys").await.status(), 200);
 }

@@ -93,14 +93,17 @@ pub async fn ask_for_code(
     Ok(Some(res))
 }
 
-fn code_page(status: StatusCode, error: Option<String>) -> Result<HttpResponse, HtmlError> {
-    html(
-        status,
-        &LoginTwoFactorPage {
-            layout: Layout::anonymous("Two-factor authentication"),
-            error,
-        },
-    )
+/// The code form. A browser that still holds a session (another person's, or one left
+/// over) gets that session's CSRF token in the form, which the CSRF check asks of every
+/// form such a browser sends: without it, the code would be refused with a 403.
+fn code_page(
+    session: &Session,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut layout = Layout::anonymous("Two-factor authentication");
+    layout.csrf_token = session::csrf_token(session).unwrap_or_default();
+    html(status, &LoginTwoFactorPage { layout, error })
 }
 
 /// Back to the password step, saying why.
@@ -113,6 +116,7 @@ pub async fn code_form(
     req: HttpRequest,
     hx: Htmx,
     state: web::Data<AppState>,
+    session: Session,
 ) -> Result<HttpResponse, HtmlError> {
     let token = pending_token(&req, &state);
     let live = state
@@ -121,7 +125,7 @@ pub async fn code_form(
     if !live {
         return Ok(start_again(hx));
     }
-    code_page(StatusCode::OK, None)
+    code_page(&session, StatusCode::OK, None)
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -165,13 +169,15 @@ pub async fn submit_code(
                 AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            code_page(status, Some(capitalised(&e.to_string())))
+            code_page(&session, status, Some(capitalised(&e.to_string())))
         }
         Err(AppError::Invalid(i)) => code_page(
+            &session,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(capitalised(&i.message)),
         ),
         Err(e) if two_factor::is_keys_changed(&e) => code_page(
+            &session,
             StatusCode::SERVICE_UNAVAILABLE,
             Some(capitalised(two_factor::KEYS_CHANGED)),
         ),
