@@ -61,6 +61,7 @@ impl Application {
         // Made now, off the request path, so the first unknown email at sign-in takes
         // no longer than the others.
         crate::services::passwords::prepare_decoy();
+        warn_of_unopenable_two_factor(&state);
         spawn_housekeeping(state.clone());
         let outbox_running = mailer.map(|mailer| spawn_outbox_worker(&state, mailer));
         let data = aw::Data::new(state.clone());
@@ -180,6 +181,28 @@ fn watchdog(timeout: std::time::Duration) {
 
 /// The periodic clean-up, on a thread of its own: every instance runs it every
 /// `housekeeping::EVERY`. A failure is logged and tried again next time.
+/// A warning when accounts have two-factor on under a server secret this server has
+/// neither as its own nor as the previous one: their people cannot sign in until the
+/// operator sets KEYWARD_PREVIOUS_SESSION_SECRET (or resets their two-factor).
+fn warn_of_unopenable_two_factor(state: &AppState) {
+    let count = state
+        .db
+        .pool
+        .get()
+        .map_err(crate::error::AppError::from)
+        .and_then(|mut conn| {
+            crate::services::two_factor::unopenable_count(&mut conn, &state.two_factor_keys)
+        });
+    match count {
+        Ok(0) => {}
+        Ok(accounts) => tracing::warn!(
+            accounts,
+            "two-factor cannot be checked for these accounts: their secrets were sealed under another server secret; set KEYWARD_PREVIOUS_SESSION_SECRET to it (every instance switches secrets together)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not count two-factor secrets under other server secrets"),
+    }
+}
+
 fn spawn_housekeeping(state: AppState) {
     std::thread::spawn(move || loop {
         std::thread::sleep(crate::services::housekeeping::EVERY);

@@ -186,6 +186,7 @@ pub fn finish_password_change(
             Some(keep) => SessionRow::delete_others_of_account(conn, &account_id, keep)?,
             None => SessionRow::delete_all_of_account(conn, &account_id)?,
         };
+        crate::services::two_factor::end_pending_sign_ins(conn, &account_id)?;
         audit::record(
             conn,
             actor,

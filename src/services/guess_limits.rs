@@ -8,7 +8,9 @@
 //!   an IPv4 address) has `MAX_PAIR` of them and `MAX_ADDRESS` over every account;
 //! - a browser that signed in to the account before carries a device cookie naming the
 //!   account (`KnownDevice`) and has `MAX_DEVICE` guesses of its own, untouched by what
-//!   new clients did; after them that device is locked out too.
+//!   new clients did; after them that device is locked out too. Two-factor codes
+//!   (`Purpose::TwoFactor`) ignore device cookies: every code guess counts against the
+//!   account, whoever makes it.
 //!
 //! A limit reached locks its scope for `LOCKOUT` after its last counted guess. A guess is
 //! counted *before* the secret is checked, so guesses racing each other see one another,
@@ -56,6 +58,14 @@ impl Purpose {
 
     /// Whether guesses of this purpose are also limited per address group.
     fn limits_addresses(self) -> bool {
+        self != Purpose::TwoFactor
+    }
+
+    /// Whether a device cookie gives guesses of this purpose an allowance of their own.
+    /// Not for two-factor codes: device cookies are minted by the password alone (while
+    /// two-factor was off, or by whoever has the password), so an attacker with N of them
+    /// would get N allowances; every code guess counts against the account.
+    fn honours_devices(self) -> bool {
         self != Purpose::TwoFactor
     }
 }
@@ -131,6 +141,8 @@ impl Refusal {
 /// the caller reports success.
 #[derive(Debug)]
 pub struct Guess {
+    /// This guess's row.
+    id: String,
     purpose: Purpose,
     subject_digest: String,
     group: String,
@@ -141,8 +153,14 @@ impl Guess {
     /// The secret was right: this client's failures at this account are forgotten (a
     /// new client's from its address group; a device's count goes with its cookie, which
     /// the caller replaces). The account's count stays: a right guess by the owner must
-    /// not hand an attacker a fresh allowance.
+    /// not hand an attacker a fresh allowance. For a purpose limited per account only
+    /// (two-factor codes) only this guess is forgotten: the failures are all the
+    /// account's, and clearing an address group's would lower the account's count.
     pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), AppError> {
+        if !self.purpose.limits_addresses() {
+            SignInFailure::delete(conn, &self.id)?;
+            return Ok(());
+        }
         if self.device.is_none() {
             SignInFailure::clear(
                 conn,
@@ -186,6 +204,7 @@ pub fn begin(
     // A cookie counts only for the account it names; for any other email (or one with
     // no account) the client is new, as one without a cookie.
     let device = device
+        .filter(|_| purpose.honours_devices())
         .filter(|d| account_id.is_some_and(|id| id == d.account_id))
         .map(|d| TokenDigest::of(&d.nonce).into_inner());
     let p = purpose.as_str();
@@ -208,8 +227,9 @@ pub fn begin(
             return Ok(Err(refusal(conn, now, limit, until, notice(limit, until))?));
         }
     }
+    let id = new_id();
     SignInFailure {
-        id: new_id(),
+        id: id.clone(),
         email_digest: subject_digest.clone(),
         ip: group.clone(),
         at: now,
@@ -226,6 +246,7 @@ pub fn begin(
         }
     }
     Ok(Ok(Guess {
+        id,
         purpose,
         subject_digest,
         group,

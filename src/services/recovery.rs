@@ -198,6 +198,7 @@ fn store_new_password(
     for old in PasswordReset::delete_all_of_account_returning(conn, &account.id)? {
         outbox::cancel_about(conn, &old, now)?;
     }
+    crate::services::two_factor::end_pending_sign_ins(conn, &account.id)?;
     let email = normalise_email(account.email.as_deref().unwrap_or_default())?;
     guess_limits::lift(conn, Purpose::Password, &email)?;
     Ok(())

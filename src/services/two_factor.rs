@@ -17,8 +17,8 @@
 //!   account's last accepted step is refused in the same UPDATE that accepts a later one
 //!   (RFC 6238 §5.2), and a recovery code is used up in one conditional UPDATE, so two
 //!   racing requests cannot both pass. Wrong codes count against the account in
-//!   `guess_limits` (`Purpose::TwoFactor`: ten per account per 15 minutes from new
-//!   clients, ten per known browser). Every outcome is audited in each of the account's
+//!   `guess_limits` (`Purpose::TwoFactor`: ten per account per 15 minutes, whatever the
+//!   client: a device cookie, which the password alone earns, gives no extra guesses). Every outcome is audited in each of the account's
 //!   tenants.
 //! - **Off**: by the person with their password and a code (`begin_disable` /
 //!   `finish_disable`), or by an operator (`reset_by_operator`).
@@ -28,14 +28,14 @@
 use crate::db::models::two_factor::{
     PendingSignInRow, RecoveryCodeRow, TenantTwoFactorRequirement, TwoFactorRow,
 };
-use crate::db::models::{Account, Membership};
+use crate::db::models::{Account, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
 use crate::domain::{new_id, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
-use crate::services::guess_limits::{self, KnownDevice, Purpose, Refusal};
+use crate::services::guess_limits::{self, Purpose, Refusal};
 use crate::services::permissions::{self, Permission};
 use crate::services::sign_in::{self, Attempt};
 use crate::services::{transaction, Actor};
@@ -46,6 +46,9 @@ use time::{Duration, PrimitiveDateTime};
 pub const ISSUER: &str = "Keyward";
 /// How long a password accepted for an account with two-factor waits for its code.
 pub const PENDING_SIGN_IN: Duration = Duration::minutes(5);
+/// How long a secret shown for enrolment waits for its first code; after that, opening
+/// the page shows a new one.
+pub const ENROLMENT_WAITS: Duration = Duration::minutes(15);
 /// How many recovery codes a person gets each time.
 pub const RECOVERY_CODES: usize = 10;
 /// Pending sign-ins kept per account (the newest); older ones are dropped.
@@ -56,6 +59,9 @@ const SECRET_BYTES: usize = 20;
 const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
 pub const WRONG_CODE: &str = "the code is not right";
+/// Said, as a 503, when the account's secret was sealed under a server secret this server
+/// does not have: no code can be checked, so none is counted as a guess.
+pub const KEYS_CHANGED: &str = "two-factor can't be checked on this server; ask the operator: the server secret changed (KEYWARD_PREVIOUS_SESSION_SECRET)";
 pub const SIGN_IN_EXPIRED: &str =
     "this sign-in has expired (a code must follow the password within five minutes): sign in again";
 
@@ -120,6 +126,13 @@ impl TwoFactorKeys {
 
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The key versions these keys open: the current one and the previous one, if any.
+    pub fn versions(&self) -> Vec<&str> {
+        let mut versions = vec![self.version.as_str()];
+        versions.extend(self.previous.as_deref().map(|p| p.version.as_str()));
+        versions
     }
 
     fn seal(&self, account_id: &str, secret: &[u8]) -> Result<String, AppError> {
@@ -320,8 +333,12 @@ pub fn state(
             });
         }
         // A waiting enrolment is shown again (a reload keeps the QR code); one sealed
-        // under another server secret is replaced.
-        let secret = match row.map(|r| keys.open(&r)) {
+        // under another server secret, or waiting longer than `ENROLMENT_WAITS`, is
+        // replaced (a secret once shown is not good for ever).
+        let secret = match row
+            .filter(|r| now - r.created_at < ENROLMENT_WAITS)
+            .map(|r| keys.open(&r))
+        {
             Some(Ok(secret)) => secret,
             _ => {
                 let mut secret = vec![0u8; SECRET_BYTES];
@@ -366,23 +383,115 @@ pub fn state(
     })
 }
 
-/// Turns two-factor on with the first code of the waiting enrolment; answers with the
-/// recovery codes, shown once. Audited in each of the person's tenants.
+/// A change to the person's two-factor whose password is still to be checked (outside any
+/// transaction, without a connection: see `passwords::verify_bounded`): turning it on,
+/// new recovery codes, turning it off. A session alone (which may be stolen) does none of
+/// them. No Debug: it holds a password hash.
+pub struct PasswordCheck {
+    attempt: Attempt,
+    account: Account,
+    /// The stored password hash to check the offered password against.
+    pub hash: String,
+}
+
+/// Counts the password offered for a two-factor change as a guess (the sign-in limits,
+/// as a new client's: a session is no device cookie), or refuses when it is locked.
+fn begin_password_check(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+) -> Result<PasswordCheck, AppError> {
+    let account_id = person(actor)?.to_string();
+    let account = account(conn, &account_id)?;
+    let hash = account
+        .password_hash
+        .clone()
+        .ok_or_else(|| AppError::invalid("password", "this account has no password"))?;
+    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
+    Ok(PasswordCheck {
+        attempt,
+        account,
+        hash,
+    })
+}
+
+/// The account of a checked password: a wrong one is audited as `refused_action` and
+/// refused (its counted guess stays), a right one forgets this client's failures.
+fn finish_password_check(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    check: PasswordCheck,
+    verified: bool,
+    (refused_action, what): (&'static str, &str),
+) -> Result<Account, AppError> {
+    let PasswordCheck {
+        attempt, account, ..
+    } = check;
+    if !verified {
+        audit_in_every_tenant(
+            conn,
+            now,
+            actor,
+            &account.id,
+            refused_action,
+            format!("{what} refused: wrong password"),
+        )?;
+        return Err(AppError::invalid("password", "is not your password"));
+    }
+    attempt.succeeded(conn)?;
+    Ok(account)
+}
+
+/// The first step of turning two-factor on: refuses a code that cannot be the
+/// authenticator's before the password is counted, then counts it.
+pub fn begin_enrolment_confirmation(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    code: &str,
+) -> Result<PasswordCheck, AppError> {
+    person(actor)?;
+    authenticator_code(code)?;
+    begin_password_check(conn, now, actor)
+}
+
+fn authenticator_code(code: &str) -> Result<String, AppError> {
+    match parse_code("code", code)? {
+        Code::Authenticator(code) => Ok(code),
+        Code::Recovery(_) => Err(AppError::invalid(
+            "code",
+            "enter the 6-digit code your authenticator app shows for Keyward",
+        )),
+    }
+}
+
+/// Turns two-factor on with the person's password (`verified`) and the first code of the
+/// waiting enrolment; answers with the recovery codes, shown once. Every session of the
+/// account ends (the caller's goes on under a new id): one opened with the password
+/// alone, perhaps by someone else, does not outlive two-factor. Audited in each of the
+/// person's tenants.
 pub fn confirm_enrolment(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
     actor: &Actor,
+    check: PasswordCheck,
+    verified: bool,
     code: &str,
 ) -> Result<RecoveryCodes, AppError> {
-    let account_id = person(actor)?.to_string();
-    let account = account(conn, &account_id)?;
-    let Code::Authenticator(code) = parse_code("code", code)? else {
-        return Err(AppError::invalid(
-            "code",
-            "enter the 6-digit code your authenticator app shows for Keyward",
-        ));
-    };
+    let account = finish_password_check(
+        conn,
+        now,
+        actor,
+        check,
+        verified,
+        ("two_factor.enable_refused", "turning two-factor on"),
+    )?;
+    let account_id = account.id.clone();
+    let code = authenticator_code(code)?;
     transaction(conn, |conn| {
         let row = match TwoFactorRow::find(conn, &account_id)? {
             Some(row) if row.enabled_at.is_none() => row,
@@ -410,28 +519,60 @@ pub fn confirm_enrolment(
                 "two-factor authentication is already on".into(),
             ));
         }
+        SessionRow::delete_all_of_account(conn, &account_id)?;
         new_recovery_codes(
             conn,
             now,
             keys,
             actor,
             &account_id,
-            ("two_factor.enabled", "two-factor authentication turned on"),
+            (
+                "two_factor.enabled",
+                "two-factor authentication turned on; other sessions ended",
+            ),
         )
     })
 }
 
-/// Replaces the person's recovery codes (the old ones stop working); answers with the
-/// new ones, shown once.
+/// The first step of new recovery codes: refuses when two-factor is off, then counts the
+/// password.
+pub fn begin_recovery_codes(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+) -> Result<PasswordCheck, AppError> {
+    let account_id = person(actor)?.to_string();
+    if !is_enabled(conn, &account_id)? {
+        return Err(AppError::Conflict(
+            "two-factor authentication is off: turn it on first".into(),
+        ));
+    }
+    begin_password_check(conn, now, actor)
+}
+
+/// Replaces the person's recovery codes (the old ones stop working) when their password
+/// was right (`verified`); answers with the new ones, shown once.
 pub fn regenerate_recovery_codes(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
     actor: &Actor,
+    check: PasswordCheck,
+    verified: bool,
 ) -> Result<RecoveryCodes, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account = finish_password_check(
+        conn,
+        now,
+        actor,
+        check,
+        verified,
+        ("two_factor.recovery_codes_refused", "new recovery codes"),
+    )?;
+    let account_id = account.id;
     transaction(conn, |conn| {
-        if !is_enabled(conn, &account_id)? {
+        // First an UPDATE of the account's row, which locks it: two racing requests
+        // cannot each delete the old codes and then both insert ten (twenty valid).
+        if !TwoFactorRow::lock_enabled(conn, &account_id)? {
             return Err(AppError::Conflict(
                 "two-factor authentication is off: turn it on first".into(),
             ));
@@ -565,6 +706,21 @@ pub fn open_pending_sign_in(
     Ok(Some(token))
 }
 
+/// Ends every pending sign-in of the account: its password changed (a password that is no
+/// longer right must not lead on to the code step).
+pub fn end_pending_sign_ins(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
+    PendingSignInRow::delete_of_account(conn, account_id)?;
+    Ok(())
+}
+
+/// Ends the pending sign-in `token` names, if any (signing out).
+pub fn end_pending_sign_in(conn: &mut DbConnection, token: &str) -> Result<(), AppError> {
+    if !token.is_empty() && token.len() <= 100 {
+        PendingSignInRow::delete(conn, &TokenDigest::of(token).into_inner())?;
+    }
+    Ok(())
+}
+
 /// The live pending sign-in `token` names, if any (an expired one is deleted).
 fn live_pending(
     conn: &mut DbConnection,
@@ -613,14 +769,14 @@ pub fn complete_sign_in(
     token: &str,
     code: &str,
     ip: &str,
-    device: Option<&KnownDevice>,
 ) -> Result<CompletedSignIn, AppError> {
     let Some(pending) = live_pending(conn, now, token)? else {
         return Err(AppError::unauthenticated(SIGN_IN_EXPIRED));
     };
     let account = account(conn, &pending.account_id)?;
     let code = parse_code("code", code)?;
-    let attempt = begin_code_attempt(conn, now, &account, ip, device)?;
+    require_openable(conn, keys, &account.id)?;
+    let attempt = begin_code_attempt(conn, now, &account, ip)?;
     match accept_code(conn, now, keys, &account, &code)? {
         Ok(by) => {
             attempt.succeeded(conn)?;
@@ -662,17 +818,53 @@ pub fn complete_sign_in(
     }
 }
 
+/// Refuses (503, `KEYS_CHANGED`) before any guess is counted when the account's secret
+/// was sealed under a server secret this server does not have: its codes cannot be
+/// checked (nor its recovery codes, whose digests are keyed the same way), and counting
+/// them as wrong would lock the person out for the operator's mistake.
+fn require_openable(
+    conn: &mut DbConnection,
+    keys: &TwoFactorKeys,
+    account_id: &str,
+) -> Result<(), AppError> {
+    match TwoFactorRow::find(conn, account_id)? {
+        Some(row) if row.enabled_at.is_some() && keys.for_version(&row.key_version).is_none() => {
+            tracing::warn!(
+                account_id,
+                sealed_under = %row.key_version,
+                server_has = %keys.version,
+                "a two-factor code cannot be checked: the server secret changed without KEYWARD_PREVIOUS_SESSION_SECRET"
+            );
+            Err(AppError::Unavailable(KEYS_CHANGED.into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How many accounts have two-factor on under a key these keys do not open (warned about
+/// at startup: their people cannot sign in).
+pub fn unopenable_count(conn: &mut DbConnection, keys: &TwoFactorKeys) -> Result<i64, AppError> {
+    Ok(TwoFactorRow::count_enabled_not_under(
+        conn,
+        &keys.versions(),
+    )?)
+}
+
+/// Whether `e` is the refusal `require_openable` answers.
+pub fn is_keys_changed(e: &AppError) -> bool {
+    matches!(e, AppError::Unavailable(why) if why.to_string() == KEYS_CHANGED)
+}
+
 /// Counts a code guess at `account` before it is checked, or refuses it when the code
-/// step is locked (the first refusal of a lock is audited).
+/// step is locked (the first refusal of a lock is audited). Against the account, whoever
+/// guesses: no device cookie buys extra code guesses.
 fn begin_code_attempt(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     account: &Account,
     ip: &str,
-    device: Option<&KnownDevice>,
 ) -> Result<Attempt, AppError> {
     let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
-    let device = device.filter(|d| d.is_current_for(&account.id, account.password_hash.as_deref()));
     match guess_limits::begin(
         conn,
         now,
@@ -680,7 +872,7 @@ fn begin_code_attempt(
         &email,
         Some(&account.id),
         ip,
-        device,
+        None,
     )? {
         Ok(guess) => Ok(Attempt::new(guess, ip)),
         Err(refusal) => {
@@ -711,15 +903,6 @@ fn too_many_codes(refusal: &Refusal, now: PrimitiveDateTime) -> AppError {
     ))
 }
 
-/// A request to turn two-factor off whose password is still to be checked (outside any
-/// transaction, without a connection: see `passwords::verify_bounded`).
-pub struct PendingDisable {
-    attempt: Attempt,
-    account: Account,
-    /// The stored password hash to check the offered password against.
-    pub hash: String,
-}
-
 /// Refuses callers that are not the signed-in person, an account without two-factor, a
 /// code that cannot be one, and a locked account; counts the password as a guess.
 pub fn begin_disable(
@@ -727,27 +910,15 @@ pub fn begin_disable(
     now: PrimitiveDateTime,
     actor: &Actor,
     code: &str,
-) -> Result<PendingDisable, AppError> {
+) -> Result<PasswordCheck, AppError> {
     let account_id = person(actor)?.to_string();
-    let account = account(conn, &account_id)?;
     parse_code("code", code)?;
     if !is_enabled(conn, &account_id)? {
         return Err(AppError::Conflict(
             "two-factor authentication is already off".into(),
         ));
     }
-    let hash = account
-        .password_hash
-        .clone()
-        .ok_or_else(|| AppError::invalid("password", "this account has no password"))?;
-    let email = sign_in::normalise_email(account.email.as_deref().unwrap_or_default())?;
-    let ip = actor.ip.as_deref().unwrap_or("unknown");
-    let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
-    Ok(PendingDisable {
-        attempt,
-        account,
-        hash,
-    })
+    begin_password_check(conn, now, actor)
 }
 
 /// Turns two-factor off when the password was right (`verified`) and `code` is a valid
@@ -757,14 +928,23 @@ pub fn finish_disable(
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
     actor: &Actor,
-    pending: PendingDisable,
+    pending: PasswordCheck,
     verified: bool,
     code: &str,
 ) -> Result<(), AppError> {
-    let PendingDisable {
-        attempt, account, ..
-    } = pending;
-    let refused = |conn: &mut DbConnection, why: &str| {
+    let account = finish_password_check(
+        conn,
+        now,
+        actor,
+        pending,
+        verified,
+        ("two_factor.disable_refused", "turning two-factor off"),
+    )?;
+    let code = parse_code("code", code)?;
+    let ip = actor.ip.as_deref().unwrap_or("unknown");
+    require_openable(conn, keys, &account.id)?;
+    let code_attempt = begin_code_attempt(conn, now, &account, ip)?;
+    if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
         audit_in_every_tenant(
             conn,
             now,
@@ -772,18 +952,7 @@ pub fn finish_disable(
             &account.id,
             "two_factor.disable_refused",
             format!("turning two-factor off refused: {why}"),
-        )
-    };
-    if !verified {
-        refused(conn, "wrong password")?;
-        return Err(AppError::invalid("password", "is not your password"));
-    }
-    attempt.succeeded(conn)?;
-    let code = parse_code("code", code)?;
-    let ip = actor.ip.as_deref().unwrap_or("unknown");
-    let code_attempt = begin_code_attempt(conn, now, &account, ip, None)?;
-    if let Err(why) = accept_code(conn, now, keys, &account, &code)? {
-        refused(conn, why)?;
+        )?;
         return Err(AppError::invalid("code", WRONG_CODE));
     }
     code_attempt.succeeded(conn)?;

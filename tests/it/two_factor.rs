@@ -14,12 +14,20 @@ backend_tests!(
     the_password_alone_leads_to_a_code_form_where_a_wrong_code_is_refused_the_right_one_signs_in_and_a_replay_is_refused,
     a_recovery_code_works_exactly_once,
     ten_wrong_codes_lock_the_code_step_for_the_account,
+    device_cookies_earned_before_enrolment_give_no_extra_code_guesses,
+    turning_two_factor_on_and_new_recovery_codes_need_the_password_and_end_other_sessions,
     a_pending_sign_in_opens_no_other_page_and_expires_after_five_minutes,
     turning_two_factor_off_needs_the_password_and_a_code,
     an_operator_resets_two_factor_for_a_person_who_lost_their_device,
     a_tenant_that_requires_two_factor_sends_members_without_it_to_enrol_first,
     the_secret_and_the_recovery_codes_are_not_stored_in_clear,
     after_the_server_secret_changes_the_previous_one_still_opens_two_factor_until_it_is_resealed,
+    a_server_without_the_previous_secret_says_so_and_counts_no_guess,
+    a_password_change_or_signing_out_ends_pending_sign_ins,
+    a_right_code_does_not_lower_the_count_of_wrong_ones,
+    a_waiting_enrolment_secret_is_replaced_after_fifteen_minutes,
+    racing_requests_for_new_recovery_codes_leave_ten,
+    the_code_form_works_in_a_browser_that_holds_another_session,
 );
 
 const ADA: &str = "ada@example.com";
@@ -77,7 +85,11 @@ async fn enrol(app: &TestApp, browser: &Browser) -> (String, Vec<String>) {
     let res = browser
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf.as_str()), ("code", code.as_str())],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("password", PASSWORD),
+                ("code", code.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -146,7 +158,11 @@ async fn enrolling_with_an_authenticator_code_turns_two_factor_on_and_shows_ten_
     let res = browser
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf.as_str()), ("code", wrong)],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("password", PASSWORD),
+                ("code", wrong),
+            ],
         )
         .await;
     assert_eq!(res.status(), 422);
@@ -154,7 +170,11 @@ async fn enrolling_with_an_authenticator_code_turns_two_factor_on_and_shows_ten_
     let res = browser
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf.as_str()), ("code", right.as_str())],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("password", PASSWORD),
+                ("code", right.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -178,7 +198,7 @@ async fn enrolling_with_an_authenticator_code_turns_two_factor_on_and_shows_ten_
     let res = browser
         .post(
             "/user/two-factor/recovery-codes",
-            &[("csrf_token", csrf.as_str())],
+            &[("csrf_token", csrf.as_str()), ("password", PASSWORD)],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -344,6 +364,124 @@ async fn ten_wrong_codes_lock_the_code_step_for_the_account(backend: Backend) {
     let later = password_step(&w.app).await;
     let code = code_at(&secret, w.app.clock.now());
     assert_eq!(submit_code(&later, &code).await.status(), 303);
+}
+
+/// H1: device cookies are earned by the password alone, so someone with the password
+/// could mint many while two-factor is off; code guesses count against the account
+/// whatever cookie comes with them.
+async fn device_cookies_earned_before_enrolment_give_no_extra_code_guesses(backend: Backend) {
+    let w = world(backend).await;
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        let b = Browser::new(&w.app);
+        assert_eq!(b.sign_in_with(ADA, PASSWORD).await.status(), 303);
+        assert!(b.cookies().contains("device"), "{}", b.cookies());
+        let csrf = b.csrf_token().await;
+        let res = b.post("/logout", &[("csrf_token", csrf.as_str())]).await;
+        assert_eq!(res.status(), 303);
+        assert!(b.cookies().contains("device"), "kept after signing out");
+        browsers.push(b);
+    }
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let right = code_at(&secret, w.app.clock.now());
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    for b in &browsers {
+        let res = b.sign_in_with(ADA, PASSWORD).await;
+        assert_eq!(location(&res), "/login/two-factor");
+    }
+    for i in 0..10 {
+        let b = &browsers[i % 3];
+        assert_eq!(submit_code(b, wrong).await.status(), 401, "wrong code {i}");
+    }
+    for b in &browsers {
+        assert_eq!(
+            submit_code(b, &right).await.status(),
+            429,
+            "ten wrong codes lock the account, whichever device cookies came with them"
+        );
+    }
+}
+
+/// M1: a stolen session alone neither enrols the thief's authenticator nor makes new
+/// recovery codes; turning two-factor on ends every other session of the account.
+async fn turning_two_factor_on_and_new_recovery_codes_need_the_password_and_end_other_sessions(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let other = Browser::new(&w.app);
+    other.sign_in(ADA).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(ADA).await;
+    let page = browser.text("/user/two-factor").await;
+    assert!(page.contains("id=\"two-factor-enable-password\""));
+    let secret = code_element(&page, "two-factor-secret").unwrap();
+    let code = code_at(&secret, w.app.clock.now());
+    let enable = |password: &'static str| {
+        let (browser, csrf, code) = (&browser, csrf.clone(), code.clone());
+        async move {
+            browser
+                .post(
+                    "/user/two-factor/enable",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("password", password),
+                        ("code", code.as_str()),
+                    ],
+                )
+                .await
+        }
+    };
+    let res = enable("").await;
+    assert_eq!(res.status(), 422, "no password");
+    assert!(res.text().await.unwrap().contains("enter your password"));
+    let res = enable("not the password").await;
+    assert_eq!(res.status(), 422, "a wrong password");
+    assert!(res.text().await.unwrap().contains("is not your password"));
+    assert!(browser
+        .text("/user/two-factor")
+        .await
+        .contains("Turn on two-factor"));
+    assert_eq!(
+        audited(&w.app, &w.tenant_id, "two_factor.enable_refused")
+            .await
+            .len(),
+        1
+    );
+    let res = enable(PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(recovery_codes(&res.text().await.unwrap()).len(), 10);
+    // This session goes on; the account's other one (maybe a thief's) has ended.
+    assert_eq!(browser.get("/user/api-keys").await.status(), 200);
+    assert_eq!(other.get("/user/api-keys").await.status(), 303);
+    let regenerate = |password: &'static str| {
+        let (browser, csrf) = (&browser, csrf.clone());
+        async move {
+            browser
+                .post(
+                    "/user/two-factor/recovery-codes",
+                    &[("csrf_token", csrf.as_str()), ("password", password)],
+                )
+                .await
+        }
+    };
+    let res = regenerate("").await;
+    assert_eq!(res.status(), 422, "no password");
+    let res = regenerate("not the password").await;
+    assert_eq!(res.status(), 422, "a wrong password");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("is not your password"));
+    assert!(recovery_codes(&page).is_empty());
+    assert!(browser
+        .text("/user/two-factor")
+        .await
+        .contains("id=\"recovery-codes-left\">10<"));
+    let res = regenerate(PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(recovery_codes(&res.text().await.unwrap()).len(), 10);
 }
 
 async fn a_pending_sign_in_opens_no_other_page_and_expires_after_five_minutes(backend: Backend) {
@@ -561,7 +699,11 @@ async fn a_tenant_that_requires_two_factor_sends_members_without_it_to_enrol_fir
     let res = b
         .post(
             "/user/two-factor/enable",
-            &[("csrf_token", csrf_b.as_str()), ("code", code.as_str())],
+            &[
+                ("csrf_token", csrf_b.as_str()),
+                ("password", PASSWORD),
+                ("code", code.as_str()),
+            ],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -693,4 +835,222 @@ async fn after_the_server_secret_changes_the_previous_one_still_opens_two_factor
     let b = password_step(&only_new).await;
     let code = code_at(&secret, only_new.clock.now());
     assert_eq!(submit_code(&b, &code).await.status(), 303);
+}
+
+/// M2: the server secret changed without KEYWARD_PREVIOUS_SESSION_SECRET: no code can be
+/// checked. The code step says why (503, not a 500) and counts no wrong guess, so the
+/// person is not locked out for the operator's mistake.
+async fn a_server_without_the_previous_secret_says_so_and_counts_no_guess(backend: Backend) {
+    use keyward::config::SessionSecret;
+    let w = world(backend).await;
+    let (secret, codes) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let other = SessionSecret::generate();
+    let changed = w
+        .app
+        .another_instance(move |s| s.session_secret = Some(other));
+    changed.clock.advance(Duration::seconds(30));
+    let b = password_step(&changed).await;
+    for _ in 0..12 {
+        let code = code_at(&secret, changed.clock.now());
+        for code in [code.as_str(), codes[0].as_str()] {
+            let res = submit_code(&b, code).await;
+            assert_eq!(res.status(), 503);
+            let text = res.text().await.unwrap();
+            assert!(
+                text.contains("the server secret changed (KEYWARD_PREVIOUS_SESSION_SECRET)"),
+                "{text}"
+            );
+        }
+    }
+    let counted = changed
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::sign_in_failures::dsl as f;
+            Ok(f::sign_in_failures
+                .filter(f::purpose.eq("two_factor"))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(counted, 0, "no code was counted as a guess");
+    // The server with the secret still signs Ada in.
+    w.app.clock.advance(Duration::seconds(30));
+    let b = password_step(&w.app).await;
+    let code = code_at(&secret, w.app.clock.now());
+    assert_eq!(submit_code(&b, &code).await.status(), 303);
+}
+
+/// L2: a pending sign-in does not outlive a password change (its password is no longer
+/// right) nor signing out in its browser.
+async fn a_password_change_or_signing_out_ends_pending_sign_ins(backend: Backend) {
+    let w = world(backend).await;
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let waiting = password_step(&w.app).await;
+    let owner = password_step(&w.app).await;
+    let code = code_at(&secret, w.app.clock.now());
+    assert_eq!(submit_code(&owner, &code).await.status(), 303);
+    let csrf = owner.csrf_token().await;
+    let new_password = "a quite different passphrase 42";
+    let res = owner
+        .post(
+            "/user/password",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_again", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    w.app.clock.advance(Duration::seconds(30));
+    let code = code_at(&secret, w.app.clock.now());
+    let res = submit_code(&waiting, &code).await;
+    assert_eq!(
+        location(&res),
+        "/login?expired=1",
+        "the old password's sign-in"
+    );
+    assert_eq!(waiting.get("/user/api-keys").await.status(), 303);
+    // Signing out in a browser whose code is still to come ends its pending sign-in.
+    let leaving = Browser::new(&w.app);
+    let res = leaving.sign_in_with(ADA, new_password).await;
+    assert_eq!(location(&res), "/login/two-factor");
+    let res = leaving.post("/logout", &[]).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        !leaving.cookies().contains("pending_sign_in"),
+        "{}",
+        leaving.cookies()
+    );
+    let still = w
+        .app
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::pending_sign_ins::dsl as p;
+            Ok(p::pending_sign_ins.count().get_result::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(still, 0);
+}
+
+/// L1: a right code forgets nothing: the wrong ones before it still count against the
+/// account (only the account is limited, so clearing its address group's failures would
+/// hand an attacker a fresh allowance whenever the owner signs in).
+async fn a_right_code_does_not_lower_the_count_of_wrong_ones(backend: Backend) {
+    let w = world(backend).await;
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let b = password_step(&w.app).await;
+    let right = code_at(&secret, w.app.clock.now());
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    for i in 0..9 {
+        assert_eq!(submit_code(&b, wrong).await.status(), 401, "wrong code {i}");
+    }
+    assert_eq!(submit_code(&b, &right).await.status(), 303);
+    w.app.clock.advance(Duration::seconds(30));
+    let b = password_step(&w.app).await;
+    assert_eq!(submit_code(&b, wrong).await.status(), 401, "the tenth");
+    let code = code_at(&secret, w.app.clock.now());
+    assert_eq!(
+        submit_code(&b, &code).await.status(),
+        429,
+        "ten wrong codes within 15 minutes, a right one between them"
+    );
+}
+
+/// L3: the secret shown for enrolment is not good for ever: after 15 minutes opening the
+/// page shows a new one, and the old one's code turns nothing on.
+async fn a_waiting_enrolment_secret_is_replaced_after_fifteen_minutes(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(ADA).await;
+    let first = code_element(&browser.text("/user/two-factor").await, "two-factor-secret");
+    w.app.clock.advance(Duration::minutes(14));
+    let same = code_element(&browser.text("/user/two-factor").await, "two-factor-secret");
+    assert_eq!(same, first, "still waiting");
+    w.app.clock.advance(Duration::minutes(2));
+    let fresh = code_element(&browser.text("/user/two-factor").await, "two-factor-secret");
+    assert_ne!(fresh, first, "replaced");
+    let old_code = code_at(&first.unwrap(), w.app.clock.now());
+    let new_code = code_at(fresh.as_deref().unwrap(), w.app.clock.now());
+    if old_code != new_code {
+        let res = browser
+            .post(
+                "/user/two-factor/enable",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("password", PASSWORD),
+                    ("code", old_code.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "the old secret's code");
+    }
+}
+
+/// L4: two requests for new recovery codes at once leave ten valid codes, not twenty.
+async fn racing_requests_for_new_recovery_codes_leave_ten(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    enrol(&w.app, &browser).await;
+    let csrf = browser.csrf_token().await;
+    let form = [("csrf_token", csrf.as_str()), ("password", PASSWORD)];
+    let post = || browser.post("/user/two-factor/recovery-codes", &form);
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(post(), post());
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        let ada = w.ada_id.clone();
+        let unused = w
+            .app
+            .run(move |conn, _| {
+                use diesel::prelude::*;
+                use keyward::db::schema::two_factor_recovery_codes::dsl as r;
+                Ok(r::two_factor_recovery_codes
+                    .filter(r::account_id.eq(ada))
+                    .filter(r::used_at.is_null())
+                    .count()
+                    .get_result::<i64>(conn)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(unused, 10);
+    }
+}
+
+/// L5: a browser that still holds a session (here Bob's, signed in after Ada's password)
+/// sends the code form with that session's CSRF token, so the code is not refused (403).
+async fn the_code_form_works_in_a_browser_that_holds_another_session(backend: Backend) {
+    let w = world(backend).await;
+    w.app
+        .create_person("bob@example.com", &w.tenant_id, Role::User)
+        .await;
+    let (secret, _) = enrol(&w.app, &Browser::new(&w.app)).await;
+    let browser = password_step(&w.app).await;
+    let pending = browser.cookies();
+    // Bob signs in in the same browser (the password step kept no session).
+    assert_eq!(
+        browser
+            .sign_in_with("bob@example.com", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    assert!(pending.contains("pending_sign_in") && browser.cookies().contains("pending_sign_in"));
+    let form = browser.text("/login/two-factor").await;
+    let csrf = input_value(&form, "csrf_token").expect("the session's CSRF token in the form");
+    let code = code_at(&secret, w.app.clock.now());
+    let res = browser
+        .post(
+            "/login/two-factor",
+            &[("csrf_token", csrf.as_str()), ("code", code.as_str())],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(browser.get("/user/api-keys").await.status(), 200);
 }

@@ -34,6 +34,15 @@ impl std::fmt::Debug for TwoFactorRow {
 }
 
 impl TwoFactorRow {
+    /// How many accounts have two-factor on under a key version other than `versions`.
+    pub fn count_enabled_not_under(conn: &mut DbConnection, versions: &[&str]) -> QueryResult<i64> {
+        two_factor::table
+            .filter(two_factor::enabled_at.is_not_null())
+            .filter(two_factor::key_version.ne_all(versions.iter().map(|v| v.to_string())))
+            .count()
+            .get_result(conn)
+    }
+
     pub fn find(conn: &mut DbConnection, account_id: &str) -> QueryResult<Option<TwoFactorRow>> {
         two_factor::table
             .find(account_id)
@@ -68,6 +77,21 @@ impl TwoFactorRow {
             two_factor::last_step.eq(step),
             two_factor::last_used_at.eq(now),
         ))
+        .execute(conn)
+        .map(|n| n == 1)
+    }
+
+    /// Locks an enabled account's row for the rest of the transaction (PostgreSQL takes a
+    /// row lock for an UPDATE, even to the same value; SQLite's write lock covers all):
+    /// racing changes of its recovery codes then go one after the other. False when
+    /// two-factor is off.
+    pub fn lock_enabled(conn: &mut DbConnection, account_id: &str) -> QueryResult<bool> {
+        diesel::update(
+            two_factor::table
+                .find(account_id)
+                .filter(two_factor::enabled_at.is_not_null()),
+        )
+        .set(two_factor::last_step.eq(two_factor::last_step))
         .execute(conn)
         .map(|n| n == 1)
     }

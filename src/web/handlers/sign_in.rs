@@ -159,7 +159,12 @@ pub async fn login(
 }
 
 /// `POST /logout`: the session ends here and in the database, on every instance.
-pub async fn logout(hx: Htmx, session: Session) -> HttpResponse {
+pub async fn logout(
+    req: HttpRequest,
+    hx: Htmx,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
     session::end(&session);
     // Whatever the browser kept for this site (GraphiQL's tabs and history) goes too.
     let mut res = redirect(hx, "/login?signed_out=1");
@@ -167,5 +172,6 @@ pub async fn logout(hx: Htmx, session: Session) -> HttpResponse {
         actix_web::http::header::HeaderName::from_static("clear-site-data"),
         actix_web::http::header::HeaderValue::from_static("\"cache\", \"storage\""),
     );
-    res
+    two_factor::end_pending_sign_in(&req, &state, &mut res).await?;
+    Ok(res)
 }

@@ -47,6 +47,24 @@ fn pending_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
     cookie
 }
 
+/// Signing out: the browser's pending sign-in, if any, ends (its row and its cookie), so
+/// a password typed before signing out does not wait for its code.
+pub async fn end_pending_sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    res: &mut HttpResponse,
+) -> Result<(), AppError> {
+    let token = pending_token(req, state);
+    if token.is_empty() {
+        return Ok(());
+    }
+    state
+        .run(move |conn, _| two_factor::end_pending_sign_in(conn, &token))
+        .await?;
+    res.add_cookie(&pending_cookie(state, String::new(), CookieDuration::ZERO))
+        .map_err(|e| AppError::internal(format!("cannot expire the sign-in cookie: {e}")))
+}
+
 fn pending_token(req: &HttpRequest, state: &AppState) -> String {
     req.cookie(pending_cookie_name(state.settings.secure_cookies()))
         .map(|c| c.value().to_string())
@@ -75,14 +93,17 @@ pub async fn ask_for_code(
     Ok(Some(res))
 }
 
-fn code_page(status: StatusCode, error: Option<String>) -> Result<HttpResponse, HtmlError> {
-    html(
-        status,
-        &LoginTwoFactorPage {
-            layout: Layout::anonymous("Two-factor authentication"),
-            error,
-        },
-    )
+/// The code form. A browser that still holds a session (another person's, or one left
+/// over) gets that session's CSRF token in the form, which the CSRF check asks of every
+/// form such a browser sends: without it, the code would be refused with a 403.
+fn code_page(
+    session: &Session,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut layout = Layout::anonymous("Two-factor authentication");
+    layout.csrf_token = session::csrf_token(session).unwrap_or_default();
+    html(status, &LoginTwoFactorPage { layout, error })
 }
 
 /// Back to the password step, saying why.
@@ -95,6 +116,7 @@ pub async fn code_form(
     req: HttpRequest,
     hx: Htmx,
     state: web::Data<AppState>,
+    session: Session,
 ) -> Result<HttpResponse, HtmlError> {
     let token = pending_token(&req, &state);
     let live = state
@@ -103,7 +125,7 @@ pub async fn code_form(
     if !live {
         return Ok(start_again(hx));
     }
-    code_page(StatusCode::OK, None)
+    code_page(&session, StatusCode::OK, None)
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -123,13 +145,10 @@ pub async fn submit_code(
 ) -> Result<HttpResponse, HtmlError> {
     let token = pending_token(&req, &state);
     let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
-    let device = device_cookie::read(&req, &state);
     let keys = state.two_factor_keys.clone();
     let code = form.into_inner().code;
     let verdict = state
-        .run(move |conn, now| {
-            two_factor::complete_sign_in(conn, now, &keys, &token, &code, &ip, device.as_ref())
-        })
+        .run(move |conn, now| two_factor::complete_sign_in(conn, now, &keys, &token, &code, &ip))
         .await;
     match verdict {
         Ok(done) => {
@@ -150,11 +169,17 @@ pub async fn submit_code(
                 AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            code_page(status, Some(capitalised(&e.to_string())))
+            code_page(&session, status, Some(capitalised(&e.to_string())))
         }
         Err(AppError::Invalid(i)) => code_page(
+            &session,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(capitalised(&i.message)),
+        ),
+        Err(e) if two_factor::is_keys_changed(&e) => code_page(
+            &session,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(capitalised(two_factor::KEYS_CHANGED)),
         ),
         Err(e) => Err(e.into()),
     }
@@ -244,30 +269,91 @@ pub async fn show(
     .await
 }
 
-/// `POST /user/two-factor/enable`: the first code turns it on; the recovery codes are
-/// shown on this answer only.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct EnableForm {
+    password: String,
+    code: String,
+}
+
+/// Checks the password a two-factor change came with (argon2 off the database
+/// connection, within the hashing bound): whether it was right.
+async fn password_is_right(
+    pending: &two_factor::PasswordCheck,
+    password: &str,
+) -> Result<bool, AppError> {
+    let offered = Password::offered(password);
+    passwords::verify_bounded(pending.hash.clone(), offered).await
+}
+
+/// `POST /user/two-factor/enable`: the password and the first code turn it on; the
+/// recovery codes are shown on this answer only. Every other session of the account ends;
+/// this one goes on under a new id.
 pub async fn enable(
     signed_in: SignedIn,
     state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
+    form: web::Form<EnableForm>,
 ) -> Result<HttpResponse, HtmlError> {
+    let EnableForm { password, code } = form.into_inner();
+    if password.is_empty() {
+        let e = AppError::invalid("password", "enter your password");
+        return invalid_or_error(&state, &signed_in, e).await;
+    }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let code = form.into_inner().code;
-    let done = state
-        .run(move |conn, now| two_factor::confirm_enrolment(conn, now, &keys, &actor, &code))
-        .await;
+    let begun = (actor.clone(), code.clone());
+    let done = async {
+        let pending = state
+            .run(move |conn, now| {
+                two_factor::begin_enrolment_confirmation(conn, now, &begun.0, &begun.1)
+            })
+            .await?;
+        let verified = password_is_right(&pending, &password).await?;
+        state
+            .run(move |conn, now| {
+                two_factor::confirm_enrolment(conn, now, &keys, &actor, pending, verified, &code)
+            })
+            .await
+    }
+    .await;
+    if done.is_ok() {
+        // The account's sessions are gone, this one's row too: it goes on under a new id.
+        signed_in.session.renew();
+    }
     answer_with_codes(&state, &signed_in, done).await
 }
 
-/// `POST /user/two-factor/recovery-codes`: new codes, shown once; the old ones stop.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RecoveryCodesForm {
+    password: String,
+}
+
+/// `POST /user/two-factor/recovery-codes`: with the password, new codes, shown once; the
+/// old ones stop.
 pub async fn regenerate_recovery_codes(
     signed_in: SignedIn,
     state: web::Data<AppState>,
+    form: web::Form<RecoveryCodesForm>,
 ) -> Result<HttpResponse, HtmlError> {
+    let password = form.into_inner().password;
+    if password.is_empty() {
+        let e = AppError::invalid("password", "enter your password");
+        return invalid_or_error(&state, &signed_in, e).await;
+    }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let done = state
-        .run(move |conn, now| two_factor::regenerate_recovery_codes(conn, now, &keys, &actor))
-        .await;
+    let begun = actor.clone();
+    let done = async {
+        let pending = state
+            .run(move |conn, now| two_factor::begin_recovery_codes(conn, now, &begun))
+            .await?;
+        let verified = password_is_right(&pending, &password).await?;
+        state
+            .run(move |conn, now| {
+                two_factor::regenerate_recovery_codes(conn, now, &keys, &actor, pending, verified)
+            })
+            .await
+    }
+    .await;
     answer_with_codes(&state, &signed_in, done).await
 }
 
@@ -309,6 +395,10 @@ async fn invalid_or_error(
             errors.add("code", m.clone());
             StatusCode::TOO_MANY_REQUESTS
         }
+        e if two_factor::is_keys_changed(e) => {
+            errors.add("code", two_factor::KEYS_CHANGED);
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => return Err(e.into()),
     };
     page(state, signed_in, status, Vec::new(), None, errors).await
@@ -339,8 +429,7 @@ pub async fn disable(
         let pending = state
             .run(move |conn, now| two_factor::begin_disable(conn, now, &begun.0, &begun.1))
             .await?;
-        let offered = Password::offered(&password);
-        let verified = passwords::verify_bounded(pending.hash.clone(), offered).await?;
+        let verified = password_is_right(&pending, &password).await?;
         state
             .run(move |conn, now| {
                 two_factor::finish_disable(conn, now, &keys, &actor, pending, verified, &code)

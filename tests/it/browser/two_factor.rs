@@ -34,6 +34,7 @@ async fn a_person_turns_on_two_factor_and_signs_in_with_a_code() {
     .await;
     page.check("two-factor-enrol").await;
     let secret = page.text("#two-factor-secret").await;
+    page.fill("#two-factor-enable-password", PASSWORD).await;
     page.fill("#two-factor-code", &code_at(&secret, &app)).await;
     page.click("#two-factor-enable").await;
     page.until(
