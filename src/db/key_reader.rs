@@ -86,7 +86,8 @@ pub trait MaybeConnectionFailure {
 impl KeyReader {
     /// `workers` is the number of server worker threads.
     pub fn new(url: &DatabaseUrl, workers: usize) -> Result<Self, String> {
-        // Two per worker: one read in flight and one being set up.
+        // Four per worker (2 to 32 in all): reads of a worker overlap while others are
+        // being set up or dropped as dead.
         let size = (workers * 4).clamp(2, 32) as u32;
         let pool = match url.backend() {
             Backend::Sqlite => None,

@@ -83,16 +83,6 @@ impl KeyPolicy {
         }
     }
 
-    /// Whether a key expiring at `expires_at` (created long ago) lies beyond a limit set
-    /// `now`: what the admin is shown after tightening the policy.
-    pub fn exceeded_by(
-        &self,
-        now: PrimitiveDateTime,
-        expires_at: Option<PrimitiveDateTime>,
-    ) -> bool {
-        self.check(now, expires_at).is_err()
-    }
-
     fn lifetime_phrase(&self) -> String {
         self.max_key_lifetime_days
             .map(|d| format!(" within {d} days"))

@@ -300,9 +300,3 @@ pub fn may_remove_service_account(
     }
     allows(conn, actor, tenant_id, Permission::ManageServiceAccounts)
 }
-
-/// The "list your own keys" row: a person sees their keys in every tenant; through an API
-/// key, only those of the key's tenant. Returns the tenant filter, if any.
-pub fn own_keys_scope(actor: &Actor) -> Option<&str> {
-    actor.bound_tenant()
-}
