@@ -430,7 +430,10 @@ fn seed(conn: &mut DbConnection, connections: usize) -> Seeded {
                 name: KeyName::parse(name).unwrap(),
                 expires_at: None,
                 read_only: false,
+                allowed_ips: Default::default(),
             },
+            keyward::domain::new_id(),
+            &keyward::domain::Quotas::default(),
         )
         .unwrap()
     };

@@ -267,7 +267,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 .as_deref()
                 .map(|e| ExpiresAt::parse_rfc3339(e, now))
                 .transpose()?;
-            let created = api_keys::create_api_key_within(
+            let created = api_keys::create_api_key(
                 conn,
                 &operator,
                 now,
@@ -277,7 +277,9 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     name: KeyName::parse(&name)?,
                     expires_at,
                     read_only,
+                    allowed_ips: Default::default(),
                 },
+                crate::domain::new_id(),
                 &quotas,
             )?;
             let secret = created.token.expose_secret().to_string();

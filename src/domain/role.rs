@@ -43,6 +43,12 @@ impl Role {
         }
     }
 
+    /// A stored role: `None` for one this version does not know (written by a newer
+    /// version), which every permission check refuses.
+    pub fn from_stored(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
     /// Accepts the stored spelling and the CLI spelling, case-insensitively.
     pub fn parse(raw: &str) -> Result<Role, InvalidInput> {
         match raw.trim().to_ascii_lowercase().replace('_', "-").as_str() {

@@ -11,7 +11,7 @@ use crate::graphql::lists::{
 };
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::services::api_keys::{self, NewApiKey};
-use crate::services::{ip_allow, key_lists, key_revocation};
+use crate::services::{key_lists, key_revocation};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use time::PrimitiveDateTime;
 
@@ -277,7 +277,7 @@ impl ApiKeysMutation {
                     .expires_at
                     .map(|at| ExpiresAt::parse(at.0, now))
                     .transpose()?;
-                ip_allow::create_api_key_allowed_from(
+                api_keys::create_api_key(
                     conn,
                     actor,
                     now,
@@ -287,9 +287,9 @@ impl ApiKeysMutation {
                         name,
                         expires_at,
                         read_only: input.read_only.unwrap_or(false),
+                        allowed_ips: allowed,
                     },
                     new_id(),
-                    &allowed,
                     &quotas,
                 )
             })

@@ -38,8 +38,8 @@ impl From<AuditEntry> for GqlAuditEvent {
     fn from(entry: AuditEntry) -> Self {
         let e = entry.event;
         GqlAuditEvent {
+            action: e.action().as_str().to_string(),
             id: e.id.into(),
-            action: e.action,
             actor_id: e.actor_id,
             actor_name: entry.actor_name,
             actor_type: entry.actor_kind.map(|k| k.as_str().to_string()),

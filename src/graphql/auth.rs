@@ -88,7 +88,7 @@ impl AuthQuery {
             user_id: p.account_id().to_string().into(),
             tenant_id: p.tenant_id().to_string().into(),
             api_key_id: p.key_id().to_string().into(),
-            role: p.role().into(),
+            role: p.role().map_err(AppError::into_graphql)?.into(),
             account_type: p.account_kind().into(),
             read_only: p.read_only(),
         })

@@ -89,7 +89,7 @@ pub struct GqlInvitation {
 impl From<Invitation> for GqlInvitation {
     fn from(i: Invitation) -> Self {
         GqlInvitation {
-            role: Role::parse(&i.role).unwrap_or(Role::ReadOnlyUser).into(),
+            role: i.role().unwrap_or(Role::ReadOnlyUser).into(),
             id: i.id.into(),
             tenant_id: i.tenant_id.into(),
             created_at: i.created_at.into(),

@@ -3,7 +3,7 @@
 
 use crate::db::models::{Account, SessionRow};
 use crate::db::DbConnection;
-use crate::domain::{new_id, AccountKind, Email, Password, PersonName};
+use crate::domain::{new_id, AccountKind, AuditAction, Email, Password, PersonName};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::passwords::{verify_password, HashedPassword};
@@ -61,7 +61,7 @@ pub(crate) fn insert_user(
         now,
         Event {
             tenant_id: None,
-            action: "account.created",
+            action: AuditAction::AccountCreated,
             target_id: Some(&account.id),
             detail: format!(
                 "person {} <{}>",
@@ -168,7 +168,7 @@ pub fn finish_password_change(
             now,
             Event {
                 tenant_id: actor.bound_tenant(),
-                action: "account.password_change_refused",
+                action: AuditAction::PasswordChangeRefused,
                 target_id: Some(&account_id),
                 detail: "wrong current password".into(),
             },
@@ -193,7 +193,7 @@ pub fn finish_password_change(
             now,
             Event {
                 tenant_id: None,
-                action: "account.password_changed",
+                action: AuditAction::PasswordChanged,
                 target_id: Some(&account_id),
                 detail: "password changed; other sessions ended".into(),
             },

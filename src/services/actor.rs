@@ -2,6 +2,7 @@
 //! an API key (a `Principal`, which only the auth pipeline can make).
 
 use crate::domain::{AccountKind, Role};
+use crate::error::AppError;
 
 /// What an API key authenticated as. Fields are private: only `services::auth` builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,7 +10,8 @@ pub struct Principal {
     pub(super) account_id: String,
     pub(super) account_kind: AccountKind,
     pub(super) tenant_id: String,
-    pub(super) role: Role,
+    /// `None`: a role this version does not know, which allows nothing.
+    pub(super) role: Option<Role>,
     pub(super) key_id: String,
     pub(super) read_only: bool,
 }
@@ -24,9 +26,14 @@ impl Principal {
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
     }
-    /// The account's role in the key's tenant, read on this request.
-    pub fn role(&self) -> Role {
-        self.role
+    /// The account's role in the key's tenant, read on this request; one this version
+    /// does not know is refused like a missing permission.
+    pub fn role(&self) -> Result<Role, AppError> {
+        self.role.ok_or_else(|| {
+            AppError::forbidden(
+                "this API key's account holds a role in its tenant that this version of Keyward does not know, so the key allows nothing here; an admin of the tenant can set the role again",
+            )
+        })
     }
     pub fn key_id(&self) -> &str {
         &self.key_id

@@ -9,10 +9,9 @@
 //! the least recently seen) and a registration forgets the tenant's agents not seen for
 //! `FORGOTTEN_AFTER`.
 
-use crate::db::models::agent::{self, Agent, AgentListing, AgentWhere};
+use crate::db::models::agent::{Agent, AgentListing, AgentWhere};
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::clock::rfc3339;
 use crate::domain::ids::{new_id, parse_id};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
@@ -150,7 +149,7 @@ pub fn register_agent(
         let tenant_id = check_tenant(conn, actor, input.tenant_id.as_deref())?;
         let p = principal(actor)?;
         let key = ApiKey::find(conn, p.key_id())?
-            .ok_or_else(|| AppError::unauthenticated(super::auth::UNKNOWN_OR_REVOKED))?;
+            .ok_or_else(|| AppError::unauthenticated(crate::services::auth::UNKNOWN_OR_REVOKED))?;
         let agent = match Agent::find_registered(conn, &key.id, &name, &agent_type)? {
             Some(mut agent) => {
                 Agent::seen_again(conn, &agent.id, &labels, now)?;
@@ -285,33 +284,6 @@ pub fn agents_of_service_account(
         ..AgentWhere::default()
     };
     summary(conn, &w, first)
-}
-
-/// Why a token that matches no key was refused, when an agent registered with it: its
-/// service account was removed, or the key was revoked (with when, from the audit log).
-/// `None` for a token no agent used: then it is simply unknown or revoked.
-pub fn revocation_reason(
-    conn: &mut DbConnection,
-    digest: &str,
-) -> Result<Option<String>, AppError> {
-    let Some(agent) = Agent::by_key_digest(conn, digest)? else {
-        return Ok(None);
-    };
-    let message =
-        if let Some(at) = agent::audit_time(conn, &agent.account_id, "service_account.removed")? {
-            format!(
-                "this API key has been revoked: its service account was removed at {}",
-                rfc3339(at)
-            )
-        } else if let Some(at) = agent::audit_time(conn, &agent.api_key_id, "api_key.revoked")? {
-            format!("this API key has been revoked (at {})", rfc3339(at))
-        } else {
-            "this API key has been revoked".to_string()
-        };
-    Ok(Some(format!(
-        "{message}; agent \"{}\" needs a new key",
-        agent.name
-    )))
 }
 
 /// What depends on a key, for its revoke dialog: the agents and the clients that used it

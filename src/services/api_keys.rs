@@ -1,19 +1,17 @@
 //! Creating, listing and revoking API keys.
 
-use crate::db::models::api_key::ApiKeyListing;
-use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::key_lineage;
 use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, new_id, quotas::QuotaSetting, AccountKind, AllowedIps, ExpiresAt, KeyName,
+    ids::parse_id, quotas::QuotaSetting, AccountKind, AllowedIps, AuditAction, ExpiresAt, KeyName,
     PlainToken, Quotas, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
-use crate::services::permissions::{self, Permission};
-use crate::services::{key_lists, transaction, Actor};
+use crate::services::permissions;
+use crate::services::{transaction, Actor};
 use time::PrimitiveDateTime;
 
 #[derive(Debug, Clone)]
@@ -26,6 +24,9 @@ pub struct NewApiKey {
     pub expires_at: Option<ExpiresAt>,
     /// Answers queries only; refused on every mutation.
     pub read_only: bool,
+    /// Where the key may be used from; empty: anywhere the acting key may be used from
+    /// (anywhere, for a person or an operator).
+    pub allowed_ips: AllowedIps,
 }
 
 /// The stored key and the secret, which exists only in this value.
@@ -37,52 +38,18 @@ pub struct CreatedApiKey {
 
 const NOT_FOUND: &str = "API key not found";
 
-/// `create_api_key_within` the default quotas (for operators' scripts and tests).
+/// Creates a key: the one way every surface makes one (dashboard, GraphQL, `keyward
+/// admin`). Refused when its account already holds `max_keys_per_account` keys in the
+/// tenant. `key_id` is `new_id()`, or the dashboard derives it from a form's one-time
+/// nonce: a second submission of that form meets the id's unique index and creates
+/// nothing (CONFLICT), even when both submissions arrive at the same instant.
 pub fn create_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     input: NewApiKey,
-) -> Result<CreatedApiKey, AppError> {
-    create_api_key_within(conn, actor, now, input, &Quotas::default())
-}
-
-/// Creates a key, refused when its account already holds `max_keys_per_account` keys
-/// in the tenant.
-pub fn create_api_key_within(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-    input: NewApiKey,
-    quotas: &Quotas,
-) -> Result<CreatedApiKey, AppError> {
-    create_api_key_with_id(conn, actor, now, input, new_id(), quotas)
-}
-
-/// `create_api_key` under an id the caller chose. The dashboard derives it from a form's
-/// one-time nonce: a second submission of that form meets the id's unique index and
-/// creates nothing (CONFLICT), even when both submissions arrive at the same instant.
-pub fn create_api_key_with_id(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-    input: NewApiKey,
     key_id: String,
     quotas: &Quotas,
-) -> Result<CreatedApiKey, AppError> {
-    create_api_key_allowed(conn, actor, now, input, key_id, quotas, None)
-}
-
-/// `create_api_key_with_id` for a key usable only from `allowed_ips` (stored form;
-/// `None`: anywhere the acting key allows).
-pub(crate) fn create_api_key_allowed(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-    input: NewApiKey,
-    key_id: String,
-    quotas: &Quotas,
-    allowed_ips: Option<String>,
 ) -> Result<CreatedApiKey, AppError> {
     let key_id = parse_id("key_id", &key_id)?;
     let account_id = parse_id("user_id", &input.account_id)?;
@@ -126,7 +93,7 @@ pub(crate) fn create_api_key_allowed(
             name,
             expires_at,
             read_only: input.read_only,
-            allowed_ips,
+            allowed_ips: input.allowed_ips.to_stored(),
             note: String::new(),
         };
         if let Some(limits) = ActingKeyLimits::of(conn, actor)? {
@@ -292,7 +259,7 @@ pub(crate) fn issue_key(
         now,
         Event {
             tenant_id: Some(new.tenant_id),
-            action: "api_key.created",
+            action: AuditAction::ApiKeyCreated,
             target_id: Some(&key.id),
             detail: format!(
                 "key \"{}\" ({}) for {}{}{}",
@@ -382,56 +349,9 @@ pub(crate) fn delete_key_audited(
         now,
         Event {
             tenant_id: Some(&key.tenant_id),
-            action: "api_key.revoked",
+            action: AuditAction::ApiKeyRevoked,
             target_id: Some(&key.id),
             detail: format!("key \"{}\" ({}) {why}", key.name, key.display_hint),
         },
     )
-}
-
-/// The first rows of a list, for callers that want "the keys" without paging (scripts
-/// and tests): never more than this many.
-const FIRST_ROWS: KeyPage = KeyPage::OlderThan {
-    limit: 1_000,
-    cursor: None,
-};
-
-/// The actor's newest own keys (at most 1,000): every tenant for a person; only the
-/// key's tenant through a key. Pages: `key_lists::own_api_keys_page`.
-pub fn list_own_api_keys(
-    conn: &mut DbConnection,
-    actor: &Actor,
-) -> Result<Vec<ApiKeyListing>, AppError> {
-    Ok(
-        key_lists::own_api_keys_page(conn, actor, &KeyWhere::default(), &FIRST_ROWS)?
-            .page
-            .rows,
-    )
-}
-
-/// The newest keys (at most 1,000) of a tenant's service accounts; admins only.
-pub fn list_service_account_keys(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    tenant_id: &str,
-) -> Result<Vec<ApiKeyListing>, AppError> {
-    permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccountKeys)?;
-    let owners = KeyOwners {
-        account: None,
-        service_accounts_in: vec![tenant_id.to_string()],
-    };
-    Ok(ApiKey::page(
-        conn,
-        &owners,
-        &KeyWhere::default(),
-        &FIRST_ROWS,
-    )?)
-}
-
-/// The newest keys (at most 1,000) `auth_api_key` shows without arguments.
-pub fn list_visible_api_keys(
-    conn: &mut DbConnection,
-    actor: &Actor,
-) -> Result<Vec<ApiKeyListing>, AppError> {
-    key_lists::visible_api_keys(conn, actor, &KeyWhere::default(), &FIRST_ROWS)
 }

@@ -2,119 +2,27 @@
 //! transaction, so an action and its audit line land together or not at all.
 
 use crate::db::models::api_key_list::{KeyOrder, KeyPage};
+use crate::db::models::team_lists::key_names_of;
 use crate::db::models::team_lists::TeamWhere;
-use crate::db::models::AuditEvent;
+use crate::db::models::{Account, AuditEvent};
 use crate::db::DbConnection;
-use crate::domain::new_id;
+use crate::domain::{new_id, AuditAction};
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
-use crate::services::team_lists::describe_audit_events;
 use crate::services::Actor;
 use time::PrimitiveDateTime;
 
-/// Every action name the services write.
-pub const ACTIONS: &[&str] = &[
-    "api_key.created",
-    "api_key.revoked",
-    "api_key.rotated",
-    "tenant.key_policy_changed",
-    "api_key.allowed_ips_changed",
-    "api_key.refused_ip",
-    "service_account.created",
-    "service_account.renamed",
-    "service_account.removed",
-    "member.added",
-    "member.role_changed",
-    "member.removed",
-    "invitation.created",
-    "invitation.revoked",
-    "invitation.accepted",
-    "tenant.created",
-    "tenant.deleted",
-    "sign_in.succeeded",
-    "sign_in.failed",
-    "sign_in.refused",
-    "sign_in.code_required",
-    "sign_in.code_failed",
-    "sign_in.code_refused",
-    "two_factor.enabled",
-    "two_factor.recovery_codes_regenerated",
-    "two_factor.disabled",
-    "two_factor.disable_refused",
-    "two_factor.enable_refused",
-    "two_factor.recovery_codes_refused",
-    "two_factor.reset",
-    "tenant.two_factor_requirement_changed",
-    "account.created",
-    "account.password_changed",
-    "account.password_change_refused",
-    "password_reset.requested",
-    "password_reset.refused",
-    "password_reset.opened",
-    "password_reset.completed",
-    "password_reset.link_created",
-    "password_reset.set_by_operator",
-];
-
-/// What people read for an action.
-pub fn label(action: &str) -> &'static str {
-    match action {
-        "api_key.created" => "API key created",
-        "api_key.revoked" => "API key deleted",
-        "api_key.rotated" => "API key rotated",
-        "tenant.key_policy_changed" => "Key policy changed",
-        "api_key.allowed_ips_changed" => "Key's allowed addresses changed",
-        "api_key.refused_ip" => "Key refused from an address",
-        "service_account.created" => "Service account created",
-        "service_account.renamed" => "Service account renamed",
-        "service_account.removed" => "Service account removed",
-        "member.added" => "Member added",
-        "member.role_changed" => "Role changed",
-        "member.removed" => "Member removed",
-        "invitation.created" => "Invitation created",
-        "invitation.revoked" => "Invitation revoked",
-        "invitation.accepted" => "Invitation accepted",
-        "tenant.created" => "Tenant created",
-        "tenant.deleted" => "Tenant deleted",
-        "sign_in.succeeded" => "Signed in",
-        "sign_in.failed" => "Sign-in failed",
-        "sign_in.refused" => "Sign-ins refused (too many failures)",
-        "sign_in.code_required" => "Password accepted, two-factor code asked",
-        "sign_in.code_failed" => "Two-factor code refused",
-        "sign_in.code_refused" => "Two-factor codes refused (too many wrong)",
-        "two_factor.enabled" => "Two-factor turned on",
-        "two_factor.recovery_codes_regenerated" => "Recovery codes replaced",
-        "two_factor.disabled" => "Two-factor turned off",
-        "two_factor.disable_refused" => "Turning two-factor off refused",
-        "two_factor.enable_refused" => "Turning two-factor on refused",
-        "two_factor.recovery_codes_refused" => "New recovery codes refused",
-        "two_factor.reset" => "Two-factor reset by an operator",
-        "tenant.two_factor_requirement_changed" => "Two-factor requirement changed",
-        "account.created" => "Account created",
-        "account.password_changed" => "Password changed",
-        "account.password_change_refused" => "Password change refused",
-        "password_reset.requested" => "Password reset mailed",
-        "password_reset.refused" => "Password reset requests refused (too many)",
-        "password_reset.opened" => "Password reset link opened",
-        "password_reset.completed" => "Password reset",
-        "password_reset.link_created" => "Password reset link made by an admin",
-        "password_reset.set_by_operator" => "Password set by the operator",
-        _ => "Other",
-    }
-}
-
-/// The actions a tenant's log can hold: account events belong to no tenant, so a
-/// tenant's filter does not offer them.
-pub fn tenant_actions() -> impl Iterator<Item = &'static str> {
-    ACTIONS
+/// The actions a tenant's log can hold (its filter offers them).
+pub fn tenant_actions() -> impl Iterator<Item = AuditAction> {
+    AuditAction::WRITTEN
         .iter()
         .copied()
-        .filter(|a| !a.starts_with("account."))
+        .filter(|a| a.in_tenant_log())
 }
 
 pub struct Event<'a> {
     pub tenant_id: Option<&'a str>,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target_id: Option<&'a str>,
     pub detail: String,
 }
@@ -140,13 +48,13 @@ pub fn record_system(
     now: PrimitiveDateTime,
     event: Event<'_>,
 ) -> Result<(), AppError> {
-    debug_assert!(ACTIONS.contains(&event.action));
+    debug_assert!(event.action != AuditAction::Other);
     AuditEvent {
         id: new_id(),
         tenant_id: event.tenant_id.map(str::to_string),
         actor_id: actor.account_id().map(str::to_string),
         actor_key_id: actor.key_id().map(str::to_string),
-        action: event.action.to_string(),
+        action: event.action.as_str().to_string(),
         target_id: event.target_id.map(str::to_string),
         detail: event.detail,
         ip: actor.ip.clone(),
@@ -182,15 +90,43 @@ impl AuditPage {
     }
 }
 
+/// Audit events with their actors' and keys' names: two queries for the page.
+pub fn describe_audit_events(
+    conn: &mut DbConnection,
+    events: Vec<AuditEvent>,
+) -> Result<Vec<AuditEntry>, AppError> {
+    let actors = Account::names_of(
+        conn,
+        events.iter().filter_map(|e| e.actor_id.clone()).collect(),
+    )?;
+    let keys = key_names_of(
+        conn,
+        events
+            .iter()
+            .filter_map(|e| e.actor_key_id.clone())
+            .collect(),
+    )?;
+    Ok(events
+        .into_iter()
+        .map(|event| {
+            let actor = event.actor_id.as_ref().and_then(|id| actors.get(id));
+            AuditEntry {
+                actor_name: actor.map(|(name, _)| name.clone()),
+                actor_kind: actor.map(|(_, kind)| *kind),
+                key_name: event
+                    .actor_key_id
+                    .as_ref()
+                    .and_then(|id| keys.get(id))
+                    .cloned(),
+                event,
+            }
+        })
+        .collect())
+}
+
 /// Refuses what is not an action the services write, naming those that are.
-pub fn check_action(action: &str) -> Result<(), AppError> {
-    if ACTIONS.contains(&action) {
-        return Ok(());
-    }
-    Err(AppError::invalid(
-        "action",
-        format!("is not an audit action; use one of {}", ACTIONS.join(", ")),
-    ))
+pub fn check_action(action: &str) -> Result<AuditAction, AppError> {
+    Ok(AuditAction::parse(action)?)
 }
 
 /// A page (1-based) of a tenant's audit log, newest first; admins only.

@@ -6,10 +6,11 @@
 //! `db::key_reader`); `record_use` is the write that follows at most once a minute per
 //! key.
 
+use crate::db::models::agent::{self, Agent};
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
 use crate::domain::clock::rfc3339;
-use crate::domain::{ids::parse_id, PlainToken};
+use crate::domain::{ids::parse_id, AuditAction, PlainToken};
 use crate::error::AppError;
 use crate::services::Principal;
 use crate::telemetry::metrics::{self, AuthFailure};
@@ -54,7 +55,7 @@ pub fn verify(
     let digest = token.digest();
     let Some((key, account, membership)) = ApiKey::authenticate(conn, digest.as_str())? else {
         metrics::auth_failure(AuthFailure::UnknownOrRevoked);
-        let reason = super::agents::revocation_reason(conn, digest.as_str())?;
+        let reason = revocation_reason(conn, digest.as_str())?;
         return Err(AppError::unauthenticated(
             reason.unwrap_or_else(|| UNKNOWN_OR_REVOKED.to_string()),
         ));
@@ -105,4 +106,30 @@ pub fn record_use(
     if let Err(e) = ApiKey::touch(conn, principal.key_id(), now, ip) {
         tracing::warn!(error = %e, key_id = %principal.key_id(), "could not record the key's last use");
     }
+}
+
+/// Why a token that matches no key was refused, when an agent registered with it: its
+/// service account was removed, or the key was revoked (with when, from the audit log).
+/// `None` for a token no agent used: then it is simply unknown or revoked.
+fn revocation_reason(conn: &mut DbConnection, digest: &str) -> Result<Option<String>, AppError> {
+    let Some(agent) = Agent::by_key_digest(conn, digest)? else {
+        return Ok(None);
+    };
+    let message = if let Some(at) =
+        agent::audit_time(conn, &agent.account_id, AuditAction::ServiceAccountRemoved)?
+    {
+        format!(
+            "this API key has been revoked: its service account was removed at {}",
+            rfc3339(at)
+        )
+    } else if let Some(at) = agent::audit_time(conn, &agent.api_key_id, AuditAction::ApiKeyRevoked)?
+    {
+        format!("this API key has been revoked (at {})", rfc3339(at))
+    } else {
+        "this API key has been revoked".to_string()
+    };
+    Ok(Some(format!(
+        "{message}; agent \"{}\" needs a new key",
+        agent.name
+    )))
 }

@@ -8,7 +8,9 @@ use crate::db::models::{Invitation, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::api_key::random_secret;
 use crate::domain::quotas::{QuotaSetting, Quotas};
-use crate::domain::{ids::parse_id, new_id, Email, InvitationNote, PersonName, Role, TokenDigest};
+use crate::domain::{
+    ids::parse_id, new_id, AuditAction, Email, InvitationNote, PersonName, Role, TokenDigest,
+};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -136,9 +138,9 @@ pub fn create_invitation_within(
             now,
             Event {
                 tenant_id: Some(tenant_id),
-                action: "invitation.created",
+                action: AuditAction::InvitationCreated,
                 target_id: Some(&invitation.id),
-                detail: described(&invitation),
+                detail: invitation.described(),
             },
         )?;
         let mailed_to = invitation.email.clone();
@@ -206,7 +208,7 @@ fn mail_invitation(
     let body = mail::invitation_body(&mail::InvitationMail {
         inviter: inviter.as_deref(),
         tenant_name: &tenant.name,
-        role: Role::parse(&invitation.role).map_or("a member", Role::label),
+        role: invitation.role().map_or("a member", Role::label),
         link: &link,
         expires: &expires,
     });
@@ -222,22 +224,6 @@ fn mail_invitation(
         },
     )?;
     Ok(())
-}
-
-/// "invitation as User “for Grace”": the audit log's words for a link.
-fn described(invitation: &Invitation) -> String {
-    let role: &str = match Role::parse(&invitation.role) {
-        Ok(role) => role.label(),
-        Err(_) => &invitation.role,
-    };
-    let mut text = match &invitation.note {
-        Some(note) => format!("invitation as {role} “{note}”"),
-        None => format!("invitation as {role}"),
-    };
-    if let Some(email) = &invitation.email {
-        text.push_str(&format!(", mailed to {email}"));
-    }
-    text
 }
 
 /// A pending invitation and the name of the admin who made it.
@@ -266,44 +252,13 @@ pub fn list_pending_invitations(
         .collect()
 }
 
-/// Revokes the unused links an account made for a tenant, each audited: called when it
-/// stops being an admin there (demoted or removed), so its links lose their power with it.
-pub(crate) fn revoke_invitations_created_by(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-    tenant_id: &str,
-    creator: &Account,
-) -> Result<(), AppError> {
-    for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {
-        Invitation::delete(conn, &invitation.id)?;
-        outbox::cancel_about(conn, &invitation.id, now)?;
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: Some(tenant_id),
-                action: "invitation.revoked",
-                target_id: Some(&invitation.id),
-                detail: format!(
-                    "{}, because {} who made it is no longer an admin",
-                    described(&invitation),
-                    creator.name
-                ),
-            },
-        )?;
-    }
-    Ok(())
-}
-
 /// Whether the account that made a link is still a human admin of the link's tenant.
 fn creator_still_admin(conn: &mut DbConnection, invitation: &Invitation) -> Result<bool, AppError> {
     let human =
         Account::find(conn, &invitation.created_by)?.is_some_and(|a| !a.is_service_account());
     Ok(human
         && Membership::find(conn, &invitation.created_by, &invitation.tenant_id)?
-            .is_some_and(|m| m.role() == Role::Admin))
+            .is_some_and(|m| m.role() == Some(Role::Admin)))
 }
 
 pub fn revoke_invitation(
@@ -327,9 +282,9 @@ pub fn revoke_invitation(
             now,
             Event {
                 tenant_id: Some(tenant_id),
-                action: "invitation.revoked",
+                action: AuditAction::InvitationRevoked,
                 target_id: Some(&invitation.id),
-                detail: described(&invitation),
+                detail: invitation.described(),
             },
         )?;
         Ok(invitation)
@@ -399,7 +354,7 @@ pub fn accept_invitation(
                 "this invitation link has already been used; ask an admin for a new one".into(),
             ));
         }
-        let role = Role::parse(&invitation.role)?;
+        let role = granted_role(&invitation)?;
         insert_membership(
             conn,
             actor,
@@ -407,7 +362,7 @@ pub fn accept_invitation(
             tenant_id,
             account_id,
             role,
-            "invitation.accepted",
+            AuditAction::InvitationAccepted,
         )
     })
 }
@@ -466,8 +421,19 @@ pub fn preview(
         AppError::not_found("this invitation link is not valid; ask an admin for a new one")
     })?;
     let invitation = find_usable(conn, now, &tenant.id, token)?;
-    let role = Role::parse(&invitation.role)?;
+    let role = granted_role(&invitation)?;
     Ok((tenant, role))
+}
+
+/// The role a link grants; one this version does not know is refused like a missing
+/// permission (the link may come from a newer version during a rolling upgrade).
+fn granted_role(invitation: &Invitation) -> Result<Role, AppError> {
+    invitation.role().ok_or_else(|| {
+        AppError::forbidden(format!(
+            "this invitation grants the role \"{}\", which this version of Keyward does not know; ask an admin for a new link",
+            invitation.role
+        ))
+    })
 }
 
 /// What the join page shows of a link: [`preview`], who made it ("Ada Lovelace invited

@@ -5,11 +5,9 @@
 
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::{AllowedIps, Quotas};
+use crate::domain::{AllowedIps, AuditAction};
 use crate::error::AppError;
-use crate::services::api_keys::{
-    create_api_key_allowed, find_revocable, CreatedApiKey, KeyScope, NewApiKey,
-};
+use crate::services::api_keys::{find_revocable, KeyScope};
 use crate::services::audit::{self, Event};
 use crate::services::{transaction, Actor, Principal};
 use std::net::IpAddr;
@@ -59,7 +57,7 @@ pub fn audit_refusal(
             now,
             Event {
                 tenant_id: Some(principal.tenant_id()),
-                action: "api_key.refused_ip",
+                action: AuditAction::RefusedIp,
                 target_id: Some(principal.key_id()),
                 detail: format!(
                     "a request from {} was refused: not in the key's IP allow-list (recorded at most once a minute)",
@@ -71,19 +69,6 @@ pub fn audit_refusal(
     if let Err(e) = result {
         tracing::warn!(error = %e, key_id = %principal.key_id(), "could not audit a refusal by IP allow-list");
     }
-}
-
-/// Creates a key that may be used only from `allowed`, in one transaction.
-pub fn create_api_key_allowed_from(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-    input: NewApiKey,
-    key_id: String,
-    allowed: &AllowedIps,
-    quotas: &Quotas,
-) -> Result<CreatedApiKey, AppError> {
-    create_api_key_allowed(conn, actor, now, input, key_id, quotas, allowed.to_stored())
 }
 
 /// Through an API key a list only narrows: whatever key it sets, the new list must lie
@@ -140,7 +125,7 @@ pub fn set_api_key_allowed_ips(
             now,
             Event {
                 tenant_id: Some(&key.tenant_id),
-                action: "api_key.allowed_ips_changed",
+                action: AuditAction::AllowedIpsChanged,
                 target_id: Some(&key.id),
                 detail: format!(
                     "key \"{}\" ({}) may now be used from {}",

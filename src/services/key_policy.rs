@@ -6,6 +6,7 @@ use crate::db::models::key_lineage;
 use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
+use crate::domain::AuditAction;
 use crate::domain::KeyPolicy;
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
@@ -74,7 +75,7 @@ pub fn set_tenant_key_policy(
             now,
             Event {
                 tenant_id: Some(tenant_id),
-                action: "tenant.key_policy_changed",
+                action: AuditAction::KeyPolicyChanged,
                 target_id: Some(tenant_id),
                 detail: format!("key policy: {} → {}", old.describe(), policy.describe()),
             },

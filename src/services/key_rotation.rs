@@ -7,7 +7,7 @@ use crate::db::models::{key_lineage, Account, ApiKey};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::clock::rfc3339;
 use crate::domain::key_policy::OVERLAP_HOURS;
-use crate::domain::{ids::parse_id, new_id, InvalidInput, Quotas};
+use crate::domain::{ids::parse_id, new_id, AuditAction, InvalidInput, Quotas};
 use crate::error::AppError;
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope, KeyToIssue};
 use crate::services::audit::{self, Event};
@@ -112,7 +112,7 @@ pub fn rotate_api_key(
             now,
             Event {
                 tenant_id: Some(&old.tenant_id),
-                action: "api_key.rotated",
+                action: AuditAction::ApiKeyRotated,
                 target_id: Some(&old.id),
                 detail: format!(
                     "key \"{}\" ({}) rotated to key {} ({}); the old key stops at {}",

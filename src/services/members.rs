@@ -2,14 +2,13 @@
 //! directly only by operators (everyone else joins through an invitation).
 
 use crate::db::lock_tenant;
-use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::models::{Account, ApiKey, Invitation, Membership};
 use crate::db::DbConnection;
-use crate::domain::{ids::parse_id, AccountKind, Role};
+use crate::domain::{ids::parse_id, AccountKind, AuditAction, Role};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
-use crate::services::invitations::revoke_invitations_created_by;
 use crate::services::permissions::{self, require_operator, Permission};
-use crate::services::{api_keys, transaction, Actor};
+use crate::services::{api_keys, outbox, transaction, Actor};
 use time::PrimitiveDateTime;
 
 #[derive(Debug, Clone)]
@@ -28,7 +27,7 @@ pub fn list_members(
     Ok(Membership::members_of(conn, tenant_id)?
         .into_iter()
         .map(|(account, m)| Member {
-            role: m.role(),
+            role: m.role_shown(),
             joined_at: m.created_at,
             account,
         })
@@ -53,7 +52,7 @@ pub fn add_member(
             tenant_id,
             account_id,
             role,
-            "member.added",
+            AuditAction::MemberAdded,
         )
     })
 }
@@ -65,7 +64,7 @@ pub(crate) fn insert_membership(
     tenant_id: &str,
     account_id: &str,
     role: Role,
-    action: &'static str,
+    action: AuditAction,
 ) -> Result<Membership, AppError> {
     let account =
         Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
@@ -140,7 +139,7 @@ fn keep_a_human_admin(
     what: &str,
 ) -> Result<(), AppError> {
     if account.kind() == AccountKind::User
-        && membership.role() == Role::Admin
+        && membership.role() == Some(Role::Admin)
         && Membership::count_human_admins(conn, tenant_id)? <= 1
     {
         return Err(AppError::Conflict(format!(
@@ -162,7 +161,7 @@ pub fn change_role(
         lock_tenant(conn, tenant_id)?;
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         let (account, membership) = find_member(conn, tenant_id, account_id)?;
-        if membership.role() != role {
+        if membership.role() != Some(role) {
             if role != Role::Admin {
                 keep_a_human_admin(conn, tenant_id, &account, &membership, "demoted")?;
                 revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
@@ -175,12 +174,14 @@ pub fn change_role(
                 now,
                 Event {
                     tenant_id: Some(tenant_id),
-                    action: "member.role_changed",
+                    action: AuditAction::MemberRoleChanged,
                     target_id: Some(&account.id),
                     detail: format!(
                         "{}: {} → {}",
                         account.name,
-                        membership.role().label(),
+                        membership
+                            .role()
+                            .map_or(membership.role.as_str(), |r| r.label()),
                         role.label()
                     ),
                 },
@@ -230,7 +231,7 @@ pub fn remove_member(
             now,
             Event {
                 tenant_id: Some(tenant_id),
-                action: "member.removed",
+                action: AuditAction::MemberRemoved,
                 target_id: Some(&account.id),
                 detail: format!("{} removed", account.name),
             },
@@ -249,4 +250,35 @@ pub fn count_member_keys(
 ) -> Result<usize, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
     Ok(ApiKey::count_of_account_in(conn, account_id, tenant_id)? as usize)
+}
+
+/// Revokes the unused links an account made for a tenant, each audited: called when it
+/// stops being an admin there (demoted or removed), so its links lose their power with it.
+fn revoke_invitations_created_by(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    creator: &Account,
+) -> Result<(), AppError> {
+    for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {
+        Invitation::delete(conn, &invitation.id)?;
+        outbox::cancel_about(conn, &invitation.id, now)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: AuditAction::InvitationRevoked,
+                target_id: Some(&invitation.id),
+                detail: format!(
+                    "{}, because {} who made it is no longer an admin",
+                    invitation.described(),
+                    creator.name
+                ),
+            },
+        )?;
+    }
+    Ok(())
 }

@@ -2,6 +2,17 @@
 //! and writes an audit event when it changes state; reads write nothing (but the
 //! once-a-minute `last_used_at` of the auth pipeline). Services never touch HTTP.
 //! All of them block: call them inside `web::block` (see `web::state::AppState::run`).
+//!
+//! The modules form no circle: each uses only those on an earlier line (and `Actor`,
+//! `transaction` from here). Keep it so; a new edge against this order is a design change.
+//! 0. actor, guess_limits, key_clients, mail, paging, passwords
+//! 1. permissions
+//! 2. audit, outbox, sessions
+//! 3. api_keys, key_policy, sign_in
+//! 4. ip_allow, key_rotation, members, service_accounts, tenants, two_factor
+//! 5. accounts, auth, key_lists, key_revocation, recovery
+//! 6. agents, invitations, key_expiry, setup
+//! 7. housekeeping, team_lists
 
 pub mod accounts;
 pub mod actor;

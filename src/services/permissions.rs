@@ -83,7 +83,7 @@ pub fn access(
             Some(current_key_role(conn, p)?)
         }
         ActorKind::Person { account_id } => match Membership::find(conn, account_id, tenant_id)? {
-            Some(m) => Some(m.role()),
+            Some(m) => Some(known_role(&m)?),
             None => return Err(AppError::forbidden("you are not a member of this tenant")),
         },
     };
@@ -103,9 +103,22 @@ fn current_key_role(conn: &mut DbConnection, p: &Principal) -> Result<Role, AppE
         ));
     };
     let rank = |role: Role| Role::ALL.iter().position(|&r| r == role);
-    Ok(std::cmp::max_by_key(membership.role(), p.role(), |&r| {
-        rank(r)
-    }))
+    Ok(std::cmp::max_by_key(
+        known_role(&membership)?,
+        p.role()?,
+        |&r| rank(r),
+    ))
+}
+
+/// A member's role, if this version knows it. One it does not (written by a newer
+/// version during a rolling upgrade) allows nothing: refused like a missing permission.
+pub fn known_role(membership: &Membership) -> Result<Role, AppError> {
+    membership.role().ok_or_else(|| {
+        AppError::forbidden(format!(
+            "the role \"{}\" held in this tenant is not one this version of Keyward knows, so it allows nothing here; an admin of the tenant can set the role again",
+            membership.role
+        ))
+    })
 }
 
 /// Decides one row of the matrix for one tenant.

@@ -32,7 +32,7 @@ use crate::db::models::password_reset::PasswordReset;
 use crate::db::models::{Account, AuditEvent, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{new_id, TokenDigest};
+use crate::domain::{new_id, AuditAction, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -129,7 +129,7 @@ fn audit_everywhere(
     by: &By<'_>,
     now: PrimitiveDateTime,
     account: &Account,
-    action: &'static str,
+    action: AuditAction,
     detail: &str,
 ) -> Result<(), AppError> {
     let mut tenants: Vec<Option<String>> = Membership::tenants_of(conn, &account.id)?
@@ -172,13 +172,6 @@ enum By<'a> {
     /// mail or opens a link need not be the account's owner, so the line names no account.
     NotSignedIn(Option<String>),
 }
-
-/// The actions recorded as done by someone not signed in (`By::NotSignedIn`).
-pub const NOT_SIGNED_IN_ACTIONS: [&str; 3] = [
-    "password_reset.requested",
-    "password_reset.refused",
-    "password_reset.opened",
-];
 
 /// The person the normalised email names, if any (service accounts have no password).
 fn person_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<Account>, AppError> {
@@ -230,7 +223,7 @@ pub fn set_password_by_operator(
             &By::Actor(actor),
             now,
             &account,
-            "password_reset.set_by_operator",
+            AuditAction::PasswordSetByOperator,
             "password set by the operator (keyward admin set-password); sessions ended, sign-in lockouts lifted",
         )
     })?;
@@ -299,7 +292,7 @@ pub fn request_by_mail(
                     &requester,
                     now,
                     account,
-                    "password_reset.refused",
+                    AuditAction::PasswordResetRefused,
                     &format!(
                         "password reset requests for this account's email refused (by someone not signed in, from {ip}): {}; refused for {} more minutes (further refusals are not recorded)",
                         limit_words(refusal.limit),
@@ -347,7 +340,7 @@ pub fn request_by_mail(
             &requester,
             now,
             account,
-            "password_reset.requested",
+            AuditAction::PasswordResetRequested,
             &format!("a password reset link was requested (by someone not signed in, from {ip}) and mailed to the account's address (valid one hour; older links void)"),
         )
     })
@@ -441,7 +434,7 @@ pub fn open_link(
                 &By::NotSignedIn(ip),
                 now,
                 &account,
-                "password_reset.opened",
+                AuditAction::PasswordResetOpened,
                 "the password reset link was opened (by someone not signed in: a mail scanner's prefetch opens it too)",
             )?;
         }
@@ -508,7 +501,7 @@ pub fn reset_password(
             &By::Actor(&actor),
             now,
             &account,
-            "password_reset.completed",
+            AuditAction::PasswordResetCompleted,
             &format!("password set through {how}; sessions ended, sign-in lockouts lifted"),
         )?;
         Ok(account)
@@ -665,7 +658,7 @@ pub fn create_reset_link(
             &By::Actor(actor),
             now,
             &target,
-            "password_reset.link_created",
+            AuditAction::PasswordResetLinkCreated,
             &format!(
                 "an admin made a password reset link (valid one hour, {how}; older links void)"
             ),

@@ -4,7 +4,7 @@
 use crate::db::models::{key_lineage, Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::quotas::{QuotaSetting, Quotas};
-use crate::domain::{ids::parse_id, new_id, AccountKind, PersonName, Role};
+use crate::domain::{ids::parse_id, new_id, AccountKind, AuditAction, PersonName, Role};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
@@ -89,7 +89,7 @@ pub fn create_service_account_within(
             now,
             Event {
                 tenant_id: Some(tenant_id),
-                action: "service_account.created",
+                action: AuditAction::ServiceAccountCreated,
                 target_id: Some(&account.id),
                 detail: format!(
                     "service account \"{}\" with the {} role",
@@ -160,7 +160,7 @@ fn describe(conn: &mut DbConnection, account: Account) -> Result<ServiceAccount,
     };
     let role = Membership::tenants_of(conn, &account.id)?
         .first()
-        .map(|(_, m)| m.role());
+        .and_then(|(_, m)| m.role());
     Ok(ServiceAccount {
         account,
         key_count,
@@ -202,7 +202,7 @@ pub fn rename_service_account(
             now,
             Event {
                 tenant_id: account.tenant_id.as_deref(),
-                action: "service_account.renamed",
+                action: AuditAction::ServiceAccountRenamed,
                 target_id: Some(&account.id),
                 detail: format!("\"{old}\" → \"{}\"", account.name),
             },
@@ -247,7 +247,7 @@ pub(crate) fn delete_audited(
         now,
         Event {
             tenant_id: Some(&tenant_id),
-            action: "service_account.removed",
+            action: AuditAction::ServiceAccountRemoved,
             target_id: Some(&account.id),
             detail: format!(
                 "service account \"{}\" and its {} key(s){why}",

@@ -170,7 +170,7 @@ pub fn signed_in_person(
     let tenants: Vec<TenantMembership> = Membership::tenants_of(conn, &account.id)?
         .into_iter()
         .map(|(tenant, m)| TenantMembership {
-            role: m.role(),
+            role: m.role_shown(),
             tenant,
         })
         .collect();

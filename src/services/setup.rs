@@ -5,7 +5,7 @@ use crate::db::models::sign_in::SetupToken;
 use crate::db::models::{Account, Tenant};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{Email, PersonName, Role, TenantName, TenantSlug, TokenDigest};
+use crate::domain::{AuditAction, Email, PersonName, Role, TenantName, TenantSlug, TokenDigest};
 use crate::error::AppError;
 use crate::services::passwords::HashedPassword;
 use crate::services::{accounts, members, tenants, transaction, Actor};
@@ -88,7 +88,7 @@ pub fn complete(
             &tenant.id,
             &account.id,
             Role::Admin,
-            "member.added",
+            AuditAction::MemberAdded,
         )?;
         SetupToken::clear(conn)?;
         Ok((tenant, account))

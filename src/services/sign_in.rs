@@ -12,14 +12,16 @@
 //! An unknown email is audited nowhere: it has no tenant, and `sign_in_failures`
 //! (bounded) already counts it.
 
+use crate::db::models::two_factor::TwoFactorRow;
 use crate::db::models::{Account, Membership};
 use crate::db::DbConnection;
+use crate::domain::AuditAction;
 use crate::domain::Password;
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::guess_limits::{self, Guess, KnownDevice, Limit, Purpose, Refusal};
 use crate::services::passwords::{decoy_hash, verify_password};
-use crate::services::{sessions, transaction, two_factor, Actor};
+use crate::services::{sessions, transaction, Actor};
 use time::PrimitiveDateTime;
 
 pub use crate::services::guess_limits::{LOCKOUT, WINDOW};
@@ -186,12 +188,12 @@ pub fn finish(
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
             // With two-factor on, the password only opens the code step (`two_factor`).
-            let (action, detail) = match two_factor::is_enabled(conn, &account.id)? {
+            let (action, detail) = match TwoFactorRow::is_enabled(conn, &account.id)? {
                 true => (
-                    "sign_in.code_required",
+                    AuditAction::SignInCodeRequired,
                     "password right; a two-factor code is asked for",
                 ),
-                false => ("sign_in.succeeded", "signed in with a password"),
+                false => (AuditAction::SignInSucceeded, "signed in with a password"),
             };
             audit_in_every_tenant(conn, now, &account, &attempt.ip, action, || detail.into())?;
             attempt.succeeded(conn)?;
@@ -205,16 +207,21 @@ pub fn finish(
             // Read for unknown emails too: the same queries, known account or not.
             let locked = guess_limits::locked_by(conn, now, &attempt.guess)?;
             if let Some(account) = account {
-                audit_in_every_tenant(conn, now, &account, &attempt.ip, "sign_in.failed", || {
-                    match locked {
+                audit_in_every_tenant(
+                    conn,
+                    now,
+                    &account,
+                    &attempt.ip,
+                    AuditAction::SignInFailed,
+                    || match locked {
                         Some(limit) => format!(
                             "wrong password, {}: locked for {} minutes",
                             limit_reached(limit),
                             LOCKOUT.whole_minutes()
                         ),
                         None => "wrong password".into(),
-                    }
-                })?;
+                    },
+                )?;
             }
             crate::telemetry::metrics::sign_in_failed();
             Err(AppError::unauthenticated(WRONG_CREDENTIALS))
@@ -253,7 +260,7 @@ fn audit_refusal(
 ) -> Result<(), AppError> {
     let why = limit_reached(refusal.limit);
     let minutes = refusal.minutes_left(now);
-    audit_in_every_tenant(conn, now, account, ip, "sign_in.refused", || {
+    audit_in_every_tenant(conn, now, account, ip, AuditAction::SignInRefused, || {
         format!(
             "sign-in refused without checking the password: wrong passwords, {why}; refused for {minutes} more minutes (further refusals are not recorded)"
         )
@@ -267,7 +274,7 @@ pub(crate) fn audit_in_every_tenant(
     now: PrimitiveDateTime,
     account: &Account,
     ip: &str,
-    action: &'static str,
+    action: AuditAction,
     detail: impl Fn() -> String,
 ) -> Result<(), AppError> {
     let actor = Actor::person(account.id.clone(), Some(ip.to_string()));

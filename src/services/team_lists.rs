@@ -4,11 +4,11 @@
 //! aggregates). Names a page shows are looked up for the whole page in one query.
 
 use crate::db::models::api_key_list::KeyPage;
-use crate::db::models::team_lists::{key_names_of, TeamWhere};
+use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::{Account, AuditEvent, Invitation, Membership};
 use crate::db::DbConnection;
 use crate::error::AppError;
-use crate::services::audit::AuditEntry;
+use crate::services::audit::{self, AuditEntry};
 use crate::services::invitations::PendingInvitation;
 use crate::services::members::Member;
 use crate::services::paging::{keyset, Keyset};
@@ -85,7 +85,7 @@ pub fn describe_service_accounts(
     Ok(accounts
         .into_iter()
         .map(|account| ServiceAccount {
-            role: roles.get(&account.id).map(Membership::role),
+            role: roles.get(&account.id).and_then(Membership::role),
             key_count: counts.get(&account.id).copied().unwrap_or(0),
             creator_name: account
                 .created_by
@@ -100,7 +100,7 @@ pub fn describe_service_accounts(
 fn describe_members(rows: Vec<(Account, Membership)>) -> Vec<Member> {
     rows.into_iter()
         .map(|(account, m)| Member {
-            role: m.role(),
+            role: m.role_shown(),
             joined_at: m.created_at,
             account,
         })
@@ -117,40 +117,6 @@ fn describe_invitations(
         .map(|invitation| PendingInvitation {
             created_by_name: names.get(&invitation.created_by).map(|(n, _)| n.clone()),
             invitation,
-        })
-        .collect())
-}
-
-/// Audit events with their actors' and keys' names: two queries for the page.
-pub fn describe_audit_events(
-    conn: &mut DbConnection,
-    events: Vec<AuditEvent>,
-) -> Result<Vec<AuditEntry>, AppError> {
-    let actors = Account::names_of(
-        conn,
-        events.iter().filter_map(|e| e.actor_id.clone()).collect(),
-    )?;
-    let keys = key_names_of(
-        conn,
-        events
-            .iter()
-            .filter_map(|e| e.actor_key_id.clone())
-            .collect(),
-    )?;
-    Ok(events
-        .into_iter()
-        .map(|event| {
-            let actor = event.actor_id.as_ref().and_then(|id| actors.get(id));
-            AuditEntry {
-                actor_name: actor.map(|(name, _)| name.clone()),
-                actor_kind: actor.map(|(_, kind)| *kind),
-                key_name: event
-                    .actor_key_id
-                    .as_ref()
-                    .and_then(|id| keys.get(id))
-                    .cloned(),
-                event,
-            }
         })
         .collect())
 }
@@ -234,5 +200,5 @@ team_list!(
         AuditEvent::tenant_page(conn, tenant_id, w, p)
     },
     |e| (e.at, e.id.clone()),
-    |conn, rows| describe_audit_events(conn, rows)
+    |conn, rows| audit::describe_audit_events(conn, rows)
 );

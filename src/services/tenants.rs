@@ -2,7 +2,7 @@
 
 use crate::db::models::{Account, ApiKey, Invitation, Membership, Tenant};
 use crate::db::DbConnection;
-use crate::domain::{new_id, TenantName, TenantSlug};
+use crate::domain::{new_id, AuditAction, TenantName, TenantSlug};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::require_operator;
@@ -50,7 +50,7 @@ pub(crate) fn insert_tenant(
         now,
         Event {
             tenant_id: Some(&tenant.id),
-            action: "tenant.created",
+            action: AuditAction::TenantCreated,
             target_id: Some(&tenant.id),
             detail: format!("tenant \"{}\" ({})", tenant.name, tenant.slug),
         },
@@ -104,7 +104,7 @@ pub fn delete_tenant(
             now,
             Event {
                 tenant_id: Some(&tenant.id),
-                action: "tenant.deleted",
+                action: AuditAction::TenantDeleted,
                 target_id: Some(&tenant.id),
                 detail: format!("tenant \"{}\" ({})", tenant.name, tenant.slug),
             },

@@ -31,7 +31,7 @@ use crate::db::models::two_factor::{
 use crate::db::models::{Account, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{new_id, TokenDigest};
+use crate::domain::{new_id, AuditAction, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -310,7 +310,7 @@ fn account(conn: &mut DbConnection, account_id: &str) -> Result<Account, AppErro
 
 /// Whether the account has two-factor on.
 pub fn is_enabled(conn: &mut DbConnection, account_id: &str) -> Result<bool, AppError> {
-    Ok(TwoFactorRow::find(conn, account_id)?.is_some_and(|r| r.enabled_at.is_some()))
+    Ok(TwoFactorRow::is_enabled(conn, account_id)?)
 }
 
 /// The person's two-factor state; when it is off, the enrolment waiting for a code (one
@@ -425,7 +425,7 @@ fn finish_password_check(
     actor: &Actor,
     check: PasswordCheck,
     verified: bool,
-    (refused_action, what): (&'static str, &str),
+    (refused_action, what): (AuditAction, &str),
 ) -> Result<Account, AppError> {
     let PasswordCheck {
         attempt, account, ..
@@ -488,7 +488,7 @@ pub fn confirm_enrolment(
         actor,
         check,
         verified,
-        ("two_factor.enable_refused", "turning two-factor on"),
+        (AuditAction::TwoFactorEnableRefused, "turning two-factor on"),
     )?;
     let account_id = account.id.clone();
     let code = authenticator_code(code)?;
@@ -527,7 +527,7 @@ pub fn confirm_enrolment(
             actor,
             &account_id,
             (
-                "two_factor.enabled",
+                AuditAction::TwoFactorEnabled,
                 "two-factor authentication turned on; other sessions ended",
             ),
         )
@@ -566,7 +566,7 @@ pub fn regenerate_recovery_codes(
         actor,
         check,
         verified,
-        ("two_factor.recovery_codes_refused", "new recovery codes"),
+        (AuditAction::RecoveryCodesRefused, "new recovery codes"),
     )?;
     let account_id = account.id;
     transaction(conn, |conn| {
@@ -584,7 +584,7 @@ pub fn regenerate_recovery_codes(
             actor,
             &account_id,
             (
-                "two_factor.recovery_codes_regenerated",
+                AuditAction::RecoveryCodesRegenerated,
                 "new recovery codes; the old ones no longer work",
             ),
         )
@@ -599,7 +599,7 @@ fn new_recovery_codes(
     keys: &TwoFactorKeys,
     actor: &Actor,
     account_id: &str,
-    (action, detail): (&'static str, &str),
+    (action, detail): (AuditAction, &str),
 ) -> Result<RecoveryCodes, AppError> {
     use rand::RngExt;
     RecoveryCodeRow::delete_of_account(conn, account_id)?;
@@ -790,9 +790,14 @@ pub fn complete_sign_in(
                     RecoveryCodeRow::count_unused(conn, &account.id)?
                 ),
             };
-            sign_in::audit_in_every_tenant(conn, now, &account, ip, "sign_in.succeeded", || {
-                detail.clone()
-            })?;
+            sign_in::audit_in_every_tenant(
+                conn,
+                now,
+                &account,
+                ip,
+                AuditAction::SignInSucceeded,
+                || detail.clone(),
+            )?;
             Ok(CompletedSignIn {
                 account,
                 next: pending.next,
@@ -801,8 +806,14 @@ pub fn complete_sign_in(
         }
         Err(why) => {
             let locked = attempt.locked_by(conn, now)?;
-            sign_in::audit_in_every_tenant(conn, now, &account, ip, "sign_in.code_failed", || {
-                match locked {
+            sign_in::audit_in_every_tenant(
+                conn,
+                now,
+                &account,
+                ip,
+                AuditAction::SignInCodeFailed,
+                || {
+                    match locked {
                     Some(_) => format!(
                         "{why}: {} wrong codes within {} minutes; the code step is locked for {} minutes",
                         guess_limits::MAX_ACCOUNT,
@@ -811,7 +822,8 @@ pub fn complete_sign_in(
                     ),
                     None => why.to_string(),
                 }
-            })?;
+                },
+            )?;
             crate::telemetry::metrics::sign_in_failed();
             Err(AppError::unauthenticated(WRONG_CODE))
         }
@@ -883,7 +895,7 @@ fn begin_code_attempt(
                     now,
                     account,
                     ip,
-                    "sign_in.code_refused",
+                    AuditAction::SignInCodeRefused,
                     || {
                         format!("two-factor code refused without checking it: too many wrong codes; refused for {minutes} more minutes (further refusals are not recorded)")
                     },
@@ -938,7 +950,10 @@ pub fn finish_disable(
         actor,
         pending,
         verified,
-        ("two_factor.disable_refused", "turning two-factor off"),
+        (
+            AuditAction::TwoFactorDisableRefused,
+            "turning two-factor off",
+        ),
     )?;
     let code = parse_code("code", code)?;
     let ip = actor.ip.as_deref().unwrap_or("unknown");
@@ -950,7 +965,7 @@ pub fn finish_disable(
             now,
             actor,
             &account.id,
-            "two_factor.disable_refused",
+            AuditAction::TwoFactorDisableRefused,
             format!("turning two-factor off refused: {why}"),
         )?;
         return Err(AppError::invalid("code", WRONG_CODE));
@@ -963,7 +978,7 @@ pub fn finish_disable(
             now,
             actor,
             &account.id,
-            "two_factor.disabled",
+            AuditAction::TwoFactorDisabled,
             "two-factor authentication turned off (password and code given)".into(),
         )
     })
@@ -1004,7 +1019,7 @@ pub fn reset_by_operator(
             now,
             actor,
             &account.id,
-            "two_factor.reset",
+            AuditAction::TwoFactorReset,
             format!("two-factor authentication turned off for {email} by an operator"),
         )
     })?;
@@ -1018,7 +1033,7 @@ fn audit_in_every_tenant(
     now: PrimitiveDateTime,
     actor: &Actor,
     account_id: &str,
-    action: &'static str,
+    action: AuditAction,
     detail: String,
 ) -> Result<(), AppError> {
     let tenants = Membership::tenants_of(conn, account_id)?;
@@ -1103,7 +1118,7 @@ pub fn set_tenant_requirement(
             now,
             Event {
                 tenant_id: Some(tenant_id),
-                action: "tenant.two_factor_requirement_changed",
+                action: AuditAction::TwoFactorRequirementChanged,
                 target_id: Some(tenant_id),
                 detail: match required {
                     true => "two-factor authentication required of members".into(),

@@ -247,7 +247,16 @@ async fn an_expired_key_is_refused_as_expired_once_the_clock_passes_it(backend: 
     let ada_id = ada.id.clone();
     let listed = app
         .run(move |conn, _| {
-            services::api_keys::list_own_api_keys(conn, &Actor::person(ada_id, None))
+            services::key_lists::own_api_keys_page(
+                conn,
+                &Actor::person(ada_id, None),
+                &keyward::db::models::api_key_list::KeyWhere::default(),
+                &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                    limit: 1_000,
+                    cursor: None,
+                },
+            )
+            .map(|k| k.page.rows)
         })
         .await
         .unwrap();
@@ -263,19 +272,24 @@ async fn a_role_change_changes_what_an_existing_key_may_do(backend: Backend) {
     let sa = app.create_service_account(&tenant, "deployer").await;
     app.create_key(&sa.id, &tenant, None).await;
 
-    let list_sa_keys = |key: String, tenant: String| {
+    let list_sa_keys = |key: String, sa: String| {
         let token = PlainToken::parse(&key).unwrap();
         move |conn: &mut keyward::db::DbConnection, now| {
             let principal = services::auth::authenticate(conn, now, &token, &[], None)?;
-            services::api_keys::list_service_account_keys(
+            services::key_lists::service_account_keys(
                 conn,
                 &Actor::api_key(principal, None),
-                &tenant,
+                &sa,
+                &keyward::db::models::api_key_list::KeyWhere::default(),
+                &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                    limit: 1_000,
+                    cursor: None,
+                },
             )
         }
     };
     assert_eq!(whoami(&app, &key).await.1["role"], "USER");
-    let refused = app.run(list_sa_keys(key.clone(), tenant.clone())).await;
+    let refused = app.run(list_sa_keys(key.clone(), sa.id.clone())).await;
     assert!(matches!(
         refused,
         Err(keyward::error::AppError::Forbidden(_))
@@ -289,7 +303,7 @@ async fn a_role_change_changes_what_an_existing_key_may_do(backend: Backend) {
     .unwrap();
     assert_eq!(whoami(&app, &key).await.1["role"], "ADMIN");
     let allowed = app
-        .run(list_sa_keys(key.clone(), tenant.clone()))
+        .run(list_sa_keys(key.clone(), sa.id.clone()))
         .await
         .unwrap();
     assert_eq!(allowed.len(), 1);

@@ -62,7 +62,17 @@ async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Response {
 async fn own_key_count(app: &TestApp, account_id: &str) -> usize {
     let id = account_id.to_string();
     app.run(move |conn, _| {
-        Ok(services::api_keys::list_own_api_keys(conn, &Actor::person(id, None))?.len())
+        Ok(services::key_lists::own_api_keys_page(
+            conn,
+            &Actor::person(id, None),
+            &keyward::db::models::api_key_list::KeyWhere::default(),
+            &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                limit: 1_000,
+                cursor: None,
+            },
+        )
+        .map(|k| k.page.rows)?
+        .len())
     })
     .await
     .unwrap()

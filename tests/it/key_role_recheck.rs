@@ -28,7 +28,7 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
         let authenticated = |conn: &mut keyward::db::DbConnection| -> Result<Actor, AppError> {
             let token = PlainToken::parse(&ada_key)?;
             let principal = services::auth::authenticate(conn, now, &token, &[], None)?;
-            assert_eq!(principal.role(), Role::Admin);
+            assert_eq!(principal.role().ok(), Some(Role::Admin));
             Ok(Actor::api_key(principal, None))
         };
 

@@ -607,7 +607,10 @@ async fn key_and_service_account_names_are_unique_and_a_rotated_key_hands_its_na
                     name: keyward::domain::KeyName::parse("laptop")?,
                     expires_at: None,
                     read_only: false,
+                    allowed_ips: Default::default(),
                 },
+                keyward::domain::new_id(),
+                &keyward::domain::Quotas::default(),
             )
         })
         .await;

@@ -35,6 +35,7 @@ mod security_files;
 mod security_tenants;
 mod session_ended;
 mod session_rotation;
+mod stored_vocabulary;
 mod team;
 mod team_pages;
 mod two_factor;

@@ -136,7 +136,10 @@ fn operator_key(
             name: KeyName::parse(&format!("target {}", uuid::Uuid::new_v4().simple()))?,
             expires_at: None,
             read_only: false,
+            allowed_ips: Default::default(),
         },
+        keyward::domain::new_id(),
+        &keyward::domain::Quotas::default(),
     )?
     .key
     .id)
@@ -217,7 +220,10 @@ fn rows() -> Vec<Row> {
                         name: KeyName::parse(&format!("mine {}", uuid::Uuid::new_v4().simple()))?,
                         expires_at: None,
                         read_only: false,
+                        allowed_ips: Default::default(),
                     },
+                    keyward::domain::new_id(),
+                    &keyward::domain::Quotas::default(),
                 )
                 .map(drop)
             },
@@ -237,7 +243,10 @@ fn rows() -> Vec<Row> {
                         name: KeyName::parse("for the robot")?,
                         expires_at: None,
                         read_only: false,
+                        allowed_ips: Default::default(),
                     },
+                    keyward::domain::new_id(),
+                    &keyward::domain::Quotas::default(),
                 )
                 .map(drop)
             },
@@ -261,7 +270,10 @@ fn rows() -> Vec<Row> {
                         name: KeyName::parse("not yours")?,
                         expires_at: None,
                         read_only: false,
+                        allowed_ips: Default::default(),
                     },
+                    keyward::domain::new_id(),
+                    &keyward::domain::Quotas::default(),
                 )
                 .map(drop)
             },
@@ -270,7 +282,16 @@ fn rows() -> Vec<Row> {
             "list your own keys (all tenants)",
             |_| true,
             |conn, _, actor, _| {
-                let keys = services::api_keys::list_own_api_keys(conn, actor)?;
+                let keys = services::key_lists::own_api_keys_page(
+                    conn,
+                    actor,
+                    &keyward::db::models::api_key_list::KeyWhere::default(),
+                    &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                        limit: 1_000,
+                        cursor: None,
+                    },
+                )
+                .map(|k| k.page.rows)?;
                 assert!(
                     !keys.is_empty() && keys.iter().all(|k| actor.is(&k.account.id)),
                     "only and all of your own keys"
@@ -282,7 +303,17 @@ fn rows() -> Vec<Row> {
             "list keys of T's service accounts",
             admins,
             |conn, _, actor, w| {
-                services::api_keys::list_service_account_keys(conn, actor, &w.tenant).map(drop)
+                services::key_lists::service_account_keys(
+                    conn,
+                    actor,
+                    &w.sa,
+                    &keyward::db::models::api_key_list::KeyWhere::default(),
+                    &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                        limit: 1_000,
+                        cursor: None,
+                    },
+                )
+                .map(drop)
             },
         ),
         (
@@ -473,7 +504,9 @@ async fn every_row_of_the_permission_matrix_holds_for_every_kind_of_caller(backe
                         // Another tenant's service account does not exist for outsiders.
                         (Err(AppError::NotFound(m)), false) if m == "service account not found" => {
                             caller.who == Who::Outsider
-                                && (row.starts_with("rename") || row.starts_with("remove"))
+                                && (row.starts_with("rename")
+                                    || row.starts_with("remove")
+                                    || row.starts_with("list keys of T's service accounts"))
                         }
                         _ => false,
                     };
@@ -560,10 +593,35 @@ async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_ten
                 None,
             )?;
             let through_b = Actor::api_key(principal, None);
-            let seen_through_b = services::api_keys::list_own_api_keys(conn, &through_b)?;
-            let seen_in_session =
-                services::api_keys::list_own_api_keys(conn, &Actor::person(pat.clone(), None))?;
-            let visible_through_b = services::api_keys::list_visible_api_keys(conn, &through_b)?;
+            let seen_through_b = services::key_lists::own_api_keys_page(
+                conn,
+                &through_b,
+                &keyward::db::models::api_key_list::KeyWhere::default(),
+                &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                    limit: 1_000,
+                    cursor: None,
+                },
+            )
+            .map(|k| k.page.rows)?;
+            let seen_in_session = services::key_lists::own_api_keys_page(
+                conn,
+                &Actor::person(pat.clone(), None),
+                &keyward::db::models::api_key_list::KeyWhere::default(),
+                &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                    limit: 1_000,
+                    cursor: None,
+                },
+            )
+            .map(|k| k.page.rows)?;
+            let visible_through_b = services::key_lists::visible_api_keys(
+                conn,
+                &through_b,
+                &keyward::db::models::api_key_list::KeyWhere::default(),
+                &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                    limit: 1_000,
+                    cursor: None,
+                },
+            )?;
             let revoke_a_through_b =
                 services::api_keys::revoke_api_key(conn, &through_b, now, &key_in_a);
             let create_in_a_through_b = services::api_keys::create_api_key(
@@ -576,7 +634,10 @@ async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_ten
                     name: KeyName::parse("sideways")?,
                     expires_at: None,
                     read_only: false,
+                    allowed_ips: Default::default(),
                 },
+                keyward::domain::new_id(),
+                &keyward::domain::Quotas::default(),
             );
             Ok((
                 seen_through_b,
@@ -640,7 +701,10 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     name: KeyName::parse("rotated")?,
                     expires_at: None,
                     read_only: false,
+                    allowed_ips: Default::default(),
                 },
+                keyward::domain::new_id(),
+                &keyward::domain::Quotas::default(),
             );
             let other_sa = throwaway_sa(conn, now, &w.tenant)?;
             let other = services::api_keys::create_api_key(
@@ -653,7 +717,10 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     name: KeyName::parse("not mine")?,
                     expires_at: None,
                     read_only: false,
+                    allowed_ips: Default::default(),
                 },
+                keyward::domain::new_id(),
+                &keyward::domain::Quotas::default(),
             );
             Ok((
                 own.map(|c| c.token.expose_secret().starts_with("kws_")),
@@ -691,7 +758,10 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                     name: KeyName::parse(&format!("parallel {i}"))?,
                     expires_at: None,
                     read_only: false,
+                    allowed_ips: Default::default(),
                 },
+                keyward::domain::new_id(),
+                &keyward::domain::Quotas::default(),
             )?;
             services::api_keys::revoke_api_key(conn, &actor, now, &key.key.id)?;
             services::service_accounts::create_service_account(

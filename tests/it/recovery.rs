@@ -731,7 +731,10 @@ async fn api_keys_cannot_make_reset_links(backend: Backend) {
                     name: keyward::domain::KeyName::parse("read only")?,
                     expires_at: None,
                     read_only: true,
+                    allowed_ips: Default::default(),
                 },
+                keyward::domain::new_id(),
+                &keyward::domain::Quotas::default(),
             )
         })
         .await

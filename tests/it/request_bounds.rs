@@ -253,7 +253,7 @@ async fn key_allowed_from(
             let expires_at = expires_in_days
                 .map(|d| keyward::domain::ExpiresAt::parse(now + time::Duration::days(d), now))
                 .transpose()?;
-            services::ip_allow::create_api_key_allowed_from(
+            services::api_keys::create_api_key(
                 conn,
                 &Actor::operator(),
                 now,
@@ -263,9 +263,9 @@ async fn key_allowed_from(
                     name: KeyName::parse(&format!("listed {}", &new_id()[..8]))?,
                     expires_at,
                     read_only,
+                    allowed_ips: allowed,
                 },
                 new_id(),
-                &allowed,
                 &Quotas::default(),
             )
         })

@@ -287,7 +287,10 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
                 name: keyward::domain::KeyName::parse("k")?,
                 expires_at: None,
                 read_only: false,
+                allowed_ips: Default::default(),
             },
+            keyward::domain::new_id(),
+            &keyward::domain::Quotas::default(),
         )?;
         services::api_keys::revoke_api_key(conn, &person, now, &key.key.id)?;
         let inv = services::invitations::create_invitation(conn, &person, now, &t, Role::User)?;

@@ -588,11 +588,20 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
         )
         .await;
     assert_eq!(delete.status(), 404);
-    let (b, admin) = (b_tenant.clone(), t.admin.clone());
+    let (sa, admin) = (sa_in_b.clone(), t.admin.clone());
     let keys = t
         .app
         .run(move |conn, _| {
-            services::api_keys::list_service_account_keys(conn, &Actor::person(admin, None), &b)
+            services::key_lists::service_account_keys(
+                conn,
+                &Actor::person(admin, None),
+                &sa,
+                &keyward::db::models::api_key_list::KeyWhere::default(),
+                &keyward::db::models::api_key_list::KeyPage::OlderThan {
+                    limit: 1_000,
+                    cursor: None,
+                },
+            )
         })
         .await
         .unwrap();

@@ -217,12 +217,12 @@ impl Agent {
 pub fn audit_time(
     conn: &mut DbConnection,
     target_id: &str,
-    action: &str,
+    action: crate::domain::AuditAction,
 ) -> QueryResult<Option<PrimitiveDateTime>> {
     use crate::db::schema::audit_events;
     audit_events::table
         .filter(audit_events::target_id.eq(target_id))
-        .filter(audit_events::action.eq(action))
+        .filter(audit_events::action.eq(action.as_str()))
         .order(audit_events::at.desc())
         .select(audit_events::at)
         .first(conn)

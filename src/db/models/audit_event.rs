@@ -19,6 +19,11 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// The action recorded; one this version does not know reads as `Other`.
+    pub fn action(&self) -> crate::domain::AuditAction {
+        crate::domain::AuditAction::from_stored(&self.action)
+    }
+
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
         diesel::insert_into(audit_events::table)
             .values(self)

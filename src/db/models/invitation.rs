@@ -23,6 +23,28 @@ pub struct Invitation {
 }
 
 impl Invitation {
+    /// "invitation as User “for Grace”": the audit log's words for a link.
+    pub fn described(&self) -> String {
+        let role: &str = match self.role() {
+            Some(role) => role.label(),
+            None => &self.role,
+        };
+        let mut text = match &self.note {
+            Some(note) => format!("invitation as {role} “{note}”"),
+            None => format!("invitation as {role}"),
+        };
+        if let Some(email) = &self.email {
+            text.push_str(&format!(", mailed to {email}"));
+        }
+        text
+    }
+
+    /// The role the link grants; `None` for one this version does not know, which no
+    /// one can join with.
+    pub fn role(&self) -> Option<crate::domain::Role> {
+        crate::domain::Role::from_stored(&self.role)
+    }
+
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
         diesel::insert_into(invitations::table)
             .values(self)

@@ -15,8 +15,15 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::ReadOnlyUser)
+    /// `None` for a role this version does not know: refused like a missing permission.
+    pub fn role(&self) -> Option<Role> {
+        Role::from_stored(&self.role)
+    }
+
+    /// The role a list shows: one this version does not know shows as the lowest, which
+    /// is no promise of anything, since every permission check refuses it.
+    pub fn role_shown(&self) -> Role {
+        self.role().unwrap_or(Role::ReadOnlyUser)
     }
 
     pub fn find(

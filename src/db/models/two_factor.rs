@@ -51,6 +51,11 @@ impl TwoFactorRow {
             .optional()
     }
 
+    /// Whether the account has two-factor on (an enrolment waiting for its code is not).
+    pub fn is_enabled(conn: &mut DbConnection, account_id: &str) -> QueryResult<bool> {
+        Ok(Self::find(conn, account_id)?.is_some_and(|r| r.enabled_at.is_some()))
+    }
+
     /// Replaces the account's row (an enrolment started again).
     pub fn replace(&self, conn: &mut DbConnection) -> QueryResult<()> {
         diesel::delete(two_factor::table.find(&self.account_id)).execute(conn)?;

@@ -1,19 +1,21 @@
 //! Plain JSON routes for scripts and health checks, authenticated by API key only.
 
 use crate::api_caller::ApiCaller;
+use crate::error::AppError;
 use actix_web::HttpResponse;
 
 /// `GET /api/whoami`: what the presented key authenticates as.
-pub async fn whoami(caller: ApiCaller) -> HttpResponse {
+pub async fn whoami(caller: ApiCaller) -> Result<HttpResponse, AppError> {
     let p = &caller.principal;
-    HttpResponse::Ok()
+    let role = p.role()?;
+    Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({
             "account_id": p.account_id(),
             "account_type": p.account_kind().as_str(),
             "tenant_id": p.tenant_id(),
-            "role": p.role().as_str(),
+            "role": role.as_str(),
             "api_key_id": p.key_id(),
             "read_only": p.read_only(),
-        }))
+        })))
 }

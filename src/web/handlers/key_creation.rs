@@ -4,8 +4,7 @@
 
 use crate::domain::{AllowedIps, ExpiresAt, InvalidInput, KeyName};
 use crate::error::{AppError, HtmlError};
-use crate::services::api_keys::NewApiKey;
-use crate::services::ip_allow;
+use crate::services::api_keys::{self, NewApiKey};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::key_lifecycle::created_view;
 use crate::web::htmx::html;
@@ -188,15 +187,12 @@ pub(crate) async fn create_key_from_form(
         name,
         expires_at,
         read_only: !input.read_only.is_empty(),
+        allowed_ips: allowed,
     };
     let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
     let quotas = state.settings.quotas;
     let created = match state
-        .run(move |conn, now| {
-            ip_allow::create_api_key_allowed_from(
-                conn, &actor, now, new_key, key_id, &allowed, &quotas,
-            )
-        })
+        .run(move |conn, now| api_keys::create_api_key(conn, &actor, now, new_key, key_id, &quotas))
         .await
     {
         Ok(created) => created,

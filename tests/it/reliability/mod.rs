@@ -110,7 +110,10 @@ pub fn operator_key(conn: &mut DbConnection, account_id: &str, tenant_id: &str) 
             name: KeyName::parse(&format!("seed {}", uuid::Uuid::new_v4().simple())).unwrap(),
             expires_at: None,
             read_only: false,
+            allowed_ips: Default::default(),
         },
+        keyward::domain::new_id(),
+        &keyward::domain::Quotas::default(),
     )
     .unwrap();
     created.token.expose_secret().to_string()

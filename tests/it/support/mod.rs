@@ -421,7 +421,10 @@ impl TestApp {
                         name,
                         expires_at,
                         read_only: false,
+                        allowed_ips: Default::default(),
                     },
+                    keyward::domain::new_id(),
+                    &keyward::domain::Quotas::default(),
                 )
             })
             .await

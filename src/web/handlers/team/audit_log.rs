@@ -96,14 +96,16 @@ pub async fn page(
             actor: match (&e.actor_name, &e.event.actor_id) {
                 (Some(name), _) => name.clone(),
                 (None, Some(id)) => format!("removed account {id}"),
-                (None, None) if not_signed_in(&e.event.action) => "someone not signed in".into(),
+                (None, None) if e.event.action().by_someone_not_signed_in() => {
+                    "someone not signed in".into()
+                }
                 (None, None) => "an operator".into(),
             },
             actor_id: e.event.actor_id.clone(),
             actor_kind: match e.actor_kind {
                 Some(AccountKind::ServiceAccount) => "service account",
                 Some(AccountKind::User) => "person",
-                None if not_signed_in(&e.event.action) => "anonymous",
+                None if e.event.action().by_someone_not_signed_in() => "anonymous",
                 None if e.event.actor_id.is_none() => "keyward admin",
                 None => "account",
             },
@@ -111,8 +113,8 @@ pub async fn page(
                 Some(name) => format!("“{name}”"),
                 None => format!("{id} (deleted)"),
             }),
-            action_label: audit::label(&e.event.action),
-            action: e.event.action.clone(),
+            action_label: e.event.action().label(),
+            action: e.event.action().as_str().to_string(),
             target: e.event.target_id.clone().unwrap_or_default(),
             detail: e.event.detail.clone(),
             ip: e.event.ip.clone().unwrap_or_else(|| "—".into()),
@@ -145,7 +147,7 @@ pub async fn page(
             team,
             rows,
             actions: audit::tenant_actions()
-                .map(|a| (a, audit::label(a)))
+                .map(|a| (a.as_str(), a.label()))
                 .collect(),
             action,
             who,
@@ -154,10 +156,4 @@ pub async fn page(
             frame,
         },
     )
-}
-
-/// Events recorded with no account because whoever did them was not signed in (a reset
-/// mail asked for, a reset link opened): not the operator's.
-fn not_signed_in(action: &str) -> bool {
-    crate::services::recovery::NOT_SIGNED_IN_ACTIONS.contains(&action)
 }

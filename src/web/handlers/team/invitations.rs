@@ -52,10 +52,7 @@ pub(super) fn row(
             .unwrap_or("(account removed)")
             .to_string(),
         id: i.id.clone(),
-        role: Role::parse(&i.role)
-            .map(Role::label)
-            .unwrap_or_default()
-            .to_string(),
+        role: i.role().map_or(i.role.clone(), |r| r.label().to_string()),
         note: i.note.clone().unwrap_or_default(),
         email: i.email.clone(),
         created: date_time(i.created_at),

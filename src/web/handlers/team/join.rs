@@ -106,9 +106,7 @@ pub async fn accept(
         })
         .await?;
     session::set_current_tenant(&signed_in.session, &tenant.id)?;
-    let role = crate::domain::Role::parse(&membership.role)
-        .map(|r| r.label())
-        .unwrap_or_default();
+    let role = membership.role().map_or("a member", |r| r.label());
     session::set_flash(
         &signed_in.session,
         format!("You joined {} as {role}.", tenant.name),

@@ -5,6 +5,7 @@ use super::service_account_page::{detail, detail_for, detail_page, Detail};
 use super::service_accounts::{SaKeyPath, SaPath};
 use super::team_of;
 use crate::error::{AppError, HtmlError};
+use crate::services::service_accounts;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::key_creation::{
     create_key_from_form, created_key_dialog, key_form_answer, CreateKeyInput,
@@ -36,7 +37,7 @@ pub async fn keys(
 
 fn key_form(
     signed_in: &SignedIn,
-    d: &Detail,
+    target: &KeyTarget,
     nonce: String,
     input: CreateKeyInput,
     now: PrimitiveDateTime,
@@ -45,12 +46,41 @@ fn key_form(
     // A service account's keys serve its own tenant only: nothing to choose.
     input.into_form(
         signed_in,
-        (d.list_url.clone(), d.account.url.clone()),
+        (target.list_url.clone(), target.url.clone()),
         nonce,
         now,
         Vec::new(),
         errors,
     )
+}
+
+/// What making a key needs of its service account: that the caller manages it in this
+/// team, and its addresses; not the page's key list and agents (`detail`).
+struct KeyTarget {
+    tenant_id: String,
+    account_id: String,
+    url: String,
+    list_url: String,
+}
+
+async fn key_target(
+    signed_in: &SignedIn,
+    state: &AppState,
+    slug: &str,
+    sa_id: &str,
+) -> Result<KeyTarget, HtmlError> {
+    let team = team_of(signed_in, slug)?;
+    let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), sa_id.to_string());
+    let account = state
+        .run(move |conn, _| service_accounts::find_managed(conn, &actor, Some(&tenant_id), &id))
+        .await?;
+    let url = format!("{}/service-accounts/{}", team.base, account.id);
+    Ok(KeyTarget {
+        tenant_id: team.id,
+        account_id: account.id,
+        list_url: format!("{url}/api-keys"),
+        url,
+    })
 }
 
 /// `GET …/{sa_id}/api-keys/new`: the create-key dialog, with a one-time nonce.
@@ -60,17 +90,17 @@ pub async fn new_key_form(
     state: web::Data<AppState>,
     path: web::Path<SaPath>,
 ) -> Result<HttpResponse, HtmlError> {
-    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    let target = key_target(&signed_in, &state, &path.slug, &path.sa_id).await?;
     let nonce = session::issue_form_nonce(&signed_in.session)?;
     let form = key_form(
         &signed_in,
-        &d,
+        &target,
         nonce,
         CreateKeyInput::default(),
         state.clock.now(),
         FieldErrors::default(),
     );
-    let policy = key_policy_of(&state, &signed_in, Some(d.team.id.clone())).await;
+    let policy = key_policy_of(&state, &signed_in, Some(target.tenant_id.clone())).await;
     let answer = FormAnswer::new(hx, &signed_in, NAV);
     key_form_answer(&answer, StatusCode::OK, form.with_policy(policy))
 }
@@ -84,24 +114,24 @@ pub async fn create_key(
     input: web::Form<CreateKeyInput>,
 ) -> Result<HttpResponse, HtmlError> {
     let mut input = input.into_inner();
-    let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
+    let target = key_target(&signed_in, &state, &path.slug, &path.sa_id).await?;
     // The key serves the tenant of the URL, whatever the form says.
-    input.tenant_id = d.team.id.clone();
+    input.tenant_id = target.tenant_id.clone();
     let outcome = create_key_from_form(
         &state,
         &signed_in,
         &input,
-        &d.account.id,
+        &target.account_id,
         FieldErrors::default(),
-        &d.account.url,
+        &target.url,
     )
     .await?;
     let view = match outcome {
         Ok(view) => view,
         Err(errors) => {
             let nonce = input.nonce.clone();
-            let form = key_form(&signed_in, &d, nonce, input, state.clock.now(), errors);
-            let policy = key_policy_of(&state, &signed_in, Some(d.team.id.clone())).await;
+            let form = key_form(&signed_in, &target, nonce, input, state.clock.now(), errors);
+            let policy = key_policy_of(&state, &signed_in, Some(target.tenant_id.clone())).await;
             let answer = FormAnswer::new(hx, &signed_in, NAV);
             return key_form_answer(
                 &answer,
@@ -113,6 +143,7 @@ pub async fn create_key(
     if hx.wants_partial() {
         return created_key_dialog(view);
     }
+    // Without JavaScript the whole page answers, with the new key on it.
     let d = detail(&signed_in, &state, &path.slug, &path.sa_id).await?;
     html(
         StatusCode::OK,
