@@ -22,6 +22,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use keyward::db::{Database, DatabaseUrl, DbConnection};
+use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{Clock, Email, KeyName, Password, PersonName, PlainToken, Role};
 use keyward::domain::{TenantName, TenantSlug, TokenKind};
 use keyward::services::{self, Actor};
@@ -404,7 +405,15 @@ fn seed(conn: &mut DbConnection, connections: usize) -> Seeded {
             .unwrap(),
     )
     .unwrap();
-    services::members::add_member(conn, &op, now, &t.id, &a.id, Role::Admin).unwrap();
+    services::members::add_member(
+        conn,
+        &op,
+        now,
+        &TenantId::from_stored(&t.id),
+        &AccountId::from_stored(&a.id),
+        Role::Admin,
+    )
+    .unwrap();
     for i in 0..SIGN_INS {
         services::accounts::create_user(
             conn,

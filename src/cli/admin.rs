@@ -228,7 +228,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             let role = Role::parse(&role)?;
             let t = tenants::find_by_slug(conn, &tenant)?;
             let a = accounts::find_by_email_or_id(conn, &Email::parse(&email)?.into_inner())?;
-            members::add_member(conn, &operator, now, &t.id, &a.id, role)?;
+            members::add_member(conn, &operator, now, &t.tenant_id(), &a.account_id(), role)?;
             (
                 format!("added {} to {} as {}", a.name, t.slug, role.cli_name()),
                 json!({ "account_id": a.id, "tenant_id": t.id, "role": role.as_str() }),

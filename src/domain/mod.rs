@@ -17,7 +17,7 @@ pub use allowed_ips::AllowedIps;
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use audit_action::AuditAction;
 pub use clock::Clock;
-pub use ids::new_id;
+pub use ids::{new_id, AccountId, AgentId, ApiKeyId, AuditEventId, InvitationId, TenantId};
 pub use key_policy::KeyPolicy;
 pub use names::{
     Email, ExpiresAt, InvitationNote, KeyName, Password, PersonName, TenantName, TenantSlug,

@@ -3,6 +3,7 @@
 
 use crate::api_caller::ApiCaller;
 use crate::db::DbConnection;
+use crate::domain::TenantId;
 use crate::error::AppError;
 use crate::graphql::scalars::Uuid;
 use crate::services::Actor;
@@ -56,9 +57,9 @@ impl RequestContext {
 
 /// A `tenant_id` argument, or the key's own tenant when it is left out. A tenant other
 /// than the key's is refused by the permission service, not here.
-pub fn tenant_or_own(tenant_id: Option<Uuid>, actor: &Actor) -> Result<String, AppError> {
+pub fn tenant_or_own(tenant_id: Option<Uuid>, actor: &Actor) -> Result<TenantId, AppError> {
     tenant_id
-        .map(|t| t.0)
-        .or_else(|| actor.bound_tenant().map(str::to_string))
+        .map(Uuid::tenant)
+        .or_else(|| actor.bound_tenant().map(TenantId::from_stored))
         .ok_or_else(|| AppError::invalid("tenant_id", "name the tenant"))
 }

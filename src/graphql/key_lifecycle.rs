@@ -121,7 +121,7 @@ impl KeyLifecycleQuery {
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(tenant_id, actor)?;
                 let report = key_policy::policy_report(conn, actor, now, &tenant_id)?;
-                Ok(GqlTenantKeyPolicy::new(tenant_id, report))
+                Ok(GqlTenantKeyPolicy::new(tenant_id.into_inner(), report))
             })
             .await
     }
@@ -183,7 +183,7 @@ impl KeyLifecycleMutation {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
                 let report =
                     key_policy::set_tenant_key_policy(conn, actor, now, &tenant_id, policy)?;
-                Ok(GqlTenantKeyPolicy::new(tenant_id, report))
+                Ok(GqlTenantKeyPolicy::new(tenant_id.into_inner(), report))
             })
             .await
     }

@@ -407,7 +407,7 @@ impl MembersMutation {
                     actor,
                     now,
                     &tenant_id,
-                    &input.user_id.0,
+                    &input.user_id.account(),
                     input.role.into(),
                 )?;
                 GqlMember::with_two_factor(conn, vec![member])
@@ -429,7 +429,7 @@ impl MembersMutation {
         RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
-                members::remove_member(conn, actor, now, &tenant_id, &input.user_id.0)
+                members::remove_member(conn, actor, now, &tenant_id, &input.user_id.account())
             })
             .await?;
         Ok(SuccessPayload { success: true })

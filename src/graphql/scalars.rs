@@ -25,6 +25,30 @@ impl ScalarType for Uuid {
     }
 }
 
+/// The scalar holds the canonical form already: it becomes the domain's id as is.
+impl Uuid {
+    pub fn tenant(self) -> crate::domain::TenantId {
+        crate::domain::TenantId::from_stored(self.0)
+    }
+    pub fn account(self) -> crate::domain::AccountId {
+        crate::domain::AccountId::from_stored(self.0)
+    }
+    pub fn api_key(self) -> crate::domain::ApiKeyId {
+        crate::domain::ApiKeyId::from_stored(self.0)
+    }
+}
+
+macro_rules! uuid_from_id {
+    ($($id:ident),*) => {$(
+        impl From<crate::domain::$id> for Uuid {
+            fn from(id: crate::domain::$id) -> Self {
+                Uuid(id.into_inner())
+            }
+        }
+    )*};
+}
+uuid_from_id!(TenantId, AccountId, ApiKeyId);
+
 impl From<String> for Uuid {
     fn from(s: String) -> Self {
         Uuid(s)

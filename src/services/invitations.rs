@@ -9,7 +9,8 @@ use crate::db::{lock_tenant, DbConnection};
 use crate::domain::api_key::random_secret;
 use crate::domain::quotas::{QuotaSetting, Quotas};
 use crate::domain::{
-    ids::parse_id, new_id, AuditAction, Email, InvitationNote, PersonName, Role, TokenDigest,
+    ids::parse_id, new_id, AccountId, AuditAction, Email, InvitationNote, PersonName, Role,
+    TenantId, TokenDigest,
 };
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
@@ -359,8 +360,8 @@ pub fn accept_invitation(
             conn,
             actor,
             now,
-            tenant_id,
-            account_id,
+            &TenantId::from_stored(tenant_id),
+            &AccountId::from_stored(account_id),
             role,
             AuditAction::InvitationAccepted,
         )

@@ -4,7 +4,7 @@
 use crate::db::lock_tenant;
 use crate::db::models::{Account, ApiKey, Invitation, Membership};
 use crate::db::DbConnection;
-use crate::domain::{ids::parse_id, AccountKind, AuditAction, Role};
+use crate::domain::{AccountId, AccountKind, AuditAction, Role, TenantId};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, require_operator, Permission};
@@ -39,8 +39,8 @@ pub fn add_member(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
     role: Role,
 ) -> Result<Membership, AppError> {
     require_operator(actor, "adding members directly")?;
@@ -61,8 +61,8 @@ pub(crate) fn insert_membership(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
     role: Role,
     action: AuditAction,
 ) -> Result<Membership, AppError> {
@@ -112,14 +112,13 @@ pub(crate) fn insert_membership(
 
 fn find_member(
     conn: &mut DbConnection,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
 ) -> Result<(Account, Membership), AppError> {
-    let account_id = parse_id("account_id", account_id)?;
-    let membership = Membership::find(conn, &account_id, tenant_id)?
+    let membership = Membership::find(conn, account_id, tenant_id)?
         .ok_or_else(|| AppError::not_found("that account is not a member of this tenant"))?;
-    let account = Account::find(conn, &account_id)?
-        .ok_or_else(|| AppError::not_found("account not found"))?;
+    let account =
+        Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
     Ok((account, membership))
 }
 
@@ -153,8 +152,8 @@ pub fn change_role(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
     role: Role,
 ) -> Result<Member, AppError> {
     transaction(conn, |conn| {
@@ -200,8 +199,8 @@ pub fn remove_member(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         lock_tenant(conn, tenant_id)?;
@@ -245,8 +244,8 @@ pub fn remove_member(
 pub fn count_member_keys(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
 ) -> Result<usize, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
     Ok(ApiKey::count_of_account_in(conn, account_id, tenant_id)? as usize)

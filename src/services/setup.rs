@@ -85,8 +85,8 @@ pub fn complete(
             conn,
             &admin,
             now,
-            &tenant.id,
-            &account.id,
+            &tenant.tenant_id(),
+            &account.account_id(),
             Role::Admin,
             AuditAction::MemberAdded,
         )?;

@@ -3,6 +3,7 @@
 
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
+use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{PlainToken, Role, TokenKind};
 use keyward::services;
 use keyward::services::Actor;
@@ -199,7 +200,13 @@ async fn a_removed_members_key_is_refused_as_unknown_or_revoked(backend: Backend
     assert_eq!(whoami(&app, &key).await.0, 200);
     let (t, b) = (tenant.clone(), bob.id.clone());
     app.run(move |conn, now| {
-        services::members::remove_member(conn, &Actor::person(admin, None), now, &t, &b)
+        services::members::remove_member(
+            conn,
+            &Actor::person(admin, None),
+            now,
+            &TenantId::from_stored(&t),
+            &AccountId::from_stored(&b),
+        )
     })
     .await
     .unwrap();
@@ -297,7 +304,14 @@ async fn a_role_change_changes_what_an_existing_key_may_do(backend: Backend) {
 
     let (t, b) = (tenant.clone(), bob.id.clone());
     app.run(move |conn, now| {
-        services::members::change_role(conn, &Actor::person(admin, None), now, &t, &b, Role::Admin)
+        services::members::change_role(
+            conn,
+            &Actor::person(admin, None),
+            now,
+            &TenantId::from_stored(&t),
+            &AccountId::from_stored(&b),
+            Role::Admin,
+        )
     })
     .await
     .unwrap();

@@ -6,6 +6,7 @@ use crate::backend_tests;
 use crate::support::browser::{header, input_value, location, Browser};
 use crate::support::{Backend, TestApp, PASSWORD};
 use keyward::domain::Role;
+use keyward::domain::{AccountId, TenantId};
 use keyward::services::{self, Actor};
 use reqwest::{Response, StatusCode};
 use time::Duration;
@@ -1344,8 +1345,8 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
                 conn,
                 &Actor::person(admin_id, None),
                 now,
-                &tenant,
-                &person,
+                &TenantId::from_stored(&tenant),
+                &AccountId::from_stored(&person),
             )?;
             Ok(())
         })

@@ -6,6 +6,7 @@ use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, Seeded, TestApp};
 use keyward::domain::Role;
+use keyward::domain::{AccountId, TenantId};
 use keyward::services::{self, Actor};
 use serde_json::json;
 
@@ -142,7 +143,15 @@ async fn a_link_is_refused_once_its_creator_is_no_longer_an_admin_and_their_link
     link_by(&t, &t.root.id, Role::User).await;
     assert_eq!(pending_count(&t).await, 3);
     by_root(&t, |conn, now, root, tenant, ada| {
-        services::members::change_role(conn, root, now, tenant, ada, Role::User).map(drop)
+        services::members::change_role(
+            conn,
+            root,
+            now,
+            &TenantId::from_stored(tenant),
+            &AccountId::from_stored(ada),
+            Role::User,
+        )
+        .map(drop)
     })
     .await;
     assert_eq!(pending_count(&t).await, 1, "only Root's link is left");
@@ -182,7 +191,14 @@ async fn a_removed_admin_cannot_rejoin_through_their_own_link(backend: Backend) 
     let ada = Browser::new(&t.app);
     ada.sign_in(&t.ada.name).await;
     by_root(&t, |conn, now, root, tenant, ada| {
-        services::members::remove_member(conn, root, now, tenant, ada).map(drop)
+        services::members::remove_member(
+            conn,
+            root,
+            now,
+            &TenantId::from_stored(tenant),
+            &AccountId::from_stored(ada),
+        )
+        .map(drop)
     })
     .await;
     assert_eq!(

@@ -5,6 +5,7 @@
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
 use keyward::db::models::Account;
+use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{PersonName, PlainToken, Role};
 use keyward::error::AppError;
 use keyward::services::{self, Actor};
@@ -22,6 +23,7 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
         .await;
     let (_, ada_key) = app.create_key(&ada.id, &tenant.id, None).await;
     let (t, ada) = (tenant.id.clone(), ada.id.clone());
+    let (tenant_id, ada_id) = (TenantId::from_stored(&t), AccountId::from_stored(&ada));
     app.run(move |conn, now| {
         let bot = |name: &str| PersonName::parse(name);
         let boss = Actor::person(boss.id, None);
@@ -38,7 +40,7 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
 
         // Authenticated as an admin, demoted before the mutation: refused, nothing made.
         let caller = authenticated(conn)?;
-        services::members::change_role(conn, &boss, now, &t, &ada, Role::User)?;
+        services::members::change_role(conn, &boss, now, &tenant_id, &ada_id, Role::User)?;
         let refused =
             services::service_accounts::create_service_account(conn, &caller, now, &t, bot("two")?);
         assert!(
@@ -52,9 +54,9 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
         );
 
         // Made an admin again, authenticated, then removed: refused as no longer a member.
-        services::members::change_role(conn, &boss, now, &t, &ada, Role::Admin)?;
+        services::members::change_role(conn, &boss, now, &tenant_id, &ada_id, Role::Admin)?;
         let caller = authenticated(conn)?;
-        services::members::remove_member(conn, &boss, now, &t, &ada)?;
+        services::members::remove_member(conn, &boss, now, &tenant_id, &ada_id)?;
         let refused = services::service_accounts::create_service_account(
             conn,
             &caller,

@@ -7,6 +7,7 @@
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
 use keyward::db::DbConnection;
+use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{
     Email, KeyName, Password, PersonName, PlainToken, Role, TenantName, TenantSlug,
 };
@@ -51,6 +52,12 @@ struct World {
     user: String,
     sa: String,
     callers: Vec<Caller>,
+}
+
+impl World {
+    fn tenant_id(&self) -> TenantId {
+        TenantId::from_stored(&self.tenant)
+    }
 }
 
 async fn world(app: &TestApp) -> World {
@@ -150,7 +157,7 @@ fn throwaway_person(
     now: PrimitiveDateTime,
     tenant: &str,
     role: Role,
-) -> Result<String, AppError> {
+) -> Result<AccountId, AppError> {
     let op = Actor::operator();
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
     let account = services::accounts::create_user(
@@ -163,8 +170,15 @@ fn throwaway_person(
             "throwaway password",
         )?)?,
     )?;
-    services::members::add_member(conn, &op, now, tenant, &account.id, role)?;
-    Ok(account.id)
+    services::members::add_member(
+        conn,
+        &op,
+        now,
+        &TenantId::from_stored(tenant),
+        &account.account_id(),
+        role,
+    )?;
+    Ok(account.account_id())
 }
 
 fn throwaway_sa(
@@ -403,8 +417,15 @@ fn rows() -> Vec<Row> {
             human_admins,
             |conn, now, actor, w| {
                 let p = throwaway_person(conn, now, &w.tenant, Role::User)?;
-                services::members::change_role(conn, actor, now, &w.tenant, &p, Role::ReadOnlyUser)
-                    .map(drop)
+                services::members::change_role(
+                    conn,
+                    actor,
+                    now,
+                    &w.tenant_id(),
+                    &p,
+                    Role::ReadOnlyUser,
+                )
+                .map(drop)
             },
         ),
         (
@@ -412,7 +433,7 @@ fn rows() -> Vec<Row> {
             human_admins,
             |conn, now, actor, w| {
                 let p = throwaway_person(conn, now, &w.tenant, Role::User)?;
-                services::members::remove_member(conn, actor, now, &w.tenant, &p).map(drop)
+                services::members::remove_member(conn, actor, now, &w.tenant_id(), &p).map(drop)
             },
         ),
         ("read T's audit log", admins, |conn, _, actor, w| {
@@ -468,10 +489,11 @@ fn rows() -> Vec<Row> {
                     conn,
                     &Actor::person(w.admin.clone(), None),
                     now,
-                    &w.tenant,
+                    &w.tenant_id(),
                     &p,
                 )?;
-                services::members::add_member(conn, actor, now, &w.tenant, &p, Role::User).map(drop)
+                services::members::add_member(conn, actor, now, &w.tenant_id(), &p, Role::User)
+                    .map(drop)
             },
         ),
         ("change your own password", people, |conn, now, actor, _| {
@@ -545,14 +567,16 @@ async fn the_last_human_admin_can_be_neither_removed_nor_demoted(backend: Backen
     let result = app
         .run(move |conn, now| {
             let admin = Actor::person(w.admin.clone(), None);
+            let (t, admin_id) = (w.tenant_id(), AccountId::from_stored(&w.admin));
             // The service account is an admin too, but not a human one.
             let demote =
-                services::members::change_role(conn, &admin, now, &w.tenant, &w.admin, Role::User);
-            let remove = services::members::remove_member(conn, &admin, now, &w.tenant, &w.admin);
+                services::members::change_role(conn, &admin, now, &t, &admin_id, Role::User);
+            let remove = services::members::remove_member(conn, &admin, now, &t, &admin_id);
             // With a second human admin, the first may step down.
-            services::members::change_role(conn, &admin, now, &w.tenant, &w.user, Role::Admin)?;
+            let user_id = AccountId::from_stored(&w.user);
+            services::members::change_role(conn, &admin, now, &t, &user_id, Role::Admin)?;
             let step_down =
-                services::members::change_role(conn, &admin, now, &w.tenant, &w.admin, Role::User);
+                services::members::change_role(conn, &admin, now, &t, &admin_id, Role::User);
             Ok((demote, remove, step_down))
         })
         .await
@@ -684,8 +708,8 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                 conn,
                 &Actor::person(w.admin.clone(), None),
                 now,
-                &w.tenant,
-                &w.sa,
+                &w.tenant_id(),
+                &AccountId::from_stored(&w.sa),
                 Role::User,
             )?;
             let principal =
@@ -805,8 +829,8 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                         conn,
                         &Actor::person(keep[0].clone(), None),
                         now,
-                        &t,
-                        &m.account.id,
+                        &TenantId::from_stored(&t),
+                        &AccountId::from_stored(&m.account.id),
                         Role::User,
                     )?;
                 }
@@ -821,8 +845,8 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                     conn,
                     &Actor::person(who, None),
                     now,
-                    &tenant,
-                    &whom,
+                    &TenantId::from_stored(&tenant),
+                    &AccountId::from_stored(&whom),
                     Role::User,
                 )
                 .map(drop)

@@ -8,6 +8,7 @@ use crate::support::browser::Browser;
 use crate::support::{Backend, Seeded, TestApp, PASSWORD};
 use keyward::db::models::{Account, ApiKey};
 use keyward::domain::{new_id, AllowedIps, KeyName, Quotas, Role};
+use keyward::domain::{AccountId, TenantId};
 use keyward::services::{self, Actor};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -555,7 +556,14 @@ async fn a_demoted_members_delete_with_descendants_skips_the_service_accounts_an
     let (tenant, ada) = (w.tenant.id.clone(), w.ada.id.clone());
     w.app
         .run(move |conn, now| {
-            services::members::change_role(conn, &Actor::operator(), now, &tenant, &ada, Role::User)
+            services::members::change_role(
+                conn,
+                &Actor::operator(),
+                now,
+                &TenantId::from_stored(&tenant),
+                &AccountId::from_stored(&ada),
+                Role::User,
+            )
         })
         .await
         .unwrap();

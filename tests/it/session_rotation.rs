@@ -6,6 +6,7 @@ use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, TestApp, PASSWORD};
 use keyward::domain::Role;
+use keyward::domain::{AccountId, TenantId};
 use keyward::services::{self, Actor};
 use time::Duration;
 
@@ -75,8 +76,8 @@ async fn a_role_change_rotates_the_members_csrf_tokens(backend: Backend) {
             conn,
             &Actor::person(root, None),
             now,
-            &tenant,
-            &bob_id,
+            &TenantId::from_stored(&tenant),
+            &AccountId::from_stored(&bob_id),
             Role::User,
         )
     })

@@ -3,6 +3,7 @@
 
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
+use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{Email, Password, PersonName, Role};
 use keyward::error::AppError;
 use keyward::services::{self, invitations::NewPerson, Actor};
@@ -313,8 +314,21 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             &t,
             &inv.token,
         )?;
-        services::members::change_role(conn, &person, now, &t, &bob.id, Role::ReadOnlyUser)?;
-        services::members::remove_member(conn, &person, now, &t, &bob.id)?;
+        services::members::change_role(
+            conn,
+            &person,
+            now,
+            &TenantId::from_stored(&t),
+            &AccountId::from_stored(&bob.id),
+            Role::ReadOnlyUser,
+        )?;
+        services::members::remove_member(
+            conn,
+            &person,
+            now,
+            &TenantId::from_stored(&t),
+            &AccountId::from_stored(&bob.id),
+        )?;
         services::service_accounts::remove_service_account(conn, &person, now, None, &sa2.id)?;
         Ok(())
     })

@@ -30,6 +30,11 @@ impl std::fmt::Debug for Account {
 }
 
 impl Account {
+    /// The id as the services take it.
+    pub fn account_id(&self) -> crate::domain::AccountId {
+        crate::domain::AccountId::from_stored(self.id.clone())
+    }
+
     pub fn kind(&self) -> AccountKind {
         AccountKind::parse(&self.account_type).unwrap_or(AccountKind::User)
     }

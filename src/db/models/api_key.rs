@@ -57,6 +57,11 @@ pub struct ApiKeyListing {
 }
 
 impl ApiKey {
+    /// The id as the services take it.
+    pub fn key_id(&self) -> crate::domain::ApiKeyId {
+        crate::domain::ApiKeyId::from_stored(self.id.clone())
+    }
+
     pub fn is_expired(&self, now: PrimitiveDateTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }

@@ -13,6 +13,11 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// The id as the services take it.
+    pub fn tenant_id(&self) -> crate::domain::TenantId {
+        crate::domain::TenantId::from_stored(self.id.clone())
+    }
+
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Tenant>> {
         tenants::table
             .find(id)

@@ -17,6 +17,13 @@ pub struct TeamTenant {
     pub base: String,
 }
 
+impl TeamTenant {
+    /// The id as the services take it; it came from the signed-in person's memberships.
+    pub fn tenant_id(&self) -> crate::domain::TenantId {
+        crate::domain::TenantId::from_stored(self.id.clone())
+    }
+}
+
 /// One row of Team › Service Accounts.
 #[derive(Debug, Clone)]
 pub struct ServiceAccountRow {

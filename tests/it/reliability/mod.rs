@@ -15,6 +15,7 @@ use keyward::services::{self, Actor};
 use serde_json::{json, Value};
 
 use crate::support::PASSWORD;
+use keyward::domain::{AccountId, TenantId};
 
 /// What a test did, printed as one line the docs quote.
 #[derive(Debug, Default)]
@@ -87,7 +88,15 @@ pub fn seed(url: &str) -> Seed {
             .unwrap(),
     )
     .unwrap();
-    services::members::add_member(&mut conn, &op, now, &tenant.id, &admin.id, Role::Admin).unwrap();
+    services::members::add_member(
+        &mut conn,
+        &op,
+        now,
+        &TenantId::from_stored(&tenant.id),
+        &AccountId::from_stored(&admin.id),
+        Role::Admin,
+    )
+    .unwrap();
     let admin_key = operator_key(&mut conn, &admin.id, &tenant.id);
     Seed {
         tenant_id: tenant.id,

@@ -12,6 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use keyward::config::{LogFormat, LogSettings, SessionSecret, Settings};
 use keyward::db::{DatabaseUrl, DbConnection};
+use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{Clock, Email, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
 use keyward::error::AppError;
 use keyward::services::{self, Actor};
@@ -334,8 +335,8 @@ impl TestApp {
                     conn,
                     &Actor::operator(),
                     now,
-                    &tenant_id,
-                    &account.id,
+                    &TenantId::from_stored(&tenant_id),
+                    &AccountId::from_stored(&account.id),
                     role,
                 )?;
                 Ok(account)
@@ -355,8 +356,8 @@ impl TestApp {
                 conn,
                 &Actor::operator(),
                 now,
-                &tenant_id,
-                &account_id,
+                &TenantId::from_stored(&tenant_id),
+                &AccountId::from_stored(&account_id),
                 role,
             )
         })

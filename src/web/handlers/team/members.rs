@@ -4,7 +4,7 @@
 use super::{invitations, team_of};
 use crate::db::models::api_key_list::KeyPage;
 use crate::db::models::team_lists::TeamWhere;
-use crate::domain::Role;
+use crate::domain::{AccountId, Role};
 use crate::error::{AppError, HtmlError};
 use crate::services::team_lists;
 use crate::services::{members, recovery, two_factor};
@@ -25,6 +25,12 @@ pub(super) const NAV: &str = "team-members";
 pub struct MemberPath {
     slug: String,
     account_id: String,
+}
+
+impl MemberPath {
+    fn account(&self) -> Result<AccountId, AppError> {
+        Ok(AccountId::parse_as("account_id", &self.account_id)?)
+    }
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -177,8 +183,7 @@ pub async fn change_role(
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
     let role = Role::parse(&input.role).map_err(AppError::from)?;
-    let (actor, tenant_id, account_id) =
-        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let (actor, tenant_id, account_id) = (signed_in.actor(), team.tenant_id(), path.account()?);
     let member = state
         .run(move |conn, now| {
             members::change_role(conn, &actor, now, &tenant_id, &account_id, role)
@@ -199,12 +204,11 @@ pub async fn remove_form(
     path: web::Path<MemberPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, account_id) =
-        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let (actor, tenant_id, account_id) = (signed_in.actor(), team.tenant_id(), path.account()?);
     let (member, key_count) = state
         .run(move |conn, now| {
             let one = TeamWhere {
-                account_id: Some(account_id.clone()),
+                account_id: Some(account_id.to_string()),
                 ..TeamWhere::default()
             };
             let first = KeyPage::OlderThan {
@@ -249,8 +253,7 @@ pub async fn remove(
     path: web::Path<MemberPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, account_id) =
-        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let (actor, tenant_id, account_id) = (signed_in.actor(), team.tenant_id(), path.account()?);
     let account = state
         .run(move |conn, now| members::remove_member(conn, &actor, now, &tenant_id, &account_id))
         .await?;
