@@ -8,6 +8,12 @@ pub mod config;
 pub mod lifecycle;
 pub mod output;
 
+/// The paths these files used inside the `keyward` package, before the client was a crate.
+use keyward_domain as domain;
+mod cli {
+    pub use keyward_domain::CliError;
+}
+
 use crate::cli::CliError;
 use api::Api;
 use clap::{Args, Subcommand};

@@ -4,6 +4,7 @@
 pub mod address_group;
 pub mod allowed_ips;
 pub mod api_key;
+pub mod cli_error;
 pub mod clock;
 pub mod ids;
 pub mod key_policy;
@@ -14,6 +15,7 @@ pub mod role;
 pub use address_group::address_group;
 pub use allowed_ips::AllowedIps;
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
+pub use cli_error::CliError;
 pub use clock::Clock;
 pub use ids::new_id;
 pub use key_policy::KeyPolicy;

@@ -9,7 +9,7 @@
 //! them (docs/DECISIONS.md).
 
 use crate::domain::PlainToken;
-use crate::error::AppError;
+use crate::error::{ApiError, AppError};
 use crate::services::auth::{self, Verdict};
 use crate::services::ip_allow;
 use crate::services::{Actor, Principal};
@@ -140,7 +140,8 @@ async fn verify(
         keys.read_pooled(|conn| auth::verify(conn, now, &token, &tenants))
             .unwrap_or_else(|| Err(AppError::internal("the key reader has no pool")))
     })
-    .await?
+    .await
+    .map_err(AppError::internal)?
 }
 
 /// An API request authenticated by a key; anything else is refused with 401.
@@ -157,8 +158,8 @@ impl ApiCaller {
 }
 
 impl FromRequest for ApiCaller {
-    type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
@@ -168,7 +169,8 @@ impl FromRequest for ApiCaller {
                 Some(caller) => Ok(caller),
                 None => Err(AppError::unauthenticated(
                     "missing API key: send it as `Authorization: Bearer <key>`",
-                )),
+                )
+                .into()),
             }
         })
     }

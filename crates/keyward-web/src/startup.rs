@@ -56,8 +56,6 @@ impl Application {
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
             two_factor_keys,
         };
-        crate::memory::tune_malloc();
-        crate::memory::spawn_trimmer();
         // Made now, off the request path, so the first unknown email at sign-in takes
         // no longer than the others.
         crate::services::passwords::prepare_decoy();

@@ -113,6 +113,16 @@ async fn with_turn<T: Send + 'static>(
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Run on a hashing thread before each hash; set by the process, not by a service.
+static BEFORE_HASH: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what runs on a hashing thread before each hash, once per process (later calls
+/// change nothing). The server binary hands back free memory there, so its peak is what
+/// it holds plus one argon2 block (docs/PERFORMANCE.md); tests' servers set nothing.
+pub fn before_each_hash(hook: fn()) {
+    let _ = BEFORE_HASH.set(hook);
+}
+
 /// The threads that hash: one per turn, started on first use and kept for the life of the
 /// process. Not the blocking pool: every thread that ever ran argon2 keeps its freed 19 MiB
 /// block resident in its own malloc arena, so hashing on whichever blocking thread was free
@@ -133,9 +143,11 @@ fn hashers() -> &'static std::sync::mpsc::Sender<Job> {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    // The hash maps 19 MiB of its own: first hand back what is free, so
-                    // the server's peak is what it holds plus one block (docs/PERFORMANCE.md).
-                    crate::memory::trim();
+                    // The hash maps 19 MiB of its own: the binary's allocator policy may
+                    // first hand back what is free (`before_each_hash`).
+                    if let Some(hook) = BEFORE_HASH.get() {
+                        hook();
+                    }
                     // A panicking hash drops its answer (the caller gets an error); the
                     // thread stays for the next one.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));

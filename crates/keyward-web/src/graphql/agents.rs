@@ -3,7 +3,7 @@
 //! see them. Enough for agents to authenticate and be seen; Keyward runs no flows.
 
 use crate::db::models::agent::AgentListing;
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::RequestContext;
 use crate::graphql::lists::{Aggregate, Window};
 use crate::graphql::scalars::{DateTime, Uuid};

@@ -3,7 +3,7 @@
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
 use crate::domain::{new_id, AllowedIps, ExpiresAt, KeyName};
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
 use crate::graphql::lists::{

@@ -2,7 +2,7 @@
 
 use crate::db::models::api_key_list::KeyOrderField;
 use crate::db::models::team_lists::TeamWhere;
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::lists::{
     first_order, Aggregate, OrderBy, StringComparison, TimeComparison, Window,

@@ -1,7 +1,7 @@
 //! `hello`, `auth_info` (who the key authenticates as) and `change_password`.
 
 use crate::domain::{AccountKind, Password, Role};
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::Uuid;
 use crate::graphql::SuccessPayload;

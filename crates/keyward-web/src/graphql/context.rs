@@ -3,7 +3,7 @@
 
 use crate::api_caller::ApiCaller;
 use crate::db::DbConnection;
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::scalars::Uuid;
 use crate::services::Actor;
 use crate::web::AppState;

@@ -1,7 +1,7 @@
 //! `set_api_key_allowed_ips`: replace a key's IP allow-list.
 
 use crate::domain::AllowedIps;
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::Uuid;
 use crate::services::ip_allow;

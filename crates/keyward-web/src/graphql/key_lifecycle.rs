@@ -3,7 +3,7 @@
 //! on the key inputs in `api_keys`).
 
 use crate::domain::KeyPolicy;
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::api_keys::GqlApiKey;
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::{DateTime, Uuid};

@@ -3,7 +3,7 @@
 //! `<list>_aggregate { aggregate { count } }` answer.
 
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage};
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::scalars::DateTime;
 use async_graphql::{Enum, InputObject, SimpleObject};
 use time::PrimitiveDateTime;

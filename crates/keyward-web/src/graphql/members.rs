@@ -4,7 +4,7 @@ use crate::db::models::api_key_list::KeyOrderField;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::Invitation;
 use crate::domain::{AccountKind, Email, InvitationNote, Role};
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::auth::{GqlAccountType, GqlRole};
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::lists::{

@@ -3,7 +3,7 @@
 use crate::db::models::api_key_list::KeyOrderField;
 use crate::db::models::team_lists::TeamWhere;
 use crate::domain::{PersonName, Role};
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::api_keys::{key_request, ApiKeyOrderBy, ApiKeyWhere, GqlApiKey};
 use crate::graphql::auth::GqlRole;
 use crate::graphql::context::{tenant_or_own, RequestContext};

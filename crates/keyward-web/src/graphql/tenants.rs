@@ -3,7 +3,7 @@
 
 use crate::db::models::Tenant;
 use crate::domain::ids::parse_id;
-use crate::error::AppError;
+use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::RequestContext;
 use crate::graphql::lists::{OrderBy, StringComparison, Window};
 use crate::graphql::scalars::{DateTime, Uuid};

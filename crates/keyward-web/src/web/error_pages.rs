@@ -2,7 +2,7 @@
 //! drawn inside the dashboard's layout, with the navigation and tenant switcher of whoever
 //! is signed in, and unknown URLs get the same "Not found" page instead of an empty 404.
 
-use crate::error::{AppError, HtmlError};
+use crate::error::{status_code, ApiError, AppError, HtmlError};
 use crate::web::htmx::Htmx;
 use crate::web::session::SignedIn;
 use crate::web::views::Layout;
@@ -10,7 +10,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 #[derive(askama::Template)]
 #[template(path = "pages/error.html")]
@@ -27,7 +27,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Erro
         "there is no page at this address; check the link or use the navigation above",
     );
     if path.starts_with("/api/") || path.starts_with("/graphql/") {
-        return Err(error.into());
+        return Err(ApiError::from(error).into());
     }
     Err(HtmlError::from(error).into())
 }
@@ -48,7 +48,7 @@ pub async fn in_layout(
         .error()
         .and_then(|e| e.as_error::<HtmlError>())
         .filter(|e| !matches!(e.error, AppError::Unauthenticated(_)) && e.go_first_to.is_none())
-        .map(|e| (e.title(), e.message(), e.error.status_code()));
+        .map(|e| (e.title(), e.message(), status_code(&e.error)));
     let Some((title, message, status)) = page else {
         return Ok(res.map_into_boxed_body());
     };

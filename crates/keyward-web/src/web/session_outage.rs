@@ -3,7 +3,7 @@
 //! and `/api/*`). This middleware, just outside the session middleware, turns exactly
 //! that failure into the 503 each surface renders for an unavailable database.
 
-use crate::error::{AppError, HtmlError};
+use crate::error::{ApiError, AppError, HtmlError};
 use actix_session::storage::{LoadError, SaveError, UpdateError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -69,7 +69,7 @@ impl Surface {
 
     fn unavailable(self) -> actix_web::Error {
         match self {
-            Surface::Json => unavailable().into(),
+            Surface::Json => ApiError::from(unavailable()).into(),
             Surface::Graphql => GraphqlUnavailable.into(),
             Surface::Page => HtmlError::from(unavailable()).into(),
         }

@@ -50,7 +50,8 @@ impl AppState {
                 f(&mut conn, now)
             })
         })
-        .await?
+        .await
+        .map_err(AppError::internal)?
     }
 
     /// Runs a best-effort write about a request (a key's last use, a client seen) in the

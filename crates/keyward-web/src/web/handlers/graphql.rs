@@ -23,12 +23,12 @@
 
 use crate::api_caller::authenticate_request;
 use crate::db::statement_limit::BUDGET;
-use crate::error::AppError;
+use crate::error::{status_code, AppError, GraphqlAnswer};
 use crate::graphql::{KeywardSchema, RequestContext};
 use crate::web::request_budget::MAX_RUNNING_PER_KEY;
 use crate::web::AppState;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 /// Request bodies above this answer 413.
@@ -42,7 +42,7 @@ pub async fn execute(
 ) -> HttpResponse {
     let body = match read_body(&req, payload).await {
         Ok(body) => body,
-        Err(e) => return error_response(e.status_code(), &e),
+        Err(e) => return error_response(status_code(&e), &e),
     };
     let mut request = match parse_request(&body) {
         Ok(request) => request,
@@ -63,7 +63,7 @@ pub async fn execute(
         // Refused keys answer 200, the shape Prefect clients expect; a database that
         // cannot be reached keeps its 503 so clients retry.
         Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::OK, &e),
-        Err(e) => return error_response(e.status_code(), &e),
+        Err(e) => return error_response(status_code(&e), &e),
     };
     let _running = match &caller {
         Some(caller) => match state.graphql_running.start(caller.principal.key_id()) {
