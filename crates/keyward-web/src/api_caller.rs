@@ -8,14 +8,14 @@
 //! the main pool has no idle connection, so a valid key is never delayed or refused for
 //! them (docs/DECISIONS.md).
 
+use crate::client_ip::client_ip;
 use crate::domain::PlainToken;
 use crate::error::{ApiError, AppError};
 use crate::services::auth::{self, Verdict};
 use crate::services::ip_allow;
 use crate::services::{Actor, Principal};
+use crate::state::AppState;
 use crate::telemetry::metrics::{self, AuthFailure};
-use crate::web::client_ip::client_ip;
-use crate::web::AppState;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use actix_web::{web, FromRequest, HttpRequest};
 use std::future::Future;
@@ -88,7 +88,7 @@ pub async fn authenticate_request(
             auth::record_use(conn, now, &principal, ip.as_deref())
         });
     }
-    crate::web::client_sightings::note_client(req, state, &verdict.principal, ip.as_deref());
+    crate::client_sightings::note_client(req, state, &verdict.principal, ip.as_deref());
     Ok(Some(ApiCaller {
         principal: verdict.principal,
         ip,

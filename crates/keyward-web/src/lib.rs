@@ -9,7 +9,11 @@ pub use keyward_core::{config, db, services, telemetry};
 pub use keyward_domain as domain;
 
 pub mod api_caller;
+pub mod client_ip;
+pub mod client_sightings;
 pub mod error;
 pub mod graphql;
+pub mod request_budget;
 pub mod startup;
+pub mod state;
 pub mod web;

@@ -1,7 +1,7 @@
 //! Use cases. Each public function is one transaction, asks `permissions` before it acts,
 //! and writes an audit event when it changes state; reads write nothing (but the
 //! once-a-minute `last_used_at` of the auth pipeline). Services never touch HTTP.
-//! All of them block: call them inside `web::block` (see `web::state::AppState::run`).
+//! All of them block: call them through `run_blocking` (the surfaces' `AppState::run`).
 
 pub mod accounts;
 pub mod actor;
@@ -25,6 +25,7 @@ pub mod mail;
 pub mod members;
 pub mod outbox;
 pub mod paging;
+pub mod password_checks;
 pub mod passwords;
 pub mod permissions;
 pub mod recovery;
@@ -38,10 +39,12 @@ pub mod two_factor;
 
 pub use actor::{Actor, Principal};
 
-use crate::db::DbConnection;
+use crate::db::{Database, DbConnection};
+use crate::domain::Clock;
 use crate::error::AppError;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
+use time::PrimitiveDateTime;
 
 type Manager = <DbConnection as Connection>::TransactionManager;
 
@@ -81,4 +84,24 @@ pub fn transaction<T>(
             Err(e)
         }
     }
+}
+
+/// Runs blocking work (a service call) off the async executor, on its blocking pool, with
+/// a pooled connection and the current time, within the statement budget
+/// (`db::statement_limit`).
+pub async fn run_blocking<T, F>(db: &Database, clock: &Clock, f: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection, PrimitiveDateTime) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = db.pool.clone();
+    let now = clock.now();
+    tokio::task::spawn_blocking(move || {
+        crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
+            let mut conn = pool.get()?;
+            f(&mut conn, now)
+        })
+    })
+    .await
+    .map_err(AppError::internal)?
 }

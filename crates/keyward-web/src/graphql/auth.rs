@@ -5,6 +5,7 @@ use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::RequestContext;
 use crate::graphql::scalars::Uuid;
 use crate::graphql::SuccessPayload;
+use crate::services::password_checks;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
 /// A member's role in a tenant.
@@ -120,9 +121,8 @@ impl AuthMutation {
         let current = Password::offered(&input.current_password);
         let request = RequestContext::of(ctx)?;
         let actor = request.caller().map_err(AppError::into_graphql)?.actor();
-        request
-            .state
-            .change_own_password(actor, current, new)
+        let state = &request.state;
+        password_checks::change_own_password(&state.db, &state.clock, actor, current, new)
             .await
             .map_err(AppError::into_graphql)?;
         Ok(SuccessPayload { success: true })

@@ -6,7 +6,7 @@ use crate::db::DbConnection;
 use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::scalars::Uuid;
 use crate::services::Actor;
-use crate::web::AppState;
+use crate::state::AppState;
 use async_graphql::Context;
 use time::PrimitiveDateTime;
 

@@ -3,6 +3,7 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
+use crate::services::password_checks;
 use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session::{self, SignedIn};
 use crate::web::views::{FieldErrors, Layout, PasswordPage};
@@ -64,7 +65,8 @@ pub async fn change(
     };
     let current = Password::offered(&input.current_password);
     let actor = signed_in.actor();
-    let changed = state.change_own_password(actor, current, new).await;
+    let changed =
+        password_checks::change_own_password(&state.db, &state.clock, actor, current, new).await;
     match changed {
         Ok(()) => {}
         Err(AppError::Invalid(i)) => {

@@ -2,7 +2,7 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
-use crate::services::{passwords, sign_in};
+use crate::services::password_checks;
 use crate::web::client_ip::client_ip;
 use crate::web::device_cookie;
 use crate::web::handlers::two_factor;
@@ -105,16 +105,14 @@ pub async fn login(
     let password = Password::offered(&password);
     let offered_email = email.clone();
     let device = device_cookie::read(&req, &state);
-    let verdict = async {
-        let pending = state
-            .run(move |conn, now| sign_in::begin(conn, now, &offered_email, &ip, device.as_ref()))
-            .await?;
-        // No connection is held while the password is hashed.
-        let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
-        state
-            .run(move |conn, now| sign_in::finish(conn, now, pending, verified))
-            .await
-    }
+    let verdict = password_checks::sign_in_with_password(
+        &state.db,
+        &state.clock,
+        offered_email,
+        ip,
+        device,
+        password,
+    )
     .await;
     match verdict {
         Ok(account) => {

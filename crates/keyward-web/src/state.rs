@@ -1,8 +1,7 @@
 use crate::config::Settings;
 use crate::db::{Database, DbConnection};
-use crate::domain::{Clock, Password};
+use crate::domain::Clock;
 use crate::error::AppError;
-use crate::services::{accounts, passwords, Actor};
 use actix_web::web;
 use std::sync::Arc;
 use time::PrimitiveDateTime;
@@ -20,7 +19,7 @@ pub struct AppState {
     /// Which clients of which keys this instance recorded within the minute.
     pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
     /// GraphQL requests running per key on this instance (at most two each).
-    pub graphql_running: Arc<crate::web::request_budget::RunningPerKey>,
+    pub graphql_running: Arc<crate::request_budget::RunningPerKey>,
     /// Signs and checks the browsers' device cookies (`web::device_cookie`).
     pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
     /// Seals two-factor secrets and digests recovery codes (`services::two_factor`).
@@ -42,16 +41,7 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection, PrimitiveDateTime) -> Result<T, AppError> + Send + 'static,
     {
-        let pool = self.db.pool.clone();
-        let now = self.clock.now();
-        web::block(move || {
-            crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
-                let mut conn = pool.get()?;
-                f(&mut conn, now)
-            })
-        })
-        .await
-        .map_err(AppError::internal)?
+        crate::services::run_blocking(&self.db, &self.clock, f).await
     }
 
     /// Runs a best-effort write about a request (a key's last use, a client seen) in the
@@ -82,29 +72,5 @@ impl AppState {
                 crate::telemetry::metrics::bookkeeping_dropped();
             }
         });
-    }
-
-    /// Changes the actor's own password: the attempt is counted, then the current password
-    /// is verified and the new one hashed among the bounded hashers with no connection
-    /// held, then the change is stored (see `accounts::change_own_password`).
-    pub async fn change_own_password(
-        &self,
-        actor: Actor,
-        current: Password,
-        new: Password,
-    ) -> Result<(), AppError> {
-        let begun = actor.clone();
-        let pending = self
-            .run(move |conn, now| accounts::begin_password_change(conn, &begun, now))
-            .await?;
-        let verified = passwords::verify_bounded(pending.hash.clone(), current).await?;
-        let new = match verified {
-            true => Some(passwords::hash_bounded(new).await?),
-            false => None,
-        };
-        self.run(move |conn, now| {
-            accounts::finish_password_change(conn, &actor, now, pending, new, None)
-        })
-        .await
     }
 }

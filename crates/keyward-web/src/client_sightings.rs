@@ -3,7 +3,7 @@
 //! the minute.
 
 use crate::services::{key_clients, Principal};
-use crate::web::AppState;
+use crate::state::AppState;
 use actix_web::http::header::USER_AGENT;
 use actix_web::HttpRequest;
 
