@@ -97,9 +97,9 @@ impl GraphqlAnswer for AppError {
     }
 }
 
-/// An `AppError` on its way to a browser. It renders as a full HTML error page
-/// (`templates/errors/error.html`); for htmx requests, `web::htmx::errors_as_toasts`
-/// re-renders it as a toast (`toast_response`). Anonymous visitors are sent to `/login`.
+/// An `AppError` on its way to a browser: a page inside the dashboard's layout
+/// (`web::error_pages::in_layout`), a toast for htmx requests (`web::htmx::errors_as_toasts`),
+/// each drawn once; anonymous visitors are sent to `/login`.
 #[derive(Debug)]
 pub struct HtmlError {
     pub error: AppError,
@@ -197,20 +197,27 @@ impl HtmlError {
         }
     }
 
-    /// The full HTML page.
+    /// For a browser that must go elsewhere instead (enrol first, or sign in): the 303.
+    fn redirect(&self) -> Option<HttpResponse> {
+        let location = match &self.go_first_to {
+            Some(location) => location.clone(),
+            None if matches!(self.error, AppError::Unauthenticated(_)) => self.sign_in_url(),
+            None => return None,
+        };
+        Some(
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish(),
+        )
+    }
+
+    /// The full HTML page on its own, outside the dashboard's layout: for an answer no
+    /// middleware draws (the session store's outage, `web::session_outage`) and when the
+    /// layout cannot be drawn. Logs nothing (`error_response` logs).
     pub fn page_response(&self) -> HttpResponse {
-        if let Some(location) = &self.go_first_to {
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location.as_str()))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish();
-        }
-        self.error.log();
-        if matches!(self.error, AppError::Unauthenticated(_)) {
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, self.sign_in_url()))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish();
+        if let Some(redirect) = self.redirect() {
+            return redirect;
         }
         let page = ErrorPage {
             status: status_code(&self.error).as_u16(),
@@ -221,6 +228,7 @@ impl HtmlError {
     }
 
     /// For htmx: a toast appended to the page's toast area, whatever the request targeted.
+    /// Logs nothing (`error_response` logs).
     pub fn toast_response(&self) -> HttpResponse {
         if let Some(location) = &self.go_first_to {
             return HttpResponse::Ok()
@@ -228,7 +236,6 @@ impl HtmlError {
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
         }
-        self.error.log();
         if matches!(self.error, AppError::Unauthenticated(_)) {
             // A dialog or form of a page whose session ended: say so, and come back.
             return HttpResponse::Unauthorized()
@@ -295,7 +302,17 @@ impl ResponseError for HtmlError {
         status_code(&self.error)
     }
 
+    /// Logs the error, once, and draws nothing: a redirect is whole here, but the page
+    /// (inside the layout, `web::error_pages::in_layout`) or the htmx toast
+    /// (`web::htmx::errors_as_toasts`) is drawn once by the dashboard's middlewares, which
+    /// every dashboard error passes through on its way out.
     fn error_response(&self) -> HttpResponse {
-        self.page_response()
+        if let Some(redirect) = self.redirect() {
+            return redirect;
+        }
+        self.error.log();
+        HttpResponse::build(status_code(&self.error))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
     }
 }

@@ -32,8 +32,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Erro
     Err(HtmlError::from(error).into())
 }
 
-/// Redraws a browser's full-page error inside the layout (htmx requests get toasts from
-/// `htmx::errors_as_toasts`; sign-in redirects stay redirects).
+/// Draws a browser's full-page error inside the layout, the one time it is drawn (htmx
+/// requests get toasts from `htmx::errors_as_toasts`; sign-in redirects stay redirects).
 pub async fn in_layout(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -52,7 +52,13 @@ pub async fn in_layout(
     let Some((title, message, status)) = page else {
         return Ok(res.map_into_boxed_body());
     };
-    let signed_in = SignedIn::extract(res.request()).await.ok();
+    // The handler's own SignedIn when it asked for one; read here only when it did not
+    // (an unknown URL, an anonymous page).
+    let seen = crate::web::session::seen_signed_in(res.request());
+    let signed_in = match seen {
+        Some(seen) => seen,
+        None => SignedIn::extract(res.request()).await.ok(),
+    };
     let layout = match &signed_in {
         Some(s) => Layout::signed_in(s, title, ""),
         None => Layout::anonymous(title),
@@ -63,7 +69,15 @@ pub async fn in_layout(
         message,
     };
     let Ok(body) = askama::Template::render(&page) else {
-        return Ok(res.map_into_boxed_body());
+        let page = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<HtmlError>())
+            .map(HtmlError::page_response);
+        return Ok(match page {
+            Some(page) => res.into_response(page),
+            None => res.map_into_boxed_body(),
+        });
     };
     let response = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")

@@ -19,7 +19,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_web::cookie::{time::Duration as CookieDuration, Key, SameSite};
 use actix_web::http::Method;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -265,6 +265,7 @@ pub fn consume_form_nonce(session: &Session, nonce: &str) -> Result<bool, AppErr
 
 /// A signed-in person, read fresh on this request: anonymous visitors are sent to the
 /// sign-in page (htmx requests get `HX-Redirect`).
+#[derive(Clone)]
 pub struct SignedIn {
     pub person: SignedInPerson,
     pub csrf_token: String,
@@ -325,83 +326,97 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = AppState::of(&req)?;
-            let session = req.get_session();
-            let next = sign_in_target(&req);
-            // A form sent with a session cookie that no longer signs in: the session ended
-            // while its page was open.
-            let had_session = [cookie_name(true), cookie_name(false)]
-                .iter()
-                .any(|name| req.cookie(name).is_some());
-            let refused = |next| match req.method() != Method::GET && had_session {
-                true => HtmlError::session_ended(next),
-                false => HtmlError::sign_in(next),
-            };
-            let account_id = session.get::<String>(ACCOUNT_ID).ok().flatten();
-            let csrf_token = csrf_token(&session);
-            let (Some(account_id), Some(csrf_token)) = (account_id, csrf_token) else {
-                return Err(refused(next));
-            };
-            let preferred = session.get::<String>(TENANT_ID).ok().flatten();
-            let wanted = preferred.clone();
-            let url_slug = team_page_slug(req.path()).map(str::to_string);
-            let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
-            let (person, enrol_first) = state
-                .run(move |conn, _| {
-                    let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref())?;
-                    // A Team page names its tenant in the URL: while you look at it, that
-                    // tenant is the current one (the switcher and Team menu follow it).
-                    let named = person.as_ref().and_then(|p| {
-                        let m = p
-                            .tenants
-                            .iter()
-                            .find(|m| Some(&m.tenant.slug) == url_slug.as_ref())?;
-                        let current = p.current.as_ref().map(|c| c.tenant.id.as_str());
-                        (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
-                    });
-                    let person = match named {
-                        Some(tenant_id) => {
-                            sessions::signed_in_person(conn, &account_id, Some(&tenant_id))?
-                        }
-                        None => person,
-                    };
-                    // A tenant that requires two-factor: its members without it enrol
-                    // before any other page.
-                    let enrol_first = match &person {
-                        Some(p) if !may_skip_enrolment => {
-                            let ids: Vec<String> =
-                                p.tenants.iter().map(|m| m.tenant.id.clone()).collect();
-                            services_two_factor::enrolment_required_by(conn, &account_id, &ids)?
-                                .and_then(|id| p.tenants.iter().find(|m| m.tenant.id == id))
-                                .map(|m| m.tenant.slug.clone())
-                        }
-                        _ => None,
-                    };
-                    Ok((person, enrol_first))
-                })
-                .await?;
-            let Some(person) = person else {
-                end(&session);
-                return Err(refused(next));
-            };
-            if let Some(slug) = enrol_first {
-                return Err(HtmlError::go_first_to(two_factor::enrol_first_path(&slug)));
-            }
-            let current = person.current.as_ref().map(|m| m.tenant.id.clone());
-            if current != preferred {
-                match &current {
-                    Some(t) => session.insert(TENANT_ID, t).map_err(session_error)?,
-                    None => drop(session.remove(TENANT_ID)),
-                }
-            }
-            Ok(SignedIn {
-                person,
-                csrf_token,
-                ip: client_ip(&req, &state.settings),
-                session,
-            })
+            let read = read_signed_in(req.clone()).await;
+            req.extensions_mut()
+                .insert(Seen(read.as_ref().ok().cloned()));
+            read
         })
     }
+}
+
+/// What the request's `SignedIn` came to, kept so that an error page drawn after the
+/// handler (`web::error_pages::in_layout`) does not read the session's person again.
+#[derive(Clone)]
+struct Seen(Option<SignedIn>);
+
+/// `Some` when this request already read who is signed in (`None` inside: nobody).
+pub fn seen_signed_in(req: &HttpRequest) -> Option<Option<SignedIn>> {
+    req.extensions().get::<Seen>().map(|seen| seen.0.clone())
+}
+
+async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
+    let state = AppState::of(&req)?;
+    let session = req.get_session();
+    let next = sign_in_target(&req);
+    // A form sent with a session cookie that no longer signs in: the session ended
+    // while its page was open.
+    let had_session = [cookie_name(true), cookie_name(false)]
+        .iter()
+        .any(|name| req.cookie(name).is_some());
+    let refused = |next| match req.method() != Method::GET && had_session {
+        true => HtmlError::session_ended(next),
+        false => HtmlError::sign_in(next),
+    };
+    let account_id = session.get::<String>(ACCOUNT_ID).ok().flatten();
+    let csrf_token = csrf_token(&session);
+    let (Some(account_id), Some(csrf_token)) = (account_id, csrf_token) else {
+        return Err(refused(next));
+    };
+    let preferred = session.get::<String>(TENANT_ID).ok().flatten();
+    let wanted = preferred.clone();
+    let url_slug = team_page_slug(req.path()).map(str::to_string);
+    let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
+    let (person, enrol_first) = state
+        .run(move |conn, _| {
+            let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref())?;
+            // A Team page names its tenant in the URL: while you look at it, that
+            // tenant is the current one (the switcher and Team menu follow it).
+            let named = person.as_ref().and_then(|p| {
+                let m = p
+                    .tenants
+                    .iter()
+                    .find(|m| Some(&m.tenant.slug) == url_slug.as_ref())?;
+                let current = p.current.as_ref().map(|c| c.tenant.id.as_str());
+                (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
+            });
+            let person = match named {
+                Some(tenant_id) => sessions::signed_in_person(conn, &account_id, Some(&tenant_id))?,
+                None => person,
+            };
+            // A tenant that requires two-factor: its members without it enrol
+            // before any other page.
+            let enrol_first = match &person {
+                Some(p) if !may_skip_enrolment => {
+                    let ids: Vec<String> = p.tenants.iter().map(|m| m.tenant.id.clone()).collect();
+                    services_two_factor::enrolment_required_by(conn, &account_id, &ids)?
+                        .and_then(|id| p.tenants.iter().find(|m| m.tenant.id == id))
+                        .map(|m| m.tenant.slug.clone())
+                }
+                _ => None,
+            };
+            Ok((person, enrol_first))
+        })
+        .await?;
+    let Some(person) = person else {
+        end(&session);
+        return Err(refused(next));
+    };
+    if let Some(slug) = enrol_first {
+        return Err(HtmlError::go_first_to(two_factor::enrol_first_path(&slug)));
+    }
+    let current = person.current.as_ref().map(|m| m.tenant.id.clone());
+    if current != preferred {
+        match &current {
+            Some(t) => session.insert(TENANT_ID, t).map_err(session_error)?,
+            None => drop(session.remove(TENANT_ID)),
+        }
+    }
+    Ok(SignedIn {
+        person,
+        csrf_token,
+        ip: client_ip(&req, &state.settings),
+        session,
+    })
 }
 
 /// Makes `tenant_id` the session's current tenant.

@@ -71,7 +71,14 @@ impl Surface {
         match self {
             Surface::Json => ApiError::from(unavailable()).into(),
             Surface::Graphql => GraphqlUnavailable.into(),
-            Surface::Page => HtmlError::from(unavailable()).into(),
+            // No middleware is left to draw it (the database is down, so no layout either):
+            // the page on its own, drawn here.
+            Surface::Page => {
+                let error = HtmlError::from(unavailable());
+                error.error.log();
+                let page = error.page_response();
+                InternalError::from_response(error, page).into()
+            }
         }
     }
 }
