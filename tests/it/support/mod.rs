@@ -633,7 +633,7 @@ impl ServerProcess {
         let secret = base64::engine::general_purpose::STANDARD
             .encode(keyward::config::SessionSecret::generate().expose());
         let mut all = vec![
-            ("KEYWARD_LOG", "warn,keyward=info,keyward::web=warn"),
+            ("KEYWARD_LOG", "warn,keyward=info,keyward_web::web=warn"),
             ("KEYWARD_SESSION_SECRET", secret.as_str()),
         ];
         all.extend_from_slice(envs);
