@@ -7,7 +7,9 @@ use crate::db::Database;
 use crate::domain::{Clock, Password};
 use crate::error::AppError;
 use crate::services::guess_limits::KnownDevice;
+use crate::services::two_factor::{self, RecoveryCodes, TwoFactorKeys};
 use crate::services::{accounts, passwords, run_blocking, sign_in, Actor};
+use std::sync::Arc;
 
 /// Signs in with an email and a password from `ip` (and the browser's device cookie, if
 /// any): the account when the password is right; the failure is recorded otherwise.
@@ -52,6 +54,69 @@ pub async fn change_own_password(
     };
     run_blocking(db, clock, move |conn, now| {
         accounts::finish_password_change(conn, &actor, now, pending, new, None)
+    })
+    .await
+}
+
+/// Turns two-factor on for the actor: their password and the authenticator's first code;
+/// the recovery codes to show once.
+pub async fn enable_two_factor(
+    db: &Database,
+    clock: &Clock,
+    keys: Arc<TwoFactorKeys>,
+    actor: Actor,
+    password: Password,
+    code: String,
+) -> Result<RecoveryCodes, AppError> {
+    let begun = (actor.clone(), code.clone());
+    let pending = run_blocking(db, clock, move |conn, now| {
+        two_factor::begin_enrolment_confirmation(conn, now, &begun.0, &begun.1)
+    })
+    .await?;
+    let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
+    run_blocking(db, clock, move |conn, now| {
+        two_factor::confirm_enrolment(conn, now, &keys, &actor, pending, verified, &code)
+    })
+    .await
+}
+
+/// New recovery codes for the actor, who gives their password; the old ones stop working.
+pub async fn regenerate_recovery_codes(
+    db: &Database,
+    clock: &Clock,
+    keys: Arc<TwoFactorKeys>,
+    actor: Actor,
+    password: Password,
+) -> Result<RecoveryCodes, AppError> {
+    let begun = actor.clone();
+    let pending = run_blocking(db, clock, move |conn, now| {
+        two_factor::begin_recovery_codes(conn, now, &begun)
+    })
+    .await?;
+    let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
+    run_blocking(db, clock, move |conn, now| {
+        two_factor::regenerate_recovery_codes(conn, now, &keys, &actor, pending, verified)
+    })
+    .await
+}
+
+/// Turns two-factor off for the actor: their password and a current code.
+pub async fn disable_two_factor(
+    db: &Database,
+    clock: &Clock,
+    keys: Arc<TwoFactorKeys>,
+    actor: Actor,
+    password: Password,
+    code: String,
+) -> Result<(), AppError> {
+    let begun = (actor.clone(), code.clone());
+    let pending = run_blocking(db, clock, move |conn, now| {
+        two_factor::begin_disable(conn, now, &begun.0, &begun.1)
+    })
+    .await?;
+    let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
+    run_blocking(db, clock, move |conn, now| {
+        two_factor::finish_disable(conn, now, &keys, &actor, pending, verified, &code)
     })
     .await
 }

@@ -6,7 +6,7 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
-use crate::services::passwords;
+use crate::services::password_checks;
 use crate::services::two_factor::{self, TwoFactorState, PENDING_SIGN_IN};
 use crate::web::client_ip::client_ip;
 use crate::web::device_cookie;
@@ -276,16 +276,6 @@ pub struct EnableForm {
     code: String,
 }
 
-/// Checks the password a two-factor change came with (argon2 off the database
-/// connection, within the hashing bound): whether it was right.
-async fn password_is_right(
-    pending: &two_factor::PasswordCheck,
-    password: &str,
-) -> Result<bool, AppError> {
-    let offered = Password::offered(password);
-    passwords::verify_bounded(pending.hash.clone(), offered).await
-}
-
 /// `POST /user/two-factor/enable`: the password and the first code turn it on; the
 /// recovery codes are shown on this answer only. Every other session of the account ends;
 /// this one goes on under a new id.
@@ -300,21 +290,10 @@ pub async fn enable(
         return invalid_or_error(&state, &signed_in, e).await;
     }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let begun = (actor.clone(), code.clone());
-    let done = async {
-        let pending = state
-            .run(move |conn, now| {
-                two_factor::begin_enrolment_confirmation(conn, now, &begun.0, &begun.1)
-            })
-            .await?;
-        let verified = password_is_right(&pending, &password).await?;
-        state
-            .run(move |conn, now| {
-                two_factor::confirm_enrolment(conn, now, &keys, &actor, pending, verified, &code)
-            })
-            .await
-    }
-    .await;
+    let password = Password::offered(&password);
+    let done =
+        password_checks::enable_two_factor(&state.db, &state.clock, keys, actor, password, code)
+            .await;
     if done.is_ok() {
         // The account's sessions are gone, this one's row too: it goes on under a new id.
         signed_in.session.renew();
@@ -341,19 +320,10 @@ pub async fn regenerate_recovery_codes(
         return invalid_or_error(&state, &signed_in, e).await;
     }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let begun = actor.clone();
-    let done = async {
-        let pending = state
-            .run(move |conn, now| two_factor::begin_recovery_codes(conn, now, &begun))
-            .await?;
-        let verified = password_is_right(&pending, &password).await?;
-        state
-            .run(move |conn, now| {
-                two_factor::regenerate_recovery_codes(conn, now, &keys, &actor, pending, verified)
-            })
-            .await
-    }
-    .await;
+    let password = Password::offered(&password);
+    let done =
+        password_checks::regenerate_recovery_codes(&state.db, &state.clock, keys, actor, password)
+            .await;
     answer_with_codes(&state, &signed_in, done).await
 }
 
@@ -424,19 +394,10 @@ pub async fn disable(
         return invalid_or_error(&state, &signed_in, e).await;
     }
     let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
-    let begun = (actor.clone(), code.clone());
-    let done = async {
-        let pending = state
-            .run(move |conn, now| two_factor::begin_disable(conn, now, &begun.0, &begun.1))
-            .await?;
-        let verified = password_is_right(&pending, &password).await?;
-        state
-            .run(move |conn, now| {
-                two_factor::finish_disable(conn, now, &keys, &actor, pending, verified, &code)
-            })
-            .await
-    }
-    .await;
+    let password = Password::offered(&password);
+    let done =
+        password_checks::disable_two_factor(&state.db, &state.clock, keys, actor, password, code)
+            .await;
     match done {
         Ok(()) => {
             session::set_flash(
