@@ -44,10 +44,14 @@ impl AppState {
     {
         let pool = self.db.pool.clone();
         let now = self.clock.now();
+        // What the service logs carries the request's id (`web::logging`).
+        let span = tracing::Span::current();
         web::block(move || {
-            crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
-                let mut conn = pool.get()?;
-                f(&mut conn, now)
+            span.in_scope(|| {
+                crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
+                    let mut conn = pool.get()?;
+                    f(&mut conn, now)
+                })
             })
         })
         .await?
@@ -67,11 +71,12 @@ impl AppState {
             return;
         };
         let (pool, now) = (self.db.pool.clone(), self.clock.now());
+        let span = tracing::Span::current();
         actix_web::rt::spawn(async move {
             let _permit = permit;
             let done = web::block(move || match pool.try_get() {
                 Some(mut conn) => {
-                    work(&mut conn, now);
+                    span.in_scope(|| work(&mut conn, now));
                     true
                 }
                 None => false,
