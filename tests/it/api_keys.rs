@@ -473,19 +473,7 @@ async fn no_table_holds_a_token_or_its_random_part(backend: Backend) {
     for k in [&key, &sa_key] {
         assert_eq!(whoami(&app, k).await.0, 200);
     }
-    let (t, a) = (tenant.clone(), admin.clone());
-    let invitation = app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(a, None),
-                now,
-                &t,
-                Role::User,
-            )
-        })
-        .await
-        .unwrap();
+    let invitation = app.create_invitation(&admin, &tenant, Role::User).await;
     // A dashboard session, and a key made through it.
     let browser = crate::support::browser::Browser::new(&app);
     browser.sign_in("ada@example.com").await;

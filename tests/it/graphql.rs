@@ -5,7 +5,6 @@
 use crate::backend_tests;
 use crate::support::{Backend, Seeded, TestApp};
 use keyward::domain::Role;
-use keyward::services::{self, Actor};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
@@ -1224,19 +1223,9 @@ async fn attempt(
             json!({ "i": { "role": "USER", "tenant_id": t } }),
         ),
         RevokeInvitation => {
-            let (tid, admin_id) = (t.clone(), m.admin.id.clone());
             let invitation_id = app
-                .run(move |conn, now| {
-                    services::invitations::create_invitation(
-                        conn,
-                        &Actor::person(admin_id, None),
-                        now,
-                        &tid,
-                        Role::User,
-                    )
-                })
+                .create_invitation(&m.admin.id, &t, Role::User)
                 .await
-                .unwrap()
                 .invitation
                 .id;
             (

@@ -399,20 +399,10 @@ async fn a_read_only_key_answers_queries_and_is_refused_on_every_mutation(backen
         .await;
     let sa = a.app.create_service_account(&a.tenant, "deployer").await;
     let (other_key, _) = a.app.create_key(&a.admin, &a.tenant, None).await;
-    let (tenant, admin) = (a.tenant.clone(), a.admin.clone());
     let invitation = a
         .app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(admin, None),
-                now,
-                &tenant,
-                Role::User,
-            )
-        })
+        .create_invitation(&a.admin, &a.tenant, Role::User)
         .await
-        .unwrap()
         .invitation
         .id;
     let ids = Ids {

@@ -200,20 +200,10 @@ async fn non_admins_see_no_team_links_and_get_403_on_every_team_page(backend: Ba
     }
     // Every state-changing team route of the route table, with real ids and a valid form.
     let (sa_key, _sa_secret) = t.app.create_key(&sa, &t.tenant, None).await;
-    let (admin, tenant) = (t.admin.clone(), t.tenant.clone());
     let invitation = t
         .app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(admin, None),
-                now,
-                &tenant,
-                Role::User,
-            )
-        })
+        .create_invitation(&t.admin, &t.tenant, Role::User)
         .await
-        .unwrap()
         .invitation
         .id;
     let team_posts: Vec<_> = keyward::web::routes::routes()

@@ -468,6 +468,28 @@ impl TestApp {
         .expect("seeded keys");
     }
 
+    /// An invitation link to `tenant_id` with `role`, made by `creator_id` (a person who
+    /// may invite people there).
+    pub async fn create_invitation(
+        &self,
+        creator_id: &str,
+        tenant_id: &str,
+        role: Role,
+    ) -> services::invitations::CreatedInvitation {
+        let (creator, tenant) = (creator_id.to_string(), tenant_id.to_string());
+        self.run(move |conn, now| {
+            services::invitations::create_invitation(
+                conn,
+                &Actor::person(creator, None),
+                now,
+                &tenant,
+                role,
+            )
+        })
+        .await
+        .expect("invitation created")
+    }
+
     /// Posts a GraphQL query with object variables to `/graphql` (with `headers`);
     /// returns the whole JSON answer.
     pub async fn graphql(
@@ -529,20 +551,55 @@ pub async fn dump_database(app: &TestApp) -> String {
             String::from_utf8_lossy(&bytes).into_owned()
         }
         Backend::Postgres => {
-            let url = app.db.url.clone();
-            let out = tokio::process::Command::new("pg_dump")
-                .args(["--data-only", "--no-owner", &url])
-                .output()
-                .await
-                .expect("pg_dump runs");
-            assert!(
-                out.status.success(),
-                "pg_dump: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).into_owned()
+            stdout_of("pg_dump", &["--data-only", "--no-owner", &app.db.url]).await
         }
     }
+}
+
+/// What `program args…` prints; it must succeed.
+async fn stdout_of(program: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every row of every table as one line of text each, sorted, for "nothing changed"
+/// checks: SQLite's own dump (through Python's standard `sqlite3`), or `pg_dump`. The
+/// `sessions` table counts only its rows: a session's `last_seen_at` moves by itself.
+pub async fn database_rows(app: &TestApp) -> Vec<String> {
+    const SQLITE_DUMP: &str = "import sqlite3, sys\nfor line in sqlite3.connect(sys.argv[1]).iterdump(): print(line.replace('\\n', ' '))";
+    let (dump, session_row) = match app.backend {
+        Backend::Sqlite => {
+            let path = app.db.sqlite_path().expect("sqlite path");
+            let path = path.display().to_string();
+            let dump = stdout_of("python3", &["-c", SQLITE_DUMP, &path]).await;
+            (dump, "INSERT INTO \"sessions\"")
+        }
+        Backend::Postgres => {
+            let args = ["--data-only", "--inserts", "--no-owner", &app.db.url];
+            (
+                stdout_of("pg_dump", &args).await,
+                "INSERT INTO public.sessions ",
+            )
+        }
+    };
+    let sessions = dump.lines().filter(|l| l.starts_with(session_row)).count();
+    let mut rows: Vec<String> = dump
+        .lines()
+        .filter(|l| l.starts_with("INSERT INTO") && !l.starts_with(session_row))
+        .map(str::to_string)
+        .collect();
+    rows.push(format!("sessions: {sessions} rows"));
+    rows.sort();
+    rows
 }
 
 /// `keyward` run as a real process (for the CLI and for tests that read its logs).
