@@ -73,11 +73,14 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(graphql_schema.clone())
                 .app_data(web::htmx::form_config())
-                // Innermost first. The dashboard's routes: CSRF needs the session, whose
-                // store failures become 503 pages; full-page errors are drawn in the layout.
-                // The key-authenticated surfaces (GraphQL, `/api/*`, probes) stay outside
-                // all four. Then, for every route: errors become toasts for htmx, get the
-                // security headers, and the log line sees the final status.
+                // The key-authenticated surfaces (GraphQL, `/api/*`, probes) first and
+                // outside the scope: it matches every other path, and route patterns (for
+                // the log line and metrics) are looked up in this order. The dashboard's
+                // routes, innermost first: CSRF needs the session, whose store failures
+                // become 503 pages; full-page errors are drawn in the layout. Then, for
+                // every route: errors become toasts for htmx, get the security headers,
+                // and the log line sees the final status.
+                .configure(|cfg| web::routes::configure(cfg, Surface::Keys))
                 .service(
                     aw::scope("")
                         .guard(actix_web::guard::fn_guard(|ctx| {
@@ -93,7 +96,6 @@ impl Application {
                         .wrap(from_fn(web::session_outage::store_unavailable_as_503))
                         .configure(|cfg| web::routes::configure(cfg, Surface::Dashboard)),
                 )
-                .configure(|cfg| web::routes::configure(cfg, Surface::Keys))
                 .wrap(from_fn(web::htmx::errors_as_toasts))
                 .wrap(from_fn(web::security_headers::add))
                 .wrap(from_fn(web::logging::log_request))

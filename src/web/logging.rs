@@ -8,7 +8,7 @@
 //! in `X-Request-Id` is kept when it is short and plain (a proxy's or a client's own, so
 //! lines can be matched across systems); anything else gets a fresh one.
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -37,8 +37,8 @@ fn request_id(req: &ServiceRequest) -> String {
 
 pub async fn log_request(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
     // At ERROR level so that it is on whenever any line of the request is logged.
@@ -51,15 +51,12 @@ pub async fn log_request(
         .app_data::<actix_web::web::Data<crate::web::AppState>>()
         .is_some_and(|state| state.settings.metrics_token.is_some());
     let serving = crate::web::in_flight::serving(method.as_str(), &route);
-    let request = req.request().clone();
-    // An error a middleware returned becomes its response here, so that it too carries
-    // the id.
-    let mut res = match next.call(req).instrument(span.clone()).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, request),
-    };
+    let mut result = next.call(req).instrument(span.clone()).await;
     drop(serving);
-    let status = res.status().as_u16();
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
     let latency = started.elapsed();
     if metrics_on {
         crate::telemetry::metrics::observe_request(&route, method.as_str(), status, latency);
@@ -73,8 +70,10 @@ pub async fn log_request(
             "request"
         )
     });
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    // (A middleware's `Err` is turned into a response by actix, after this: it goes
+    // without the header. The log line above has the id either way.)
+    if let (Ok(res), Ok(value)) = (&mut result, HeaderValue::from_str(&id)) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    Ok(res)
+    result
 }
