@@ -8,10 +8,9 @@
 
 use crate::backend_tests;
 use crate::support::browser::{header, location, Browser};
-use crate::support::smtp::{mail_through, SmtpSink};
+use crate::support::smtp::{Mail, MailWorld};
 use crate::support::{run_keyward, Backend, Seeded, TestApp, PASSWORD};
 use diesel::prelude::*;
-use keyward::config::Settings;
 use keyward::db::models::password_reset::PasswordReset;
 use keyward::db::models::{AuditEvent, OutboxRow};
 use keyward::domain::{Role, TokenDigest};
@@ -19,7 +18,6 @@ use keyward::services::mail::MailKind;
 use keyward::services::recovery;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::time::Duration;
 
 backend_tests!(
     six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address,
@@ -40,44 +38,17 @@ const PUBLIC_URL: &str = "https://keys.example.test";
 const GRACE: &str = "grace@example.com";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-struct World {
-    app: TestApp,
-    sink: Option<SmtpSink>,
-    tenant: Seeded,
+/// What this file seeds on every `MailWorld`.
+struct People {
+    /// Grace, a User of the tenant.
     grace: Seeded,
 }
 
-/// A server with mail through a fresh sink under `public_url` (when `mail`), the tenant
-/// `acme` and Grace, a User there. `None` when the sink cannot run (outside CI).
-async fn world(
-    backend: Backend,
-    mail: bool,
-    public_url: Option<&str>,
-    customize: impl FnOnce(&mut Settings),
-) -> Option<World> {
-    let sink = if mail { Some(SmtpSink::start()?) } else { None };
-    let app = TestApp::spawn_with(backend, |s| {
-        match &sink {
-            Some(sink) => mail_through(s, sink, public_url),
-            None => s.public_url = public_url.map(str::to_string),
-        }
-        customize(s);
-    })
-    .await;
-    let tenant = app.create_tenant("acme").await;
-    let grace = app.create_person(GRACE, &tenant.id, Role::User).await;
-    Some(World {
-        app,
-        sink,
-        tenant,
-        grace,
-    })
-}
+type World = MailWorld<People>;
 
-impl World {
-    fn sink(&self) -> &SmtpSink {
-        self.sink.as_ref().expect("mail is on in this world")
-    }
+async fn with_grace(w: MailWorld) -> World {
+    let grace = w.app.create_person(GRACE, &w.tenant.id, Role::User).await;
+    w.with(People { grace })
 }
 
 async fn audit(app: &TestApp, action: &str) -> Vec<AuditEvent> {
@@ -182,7 +153,10 @@ async fn set_password_cli(app: &TestApp, email: &str, password: &str) -> (i32, S
 async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address(
     backend: Backend,
 ) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+        .await
+        .unwrap();
+    let w = with_grace(w).await;
     // A session from before: set-password ends it.
     let before = Browser::new(&w.app);
     before.sign_in(GRACE).await;
@@ -237,9 +211,10 @@ async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_fro
 async fn forgot_password_mails_a_link_under_the_public_url_that_sets_a_new_password_once(
     backend: Backend,
 ) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let signed_in = Browser::new(&w.app);
     signed_in.sign_in(GRACE).await;
 
@@ -356,21 +331,21 @@ async fn keyward_dump_contains(app: &TestApp, needle: &str) -> bool {
 }
 
 async fn wait_until_sent(app: &TestApp) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = outbox(app).await;
-        if rows.iter().all(|r| r.status == "sent") {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::support::eventually("every outbox row sent", move || async move {
+        outbox(app)
+            .await
+            .iter()
+            .all(|r| r.status == "sent")
+            .then_some(())
+    })
+    .await
 }
 
 async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     let unknown = ask(&b, "nobody@example.com", &[]).await;
     let unknown_status = unknown.status();
@@ -395,9 +370,10 @@ async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
 }
 
 async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
     let first = mailed_path(&w, &[]).await;
@@ -441,13 +417,14 @@ async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
 }
 
 async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |s| {
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await
     else {
         return;
     };
+    let w = with_grace(w).await;
     // Per account and address: five, then refused, for a known and an unknown address
     // alike.
     let from_one = Browser::with_address(&w.app, Some("198.51.100.1"));
@@ -488,7 +465,10 @@ async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
 }
 
 async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Backend) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+        .await
+        .unwrap();
+    let w = with_grace(w).await;
     let app = &w.app;
     let ada = app
         .create_person("ada@example.com", &w.tenant.id, Role::Admin)
@@ -553,9 +533,10 @@ async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Ba
 }
 
 async fn without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing(backend: Backend) {
-    let Some(w) = world(backend, true, None, |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     let form = b.text("/forgot-password").await;
     assert!(
@@ -620,9 +601,10 @@ async fn set_role(app: &crate::support::TestApp, account_id: &str, tenant_id: &s
 
 // Finding 5: anyone could void a person's link by asking again and again.
 async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
     let first = mailed_path(&w, &[]).await;
@@ -648,9 +630,10 @@ async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend:
 
 // Finding 6: two requests at once left two live links on PostgreSQL.
 async fn concurrent_requests_leave_one_live_link(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let browsers: Vec<Browser> = (0..5).map(|_| Browser::new(&w.app)).collect();
     let answers = futures_util::future::join_all(browsers.iter().map(|b| ask(b, GRACE, &[]))).await;
     for answer in answers {
@@ -663,7 +646,10 @@ async fn concurrent_requests_leave_one_live_link(backend: Backend) {
 
 // Finding 2: an admin's link was checked only when made.
 async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Backend) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+        .await
+        .unwrap();
+    let w = with_grace(w).await;
     let app = &w.app;
     let ada = app
         .create_person("ada@example.com", &w.tenant.id, Role::Admin)
@@ -709,7 +695,10 @@ async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Bac
 
 // Finding 3: a human admin's API key could mint a link for a co-admin.
 async fn api_keys_cannot_make_reset_links(backend: Backend) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+        .await
+        .unwrap();
+    let w = with_grace(w).await;
     let app = &w.app;
     let ada = app
         .create_person("ada@example.com", &w.tenant.id, Role::Admin)
@@ -758,9 +747,10 @@ async fn api_keys_cannot_make_reset_links(backend: Backend) {
 
 // Finding 4: with mail on, the admin saw the token and the person was never told.
 async fn with_mail_an_admins_link_is_mailed_to_the_person_and_not_shown(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
         return;
     };
+    let w = with_grace(w).await;
     let app = &w.app;
     app.create_person("ada@example.com", &w.tenant.id, Role::Admin)
         .await;

@@ -4,7 +4,7 @@
 
 use crate::backend_tests;
 use crate::reliability::{seed, Seed};
-use crate::support::{client, Backend, ServerProcess, TestDb};
+use crate::support::{client, eventually, Backend, ServerProcess, TestDb};
 use diesel::connection::SimpleConnection;
 use keyward::db::{Database, DatabaseUrl};
 
@@ -39,16 +39,11 @@ async fn every_line_a_request_logs_carries_its_request_id(backend: Backend) {
         "the client's own id"
     );
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !server.output().contains(SIGHTING_FAILED) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no warning was logged: {}",
-            server.output()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let output = server.output();
+    let output = eventually("the bookkeeping's warning", || {
+        let output = server.output();
+        std::future::ready(output.contains(SIGHTING_FAILED).then_some(output))
+    })
+    .await;
     let lines: Vec<&str> = output
         .lines()
         .filter(|l| l.contains("/api/whoami") || l.contains(SIGHTING_FAILED))

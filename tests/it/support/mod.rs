@@ -531,6 +531,25 @@ pub struct Seeded {
     pub name: String,
 }
 
+/// Checks `probe` every 20 ms until it gives a value; panics naming `what` after a
+/// minute. The one way tests wait: a condition with a deadline, never a fixed sleep.
+pub async fn eventually<T, Probe>(what: &str, mut probe: impl FnMut() -> Probe) -> T
+where
+    Probe: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited a minute for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The path to the built `keyward` binary.
 pub fn keyward_bin() -> &'static str {
     env!("CARGO_BIN_EXE_keyward")
