@@ -2,7 +2,7 @@
 //! last-use bookkeeping and what is (not) stored.
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{tenant_with_admin, Backend, TestApp};
 use keyward::domain::{PlainToken, Role, TokenKind};
 use keyward::services;
 use keyward::services::Actor;
@@ -34,17 +34,6 @@ async fn whoami(app: &TestApp, key: &str) -> (u16, Value, Option<String>) {
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_string());
     (status, res.json().await.unwrap_or(Value::Null), challenge)
-}
-
-/// A tenant with one admin person who has a key; returns (app, tenant id, admin id, key).
-async fn tenant_with_admin(backend: Backend) -> (TestApp, String, String, String) {
-    let app = TestApp::spawn(backend).await;
-    let tenant = app.create_tenant("acme").await;
-    let admin = app
-        .create_person("ada@example.com", &tenant.id, Role::Admin)
-        .await;
-    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
-    (app, tenant.id, admin.id, key)
 }
 
 async fn a_valid_key_answers_whoami_with_its_account_tenant_and_role(backend: Backend) {

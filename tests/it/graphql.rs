@@ -43,18 +43,12 @@ async fn post_raw(
     headers: &[(&str, &str)],
     body: String,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(app.url(path))
-        .header(CONTENT_TYPE, "application/json")
-        .body(body);
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = req.send().await.expect("request");
+    let res = app
+        .post_json(path, key, headers)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
     let status = res.status().as_u16();
     let content_type = res
         .headers()

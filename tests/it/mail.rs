@@ -6,9 +6,8 @@
 use crate::backend_tests;
 use crate::ops::metrics::{sample, scrape, TOKEN as METRICS_TOKEN};
 use crate::support::browser::Browser;
-use crate::support::smtp::{mail_env, mail_through, Mail, MailWorld};
-use crate::support::{client, eventually, Backend, ServerProcess, TestApp};
-use diesel::prelude::*;
+use crate::support::smtp::{mail_env, mail_through, outbox, Mail, MailWorld};
+use crate::support::{client, eventually, Backend, Seeded, ServerProcess, TestApp};
 use keyward::config::MetricsToken;
 use keyward::db::models::OutboxRow;
 use keyward::domain::Role;
@@ -42,10 +41,22 @@ struct Admin {
 
 type World = MailWorld<Admin>;
 
-async fn with_admin(w: MailWorld) -> World {
-    let admin = w.app.create_person(ADMIN, &w.tenant.id, Role::Admin).await;
-    let (_, key) = w.app.create_key(&admin.id, &w.tenant.id, None).await;
-    w.with(Admin { key })
+/// A world whose own server has mail off (a sink runs for the processes a test starts).
+async fn sink_only_world(backend: Backend) -> Option<World> {
+    MailWorld::start(
+        backend,
+        Mail::SinkOnly,
+        Some(PUBLIC_URL),
+        |_| {},
+        with_admin,
+    )
+    .await
+}
+
+async fn with_admin(app: &TestApp, tenant: &Seeded) -> Admin {
+    let admin = app.create_person(ADMIN, &tenant.id, Role::Admin).await;
+    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
+    Admin { key }
 }
 
 /// `create_invitation` through `base`'s GraphQL with the admin key and extra `headers`.
@@ -79,16 +90,6 @@ async fn invite_user(w: &World, base: Option<&str>, email: &str) -> (String, Str
     invited(base, &w.key, json!({ "role": "USER", "email": email })).await
 }
 
-async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
-    app.run(|conn, _| {
-        Ok(keyward::db::schema::outbox::table
-            .select(OutboxRow::as_select())
-            .load(conn)?)
-    })
-    .await
-    .expect("outbox rows")
-}
-
 /// Waits (at most a minute) until the outbox holds `n` rows, none of them pending.
 async fn wait_for_outbox_done(app: &TestApp, n: usize) -> Vec<OutboxRow> {
     eventually(&format!("{n} outbox row(s) done"), move || async move {
@@ -99,10 +100,10 @@ async fn wait_for_outbox_done(app: &TestApp, n: usize) -> Vec<OutboxRow> {
 }
 
 async fn an_invitation_with_an_email_mails_its_link_under_the_public_url(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
-    let w = with_admin(w).await;
     // Whatever Host and X-Forwarded-Host say, the link is built from --public-url.
     let answer = invite(
         &w.app.address,
@@ -191,10 +192,9 @@ async fn an_invitation_with_an_email_mails_its_link_under_the_public_url(backend
 }
 
 async fn without_a_public_url_no_link_is_mailed_whatever_host_says(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}, with_admin).await else {
         return;
     };
-    let w = with_admin(w).await;
     let answer = invite(
         &w.app.address,
         &w.key,
@@ -252,10 +252,10 @@ async fn without_a_public_url_no_link_is_mailed_whatever_host_says(backend: Back
 }
 
 async fn a_mailed_invitation_is_for_its_address_only(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
-    let w = with_admin(w).await;
     let other = w.app.create_tenant("other").await;
     w.app
         .create_person("bob@example.com", &other.id, Role::User)
@@ -303,10 +303,10 @@ async fn a_mailed_invitation_is_for_its_address_only(backend: Backend) {
 }
 
 async fn two_instances_send_one_mail_per_invitation(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
-    let w = with_admin(w).await;
     let b = w
         .app
         .another_instance(|s| mail_through(s, w.sink(), Some(PUBLIC_URL)));
@@ -335,10 +335,9 @@ async fn an_instance_killed_mid_send_leaves_the_mail_to_another_which_sends_it_o
     backend: Backend,
 ) {
     // The test's own server has mail off: only the `keyward serve` processes send.
-    let Some(w) = MailWorld::start(backend, Mail::SinkOnly, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = sink_only_world(backend).await else {
         return;
     };
-    let w = with_admin(w).await;
     let env = mail_env(w.sink(), PUBLIC_URL, 4_000);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     w.sink().set_mode("stall");
@@ -380,10 +379,10 @@ async fn an_instance_killed_mid_send_leaves_the_mail_to_another_which_sends_it_o
 async fn a_failing_send_is_retried_then_given_up_with_its_reason_on_the_settings_page(
     backend: Backend,
 ) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
-    let w = with_admin(w).await;
     // Refused for now, each time: three attempts (the quick timing's limit), then given up.
     w.sink().set_mode("tempfail");
     invite_user(&w, None, "grace@example.com").await;
@@ -429,18 +428,23 @@ async fn a_failing_send_is_retried_then_given_up_with_its_reason_on_the_settings
 }
 
 async fn metrics_count_sends_failures_and_the_outbox_depth(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |s| {
-        s.metrics_token = Some(MetricsToken::parse(METRICS_TOKEN).unwrap());
-        // A 2 s lease: a stalled exchange times out after 1 s and is tried again (with
-        // attempts to spare for a slow machine).
-        s.outbox.lease = Duration::from_secs(2);
-        s.outbox.max_attempts = 10;
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.metrics_token = Some(MetricsToken::parse(METRICS_TOKEN).unwrap());
+            // A 2 s lease: a stalled exchange times out after 1 s and is tried again (with
+            // attempts to spare for a slow machine).
+            s.outbox.lease = Duration::from_secs(2);
+            s.outbox.max_attempts = 10;
+        },
+        with_admin,
+    )
     .await
     else {
         return;
     };
-    let w = with_admin(w).await;
     let kind = [("kind", MailKind::Invitation.as_str())];
     let counters = |text: &str| {
         (
@@ -501,14 +505,19 @@ fn refusal(answer: &Value) -> String {
 async fn mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_not_reset_it(
     backend: Backend,
 ) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |s| {
-        s.quotas.max_mails_per_tenant_per_day = 4;
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.quotas.max_mails_per_tenant_per_day = 4;
+        },
+        with_admin,
+    )
     .await
     else {
         return;
     };
-    let w = with_admin(w).await;
     let base = w.app.address.clone();
     // The server stalls: the mails wait, and revoking cancels them unsent. They count all
     // the same (else inviting and revoking while a send is under way mails without bound).
@@ -573,10 +582,10 @@ async fn mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_
 }
 
 async fn a_refused_sender_is_retried_and_admins_see_no_server_words(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
-    let w = with_admin(w).await;
     // A 5xx to MAIL FROM (a relay's setting, a rotated account) is the operator's to fix:
     // tried again, all three attempts of the quick timing.
     w.sink().set_mode("rejectsender");
@@ -630,14 +639,19 @@ async fn a_send_ends_within_its_budget_however_slowly_the_server_answers(backend
     // A 2 s lease: a send has 1 s in all. The server answers each step after 0.7 s, each
     // well within a step's own timeout, but together past the budget: every attempt is cut
     // off in time, none runs on past its claim.
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |s| {
-        s.outbox.lease = Duration::from_secs(2);
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.outbox.lease = Duration::from_secs(2);
+        },
+        with_admin,
+    )
     .await
     else {
         return;
     };
-    let w = with_admin(w).await;
     w.sink().set_mode("slow");
     invite_user(&w, None, "grace@example.com").await;
     let rows = wait_for_outbox_done(&w.app, 1).await;
@@ -655,10 +669,9 @@ async fn a_send_ends_within_its_budget_however_slowly_the_server_answers(backend
 
 async fn housekeeping_gives_up_mail_left_unsent_for_a_day_and_empties_it(backend: Backend) {
     // Mail off on this server: rows queued earlier (when it was on) are never sent.
-    let Some(w) = MailWorld::start(backend, Mail::SinkOnly, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = sink_only_world(backend).await else {
         return;
     };
-    let w = with_admin(w).await;
     let tenant_id = w.tenant.id.clone();
     let swept = w
         .app

@@ -8,11 +8,11 @@
 
 use crate::backend_tests;
 use crate::support::browser::{header, location, Browser};
-use crate::support::smtp::{Mail, MailWorld};
+use crate::support::smtp::{outbox, Mail, MailWorld};
 use crate::support::{run_keyward, Backend, Seeded, TestApp, PASSWORD};
 use diesel::prelude::*;
 use keyward::db::models::password_reset::PasswordReset;
-use keyward::db::models::{AuditEvent, OutboxRow};
+use keyward::db::models::AuditEvent;
 use keyward::domain::{Role, TokenDigest};
 use keyward::services::mail::MailKind;
 use keyward::services::recovery;
@@ -46,42 +46,38 @@ struct People {
 
 type World = MailWorld<People>;
 
-async fn with_grace(w: MailWorld) -> World {
-    let grace = w.app.create_person(GRACE, &w.tenant.id, Role::User).await;
-    w.with(People { grace })
+async fn with_grace(app: &TestApp, tenant: &Seeded) -> People {
+    People {
+        grace: app.create_person(GRACE, &tenant.id, Role::User).await,
+    }
+}
+
+/// Ada, an admin of the world's tenant.
+async fn ada_admin(w: &World) -> Seeded {
+    w.app
+        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
+        .await
 }
 
 async fn audit(app: &TestApp, action: &str) -> Vec<AuditEvent> {
     let action = action.to_string();
-    app.run(move |conn, _| {
+    app.read(move |conn| {
         use keyward::db::schema::audit_events::dsl;
-        Ok(dsl::audit_events
+        dsl::audit_events
             .filter(dsl::action.eq(action))
             .select(AuditEvent::as_select())
-            .load(conn)?)
+            .load(conn)
     })
     .await
-    .unwrap()
-}
-
-async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
-    app.run(|conn, _| {
-        Ok(keyward::db::schema::outbox::table
-            .select(OutboxRow::as_select())
-            .load(conn)?)
-    })
-    .await
-    .unwrap()
 }
 
 async fn resets(app: &TestApp) -> Vec<PasswordReset> {
-    app.run(|conn, _| {
-        Ok(keyward::db::schema::password_resets::table
+    app.read(|conn| {
+        keyward::db::schema::password_resets::table
             .select(PasswordReset::as_select())
-            .load(conn)?)
+            .load(conn)
     })
     .await
-    .unwrap()
 }
 
 /// Asks for a reset mail through `browser`, with extra headers; returns the answer.
@@ -153,10 +149,9 @@ async fn set_password_cli(app: &TestApp, email: &str, password: &str) -> (i32, S
 async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address(
     backend: Backend,
 ) {
-    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
         .await
         .unwrap();
-    let w = with_grace(w).await;
     // A session from before: set-password ends it.
     let before = Browser::new(&w.app);
     before.sign_in(GRACE).await;
@@ -211,10 +206,10 @@ async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_fro
 async fn forgot_password_mails_a_link_under_the_public_url_that_sets_a_new_password_once(
     backend: Backend,
 ) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
-    let w = with_grace(w).await;
     let signed_in = Browser::new(&w.app);
     signed_in.sign_in(GRACE).await;
 
@@ -342,10 +337,10 @@ async fn wait_until_sent(app: &TestApp) {
 }
 
 async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
-    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     let unknown = ask(&b, "nobody@example.com", &[]).await;
     let unknown_status = unknown.status();
@@ -370,10 +365,10 @@ async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
 }
 
 async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
-    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
     let first = mailed_path(&w, &[]).await;
@@ -417,14 +412,19 @@ async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
 }
 
 async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        },
+        with_grace,
+    )
     .await
     else {
         return;
     };
-    let w = with_grace(w).await;
     // Per account and address: five, then refused, for a known and an unknown address
     // alike.
     let from_one = Browser::with_address(&w.app, Some("198.51.100.1"));
@@ -465,14 +465,11 @@ async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
 }
 
 async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Backend) {
-    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
         .await
         .unwrap();
-    let w = with_grace(w).await;
     let app = &w.app;
-    let ada = app
-        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    let ada = ada_admin(&w).await;
     // Vera also belongs to a tenant Ada does not administer; Sam is a service account.
     let beta = app.create_tenant("beta").await;
     let vera = app
@@ -533,10 +530,9 @@ async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Ba
 }
 
 async fn without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}, with_grace).await else {
         return;
     };
-    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     let form = b.text("/forgot-password").await;
     assert!(
@@ -601,10 +597,10 @@ async fn set_role(app: &crate::support::TestApp, account_id: &str, tenant_id: &s
 
 // Finding 5: anyone could void a person's link by asking again and again.
 async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
-    let w = with_grace(w).await;
     let b = Browser::new(&w.app);
     assert_eq!(ask(&b, GRACE, &[]).await.status(), StatusCode::OK);
     let first = mailed_path(&w, &[]).await;
@@ -630,10 +626,10 @@ async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend:
 
 // Finding 6: two requests at once left two live links on PostgreSQL.
 async fn concurrent_requests_leave_one_live_link(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
-    let w = with_grace(w).await;
     let browsers: Vec<Browser> = (0..5).map(|_| Browser::new(&w.app)).collect();
     let answers = futures_util::future::join_all(browsers.iter().map(|b| ask(b, GRACE, &[]))).await;
     for answer in answers {
@@ -646,14 +642,11 @@ async fn concurrent_requests_leave_one_live_link(backend: Backend) {
 
 // Finding 2: an admin's link was checked only when made.
 async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Backend) {
-    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
         .await
         .unwrap();
-    let w = with_grace(w).await;
     let app = &w.app;
-    let ada = app
-        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    let ada = ada_admin(&w).await;
     let beta = app.create_tenant("beta").await;
     let admin = Browser::new(app);
     let csrf = admin.sign_in("ada@example.com").await;
@@ -695,14 +688,11 @@ async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Bac
 
 // Finding 3: a human admin's API key could mint a link for a co-admin.
 async fn api_keys_cannot_make_reset_links(backend: Backend) {
-    let w = MailWorld::start(backend, Mail::Off, None, |_| {})
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
         .await
         .unwrap();
-    let w = with_grace(w).await;
     let app = &w.app;
-    let ada = app
-        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    let ada = ada_admin(&w).await;
     let (_, admin_key) = app.create_key(&ada.id, &w.tenant.id, None).await;
     let sam = app.create_service_account(&w.tenant.id, "Sam").await;
     set_role(app, &sam.id, &w.tenant.id, Role::Admin).await;
@@ -747,13 +737,12 @@ async fn api_keys_cannot_make_reset_links(backend: Backend) {
 
 // Finding 4: with mail on, the admin saw the token and the person was never told.
 async fn with_mail_an_admins_link_is_mailed_to_the_person_and_not_shown(backend: Backend) {
-    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
-    let w = with_grace(w).await;
     let app = &w.app;
-    app.create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    ada_admin(&w).await;
     let admin = Browser::new(app);
     let csrf = admin.sign_in("ada@example.com").await;
     let made = make_link(&admin, &csrf, &w.grace.id).await;

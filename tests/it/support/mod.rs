@@ -288,6 +288,16 @@ impl TestApp {
         .expect("blocking task")
     }
 
+    /// A read of the app's database (off the async executor); it must succeed.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> T {
+        self.run(move |conn, _| Ok(f(conn)?))
+            .await
+            .expect("a read of the database")
+    }
+
     pub async fn sql(&self, sql: &str) {
         let sql = sql.to_string();
         self.run(move |conn, _| conn.batch_execute(&sql).map_err(AppError::from))
@@ -491,7 +501,7 @@ impl TestApp {
     }
 
     /// Posts a GraphQL query with object variables to `/graphql` (with `headers`);
-    /// returns the whole JSON answer.
+    /// returns the whole JSON answer, which must come with 200.
     pub async fn graphql(
         &self,
         key: Option<&str>,
@@ -499,19 +509,67 @@ impl TestApp {
         variables: serde_json::Value,
         headers: &[(&str, &str)],
     ) -> serde_json::Value {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let (status, answer) = self.post_graphql(key, &body, headers).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// `graphql` with `key` and no variables.
+    pub async fn gql(&self, key: &str, query: &str) -> serde_json::Value {
+        self.graphql(Some(key), query, serde_json::json!({}), &[])
+            .await
+    }
+
+    /// A POST to `path` with a JSON body to come, `key` and `headers`.
+    pub fn post_json(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .client
-            .post(self.url("/graphql"))
-            .json(&serde_json::json!({ "query": query, "variables": variables }));
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let res = req.send().await.expect("request");
-        assert_eq!(res.status(), 200);
-        res.json().await.expect("a JSON answer")
+        req
+    }
+
+    /// Posts `body` to `/graphql` (with `key` and `headers`). While the key already has
+    /// its requests running (429, as when a test races many), sends it again once a place
+    /// is free. The status and the answer (JSON, or the text as a string).
+    pub async fn post_graphql(
+        &self,
+        key: Option<&str>,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        eventually(
+            "a place among the key's running requests",
+            move || async move {
+                let req = self.post_json("/graphql", key, headers);
+                let res = req.body(body.to_string()).send().await.expect("request");
+                let status = res.status().as_u16();
+                let text = res.text().await.expect("an answer");
+                let answer = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                (status != 429).then_some((status, answer))
+            },
+        )
+        .await
+    }
+
+    /// The status `GET /api/whoami` answers for `key`.
+    pub async fn whoami_status(&self, key: &str) -> u16 {
+        self.get_with_key("/api/whoami", key)
+            .await
+            .status()
+            .as_u16()
     }
 
     /// `GET path` with a Bearer key.
@@ -523,6 +581,17 @@ impl TestApp {
             .await
             .expect("request")
     }
+}
+
+/// A server and the tenant `acme` with one admin person who has a key; returns (app, tenant id, admin id, key).
+pub async fn tenant_with_admin(backend: Backend) -> (TestApp, String, String, String) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let admin = app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
+    (app, tenant.id, admin.id, key)
 }
 
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 
 use super::{eventually, Backend, Seeded, TestApp};
 use keyward::config::{MailSettings, OutboxTiming, Settings, SmtpUrl};
+use keyward::db::models::OutboxRow;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -198,8 +199,8 @@ pub enum Mail {
 }
 
 /// A test server with mail as `mail` says, under `public_url`, and the tenant `acme`;
-/// `more` is what a test file seeds on top (its fields read as the world's own).
-pub struct MailWorld<More = ()> {
+/// `more` is what the test file seeds on top (its fields read as the world's own).
+pub struct MailWorld<More> {
     pub app: TestApp,
     pub sink: Option<SmtpSink>,
     pub tenant: Seeded,
@@ -214,28 +215,15 @@ impl<More> std::ops::Deref for MailWorld<More> {
 }
 
 impl<More> MailWorld<More> {
-    pub fn sink(&self) -> &SmtpSink {
-        self.sink.as_ref().expect("a sink runs in this world")
-    }
-
-    pub fn with<Other>(self, more: Other) -> MailWorld<Other> {
-        MailWorld {
-            app: self.app,
-            sink: self.sink,
-            tenant: self.tenant,
-            more,
-        }
-    }
-}
-
-impl MailWorld {
-    /// `None` when the sink cannot run (outside CI) while `mail` wants one.
+    /// `None` when the sink cannot run (outside CI) while `mail` wants one. `seed` adds
+    /// what the test file needs on top.
     pub async fn start(
         backend: Backend,
         mail: Mail,
         public_url: Option<&str>,
         customize: impl FnOnce(&mut Settings),
-    ) -> Option<MailWorld> {
+        seed: impl AsyncFnOnce(&TestApp, &Seeded) -> More,
+    ) -> Option<Self> {
         let sink = match mail {
             Mail::Off => None,
             Mail::SinkOnly | Mail::On => Some(SmtpSink::start()?),
@@ -249,13 +237,29 @@ impl MailWorld {
         })
         .await;
         let tenant = app.create_tenant("acme").await;
+        let more = seed(&app, &tenant).await;
         Some(MailWorld {
             app,
             sink,
             tenant,
-            more: (),
+            more,
         })
     }
+
+    pub fn sink(&self) -> &SmtpSink {
+        self.sink.as_ref().expect("a sink runs in this world")
+    }
+}
+
+/// Every row of the outbox.
+pub async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
+    use diesel::prelude::*;
+    app.read(|conn| {
+        keyward::db::schema::outbox::table
+            .select(OutboxRow::as_select())
+            .load(conn)
+    })
+    .await
 }
 
 /// The environment that turns mail on for a `keyward serve` process.
