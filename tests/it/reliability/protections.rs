@@ -256,7 +256,7 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
     }
     // Nothing the refused calls targeted changed.
     assert_eq!(
-        caller.whoami(&sa_key).await,
+        caller.whoami(sa_key).await,
         200,
         "the service account's key stopped working"
     );
