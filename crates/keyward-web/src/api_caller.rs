@@ -136,7 +136,9 @@ async fn verify(
     }
     let keys = keys.clone();
     let _turn = keys.turn().await.map_err(AppError::from)?;
+    let span = tracing::Span::current();
     web::block(move || {
+        let _request = span.enter();
         keys.read_pooled(|conn| auth::verify(conn, now, &token, &tenants))
             .unwrap_or_else(|| Err(AppError::internal("the key reader has no pool")))
     })

@@ -4,6 +4,7 @@
 use crate::config::Settings;
 use crate::db::Database;
 use crate::domain::Clock;
+use crate::web::routes::Surface;
 use crate::web::{self, AppState};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -70,19 +71,32 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(graphql_schema.clone())
                 .app_data(web::htmx::form_config())
-                // Innermost first: CSRF needs the session; errors become toasts for htmx,
-                // then get the security headers; the log line sees the final status.
-                .wrap(from_fn(web::csrf::require_token))
-                .wrap(from_fn(web::error_pages::in_layout))
-                .wrap(web::session::middleware(
-                    &session_state,
-                    session_key.clone(),
-                ))
-                .wrap(from_fn(web::session_outage::store_unavailable_as_503))
+                // The key-authenticated surfaces (GraphQL, `/api/*`, probes) first and
+                // outside the scope: it matches every other path, and route patterns (for
+                // the log line and metrics) are looked up in this order. The dashboard's
+                // routes, innermost first: CSRF needs the session, whose store failures
+                // become 503 pages; full-page errors are drawn in the layout. Then, for
+                // every route: errors become toasts for htmx, get the security headers,
+                // and the log line sees the final status.
+                .configure(|cfg| web::routes::configure(cfg, Surface::Keys))
+                .service(
+                    aw::scope("")
+                        .guard(actix_web::guard::fn_guard(|ctx| {
+                            let head = ctx.head();
+                            !web::routes::authenticates_by_key(&head.method, head.uri.path())
+                        }))
+                        .wrap(from_fn(web::csrf::require_token))
+                        .wrap(from_fn(web::error_pages::in_layout))
+                        .wrap(web::session::middleware(
+                            &session_state,
+                            session_key.clone(),
+                        ))
+                        .wrap(from_fn(web::session_outage::store_unavailable_as_503))
+                        .configure(|cfg| web::routes::configure(cfg, Surface::Dashboard)),
+                )
                 .wrap(from_fn(web::htmx::errors_as_toasts))
                 .wrap(from_fn(web::security_headers::add))
                 .wrap(from_fn(web::logging::log_request))
-                .configure(web::routes::configure)
                 .default_service(aw::route().to(web::error_pages::not_found))
         })
         .listen(listener)

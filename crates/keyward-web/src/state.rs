@@ -58,11 +58,12 @@ impl AppState {
             return;
         };
         let (pool, now) = (self.db.pool.clone(), self.clock.now());
+        let span = tracing::Span::current();
         actix_web::rt::spawn(async move {
             let _permit = permit;
             let done = web::block(move || match pool.try_get() {
                 Some(mut conn) => {
-                    work(&mut conn, now);
+                    span.in_scope(|| work(&mut conn, now));
                     true
                 }
                 None => false,

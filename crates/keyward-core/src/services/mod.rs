@@ -96,10 +96,14 @@ where
 {
     let pool = db.pool.clone();
     let now = clock.now();
+    // What the service logs carries the request's id (the web crate's `web::logging`).
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
-        crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
-            let mut conn = pool.get()?;
-            f(&mut conn, now)
+        span.in_scope(|| {
+            crate::db::statement_limit::within(crate::db::statement_limit::BUDGET, || {
+                let mut conn = pool.get()?;
+                f(&mut conn, now)
+            })
         })
     })
     .await

@@ -8,8 +8,9 @@
 //! (sign-in, first-run setup) against login CSRF. Clients that send no `Origin` are judged
 //! by the token alone.
 //!
-//! GraphQL and `/api/*` authenticate by API key and never read the session cookie, so
-//! they are outside this check (DESIGN §4).
+//! It runs only on the dashboard's routes: GraphQL and `/api/*` authenticate by API key
+//! and never read the session cookie, so they are outside it and the session middleware
+//! (`routes::authenticates_by_key`, DESIGN §4).
 
 use crate::error::{AppError, HtmlError};
 use crate::web::AppState;
@@ -23,12 +24,6 @@ use actix_web::web::{self, Bytes};
 
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
-
-/// The surfaces authenticated by API key only: the GraphQL endpoint (also at `/`, where
-/// Prefect clients post) and `/api/*`.
-pub fn authenticates_by_key(path: &str) -> bool {
-    path == "/" || path == "/graphql" || path.starts_with("/graphql/") || path.starts_with("/api/")
-}
 
 fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -86,12 +81,12 @@ fn refused(req: ServiceRequest, why: &str) -> ServiceResponse<BoxBody> {
     req.error_response(error)
 }
 
-/// Middleware; runs inside the session middleware.
+/// Middleware; runs inside the session middleware, on the dashboard's routes only.
 pub async fn require_token(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !changes_state(req.method()) || authenticates_by_key(req.path()) {
+    if !changes_state(req.method()) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     if from_another_site(&req) {

@@ -149,12 +149,38 @@ pub fn routes() -> Vec<RouteSpec> {
     ]
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The surfaces that authenticate by API key only and never read the session cookie:
+/// GraphQL (`/graphql`, and `POST /` where Prefect 1.x clients post), `/api/*`, and the
+/// probes and metrics. They run outside the session and CSRF middlewares (DESIGN §4), so a
+/// cookie a browser sends along (GraphiQL does) loads no session; every other route is
+/// the dashboard's and keeps them.
+pub fn authenticates_by_key(method: &Method, path: &str) -> bool {
+    path == "/graphql"
+        || path.starts_with("/graphql/")
+        || (path == "/" && method == Method::POST)
+        || path.starts_with("/api/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Registers the key-authenticated routes (`surface = Keys`) or the dashboard's.
+pub fn configure(cfg: &mut web::ServiceConfig, surface: Surface) {
     for spec in routes() {
+        if (surface == Surface::Keys) != authenticates_by_key(&spec.method, spec.path) {
+            continue;
+        }
         // HEAD answers wherever GET does (actix sends the headers without the body).
         if spec.method == Method::GET {
             cfg.route(spec.path, (spec.handler)().method(Method::HEAD));
         }
         cfg.route(spec.path, (spec.handler)().method(spec.method));
     }
+}
+
+/// Which routes `configure` registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// GraphQL, `/api/*`, probes: see `authenticates_by_key`.
+    Keys,
+    /// Everything else: pages and forms, behind the session and CSRF middlewares.
+    Dashboard,
 }

@@ -118,7 +118,7 @@ impl SessionStore for DbSessionStore {
             .state
             .run(move |conn, now| sessions::load(conn, now, &id))
             .await
-            .map_err(|e| LoadError::Other(anyhow::Error::new(e)))?;
+            .map_err(|e| LoadError::Other(store_failed(e)))?;
         Ok(data.map(from_data))
     }
 
@@ -133,7 +133,7 @@ impl SessionStore for DbSessionStore {
         self.state
             .run(move |conn, now| sessions::create(conn, now, &stored, data))
             .await
-            .map_err(|e| SaveError::Other(anyhow::Error::new(e)))?;
+            .map_err(|e| SaveError::Other(store_failed(e)))?;
         SessionKey::try_from(id).map_err(|e| SaveError::Other(anyhow::Error::new(e)))
     }
 
@@ -148,7 +148,7 @@ impl SessionStore for DbSessionStore {
         self.state
             .run(move |conn, now| sessions::update(conn, now, &id, &data))
             .await
-            .map_err(|e| UpdateError::Other(anyhow::Error::new(e)))?;
+            .map_err(|e| UpdateError::Other(store_failed(e)))?;
         Ok(session_key)
     }
 
@@ -166,8 +166,15 @@ impl SessionStore for DbSessionStore {
         self.state
             .run(move |conn, _| sessions::end(conn, &id))
             .await
-            .map_err(anyhow::Error::new)
+            .map_err(store_failed)
     }
+}
+
+/// A store failure for actix-session, which answers it with an opaque 500; an unavailable
+/// database is noted first, so that the dashboard answers 503 instead (`session_outage`).
+fn store_failed(e: AppError) -> anyhow::Error {
+    crate::web::session_outage::note(&e);
+    anyhow::Error::new(e)
 }
 
 fn session_error(e: impl std::fmt::Display) -> AppError {
