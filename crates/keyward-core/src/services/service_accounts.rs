@@ -123,7 +123,7 @@ fn ensure_name_free(
 
 /// Finds a service account and checks the actor administers its tenant. `in_tenant`
 /// narrows the search to one tenant (a team page acts only on the tenant in its URL).
-pub(crate) fn find_managed(
+pub fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
     in_tenant: Option<&str>,

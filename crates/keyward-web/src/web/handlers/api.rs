@@ -1,11 +1,11 @@
 //! Plain JSON routes for scripts and health checks, authenticated by API key only.
 
 use crate::api_caller::ApiCaller;
-use crate::error::AppError;
+use crate::error::ApiError;
 use actix_web::HttpResponse;
 
 /// `GET /api/whoami`: what the presented key authenticates as.
-pub async fn whoami(caller: ApiCaller) -> Result<HttpResponse, AppError> {
+pub async fn whoami(caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let p = &caller.principal;
     let role = p.role()?;
     Ok(HttpResponse::Ok()
