@@ -1,18 +1,13 @@
 //! Keyward: self-hosted, multi-tenant API keys.
 //!
-//! The request path runs one way: `web` (routes, handlers) or `graphql` (resolvers), both
-//! with `api_caller` (who an API key authenticates as) → `services` (rules, permissions,
-//! one transaction each) → `db`. `domain` holds the pure types every layer shares.
+//! The layers are crates (docs/ARCHITECTURE.md): `keyward-domain` (pure types) →
+//! `keyward-core` (`db`, `services`, `config`, `telemetry`, the error) → `keyward-web`
+//! (`web`, `graphql`, `api_caller`, `startup`); `keyward-client` is the terminal client.
+//! This package is the `keyward` binary and its operator commands (`cli`); its library
+//! re-exports the layers under their old paths for the tests and benchmarks.
 
-pub mod api_caller;
+pub use keyward_core::{config, db, services, telemetry};
+pub use keyward_domain as domain;
+pub use keyward_web::{api_caller, error, graphql, startup, web};
+
 pub mod cli;
-pub mod config;
-pub mod db;
-pub mod domain;
-pub mod error;
-pub mod graphql;
-pub mod memory;
-pub mod services;
-pub mod startup;
-pub mod telemetry;
-pub mod web;

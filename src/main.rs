@@ -4,6 +4,10 @@ use keyward::config::{LogSettings, Settings, SettingsArgs};
 use keyward::domain::Clock;
 use keyward::startup::Application;
 
+/// The process's allocator policy (glibc malloc tuning and trimming): the server's alone,
+/// never the library's, so servers that tests start in-process run without it.
+mod memory;
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -36,6 +40,9 @@ fn quiet() -> LogSettings {
 fn serve(db: &keyward::config::DatabaseArgs, args: SettingsArgs) -> Result<(), CliError> {
     let settings = Settings::resolve(db, &args).map_err(CliError::usage)?;
     keyward::telemetry::init(&settings.log);
+    memory::tune_malloc();
+    memory::spawn_trimmer();
+    keyward::services::passwords::before_each_hash(memory::trim);
     let runtime = actix_web::rt::System::new();
     runtime.block_on(async move {
         let app = Application::build(settings.clone(), Clock::system()).map_err(CliError::failure)?;

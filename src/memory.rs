@@ -46,7 +46,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// MiB free but resident in the arenas, and the next burst's peak starts from there;
 /// `malloc_trim` returns every free page of every arena (not only the top), in well
 /// under a millisecond on a quiet heap (docs/PERFORMANCE.md).
-/// One trimmer per process, however many servers it runs (the tests run hundreds).
+/// One trimmer per process.
 pub fn spawn_trimmer() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

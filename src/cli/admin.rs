@@ -8,7 +8,6 @@ use crate::domain::clock::rfc3339;
 use crate::domain::{
     Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug,
 };
-use crate::error::AppError;
 use crate::services::passwords::HashedPassword;
 use crate::services::{accounts, api_keys, members, recovery, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
@@ -358,11 +357,5 @@ fn confirm(prompt: &str, expected: &str) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::usage("not confirmed; nothing was deleted"))
-    }
-}
-
-impl From<AppError> for Box<CliError> {
-    fn from(e: AppError) -> Self {
-        Box::new(e.into())
     }
 }

@@ -3,7 +3,7 @@
 
 pub mod admin;
 pub mod backup;
-pub mod client;
+pub use keyward_client as client;
 
 use crate::config::{DatabaseArgs, Settings, SettingsArgs};
 use clap::{Parser, Subcommand};
@@ -39,50 +39,7 @@ pub enum Command {
 /// Shown by `--help` and in the README.
 pub const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  other failure\n  2  bad input (a wrong argument, an unknown id, a refused value, no --yes without a terminal)\n  3  not authenticated (the API key is missing, unknown, revoked or expired)\n  4  permission denied (the key's role may not do this)\n  5  server unreachable";
 
-/// A failure the CLI reports as one line, with the exit code to leave with.
-#[derive(Debug)]
-pub struct CliError {
-    pub message: String,
-    pub code: i32,
-}
-
-impl CliError {
-    /// Bad input or a conflict with what is stored: exit code 2.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 2,
-        }
-    }
-    /// Anything else (database unreachable, I/O): exit code 1.
-    pub fn failure(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 1,
-        }
-    }
-}
-
-impl From<crate::error::AppError> for CliError {
-    fn from(e: crate::error::AppError) -> Self {
-        use crate::error::AppError::*;
-        match &e {
-            Invalid(_) | Conflict(_) | NotFound(_) | Forbidden(_) | Unauthenticated(_) => {
-                Self::usage(e.to_string())
-            }
-            _ => {
-                e.log();
-                Self::failure(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<crate::domain::InvalidInput> for CliError {
-    fn from(e: crate::domain::InvalidInput) -> Self {
-        Self::usage(e.to_string())
-    }
-}
+pub use crate::domain::CliError;
 
 pub fn migrate(db: &DatabaseArgs) -> Result<(), CliError> {
     let url = Settings::database_url(db).map_err(CliError::usage)?;

@@ -2,7 +2,7 @@
 //! last-use bookkeeping and what is (not) stored.
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp};
+use crate::support::{tenant_with_admin, Backend, TestApp};
 use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{PlainToken, Role, TokenKind};
 use keyward::services;
@@ -35,17 +35,6 @@ async fn whoami(app: &TestApp, key: &str) -> (u16, Value, Option<String>) {
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_string());
     (status, res.json().await.unwrap_or(Value::Null), challenge)
-}
-
-/// A tenant with one admin person who has a key; returns (app, tenant id, admin id, key).
-async fn tenant_with_admin(backend: Backend) -> (TestApp, String, String, String) {
-    let app = TestApp::spawn(backend).await;
-    let tenant = app.create_tenant("acme").await;
-    let admin = app
-        .create_person("ada@example.com", &tenant.id, Role::Admin)
-        .await;
-    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
-    (app, tenant.id, admin.id, key)
 }
 
 async fn a_valid_key_answers_whoami_with_its_account_tenant_and_role(backend: Backend) {
@@ -501,19 +490,7 @@ async fn no_table_holds_a_token_or_its_random_part(backend: Backend) {
     for k in [&key, &sa_key] {
         assert_eq!(whoami(&app, k).await.0, 200);
     }
-    let (t, a) = (tenant.clone(), admin.clone());
-    let invitation = app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(a, None),
-                now,
-                &t,
-                Role::User,
-            )
-        })
-        .await
-        .unwrap();
+    let invitation = app.create_invitation(&admin, &tenant, Role::User).await;
     // A dashboard session, and a key made through it.
     let browser = crate::support::browser::Browser::new(&app);
     browser.sign_in("ada@example.com").await;

@@ -5,7 +5,6 @@
 use crate::backend_tests;
 use crate::support::{Backend, Seeded, TestApp};
 use keyward::domain::Role;
-use keyward::services::{self, Actor};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
@@ -44,18 +43,12 @@ async fn post_raw(
     headers: &[(&str, &str)],
     body: String,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(app.url(path))
-        .header(CONTENT_TYPE, "application/json")
-        .body(body);
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = req.send().await.expect("request");
+    let res = app
+        .post_json(path, key, headers)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
     let status = res.status().as_u16();
     let content_type = res
         .headers()
@@ -1224,19 +1217,9 @@ async fn attempt(
             json!({ "i": { "role": "USER", "tenant_id": t } }),
         ),
         RevokeInvitation => {
-            let (tid, admin_id) = (t.clone(), m.admin.id.clone());
             let invitation_id = app
-                .run(move |conn, now| {
-                    services::invitations::create_invitation(
-                        conn,
-                        &Actor::person(admin_id, None),
-                        now,
-                        &tid,
-                        Role::User,
-                    )
-                })
+                .create_invitation(&m.admin.id, &t, Role::User)
                 .await
-                .unwrap()
                 .invitation
                 .id;
             (

@@ -42,20 +42,7 @@ async fn team(backend: Backend) -> Team {
 
 /// A link made by `creator`; returns its path.
 async fn link_by(t: &Team, creator: &str, role: Role) -> String {
-    let (creator, tenant) = (creator.to_string(), t.acme.id.clone());
-    let created = t
-        .app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(creator, None),
-                now,
-                &tenant,
-                role,
-            )
-        })
-        .await
-        .unwrap();
+    let created = t.app.create_invitation(creator, &t.acme.id, role).await;
     format!("/t/acme/join/{}", created.token)
 }
 

@@ -73,10 +73,6 @@ fn error_message(answer: &Value) -> String {
         .to_string()
 }
 
-async fn whoami(app: &TestApp, key: &str) -> u16 {
-    app.get_with_key("/api/whoami", key).await.status().as_u16()
-}
-
 /// (action, target_id) of every audit event, oldest first.
 async fn audit(app: &TestApp) -> Vec<(String, String, String)> {
     use keyward::db::schema::audit_events::dsl::*;
@@ -122,8 +118,8 @@ async fn a_rotated_key_works_until_one_second_before_the_overlap_ends_and_is_ref
         (expected - stops_at).abs() < Duration::seconds(5),
         "{stops_at} vs {expected}"
     );
-    assert_eq!(whoami(&a.app, &a.key).await, 200);
-    assert_eq!(whoami(&a.app, new_key).await, 200);
+    assert_eq!(a.app.whoami_status(&a.key).await, 200);
+    assert_eq!(a.app.whoami_status(new_key).await, 200);
 
     // The list shows the old key as rotating, with its successor.
     let list = a
@@ -144,13 +140,13 @@ async fn a_rotated_key_works_until_one_second_before_the_overlap_ends_and_is_ref
 
     // One second before the end of the overlap the old key still works…
     set_clock_before(&a.app, &rotated["old_key_expires_at"], Duration::seconds(1));
-    assert_eq!(whoami(&a.app, &a.key).await, 200);
+    assert_eq!(a.app.whoami_status(&a.key).await, 200);
     // …and from that instant on it is refused as expired.
     a.app.clock.advance(Duration::seconds(1));
     let refused = a.app.get_with_key("/api/whoami", &a.key).await;
     assert_eq!(refused.status(), 401);
     assert!(refused.text().await.unwrap().contains("expired"));
-    assert_eq!(whoami(&a.app, new_key).await, 200);
+    assert_eq!(a.app.whoami_status(new_key).await, 200);
 }
 
 async fn rotation_without_overlap_refuses_the_old_key_at_once_and_links_both_audit_events(
@@ -189,8 +185,8 @@ async fn rotation_without_overlap_refuses_the_old_key_at_once_and_links_both_aud
     let new_key = rotated["key"]
         .as_str()
         .unwrap_or_else(|| panic!("{}", answer));
-    assert_eq!(whoami(&a.app, ci_key).await, 401, "refused at once");
-    assert_eq!(whoami(&a.app, new_key).await, 200);
+    assert_eq!(a.app.whoami_status(ci_key).await, 401, "refused at once");
+    assert_eq!(a.app.whoami_status(new_key).await, 200);
 
     // Rotating the old key again is refused; so is rotating a key one may not revoke.
     let again = gql(
@@ -399,20 +395,10 @@ async fn a_read_only_key_answers_queries_and_is_refused_on_every_mutation(backen
         .await;
     let sa = a.app.create_service_account(&a.tenant, "deployer").await;
     let (other_key, _) = a.app.create_key(&a.admin, &a.tenant, None).await;
-    let (tenant, admin) = (a.tenant.clone(), a.admin.clone());
     let invitation = a
         .app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(admin, None),
-                now,
-                &tenant,
-                Role::User,
-            )
-        })
+        .create_invitation(&a.admin, &a.tenant, Role::User)
         .await
-        .unwrap()
         .invitation
         .id;
     let ids = Ids {
@@ -740,7 +726,7 @@ async fn revoking_with_descendants_removes_the_whole_chain_and_audits_each_key(b
     let k4 = k4["data"]["create_api_key"].clone();
     let all = [&k1, &k2, &k3, &k4];
     for k in all {
-        assert_eq!(whoami(&a.app, k["key"].as_str().unwrap()).await, 200);
+        assert_eq!(a.app.whoami_status(k["key"].as_str().unwrap()).await, 200);
     }
 
     // The preview counts what goes with it.
@@ -769,11 +755,15 @@ async fn revoking_with_descendants_removes_the_whole_chain_and_audits_each_key(b
         answer["data"]["delete_api_key"]["success"], true,
         "{answer}"
     );
-    assert_eq!(whoami(&a.app, &a.key).await, 401);
+    assert_eq!(a.app.whoami_status(&a.key).await, 401);
     for k in all {
-        assert_eq!(whoami(&a.app, k["key"].as_str().unwrap()).await, 401, "{k}");
+        assert_eq!(
+            a.app.whoami_status(k["key"].as_str().unwrap()).await,
+            401,
+            "{k}"
+        );
     }
-    assert_eq!(whoami(&a.app, &spare).await, 200);
+    assert_eq!(a.app.whoami_status(&spare).await, 200);
     let left = a
         .app
         .graphql(

@@ -6,10 +6,9 @@
 use crate::backend_tests;
 use crate::ops::metrics::{sample, scrape, TOKEN as METRICS_TOKEN};
 use crate::support::browser::Browser;
-use crate::support::smtp::{mail_env, mail_through, SmtpSink};
-use crate::support::{client, Backend, Seeded, ServerProcess, TestApp};
-use diesel::prelude::*;
-use keyward::config::{MetricsToken, Settings};
+use crate::support::smtp::{mail_env, mail_through, outbox, Mail, MailWorld};
+use crate::support::{client, eventually, Backend, Seeded, ServerProcess, TestApp};
+use keyward::config::MetricsToken;
 use keyward::db::models::OutboxRow;
 use keyward::domain::Role;
 use keyward::services::mail::MailKind;
@@ -34,41 +33,30 @@ const PUBLIC_URL: &str = "https://keys.example.test";
 const ADMIN: &str = "admin@example.com";
 const CREATE: &str = "mutation($input: create_invitation_input!) { create_invitation(input: $input) { token mailed_to invitation { id email } } }";
 
-struct World {
-    app: TestApp,
-    sink: SmtpSink,
-    tenant: Seeded,
+/// What this file seeds on every `MailWorld`.
+struct Admin {
     /// A full key of the tenant's human admin.
     key: String,
 }
 
-/// A server (mail on through a fresh sink when `mail` is true, under `public_url`), the
-/// tenant `acme` and its admin's key; `None` when the sink cannot run (outside CI).
-async fn world(
-    backend: Backend,
-    mail: bool,
-    public_url: Option<&str>,
-    customize: impl FnOnce(&mut Settings),
-) -> Option<World> {
-    let sink = SmtpSink::start()?;
-    let app = TestApp::spawn_with(backend, |s| {
-        if mail {
-            mail_through(s, &sink, public_url);
-        } else {
-            s.public_url = public_url.map(str::to_string);
-        }
-        customize(s);
-    })
-    .await;
-    let tenant = app.create_tenant("acme").await;
+type World = MailWorld<Admin>;
+
+/// A world whose own server has mail off (a sink runs for the processes a test starts).
+async fn sink_only_world(backend: Backend) -> Option<World> {
+    MailWorld::start(
+        backend,
+        Mail::SinkOnly,
+        Some(PUBLIC_URL),
+        |_| {},
+        with_admin,
+    )
+    .await
+}
+
+async fn with_admin(app: &TestApp, tenant: &Seeded) -> Admin {
     let admin = app.create_person(ADMIN, &tenant.id, Role::Admin).await;
     let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
-    Some(World {
-        app,
-        sink,
-        tenant,
-        key,
-    })
+    Admin { key }
 }
 
 /// `create_invitation` through `base`'s GraphQL with the admin key and extra `headers`.
@@ -102,34 +90,18 @@ async fn invite_user(w: &World, base: Option<&str>, email: &str) -> (String, Str
     invited(base, &w.key, json!({ "role": "USER", "email": email })).await
 }
 
-async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
-    app.run(|conn, _| {
-        Ok(keyward::db::schema::outbox::table
-            .select(OutboxRow::as_select())
-            .load(conn)?)
-    })
-    .await
-    .expect("outbox rows")
-}
-
 /// Waits (at most a minute) until the outbox holds `n` rows, none of them pending.
 async fn wait_for_outbox_done(app: &TestApp, n: usize) -> Vec<OutboxRow> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually(&format!("{n} outbox row(s) done"), move || async move {
         let rows = outbox(app).await;
-        if rows.len() == n && rows.iter().all(|r| r.status != "pending") {
-            return rows;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited a minute for {n} outbox row(s) done: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (rows.len() == n && rows.iter().all(|r| r.status != "pending")).then_some(rows)
+    })
+    .await
 }
 
 async fn an_invitation_with_an_email_mails_its_link_under_the_public_url(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
     // Whatever Host and X-Forwarded-Host say, the link is built from --public-url.
@@ -149,7 +121,7 @@ async fn an_invitation_with_an_email_mails_its_link_under_the_public_url(backend
     assert_eq!(created["invitation"]["email"], "grace@example.com");
     let token = created["token"].as_str().unwrap().to_string();
 
-    let mails = w.sink.wait_for_mails(1).await;
+    let mails = w.sink().wait_for_mails(1).await;
     let mail = &mails[0];
     assert_eq!(mail.rcpt_tos, ["grace@example.com"]);
     assert_eq!(mail.mail_from, "keyward@example.com");
@@ -178,7 +150,7 @@ async fn an_invitation_with_an_email_mails_its_link_under_the_public_url(backend
         (rows[0].status.as_str(), rows[0].payload.as_str()),
         ("sent", "")
     );
-    assert_eq!(w.sink.mails().len(), 1);
+    assert_eq!(w.sink().mails().len(), 1);
 
     // The link, followed: the new account takes the address it was mailed to.
     let path = link.strip_prefix(PUBLIC_URL).unwrap().to_string();
@@ -220,7 +192,7 @@ async fn an_invitation_with_an_email_mails_its_link_under_the_public_url(backend
 }
 
 async fn without_a_public_url_no_link_is_mailed_whatever_host_says(backend: Backend) {
-    let Some(w) = world(backend, true, None, |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}, with_admin).await else {
         return;
     };
     let answer = invite(
@@ -271,7 +243,7 @@ async fn without_a_public_url_no_link_is_mailed_whatever_host_says(backend: Back
     assert!(answer["errors"].is_null(), "{answer}");
     assert!(answer["data"]["create_invitation"]["mailed_to"].is_null());
     assert!(outbox(&w.app).await.is_empty(), "nothing can ever be sent");
-    assert!(w.sink.attempts().is_empty() && w.sink.mails().is_empty());
+    assert!(w.sink().attempts().is_empty() && w.sink().mails().is_empty());
     let settings = admin.text("/t/acme/team/settings").await;
     assert!(
         settings.contains("id=\"mail-off\"") && settings.contains("--public-url"),
@@ -280,7 +252,8 @@ async fn without_a_public_url_no_link_is_mailed_whatever_host_says(backend: Back
 }
 
 async fn a_mailed_invitation_is_for_its_address_only(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
     let other = w.app.create_tenant("other").await;
@@ -324,18 +297,19 @@ async fn a_mailed_invitation_is_for_its_address_only(backend: Backend) {
     let members = grace.text("/t/acme/team/members").await;
     assert!(members.contains("grace@example.com") && !members.contains("bob@example.com"));
     assert_eq!(
-        w.sink.wait_for_mails(1).await[0].rcpt_tos,
+        w.sink().wait_for_mails(1).await[0].rcpt_tos,
         ["grace@example.com"]
     );
 }
 
 async fn two_instances_send_one_mail_per_invitation(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
     let b = w
         .app
-        .another_instance(|s| mail_through(s, &w.sink, Some(PUBLIC_URL)));
+        .another_instance(|s| mail_through(s, w.sink(), Some(PUBLIC_URL)));
     let mut expected = Vec::new();
     for i in 0..12 {
         let on = if i % 2 == 0 { &w.app } else { &b };
@@ -348,7 +322,7 @@ async fn two_instances_send_one_mail_per_invitation(backend: Backend) {
     // Every row is marked sent only after its mail was accepted, and a sent row is never
     // claimed again: what the sink holds now is final.
     let mut received: Vec<String> = w
-        .sink
+        .sink()
         .mails()
         .into_iter()
         .flat_map(|m| m.rcpt_tos)
@@ -361,28 +335,32 @@ async fn an_instance_killed_mid_send_leaves_the_mail_to_another_which_sends_it_o
     backend: Backend,
 ) {
     // The test's own server has mail off: only the `keyward serve` processes send.
-    let Some(w) = world(backend, false, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = sink_only_world(backend).await else {
         return;
     };
-    let env = mail_env(&w.sink, PUBLIC_URL, 4_000);
+    let env = mail_env(w.sink(), PUBLIC_URL, 4_000);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    w.sink.set_mode("stall");
+    w.sink().set_mode("stall");
     let first = ServerProcess::serve(&w.app.db.url, &env);
     let (token, _) = invite_user(&w, Some(&first.url("")), "grace@example.com").await;
     // The first instance is inside DATA, the server answering nothing: killed there.
-    assert_eq!(w.sink.wait_for_attempts(1).await, ["stall"]);
+    assert_eq!(w.sink().wait_for_attempts(1).await, ["stall"]);
     let first_log = first.stop();
-    w.sink.set_mode("accept");
+    w.sink().set_mode("accept");
 
     // Another instance takes the row once the dead one's lease runs out.
     let second = ServerProcess::serve(&w.app.db.url, &env);
-    let mails = w.sink.wait_for_mails(1).await;
+    let mails = w.sink().wait_for_mails(1).await;
     let rows = wait_for_outbox_done(&w.app, 1).await;
     assert_eq!(rows[0].status, "sent");
     assert!(rows[0].attempts >= 2, "{rows:?}");
-    assert_eq!(w.sink.mails().len(), 1, "sent once");
+    assert_eq!(w.sink().mails().len(), 1, "sent once");
     assert_eq!(
-        w.sink.attempts().iter().filter(|m| *m == "accept").count(),
+        w.sink()
+            .attempts()
+            .iter()
+            .filter(|m| *m == "accept")
+            .count(),
         1
     );
     assert_eq!(
@@ -401,16 +379,17 @@ async fn an_instance_killed_mid_send_leaves_the_mail_to_another_which_sends_it_o
 async fn a_failing_send_is_retried_then_given_up_with_its_reason_on_the_settings_page(
     backend: Backend,
 ) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
     // Refused for now, each time: three attempts (the quick timing's limit), then given up.
-    w.sink.set_mode("tempfail");
+    w.sink().set_mode("tempfail");
     invite_user(&w, None, "grace@example.com").await;
     let rows = wait_for_outbox_done(&w.app, 1).await;
     let row = &rows[0];
     assert_eq!((row.status.as_str(), row.attempts), ("failed", 3));
-    assert_eq!(w.sink.attempts(), ["tempfail"; 3]);
+    assert_eq!(w.sink().attempts(), ["tempfail"; 3]);
     let reason = row.last_error.clone().unwrap_or_default();
     assert!(
         reason.contains("gave up after 3 attempts") && reason.contains("451"),
@@ -431,7 +410,7 @@ async fn a_failing_send_is_retried_then_given_up_with_its_reason_on_the_settings
     );
 
     // Refused for good: given up after the first attempt.
-    w.sink.set_mode("permfail");
+    w.sink().set_mode("permfail");
     invite_user(&w, None, "hopper@example.com").await;
     let rows = wait_for_outbox_done(&w.app, 2).await;
     let row = rows
@@ -444,18 +423,24 @@ async fn a_failing_send_is_retried_then_given_up_with_its_reason_on_the_settings
         .as_deref()
         .unwrap_or_default()
         .contains("550"));
-    assert_eq!(w.sink.attempts().len(), 4);
-    assert!(w.sink.mails().is_empty());
+    assert_eq!(w.sink().attempts().len(), 4);
+    assert!(w.sink().mails().is_empty());
 }
 
 async fn metrics_count_sends_failures_and_the_outbox_depth(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
-        s.metrics_token = Some(MetricsToken::parse(METRICS_TOKEN).unwrap());
-        // A 2 s lease: a stalled exchange times out after 1 s and is tried again (with
-        // attempts to spare for a slow machine).
-        s.outbox.lease = Duration::from_secs(2);
-        s.outbox.max_attempts = 10;
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.metrics_token = Some(MetricsToken::parse(METRICS_TOKEN).unwrap());
+            // A 2 s lease: a stalled exchange times out after 1 s and is tried again (with
+            // attempts to spare for a slow machine).
+            s.outbox.lease = Duration::from_secs(2);
+            s.outbox.max_attempts = 10;
+        },
+        with_admin,
+    )
     .await
     else {
         return;
@@ -473,15 +458,15 @@ async fn metrics_count_sends_failures_and_the_outbox_depth(backend: Backend) {
     let before = counters(&scrape(&w.app).await);
 
     // While the server stalls, the mail waits: the depth says so.
-    w.sink.set_mode("stall");
+    w.sink().set_mode("stall");
     invite_user(&w, None, "grace@example.com").await;
-    w.sink.wait_for_attempts(1).await;
+    w.sink().wait_for_attempts(1).await;
     let text = scrape(&w.app).await;
     assert_eq!(depth(&text, "pending"), 1.0, "{text}");
 
     // The stalled attempt times out and fails; the next one goes through.
-    w.sink.set_mode("accept");
-    w.sink.wait_for_mails(1).await;
+    w.sink().set_mode("accept");
+    w.sink().wait_for_mails(1).await;
     wait_for_outbox_done(&w.app, 1).await;
     let text = scrape(&w.app).await;
     let after = counters(&text);
@@ -490,7 +475,7 @@ async fn metrics_count_sends_failures_and_the_outbox_depth(backend: Backend) {
     assert_eq!(depth(&text, "pending"), 0.0);
 
     // A refusal for good: given up, and counted as failed in the depth.
-    w.sink.set_mode("permfail");
+    w.sink().set_mode("permfail");
     invite_user(&w, None, "hopper@example.com").await;
     wait_for_outbox_done(&w.app, 2).await;
     let text = scrape(&w.app).await;
@@ -520,9 +505,15 @@ fn refusal(answer: &Value) -> String {
 async fn mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_not_reset_it(
     backend: Backend,
 ) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
-        s.quotas.max_mails_per_tenant_per_day = 4;
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.quotas.max_mails_per_tenant_per_day = 4;
+        },
+        with_admin,
+    )
     .await
     else {
         return;
@@ -530,7 +521,7 @@ async fn mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_
     let base = w.app.address.clone();
     // The server stalls: the mails wait, and revoking cancels them unsent. They count all
     // the same (else inviting and revoking while a send is under way mails without bound).
-    w.sink.set_mode("stall");
+    w.sink().set_mode("stall");
     // One address gets three mails a day from a tenant, whatever is revoked.
     for _ in 0..3 {
         let (_, id) = invite_user(&w, None, "grace@example.com").await;
@@ -591,12 +582,13 @@ async fn mails_are_limited_per_tenant_and_per_address_per_day_and_revoking_does_
 }
 
 async fn a_refused_sender_is_retried_and_admins_see_no_server_words(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_admin).await
+    else {
         return;
     };
     // A 5xx to MAIL FROM (a relay's setting, a rotated account) is the operator's to fix:
     // tried again, all three attempts of the quick timing.
-    w.sink.set_mode("rejectsender");
+    w.sink().set_mode("rejectsender");
     invite_user(&w, None, "grace@example.com").await;
     let rows = wait_for_outbox_done(&w.app, 1).await;
     let row = &rows[0];
@@ -615,7 +607,7 @@ async fn a_refused_sender_is_retried_and_admins_see_no_server_words(backend: Bac
 
     // A 5xx to RCPT TO is for good; admins see the category and the code only, not the
     // server's words (which name the address, or the operator's account).
-    w.sink.set_mode("rejectrcpt");
+    w.sink().set_mode("rejectrcpt");
     invite_user(&w, None, "hopper@example.com").await;
     let rows = wait_for_outbox_done(&w.app, 2).await;
     let row = rows
@@ -640,21 +632,27 @@ async fn a_refused_sender_is_retried_and_admins_see_no_server_words(backend: Bac
             && !settings.contains("ops@relay.test"),
         "{settings}"
     );
-    assert!(w.sink.mails().is_empty());
+    assert!(w.sink().mails().is_empty());
 }
 
 async fn a_send_ends_within_its_budget_however_slowly_the_server_answers(backend: Backend) {
     // A 2 s lease: a send has 1 s in all. The server answers each step after 0.7 s, each
     // well within a step's own timeout, but together past the budget: every attempt is cut
     // off in time, none runs on past its claim.
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
-        s.outbox.lease = Duration::from_secs(2);
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.outbox.lease = Duration::from_secs(2);
+        },
+        with_admin,
+    )
     .await
     else {
         return;
     };
-    w.sink.set_mode("slow");
+    w.sink().set_mode("slow");
     invite_user(&w, None, "grace@example.com").await;
     let rows = wait_for_outbox_done(&w.app, 1).await;
     let row = &rows[0];
@@ -666,12 +664,12 @@ async fn a_send_ends_within_its_budget_however_slowly_the_server_answers(backend
             .contains("did not answer in time"),
         "{row:?}"
     );
-    assert!(w.sink.mails().is_empty(), "no send ran past its budget");
+    assert!(w.sink().mails().is_empty(), "no send ran past its budget");
 }
 
 async fn housekeeping_gives_up_mail_left_unsent_for_a_day_and_empties_it(backend: Backend) {
     // Mail off on this server: rows queued earlier (when it was on) are never sent.
-    let Some(w) = world(backend, false, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = sink_only_world(backend).await else {
         return;
     };
     let tenant_id = w.tenant.id.clone();

@@ -3,7 +3,7 @@
 //! or hashes.
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, PASSWORD};
+use crate::support::{eventually, Backend, TestApp, PASSWORD};
 use diesel::prelude::*;
 use keyward::domain::Role;
 use keyward::services::passwords;
@@ -59,9 +59,16 @@ async fn password_changes_wait_for_a_hashing_turn_holding_no_connection(backend:
         }));
     }
     // Every change has counted its attempt and gone to wait for a turn.
-    while sign_in_failure_rows(&app).await < changes as i64 || passwords::waiting() < changes {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let app_ref = &app;
+    eventually(
+        "every change counted and waiting for a hashing turn",
+        move || async move {
+            (sign_in_failure_rows(app_ref).await >= changes as i64
+                && passwords::waiting() >= changes)
+                .then_some(())
+        },
+    )
+    .await;
     assert!(
         requests.iter().all(|r| !r.is_finished()),
         "a password change finished without a hashing turn"
@@ -113,14 +120,10 @@ async fn checks_dropped_while_they_wait_for_a_turn_give_their_place_back(_backen
                 })
             })
             .collect();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while passwords::waiting() < before + per_round {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the checks never queued"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        eventually("the checks queued", || {
+            std::future::ready((passwords::waiting() >= before + per_round).then_some(()))
+        })
+        .await;
         for check in &checks {
             check.abort();
         }

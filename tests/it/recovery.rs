@@ -8,18 +8,16 @@
 
 use crate::backend_tests;
 use crate::support::browser::{header, location, Browser};
-use crate::support::smtp::{mail_through, SmtpSink};
+use crate::support::smtp::{outbox, Mail, MailWorld};
 use crate::support::{run_keyward, Backend, Seeded, TestApp, PASSWORD};
 use diesel::prelude::*;
-use keyward::config::Settings;
 use keyward::db::models::password_reset::PasswordReset;
-use keyward::db::models::{AuditEvent, OutboxRow};
+use keyward::db::models::AuditEvent;
 use keyward::domain::{Role, TokenDigest};
 use keyward::services::mail::MailKind;
 use keyward::services::recovery;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::time::Duration;
 
 backend_tests!(
     six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address,
@@ -40,77 +38,46 @@ const PUBLIC_URL: &str = "https://keys.example.test";
 const GRACE: &str = "grace@example.com";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-struct World {
-    app: TestApp,
-    sink: Option<SmtpSink>,
-    tenant: Seeded,
+/// What this file seeds on every `MailWorld`.
+struct People {
+    /// Grace, a User of the tenant.
     grace: Seeded,
 }
 
-/// A server with mail through a fresh sink under `public_url` (when `mail`), the tenant
-/// `acme` and Grace, a User there. `None` when the sink cannot run (outside CI).
-async fn world(
-    backend: Backend,
-    mail: bool,
-    public_url: Option<&str>,
-    customize: impl FnOnce(&mut Settings),
-) -> Option<World> {
-    let sink = if mail { Some(SmtpSink::start()?) } else { None };
-    let app = TestApp::spawn_with(backend, |s| {
-        match &sink {
-            Some(sink) => mail_through(s, sink, public_url),
-            None => s.public_url = public_url.map(str::to_string),
-        }
-        customize(s);
-    })
-    .await;
-    let tenant = app.create_tenant("acme").await;
-    let grace = app.create_person(GRACE, &tenant.id, Role::User).await;
-    Some(World {
-        app,
-        sink,
-        tenant,
-        grace,
-    })
+type World = MailWorld<People>;
+
+async fn with_grace(app: &TestApp, tenant: &Seeded) -> People {
+    People {
+        grace: app.create_person(GRACE, &tenant.id, Role::User).await,
+    }
 }
 
-impl World {
-    fn sink(&self) -> &SmtpSink {
-        self.sink.as_ref().expect("mail is on in this world")
-    }
+/// Ada, an admin of the world's tenant.
+async fn ada_admin(w: &World) -> Seeded {
+    w.app
+        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
+        .await
 }
 
 async fn audit(app: &TestApp, action: &str) -> Vec<AuditEvent> {
     let action = action.to_string();
-    app.run(move |conn, _| {
+    app.read(move |conn| {
         use keyward::db::schema::audit_events::dsl;
-        Ok(dsl::audit_events
+        dsl::audit_events
             .filter(dsl::action.eq(action))
             .select(AuditEvent::as_select())
-            .load(conn)?)
+            .load(conn)
     })
     .await
-    .unwrap()
-}
-
-async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
-    app.run(|conn, _| {
-        Ok(keyward::db::schema::outbox::table
-            .select(OutboxRow::as_select())
-            .load(conn)?)
-    })
-    .await
-    .unwrap()
 }
 
 async fn resets(app: &TestApp) -> Vec<PasswordReset> {
-    app.run(|conn, _| {
-        Ok(keyward::db::schema::password_resets::table
+    app.read(|conn| {
+        keyward::db::schema::password_resets::table
             .select(PasswordReset::as_select())
-            .load(conn)?)
+            .load(conn)
     })
     .await
-    .unwrap()
 }
 
 /// Asks for a reset mail through `browser`, with extra headers; returns the answer.
@@ -182,7 +149,9 @@ async fn set_password_cli(app: &TestApp, email: &str, password: &str) -> (i32, S
 async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_from_the_same_address(
     backend: Backend,
 ) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
+        .await
+        .unwrap();
     // A session from before: set-password ends it.
     let before = Browser::new(&w.app);
     before.sign_in(GRACE).await;
@@ -237,7 +206,8 @@ async fn six_wrong_passwords_lock_a_person_out_and_set_password_lets_them_in_fro
 async fn forgot_password_mails_a_link_under_the_public_url_that_sets_a_new_password_once(
     backend: Backend,
 ) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
     let signed_in = Browser::new(&w.app);
@@ -356,19 +326,19 @@ async fn keyward_dump_contains(app: &TestApp, needle: &str) -> bool {
 }
 
 async fn wait_until_sent(app: &TestApp) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = outbox(app).await;
-        if rows.iter().all(|r| r.status == "sent") {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::support::eventually("every outbox row sent", move || async move {
+        outbox(app)
+            .await
+            .iter()
+            .all(|r| r.status == "sent")
+            .then_some(())
+    })
+    .await
 }
 
 async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
     let b = Browser::new(&w.app);
@@ -395,7 +365,8 @@ async fn an_unknown_address_gets_the_same_page_and_no_mail(backend: Backend) {
 }
 
 async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
     let b = Browser::new(&w.app);
@@ -441,9 +412,15 @@ async fn a_newer_link_or_a_password_change_voids_older_links(backend: Backend) {
 }
 
 async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some(PUBLIC_URL),
+        |s| {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        },
+        with_grace,
+    )
     .await
     else {
         return;
@@ -488,11 +465,11 @@ async fn requests_are_limited_per_address_and_per_account(backend: Backend) {
 }
 
 async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Backend) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
+        .await
+        .unwrap();
     let app = &w.app;
-    let ada = app
-        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    let ada = ada_admin(&w).await;
     // Vera also belongs to a tenant Ada does not administer; Sam is a service account.
     let beta = app.create_tenant("beta").await;
     let vera = app
@@ -553,7 +530,7 @@ async fn an_admin_reset_link_is_offered_only_within_the_admins_reach(backend: Ba
 }
 
 async fn without_a_public_url_the_form_says_whom_to_ask_and_mails_nothing(backend: Backend) {
-    let Some(w) = world(backend, true, None, |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, None, |_| {}, with_grace).await else {
         return;
     };
     let b = Browser::new(&w.app);
@@ -620,7 +597,8 @@ async fn set_role(app: &crate::support::TestApp, account_id: &str, tenant_id: &s
 
 // Finding 5: anyone could void a person's link by asking again and again.
 async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
     let b = Browser::new(&w.app);
@@ -648,7 +626,8 @@ async fn a_request_while_a_young_link_exists_mails_nothing_and_keeps_it(backend:
 
 // Finding 6: two requests at once left two live links on PostgreSQL.
 async fn concurrent_requests_leave_one_live_link(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
     let browsers: Vec<Browser> = (0..5).map(|_| Browser::new(&w.app)).collect();
@@ -663,11 +642,11 @@ async fn concurrent_requests_leave_one_live_link(backend: Backend) {
 
 // Finding 2: an admin's link was checked only when made.
 async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Backend) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
+        .await
+        .unwrap();
     let app = &w.app;
-    let ada = app
-        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    let ada = ada_admin(&w).await;
     let beta = app.create_tenant("beta").await;
     let admin = Browser::new(app);
     let csrf = admin.sign_in("ada@example.com").await;
@@ -709,11 +688,11 @@ async fn an_admins_link_dies_when_the_admin_could_no_longer_make_it(backend: Bac
 
 // Finding 3: a human admin's API key could mint a link for a co-admin.
 async fn api_keys_cannot_make_reset_links(backend: Backend) {
-    let w = world(backend, false, None, |_| {}).await.unwrap();
+    let w = MailWorld::start(backend, Mail::Off, None, |_| {}, with_grace)
+        .await
+        .unwrap();
     let app = &w.app;
-    let ada = app
-        .create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    let ada = ada_admin(&w).await;
     let (_, admin_key) = app.create_key(&ada.id, &w.tenant.id, None).await;
     let sam = app.create_service_account(&w.tenant.id, "Sam").await;
     set_role(app, &sam.id, &w.tenant.id, Role::Admin).await;
@@ -761,12 +740,12 @@ async fn api_keys_cannot_make_reset_links(backend: Backend) {
 
 // Finding 4: with mail on, the admin saw the token and the person was never told.
 async fn with_mail_an_admins_link_is_mailed_to_the_person_and_not_shown(backend: Backend) {
-    let Some(w) = world(backend, true, Some(PUBLIC_URL), |_| {}).await else {
+    let Some(w) = MailWorld::start(backend, Mail::On, Some(PUBLIC_URL), |_| {}, with_grace).await
+    else {
         return;
     };
     let app = &w.app;
-    app.create_person("ada@example.com", &w.tenant.id, Role::Admin)
-        .await;
+    ada_admin(&w).await;
     let admin = Browser::new(app);
     let csrf = admin.sign_in("ada@example.com").await;
     let made = make_link(&admin, &csrf, &w.grace.id).await;

@@ -400,6 +400,18 @@ async fn a_key_cannot_remove_or_widen_its_own_allow_list(backend: Backend) {
 const CREATE_KEY: &str =
     "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id token } }";
 
+/// `create_api_key` through GraphQL with `key`; the whole answer.
+async fn create_key_with(app: &TestApp, key: &str, variables: Value) -> Value {
+    app.graphql(Some(key), CREATE_KEY, variables, &[]).await
+}
+
+/// The new key's id in a `create_api_key` answer.
+fn created_id(answer: &Value) -> &str {
+    answer["data"]["create_api_key"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
 async fn a_key_made_through_a_narrowed_key_inherits_its_list_and_at_most_its_expiry(
     backend: Backend,
 ) {
@@ -414,19 +426,13 @@ async fn a_key_made_through_a_narrowed_key_inherits_its_list_and_at_most_its_exp
     )
     .await;
     let parent_row = stored_key(&w.app, &parent_id).await;
-    let answer = w
-        .app
-        .graphql(
-            Some(&parent),
-            CREATE_KEY,
-            json!({ "i": { "user_id": w.ada.id, "name": "child" } }),
-            &[],
-        )
-        .await;
-    let child_id = answer["data"]["create_api_key"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string();
+    let answer = create_key_with(
+        &w.app,
+        &parent,
+        json!({ "i": { "user_id": w.ada.id, "name": "child" } }),
+    )
+    .await;
+    let child_id = created_id(&answer).to_string();
     let child = stored_key(&w.app, &child_id).await;
     assert_eq!(child.allowed_ips.as_deref(), Some("127.0.0.0/8"));
     assert_eq!(
@@ -435,46 +441,28 @@ async fn a_key_made_through_a_narrowed_key_inherits_its_list_and_at_most_its_exp
     );
     // A later expiry than the parent's is cut to it.
     let later = time::OffsetDateTime::now_utc() + time::Duration::days(300);
-    let answer = w
-        .app
-        .graphql(
-            Some(&parent),
-            CREATE_KEY,
-            json!({ "i": { "user_id": w.ada.id, "name": "long child",
-                "expires_at": later.format(&time::format_description::well_known::Rfc3339).unwrap() } }),
-            &[],
-        )
-        .await;
-    let id = answer["data"]["create_api_key"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"));
+    let answer = create_key_with(&w.app, &parent, json!({ "i": { "user_id": w.ada.id, "name": "long child",
+                "expires_at": later.format(&time::format_description::well_known::Rfc3339).unwrap() } })).await;
+    let id = created_id(&answer);
     assert_eq!(
         stored_key(&w.app, id).await.expires_at,
         parent_row.expires_at
     );
     // A list outside the parent's is refused; one inside it is kept.
-    let answer = w
-        .app
-        .graphql(
-            Some(&parent),
-            CREATE_KEY,
-            json!({ "i": { "user_id": w.ada.id, "name": "escape", "allowed_ips": ["10.0.0.0/8"] } }),
-            &[],
-        )
-        .await;
+    let answer = create_key_with(
+        &w.app,
+        &parent,
+        json!({ "i": { "user_id": w.ada.id, "name": "escape", "allowed_ips": ["10.0.0.0/8"] } }),
+    )
+    .await;
     assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
-    let answer = w
-        .app
-        .graphql(
-            Some(&parent),
-            CREATE_KEY,
-            json!({ "i": { "user_id": w.ada.id, "name": "narrow", "allowed_ips": ["127.0.0.1"] } }),
-            &[],
-        )
-        .await;
-    let id = answer["data"]["create_api_key"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"));
+    let answer = create_key_with(
+        &w.app,
+        &parent,
+        json!({ "i": { "user_id": w.ada.id, "name": "narrow", "allowed_ips": ["127.0.0.1"] } }),
+    )
+    .await;
+    let id = created_id(&answer);
     assert_eq!(
         stored_key(&w.app, id).await.allowed_ips.as_deref(),
         Some("127.0.0.1/32")
@@ -535,19 +523,13 @@ async fn a_demoted_members_delete_with_descendants_skips_the_service_accounts_an
         .unwrap_or_else(|| panic!("{answer}"))
         .to_string();
     // And one of her own keys.
-    let answer = w
-        .app
-        .graphql(
-            Some(&root),
-            CREATE_KEY,
-            json!({ "i": { "user_id": w.ada.id, "name": "own child" } }),
-            &[],
-        )
-        .await;
-    let own_child = answer["data"]["create_api_key"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string();
+    let answer = create_key_with(
+        &w.app,
+        &root,
+        json!({ "i": { "user_id": w.ada.id, "name": "own child" } }),
+    )
+    .await;
+    let own_child = created_id(&answer).to_string();
 
     // Another admin demotes her (the last human admin cannot be).
     w.app
@@ -627,23 +609,41 @@ async fn a_demoted_members_delete_with_descendants_skips_the_service_accounts_an
     );
 }
 
+/// Every connection of an app's main pool, held on a thread of its own until released.
+struct PoolHeld {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl PoolHeld {
+    async fn all_of(app: &TestApp) -> PoolHeld {
+        let pool = app.state.db.pool.clone();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (taken, all_taken) = tokio::sync::oneshot::channel();
+        let holder = std::thread::spawn(move || {
+            let held: Vec<_> = (0..pool.max_size())
+                .map(|_| pool.get().expect("a connection"))
+                .collect();
+            let _ = taken.send(held.len());
+            let _ = released.recv();
+            drop(held);
+        });
+        all_taken.await.unwrap();
+        PoolHeld { release, holder }
+    }
+
+    fn release(self) {
+        self.release.send(()).unwrap();
+        self.holder.join().unwrap();
+    }
+}
+
 async fn a_valid_key_answers_at_once_while_the_main_pool_is_saturated(backend: Backend) {
     let w = world(backend).await;
     let (_, key) = w.app.create_key(&w.ada.id, &w.tenant.id, None).await;
     // Every connection of the main pool is taken; the bookkeeping of the key's first use
     // (its last use, a new client) has none to write with.
-    let pool = w.app.state.db.pool.clone();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (taken, all_taken) = tokio::sync::oneshot::channel();
-    let holder = std::thread::spawn(move || {
-        let held: Vec<_> = (0..pool.max_size())
-            .map(|_| pool.get().expect("a connection"))
-            .collect();
-        let _ = taken.send(held.len());
-        let _ = released.recv();
-        drop(held);
-    });
-    all_taken.await.unwrap();
+    let held = PoolHeld::all_of(&w.app).await;
     let started = Instant::now();
     let res = w
         .app
@@ -658,8 +658,7 @@ async fn a_valid_key_answers_at_once_while_the_main_pool_is_saturated(backend: B
     assert_eq!(res.status(), StatusCode::OK);
     // The old path waited for the pool's 5 s check-out timeout and then answered 503.
     assert!(waited < Duration::from_secs(4), "waited {waited:?}");
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    held.release();
 
     // With connections to be had, the bookkeeping is written (in the background).
     let (other_id, other) = w.app.create_key(&w.ada.id, &w.tenant.id, None).await;
@@ -667,11 +666,11 @@ async fn a_valid_key_answers_at_once_while_the_main_pool_is_saturated(backend: B
         w.app.get_with_key("/api/whoami", &other).await.status(),
         StatusCode::OK
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stored_key(&w.app, &other_id).await.last_used_at.is_none() {
-        assert!(Instant::now() < deadline, "the last use was never written");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (app, id) = (&w.app, &other_id);
+    crate::support::eventually("the key's last use written", move || async move {
+        stored_key(app, id).await.last_used_at
+    })
+    .await;
 }
 
 /// Ada's browser, which signed in (and out) from 198.51.100.20: it has her device cookie.
@@ -798,18 +797,7 @@ async fn an_allow_list_refusal_is_audited_while_the_main_pool_is_saturated(backe
         None,
     )
     .await;
-    let pool = w.app.state.db.pool.clone();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (taken, all_taken) = tokio::sync::oneshot::channel();
-    let holder = std::thread::spawn(move || {
-        let held: Vec<_> = (0..pool.max_size())
-            .map(|_| pool.get().expect("a connection"))
-            .collect();
-        let _ = taken.send(held.len());
-        let _ = released.recv();
-        drop(held);
-    });
-    all_taken.await.unwrap();
+    let held = PoolHeld::all_of(&w.app).await;
     let (client, url) = (w.app.client.clone(), w.app.url("/api/whoami"));
     let mut refused =
         tokio::spawn(async move { client.get(url).bearer_auth(key).send().await.unwrap() });
@@ -817,8 +805,7 @@ async fn an_allow_list_refusal_is_audited_while_the_main_pool_is_saturated(backe
     let answered_while_busy = tokio::time::timeout(Duration::from_millis(300), &mut refused)
         .await
         .is_ok();
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    held.release();
     if !answered_while_busy {
         let res = refused.await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -5,7 +5,7 @@
 
 use crate::backend_tests;
 use crate::reliability::{seed, Seed, CREATE_KEY};
-use crate::support::{Backend, ServerProcess, TestApp, TestDb};
+use crate::support::{tenant_with_admin, Backend, ServerProcess, TestApp, TestDb};
 use diesel::connection::SimpleConnection;
 use keyward::db::{DatabaseUrl, DbConnection};
 use keyward::domain::Role;
@@ -95,62 +95,42 @@ async fn fragment_towers_without_a_key_are_refused_at_once_while_healthz_answers
 async fn twelve_aliased_mutations_in_seventeen_inline_fragments_are_refused_and_none_runs(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
-    let tenant = app.create_tenant("acme").await;
-    let admin = app
-        .create_person("ada@example.com", &tenant.id, Role::Admin)
-        .await;
-    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
+    let (app, tenant, admin, key) = tenant_with_admin(backend).await;
     let mut victims = Vec::new();
     for _ in 0..12 {
-        victims.push(app.create_key(&admin.id, &tenant.id, None).await.0);
+        victims.push(app.create_key(&admin, &tenant, None).await.0);
     }
-    let mut inner = victims
-        .iter()
-        .enumerate()
-        .map(|(i, id)| format!("d{i}: delete_api_key(input: {{key_id: \"{id}\"}}) {{ success }}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    // One aliased deletion per key.
+    let deletions = |ids: &[String]| {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                format!("d{i}: delete_api_key(input: {{key_id: \"{id}\"}}) {{ success }}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut inner = deletions(&victims);
     for _ in 0..17 {
         inner = format!("... on mutation_root {{ {inner} }}");
     }
-    let answer = app
-        .graphql(
-            Some(&key),
-            &format!("mutation {{ {inner} }}"),
-            json!({}),
-            &[],
-        )
-        .await;
-    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
-    assert!(
-        message(&answer).contains("carries 12 mutations"),
-        "{answer}"
-    );
-    assert!(answer["data"].is_null(), "{answer}");
+    let half = deletions(&victims[..6]);
+    let documents = [
+        format!("mutation {{ {inner} }}"),
+        // The same twelve through a fragment spread twice.
+        format!("mutation {{ ...M ... on mutation_root {{ ...M }} }} fragment M on mutation_root {{ {half} }}"),
+    ];
+    for document in &documents {
+        let answer = app.gql(&key, document).await;
+        assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+        assert!(
+            message(&answer).contains("carries 12 mutations"),
+            "{answer}"
+        );
+        assert!(answer["data"].is_null(), "{answer}");
+    }
 
-    // The same twelve through a fragment spread twice.
-    let half = victims[..6]
-        .iter()
-        .enumerate()
-        .map(|(i, id)| format!("d{i}: delete_api_key(input: {{key_id: \"{id}\"}}) {{ success }}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let answer = app
-        .graphql(
-            Some(&key),
-            &format!("mutation {{ ...M ... on mutation_root {{ ...M }} }} fragment M on mutation_root {{ {half} }}"),
-            json!({}),
-            &[],
-        )
-        .await;
-    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
-    assert!(
-        message(&answer).contains("carries 12 mutations"),
-        "{answer}"
-    );
-
-    let (admin_id, tenant_id) = (admin.id.clone(), tenant.id.clone());
+    let (admin_id, tenant_id) = (admin.clone(), tenant.clone());
     let left = app
         .run(move |conn, _| {
             Ok(keyward::db::models::ApiKey::count_of_account_in(
@@ -163,13 +143,8 @@ async fn twelve_aliased_mutations_in_seventeen_inline_fragments_are_refused_and_
 }
 
 async fn an_offset_over_ten_thousand_is_refused_with_the_way_to_read_further(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let tenant = app.create_tenant("acme").await;
-    let admin = app
-        .create_person("ada@example.com", &tenant.id, Role::Admin)
-        .await;
-    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
-    app.seed_keys(&admin.id, &tenant.id, 30).await;
+    let (app, tenant, admin, key) = tenant_with_admin(backend).await;
+    app.seed_keys(&admin, &tenant, 30).await;
 
     let answer = app
         .graphql(

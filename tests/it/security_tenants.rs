@@ -31,19 +31,9 @@ async fn foreign_objects(app: &TestApp) -> Foreign {
     let (key, _) = app.create_key(&eve.id, &globex.id, None).await;
     let robot = app.create_service_account(&globex.id, "globex robot").await;
     let (service_account_key, _) = app.create_key(&robot.id, &globex.id, None).await;
-    let (eve_id, tenant) = (eve.id.clone(), globex.id.clone());
     let invitation = app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(eve_id, None),
-                now,
-                &tenant,
-                Role::User,
-            )
-        })
+        .create_invitation(&eve.id, &globex.id, Role::User)
         .await
-        .unwrap()
         .invitation
         .id;
     Foreign {

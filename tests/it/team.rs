@@ -128,20 +128,7 @@ async fn someone_without_an_account_joins_through_an_invitation(backend: Backend
         .create_person("admin@example.com", &acme, Role::Admin)
         .await
         .id;
-    let (a, t) = (admin.clone(), acme.clone());
-    let token = app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(a, None),
-                now,
-                &t,
-                Role::User,
-            )
-        })
-        .await
-        .unwrap()
-        .token;
+    let token = app.create_invitation(&admin, &acme, Role::User).await.token;
     let new_person = |email: &str| NewPerson {
         email: Email::parse(email).unwrap(),
         name: PersonName::parse("Newcomer").unwrap(),

@@ -55,10 +55,6 @@ fn value_of_id(html: &str, id: &str) -> Option<String> {
     Some(html[start..end].to_string())
 }
 
-async fn whoami_status(app: &TestApp, key: &str) -> u16 {
-    app.get_with_key("/api/whoami", key).await.status().as_u16()
-}
-
 async fn an_admin_creates_renames_and_removes_a_service_account_and_its_key_stops_at_once(
     backend: Backend,
 ) {
@@ -131,7 +127,7 @@ async fn an_admin_creates_renames_and_removes_a_service_account_and_its_key_stop
     assert_eq!(made.headers().get("cache-control").unwrap(), "no-store");
     let key = value_of_id(&made.text().await.unwrap(), "new-api-key").expect("the key is shown");
     assert!(key.starts_with("kws_"));
-    assert_eq!(whoami_status(&t.app, &key).await, 200);
+    assert_eq!(t.app.whoami_status(&key).await, 200);
     assert!(
         !b.get(&detail).await.text().await.unwrap().contains(&key),
         "shown only once"
@@ -167,7 +163,7 @@ async fn an_admin_creates_renames_and_removes_a_service_account_and_its_key_stop
         .await;
     assert_eq!(removed.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        whoami_status(&t.app, &key).await,
+        t.app.whoami_status(&key).await,
         401,
         "its key fails on the very next request"
     );
@@ -200,20 +196,10 @@ async fn non_admins_see_no_team_links_and_get_403_on_every_team_page(backend: Ba
     }
     // Every state-changing team route of the route table, with real ids and a valid form.
     let (sa_key, _sa_secret) = t.app.create_key(&sa, &t.tenant, None).await;
-    let (admin, tenant) = (t.admin.clone(), t.tenant.clone());
     let invitation = t
         .app
-        .run(move |conn, now| {
-            services::invitations::create_invitation(
-                conn,
-                &Actor::person(admin, None),
-                now,
-                &tenant,
-                Role::User,
-            )
-        })
+        .create_invitation(&t.admin, &t.tenant, Role::User)
         .await
-        .unwrap()
         .invitation
         .id;
     let team_posts: Vec<_> = keyward::web::routes::routes()
@@ -320,7 +306,7 @@ async fn an_admin_changes_roles_and_removes_members_whose_keys_go_with_them(back
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        whoami_status(&t.app, &user_key).await,
+        t.app.whoami_status(&user_key).await,
         401,
         "a removed member loses that tenant's keys"
     );

@@ -7,31 +7,6 @@ use crate::support::{Backend, TestApp};
 use keyward::domain::Role;
 use serde_json::{json, Value};
 
-async fn gql(app: &TestApp, key: &str, query: &str) -> Value {
-    post_in_turn(app, key, json!({ "query": query })).await
-}
-
-/// Posts a GraphQL request; while the key already has its two requests running (429,
-/// as when a test races 20 of them), sends it again once one of those has answered.
-async fn post_in_turn(app: &TestApp, key: &str, body: Value) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let res = app
-            .client
-            .post(app.url("/graphql"))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        if res.status() != 429 {
-            return res.json().await.expect("json");
-        }
-        assert!(std::time::Instant::now() < deadline, "429 for a minute");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-}
-
 fn ids(answer: &Value, field: &str) -> Vec<String> {
     answer["data"][field]
         .as_array()
@@ -64,26 +39,23 @@ async fn a_hundred_thousand_keys_are_answered_a_page_at_a_time(backend: Backend)
     app.seed_keys(&ada.id, &t.id, 100_000).await;
 
     // GraphQL: no arguments answers the first 1,000, newest first (the real key first).
-    let all = gql(&app, &key, "{ auth_api_key { id name } }").await;
+    let all = app.gql(&key, "{ auth_api_key { id name } }").await;
     let first = ids(&all, "auth_api_key");
     assert_eq!(first.len(), 1_000);
     assert_eq!(all["data"]["auth_api_key"][0]["name"], "test key");
     assert_eq!(all["data"]["auth_api_key"][1]["name"], "seeded key 99999");
-    let page = gql(&app, &key, "{ auth_api_key(limit: 10, offset: 20) { id } }").await;
+    let page = app
+        .gql(&key, "{ auth_api_key(limit: 10, offset: 20) { id } }")
+        .await;
     assert_eq!(ids(&page, "auth_api_key"), first[20..30].to_vec());
-    let count = gql(
-        &app,
-        &key,
-        "{ auth_api_key_aggregate { aggregate { count } } }",
-    )
-    .await;
+    let count = app
+        .gql(&key, "{ auth_api_key_aggregate { aggregate { count } } }")
+        .await;
     assert_eq!(
         count["data"]["auth_api_key_aggregate"]["aggregate"]["count"],
         100_001
     );
-    let expired = gql(
-        &app,
-        &key,
+    let expired = app.gql(&key,
         r#"{ auth_api_key_aggregate(where: {expires_at: {_lt: "2021-01-01T00:00:00Z"}}) { aggregate { count } } }"#,
     )
     .await;
@@ -91,9 +63,7 @@ async fn a_hundred_thousand_keys_are_answered_a_page_at_a_time(backend: Backend)
         expired["data"]["auth_api_key_aggregate"]["aggregate"]["count"],
         10_000
     );
-    let named = gql(
-        &app,
-        &key,
+    let named = app.gql(&key,
         r#"{ auth_api_key(where: {name: {_ilike: "%KEY 4242"}}, order_by: {name: asc}) { name } }"#,
     )
     .await;
@@ -101,7 +71,7 @@ async fn a_hundred_thousand_keys_are_answered_a_page_at_a_time(backend: Backend)
         named["data"]["auth_api_key"],
         json!([{ "name": "seeded key 4242" }])
     );
-    let too_many = gql(&app, &key, "{ auth_api_key(limit: 1001) { id } }").await;
+    let too_many = app.gql(&key, "{ auth_api_key(limit: 1001) { id } }").await;
     let (code, message) = error_of(&too_many);
     assert_eq!(code, "BAD_USER_INPUT", "{too_many}");
     assert!(message.contains("1000"), "{message}");
@@ -163,12 +133,9 @@ const CREATE: &str =
     r#"mutation($input: create_api_key_input!) { create_api_key(input: $input) { id } }"#;
 
 async fn create_through_graphql(app: &TestApp, key: &str, user_id: &str, name: &str) -> Value {
-    post_in_turn(
-        app,
-        key,
-        json!({ "query": CREATE, "variables": { "input": { "user_id": user_id, "name": name } } }),
-    )
-    .await
+    let input = json!({ "user_id": user_id, "name": name });
+    app.graphql(Some(key), CREATE, json!({ "input": input }), &[])
+        .await
 }
 
 async fn count_keys(app: &TestApp, account: &str) -> i64 {
@@ -282,7 +249,7 @@ async fn service_accounts_and_invitations_stop_at_their_quotas(backend: Backend)
             )
         })
         .collect();
-    let racing = create_sa.iter().map(|doc| gql(&app, &key, doc));
+    let racing = create_sa.iter().map(|doc| app.gql(&key, doc));
     let answers = futures_util::future::join_all(racing).await;
     assert_eq!(answers.iter().filter(|a| a["errors"].is_null()).count(), 3);
     let refused = answers.iter().find(|a| !a["errors"].is_null()).unwrap();
@@ -291,7 +258,7 @@ async fn service_accounts_and_invitations_stop_at_their_quotas(backend: Backend)
         .contains("max_service_accounts_per_tenant"));
 
     let invite = r#"mutation { create_invitation(input: {role: USER}) { token } }"#;
-    let racing = (0..20).map(|_| gql(&app, &key, invite));
+    let racing = (0..20).map(|_| app.gql(&key, invite));
     let answers = futures_util::future::join_all(racing).await;
     assert_eq!(answers.iter().filter(|a| a["errors"].is_null()).count(), 3);
     let refused = answers.iter().find(|a| !a["errors"].is_null()).unwrap();
@@ -318,12 +285,12 @@ async fn request_cost_is_refused_before_any_work(backend: Backend) {
             .collect();
         format!("mutation {{ {} }}", fields.join(" "))
     };
-    let eleven = gql(&app, &key, &mutation(11)).await;
+    let eleven = app.gql(&key, &mutation(11)).await;
     let (code, message) = error_of(&eleven);
     assert_eq!(code, "BAD_USER_INPUT", "{eleven}");
     assert!(message.contains("at most 10"), "{message}");
     assert_eq!(count_keys(&app, &ada.id).await, 1, "nothing was created");
-    let ten = gql(&app, &key, &mutation(10)).await;
+    let ten = app.gql(&key, &mutation(10)).await;
     assert!(ten["errors"].is_null(), "{ten}");
     assert_eq!(count_keys(&app, &ada.id).await, 11);
 
@@ -331,7 +298,7 @@ async fn request_cost_is_refused_before_any_work(backend: Backend) {
     let aliases: Vec<String> = (0..240)
         .map(|i| format!("a{i}: auth_api_key {{ id }}"))
         .collect();
-    let wide = gql(&app, &key, &format!("{{ {} }}", aliases.join(" "))).await;
+    let wide = app.gql(&key, &format!("{{ {} }}", aliases.join(" "))).await;
     assert_eq!(wide["data"], Value::Null, "{wide}");
     assert!(
         wide["errors"][0]["message"]
@@ -344,7 +311,7 @@ async fn request_cost_is_refused_before_any_work(backend: Backend) {
     let small: Vec<String> = (0..240)
         .map(|i| format!("a{i}: auth_api_key(limit: 5) {{ id }}"))
         .collect();
-    let ok = gql(&app, &key, &format!("{{ {} }}", small.join(" "))).await;
+    let ok = app.gql(&key, &format!("{{ {} }}", small.join(" "))).await;
     assert_eq!(ok["data"]["a239"].as_array().map(Vec::len), Some(5), "{ok}");
 }
 
@@ -364,7 +331,7 @@ async fn an_admins_own_and_service_account_keys_page_as_one_list(backend: Backen
     app.seed_keys(&robot.id, &t.id, 40).await;
 
     let whole = ids(
-        &gql(&app, &key, "{ auth_api_key { id } }").await,
+        &app.gql(&key, "{ auth_api_key { id } }").await,
         "auth_api_key",
     );
     assert_eq!(whole.len(), 81);
@@ -372,38 +339,37 @@ async fn an_admins_own_and_service_account_keys_page_as_one_list(backend: Backen
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 81, "no key twice");
-    let count = gql(
-        &app,
-        &key,
-        "{ auth_api_key_aggregate { aggregate { count } } }",
-    )
-    .await;
+    let count = app
+        .gql(&key, "{ auth_api_key_aggregate { aggregate { count } } }")
+        .await;
     assert_eq!(
         count["data"]["auth_api_key_aggregate"]["aggregate"]["count"], 81,
         "counted once each, both sides"
     );
     let mut paged = Vec::new();
     for offset in (0..81).step_by(7) {
-        let page = gql(
-            &app,
-            &key,
-            &format!("{{ auth_api_key(limit: 7, offset: {offset}) {{ id }} }}"),
-        )
-        .await;
+        let page = app
+            .gql(
+                &key,
+                &format!("{{ auth_api_key(limit: 7, offset: {offset}) {{ id }} }}"),
+            )
+            .await;
         paged.extend(ids(&page, "auth_api_key"));
     }
     assert_eq!(paged, whole, "the pages are the whole list's slices");
-    let oldest_first = gql(
-        &app,
-        &key,
-        "{ auth_api_key(order_by: {created_at: asc}, limit: 20, offset: 5) { id } }",
-    )
-    .await;
+    let oldest_first = app
+        .gql(
+            &key,
+            "{ auth_api_key(order_by: {created_at: asc}, limit: 20, offset: 5) { id } }",
+        )
+        .await;
     let mut reversed = whole.clone();
     reversed.reverse();
     assert_eq!(ids(&oldest_first, "auth_api_key"), reversed[5..25].to_vec());
     // An order the server does not merge (by name) still holds every key once.
-    let by_name = gql(&app, &key, "{ auth_api_key(order_by: {name: asc}) { id } }").await;
+    let by_name = app
+        .gql(&key, "{ auth_api_key(order_by: {name: asc}) { id } }")
+        .await;
     let mut by_name = ids(&by_name, "auth_api_key");
     by_name.sort();
     assert_eq!(by_name, unique);
@@ -411,16 +377,18 @@ async fn an_admins_own_and_service_account_keys_page_as_one_list(backend: Backen
     // sides' first ids).
     for direction in ["asc", "desc"] {
         let order = format!("order_by: {{name: {direction}}}");
-        let whole = gql(&app, &key, &format!("{{ auth_api_key({order}) {{ id }} }}")).await;
+        let whole = app
+            .gql(&key, &format!("{{ auth_api_key({order}) {{ id }} }}"))
+            .await;
         let whole = ids(&whole, "auth_api_key");
         let mut paged = Vec::new();
         for offset in (0..81).step_by(9) {
-            let page = gql(
-                &app,
-                &key,
-                &format!("{{ auth_api_key({order}, limit: 9, offset: {offset}) {{ id }} }}"),
-            )
-            .await;
+            let page = app
+                .gql(
+                    &key,
+                    &format!("{{ auth_api_key({order}, limit: 9, offset: {offset}) {{ id }} }}"),
+                )
+                .await;
             paged.extend(ids(&page, "auth_api_key"));
         }
         assert_eq!(paged, whole, "pages by name {direction}");
@@ -469,20 +437,20 @@ async fn housekeeping_deletes_expired_sessions_stale_failures_and_old_invitation
     let old = Browser::new(&app);
     old.sign_in("ada@example.com").await;
     old.sign_in_with("ada@example.com", "wrong password").await;
-    let used = gql(
-        &app,
-        &key,
-        r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
-    )
-    .await;
+    let used = app
+        .gql(
+            &key,
+            r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
+        )
+        .await;
     assert!(used["errors"].is_null(), "{used}");
     app.sql("UPDATE invitations SET used_at = created_at").await;
-    let expired = gql(
-        &app,
-        &key,
-        r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
-    )
-    .await;
+    let expired = app
+        .gql(
+            &key,
+            r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
+        )
+        .await;
     assert!(expired["errors"].is_null(), "{expired}");
     assert_eq!(sweep(&app, None).await.total(), 0, "nothing is old yet");
     let old_failures = table_count(&app, "sign_in_failures").await as usize;
@@ -492,12 +460,12 @@ async fn housekeeping_deletes_expired_sessions_stale_failures_and_old_invitation
     Browser::new(&app)
         .sign_in_with("ada@example.com", "wrong again")
         .await;
-    let pending = gql(
-        &app,
-        &key,
-        r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
-    )
-    .await;
+    let pending = app
+        .gql(
+            &key,
+            r#"mutation { create_invitation(input: {role: USER}) { invitation { id } } }"#,
+        )
+        .await;
     assert!(pending["errors"].is_null(), "{pending}");
     let (sessions, failures, invitations, audit, keys) = (
         table_count(&app, "sessions").await,

@@ -284,19 +284,6 @@ async fn team_lists_show_fifty_a_page_with_totals_search_and_working_links(backe
     assert!(older.contains("q=seeded"), "{older}");
 }
 
-async fn gql(app: &TestApp, key: &str, query: &str) -> Value {
-    app.client
-        .post(app.url("/graphql"))
-        .bearer_auth(key)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
-}
-
 fn count_of(answer: &Value, field: &str) -> i64 {
     answer["data"][field]["aggregate"]["count"]
         .as_i64()
@@ -324,47 +311,49 @@ async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
     let (_, key) = app.create_key(&admin.id, &t.id, None).await;
 
     // Service accounts: at most 1,000 rows without a limit; limit/offset; where; aggregate.
-    let all = gql(&app, &key, "{ service_accounts { id name key_count } }").await;
+    let all = app
+        .gql(&key, "{ service_accounts { id name key_count } }")
+        .await;
     assert_eq!(rows(&all, "service_accounts").len(), SERVICE_ACCOUNTS);
     assert_eq!(
         all["data"]["service_accounts"][0]["name"], "robot 119",
         "newest first"
     );
     assert_eq!(all["data"]["service_accounts"][0]["key_count"], 119 % 3);
-    let page = gql(
-        &app,
-        &key,
-        "{ service_accounts(limit: 10, offset: 20) { id } }",
-    )
-    .await;
+    let page = app
+        .gql(&key, "{ service_accounts(limit: 10, offset: 20) { id } }")
+        .await;
     let ids = |v: &[Value]| v.iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
     assert_eq!(
         ids(rows(&page, "service_accounts")),
         ids(&rows(&all, "service_accounts")[20..30])
     );
-    let by_name = gql(&app, &key, r#"{ service_accounts(where: {name: {_ilike: "ROBOT 00%"}}, order_by: {name: asc}, limit: 3) { name } }"#).await;
+    let by_name = app.gql(&key, r#"{ service_accounts(where: {name: {_ilike: "ROBOT 00%"}}, order_by: {name: asc}, limit: 3) { name } }"#).await;
     assert_eq!(
         by_name["data"]["service_accounts"],
         json!([{"name": "robot 000"}, {"name": "robot 001"}, {"name": "robot 002"}])
     );
-    let count = gql(&app, &key, r#"{ a: service_accounts_aggregate { aggregate { count } } b: service_accounts_aggregate(where: {name: {_ilike: "%robot 01%"}}) { aggregate { count } } }"#).await;
+    let count = app.gql(&key, r#"{ a: service_accounts_aggregate { aggregate { count } } b: service_accounts_aggregate(where: {name: {_ilike: "%robot 01%"}}) { aggregate { count } } }"#).await;
     assert_eq!(count_of(&count, "a"), SERVICE_ACCOUNTS as i64);
     assert_eq!(count_of(&count, "b"), 10);
-    refused_above_the_maximum(&gql(&app, &key, "{ service_accounts(limit: 1001) { id } }").await);
+    refused_above_the_maximum(
+        &app.gql(&key, "{ service_accounts(limit: 1001) { id } }")
+            .await,
+    );
 
     // Members: role and account type filters, name or email.
-    let members = gql(
-        &app,
-        &key,
-        r#"{
+    let members = app
+        .gql(
+            &key,
+            r#"{
         all: members_aggregate { aggregate { count } }
         users: members_aggregate(where: {role: {_eq: "USER"}}) { aggregate { count } }
         robots: members_aggregate(where: {account_type: SERVICE_ACCOUNT}) { aggregate { count } }
         found: members(where: {name: {_ilike: "%p042@%"}}) { name email }
         page: members(limit: 5, offset: 5, order_by: {name: asc}) { name }
     }"#,
-    )
-    .await;
+        )
+        .await;
     assert_eq!(count_of(&members, "all"), 241);
     assert_eq!(count_of(&members, "users"), PEOPLE as i64);
     assert_eq!(count_of(&members, "robots"), SERVICE_ACCOUNTS as i64);
@@ -377,20 +366,20 @@ async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
         members["data"]["page"][0]["name"], "person 004",
         "admin, then person 000…"
     );
-    let bad_role = gql(
-        &app,
-        &key,
-        r#"{ members(where: {role: {_eq: "OWNER"}}) { name } }"#,
-    )
-    .await;
+    let bad_role = app
+        .gql(
+            &key,
+            r#"{ members(where: {role: {_eq: "OWNER"}}) { name } }"#,
+        )
+        .await;
     assert_eq!(
         bad_role["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{bad_role}"
     );
-    refused_above_the_maximum(&gql(&app, &key, "{ members(limit: 5000) { name } }").await);
+    refused_above_the_maximum(&app.gql(&key, "{ members(limit: 5000) { name } }").await);
 
     // Invitations.
-    let invitations = gql(&app, &key, "{ invitations(limit: 7) { id created_by_name } invitations_aggregate { aggregate { count } } }").await;
+    let invitations = app.gql(&key, "{ invitations(limit: 7) { id created_by_name } invitations_aggregate { aggregate { count } } }").await;
     assert_eq!(rows(&invitations, "invitations").len(), 7);
     assert_eq!(
         invitations["data"]["invitations"][0]["created_by_name"],
@@ -400,10 +389,10 @@ async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
         count_of(&invitations, "invitations_aggregate"),
         INVITATIONS as i64
     );
-    refused_above_the_maximum(&gql(&app, &key, "{ invitations(limit: 1001) { id } }").await);
+    refused_above_the_maximum(&app.gql(&key, "{ invitations(limit: 1001) { id } }").await);
 
     // Audit events: limit/offset and where, page/per_page still work, and the aggregate.
-    let events = gql(&app, &key, r#"{
+    let events = app.gql(&key, r#"{
         page: audit_events(limit: 10, offset: 5, where: {action: {_eq: "api_key.revoked"}}) { total events { action detail actor_name } }
         old: audit_events(per_page: 2, page: 3) { page per_page pages events { id } }
         searched: audit_events_aggregate(where: {detail: {_ilike: "%event 249%"}}) { aggregate { count } }
@@ -421,7 +410,10 @@ async fn team_lists_answer_graphql_hasura_style(backend: Backend) {
     assert_eq!(events["data"]["old"]["events"].as_array().unwrap().len(), 2);
     assert_eq!(count_of(&events, "searched"), 11);
     assert_eq!(count_of(&events, "revoked"), 250);
-    refused_above_the_maximum(&gql(&app, &key, "{ audit_events(limit: 1001) { total } }").await);
+    refused_above_the_maximum(
+        &app.gql(&key, "{ audit_events(limit: 1001) { total } }")
+            .await,
+    );
 }
 
 /// How many statements `f` sends on one pooled connection.
@@ -454,7 +446,7 @@ async fn nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused
     let (_, key) = app.create_key(&admin.id, &t.id, None).await;
 
     // Through GraphQL: each service account gets its own page of its own keys.
-    let nested = gql(&app, &key, "{ service_accounts(limit: 120, order_by: {name: asc}) { name key_count first: api_keys(limit: 1) { name user_name } rest: api_keys(limit: 5, offset: 1) { name } } }").await;
+    let nested = app.gql(&key, "{ service_accounts(limit: 120, order_by: {name: asc}) { name key_count first: api_keys(limit: 1) { name user_name } rest: api_keys(limit: 5, offset: 1) { name } } }").await;
     let accounts = rows(&nested, "service_accounts");
     assert_eq!(accounts.len(), SERVICE_ACCOUNTS, "{nested}");
     for (i, sa) in accounts.iter().enumerate() {
@@ -472,7 +464,9 @@ async fn nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused
     }
 
     // The batch behind it sends as many statements for 120 accounts as for 3.
-    let all_ids = gql(&app, &key, "{ service_accounts(limit: 120) { id } }").await;
+    let all_ids = app
+        .gql(&key, "{ service_accounts(limit: 120) { id } }")
+        .await;
     let ids: Vec<String> = rows(&all_ids, "service_accounts")
         .iter()
         .map(|a| a["id"].as_str().unwrap().to_string())
@@ -514,14 +508,14 @@ async fn nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused
     let wide: Vec<String> = (0..160)
         .map(|i| format!("a{i}: service_accounts {{ api_keys {{ id }} }}"))
         .collect();
-    let refused = gql(&app, &key, &format!("{{ {} }}", wide.join(" "))).await;
+    let refused = app.gql(&key, &format!("{{ {} }}", wide.join(" "))).await;
     assert_eq!(refused["data"], Value::Null, "{refused}");
     assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     // Within bounds the same aliases answer.
     let narrow: Vec<String> = (0..160)
         .map(|i| format!("a{i}: service_accounts(limit: 2) {{ api_keys(limit: 2) {{ id }} }}"))
         .collect();
-    let answered = gql(&app, &key, &format!("{{ {} }}", narrow.join(" "))).await;
+    let answered = app.gql(&key, &format!("{{ {} }}", narrow.join(" "))).await;
     assert!(answered["errors"].is_null(), "{answered}");
     assert_eq!(answered["data"]["a159"].as_array().unwrap().len(), 2);
 }

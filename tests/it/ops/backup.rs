@@ -45,9 +45,10 @@ async fn a_backup_taken_under_write_load_holds_every_key_acknowledged_before_it_
         }));
     }
     // Start the backup once the writers are well under way.
-    while acknowledged.lock().unwrap().len() < 60 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::support::eventually("60 writes acknowledged", || {
+        std::future::ready((acknowledged.lock().unwrap().len() >= 60).then_some(()))
+    })
+    .await;
     let before: Vec<String> = acknowledged.lock().unwrap().clone();
     let backup = app.db.sqlite_path().unwrap().with_file_name("backup.db");
     let (url, to) = (app.db.url.clone(), backup.display().to_string());

@@ -4,4 +4,5 @@ mod backup;
 mod ip_allow;
 mod ip_allow_pages;
 pub(crate) mod metrics;
+mod request_ids;
 mod shutdown;

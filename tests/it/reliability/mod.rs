@@ -161,25 +161,32 @@ impl Caller {
     ) -> Result<(u16, Value), reqwest::Error> {
         // A key runs two GraphQL requests at once; these tests send more through one key,
         // so a 429 is sent again once a place is free (for at most a minute).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let mut req = self
-                .http
-                .post(format!("{}/graphql", self.base))
-                .json(&json!({ "query": query, "variables": variables }));
-            if let Some(key) = key {
-                req = req.bearer_auth(key);
-            }
-            let res = req.send().await?;
-            let status = res.status().as_u16();
-            let text = res.text().await?;
-            if status == 429 && std::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                continue;
-            }
-            let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-            return Ok((status, value));
-        }
+        let body = json!({ "query": query, "variables": variables });
+        let (http, url, body) = (&self.http, format!("{}/graphql", self.base), &body);
+        let url = &url;
+        crate::support::eventually(
+            "a place among the key's running requests",
+            move || async move {
+                let mut req = http.post(url).json(body);
+                if let Some(key) = key {
+                    req = req.bearer_auth(key);
+                }
+                let answered = async {
+                    let res = req.send().await?;
+                    let status = res.status().as_u16();
+                    let text = res.text().await?;
+                    Ok((
+                        status,
+                        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                    ))
+                };
+                match answered.await {
+                    Ok((429, _)) => None,
+                    other => Some(other),
+                }
+            },
+        )
+        .await
     }
 
     /// Creates a key for `user_id` through GraphQL; `Some((id, secret))` when acknowledged.

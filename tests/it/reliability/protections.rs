@@ -2,18 +2,24 @@
 //! GraphQL schema, so a new route or mutation cannot ship unprotected: each
 //! state-changing route refuses an anonymous caller and a missing or wrong CSRF token,
 //! each page sends the security headers, and each mutation refuses an anonymous caller
-//! and a member whose role the permission matrix does not allow.
+//! and a member whose role the permission matrix does not allow; a signed-in browser's
+//! cookie, sent from another site without the CSRF token, changes nothing anywhere; and
+//! the key-authenticated surfaces never read the session.
 
 use super::{error_code, Caller, Figures};
 use crate::backend_tests;
 use crate::support::browser::{location, Browser};
-use crate::support::{Backend, TestApp};
+use crate::support::{database_rows, Backend, Seeded, TestApp};
 use actix_web::http::Method;
 use keyward::domain::Role;
-use keyward::web::routes::{routes, Parity};
+use keyward::web::routes::{routes, Parity, RouteSpec};
 use serde_json::{json, Value};
 
-backend_tests!(every_route_and_mutation_refuses_callers_it_must_refuse);
+backend_tests!(
+    every_route_and_mutation_refuses_callers_it_must_refuse,
+    cookie_only_cross_site_posts_to_every_route_and_mutation_are_refused_and_change_nothing,
+    api_requests_carrying_a_session_cookie_never_touch_the_session_store,
+);
 
 const SECURITY_HEADERS: [&str; 4] = [
     "content-security-policy",
@@ -40,37 +46,136 @@ async fn mutation_names() -> Vec<String> {
         .collect()
 }
 
-async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backend) {
+/// A tenant `acme` with an admin and a member who hold keys, a service account with a
+/// key, and a pending invitation: the targets the walks below aim at.
+struct Site {
+    app: TestApp,
+    tenant: String,
+    admin: Seeded,
+    member: Seeded,
+    member_key: String,
+    admin_key: String,
+    sa: Seeded,
+    sa_key_id: String,
+    sa_key: String,
+    invitation_id: String,
+}
+
+async fn site(backend: Backend) -> Site {
     let app = TestApp::spawn(backend).await;
-    let tenant = app.create_tenant("acme").await;
+    let tenant = app.create_tenant("acme").await.id;
     let admin = app
-        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .create_person("ada@example.com", &tenant, Role::Admin)
         .await;
     let member = app
-        .create_person("bob@example.com", &tenant.id, Role::User)
+        .create_person("bob@example.com", &tenant, Role::User)
         .await;
-    let (_, member_key) = app.create_key(&member.id, &tenant.id, None).await;
-    let (_, admin_key) = app.create_key(&admin.id, &tenant.id, None).await;
-    let sa = app.create_service_account(&tenant.id, "robot").await;
-    let (sa_key_id, sa_key) = app.create_key(&sa.id, &tenant.id, None).await;
-    let mut figures = Figures::on("route_and_mutation_protections", backend);
+    let (_, member_key) = app.create_key(&member.id, &tenant, None).await;
+    let (_, admin_key) = app.create_key(&admin.id, &tenant, None).await;
+    let sa = app.create_service_account(&tenant, "robot").await;
+    let (sa_key_id, sa_key) = app.create_key(&sa.id, &tenant, None).await;
+    let invitation_id = app
+        .create_invitation(&admin.id, &tenant, Role::User)
+        .await
+        .invitation
+        .id;
+    Site {
+        app,
+        tenant,
+        admin,
+        member,
+        member_key,
+        admin_key,
+        sa,
+        sa_key_id,
+        sa_key,
+        invitation_id,
+    }
+}
 
-    let fill = |path: &str| {
+impl Site {
+    /// A route's path with real targets in it.
+    fn fill(&self, path: &str) -> String {
         path.replace("{slug}", "acme")
-            .replace("{sa_id}", &sa.id)
-            .replace("{id}", &sa_key_id)
-            .replace("{account_id}", &member.id)
-            .replace("{invitation_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{sa_id}", &self.sa.id)
+            .replace("{id}", &self.sa_key_id)
+            .replace("{account_id}", &self.member.id)
+            .replace("{invitation_id}", &self.invitation_id)
             .replace("{token}", "x")
             .replace("{page}", "members")
             .replace("{path:.*}", "x")
-    };
-    let anonymous = Browser::new(&app);
-    let signed_in = Browser::new(&app);
+    }
+
+    /// The state-changing routes of the route table, but GraphQL's own.
+    fn state_changing_routes(&self) -> impl Iterator<Item = RouteSpec> {
+        routes()
+            .into_iter()
+            .filter(|route| route.method != Method::GET && !is_graphql(route.path))
+    }
+
+    /// Every mutation: (name, document, input with valid targets, whether a USER member
+    /// may send it). A test checks that the schema has no mutation missing here.
+    fn mutation_documents(&self) -> Vec<(&'static str, String, Value, bool)> {
+        let (sa, sa_key_id, admin) = (&self.sa, &self.sa_key_id, &self.admin);
+        #[rustfmt::skip]
+        let documents = vec![
+        ("change_password", "mutation($i: change_password_input!) { change_password(input: $i) { success } }".into(),
+            json!({ "current_password": "wrong but long", "new_password": "long enough password" }), true),
+        ("create_api_key", "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }".into(),
+            json!({ "user_id": sa.id, "name": "stolen" }), false),
+        ("delete_api_key", "mutation($i: delete_api_key_input!) { delete_api_key(input: $i) { success } }".into(),
+            json!({ "key_id": sa_key_id }), false),
+        ("set_api_key_allowed_ips", "mutation($i: set_api_key_allowed_ips_input!) { set_api_key_allowed_ips(input: $i) { id } }".into(),
+            json!({ "key_id": sa_key_id, "allowed_ips": [] }), false),
+        ("create_service_account", "mutation($i: create_service_account_input!) { create_service_account(input: $i) { id } }".into(),
+            json!({ "name": "sneaky" }), false),
+        ("rename_service_account", "mutation($i: rename_service_account_input!) { rename_service_account(input: $i) { id } }".into(),
+            json!({ "id": sa.id, "name": "renamed" }), false),
+        ("remove_service_account", "mutation($i: remove_service_account_input!) { remove_service_account(input: $i) { success } }".into(),
+            json!({ "id": sa.id }), false),
+        ("create_invitation", "mutation($i: create_invitation_input!) { create_invitation(input: $i) { token } }".into(),
+            json!({ "role": "ADMIN" }), false),
+        ("revoke_invitation", "mutation($i: revoke_invitation_input!) { revoke_invitation(input: $i) { success } }".into(),
+            json!({ "id": uuid::Uuid::new_v4().to_string() }), false),
+        ("change_member_role", "mutation($i: change_member_role_input!) { change_member_role(input: $i) { role } }".into(),
+            json!({ "user_id": admin.id, "role": "USER" }), false),
+        ("remove_member", "mutation($i: remove_member_input!) { remove_member(input: $i) { success } }".into(),
+            json!({ "user_id": admin.id }), false),
+        ("rotate_api_key", "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }".into(),
+            json!({ "key_id": sa_key_id, "overlap_hours": 0 }), false),
+        ("set_tenant_key_policy", "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { require_expiry } }".into(),
+            json!({ "require_expiry": true }), false),
+        ("set_tenant_two_factor_required", "mutation($i: set_tenant_two_factor_required_input!) { set_tenant_two_factor_required(input: $i) { required } }".into(),
+            json!({ "required": true }), false),
+
+        // Any key may register its agent and poll; both stay in the key's tenant.
+        ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),
+            json!({ "name": "agent", "type": "LocalAgent" }), true),
+        ("get_runs_in_queue", "mutation($i: get_runs_in_queue_input!) { get_runs_in_queue(input: $i) { flow_run_ids } }".into(),
+            json!({ "labels": [] }), true),
+    ];
+        documents
+    }
+}
+
+async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backend) {
+    let site = site(backend).await;
+    let Site {
+        app,
+        admin,
+        member_key,
+        admin_key,
+        sa_key,
+        ..
+    } = &site;
+    let mut figures = Figures::on("route_and_mutation_protections", backend);
+
+    let anonymous = Browser::new(app);
+    let signed_in = Browser::new(app);
     let csrf = signed_in.sign_in(&admin.name).await;
     let mut violations = Vec::new();
     for route in routes() {
-        let path = fill(route.path);
+        let path = site.fill(route.path);
         if route.method == Method::GET {
             let res = signed_in.get(&path).await;
             figures.requests += 1;
@@ -114,42 +219,7 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
     let _ = csrf;
 
     // Every mutation: a document with valid targets, and whether a USER member may send it.
-    let documents: Vec<(&str, String, Value, bool)> = vec![
-        ("change_password", "mutation($i: change_password_input!) { change_password(input: $i) { success } }".into(),
-            json!({ "current_password": "wrong but long", "new_password": "long enough password" }), true),
-        ("create_api_key", "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }".into(),
-            json!({ "user_id": sa.id, "name": "stolen" }), false),
-        ("delete_api_key", "mutation($i: delete_api_key_input!) { delete_api_key(input: $i) { success } }".into(),
-            json!({ "key_id": sa_key_id }), false),
-        ("set_api_key_allowed_ips", "mutation($i: set_api_key_allowed_ips_input!) { set_api_key_allowed_ips(input: $i) { id } }".into(),
-            json!({ "key_id": sa_key_id, "allowed_ips": [] }), false),
-        ("create_service_account", "mutation($i: create_service_account_input!) { create_service_account(input: $i) { id } }".into(),
-            json!({ "name": "sneaky" }), false),
-        ("rename_service_account", "mutation($i: rename_service_account_input!) { rename_service_account(input: $i) { id } }".into(),
-            json!({ "id": sa.id, "name": "renamed" }), false),
-        ("remove_service_account", "mutation($i: remove_service_account_input!) { remove_service_account(input: $i) { success } }".into(),
-            json!({ "id": sa.id }), false),
-        ("create_invitation", "mutation($i: create_invitation_input!) { create_invitation(input: $i) { token } }".into(),
-            json!({ "role": "ADMIN" }), false),
-        ("revoke_invitation", "mutation($i: revoke_invitation_input!) { revoke_invitation(input: $i) { success } }".into(),
-            json!({ "id": uuid::Uuid::new_v4().to_string() }), false),
-        ("change_member_role", "mutation($i: change_member_role_input!) { change_member_role(input: $i) { role } }".into(),
-            json!({ "user_id": admin.id, "role": "USER" }), false),
-        ("remove_member", "mutation($i: remove_member_input!) { remove_member(input: $i) { success } }".into(),
-            json!({ "user_id": admin.id }), false),
-        ("rotate_api_key", "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }".into(),
-            json!({ "key_id": sa_key_id, "overlap_hours": 0 }), false),
-        ("set_tenant_key_policy", "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { require_expiry } }".into(),
-            json!({ "require_expiry": true }), false),
-        ("set_tenant_two_factor_required", "mutation($i: set_tenant_two_factor_required_input!) { set_tenant_two_factor_required(input: $i) { required } }".into(),
-            json!({ "required": true }), false),
-
-        // Any key may register its agent and poll; both stay in the key's tenant.
-        ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),
-            json!({ "name": "agent", "type": "LocalAgent" }), true),
-        ("get_runs_in_queue", "mutation($i: get_runs_in_queue_input!) { get_runs_in_queue(input: $i) { flow_run_ids } }".into(),
-            json!({ "labels": [] }), true),
-    ];
+    let documents = site.mutation_documents();
     let mut walked: Vec<&str> = documents.iter().map(|d| d.0).collect();
     walked.sort_unstable();
     let mut in_schema = mutation_names().await;
@@ -173,7 +243,7 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
             continue;
         }
         let (_, answer) = caller
-            .gql(Some(&member_key), query, json!({ "i": input }))
+            .gql(Some(member_key.as_str()), query, json!({ "i": input }))
             .await
             .unwrap();
         figures.requests += 1;
@@ -186,15 +256,146 @@ async fn every_route_and_mutation_refuses_callers_it_must_refuse(backend: Backen
     }
     // Nothing the refused calls targeted changed.
     assert_eq!(
-        caller.whoami(&sa_key).await,
+        caller.whoami(sa_key).await,
         200,
         "the service account's key stopped working"
     );
     let (_, me) = caller
-        .gql(Some(&admin_key), "{ auth_info { role } }", json!({}))
+        .gql(
+            Some(admin_key.as_str()),
+            "{ auth_info { role } }",
+            json!({}),
+        )
         .await
         .unwrap();
     assert_eq!(me["data"]["auth_info"]["role"], "ADMIN", "{me}");
     figures.print();
     assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+const ANOTHER_SITE: &str = "https://evil.example";
+
+/// POSTs a GraphQL document from `browser`, its cookie included, to `endpoint`, with a
+/// key (`Ok`) or, without one, from a page at the `Err` origin.
+async fn graphql_from(
+    browser: &Browser,
+    endpoint: &str,
+    key_or_origin: Result<&str, &str>,
+    document: &Value,
+) -> Value {
+    let req = browser.client.post(browser.url(endpoint)).json(document);
+    let req = match key_or_origin {
+        Ok(key) => req.bearer_auth(key),
+        Err(origin) => req.header("Origin", origin),
+    };
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// What a page on another site can make a signed-in admin's browser send: the session
+/// cookie, a form or a GraphQL document, an `Origin` of its own and no CSRF token.
+async fn cookie_only_cross_site_posts_to_every_route_and_mutation_are_refused_and_change_nothing(
+    backend: Backend,
+) {
+    let site = site(backend).await;
+    let browser = Browser::new(&site.app);
+    browser.sign_in(&site.admin.name).await;
+    let before = database_rows(&site.app).await;
+    let form = [
+        ("name", "forged"),
+        ("role", "ADMIN"),
+        ("nonce", "forged-nonce"),
+        ("expiration", "never"),
+        ("tenant_id", site.tenant.as_str()),
+        ("current_password", crate::support::PASSWORD),
+        ("new_password", "a forged long password"),
+        ("new_password_confirmation", "a forged long password"),
+        ("allowed_ips", "203.0.113.7"),
+        ("require_expiry", "on"),
+        ("required", "on"),
+    ];
+    let mut violations = Vec::new();
+    let mut routes_walked = 0;
+    for route in site.state_changing_routes() {
+        let path = site.fill(route.path);
+        let res = browser
+            .client
+            .post(browser.url(&path))
+            .header("Origin", ANOTHER_SITE)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        routes_walked += 1;
+        if res.status() != 403 {
+            violations.push(format!("POST {path} answered {}", res.status()));
+        }
+    }
+    assert!(
+        routes_walked >= 30,
+        "the route table's forms: {routes_walked}"
+    );
+    let documents = site.mutation_documents();
+    for (name, query, input, _) in &documents {
+        for endpoint in ["/graphql", "/"] {
+            let document = json!({ "query": query, "variables": { "i": input } });
+            let answer = graphql_from(&browser, endpoint, Err(ANOTHER_SITE), &document).await;
+            if error_code(&answer) != Some("UNAUTHENTICATED") || !answer["data"].is_null() {
+                violations.push(format!("{name} at {endpoint}: {answer}"));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    let after = database_rows(&site.app).await;
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|row| !before.contains(row))
+        .chain(before.iter().filter(|row| !after.contains(row)))
+        .collect();
+    assert!(changed.is_empty(), "rows added or removed: {changed:#?}");
+    // The cookie was a good one: the same browser, from its own pages, is signed in.
+    assert_eq!(browser.get("/user/api-keys").await.status(), 200);
+}
+
+/// GraphQL and `/api/*` authenticate by key only; a cookie the browser sends along (as
+/// GraphiQL's does) must not cost a session read. With the session table gone, the
+/// dashboard fails for that cookie while the key surfaces answer as before.
+async fn api_requests_carrying_a_session_cookie_never_touch_the_session_store(backend: Backend) {
+    let site = site(backend).await;
+    let browser = Browser::new(&site.app);
+    browser.sign_in(&site.admin.name).await;
+    site.app
+        .sql("ALTER TABLE sessions RENAME TO sessions_out_of_reach")
+        .await;
+    let page = browser.get("/user/api-keys").await;
+    assert!(
+        page.status().is_server_error(),
+        "the session store is failing: {}",
+        page.status()
+    );
+    let whoami = browser
+        .client
+        .get(browser.url("/api/whoami"))
+        .bearer_auth(&site.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whoami.status(), 200);
+    let body: Value = whoami.json().await.unwrap();
+    assert_eq!(body["account_id"], site.admin.id.as_str());
+    for endpoint in ["/graphql", "/"] {
+        let document = json!({ "query": "{ auth_info { user_id } }" });
+        let answer = graphql_from(&browser, endpoint, Ok(&site.admin_key), &document).await;
+        assert_eq!(
+            answer["data"]["auth_info"]["user_id"],
+            site.admin.id.as_str(),
+            "{answer}"
+        );
+    }
+    for probe in ["/healthz", "/readyz", "/graphql"] {
+        assert_eq!(browser.get(probe).await.status(), 200, "{probe}");
+    }
+    site.app
+        .sql("ALTER TABLE sessions_out_of_reach RENAME TO sessions")
+        .await;
+    assert_eq!(browser.get("/user/api-keys").await.status(), 200);
 }

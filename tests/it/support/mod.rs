@@ -289,6 +289,16 @@ impl TestApp {
         .expect("blocking task")
     }
 
+    /// A read of the app's database (off the async executor); it must succeed.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> T {
+        self.run(move |conn, _| Ok(f(conn)?))
+            .await
+            .expect("a read of the database")
+    }
+
     pub async fn sql(&self, sql: &str) {
         let sql = sql.to_string();
         self.run(move |conn, _| conn.batch_execute(&sql).map_err(AppError::from))
@@ -472,8 +482,30 @@ impl TestApp {
         .expect("seeded keys");
     }
 
+    /// An invitation link to `tenant_id` with `role`, made by `creator_id` (a person who
+    /// may invite people there).
+    pub async fn create_invitation(
+        &self,
+        creator_id: &str,
+        tenant_id: &str,
+        role: Role,
+    ) -> services::invitations::CreatedInvitation {
+        let (creator, tenant) = (creator_id.to_string(), tenant_id.to_string());
+        self.run(move |conn, now| {
+            services::invitations::create_invitation(
+                conn,
+                &Actor::person(creator, None),
+                now,
+                &tenant,
+                role,
+            )
+        })
+        .await
+        .expect("invitation created")
+    }
+
     /// Posts a GraphQL query with object variables to `/graphql` (with `headers`);
-    /// returns the whole JSON answer.
+    /// returns the whole JSON answer, which must come with 200.
     pub async fn graphql(
         &self,
         key: Option<&str>,
@@ -481,19 +513,67 @@ impl TestApp {
         variables: serde_json::Value,
         headers: &[(&str, &str)],
     ) -> serde_json::Value {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let (status, answer) = self.post_graphql(key, &body, headers).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// `graphql` with `key` and no variables.
+    pub async fn gql(&self, key: &str, query: &str) -> serde_json::Value {
+        self.graphql(Some(key), query, serde_json::json!({}), &[])
+            .await
+    }
+
+    /// A POST to `path` with a JSON body to come, `key` and `headers`.
+    pub fn post_json(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .client
-            .post(self.url("/graphql"))
-            .json(&serde_json::json!({ "query": query, "variables": variables }));
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let res = req.send().await.expect("request");
-        assert_eq!(res.status(), 200);
-        res.json().await.expect("a JSON answer")
+        req
+    }
+
+    /// Posts `body` to `/graphql` (with `key` and `headers`). While the key already has
+    /// its requests running (429, as when a test races many), sends it again once a place
+    /// is free. The status and the answer (JSON, or the text as a string).
+    pub async fn post_graphql(
+        &self,
+        key: Option<&str>,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        eventually(
+            "a place among the key's running requests",
+            move || async move {
+                let req = self.post_json("/graphql", key, headers);
+                let res = req.body(body.to_string()).send().await.expect("request");
+                let status = res.status().as_u16();
+                let text = res.text().await.expect("an answer");
+                let answer = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                (status != 429).then_some((status, answer))
+            },
+        )
+        .await
+    }
+
+    /// The status `GET /api/whoami` answers for `key`.
+    pub async fn whoami_status(&self, key: &str) -> u16 {
+        self.get_with_key("/api/whoami", key)
+            .await
+            .status()
+            .as_u16()
     }
 
     /// `GET path` with a Bearer key.
@@ -507,10 +587,40 @@ impl TestApp {
     }
 }
 
+/// A server and the tenant `acme` with one admin person who has a key; returns (app, tenant id, admin id, key).
+pub async fn tenant_with_admin(backend: Backend) -> (TestApp, String, String, String) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let admin = app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
+    (app, tenant.id, admin.id, key)
+}
+
 #[derive(Debug, Clone)]
 pub struct Seeded {
     pub id: String,
     pub name: String,
+}
+
+/// Checks `probe` every 20 ms until it gives a value; panics naming `what` after a
+/// minute. The one way tests wait: a condition with a deadline, never a fixed sleep.
+pub async fn eventually<T, Probe>(what: &str, mut probe: impl FnMut() -> Probe) -> T
+where
+    Probe: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited a minute for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The path to the built `keyward` binary.
@@ -533,20 +643,55 @@ pub async fn dump_database(app: &TestApp) -> String {
             String::from_utf8_lossy(&bytes).into_owned()
         }
         Backend::Postgres => {
-            let url = app.db.url.clone();
-            let out = tokio::process::Command::new("pg_dump")
-                .args(["--data-only", "--no-owner", &url])
-                .output()
-                .await
-                .expect("pg_dump runs");
-            assert!(
-                out.status.success(),
-                "pg_dump: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).into_owned()
+            stdout_of("pg_dump", &["--data-only", "--no-owner", &app.db.url]).await
         }
     }
+}
+
+/// What `program args…` prints; it must succeed.
+async fn stdout_of(program: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every row of every table as one line of text each, sorted, for "nothing changed"
+/// checks: SQLite's own dump (through Python's standard `sqlite3`), or `pg_dump`. The
+/// `sessions` table counts only its rows: a session's `last_seen_at` moves by itself.
+pub async fn database_rows(app: &TestApp) -> Vec<String> {
+    const SQLITE_DUMP: &str = "import sqlite3, sys\nfor line in sqlite3.connect(sys.argv[1]).iterdump(): print(line.replace('\\n', ' '))";
+    let (dump, session_row) = match app.backend {
+        Backend::Sqlite => {
+            let path = app.db.sqlite_path().expect("sqlite path");
+            let path = path.display().to_string();
+            let dump = stdout_of("python3", &["-c", SQLITE_DUMP, &path]).await;
+            (dump, "INSERT INTO \"sessions\"")
+        }
+        Backend::Postgres => {
+            let args = ["--data-only", "--inserts", "--no-owner", &app.db.url];
+            (
+                stdout_of("pg_dump", &args).await,
+                "INSERT INTO public.sessions ",
+            )
+        }
+    };
+    let sessions = dump.lines().filter(|l| l.starts_with(session_row)).count();
+    let mut rows: Vec<String> = dump
+        .lines()
+        .filter(|l| l.starts_with("INSERT INTO") && !l.starts_with(session_row))
+        .map(str::to_string)
+        .collect();
+    rows.push(format!("sessions: {sessions} rows"));
+    rows.sort();
+    rows
 }
 
 /// `keyward` run as a real process (for the CLI and for tests that read its logs).
@@ -637,7 +782,7 @@ impl ServerProcess {
         let secret = base64::engine::general_purpose::STANDARD
             .encode(keyward::config::SessionSecret::generate().expose());
         let mut all = vec![
-            ("KEYWARD_LOG", "warn,keyward=info,keyward::web=warn"),
+            ("KEYWARD_LOG", "warn,keyward=info,keyward_web::web=warn"),
             ("KEYWARD_SESSION_SECRET", secret.as_str()),
         ];
         all.extend_from_slice(envs);

@@ -3,10 +3,12 @@
 //! accepts to a folder as JSON; a `mode` file makes it stall, refuse for now or refuse for
 //! good. Without aiosmtpd the mail tests are skipped, except with `CI=true`, where they fail.
 
+use super::{eventually, Backend, Seeded, TestApp};
 use keyward::config::{MailSettings, OutboxTiming, Settings, SmtpUrl};
+use keyward::db::models::OutboxRow;
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -136,18 +138,18 @@ impl SmtpSink {
 
     /// Waits (at most a minute) until at least `n` mails arrived; returns them all.
     pub async fn wait_for_mails(&self, n: usize) -> Vec<ReceivedMail> {
-        wait_until(&format!("{n} mail(s) at the SMTP sink"), || {
+        eventually(&format!("{n} mail(s) at the SMTP sink"), || {
             let mails = self.mails();
-            (mails.len() >= n).then_some(mails)
+            std::future::ready((mails.len() >= n).then_some(mails))
         })
         .await
     }
 
     /// Waits (at most a minute) until at least `n` attempts reached DATA.
     pub async fn wait_for_attempts(&self, n: usize) -> Vec<String> {
-        wait_until(&format!("{n} attempt(s) at the SMTP sink"), || {
+        eventually(&format!("{n} attempt(s) at the SMTP sink"), || {
             let attempts = self.attempts();
-            (attempts.len() >= n).then_some(attempts)
+            std::future::ready((attempts.len() >= n).then_some(attempts))
         })
         .await
     }
@@ -158,18 +160,6 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Checks `probe` every 20 ms until it gives a value; panics after a minute.
-pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited a minute for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -194,6 +184,82 @@ pub fn mail_through(settings: &mut Settings, sink: &SmtpSink, public_url: Option
     });
     settings.public_url = public_url.map(str::to_string);
     settings.outbox = quick_outbox(Duration::from_secs(10));
+}
+
+/// How a `MailWorld`'s server has mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mail {
+    /// No sink runs; the server has no mail.
+    Off,
+    /// A sink runs for the `keyward serve` processes the test starts; the test server
+    /// itself has no mail.
+    SinkOnly,
+    /// The test server mails through the sink.
+    On,
+}
+
+/// A test server with mail as `mail` says, under `public_url`, and the tenant `acme`;
+/// `more` is what the test file seeds on top (its fields read as the world's own).
+pub struct MailWorld<More> {
+    pub app: TestApp,
+    pub sink: Option<SmtpSink>,
+    pub tenant: Seeded,
+    pub more: More,
+}
+
+impl<More> std::ops::Deref for MailWorld<More> {
+    type Target = More;
+    fn deref(&self) -> &More {
+        &self.more
+    }
+}
+
+impl<More> MailWorld<More> {
+    /// `None` when the sink cannot run (outside CI) while `mail` wants one. `seed` adds
+    /// what the test file needs on top.
+    pub async fn start(
+        backend: Backend,
+        mail: Mail,
+        public_url: Option<&str>,
+        customize: impl FnOnce(&mut Settings),
+        seed: impl AsyncFnOnce(&TestApp, &Seeded) -> More,
+    ) -> Option<Self> {
+        let sink = match mail {
+            Mail::Off => None,
+            Mail::SinkOnly | Mail::On => Some(SmtpSink::start()?),
+        };
+        let app = TestApp::spawn_with(backend, |s| {
+            match (&sink, mail) {
+                (Some(sink), Mail::On) => mail_through(s, sink, public_url),
+                _ => s.public_url = public_url.map(str::to_string),
+            }
+            customize(s);
+        })
+        .await;
+        let tenant = app.create_tenant("acme").await;
+        let more = seed(&app, &tenant).await;
+        Some(MailWorld {
+            app,
+            sink,
+            tenant,
+            more,
+        })
+    }
+
+    pub fn sink(&self) -> &SmtpSink {
+        self.sink.as_ref().expect("a sink runs in this world")
+    }
+}
+
+/// Every row of the outbox.
+pub async fn outbox(app: &TestApp) -> Vec<OutboxRow> {
+    use diesel::prelude::*;
+    app.read(|conn| {
+        keyward::db::schema::outbox::table
+            .select(OutboxRow::as_select())
+            .load(conn)
+    })
+    .await
 }
 
 /// The environment that turns mail on for a `keyward serve` process.
