@@ -367,8 +367,9 @@ async fn a_keys_third_graphql_request_at_once_answers_429(backend: Backend) {
         }));
     }
     // A third request of the same key answers 429 once both hold their place (a read
-    // that needs no lock, so until then it simply answers).
-    let deadline = Instant::now() + Duration::from_secs(4);
+    // that needs no lock, so until then it simply answers). They hold it until the lock
+    // goes or the statement budget (5 s) ends them: no wall-clock deadline here, which a
+    // loaded machine can outrun; if both have answered and no 429 was seen, that fails.
     let refused = loop {
         let res = app
             .client
@@ -382,10 +383,13 @@ async fn a_keys_third_graphql_request_at_once_answers_429(backend: Backend) {
             break res.json::<Value>().await.unwrap();
         }
         assert_eq!(res.status(), 200);
-        assert!(
-            Instant::now() < deadline,
-            "no 429 while two requests of the key were held"
-        );
+        if creations.iter().all(|c| c.is_finished()) {
+            let mut answers = Vec::new();
+            for creation in creations {
+                answers.push(creation.await.unwrap());
+            }
+            panic!("no 429 while two requests of the key were held; they answered {answers:?}");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(code(&refused), "TOO_MANY_REQUESTS", "{refused}");
@@ -401,9 +405,11 @@ async fn a_keys_third_graphql_request_at_once_answers_429(backend: Backend) {
 
     drop(lock);
     for creation in creations {
+        // Created once the lock is gone; on a machine slow enough that the statement
+        // budget ran out first, stopped with the budget's clear error instead.
         let answer = creation.await.unwrap();
         assert!(
-            answer["data"]["create_api_key"]["id"].is_string(),
+            answer["data"]["create_api_key"]["id"].is_string() || code(&answer) == "TIMEOUT",
             "{answer}"
         );
     }
