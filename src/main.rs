@@ -1,4 +1,4 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use keyward::cli::{self, Cli, CliError, Command};
 use keyward::config::{LogSettings, Settings, SettingsArgs};
 use keyward::domain::Clock;
@@ -9,19 +9,33 @@ use keyward::startup::Application;
 mod memory;
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let top = &cli.database;
     let result = match cli.command {
-        None => serve(&cli.database, SettingsArgs::default_from_env()),
-        Some(Command::Serve(args)) => serve(&cli.database, *args),
-        Some(Command::Migrate) => {
+        None => serve(
+            &top.under(&Default::default()),
+            SettingsArgs::default_from_env(),
+        ),
+        Some(Command::Serve(args)) => serve(&top.under(&args.database), args.settings),
+        Some(Command::Migrate(args)) => {
             keyward::telemetry::init(&quiet());
-            cli::migrate(&cli.database)
+            cli::migrate(&top.under(&args.database))
         }
         Some(Command::Admin(args)) => {
             keyward::telemetry::init(&quiet());
-            cli::admin::run(&cli.database, args)
+            let db = top.under(&args.database);
+            cli::admin::run(&db, args)
         }
-        Some(Command::Client(command)) => cli::client::run(command),
+        Some(Command::Client(command)) => {
+            if cli::server_flag_given(&matches) {
+                Err(CliError::usage(
+                    "--database-url and --config before a client command are the server's: the client commands talk to a server (--url) and read their own settings file (--config after the command)",
+                ))
+            } else {
+                cli::client::run(command)
+            }
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {}", e.message);

@@ -16,6 +16,8 @@ use std::io::{BufRead, IsTerminal, Read};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// Print one JSON object instead of text
     #[arg(long, global = true)]
     pub json: bool,

@@ -12,6 +12,7 @@ backend_tests!(
     a_quiet_key_works_at_once_json_parses_and_service_accounts_round_trip,
     revoked_keys_exit_3_and_admin_revoke_key_kills_the_next_request,
     permission_denied_exits_4_and_a_readable_config_file_warns,
+    the_newcomer_points_login_from_stdin_names_roles_allow_lists_and_whole_seconds,
 );
 
 /// A user's home for one test: `$HOME` and `$XDG_CONFIG_HOME` under a fresh temp dir.
@@ -33,23 +34,49 @@ impl Home {
 
     /// Runs `keyward args…` with only `env` of the KEYWARD_* variables set, no terminal.
     async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        self.run_with_stdin(args, env, None).await
+    }
+
+    /// `run`, with `input` on standard input (a pipe) when given.
+    async fn run_with_stdin(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        input: Option<&str>,
+    ) -> (i32, String, String) {
         let mut cmd = std::process::Command::new(keyward_bin());
         cmd.args(args)
             .env("HOME", &self.dir)
             .env("XDG_CONFIG_HOME", self.dir.join("xdg"))
-            .stdin(std::process::Stdio::null());
+            .stdin(if input.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         for var in [
             "KEYWARD_URL",
             "KEYWARD_API_KEY",
             "KEYWARD_CONFIG",
+            "KEYWARD_CLIENT_CONFIG",
             "KEYWARD_DATABASE_URL",
         ] {
             cmd.env_remove(var);
         }
         cmd.envs(env.iter().copied());
-        let out = tokio::task::spawn_blocking(move || cmd.output().expect("run keyward"))
-            .await
-            .unwrap();
+        let input = input.map(str::to_owned);
+        let out = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = cmd.spawn().expect("run keyward");
+            if let Some(input) = input {
+                let mut stdin = child.stdin.take().unwrap();
+                stdin.write_all(input.as_bytes()).unwrap();
+            }
+            child.wait_with_output().expect("keyward's output")
+        })
+        .await
+        .unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -483,4 +510,220 @@ fn login_warns_when_a_key_would_cross_the_network_in_clear() {
     ] {
         assert_eq!(sends_keys_in_clear(url), warns, "{url}");
     }
+}
+
+/// Issue 31's client points: `login --key-stdin`, the client's own `--config`, no server
+/// flags on client commands, read-only and allow-lists in `keys`, names where ids are
+/// expected, roles of service accounts, revocations that name the key, whole seconds.
+async fn the_newcomer_points_login_from_stdin_names_roles_allow_lists_and_whole_seconds(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let home = Home::new();
+    let (_, _, _, key) = person(&app, "acme", Role::Admin).await;
+    let url = app.address.as_str();
+
+    // `echo KEY | keyward login --url URL --key-stdin`.
+    let (code, out, err) = home
+        .run_with_stdin(
+            &["login", "--url", url, "--key-stdin"],
+            &[],
+            Some(&format!("{key}\n")),
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Logged in"), "{out}");
+    assert!(
+        !out.contains(&key) && !err.contains(&key),
+        "the key is not echoed"
+    );
+    assert!(std::fs::read_to_string(home.config())
+        .unwrap()
+        .contains(&key));
+    let (code, _, err) = home
+        .run_with_stdin(&["login", "--url", url, "--key-stdin"], &[], Some(""))
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--key-stdin read no API key"), "{err}");
+
+    // The client's own config file; a named one that does not exist is an error.
+    let other = home.dir.join("other.toml");
+    let other = other.to_str().unwrap();
+    let (code, _, err) = home.run(&["whoami", "--config", other], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains(other),
+        "{err}"
+    );
+    home.run_with_stdin(
+        &["login", "--config", other, "--url", url, "--key-stdin"],
+        &[],
+        Some(&key),
+    )
+    .await;
+    let who = home
+        .json(&["whoami", "--json"], &[("KEYWARD_CLIENT_CONFIG", other)])
+        .await;
+    assert_eq!(who["key"]["from"], format!("file {other}"), "{who}");
+
+    // Server flags are not the client's.
+    let help = home.ok(&["whoami", "--help"], &[]).await;
+    assert!(!help.contains("--database-url"), "{help}");
+    assert!(help.contains("--config"), "{help}");
+    let (code, _, err) = home
+        .run(&["--database-url", "sqlite://x.db", "whoami"], &[])
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server's"), "{err}");
+
+    // A read-only key with an allow-list: created, listed with both, and whoami says so.
+    let created = home
+        .json(
+            &[
+                "keys",
+                "create",
+                "--name",
+                "reader",
+                "--read-only",
+                "--allowed-ip",
+                "127.0.0.0/8",
+                "--allowed-ip",
+                "::1",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+    let reader = created["key"].as_str().unwrap().to_string();
+    let keys = home.json(&["keys", "list", "--json"], &[]).await;
+    let row = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "reader")
+        .expect("listed");
+    assert_eq!(row["read_only"], true, "{row}");
+    assert_eq!(
+        row["allowed_ips"].as_array().map(Vec::len),
+        Some(2),
+        "{row}"
+    );
+    let admin_row = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] != "reader")
+        .unwrap();
+    assert_eq!(admin_row["read_only"], false, "{admin_row}");
+    assert_eq!(
+        admin_row["allowed_ips"],
+        serde_json::json!([]),
+        "{admin_row}"
+    );
+    let table = home.ok(&["keys", "list"], &[]).await;
+    assert!(
+        table.contains("ACCESS") && table.contains("read-only") && table.contains("anywhere"),
+        "{table}"
+    );
+    // Times in JSON to the whole second.
+    let created_at = row["created_at"].as_str().unwrap();
+    assert!(
+        created_at.len() == 20 && created_at.ends_with('Z') && !created_at.contains('.'),
+        "{created_at}"
+    );
+    let text = home.ok(&["whoami", "--key", &reader], &[]).await;
+    assert!(text.contains("read-only"), "{text}");
+
+    // Service accounts by name; roles listed and changed.
+    let sa = home
+        .json(
+            &[
+                "service-accounts",
+                "create",
+                "deployer",
+                "--role",
+                "user",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+    let sa_id = sa["id"].as_str().unwrap().to_string();
+    let listed = home
+        .json(&["service-accounts", "list", "--json"], &[])
+        .await;
+    assert_eq!(listed[0]["role"], "USER", "{listed}");
+    let table = home.ok(&["service-accounts", "list"], &[]).await;
+    assert!(table.contains("ROLE") && table.contains("USER"), "{table}");
+    let changed = home
+        .json(
+            &[
+                "service-accounts",
+                "set-role",
+                "deployer",
+                "read-only",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(changed["id"], sa_id.as_str(), "{changed}");
+    let listed = home
+        .json(&["service-accounts", "list", "--json"], &[])
+        .await;
+    assert_eq!(listed[0]["role"], "READ_ONLY_USER", "{listed}");
+    let sa_key = home
+        .json(
+            &[
+                "service-accounts",
+                "keys",
+                "create",
+                "deployer",
+                "--name",
+                "deploy",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(sa_key["user_id"], sa_id.as_str(), "{sa_key}");
+    for bad in ["nobody", "not-a-uuid-1234"] {
+        let (code, _, err) = home
+            .run(
+                &[
+                    "service-accounts",
+                    "keys",
+                    "create",
+                    bad,
+                    "--name",
+                    "deploy",
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            !err.contains("occurred while parsing") && err.contains("service-accounts list"),
+            "{err}"
+        );
+    }
+
+    // Revoking names the key, by name or id.
+    let (code, _, err) = home.run(&["keys", "revoke", "reader"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"reader\"") && err.contains("pass --yes"),
+        "{err}"
+    );
+    let revoked = home
+        .json(&["keys", "revoke", "reader", "--yes", "--json"], &[])
+        .await;
+    assert_eq!(revoked["name"], "reader", "{revoked}");
+    let (code, _, _) = home.run(&["whoami", "--key", &reader], &[]).await;
+    assert_eq!(code, 3, "the revoked key is refused");
+    let (code, _, err) = home
+        .run(&["keys", "revoke", "no such key", "--yes"], &[])
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("keyward keys list"), "{err}");
 }

@@ -8,30 +8,33 @@ use crate::cli::CliError;
 use serde_json::{json, Value};
 use std::path::Path;
 
-pub(super) const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at";
+pub(super) const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at read_only allowed_ips";
 pub(super) const KEY_COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("NAME", "name"),
     ("OWNER", "user_name"),
     ("KEY", "display_hint"),
+    ("ACCESS", "access"),
+    ("FROM", "from"),
     ("EXPIRES", "expires_at"),
     ("LAST USED", "last_used_at"),
 ];
-const SA_FIELDS: &str = "id name tenant_id created_at key_count created_by_name";
+const SA_FIELDS: &str = "id name tenant_id role created_at key_count created_by_name";
 const SA_COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("NAME", "name"),
+    ("ROLE", "role"),
     ("KEYS", "key_count"),
     ("CREATED", "created_at"),
     ("CREATED BY", "created_by_name"),
 ];
 const WHOAMI: &str = "{ auth_info { user_id tenant_id api_key_id role account_type } \
-    tenant { id name slug } auth_api_key { id name user_name display_hint } }";
+    tenant { id name slug } auth_api_key { id name user_name display_hint read_only } }";
 
-/// Prints `value` as JSON, or `text` for people.
+/// Prints `value` as JSON (times to the second), or `text` for people.
 pub(super) fn emit(json_out: bool, value: &Value, text: impl FnOnce()) {
     if json_out {
-        println!("{value}");
+        println!("{}", super::output::whole_seconds(value.clone()));
     } else {
         text();
     }
@@ -51,7 +54,7 @@ fn who(api: &Api) -> Result<Value, CliError> {
         "account": { "id": info["user_id"], "name": this_key["user_name"], "type": info["account_type"] },
         "tenant": { "id": info["tenant_id"], "name": tenant["name"], "slug": tenant["slug"] },
         "role": info["role"],
-        "key": { "id": info["api_key_id"], "name": this_key["name"], "hint": this_key["display_hint"], "source": api.key.source.kind(), "from": api.key.source.to_string() },
+        "key": { "id": info["api_key_id"], "name": this_key["name"], "hint": this_key["display_hint"], "read_only": this_key["read_only"], "source": api.key.source.kind(), "from": api.key.source.to_string() },
         "server": { "url": api.url.value, "source": api.url.source.kind(), "from": api.url.source.to_string() },
     }))
 }
@@ -70,7 +73,14 @@ fn print_who(w: &Value) {
         s(&w["tenant"]["slug"]),
         s(&w["tenant"]["id"])
     );
-    println!("role     {}", s(&w["role"]));
+    if w["key"]["read_only"] == Value::Bool(true) {
+        println!(
+            "role     {} (this key is read-only: it runs queries, every change is refused)",
+            s(&w["role"])
+        );
+    } else {
+        println!("role     {}", s(&w["role"]));
+    }
     println!(
         "server   {} (from {})",
         s(&w["server"]["url"]),
@@ -213,6 +223,7 @@ pub fn service_accounts(
             });
         }
         ServiceAccountsCommand::Rename { id, name } => {
+            let id = service_account_id(api, &id)?;
             let input = json!({ "id": id, "name": name });
             let sa = mutate(api, "rename_service_account", input, SA_FIELDS)?;
             emit(json_out, &sa, || {
@@ -223,10 +234,32 @@ pub fn service_accounts(
                 )
             });
         }
+        ServiceAccountsCommand::SetRole { id, role } => {
+            let role = crate::domain::Role::parse(&role)
+                .map_err(|e| CliError::usage(format!("ROLE {}", e.message)))?;
+            let sa = find_service_account(api, &id)?;
+            let input =
+                json!({ "user_id": sa["id"], "role": role.as_str(), "tenant_id": sa["tenant_id"] });
+            mutate(api, "change_member_role", input, "role")?;
+            let value = json!({ "id": sa["id"], "name": sa["name"], "role": role.as_str() });
+            emit(json_out, &value, || {
+                println!(
+                    "Service account {} ({}) now has the role {}",
+                    sa["name"].as_str().unwrap_or("-"),
+                    sa["id"].as_str().unwrap_or("-"),
+                    role.as_str()
+                )
+            });
+        }
         ServiceAccountsCommand::Remove { id, yes } => {
+            let sa = find_service_account(api, &id)?;
+            let id = sa["id"].as_str().unwrap_or_default().to_string();
             confirm(
                 yes,
-                &format!("remove service account {id} and revoke all its keys"),
+                &format!(
+                    "remove service account {} ({id}) and revoke all its keys",
+                    sa["name"].as_str().unwrap_or("-")
+                ),
             )?;
             succeed(mutate(
                 api,
@@ -240,6 +273,7 @@ pub fn service_accounts(
             });
         }
         ServiceAccountsCommand::Keys(ServiceAccountKeysCommand::List { sa_id }) => {
+            let sa_id = service_account_id(api, &sa_id)?;
             let query = format!("query($id: UUID!) {{ service_account(id: $id) {{ api_keys {{ {KEY_FIELDS} }} }} }}");
             let data = api.call(&query, json!({ "id": sa_id }))?;
             let keys = &data["service_account"]["api_keys"];
@@ -251,7 +285,8 @@ pub fn service_accounts(
             );
         }
         ServiceAccountsCommand::Keys(ServiceAccountKeysCommand::Create { sa_id, key }) => {
-            return create_key(api, Value::String(sa_id), &key, json_out)
+            let sa_id = service_account_id(api, &sa_id)?;
+            return create_key(api, Value::String(sa_id), &key, json_out);
         }
         ServiceAccountsCommand::Keys(ServiceAccountKeysCommand::Revoke(r)) => {
             return revoke_key(api, &r, json_out)
@@ -263,8 +298,100 @@ pub fn service_accounts(
 pub(super) fn list(json_out: bool, rows: &Value, columns: &[(&str, &str)], empty: &str) {
     let rows = rows.as_array().cloned().unwrap_or_default();
     emit(json_out, &Value::Array(rows.clone()), || {
+        let rows: Vec<Value> = rows.into_iter().map(for_people).collect();
         table(&rows, columns, empty)
     });
+}
+
+/// A key's row with the table's words: `access` (read-only or full) and `from` (its
+/// allow-list, or anywhere).
+fn for_people(mut row: Value) -> Value {
+    if let Some(read_only) = row["read_only"].as_bool() {
+        row["access"] = json!(if read_only { "read-only" } else { "full" });
+    }
+    if let Some(ips) = row["allowed_ips"].as_array() {
+        let ips: Vec<&str> = ips.iter().filter_map(Value::as_str).collect();
+        row["from"] = json!(if ips.is_empty() {
+            "anywhere".to_string()
+        } else {
+            ips.join(",")
+        });
+    }
+    row
+}
+
+/// A service account given by id or by name: its `{ id name tenant_id }`.
+fn find_service_account(api: &Api, given: &str) -> Result<Value, CliError> {
+    let given = given.trim();
+    let data = api.call(
+        "{ service_accounts(limit: 1000) { id name tenant_id } }",
+        Value::Null,
+    )?;
+    let all = data["service_accounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(sa) = all.iter().find(|sa| sa["id"].as_str() == Some(given)) {
+        return Ok(sa.clone());
+    }
+    let named: Vec<&Value> = all
+        .iter()
+        .filter(|sa| sa["name"].as_str() == Some(given))
+        .collect();
+    match named.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(CliError::usage(format!(
+            "no service account has the id or name {given:?} in this tenant: pass an id or a name from `keyward service-accounts list`"
+        ))),
+        many => Err(CliError::usage(format!(
+            "{} service accounts are named {given:?}: pass the id of the one you mean (from `keyward service-accounts list`)",
+            many.len()
+        ))),
+    }
+}
+
+/// A service account's id, given its id or its name.
+fn service_account_id(api: &Api, given: &str) -> Result<String, CliError> {
+    let sa = find_service_account(api, given)?;
+    Ok(sa["id"].as_str().unwrap_or_default().to_string())
+}
+
+/// A key given by id or by name: its `{ id name }`. An id is named from the first 1,000
+/// keys the caller can see (`name` null past them: the server still decides); a name must
+/// be one key's.
+fn find_key(api: &Api, given: &str) -> Result<Value, CliError> {
+    let given = given.trim();
+    if uuid_like(given) {
+        let data = api.call("{ auth_api_key(limit: 1000) { id name } }", Value::Null)?;
+        let named = data["auth_api_key"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["id"].as_str() == Some(given)))
+            .cloned();
+        return Ok(named.unwrap_or_else(|| json!({ "id": given, "name": null })));
+    }
+    let data = api.call(
+        "query($w: auth_api_key_bool_exp) { auth_api_key(where: $w, limit: 3) { id name } }",
+        json!({ "w": { "name": { "_eq": given } } }),
+    )?;
+    let found = data["auth_api_key"].as_array().cloned().unwrap_or_default();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(CliError::usage(format!(
+            "no key you can see has the id or name {given:?}: pass a key's id (a UUID) or name from `keyward keys list`"
+        ))),
+        _ => Err(CliError::usage(format!(
+            "several keys are named {given:?}: pass the id of the one you mean (from `keyward keys list`)"
+        ))),
+    }
+}
+
+/// Whether `s` is shaped like a UUID (what the server takes as an id).
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// `name(input: $input) { fields }`, with the input type named after the mutation.
@@ -289,15 +416,14 @@ fn create_key(api: &Api, user_id: Value, new: &NewKey, json_out: bool) -> Result
         new.expires_at.as_deref(),
         time::OffsetDateTime::now_utc(),
     )?;
-    let input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at, "read_only": new.read_only });
+    let input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at, "read_only": new.read_only, "allowed_ips": new.allowed_ips });
     let created = mutate(api, "create_api_key", input, "id key")?;
     let key = created["key"].as_str().unwrap_or_default();
     if new.quiet {
         println!("{key}");
         return Ok(());
     }
-    let value =
-        json!({ "id": created["id"], "key": key, "user_id": user_id, "expires_at": expires_at });
+    let value = json!({ "id": created["id"], "key": key, "user_id": user_id, "expires_at": expires_at, "read_only": new.read_only, "allowed_ips": new.allowed_ips });
     emit(json_out, &value, || {
         println!(
             "{key}\n\nThis is the only time this key is shown: store it now.\nkey id {}, expires {}",
@@ -314,17 +440,23 @@ fn revoke_key(api: &Api, r: &Revoke, json_out: bool) -> Result<(), CliError> {
     } else {
         ""
     };
+    let key = find_key(api, &r.id)?;
+    let id = key["id"].as_str().unwrap_or_default();
+    let label = match key["name"].as_str() {
+        Some(name) => format!("{name:?} ({id})"),
+        None => id.to_string(),
+    };
     confirm(
         r.yes,
-        &format!("revoke key {}{what} (it stops working at once)", r.id),
+        &format!("revoke key {label}{what} (it stops working at once)"),
     )?;
     succeed(mutate(
         api,
         "delete_api_key",
-        json!({ "key_id": r.id, "with_descendants": r.with_descendants }),
+        json!({ "key_id": id, "with_descendants": r.with_descendants }),
         "success",
     )?)?;
-    let value = json!({ "id": r.id, "revoked": true });
-    emit(json_out, &value, || println!("Revoked key {}", r.id));
+    let value = json!({ "id": id, "name": key["name"], "revoked": true });
+    emit(json_out, &value, || println!("Revoked key {label}"));
     Ok(())
 }

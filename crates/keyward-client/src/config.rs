@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub const URL_ENV: &str = "KEYWARD_URL";
 pub const KEY_ENV: &str = "KEYWARD_API_KEY";
+/// The client's own config file; not `KEYWARD_CONFIG`, which is the server's settings file.
+pub const CONFIG_ENV: &str = "KEYWARD_CLIENT_CONFIG";
 
 /// The stored URL and key. `Debug` never shows the key.
 #[derive(Default, serde::Deserialize, serde::Serialize)]
@@ -72,8 +74,12 @@ impl std::fmt::Debug for Sourced {
     }
 }
 
-/// `$XDG_CONFIG_HOME/keyward/config.toml`, or `$HOME/.config/keyward/config.toml`.
-pub fn config_path() -> Result<PathBuf, CliError> {
+/// `--config` (or KEYWARD_CLIENT_CONFIG, which clap reads into it), else
+/// `$XDG_CONFIG_HOME/keyward/config.toml`, else `$HOME/.config/keyward/config.toml`.
+pub fn config_path(given: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(path) = given.filter(|p| !p.as_os_str().is_empty()) {
+        return Ok(path.to_path_buf());
+    }
     let base = match std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir,
         _ => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
@@ -197,4 +203,28 @@ pub fn pick(
     }
     file.filter(|v| !v.trim().is_empty())
         .map(|v| sourced(v, Source::File(path.to_path_buf())))
+}
+
+/// The API key from standard input, for `login --key-stdin`: the first line, trimmed.
+pub fn read_key_from_stdin() -> Result<String, CliError> {
+    use std::io::{BufRead, IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("API key: ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .take(64 * 1024)
+        .read_line(&mut line)
+        .map_err(|e| {
+            CliError::usage(format!("cannot read the API key from standard input: {e}"))
+        })?;
+    let key = line.trim();
+    if key.is_empty() {
+        return Err(CliError::usage(
+            "--key-stdin read no API key: pipe it in, e.g. `echo \"$KEYWARD_API_KEY\" | keyward login --url URL --key-stdin`",
+        ));
+    }
+    Ok(key.to_string())
 }

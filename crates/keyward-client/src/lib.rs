@@ -31,6 +31,28 @@ pub struct Connection {
     /// Print JSON instead of tables, for scripts
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// The client's own settings file (never the server's `keyward.toml`).
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// The client's config file, written by `keyward login`
+    /// [default: $XDG_CONFIG_HOME/keyward/config.toml, else ~/.config/keyward/config.toml]
+    #[arg(long = "config", global = true, value_name = "PATH", env = config::CONFIG_ENV)]
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// `keyward login`'s flags.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Read the API key from standard input (e.g. `echo "$KEY" | keyward login --url URL
+    /// --key-stdin`), so it stays out of shell history and `ps`
+    #[arg(long, conflicts_with = "key")]
+    pub key_stdin: bool,
 }
 
 /// Never prints the key: only whether one was given.
@@ -40,6 +62,7 @@ impl std::fmt::Debug for Connection {
             .field("url", &self.url)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("json", &self.json)
+            .field("config", &self.config.path)
             .finish()
     }
 }
@@ -47,9 +70,9 @@ impl std::fmt::Debug for Connection {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Check a key against a server, then store the URL and key in the config file (mode 0600)
-    Login(Connection),
+    Login(LoginArgs),
     /// Remove the config file and the URL and key it holds
-    Logout,
+    Logout(ConfigArg),
     /// Show the account, tenant and role of the key, the server, and where each came from
     Whoami(Connection),
     /// Your API keys (and, for admins, the tenant's service-account keys)
@@ -100,11 +123,15 @@ pub struct NewKey {
     /// The key may run queries but change nothing
     #[arg(long)]
     pub read_only: bool,
+    /// An IPv4/IPv6 address or CIDR range the key may be used from; repeat for several
+    /// [default: anywhere]
+    #[arg(long = "allowed-ip", value_name = "CIDR")]
+    pub allowed_ips: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct Revoke {
-    /// The key's id (from `keys list`)
+    /// The key's id (from `keys list`), or its name when no other key you can see has it
     #[arg(value_name = "KEY_ID")]
     pub id: String,
     /// Do not ask for confirmation (required when there is no terminal)
@@ -137,16 +164,25 @@ pub enum ServiceAccountsCommand {
     },
     /// Rename a service account
     Rename {
-        /// The service account's id
-        #[arg(value_name = "SA_ID")]
+        /// The service account's id or name
+        #[arg(value_name = "SA")]
         id: String,
         /// The new name
         name: String,
     },
+    /// Change a service account's role: what its keys may do in the tenant
+    #[command(name = "set-role")]
+    SetRole {
+        /// The service account's id or name
+        #[arg(value_name = "SA")]
+        id: String,
+        /// admin, user or read-only
+        role: String,
+    },
     /// Remove a service account and revoke all its keys at once
     Remove {
-        /// The service account's id
-        #[arg(value_name = "SA_ID")]
+        /// The service account's id or name
+        #[arg(value_name = "SA")]
         id: String,
         /// Do not ask for confirmation (required when there is no terminal)
         #[arg(long, short)]
@@ -161,14 +197,14 @@ pub enum ServiceAccountsCommand {
 pub enum ServiceAccountKeysCommand {
     /// List a service account's keys
     List {
-        /// The service account's id (from `service-accounts list`)
-        #[arg(value_name = "SA_ID")]
+        /// The service account's id or name (from `service-accounts list`)
+        #[arg(value_name = "SA")]
         sa_id: String,
     },
     /// Create a key for a service account and print it once
     Create {
-        /// The service account's id (from `service-accounts list`)
-        #[arg(value_name = "SA_ID")]
+        /// The service account's id or name (from `service-accounts list`)
+        #[arg(value_name = "SA")]
         sa_id: String,
         #[command(flatten)]
         key: NewKey,
@@ -178,31 +214,48 @@ pub enum ServiceAccountKeysCommand {
 }
 
 pub fn run(command: ClientCommand) -> Result<(), CliError> {
-    let path = config::config_path()?;
     match command {
-        ClientCommand::Logout => commands::logout(&path),
-        ClientCommand::Login(c) => {
-            let api = connect(&c, &path)?;
-            commands::login(&api, &path, c.json)
+        ClientCommand::Logout(c) => commands::logout(&config::config_path(c.path.as_deref())?),
+        ClientCommand::Login(mut l) => {
+            let path = config::config_path(l.connection.config.path.as_deref())?;
+            if l.key_stdin {
+                l.connection.key = Some(config::read_key_from_stdin()?);
+            }
+            let api = connect(&l.connection, &path, false)?;
+            commands::login(&api, &path, l.connection.json)
         }
-        ClientCommand::Whoami(c) => commands::whoami(&connect(&c, &path)?, c.json),
+        ClientCommand::Whoami(c) => {
+            let path = config::config_path(c.config.path.as_deref())?;
+            commands::whoami(&connect(&c, &path, true)?, c.json)
+        }
         ClientCommand::Keys(k) => {
-            let api = connect(&k.connection, &path)?;
+            let path = config::config_path(k.connection.config.path.as_deref())?;
+            let api = connect(&k.connection, &path, true)?;
             commands::keys(&api, k.command, k.connection.json)
         }
         ClientCommand::Policy(p) => {
-            let api = connect(&p.connection, &path)?;
+            let path = config::config_path(p.connection.config.path.as_deref())?;
+            let api = connect(&p.connection, &path, true)?;
             lifecycle::policy(&api, p.command, p.connection.json)
         }
         ClientCommand::ServiceAccounts(s) => {
-            let api = connect(&s.connection, &path)?;
+            let path = config::config_path(s.connection.config.path.as_deref())?;
+            let api = connect(&s.connection, &path, true)?;
             commands::service_accounts(&api, s.command, s.connection.json)
         }
     }
 }
 
-/// The URL and key by precedence: flag, environment, config file.
-fn connect(c: &Connection, path: &std::path::Path) -> Result<Api, CliError> {
+/// The URL and key by precedence: flag, environment, config file. A config file named
+/// by `--config` or KEYWARD_CLIENT_CONFIG must exist (except for `login`, which writes it).
+fn connect(c: &Connection, path: &std::path::Path, must_exist: bool) -> Result<Api, CliError> {
+    if must_exist && c.config.path.is_some() && !path.exists() {
+        return Err(CliError::usage(format!(
+            "the config file {} does not exist: check --config (or KEYWARD_CLIENT_CONFIG), or run `keyward login --config {} --url URL --key-stdin` to write it",
+            path.display(),
+            path.display()
+        )));
+    }
     let file = config::load(path)?.unwrap_or_default();
     let ConfigFile {
         url: file_url,
@@ -217,7 +270,7 @@ fn connect(c: &Connection, path: &std::path::Path) -> Result<Api, CliError> {
     )
     .ok_or_else(|| {
         CliError::usage(
-            "no server URL: pass --url URL, set KEYWARD_URL, or run `keyward login --url URL --key KEY`",
+            "no server URL: pass --url URL, set KEYWARD_URL, or run `keyward login --url URL --key-stdin`",
         )
     })?;
     let key: Sourced = config::pick(
@@ -228,7 +281,7 @@ fn connect(c: &Connection, path: &std::path::Path) -> Result<Api, CliError> {
         path,
     )
     .ok_or_else(|| CliError {
-        message: "not authenticated: no API key; pass --key KEY, set KEYWARD_API_KEY, or run `keyward login --url URL --key KEY`".into(),
+        message: "not authenticated: no API key; pass --key KEY, set KEYWARD_API_KEY, or run `keyward login --url URL --key-stdin`".into(),
         code: api::NOT_AUTHENTICATED,
     })?;
     Api::new(url, key)

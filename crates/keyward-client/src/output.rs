@@ -149,3 +149,36 @@ fn parse_date(text: &str) -> Result<OffsetDateTime, CliError> {
             ))
         })
 }
+
+/// `value` with every time field (a key ending in `_at`) to the whole second in UTC,
+/// `2026-12-07T14:25:00Z`: what scripts compare and people read; the server's fractions of
+/// a second say nothing a script needs.
+pub fn whole_seconds(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_seconds).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, v)| {
+                    let v = match v {
+                        Value::String(s) if name.ends_with("_at") => {
+                            Value::String(to_the_second(&s).unwrap_or(s))
+                        }
+                        other => whole_seconds(other),
+                    };
+                    (name, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn to_the_second(s: &str) -> Option<String> {
+    let at = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    at.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
+}
