@@ -1,0 +1,105 @@
+//! A key found where it should not be (issue 29): where it was found, and who reported
+//! it. The location comes from outside (GitLab's finding, an operator, an admin's paste)
+//! and goes into the audit log and a mail, so it is made safe here once: one line,
+//! no control characters, bounded, and never holding the key it names.
+
+use std::fmt;
+
+/// The longest location kept, in characters; a longer one is cut with "…" (a finding is
+/// still revoked: refusing it would leave the key working).
+pub const MAX_LOCATION_CHARS: usize = 500;
+
+/// Where a leaked key was found, cleaned: a URL, a path, a ticket, words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakLocation(String);
+
+impl LeakLocation {
+    /// `raw` made safe to store and mail: whitespace (line breaks, U+2028/U+2029) becomes
+    /// a space, other control characters and bidi overrides go, every copy of `secret`
+    /// (the key itself, pasted into the location by mistake) becomes `[the key]`, and the
+    /// rest is cut at `MAX_LOCATION_CHARS`. Empty or absent: "an unspecified place".
+    pub fn clean(raw: Option<&str>, secret: &str) -> Self {
+        let raw = raw.unwrap_or_default();
+        let without_key = if secret.is_empty() {
+            raw.to_string()
+        } else {
+            raw.replace(secret, "[the key]")
+        };
+        let one_line: String = without_key
+            .chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .filter(|c| !c.is_control() && !is_bidi_control(*c))
+            .collect();
+        let words = one_line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if words.is_empty() {
+            return Self("an unspecified place".into());
+        }
+        if words.chars().count() > MAX_LOCATION_CHARS {
+            let cut: String = words.chars().take(MAX_LOCATION_CHARS).collect();
+            return Self(format!("{cut}…"));
+        }
+        Self(words)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LeakLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Who reported the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakSource {
+    /// A self-managed GitLab's secret detection, through the Token Revocation API.
+    GitLab,
+    /// An operator with `keyward admin revoke-token --stdin`.
+    Operator,
+    /// A tenant admin on Team › Security.
+    Dashboard,
+}
+
+impl LeakSource {
+    /// How the audit log and the mail name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LeakSource::GitLab => "GitLab secret detection",
+            LeakSource::Operator => "an operator (keyward admin revoke-token)",
+            LeakSource::Dashboard => "a tenant admin (Team › Security)",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_is_one_clean_bounded_line_without_the_key() {
+        let key = "kwu_SECRET";
+        let l = LeakLocation::clean(
+            Some("https://git.example/a.env\r\nBcc: x\u{2028}y\u{202E}z kwu_SECRET"),
+            key,
+        );
+        assert_eq!(l.as_str(), "https://git.example/a.env Bcc: x yz [the key]");
+        assert_eq!(
+            LeakLocation::clean(None, key).as_str(),
+            "an unspecified place"
+        );
+        assert_eq!(
+            LeakLocation::clean(Some(" \t "), key).as_str(),
+            "an unspecified place"
+        );
+        let long = LeakLocation::clean(Some(&"é".repeat(2000)), key);
+        assert_eq!(long.as_str().chars().count(), MAX_LOCATION_CHARS + 1);
+        assert!(long.as_str().ends_with('…'));
+    }
+}
