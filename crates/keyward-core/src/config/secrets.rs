@@ -71,6 +71,39 @@ impl MetricsToken {
     }
 }
 
+/// The pre-shared token a self-managed GitLab sends, as the whole `Authorization` header,
+/// to the Token Revocation API (`/api/secret-scanning/gitlab/v1/…`). `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RevocationApiToken(String);
+
+/// The shortest revocation API token accepted: 32 characters (`openssl rand -hex 32`
+/// makes 64), so guessing it is hopeless whatever the rate.
+pub const MIN_REVOCATION_API_TOKEN_CHARS: usize = 32;
+
+impl std::fmt::Debug for RevocationApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevocationApiToken(<redacted>)")
+    }
+}
+
+impl RevocationApiToken {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.chars().count() < MIN_REVOCATION_API_TOKEN_CHARS
+            || !text.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(format!(
+                "the revocation API token must be at least {MIN_REVOCATION_API_TOKEN_CHARS} printable ASCII characters without spaces (generate one with `openssl rand -hex 32`)"
+            ));
+        }
+        Ok(Self(text.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 pub(super) fn secret_file_beside(db_path: &Path) -> Result<SessionSecret, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -87,6 +87,16 @@ pub struct RevokedLeak {
     pub mailed: usize,
 }
 
+/// Whether `actor` may revoke found keys of `tenant_id` (Team › Security): FORBIDDEN,
+/// saying why, when not. Reads only.
+pub fn check_access(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<(), AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::RevokeFoundKeys).map(drop)
+}
+
 /// Revokes the key `finding` names, when it is stored (and, with `within_tenant`, only
 /// when it serves that tenant, whose admin `actor` must be). `None`: nothing was changed,
 /// whether the value is no key, an unknown key, a revoked one or another tenant's.
