@@ -9,6 +9,8 @@ use crate::domain::{
     Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug,
 };
 use crate::services::passwords::HashedPassword;
+use crate::domain::LeakSource;
+use crate::services::key_leaks::{self, Finding, FoundToken};
 use crate::services::{accounts, api_keys, members, recovery, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -113,6 +115,17 @@ pub enum AdminCommand {
         #[arg(long)]
         id: String,
     },
+    /// Revoke a key found leaked, its value read from standard input (never an argument):
+    /// audited as api_key.leaked with --location, its owner (for a service account's key,
+    /// the tenant's admins) mailed. Exit 2 when no stored key has that value
+    RevokeToken {
+        /// Read the key's value from standard input (required: keys are never arguments)
+        #[arg(long, required = true)]
+        stdin: bool,
+        /// Where the key was found: a URL, a file, a ticket
+        #[arg(long, value_name = "WHERE")]
+        location: Option<String>,
+    },
     /// Turn two-factor authentication off for a person who lost their device (audited as
     /// the operator); their next sign-in needs the password only
     ResetTwoFactor {
@@ -146,10 +159,11 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
     }
     let quotas = Settings::quotas(db).map_err(CliError::usage)?;
     // Read stdin before opening the database so a prompt never waits on a lock.
-    let password = match &args.command {
+    let from_stdin = match &args.command {
         AdminCommand::CreateUser { .. } | AdminCommand::SetPassword { .. } => {
             Some(read_password()?)
         }
+        AdminCommand::RevokeToken { .. } => Some(read_found_key()?),
         _ => None,
     };
     let mut conn = Database::connect_once(&url).map_err(CliError::failure)?;
@@ -186,7 +200,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             )
         }
         AdminCommand::CreateUser { email, name, .. } => {
-            let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let password = Password::parse_new(from_stdin.as_deref().unwrap_or_default())?;
             let password = HashedPassword::of(&password)?;
             let a = accounts::create_user(
                 conn,
@@ -207,7 +221,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             )
         }
         AdminCommand::SetPassword { email, .. } => {
-            let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let password = Password::parse_new(from_stdin.as_deref().unwrap_or_default())?;
             let password = HashedPassword::of(&password)?;
             let a = recovery::set_password_by_operator(conn, &operator, now, &email, password)?;
             (
@@ -301,6 +315,42 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 json!({ "id": key.id, "revoked": true }),
             )
         }
+        AdminCommand::RevokeToken { location, .. } => {
+            let finding = Finding::new(
+                from_stdin.as_deref().unwrap_or_default(),
+                location.as_deref(),
+                LeakSource::Operator,
+            );
+            if matches!(finding.token, FoundToken::NotAKey) {
+                return Err(CliError::usage(
+                    "standard input holds no Keyward API key (kwu_… or kws_…, 40 characters with a valid checksum); nothing was revoked",
+                ));
+            }
+            let Some(leak) = key_leaks::revoke_found_key(conn, &operator, now, &finding, None)?
+            else {
+                return Err(CliError::usage(
+                    "no stored key has that value: it is unknown or was revoked already; nothing was revoked",
+                ));
+            };
+            let whose = if leak.service_account {
+                format!("the service account {}", leak.owner_name)
+            } else {
+                leak.owner_name.clone()
+            };
+            (
+                format!(
+                    "revoked key {} \"{}\" ({}) of {} in {}; audited as api_key.leaked at {}; {} mail(s) queued",
+                    leak.key_id,
+                    leak.key_name,
+                    leak.display_hint,
+                    whose,
+                    leak.tenant_name,
+                    finding.location,
+                    leak.mailed
+                ),
+                json!({ "revoked": true, "key_id": leak.key_id, "name": leak.key_name, "display_hint": leak.display_hint, "tenant_id": leak.tenant_id, "mailed": leak.mailed }),
+            )
+        }
         AdminCommand::ResetTwoFactor { email } => {
             let a = crate::services::two_factor::reset_by_operator(conn, &operator, now, &email)?;
             let email = a.email.unwrap_or_default();
@@ -339,6 +389,28 @@ fn read_password() -> Result<String, CliError> {
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(&text);
     Ok(password.to_string())
+}
+
+/// A found key's value from standard input: at most 4 KiB read, surrounding whitespace
+/// dropped. Never echoed.
+fn read_found_key() -> Result<String, CliError> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Paste the key, then press Enter and Ctrl-D: ");
+    }
+    let mut text = String::new();
+    stdin
+        .by_ref()
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::usage(format!("cannot read the key from standard input: {e}")))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(CliError::usage(
+            "standard input is empty: pipe the key's value into this command (keyward admin revoke-token --stdin < file)",
+        ));
+    }
+    Ok(key.to_string())
 }
 
 fn confirm(prompt: &str, expected: &str) -> Result<(), CliError> {

@@ -28,7 +28,7 @@ use crate::client_ip::client_ip;
 use crate::domain::LeakSource;
 use crate::error::{ApiError, AppError};
 use crate::services::actor::ActorKind;
-use crate::services::key_leaks::{self, Finding};
+use crate::services::key_leaks::{self, Finding, FoundToken};
 use crate::services::Actor;
 use crate::web::AppState;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER};
@@ -193,6 +193,9 @@ pub async fn revoke_tokens(
             continue;
         }
         let finding = Finding::new(&r.token, r.location.as_deref(), LeakSource::GitLab);
+        if matches!(finding.token, FoundToken::NotAKey) {
+            continue;
+        }
         let actor = actor.clone();
         let found = state
             .run(move |conn, now| key_leaks::revoke_found_key(conn, &actor, now, &finding, None))

@@ -1,0 +1,524 @@
+//! Leaked keys revoked (issue 29), from outside: GitLab's Token Revocation API on the real
+//! server with its pre-shared token, `keyward admin revoke-token --stdin` as the real
+//! binary, and Team › Security; the owner told by mail through a real SMTP server
+//! (`support::smtp`).
+
+use crate::backend_tests;
+use crate::support::browser::Browser;
+use crate::support::smtp::{Mail, MailWorld};
+use crate::support::{client, database_rows, run_keyward, Backend, Seeded, TestApp};
+use keyward::config::RevocationApiToken;
+use keyward::domain::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+backend_tests!(
+    revocable_token_types_with_the_right_token_lists_the_published_type,
+    revoke_tokens_with_a_wrong_token_answers_401_and_revokes_nothing,
+    a_reported_key_is_refused_on_its_next_request_on_every_instance_and_its_owner_is_mailed,
+    a_service_accounts_reported_key_is_mailed_to_the_tenants_admins,
+    unknown_revoked_and_foreign_values_answer_204_and_change_nothing,
+    malformed_bodies_unknown_types_and_oversized_requests_are_refused_clearly,
+    reported_keys_are_rate_limited_per_instance,
+    the_admin_cli_revokes_a_key_given_on_standard_input,
+    team_security_revokes_a_pasted_key_of_its_own_tenant_only,
+);
+
+const TOKEN: &str = "gitlab-revocation-token-0123456789abcdef0123456789";
+const TYPES: &str = "/api/secret-scanning/gitlab/v1/revocable_token_types";
+const REVOKE: &str = "/api/secret-scanning/gitlab/v1/revoke_tokens";
+const TYPE: &str = "gitleaks_rule_id_keyward_api_key";
+const OWNER: &str = "owner@example.com";
+const ADMIN: &str = "admin@example.com";
+const LOCATION: &str = "https://gitlab.example.test/acme/app/-/blob/0123abc/.env#L3";
+
+/// What this file seeds: a person and a key of theirs, and a tenant admin.
+struct Seed {
+    owner: Seeded,
+    key_id: String,
+    key: String,
+}
+
+type World = MailWorld<Seed>;
+
+async fn seed(app: &TestApp, tenant: &Seeded) -> Seed {
+    app.create_person(ADMIN, &tenant.id, Role::Admin).await;
+    let owner = app.create_person(OWNER, &tenant.id, Role::User).await;
+    let (key_id, key) = app.create_key(&owner.id, &tenant.id, None).await;
+    Seed { owner, key_id, key }
+}
+
+fn with_token(s: &mut keyward::config::Settings) {
+    s.revocation_api_token = Some(RevocationApiToken::parse(TOKEN).unwrap());
+}
+
+/// A server with mail through the sink and the revocation API on.
+async fn world(backend: Backend) -> Option<World> {
+    MailWorld::start(backend, Mail::On, None, with_token, seed).await
+}
+
+/// `POST revoke_tokens` with `authorization` (none: no header) and a JSON `body`.
+async fn report(app: &TestApp, authorization: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut req = client().post(app.url(REVOKE)).json(body);
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
+    }
+    req.send().await.expect("request")
+}
+
+fn finding(key: &str, location: &str) -> Value {
+    json!({ "type": TYPE, "token": key, "location": location })
+}
+
+/// The `api_key.leaked` lines' details.
+async fn leaked_lines(app: &TestApp) -> Vec<String> {
+    use diesel::prelude::*;
+    use keyward::db::schema::audit_events::dsl::*;
+    app.read(|conn| {
+        audit_events
+            .filter(action.eq("api_key.leaked"))
+            .select(detail)
+            .load::<String>(conn)
+    })
+    .await
+}
+
+async fn revocable_token_types_with_the_right_token_lists_the_published_type(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_token).await;
+    let res = client()
+        .get(app.url(TYPES))
+        .header("Authorization", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "types": [TYPE] }));
+    // The type is what GitLab derives from the rule docs/SECRET-SCANNING.md publishes.
+    let guide = include_str!("../../docs/SECRET-SCANNING.md");
+    assert!(guide.contains("id = \"keyward_api_key\""), "the gitleaks rule's id");
+    assert!(guide.contains(TYPE));
+    for wrong in [None, Some("Bearer ".to_string() + TOKEN), Some(TOKEN[1..].to_string())] {
+        let mut req = client().get(app.url(TYPES));
+        if let Some(w) = &wrong {
+            req = req.header("Authorization", w.as_str());
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401, "{wrong:?}");
+    }
+    // Without a configured token the routes are off, and say how to turn them on.
+    let off = TestApp::spawn(backend).await;
+    let res = client()
+        .get(off.url(TYPES))
+        .header("Authorization", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("KEYWARD_REVOCATION_API_TOKEN_FILE"));
+}
+
+async fn revoke_tokens_with_a_wrong_token_answers_401_and_revokes_nothing(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let body = json!([finding(&w.key, LOCATION)]);
+    for wrong in [None, Some("nope"), Some(&TOKEN[..TOKEN.len() - 1])] {
+        assert_eq!(report(&w.app, wrong, &body).await.status(), 401, "{wrong:?}");
+    }
+    assert_eq!(w.app.whoami_status(&w.key).await, 200);
+    assert!(leaked_lines(&w.app).await.is_empty());
+}
+
+async fn a_reported_key_is_refused_on_its_next_request_on_every_instance_and_its_owner_is_mailed(
+    backend: Backend,
+) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let other = w.app.another_instance(|_| {});
+    assert_eq!(other.whoami_status(&w.key).await, 200);
+    let res = report(&w.app, Some(TOKEN), &json!([finding(&w.key, LOCATION)])).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(w.app.whoami_status(&w.key).await, 401);
+    assert_eq!(other.whoami_status(&w.key).await, 401);
+
+    let lines = leaked_lines(&w.app).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(LOCATION) && lines[0].contains("GitLab"), "{}", lines[0]);
+
+    let mails = w.sink().wait_for_mails(1).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.rcpt_tos, vec![OWNER.to_string()]);
+    assert!(mail.subject.contains("leaked"), "{}", mail.subject);
+    assert!(mail.body.contains("“test key”"), "{}", mail.body);
+    assert!(mail.body.contains("“Tenant acme”"), "{}", mail.body);
+    assert!(mail.body.contains(LOCATION), "{}", mail.body);
+    assert!(!mail.body.contains(&w.key), "the mail never holds the key");
+
+    // Reported again (GitLab retries, a second pipeline): nothing more happens.
+    let again = report(&w.app, Some(TOKEN), &json!([finding(&w.key, LOCATION)])).await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    assert_eq!(leaked_lines(&w.app).await.len(), 1);
+    assert_eq!(crate::support::smtp::outbox(&w.app).await.len(), 1);
+    let _ = &w.key_id;
+}
+
+async fn a_service_accounts_reported_key_is_mailed_to_the_tenants_admins(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let second_admin = "second-admin@example.com";
+    w.app
+        .create_person(second_admin, &w.tenant.id, Role::Admin)
+        .await;
+    let sa = w.app.create_service_account(&w.tenant.id, "CI deploy").await;
+    let (_, sa_key) = w.app.create_key(&sa.id, &w.tenant.id, None).await;
+    // A location holding the key itself keeps it out of the audit log and the mail.
+    let location = format!("build log: export KEYWARD_API_KEY={sa_key}");
+    let res = report(&w.app, Some(TOKEN), &json!([finding(&sa_key, &location)])).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(w.app.whoami_status(&sa_key).await, 401);
+    let mails = w.sink().wait_for_mails(2).await;
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    to.sort();
+    assert_eq!(to, vec![ADMIN.to_string(), second_admin.to_string()]);
+    for m in &mails {
+        assert!(m.body.contains("service account “CI deploy”"), "{}", m.body);
+        assert!(m.body.contains("KEYWARD_API_KEY=[the key]"), "{}", m.body);
+        assert!(!m.body.contains(&sa_key));
+    }
+    let lines = leaked_lines(&w.app).await;
+    assert!(lines.iter().all(|l| !l.contains(&sa_key)), "{lines:?}");
+    assert!(!crate::support::dump_database(&w.app).await.contains(&sa_key));
+    // The person's key was not reported and still works.
+    assert_eq!(w.app.whoami_status(&w.key).await, 200);
+}
+
+async fn unknown_revoked_and_foreign_values_answer_204_and_change_nothing(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    // A key revoked already, a well-formed key never issued, junk: all answered 204.
+    let (revoked_id, revoked) = w.app.create_key(&w.owner.id, &w.tenant.id, None).await;
+    w.app
+        .run(move |conn, now| {
+            keyward::services::api_keys::revoke_api_key(
+                conn,
+                &keyward::services::Actor::operator(),
+                now,
+                &revoked_id,
+            )
+        })
+        .await
+        .expect("revoked");
+    let never = keyward::domain::PlainToken::generate(keyward::domain::TokenKind::User);
+    let before = database_rows(&w.app).await;
+    let body = json!([
+        finding(&revoked, LOCATION),
+        finding(never.expose_secret(), LOCATION),
+        finding("kwu_not-a-key", LOCATION),
+        finding(&"x".repeat(5000), LOCATION),
+        { "type": TYPE, "token": "", "location": null },
+    ]);
+    let res = report(&w.app, Some(TOKEN), &body).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(res.text().await.unwrap().is_empty());
+    assert_eq!(database_rows(&w.app).await, before, "nothing changed");
+    assert_eq!(w.app.whoami_status(&w.key).await, 200);
+    // An empty report is well-formed too.
+    assert_eq!(report(&w.app, Some(TOKEN), &json!([])).await.status(), 204);
+}
+
+async fn malformed_bodies_unknown_types_and_oversized_requests_are_refused_clearly(
+    backend: Backend,
+) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let cases = [
+        (json!({ "type": TYPE, "token": w.key }), "must be a JSON array"),
+        (
+            json!([{ "type": "gitleaks_rule_id_aws_access_token", "token": w.key }]),
+            "does not revoke tokens of type",
+        ),
+        (json!([{ "type": TYPE }]), "\"token\" must be a string"),
+        (json!([{ "type": TYPE, "token": 5 }]), "\"token\" must be a string"),
+        (json!(["x"]), "item 0 is not an object"),
+    ];
+    for (body, says) in cases {
+        let res = report(&w.app, Some(TOKEN), &body).await;
+        assert_eq!(res.status(), 400, "{body}");
+        let text = res.text().await.unwrap();
+        let message = serde_json::from_str::<Value>(&text).unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(says), "{body}: {text}");
+        assert!(!text.contains(&w.key), "an error never echoes a token");
+    }
+    // A known type beside an unknown one: the whole request is refused, nothing revoked.
+    let mixed = json!([
+        finding(&w.key, LOCATION),
+        { "type": "aws", "token": "x" }
+    ]);
+    assert_eq!(report(&w.app, Some(TOKEN), &mixed).await.status(), 400);
+    assert_eq!(w.app.whoami_status(&w.key).await, 200);
+    // Just above the body cap: 413, nothing read.
+    let max = keyward::web::handlers::secret_scanning::MAX_BODY_BYTES;
+    let big = json!([{ "type": TYPE, "token": "x", "location": "y".repeat(max) }]);
+    assert_eq!(report(&w.app, Some(TOKEN), &big).await.status(), 413);
+    // One token more than a request may carry: 400, saying to split it.
+    let n = keyward::web::handlers::secret_scanning::MAX_TOKENS + 1;
+    let many = Value::Array(vec![json!({ "type": TYPE, "token": "x" }); n]);
+    let res = report(&w.app, Some(TOKEN), &many).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("send them in several"));
+    // Not JSON at all.
+    let res = client()
+        .post(w.app.url(REVOKE))
+        .header("Authorization", TOKEN)
+        .body("type=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("not valid JSON"));
+}
+
+async fn reported_keys_are_rate_limited_per_instance(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_token).await;
+    let per_minute = keyward::web::request_budget::REPORTED_KEYS_PER_MINUTE as usize;
+    let batch = keyward::web::handlers::secret_scanning::MAX_TOKENS;
+    let mut sent = 0;
+    let mut n = 0;
+    while sent + batch <= per_minute {
+        // Distinct values (repeats count once); none is a key, so no database work.
+        let body = Value::Array(
+            (0..batch)
+                .map(|i| json!({ "type": TYPE, "token": format!("junk-{n}-{i}") }))
+                .collect(),
+        );
+        assert_eq!(report(&app, Some(TOKEN), &body).await.status(), 204);
+        sent += batch;
+        n += 1;
+    }
+    // More than the few the bucket refills while the test runs.
+    let body = Value::Array(
+        (0..200)
+            .map(|i| json!({ "type": TYPE, "token": format!("more-{i}") }))
+            .collect(),
+    );
+    let res = report(&app, Some(TOKEN), &body).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+}
+
+async fn the_admin_cli_revokes_a_key_given_on_standard_input(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let url = w.app.db.url.clone();
+    let key = w.key.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run_keyward(
+            &[
+                "admin",
+                "--database-url",
+                &url,
+                "revoke-token",
+                "--stdin",
+                "--location",
+                "pasted in #general",
+            ],
+            &format!("{key}\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("revoked key") && out.contains("api_key.leaked"), "{out}");
+    assert!(!out.contains(&w.key) && !err.contains(&w.key), "the key is never printed");
+    assert_eq!(w.app.whoami_status(&w.key).await, 401);
+    let mails = w.sink().wait_for_mails(1).await;
+    assert_eq!(mails[0].rcpt_tos, vec![OWNER.to_string()]);
+    assert!(mails[0].body.contains("pasted in #general"), "{}", mails[0].body);
+    assert!(mails[0].body.contains("an operator"), "{}", mails[0].body);
+
+    let url = w.app.db.url.clone();
+    let key = w.key.clone();
+    let (again, junk, empty) = tokio::task::spawn_blocking(move || {
+        let args = ["admin", "--database-url", &url, "revoke-token", "--stdin"];
+        (
+            run_keyward(&args, &key),
+            run_keyward(&args, "kwu_123"),
+            run_keyward(&args, "\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(again.0, 2, "{again:?}");
+    assert!(again.2.contains("unknown or was revoked already"), "{again:?}");
+    assert_eq!(junk.0, 2);
+    assert!(junk.2.contains("no Keyward API key"), "{junk:?}");
+    assert_eq!(empty.0, 2);
+    assert!(empty.2.contains("standard input is empty"), "{empty:?}");
+    // The value is never an argument.
+    let (code, _, err) = tokio::task::spawn_blocking(|| {
+        run_keyward(&["admin", "revoke-token", "kwu_x"], "")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{err}");
+}
+
+async fn team_security_revokes_a_pasted_key_of_its_own_tenant_only(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let other = w.app.create_tenant("globex").await;
+    let outsider = w
+        .app
+        .create_person("outsider@example.com", &other.id, Role::Admin)
+        .await;
+    let (_, foreign_key) = w.app.create_key(&outsider.id, &other.id, None).await;
+
+    // Members who are not admins cannot use the page.
+    let user = Browser::new(&w.app);
+    let user_csrf = user.sign_in(OWNER).await;
+    assert_eq!(user.get("/t/acme/team/security").await.status(), 403);
+    let res = user
+        .post(
+            "/t/acme/team/security/revoke-key",
+            &[("csrf_token", &user_csrf), ("token", &w.key)],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(w.app.whoami_status(&w.key).await, 200);
+
+    let admin = Browser::new(&w.app);
+    let csrf = admin.sign_in(ADMIN).await;
+    let page = admin.text("/t/acme/team/security").await;
+    assert!(page.contains("id=\"found-key-form\""), "{page}");
+    // Without the CSRF token nothing happens.
+    let res = admin
+        .post("/t/acme/team/security/revoke-key", &[("token", &w.key)])
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(w.app.whoami_status(&w.key).await, 200);
+
+    // Another tenant's key is answered exactly as an unknown one, and stays.
+    let unknown = keyward::domain::PlainToken::generate(keyward::domain::TokenKind::User);
+    let mut answers = Vec::new();
+    for value in [foreign_key.as_str(), unknown.expose_secret()] {
+        let res = admin
+            .post(
+                "/t/acme/team/security/revoke-key",
+                &[("csrf_token", &csrf), ("token", value), ("location", "x")],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let page = admin.text("/t/acme/team/security").await;
+        assert!(!page.contains(value), "the value is never shown again");
+        answers.push(page.replace(&csrf, ""));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].contains("nothing was revoked"), "{}", answers[0]);
+    assert_eq!(w.app.whoami_status(&foreign_key).await, 200);
+
+    // A malformed value gets its format error, and is not shown again either.
+    let res = admin
+        .post(
+            "/t/acme/team/security/revoke-key",
+            &[("csrf_token", &csrf), ("token", "kwu_abc")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("not a Keyward API key"), "{page}");
+    assert!(!page.contains("kwu_abc"));
+
+    // This tenant's key is revoked, audited and its owner mailed.
+    let res = admin
+        .post(
+            "/t/acme/team/security/revoke-key",
+            &[
+                ("csrf_token", &csrf),
+                ("token", &format!(" {} ", w.key)),
+                ("location", "a screenshot in ticket #42"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = admin.text("/t/acme/team/security").await;
+    assert!(page.contains("Revoked the key “test key”"), "{page}");
+    assert!(!page.contains(&w.key));
+    assert_eq!(w.app.whoami_status(&w.key).await, 401);
+    let lines = leaked_lines(&w.app).await;
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains("a screenshot in ticket #42"), "{}", lines[0]);
+    let mails = w.sink().wait_for_mails(1).await;
+    assert_eq!(mails[0].rcpt_tos, vec![OWNER.to_string()]);
+    let log = admin.text("/t/acme/team/audit-log").await;
+    assert!(log.contains("API key found leaked and revoked"), "{log}");
+}
+
+/// The regular expression docs/SECRET-SCANNING.md publishes (its gitleaks rule's), run by
+/// Python's `re` (for this pattern the same as gitleaks' RE2) over generated keys of both
+/// kinds, in the contexts keys are found in, and near misses.
+#[test]
+fn the_published_pattern_finds_generated_keys_and_nothing_else() {
+    use keyward::domain::{PlainToken, TokenKind};
+    let guide = include_str!("../../docs/SECRET-SCANNING.md");
+    let pattern = guide
+        .lines()
+        .find_map(|l| l.strip_prefix("regex = '''"))
+        .and_then(|l| l.strip_suffix("'''"))
+        .expect("the gitleaks rule's regex");
+    let mut found = Vec::new();
+    let mut texts = Vec::new();
+    for kind in [TokenKind::User, TokenKind::ServiceAccount] {
+        for _ in 0..50 {
+            let key = PlainToken::generate(kind).expose_secret().to_string();
+            texts.push(format!("KEYWARD_API_KEY={key}\n"));
+            texts.push(format!("{{\"key\": \"{key}\"}}"));
+            texts.push(format!("curl -H 'Authorization: Bearer {key}'"));
+            found.push(key);
+        }
+    }
+    let key = &found[0];
+    let misses = [
+        format!("{key}x"),                         // longer: not a key
+        key[..39].to_string(),                     // shorter
+        format!("xkwu_{}", &key[4..]),             // inside a longer word
+        format!("kwx_{}", &key[4..]),              // another prefix
+        format!("kwu_{}-{}", &key[4..20], &key[21..]), // a character outside base62
+    ];
+    let script = "import re, sys, json\nd = json.load(sys.stdin)\nprint(json.dumps([m for t in d['texts'] for m in re.findall(d['pattern'], t)]))";
+    let input = serde_json::json!({
+        "pattern": pattern,
+        "texts": texts.iter().chain(misses.iter()).collect::<Vec<_>>(),
+    });
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let matched: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: Vec<String> = found.iter().flat_map(|k| [k.clone(), k.clone(), k.clone()]).collect();
+    assert_eq!(matched, expected);
+}
