@@ -5,12 +5,12 @@ use super::CliError;
 use crate::config::{DatabaseArgs, Settings};
 use crate::db::{Database, DbConnection};
 use crate::domain::clock::rfc3339;
+use crate::domain::LeakSource;
 use crate::domain::{
     Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug,
 };
-use crate::services::passwords::HashedPassword;
-use crate::domain::LeakSource;
 use crate::services::key_leaks::{self, Finding, FoundToken};
+use crate::services::passwords::HashedPassword;
 use crate::services::{accounts, api_keys, members, recovery, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
 use serde_json::json;

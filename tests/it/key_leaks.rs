@@ -92,12 +92,22 @@ async fn revocable_token_types_with_the_right_token_lists_the_published_type(bac
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "types": [TYPE] }));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({ "types": [TYPE] })
+    );
     // The type is what GitLab derives from the rule docs/SECRET-SCANNING.md publishes.
     let guide = include_str!("../../docs/SECRET-SCANNING.md");
-    assert!(guide.contains("id = \"keyward_api_key\""), "the gitleaks rule's id");
+    assert!(
+        guide.contains("id = \"keyward_api_key\""),
+        "the gitleaks rule's id"
+    );
     assert!(guide.contains(TYPE));
-    for wrong in [None, Some("Bearer ".to_string() + TOKEN), Some(TOKEN[1..].to_string())] {
+    for wrong in [
+        None,
+        Some("Bearer ".to_string() + TOKEN),
+        Some(TOKEN[1..].to_string()),
+    ] {
         let mut req = client().get(app.url(TYPES));
         if let Some(w) = &wrong {
             req = req.header("Authorization", w.as_str());
@@ -126,7 +136,11 @@ async fn revoke_tokens_with_a_wrong_token_answers_401_and_revokes_nothing(backen
     };
     let body = json!([finding(&w.key, LOCATION)]);
     for wrong in [None, Some("nope"), Some(&TOKEN[..TOKEN.len() - 1])] {
-        assert_eq!(report(&w.app, wrong, &body).await.status(), 401, "{wrong:?}");
+        assert_eq!(
+            report(&w.app, wrong, &body).await.status(),
+            401,
+            "{wrong:?}"
+        );
     }
     assert_eq!(w.app.whoami_status(&w.key).await, 200);
     assert!(leaked_lines(&w.app).await.is_empty());
@@ -147,7 +161,11 @@ async fn a_reported_key_is_refused_on_its_next_request_on_every_instance_and_its
 
     let lines = leaked_lines(&w.app).await;
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains(LOCATION) && lines[0].contains("GitLab"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(LOCATION) && lines[0].contains("GitLab"),
+        "{}",
+        lines[0]
+    );
 
     let mails = w.sink().wait_for_mails(1).await;
     assert_eq!(mails.len(), 1);
@@ -175,7 +193,10 @@ async fn a_service_accounts_reported_key_is_mailed_to_the_tenants_admins(backend
     w.app
         .create_person(second_admin, &w.tenant.id, Role::Admin)
         .await;
-    let sa = w.app.create_service_account(&w.tenant.id, "CI deploy").await;
+    let sa = w
+        .app
+        .create_service_account(&w.tenant.id, "CI deploy")
+        .await;
     let (_, sa_key) = w.app.create_key(&sa.id, &w.tenant.id, None).await;
     // A location holding the key itself keeps it out of the audit log and the mail.
     let location = format!("build log: export KEYWARD_API_KEY={sa_key}");
@@ -193,7 +214,9 @@ async fn a_service_accounts_reported_key_is_mailed_to_the_tenants_admins(backend
     }
     let lines = leaked_lines(&w.app).await;
     assert!(lines.iter().all(|l| !l.contains(&sa_key)), "{lines:?}");
-    assert!(!crate::support::dump_database(&w.app).await.contains(&sa_key));
+    assert!(!crate::support::dump_database(&w.app)
+        .await
+        .contains(&sa_key));
     // The person's key was not reported and still works.
     assert_eq!(w.app.whoami_status(&w.key).await, 200);
 }
@@ -240,13 +263,19 @@ async fn malformed_bodies_unknown_types_and_oversized_requests_are_refused_clear
         return;
     };
     let cases = [
-        (json!({ "type": TYPE, "token": w.key }), "must be a JSON array"),
+        (
+            json!({ "type": TYPE, "token": w.key }),
+            "must be a JSON array",
+        ),
         (
             json!([{ "type": "gitleaks_rule_id_aws_access_token", "token": w.key }]),
             "does not revoke tokens of type",
         ),
         (json!([{ "type": TYPE }]), "\"token\" must be a string"),
-        (json!([{ "type": TYPE, "token": 5 }]), "\"token\" must be a string"),
+        (
+            json!([{ "type": TYPE, "token": 5 }]),
+            "\"token\" must be a string",
+        ),
         (json!(["x"]), "item 0 is not an object"),
     ];
     for (body, says) in cases {
@@ -314,7 +343,11 @@ async fn reported_keys_are_rate_limited_per_instance(backend: Backend) {
     );
     let res = report(&app, Some(TOKEN), &body).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
 }
 
@@ -341,12 +374,22 @@ async fn the_admin_cli_revokes_a_key_given_on_standard_input(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("revoked key") && out.contains("api_key.leaked"), "{out}");
-    assert!(!out.contains(&w.key) && !err.contains(&w.key), "the key is never printed");
+    assert!(
+        out.contains("revoked key") && out.contains("api_key.leaked"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&w.key) && !err.contains(&w.key),
+        "the key is never printed"
+    );
     assert_eq!(w.app.whoami_status(&w.key).await, 401);
     let mails = w.sink().wait_for_mails(1).await;
     assert_eq!(mails[0].rcpt_tos, vec![OWNER.to_string()]);
-    assert!(mails[0].body.contains("pasted in #general"), "{}", mails[0].body);
+    assert!(
+        mails[0].body.contains("pasted in #general"),
+        "{}",
+        mails[0].body
+    );
     assert!(mails[0].body.contains("an operator"), "{}", mails[0].body);
 
     let url = w.app.db.url.clone();
@@ -362,17 +405,19 @@ async fn the_admin_cli_revokes_a_key_given_on_standard_input(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(again.0, 2, "{again:?}");
-    assert!(again.2.contains("unknown or was revoked already"), "{again:?}");
+    assert!(
+        again.2.contains("unknown or was revoked already"),
+        "{again:?}"
+    );
     assert_eq!(junk.0, 2);
     assert!(junk.2.contains("no Keyward API key"), "{junk:?}");
     assert_eq!(empty.0, 2);
     assert!(empty.2.contains("standard input is empty"), "{empty:?}");
     // The value is never an argument.
-    let (code, _, err) = tokio::task::spawn_blocking(|| {
-        run_keyward(&["admin", "revoke-token", "kwu_x"], "")
-    })
-    .await
-    .unwrap();
+    let (code, _, err) =
+        tokio::task::spawn_blocking(|| run_keyward(&["admin", "revoke-token", "kwu_x"], ""))
+            .await
+            .unwrap();
     assert_eq!(code, 2, "{err}");
 }
 
@@ -460,7 +505,11 @@ async fn team_security_revokes_a_pasted_key_of_its_own_tenant_only(backend: Back
     assert_eq!(w.app.whoami_status(&w.key).await, 401);
     let lines = leaked_lines(&w.app).await;
     assert_eq!(lines.len(), 1);
-    assert!(lines[0].contains("a screenshot in ticket #42"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("a screenshot in ticket #42"),
+        "{}",
+        lines[0]
+    );
     let mails = w.sink().wait_for_mails(1).await;
     assert_eq!(mails[0].rcpt_tos, vec![OWNER.to_string()]);
     let log = admin.text("/t/acme/team/audit-log").await;
@@ -492,10 +541,10 @@ fn the_published_pattern_finds_generated_keys_and_nothing_else() {
     }
     let key = &found[0];
     let misses = [
-        format!("{key}x"),                         // longer: not a key
-        key[..39].to_string(),                     // shorter
-        format!("xkwu_{}", &key[4..]),             // inside a longer word
-        format!("kwx_{}", &key[4..]),              // another prefix
+        format!("{key}x"),                             // longer: not a key
+        key[..39].to_string(),                         // shorter
+        format!("xkwu_{}", &key[4..]),                 // inside a longer word
+        format!("kwx_{}", &key[4..]),                  // another prefix
         format!("kwu_{}-{}", &key[4..20], &key[21..]), // a character outside base62
     ];
     let script = "import re, sys, json\nd = json.load(sys.stdin)\nprint(json.dumps([m for t in d['texts'] for m in re.findall(d['pattern'], t)]))";
@@ -519,6 +568,9 @@ fn the_published_pattern_finds_generated_keys_and_nothing_else() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let matched: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
-    let expected: Vec<String> = found.iter().flat_map(|k| [k.clone(), k.clone(), k.clone()]).collect();
+    let expected: Vec<String> = found
+        .iter()
+        .flat_map(|k| [k.clone(), k.clone(), k.clone()])
+        .collect();
     assert_eq!(matched, expected);
 }

@@ -114,7 +114,10 @@ mod tests {
         assert!(rate.take(4).is_ok());
         let wait = rate.take(3).unwrap_err();
         assert!(wait >= std::time::Duration::from_secs(1), "{wait:?}");
-        assert!(rate.take(11).is_err(), "more than a minute's worth is never granted");
+        assert!(
+            rate.take(11).is_err(),
+            "more than a minute's worth is never granted"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ mod secrets;
 
 pub use args::{DatabaseArgs, LimitArgs, OutboxArgs, SettingsArgs};
 pub use mail::{MailSettings, OutboxTiming, SmtpPassword, SmtpSecurity, SmtpUrl};
-pub use secrets::{MetricsToken, RevocationApiToken, SessionSecret, MIN_REVOCATION_API_TOKEN_CHARS};
+pub use secrets::{
+    MetricsToken, RevocationApiToken, SessionSecret, MIN_REVOCATION_API_TOKEN_CHARS,
+};
 
 use crate::db::{Backend, DatabaseUrl};
 use crate::domain::Quotas;
@@ -315,12 +317,10 @@ fn resolve_revocation_api_token(
         .ok()
         .filter(|t| !t.trim().is_empty());
     let text = match (&args.revocation_api_token_file, from_env) {
-        (Some(_), Some(_)) => {
-            return Err(
-                "both KEYWARD_REVOCATION_API_TOKEN and a revocation API token file are set: keep one"
-                    .into(),
-            )
-        }
+        (Some(_), Some(_)) => return Err(
+            "both KEYWARD_REVOCATION_API_TOKEN and a revocation API token file are set: keep one"
+                .into(),
+        ),
         (Some(path), None) => Some(std::fs::read_to_string(path).map_err(|e| {
             format!(
                 "cannot read the revocation API token file {}: {e}",

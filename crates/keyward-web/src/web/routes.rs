@@ -3,9 +3,9 @@
 //! without a counterpart fails it (DESIGN §5).
 
 use crate::web::handlers::team::{
-    audit_log, invitations, join, members, service_account_key_allowed_ips,
-    security, service_account_key_rotation, service_account_keys, service_account_page,
-    service_accounts, settings, team_two_factor,
+    audit_log, invitations, join, members, security, service_account_key_allowed_ips,
+    service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
+    settings, team_two_factor,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, recovery,

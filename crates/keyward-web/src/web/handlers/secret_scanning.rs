@@ -231,9 +231,18 @@ mod tests {
             ("{}", "must be a JSON array"),
             ("not json", "not valid JSON"),
             ("[1]", "item 0 is not an object"),
-            (r#"[{"type":"aws_key_id","token":"x"}]"#, "does not revoke tokens of type \"aws_key_id\""),
-            (&format!(r#"[{{"type":"{TOKEN_TYPE}"}}]"#), "\"token\" must be a string"),
-            (&format!(r#"[{{"type":"{TOKEN_TYPE}","token":"x","location":3}}]"#), "\"location\" must be a string"),
+            (
+                r#"[{"type":"aws_key_id","token":"x"}]"#,
+                "does not revoke tokens of type \"aws_key_id\"",
+            ),
+            (
+                &format!(r#"[{{"type":"{TOKEN_TYPE}"}}]"#),
+                "\"token\" must be a string",
+            ),
+            (
+                &format!(r#"[{{"type":"{TOKEN_TYPE}","token":"x","location":3}}]"#),
+                "\"location\" must be a string",
+            ),
         ] {
             let e = parse_body(bad.as_bytes()).err().expect(bad).to_string();
             assert!(e.contains(says), "{bad}: {e}");
