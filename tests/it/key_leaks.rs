@@ -6,7 +6,9 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::smtp::{Mail, MailWorld};
-use crate::support::{client, database_rows, run_keyward, Backend, Seeded, TestApp};
+use crate::support::{
+    client, database_rows, run_keyward, Backend, Seeded, ServerProcess, TestApp, TestDb,
+};
 use keyward::config::RevocationApiToken;
 use keyward::domain::Role;
 use reqwest::StatusCode;
@@ -22,6 +24,7 @@ backend_tests!(
     reported_keys_are_rate_limited_per_instance,
     the_admin_cli_revokes_a_key_given_on_standard_input,
     team_security_revokes_a_pasted_key_of_its_own_tenant_only,
+    the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_refused_at_start_up,
 );
 
 const TOKEN: &str = "gitlab-revocation-token-0123456789abcdef0123456789";
@@ -514,6 +517,51 @@ async fn team_security_revokes_a_pasted_key_of_its_own_tenant_only(backend: Back
     assert_eq!(mails[0].rcpt_tos, vec![OWNER.to_string()]);
     let log = admin.text("/t/acme/team/audit-log").await;
     assert!(log.contains("API key found leaked and revoked"), "{log}");
+}
+
+async fn the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_refused_at_start_up(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend);
+    let dir = std::env::temp_dir().join(format!("keyward-rev-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("revocation-api-token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let file = file.display().to_string();
+    let status = |server: &ServerProcess, token: &'static str| {
+        let url = server.url(TYPES);
+        async move {
+            client()
+                .get(url)
+                .header("Authorization", token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for env in [
+        ("KEYWARD_REVOCATION_API_TOKEN_FILE", file.as_str()),
+        ("KEYWARD_REVOCATION_API_TOKEN", TOKEN),
+    ] {
+        let server = ServerProcess::serve(&db.url, &[env]);
+        assert_eq!(status(&server, TOKEN).await, 200, "{env:?}");
+        assert_eq!(status(&server, "wrong").await, 401, "{env:?}");
+        let output = server.stop();
+        assert!(!output.contains(TOKEN), "the token is never logged");
+    }
+    let short = "short-revocation-token";
+    let Err((code, output)) = ServerProcess::start(
+        &dir,
+        &["serve", "--database-url", &db.url],
+        &[("KEYWARD_REVOCATION_API_TOKEN", short)],
+    ) else {
+        panic!("started with a short token");
+    };
+    assert_ne!(code, 0);
+    assert!(output.contains("at least 32"), "{output}");
+    assert!(!output.contains(short), "{output}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The regular expression docs/SECRET-SCANNING.md publishes (its gitleaks rule's), run by
