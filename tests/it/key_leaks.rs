@@ -25,6 +25,7 @@ backend_tests!(
     the_admin_cli_revokes_a_key_given_on_standard_input,
     team_security_revokes_a_pasted_key_of_its_own_tenant_only,
     the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_refused_at_start_up,
+    a_reported_key_never_reaches_the_servers_log,
 );
 
 const TOKEN: &str = "gitlab-revocation-token-0123456789abcdef0123456789";
@@ -562,6 +563,100 @@ async fn the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_ref
     assert!(output.contains("at least 32"), "{output}");
     assert!(!output.contains(short), "{output}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn a_reported_key_never_reaches_the_servers_log(backend: Backend) {
+    let db = TestDb::new(backend);
+    let url = db.url.clone();
+    let key = tokio::task::spawn_blocking(move || {
+        let admin = |args: &[&str], stdin: &str| {
+            let mut all = vec!["admin", "--database-url", url.as_str()];
+            all.extend_from_slice(args);
+            let (code, out, err) = run_keyward(&all, stdin);
+            assert_eq!(code, 0, "{args:?}: {out}{err}");
+            out
+        };
+        admin(&["create-tenant", "--name", "Acme", "--slug", "acme"], "");
+        admin(
+            &[
+                "create-user",
+                "--email",
+                OWNER,
+                "--name",
+                "Owner",
+                "--password-stdin",
+            ],
+            "correct horse battery staple\n",
+        );
+        admin(
+            &[
+                "add-member",
+                "--email",
+                OWNER,
+                "--tenant",
+                "acme",
+                "--role",
+                "user",
+            ],
+            "",
+        );
+        let out = admin(
+            &[
+                "--json",
+                "create-key",
+                "--account",
+                OWNER,
+                "--tenant",
+                "acme",
+                "--name",
+                "ci",
+            ],
+            "",
+        );
+        serde_json::from_str::<Value>(&out).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .await
+    .unwrap();
+    let server = ServerProcess::serve(
+        &db.url,
+        &[
+            ("KEYWARD_REVOCATION_API_TOKEN", TOKEN),
+            ("KEYWARD_LOG", "info"),
+        ],
+    );
+    let whoami = |key: String| {
+        let url = server.url("/api/whoami");
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(whoami(key.clone()).await, 200);
+    let location = format!("https://git.example.test/acme/-/blob/x/.env?k={key}");
+    let res = client()
+        .post(server.url(REVOKE))
+        .header("Authorization", TOKEN)
+        .json(&json!([finding(&key, &location), finding(&key, "again")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(whoami(key.clone()).await, 401);
+    let output = server.stop();
+    assert!(output.contains("GitLab reported leaked tokens"), "{output}");
+    assert!(!output.contains(&key), "the key is in the log:\n{output}");
+    assert!(
+        !output.contains(TOKEN),
+        "the revocation token is in the log"
+    );
 }
 
 /// The regular expression docs/SECRET-SCANNING.md publishes (its gitleaks rule's), run by
