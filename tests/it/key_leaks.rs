@@ -202,8 +202,13 @@ async fn a_service_accounts_reported_key_is_mailed_to_the_tenants_admins(backend
         .create_service_account(&w.tenant.id, "CI deploy")
         .await;
     let (_, sa_key) = w.app.create_key(&sa.id, &w.tenant.id, None).await;
-    // A location holding the key itself keeps it out of the audit log and the mail.
-    let location = format!("build log: export KEYWARD_API_KEY={sa_key}");
+    // A location holding the key itself keeps it out of the audit log and the mail; so
+    // does one holding another live key (here split by a control character).
+    let location = format!(
+        "build log: export KEYWARD_API_KEY={sa_key} OTHER={}\u{0}{}",
+        &w.key[..10],
+        &w.key[10..]
+    );
     let res = report(&w.app, Some(TOKEN), &json!([finding(&sa_key, &location)])).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(w.app.whoami_status(&sa_key).await, 401);
@@ -213,14 +218,22 @@ async fn a_service_accounts_reported_key_is_mailed_to_the_tenants_admins(backend
     assert_eq!(to, vec![ADMIN.to_string(), second_admin.to_string()]);
     for m in &mails {
         assert!(m.body.contains("service account “CI deploy”"), "{}", m.body);
-        assert!(m.body.contains("KEYWARD_API_KEY=[the key]"), "{}", m.body);
-        assert!(!m.body.contains(&sa_key));
+        assert!(
+            m.body.contains("KEYWARD_API_KEY=[the key] OTHER=[a key]"),
+            "{}",
+            m.body
+        );
+        assert!(!m.body.contains(&sa_key) && !m.body.contains(&w.key[10..]));
     }
     let lines = leaked_lines(&w.app).await;
-    assert!(lines.iter().all(|l| !l.contains(&sa_key)), "{lines:?}");
-    assert!(!crate::support::dump_database(&w.app)
-        .await
-        .contains(&sa_key));
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains(&sa_key) && !l.contains(&w.key[10..])),
+        "{lines:?}"
+    );
+    let dump = crate::support::dump_database(&w.app).await;
+    assert!(!dump.contains(&sa_key) && !dump.contains(&w.key[10..]));
     // The person's key was not reported and still works.
     assert_eq!(w.app.whoami_status(&w.key).await, 200);
 }

@@ -15,22 +15,26 @@ pub struct LeakLocation(String);
 
 impl LeakLocation {
     /// `raw` made safe to store and mail: whitespace (line breaks, U+2028/U+2029) becomes
-    /// a space, other control characters and bidi overrides go, every copy of `secret`
-    /// (the key itself, pasted into the location by mistake) becomes `[the key]`, and the
-    /// rest is cut at `MAX_LOCATION_CHARS`. Empty or absent: "an unspecified place".
+    /// a space, other control characters and bidi overrides go; then (so that a key split
+    /// by a control character is whole again and found) every copy of `secret` (the key
+    /// itself, pasted into the location by mistake) becomes `[the key]` and anything else
+    /// shaped like a key (`kw[us]_` and 36 base62 characters: another live key) becomes
+    /// `[a key]`; the rest is cut at `MAX_LOCATION_CHARS`. Empty or absent: "an
+    /// unspecified place".
     pub fn clean(raw: Option<&str>, secret: &str) -> Self {
-        let raw = raw.unwrap_or_default();
-        let without_key = if secret.is_empty() {
-            raw.to_string()
-        } else {
-            raw.replace(secret, "[the key]")
-        };
-        let one_line: String = without_key
+        let one_line: String = raw
+            .unwrap_or_default()
             .chars()
             .map(|c| if c.is_whitespace() { ' ' } else { c })
             .filter(|c| !c.is_control() && !is_bidi_control(*c))
             .collect();
-        let words = one_line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let without_key = if secret.is_empty() {
+            one_line
+        } else {
+            one_line.replace(secret, "[the key]")
+        };
+        let without_keys = replace_key_shaped(&without_key);
+        let words = without_keys.split_whitespace().collect::<Vec<_>>().join(" ");
         if words.is_empty() {
             return Self("an unspecified place".into());
         }
@@ -50,6 +54,37 @@ impl fmt::Display for LeakLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The characters after `kwu_` / `kws_` in a key (`crates/keyward-domain/src/api_key.rs`).
+const KEY_BODY_CHARS: usize = 36;
+
+/// `text` with every run matching `kw[us]_[0-9A-Za-z]{36}` replaced by `[a key]` (no word
+/// boundaries asked: a key glued to other text is still a key).
+fn replace_key_shaped(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let key_len = 4 + KEY_BODY_CHARS;
+    let is_key_at = |i: usize| {
+        bytes.len() >= i + key_len
+            && (bytes[i..].starts_with(b"kwu_") || bytes[i..].starts_with(b"kws_"))
+            && bytes[i + 4..i + key_len]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric())
+    };
+    let (mut out, mut copied, mut i) = (String::with_capacity(text.len()), 0, 0);
+    while i < bytes.len() {
+        if is_key_at(i) {
+            // `i` and `i + key_len` are ASCII positions, so char boundaries.
+            out.push_str(&text[copied..i]);
+            out.push_str("[a key]");
+            i += key_len;
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 fn is_bidi_control(c: char) -> bool {
@@ -98,8 +133,24 @@ mod tests {
             LeakLocation::clean(Some(" \t "), key).as_str(),
             "an unspecified place"
         );
+        // A key split by control characters is whole again, and found.
+        assert_eq!(
+            LeakLocation::clean(Some("a kwu_SEC\u{0}RET b"), key).as_str(),
+            "a [the key] b"
+        );
         let long = LeakLocation::clean(Some(&"é".repeat(2000)), key);
         assert_eq!(long.as_str().chars().count(), MAX_LOCATION_CHARS + 1);
         assert!(long.as_str().ends_with('…'));
+    }
+
+    #[test]
+    fn any_other_key_in_a_location_is_replaced_too() {
+        let other = format!("kws_{}", "aB3".repeat(12));
+        let split = format!("kwu_{}\u{7}{}", "x".repeat(20), "Y9".repeat(8));
+        let raw = format!("é{other}, ?k={split}&n=kwu_short kwx_{}", "z".repeat(36));
+        assert_eq!(
+            LeakLocation::clean(Some(&raw), "kwu_SECRET").as_str(),
+            format!("é[a key], ?k=[a key]&n=kwu_short kwx_{}", "z".repeat(36))
+        );
     }
 }
