@@ -339,16 +339,20 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             };
             (
                 format!(
-                    "revoked key {} \"{}\" ({}) of {} in {}; audited as api_key.leaked at {}; {} mail(s) queued",
+                    "revoked key {} \"{}\" ({}) of {} in {}; audited as api_key.leaked at {}; {} mail(s) queued{}",
                     leak.key_id,
                     leak.key_name,
                     leak.display_hint,
                     whose,
                     leak.tenant_name,
                     finding.location,
-                    leak.mailed
+                    leak.mailed,
+                    match leak.mails_held_back {
+                        0 => String::new(),
+                        n => format!(", {n} held back (mailed about a leaked key of this team within the hour, or the team's {} a day reached)", key_leaks::LEAK_MAILS_PER_TENANT_PER_DAY),
+                    }
                 ),
-                json!({ "revoked": true, "key_id": leak.key_id, "name": leak.key_name, "display_hint": leak.display_hint, "tenant_id": leak.tenant_id, "mailed": leak.mailed }),
+                json!({ "revoked": true, "key_id": leak.key_id, "name": leak.key_name, "display_hint": leak.display_hint, "tenant_id": leak.tenant_id, "mailed": leak.mailed, "mails_held_back": leak.mails_held_back }),
             )
         }
         AdminCommand::ResetTwoFactor { email } => {

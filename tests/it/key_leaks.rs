@@ -5,12 +5,12 @@
 
 use crate::backend_tests;
 use crate::support::browser::Browser;
-use crate::support::smtp::{Mail, MailWorld};
+use crate::support::smtp::{outbox, Mail, MailWorld};
 use crate::support::{
     client, database_rows, run_keyward, Backend, Seeded, ServerProcess, TestApp, TestDb,
 };
 use keyward::config::RevocationApiToken;
-use keyward::domain::Role;
+use keyward::domain::{LeakSource, Role};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -26,6 +26,7 @@ backend_tests!(
     team_security_revokes_a_pasted_key_of_its_own_tenant_only,
     the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_refused_at_start_up,
     a_reported_key_never_reaches_the_servers_log,
+    leaked_key_mails_are_bounded_on_their_own_and_never_go_to_the_one_who_reported,
 );
 
 const TOKEN: &str = "gitlab-revocation-token-0123456789abcdef0123456789";
@@ -185,7 +186,7 @@ async fn a_reported_key_is_refused_on_its_next_request_on_every_instance_and_its
     let again = report(&w.app, Some(TOKEN), &json!([finding(&w.key, LOCATION)])).await;
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
     assert_eq!(leaked_lines(&w.app).await.len(), 1);
-    assert_eq!(crate::support::smtp::outbox(&w.app).await.len(), 1);
+    assert_eq!(outbox(&w.app).await.len(), 1);
     let _ = &w.key_id;
 }
 
@@ -670,6 +671,151 @@ async fn a_reported_key_never_reaches_the_servers_log(backend: Backend) {
         !output.contains(TOKEN),
         "the revocation token is in the log"
     );
+}
+
+/// The recipients of the leaked-key mails queued, in the order they were.
+async fn leak_mail_recipients(app: &TestApp) -> Vec<String> {
+    let mut rows: Vec<_> = outbox(app)
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "mail.api_key_leaked")
+        .collect();
+    rows.sort_by_key(|r| r.created_at);
+    rows.into_iter().map(|r| r.recipient).collect()
+}
+
+async fn leaked_key_mails_are_bounded_on_their_own_and_never_go_to_the_one_who_reported(
+    backend: Backend,
+) {
+    use keyward::services::key_leaks::{self, Finding, LEAK_MAILS_PER_TENANT_PER_DAY};
+    let Some(w) = MailWorld::start(
+        backend,
+        Mail::On,
+        Some("https://keys.example.test"),
+        |s| {
+            with_token(s);
+            s.quotas.max_mails_per_tenant_per_day = 2;
+        },
+        seed,
+    )
+    .await
+    else {
+        return;
+    };
+    let second_admin = "second-admin@example.com";
+    let second = w
+        .app
+        .create_person(second_admin, &w.tenant.id, Role::Admin)
+        .await;
+    let sa = w
+        .app
+        .create_service_account(&w.tenant.id, "CI deploy")
+        .await;
+
+    // An admin pastes three keys of a service account in a row on Team › Security: all
+    // three are revoked and audited; the other admin is mailed once in the hour, and the
+    // one who pasted them never.
+    let admin = Browser::new(&w.app);
+    let csrf = admin.sign_in(ADMIN).await;
+    let mut pasted = Vec::new();
+    for i in 0..3 {
+        let (_, key) = w.app.create_key(&sa.id, &w.tenant.id, None).await;
+        let location = format!("paste {i}");
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("token", key.as_str()),
+            ("location", location.as_str()),
+        ];
+        let res = admin.post("/t/acme/team/security/revoke-key", &form).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        pasted.push(key);
+    }
+    let page = admin.text("/t/acme/team/security").await;
+    assert!(page.contains("within the hour"), "{page}");
+    for key in &pasted {
+        assert_eq!(w.app.whoami_status(key).await, 401);
+    }
+    let lines = leaked_lines(&w.app).await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("1 held back")).count(),
+        2,
+        "{lines:?}"
+    );
+    assert_eq!(leak_mail_recipients(&w.app).await, vec![second_admin]);
+
+    // The owner's key, reported by GitLab: a new address, mailed.
+    let res = report(&w.app, Some(TOKEN), &json!([finding(&w.key, LOCATION)])).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let mails = w.sink().wait_for_mails(2).await;
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
+    to.sort();
+    assert_eq!(to, vec![OWNER.to_string(), second_admin.to_string()]);
+
+    // Two leaked-key mails today, the tenant's mail quota is 2: an invitation is still
+    // mailed (leaked-key mails do not count against it).
+    let settings = w.app.state.settings.clone();
+    let (tenant_id, creator) = (w.tenant.id.clone(), second.id.clone());
+    let invited = w
+        .app
+        .run(move |conn, now| {
+            keyward::services::invitations::create_invitation_within(
+                conn,
+                &keyward::services::Actor::person(creator, None),
+                now,
+                &tenant_id,
+                keyward::services::invitations::InvitationRequest {
+                    role: Role::User,
+                    note: None,
+                    email: Some(keyward::domain::Email::parse("grace@example.com")?),
+                },
+                &settings.quotas,
+                &keyward::services::mail::MailLinks::of(&settings),
+            )
+        })
+        .await
+        .expect("the invitation is mailed");
+    assert_eq!(invited.mailed_to.as_deref(), Some("grace@example.com"));
+
+    // Over the next 20 hours a key of the service account (both admins) and one of the
+    // owner are reported each hour: at most LEAK_MAILS_PER_TENANT_PER_DAY are queued,
+    // every key is revoked and audited all the same.
+    let (tenant_id, owner_id, sa_id) = (w.tenant.id.clone(), w.owner.id.clone(), sa.id.clone());
+    let mut later = Vec::new();
+    for hour in 1..=20 {
+        let (_, sa_key) = w.app.create_key(&sa_id, &tenant_id, None).await;
+        let (_, owner_key) = w.app.create_key(&owner_id, &tenant_id, None).await;
+        later.extend([sa_key.clone(), owner_key.clone()]);
+        let revoked = w
+            .app
+            .run(move |conn, now| {
+                let at = now + time::Duration::hours(hour) + time::Duration::minutes(1);
+                let mut revoked = 0;
+                for key in [sa_key, owner_key] {
+                    let finding = Finding::new(&key, Some("CI"), LeakSource::GitLab);
+                    let leak = key_leaks::revoke_found_key(
+                        conn,
+                        &keyward::services::Actor::operator(),
+                        at,
+                        &finding,
+                        None,
+                    )?;
+                    revoked += usize::from(leak.is_some());
+                }
+                Ok(revoked)
+            })
+            .await
+            .unwrap();
+        assert_eq!(revoked, 2, "hour {hour}");
+    }
+    assert_eq!(
+        leak_mail_recipients(&w.app).await.len() as i64,
+        LEAK_MAILS_PER_TENANT_PER_DAY
+    );
+    assert_eq!(leaked_lines(&w.app).await.len(), 3 + 1 + later.len());
+    for key in &later {
+        assert_eq!(w.app.whoami_status(key).await, 401);
+    }
 }
 
 /// The regular expression docs/SECRET-SCANNING.md publishes (its gitleaks rule's), run by

@@ -34,7 +34,10 @@ impl LeakLocation {
             one_line.replace(secret, "[the key]")
         };
         let without_keys = replace_key_shaped(&without_key);
-        let words = without_keys.split_whitespace().collect::<Vec<_>>().join(" ");
+        let words = without_keys
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if words.is_empty() {
             return Self("an unspecified place".into());
         }

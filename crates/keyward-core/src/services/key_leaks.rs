@@ -5,7 +5,8 @@
 //! (`api_keys::delete_key_audited`), so its very next request is refused on every
 //! instance. In the same transaction: `api_key.leaked` is audited with where it was found
 //! and who said so, and a mail naming the key, the tenant and the place is queued to its
-//! owner (for a service account's key: the tenant's human admins).
+//! owner (for a service account's key: the tenant's human admins), never to the one who
+//! reported it, and within the leak mails' own bounds (`queue_mails`).
 //!
 //! - **Nothing revealed.** A value that is no key, an unknown key and a key revoked
 //!   already all answer `None` and change nothing; the caller answers them alike. The
@@ -37,6 +38,14 @@ use time::PrimitiveDateTime;
 
 /// The most admins one leak of a service account's key is mailed to.
 pub const MAX_ADMINS_MAILED: i64 = 50;
+
+/// The most leaked-key mails one tenant queues in 24 hours; later findings are still
+/// revoked and audited, not mailed.
+pub const LEAK_MAILS_PER_TENANT_PER_DAY: i64 = 50;
+
+/// One address gets at most one leaked-key mail from a tenant in this window; it tells
+/// them to look at the audit log, which lists every later one.
+pub const LEAK_MAIL_INTERVAL: time::Duration = time::Duration::hours(1);
 
 /// A report of a found key.
 #[derive(Debug)]
@@ -85,6 +94,8 @@ pub struct RevokedLeak {
     pub service_account: bool,
     /// How many mails were queued (the owner, or the tenant's admins).
     pub mailed: usize,
+    /// How many of them were not, held back by the leak mails' bounds (`queue_mails`).
+    pub mails_held_back: usize,
 }
 
 /// Whether `actor` may revoke found keys of `tenant_id` (Team › Security): FORBIDDEN,
@@ -137,17 +148,19 @@ pub fn revoke_found_key(
             &key,
             &format!("revoked: found leaked, reported by {}", source.describe()),
         )?;
+        let mails = queue_mails(conn, actor, now, &key, &owner, &tenant, finding)?;
         let detail = format!(
-            "key \"{}\" ({}) of {} found at {}, reported by {}",
+            "key \"{}\" ({}) of {} found at {}, reported by {}; {}",
             key.name,
             key.display_hint,
             owner.name,
             finding.location,
-            source.describe()
+            source.describe(),
+            mails.describe()
         );
         record_leak(conn, actor, now, &key, detail)?;
         // webhooks: api_key.leaked
-        let mailed = queue_mails(conn, now, &key, &owner, &tenant, finding)?;
+        let (mailed, mails_held_back) = (mails.queued, mails.held_back);
         Ok(Some(RevokedLeak {
             key_id: key.id,
             key_name: key.name,
@@ -157,6 +170,7 @@ pub fn revoke_found_key(
             service_account: owner.is_service_account(),
             owner_name: owner.name,
             mailed,
+            mails_held_back,
         }))
     })
 }
@@ -183,24 +197,64 @@ fn record_leak(
     )
 }
 
+/// What became of a leak's mails.
+struct Mails {
+    queued: usize,
+    /// Recipients not mailed because of `LEAK_MAIL_INTERVAL` or
+    /// `LEAK_MAILS_PER_TENANT_PER_DAY`.
+    held_back: usize,
+}
+
+impl Mails {
+    fn describe(&self) -> String {
+        let mut text = format!("{} mail(s) queued", self.queued);
+        if self.held_back > 0 {
+            text.push_str(&format!(
+                ", {} held back (at most one leaked-key mail an hour to an address, {LEAK_MAILS_PER_TENANT_PER_DAY} a day per team)",
+                self.held_back
+            ));
+        }
+        text
+    }
+}
+
 /// The mails about a leaked key: to its owner, or, for a service account's key, to the
-/// tenant's human admins (at most `MAX_ADMINS_MAILED`). Not counted against the daily
-/// mail quotas, which guard invitations: each key can leak once (it is gone after), so
-/// these are bounded by the keys there are. Queued whether or not this instance mails:
-/// another instance may, and housekeeping gives up what none sends within a day.
+/// tenant's human admins (at most `MAX_ADMINS_MAILED`), but never to the person who
+/// reported it (an admin pasting a key on Team › Security knows already).
+///
+/// Bounded on their own, not by the daily mail quotas (which guard invitations and do not
+/// count these, `outbox::queued_in_the_last_day`): an admin can make keys and report them
+/// in a loop, so each address gets at most one leaked-key mail from a tenant per
+/// `LEAK_MAIL_INTERVAL`, and a tenant queues at most `LEAK_MAILS_PER_TENANT_PER_DAY` of
+/// them in 24 hours. A finding past those is revoked and audited all the same (its audit
+/// line says how many mails were held back). Called under the tenant's lock, so the
+/// counts hold with several instances. Queued whether or not this instance mails: another
+/// instance may, and housekeeping gives up what none sends within a day.
 fn queue_mails(
     conn: &mut DbConnection,
+    actor: &Actor,
     now: PrimitiveDateTime,
     key: &ApiKey,
     owner: &Account,
     tenant: &Tenant,
     finding: &Finding,
-) -> Result<usize, AppError> {
-    let recipients = if owner.is_service_account() {
+) -> Result<Mails, AppError> {
+    let reporter = match actor.account_id() {
+        Some(id) => Account::find(conn, id)?.and_then(|a| a.email),
+        None => None,
+    };
+    let recipients: Vec<String> = if owner.is_service_account() {
         Membership::human_admin_emails(conn, &tenant.id, MAX_ADMINS_MAILED)?
     } else {
         owner.email.iter().cloned().collect()
-    };
+    }
+    .into_iter()
+    .filter(|to| {
+        !reporter
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(to))
+    })
+    .collect();
     let at = rfc3339(now);
     let body = mail::leaked_key_body(&mail::LeakedKeyMail {
         key_name: &key.name,
@@ -211,23 +265,41 @@ fn queue_mails(
         found_by: finding.source.describe(),
         at: &at,
     });
-    let mut mailed = 0;
+    let kind = MailKind::KeyLeaked;
+    let mut today =
+        outbox::queued_of_kind_since(conn, now - outbox::QUOTA_WINDOW, &tenant.id, kind, None)?;
+    let mut mails = Mails {
+        queued: 0,
+        held_back: 0,
+    };
     for to in recipients {
         if mail::check_address("email", &to).is_err() {
+            continue;
+        }
+        let lately = outbox::queued_of_kind_since(
+            conn,
+            now - LEAK_MAIL_INTERVAL,
+            &tenant.id,
+            kind,
+            Some(&to),
+        )?;
+        if lately > 0 || today >= LEAK_MAILS_PER_TENANT_PER_DAY {
+            mails.held_back += 1;
             continue;
         }
         outbox::enqueue(
             conn,
             now,
             outbox::NewMessage {
-                kind: MailKind::KeyLeaked.as_str(),
+                kind: kind.as_str(),
                 tenant_id: Some(tenant.id.clone()),
                 about_id: Some(key.id.clone()),
                 recipient: to,
                 payload: body.clone(),
             },
         )?;
-        mailed += 1;
+        mails.queued += 1;
+        today += 1;
     }
-    Ok(mailed)
+    Ok(mails)
 }

@@ -97,10 +97,11 @@ pub async fn revoke_found_key(
                 ""
             },
             leak.owner_name,
-            match (leak.service_account, leak.mailed) {
-                (_, 0) => "nobody could be mailed about it".to_string(),
-                (false, _) => "its owner is being mailed".to_string(),
-                (true, n) => format!("{n} admin(s) of this team are being mailed"),
+            match (leak.service_account, leak.mailed, leak.mails_held_back) {
+                (_, 0, 0) => "nobody else needed to be mailed about it".to_string(),
+                (_, 0, _) => "nobody was mailed about it: they were mailed about a leaked key of this team within the hour (the audit log lists every one)".to_string(),
+                (false, _, _) => "its owner is being mailed".to_string(),
+                (true, n, _) => format!("{n} admin(s) of this team are being mailed"),
             }
         ),
         None => NOTHING_REVOKED.to_string(),
