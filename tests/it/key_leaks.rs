@@ -9,7 +9,7 @@ use crate::support::smtp::{outbox, Mail, MailWorld};
 use crate::support::{
     client, database_rows, run_keyward, Backend, Seeded, ServerProcess, TestApp, TestDb,
 };
-use keyward::config::RevocationApiToken;
+use keyward::config::RevocationApiTokens;
 use keyward::domain::{LeakSource, Role};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ backend_tests!(
     a_service_accounts_reported_key_is_mailed_to_the_tenants_admins,
     unknown_revoked_and_foreign_values_answer_204_and_change_nothing,
     malformed_bodies_unknown_types_and_oversized_requests_are_refused_clearly,
-    reported_keys_are_rate_limited_per_instance,
+    reported_keys_are_rate_limited_per_token_and_instance,
     the_admin_cli_revokes_a_key_given_on_standard_input,
     team_security_revokes_a_pasted_key_of_its_own_tenant_only,
     the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_refused_at_start_up,
@@ -30,6 +30,8 @@ backend_tests!(
 );
 
 const TOKEN: &str = "gitlab-revocation-token-0123456789abcdef0123456789";
+/// A second token, as a CI job posting gitleaks' findings would have.
+const CI_TOKEN: &str = "ci-revocation-token-fedcba9876543210fedcba9876543210";
 const TYPES: &str = "/api/secret-scanning/gitlab/v1/revocable_token_types";
 const REVOKE: &str = "/api/secret-scanning/gitlab/v1/revoke_tokens";
 const TYPE: &str = "gitleaks_rule_id_keyward_api_key";
@@ -54,7 +56,9 @@ async fn seed(app: &TestApp, tenant: &Seeded) -> Seed {
 }
 
 fn with_token(s: &mut keyward::config::Settings) {
-    s.revocation_api_token = Some(RevocationApiToken::parse(TOKEN).unwrap());
+    s.revocation_api_tokens = Some(
+        RevocationApiTokens::parse(&format!("# GitLab\n{TOKEN}\n# CI\n{CI_TOKEN}\n")).unwrap(),
+    );
 }
 
 /// A server with mail through the sink and the revocation API on.
@@ -336,7 +340,7 @@ async fn malformed_bodies_unknown_types_and_oversized_requests_are_refused_clear
     assert!(res.text().await.unwrap().contains("not valid JSON"));
 }
 
-async fn reported_keys_are_rate_limited_per_instance(backend: Backend) {
+async fn reported_keys_are_rate_limited_per_token_and_instance(backend: Backend) {
     let app = TestApp::spawn_with(backend, with_token).await;
     let per_minute = keyward::web::request_budget::REPORTED_KEYS_PER_MINUTE as usize;
     let batch = keyward::web::handlers::secret_scanning::MAX_TOKENS;
@@ -349,7 +353,7 @@ async fn reported_keys_are_rate_limited_per_instance(backend: Backend) {
                 .map(|i| json!({ "type": TYPE, "token": format!("junk-{n}-{i}") }))
                 .collect(),
         );
-        assert_eq!(report(&app, Some(TOKEN), &body).await.status(), 204);
+        assert_eq!(report(&app, Some(CI_TOKEN), &body).await.status(), 204);
         sent += batch;
         n += 1;
     }
@@ -359,7 +363,7 @@ async fn reported_keys_are_rate_limited_per_instance(backend: Backend) {
             .map(|i| json!({ "type": TYPE, "token": format!("more-{i}") }))
             .collect(),
     );
-    let res = report(&app, Some(TOKEN), &body).await;
+    let res = report(&app, Some(CI_TOKEN), &body).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
@@ -367,6 +371,20 @@ async fn reported_keys_are_rate_limited_per_instance(backend: Backend) {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
+    // The CI's token has spent its budget; GitLab's is untouched and still revokes.
+    let tenant = app.create_tenant("acme").await;
+    let person = app.create_person(OWNER, &tenant.id, Role::User).await;
+    let (_, key) = app.create_key(&person.id, &tenant.id, None).await;
+    let res = report(&app, Some(TOKEN), &json!([finding(&key, LOCATION)])).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.whoami_status(&key).await, 401);
+    assert_eq!(
+        report(&app, Some(CI_TOKEN), &json!([])).await.status(),
+        StatusCode::NO_CONTENT,
+        "an empty report takes nothing"
+    );
+    let res = report(&app, Some(CI_TOKEN), &body).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn the_admin_cli_revokes_a_key_given_on_standard_input(backend: Backend) {
@@ -541,7 +559,8 @@ async fn the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_ref
     let dir = std::env::temp_dir().join(format!("keyward-rev-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("revocation-api-token");
-    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    // GitLab's token and a CI's, one a line, with a comment.
+    std::fs::write(&file, format!("# GitLab\n{TOKEN}\n{CI_TOKEN}\n")).unwrap();
     let file = file.display().to_string();
     let status = |server: &ServerProcess, token: &'static str| {
         let url = server.url(TYPES);
@@ -562,20 +581,30 @@ async fn the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_ref
         let server = ServerProcess::serve(&db.url, &[env]);
         assert_eq!(status(&server, TOKEN).await, 200, "{env:?}");
         assert_eq!(status(&server, "wrong").await, 401, "{env:?}");
+        let ci = if env.1 == TOKEN { 401 } else { 200 };
+        assert_eq!(status(&server, CI_TOKEN).await, ci, "{env:?}");
         let output = server.stop();
         assert!(!output.contains(TOKEN), "the token is never logged");
+        assert!(!output.contains(CI_TOKEN), "the token is never logged");
     }
+    // A short token, even beside a good one, stops the start and names its line only.
     let short = "short-revocation-token";
     let Err((code, output)) = ServerProcess::start(
         &dir,
         &["serve", "--database-url", &db.url],
-        &[("KEYWARD_REVOCATION_API_TOKEN", short)],
+        &[("KEYWARD_REVOCATION_API_TOKEN", &format!("{TOKEN}\n{short}"))],
     ) else {
         panic!("started with a short token");
     };
     assert_ne!(code, 0);
-    assert!(output.contains("at least 32"), "{output}");
-    assert!(!output.contains(short), "{output}");
+    assert!(
+        output.contains("at least 32") && output.contains("line 2"),
+        "{output}"
+    );
+    assert!(
+        !output.contains(short) && !output.contains(TOKEN),
+        "{output}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -58,7 +58,7 @@ impl Drop for Running {
 
 /// A rate in items per minute with a burst of as many (a token bucket), per instance:
 /// the GitLab Token Revocation API takes at most `per_minute` reported keys a minute
-/// (`web::handlers::secret_scanning`).
+/// from each of its tokens (`PerToken`, `web::handlers::secret_scanning`).
 pub struct PerMinute {
     per_minute: f64,
     state: Mutex<(f64, std::time::Instant)>,
@@ -100,8 +100,45 @@ impl Default for PerMinute {
     }
 }
 
-/// Keys the GitLab Token Revocation API takes per minute on one instance.
+/// Keys the GitLab Token Revocation API takes per minute from one of its tokens on one
+/// instance.
 pub const REPORTED_KEYS_PER_MINUTE: u32 = 1000;
+
+/// A `PerMinute` rate for each revocation API token (keyed by the token's digest), so
+/// that a CI holding one token cannot use up GitLab's. Only tokens that matched a
+/// configured one get a rate, so there are at most as many as are configured.
+pub struct PerToken {
+    per_minute: u32,
+    rates: Mutex<HashMap<[u8; 32], Arc<PerMinute>>>,
+}
+
+impl PerToken {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            rates: Mutex::default(),
+        }
+    }
+
+    /// `PerMinute::take` on the rate of the token whose digest is `token`.
+    pub fn take(&self, token: &[u8; 32], n: usize) -> Result<(), std::time::Duration> {
+        let rate = {
+            let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(
+                rates
+                    .entry(*token)
+                    .or_insert_with(|| Arc::new(PerMinute::new(self.per_minute))),
+            )
+        };
+        rate.take(n)
+    }
+}
+
+impl Default for PerToken {
+    fn default() -> Self {
+        Self::new(REPORTED_KEYS_PER_MINUTE)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -118,6 +155,15 @@ mod tests {
             rate.take(11).is_err(),
             "more than a minute's worth is never granted"
         );
+    }
+
+    #[test]
+    fn each_token_has_its_own_rate() {
+        let rates = PerToken::new(10);
+        let (a, b) = ([1; 32], [2; 32]);
+        assert!(rates.take(&a, 10).is_ok());
+        assert!(rates.take(&a, 1).is_err());
+        assert!(rates.take(&b, 10).is_ok(), "b is not held back by a");
     }
 
     #[test]

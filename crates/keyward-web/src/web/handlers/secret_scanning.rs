@@ -4,20 +4,22 @@
 //! those types to `POST …/v1/revoke_tokens`; each stored key among them is revoked at once
 //! (`services::key_leaks`).
 //!
-//! - **The pre-shared token.** GitLab sends it as the whole `Authorization` header (no
-//!   scheme). It comes from `KEYWARD_REVOCATION_API_TOKEN_FILE` or
-//!   `KEYWARD_REVOCATION_API_TOKEN`; without one the routes answer 404, saying how to
-//!   turn them on (like `/metrics`). The header is compared with the token in constant
-//!   time (`subtle`, on their SHA-256 digests, so neither length nor content shows in
-//!   the time taken); anything else is 401 before the body is read.
+//! - **The pre-shared tokens.** GitLab sends its token as the whole `Authorization` header
+//!   (no scheme); a CI job posting findings sends its own. They come from
+//!   `KEYWARD_REVOCATION_API_TOKEN_FILE` or `KEYWARD_REVOCATION_API_TOKEN`, one a line;
+//!   without any the routes answer 404, saying how to turn them on (like `/metrics`). The
+//!   header's SHA-256 digest is compared with every token's in constant time (`subtle`,
+//!   no early exit, so neither length nor content shows in the time taken); anything
+//!   else is 401 before the body is read.
 //! - **Nothing revealed.** Every well-formed request answers 204, whether its keys were
 //!   revoked, unknown, revoked already, malformed or someone else's; only the server log
 //!   and the tenants' audit logs say what happened. Reporting a key twice changes nothing
 //!   the second time (idempotent).
 //! - **Bounded.** The body is at most `MAX_BODY_BYTES` (413), at most `MAX_TOKENS` keys a
 //!   request (400), and each instance takes at most
-//!   `request_budget::REPORTED_KEYS_PER_MINUTE` reported keys a minute (429 with
-//!   `Retry-After`; GitLab retries later).
+//!   `request_budget::REPORTED_KEYS_PER_MINUTE` reported keys a minute from each token
+//!   (429 with `Retry-After`; GitLab retries later): a CI that spends its budget does not
+//!   touch GitLab's.
 //! - **Strict on form, lenient on place.** A body that is not a JSON array of objects
 //!   with string `type` and `token`, or a type Keyward does not revoke, is 400 and names
 //!   the item and what to fix (GitLab does not retry a 400). A missing, null or overlong
@@ -48,10 +50,11 @@ pub const MAX_TOKENS: usize = 500;
 /// Longer values are not Keyward keys; they are not even parsed.
 const MAX_TOKEN_CHARS: usize = 200;
 
-/// The revocation API's answer to a request without the right token, or when it is off.
-fn refused(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
-    let Some(expected) = &state.settings.revocation_api_token else {
-        return Some(
+/// Which configured token the request carries (its digest, the key of its rate budget),
+/// or the answer to a request without one of them, or when the API is off.
+fn token_of(req: &HttpRequest, state: &AppState) -> Result<[u8; 32], HttpResponse> {
+    let Some(expected) = &state.settings.revocation_api_tokens else {
+        return Err(
             HttpResponse::NotFound()
                 .insert_header((CACHE_CONTROL, "no-store"))
                 .json(serde_json::json!({ "error": {
@@ -60,19 +63,24 @@ fn refused(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
                 }})),
         );
     };
-    let given = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    let matches: bool = Sha256::digest(given)
-        .as_slice()
-        .ct_eq(Sha256::digest(expected.expose().as_bytes()).as_slice())
-        .into();
-    if matches {
-        return None;
+    let given: [u8; 32] = Sha256::digest(
+        req.headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default(),
+    )
+    .into();
+    // Compared with every configured token, with no early exit.
+    let mut matched = None;
+    for digest in expected.digests() {
+        if bool::from(digest.ct_eq(&given)) {
+            matched = Some(*digest);
+        }
     }
-    Some(
+    if let Some(digest) = matched {
+        return Ok(digest);
+    }
+    Err(
         HttpResponse::Unauthorized()
             .insert_header((CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({ "error": {
@@ -84,7 +92,7 @@ fn refused(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
 
 /// `GET /api/secret-scanning/gitlab/v1/revocable_token_types`
 pub async fn revocable_token_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Some(answer) = refused(&req, &state) {
+    if let Err(answer) = token_of(&req, &state) {
         return answer;
     }
     HttpResponse::Ok()
@@ -160,9 +168,10 @@ pub async fn revoke_tokens(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(answer) = refused(&req, &state) {
-        return Ok(answer);
-    }
+    let token = match token_of(&req, &state) {
+        Ok(token) => token,
+        Err(answer) => return Ok(answer),
+    };
     let body = super::graphql::read_body_within(&req, payload, MAX_BODY_BYTES).await?;
     let mut reported = parse_body(&body)?;
     drop(body);
@@ -170,14 +179,14 @@ pub async fn revoke_tokens(
     let mut seen = std::collections::HashSet::new();
     reported.retain(|r| seen.insert(r.token.clone()));
     drop(seen);
-    if let Err(wait) = state.reported_keys.take(reported.len()) {
+    if let Err(wait) = state.reported_keys.take(&token, reported.len()) {
         return Ok(HttpResponse::TooManyRequests()
             .insert_header((RETRY_AFTER, wait.as_secs().max(1).to_string()))
             .insert_header((CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({ "error": {
                 "code": "TOO_MANY_REQUESTS",
                 "message": format!(
-                    "this server takes at most {} reported tokens a minute; try again in {} s",
+                    "this server takes at most {} reported tokens a minute with one revocation API token; try again in {} s (give each CI its own token)",
                     crate::request_budget::REPORTED_KEYS_PER_MINUTE,
                     wait.as_secs().max(1)
                 ),
@@ -204,7 +213,15 @@ pub async fn revoke_tokens(
             revoked.push(leak.key_id);
         }
     }
+    // Which of the configured tokens (1 = the first line): tells GitLab from each CI.
+    let token_number = state
+        .settings
+        .revocation_api_tokens
+        .as_ref()
+        .and_then(|t| t.digests().iter().position(|d| *d == token))
+        .map_or(0, |i| i + 1);
     tracing::info!(
+        token_number,
         reported = count,
         revoked = revoked.len(),
         key_ids = %revoked.join(","),
