@@ -119,7 +119,8 @@ pub enum AdminCommand {
     /// audited as api_key.leaked with --location, its owner (for a service account's key,
     /// the tenant's admins) mailed. Exit 2 when no stored key has that value
     RevokeToken {
-        /// Read the key's value from standard input (required: keys are never arguments)
+        /// Read the key's value from standard input, a file or a pipe (required: keys are
+        /// never arguments; a terminal is refused, it would echo the key)
         #[arg(long, required = true)]
         stdin: bool,
         /// Where the key was found: a URL, a file, a ticket
@@ -396,11 +397,14 @@ fn read_password() -> Result<String, CliError> {
 }
 
 /// A found key's value from standard input: at most 4 KiB read, surrounding whitespace
-/// dropped. Never echoed.
+/// dropped. Never echoed: a terminal is refused (it would show the key as it is pasted,
+/// and keep it in the scrollback), so the key comes from a file or a pipe.
 fn read_found_key() -> Result<String, CliError> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("Paste the key, then press Enter and Ctrl-D: ");
+        return Err(CliError::usage(
+            "standard input is a terminal, which would show the key as you paste it: pipe the key in: keyward admin revoke-token --stdin < file",
+        ));
     }
     let mut text = String::new();
     stdin

@@ -449,6 +449,19 @@ async fn the_admin_cli_revokes_a_key_given_on_standard_input(backend: Backend) {
     assert!(junk.2.contains("no Keyward API key"), "{junk:?}");
     assert_eq!(empty.0, 2);
     assert!(empty.2.contains("standard input is empty"), "{empty:?}");
+    // A terminal on standard input is refused before anything is read (it would echo
+    // the key as it is pasted), saying to pipe the key in.
+    let url = w.app.db.url.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        on_a_terminal(&["admin", "--database-url", &url, "revoke-token", "--stdin"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("pipe the key in: keyward admin revoke-token --stdin < file"),
+        "{out}"
+    );
     // The value is never an argument.
     let (code, _, err) =
         tokio::task::spawn_blocking(|| run_keyward(&["admin", "revoke-token", "kwu_x"], ""))
@@ -700,6 +713,43 @@ async fn a_reported_key_never_reaches_the_servers_log(backend: Backend) {
         !output.contains(TOKEN),
         "the revocation token is in the log"
     );
+}
+
+/// Runs the keyward binary with `args` and a terminal (a pseudo-terminal, by Python's
+/// `pty`) as its standard input, output and error; nothing is typed. Its exit code and
+/// what it wrote. A run still waiting for input after 30 s is killed (and fails the test).
+fn on_a_terminal(args: &[&str]) -> (i32, String) {
+    let script = r#"
+import json, os, pty, signal, sys
+argv = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+signal.alarm(30)
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 99)
+"#;
+    let mut argv = vec![crate::support::keyward_bin()];
+    argv.extend_from_slice(args);
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &serde_json::to_string(&argv).unwrap()])
+        .output()
+        .expect("python3");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// The recipients of the leaked-key mails queued, in the order they were.
