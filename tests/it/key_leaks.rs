@@ -498,6 +498,19 @@ async fn team_security_revokes_a_pasted_key_of_its_own_tenant_only(backend: Back
     let csrf = admin.sign_in(ADMIN).await;
     let page = admin.text("/t/acme/team/security").await;
     assert!(page.contains("id=\"found-key-form\""), "{page}");
+    // The key goes into a text field that password managers neither fill nor offer to
+    // save (no password field on the page), and that is never given a value.
+    let field = page
+        .split("<input id=\"found-key-token\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("the key's field");
+    assert!(
+        field.contains("type=\"text\"") && field.contains("autocomplete=\"off\""),
+        "{field}"
+    );
+    assert!(!field.contains("value="), "{field}");
+    assert!(!page.contains("type=\"password\""), "{page}");
     // Without the CSRF token nothing happens.
     let res = admin
         .post("/t/acme/team/security/revoke-key", &[("token", &w.key)])
