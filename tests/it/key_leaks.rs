@@ -27,6 +27,7 @@ backend_tests!(
     the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_refused_at_start_up,
     a_reported_key_never_reaches_the_servers_log,
     leaked_key_mails_are_bounded_on_their_own_and_never_go_to_the_one_who_reported,
+    the_guides_ci_job_posts_findings_with_its_own_token_kept_out_of_arguments,
 );
 
 const TOKEN: &str = "gitlab-revocation-token-0123456789abcdef0123456789";
@@ -763,6 +764,103 @@ sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 99)
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// The CI job of docs/SECRET-SCANNING.md, less its `apk` and `gitleaks` lines: its `jq`
+/// step (a folded YAML scalar) and its posting step (a literal one), as shell.
+fn the_guides_ci_script() -> String {
+    let guide = include_str!("../../docs/SECRET-SCANNING.md");
+    let job = guide
+        .split("```yaml\nkeyward-leaked-keys:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the CI job in the guide");
+    assert!(
+        !job.contains("artifacts"),
+        "the job keeps no artifacts: {job}"
+    );
+    let lines: Vec<&str> = job.lines().collect();
+    let start = |marker: &str| {
+        lines
+            .iter()
+            .position(|l| l.trim() == marker)
+            .unwrap_or_else(|| panic!("{marker} in {job}"))
+    };
+    let block = |from: usize| {
+        lines[from + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("      "))
+            .map(|l| &l[6..])
+            .collect::<Vec<_>>()
+    };
+    let jq = block(start("- >")).join(" ");
+    let post = block(start("- |")).join("\n");
+    format!("set -e\n{jq}\nrm gitleaks.json\n{post}\n")
+}
+
+async fn the_guides_ci_job_posts_findings_with_its_own_token_kept_out_of_arguments(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, with_token).await;
+    let tenant = app.create_tenant("acme").await;
+    let person = app.create_person(OWNER, &tenant.id, Role::User).await;
+    let (_, key) = app.create_key(&person.id, &tenant.id, None).await;
+    let script = the_guides_ci_script();
+    // Neither the token nor a key is a command's argument.
+    assert!(script.contains("-H @keyward-headers") && script.contains("--data-binary @-"));
+    assert!(!script.contains("--data \"$batch\""), "{script}");
+    assert!(
+        script
+            .lines()
+            .filter(|l| l.contains("$KEYWARD_REVOCATION_API_TOKEN"))
+            .all(|l| l.trim_start().starts_with("printf ")),
+        "{script}"
+    );
+    // What gitleaks would have written: the key, and another rule's finding.
+    let dir = std::env::temp_dir().join(format!("keyward-ci-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = json!([
+        { "RuleID": "keyward_api_key", "Secret": key, "File": "app/.env", "StartLine": 3 },
+        { "RuleID": "aws-access-token", "Secret": "AKIA0000", "File": "x", "StartLine": 1 },
+    ]);
+    std::fs::write(dir.join("gitleaks.json"), report.to_string()).unwrap();
+    let (url, cwd) = (app.address.clone(), dir.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(&cwd)
+            .env("KEYWARD_URL", url)
+            .env("KEYWARD_REVOCATION_API_TOKEN", CI_TOKEN)
+            .env("CI_PROJECT_URL", "https://gitlab.example.test/acme/app")
+            .env("CI_COMMIT_SHA", "0123abc")
+            .output()
+            .expect("sh")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.whoami_status(&key).await, 401);
+    let lines = leaked_lines(&app).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("https://gitlab.example.test/acme/app/-/blob/0123abc/app/.env#L3"),
+        "{}",
+        lines[0]
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the job leaves the keys and the token behind: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The recipients of the leaked-key mails queued, in the order they were.
