@@ -52,16 +52,16 @@ const MAX_TOKEN_CHARS: usize = 200;
 
 /// Which configured token the request carries (its digest, the key of its rate budget),
 /// or the answer to a request without one of them, or when the API is off.
-fn token_of(req: &HttpRequest, state: &AppState) -> Result<[u8; 32], HttpResponse> {
+fn token_of(req: &HttpRequest, state: &AppState) -> Result<[u8; 32], Box<HttpResponse>> {
     let Some(expected) = &state.settings.revocation_api_tokens else {
-        return Err(
+        return Err(Box::new(
             HttpResponse::NotFound()
                 .insert_header((CACHE_CONTROL, "no-store"))
                 .json(serde_json::json!({ "error": {
                     "code": "NOT_FOUND",
                     "message": "the GitLab Token Revocation API is off: start Keyward with KEYWARD_REVOCATION_API_TOKEN_FILE (or KEYWARD_REVOCATION_API_TOKEN) to turn it on",
                 }})),
-        );
+        ));
     };
     let given: [u8; 32] = Sha256::digest(
         req.headers()
@@ -80,20 +80,20 @@ fn token_of(req: &HttpRequest, state: &AppState) -> Result<[u8; 32], HttpRespons
     if let Some(digest) = matched {
         return Ok(digest);
     }
-    Err(
+    Err(Box::new(
         HttpResponse::Unauthorized()
             .insert_header((CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({ "error": {
                 "code": "UNAUTHENTICATED",
-                "message": "send the revocation API token as the whole Authorization header, as GitLab's secret_detection_token_revocation_token",
+                "message": "send a revocation API token as the whole Authorization header (GitLab: its secret_detection_token_revocation_token; a CI: its own token)",
             }})),
-    )
+    ))
 }
 
 /// `GET /api/secret-scanning/gitlab/v1/revocable_token_types`
 pub async fn revocable_token_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(answer) = token_of(&req, &state) {
-        return answer;
+        return *answer;
     }
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -170,7 +170,7 @@ pub async fn revoke_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let token = match token_of(&req, &state) {
         Ok(token) => token,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(*answer),
     };
     let body = super::graphql::read_body_within(&req, payload, MAX_BODY_BYTES).await?;
     let mut reported = parse_body(&body)?;
