@@ -5,9 +5,11 @@ use super::CliError;
 use crate::config::{DatabaseArgs, Settings};
 use crate::db::{Database, DbConnection};
 use crate::domain::clock::rfc3339;
+use crate::domain::LeakSource;
 use crate::domain::{
     Clock, Email, ExpiresAt, KeyName, Password, PersonName, Role, TenantName, TenantSlug,
 };
+use crate::services::key_leaks::{self, Finding, FoundToken};
 use crate::services::passwords::HashedPassword;
 use crate::services::{accounts, api_keys, members, recovery, service_accounts, tenants, Actor};
 use clap::{Args, Subcommand};
@@ -115,6 +117,18 @@ pub enum AdminCommand {
         #[arg(long)]
         id: String,
     },
+    /// Revoke a key found leaked, its value read from standard input (never an argument):
+    /// audited as api_key.leaked with --location, its owner (for a service account's key,
+    /// the tenant's admins) mailed. Exit 2 when no stored key has that value
+    RevokeToken {
+        /// Read the key's value from standard input, a file or a pipe (required: keys are
+        /// never arguments; a terminal is refused, it would echo the key)
+        #[arg(long, required = true)]
+        stdin: bool,
+        /// Where the key was found: a URL, a file, a ticket
+        #[arg(long, value_name = "WHERE")]
+        location: Option<String>,
+    },
     /// Turn two-factor authentication off for a person who lost their device (audited as
     /// the operator); their next sign-in needs the password only
     ResetTwoFactor {
@@ -148,10 +162,11 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
     }
     let quotas = Settings::quotas(db).map_err(CliError::usage)?;
     // Read stdin before opening the database so a prompt never waits on a lock.
-    let password = match &args.command {
+    let from_stdin = match &args.command {
         AdminCommand::CreateUser { .. } | AdminCommand::SetPassword { .. } => {
             Some(read_password()?)
         }
+        AdminCommand::RevokeToken { .. } => Some(read_found_key()?),
         _ => None,
     };
     let mut conn = Database::connect_once(&url).map_err(CliError::failure)?;
@@ -188,7 +203,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             )
         }
         AdminCommand::CreateUser { email, name, .. } => {
-            let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let password = Password::parse_new(from_stdin.as_deref().unwrap_or_default())?;
             let password = HashedPassword::of(&password)?;
             let a = accounts::create_user(
                 conn,
@@ -209,7 +224,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             )
         }
         AdminCommand::SetPassword { email, .. } => {
-            let password = Password::parse_new(password.as_deref().unwrap_or_default())?;
+            let password = Password::parse_new(from_stdin.as_deref().unwrap_or_default())?;
             let password = HashedPassword::of(&password)?;
             let a = recovery::set_password_by_operator(conn, &operator, now, &email, password)?;
             (
@@ -303,6 +318,46 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 json!({ "id": key.id, "revoked": true }),
             )
         }
+        AdminCommand::RevokeToken { location, .. } => {
+            let finding = Finding::new(
+                from_stdin.as_deref().unwrap_or_default(),
+                location.as_deref(),
+                LeakSource::Operator,
+            );
+            if matches!(finding.token, FoundToken::NotAKey) {
+                return Err(CliError::usage(
+                    "standard input holds no Keyward API key (kwu_… or kws_…, 40 characters with a valid checksum); nothing was revoked",
+                ));
+            }
+            let Some(leak) = key_leaks::revoke_found_key(conn, &operator, now, &finding, None)?
+            else {
+                return Err(CliError::usage(
+                    "no stored key has that value: it is unknown or was revoked already; nothing was revoked",
+                ));
+            };
+            let whose = if leak.service_account {
+                format!("the service account {}", leak.owner_name)
+            } else {
+                leak.owner_name.clone()
+            };
+            (
+                format!(
+                    "revoked key {} \"{}\" ({}) of {} in {}; audited as api_key.leaked at {}; {} mail(s) queued{}",
+                    leak.key_id,
+                    leak.key_name,
+                    leak.display_hint,
+                    whose,
+                    leak.tenant_name,
+                    finding.location,
+                    leak.mailed,
+                    match leak.mails_held_back {
+                        0 => String::new(),
+                        n => format!(", {n} held back (mailed about a leaked key of this team within the hour, or the team's {} a day reached)", key_leaks::LEAK_MAILS_PER_TENANT_PER_DAY),
+                    }
+                ),
+                json!({ "revoked": true, "key_id": leak.key_id, "name": leak.key_name, "display_hint": leak.display_hint, "tenant_id": leak.tenant_id, "mailed": leak.mailed, "mails_held_back": leak.mails_held_back }),
+            )
+        }
         AdminCommand::ResetTwoFactor { email } => {
             let a = crate::services::two_factor::reset_by_operator(conn, &operator, now, &email)?;
             let email = a.email.unwrap_or_default();
@@ -341,6 +396,31 @@ fn read_password() -> Result<String, CliError> {
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(&text);
     Ok(password.to_string())
+}
+
+/// A found key's value from standard input: at most 4 KiB read, surrounding whitespace
+/// dropped. Never echoed: a terminal is refused (it would show the key as it is pasted,
+/// and keep it in the scrollback), so the key comes from a file or a pipe.
+fn read_found_key() -> Result<String, CliError> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(CliError::usage(
+            "standard input is a terminal, which would show the key as you paste it: pipe the key in: keyward admin revoke-token --stdin < file",
+        ));
+    }
+    let mut text = String::new();
+    stdin
+        .by_ref()
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::usage(format!("cannot read the key from standard input: {e}")))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(CliError::usage(
+            "standard input is empty: pipe the key's value into this command (keyward admin revoke-token --stdin < file)",
+        ));
+    }
+    Ok(key.to_string())
 }
 
 fn confirm(prompt: &str, expected: &str) -> Result<(), CliError> {

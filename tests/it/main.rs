@@ -14,6 +14,7 @@ mod dashboard;
 mod foundation;
 mod graphql;
 mod invitation_creators;
+mod key_leaks;
 mod key_role_recheck;
 mod password_hashing;
 

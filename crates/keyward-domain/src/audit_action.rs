@@ -53,6 +53,7 @@ audit_actions! {
     KeyPolicyChanged => "tenant.key_policy_changed", "Key policy changed";
     AllowedIpsChanged => "api_key.allowed_ips_changed", "Key's allowed addresses changed";
     RefusedIp => "api_key.refused_ip", "Key refused from an address";
+    ApiKeyLeaked => "api_key.leaked", "API key found leaked and revoked";
     ServiceAccountCreated => "service_account.created", "Service account created";
     ServiceAccountRenamed => "service_account.renamed", "Service account renamed";
     ServiceAccountRemoved => "service_account.removed", "Service account removed";

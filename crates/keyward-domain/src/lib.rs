@@ -9,6 +9,7 @@ pub mod cli_error;
 pub mod clock;
 pub mod ids;
 pub mod key_policy;
+pub mod leak;
 pub mod names;
 pub mod quotas;
 pub mod role;
@@ -21,6 +22,7 @@ pub use cli_error::CliError;
 pub use clock::Clock;
 pub use ids::{new_id, AccountId, AgentId, ApiKeyId, AuditEventId, InvitationId, TenantId};
 pub use key_policy::KeyPolicy;
+pub use leak::{LeakLocation, LeakSource};
 pub use names::{
     Email, ExpiresAt, InvitationNote, KeyName, Password, PersonName, TenantName, TenantSlug,
 };

@@ -56,9 +56,115 @@ impl Drop for Running {
     }
 }
 
+/// A rate in items per minute with a burst of as many (a token bucket), per instance:
+/// the GitLab Token Revocation API takes at most `per_minute` reported keys a minute
+/// from each of its tokens (`PerToken`, `web::handlers::secret_scanning`).
+pub struct PerMinute {
+    per_minute: f64,
+    state: Mutex<(f64, std::time::Instant)>,
+}
+
+impl PerMinute {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: f64::from(per_minute),
+            state: Mutex::new((f64::from(per_minute), std::time::Instant::now())),
+        }
+    }
+
+    /// Takes `n` items now, or says how long to wait until there would be room (and takes
+    /// nothing). More than a minute's worth is never granted.
+    pub fn take(&self, n: usize) -> Result<(), std::time::Duration> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let (available, since) = *state;
+        let refilled = (available
+            + now.duration_since(since).as_secs_f64() * self.per_minute / 60.0)
+            .min(self.per_minute);
+        let wanted = n as f64;
+        if wanted <= refilled {
+            *state = (refilled - wanted, now);
+            return Ok(());
+        }
+        *state = (refilled, now);
+        let missing = (wanted.min(self.per_minute) - refilled).max(0.0);
+        Err(std::time::Duration::from_secs_f64(
+            (missing * 60.0 / self.per_minute).max(1.0),
+        ))
+    }
+}
+
+impl Default for PerMinute {
+    fn default() -> Self {
+        Self::new(REPORTED_KEYS_PER_MINUTE)
+    }
+}
+
+/// Keys the GitLab Token Revocation API takes per minute from one of its tokens on one
+/// instance.
+pub const REPORTED_KEYS_PER_MINUTE: u32 = 1000;
+
+/// A `PerMinute` rate for each revocation API token (keyed by the token's digest), so
+/// that a CI holding one token cannot use up GitLab's. Only tokens that matched a
+/// configured one get a rate, so there are at most as many as are configured.
+pub struct PerToken {
+    per_minute: u32,
+    rates: Mutex<HashMap<[u8; 32], Arc<PerMinute>>>,
+}
+
+impl PerToken {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            rates: Mutex::default(),
+        }
+    }
+
+    /// `PerMinute::take` on the rate of the token whose digest is `token`.
+    pub fn take(&self, token: &[u8; 32], n: usize) -> Result<(), std::time::Duration> {
+        let rate = {
+            let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(
+                rates
+                    .entry(*token)
+                    .or_insert_with(|| Arc::new(PerMinute::new(self.per_minute))),
+            )
+        };
+        rate.take(n)
+    }
+}
+
+impl Default for PerToken {
+    fn default() -> Self {
+        Self::new(REPORTED_KEYS_PER_MINUTE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_grants_its_burst_then_says_how_long_to_wait() {
+        let rate = PerMinute::new(10);
+        assert!(rate.take(6).is_ok());
+        assert!(rate.take(4).is_ok());
+        let wait = rate.take(3).unwrap_err();
+        assert!(wait >= std::time::Duration::from_secs(1), "{wait:?}");
+        assert!(
+            rate.take(11).is_err(),
+            "more than a minute's worth is never granted"
+        );
+    }
+
+    #[test]
+    fn each_token_has_its_own_rate() {
+        let rates = PerToken::new(10);
+        let (a, b) = ([1; 32], [2; 32]);
+        assert!(rates.take(&a, 10).is_ok());
+        assert!(rates.take(&a, 1).is_err());
+        assert!(rates.take(&b, 10).is_ok(), "b is not held back by a");
+    }
 
     #[test]
     fn a_third_request_of_a_key_waits_for_a_place_and_others_do_not() {

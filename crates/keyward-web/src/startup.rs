@@ -54,6 +54,7 @@ impl Application {
             settings: Arc::new(settings),
             client_sightings: Default::default(),
             graphql_running: Default::default(),
+            reported_keys: Default::default(),
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
             two_factor_keys,
         };

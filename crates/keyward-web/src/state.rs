@@ -20,6 +20,9 @@ pub struct AppState {
     pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
     /// GraphQL requests running per key on this instance (at most two each).
     pub graphql_running: Arc<crate::request_budget::RunningPerKey>,
+    /// Keys the GitLab Token Revocation API may still take this minute on this instance,
+    /// per token.
+    pub reported_keys: Arc<crate::request_budget::PerToken>,
     /// Signs and checks the browsers' device cookies (`web::device_cookie`).
     pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
     /// Seals two-factor secrets and digests recovery codes (`services::two_factor`).

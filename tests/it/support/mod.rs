@@ -217,6 +217,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         quotas: Default::default(),
         audit_retention_days: None,
         metrics_token: None,
+        revocation_api_tokens: None,
         shutdown_timeout: std::time::Duration::from_secs(5),
         mail: None,
         outbox: Default::default(),

@@ -27,6 +27,12 @@ pub struct SettingsArgs {
     /// Refused: a token on the command line shows in `ps` (use --metrics-token-file)
     #[arg(long, hide = true, value_name = "TOKEN")]
     pub metrics_token: Option<String>,
+    /// A file holding the tokens accepted by Keyward's Token Revocation API
+    /// (`/api/secret-scanning/gitlab/v1/…`), one a line: a self-managed GitLab's and one
+    /// per CI job, each with its own rate budget; or set KEYWARD_REVOCATION_API_TOKEN
+    /// [default: off]
+    #[arg(long, env = "KEYWARD_REVOCATION_API_TOKEN_FILE", value_name = "PATH")]
+    pub revocation_api_token_file: Option<PathBuf>,
     /// Seconds a stopping server (SIGTERM) gives in-flight requests before closing them
     /// [default: 20]
     #[arg(long, env = "KEYWARD_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]

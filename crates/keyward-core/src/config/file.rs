@@ -17,6 +17,7 @@ pub(super) struct FileSettings {
     pub(super) session_secret: Option<String>,
     pub(super) previous_session_secret: Option<String>,
     pub(super) metrics_token: Option<String>,
+    pub(super) revocation_api_token: Option<String>,
     pub(super) shutdown_timeout: Option<u64>,
     pub(super) smtp_url: Option<String>,
     pub(super) mail_from: Option<String>,

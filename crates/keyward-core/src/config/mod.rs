@@ -10,7 +10,10 @@ mod secrets;
 
 pub use args::{DatabaseArgs, LimitArgs, OutboxArgs, SettingsArgs};
 pub use mail::{MailSettings, OutboxTiming, SmtpPassword, SmtpSecurity, SmtpUrl};
-pub use secrets::{MetricsToken, SessionSecret};
+pub use secrets::{
+    MetricsToken, RevocationApiTokens, SessionSecret, MAX_REVOCATION_API_TOKENS,
+    MIN_REVOCATION_API_TOKEN_CHARS,
+};
 
 use crate::db::{Backend, DatabaseUrl};
 use crate::domain::Quotas;
@@ -81,6 +84,9 @@ pub struct Settings {
     pub audit_retention_days: Option<i64>,
     /// `None` leaves `GET /metrics` off (404).
     pub metrics_token: Option<MetricsToken>,
+    /// `None` leaves GitLab's Token Revocation API off (404, `docs/SECRET-SCANNING.md`);
+    /// else the tokens it accepts (GitLab's, and one per CI job).
+    pub revocation_api_tokens: Option<RevocationApiTokens>,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: std::time::Duration,
     /// `None`: mail is off (no `--smtp-url`).
@@ -146,6 +152,7 @@ impl Settings {
             None => None,
         };
         let metrics_token = resolve_metrics_token(args, file.metrics_token)?;
+        let revocation_api_tokens = resolve_revocation_api_tokens(args, file.revocation_api_token)?;
         let shutdown_timeout = std::time::Duration::from_secs(
             args.shutdown_timeout
                 .or(file.shutdown_timeout)
@@ -170,6 +177,7 @@ impl Settings {
             quotas,
             audit_retention_days,
             metrics_token,
+            revocation_api_tokens,
             shutdown_timeout,
             mail,
             outbox,
@@ -298,6 +306,32 @@ fn resolve_metrics_token(
             (None, from_env) => from_env.or(from_config_file),
         };
     text.map(|t| MetricsToken::parse(&t)).transpose()
+}
+
+/// The revocation API tokens (one a line) from `--revocation-api-token-file` /
+/// KEYWARD_REVOCATION_API_TOKEN_FILE, the KEYWARD_REVOCATION_API_TOKEN variable or the
+/// config file, in that order; never from a flag's value.
+fn resolve_revocation_api_tokens(
+    args: &SettingsArgs,
+    from_config_file: Option<String>,
+) -> Result<Option<RevocationApiTokens>, String> {
+    let from_env = std::env::var("KEYWARD_REVOCATION_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let text = match (&args.revocation_api_token_file, from_env) {
+        (Some(_), Some(_)) => return Err(
+            "both KEYWARD_REVOCATION_API_TOKEN and a revocation API token file are set: keep one"
+                .into(),
+        ),
+        (Some(path), None) => Some(std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read the revocation API token file {}: {e}",
+                path.display()
+            )
+        })?),
+        (None, from_env) => from_env.or(from_config_file),
+    };
+    text.map(|t| RevocationApiTokens::parse(&t)).transpose()
 }
 
 #[cfg(test)]

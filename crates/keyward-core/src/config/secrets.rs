@@ -71,6 +71,96 @@ impl MetricsToken {
     }
 }
 
+/// The pre-shared tokens the Token Revocation API (`/api/secret-scanning/gitlab/v1/…`)
+/// accepts as the whole `Authorization` header: one for a self-managed GitLab, one for
+/// each CI job that posts findings, so that each has its own rate budget and can be
+/// replaced alone. Given one per line (blank lines and `#` comments skipped). Only their
+/// SHA-256 digests are kept; `Debug` shows how many there are.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RevocationApiTokens(Vec<[u8; 32]>);
+
+/// The shortest revocation API token accepted: 32 characters (`openssl rand -hex 32`
+/// makes 64), so guessing it is hopeless whatever the rate.
+pub const MIN_REVOCATION_API_TOKEN_CHARS: usize = 32;
+
+/// The most revocation API tokens accepted (each has its own rate budget).
+pub const MAX_REVOCATION_API_TOKENS: usize = 100;
+
+impl std::fmt::Debug for RevocationApiTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RevocationApiTokens({} <redacted>)", self.0.len())
+    }
+}
+
+impl RevocationApiTokens {
+    /// One token a line; the error names the line, never its text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use sha2::{Digest, Sha256};
+        let mut digests: Vec<[u8; 32]> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let token = line.trim();
+            if token.is_empty() || token.starts_with('#') {
+                continue;
+            }
+            if token.chars().count() < MIN_REVOCATION_API_TOKEN_CHARS
+                || !token.chars().all(|c| c.is_ascii_graphic())
+            {
+                return Err(format!(
+                    "the revocation API token on line {} must be at least {MIN_REVOCATION_API_TOKEN_CHARS} printable ASCII characters without spaces (one token a line; generate one with `openssl rand -hex 32`)",
+                    n + 1
+                ));
+            }
+            let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            if digests.contains(&digest) {
+                return Err(format!(
+                    "the revocation API token on line {} repeats an earlier one: give GitLab and each CI a token of its own",
+                    n + 1
+                ));
+            }
+            digests.push(digest);
+        }
+        if digests.is_empty() {
+            return Err(
+                "the revocation API tokens hold no token: one a line (generate one with `openssl rand -hex 32`)".into(),
+            );
+        }
+        if digests.len() > MAX_REVOCATION_API_TOKENS {
+            return Err(format!(
+                "{} revocation API tokens given; at most {MAX_REVOCATION_API_TOKENS} are accepted",
+                digests.len()
+            ));
+        }
+        Ok(Self(digests))
+    }
+
+    /// The SHA-256 digests of the tokens, in the order given.
+    pub fn digests(&self) -> &[[u8; 32]] {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod revocation_token_tests {
+    use super::*;
+
+    #[test]
+    fn several_tokens_one_a_line_each_long_enough_and_none_repeated() {
+        let (a, b) = ("a".repeat(32), "b".repeat(40));
+        let tokens = RevocationApiTokens::parse(&format!("# GitLab\n{a}\n\n  {b}  \n")).unwrap();
+        assert_eq!(tokens.digests().len(), 2);
+        assert_eq!(format!("{tokens:?}"), "RevocationApiTokens(2 <redacted>)");
+        let short = RevocationApiTokens::parse(&format!("{a}\nshort-token")).unwrap_err();
+        assert!(
+            short.contains("line 2") && short.contains("at least 32"),
+            "{short}"
+        );
+        assert!(!short.contains("short-token"));
+        let twice = RevocationApiTokens::parse(&format!("{a}\n{a}")).unwrap_err();
+        assert!(twice.contains("repeats"), "{twice}");
+        assert!(RevocationApiTokens::parse("\n# none\n").is_err());
+    }
+}
+
 pub(super) fn secret_file_beside(db_path: &Path) -> Result<SessionSecret, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -21,15 +21,23 @@ use std::time::{Duration, Instant};
 pub enum MailKind {
     Invitation,
     PasswordReset,
+    /// A key was found leaked and revoked (`services::key_leaks`): to its owner, or to
+    /// the tenant's admins for a service account's key.
+    KeyLeaked,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 2] = [MailKind::Invitation, MailKind::PasswordReset];
+    pub const ALL: [MailKind; 3] = [
+        MailKind::Invitation,
+        MailKind::PasswordReset,
+        MailKind::KeyLeaked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Invitation => "mail.invitation",
             MailKind::PasswordReset => "mail.password_reset",
+            MailKind::KeyLeaked => "mail.api_key_leaked",
         }
     }
 
@@ -41,6 +49,7 @@ impl MailKind {
         match self {
             MailKind::Invitation => "You are invited to join a team on Keyward",
             MailKind::PasswordReset => "Reset your Keyward password",
+            MailKind::KeyLeaked => "A Keyward API key was found leaked and has been revoked",
         }
     }
 }
@@ -151,6 +160,43 @@ pub fn invitation_body(mail: &InvitationMail<'_>) -> String {
         role = mail.role,
         expires = mail.expires,
         link = mail.link,
+    )
+}
+
+/// What a leaked-key mail says. It names the key by its name and display hint (prefix
+/// and last four characters), never its value.
+pub struct LeakedKeyMail<'a> {
+    pub key_name: &'a str,
+    pub display_hint: &'a str,
+    /// `Some(name)` for a service account's key (the mail goes to the tenant's admins).
+    pub service_account: Option<&'a str>,
+    pub tenant_name: &'a str,
+    pub location: &'a str,
+    pub found_by: &'a str,
+    pub at: &'a str,
+}
+
+/// The plain-text body of a leaked-key mail.
+pub fn leaked_key_body(mail: &LeakedKeyMail<'_>) -> String {
+    let whose = match mail.service_account {
+        Some(name) => format!("of the service account {}", quoted(name)),
+        None => "of yours".to_string(),
+    };
+    format!(
+        "Hello,\n\n\
+         The API key {key} ({hint}) {whose} in the team {tenant} on Keyward was found where others could read it:\n\n\
+         {location}\n\n\
+         It was reported by {found_by} at {at}, and Keyward revoked it at once: it no longer works.\n\n\
+         What to do now:\n\
+         - make a new key for whatever used this one;\n\
+         - remove the old value from where it was found, and from that place's history;\n\
+         - look at the team's audit log for what was done with the key, and at the keys and service accounts made through it, which still work.\n",
+        key = quoted(mail.key_name),
+        hint = mail.display_hint,
+        tenant = quoted(mail.tenant_name),
+        location = quoted(mail.location),
+        found_by = mail.found_by,
+        at = mail.at,
     )
 }
 

@@ -9,7 +9,7 @@
 //! 1. permissions
 //! 2. audit, outbox, sessions
 //! 3. api_keys, key_policy, sign_in
-//! 4. ip_allow, key_rotation, members, service_accounts, tenants, two_factor
+//! 4. ip_allow, key_leaks, key_rotation, members, service_accounts, tenants, two_factor
 //! 5. accounts, auth, key_lists, key_revocation, recovery
 //! 6. agents, invitations, key_expiry, setup
 //! 7. housekeeping, password_checks, team_lists
@@ -28,6 +28,7 @@ pub mod key_clients;
 pub mod key_expiry;
 
 pub mod ip_allow;
+pub mod key_leaks;
 pub mod key_lists;
 pub mod key_policy;
 pub mod key_revocation;

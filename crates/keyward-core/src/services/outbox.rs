@@ -19,7 +19,8 @@
 //!   unsent for a day is given up by housekeeping. Logs name rows by id and kind, with the
 //!   server's words for a failure (addresses removed): never a body, a link or an address.
 //! - **Bounded.** Each tenant may queue `max_mails_per_tenant_per_day` mails, and
-//!   `MAILS_PER_ADDRESS_PER_DAY` to one address; rows sent, given up or cancelled are
+//!   `MAILS_PER_ADDRESS_PER_DAY` to one address (leaked-key mails apart, bounded by
+//!   `key_leaks`); rows sent, given up or cancelled are
 //!   deleted by housekeeping after `KEPT_FOR`.
 
 use crate::config::OutboxTiming;
@@ -99,7 +100,10 @@ pub const QUOTA_WINDOW: Duration = Duration::days(1);
 pub const MAILS_PER_ADDRESS_PER_DAY: i64 = 3;
 
 /// Messages a tenant had queued in the last day (sent, failed, cancelled or waiting), and
-/// of those, to `recipient`.
+/// of those, to `recipient`: what the daily mail quotas count. Leaked-key mails are not
+/// counted (nor held back by them): they have their own bounds
+/// (`key_leaks::LEAK_MAILS_PER_TENANT_PER_DAY`, one an hour per address), so that a
+/// burst of revoked keys does not stop a tenant's invitations for a day.
 pub fn queued_in_the_last_day(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -107,10 +111,29 @@ pub fn queued_in_the_last_day(
     recipient: &str,
 ) -> Result<(i64, i64), AppError> {
     let since = now - QUOTA_WINDOW;
+    let counted = rows::Kinds::AllBut(MailKind::KeyLeaked.as_str());
     Ok((
-        OutboxRow::count_of_tenant_since(conn, tenant_id, since, None)?,
-        OutboxRow::count_of_tenant_since(conn, tenant_id, since, Some(recipient))?,
+        OutboxRow::count_of_tenant_since(conn, tenant_id, since, None, counted)?,
+        OutboxRow::count_of_tenant_since(conn, tenant_id, since, Some(recipient), counted)?,
     ))
+}
+
+/// Messages of `kind` a tenant had queued since `since`, and of those, to `recipient`
+/// when given (whatever became of them).
+pub fn queued_of_kind_since(
+    conn: &mut DbConnection,
+    since: PrimitiveDateTime,
+    tenant_id: &str,
+    kind: MailKind,
+    recipient: Option<&str>,
+) -> Result<i64, AppError> {
+    Ok(OutboxRow::count_of_tenant_since(
+        conn,
+        tenant_id,
+        since,
+        recipient,
+        rows::Kinds::Only(kind.as_str()),
+    )?)
 }
 
 /// A row this worker holds until its lease ends.

@@ -31,6 +31,8 @@ pub enum Permission {
     ReadAuditLog,
     /// Set the tenant's key policy (max lifetime, expiry required): admins.
     ManageKeyPolicy,
+    /// Revoke a key of the tenant by its value, found leaked (Team › Security): admins.
+    RevokeFoundKeys,
 }
 
 impl Permission {
@@ -43,6 +45,7 @@ impl Permission {
             Permission::ManagePeople => "managing members and invitations",
             Permission::ReadAuditLog => "reading the audit log",
             Permission::ManageKeyPolicy => "setting the tenant's key policy",
+            Permission::RevokeFoundKeys => "revoking a found key",
         }
     }
 

@@ -3,13 +3,13 @@
 //! without a counterpart fails it (DESIGN §5).
 
 use crate::web::handlers::team::{
-    audit_log, invitations, join, members, service_account_key_allowed_ips,
+    audit_log, invitations, join, members, security, service_account_key_allowed_ips,
     service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
     settings, team_two_factor,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, recovery,
-    setup, sign_in, team, tenant, two_factor, user_api_keys,
+    secret_scanning, setup, sign_in, team, tenant, two_factor, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -53,6 +53,10 @@ const TENANT_SWITCH: &str =
     "tenant switch: a browser-session preference; a key serves exactly one tenant";
 const JOIN: &str =
     "invitation accept: a signed-in person joins with a one-time link; keys serve one tenant and cannot join others";
+const SECRET_SCANNING: &str =
+    "GitLab's Token Revocation API: a self-managed GitLab reports keys it found, with a pre-shared token; it is not a Keyward key's caller";
+const FOUND_KEY: &str =
+    "revoking a found key by its value: incident response on the dashboard; machines report found keys to the revocation API, and a key's holder revokes it with delete_api_key";
 const JOIN_NEW_ACCOUNT: &str =
     "invitation accept with a new account: a person signs up and joins in the browser";
 
@@ -81,6 +85,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/readyz"                                                           => health::readyz,                                    Read),
         route!(GET  "/metrics"                                                          => metrics::metrics,                                  Read),
         route!(GET  "/api/whoami"                                                       => api::whoami,                                       Read),
+        route!(GET  "/api/secret-scanning/gitlab/v1/revocable_token_types"              => secret_scanning::revocable_token_types,            Read),
+        route!(POST "/api/secret-scanning/gitlab/v1/revoke_tokens"                      => secret_scanning::revoke_tokens,                    Exempt(SECRET_SCANNING)),
         // ---- the dashboard (issue 4) ----
         route!(GET  "/"                                                                 => sign_in::home,                                     Read),
         route!(GET  "/static/{path:.*}"                                                 => assets::asset,                                     Read),
@@ -142,6 +148,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/t/{slug}/team/settings"                                           => settings::show,                                    Read),
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
         route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
+        route!(GET  "/t/{slug}/team/security"                                           => security::show,                                    Read),
+        route!(POST "/t/{slug}/team/security/revoke-key"                                => security::revoke_found_key,                        Exempt(FOUND_KEY)),
         route!(GET  "/t/{slug}/team/audit-log"                                          => audit_log::page,                                   Read),
         route!(GET  "/t/{slug}/join/{token}"                                            => join::page,                                        Read),
         route!(POST "/t/{slug}/join/{token}"                                            => join::accept,                                      Exempt(JOIN)),

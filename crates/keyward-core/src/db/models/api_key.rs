@@ -74,6 +74,16 @@ impl ApiKey {
             .optional()
     }
 
+    /// The key whose token has this digest, by the unique index the authentication
+    /// pipeline reads (a leaked key's value turned into its key, `services::key_leaks`).
+    pub fn find_by_digest(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<ApiKey>> {
+        api_keys::table
+            .filter(api_keys::token_digest.eq(digest))
+            .select(ApiKey::as_select())
+            .first(conn)
+            .optional()
+    }
+
     /// The one indexed query of the authentication pipeline: key, owner and the owner's
     /// membership in the key's tenant, by digest.
     ///

@@ -118,6 +118,27 @@ impl Membership {
             .get_result(conn)
     }
 
+    /// The addresses of the people (not service accounts) who hold ADMIN in a tenant,
+    /// at most `limit`, oldest memberships first.
+    pub fn human_admin_emails(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        Ok(memberships::table
+            .inner_join(accounts::table)
+            .filter(memberships::tenant_id.eq(tenant_id))
+            .filter(memberships::role.eq(Role::Admin.as_str()))
+            .filter(accounts::account_type.eq(AccountKind::User.as_str()))
+            .order((accounts::created_at.asc(), accounts::id.asc()))
+            .select(accounts::email)
+            .limit(limit)
+            .load::<Option<String>>(conn)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
     pub fn delete_all_of_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<usize> {
         diesel::delete(memberships::table.filter(memberships::tenant_id.eq(tenant_id)))
             .execute(conn)

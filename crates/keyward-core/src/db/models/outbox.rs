@@ -15,6 +15,13 @@ pub const FAILED: &str = "failed";
 /// the day's mail quotas, and deleted with the rest after a week.
 pub const CANCELLED: &str = "cancelled";
 
+/// Which kinds of rows a count takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Kinds<'a> {
+    Only(&'a str),
+    AllBut(&'a str),
+}
+
 /// One message to deliver. `payload` may carry a secret link: it is emptied once the row
 /// is sent or given up. No `Debug` of the payload.
 #[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -222,13 +229,14 @@ impl OutboxRow {
         .execute(conn)
     }
 
-    /// How many rows of a tenant were written since `since` (whatever became of them),
-    /// and of those, how many to `recipient`.
+    /// How many rows of a tenant of `kinds` were written since `since` (whatever became of
+    /// them), and of those, how many to `recipient`.
     pub fn count_of_tenant_since(
         conn: &mut DbConnection,
         tenant_id: &str,
         since: PrimitiveDateTime,
         recipient: Option<&str>,
+        kinds: Kinds<'_>,
     ) -> QueryResult<i64> {
         let mut query = outbox::table
             .filter(outbox::tenant_id.eq(tenant_id))
@@ -237,6 +245,10 @@ impl OutboxRow {
         if let Some(to) = recipient {
             query = query.filter(outbox::recipient.eq(to));
         }
+        query = match kinds {
+            Kinds::Only(kind) => query.filter(outbox::kind.eq(kind)),
+            Kinds::AllBut(kind) => query.filter(outbox::kind.ne(kind)),
+        };
         query.count().get_result(conn)
     }
 

@@ -111,29 +111,39 @@ pub async fn execute(
     json_response(StatusCode::OK, &response)
 }
 
-fn too_large() -> AppError {
+fn too_large(max: usize) -> AppError {
     AppError::PayloadTooLarge(format!(
         "the request body is larger than {} KiB",
-        MAX_BODY_BYTES / 1024
+        max / 1024
     ))
 }
 
 /// Reads the body up to `MAX_BODY_BYTES`, refusing early when Content-Length says more.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, AppError> {
+async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Vec<u8>, AppError> {
+    read_body_within(req, payload, MAX_BODY_BYTES).await
+}
+
+/// Reads the body up to `max` bytes (413 beyond), refusing early when Content-Length
+/// says more.
+pub(crate) async fn read_body_within(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    max: usize,
+) -> Result<Vec<u8>, AppError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES));
+    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(max));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|_| AppError::invalid("body", "the request body could not be read"))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
+        if body.len() + chunk.len() > max {
+            return Err(too_large(max));
         }
         body.extend_from_slice(&chunk);
     }

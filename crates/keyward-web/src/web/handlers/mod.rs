@@ -14,6 +14,7 @@ pub mod list_page;
 pub mod metrics;
 pub mod password;
 pub mod recovery;
+pub mod secret_scanning;
 pub mod setup;
 pub mod sign_in;
 pub mod team;

@@ -85,6 +85,7 @@ pub struct TeamLinks {
     pub members: String,
     pub audit_log: String,
     pub settings: String,
+    pub security: String,
 }
 
 impl TeamLinks {
@@ -94,6 +95,7 @@ impl TeamLinks {
             members: format!("/t/{slug}/team/members"),
             audit_log: format!("/t/{slug}/team/audit-log"),
             settings: format!("/t/{slug}/team/settings"),
+            security: format!("/t/{slug}/team/security"),
         }
     }
 }

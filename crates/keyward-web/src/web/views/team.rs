@@ -257,3 +257,13 @@ pub struct AuditLogPage {
     pub to: String,
     pub frame: ListFrame,
 }
+
+/// Team › Security (issue 29): an admin pastes a key found where others can read it, and
+/// it is revoked if it serves this tenant. The form never shows a pasted value again.
+#[derive(Template)]
+#[template(path = "pages/team_security.html")]
+pub struct TeamSecurityPage {
+    pub layout: Layout,
+    pub team: TeamTenant,
+    pub errors: FieldErrors,
+}

@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod invitations;
 pub mod join;
 pub mod members;
+pub mod security;
 pub mod service_account_key_allowed_ips;
 pub mod service_account_key_rotation;
 pub mod service_account_keys;
@@ -46,7 +47,7 @@ pub async fn current(
     let page = page.into_inner();
     if !matches!(
         page.as_str(),
-        "service-accounts" | "members" | "audit-log" | "settings"
+        "service-accounts" | "members" | "audit-log" | "settings" | "security"
     ) {
         return Err(AppError::not_found("no such team page").into());
     }
