@@ -14,6 +14,7 @@ backend_tests!(
     the_delete_dialog_offers_to_revoke_what_a_key_made,
     the_service_account_dialog_offers_the_role_and_refuses_a_taken_name,
     a_service_accounts_key_is_rotated_from_its_page,
+    a_service_accounts_role_is_changed_on_its_page_by_admins_only,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -299,4 +300,82 @@ async fn a_service_accounts_key_is_rotated_from_its_page(backend: Backend) {
         !page.contains(&rotate_url),
         "the old key is not rotated again"
     );
+}
+
+async fn a_service_accounts_role_is_changed_on_its_page_by_admins_only(backend: Backend) {
+    let (app, tenant, admin_id) = app_with_admin(backend).await;
+    let sa = app.create_service_account(&tenant, "deployer").await.id;
+    let (_, sa_key) = app.create_key(&sa, &tenant, None).await;
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    // The create dialog says beside the selector what each role lets the keys do.
+    let dialog = b
+        .get_hx("/t/acme/team/service-accounts/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dialog.contains("aria-describedby=\"service-account-role-help\"")
+            && dialog.contains("id=\"service-account-role-help\"")
+            && dialog.contains("<strong>Read-only user</strong>"),
+        "{dialog}"
+    );
+    let page_url = format!("/t/acme/team/service-accounts/{sa}");
+    let page = b.get(&page_url).await.text().await.unwrap();
+    assert!(
+        page.contains("id=\"service-account-role-select\"")
+            && page.contains("<option value=\"ADMIN\" selected>"),
+        "a role selector with the current role: {page}"
+    );
+    let role_url = format!("{page_url}/role");
+    let bad = b
+        .post(&role_url, &[("csrf_token", &csrf), ("role", "OWNER")])
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let no_csrf = b.post(&role_url, &[("role", "USER")]).await;
+    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
+    let changed = b
+        .post(
+            &role_url,
+            &[("csrf_token", &csrf), ("role", "READ_ONLY_USER")],
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&changed), page_url);
+    let page = b.get(&page_url).await.text().await.unwrap();
+    assert!(
+        page.contains("<option value=\"READ_ONLY_USER\" selected>")
+            && page.contains("now has the role Read-only user"),
+        "{page}"
+    );
+    // Its keys act with it, and the change is audited by the members' service.
+    let info = app
+        .graphql(Some(&sa_key), "{ auth_info { role } }", Value::Null, &[])
+        .await;
+    assert_eq!(info["data"]["auth_info"]["role"], "READ_ONLY_USER");
+    let log = b.get("/t/acme/team/audit-log").await.text().await.unwrap();
+    assert!(log.contains("deployer: Admin → Read-only user"), "{log}");
+    // A person's id is not a service account here.
+    let person = b
+        .post(
+            &format!("/t/acme/team/service-accounts/{admin_id}/role"),
+            &[("csrf_token", &csrf), ("role", "USER")],
+        )
+        .await;
+    assert_eq!(person.status(), StatusCode::NOT_FOUND);
+
+    // A plain user sees no selector and is refused.
+    app.create_person("user@example.com", &tenant, Role::User)
+        .await;
+    let u = Browser::new(&app);
+    let csrf = u.sign_in("user@example.com").await;
+    let refused = u
+        .post(&role_url, &[("csrf_token", &csrf), ("role", "ADMIN")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let info = app
+        .graphql(Some(&sa_key), "{ auth_info { role } }", Value::Null, &[])
+        .await;
+    assert_eq!(info["data"]["auth_info"]["role"], "READ_ONLY_USER");
 }

@@ -323,14 +323,34 @@ async fn the_last_human_admin_can_be_neither_demoted_nor_removed_from_the_page(b
     let t = team(backend).await;
     let b = Browser::new(&t.app);
     let csrf = b.sign_in(ADMIN).await;
+    // The page offers no other role for the last admin and says why, in place (issue 31
+    // point 3); the other rows keep their selector.
+    let page = b.get("/t/acme/team/members").await.text().await.unwrap();
+    let start = page.find(&format!("id=\"member-{}\"", t.admin)).unwrap();
+    let row = &page[start..start + page[start..].find("</tr>").unwrap()];
+    assert!(!row.contains("name=\"role\""), "no role selector: {row}");
+    assert!(
+        row.contains("data-last-admin-note")
+            && row.contains("make someone else an admin before changing this role"),
+        "{row}"
+    );
+    let start = page.find(&format!("id=\"member-{}\"", t.user)).unwrap();
+    let row = &page[start..start + page[start..].find("</tr>").unwrap()];
+    assert!(row.contains("name=\"role\""), "{row}");
+    // A stale page's demotion comes back to the members page with the reason.
     let demote = b
         .post(
             &format!("/t/acme/team/members/{}/role", t.admin),
             &[("csrf_token", &csrf), ("role", "USER")],
         )
         .await;
-    assert_eq!(demote.status(), StatusCode::CONFLICT);
-    assert!(demote.text().await.unwrap().contains("last human admin"));
+    assert_eq!(demote.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&demote), "/t/acme/team/members");
+    let back = b.get("/t/acme/team/members").await.text().await.unwrap();
+    assert!(
+        back.contains("The role did not change: the last human admin of a tenant cannot be demoted; make someone else an admin first."),
+        "{back}"
+    );
     let remove = b
         .post(
             &format!("/t/acme/team/members/{}/remove", t.admin),

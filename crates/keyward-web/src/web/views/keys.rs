@@ -25,7 +25,8 @@ pub struct KeyRow {
     pub read_only: bool,
     /// "Rotating — stops at …": the key was rotated and works until then.
     pub rotating_until: Option<String>,
-    /// Not expired, and expires within 7 days.
+    /// Expiring soon, by the one rule (`key_expiry::WARN_DAYS`); a rotating key shows
+    /// its "Rotating" badge instead.
     pub expiring_soon: bool,
     /// Where the rotate icon leads (`None` for a key that is expired or already rotating).
     pub rotate_url: Option<String>,
@@ -38,7 +39,7 @@ pub struct KeyRow {
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
     /// The clients seen using it (see `KeyRow::with_clients`).
-    pub clients: Vec<String>,
+    pub clients: Vec<super::ClientLine>,
 }
 
 impl KeyRow {
