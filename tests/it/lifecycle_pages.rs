@@ -109,7 +109,10 @@ async fn keys_are_created_read_only_and_rotated_from_the_key_list(backend: Backe
     assert!(html.contains("id=\"new-api-key\""), "{html}");
     assert!(html.contains("The old key stops working at"), "{html}");
     let list = b.get("/user/api-keys").await.text().await.unwrap();
-    assert!(list.contains("Rotating — stops at"), "{list}");
+    assert!(
+        list.contains(">Rotating</mark>") && list.contains("stops working at"),
+        "{list}"
+    );
     assert!(
         !list.contains(&rotate_url),
         "a rotating key is not rotated again"

@@ -1,6 +1,6 @@
 //! User › API Keys and User › Password, and the key rows a service account's page shares.
 
-use super::{date, date_time, expiry, relative, FieldErrors, Layout, TenantOption};
+use super::{date, date_time, expiry, expiry_day, relative, FieldErrors, Layout, TenantOption};
 use crate::db::models::api_key::ApiKeyListing;
 use crate::web::handlers::key_list::KeyListView;
 use askama::Template;
@@ -19,6 +19,9 @@ pub struct KeyRow {
     pub expired: bool,
     /// "Never", or the date plus "in N days".
     pub expires: String,
+    /// `expires` in its two parts, each kept on one line: the date, and "(in N days)".
+    pub expires_when: String,
+    pub expires_in: String,
     /// No expiry: the list warns, as GitHub's does.
     pub never_expires: bool,
     pub last_used: String,
@@ -66,6 +69,11 @@ impl KeyRow {
             expired: key.is_expired(now),
             never_expires: key.expires_at.is_none(),
             expires: expiry(key.expires_at, now),
+            expires_when: key.expires_at.map(|at| expiry_day(at)).unwrap_or_default(),
+            expires_in: key
+                .expires_at
+                .map(|at| format!("({})", relative(at, now)))
+                .unwrap_or_default(),
             last_used: match key.last_used_at {
                 None => "Never".into(),
                 Some(at) => relative(at, now),
