@@ -15,6 +15,7 @@ backend_tests!(
     the_service_account_dialog_offers_the_role_and_refuses_a_taken_name,
     a_service_accounts_key_is_rotated_from_its_page,
     a_service_accounts_role_is_changed_on_its_page_by_admins_only,
+    a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -381,4 +382,75 @@ async fn a_service_accounts_role_is_changed_on_its_page_by_admins_only(backend: 
         .graphql(Some(&sa_key), "{ auth_info { role } }", Value::Null, &[])
         .await;
     assert_eq!(info["data"]["auth_info"]["role"], "READ_ONLY_USER");
+}
+
+async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let set = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
+            json!({ "i": { "max_key_lifetime_days": 14 } }),
+            &[],
+        )
+        .await;
+    assert!(set["errors"].is_null(), "{set}");
+    let b = Browser::new(&app);
+    b.sign_in(ADMIN).await;
+    let form = b.get("/user/api-keys/new").await.text().await.unwrap();
+    let today = app.clock.now().date();
+    let last = today + time::Duration::days(14);
+    assert!(
+        form.contains("<option value=\"14\""),
+        "a 14-day preset: {form}"
+    );
+    assert!(
+        form.contains(&format!("max=\"{last}\"")),
+        "the picker stops at the last allowed day: {form}"
+    );
+    let (csrf, nonce) = b.open_create_form().await;
+    let too_late = (last + time::Duration::days(1)).to_string();
+    let refused = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "late"),
+                ("expiration", "date"),
+                ("expires_on", &too_late),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    let day = last
+        .format(time::macros::format_description!(
+            "[day padding:none] [month repr:short] [year]"
+        ))
+        .unwrap();
+    assert!(
+        html.contains(&format!("the last day you can pick is {day}")),
+        "{html}"
+    );
+    // The date field itself is marked, so the dialog focuses it (issue 31 point 7).
+    let input = &html[html.find("id=\"key-expires-on\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("aria-invalid=\"true\""), "{input}");
+    let (csrf, nonce) = b.open_create_form().await;
+    let fourteen = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "fortnight"),
+                ("expiration", "14"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(fourteen.status(), StatusCode::OK);
 }

@@ -149,9 +149,10 @@ pub struct ApiKeyCreatedPartial {
 }
 
 /// The expiration choices of a create-key form.
-pub const EXPIRATIONS: [(&str, &str); 5] = [
+pub const EXPIRATIONS: [(&str, &str); 6] = [
     ("never", "Never"),
     ("7", "7 days"),
+    ("14", "14 days"),
     ("30", "30 days"),
     ("90", "90 days"),
     ("date", "On a date…"),
@@ -177,6 +178,8 @@ pub struct CreateKeyForm {
     /// The IP ranges as typed (comma- or space-separated); empty = anywhere.
     pub allowed_ips: String,
     pub today: String,
+    /// The last day the date picker offers (`max`), when the key policy sets one.
+    pub last_day: Option<String>,
     /// The tenants to choose from; empty for keys whose tenant is fixed (a service
     /// account's), which hides the field.
     pub tenants: Vec<TenantOption>,
