@@ -23,6 +23,7 @@ backend_tests!(
     team_dialogs_answer_htmx_with_their_partial_and_browsers_with_the_page,
     every_action_through_the_pages_is_in_the_audit_log_with_actor_and_address,
     joining_through_another_tenants_url_or_after_a_day_is_refused,
+    the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_only,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -988,4 +989,123 @@ async fn joining_through_another_tenants_url_or_after_a_day_is_refused(backend: 
         .unwrap();
     assert!(!exists);
     assert_eq!(admins, 1, "pat did not become an admin");
+}
+
+async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_only(
+    backend: Backend,
+) {
+    let t = team(backend).await;
+    let (admin, tenant, clock) = (t.admin.clone(), t.tenant.clone(), t.app.clock.clone());
+    // More than one chunk (500) of one action, one of them named like a formula.
+    t.app
+        .run(move |conn, _| {
+            let actor = Actor::person(admin, Some("203.0.113.9".into()));
+            for i in 0..601 {
+                clock.advance(Duration::milliseconds(1));
+                let name = format!("robot {i:04}");
+                services::service_accounts::create_service_account(
+                    conn,
+                    &actor,
+                    clock.now(),
+                    &tenant,
+                    keyward::domain::PersonName::parse(&name)?,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // The admin's name reads like a formula.
+    t.app
+        .sql(&format!(
+            "UPDATE accounts SET name = '=HYPERLINK(1)' WHERE id = '{}'",
+            t.admin
+        ))
+        .await;
+    let b = Browser::new(&t.app);
+    b.sign_in(ADMIN).await;
+    let page = b
+        .get("/t/acme/team/audit-log?action=service_account.created")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csv_url = "/t/acme/team/audit-log/export?format=csv&#38;action=service_account.created";
+    assert!(
+        page.contains(csv_url),
+        "the export keeps the filters: {page}"
+    );
+
+    let csv = b
+        .get("/t/acme/team/audit-log/export?format=csv&action=service_account.created")
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment; filename=\"keyward-audit-log-acme.csv\""));
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "at,action,actor_id,actor,actor_kind,via_key_id,via_key,target_id,detail,ip"
+    );
+    assert_eq!(lines.len(), 1 + 601, "every event, across chunks");
+    assert!(lines[1..]
+        .iter()
+        .all(|l| l.contains(",service_account.created,")));
+    let formula = lines.last().unwrap();
+    assert!(
+        formula.contains(",'=HYPERLINK(1),person,") && formula.ends_with(",203.0.113.9"),
+        "a formula is not run by a spreadsheet: {formula}"
+    );
+
+    let jsonl = b
+        .get("/t/acme/team/audit-log/export?format=jsonl&action=service_account.created&q=robot+0001")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{jsonl}");
+    assert_eq!(events[0]["action"], "service_account.created");
+    assert_eq!(events[0]["actor"], "=HYPERLINK(1)", "JSON is not changed");
+    assert_eq!(events[0]["ip"], "203.0.113.9");
+
+    // Each export is audited, with its filters.
+    let log = b
+        .get("/t/acme/team/audit-log?action=audit_log.exported")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        log.contains("CSV export, filtered by action=service_account.created")
+            && log.contains(
+                "JSONL export, filtered by q=robot+0001&#38;action=service_account.created"
+            ),
+        "{log}"
+    );
+    assert_eq!(
+        b.get("/t/acme/team/audit-log/export?format=xlsx")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Admins only.
+    let u = Browser::new(&t.app);
+    u.sign_in(USER).await;
+    assert_eq!(
+        u.get("/t/acme/team/audit-log/export?format=csv")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 }

@@ -148,6 +148,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
         route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
         route!(GET  "/t/{slug}/team/audit-log"                                          => audit_log::page,                                   Read),
+        route!(GET  "/t/{slug}/team/audit-log/export"                                   => audit_log::export,                                 Read),
         route!(GET  "/t/{slug}/join/{token}"                                            => join::page,                                        Read),
         route!(POST "/t/{slug}/join/{token}"                                            => join::accept,                                      Exempt(JOIN)),
         route!(POST "/t/{slug}/join/{token}/account"                                    => join::sign_up,                                     Exempt(JOIN_NEW_ACCOUNT)),

@@ -260,5 +260,8 @@ pub struct AuditLogPage {
     /// The range of days, `YYYY-MM-DD` or empty.
     pub from: String,
     pub to: String,
+    /// The export links, with the current filters.
+    pub export_csv: String,
+    pub export_jsonl: String,
     pub frame: ListFrame,
 }
