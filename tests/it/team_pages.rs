@@ -1030,6 +1030,11 @@ async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_on
         .text()
         .await
         .unwrap();
+    // The day filters read as ISO dates, as everything else does (issue 31 point 11).
+    assert!(
+        page.contains("id=\"audit-from\" name=\"from\" value=\"\" inputmode=\"numeric\" pattern=\"[0-9]{4}-[0-9]{2}-[0-9]{2}\" placeholder=\"YYYY-MM-DD\""),
+        "{page}"
+    );
     let csv_url = "/t/acme/team/audit-log/export?format=csv&#38;action=service_account.created";
     assert!(
         page.contains(csv_url),
