@@ -69,7 +69,7 @@ impl KeyRow {
             expired: key.is_expired(now),
             never_expires: key.expires_at.is_none(),
             expires: expiry(key.expires_at, now),
-            expires_when: key.expires_at.map(|at| expiry_day(at)).unwrap_or_default(),
+            expires_when: key.expires_at.map(expiry_day).unwrap_or_default(),
             expires_in: key
                 .expires_at
                 .map(|at| format!("({})", relative(at, now)))
