@@ -32,7 +32,7 @@ var keywardFetcher = (function () {
 var startingQuery = [
   '# Keyward\'s GraphQL explorer',
   '#',
-  '# 1. Make a key at /user/api-keys',
+  '# 1. Make a key at User › API Keys (link above)',
   '# 2. Paste it after "Bearer " in Headers',
   '# 3. Run this with ▶ (Ctrl-Enter)',
   '#',
@@ -55,7 +55,10 @@ ReactDOM.createRoot(document.getElementById('graphiql')).render(
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: false,
     storage: memoryStorage,
-  }),
+  },
+  // The logo leads back to the dashboard, not to GraphiQL's repository.
+  React.createElement(GraphiQL.Logo, null,
+    React.createElement('a', { href: '/user/api-keys', id: 'graphiql-logo' }, 'Keyward'))),
 );
 
 // GraphiQL's editors are CodeMirror 5 instances, each typed into through a hidden textarea

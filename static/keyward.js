@@ -17,12 +17,14 @@
       function (e) { return !e.disabled && !e.hidden && e.type !== "hidden" && e.offsetParent !== null; });
   }
 
-  // Focus what the dialog's content asks for (the Copy button of a new key), else its
-  // first field or button.
+  // Focus the first field in error, else what the dialog's content asks for (the Copy
+  // button of a new key), else its first field or button.
   function focusDialog() {
     var d = dialog();
     if (!d) return;
-    var target = d.querySelector("[data-autofocus]") || focusables(d)[0];
+    // A form shown again beside its errors: the first field in error (issue 31 point 7).
+    var invalid = focusables(d).filter(function (e) { return e.getAttribute("aria-invalid") === "true"; })[0];
+    var target = invalid || d.querySelector("[data-autofocus]") || focusables(d)[0];
     if (target) target.focus();
   }
 

@@ -406,7 +406,8 @@ async fn the_revoke_dialog_names_the_agents_that_used_the_key_in_the_last_day(ba
     );
     assert!(!dialog.contains("old-agent"));
     assert!(
-        dialog.contains(&format!("{USER_AGENT} from 127.0.0.1")),
+        dialog.contains("python-requests 2.31 from 127.0.0.1")
+            && dialog.contains(&format!("title=\"{USER_AGENT}\"")),
         "{dialog}"
     );
 

@@ -45,6 +45,9 @@ backend_tests!(
     changing_the_password_ends_the_other_sessions,
     a_wrong_current_password_changes_nothing,
     removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenants,
+    last_used_names_the_client_briefly_with_the_whole_user_agent_in_a_tooltip,
+    team_and_user_shortcuts_redirect_and_keep_their_query_string,
+    expiring_soon_is_one_rule_for_the_badge_the_filter_the_banner_and_graphql,
 );
 
 /// A request carrying exactly this `Cookie` header, from a client without a jar.
@@ -1373,4 +1376,194 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
     let html = res.text().await.unwrap();
     assert!(html.contains("you belong to no tenant yet"), "{html}");
     assert_eq!(own_key_count(&w.app, &w.person_id).await, 0);
+}
+
+// ---- the second newcomer pass (issue 31) ----
+
+/// The row of key `id` in a key list's HTML.
+fn key_row(html: &str, id: &str) -> String {
+    let start = html
+        .find(&format!("<tr id=\"api-key-{id}\""))
+        .unwrap_or_else(|| panic!("no row for {id}: {html}"));
+    let end = html[start..].find("</tr>").unwrap() + start;
+    html[start..end].to_string()
+}
+
+async fn last_used_names_the_client_briefly_with_the_whole_user_agent_in_a_tooltip(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let (key, secret) = w.app.create_key(&w.person_id, &w.tenant_id, None).await;
+    // A browser's user agent padded to 280 characters (stored capped at 200).
+    let browser_ua = format!(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 {}",
+        "x".repeat(280 - 102)
+    );
+    assert_eq!(browser_ua.chars().count(), 280);
+    let browser = Browser::new(&w.app);
+    browser.sign_in(ADA).await;
+    // One client after the other. Each is written off the request, best effort (a busy
+    // database skips it); a call a minute later is written again.
+    let mut row = String::new();
+    for (seen, ua) in [browser_ua.as_str(), "curl/7.88.1"].into_iter().enumerate() {
+        row = crate::support::eventually("the client on the key's row", || {
+            let (app, browser, key, secret) = (&w.app, &browser, key.clone(), secret.clone());
+            async move {
+                let html = browser.get("/user/api-keys").await.text().await.unwrap();
+                let row = key_row(&html, &key);
+                if row.matches("data-key-client").count() == seen + 1 {
+                    return Some(row);
+                }
+                app.clock.advance(Duration::seconds(61));
+                let res = app
+                    .client
+                    .get(app.url("/api/whoami"))
+                    .bearer_auth(&secret)
+                    .header("User-Agent", ua)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200);
+                None
+            }
+        })
+        .await;
+    }
+    assert!(
+        row.contains(">Chrome on Linux from 127.0.0.1, last seen"),
+        "{row}"
+    );
+    assert!(
+        row.contains(">curl 7.88 from 127.0.0.1, last seen"),
+        "{row}"
+    );
+    assert!(row.contains("title=\"curl/7.88.1\""), "{row}");
+    // The whole (stored) user agent is only in the tooltip, never printed as text.
+    let stored: String = browser_ua.chars().take(200).collect();
+    assert_eq!(row.matches(&stored).count(), 1, "{row}");
+    assert!(row.contains(&format!("title=\"{stored}\"")), "{row}");
+    assert!(
+        !row.contains(&browser_ua),
+        "the 280 characters are never printed whole"
+    );
+}
+
+async fn team_and_user_shortcuts_redirect_and_keep_their_query_string(backend: Backend) {
+    let w = world(backend).await;
+    let browser = Browser::new(&w.app);
+    browser.sign_in(ADA).await;
+    for (from, to) in [
+        (
+            "/team/audit-log?q=laptop&action=api_key.created",
+            "/t/acme/team/audit-log?q=laptop&action=api_key.created",
+        ),
+        ("/team/members", "/t/acme/team/members"),
+        ("/team", "/t/acme/team/service-accounts"),
+        ("/user", "/user/api-keys"),
+        ("/t/acme", "/t/acme/team/service-accounts"),
+        ("/t/acme/team", "/t/acme/team/service-accounts"),
+    ] {
+        let res = browser.get(from).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{from}");
+        assert_eq!(location(&res), to, "{from}");
+    }
+    // A tenant the person is not in says nothing about whether it exists.
+    w.app.create_tenant("other").await;
+    assert_eq!(
+        browser.get("/t/other").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        browser.get("/t/nowhere").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Signed out, they lead to sign-in like every page.
+    let anonymous = Browser::new(&w.app);
+    for path in ["/team", "/user", "/t/acme"] {
+        let res = anonymous.get(path).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        assert!(location(&res).starts_with("/login"), "{path}");
+    }
+}
+
+async fn expiring_soon_is_one_rule_for_the_badge_the_filter_the_banner_and_graphql(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await.id;
+    let ada = app.create_person(ADA, &tenant, Role::Admin).await.id;
+    let now = app.clock.now();
+    // Made a moment ago for exactly 7 days: reads "in 7 days", not flagged.
+    let (seven, _) = app
+        .create_key(&ada, &tenant, Some(now + Duration::days(7)))
+        .await;
+    let (six, _) = app
+        .create_key(&ada, &tenant, Some(now + Duration::days(6)))
+        .await;
+    let (later, _) = app
+        .create_key(&ada, &tenant, Some(now + Duration::days(30)))
+        .await;
+    // A rotated key with an hour left stops soon too.
+    let (rotating, rotating_secret) = app
+        .create_key(&ada, &tenant, Some(now + Duration::days(30)))
+        .await;
+    let rotated = app
+        .graphql(
+            Some(&rotating_secret),
+            "mutation($id: UUID!) { rotate_api_key(input: { key_id: $id, overlap_hours: 1 }) { id } }",
+            serde_json::json!({ "id": rotating }),
+            &[],
+        )
+        .await;
+    assert!(rotated["errors"].is_null(), "{rotated}");
+    let expiring = app
+        .graphql(
+            Some(&rotating_secret),
+            "{ expiring_api_keys { id expiring_soon } }",
+            serde_json::Value::Null,
+            &[],
+        )
+        .await;
+    let mut ids: Vec<String> = expiring["data"]["expiring_api_keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{expiring}"))
+        .iter()
+        .map(|k| {
+            assert_eq!(k["expiring_soon"], true, "{expiring}");
+            k["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    let mut want = vec![six.clone(), rotating.clone()];
+    want.sort();
+    assert_eq!(ids, want, "GraphQL: {expiring}");
+
+    let browser = Browser::new(&app);
+    browser.sign_in(ADA).await;
+    let html = browser.get("/user/api-keys").await.text().await.unwrap();
+    assert!(key_row(&html, &six).contains("data-expiring-soon"));
+    assert!(!key_row(&html, &seven).contains("data-expiring-soon"));
+    assert!(key_row(&html, &seven).contains("(in 7 days)"));
+    assert!(!key_row(&html, &later).contains("data-expiring-soon"));
+    let rotating_row = key_row(&html, &rotating);
+    assert!(
+        rotating_row.contains("data-rotating") && !rotating_row.contains("data-expiring-soon"),
+        "one badge for a rotating key: {rotating_row}"
+    );
+    assert!(
+        html.contains("2 keys you manage expire within 7 days"),
+        "the banner counts the same two: {html}"
+    );
+    let filtered = browser
+        .get("/user/api-keys?filter=expiring")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let rows = filtered.matches("<tr id=\"api-key-").count();
+    assert_eq!(rows, 2, "the filter shows the same two: {filtered}");
+    assert!(
+        filtered.contains(&format!("api-key-{six}"))
+            && filtered.contains(&format!("api-key-{rotating}"))
+    );
 }

@@ -14,6 +14,8 @@ backend_tests!(
     the_delete_dialog_offers_to_revoke_what_a_key_made,
     the_service_account_dialog_offers_the_role_and_refuses_a_taken_name,
     a_service_accounts_key_is_rotated_from_its_page,
+    a_service_accounts_role_is_changed_on_its_page_by_admins_only,
+    a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -108,7 +110,10 @@ async fn keys_are_created_read_only_and_rotated_from_the_key_list(backend: Backe
     assert!(html.contains("id=\"new-api-key\""), "{html}");
     assert!(html.contains("The old key stops working at"), "{html}");
     let list = b.get("/user/api-keys").await.text().await.unwrap();
-    assert!(list.contains("Rotating — stops at"), "{list}");
+    assert!(
+        list.contains(">Rotating</mark>") && list.contains("stops working at"),
+        "{list}"
+    );
     assert!(
         !list.contains(&rotate_url),
         "a rotating key is not rotated again"
@@ -128,15 +133,19 @@ async fn keys_are_created_read_only_and_rotated_from_the_key_list(backend: Backe
         .unwrap()
         .contains("must be 0 (none), 1, 24 or 168"));
 
-    // A key expiring within 7 days is badged, and admins get a banner.
-    assert!(!list.contains("expiring-keys-banner"));
+    // A key expiring within 7 days is badged, and admins get a banner; the rotating key
+    // stops within 7 days too, so the banner counts it (issue 31 point 10: one rule).
+    assert!(
+        list.contains("1 key you manage expires within 7 days: grafana"),
+        "{list}"
+    );
     let soon = app.clock.now() + time::Duration::days(3);
     app.create_key(&admin, &tenant, Some(soon)).await;
     let list = b.get("/user/api-keys").await.text().await.unwrap();
     assert!(list.contains("data-expiring-soon"), "{list}");
     assert!(list.contains("id=\"expiring-keys-banner\""), "{list}");
     assert!(
-        list.contains("1 key you manage expires within 7 days"),
+        list.contains("2 keys you manage expire within 7 days"),
         "{list}"
     );
 }
@@ -295,4 +304,153 @@ async fn a_service_accounts_key_is_rotated_from_its_page(backend: Backend) {
         !page.contains(&rotate_url),
         "the old key is not rotated again"
     );
+}
+
+async fn a_service_accounts_role_is_changed_on_its_page_by_admins_only(backend: Backend) {
+    let (app, tenant, admin_id) = app_with_admin(backend).await;
+    let sa = app.create_service_account(&tenant, "deployer").await.id;
+    let (_, sa_key) = app.create_key(&sa, &tenant, None).await;
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    // The create dialog says beside the selector what each role lets the keys do.
+    let dialog = b
+        .get_hx("/t/acme/team/service-accounts/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dialog.contains("aria-describedby=\"service-account-role-help\"")
+            && dialog.contains("id=\"service-account-role-help\"")
+            && dialog.contains("<strong>Read-only user</strong>"),
+        "{dialog}"
+    );
+    let page_url = format!("/t/acme/team/service-accounts/{sa}");
+    let page = b.get(&page_url).await.text().await.unwrap();
+    assert!(
+        page.contains("id=\"service-account-role-select\"")
+            && page.contains("<option value=\"ADMIN\" selected>"),
+        "a role selector with the current role: {page}"
+    );
+    let role_url = format!("{page_url}/role");
+    let bad = b
+        .post(&role_url, &[("csrf_token", &csrf), ("role", "OWNER")])
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let no_csrf = b.post(&role_url, &[("role", "USER")]).await;
+    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
+    let changed = b
+        .post(
+            &role_url,
+            &[("csrf_token", &csrf), ("role", "READ_ONLY_USER")],
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&changed), page_url);
+    let page = b.get(&page_url).await.text().await.unwrap();
+    assert!(
+        page.contains("<option value=\"READ_ONLY_USER\" selected>")
+            && page.contains("now has the role Read-only user"),
+        "{page}"
+    );
+    // Its keys act with it, and the change is audited by the members' service.
+    let info = app
+        .graphql(Some(&sa_key), "{ auth_info { role } }", Value::Null, &[])
+        .await;
+    assert_eq!(info["data"]["auth_info"]["role"], "READ_ONLY_USER");
+    let log = b.get("/t/acme/team/audit-log").await.text().await.unwrap();
+    assert!(log.contains("deployer: Admin → Read-only user"), "{log}");
+    // A person's id is not a service account here.
+    let person = b
+        .post(
+            &format!("/t/acme/team/service-accounts/{admin_id}/role"),
+            &[("csrf_token", &csrf), ("role", "USER")],
+        )
+        .await;
+    assert_eq!(person.status(), StatusCode::NOT_FOUND);
+
+    // A plain user sees no selector and is refused.
+    app.create_person("user@example.com", &tenant, Role::User)
+        .await;
+    let u = Browser::new(&app);
+    let csrf = u.sign_in("user@example.com").await;
+    let refused = u
+        .post(&role_url, &[("csrf_token", &csrf), ("role", "ADMIN")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let info = app
+        .graphql(Some(&sa_key), "{ auth_info { role } }", Value::Null, &[])
+        .await;
+    assert_eq!(info["data"]["auth_info"]["role"], "READ_ONLY_USER");
+}
+
+async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let set = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
+            json!({ "i": { "max_key_lifetime_days": 14 } }),
+            &[],
+        )
+        .await;
+    assert!(set["errors"].is_null(), "{set}");
+    let b = Browser::new(&app);
+    b.sign_in(ADMIN).await;
+    let form = b.get("/user/api-keys/new").await.text().await.unwrap();
+    let today = app.clock.now().date();
+    let last = today + time::Duration::days(14);
+    assert!(
+        form.contains("<option value=\"14\""),
+        "a 14-day preset: {form}"
+    );
+    assert!(
+        form.contains(&format!("max=\"{last}\"")),
+        "the picker stops at the last allowed day: {form}"
+    );
+    let (csrf, nonce) = b.open_create_form().await;
+    let too_late = (last + time::Duration::days(1)).to_string();
+    let refused = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "late"),
+                ("expiration", "date"),
+                ("expires_on", &too_late),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    let day = last
+        .format(time::macros::format_description!(
+            "[day padding:none] [month repr:short] [year]"
+        ))
+        .unwrap();
+    assert!(
+        html.contains(&format!("the last day you can pick is {day}")),
+        "{html}"
+    );
+    // The date field itself is marked, so the dialog focuses it (issue 31 point 7).
+    let input = &html[html.find("id=\"key-expires-on\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("aria-invalid=\"true\""), "{input}");
+    let (csrf, nonce) = b.open_create_form().await;
+    let fourteen = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "fortnight"),
+                ("expiration", "14"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(fourteen.status(), StatusCode::OK);
 }

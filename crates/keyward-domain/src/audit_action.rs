@@ -88,6 +88,7 @@ audit_actions! {
     PasswordResetCompleted => "password_reset.completed", "Password reset";
     PasswordResetLinkCreated => "password_reset.link_created", "Password reset link made by an admin";
     PasswordSetByOperator => "password_reset.set_by_operator", "Password set by the operator";
+    AuditLogExported => "audit_log.exported", "Audit log exported";
 }
 
 impl AuditAction {

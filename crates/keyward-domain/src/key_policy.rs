@@ -74,8 +74,16 @@ impl KeyPolicy {
             (Some(at), Some(latest)) if at > latest => Err(InvalidInput::new(
                 "expires_at",
                 format!(
-                    "this tenant's key policy allows keys to live at most {} days; choose an expiry no later than {}",
+                    "this tenant's key policy allows keys to live at most {} days: the last day you can pick is {} (an expiry no later than {})",
                     self.max_key_lifetime_days.unwrap_or_default(),
+                    latest
+                        .date()
+                        .previous_day()
+                        .unwrap_or(latest.date())
+                        .format(time::macros::format_description!(
+                            "[day padding:none] [month repr:short] [year]"
+                        ))
+                        .unwrap_or_default(),
                     rfc3339(latest)
                 ),
             )),

@@ -58,6 +58,37 @@ async fn graphiql_opens_with_its_schema_and_no_error_and_runs_with_a_pasted_key(
     );
     page.check("graphiql").await;
 
+    // A way back to the dashboard, the key page linked, no link off-site, and the result
+    // pane still there at 390 px (issue 31 point 9).
+    assert_eq!(
+        page.css("#graphiql-back")
+            .await
+            .attr("href")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("/user/api-keys")
+    );
+    assert!(page.exists("#graphiql-make-key").await);
+    let offsite = page
+        .js("return Array.from(document.querySelectorAll('a[href]')).filter(function (a) { return a.host && a.host !== location.host; }).map(function (a) { return a.href; }).join(' ');")
+        .await;
+    assert_eq!(offsite, serde_json::json!(""), "links off-site: {offsite}");
+    page.click(".graphiql-sidebar button[aria-label='Hide Documentation Explorer']")
+        .await;
+    page.client.set_window_size(390, 844).await.unwrap();
+    page.until(
+        "the narrow layout",
+        "document.documentElement.clientWidth <= 400",
+    )
+    .await;
+    let shown = page
+        .js("var r = document.querySelector('.graphiql-response').getBoundingClientRect(); return r.width > 200 && r.height > 100 && r.right <= document.documentElement.clientWidth + 1;")
+        .await;
+    page.screenshot("graphiql-390").await;
+    page.client.set_window_size(1280, 900).await.unwrap();
+    assert_eq!(shown, serde_json::json!(true), "the result pane at 390 px");
+
     // A key pasted in the Headers tab is sent: auth_info answers for Ada.
     page.js(&format!(
         "document.querySelector('.graphiql-editor-tool .graphiql-editor:nth-child(2) .CodeMirror').CodeMirror.setValue('{{\"Authorization\": \"Bearer {key}\"}}');"

@@ -6,6 +6,7 @@ mod allow_list;
 mod driver;
 mod flows;
 mod graphiql;
+mod key_table;
 mod keyboard;
 mod recovery;
 mod team;

@@ -10,25 +10,42 @@ use crate::error::AppError;
 use crate::services::{key_lists, Actor};
 use time::{Duration, PrimitiveDateTime};
 
-/// Keys expiring within this many days are flagged on every list.
+/// "Expiring soon" — one definition for the dashboard's badge, its "Expiring within 7
+/// days" filter and banner, GraphQL's `ApiKey.expiring_soon` and `expiring_api_keys`
+/// (and so the client's `keys expiring`): the key still works, and it stops within
+/// `WARN_DAYS` — fewer than 7 × 24 hours left, less the minute the dashboard rounds up
+/// (see `views::relative`), so a key made a moment ago "for 7 days" reads "in 7 days"
+/// and is not flagged, while one that reads "in 6 days" is. A rotated key counts: it
+/// stops too (its badge says "Rotating — stops at …" instead of "Expires soon").
 pub const WARN_DAYS: i64 = 7;
 /// The longest look-ahead `expiring_api_keys` accepts.
 pub const MAX_WITHIN_DAYS: i32 = 366;
 /// At most this many rows per answer (the soonest first).
 const MAX_ROWS: i64 = 1_000;
 
-/// Not expired yet, and expiring within `WARN_DAYS`. A rotated key is meant to stop, so
-/// it is not warned about (its badge says "Rotating").
-pub fn expires_soon(key: &ApiKey, now: PrimitiveDateTime) -> bool {
-    key.rotated_to_key_id.is_none()
-        && key
-            .expires_at
-            .is_some_and(|at| at > now && at < now + Duration::days(WARN_DAYS))
+/// The instant a key must expire before to count as expiring within `days` at `now`.
+pub fn soon_before(now: PrimitiveDateTime, days: i64) -> PrimitiveDateTime {
+    now + Duration::days(days) - Duration::minutes(1)
 }
 
-/// What the actor sees expiring within `within_days`: not expired yet, not rotated (a
-/// rotated key is meant to stop); its own keys and every service-account key of the
-/// tenants it administers.
+/// Whether a key that expires at `expires_at` is expiring soon at `now` (see `WARN_DAYS`).
+pub fn is_expiring_soon(expires_at: Option<PrimitiveDateTime>, now: PrimitiveDateTime) -> bool {
+    expires_at.is_some_and(|at| at > now && at < soon_before(now, WARN_DAYS))
+}
+
+/// See `WARN_DAYS`.
+pub fn expires_soon(key: &ApiKey, now: PrimitiveDateTime) -> bool {
+    is_expiring_soon(key.expires_at, now)
+}
+
+/// The same rule as a list filter, over `days` (`WARN_DAYS` for "expiring soon").
+pub fn expiring_where(w: &mut KeyWhere, now: PrimitiveDateTime, days: i64) {
+    w.unexpired_at = Some(now);
+    w.expires_before = Some(soon_before(now, days));
+}
+
+/// What the actor sees expiring within `within_days` (see `WARN_DAYS`): its own keys and
+/// every service-account key of the tenants it administers.
 fn expiring_within(now: PrimitiveDateTime, within_days: i32) -> Result<KeyWhere, AppError> {
     if !(1..=MAX_WITHIN_DAYS).contains(&within_days) {
         return Err(InvalidInput::new(
@@ -37,12 +54,9 @@ fn expiring_within(now: PrimitiveDateTime, within_days: i32) -> Result<KeyWhere,
         )
         .into());
     }
-    Ok(KeyWhere {
-        unexpired_at: Some(now),
-        expires_before: Some(now + Duration::days(within_days.into())),
-        rotated: Some(false),
-        ..KeyWhere::default()
-    })
+    let mut w = KeyWhere::default();
+    expiring_where(&mut w, now, within_days.into());
+    Ok(w)
 }
 
 /// The soonest first.

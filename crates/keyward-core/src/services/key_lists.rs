@@ -11,9 +11,9 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::services::paging::{keyset, Keyset};
 use crate::services::permissions::{self, Permission};
-use crate::services::{service_accounts, Actor};
+use crate::services::{key_expiry, service_accounts, Actor};
 use std::collections::HashMap;
-use time::{Duration, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
 /// The dashboard's key filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,7 +22,7 @@ pub enum KeyFilter {
     All,
     Active,
     Expired,
-    /// Not expired, and expiring within 7 days.
+    /// Expiring soon: see `key_expiry::WARN_DAYS`.
     ExpiringSoon,
     NeverUsed,
 }
@@ -70,10 +70,7 @@ impl KeyFilter {
             KeyFilter::All => {}
             KeyFilter::Active => w.unexpired_at = Some(now),
             KeyFilter::Expired => w.expired_at = Some(now),
-            KeyFilter::ExpiringSoon => {
-                w.unexpired_at = Some(now);
-                w.expires_before = Some(now + Duration::days(7));
-            }
+            KeyFilter::ExpiringSoon => key_expiry::expiring_where(w, now, key_expiry::WARN_DAYS),
             KeyFilter::NeverUsed => w.never_used = Some(true),
         }
     }

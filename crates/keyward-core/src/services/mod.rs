@@ -19,6 +19,7 @@ pub mod actor;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_export;
 pub mod auth;
 pub mod guess_limits;
 pub mod housekeeping;

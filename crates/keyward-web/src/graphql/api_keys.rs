@@ -43,7 +43,9 @@ pub struct GqlApiKey {
     read_only: bool,
     /// Set once the key was rotated: its successor. The key stops at `expires_at`.
     rotated_to_key_id: Option<Uuid>,
-    /// Not expired, and expires within 7 days.
+    /// Still works and stops within 7 days (fewer than 7 × 24 hours left, less a
+    /// minute's rounding; rotated keys count): the dashboard's badge, filter and banner
+    /// use the same rule.
     expiring_soon: bool,
     /// The IPv4/IPv6 ranges the key may be used from; empty means anywhere.
     allowed_ips: Vec<String>,

@@ -93,7 +93,9 @@ pub struct KeyLifecycleQuery;
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl KeyLifecycleQuery {
     /// Keys the caller sees (its own; service-account keys where it is an admin) that
-    /// expire within `within_days` (1 to 366), the soonest first; at most 1,000.
+    /// still work and stop within `within_days` (1 to 366; default 7, the dashboard's
+    /// "expiring soon", the same rule as `ApiKey.expiring_soon`; rotated keys count), the
+    /// soonest first; at most 1,000.
     async fn expiring_api_keys(
         &self,
         ctx: &Context<'_>,

@@ -223,9 +223,12 @@ const GRAPHIQL_PAGE: &str = r#"<!doctype html>
 <title>Keyward GraphQL</title>
 <link rel="stylesheet" href="/static/vendor/graphiql-3.8.3.min.css">
 <link rel="stylesheet" href="/static/keyward-graphiql.css">
-<style>html, body, #graphiql { height: 100%; margin: 0; }</style>
 </head>
 <body>
+<nav id="graphiql-bar" aria-label="Keyward">
+  <a href="/user/api-keys" id="graphiql-back">← Back to Keyward</a>
+  <span>Make a key at <a href="/user/api-keys" id="graphiql-make-key">User › API Keys</a>, then paste it after "Bearer " in Headers.</span>
+</nav>
 <div id="graphiql">Loading GraphiQL…</div>
 <script src="/static/vendor/react-18.3.1.production.min.js"></script>
 <script src="/static/vendor/react-dom-18.3.1.production.min.js"></script>

@@ -62,6 +62,7 @@ impl CreateKeyInput {
             policy_note: None,
             allowed_ips: self.allowed_ips,
             today: date(now),
+            last_day: None,
             tenants,
             errors,
         }
@@ -107,10 +108,10 @@ pub(crate) fn parse_expiration(
             ExpiresAt::end_of_date(day, now).map(Some)
         }
         days => match days.parse::<i64>() {
-            Ok(n @ (7 | 30 | 90)) => ExpiresAt::in_days(n, now).map(Some),
+            Ok(n @ (7 | 14 | 30 | 90)) => ExpiresAt::in_days(n, now).map(Some),
             _ => Err(InvalidInput::new(
                 FIELD,
-                "choose Never, 7, 30 or 90 days, or a date",
+                "choose Never, 7, 14, 30 or 90 days, or a date",
             )),
         },
     }

@@ -44,6 +44,11 @@ pub(crate) async fn own_keys(
     Ok(KeyListView::new(PATH, &query, &page, rows))
 }
 
+/// `/user`: the person's pages start at their API keys.
+pub async fn home(hx: Htmx, _signed_in: SignedIn) -> HttpResponse {
+    crate::web::htmx::redirect(hx, "/user/api-keys")
+}
+
 /// `GET /user/api-keys`: the page, or for htmx the list (which refreshes itself when a
 /// key is created).
 pub async fn list(

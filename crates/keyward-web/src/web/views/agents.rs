@@ -67,8 +67,8 @@ pub struct KeyDependentsView {
     /// "2 agents used this key in the last 24 hours: build-agent (last seen 1 minute
     /// ago), …"; empty when none did.
     pub agents_sentence: String,
-    /// "python-requests/2.31 from 10.0.0.7, last seen 3 minutes ago".
-    pub clients: Vec<String>,
+    /// "python-requests 2.31 from 10.0.0.7, last seen 3 minutes ago".
+    pub clients: Vec<ClientLine>,
 }
 
 impl KeyDependentsView {
@@ -112,17 +112,37 @@ impl KeyDependentsView {
     }
 }
 
-pub fn client_line(c: &KeyClient, now: PrimitiveDateTime) -> String {
+/// One client seen using a key, as a line of the key table or the revoke dialog: a short
+/// client name ("Chrome on Linux", see `domain::client_name`), where from and when; the
+/// whole user agent is its tooltip.
+#[derive(Debug, Clone)]
+pub struct ClientLine {
+    /// "curl 7.88 from 10.0.0.7, last seen 3 minutes ago".
+    pub text: String,
+    /// The user agent as the client sent it (already trimmed and capped when stored).
+    pub user_agent: String,
+}
+
+impl std::fmt::Display for ClientLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+pub fn client_line(c: &KeyClient, now: PrimitiveDateTime) -> ClientLine {
     let from = if c.ip.is_empty() {
         String::new()
     } else {
         format!(" from {}", c.ip)
     };
-    format!(
-        "{}{from}, last seen {}",
-        c.user_agent,
-        relative(c.last_seen_at, now)
-    )
+    ClientLine {
+        text: format!(
+            "{}{from}, last seen {}",
+            crate::domain::client_name(&c.user_agent),
+            relative(c.last_seen_at, now)
+        ),
+        user_agent: c.user_agent.clone(),
+    }
 }
 
 impl super::KeyRow {

@@ -1,6 +1,6 @@
 //! User › API Keys and User › Password, and the key rows a service account's page shares.
 
-use super::{date, date_time, expiry, relative, FieldErrors, Layout, TenantOption};
+use super::{date, date_time, expiry, expiry_day, relative, FieldErrors, Layout, TenantOption};
 use crate::db::models::api_key::ApiKeyListing;
 use crate::web::handlers::key_list::KeyListView;
 use askama::Template;
@@ -19,13 +19,17 @@ pub struct KeyRow {
     pub expired: bool,
     /// "Never", or the date plus "in N days".
     pub expires: String,
+    /// `expires` in its two parts, each kept on one line: the date, and "(in N days)".
+    pub expires_when: String,
+    pub expires_in: String,
     /// No expiry: the list warns, as GitHub's does.
     pub never_expires: bool,
     pub last_used: String,
     pub read_only: bool,
     /// "Rotating — stops at …": the key was rotated and works until then.
     pub rotating_until: Option<String>,
-    /// Not expired, and expires within 7 days.
+    /// Expiring soon, by the one rule (`key_expiry::WARN_DAYS`); a rotating key shows
+    /// its "Rotating" badge instead.
     pub expiring_soon: bool,
     /// Where the rotate icon leads (`None` for a key that is expired or already rotating).
     pub rotate_url: Option<String>,
@@ -38,7 +42,7 @@ pub struct KeyRow {
     /// Where the trash icon leads: the confirmation, which posts back to it.
     pub delete_url: String,
     /// The clients seen using it (see `KeyRow::with_clients`).
-    pub clients: Vec<String>,
+    pub clients: Vec<super::ClientLine>,
 }
 
 impl KeyRow {
@@ -65,6 +69,11 @@ impl KeyRow {
             expired: key.is_expired(now),
             never_expires: key.expires_at.is_none(),
             expires: expiry(key.expires_at, now),
+            expires_when: key.expires_at.map(expiry_day).unwrap_or_default(),
+            expires_in: key
+                .expires_at
+                .map(|at| format!("({})", relative(at, now)))
+                .unwrap_or_default(),
             last_used: match key.last_used_at {
                 None => "Never".into(),
                 Some(at) => relative(at, now),
@@ -140,9 +149,10 @@ pub struct ApiKeyCreatedPartial {
 }
 
 /// The expiration choices of a create-key form.
-pub const EXPIRATIONS: [(&str, &str); 5] = [
+pub const EXPIRATIONS: [(&str, &str); 6] = [
     ("never", "Never"),
     ("7", "7 days"),
+    ("14", "14 days"),
     ("30", "30 days"),
     ("90", "90 days"),
     ("date", "On a date…"),
@@ -168,6 +178,8 @@ pub struct CreateKeyForm {
     /// The IP ranges as typed (comma- or space-separated); empty = anywhere.
     pub allowed_ips: String,
     pub today: String,
+    /// The last day the date picker offers (`max`), when the key policy sets one.
+    pub last_day: Option<String>,
     /// The tenants to choose from; empty for keys whose tenant is fixed (a service
     /// account's), which hides the field.
     pub tenants: Vec<TenantOption>,

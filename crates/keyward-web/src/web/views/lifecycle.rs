@@ -102,6 +102,15 @@ impl super::CreateKeyForm {
                 .to_string();
         }
         self.policy_note = Some(format!("This tenant's key policy: {}.", policy.describe()));
+        // The date picker offers no day the policy refuses (a picked day means its end).
+        self.last_day = time::Date::parse(
+            &self.today,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .ok()
+        .and_then(|today| policy.latest_expiry(today.midnight()))
+        .and_then(|latest| latest.date().previous_day())
+        .map(|day| day.to_string());
         self
     }
 }

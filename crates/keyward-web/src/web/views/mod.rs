@@ -183,13 +183,17 @@ pub fn expiry(at: Option<PrimitiveDateTime>, now: PrimitiveDateTime) -> String {
     let Some(at) = at else {
         return "Never".into();
     };
-    let when = if at.time() == time::Time::MIDNIGHT {
+    format!("{} ({})", expiry_day(at), relative(at, now))
+}
+
+/// The date part of `expiry`: "end of 15 Jan 2027 UTC" or "2027-01-15 10:30 UTC".
+pub fn expiry_day(at: PrimitiveDateTime) -> String {
+    if at.time() == time::Time::MIDNIGHT {
         let day = at - Duration::days(1);
         format!("end of {} UTC", day.format(DAY).unwrap_or_default())
     } else {
         date_time(at)
-    };
-    format!("{when} ({})", relative(at, now))
+    }
 }
 
 fn count(n: i64, unit: &str) -> String {

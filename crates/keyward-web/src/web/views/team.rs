@@ -35,6 +35,8 @@ pub struct ServiceAccountRow {
     pub url: String,
     /// "Admin", "User", "Read-only user": what its keys may do.
     pub role: &'static str,
+    /// The role as stored ("ADMIN"; empty for one this version does not know).
+    pub role_value: &'static str,
 }
 
 #[derive(Template)]
@@ -77,6 +79,9 @@ pub struct ServiceAccountPage {
     pub team: TeamTenant,
     pub account: ServiceAccountRow,
     pub rename: ServiceAccountForm,
+    /// Where the role selector posts; `None` for someone who may not change roles (only
+    /// human admins may, as on Team › Members).
+    pub role_action: Option<String>,
     pub list: KeyListView,
     pub created: Option<CreatedKeyView>,
     pub agents: super::AgentsView,
@@ -255,6 +260,9 @@ pub struct AuditLogPage {
     /// The range of days, `YYYY-MM-DD` or empty.
     pub from: String,
     pub to: String,
+    /// The export links, with the current filters.
+    pub export_csv: String,
+    pub export_jsonl: String,
     pub frame: ListFrame,
 }
 

@@ -36,7 +36,7 @@ impl MemberPath {
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct RoleInput {
-    role: String,
+    pub(super) role: String,
 }
 
 fn member_row(team: &TeamTenant, m: &members::Member, you: &str, admins: usize) -> MemberRow {
@@ -184,15 +184,25 @@ pub async fn change_role(
     let team = team_of(&signed_in, &path.slug)?;
     let role = Role::parse(&input.role).map_err(AppError::from)?;
     let (actor, tenant_id, account_id) = (signed_in.actor(), team.tenant_id(), path.account()?);
-    let member = state
+    let changed = state
         .run(move |conn, now| {
             members::change_role(conn, &actor, now, &tenant_id, &account_id, role)
         })
-        .await?;
-    FormAnswer::new(hx, &signed_in, NAV).done_at(
-        format!("{} is now {}.", member.account.name, role.label()),
-        &format!("{}/members", team.base),
-    )
+        .await;
+    let answer = FormAnswer::new(hx, &signed_in, NAV);
+    let back = format!("{}/members", team.base);
+    match changed {
+        Ok(member) => answer.done_at(
+            format!("{} is now {}.", member.account.name, role.label()),
+            &back,
+        ),
+        // The last admin (the page offers no other role, but it may be stale): said on
+        // the members page, where it can be acted on, not on an error page.
+        Err(AppError::Conflict(reason)) => {
+            answer.done_at(format!("The role did not change: {reason}."), &back)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `GET /t/{slug}/team/members/{account_id}/remove`: the confirmation, saying how many of

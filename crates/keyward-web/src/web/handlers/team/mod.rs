@@ -19,7 +19,7 @@ use crate::error::{AppError, HtmlError};
 use crate::web::htmx::{redirect, Htmx};
 use crate::web::session::SignedIn;
 use crate::web::views::TeamTenant;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 /// The tenant of a team URL, among the signed-in person's memberships. Someone outside
 /// it learns nothing about whether it exists.
@@ -38,9 +38,14 @@ pub(crate) fn team_of(signed_in: &SignedIn, slug: &str) -> Result<TeamTenant, Ht
         .ok_or_else(|| AppError::forbidden("you are not a member of this tenant").into())
 }
 
-/// `/team/{page}`: the same page of the current tenant.
+/// The page `/team`, `/t/{slug}` and `/t/{slug}/team` lead to: the first of the Team menu.
+const TEAM_HOME: &str = "service-accounts";
+
+/// `/team/{page}`: the same page of the current tenant, with the same query string (a
+/// shared `/team/audit-log?action=…` link keeps its filters).
 pub async fn current(
     hx: Htmx,
+    req: HttpRequest,
     signed_in: SignedIn,
     page: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
@@ -54,8 +59,31 @@ pub async fn current(
     let Some(current) = signed_in.current_tenant() else {
         return Err(AppError::forbidden("you are not a member of any tenant").into());
     };
+    let mut to = format!("/t/{}/team/{page}", current.tenant.slug);
+    if !req.query_string().is_empty() {
+        to.push('?');
+        to.push_str(req.query_string());
+    }
+    Ok(redirect(hx, &to))
+}
+
+/// `/team`: the current tenant's team pages.
+pub async fn current_home(hx: Htmx, signed_in: SignedIn) -> Result<HttpResponse, HtmlError> {
+    let Some(current) = signed_in.current_tenant() else {
+        return Err(AppError::forbidden("you are not a member of any tenant").into());
+    };
     Ok(redirect(
         hx,
-        &format!("/t/{}/team/{page}", current.tenant.slug),
+        &format!("/t/{}/team/{TEAM_HOME}", current.tenant.slug),
     ))
+}
+
+/// `/t/{slug}` and `/t/{slug}/team`: that tenant's team pages, for its members.
+pub async fn home(
+    hx: Htmx,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &slug)?;
+    Ok(redirect(hx, &format!("{}/{TEAM_HOME}", team.base)))
 }

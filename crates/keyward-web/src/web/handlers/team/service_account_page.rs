@@ -1,12 +1,14 @@
 //! A service account's own page: its keys (created and revoked like User › API Keys, in
 //! `service_account_keys`), its agents, rename, and removal with the count of keys it ends.
 
+use super::members::RoleInput;
 use super::service_accounts::{row, NameInput, SaPath};
 use super::team_of;
-use crate::domain::PersonName;
-use crate::error::HtmlError;
+use crate::domain::{AccountId, PersonName, Role};
+use crate::error::{AppError, HtmlError};
 use crate::services::agents;
 use crate::services::key_lists::{self, KeysetPage};
+use crate::services::members;
 use crate::services::service_accounts::{self, ServiceAccount};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::key_list::{KeyListQuery, KeyListView};
@@ -111,7 +113,13 @@ pub(super) fn detail_page(
         role: None,
         errors: rename_errors,
     };
+    let is_admin = signed_in
+        .person
+        .tenants
+        .iter()
+        .any(|m| m.tenant.id == d.team.id && m.role.is_admin());
     ServiceAccountPage {
+        role_action: is_admin.then(|| format!("{}/role", d.account.url)),
         layout: Layout::signed_in(signed_in, d.account.name.clone(), NAV),
         team: d.team,
         account: d.account,
@@ -166,6 +174,41 @@ pub async fn rename(
     answer.done_at(
         format!("Renamed the service account to “{}”.", account.name),
         &format!("{}/service-accounts/{}", team.base, account.id),
+    )
+}
+
+/// `POST /t/{slug}/team/service-accounts/{sa_id}/role`: the role its keys act with,
+/// changed by the same service (rules, audit) as Team › Members' role selector.
+pub async fn change_role(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<SaPath>,
+    input: web::Form<RoleInput>,
+) -> Result<HttpResponse, HtmlError> {
+    let team = team_of(&signed_in, &path.slug)?;
+    let role = Role::parse(&input.role).map_err(AppError::from)?;
+    let account_id = AccountId::parse_as("sa_id", &path.sa_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.tenant_id());
+    let member = state
+        .run(move |conn, now| {
+            // Only a service account of this tenant is changed here.
+            service_accounts::get_service_account(
+                conn,
+                &actor,
+                Some(tenant_id.as_str()),
+                account_id.as_str(),
+            )?;
+            members::change_role(conn, &actor, now, &tenant_id, &account_id, role)
+        })
+        .await?;
+    FormAnswer::new(hx, &signed_in, NAV).done_at(
+        format!(
+            "“{}” now has the role {}: its keys act with it from their next request.",
+            member.account.name,
+            role.label()
+        ),
+        &format!("{}/service-accounts/{}", team.base, member.account.id),
     )
 }
 

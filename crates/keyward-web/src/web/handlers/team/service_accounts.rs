@@ -55,6 +55,7 @@ pub(super) fn row(team: &TeamTenant, sa: &ServiceAccount) -> ServiceAccountRow {
             .unwrap_or_else(|| "an operator".into()),
         url: format!("{}/service-accounts/{}", team.base, sa.account.id),
         role: sa.role.map(|r| r.label()).unwrap_or("no role"),
+        role_value: sa.role.map(|r| r.as_str()).unwrap_or(""),
     }
 }
 
