@@ -7,6 +7,7 @@ mod driver;
 mod flows;
 mod graphiql;
 mod keyboard;
+mod oidc;
 mod recovery;
 mod team;
 mod two_factor;

@@ -6,10 +6,12 @@
 mod args;
 mod file;
 mod mail;
+pub mod oidc;
 mod secrets;
 
 pub use args::{DatabaseArgs, LimitArgs, OutboxArgs, SettingsArgs};
 pub use mail::{MailSettings, OutboxTiming, SmtpPassword, SmtpSecurity, SmtpUrl};
+pub use oidc::{OidcArgs, OidcClientSecret, OidcSettings};
 pub use secrets::{MetricsToken, SessionSecret};
 
 use crate::db::{Backend, DatabaseUrl};
@@ -86,6 +88,8 @@ pub struct Settings {
     /// `None`: mail is off (no `--smtp-url`).
     pub mail: Option<MailSettings>,
     pub outbox: OutboxTiming,
+    /// `None`: single sign-on is off (no `--oidc-issuer`).
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Settings {
@@ -158,6 +162,7 @@ impl Settings {
             args.smtp_password.is_some(),
         )?;
         let outbox = outbox_timing(&args.outbox)?;
+        let oidc = oidc::resolve(&args.oidc, public_url.as_deref())?;
         Ok(Self {
             bind,
             database_url,
@@ -173,6 +178,7 @@ impl Settings {
             shutdown_timeout,
             mail,
             outbox,
+            oidc,
         })
     }
 
