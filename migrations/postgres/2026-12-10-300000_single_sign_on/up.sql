@@ -25,6 +25,8 @@ CREATE TABLE oidc_identities (
     PRIMARY KEY (issuer, subject)
 );
 CREATE INDEX oidc_identities_account ON oidc_identities (account_id);
+-- One identity per account and provider.
+CREATE UNIQUE INDEX oidc_identities_one_per_account ON oidc_identities (issuer, account_id);
 
 -- A first sign-in that matched an account whose email Keyward never verified: the link
 -- waits (10 minutes) for the account's password, keyed like a flow.

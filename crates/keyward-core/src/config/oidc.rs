@@ -83,7 +83,11 @@ pub const CALLBACK_PATH: &str = "/sign-in/oidc/callback";
 
 /// `None` when no issuer is configured; an error that says what to fix when the settings
 /// are incomplete or wrong.
-pub fn resolve(args: &OidcArgs, public_url: Option<&str>) -> Result<Option<OidcSettings>, String> {
+pub fn resolve(
+    args: &OidcArgs,
+    secret_in_file: Option<String>,
+    public_url: Option<&str>,
+) -> Result<Option<OidcSettings>, String> {
     if args.oidc_client_secret.is_some() {
         return Err("--oidc-client-secret shows the secret to anyone who runs `ps`: put it in a file readable by Keyward only and pass --oidc-client-secret-file PATH (or KEYWARD_OIDC_CLIENT_SECRET_FILE), or set KEYWARD_OIDC_CLIENT_SECRET".into());
     }
@@ -95,10 +99,22 @@ pub fn resolve(args: &OidcArgs, public_url: Option<&str>) -> Result<Option<OidcS
     else {
         return Ok(None);
     };
-    let loopback_http = issuer.starts_with("http://127.0.0.1")
-        || issuer.starts_with("http://localhost")
-        || issuer.starts_with("http://[::1]");
-    if !(issuer.starts_with("https://") || loopback_http) {
+    let parsed = openidconnect::url::Url::parse(issuer)
+        .map_err(|e| format!("--oidc-issuer {issuer:?} is not a URL: {e}"))?;
+    let loopback_http = parsed.scheme() == "http"
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && matches!(
+            parsed.host(),
+            Some(openidconnect::url::Host::Domain("localhost"))
+                | Some(openidconnect::url::Host::Ipv4(
+                    std::net::Ipv4Addr::LOCALHOST
+                ))
+                | Some(openidconnect::url::Host::Ipv6(
+                    std::net::Ipv6Addr::LOCALHOST
+                ))
+        );
+    if !(parsed.scheme() == "https" || loopback_http) {
         return Err(format!(
             "--oidc-issuer {issuer:?} must be an https:// URL (plain http:// only to this machine's loopback, for testing)"
         ));
@@ -121,6 +137,7 @@ pub fn resolve(args: &OidcArgs, public_url: Option<&str>) -> Result<Option<OidcS
             format!("cannot read the OIDC client secret file {}: {e}", path.display())
         })?,
         (None, Some(secret)) => secret,
+        (None, None) if secret_in_file.is_some() => secret_in_file.unwrap_or_default(),
         (None, None) => return Err("--oidc-issuer needs the client secret: pass --oidc-client-secret-file PATH (or KEYWARD_OIDC_CLIENT_SECRET_FILE), or set KEYWARD_OIDC_CLIENT_SECRET".into()),
     };
     let secret = secret.trim().to_string();

@@ -27,12 +27,14 @@ use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::{run_blocking, sign_in, transaction, Actor};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
     Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 use time::{Duration, PrimitiveDateTime};
@@ -49,6 +51,30 @@ const CLOCK_SKEW: Duration = Duration::seconds(60);
 const PROVIDER_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 /// The most of a provider's answer read.
 const MAX_ANSWER_BYTES: u64 = 512 * 1024;
+/// Connecting to the provider.
+const PROVIDER_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// After a failed discovery, answer "provider down" at once for this long (no caller
+/// waits on a provider that just failed, and the blocking pool stays free).
+const FAILURE_REMEMBERED: StdDuration = StdDuration::from_secs(30);
+/// Calls to the provider at once, per instance; more are answered "provider down".
+const MAX_PROVIDER_CALLS: usize = 4;
+/// Sign-ins in progress kept at once (10 minutes each); more are refused until they
+/// expire, so unauthenticated starts cannot grow the table without bound.
+const MAX_FLOWS: i64 = 10_000;
+/// The only ID-token signatures accepted: asymmetric ones (never HMAC keyed with the
+/// client secret, which would let whoever holds the secret mint ID tokens).
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 
 /// Why a sign-in through the provider did not happen, in words for its page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +95,11 @@ pub enum SsoFailure {
     NoAccount,
     /// The linked account no longer exists or cannot sign in this way.
     AccountUnavailable,
-    /// The email's account has two-factor on, and Keyward never verified its email: a
-    /// password alone may not link it.
+    /// The email's account has two-factor on: the provider may not be linked to it
+    /// (neither by email nor by password alone).
     LinkNeedsTwoFactor,
+    /// Too many sign-ins are in progress on this Keyward just now.
+    TooManyInProgress,
 }
 
 impl SsoFailure {
@@ -85,7 +113,8 @@ impl SsoFailure {
             SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password."),
             SsoFailure::NoAccount => "There is no Keyward account for your email address. Ask an admin of your team for an invitation.".into(),
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
-            SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address, with two-factor authentication on, and has never checked that the address is yours, so {provider} cannot be linked to it yet. Sign in with your password and code; to link, use \"Forgot your password?\" once (the mailed link proves the address is yours), then sign in with {provider}."),
+            SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address with two-factor authentication on, so {provider} cannot be linked to it: sign in with your password and code. An admin can tell you whether your team links accounts to {provider}."),
+            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password.".into(),
         }
     }
 
@@ -93,6 +122,7 @@ impl SsoFailure {
     pub fn status(&self) -> u16 {
         match self {
             SsoFailure::ProviderDown => 502,
+            SsoFailure::TooManyInProgress => 503,
             SsoFailure::NoAccount
             | SsoFailure::AccountUnavailable
             | SsoFailure::LinkNeedsTwoFactor => 403,
@@ -107,6 +137,10 @@ pub struct Sso {
     agent: ureq::Agent,
     metadata: Mutex<Option<(Instant, CoreProviderMetadata)>>,
     last_forced: Mutex<Option<Instant>>,
+    last_failure: Mutex<Option<Instant>>,
+    calls: AtomicUsize,
+    /// The Unix second of the last sweep of expired flows (at most one a minute).
+    last_sweep: AtomicI64,
 }
 
 impl std::fmt::Debug for Sso {
@@ -153,6 +187,7 @@ impl Sso {
             .max_redirects(0)
             .proxy(None)
             .timeout_global(Some(PROVIDER_TIMEOUT))
+            .timeout_connect(Some(PROVIDER_CONNECT_TIMEOUT))
             .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -161,6 +196,9 @@ impl Sso {
             agent,
             metadata: Mutex::new(None),
             last_forced: Mutex::new(None),
+            last_failure: Mutex::new(None),
+            calls: AtomicUsize::new(0),
+            last_sweep: AtomicI64::new(0),
         })
     }
 
@@ -174,11 +212,21 @@ impl Sso {
     /// Discovery (with the JWKS): kept for an hour; `fresh` reads it again (at most once in
     /// 30 s), for a key the cached set does not have.
     fn provider(&self, fresh: bool) -> Result<CoreProviderMetadata, SsoFailure> {
+        let cached = self
+            .metadata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if !fresh {
-            if let Some((at, md)) = &*self.metadata.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Some((at, md)) = &cached {
                 if at.elapsed() < METADATA_TTL {
                     return Ok(md.clone());
                 }
+            }
+            let failed = *self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+            if failed.is_some_and(|at| at.elapsed() < FAILURE_REMEMBERED) {
+                // Stale discovery beats none while the provider is failing.
+                return cached.map(|(_, md)| md).ok_or(SsoFailure::ProviderDown);
             }
         } else {
             let mut last = self.last_forced.lock().unwrap_or_else(|e| e.into_inner());
@@ -191,10 +239,19 @@ impl Sso {
         }
         let issuer =
             IssuerUrl::new(self.settings.issuer.clone()).map_err(|_| SsoFailure::ProviderDown)?;
-        let md = CoreProviderMetadata::discover(&issuer, &self.http()).map_err(|e| {
-            tracing::warn!(issuer = %self.settings.issuer, error = %e, "OpenID provider discovery failed");
-            SsoFailure::ProviderDown
-        })?;
+        let md = match CoreProviderMetadata::discover(&issuer, &self.http()) {
+            Ok(md) => md,
+            Err(e) => {
+                tracing::warn!(issuer = %self.settings.issuer, error = %e, "OpenID provider discovery failed");
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                // A failed refresh keeps the discovery it had (not for a forced one: that
+                // is looking for a key the cached set lacks).
+                return match cached {
+                    Some((_, md)) if !fresh => Ok(md),
+                    _ => Err(SsoFailure::ProviderDown),
+                };
+            }
+        };
         *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), md.clone()));
         Ok(md)
@@ -229,6 +286,7 @@ impl Sso {
     /// The provider's authorization URL with a fresh `state`, `nonce` and PKCE challenge.
     /// Blocking (discovery).
     pub fn begin(&self) -> Result<Begun, SsoFailure> {
+        let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
         let client = self.client(self.provider(false)?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
@@ -256,6 +314,7 @@ impl Sso {
         code: &str,
         now: PrimitiveDateTime,
     ) -> Result<ProvenIdentity, SsoFailure> {
+        let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
         let md = self.provider(false)?;
         let client = self.client(md)?;
         let request = client
@@ -275,10 +334,13 @@ impl Sso {
             .ok_or_else(|| SsoFailure::Refused("the token answer has no ID token".into()))?
             .clone();
         let nonce = Nonce::new(flow.nonce.clone());
-        let checked_at = now - CLOCK_SKEW;
+        let checked_at = chrono_from(now - CLOCK_SKEW)?;
         let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
-            let at = chrono_from(checked_at);
-            let verifier = client.id_token_verifier().set_time_fn(move || at);
+            let at = checked_at;
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(ALLOWED_ALGS)
+                .set_time_fn(move || at);
             id_token.claims(&verifier, &nonce).cloned()
         };
         let claims = match verify(&client) {
@@ -303,9 +365,27 @@ impl Sso {
     }
 }
 
-fn chrono_from(at: PrimitiveDateTime) -> chrono::DateTime<chrono::Utc> {
+fn chrono_from(at: PrimitiveDateTime) -> Result<chrono::DateTime<chrono::Utc>, SsoFailure> {
     let t = at.assume_utc();
-    chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond())
+        .ok_or_else(|| SsoFailure::Refused("the clock is out of range".into()))
+}
+
+/// A turn at calling the provider, or `None` when `MAX_PROVIDER_CALLS` are under way.
+struct ProviderTurn<'a>(&'a AtomicUsize);
+
+impl<'a> ProviderTurn<'a> {
+    fn take(calls: &'a AtomicUsize) -> Option<Self> {
+        let before = calls.fetch_add(1, Ordering::SeqCst);
+        let turn = ProviderTurn(calls);
+        (before < MAX_PROVIDER_CALLS).then_some(turn)
+    }
+}
+
+impl Drop for ProviderTurn<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn random_cookie_value() -> String {
@@ -326,7 +406,8 @@ pub async fn start(
     sso: Arc<Sso>,
     next: String,
 ) -> Result<Started, SsoFailure> {
-    let begun = tokio::task::spawn_blocking(move || sso.begin())
+    let begin_sso = sso.clone();
+    let begun = tokio::task::spawn_blocking(move || begin_sso.begin())
         .await
         .map_err(|_| SsoFailure::ProviderDown)??;
     let cookie_value = random_cookie_value();
@@ -337,9 +418,21 @@ pub async fn start(
         nonce,
         verifier,
     } = begun;
-    run_blocking(db, clock, move |conn, now| {
-        OidcFlow::sweep(conn, now)?;
-        OidcPendingLink::sweep(conn, now)?;
+    let now_second = clock.now().assume_utc().unix_timestamp();
+    let last = sso.last_sweep.load(Ordering::Relaxed);
+    let sweep = now_second - last >= 60
+        && sso
+            .last_sweep
+            .compare_exchange(last, now_second, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+    let stored = run_blocking(db, clock, move |conn, now| {
+        if sweep {
+            OidcFlow::sweep(conn, now)?;
+            OidcPendingLink::sweep(conn, now)?;
+        }
+        if OidcFlow::count(conn)? >= MAX_FLOWS {
+            return Ok(false);
+        }
         OidcFlow {
             cookie_digest: digest,
             state,
@@ -350,13 +443,20 @@ pub async fn start(
             expires_at: now + FLOW_LIFETIME,
         }
         .insert(conn)?;
-        Ok(())
+        Ok(true)
     })
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot store a single sign-on flow");
         SsoFailure::ProviderDown
     })?;
+    if !stored {
+        tracing::warn!(
+            max = MAX_FLOWS,
+            "single sign-on: too many sign-ins in progress"
+        );
+        return Err(SsoFailure::TooManyInProgress);
+    }
     Ok(Started {
         authorize_url,
         cookie_value,
@@ -520,6 +620,12 @@ fn link_or_make_within(
     match Account::find_by_email(conn, &email).map_err(db_err)? {
         Some(account) if account.is_service_account() => Err(SsoFailure::AccountUnavailable),
         Some(account) => {
+            // A provider never opens an account that also asks for a code.
+            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
+                .map_err(db_err)?
+            {
+                return Err(SsoFailure::LinkNeedsTwoFactor);
+            }
             let keyward_verified = rows::verified_email(conn, &account.id)
                 .map_err(db_err)?
                 .is_some_and(|v| v == email);
@@ -538,12 +644,6 @@ fn link_or_make_within(
             }
             if account.password_hash.is_none() {
                 return Err(SsoFailure::AccountUnavailable);
-            }
-            // A password alone must not open an account that also asks for a code.
-            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
-                .map_err(db_err)?
-            {
-                return Err(SsoFailure::LinkNeedsTwoFactor);
             }
             // Not proven by Keyward: the account's password proves it, once.
             let cookie_value = random_cookie_value();
@@ -701,6 +801,19 @@ pub async fn confirm_link(
                 .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
             if OidcPendingLink::take(conn, &digest)? != 1 {
                 return Err(AppError::not_found("this link was already used"));
+            }
+            // Two-factor turned on since the callback: a password alone no longer links.
+            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)? {
+                return Err(AppError::forbidden("this account has two-factor authentication on: sign in with your password and code; it cannot be linked to the identity provider"));
+            }
+            // Linked meanwhile (another tab): one identity per account and provider.
+            if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
+                || OidcIdentity::linked(conn, &link.issuer, &account.id)?
+            {
+                return Err(AppError::Conflict(
+                    "this account is already linked to the identity provider: sign in with it"
+                        .into(),
+                ));
             }
             OidcIdentity {
                 issuer: link.issuer.clone(),

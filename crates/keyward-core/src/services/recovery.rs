@@ -491,6 +491,9 @@ pub fn reset_password(
             return Err(AppError::not_found(STATE_NOT_VALID));
         }
         store_new_password(conn, now, &account, password)?;
+        // Identities linked to the account go: one linked with a leaked password must not
+        // outlive the reset (the owner's own links again at the next sign-in).
+        crate::db::models::oidc::OidcIdentity::delete_of_account(conn, &account.id)?;
         // A link mailed to the address was used: its owner receives mail there (what lets
         // single sign-on link a provider's same, verified email; services::oidc).
         if row.created_by.is_none() {

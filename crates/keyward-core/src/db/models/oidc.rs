@@ -52,6 +52,10 @@ impl OidcFlow {
     pub fn sweep(conn: &mut DbConnection, now: PrimitiveDateTime) -> QueryResult<usize> {
         diesel::delete(oidc_flows::table.filter(oidc_flows::expires_at.le(now))).execute(conn)
     }
+
+    pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+        oidc_flows::table.count().get_result(conn)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -88,6 +92,13 @@ impl OidcIdentity {
     ) -> QueryResult<usize> {
         diesel::update(oidc_identities::table.find((issuer, subject)))
             .set(oidc_identities::last_sign_in_at.eq(now))
+            .execute(conn)
+    }
+
+    /// Unlinks every identity of the account (its password was reset through a mailed link:
+    /// whoever linked with a leaked password loses the link).
+    pub fn delete_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
+        diesel::delete(oidc_identities::table.filter(oidc_identities::account_id.eq(account_id)))
             .execute(conn)
     }
 
