@@ -372,6 +372,11 @@ fn every_command_and_flag_has_a_description_in_help() {
                 "--log",
                 "--trusted-proxies",
                 "--database-url",
+                "--oidc-issuer",
+                "--oidc-client-id",
+                "--oidc-client-secret-file",
+                "--oidc-display-name",
+                "--oidc-allowed-domains",
             ],
         ),
         (

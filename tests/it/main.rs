@@ -23,6 +23,7 @@ mod lifecycle_pages;
 mod lifecycle_policy;
 
 mod mail;
+mod oidc;
 
 mod ops;
 mod permissions;

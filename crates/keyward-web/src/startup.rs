@@ -48,9 +48,11 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let sso = settings.oidc.clone().map(crate::services::oidc::Sso::new);
         let state = AppState {
             db,
             clock,
+            sso,
             settings: Arc::new(settings),
             client_sightings: Default::default(),
             graphql_running: Default::default(),

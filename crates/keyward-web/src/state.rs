@@ -27,6 +27,8 @@ pub struct AppState {
     pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
     /// Seals two-factor secrets and digests recovery codes (`services::two_factor`).
     pub two_factor_keys: Arc<crate::services::two_factor::TwoFactorKeys>,
+    /// The OpenID provider and its cached discovery; `None`: single sign-on is off.
+    pub sso: Option<Arc<crate::services::oidc::Sso>>,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ mod flows;
 mod graphiql;
 mod key_table;
 mod keyboard;
+mod oidc;
 mod recovery;
 mod team;
 mod two_factor;

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod oidc;
 pub mod smtp;
 
 use diesel::connection::SimpleConnection;
@@ -221,6 +222,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         shutdown_timeout: std::time::Duration::from_secs(5),
         mail: None,
         outbox: Default::default(),
+        oidc: None,
     }
 }
 

@@ -53,6 +53,8 @@ pub struct SettingsArgs {
     #[arg(long, env = "KEYWARD_MAIL_FROM", value_name = "MAILBOX")]
     pub mail_from: Option<String>,
     #[command(flatten)]
+    pub oidc: super::oidc::OidcArgs,
+    #[command(flatten)]
     pub outbox: OutboxArgs,
     #[command(flatten)]
     pub limits: LimitArgs,

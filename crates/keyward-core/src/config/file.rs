@@ -26,9 +26,40 @@ pub(super) struct FileSettings {
     pub(super) max_pending_invitations_per_tenant: Option<i64>,
     pub(super) max_mails_per_tenant_per_day: Option<i64>,
     pub(super) audit_retention_days: Option<i64>,
+    pub(super) oidc_issuer: Option<String>,
+    pub(super) oidc_client_id: Option<String>,
+    pub(super) oidc_client_secret: Option<String>,
+    pub(super) oidc_display_name: Option<String>,
+    pub(super) oidc_allowed_domains: Option<Vec<String>>,
+    pub(super) oidc_default_tenant: Option<String>,
+    pub(super) oidc_default_role: Option<String>,
+    pub(super) oidc_trust_unverified_email: Option<bool>,
 }
 
 impl FileSettings {
+    /// The `--oidc-*` flags over the file's `oidc_*` keys; the file's client secret (the
+    /// file is the operator's, like its session secret) comes back apart.
+    pub(super) fn oidc(&self, args: &super::OidcArgs) -> (super::OidcArgs, Option<String>) {
+        let or = |a: &Option<String>, f: &Option<String>| a.clone().or_else(|| f.clone());
+        let merged = super::OidcArgs {
+            oidc_issuer: or(&args.oidc_issuer, &self.oidc_issuer),
+            oidc_client_id: or(&args.oidc_client_id, &self.oidc_client_id),
+            oidc_client_secret_file: args.oidc_client_secret_file.clone(),
+            oidc_client_secret: args.oidc_client_secret.clone(),
+            oidc_display_name: or(&args.oidc_display_name, &self.oidc_display_name),
+            oidc_allowed_domains: args
+                .oidc_allowed_domains
+                .clone()
+                .or_else(|| self.oidc_allowed_domains.as_ref().map(|d| d.join(","))),
+            oidc_default_tenant: or(&args.oidc_default_tenant, &self.oidc_default_tenant),
+            oidc_default_role: or(&args.oidc_default_role, &self.oidc_default_role),
+            oidc_trust_unverified_email: args
+                .oidc_trust_unverified_email
+                .or(self.oidc_trust_unverified_email),
+        };
+        (merged, self.oidc_client_secret.clone())
+    }
+
     pub(super) fn limits(&self, args: &LimitArgs) -> Result<(Quotas, Option<i64>), String> {
         let d = Quotas::default();
         let pick = |name: &str, arg: Option<i64>, file: Option<i64>, default: i64| {

@@ -6,10 +6,12 @@
 mod args;
 mod file;
 mod mail;
+pub mod oidc;
 mod secrets;
 
 pub use args::{DatabaseArgs, LimitArgs, OutboxArgs, SettingsArgs};
 pub use mail::{MailSettings, OutboxTiming, SmtpPassword, SmtpSecurity, SmtpUrl};
+pub use oidc::{OidcArgs, OidcClientSecret, OidcSettings};
 pub use secrets::{
     MetricsToken, RevocationApiTokens, SessionSecret, MAX_REVOCATION_API_TOKENS,
     MIN_REVOCATION_API_TOKEN_CHARS,
@@ -92,12 +94,15 @@ pub struct Settings {
     /// `None`: mail is off (no `--smtp-url`).
     pub mail: Option<MailSettings>,
     pub outbox: OutboxTiming,
+    /// `None`: single sign-on is off (no `--oidc-issuer`).
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Settings {
     /// Resolves settings for `serve`.
     pub fn resolve(db: &DatabaseArgs, args: &SettingsArgs) -> Result<Self, String> {
         let file = load_file(db.config.as_deref())?;
+        let (oidc_args, oidc_secret_in_file) = file.oidc(&args.oidc);
         let (quotas, audit_retention_days) = file.limits(&args.limits)?;
         let database_url = DatabaseUrl::parse(
             db.database_url
@@ -165,6 +170,7 @@ impl Settings {
             args.smtp_password.is_some(),
         )?;
         let outbox = outbox_timing(&args.outbox)?;
+        let oidc = oidc::resolve(&oidc_args, oidc_secret_in_file, public_url.as_deref())?;
         Ok(Self {
             bind,
             database_url,
@@ -181,6 +187,7 @@ impl Settings {
             shutdown_timeout,
             mail,
             outbox,
+            oidc,
         })
     }
 
@@ -337,6 +344,79 @@ fn resolve_revocation_api_tokens(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_sign_on_comes_from_the_flags_over_the_file_and_says_what_is_missing() {
+        let file: file::FileSettings = toml::from_str(
+            r#"
+            oidc_issuer = "https://sso.example.com/realms/acme"
+            oidc_client_id = "keyward"
+            oidc_client_secret = "from-the-file"
+            oidc_allowed_domains = ["Example.com", "@example.org"]
+            oidc_default_role = "read-only"
+            "#,
+        )
+        .unwrap();
+        let flags = OidcArgs {
+            oidc_display_name: Some("Keycloak".into()),
+            ..Default::default()
+        };
+        let (args, secret) = file.oidc(&flags);
+        let sso = oidc::resolve(&args, secret.clone(), Some("https://keys.example.com/"))
+            .unwrap()
+            .expect("on");
+        assert_eq!(sso.issuer, "https://sso.example.com/realms/acme");
+        assert_eq!(sso.client_secret.expose(), "from-the-file");
+        assert_eq!(sso.display_name, "Keycloak");
+        assert_eq!(sso.allowed_domains, ["example.com", "example.org"]);
+        assert_eq!(sso.default_role, crate::domain::Role::ReadOnlyUser);
+        assert_eq!(
+            sso.redirect_url,
+            "https://keys.example.com/sign-in/oidc/callback"
+        );
+        assert!(
+            !format!("{sso:?}").contains("from-the-file"),
+            "Debug hides the secret"
+        );
+        let e = oidc::resolve(&args, secret.clone(), None).unwrap_err();
+        assert!(e.contains("--public-url"), "{e}");
+        let e = oidc::resolve(&args, None, Some("https://keys.example.com")).unwrap_err();
+        assert!(e.contains("client secret"), "{e}");
+        for plain in [
+            "http://sso.example.com",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://localhost@evil.example",
+        ] {
+            let plain = OidcArgs {
+                oidc_issuer: Some(plain.into()),
+                ..args.clone()
+            };
+            let e =
+                oidc::resolve(&plain, secret.clone(), Some("https://k.example.com")).unwrap_err();
+            assert!(e.contains("https://"), "{plain:?}: {e}");
+        }
+        for loopback in ["http://127.0.0.1:9000", "http://localhost:8080/realms/x"] {
+            let ok = OidcArgs {
+                oidc_issuer: Some(loopback.into()),
+                ..args.clone()
+            };
+            assert!(oidc::resolve(&ok, secret.clone(), Some("https://k.example.com")).is_ok());
+        }
+        let flag = OidcArgs {
+            oidc_client_secret: Some("shown in ps".into()),
+            ..args
+        };
+        let e = oidc::resolve(&flag, secret, Some("https://k.example.com")).unwrap_err();
+        assert!(e.contains("ps"), "{e}");
+        assert_eq!(
+            oidc::resolve(&OidcArgs::default(), None, None)
+                .unwrap()
+                .map(|s| s.issuer),
+            None,
+            "off without an issuer"
+        );
+    }
 
     #[test]
     fn huge_outbox_timings_are_refused_at_start_up() {

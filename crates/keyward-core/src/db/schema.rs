@@ -250,3 +250,44 @@ diesel::table! {
         required_since -> Timestamp,
     }
 }
+
+diesel::table! {
+    oidc_flows (cookie_digest) {
+        cookie_digest -> Text,
+        state -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next_path -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_identities (issuer, subject) {
+        issuer -> Text,
+        subject -> Text,
+        account_id -> Text,
+        created_at -> Timestamp,
+        last_sign_in_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_pending_links (cookie_digest) {
+        cookie_digest -> Text,
+        issuer -> Text,
+        subject -> Text,
+        account_id -> Text,
+        next_path -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    verified_emails (account_id) {
+        account_id -> Text,
+        email -> Text,
+        verified_at -> Timestamp,
+    }
+}

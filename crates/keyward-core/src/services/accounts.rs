@@ -35,12 +35,34 @@ pub(crate) fn insert_user(
     name: PersonName,
     password_hash: HashedPassword,
 ) -> Result<Account, AppError> {
+    insert_person(conn, actor, now, email, name, Some(password_hash))
+}
+
+/// A person who signs in only through single sign-on (`services::oidc`): no password.
+pub(crate) fn insert_user_without_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    email: Email,
+    name: PersonName,
+) -> Result<Account, AppError> {
+    insert_person(conn, actor, now, email, name, None)
+}
+
+fn insert_person(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    email: Email,
+    name: PersonName,
+    password_hash: Option<HashedPassword>,
+) -> Result<Account, AppError> {
     let account = Account {
         id: new_id(),
         account_type: AccountKind::User.as_str().into(),
         name: name.into_inner(),
         email: Some(email.into_inner()),
-        password_hash: Some(password_hash.into_inner()),
+        password_hash: password_hash.map(HashedPassword::into_inner),
         tenant_id: None,
         created_at: now,
         created_by: actor.account_id().map(str::to_string),

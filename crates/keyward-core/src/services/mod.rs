@@ -13,6 +13,7 @@
 //! 5. accounts, auth, key_lists, key_revocation, recovery
 //! 6. agents, invitations, key_expiry, setup
 //! 7. housekeeping, password_checks, team_lists
+//! 8. oidc
 
 pub mod accounts;
 pub mod actor;
@@ -36,6 +37,7 @@ pub mod key_revocation;
 pub mod key_rotation;
 pub mod mail;
 pub mod members;
+pub mod oidc;
 pub mod outbox;
 pub mod paging;
 pub mod password_checks;

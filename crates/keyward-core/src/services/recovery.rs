@@ -491,6 +491,16 @@ pub fn reset_password(
             return Err(AppError::not_found(STATE_NOT_VALID));
         }
         store_new_password(conn, now, &account, password)?;
+        // Identities linked to the account go: one linked with a leaked password must not
+        // outlive the reset (the owner's own links again at the next sign-in).
+        crate::db::models::oidc::OidcIdentity::delete_of_account(conn, &account.id)?;
+        // A link mailed to the address was used: its owner receives mail there (what lets
+        // single sign-on link a provider's same, verified email; services::oidc).
+        if row.created_by.is_none() {
+            if let Some(email) = account.email.as_deref() {
+                crate::db::models::oidc::set_verified_email(conn, &account.id, email, now)?;
+            }
+        }
         let actor = Actor::person(account.id.clone(), ip);
         let how = match row.created_by.as_deref() {
             Some(admin) => format!("a reset link made by the admin {admin}"),

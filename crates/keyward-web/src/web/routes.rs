@@ -8,8 +8,8 @@ use crate::web::handlers::team::{
     settings, team_two_factor,
 };
 use crate::web::handlers::{
-    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, recovery,
-    secret_scanning, setup, sign_in, team, tenant, two_factor, user_api_keys,
+    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, oidc, password,
+    recovery, secret_scanning, setup, sign_in, team, tenant, two_factor, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -95,6 +95,10 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/setup"                                                            => setup::complete,                                   Exempt(FIRST_RUN)),
         route!(GET  "/login"                                                            => sign_in::login_page,                               Read),
         route!(POST "/login"                                                            => sign_in::login,                                    Exempt(SIGN_IN)),
+        route!(GET  "/sign-in/oidc"                                                     => oidc::start,                                       Read),
+        route!(GET  "/sign-in/oidc/callback"                                            => oidc::callback,                                    Read),
+        route!(GET  "/sign-in/oidc/link"                                                => oidc::link_form,                                   Read),
+        route!(POST "/sign-in/oidc/link"                                                => oidc::link,                                        Exempt(SIGN_IN)),
         route!(GET  "/forgot-password"                                                  => recovery::forgot_form,                             Read),
         route!(POST "/forgot-password"                                                  => recovery::forgot,                                  Exempt(RECOVERY)),
         route!(GET  "/reset-password"                                                   => recovery::reset_form,                              Read),

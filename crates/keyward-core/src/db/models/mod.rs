@@ -17,6 +17,7 @@ pub mod invitation;
 pub mod key_lineage;
 pub mod key_policy;
 pub mod membership;
+pub mod oidc;
 pub mod outbox;
 pub mod paging;
 pub mod password_reset;

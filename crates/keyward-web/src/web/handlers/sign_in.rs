@@ -48,6 +48,7 @@ pub struct LoginQuery {
 /// `GET /login`; signed-in people go straight on.
 pub async fn login_page(
     hx: Htmx,
+    state: web::Data<AppState>,
     session: Session,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, HtmlError> {
@@ -62,6 +63,7 @@ pub async fn login_page(
             email: String::new(),
             next,
             error: None,
+            sso: state.sso.as_ref().map(|s| s.settings.display_name.clone()),
             notice: match (&query.signed_out, &query.expired) {
                 (Some(_), _) => Some("You have signed out.".to_string()),
                 (None, Some(_)) => Some(
@@ -149,6 +151,7 @@ pub async fn login(
                     next,
                     error: Some(message),
                     notice: None,
+                    sso: state.sso.as_ref().map(|s| s.settings.display_name.clone()),
                 },
             )
         }

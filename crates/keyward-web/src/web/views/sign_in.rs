@@ -13,6 +13,26 @@ pub struct LoginPage {
     pub next: String,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// The single sign-on button's provider name; `None`: single sign-on is off.
+    pub sso: Option<String>,
+}
+
+/// Why a sign-in through the provider did not happen.
+#[derive(Template)]
+#[template(path = "pages/sso_error.html")]
+pub struct SsoErrorPage {
+    pub layout: Layout,
+    pub message: String,
+}
+
+/// A first sign-in that matched an account Keyward never verified: its password, once.
+#[derive(Template)]
+#[template(path = "pages/sso_link.html")]
+pub struct SsoLinkPage {
+    pub layout: Layout,
+    pub provider: String,
+    pub email: String,
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Default)]

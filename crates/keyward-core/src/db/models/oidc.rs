@@ -1,0 +1,179 @@
+//! Single sign-on rows (see `services::oidc`): sign-ins in progress, linked identities,
+//! links waiting for a password, and addresses Keyward verified.
+
+use crate::db::schema::{oidc_flows, oidc_identities, oidc_pending_links, verified_emails};
+use crate::db::DbConnection;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+/// A sign-in in progress. Its `state`, `nonce` and verifier are one-use values that are
+/// worthless without the browser's cookie, whose digest is the key.
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_flows)]
+pub struct OidcFlow {
+    pub cookie_digest: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next_path: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+}
+
+impl std::fmt::Debug for OidcFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcFlow")
+            .field("next_path", &self.next_path)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcFlow {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(oidc_flows::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
+    }
+
+    /// Reads and deletes the flow: `Some` for the one request that wins it.
+    pub fn take(conn: &mut DbConnection, cookie_digest: &str) -> QueryResult<Option<Self>> {
+        let found = oidc_flows::table
+            .find(cookie_digest)
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(flow) = found else { return Ok(None) };
+        let taken = diesel::delete(oidc_flows::table.find(cookie_digest)).execute(conn)?;
+        Ok((taken == 1).then_some(flow))
+    }
+
+    pub fn sweep(conn: &mut DbConnection, now: PrimitiveDateTime) -> QueryResult<usize> {
+        diesel::delete(oidc_flows::table.filter(oidc_flows::expires_at.le(now))).execute(conn)
+    }
+
+    pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+        oidc_flows::table.count().get_result(conn)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_identities)]
+pub struct OidcIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub account_id: String,
+    pub created_at: PrimitiveDateTime,
+    pub last_sign_in_at: PrimitiveDateTime,
+}
+
+impl OidcIdentity {
+    pub fn find(conn: &mut DbConnection, issuer: &str, subject: &str) -> QueryResult<Option<Self>> {
+        oidc_identities::table
+            .find((issuer, subject))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(oidc_identities::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
+    }
+
+    pub fn touch(
+        conn: &mut DbConnection,
+        issuer: &str,
+        subject: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(oidc_identities::table.find((issuer, subject)))
+            .set(oidc_identities::last_sign_in_at.eq(now))
+            .execute(conn)
+    }
+
+    /// Unlinks every identity of the account (its password was reset through a mailed link:
+    /// whoever linked with a leaked password loses the link).
+    pub fn delete_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
+        diesel::delete(oidc_identities::table.filter(oidc_identities::account_id.eq(account_id)))
+            .execute(conn)
+    }
+
+    /// Whether the account is linked to an identity at `issuer`.
+    pub fn linked(conn: &mut DbConnection, issuer: &str, account_id: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            oidc_identities::table
+                .filter(oidc_identities::issuer.eq(issuer))
+                .filter(oidc_identities::account_id.eq(account_id)),
+        ))
+        .get_result(conn)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_pending_links)]
+pub struct OidcPendingLink {
+    pub cookie_digest: String,
+    pub issuer: String,
+    pub subject: String,
+    pub account_id: String,
+    pub next_path: String,
+    pub expires_at: PrimitiveDateTime,
+}
+
+impl OidcPendingLink {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(oidc_pending_links::table)
+            .values(self)
+            .execute(conn)
+            .map(drop)
+    }
+
+    pub fn find(conn: &mut DbConnection, cookie_digest: &str) -> QueryResult<Option<Self>> {
+        oidc_pending_links::table
+            .find(cookie_digest)
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// 1 for the one request that uses the link up.
+    pub fn take(conn: &mut DbConnection, cookie_digest: &str) -> QueryResult<usize> {
+        diesel::delete(oidc_pending_links::table.find(cookie_digest)).execute(conn)
+    }
+
+    pub fn sweep(conn: &mut DbConnection, now: PrimitiveDateTime) -> QueryResult<usize> {
+        diesel::delete(oidc_pending_links::table.filter(oidc_pending_links::expires_at.le(now)))
+            .execute(conn)
+    }
+}
+
+/// The address Keyward verified for an account (`None`: none, or not the current one).
+pub fn verified_email(conn: &mut DbConnection, account_id: &str) -> QueryResult<Option<String>> {
+    verified_emails::table
+        .find(account_id)
+        .select(verified_emails::email)
+        .first(conn)
+        .optional()
+}
+
+/// Records that the account's owner received mail at `email`.
+pub fn set_verified_email(
+    conn: &mut DbConnection,
+    account_id: &str,
+    email: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(verified_emails::table.find(account_id)).execute(conn)?;
+    diesel::insert_into(verified_emails::table)
+        .values((
+            verified_emails::account_id.eq(account_id),
+            verified_emails::email.eq(email),
+            verified_emails::verified_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}

@@ -1,0 +1,844 @@
+//! Single sign-on with OpenID Connect (issue 30): the Authorization Code flow with PKCE,
+//! `state` and `nonce`; ID tokens checked against the provider's JWKS (fetched again once
+//! when a token names a key it does not have: the provider rotated its keys), the issuer
+//! exactly, this client as the audience, the expiry with 60 s of clock difference, the
+//! nonce; and the linking rules:
+//!
+//! - a person is linked to the provider by (issuer, `sub`), never by email once linked;
+//! - a first sign-in links to an existing account only when Keyward verified that
+//!   account's email (a reset link mailed to it was used: `verified_emails`), and the ID
+//!   token says `email_verified: true`; otherwise the person proves ownership once with the
+//!   account's password (`confirm_link`), so nobody takes over an account by registering
+//!   its email at the provider first (the class of Grafana's CVE-2023-3128);
+//! - with no account, one is made only when `--oidc-allowed-domains` allows the email's
+//!   domain; it joins `--oidc-default-tenant` if set, other tenants through invitations.
+//!
+//! A sign-in in progress lives in `oidc_flows`, keyed by the digest of a random cookie
+//! value, and is taken (deleted) by the one callback that finishes it: any instance can
+//! finish what another started, and a replayed or foreign callback fails. Nothing here
+//! logs a token, a code, a verifier or a nonce.
+
+use crate::config::OidcSettings;
+use crate::db::models::oidc::{self as rows, OidcFlow, OidcIdentity, OidcPendingLink};
+use crate::db::models::{Account, Membership, Tenant};
+use crate::db::{Database, DbConnection};
+use crate::domain::{AuditAction, Clock, Email, Password, PersonName, TokenDigest};
+use crate::error::AppError;
+use crate::services::audit::{self, Event};
+use crate::services::{run_blocking, sign_in, transaction, Actor};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+use time::{Duration, PrimitiveDateTime};
+
+/// How long a started sign-in (and a link waiting for a password) may take.
+pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
+/// How long discovery (and the JWKS) is kept before it is read again.
+const METADATA_TTL: StdDuration = StdDuration::from_secs(3600);
+/// At most one extra discovery for an unknown signing key in this long.
+const REFRESH_AT_MOST_EVERY: StdDuration = StdDuration::from_secs(30);
+/// An ID token is accepted this long after its `exp` (clocks differ).
+const CLOCK_SKEW: Duration = Duration::seconds(60);
+/// The whole of one call to the provider, body included.
+const PROVIDER_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// The most of a provider's answer read.
+const MAX_ANSWER_BYTES: u64 = 512 * 1024;
+/// Connecting to the provider.
+const PROVIDER_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// After a failed discovery, answer "provider down" at once for this long (no caller
+/// waits on a provider that just failed, and the blocking pool stays free).
+const FAILURE_REMEMBERED: StdDuration = StdDuration::from_secs(30);
+/// Calls to the provider at once, per instance; more are answered "provider down".
+const MAX_PROVIDER_CALLS: usize = 4;
+/// Sign-ins in progress kept at once (10 minutes each); more are refused until they
+/// expire, so unauthenticated starts cannot grow the table without bound.
+const MAX_FLOWS: i64 = 10_000;
+/// The only ID-token signatures accepted: asymmetric ones (never HMAC keyed with the
+/// client secret, which would let whoever holds the secret mint ID tokens).
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+/// Why a sign-in through the provider did not happen, in words for its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsoFailure {
+    /// Discovery, the JWKS or the token endpoint could not be reached or read.
+    ProviderDown,
+    /// No sign-in in progress for this browser: never started here, finished already, or
+    /// older than 10 minutes.
+    NoSignInInProgress,
+    /// The provider sent the person back with an error (consent denied, …).
+    Denied(String),
+    /// The provider's answer failed a check (state, code, ID token); the reason is for
+    /// the log, the person reads a general sentence.
+    Refused(String),
+    /// The ID token's email is missing or not verified by the provider.
+    EmailNotVerified,
+    /// No Keyward account has this email and its domain may not create one.
+    NoAccount,
+    /// The linked account no longer exists or cannot sign in this way.
+    AccountUnavailable,
+    /// The email's account has two-factor on: the provider may not be linked to it
+    /// (neither by email nor by password alone).
+    LinkNeedsTwoFactor,
+    /// Too many sign-ins are in progress on this Keyward just now.
+    TooManyInProgress,
+}
+
+impl SsoFailure {
+    /// What the person reads.
+    pub fn message(&self, provider: &str) -> String {
+        match self {
+            SsoFailure::ProviderDown => format!("{provider} cannot be reached just now, so Keyward could not finish signing you in. Try again in a minute, or sign in with your password."),
+            SsoFailure::NoSignInInProgress => "This sign-in was not started in this browser, was already used, or took longer than 10 minutes. Start again from the sign-in page.".into(),
+            SsoFailure::Denied(why) => format!("{provider} did not sign you in ({why}). Start again from the sign-in page, or sign in with your password."),
+            SsoFailure::Refused(_) => format!("Keyward could not check the answer from {provider}, so you are not signed in. Start again from the sign-in page."),
+            SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password."),
+            SsoFailure::NoAccount => "There is no Keyward account for your email address. Ask an admin of your team for an invitation.".into(),
+            SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
+            SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address with two-factor authentication on, so {provider} cannot be linked to it: sign in with your password and code. An admin can tell you whether your team links accounts to {provider}."),
+            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password.".into(),
+        }
+    }
+
+    /// The page's status.
+    pub fn status(&self) -> u16 {
+        match self {
+            SsoFailure::ProviderDown => 502,
+            SsoFailure::TooManyInProgress => 503,
+            SsoFailure::NoAccount
+            | SsoFailure::AccountUnavailable
+            | SsoFailure::LinkNeedsTwoFactor => 403,
+            _ => 400,
+        }
+    }
+}
+
+/// The provider and this client, with discovery kept for an hour.
+pub struct Sso {
+    pub settings: OidcSettings,
+    agent: ureq::Agent,
+    metadata: Mutex<Option<(Instant, CoreProviderMetadata)>>,
+    last_forced: Mutex<Option<Instant>>,
+    last_failure: Mutex<Option<Instant>>,
+    calls: AtomicUsize,
+    /// The Unix second of the last sweep of expired flows (at most one a minute).
+    last_sweep: AtomicI64,
+}
+
+impl std::fmt::Debug for Sso {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sso")
+            .field("issuer", &self.settings.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP call for openidconnect, through ureq: no redirects followed, no proxy from
+/// the environment, 10 s for the whole call, at most 512 KiB read.
+fn call(
+    agent: &ureq::Agent,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, ureq::Error> {
+    let response = agent.run(request)?;
+    let (parts, mut body) = response.into_parts();
+    let bytes = body.with_config().limit(MAX_ANSWER_BYTES).read_to_vec()?;
+    Ok(openidconnect::http::Response::from_parts(parts, bytes))
+}
+
+/// What `begin` hands the browser and stores.
+pub struct Begun {
+    pub authorize_url: String,
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+/// The checked identity from an ID token.
+#[derive(Debug, Clone)]
+pub struct ProvenIdentity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+}
+
+impl Sso {
+    pub fn new(settings: OidcSettings) -> Arc<Self> {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .timeout_global(Some(PROVIDER_TIMEOUT))
+            .timeout_connect(Some(PROVIDER_CONNECT_TIMEOUT))
+            .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Arc::new(Self {
+            settings,
+            agent,
+            metadata: Mutex::new(None),
+            last_forced: Mutex::new(None),
+            last_failure: Mutex::new(None),
+            calls: AtomicUsize::new(0),
+            last_sweep: AtomicI64::new(0),
+        })
+    }
+
+    fn http(
+        &self,
+    ) -> impl Fn(openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, ureq::Error> + '_
+    {
+        move |request| call(&self.agent, request)
+    }
+
+    /// Discovery (with the JWKS): kept for an hour; `fresh` reads it again (at most once in
+    /// 30 s), for a key the cached set does not have.
+    fn provider(&self, fresh: bool) -> Result<CoreProviderMetadata, SsoFailure> {
+        let cached = self
+            .metadata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !fresh {
+            if let Some((at, md)) = &cached {
+                if at.elapsed() < METADATA_TTL {
+                    return Ok(md.clone());
+                }
+            }
+            let failed = *self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+            if failed.is_some_and(|at| at.elapsed() < FAILURE_REMEMBERED) {
+                // Stale discovery beats none while the provider is failing.
+                return cached.map(|(_, md)| md).ok_or(SsoFailure::ProviderDown);
+            }
+        } else {
+            let mut last = self.last_forced.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY) {
+                return Err(SsoFailure::Refused(
+                    "the ID token names a signing key the provider does not publish".into(),
+                ));
+            }
+            *last = Some(Instant::now());
+        }
+        let issuer =
+            IssuerUrl::new(self.settings.issuer.clone()).map_err(|_| SsoFailure::ProviderDown)?;
+        let md = match CoreProviderMetadata::discover(&issuer, &self.http()) {
+            Ok(md) => md,
+            Err(e) => {
+                tracing::warn!(issuer = %self.settings.issuer, error = %e, "OpenID provider discovery failed");
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                // A failed refresh keeps the discovery it had (not for a forced one: that
+                // is looking for a key the cached set lacks).
+                return match cached {
+                    Some((_, md)) if !fresh => Ok(md),
+                    _ => Err(SsoFailure::ProviderDown),
+                };
+            }
+        };
+        *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), md.clone()));
+        Ok(md)
+    }
+
+    fn client(
+        &self,
+        md: CoreProviderMetadata,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        SsoFailure,
+    > {
+        let redirect = RedirectUrl::new(self.settings.redirect_url.clone())
+            .map_err(|e| SsoFailure::Refused(format!("the redirect URL is not valid: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            md,
+            ClientId::new(self.settings.client_id.clone()),
+            Some(ClientSecret::new(
+                self.settings.client_secret.expose().to_string(),
+            )),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    /// The provider's authorization URL with a fresh `state`, `nonce` and PKCE challenge.
+    /// Blocking (discovery).
+    pub fn begin(&self) -> Result<Begun, SsoFailure> {
+        let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
+        let client = self.client(self.provider(false)?)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(Begun {
+            authorize_url: url.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges the code (with the verifier) and checks the ID token. Blocking.
+    pub fn redeem(
+        &self,
+        flow: &OidcFlow,
+        code: &str,
+        now: PrimitiveDateTime,
+    ) -> Result<ProvenIdentity, SsoFailure> {
+        let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
+        let md = self.provider(false)?;
+        let client = self.client(md)?;
+        let request = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|_| SsoFailure::Refused("the provider has no token endpoint".into()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier.clone()));
+        let http = self.http();
+        let tokens = request.request(&http).map_err(|e| match e {
+            openidconnect::RequestTokenError::Request(e) => {
+                tracing::warn!(issuer = %self.settings.issuer, error = %e, "the OpenID provider's token endpoint could not be reached");
+                SsoFailure::ProviderDown
+            }
+            other => SsoFailure::Refused(format!("the token endpoint refused the code: {other}")),
+        })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| SsoFailure::Refused("the token answer has no ID token".into()))?
+            .clone();
+        let nonce = Nonce::new(flow.nonce.clone());
+        let checked_at = chrono_from(now - CLOCK_SKEW)?;
+        let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
+            let at = checked_at;
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(ALLOWED_ALGS)
+                .set_time_fn(move || at);
+            id_token.claims(&verifier, &nonce).cloned()
+        };
+        let claims = match verify(&client) {
+            Ok(claims) => claims,
+            // A key the cached JWKS does not have: the provider rotated; read it again once.
+            Err(ClaimsVerificationError::SignatureVerification(_)) => {
+                let client = self.client(self.provider(true)?)?;
+                verify(&client).map_err(|e| SsoFailure::Refused(format!("the ID token: {e}")))?
+            }
+            Err(e) => return Err(SsoFailure::Refused(format!("the ID token: {e}"))),
+        };
+        let name = claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_string());
+        Ok(ProvenIdentity {
+            subject: claims.subject().as_str().to_string(),
+            email: claims.email().map(|e| e.as_str().to_string()),
+            email_verified: claims.email_verified().unwrap_or(false),
+            name,
+        })
+    }
+}
+
+fn chrono_from(at: PrimitiveDateTime) -> Result<chrono::DateTime<chrono::Utc>, SsoFailure> {
+    let t = at.assume_utc();
+    chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond())
+        .ok_or_else(|| SsoFailure::Refused("the clock is out of range".into()))
+}
+
+/// A turn at calling the provider, or `None` when `MAX_PROVIDER_CALLS` are under way.
+struct ProviderTurn<'a>(&'a AtomicUsize);
+
+impl<'a> ProviderTurn<'a> {
+    fn take(calls: &'a AtomicUsize) -> Option<Self> {
+        let before = calls.fetch_add(1, Ordering::SeqCst);
+        let turn = ProviderTurn(calls);
+        (before < MAX_PROVIDER_CALLS).then_some(turn)
+    }
+}
+
+impl Drop for ProviderTurn<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn random_cookie_value() -> String {
+    crate::domain::api_key::random_secret(43)
+}
+
+/// A started sign-in: where to send the browser, and the cookie value it keeps.
+pub struct Started {
+    pub authorize_url: String,
+    pub cookie_value: String,
+}
+
+/// Starts a sign-in: discovery (off the executor), then the flow's row. `next` must
+/// already be a local path.
+pub async fn start(
+    db: &Database,
+    clock: &Clock,
+    sso: Arc<Sso>,
+    next: String,
+) -> Result<Started, SsoFailure> {
+    let begin_sso = sso.clone();
+    let begun = tokio::task::spawn_blocking(move || begin_sso.begin())
+        .await
+        .map_err(|_| SsoFailure::ProviderDown)??;
+    let cookie_value = random_cookie_value();
+    let digest = TokenDigest::of(&cookie_value).as_str().to_string();
+    let Begun {
+        authorize_url,
+        state,
+        nonce,
+        verifier,
+    } = begun;
+    let now_second = clock.now().assume_utc().unix_timestamp();
+    let last = sso.last_sweep.load(Ordering::Relaxed);
+    let sweep = now_second - last >= 60
+        && sso
+            .last_sweep
+            .compare_exchange(last, now_second, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+    let stored = run_blocking(db, clock, move |conn, now| {
+        if sweep {
+            OidcFlow::sweep(conn, now)?;
+            OidcPendingLink::sweep(conn, now)?;
+        }
+        if OidcFlow::count(conn)? >= MAX_FLOWS {
+            return Ok(false);
+        }
+        OidcFlow {
+            cookie_digest: digest,
+            state,
+            nonce,
+            pkce_verifier: verifier,
+            next_path: next,
+            created_at: now,
+            expires_at: now + FLOW_LIFETIME,
+        }
+        .insert(conn)?;
+        Ok(true)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot store a single sign-on flow");
+        SsoFailure::ProviderDown
+    })?;
+    if !stored {
+        tracing::warn!(
+            max = MAX_FLOWS,
+            "single sign-on: too many sign-ins in progress"
+        );
+        return Err(SsoFailure::TooManyInProgress);
+    }
+    Ok(Started {
+        authorize_url,
+        cookie_value,
+    })
+}
+
+/// What the provider sent back to the callback.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// How a finished sign-in ends.
+#[derive(Debug)]
+pub enum Finished {
+    /// Signed in: start a session for the account and go to `next`.
+    SignedIn { account: Account, next: String },
+    /// An existing account whose email Keyward never verified: its password links it once.
+    /// The browser keeps `cookie_value` for `confirm_link`.
+    NeedsPassword { email: String, cookie_value: String },
+}
+
+/// Finishes a sign-in: takes the flow (once), checks the provider's answer, then links or
+/// makes the account. `cookie_value` is the browser's flow cookie.
+pub async fn finish(
+    db: &Database,
+    clock: &Clock,
+    sso: Arc<Sso>,
+    cookie_value: Option<String>,
+    callback: Callback,
+    ip: String,
+) -> Result<Finished, SsoFailure> {
+    let cookie_value = cookie_value.ok_or(SsoFailure::NoSignInInProgress)?;
+    let digest = TokenDigest::of(&cookie_value).as_str().to_string();
+    let flow = run_blocking(db, clock, move |conn, now| {
+        Ok(OidcFlow::take(conn, &digest)?.filter(|f| f.expires_at > now))
+    })
+    .await
+    .map_err(|_| SsoFailure::ProviderDown)?
+    .ok_or(SsoFailure::NoSignInInProgress)?;
+    let state_ok = callback
+        .state
+        .as_deref()
+        .is_some_and(|s| constant_time_eq(s.as_bytes(), flow.state.as_bytes()));
+    if let Some(error) = callback.error.as_deref() {
+        if !state_ok {
+            return Err(SsoFailure::NoSignInInProgress);
+        }
+        let why: String = match error {
+            "access_denied" => "access was denied".into(),
+            "login_required" | "interaction_required" => "you are not signed in there".into(),
+            other => other
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(60)
+                .collect(),
+        };
+        return Err(SsoFailure::Denied(why));
+    }
+    if !state_ok {
+        return Err(SsoFailure::Refused(
+            "the state does not match the sign-in started in this browser".into(),
+        ));
+    }
+    let code = callback
+        .code
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| SsoFailure::Refused("the callback has no code".into()))?;
+    let now = clock.now();
+    let redeem_sso = sso.clone();
+    let redeem_flow = flow.clone();
+    let proven = tokio::task::spawn_blocking(move || redeem_sso.redeem(&redeem_flow, &code, now))
+        .await
+        .map_err(|_| SsoFailure::ProviderDown)??;
+    let settings = sso.settings.clone();
+    let next = flow.next_path.clone();
+    run_blocking(db, clock, move |conn, now| {
+        Ok(link_or_make(conn, now, &settings, proven, next, &ip))
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot finish a single sign-on");
+        SsoFailure::ProviderDown
+    })?
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The linking rules, in one transaction.
+fn link_or_make(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    settings: &OidcSettings,
+    proven: ProvenIdentity,
+    next: String,
+    ip: &str,
+) -> Result<Finished, SsoFailure> {
+    let result = transaction(conn, |conn| {
+        Ok(link_or_make_within(conn, now, settings, &proven, next, ip))
+    });
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "single sign-on: the database refused");
+            Err(SsoFailure::AccountUnavailable)
+        }
+    }
+}
+
+fn link_or_make_within(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    settings: &OidcSettings,
+    proven: &ProvenIdentity,
+    next: String,
+    ip: &str,
+) -> Result<Finished, SsoFailure> {
+    let db_err = |e: diesel::result::Error| {
+        tracing::error!(error = %e, "single sign-on: the database refused");
+        SsoFailure::AccountUnavailable
+    };
+    let how = format!(
+        "signed in through {} (single sign-on)",
+        settings.display_name
+    );
+    // Linked before: the (issuer, sub) pair decides, whatever the email says now.
+    if let Some(identity) =
+        OidcIdentity::find(conn, &settings.issuer, &proven.subject).map_err(db_err)?
+    {
+        let account = Account::find(conn, &identity.account_id)
+            .map_err(db_err)?
+            .filter(|a| !a.is_service_account())
+            .ok_or(SsoFailure::AccountUnavailable)?;
+        OidcIdentity::touch(conn, &settings.issuer, &proven.subject, now).map_err(db_err)?;
+        audit_sign_in(conn, now, &account, ip, &how)?;
+        return Ok(Finished::SignedIn { account, next });
+    }
+    let verified = proven.email_verified || settings.trust_unverified_email;
+    let email = match proven.email.as_deref().map(Email::parse) {
+        Some(Ok(email)) if verified => email,
+        _ => return Err(SsoFailure::EmailNotVerified),
+    };
+    let email = email.into_inner();
+    let link = |conn: &mut DbConnection, account: &Account| -> Result<(), SsoFailure> {
+        OidcIdentity {
+            issuer: settings.issuer.clone(),
+            subject: proven.subject.clone(),
+            account_id: account.id.clone(),
+            created_at: now,
+            last_sign_in_at: now,
+        }
+        .insert(conn)
+        .map_err(db_err)
+    };
+    match Account::find_by_email(conn, &email).map_err(db_err)? {
+        Some(account) if account.is_service_account() => Err(SsoFailure::AccountUnavailable),
+        Some(account) => {
+            // A provider never opens an account that also asks for a code.
+            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
+                .map_err(db_err)?
+            {
+                return Err(SsoFailure::LinkNeedsTwoFactor);
+            }
+            let keyward_verified = rows::verified_email(conn, &account.id)
+                .map_err(db_err)?
+                .is_some_and(|v| v == email);
+            if keyward_verified
+                && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
+            {
+                link(conn, &account)?;
+                audit_sign_in(
+                    conn,
+                    now,
+                    &account,
+                    ip,
+                    &format!("{how}; linked to the provider's identity by its verified email"),
+                )?;
+                return Ok(Finished::SignedIn { account, next });
+            }
+            if account.password_hash.is_none() {
+                return Err(SsoFailure::AccountUnavailable);
+            }
+            // Not proven by Keyward: the account's password proves it, once.
+            let cookie_value = random_cookie_value();
+            OidcPendingLink {
+                cookie_digest: TokenDigest::of(&cookie_value).as_str().to_string(),
+                issuer: settings.issuer.clone(),
+                subject: proven.subject.clone(),
+                account_id: account.id.clone(),
+                next_path: next,
+                expires_at: now + FLOW_LIFETIME,
+            }
+            .insert(conn)
+            .map_err(db_err)?;
+            Ok(Finished::NeedsPassword {
+                email,
+                cookie_value,
+            })
+        }
+        None => {
+            let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+            if !settings.allowed_domains.iter().any(|d| d == domain) {
+                return Err(SsoFailure::NoAccount);
+            }
+            let name = proven
+                .name
+                .as_deref()
+                .and_then(|n| PersonName::parse(n).ok())
+                .or_else(|| PersonName::parse(email.split('@').next().unwrap_or("person")).ok())
+                .ok_or(SsoFailure::NoAccount)?;
+            let account = make_account(conn, now, settings, &email, name)?;
+            link(conn, &account)?;
+            audit_sign_in(
+                conn,
+                now,
+                &account,
+                ip,
+                &format!("{how}; account made at the first sign-in"),
+            )?;
+            Ok(Finished::SignedIn { account, next })
+        }
+    }
+}
+
+/// A person account without a password, joined to the default tenant if one is set.
+fn make_account(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    settings: &OidcSettings,
+    email: &str,
+    name: PersonName,
+) -> Result<Account, SsoFailure> {
+    let fail = |e: AppError| {
+        tracing::error!(error = %e, "single sign-on: cannot make the account");
+        SsoFailure::AccountUnavailable
+    };
+    let actor = Actor::operator();
+    let account = crate::services::accounts::insert_user_without_password(
+        conn,
+        &actor,
+        now,
+        Email::parse(email).map_err(|_| SsoFailure::EmailNotVerified)?,
+        name,
+    )
+    .map_err(fail)?;
+    if let Some(slug) = &settings.default_tenant {
+        let tenant = Tenant::find_by_slug(conn, slug.as_str())
+            .map_err(|e| fail(e.into()))?
+            .ok_or_else(|| {
+                tracing::error!(tenant = %slug.as_str(), "--oidc-default-tenant names no tenant");
+                SsoFailure::AccountUnavailable
+            })?;
+        crate::services::members::insert_membership(
+            conn,
+            &actor,
+            now,
+            &crate::domain::TenantId::from_stored(tenant.id.clone()),
+            &crate::domain::AccountId::from_stored(account.id.clone()),
+            settings.default_role,
+            AuditAction::MemberAdded,
+        )
+        .map_err(fail)?;
+    }
+    Ok(account)
+}
+
+fn audit_sign_in(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account: &Account,
+    ip: &str,
+    detail: &str,
+) -> Result<(), SsoFailure> {
+    sign_in::audit_in_every_tenant(conn, now, account, ip, AuditAction::SignInSucceeded, || {
+        detail.to_string()
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "single sign-on: cannot audit the sign-in");
+        SsoFailure::AccountUnavailable
+    })
+}
+
+/// The email a link waiting for a password is for, to show on its page.
+pub async fn pending_link_email(
+    db: &Database,
+    clock: &Clock,
+    cookie_value: String,
+) -> Result<Option<String>, AppError> {
+    run_blocking(db, clock, move |conn, now| {
+        let digest = TokenDigest::of(&cookie_value).as_str().to_string();
+        let Some(link) = OidcPendingLink::find(conn, &digest)?.filter(|l| l.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        Ok(Account::find(conn, &link.account_id)?.and_then(|a| a.email))
+    })
+    .await
+}
+
+/// Links the waiting identity when `password` is the account's: counted and limited as a
+/// password sign-in (the same lockouts), then the link is used up and the person signed in.
+pub async fn confirm_link(
+    db: &Database,
+    clock: &Clock,
+    sso: Arc<Sso>,
+    cookie_value: String,
+    password: Password,
+    ip: String,
+) -> Result<(Account, String), AppError> {
+    let digest = TokenDigest::of(&cookie_value).as_str().to_string();
+    let lookup = digest.clone();
+    let email = run_blocking(db, clock, move |conn, now| {
+        let link = OidcPendingLink::find(conn, &lookup)?
+            .filter(|l| l.expires_at > now)
+            .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
+        Account::find(conn, &link.account_id)?
+            .and_then(|a| a.email)
+            .ok_or_else(|| AppError::not_found("the account no longer exists"))
+    })
+    .await?;
+    // The password step of a sign-in: the same counting, lockouts and audit.
+    let account = crate::services::password_checks::sign_in_with_password(
+        db,
+        clock,
+        email,
+        ip.clone(),
+        None,
+        password,
+    )
+    .await?;
+    let display = sso.settings.display_name.clone();
+    run_blocking(db, clock, move |conn, now| {
+        transaction(conn, |conn| {
+            let link = OidcPendingLink::find(conn, &digest)?
+                .filter(|l| l.expires_at > now && l.account_id == account.id)
+                .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
+            if OidcPendingLink::take(conn, &digest)? != 1 {
+                return Err(AppError::not_found("this link was already used"));
+            }
+            // Two-factor turned on since the callback: a password alone no longer links.
+            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)? {
+                return Err(AppError::forbidden("this account has two-factor authentication on: sign in with your password and code; it cannot be linked to the identity provider"));
+            }
+            // Linked meanwhile (another tab): one identity per account and provider.
+            if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
+                || OidcIdentity::linked(conn, &link.issuer, &account.id)?
+            {
+                return Err(AppError::Conflict(
+                    "this account is already linked to the identity provider: sign in with it"
+                        .into(),
+                ));
+            }
+            OidcIdentity {
+                issuer: link.issuer.clone(),
+                subject: link.subject.clone(),
+                account_id: account.id.clone(),
+                created_at: now,
+                last_sign_in_at: now,
+            }
+            .insert(conn)?;
+            let actor = Actor::person(account.id.clone(), Some(ip.clone()));
+            for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
+                audit::record(
+                    conn,
+                    &actor,
+                    now,
+                    Event {
+                        tenant_id: Some(&tenant.id),
+                        action: AuditAction::SignInSucceeded,
+                        target_id: Some(&account.id),
+                        detail: format!("linked to {display} (single sign-on) with the account's password"),
+                    },
+                )?;
+            }
+            Ok((account, link.next_path))
+        })
+    })
+    .await
+}

@@ -1,0 +1,259 @@
+//! Single sign-on pages (the flow is `services::oidc`'s): `GET /sign-in/oidc` starts a
+//! sign-in at the provider, `GET /sign-in/oidc/callback` finishes it, and
+//! `/sign-in/oidc/link` asks once for the password of an account Keyward never verified.
+//! The flow's random value rides in a short-lived HttpOnly `SameSite=Lax` cookie
+//! (`__Host-` prefixed when cookies are `Secure`), so the provider's top-level redirect
+//! back carries it and other sites' requests do not.
+
+use crate::domain::Password;
+use crate::error::{AppError, HtmlError};
+use crate::services::oidc::{self, Callback, Finished, SsoFailure};
+use crate::web::client_ip::client_ip;
+use crate::web::handlers::sign_in::safe_next;
+use crate::web::htmx::html;
+use crate::web::session;
+use crate::web::views::{Layout, SsoErrorPage, SsoLinkPage};
+use crate::web::AppState;
+use actix_session::Session;
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+fn flow_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keyward_sso"
+    } else {
+        "keyward_sso"
+    }
+}
+
+fn link_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keyward_sso_link"
+    } else {
+        "keyward_sso_link"
+    }
+}
+
+fn cookie(state: &AppState, name: &'static str, value: String, live: bool) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(state.settings.secure_cookies())
+        .same_site(SameSite::Lax)
+        .max_age(if live {
+            CookieDuration::seconds(oidc::FLOW_LIFETIME.whole_seconds())
+        } else {
+            CookieDuration::ZERO
+        })
+        .finish()
+}
+
+fn failure_page(state: &AppState, failure: &SsoFailure) -> Result<HttpResponse, HtmlError> {
+    let provider = state
+        .sso
+        .as_ref()
+        .map(|s| s.settings.display_name.clone())
+        .unwrap_or_else(|| "The identity provider".into());
+    if let SsoFailure::Refused(why) = failure {
+        tracing::warn!(reason = %why, "a single sign-on answer was refused");
+    }
+    html(
+        StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::BAD_REQUEST),
+        &SsoErrorPage {
+            layout: Layout::anonymous("Not signed in"),
+            message: failure.message(&provider),
+        },
+    )
+}
+
+fn sso_of(state: &AppState) -> Result<std::sync::Arc<oidc::Sso>, AppError> {
+    state
+        .sso
+        .clone()
+        .ok_or_else(|| AppError::not_found("single sign-on is not set up on this Keyward"))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct StartQuery {
+    next: String,
+}
+
+/// `GET /sign-in/oidc`: a new sign-in at the provider.
+pub async fn start(
+    state: web::Data<AppState>,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let sso = sso_of(&state)?;
+    let next = safe_next(&query.next).to_string();
+    match oidc::start(&state.db, &state.clock, sso, next).await {
+        Ok(started) => {
+            let secure = state.settings.secure_cookies();
+            let mut res = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, started.authorize_url))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+            res.add_cookie(&cookie(
+                &state,
+                flow_cookie_name(secure),
+                started.cookie_value,
+                true,
+            ))
+            .map_err(|e| AppError::internal(format!("cannot set the sign-in cookie: {e}")))?;
+            Ok(res)
+        }
+        Err(failure) => failure_page(&state, &failure),
+    }
+}
+
+/// `GET /sign-in/oidc/callback`: the provider sends the person back here.
+pub async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<Callback>,
+) -> Result<HttpResponse, HtmlError> {
+    let sso = sso_of(&state)?;
+    let secure = state.settings.secure_cookies();
+    let cookie_value = req
+        .cookie(flow_cookie_name(secure))
+        .map(|c| c.value().to_string());
+    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
+    let finished = oidc::finish(
+        &state.db,
+        &state.clock,
+        sso,
+        cookie_value,
+        query.into_inner(),
+        ip,
+    )
+    .await;
+    let mut res = match finished {
+        Ok(Finished::SignedIn { account, next }) => {
+            // A new session, under a new id.
+            session::start(&session, &account.id, None)?;
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, safe_next(&next).to_string()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        Ok(Finished::NeedsPassword { cookie_value, .. }) => {
+            let mut res = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/sign-in/oidc/link"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+            res.add_cookie(&cookie(
+                &state,
+                link_cookie_name(secure),
+                cookie_value,
+                true,
+            ))
+            .map_err(|e| AppError::internal(format!("cannot set the link cookie: {e}")))?;
+            res
+        }
+        Err(failure) => failure_page(&state, &failure)?,
+    };
+    // The flow is used up (or was never here), whatever happened.
+    res.add_removal_cookie(&cookie(
+        &state,
+        flow_cookie_name(secure),
+        String::new(),
+        false,
+    ))
+    .map_err(|e| AppError::internal(format!("cannot clear the sign-in cookie: {e}")))?;
+    Ok(res)
+}
+
+fn link_page(
+    state: &AppState,
+    email: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, HtmlError> {
+    let provider = sso_of(state)?.settings.display_name.clone();
+    html(
+        status,
+        &SsoLinkPage {
+            layout: Layout::anonymous("Link your account"),
+            provider,
+            email,
+            error,
+        },
+    )
+}
+
+/// `GET /sign-in/oidc/link`: the password form, while the link waits.
+pub async fn link_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    sso_of(&state)?;
+    let value = req
+        .cookie(link_cookie_name(state.settings.secure_cookies()))
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    match oidc::pending_link_email(&state.db, &state.clock, value).await? {
+        Some(email) => link_page(&state, email, None, StatusCode::OK),
+        None => failure_page(&state, &SsoFailure::NoSignInInProgress),
+    }
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct LinkForm {
+    password: String,
+}
+
+/// `POST /sign-in/oidc/link`: the account's password links the identity, once.
+pub async fn link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let sso = sso_of(&state)?;
+    let secure = state.settings.secure_cookies();
+    let value = req
+        .cookie(link_cookie_name(secure))
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
+    let password = Password::offered(&form.password);
+    match oidc::confirm_link(&state.db, &state.clock, sso, value.clone(), password, ip).await {
+        Ok((account, next)) => {
+            session::start(&session, &account.id, None)?;
+            let mut res = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, safe_next(&next).to_string()))
+                .finish();
+            res.add_removal_cookie(&cookie(
+                &state,
+                link_cookie_name(secure),
+                String::new(),
+                false,
+            ))
+            .map_err(|e| AppError::internal(format!("cannot clear the link cookie: {e}")))?;
+            Ok(res)
+        }
+        Err(e @ (AppError::Unauthenticated(_) | AppError::TooManyRequests(_))) => {
+            let status = match e {
+                AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let email = oidc::pending_link_email(&state.db, &state.clock, value)
+                .await?
+                .unwrap_or_default();
+            link_page(&state, email, Some(capitalised(&e.to_string())), status)
+        }
+        Err(AppError::NotFound(_)) => failure_page(&state, &SsoFailure::NoSignInInProgress),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

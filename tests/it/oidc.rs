@@ -1,0 +1,573 @@
+//! Single sign-on with OpenID Connect against a real provider (panva's `oidc-provider`,
+//! `tests/oidc/provider.mjs`): the Authorization Code flow with PKCE as a browser goes
+//! through it, and every way it must fail. `cargo test -- oidc` runs them all.
+
+use crate::backend_tests;
+use crate::support::oidc::{Provider, CLIENT_ID, CLIENT_SECRET};
+use crate::support::{client, Backend, TestApp, PASSWORD};
+use keyward::config::{OidcClientSecret, OidcSettings};
+use keyward::domain::{Role, TenantSlug};
+use serde_json::json;
+
+backend_tests!(
+    oidc_a_first_sign_in_makes_an_account_in_an_allowed_domain_and_later_ones_follow_the_sub,
+    oidc_a_forged_replayed_or_foreign_callback_signs_nobody_in,
+    oidc_id_tokens_with_a_wrong_nonce_issuer_or_expiry_are_refused,
+    oidc_unverified_emails_and_domains_not_allowed_get_no_account,
+    oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_its_password,
+    oidc_an_account_whose_email_keyward_verified_is_linked_at_the_first_sign_in,
+    oidc_a_key_rotation_at_the_provider_is_followed,
+    oidc_with_the_provider_down_the_server_starts_and_passwords_still_work,
+);
+
+/// A provider and a Keyward that trusts it, with its callback under the real address.
+struct World {
+    provider: Provider,
+    app: TestApp,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) fn settings(issuer: &str, public_url: &str) -> OidcSettings {
+    OidcSettings {
+        issuer: issuer.to_string(),
+        client_id: CLIENT_ID.into(),
+        client_secret: OidcClientSecret::new(CLIENT_SECRET),
+        display_name: "Test IdP".into(),
+        redirect_url: format!("{public_url}/sign-in/oidc/callback"),
+        allowed_domains: vec!["example.com".into()],
+        default_tenant: None,
+        default_role: Role::User,
+        trust_unverified_email: false,
+    }
+}
+
+async fn world(backend: Backend, customize: impl FnOnce(&mut OidcSettings)) -> Option<World> {
+    let provider = Provider::start(None)?;
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    provider.register(&public_url).await;
+    let mut oidc = settings(&provider.issuer, &public_url);
+    customize(&mut oidc);
+    let app = TestApp::spawn_with(backend, |s| {
+        s.bind = format!("127.0.0.1:{port}");
+        s.public_url = Some(public_url.clone());
+        s.oidc = Some(oidc);
+    })
+    .await;
+    Some(World { provider, app })
+}
+
+/// What a browser does: Keyward's button, the provider's sign-in as `sub`, back to the
+/// callback. The browser (its cookies) and the callback's answer.
+async fn through_the_provider(w: &World, sub: &str) -> (reqwest::Client, reqwest::Response) {
+    let browser = client();
+    let back = started_and_signed_in_at_the_provider(w, &browser, sub).await;
+    let answer = browser.get(back).send().await.unwrap();
+    (browser, answer)
+}
+
+/// The callback URL the provider sends `browser` to, after signing in there as `sub`.
+async fn started_and_signed_in_at_the_provider(
+    w: &World,
+    browser: &reqwest::Client,
+    sub: &str,
+) -> String {
+    let start = browser
+        .get(w.app.url("/sign-in/oidc?next=/user/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        start.status(),
+        303,
+        "the button sends the browser to the provider"
+    );
+    let authorize = location(&start);
+    assert!(
+        authorize.starts_with(&w.provider.issuer) && authorize.contains("code_challenge="),
+        "{authorize}"
+    );
+    w.provider.sign_in(&authorize, sub).await
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn signed_in(w: &World, browser: &reqwest::Client) -> bool {
+    let page = browser
+        .get(w.app.url("/user/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    page.status() == 200
+}
+
+async fn page_text(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+async fn account_of_email(app: &TestApp, email: &str) -> Option<String> {
+    let email = email.to_string();
+    app.run(move |conn, _| {
+        Ok(keyward::db::models::Account::find_by_email(conn, &email)?.map(|a| a.id))
+    })
+    .await
+    .expect("a read of the database")
+}
+
+async fn oidc_a_first_sign_in_makes_an_account_in_an_allowed_domain_and_later_ones_follow_the_sub(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |s| {
+        s.default_tenant = Some(TenantSlug::parse("acme").unwrap());
+        s.default_role = Role::ReadOnlyUser;
+    })
+    .await
+    else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+
+    // The sign-in page offers the provider above the password form.
+    let login = client().get(w.app.url("/login")).send().await.unwrap();
+    let (_, body) = page_text(login).await;
+    assert!(
+        body.contains("Sign in with Test IdP") && body.contains("/sign-in/oidc"),
+        "{body}"
+    );
+
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    assert_eq!(location(&answer), "/user/api-keys");
+    assert!(
+        signed_in(&w, &browser).await,
+        "signed in after the callback"
+    );
+    let account = account_of_email(&w.app, "ada@example.com")
+        .await
+        .expect("an account was made in the allowed domain");
+    let role = w
+        .app
+        .run({
+            let (t, a) = (tenant.id.clone(), account.clone());
+            move |conn, _| Ok(keyward::db::models::Membership::find(conn, &a, &t)?.map(|m| m.role))
+        })
+        .await
+        .expect("a read of the database");
+    assert_eq!(
+        role.as_deref(),
+        Some("READ_ONLY_USER"),
+        "joined the default tenant"
+    );
+
+    // The provider changes the person's email: the sub still decides.
+    w.provider
+        .account("ada-sub", "ada.lovelace@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(answer.status(), 303);
+    assert!(signed_in(&w, &browser).await);
+    assert_eq!(
+        account_of_email(&w.app, "ada.lovelace@example.com").await,
+        None,
+        "no second account"
+    );
+
+    // Audited like a password sign-in, with the provider named.
+    let audited = w
+        .app
+        .run(move |conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::audit_events::dsl::*;
+            Ok(audit_events
+                .filter(action.eq("sign_in.succeeded"))
+                .select(detail)
+                .load::<String>(conn)?)
+        })
+        .await
+        .expect("a read of the database");
+    assert!(
+        audited.iter().any(|d| d.contains("Test IdP")),
+        "{audited:?}"
+    );
+}
+
+async fn oidc_a_forged_replayed_or_foreign_callback_signs_nobody_in(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    w.provider
+        .account("grace-sub", "grace@example.com", true)
+        .await;
+
+    // A wrong state: refused, and the flow is used up.
+    let browser = client();
+    let back = started_and_signed_in_at_the_provider(&w, &browser, "grace-sub").await;
+    let forged = regex_replace_state(&back, "not-the-state");
+    let (status, body) = page_text(browser.get(&forged).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Not signed in"), "{body}");
+    assert!(!signed_in(&w, &browser).await);
+    let (status, body) = page_text(browser.get(&back).send().await.unwrap()).await;
+    assert_eq!(
+        status, 400,
+        "the flow was used up by the forged callback: {body}"
+    );
+    assert!(body.contains("was not started in this browser"), "{body}");
+
+    // A callback opened in another browser (no flow cookie): refused.
+    let browser = client();
+    let back = started_and_signed_in_at_the_provider(&w, &browser, "grace-sub").await;
+    let other = client();
+    let (status, body) = page_text(other.get(&back).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!signed_in(&w, &other).await);
+
+    // The right browser signs in once; replaying the callback signs nobody in again.
+    let answer = browser.get(&back).send().await.unwrap();
+    assert_eq!(answer.status(), 303);
+    assert!(signed_in(&w, &browser).await);
+    let fresh = client();
+    for cookie_jar_browser in [&browser, &fresh] {
+        let (status, _) = page_text(cookie_jar_browser.get(&back).send().await.unwrap()).await;
+        assert_eq!(status, 400, "a replayed callback is refused");
+    }
+    assert!(!signed_in(&w, &fresh).await);
+
+    // A replayed code with a new flow's state: the provider refuses it.
+    let browser = client();
+    let new_back = started_and_signed_in_at_the_provider(&w, &browser, "grace-sub").await;
+    let old_code = query_param(&back, "code");
+    let replayed = replace_param(&new_back, "code", &old_code);
+    let (status, body) = page_text(browser.get(&replayed).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!signed_in(&w, &browser).await);
+
+    // The provider says no (consent denied): a page that says so.
+    let browser = client();
+    let start = browser
+        .get(w.app.url("/sign-in/oidc"))
+        .send()
+        .await
+        .unwrap();
+    let state = query_param(&location(&start), "state");
+    let denied = w.app.url(&format!(
+        "/sign-in/oidc/callback?error=access_denied&state={state}"
+    ));
+    let (status, body) = page_text(browser.get(&denied).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("access was denied"), "{body}");
+
+    // `next` is local only.
+    let start = browser
+        .get(w.app.url("/sign-in/oidc?next=https://evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    let back = w.provider.sign_in(&location(&start), "grace-sub").await;
+    let answer = browser.get(&back).send().await.unwrap();
+    assert_eq!(location(&answer), "/user/api-keys");
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+fn replace_param(url: &str, name: &str, value: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == name {
+                (k, value.to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    format!("{base}?{}", serde_urlencoded::to_string(pairs).unwrap())
+}
+
+fn regex_replace_state(url: &str, state: &str) -> String {
+    replace_param(url, "state", state)
+}
+
+async fn oidc_id_tokens_with_a_wrong_nonce_issuer_or_expiry_are_refused(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    w.provider.account("ken-sub", "ken@example.com", true).await;
+    for mode in ["wrong_nonce", "expired", "wrong_issuer"] {
+        w.provider.steer("mode", json!({ "id_token": mode })).await;
+        let (browser, answer) = through_the_provider(&w, "ken-sub").await;
+        let (status, body) = page_text(answer).await;
+        assert_eq!(status, 400, "{mode}: {body}");
+        assert!(
+            body.contains("could not check the answer"),
+            "{mode}: {body}"
+        );
+        assert!(!signed_in(&w, &browser).await, "{mode}");
+    }
+    assert_eq!(account_of_email(&w.app, "ken@example.com").await, None);
+    // The same provider, honest again: signed in.
+    w.provider
+        .steer("mode", json!({ "id_token": "normal" }))
+        .await;
+    let (browser, answer) = through_the_provider(&w, "ken-sub").await;
+    assert_eq!(answer.status(), 303);
+    assert!(signed_in(&w, &browser).await);
+}
+
+async fn oidc_unverified_emails_and_domains_not_allowed_get_no_account(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    w.provider
+        .account("u-sub", "unverified@example.com", false)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "u-sub").await;
+    let (status, body) = page_text(answer).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("did not say that your email address is verified"),
+        "{body}"
+    );
+    assert!(!signed_in(&w, &browser).await);
+
+    w.provider
+        .account("o-sub", "mallory@elsewhere.test", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "o-sub").await;
+    let (status, body) = page_text(answer).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no Keyward account for your email"), "{body}");
+    assert!(!signed_in(&w, &browser).await);
+    assert_eq!(
+        account_of_email(&w.app, "unverified@example.com").await,
+        None
+    );
+    assert_eq!(
+        account_of_email(&w.app, "mallory@elsewhere.test").await,
+        None
+    );
+}
+
+async fn oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_its_password(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let victim = w
+        .app
+        .create_person("victim@example.com", &tenant.id, Role::Admin)
+        .await;
+    // An attacker registers the victim's address at the provider, "verified" there.
+    w.provider
+        .account("attacker-sub", "victim@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "attacker-sub").await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(
+        !signed_in(&w, &browser).await,
+        "not signed in by email alone"
+    );
+    let linked = w
+        .app
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_identities::dsl::*;
+            Ok(oidc_identities.count().get_result::<i64>(conn)?)
+        })
+        .await
+        .expect("a read of the database");
+    assert_eq!(linked, 0, "nothing is linked by the provider's email");
+    let form = browser
+        .get(w.app.url("/sign-in/oidc/link"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = page_text(form).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("victim@example.com") && body.contains("password"),
+        "{body}"
+    );
+
+    // A wrong password: refused, still not linked.
+    let (status, body) = page_text(
+        browser
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", "not the password")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!signed_in(&w, &browser).await);
+
+    // The owner, who knows the password, links it once; then the provider alone suffices.
+    let (owner, answer) = through_the_provider(&w, "attacker-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let answer = owner
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    assert!(signed_in(&w, &owner).await);
+    let (again, answer) = through_the_provider(&w, "attacker-sub").await;
+    assert_eq!(location(&answer), "/user/api-keys");
+    assert!(signed_in(&w, &again).await);
+    let linked_to = w
+        .app
+        .run(|conn, _| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_identities::dsl::*;
+            Ok(oidc_identities.select(account_id).first::<String>(conn)?)
+        })
+        .await
+        .expect("a read of the database");
+    assert_eq!(linked_to, victim.id);
+
+    // An account with two-factor on is never linked by its password alone.
+    let guarded = w
+        .app
+        .create_person("guarded@example.com", &tenant.id, Role::Admin)
+        .await;
+    let id = guarded.id.clone();
+    w.app
+        .run(move |conn, now| {
+            keyward::db::models::two_factor::TwoFactorRow {
+                account_id: id,
+                secret_sealed: "sealed-test-value".into(),
+                key_version: "v1".into(),
+                last_step: 0,
+                created_at: now,
+                enabled_at: Some(now),
+                last_used_at: None,
+            }
+            .replace(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("two-factor on");
+    w.provider
+        .account("g-sub", "guarded@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "g-sub").await;
+    let (status, body) = page_text(answer).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("two-factor authentication on"), "{body}");
+    let form = browser
+        .get(w.app.url("/sign-in/oidc/link"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(form.status(), 200, "no link waits for a password");
+    assert!(!signed_in(&w, &browser).await);
+}
+
+async fn oidc_an_account_whose_email_keyward_verified_is_linked_at_the_first_sign_in(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let person = w
+        .app
+        .create_person("lin@example.com", &tenant.id, Role::User)
+        .await;
+    // What a used mailed reset link records (services::recovery::reset_password).
+    let id = person.id.clone();
+    w.app
+        .run(move |conn, now| {
+            keyward::db::models::oidc::set_verified_email(conn, &id, "lin@example.com", now)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    w.provider.account("lin-sub", "lin@example.com", true).await;
+    let (browser, answer) = through_the_provider(&w, "lin-sub").await;
+    assert_eq!(location(&answer), "/user/api-keys");
+    assert!(signed_in(&w, &browser).await);
+}
+
+async fn oidc_a_key_rotation_at_the_provider_is_followed(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    w.provider.account("rot-sub", "rot@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "rot-sub").await;
+    assert!(
+        signed_in(&w, &browser).await,
+        "signed in with the first key"
+    );
+    // Keyward holds the provider's keys from its discovery; the provider now signs with a
+    // key Keyward has never seen.
+    w.provider.steer("rotate", json!({})).await;
+    let (browser, answer) = through_the_provider(&w, "rot-sub").await;
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    assert!(
+        signed_in(&w, &browser).await,
+        "signed in with the rotated key"
+    );
+}
+
+async fn oidc_with_the_provider_down_the_server_starts_and_passwords_still_work(backend: Backend) {
+    let Some(mut w) = world(backend, |_| {}).await else {
+        return;
+    };
+    w.provider.stop();
+    // A second instance starts with the provider down.
+    let issuer = w.provider.issuer.clone();
+    let second = w.app.another_instance(|s| {
+        s.oidc = Some(settings(&issuer, "http://127.0.0.1:1"));
+    });
+    for app in [&w.app, &second] {
+        let tenant = app.create_tenant(&format!("t{}", app.port)).await;
+        let email = format!("p{}@example.com", app.port);
+        app.create_person(&email, &tenant.id, Role::User).await;
+        let browser = client();
+        let (status, body) =
+            page_text(browser.get(app.url("/sign-in/oidc")).send().await.unwrap()).await;
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("cannot be reached"), "{body}");
+        let login = browser
+            .post(app.url("/login"))
+            .form(&[
+                ("email", email.as_str()),
+                ("password", PASSWORD),
+                ("next", "/user/api-keys"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 303, "a password sign-in works");
+    }
+}
