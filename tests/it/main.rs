@@ -17,6 +17,7 @@ mod invitation_creators;
 mod key_role_recheck;
 mod password_hashing;
 
+mod key_notices;
 mod lifecycle;
 mod lifecycle_pages;
 mod lifecycle_policy;

@@ -16,8 +16,9 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
-    /// Dropped when the server stops (or this is dropped unrun): the outbox worker ends.
-    outbox_running: Option<std::sync::mpsc::Sender<()>>,
+    /// Dropped when the server stops (or this is dropped unrun): the outbox worker and the
+    /// expiry reminders end.
+    outbox_running: Vec<std::sync::mpsc::Sender<()>>,
 }
 
 impl Application {
@@ -62,7 +63,13 @@ impl Application {
         crate::services::passwords::prepare_decoy();
         warn_of_unopenable_two_factor(&state);
         spawn_housekeeping(state.clone());
-        let outbox_running = mailer.map(|mailer| spawn_outbox_worker(&state, mailer));
+        let outbox_running = match mailer {
+            Some(mailer) => vec![
+                spawn_outbox_worker(&state, mailer),
+                spawn_reminder_worker(&state),
+            ],
+            None => Vec::new(),
+        };
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
         let session_state = state.clone();
@@ -234,6 +241,21 @@ fn spawn_housekeeping(state: AppState) {
             tracing::warn!(error = %e, "housekeeping failed; it will try again");
         }
     });
+}
+
+/// The expiry reminders (`services::key_notices`), on a thread of their own beside the
+/// outbox worker: a pass at start, then hourly. They stop when the sender is dropped.
+fn spawn_reminder_worker(state: &AppState) -> std::sync::mpsc::Sender<()> {
+    let (running, stop) = std::sync::mpsc::channel();
+    let worker = crate::services::key_notices::ReminderWorker {
+        pool: state.db.pool.clone(),
+        clock: state.clock.clone(),
+    };
+    std::thread::Builder::new()
+        .name("key-reminders".into())
+        .spawn(move || worker.run(stop))
+        .expect("a thread for the expiry reminders");
+    running
 }
 
 /// The outbox worker, on a thread of its own (SMTP is blocking, and a slow server must

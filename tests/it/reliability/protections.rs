@@ -148,6 +148,10 @@ impl Site {
         ("set_tenant_two_factor_required", "mutation($i: set_tenant_two_factor_required_input!) { set_tenant_two_factor_required(input: $i) { required } }".into(),
             json!({ "required": true }), false),
 
+        // Each person sets their own notices.
+        ("set_notification", "mutation($i: set_notification_input!) { set_notification(input: $i) { enabled } }".into(),
+            json!({ "kind": "KEY_CREATED", "enabled": false }), true),
+
         // Any key may register its agent and poll; both stay in the key's tenant.
         ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),
             json!({ "name": "agent", "type": "LocalAgent" }), true),

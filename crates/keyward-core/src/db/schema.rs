@@ -250,3 +250,24 @@ diesel::table! {
         required_since -> Timestamp,
     }
 }
+
+diesel::table! {
+    key_reminders (api_key_id, kind) {
+        api_key_id -> Text,
+        kind -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notification_opt_outs (account_id, kind) {
+        account_id -> Text,
+        kind -> Text,
+        since -> Timestamp,
+    }
+}
+
+diesel::joinable!(key_reminders -> api_keys (api_key_id));
+diesel::allow_tables_to_appear_in_same_query!(key_reminders, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(key_reminders, accounts);
+diesel::allow_tables_to_appear_in_same_query!(key_reminders, tenants);

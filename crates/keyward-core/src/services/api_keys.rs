@@ -10,6 +10,7 @@ use crate::domain::{
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
+use crate::services::key_notices;
 use crate::services::permissions;
 use crate::services::{transaction, Actor};
 use time::PrimitiveDateTime;
@@ -99,7 +100,9 @@ pub fn create_api_key(
         if let Some(limits) = ActingKeyLimits::of(conn, actor)? {
             limits.apply(&mut new)?;
         }
-        issue_key(conn, actor, now, new)
+        let created = issue_key(conn, actor, now, new)?;
+        key_notices::notify_key_created(conn, actor, now, &created.key, &account)?;
+        Ok(created)
     })
     .inspect(|_| crate::telemetry::metrics::api_key_created())
 }

@@ -21,15 +21,26 @@ use std::time::{Duration, Instant};
 pub enum MailKind {
     Invitation,
     PasswordReset,
+    /// "A new API key was added to your account" (`services::key_notices`).
+    KeyCreated,
+    /// A key expires in 7 days, or in 1 (`services::key_notices`).
+    KeyExpiring,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 2] = [MailKind::Invitation, MailKind::PasswordReset];
+    pub const ALL: [MailKind; 4] = [
+        MailKind::Invitation,
+        MailKind::PasswordReset,
+        MailKind::KeyCreated,
+        MailKind::KeyExpiring,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Invitation => "mail.invitation",
             MailKind::PasswordReset => "mail.password_reset",
+            MailKind::KeyCreated => "mail.key_created",
+            MailKind::KeyExpiring => "mail.key_expiring",
         }
     }
 
@@ -41,6 +52,8 @@ impl MailKind {
         match self {
             MailKind::Invitation => "You are invited to join a team on Keyward",
             MailKind::PasswordReset => "Reset your Keyward password",
+            MailKind::KeyCreated => "A new API key was added to your Keyward account",
+            MailKind::KeyExpiring => "A Keyward API key expires soon",
         }
     }
 }
@@ -116,7 +129,7 @@ fn mailable_domain(domain: &str) -> Result<(), &'static str> {
 /// character (a tab, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR, which mail readers
 /// show as line breaks) becomes a space, and other control characters go (the domain types
 /// already refuse them; this holds for any text).
-fn quoted(name: &str) -> String {
+pub(crate) fn quoted(name: &str) -> String {
     let clean: String = name
         .chars()
         .map(|c| if c.is_whitespace() { ' ' } else { c })

@@ -29,6 +29,7 @@ pub mod key_expiry;
 
 pub mod ip_allow;
 pub mod key_lists;
+pub mod key_notices;
 pub mod key_policy;
 pub mod key_revocation;
 pub mod key_rotation;

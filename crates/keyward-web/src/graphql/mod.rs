@@ -21,6 +21,7 @@ pub mod limits;
 mod lists;
 pub mod loaders;
 mod members;
+mod notifications;
 mod scalars;
 mod service_accounts;
 mod tenants;
@@ -58,6 +59,7 @@ pub struct QueryRoot(
     agents::AgentsQuery,
     key_lifecycle::KeyLifecycleQuery,
     two_factor::TwoFactorQuery,
+    notifications::NotificationsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -71,6 +73,7 @@ pub struct MutationRoot(
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
     two_factor::TwoFactorMutation,
+    notifications::NotificationsMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

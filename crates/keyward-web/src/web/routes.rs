@@ -8,8 +8,8 @@ use crate::web::handlers::team::{
     settings, team_two_factor,
 };
 use crate::web::handlers::{
-    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, password, recovery,
-    setup, sign_in, team, tenant, two_factor, user_api_keys,
+    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, notifications, password,
+    recovery, setup, sign_in, team, tenant, two_factor, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -109,6 +109,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/user/api-keys/{id}/allowed-ips"                                   => key_allowed_ips::set_allowed_ips,                  Mutation("set_api_key_allowed_ips")),
         route!(GET  "/user/password"                                                    => password::page_get,                                Read),
         route!(POST "/user/password"                                                    => password::change,                                  Mutation("change_password")),
+        route!(GET  "/user/notifications"                                               => notifications::show,                               Read),
+        route!(POST "/user/notifications"                                               => notifications::set,                                Mutation("set_notification")),
         route!(GET  "/user/two-factor"                                                  => two_factor::show,                                  Read),
         route!(POST "/user/two-factor/enable"                                           => two_factor::enable,                                Exempt(TWO_FACTOR)),
         route!(POST "/user/two-factor/recovery-codes"                                   => two_factor::regenerate_recovery_codes,             Exempt(TWO_FACTOR)),

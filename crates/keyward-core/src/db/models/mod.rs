@@ -15,6 +15,7 @@ pub mod audit_event;
 pub mod housekeeping;
 pub mod invitation;
 pub mod key_lineage;
+pub mod key_notice;
 pub mod key_policy;
 pub mod membership;
 pub mod outbox;

@@ -240,6 +240,21 @@ impl OutboxRow {
         query.count().get_result(conn)
     }
 
+    /// Messages of `kinds` queued to `recipient` after `since`, whatever became of them.
+    pub fn count_to_since(
+        conn: &mut DbConnection,
+        recipient: &str,
+        kinds: &[&str],
+        since: PrimitiveDateTime,
+    ) -> QueryResult<i64> {
+        outbox::table
+            .filter(outbox::recipient.eq(recipient))
+            .filter(outbox::kind.eq_any(kinds))
+            .filter(outbox::created_at.gt(since))
+            .count()
+            .get_result(conn)
+    }
+
     /// The time claims are compared with. On PostgreSQL the database's own clock, so that
     /// instances whose clocks disagree still agree on when a lease ends; `None` on SQLite,
     /// whose instances share one machine, and so one clock.

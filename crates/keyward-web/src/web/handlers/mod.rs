@@ -12,6 +12,7 @@ pub mod key_list;
 pub mod list_page;
 
 pub mod metrics;
+pub mod notifications;
 pub mod password;
 pub mod recovery;
 pub mod setup;

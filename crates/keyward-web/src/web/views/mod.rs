@@ -5,6 +5,7 @@
 mod agents;
 mod keys;
 mod lifecycle;
+mod notifications;
 mod recovery;
 mod sign_in;
 mod team;
@@ -13,6 +14,7 @@ mod two_factor;
 pub use agents::*;
 pub use keys::*;
 pub use lifecycle::*;
+pub use notifications::*;
 pub use recovery::*;
 pub use sign_in::*;
 pub use team::*;

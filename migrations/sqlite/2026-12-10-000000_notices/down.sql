@@ -1,0 +1,2 @@
+DROP TABLE notification_opt_outs;
+DROP TABLE key_reminders;
