@@ -42,3 +42,4 @@ mod team_pages;
 mod two_factor;
 mod unbounded;
 mod unbounded_team;
+mod webhooks;

@@ -220,6 +220,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         shutdown_timeout: std::time::Duration::from_secs(5),
         mail: None,
         outbox: Default::default(),
+        webhook_allow_private_targets: false,
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Settings {
     /// `None`: mail is off (no `--smtp-url`).
     pub mail: Option<MailSettings>,
     pub outbox: OutboxTiming,
+    /// Webhooks may go to internal addresses (`services::webhooks::target_allowed`).
+    pub webhook_allow_private_targets: bool,
 }
 
 impl Settings {
@@ -173,6 +175,7 @@ impl Settings {
             shutdown_timeout,
             mail,
             outbox,
+            webhook_allow_private_targets: args.webhook_allow_private_targets.unwrap_or(false),
         })
     }
 

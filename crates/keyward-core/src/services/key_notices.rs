@@ -4,7 +4,8 @@
 //! - The new-key notice is queued in the transaction that creates the key
 //!   (`api_keys::create_api_key`), so it goes if and only if the key exists.
 //! - Reminders are found by [`ReminderWorker`], beside the outbox worker on every
-//!   instance with mail on: at start and then every [`CHECK_EVERY`], never in a request.
+//!   instance: at start and then every [`CHECK_EVERY`], never in a request. The same pass
+//!   raises the `api_key.expiring` webhook event (with mail off, only that).
 //!   Each is sent once: a `key_reminders` row per (key, kind) is inserted in the same
 //!   transaction as the outbox row, and its primary key lets only one instance (or pass)
 //!   commit it. A key first seen within a day of its end gets the 1-day reminder only.
@@ -13,7 +14,7 @@
 //! - Bounded: at most [`NOTICES_PER_ADDRESS_PER_DAY`] notices go to one address in a day;
 //!   beyond that they are skipped (and counted in the log). Notices belong to no tenant's
 //!   mail quota, so a tenant's invitations are never crowded out by them.
-//! - With mail off nothing is queued for reminders (no worker runs); a new-key notice is
+//! - With mail off no reminder mail is queued; a new-key notice is
 //!   queued and, unsent, given up by housekeeping after a day like any other mail.
 
 use crate::db::models::key_notice::{KeyReminder, NotificationOptOut};
@@ -24,7 +25,7 @@ use crate::error::{is_unique_violation, AppError};
 use crate::services::actor::ActorKind;
 use crate::services::mail::{self, MailKind};
 use crate::services::permissions;
-use crate::services::{outbox, transaction, Actor};
+use crate::services::{outbox, transaction, webhooks, Actor};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration as StdDuration;
 use time::{Duration, PrimitiveDateTime};
@@ -301,6 +302,7 @@ fn remind(
     now: PrimitiveDateTime,
     key: &ApiKey,
     reminder: Reminder,
+    mail_on: bool,
 ) -> Result<bool, AppError> {
     let claimed = transaction(conn, |conn| {
         KeyReminder {
@@ -322,6 +324,18 @@ fn remind(
         let Some(expires_at) = key.expires_at else {
             return Ok(());
         };
+        let mut data = webhooks::key_data(key, &owner);
+        data["reminder"] = serde_json::Value::from(reminder.as_str());
+        webhooks::enqueue_event(
+            conn,
+            now,
+            &key.tenant_id,
+            webhooks::WebhookEvent::ApiKeyExpiring,
+            data,
+        )?;
+        if !mail_on {
+            return Ok(());
+        }
         let to = recipients(conn, &owner, &key.tenant_id, NoticeKind::KeyExpiring)?;
         if to.is_empty() {
             return Ok(());
@@ -363,6 +377,7 @@ fn remind(
 pub fn send_due_reminders(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
+    mail_on: bool,
 ) -> Result<usize, AppError> {
     let mut reminded = 0;
     for reminder in [Reminder::OneDay, Reminder::SevenDays] {
@@ -371,7 +386,7 @@ pub fn send_due_reminders(
             let keys = KeyReminder::due(conn, now + from, now + until, reminder.as_str(), BATCH)?;
             let last_batch = i64::try_from(keys.len()).unwrap_or(0) < BATCH;
             for key in &keys {
-                if remind(conn, now, key, reminder)? {
+                if remind(conn, now, key, reminder, mail_on)? {
                     reminded += 1;
                 }
             }
@@ -390,6 +405,8 @@ pub fn send_due_reminders(
 pub struct ReminderWorker {
     pub pool: Pool,
     pub clock: Clock,
+    /// Without mail, the pass raises `api_key.expiring` webhooks only.
+    pub mail_on: bool,
 }
 
 impl ReminderWorker {
@@ -397,7 +414,7 @@ impl ReminderWorker {
         loop {
             let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut conn = self.pool.get().map_err(AppError::from)?;
-                send_due_reminders(&mut conn, self.clock.now())
+                send_due_reminders(&mut conn, self.clock.now(), self.mail_on)
             }));
             match pass {
                 Ok(Ok(0)) => {}

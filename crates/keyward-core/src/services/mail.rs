@@ -25,14 +25,17 @@ pub enum MailKind {
     KeyCreated,
     /// A key expires in 7 days, or in 1 (`services::key_notices`).
     KeyExpiring,
+    /// A webhook was disabled after repeated failures (`services::webhooks`).
+    WebhookDisabled,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 4] = [
+    pub const ALL: [MailKind; 5] = [
         MailKind::Invitation,
         MailKind::PasswordReset,
         MailKind::KeyCreated,
         MailKind::KeyExpiring,
+        MailKind::WebhookDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl MailKind {
             MailKind::PasswordReset => "mail.password_reset",
             MailKind::KeyCreated => "mail.key_created",
             MailKind::KeyExpiring => "mail.key_expiring",
+            MailKind::WebhookDisabled => "mail.webhook_disabled",
         }
     }
 
@@ -54,6 +58,7 @@ impl MailKind {
             MailKind::PasswordReset => "Reset your Keyward password",
             MailKind::KeyCreated => "A new API key was added to your Keyward account",
             MailKind::KeyExpiring => "A Keyward API key expires soon",
+            MailKind::WebhookDisabled => "A Keyward webhook was disabled after failures",
         }
     }
 }

@@ -48,6 +48,7 @@ pub mod sign_in;
 pub mod team_lists;
 pub mod tenants;
 pub mod two_factor;
+pub mod webhooks;
 
 pub use actor::{Actor, Principal};
 

@@ -31,6 +31,8 @@ pub enum Permission {
     ReadAuditLog,
     /// Set the tenant's key policy (max lifetime, expiry required): admins.
     ManageKeyPolicy,
+    /// Create, change, delete the tenant's webhooks and read their deliveries: admins.
+    ManageWebhooks,
 }
 
 impl Permission {
@@ -43,6 +45,7 @@ impl Permission {
             Permission::ManagePeople => "managing members and invitations",
             Permission::ReadAuditLog => "reading the audit log",
             Permission::ManageKeyPolicy => "setting the tenant's key policy",
+            Permission::ManageWebhooks => "managing the tenant's webhooks",
         }
     }
 

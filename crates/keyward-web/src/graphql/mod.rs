@@ -26,6 +26,7 @@ mod scalars;
 mod service_accounts;
 mod tenants;
 mod two_factor;
+mod webhooks;
 
 pub use agents::AgentIdHeader;
 pub use context::RequestContext;
@@ -60,6 +61,7 @@ pub struct QueryRoot(
     key_lifecycle::KeyLifecycleQuery,
     two_factor::TwoFactorQuery,
     notifications::NotificationsQuery,
+    webhooks::WebhooksQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -74,6 +76,7 @@ pub struct MutationRoot(
     ip_allow::IpAllowMutation,
     two_factor::TwoFactorMutation,
     notifications::NotificationsMutation,
+    webhooks::WebhooksMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -26,6 +26,7 @@ pub mod sign_in;
 pub mod team_lists;
 pub mod tenant;
 pub mod two_factor;
+pub mod webhook;
 
 pub use account::Account;
 pub use api_key::ApiKey;

@@ -102,10 +102,12 @@ impl OutboxRow {
     pub fn due_ids(
         conn: &mut DbConnection,
         now: PrimitiveDateTime,
+        kind_prefix: &str,
         limit: i64,
     ) -> QueryResult<Vec<String>> {
         outbox::table
             .filter(outbox::status.eq(PENDING))
+            .filter(outbox::kind.like(format!("{kind_prefix}%")))
             .filter(outbox::next_attempt_at.le(now))
             .order(outbox::next_attempt_at.asc())
             .limit(limit)
