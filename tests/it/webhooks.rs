@@ -4,6 +4,7 @@
 //! internal targets are refused without `--webhook-allow-private-targets`.
 
 use crate::backend_tests;
+use crate::support::browser::Browser;
 use crate::support::smtp::quick_outbox;
 use crate::support::{client, eventually, Backend, Seeded, TestApp};
 use keyward::domain::Role;
@@ -17,6 +18,7 @@ backend_tests!(
     a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redelivered_with_it_too,
     internal_targets_are_refused_without_the_override_and_redirects_are_not_followed,
     webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked,
+    the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers,
 );
 
 const VENV_PYTHON: &str = concat!(
@@ -457,4 +459,81 @@ async fn webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked(bac
     .await;
     let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("10 webhooks"), "{answer}");
+}
+
+async fn the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, true).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in("ada@example.com").await;
+    let base = "/t/acme/team/webhooks";
+    let page = browser.text(base).await;
+    assert!(page.contains("Add a webhook"), "{page}");
+
+    let res = browser
+        .post(
+            base,
+            &[
+                ("csrf_token", &csrf),
+                ("url", &receiver.url()),
+                ("events", "api_key.created"),
+                ("events", "api_key.revoked"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "no-store"
+    );
+    let page = res.text().await.unwrap();
+    let marker = "<code id=\"webhook-secret-value\">";
+    let start = page.find(marker).expect("the secret is shown") + marker.len();
+    let secret = page[start..start + page[start..].find('<').unwrap()].to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.write("secret", &secret);
+    // Shown once: not on the page again.
+    assert!(!browser.text(base).await.contains(&secret));
+
+    // A bad URL is refused beside the form, not a 500.
+    let res = browser
+        .post(
+            base,
+            &[
+                ("csrf_token", &csrf),
+                ("url", "ftp://x.example.com/"),
+                ("events", "api_key.created"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+
+    make_key(&w, "from the page test").await;
+    let first = receiver.wait_for(1).await;
+    assert_eq!(first[0].verified, json!(true));
+    let id = first[0].webhook_id.clone().unwrap();
+    let page = eventually("the delivery log shows the answer", || async {
+        let page = browser.text(base).await;
+        (page.contains(&id) && page.contains(": 204, ")).then_some(page)
+    })
+    .await;
+    assert!(page.contains("api_key.created"));
+    let res = browser
+        .post(
+            &format!("{base}/deliveries/{id}/redeliver"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let again = receiver.wait_for(2).await;
+    assert_eq!(again[1].webhook_id.as_deref(), Some(id.as_str()));
+    assert_eq!(again[1].verified, json!(true));
 }

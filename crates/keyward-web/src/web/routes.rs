@@ -5,7 +5,7 @@
 use crate::web::handlers::team::{
     audit_log, invitations, join, members, service_account_key_allowed_ips,
     service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
-    settings, team_two_factor,
+    settings, team_two_factor, webhooks,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, notifications, password,
@@ -144,6 +144,12 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/t/{slug}/team/settings"                                           => settings::show,                                    Read),
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
         route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
+        route!(GET  "/t/{slug}/team/webhooks"                                           => webhooks::show,                                    Read),
+        route!(POST "/t/{slug}/team/webhooks"                                           => webhooks::create,                                  Mutation("create_webhook")),
+        route!(POST "/t/{slug}/team/webhooks/{id}/delete"                               => webhooks::delete,                                  Mutation("delete_webhook")),
+        route!(POST "/t/{slug}/team/webhooks/{id}/rotate"                               => webhooks::rotate,                                  Mutation("rotate_webhook_secret")),
+        route!(POST "/t/{slug}/team/webhooks/{id}/enable"                               => webhooks::enable,                                  Mutation("update_webhook")),
+        route!(POST "/t/{slug}/team/webhooks/deliveries/{id}/redeliver"                 => webhooks::redeliver,                               Mutation("redeliver_webhook")),
         route!(GET  "/t/{slug}/team/audit-log"                                          => audit_log::page,                                   Read),
         route!(GET  "/t/{slug}/join/{token}"                                            => join::page,                                        Read),
         route!(POST "/t/{slug}/join/{token}"                                            => join::accept,                                      Exempt(JOIN)),

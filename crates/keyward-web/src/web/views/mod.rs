@@ -10,6 +10,7 @@ mod recovery;
 mod sign_in;
 mod team;
 mod two_factor;
+mod webhooks;
 
 pub use agents::*;
 pub use keys::*;
@@ -19,6 +20,7 @@ pub use recovery::*;
 pub use sign_in::*;
 pub use team::*;
 pub use two_factor::*;
+pub use webhooks::*;
 
 use crate::services::sessions::TenantMembership;
 use crate::web::session::SignedIn;
@@ -87,6 +89,7 @@ pub struct TeamLinks {
     pub members: String,
     pub audit_log: String,
     pub settings: String,
+    pub webhooks: String,
 }
 
 impl TeamLinks {
@@ -96,6 +99,7 @@ impl TeamLinks {
             members: format!("/t/{slug}/team/members"),
             audit_log: format!("/t/{slug}/team/audit-log"),
             settings: format!("/t/{slug}/team/settings"),
+            webhooks: format!("/t/{slug}/team/webhooks"),
         }
     }
 }
