@@ -345,6 +345,16 @@ pub fn create_webhook(
     })
 }
 
+/// Refuses (FORBIDDEN, saying which permission is missing) an actor who may not manage
+/// `tenant_id`'s webhooks: what a team page asks first, before it looks up an id.
+pub fn require_manager(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<(), AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks).map(drop)
+}
+
 /// The endpoint `id` in a tenant the actor manages webhooks of; NOT_FOUND otherwise.
 fn find_managed(
     conn: &mut DbConnection,

@@ -151,9 +151,16 @@ pub async fn rotate(
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, id) = path.into_inner();
     let team = team_of(&signed_in, &slug)?;
-    let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
+    let (actor, keys, tenant_id) = (
+        signed_in.actor(),
+        state.two_factor_keys.clone(),
+        team.id.clone(),
+    );
     let rotated = state
-        .run(move |conn, now| webhooks::rotate_webhook_secret(conn, &actor, now, &keys, &id))
+        .run(move |conn, now| {
+            webhooks::require_manager(conn, &actor, &tenant_id)?;
+            webhooks::rotate_webhook_secret(conn, &actor, now, &keys, &id)
+        })
         .await?;
     let shown = (
         rotated.endpoint.url.clone(),
@@ -171,9 +178,12 @@ pub async fn delete(
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, id) = path.into_inner();
     let team = team_of(&signed_in, &slug)?;
-    let actor = signed_in.actor();
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
-        .run(move |conn, now| webhooks::delete_webhook(conn, &actor, now, &id))
+        .run(move |conn, now| {
+            webhooks::require_manager(conn, &actor, &tenant_id)?;
+            webhooks::delete_webhook(conn, &actor, now, &id)
+        })
         .await?;
     FormAnswer::new(hx, &signed_in, NAV)
         .done_at("Deleted the webhook.", &format!("{}/webhooks", team.base))
@@ -188,9 +198,10 @@ pub async fn enable(
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, id) = path.into_inner();
     let team = team_of(&signed_in, &slug)?;
-    let actor = signed_in.actor();
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
         .run(move |conn, now| {
+            webhooks::require_manager(conn, &actor, &tenant_id)?;
             webhooks::update_webhook(conn, &actor, now, &id, None, None, Some(true))
         })
         .await?;
@@ -209,9 +220,12 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, id) = path.into_inner();
     let team = team_of(&signed_in, &slug)?;
-    let actor = signed_in.actor();
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
-        .run(move |conn, now| webhooks::redeliver(conn, &actor, now, &id))
+        .run(move |conn, now| {
+            webhooks::require_manager(conn, &actor, &tenant_id)?;
+            webhooks::redeliver(conn, &actor, now, &id)
+        })
         .await?;
     FormAnswer::new(hx, &signed_in, NAV).done_at(
         "The delivery is queued again, with the same webhook-id.",
