@@ -55,6 +55,19 @@ async fn sink_only_world(backend: Backend) -> Option<World> {
 
 async fn with_admin(app: &TestApp, tenant: &Seeded) -> Admin {
     let admin = app.create_person(ADMIN, &tenant.id, Role::Admin).await;
+    // These tests count the outbox's invitation mails: no notice of the admin's new key.
+    let admin_id = admin.id.clone();
+    app.run(move |conn, now| {
+        keyward::services::key_notices::set_notification(
+            conn,
+            &keyward::services::Actor::person(admin_id, None),
+            now,
+            keyward::services::key_notices::NoticeKind::KeyCreated,
+            false,
+        )
+    })
+    .await
+    .expect("the admin's notices set");
     let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
     Admin { key }
 }

@@ -18,6 +18,7 @@ mod key_leaks;
 mod key_role_recheck;
 mod password_hashing;
 
+mod key_notices;
 mod lifecycle;
 mod lifecycle_pages;
 mod lifecycle_policy;
@@ -43,3 +44,4 @@ mod team_pages;
 mod two_factor;
 mod unbounded;
 mod unbounded_team;
+mod webhooks;

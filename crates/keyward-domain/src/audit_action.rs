@@ -89,6 +89,13 @@ audit_actions! {
     PasswordResetLinkCreated => "password_reset.link_created", "Password reset link made by an admin";
     PasswordSetByOperator => "password_reset.set_by_operator", "Password set by the operator";
     AuditLogExported => "audit_log.exported", "Audit log exported";
+
+    WebhookCreated => "webhook.created", "Webhook created";
+    WebhookChanged => "webhook.changed", "Webhook changed";
+    WebhookDeleted => "webhook.deleted", "Webhook deleted";
+    WebhookSecretRotated => "webhook.secret_rotated", "Webhook secret rotated";
+    WebhookDisabled => "webhook.disabled", "Webhook disabled after failures";
+    WebhookRedelivered => "webhook.redelivered", "Webhook delivery sent again";
 }
 
 impl AuditAction {

@@ -16,8 +16,9 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
-    /// Dropped when the server stops (or this is dropped unrun): the outbox worker ends.
-    outbox_running: Option<std::sync::mpsc::Sender<()>>,
+    /// Dropped when the server stops (or this is dropped unrun): the outbox worker and the
+    /// expiry reminders end.
+    outbox_running: Vec<std::sync::mpsc::Sender<()>>,
 }
 
 impl Application {
@@ -65,7 +66,12 @@ impl Application {
         crate::services::passwords::prepare_decoy();
         warn_of_unopenable_two_factor(&state);
         spawn_housekeeping(state.clone());
-        let outbox_running = mailer.map(|mailer| spawn_outbox_worker(&state, mailer));
+        let mail_on = mailer.is_some();
+        let mut outbox_running = vec![
+            spawn_reminder_worker(&state, mail_on),
+            spawn_webhook_worker(&state),
+        ];
+        outbox_running.extend(mailer.map(|mailer| spawn_outbox_worker(&state, mailer)));
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
         let session_state = state.clone();
@@ -237,6 +243,40 @@ fn spawn_housekeeping(state: AppState) {
             tracing::warn!(error = %e, "housekeeping failed; it will try again");
         }
     });
+}
+
+/// The expiry reminders (`services::key_notices`), on a thread of their own beside the
+/// outbox worker: a pass at start, then hourly. They stop when the sender is dropped.
+fn spawn_reminder_worker(state: &AppState, mail_on: bool) -> std::sync::mpsc::Sender<()> {
+    let (running, stop) = std::sync::mpsc::channel();
+    let worker = crate::services::key_notices::ReminderWorker {
+        pool: state.db.pool.clone(),
+        clock: state.clock.clone(),
+        mail_on,
+    };
+    std::thread::Builder::new()
+        .name("key-reminders".into())
+        .spawn(move || worker.run(stop))
+        .expect("a thread for the expiry reminders");
+    running
+}
+
+/// The webhook deliveries (`services::webhooks`), on a thread of their own, with or
+/// without mail.
+fn spawn_webhook_worker(state: &AppState) -> std::sync::mpsc::Sender<()> {
+    let (running, stop) = std::sync::mpsc::channel();
+    let worker = crate::services::webhooks::Worker {
+        pool: state.db.pool.clone(),
+        clock: state.clock.clone(),
+        keys: state.two_factor_keys.clone(),
+        timing: state.settings.outbox,
+        allow_private: state.settings.webhook_allow_private_targets,
+    };
+    std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || worker.run(stop))
+        .expect("a thread for the webhook worker");
+    running
 }
 
 /// The outbox worker, on a thread of its own (SMTP is blocking, and a slow server must

@@ -148,6 +148,22 @@ impl Site {
         ("set_tenant_two_factor_required", "mutation($i: set_tenant_two_factor_required_input!) { set_tenant_two_factor_required(input: $i) { required } }".into(),
             json!({ "required": true }), false),
 
+        // Webhooks: admins only (another tenant's, or none: NOT_FOUND).
+        ("create_webhook", "mutation($i: create_webhook_input!) { create_webhook(input: $i) { secret } }".into(),
+            json!({ "url": "https://hooks.example.com/x", "events": ["api_key.created"] }), false),
+        ("update_webhook", "mutation($i: update_webhook_input!) { update_webhook(input: $i) { id } }".into(),
+            json!({ "id": uuid::Uuid::new_v4().to_string(), "enabled": false }), false),
+        ("delete_webhook", "mutation($i: webhook_id_input!) { delete_webhook(input: $i) { success } }".into(),
+            json!({ "id": uuid::Uuid::new_v4().to_string() }), false),
+        ("rotate_webhook_secret", "mutation($i: webhook_id_input!) { rotate_webhook_secret(input: $i) { secret } }".into(),
+            json!({ "id": uuid::Uuid::new_v4().to_string() }), false),
+        ("redeliver_webhook", "mutation($i: redeliver_webhook_input!) { redeliver_webhook(input: $i) { success } }".into(),
+            json!({ "delivery_id": "msg_x" }), false),
+
+        // Each person sets their own notices.
+        ("set_notification", "mutation($i: set_notification_input!) { set_notification(input: $i) { enabled } }".into(),
+            json!({ "kind": "KEY_CREATED", "enabled": false }), true),
+
         // Any key may register its agent and poll; both stay in the key's tenant.
         ("register_agent", "mutation($i: register_agent_input!) { register_agent(input: $i) { id } }".into(),
             json!({ "name": "agent", "type": "LocalAgent" }), true),

@@ -223,6 +223,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         mail: None,
         outbox: Default::default(),
         oidc: None,
+
+        webhook_allow_private_targets: false,
     }
 }
 

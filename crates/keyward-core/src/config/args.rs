@@ -52,6 +52,10 @@ pub struct SettingsArgs {
     /// --smtp-url
     #[arg(long, env = "KEYWARD_MAIL_FROM", value_name = "MAILBOX")]
     pub mail_from: Option<String>,
+    /// Deliver webhooks to loopback, private, link-local and other internal addresses too
+    /// (for teams whose receivers are internal); by default they are refused
+    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE_TARGETS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_allow_private_targets: Option<bool>,
     #[command(flatten)]
     pub oidc: super::oidc::OidcArgs,
     #[command(flatten)]

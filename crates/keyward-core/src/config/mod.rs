@@ -96,6 +96,9 @@ pub struct Settings {
     pub outbox: OutboxTiming,
     /// `None`: single sign-on is off (no `--oidc-issuer`).
     pub oidc: Option<OidcSettings>,
+
+    /// Webhooks may go to internal addresses (`services::webhooks::target_allowed`).
+    pub webhook_allow_private_targets: bool,
 }
 
 impl Settings {
@@ -188,6 +191,8 @@ impl Settings {
             mail,
             outbox,
             oidc,
+
+            webhook_allow_private_targets: args.webhook_allow_private_targets.unwrap_or(false),
         })
     }
 

@@ -291,3 +291,66 @@ diesel::table! {
         verified_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    key_reminders (api_key_id, kind) {
+        api_key_id -> Text,
+        kind -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notification_opt_outs (account_id, kind) {
+        account_id -> Text,
+        kind -> Text,
+        since -> Timestamp,
+    }
+}
+
+diesel::joinable!(key_reminders -> api_keys (api_key_id));
+diesel::allow_tables_to_appear_in_same_query!(key_reminders, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(key_reminders, accounts);
+diesel::allow_tables_to_appear_in_same_query!(key_reminders, tenants);
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        events -> Text,
+        secret_sealed -> Text,
+        key_version -> Text,
+        previous_secret_sealed -> Nullable<Text>,
+        previous_key_version -> Nullable<Text>,
+        previous_until -> Nullable<Timestamp>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failures -> Integer,
+        busy_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_messages (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        event -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        message_id -> Text,
+        endpoint_id -> Text,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        duration_ms -> Integer,
+        error -> Nullable<Text>,
+    }
+}

@@ -10,7 +10,9 @@ use crate::domain::{
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
+use crate::services::key_notices;
 use crate::services::permissions;
+use crate::services::webhooks;
 use crate::services::{transaction, Actor};
 use time::PrimitiveDateTime;
 
@@ -99,7 +101,16 @@ pub fn create_api_key(
         if let Some(limits) = ActingKeyLimits::of(conn, actor)? {
             limits.apply(&mut new)?;
         }
-        issue_key(conn, actor, now, new)
+        let created = issue_key(conn, actor, now, new)?;
+        key_notices::notify_key_created(conn, actor, now, &created.key, &account)?;
+        webhooks::enqueue_event(
+            conn,
+            now,
+            &tenant_id,
+            webhooks::WebhookEvent::ApiKeyCreated,
+            webhooks::key_data(&created.key, &account),
+        )?;
+        Ok(created)
     })
     .inspect(|_| crate::telemetry::metrics::api_key_created())
 }
@@ -341,6 +352,21 @@ pub(crate) fn delete_key_audited(
     why: &str,
 ) -> Result<(), AppError> {
     ApiKey::delete(conn, &key.id)?;
+    let mut data = serde_json::json!({
+        "id": key.id,
+        "name": key.name,
+        "display_hint": key.display_hint,
+        "user_id": key.account_id,
+        "tenant_id": key.tenant_id,
+    });
+    data["reason"] = serde_json::Value::from(why.trim());
+    webhooks::enqueue_event(
+        conn,
+        now,
+        &key.tenant_id,
+        webhooks::WebhookEvent::ApiKeyRevoked,
+        data,
+    )?;
     // Counted as written; the rare transaction rolled back after this counts too.
     crate::telemetry::metrics::api_key_revoked();
     audit::record(

@@ -35,6 +35,8 @@ pub struct Swept {
     pub password_resets: usize,
     /// Pending two-factor sign-ins past their five minutes.
     pub pending_sign_ins: usize,
+    /// Webhook messages (and their attempts) older than `webhooks::KEPT_FOR`.
+    pub webhook_messages: usize,
 }
 
 impl Swept {
@@ -48,6 +50,7 @@ impl Swept {
             + self.outbox_stale
             + self.password_resets
             + self.pending_sign_ins
+            + self.webhook_messages
     }
 }
 
@@ -76,6 +79,7 @@ pub fn sweep(
         outbox_stale: crate::services::outbox::give_up_stale(conn, now)?,
         password_resets: crate::services::recovery::sweep(conn, now)?,
         pending_sign_ins: crate::services::two_factor::sweep(conn, now)?,
+        webhook_messages: crate::services::webhooks::sweep(conn, now)?,
     };
     if swept.total() > 0 {
         tracing::info!(
@@ -88,6 +92,7 @@ pub fn sweep(
             outbox_stale = swept.outbox_stale,
             password_resets = swept.password_resets,
             pending_sign_ins = swept.pending_sign_ins,
+            webhook_messages = swept.webhook_messages,
             "housekeeping deleted old rows"
         );
     }

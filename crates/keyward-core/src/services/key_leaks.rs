@@ -159,7 +159,21 @@ pub fn revoke_found_key(
             mails.describe()
         );
         record_leak(conn, actor, now, &key, detail)?;
-        // webhooks: api_key.leaked
+        crate::services::webhooks::enqueue_event(
+            conn,
+            now,
+            &key.tenant_id,
+            crate::services::webhooks::WebhookEvent::ApiKeyLeaked,
+            serde_json::json!({
+                "id": key.id,
+                "name": key.name,
+                "display_hint": key.display_hint,
+                "user_id": key.account_id,
+                "tenant_id": key.tenant_id,
+                "location": finding.location.to_string(),
+                "reported_by": source.describe(),
+            }),
+        )?;
         let (mailed, mails_held_back) = (mails.queued, mails.held_back);
         Ok(Some(RevokedLeak {
             key_id: key.id,

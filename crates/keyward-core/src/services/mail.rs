@@ -24,13 +24,22 @@ pub enum MailKind {
     /// A key was found leaked and revoked (`services::key_leaks`): to its owner, or to
     /// the tenant's admins for a service account's key.
     KeyLeaked,
+    /// "A new API key was added to your account" (`services::key_notices`).
+    KeyCreated,
+    /// A key expires in 7 days, or in 1 (`services::key_notices`).
+    KeyExpiring,
+    /// A webhook was disabled after repeated failures (`services::webhooks`).
+    WebhookDisabled,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 3] = [
+    pub const ALL: [MailKind; 6] = [
         MailKind::Invitation,
         MailKind::PasswordReset,
         MailKind::KeyLeaked,
+        MailKind::KeyCreated,
+        MailKind::KeyExpiring,
+        MailKind::WebhookDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +47,10 @@ impl MailKind {
             MailKind::Invitation => "mail.invitation",
             MailKind::PasswordReset => "mail.password_reset",
             MailKind::KeyLeaked => "mail.api_key_leaked",
+
+            MailKind::KeyCreated => "mail.key_created",
+            MailKind::KeyExpiring => "mail.key_expiring",
+            MailKind::WebhookDisabled => "mail.webhook_disabled",
         }
     }
 
@@ -50,6 +63,10 @@ impl MailKind {
             MailKind::Invitation => "You are invited to join a team on Keyward",
             MailKind::PasswordReset => "Reset your Keyward password",
             MailKind::KeyLeaked => "A Keyward API key was found leaked and has been revoked",
+
+            MailKind::KeyCreated => "A new API key was added to your Keyward account",
+            MailKind::KeyExpiring => "A Keyward API key expires soon",
+            MailKind::WebhookDisabled => "A Keyward webhook was disabled after failures",
         }
     }
 }
@@ -125,7 +142,7 @@ fn mailable_domain(domain: &str) -> Result<(), &'static str> {
 /// character (a tab, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR, which mail readers
 /// show as line breaks) becomes a space, and other control characters go (the domain types
 /// already refuse them; this holds for any text).
-fn quoted(name: &str) -> String {
+pub(crate) fn quoted(name: &str) -> String {
     let clean: String = name
         .chars()
         .map(|c| if c.is_whitespace() { ' ' } else { c })

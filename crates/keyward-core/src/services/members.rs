@@ -86,6 +86,13 @@ pub(crate) fn insert_membership(
         role: role.as_str().to_string(),
         created_at: now,
     };
+    crate::services::webhooks::enqueue_event(
+        conn,
+        now,
+        tenant_id,
+        crate::services::webhooks::WebhookEvent::MemberAdded,
+        serde_json::json!({ "user_id": account.id, "name": account.name, "tenant_id": tenant_id.to_string(), "role": role.as_str() }),
+    )?;
     membership.insert(conn).map_err(|e| {
         if is_unique_violation(&e) {
             AppError::Conflict(format!(
@@ -234,6 +241,13 @@ pub fn remove_member(
                 target_id: Some(&account.id),
                 detail: format!("{} removed", account.name),
             },
+        )?;
+        crate::services::webhooks::enqueue_event(
+            conn,
+            now,
+            tenant_id,
+            crate::services::webhooks::WebhookEvent::MemberRemoved,
+            serde_json::json!({ "user_id": account.id, "name": account.name, "tenant_id": tenant_id }),
         )?;
         Ok(account)
     })

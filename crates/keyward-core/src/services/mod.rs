@@ -32,6 +32,7 @@ pub mod key_expiry;
 pub mod ip_allow;
 pub mod key_leaks;
 pub mod key_lists;
+pub mod key_notices;
 pub mod key_policy;
 pub mod key_revocation;
 pub mod key_rotation;
@@ -51,6 +52,7 @@ pub mod sign_in;
 pub mod team_lists;
 pub mod tenants;
 pub mod two_factor;
+pub mod webhooks;
 
 pub use actor::{Actor, Principal};
 

@@ -142,19 +142,44 @@ pub struct Claimed {
     claim: String,
 }
 
-/// Claims the oldest due row, if any, until `now + lease`.
+/// Claims the oldest due row whose kind starts with `kind_prefix` (`mail.`, `webhook.`:
+/// each has its own worker), if any, until `now + lease`.
 pub fn claim_next(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     lease: StdDuration,
+    kind_prefix: &str,
 ) -> Result<Option<Claimed>, AppError> {
-    let lease_until = later(now, lease);
-    for id in OutboxRow::due_ids(conn, now, CLAIM_CANDIDATES)? {
-        let claim = new_id();
-        if OutboxRow::claim(conn, &id, &claim, now, lease_until)? == 1 {
-            if let Some(row) = OutboxRow::find(conn, &id)? {
-                return Ok(Some(Claimed { row, claim }));
-            }
+    for id in OutboxRow::due_ids(conn, now, kind_prefix, CLAIM_CANDIDATES)? {
+        if let Some(claimed) = claim_row(conn, &id, now, lease)? {
+            return Ok(Some(claimed));
+        }
+    }
+    Ok(None)
+}
+
+/// The ids of up to `limit` due rows whose kind starts with `kind_prefix`, oldest first.
+pub fn due_ids(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    kind_prefix: &str,
+    limit: i64,
+) -> Result<Vec<String>, AppError> {
+    Ok(OutboxRow::due_ids(conn, now, kind_prefix, limit)?)
+}
+
+/// Claims the row `id` until `now + lease`, if it is still due and no other claimant won
+/// it first.
+pub fn claim_row(
+    conn: &mut DbConnection,
+    id: &str,
+    now: PrimitiveDateTime,
+    lease: StdDuration,
+) -> Result<Option<Claimed>, AppError> {
+    let claim = new_id();
+    if OutboxRow::claim(conn, id, &claim, now, later(now, lease))? == 1 {
+        if let Some(row) = OutboxRow::find(conn, id)? {
+            return Ok(Some(Claimed { row, claim }));
         }
     }
     Ok(None)
@@ -222,7 +247,7 @@ pub fn backoff(base: StdDuration, attempts: u32) -> StdDuration {
 }
 
 /// `now + d`, at most the latest time there is (settings are capped; this holds anyway).
-fn later(now: PrimitiveDateTime, d: StdDuration) -> PrimitiveDateTime {
+pub(crate) fn later(now: PrimitiveDateTime, d: StdDuration) -> PrimitiveDateTime {
     let d = Duration::microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     now.checked_add(d).unwrap_or(PrimitiveDateTime::MAX)
 }
@@ -349,7 +374,7 @@ impl Worker {
         let claimed = {
             let mut conn = self.pool.get().map_err(AppError::from)?;
             let now = self.claim_now(&mut conn)?;
-            claim_next(&mut conn, now, self.timing.lease)?
+            claim_next(&mut conn, now, self.timing.lease, "mail.")?
         };
         let Some(claimed) = claimed else {
             return Ok(false);

@@ -33,6 +33,9 @@ pub enum Permission {
     ManageKeyPolicy,
     /// Revoke a key of the tenant by its value, found leaked (Team › Security): admins.
     RevokeFoundKeys,
+
+    /// Create, change, delete the tenant's webhooks and read their deliveries: admins.
+    ManageWebhooks,
 }
 
 impl Permission {
@@ -46,6 +49,8 @@ impl Permission {
             Permission::ReadAuditLog => "reading the audit log",
             Permission::ManageKeyPolicy => "setting the tenant's key policy",
             Permission::RevokeFoundKeys => "revoking a found key",
+
+            Permission::ManageWebhooks => "managing the tenant's webhooks",
         }
     }
 

@@ -98,6 +98,13 @@ pub fn create_service_account_within(
                 ),
             },
         )?;
+        crate::services::webhooks::enqueue_event(
+            conn,
+            now,
+            tenant_id,
+            crate::services::webhooks::WebhookEvent::ServiceAccountCreated,
+            serde_json::json!({ "id": account.id, "name": account.name, "tenant_id": tenant_id, "role": role.as_str() }),
+        )?;
         Ok(account)
     })
 }
@@ -254,6 +261,13 @@ pub(crate) fn delete_audited(
                 account.name, described.key_count
             ),
         },
+    )?;
+    crate::services::webhooks::enqueue_event(
+        conn,
+        now,
+        &tenant_id,
+        crate::services::webhooks::WebhookEvent::ServiceAccountRemoved,
+        serde_json::json!({ "id": account.id, "name": account.name, "tenant_id": tenant_id }),
     )?;
     Ok(described)
 }

@@ -156,15 +156,38 @@ impl TwoFactorKeys {
     }
 
     fn open(&self, row: &TwoFactorRow) -> Result<Vec<u8>, AppError> {
-        use aes_gcm::aead::{Aead, KeyInit, Payload};
-        let Some(keys) = self.for_version(&row.key_version) else {
+        if self.for_version(&row.key_version).is_none() {
             return Err(AppError::internal(format!(
                 "the two-factor secret of account {} was sealed under another server secret ({}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret while people sign in again, or turn two-factor off for the account with `keyward admin reset-two-factor`",
                 row.account_id, row.key_version, self.version
             )));
+        }
+        self.open_sealed(&row.key_version, &row.account_id, &row.secret_sealed)
+    }
+
+    /// Seals another secret the server must read back (a webhook's signing secret) the
+    /// way two-factor secrets are sealed: AES-256-GCM under the current keys, bound to
+    /// `context` (authenticated, not stored). Returns the sealed text.
+    pub(crate) fn seal_secret(&self, context: &str, secret: &[u8]) -> Result<String, AppError> {
+        self.seal(context, secret)
+    }
+
+    /// Opens what `seal_secret` sealed under the keys of `version` for `context`.
+    pub(crate) fn open_sealed(
+        &self,
+        version: &str,
+        context: &str,
+        sealed: &str,
+    ) -> Result<Vec<u8>, AppError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let Some(keys) = self.for_version(version) else {
+            return Err(AppError::internal(format!(
+                "a secret was sealed under another server secret ({version}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret",
+                self.version
+            )));
         };
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&row.secret_sealed)
+            .decode(sealed)
             .map_err(|_| AppError::internal("a sealed two-factor secret is not base64"))?;
         if bytes.len() < 12 {
             return Err(AppError::internal(
@@ -178,7 +201,7 @@ impl TwoFactorKeys {
                 aes_gcm::Nonce::from_slice(&bytes[..12]),
                 Payload {
                     msg: &bytes[12..],
-                    aad: row.account_id.as_bytes(),
+                    aad: context.as_bytes(),
                 },
             )
             .map_err(|_| AppError::internal("a sealed two-factor secret does not open"))

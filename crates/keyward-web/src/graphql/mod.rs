@@ -21,10 +21,12 @@ pub mod limits;
 mod lists;
 pub mod loaders;
 mod members;
+mod notifications;
 mod scalars;
 mod service_accounts;
 mod tenants;
 mod two_factor;
+mod webhooks;
 
 pub use agents::AgentIdHeader;
 pub use context::RequestContext;
@@ -58,6 +60,8 @@ pub struct QueryRoot(
     agents::AgentsQuery,
     key_lifecycle::KeyLifecycleQuery,
     two_factor::TwoFactorQuery,
+    notifications::NotificationsQuery,
+    webhooks::WebhooksQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -71,6 +75,8 @@ pub struct MutationRoot(
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
     two_factor::TwoFactorMutation,
+    notifications::NotificationsMutation,
+    webhooks::WebhooksMutation,
 );
 
 pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

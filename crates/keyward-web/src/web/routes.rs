@@ -5,11 +5,11 @@
 use crate::web::handlers::team::{
     audit_log, invitations, join, members, security, service_account_key_allowed_ips,
     service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
-    settings, team_two_factor,
+    settings, team_two_factor, webhooks,
 };
 use crate::web::handlers::{
-    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, oidc, password,
-    recovery, secret_scanning, setup, sign_in, team, tenant, two_factor, user_api_keys,
+    api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, notifications, oidc,
+    password, recovery, secret_scanning, setup, sign_in, team, tenant, two_factor, user_api_keys,
 };
 use actix_web::http::Method;
 use actix_web::{web, Route};
@@ -120,6 +120,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/user/api-keys/{id}/allowed-ips"                                   => key_allowed_ips::set_allowed_ips,                  Mutation("set_api_key_allowed_ips")),
         route!(GET  "/user/password"                                                    => password::page_get,                                Read),
         route!(POST "/user/password"                                                    => password::change,                                  Mutation("change_password")),
+        route!(GET  "/user/notifications"                                               => notifications::show,                               Read),
+        route!(POST "/user/notifications"                                               => notifications::set,                                Mutation("set_notification")),
         route!(GET  "/user/two-factor"                                                  => two_factor::show,                                  Read),
         route!(POST "/user/two-factor/enable"                                           => two_factor::enable,                                Exempt(TWO_FACTOR)),
         route!(POST "/user/two-factor/recovery-codes"                                   => two_factor::regenerate_recovery_codes,             Exempt(TWO_FACTOR)),
@@ -159,6 +161,13 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
         route!(GET  "/t/{slug}/team/security"                                           => security::show,                                    Read),
         route!(POST "/t/{slug}/team/security/revoke-key"                                => security::revoke_found_key,                        Exempt(FOUND_KEY)),
+
+        route!(GET  "/t/{slug}/team/webhooks"                                           => webhooks::show,                                    Read),
+        route!(POST "/t/{slug}/team/webhooks"                                           => webhooks::create,                                  Mutation("create_webhook")),
+        route!(POST "/t/{slug}/team/webhooks/{id}/delete"                               => webhooks::delete,                                  Mutation("delete_webhook")),
+        route!(POST "/t/{slug}/team/webhooks/{id}/rotate"                               => webhooks::rotate,                                  Mutation("rotate_webhook_secret")),
+        route!(POST "/t/{slug}/team/webhooks/{id}/enable"                               => webhooks::enable,                                  Mutation("update_webhook")),
+        route!(POST "/t/{slug}/team/webhooks/deliveries/{id}/redeliver"                 => webhooks::redeliver,                               Mutation("redeliver_webhook")),
         route!(GET  "/t/{slug}/team/audit-log"                                          => audit_log::page,                                   Read),
         route!(GET  "/t/{slug}/team/audit-log/export"                                   => audit_log::export,                                 Read),
         route!(GET  "/t/{slug}/join/{token}"                                            => join::page,                                        Read),

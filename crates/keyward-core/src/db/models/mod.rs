@@ -15,6 +15,7 @@ pub mod audit_event;
 pub mod housekeeping;
 pub mod invitation;
 pub mod key_lineage;
+pub mod key_notice;
 pub mod key_policy;
 pub mod membership;
 pub mod oidc;
@@ -26,6 +27,7 @@ pub mod sign_in;
 pub mod team_lists;
 pub mod tenant;
 pub mod two_factor;
+pub mod webhook;
 
 pub use account::Account;
 pub use api_key::ApiKey;

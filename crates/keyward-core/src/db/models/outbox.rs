@@ -109,10 +109,12 @@ impl OutboxRow {
     pub fn due_ids(
         conn: &mut DbConnection,
         now: PrimitiveDateTime,
+        kind_prefix: &str,
         limit: i64,
     ) -> QueryResult<Vec<String>> {
         outbox::table
             .filter(outbox::status.eq(PENDING))
+            .filter(outbox::kind.like(format!("{kind_prefix}%")))
             .filter(outbox::next_attempt_at.le(now))
             .order(outbox::next_attempt_at.asc())
             .limit(limit)
@@ -250,6 +252,21 @@ impl OutboxRow {
             Kinds::AllBut(kind) => query.filter(outbox::kind.ne(kind)),
         };
         query.count().get_result(conn)
+    }
+
+    /// Messages of `kinds` queued to `recipient` after `since`, whatever became of them.
+    pub fn count_to_since(
+        conn: &mut DbConnection,
+        recipient: &str,
+        kinds: &[&str],
+        since: PrimitiveDateTime,
+    ) -> QueryResult<i64> {
+        outbox::table
+            .filter(outbox::recipient.eq(recipient))
+            .filter(outbox::kind.eq_any(kinds))
+            .filter(outbox::created_at.gt(since))
+            .count()
+            .get_result(conn)
     }
 
     /// The time claims are compared with. On PostgreSQL the database's own clock, so that

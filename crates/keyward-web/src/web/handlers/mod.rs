@@ -13,6 +13,8 @@ pub mod list_page;
 
 pub mod metrics;
 pub mod oidc;
+
+pub mod notifications;
 pub mod password;
 pub mod recovery;
 pub mod secret_scanning;

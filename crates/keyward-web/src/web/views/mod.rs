@@ -5,18 +5,22 @@
 mod agents;
 mod keys;
 mod lifecycle;
+mod notifications;
 mod recovery;
 mod sign_in;
 mod team;
 mod two_factor;
+mod webhooks;
 
 pub use agents::*;
 pub use keys::*;
 pub use lifecycle::*;
+pub use notifications::*;
 pub use recovery::*;
 pub use sign_in::*;
 pub use team::*;
 pub use two_factor::*;
+pub use webhooks::*;
 
 use crate::services::sessions::TenantMembership;
 use crate::web::session::SignedIn;
@@ -86,6 +90,8 @@ pub struct TeamLinks {
     pub audit_log: String,
     pub settings: String,
     pub security: String,
+
+    pub webhooks: String,
 }
 
 impl TeamLinks {
@@ -96,6 +102,8 @@ impl TeamLinks {
             audit_log: format!("/t/{slug}/team/audit-log"),
             settings: format!("/t/{slug}/team/settings"),
             security: format!("/t/{slug}/team/security"),
+
+            webhooks: format!("/t/{slug}/team/webhooks"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod service_account_page;
 pub mod service_accounts;
 pub mod settings;
 pub mod team_two_factor;
+pub mod webhooks;
 
 use crate::error::{AppError, HtmlError};
 use crate::web::htmx::{redirect, Htmx};
@@ -52,7 +53,7 @@ pub async fn current(
     let page = page.into_inner();
     if !matches!(
         page.as_str(),
-        "service-accounts" | "members" | "audit-log" | "settings" | "security"
+        "service-accounts" | "members" | "audit-log" | "settings" | "security" | "webhooks"
     ) {
         return Err(AppError::not_found("no such team page").into());
     }

@@ -1,0 +1,539 @@
+//! Webhooks per tenant (issue 28), from outside: a real receiver
+//! (`tests/webhooks/receiver.py`) verifies every delivery with the reference
+//! `standardwebhooks` package as a receiver would; retries keep the `webhook-id`;
+//! internal targets are refused without `--webhook-allow-private-targets`.
+
+use crate::backend_tests;
+use crate::support::browser::Browser;
+use crate::support::smtp::quick_outbox;
+use crate::support::{client, eventually, Backend, Seeded, TestApp};
+use keyward::domain::Role;
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+backend_tests!(
+    a_webhook_registered_through_create_webhook_receives_api_key_created_verified_by_standard_webhooks,
+    a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redelivered_with_it_too,
+    internal_targets_are_refused_without_the_override_and_redirects_are_not_followed,
+    webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked,
+    the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers,
+);
+
+const VENV_PYTHON: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/webhooks/.venv/bin/python"
+);
+
+/// The receiver: `tests/webhooks/receiver.py` under the venv .ci/run makes.
+struct Receiver {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Received {
+    path: String,
+    webhook_id: Option<String>,
+    webhook_timestamp: Option<String>,
+    webhook_signature: Option<String>,
+    body: String,
+    verified: Value,
+}
+
+impl Receiver {
+    /// A running receiver, or `None` (the test skips) without the venv outside CI.
+    fn start() -> Option<Receiver> {
+        let ok = std::process::Command::new(VENV_PYTHON)
+            .args(["-c", "import standardwebhooks"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{VENV_PYTHON} cannot import standardwebhooks but CI=true: webhook tests must not be skipped in CI (.ci/run installs it: python3 -m venv tests/webhooks/.venv && tests/webhooks/.venv/bin/pip install standardwebhooks)");
+            }
+            eprintln!("skipped: {VENV_PYTHON} cannot import standardwebhooks");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "keyward-webhooks-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("receiver folder");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/receiver.py");
+        let mut child = std::process::Command::new(VENV_PYTHON)
+            .arg(script)
+            .arg(&dir)
+            .arg("whsec_bm90IHlldCBrbm93bg==")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start the webhook receiver");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("the receiver's stdout"))
+            .read_line(&mut line)
+            .expect("the receiver says its port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the webhook receiver did not start: {line:?}"));
+        Some(Receiver { child, port, dir })
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn write(&self, name: &str, value: &str) {
+        let aside = self.dir.join(format!(".{name}"));
+        std::fs::write(&aside, value).expect("write");
+        std::fs::rename(aside, self.dir.join(name)).expect("rename");
+    }
+
+    fn deliveries(&self) -> Vec<Received> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .expect("read the receiver folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("delivery-"))
+            })
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        eventually(&format!("{n} webhook deliveries"), || {
+            let found = self.deliveries();
+            std::future::ready((found.len() >= n).then_some(found))
+        })
+        .await
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct World {
+    app: TestApp,
+    tenant: Seeded,
+    admin: Seeded,
+    /// The admin's full key.
+    key: String,
+}
+
+async fn world(backend: Backend, allow_private: bool) -> World {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.webhook_allow_private_targets = allow_private;
+        s.outbox = quick_outbox(Duration::from_secs(30));
+    })
+    .await;
+    let tenant = app.create_tenant("acme").await;
+    let admin = app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let (_, key) = app.create_key(&admin.id, &tenant.id, None).await;
+    World {
+        app,
+        tenant,
+        admin,
+        key,
+    }
+}
+
+async fn graphql(w: &World, key: &str, query: &str, variables: Value) -> Value {
+    let res = client()
+        .post(format!("{}/graphql", w.app.address))
+        .bearer_auth(key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("a JSON answer")
+}
+
+const CREATE: &str = "mutation($i: create_webhook_input!) { create_webhook(input: $i) { webhook { id url events enabled } secret } }";
+const LIST: &str =
+    "{ webhooks { id url deliveries { id event attempts { status_code duration_ms error } } } }";
+
+/// Registers `url` for `events`; (webhook id, secret).
+async fn create_webhook(w: &World, url: &str, events: &[&str]) -> (String, String) {
+    let answer = graphql(
+        w,
+        &w.key,
+        CREATE,
+        json!({ "i": { "url": url, "events": events } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let created = &answer["data"]["create_webhook"];
+    (
+        created["webhook"]["id"].as_str().unwrap().to_string(),
+        created["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Makes a key for the admin through GraphQL (an `api_key.created` event); its id.
+async fn make_key(w: &World, name: &str) -> String {
+    let answer = graphql(
+        w,
+        &w.key,
+        "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id key } }",
+        json!({ "i": { "user_id": w.admin.id, "name": name } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    answer["data"]["create_api_key"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The attempts the `webhooks` query shows, of every delivery (newest delivery first).
+async fn attempts(w: &World) -> Vec<Value> {
+    let answer = graphql(w, &w.key, LIST, json!({})).await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    answer["data"]["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["deliveries"].as_array().unwrap().clone())
+        .flat_map(|d| d["attempts"].as_array().unwrap().clone())
+        .collect()
+}
+
+async fn a_webhook_registered_through_create_webhook_receives_api_key_created_verified_by_standard_webhooks(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, true).await;
+    let (hook_id, secret) = create_webhook(&w, &receiver.url(), &["api_key.created"]).await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.write("secret", &secret);
+    let key_id = make_key(&w, "deploy bot").await;
+
+    let got = receiver.wait_for(1).await;
+    let delivery = &got[0];
+    assert_eq!(delivery.verified, json!(true), "{delivery:?}");
+    assert_eq!(delivery.path, "/hook");
+    assert!(delivery.webhook_id.as_deref().unwrap().starts_with("msg_"));
+    assert!(delivery.webhook_timestamp.is_some());
+    assert!(delivery
+        .webhook_signature
+        .as_deref()
+        .unwrap()
+        .starts_with("v1,"));
+    let body: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(body["type"], "api_key.created");
+    assert_eq!(body["data"]["id"], key_id.as_str());
+    assert_eq!(body["data"]["name"], "deploy bot");
+    assert_eq!(body["data"]["tenant_id"], w.tenant.id.as_str());
+    assert!(!delivery.body.contains("kwu_") || !delivery.body.contains(&w.key));
+
+    // With a wrong secret, the reference library refuses: the check is real.
+    receiver.write("secret", "whsec_d3Jvbmcgc2VjcmV0IGhlcmU=");
+    make_key(&w, "second").await;
+    let got = receiver.wait_for(2).await;
+    assert_ne!(got[1].verified, json!(true), "{:?}", got[1]);
+
+    // The delivery log shows the answer and how long it took; the secret is never shown.
+    let answer = graphql(&w, &w.key, LIST, json!({})).await;
+    let text = answer.to_string();
+    assert!(!text.contains(&secret));
+    let hooks = answer["data"]["webhooks"].as_array().unwrap();
+    assert_eq!(hooks[0]["id"], hook_id.as_str());
+    let log = attempts(&w).await;
+    assert!(log.iter().all(|a| a["status_code"] == 204), "{log:?}");
+    // The secret is not stored as such.
+    let stored: Vec<String> = w
+        .app
+        .read(|conn| {
+            use diesel::prelude::*;
+            keyward::db::schema::webhook_endpoints::table
+                .select(keyward::db::schema::webhook_endpoints::secret_sealed)
+                .load(conn)
+        })
+        .await;
+    assert!(!stored[0].contains(secret.trim_start_matches("whsec_")));
+}
+
+async fn a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redelivered_with_it_too(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, true).await;
+    let (_, secret) = create_webhook(&w, &receiver.url(), &["api_key.created"]).await;
+    receiver.write("secret", &secret);
+    receiver.write("mode", "fail");
+    make_key(&w, "flaky").await;
+    let failed = receiver.wait_for(2).await;
+    receiver.write("mode", "accept");
+    let got = eventually("a delivery answered 204 after the 500s", || {
+        let all = receiver.deliveries();
+        std::future::ready(eventually_ok(&w, &all).then_some(all))
+    })
+    .await;
+    let id = failed[0].webhook_id.clone().unwrap();
+    assert!(
+        got.iter()
+            .all(|d| d.webhook_id.as_deref() == Some(id.as_str())),
+        "{got:?}"
+    );
+    assert!(got.iter().all(|d| d.verified == json!(true)), "{got:?}");
+    let log = eventually("the attempts logged", || async {
+        let log = attempts(&w).await;
+        log.iter().any(|a| a["status_code"] == 204).then_some(log)
+    })
+    .await;
+    assert!(log.iter().any(|a| a["status_code"] == 500), "{log:?}");
+
+    // Redeliver: the same webhook-id, a fresh timestamp, verified again.
+    let before = receiver.deliveries().len();
+    let answer = graphql(
+        &w,
+        &w.key,
+        "mutation($i: redeliver_webhook_input!) { redeliver_webhook(input: $i) { success } }",
+        json!({ "i": { "delivery_id": id } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let again = receiver.wait_for(before + 1).await;
+    let last = again.last().unwrap();
+    assert_eq!(last.webhook_id.as_deref(), Some(id.as_str()));
+    assert_eq!(last.verified, json!(true));
+}
+
+/// Whether the last delivery so far was answered (the receiver's mode was accept).
+fn eventually_ok(_w: &World, all: &[Received]) -> bool {
+    all.len() >= 3 && all.last().is_some_and(|d| d.verified == json!(true))
+}
+
+/// Waits until the webhook `hook_id` has a logged attempt; its error.
+async fn first_error(w: &World, hook_id: &str) -> String {
+    eventually("an attempt logged", || async {
+        let answer = graphql(w, &w.key, LIST, json!({})).await;
+        answer["data"]["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == hook_id)
+            .and_then(|h| h["deliveries"].as_array().unwrap().first().cloned())
+            .and_then(|d| d["attempts"].as_array().unwrap().first().cloned())
+            .map(|a| a["error"].as_str().unwrap_or_default().to_string())
+    })
+    .await
+}
+
+async fn internal_targets_are_refused_without_the_override_and_redirects_are_not_followed(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, false).await;
+    let port = receiver.port;
+    for url in [
+        format!("http://localhost:{port}/hook"),
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://[::ffff:7f00:1]:{port}/hook"),
+    ] {
+        let (hook_id, _) = create_webhook(&w, &url, &["api_key.created"]).await;
+        make_key(&w, &format!("k{}", &hook_id[..8])).await;
+        let error = first_error(&w, &hook_id).await;
+        assert!(error.contains("internal address"), "{url}: {error}");
+        graphql(
+            &w,
+            &w.key,
+            "mutation($i: webhook_id_input!) { delete_webhook(input: $i) { success } }",
+            json!({ "i": { "id": hook_id } }),
+        )
+        .await;
+    }
+    assert!(
+        receiver.deliveries().is_empty(),
+        "nothing reached the receiver"
+    );
+
+    // A 302 to an internal address: with the override (so the first hop is allowed), the
+    // redirect is still not followed.
+    let Some(inner) = Receiver::start() else {
+        return;
+    };
+    let open = world(backend, true).await;
+    receiver.write("mode", "redirect");
+    receiver.write("location", &inner.url());
+    let (hook_id, _) = create_webhook(&open, &receiver.url(), &["api_key.created"]).await;
+    make_key(&open, "redirected").await;
+    let error = first_error(&open, &hook_id).await;
+    assert!(
+        error.contains("302") && error.contains("redirects are not followed"),
+        "{error}"
+    );
+    assert_eq!(receiver.deliveries().len(), 1);
+    assert!(
+        inner.deliveries().is_empty(),
+        "the redirect was not followed"
+    );
+}
+
+async fn webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked(backend: Backend) {
+    let w = world(backend, false).await;
+    let user = w
+        .app
+        .create_person("sam@example.com", &w.tenant.id, Role::User)
+        .await;
+    let (_, user_key) = w.app.create_key(&user.id, &w.tenant.id, None).await;
+    let answer = graphql(
+        &w,
+        &user_key,
+        CREATE,
+        json!({ "i": { "url": "https://hooks.example.com/x", "events": ["api_key.created"] } }),
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    for (url, events, says) in [
+        (
+            "ftp://hooks.example.com/",
+            vec!["api_key.created"],
+            "https://",
+        ),
+        (
+            "https://u:p@hooks.example.com/",
+            vec!["api_key.created"],
+            "password",
+        ),
+        (
+            "https://hooks.example.com/",
+            vec!["api_key.exploded"],
+            "not an event",
+        ),
+        ("https://hooks.example.com/", vec![], "at least one"),
+    ] {
+        let answer = graphql(
+            &w,
+            &w.key,
+            CREATE,
+            json!({ "i": { "url": url, "events": events } }),
+        )
+        .await;
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{url}: {answer}");
+    }
+    for i in 0..10 {
+        create_webhook(
+            &w,
+            &format!("https://hooks.example.com/{i}"),
+            &["member.added"],
+        )
+        .await;
+    }
+    let answer = graphql(
+        &w,
+        &w.key,
+        CREATE,
+        json!({ "i": { "url": "https://hooks.example.com/11", "events": ["member.added"] } }),
+    )
+    .await;
+    let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("10 webhooks"), "{answer}");
+}
+
+async fn the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, true).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in("ada@example.com").await;
+    let base = "/t/acme/team/webhooks";
+    let page = browser.text(base).await;
+    assert!(page.contains("Add a webhook"), "{page}");
+
+    let res = browser
+        .post(
+            base,
+            &[
+                ("csrf_token", &csrf),
+                ("url", &receiver.url()),
+                ("events", "api_key.created"),
+                ("events", "api_key.revoked"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "no-store"
+    );
+    let page = res.text().await.unwrap();
+    let marker = "<code id=\"webhook-secret-value\">";
+    let start = page.find(marker).expect("the secret is shown") + marker.len();
+    let secret = page[start..start + page[start..].find('<').unwrap()].to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.write("secret", &secret);
+    // Shown once: not on the page again.
+    assert!(!browser.text(base).await.contains(&secret));
+
+    // A bad URL is refused beside the form, not a 500.
+    let res = browser
+        .post(
+            base,
+            &[
+                ("csrf_token", &csrf),
+                ("url", "ftp://x.example.com/"),
+                ("events", "api_key.created"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+
+    make_key(&w, "from the page test").await;
+    let first = receiver.wait_for(1).await;
+    assert_eq!(first[0].verified, json!(true));
+    let id = first[0].webhook_id.clone().unwrap();
+    let page = eventually("the delivery log shows the answer", || async {
+        let page = browser.text(base).await;
+        (page.contains(&id) && page.contains(": 204, ")).then_some(page)
+    })
+    .await;
+    assert!(page.contains("api_key.created"));
+    let res = browser
+        .post(
+            &format!("{base}/deliveries/{id}/redeliver"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let again = receiver.wait_for(2).await;
+    assert_eq!(again[1].webhook_id.as_deref(), Some(id.as_str()));
+    assert_eq!(again[1].verified, json!(true));
+}
