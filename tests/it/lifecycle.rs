@@ -365,6 +365,36 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
             ),
             json!({ "key_id": ids.other_key, "allowed_ips": ["203.0.113.0/24"] }),
         ),
+        (
+            "set_notification",
+            m("set_notification", "set_notification_input", "kind"),
+            json!({ "kind": "KEY_CREATED", "enabled": false }),
+        ),
+        (
+            "create_webhook",
+            m("create_webhook", "create_webhook_input", "secret"),
+            json!({ "url": "https://hooks.example.com/other", "events": ["member.added"] }),
+        ),
+        (
+            "update_webhook",
+            m("update_webhook", "update_webhook_input", "id"),
+            json!({ "id": ids.webhook, "enabled": false }),
+        ),
+        (
+            "rotate_webhook_secret",
+            m("rotate_webhook_secret", "webhook_id_input", "secret"),
+            json!({ "id": ids.webhook }),
+        ),
+        (
+            "redeliver_webhook",
+            m("redeliver_webhook", "redeliver_webhook_input", "success"),
+            json!({ "delivery_id": ids.delivery }),
+        ),
+        (
+            "delete_webhook",
+            m("delete_webhook", "webhook_id_input", "success"),
+            json!({ "id": ids.webhook }),
+        ),
     ]
 }
 
@@ -374,6 +404,8 @@ struct Ids {
     sa: String,
     other_key: String,
     invitation: String,
+    webhook: String,
+    delivery: String,
 }
 
 async fn a_read_only_key_answers_queries_and_is_refused_on_every_mutation(backend: Backend) {
@@ -401,12 +433,38 @@ async fn a_read_only_key_answers_queries_and_is_refused_on_every_mutation(backen
         .await
         .invitation
         .id;
+    // A webhook, and one delivery of it (the key made next is its event).
+    let hook = gql(
+        &a.app,
+        &a.key,
+        "mutation($i: create_webhook_input!) { create_webhook(input: $i) { webhook { id } } }",
+        json!({ "url": "https://hooks.example.com/keyward", "events": ["api_key.created"] }),
+    )
+    .await;
+    let webhook = hook["data"]["create_webhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{hook}"))
+        .to_string();
+    a.app.create_key(&a.admin, &a.tenant, None).await;
+    let hooks = gql(
+        &a.app,
+        &a.key,
+        "{ webhooks { deliveries { id } } }",
+        Value::Null,
+    )
+    .await;
+    let delivery = hooks["data"]["webhooks"][0]["deliveries"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{hooks}"))
+        .to_string();
     let ids = Ids {
         admin: a.admin.clone(),
         user: user.id.clone(),
         sa: sa.id.clone(),
         other_key,
         invitation,
+        webhook,
+        delivery,
     };
 
     // Queries answer as for the owner, and say the key is read-only.
