@@ -286,6 +286,16 @@ async fn a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redeliv
     receiver.write("mode", "fail");
     make_key(&w, "flaky").await;
     let failed = receiver.wait_for(2).await;
+    // Still being retried: a redelivery is refused rather than queued beside it.
+    let answer = graphql(
+        &w,
+        &w.key,
+        "mutation($i: redeliver_webhook_input!) { redeliver_webhook(input: $i) { success } }",
+        json!({ "i": { "delivery_id": failed[0].webhook_id.clone().unwrap() } }),
+    )
+    .await;
+    let error = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("already queued"), "{answer}");
     receiver.write("mode", "accept");
     let got = eventually("a delivery answered 204 after the 500s", || {
         let all = receiver.deliveries();
@@ -361,6 +371,11 @@ async fn internal_targets_are_refused_without_the_override_and_redirects_are_not
         make_key(&w, &format!("k{}", &hook_id[..8])).await;
         let error = first_error(&w, &hook_id).await;
         assert!(error.contains("internal address"), "{url}: {error}");
+        // The resolved address is not shown to the tenant.
+        assert!(
+            !error.contains("127.0.0.1") && !error.contains("::1"),
+            "{url}: {error}"
+        );
         graphql(
             &w,
             &w.key,

@@ -62,6 +62,8 @@ const MAX_URL_LEN: usize = 2000;
 pub const KEPT_FOR: Duration = Duration::days(7);
 /// Deliveries shown per endpoint.
 pub const RECENT_DELIVERIES: i64 = 20;
+/// Attempts shown per delivery at most (the latest).
+pub const ATTEMPTS_SHOWN: i64 = 20;
 /// Due rows looked at per claim: more than the mail worker's, since rows of a busy
 /// endpoint are passed over.
 const CLAIM_CANDIDATES: i64 = 32;
@@ -232,6 +234,10 @@ fn v6_allowed(ip: Ipv6Addr) -> bool {
         return v4_allowed(embedded(s[6], s[7]));
     }
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return v4_allowed(embedded(s[6], s[7]));
+    }
+    // IPv4-translated (::ffff:0:a.b.c.d, ::ffff:0:0/96, RFC 2765).
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
         return v4_allowed(embedded(s[6], s[7]));
     }
     // 6to4 (2002::/16) carries an IPv4 address in its next 32 bits.
@@ -478,7 +484,7 @@ pub fn list_webhooks(
             let deliveries = WebhookMessage::recent_of(conn, &endpoint.id, RECENT_DELIVERIES)?
                 .into_iter()
                 .map(|message| {
-                    let attempts = WebhookAttempt::of_message(conn, &message.id)?;
+                    let attempts = WebhookAttempt::of_message(conn, &message.id, ATTEMPTS_SHOWN)?;
                     Ok(Delivery { message, attempts })
                 })
                 .collect::<Result<Vec<_>, AppError>>()?;
@@ -501,6 +507,15 @@ pub fn redeliver(
         let not_found = || AppError::not_found("delivery not found");
         let message = WebhookMessage::find(conn, message_id)?.ok_or_else(not_found)?;
         let endpoint = find_managed(conn, actor, &message.endpoint_id).map_err(|_| not_found())?;
+        // One delivery of a message pending at a time: two redeliveries at once meet here
+        // under the tenant's lock, and repeated clicks cannot queue without bound.
+        lock_tenant(conn, &endpoint.tenant_id)?;
+        if OutboxRow::is_pending_about(conn, &message.id)? {
+            return Err(AppError::Conflict(
+                "this delivery is already queued; wait for its attempt before sending it again"
+                    .into(),
+            ));
+        }
         queue_delivery(conn, now, &message)?;
         audit_webhook(
             conn,
@@ -697,10 +712,9 @@ pub fn resolve_target(url: &str, allow_private: bool) -> Result<SocketAddr, Stri
         .copied()
         .find(|a| allow_private || target_allowed(a.ip()))
         .ok_or_else(|| {
-            format!(
-                "refused: the host resolves to an internal address ({}); the operator can allow internal targets with --webhook-allow-private-targets",
-                addrs[0].ip()
-            )
+            // The address itself is not for the tenant's eyes (it maps the inside).
+            tracing::debug!(address = %addrs[0].ip(), "a webhook target resolved to an internal address");
+            "refused: the host resolves to an internal address; the operator can allow internal targets with --webhook-allow-private-targets".to_string()
         })
 }
 
@@ -1051,6 +1065,9 @@ mod tests {
             "2002:7f00:1::1",
             "2002:c0a8:101::1",
             "2001:0:4136:e378::1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:10.0.0.1",
         ] {
             assert!(!allowed(refused), "{refused} must be refused");
         }
@@ -1068,6 +1085,7 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "::ffff:0:8.8.8.8",
         ] {
             assert!(allowed(ok), "{ok} must be allowed");
         }
