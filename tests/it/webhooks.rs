@@ -19,6 +19,7 @@ backend_tests!(
     internal_targets_are_refused_without_the_override_and_redirects_are_not_followed,
     webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked,
     the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers,
+    a_rotated_key_raises_api_key_created_and_team_pages_act_only_on_their_own_tenants_webhooks,
 );
 
 const VENV_PYTHON: &str = concat!(
@@ -551,4 +552,73 @@ async fn the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redel
     let again = receiver.wait_for(2).await;
     assert_eq!(again[1].webhook_id.as_deref(), Some(id.as_str()));
     assert_eq!(again[1].verified, json!(true));
+}
+
+async fn messages(w: &World) -> Vec<keyward::db::models::webhook::WebhookMessage> {
+    use diesel::prelude::*;
+    w.app
+        .read(|conn| {
+            keyward::db::schema::webhook_messages::table
+                .select(keyward::db::models::webhook::WebhookMessage::as_select())
+                .load(conn)
+        })
+        .await
+}
+
+async fn a_rotated_key_raises_api_key_created_and_team_pages_act_only_on_their_own_tenants_webhooks(
+    backend: Backend,
+) {
+    let w = world(backend, false).await;
+    let (hook_id, _) =
+        create_webhook(&w, "https://hooks.example.com/x", &["api_key.created"]).await;
+    let key_id = make_key(&w, "to rotate").await;
+    let answer = graphql(
+        &w,
+        &w.key,
+        "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }",
+        json!({ "i": { "key_id": key_id, "overlap_hours": 1 } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let new_id = answer["data"]["rotate_api_key"]["id"].as_str().unwrap();
+    let all = messages(&w).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let rotated = all
+        .iter()
+        .find(|m| m.body.contains(new_id))
+        .unwrap_or_else(|| panic!("no event for the rotated key: {all:?}"));
+    assert_eq!(rotated.event, "api_key.created");
+    let body: Value = serde_json::from_str(&rotated.body).unwrap();
+    assert_eq!(body["data"]["rotated_from_key_id"], json!(key_id), "{body}");
+
+    // Ada also manages beta's webhooks, but beta's pages do not reach acme's.
+    let beta = w.app.create_tenant("beta").await;
+    w.app.add_member(&w.admin.id, &beta.id, Role::Admin).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in("ada@example.com").await;
+    let other = "/t/beta/team/webhooks";
+    for action in ["delete", "enable", "rotate"] {
+        let res = browser
+            .post(
+                &format!("{other}/{hook_id}/{action}"),
+                &[("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status(), 404, "{action}");
+    }
+    let res = browser
+        .post(
+            &format!("{other}/deliveries/{}/redeliver", rotated.id),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    // Still there, and acme's own page deletes it.
+    let res = browser
+        .post(
+            &format!("/t/acme/team/webhooks/{hook_id}/delete"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
 }

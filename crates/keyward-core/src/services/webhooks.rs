@@ -361,14 +361,46 @@ pub fn require_manager(
     permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks).map(drop)
 }
 
-/// The endpoint `id` in a tenant the actor manages webhooks of; NOT_FOUND otherwise.
+/// An endpoint (or a delivery) by id, and the tenant it must belong to when the request
+/// names one (a team page's URL): another tenant's id is not found there.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRef<'a> {
+    pub id: &'a str,
+    pub tenant_id: Option<&'a str>,
+}
+
+impl<'a> WebhookRef<'a> {
+    /// By id alone (GraphQL): whatever tenant the actor manages.
+    pub fn any(id: &'a str) -> Self {
+        Self {
+            id,
+            tenant_id: None,
+        }
+    }
+
+    /// By id within `tenant_id` (the team page's tenant).
+    pub fn in_tenant(id: &'a str, tenant_id: &'a str) -> Self {
+        Self {
+            id,
+            tenant_id: Some(tenant_id),
+        }
+    }
+
+    fn holds(&self, tenant_id: &str) -> bool {
+        self.tenant_id.is_none_or(|t| t == tenant_id)
+    }
+}
+
+/// The endpoint `target` in a tenant the actor manages webhooks of; NOT_FOUND otherwise.
 fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
-    id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<WebhookEndpoint, AppError> {
     let not_found = || AppError::not_found("webhook not found");
-    let endpoint = WebhookEndpoint::find(conn, id)?.ok_or_else(not_found)?;
+    let endpoint = WebhookEndpoint::find(conn, target.id)?
+        .filter(|e| target.holds(&e.tenant_id))
+        .ok_or_else(not_found)?;
     match permissions::require(conn, actor, &endpoint.tenant_id, Permission::ManageWebhooks) {
         Ok(_) => Ok(endpoint),
         Err(AppError::Forbidden(_)) => Err(not_found()),
@@ -382,15 +414,16 @@ pub fn update_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    id: &str,
+    target: WebhookRef<'_>,
     url: Option<&str>,
     events: Option<&[String]>,
     enabled: Option<bool>,
 ) -> Result<WebhookEndpoint, AppError> {
+    let id = target.id;
     let url = url.map(check_url).transpose()?;
     let events = events.map(WebhookEvent::parse_list).transpose()?;
     transaction(conn, |conn| {
-        let endpoint = find_managed(conn, actor, id)?;
+        let endpoint = find_managed(conn, actor, target)?;
         let url = url.unwrap_or_else(|| endpoint.url.clone());
         let events = events
             .as_deref()
@@ -421,10 +454,11 @@ pub fn delete_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<(), AppError> {
+    let id = target.id;
     transaction(conn, |conn| {
-        let endpoint = find_managed(conn, actor, id)?;
+        let endpoint = find_managed(conn, actor, target)?;
         WebhookEndpoint::delete(conn, id)?;
         audit_webhook(
             conn,
@@ -444,10 +478,10 @@ pub fn rotate_webhook_secret(
     actor: &Actor,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
-    id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<CreatedWebhook, AppError> {
     transaction(conn, |conn| {
-        let mut endpoint = find_managed(conn, actor, id)?;
+        let mut endpoint = find_managed(conn, actor, target)?;
         let (secret, bytes) = WebhookSecret::generate();
         endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
         endpoint.previous_key_version = Some(endpoint.key_version.clone());
@@ -501,12 +535,20 @@ pub fn redeliver(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    message_id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<WebhookMessage, AppError> {
     transaction(conn, |conn| {
         let not_found = || AppError::not_found("delivery not found");
-        let message = WebhookMessage::find(conn, message_id)?.ok_or_else(not_found)?;
-        let endpoint = find_managed(conn, actor, &message.endpoint_id).map_err(|_| not_found())?;
+        let message = WebhookMessage::find(conn, target.id)?.ok_or_else(not_found)?;
+        let endpoint = find_managed(
+            conn,
+            actor,
+            WebhookRef {
+                id: &message.endpoint_id,
+                tenant_id: target.tenant_id,
+            },
+        )
+        .map_err(|_| not_found())?;
         // One delivery of a message pending at a time: two redeliveries at once meet here
         // under the tenant's lock, and repeated clicks cannot queue without bound.
         lock_tenant(conn, &endpoint.tenant_id)?;
@@ -897,7 +939,19 @@ impl Worker {
             )?;
             return Ok(());
         }
-        let secrets = self.secrets(&endpoint)?;
+        let secrets = match self.secrets(&endpoint) {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                // Retrying cannot help: the delivery fails for good and the endpoint is
+                // disabled, saying what to do, rather than left stuck.
+                tracing::error!(endpoint = %endpoint.id, error = %e, "a webhook's signing secret could not be opened");
+                let reason = "its signing secret could not be opened (was the server secret changed?); rotate the webhook's secret, then enable it again";
+                let now = self.clock.now();
+                outbox::record_failure(conn, now, claimed, &self.timing, true, reason)?;
+                transaction(conn, |conn| self.disable(conn, now, &endpoint, reason))?;
+                return Ok(());
+            }
+        };
         let started = Instant::now();
         let now = self.clock.now();
         let outcome = attempt(
@@ -974,7 +1028,21 @@ impl Worker {
                 return Ok(());
             }
             let reason = format!("{failures} deliveries in a row were given up");
-            if WebhookEndpoint::disable(conn, &endpoint.id, &reason)? == 0 {
+            self.disable(conn, now, endpoint, &reason)
+        })
+    }
+
+    /// Disables `endpoint` for `reason`, audited, and mails the tenant's human admins; in
+    /// the caller's transaction.
+    fn disable(
+        &self,
+        conn: &mut DbConnection,
+        now: PrimitiveDateTime,
+        endpoint: &WebhookEndpoint,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        {
+            if WebhookEndpoint::disable(conn, &endpoint.id, reason)? == 0 {
                 return Ok(());
             }
             audit::record_system(
@@ -1019,7 +1087,7 @@ impl Worker {
                 )?;
             }
             Ok(())
-        })
+        }
     }
 }
 
