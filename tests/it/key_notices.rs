@@ -16,9 +16,10 @@ use time::Duration;
 backend_tests!(
     a_key_expiring_in_three_days_gets_a_reminder_naming_it_within_a_minute_of_start,
     a_new_key_brings_its_owner_a_notice_naming_it_its_team_and_where_it_was_made,
+    a_rotated_key_brings_its_owner_a_notice_naming_the_key_it_replaces,
     a_service_account_key_is_noticed_to_the_tenant_admins,
     turning_a_kind_off_on_the_notifications_page_stops_it,
-    turning_reminders_off_through_graphql_stops_them,
+    a_key_cannot_turn_a_notice_off_and_every_change_is_audited,
     two_instances_send_one_reminder_per_key,
 );
 
@@ -160,6 +161,40 @@ async fn a_new_key_brings_its_owner_a_notice_naming_it_its_team_and_where_it_was
     assert!(!mail.body.contains(&w.key), "{}", mail.body);
 }
 
+async fn a_rotated_key_brings_its_owner_a_notice_naming_the_key_it_replaces(backend: Backend) {
+    let Some(w) = world(backend, Mail::Off).await else {
+        return;
+    };
+    let (old_id, old_name) =
+        key_expiring(&w.app, &w.grace.id, &w.tenant.id, Duration::days(30)).await;
+    assert_eq!(queued_to(&w.app, MailKind::KeyCreated, GRACE).await, 2);
+    let answer = graphql(
+        &w.app,
+        &w.key,
+        "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }",
+        json!({ "i": { "key_id": old_id, "overlap_hours": 1 } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let rows: Vec<_> = outbox(&w.app)
+        .await
+        .into_iter()
+        .filter(|r| r.kind == MailKind::KeyCreated.as_str() && r.recipient == GRACE)
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let notice = rows
+        .iter()
+        .find(|r| r.payload.contains(", rotated from "))
+        .unwrap_or_else(|| panic!("no notice of the rotation: {rows:?}"));
+    assert!(
+        notice
+            .payload
+            .contains(&format!("rotated from “{old_name}” (kwu_")),
+        "{}",
+        notice.payload
+    );
+}
+
 async fn a_service_account_key_is_noticed_to_the_tenant_admins(backend: Backend) {
     let Some(w) = world(backend, Mail::On).await else {
         return;
@@ -258,30 +293,60 @@ async fn turning_a_kind_off_on_the_notifications_page_stops_it(backend: Backend)
     assert_eq!(queued_to(&w.app, MailKind::KeyCreated, GRACE).await, 2);
 }
 
-async fn turning_reminders_off_through_graphql_stops_them(backend: Backend) {
+async fn audited_changes(app: &TestApp) -> Vec<String> {
+    use diesel::prelude::*;
+    app.read(|conn| {
+        use keyward::db::schema::audit_events::dsl;
+        dsl::audit_events
+            .filter(dsl::action.eq("notification.changed"))
+            .select(dsl::detail)
+            .load::<String>(conn)
+    })
+    .await
+}
+
+async fn a_key_cannot_turn_a_notice_off_and_every_change_is_audited(backend: Backend) {
     let Some(w) = world(backend, Mail::SinkOnly).await else {
         return;
     };
-    let answer = graphql(
-        &w.app,
-        &w.key,
-        "mutation { set_notification(input: { kind: KEY_EXPIRING, enabled: false }) { kind enabled } }",
-        json!({}),
-    )
-    .await;
+    const SET: &str = "mutation($on: Boolean!) { set_notification(input: { kind: KEY_CREATED, enabled: $on }) { kind enabled } }";
+    // A stolen key cannot silence the notice of the keys it makes.
+    let answer = graphql(&w.app, &w.key, SET, json!({ "on": false })).await;
+    let error = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("turned off on the dashboard"), "{answer}");
+    assert!(audited_changes(&w.app).await.is_empty());
+    // Turned off in a dashboard session, then on again with the key: both audited.
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in(GRACE).await;
+    let res = browser
+        .post(
+            "/user/notifications",
+            &[
+                ("csrf_token", &csrf),
+                ("kind", "key_created"),
+                ("enabled", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let answer = graphql(&w.app, &w.key, SET, json!({ "on": true })).await;
     assert_eq!(
         answer["data"]["set_notification"],
-        json!([{ "kind": "KEY_CREATED", "enabled": true }, { "kind": "KEY_EXPIRING", "enabled": false }]),
+        json!([{ "kind": "KEY_CREATED", "enabled": true }, { "kind": "KEY_EXPIRING", "enabled": true }]),
         "{answer}"
     );
-    let (id, _) = key_expiring(&w.app, &w.grace.id, &w.tenant.id, Duration::days(3)).await;
-    let _b = w.app.another_instance(|s| mail_through(s, w.sink(), None));
-    // The pass has run once the key's reminder is recorded; no mail was queued with it.
-    eventually("the reminder pass", || async {
-        (!reminders_of(&w.app, &id).await.is_empty()).then_some(())
-    })
-    .await;
-    assert_eq!(queued_to(&w.app, MailKind::KeyExpiring, GRACE).await, 0);
+    // Setting what is already set changes nothing and records nothing.
+    graphql(&w.app, &w.key, SET, json!({ "on": true })).await;
+    let changes = audited_changes(&w.app).await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(
+        changes.iter().any(|d| d.ends_with("turned off")),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(|d| d.ends_with("turned on")),
+        "{changes:?}"
+    );
 }
 
 async fn two_instances_send_one_reminder_per_key(backend: Backend) {

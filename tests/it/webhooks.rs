@@ -19,6 +19,7 @@ backend_tests!(
     internal_targets_are_refused_without_the_override_and_redirects_are_not_followed,
     webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked,
     the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers,
+    a_rotated_key_raises_api_key_created_and_team_pages_act_only_on_their_own_tenants_webhooks,
 );
 
 const VENV_PYTHON: &str = concat!(
@@ -286,6 +287,16 @@ async fn a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redeliv
     receiver.write("mode", "fail");
     make_key(&w, "flaky").await;
     let failed = receiver.wait_for(2).await;
+    // Still being retried: a redelivery is refused rather than queued beside it.
+    let answer = graphql(
+        &w,
+        &w.key,
+        "mutation($i: redeliver_webhook_input!) { redeliver_webhook(input: $i) { success } }",
+        json!({ "i": { "delivery_id": failed[0].webhook_id.clone().unwrap() } }),
+    )
+    .await;
+    let error = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("already queued"), "{answer}");
     receiver.write("mode", "accept");
     let got = eventually("a delivery answered 204 after the 500s", || {
         let all = receiver.deliveries();
@@ -361,6 +372,11 @@ async fn internal_targets_are_refused_without_the_override_and_redirects_are_not
         make_key(&w, &format!("k{}", &hook_id[..8])).await;
         let error = first_error(&w, &hook_id).await;
         assert!(error.contains("internal address"), "{url}: {error}");
+        // The resolved address is not shown to the tenant.
+        assert!(
+            !error.contains("127.0.0.1") && !error.contains("::1"),
+            "{url}: {error}"
+        );
         graphql(
             &w,
             &w.key,
@@ -536,4 +552,73 @@ async fn the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redel
     let again = receiver.wait_for(2).await;
     assert_eq!(again[1].webhook_id.as_deref(), Some(id.as_str()));
     assert_eq!(again[1].verified, json!(true));
+}
+
+async fn messages(w: &World) -> Vec<keyward::db::models::webhook::WebhookMessage> {
+    use diesel::prelude::*;
+    w.app
+        .read(|conn| {
+            keyward::db::schema::webhook_messages::table
+                .select(keyward::db::models::webhook::WebhookMessage::as_select())
+                .load(conn)
+        })
+        .await
+}
+
+async fn a_rotated_key_raises_api_key_created_and_team_pages_act_only_on_their_own_tenants_webhooks(
+    backend: Backend,
+) {
+    let w = world(backend, false).await;
+    let (hook_id, _) =
+        create_webhook(&w, "https://hooks.example.com/x", &["api_key.created"]).await;
+    let key_id = make_key(&w, "to rotate").await;
+    let answer = graphql(
+        &w,
+        &w.key,
+        "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }",
+        json!({ "i": { "key_id": key_id, "overlap_hours": 1 } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let new_id = answer["data"]["rotate_api_key"]["id"].as_str().unwrap();
+    let all = messages(&w).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let rotated = all
+        .iter()
+        .find(|m| m.body.contains(new_id))
+        .unwrap_or_else(|| panic!("no event for the rotated key: {all:?}"));
+    assert_eq!(rotated.event, "api_key.created");
+    let body: Value = serde_json::from_str(&rotated.body).unwrap();
+    assert_eq!(body["data"]["rotated_from_key_id"], json!(key_id), "{body}");
+
+    // Ada also manages beta's webhooks, but beta's pages do not reach acme's.
+    let beta = w.app.create_tenant("beta").await;
+    w.app.add_member(&w.admin.id, &beta.id, Role::Admin).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in("ada@example.com").await;
+    let other = "/t/beta/team/webhooks";
+    for action in ["delete", "enable", "rotate"] {
+        let res = browser
+            .post(
+                &format!("{other}/{hook_id}/{action}"),
+                &[("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status(), 404, "{action}");
+    }
+    let res = browser
+        .post(
+            &format!("{other}/deliveries/{}/redeliver", rotated.id),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    // Still there, and acme's own page deletes it.
+    let res = browser
+        .post(
+            &format!("/t/acme/team/webhooks/{hook_id}/delete"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
 }

@@ -89,6 +89,7 @@ audit_actions! {
     PasswordResetLinkCreated => "password_reset.link_created", "Password reset link made by an admin";
     PasswordSetByOperator => "password_reset.set_by_operator", "Password set by the operator";
     AuditLogExported => "audit_log.exported", "Audit log exported";
+    NotificationChanged => "notification.changed", "Notice turned on or off";
 
     WebhookCreated => "webhook.created", "Webhook created";
     WebhookChanged => "webhook.changed", "Webhook changed";

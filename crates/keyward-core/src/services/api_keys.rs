@@ -102,7 +102,7 @@ pub fn create_api_key(
             limits.apply(&mut new)?;
         }
         let created = issue_key(conn, actor, now, new)?;
-        key_notices::notify_key_created(conn, actor, now, &created.key, &account)?;
+        key_notices::notify_key_created(conn, actor, now, &created.key, &account, None)?;
         webhooks::enqueue_event(
             conn,
             now,

@@ -20,9 +20,10 @@
 use crate::db::models::key_notice::{KeyReminder, NotificationOptOut};
 use crate::db::models::{Account, ApiKey, Membership, OutboxRow, Tenant};
 use crate::db::{DbConnection, Pool};
-use crate::domain::{AccountKind, Clock, Role};
+use crate::domain::{AccountKind, AuditAction, Clock, Role};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::actor::ActorKind;
+use crate::services::audit::{self, Event};
 use crate::services::mail::{self, MailKind};
 use crate::services::permissions;
 use crate::services::{outbox, transaction, webhooks, Actor};
@@ -146,7 +147,15 @@ pub fn set_notification(
 ) -> Result<Vec<NotificationSetting>, AppError> {
     permissions::require_writable(actor)?;
     let account_id = person_of(actor)?.to_string();
+    // A stolen key must not silence the notice that would tell of the keys made with it:
+    // notices are turned off in a signed-in dashboard session only (docs/DECISIONS.md).
+    if !on && matches!(actor.kind, ActorKind::ApiKey(_)) {
+        return Err(AppError::forbidden(
+            "notices are turned off on the dashboard (User › Notifications) while signed in, not with an API key; an API key may only turn them on",
+        ));
+    }
     transaction(conn, |conn| {
+        let was_on = !NotificationOptOut::is_off(conn, &account_id, kind.as_str())?;
         NotificationOptOut::delete(conn, &account_id, kind.as_str())?;
         if !on {
             NotificationOptOut {
@@ -155,6 +164,23 @@ pub fn set_notification(
                 since: now,
             }
             .insert(conn)?;
+        }
+        if was_on != on {
+            audit::record(
+                conn,
+                actor,
+                now,
+                Event {
+                    tenant_id: None,
+                    action: AuditAction::NotificationChanged,
+                    target_id: Some(&account_id),
+                    detail: format!(
+                        "notice \"{}\" turned {}",
+                        kind.label(),
+                        if on { "on" } else { "off" }
+                    ),
+                },
+            )?;
         }
         notification_settings(conn, actor)
     })
@@ -261,13 +287,14 @@ fn made_from(conn: &mut DbConnection, actor: &Actor) -> Result<String, AppError>
 }
 
 /// Queues the "new API key" notice for `key`, just made for `owner` by `actor`: in the
-/// key's transaction.
+/// key's transaction. `rotated_from` is the key it replaces, when it was made by rotation.
 pub(crate) fn notify_key_created(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
     key: &ApiKey,
     owner: &Account,
+    rotated_from: Option<&ApiKey>,
 ) -> Result<(), AppError> {
     let to = recipients(conn, owner, &key.tenant_id, NoticeKind::KeyCreated)?;
     if to.is_empty() {
@@ -279,7 +306,7 @@ pub(crate) fn notify_key_created(
          A new API key was added to {whose} on Keyward.\n\n\
          Key:     {name} ({hint})\n\
          Team:    {tenant}\n\
-         Made:    {made}, {from}\n\
+         Made:    {made}, {from}{rotated}\n\
          Expires: {expires}\n\n\
          If you know about this key, there is nothing to do. If you do not, delete it on the \
          dashboard (User › API Keys, or Team › Service Accounts for a service account's key) \
@@ -291,6 +318,11 @@ pub(crate) fn notify_key_created(
         made = when(now),
         from = made_from(conn, actor)?,
         expires = key.expires_at.map_or_else(|| "never".to_string(), when),
+        rotated = rotated_from.map_or_else(String::new, |old| format!(
+            ", rotated from {} ({})",
+            mail::quoted(&old.name),
+            old.display_hint
+        )),
     );
     queue(conn, now, NoticeKind::KeyCreated, key, &to, &body)
 }

@@ -11,7 +11,7 @@ use crate::domain::{ids::parse_id, new_id, AuditAction, InvalidInput, Quotas};
 use crate::error::AppError;
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope, KeyToIssue};
 use crate::services::audit::{self, Event};
-use crate::services::{permissions, transaction, Actor};
+use crate::services::{key_notices, permissions, transaction, webhooks, Actor};
 use time::{Duration, PrimitiveDateTime};
 
 /// How long the old key keeps working: none, 1 hour, 24 hours or 7 days.
@@ -106,6 +106,19 @@ pub fn rotate_api_key(
             limits.apply(&mut successor)?;
         }
         let created = api_keys::issue_key(conn, actor, now, successor)?;
+        // A rotation mints a key like a creation does: the same notice and event.
+        key_notices::notify_key_created(conn, actor, now, &created.key, &account, Some(&old))?;
+        webhooks::enqueue_event(
+            conn,
+            now,
+            &old.tenant_id,
+            webhooks::WebhookEvent::ApiKeyCreated,
+            {
+                let mut data = webhooks::key_data(&created.key, &account);
+                data["rotated_from_key_id"] = old.id.clone().into();
+                data
+            },
+        )?;
         audit::record(
             conn,
             actor,

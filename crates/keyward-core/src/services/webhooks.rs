@@ -62,6 +62,8 @@ const MAX_URL_LEN: usize = 2000;
 pub const KEPT_FOR: Duration = Duration::days(7);
 /// Deliveries shown per endpoint.
 pub const RECENT_DELIVERIES: i64 = 20;
+/// Attempts shown per delivery at most (the latest).
+pub const ATTEMPTS_SHOWN: i64 = 20;
 /// Due rows looked at per claim: more than the mail worker's, since rows of a busy
 /// endpoint are passed over.
 const CLAIM_CANDIDATES: i64 = 32;
@@ -234,6 +236,10 @@ fn v6_allowed(ip: Ipv6Addr) -> bool {
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return v4_allowed(embedded(s[6], s[7]));
     }
+    // IPv4-translated (::ffff:0:a.b.c.d, ::ffff:0:0/96, RFC 2765).
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return v4_allowed(embedded(s[6], s[7]));
+    }
     // 6to4 (2002::/16) carries an IPv4 address in its next 32 bits.
     if s[0] == 0x2002 {
         return v4_allowed(embedded(s[1], s[2]));
@@ -355,14 +361,46 @@ pub fn require_manager(
     permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks).map(drop)
 }
 
-/// The endpoint `id` in a tenant the actor manages webhooks of; NOT_FOUND otherwise.
+/// An endpoint (or a delivery) by id, and the tenant it must belong to when the request
+/// names one (a team page's URL): another tenant's id is not found there.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRef<'a> {
+    pub id: &'a str,
+    pub tenant_id: Option<&'a str>,
+}
+
+impl<'a> WebhookRef<'a> {
+    /// By id alone (GraphQL): whatever tenant the actor manages.
+    pub fn any(id: &'a str) -> Self {
+        Self {
+            id,
+            tenant_id: None,
+        }
+    }
+
+    /// By id within `tenant_id` (the team page's tenant).
+    pub fn in_tenant(id: &'a str, tenant_id: &'a str) -> Self {
+        Self {
+            id,
+            tenant_id: Some(tenant_id),
+        }
+    }
+
+    fn holds(&self, tenant_id: &str) -> bool {
+        self.tenant_id.is_none_or(|t| t == tenant_id)
+    }
+}
+
+/// The endpoint `target` in a tenant the actor manages webhooks of; NOT_FOUND otherwise.
 fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
-    id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<WebhookEndpoint, AppError> {
     let not_found = || AppError::not_found("webhook not found");
-    let endpoint = WebhookEndpoint::find(conn, id)?.ok_or_else(not_found)?;
+    let endpoint = WebhookEndpoint::find(conn, target.id)?
+        .filter(|e| target.holds(&e.tenant_id))
+        .ok_or_else(not_found)?;
     match permissions::require(conn, actor, &endpoint.tenant_id, Permission::ManageWebhooks) {
         Ok(_) => Ok(endpoint),
         Err(AppError::Forbidden(_)) => Err(not_found()),
@@ -376,15 +414,16 @@ pub fn update_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    id: &str,
+    target: WebhookRef<'_>,
     url: Option<&str>,
     events: Option<&[String]>,
     enabled: Option<bool>,
 ) -> Result<WebhookEndpoint, AppError> {
+    let id = target.id;
     let url = url.map(check_url).transpose()?;
     let events = events.map(WebhookEvent::parse_list).transpose()?;
     transaction(conn, |conn| {
-        let endpoint = find_managed(conn, actor, id)?;
+        let endpoint = find_managed(conn, actor, target)?;
         let url = url.unwrap_or_else(|| endpoint.url.clone());
         let events = events
             .as_deref()
@@ -415,10 +454,11 @@ pub fn delete_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<(), AppError> {
+    let id = target.id;
     transaction(conn, |conn| {
-        let endpoint = find_managed(conn, actor, id)?;
+        let endpoint = find_managed(conn, actor, target)?;
         WebhookEndpoint::delete(conn, id)?;
         audit_webhook(
             conn,
@@ -438,10 +478,10 @@ pub fn rotate_webhook_secret(
     actor: &Actor,
     now: PrimitiveDateTime,
     keys: &TwoFactorKeys,
-    id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<CreatedWebhook, AppError> {
     transaction(conn, |conn| {
-        let mut endpoint = find_managed(conn, actor, id)?;
+        let mut endpoint = find_managed(conn, actor, target)?;
         let (secret, bytes) = WebhookSecret::generate();
         endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
         endpoint.previous_key_version = Some(endpoint.key_version.clone());
@@ -478,7 +518,7 @@ pub fn list_webhooks(
             let deliveries = WebhookMessage::recent_of(conn, &endpoint.id, RECENT_DELIVERIES)?
                 .into_iter()
                 .map(|message| {
-                    let attempts = WebhookAttempt::of_message(conn, &message.id)?;
+                    let attempts = WebhookAttempt::of_message(conn, &message.id, ATTEMPTS_SHOWN)?;
                     Ok(Delivery { message, attempts })
                 })
                 .collect::<Result<Vec<_>, AppError>>()?;
@@ -495,12 +535,29 @@ pub fn redeliver(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    message_id: &str,
+    target: WebhookRef<'_>,
 ) -> Result<WebhookMessage, AppError> {
     transaction(conn, |conn| {
         let not_found = || AppError::not_found("delivery not found");
-        let message = WebhookMessage::find(conn, message_id)?.ok_or_else(not_found)?;
-        let endpoint = find_managed(conn, actor, &message.endpoint_id).map_err(|_| not_found())?;
+        let message = WebhookMessage::find(conn, target.id)?.ok_or_else(not_found)?;
+        let endpoint = find_managed(
+            conn,
+            actor,
+            WebhookRef {
+                id: &message.endpoint_id,
+                tenant_id: target.tenant_id,
+            },
+        )
+        .map_err(|_| not_found())?;
+        // One delivery of a message pending at a time: two redeliveries at once meet here
+        // under the tenant's lock, and repeated clicks cannot queue without bound.
+        lock_tenant(conn, &endpoint.tenant_id)?;
+        if OutboxRow::is_pending_about(conn, &message.id)? {
+            return Err(AppError::Conflict(
+                "this delivery is already queued; wait for its attempt before sending it again"
+                    .into(),
+            ));
+        }
         queue_delivery(conn, now, &message)?;
         audit_webhook(
             conn,
@@ -697,10 +754,9 @@ pub fn resolve_target(url: &str, allow_private: bool) -> Result<SocketAddr, Stri
         .copied()
         .find(|a| allow_private || target_allowed(a.ip()))
         .ok_or_else(|| {
-            format!(
-                "refused: the host resolves to an internal address ({}); the operator can allow internal targets with --webhook-allow-private-targets",
-                addrs[0].ip()
-            )
+            // The address itself is not for the tenant's eyes (it maps the inside).
+            tracing::debug!(address = %addrs[0].ip(), "a webhook target resolved to an internal address");
+            "refused: the host resolves to an internal address; the operator can allow internal targets with --webhook-allow-private-targets".to_string()
         })
 }
 
@@ -883,7 +939,19 @@ impl Worker {
             )?;
             return Ok(());
         }
-        let secrets = self.secrets(&endpoint)?;
+        let secrets = match self.secrets(&endpoint) {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                // Retrying cannot help: the delivery fails for good and the endpoint is
+                // disabled, saying what to do, rather than left stuck.
+                tracing::error!(endpoint = %endpoint.id, error = %e, "a webhook's signing secret could not be opened");
+                let reason = "its signing secret could not be opened (was the server secret changed?); rotate the webhook's secret, then enable it again";
+                let now = self.clock.now();
+                outbox::record_failure(conn, now, claimed, &self.timing, true, reason)?;
+                transaction(conn, |conn| self.disable(conn, now, &endpoint, reason))?;
+                return Ok(());
+            }
+        };
         let started = Instant::now();
         let now = self.clock.now();
         let outcome = attempt(
@@ -960,7 +1028,21 @@ impl Worker {
                 return Ok(());
             }
             let reason = format!("{failures} deliveries in a row were given up");
-            if WebhookEndpoint::disable(conn, &endpoint.id, &reason)? == 0 {
+            self.disable(conn, now, endpoint, &reason)
+        })
+    }
+
+    /// Disables `endpoint` for `reason`, audited, and mails the tenant's human admins; in
+    /// the caller's transaction.
+    fn disable(
+        &self,
+        conn: &mut DbConnection,
+        now: PrimitiveDateTime,
+        endpoint: &WebhookEndpoint,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        {
+            if WebhookEndpoint::disable(conn, &endpoint.id, reason)? == 0 {
                 return Ok(());
             }
             audit::record_system(
@@ -1005,7 +1087,7 @@ impl Worker {
                 )?;
             }
             Ok(())
-        })
+        }
     }
 }
 
@@ -1051,6 +1133,9 @@ mod tests {
             "2002:7f00:1::1",
             "2002:c0a8:101::1",
             "2001:0:4136:e378::1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:10.0.0.1",
         ] {
             assert!(!allowed(refused), "{refused} must be refused");
         }
@@ -1068,6 +1153,7 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "::ffff:0:8.8.8.8",
         ] {
             assert!(allowed(ok), "{ok} must be allowed");
         }

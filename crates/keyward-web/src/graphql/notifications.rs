@@ -78,7 +78,8 @@ pub struct NotificationsMutation;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl NotificationsMutation {
-    /// Turns one of your own key notices on or off; answers all of them.
+    /// Turns one of your own key notices on, or off from a signed-in dashboard session
+    /// only (an API key may not turn a notice off); answers all of them.
     async fn set_notification(
         &self,
         ctx: &Context<'_>,

@@ -206,7 +206,7 @@ impl WebhooksMutation {
                     conn,
                     actor,
                     now,
-                    &input.id.0,
+                    webhooks::WebhookRef::any(&input.id.0),
                     input.url.as_deref(),
                     input.events.as_deref(),
                     input.enabled,
@@ -222,7 +222,9 @@ impl WebhooksMutation {
         input: WebhookIdInput,
     ) -> async_graphql::Result<SuccessPayload> {
         RequestContext::of(ctx)?
-            .run(move |conn, now, actor| webhooks::delete_webhook(conn, actor, now, &input.id.0))
+            .run(move |conn, now, actor| {
+                webhooks::delete_webhook(conn, actor, now, webhooks::WebhookRef::any(&input.id.0))
+            })
             .await?;
         Ok(SuccessPayload { success: true })
     }
@@ -237,7 +239,13 @@ impl WebhooksMutation {
         let keys = context.state.two_factor_keys.clone();
         let rotated = context
             .run(move |conn, now, actor| {
-                webhooks::rotate_webhook_secret(conn, actor, now, &keys, &input.id.0)
+                webhooks::rotate_webhook_secret(
+                    conn,
+                    actor,
+                    now,
+                    &keys,
+                    webhooks::WebhookRef::any(&input.id.0),
+                )
             })
             .await?;
         Ok(rotated.into())
@@ -251,7 +259,13 @@ impl WebhooksMutation {
     ) -> async_graphql::Result<SuccessPayload> {
         RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                webhooks::redeliver(conn, actor, now, &input.delivery_id).map(drop)
+                webhooks::redeliver(
+                    conn,
+                    actor,
+                    now,
+                    webhooks::WebhookRef::any(&input.delivery_id),
+                )
+                .map(drop)
             })
             .await?;
         Ok(SuccessPayload { success: true })

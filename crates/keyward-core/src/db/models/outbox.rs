@@ -197,6 +197,16 @@ impl OutboxRow {
             .filter(outbox::claim.eq(claim))
     }
 
+    /// Whether a row about `about_id` is still pending (queued or being retried).
+    pub fn is_pending_about(conn: &mut DbConnection, about_id: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            outbox::table
+                .filter(outbox::about_id.eq(about_id))
+                .filter(outbox::status.eq(PENDING)),
+        ))
+        .get_result(conn)
+    }
+
     /// Pending rows about `about_id` (an invitation being revoked) are cancelled: never
     /// sent (a send under way is not recorded), emptied, and kept to count against the
     /// day's quotas, so that inviting and revoking cannot mail without bound.

@@ -236,14 +236,22 @@ impl WebhookAttempt {
             .map(drop)
     }
 
-    pub fn of_message(conn: &mut DbConnection, message_id: &str) -> QueryResult<Vec<Self>> {
-        webhook_attempts::table
+    /// The latest `at_most` attempts of a message, oldest first.
+    pub fn of_message(
+        conn: &mut DbConnection,
+        message_id: &str,
+        at_most: i64,
+    ) -> QueryResult<Vec<Self>> {
+        let mut latest: Vec<Self> = webhook_attempts::table
             .filter(webhook_attempts::message_id.eq(message_id))
             .order((
-                webhook_attempts::attempted_at.asc(),
-                webhook_attempts::id.asc(),
+                webhook_attempts::attempted_at.desc(),
+                webhook_attempts::id.desc(),
             ))
+            .limit(at_most)
             .select(Self::as_select())
-            .load(conn)
+            .load(conn)?;
+        latest.reverse();
+        Ok(latest)
     }
 }

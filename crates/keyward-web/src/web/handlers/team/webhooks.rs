@@ -5,7 +5,7 @@
 
 use super::team_of;
 use crate::error::{AppError, HtmlError};
-use crate::services::webhooks::{self, Webhook, WebhookEvent};
+use crate::services::webhooks::{self, Webhook, WebhookEvent, WebhookRef};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
@@ -159,7 +159,13 @@ pub async fn rotate(
     let rotated = state
         .run(move |conn, now| {
             webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::rotate_webhook_secret(conn, &actor, now, &keys, &id)
+            webhooks::rotate_webhook_secret(
+                conn,
+                &actor,
+                now,
+                &keys,
+                WebhookRef::in_tenant(&id, &tenant_id),
+            )
         })
         .await?;
     let shown = (
@@ -182,7 +188,7 @@ pub async fn delete(
     state
         .run(move |conn, now| {
             webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::delete_webhook(conn, &actor, now, &id)
+            webhooks::delete_webhook(conn, &actor, now, WebhookRef::in_tenant(&id, &tenant_id))
         })
         .await?;
     FormAnswer::new(hx, &signed_in, NAV)
@@ -202,7 +208,15 @@ pub async fn enable(
     state
         .run(move |conn, now| {
             webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::update_webhook(conn, &actor, now, &id, None, None, Some(true))
+            webhooks::update_webhook(
+                conn,
+                &actor,
+                now,
+                WebhookRef::in_tenant(&id, &tenant_id),
+                None,
+                None,
+                Some(true),
+            )
         })
         .await?;
     FormAnswer::new(hx, &signed_in, NAV).done_at(
@@ -224,7 +238,7 @@ pub async fn redeliver(
     state
         .run(move |conn, now| {
             webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::redeliver(conn, &actor, now, &id)
+            webhooks::redeliver(conn, &actor, now, WebhookRef::in_tenant(&id, &tenant_id))
         })
         .await?;
     FormAnswer::new(hx, &signed_in, NAV).done_at(
