@@ -368,7 +368,7 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
         (
             "set_notification",
             m("set_notification", "set_notification_input", "kind"),
-            json!({ "kind": "KEY_CREATED", "enabled": false }),
+            json!({ "kind": "KEY_CREATED", "enabled": true }),
         ),
         (
             "create_webhook",
