@@ -262,6 +262,9 @@ async fn unknown_revoked_and_foreign_values_answer_204_and_change_nothing(backen
         .await
         .expect("revoked");
     let never = keyward::domain::PlainToken::generate(keyward::domain::TokenKind::User);
+    // The new keys' notices are sent (or given up) first: the worker changing their rows is
+    // not the report's doing.
+    settled_outbox(&w.app).await;
     let before = database_rows(&w.app).await;
     let body = json!([
         finding(&revoked, LOCATION),
@@ -1086,6 +1089,15 @@ async fn leak_mails(sink: &SmtpSink, n: usize) -> Vec<ReceivedMail> {
             .filter(|m| m.subject.contains("found leaked"))
             .collect();
         std::future::ready((mails.len() >= n).then_some(mails))
+    })
+    .await
+}
+
+/// Waits until no outbox row is pending (the worker sent or gave up every mail queued).
+async fn settled_outbox(app: &TestApp) {
+    crate::support::eventually("no outbox row pending", || async {
+        let rows = every_outbox_row(app).await;
+        rows.iter().all(|r| r.status != "pending").then_some(())
     })
     .await
 }

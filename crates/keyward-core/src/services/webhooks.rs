@@ -549,6 +549,8 @@ pub fn redeliver(
             },
         )
         .map_err(|_| not_found())?;
+        // A read-only key is refused as such before anything else is said about the message.
+        permissions::require_writable(actor)?;
         // One delivery of a message pending at a time: two redeliveries at once meet here
         // under the tenant's lock, and repeated clicks cannot queue without bound.
         lock_tenant(conn, &endpoint.tenant_id)?;
