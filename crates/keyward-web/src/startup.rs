@@ -65,9 +65,9 @@ impl Application {
         // no longer than the others.
         crate::services::passwords::prepare_decoy();
         warn_of_unopenable_two_factor(&state);
-        spawn_housekeeping(state.clone());
         let mail_on = mailer.is_some();
         let mut outbox_running = vec![
+            spawn_housekeeping(state.clone()),
             spawn_reminder_worker(&state, mail_on),
             spawn_webhook_worker(&state),
         ];
@@ -224,9 +224,15 @@ fn warn_of_unopenable_two_factor(state: &AppState) {
     }
 }
 
-fn spawn_housekeeping(state: AppState) {
+/// Every `housekeeping::EVERY`, on a thread of its own; it stops when the returned sender
+/// is dropped (the server stopped), so a stopped server leaves no thread holding its pool.
+fn spawn_housekeeping(state: AppState) -> std::sync::mpsc::Sender<()> {
+    let (running, stop) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || loop {
-        std::thread::sleep(crate::services::housekeeping::EVERY);
+        match stop.recv_timeout(crate::services::housekeeping::EVERY) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
         let result = state
             .db
             .pool
@@ -243,6 +249,7 @@ fn spawn_housekeeping(state: AppState) {
             tracing::warn!(error = %e, "housekeeping failed; it will try again");
         }
     });
+    running
 }
 
 /// The expiry reminders (`services::key_notices`), on a thread of their own beside the
