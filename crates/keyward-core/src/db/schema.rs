@@ -73,6 +73,7 @@ diesel::table! {
         detail -> Text,
         ip -> Nullable<Text>,
         at -> Timestamp,
+        actor_key_name -> Nullable<Text>,
     }
 }
 
