@@ -16,6 +16,7 @@ backend_tests!(
     a_service_accounts_key_is_rotated_from_its_page,
     a_service_accounts_role_is_changed_on_its_page_by_admins_only,
     a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day,
+    rotating_asks_when_the_new_key_expires_within_the_tenants_policy,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -453,4 +454,166 @@ async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(ba
         )
         .await;
     assert_eq!(fourteen.status(), StatusCode::OK);
+}
+
+/// The rotate dialog says when the new key expires and lets people pick, as GitHub's
+/// Regenerate asks, within the tenant's key policy; GraphQL takes `expires_at` or
+/// `never_expires` (issue 31 point 7).
+async fn rotating_asks_when_the_new_key_expires_within_the_tenants_policy(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let set = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
+            json!({ "i": { "max_key_lifetime_days": 14 } }),
+            &[],
+        )
+        .await;
+    assert!(set["errors"].is_null(), "{set}");
+    let now = app.clock.now();
+    let rfc = keyward::domain::clock::rfc3339;
+    let created = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }",
+            json!({ "i": { "user_id": admin, "name": "laptop", "expires_at": rfc(now + time::Duration::days(7)) } }),
+            &[],
+        )
+        .await;
+    let key_id = created["data"]["create_api_key"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+
+    // The dialog: the old lifetime again is the first choice and names its day; the
+    // presets stop at the policy's 14 days, "Never" is not offered, the picker stops at
+    // the last allowed day.
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    let rotate_url = format!("/user/api-keys/{key_id}/rotate");
+    let dialog = b.get_hx(&rotate_url).await.text().await.unwrap();
+    let week = keyward::web::views::date(now + time::Duration::days(7));
+    assert!(
+        dialog.contains(&format!(
+            "<option value=\"same\" selected>Same lifetime as this key: until {week}"
+        )),
+        "{dialog}"
+    );
+    assert!(dialog.contains("<option value=\"14\""), "{dialog}");
+    assert!(!dialog.contains("<option value=\"30\""), "{dialog}");
+    assert!(!dialog.contains("<option value=\"never\""), "{dialog}");
+    let last = now.date() + time::Duration::days(14);
+    assert!(dialog.contains(&format!("max=\"{last}\"")), "{dialog}");
+
+    // A day past the policy is refused beside the field, in the dialog, and nothing is
+    // rotated.
+    let too_late = (last + time::Duration::days(1)).to_string();
+    let refused = b
+        .post_hx(
+            &rotate_url,
+            &[
+                ("csrf_token", &csrf),
+                ("overlap_hours", "1"),
+                ("expiration", "date"),
+                ("expires_on", &too_late),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("the last day you can pick is"), "{html}");
+    let input = &html[html.find("id=\"rotate-expires-on\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("aria-invalid=\"true\""), "{input}");
+    assert!(input.contains(&format!("value=\"{too_late}\"")), "{input}");
+    let keys = "{ auth_api_key { id name expires_at rotated_to_key_id } }";
+    let listed = app.gql(&admin_key, keys).await;
+    let laptops: Vec<&Value> = listed["data"]["auth_api_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["name"] == "laptop")
+        .collect();
+    assert_eq!(laptops.len(), 1, "nothing rotated: {listed}");
+
+    // 14 days is taken: the new key expires 14 × 24 h from now.
+    let rotated = b
+        .post_hx(
+            &rotate_url,
+            &[
+                ("csrf_token", &csrf),
+                ("overlap_hours", "1"),
+                ("expiration", "14"),
+                ("expires_on", ""),
+            ],
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let listed = app.gql(&admin_key, keys).await;
+    let successor = listed["data"]["auth_api_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "laptop" && k["rotated_to_key_id"].is_null())
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    let expires =
+        keyward::domain::clock::parse_rfc3339_utc(successor["expires_at"].as_str().unwrap())
+            .unwrap();
+    assert!(
+        expires >= now + time::Duration::days(14)
+            && expires <= app.clock.now() + time::Duration::days(14),
+        "{successor}"
+    );
+
+    // GraphQL: a chosen expiry beyond the policy is refused naming the last day; never
+    // is refused under this policy; one within it is kept.
+    let rotate =
+        "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id expires_at } }";
+    let id = successor["id"].as_str().unwrap();
+    let beyond = app
+        .graphql(
+            Some(&admin_key),
+            rotate,
+            json!({ "i": { "key_id": id, "overlap_hours": 0, "expires_at": rfc(now + time::Duration::days(30)) } }),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        beyond["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{beyond}"
+    );
+    assert!(
+        beyond["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the last day you can pick is"),
+        "{beyond}"
+    );
+    let never = app
+        .graphql(
+            Some(&admin_key),
+            rotate,
+            json!({ "i": { "key_id": id, "overlap_hours": 0, "never_expires": true } }),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        never["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{never}"
+    );
+    let three_days = rfc(now + time::Duration::days(3));
+    let chosen = app
+        .graphql(
+            Some(&admin_key),
+            rotate,
+            json!({ "i": { "key_id": id, "overlap_hours": 0, "expires_at": three_days } }),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        chosen["data"]["rotate_api_key"]["expires_at"], three_days,
+        "{chosen}"
+    );
 }
