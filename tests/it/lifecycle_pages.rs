@@ -17,6 +17,7 @@ backend_tests!(
     a_service_accounts_role_is_changed_on_its_page_by_admins_only,
     a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day,
     rotating_asks_when_the_new_key_expires_within_the_tenants_policy,
+    a_key_carries_what_it_is_for_from_the_dashboard_and_graphql,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -615,5 +616,123 @@ async fn rotating_asks_when_the_new_key_expires_within_the_tenants_policy(backen
     assert_eq!(
         chosen["data"]["rotate_api_key"]["expires_at"], three_days,
         "{chosen}"
+    );
+}
+
+/// A key's description (what it is for, as GitHub's token note and GitLab's description):
+/// optional, at most 200 characters (the refusal says so), set in the create dialog or
+/// `create_api_key_input`, shown in the key list and `auth_api_key`, kept by a rotation
+/// (issue 31 point 12).
+async fn a_key_carries_what_it_is_for_from_the_dashboard_and_graphql(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let create = "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }";
+    let made = app
+        .graphql(
+            Some(&admin_key),
+            create,
+            json!({ "i": { "user_id": admin, "name": "ci", "description": "deploys staging from CI" } }),
+            &[],
+        )
+        .await;
+    assert!(made["errors"].is_null(), "{made}");
+    let wordy = app
+        .graphql(
+            Some(&admin_key),
+            create,
+            json!({ "i": { "user_id": admin, "name": "wordy", "description": "x".repeat(201) } }),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        wordy["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{wordy}"
+    );
+    assert!(
+        wordy["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 200 characters"),
+        "{wordy}"
+    );
+
+    let b = Browser::new(&app);
+    b.sign_in(ADMIN).await;
+    let (csrf, nonce) = b.open_create_form().await;
+    let refused = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "laptop"),
+                ("description", &"y".repeat(201)),
+                ("expiration", "30"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"key-description-error\""), "{html}");
+    assert!(html.contains("at most 200 characters"), "{html}");
+    let made = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "laptop"),
+                ("description", "  my laptop's scripts  "),
+                ("expiration", "30"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::OK);
+    let list = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(list.contains("deploys staging from CI"), "{list}");
+    assert!(
+        list.contains("my laptop&#x27;s scripts") || list.contains("my laptop&#39;s scripts"),
+        "{list}"
+    );
+
+    let keys = app
+        .gql(&admin_key, "{ auth_api_key { id name description } }")
+        .await;
+    let of = |name: &str| {
+        keys["data"]["auth_api_key"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap_or_else(|| panic!("{keys}"))
+            .clone()
+    };
+    assert_eq!(of("laptop")["description"], "my laptop's scripts");
+    assert_eq!(of("test key")["description"], Value::Null);
+    let ci = of("ci");
+    let rotated = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }",
+            json!({ "i": { "key_id": ci["id"], "overlap_hours": 0 } }),
+            &[],
+        )
+        .await;
+    let successor = rotated["data"]["rotate_api_key"]["id"].clone();
+    let keys = app
+        .gql(&admin_key, "{ auth_api_key { id description } }")
+        .await;
+    let new = keys["data"]["auth_api_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == successor)
+        .unwrap_or_else(|| panic!("{keys}"))
+        .clone();
+    assert_eq!(
+        new["description"], "deploys staging from CI",
+        "a rotation keeps it"
     );
 }

@@ -278,6 +278,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
                 expires_at: None,
                 read_only: false,
                 allowed_ips: Default::default(),
+                description: Default::default(),
             },
             keyward::domain::new_id(),
             &keyward::domain::Quotas::default(),

@@ -132,6 +132,7 @@ pub fn rotate_api_key(
             read_only: old.read_only,
             allowed_ips: old.allowed_ips.clone(),
             note: format!(", rotated from key {}", old.id),
+            description: old.description.clone(),
         };
         if let Some(limits) = &acting_limits {
             limits.apply(&mut successor)?;
