@@ -10,6 +10,7 @@ mod key_table;
 mod keyboard;
 mod oidc;
 mod recovery;
+mod rotation;
 mod team;
 mod two_factor;
 
