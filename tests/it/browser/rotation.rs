@@ -47,6 +47,13 @@ async fn the_rotate_dialog_asks_when_the_new_key_expires_and_focuses_a_refused_d
             .await,
         "deploys staging from CI"
     );
+    page.screenshot("user-api-keys-description").await;
+    // The description wraps in its column: the row's actions stay on screen at 1280 px.
+    assert_eq!(
+        page.js("var r = document.querySelector('[data-key-name=\"deploy\"] [data-action=delete-api-key]').getBoundingClientRect(); return r.right <= document.documentElement.clientWidth;")
+            .await,
+        serde_json::json!(true)
+    );
 
     // The rotate dialog: its first field is when the new key expires, the old lifetime
     // chosen; the policy's presets only; the picker stops at the last allowed day.
