@@ -9,6 +9,7 @@ mod graphiql;
 mod key_table;
 mod keyboard;
 mod oidc;
+mod pages;
 mod recovery;
 mod rotation;
 mod team;
