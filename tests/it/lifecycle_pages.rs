@@ -22,6 +22,36 @@ backend_tests!(
 
 const ADMIN: &str = "admin@example.com";
 
+/// An admin and their key in a tenant whose keys must expire within 14 days.
+async fn with_a_fourteen_day_policy(backend: Backend) -> (TestApp, String, String, String) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let set = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
+            json!({ "i": { "max_key_lifetime_days": 14 } }),
+            &[],
+        )
+        .await;
+    assert!(set["errors"].is_null(), "{set}");
+    (app, tenant, admin, admin_key)
+}
+
+/// A GraphQL answer refused as BAD_USER_INPUT with a message saying `says`.
+fn refused_saying(answer: &Value, says: &str) {
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(says)),
+        "{answer}"
+    );
+}
+
 async fn app_with_admin(backend: Backend) -> (TestApp, String, String) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.create_tenant("acme").await.id;
@@ -387,17 +417,7 @@ async fn a_service_accounts_role_is_changed_on_its_page_by_admins_only(backend: 
 }
 
 async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(backend: Backend) {
-    let (app, tenant, admin) = app_with_admin(backend).await;
-    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
-    let set = app
-        .graphql(
-            Some(&admin_key),
-            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
-            json!({ "i": { "max_key_lifetime_days": 14 } }),
-            &[],
-        )
-        .await;
-    assert!(set["errors"].is_null(), "{set}");
+    let (app, tenant, _, _) = with_a_fourteen_day_policy(backend).await;
     let b = Browser::new(&app);
     b.sign_in(ADMIN).await;
     let form = b.get("/user/api-keys/new").await.text().await.unwrap();
@@ -461,17 +481,7 @@ async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(ba
 /// Regenerate asks, within the tenant's key policy; GraphQL takes `expires_at` or
 /// `never_expires` (issue 31 point 7).
 async fn rotating_asks_when_the_new_key_expires_within_the_tenants_policy(backend: Backend) {
-    let (app, tenant, admin) = app_with_admin(backend).await;
-    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
-    let set = app
-        .graphql(
-            Some(&admin_key),
-            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
-            json!({ "i": { "max_key_lifetime_days": 14 } }),
-            &[],
-        )
-        .await;
-    assert!(set["errors"].is_null(), "{set}");
+    let (app, _, admin, admin_key) = with_a_fourteen_day_policy(backend).await;
     let now = app.clock.now();
     let rfc = keyward::domain::clock::rfc3339;
     let created = app
@@ -581,17 +591,7 @@ async fn rotating_asks_when_the_new_key_expires_within_the_tenants_policy(backen
             &[],
         )
         .await;
-    assert_eq!(
-        beyond["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{beyond}"
-    );
-    assert!(
-        beyond["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("the last day you can pick is"),
-        "{beyond}"
-    );
+    refused_saying(&beyond, "the last day you can pick is");
     let never = app
         .graphql(
             Some(&admin_key),
@@ -600,10 +600,7 @@ async fn rotating_asks_when_the_new_key_expires_within_the_tenants_policy(backen
             &[],
         )
         .await;
-    assert_eq!(
-        never["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{never}"
-    );
+    refused_saying(&never, "requires every key to expire");
     let three_days = rfc(now + time::Duration::days(3));
     let chosen = app
         .graphql(
@@ -644,17 +641,7 @@ async fn a_key_carries_what_it_is_for_from_the_dashboard_and_graphql(backend: Ba
             &[],
         )
         .await;
-    assert_eq!(
-        wordy["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{wordy}"
-    );
-    assert!(
-        wordy["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("at most 200 characters"),
-        "{wordy}"
-    );
+    refused_saying(&wordy, "at most 200 characters");
 
     let b = Browser::new(&app);
     b.sign_in(ADMIN).await;
