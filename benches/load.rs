@@ -440,6 +440,7 @@ fn seed(conn: &mut DbConnection, connections: usize) -> Seeded {
                 expires_at: None,
                 read_only: false,
                 allowed_ips: Default::default(),
+                description: Default::default(),
             },
             keyward::domain::new_id(),
             &keyward::domain::Quotas::default(),

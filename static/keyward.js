@@ -217,9 +217,28 @@
     pendingDraft = null;
   });
 
+  // A dialog's Done that loads a page (the invitation link's, so the pending list shows
+  // it) gives focus back to the dialog's opener on the page it loads, as closing the
+  // dialog does (issue 31 point 11).
+  var FOCUS_AFTER_LOAD = "keyward:focus-after-load";
+
+  function focusAfterLoad() {
+    var id = null;
+    try {
+      id = sessionStorage.getItem(FOCUS_AFTER_LOAD);
+      sessionStorage.removeItem(FOCUS_AFTER_LOAD);
+    } catch (e) { id = null; }
+    var target = id && document.getElementById(id);
+    if (target) target.focus();
+  }
+
   document.addEventListener("click", function (event) {
     var el = event.target.closest ? event.target : event.target.parentElement;
     if (!el) return;
+    var reload = el.closest("[data-loads-page]");
+    if (reload && reload.closest("#dialog") && opener && opener.id) {
+      try { sessionStorage.setItem(FOCUS_AFTER_LOAD, opener.id); } catch (e) { /* focus stays where the page puts it */ }
+    }
     var closer = el.closest("[data-close-dialog]");
     if (closer && closer.closest("#dialog")) {
       event.preventDefault();
@@ -256,6 +275,7 @@
     clearDialogOnClose();
     document.querySelectorAll("[data-autosubmit-button]").forEach(function (b) { b.hidden = true; });
     syncExpiration();
+    focusAfterLoad();
     // After htmx has wired the page up.
     setTimeout(resumeDraft, 0);
     // Flashes stay until dismissed or the next page (as GitHub's), so nothing moves under

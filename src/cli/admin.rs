@@ -294,6 +294,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                     expires_at,
                     read_only,
                     allowed_ips: Default::default(),
+                    description: Default::default(),
                 },
                 crate::domain::new_id(),
                 &quotas,

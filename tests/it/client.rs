@@ -589,6 +589,8 @@ async fn the_newcomer_points_login_from_stdin_names_roles_allow_lists_and_whole_
                 "127.0.0.0/8",
                 "--allowed-ip",
                 "::1",
+                "--description",
+                "reads the dashboards",
                 "--json",
             ],
             &[],
@@ -603,6 +605,8 @@ async fn the_newcomer_points_login_from_stdin_names_roles_allow_lists_and_whole_
         .find(|k| k["name"] == "reader")
         .expect("listed");
     assert_eq!(row["read_only"], true, "{row}");
+    // What a key is for (issue 31 point 12).
+    assert_eq!(row["description"], "reads the dashboards", "{row}");
     assert_eq!(
         row["allowed_ips"].as_array().map(Vec::len),
         Some(2),
@@ -615,6 +619,19 @@ async fn the_newcomer_points_login_from_stdin_names_roles_allow_lists_and_whole_
         .find(|k| k["name"] != "reader")
         .unwrap();
     assert_eq!(admin_row["read_only"], false, "{admin_row}");
+    assert!(admin_row["description"].is_null(), "{admin_row}");
+    let long = "x".repeat(201);
+    let (code, _, err) = home
+        .run(
+            &["keys", "create", "--name", "wordy", "--description", &long],
+            &[],
+        )
+        .await;
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("description") && err.contains("at most 200 characters"),
+        "{err}"
+    );
     assert_eq!(
         admin_row["allowed_ips"],
         serde_json::json!([]),

@@ -652,6 +652,7 @@ async fn key_and_service_account_names_are_unique_and_a_rotated_key_hands_its_na
                     expires_at: None,
                     read_only: false,
                     allowed_ips: Default::default(),
+                    description: Default::default(),
                 },
                 keyward::domain::new_id(),
                 &keyward::domain::Quotas::default(),

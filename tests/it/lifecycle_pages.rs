@@ -16,9 +16,41 @@ backend_tests!(
     a_service_accounts_key_is_rotated_from_its_page,
     a_service_accounts_role_is_changed_on_its_page_by_admins_only,
     a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day,
+    rotating_asks_when_the_new_key_expires_within_the_tenants_policy,
+    a_key_carries_what_it_is_for_from_the_dashboard_and_graphql,
 );
 
 const ADMIN: &str = "admin@example.com";
+
+/// An admin and their key in a tenant whose keys must expire within 14 days.
+async fn with_a_fourteen_day_policy(backend: Backend) -> (TestApp, String, String, String) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let set = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
+            json!({ "i": { "max_key_lifetime_days": 14 } }),
+            &[],
+        )
+        .await;
+    assert!(set["errors"].is_null(), "{set}");
+    (app, tenant, admin, admin_key)
+}
+
+/// A GraphQL answer refused as BAD_USER_INPUT with a message saying `says`.
+fn refused_saying(answer: &Value, says: &str) {
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(says)),
+        "{answer}"
+    );
+}
 
 async fn app_with_admin(backend: Backend) -> (TestApp, String, String) {
     let app = TestApp::spawn(backend).await;
@@ -385,17 +417,7 @@ async fn a_service_accounts_role_is_changed_on_its_page_by_admins_only(backend: 
 }
 
 async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(backend: Backend) {
-    let (app, tenant, admin) = app_with_admin(backend).await;
-    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
-    let set = app
-        .graphql(
-            Some(&admin_key),
-            "mutation($i: set_tenant_key_policy_input!) { set_tenant_key_policy(input: $i) { max_key_lifetime_days } }",
-            json!({ "i": { "max_key_lifetime_days": 14 } }),
-            &[],
-        )
-        .await;
-    assert!(set["errors"].is_null(), "{set}");
+    let (app, tenant, _, _) = with_a_fourteen_day_policy(backend).await;
     let b = Browser::new(&app);
     b.sign_in(ADMIN).await;
     let form = b.get("/user/api-keys/new").await.text().await.unwrap();
@@ -453,4 +475,251 @@ async fn a_key_policy_limits_the_date_picker_and_a_refusal_names_the_last_day(ba
         )
         .await;
     assert_eq!(fourteen.status(), StatusCode::OK);
+}
+
+/// The rotate dialog says when the new key expires and lets people pick, as GitHub's
+/// Regenerate asks, within the tenant's key policy; GraphQL takes `expires_at` or
+/// `never_expires` (issue 31 point 7).
+async fn rotating_asks_when_the_new_key_expires_within_the_tenants_policy(backend: Backend) {
+    let (app, _, admin, admin_key) = with_a_fourteen_day_policy(backend).await;
+    let now = app.clock.now();
+    let rfc = keyward::domain::clock::rfc3339;
+    let created = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }",
+            json!({ "i": { "user_id": admin, "name": "laptop", "expires_at": rfc(now + time::Duration::days(7)) } }),
+            &[],
+        )
+        .await;
+    let key_id = created["data"]["create_api_key"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+
+    // The dialog: the old lifetime again is the first choice and names its day; the
+    // presets stop at the policy's 14 days, "Never" is not offered, the picker stops at
+    // the last allowed day.
+    let b = Browser::new(&app);
+    let csrf = b.sign_in(ADMIN).await;
+    let rotate_url = format!("/user/api-keys/{key_id}/rotate");
+    let dialog = b.get_hx(&rotate_url).await.text().await.unwrap();
+    let week = keyward::web::views::date(now + time::Duration::days(7));
+    assert!(
+        dialog.contains(&format!(
+            "<option value=\"same\" selected>Same lifetime as this key: until {week}"
+        )),
+        "{dialog}"
+    );
+    assert!(dialog.contains("<option value=\"14\""), "{dialog}");
+    assert!(!dialog.contains("<option value=\"30\""), "{dialog}");
+    assert!(!dialog.contains("<option value=\"never\""), "{dialog}");
+    let last = now.date() + time::Duration::days(14);
+    assert!(dialog.contains(&format!("max=\"{last}\"")), "{dialog}");
+
+    // A day past the policy is refused beside the field, in the dialog, and nothing is
+    // rotated.
+    let too_late = (last + time::Duration::days(1)).to_string();
+    let refused = b
+        .post_hx(
+            &rotate_url,
+            &[
+                ("csrf_token", &csrf),
+                ("overlap_hours", "1"),
+                ("expiration", "date"),
+                ("expires_on", &too_late),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("the last day you can pick is"), "{html}");
+    let input = &html[html.find("id=\"rotate-expires-on\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("aria-invalid=\"true\""), "{input}");
+    assert!(input.contains(&format!("value=\"{too_late}\"")), "{input}");
+    let keys = "{ auth_api_key { id name expires_at rotated_to_key_id } }";
+    let listed = app.gql(&admin_key, keys).await;
+    let laptops: Vec<&Value> = listed["data"]["auth_api_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["name"] == "laptop")
+        .collect();
+    assert_eq!(laptops.len(), 1, "nothing rotated: {listed}");
+
+    // 14 days is taken: the new key expires 14 × 24 h from now.
+    let rotated = b
+        .post_hx(
+            &rotate_url,
+            &[
+                ("csrf_token", &csrf),
+                ("overlap_hours", "1"),
+                ("expiration", "14"),
+                ("expires_on", ""),
+            ],
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let listed = app.gql(&admin_key, keys).await;
+    let successor = listed["data"]["auth_api_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "laptop" && k["rotated_to_key_id"].is_null())
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    let expires =
+        keyward::domain::clock::parse_rfc3339_utc(successor["expires_at"].as_str().unwrap())
+            .unwrap();
+    assert!(
+        expires >= now + time::Duration::days(14)
+            && expires <= app.clock.now() + time::Duration::days(14),
+        "{successor}"
+    );
+
+    // GraphQL: a chosen expiry beyond the policy is refused naming the last day; never
+    // is refused under this policy; one within it is kept.
+    let rotate =
+        "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id expires_at } }";
+    let id = successor["id"].as_str().unwrap();
+    let beyond = app
+        .graphql(
+            Some(&admin_key),
+            rotate,
+            json!({ "i": { "key_id": id, "overlap_hours": 0, "expires_at": rfc(now + time::Duration::days(30)) } }),
+            &[],
+        )
+        .await;
+    refused_saying(&beyond, "the last day you can pick is");
+    let never = app
+        .graphql(
+            Some(&admin_key),
+            rotate,
+            json!({ "i": { "key_id": id, "overlap_hours": 0, "never_expires": true } }),
+            &[],
+        )
+        .await;
+    refused_saying(&never, "requires every key to expire");
+    let three_days = rfc(now + time::Duration::days(3));
+    let chosen = app
+        .graphql(
+            Some(&admin_key),
+            rotate,
+            json!({ "i": { "key_id": id, "overlap_hours": 0, "expires_at": three_days } }),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        chosen["data"]["rotate_api_key"]["expires_at"], three_days,
+        "{chosen}"
+    );
+}
+
+/// A key's description (what it is for, as GitHub's token note and GitLab's description):
+/// optional, at most 200 characters (the refusal says so), set in the create dialog or
+/// `create_api_key_input`, shown in the key list and `auth_api_key`, kept by a rotation
+/// (issue 31 point 12).
+async fn a_key_carries_what_it_is_for_from_the_dashboard_and_graphql(backend: Backend) {
+    let (app, tenant, admin) = app_with_admin(backend).await;
+    let (_, admin_key) = app.create_key(&admin, &tenant, None).await;
+    let create = "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }";
+    let made = app
+        .graphql(
+            Some(&admin_key),
+            create,
+            json!({ "i": { "user_id": admin, "name": "ci", "description": "deploys staging from CI" } }),
+            &[],
+        )
+        .await;
+    assert!(made["errors"].is_null(), "{made}");
+    let wordy = app
+        .graphql(
+            Some(&admin_key),
+            create,
+            json!({ "i": { "user_id": admin, "name": "wordy", "description": "x".repeat(201) } }),
+            &[],
+        )
+        .await;
+    refused_saying(&wordy, "at most 200 characters");
+
+    let b = Browser::new(&app);
+    b.sign_in(ADMIN).await;
+    let (csrf, nonce) = b.open_create_form().await;
+    let refused = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "laptop"),
+                ("description", &"y".repeat(201)),
+                ("expiration", "30"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"key-description-error\""), "{html}");
+    assert!(html.contains("at most 200 characters"), "{html}");
+    let made = b
+        .post(
+            "/user/api-keys",
+            &[
+                ("csrf_token", &csrf),
+                ("nonce", &nonce),
+                ("name", "laptop"),
+                ("description", "  my laptop's scripts  "),
+                ("expiration", "30"),
+                ("tenant_id", &tenant),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::OK);
+    let list = b.get("/user/api-keys").await.text().await.unwrap();
+    assert!(list.contains("deploys staging from CI"), "{list}");
+    assert!(
+        list.contains("my laptop&#x27;s scripts") || list.contains("my laptop&#39;s scripts"),
+        "{list}"
+    );
+
+    let keys = app
+        .gql(&admin_key, "{ auth_api_key { id name description } }")
+        .await;
+    let of = |name: &str| {
+        keys["data"]["auth_api_key"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap_or_else(|| panic!("{keys}"))
+            .clone()
+    };
+    assert_eq!(of("laptop")["description"], "my laptop's scripts");
+    assert_eq!(of("test key")["description"], Value::Null);
+    let ci = of("ci");
+    let rotated = app
+        .graphql(
+            Some(&admin_key),
+            "mutation($i: rotate_api_key_input!) { rotate_api_key(input: $i) { id } }",
+            json!({ "i": { "key_id": ci["id"], "overlap_hours": 0 } }),
+            &[],
+        )
+        .await;
+    let successor = rotated["data"]["rotate_api_key"]["id"].clone();
+    let keys = app
+        .gql(&admin_key, "{ auth_api_key { id description } }")
+        .await;
+    let new = keys["data"]["auth_api_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == successor)
+        .unwrap_or_else(|| panic!("{keys}"))
+        .clone();
+    assert_eq!(
+        new["description"], "deploys staging from CI",
+        "a rotation keeps it"
+    );
 }

@@ -711,6 +711,7 @@ async fn api_keys_cannot_make_reset_links(backend: Backend) {
                     expires_at: None,
                     read_only: true,
                     allowed_ips: Default::default(),
+                    description: Default::default(),
                 },
                 keyward::domain::new_id(),
                 &keyward::domain::Quotas::default(),

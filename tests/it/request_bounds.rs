@@ -265,6 +265,7 @@ async fn key_allowed_from(
                     expires_at,
                     read_only,
                     allowed_ips: allowed,
+                    description: Default::default(),
                 },
                 new_id(),
                 &Quotas::default(),

@@ -2,6 +2,7 @@
 //! and contents. (The pages' own tests sit beside them, in the dashboard's modules.)
 
 use crate::backend_tests;
+use crate::support::browser::Browser;
 use crate::support::{Backend, TestApp};
 use keyward::domain::{AccountId, TenantId};
 use keyward::domain::{Email, Password, PersonName, Role};
@@ -14,6 +15,7 @@ backend_tests!(
     someone_without_an_account_joins_through_an_invitation,
     the_audit_log_pages_through_a_thousand_events_newest_first,
     every_team_action_is_audited_with_its_actor_key_and_ip,
+    an_event_through_a_key_deleted_since_still_names_the_key,
 );
 
 async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Backend) {
@@ -276,6 +278,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
                 expires_at: None,
                 read_only: false,
                 allowed_ips: Default::default(),
+                description: Default::default(),
             },
             keyward::domain::new_id(),
             &keyward::domain::Quotas::default(),
@@ -374,5 +377,59 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
     assert!(
         has("invitation.accepted", "198.51.100.3", "Bob"),
         "joining is audited as the person who joined"
+    );
+}
+
+/// The audit log keeps the name of the key an action came through, as it was then: once
+/// the key is deleted, the log says "through key “deploy” (deleted)", not a bare id
+/// (issue 31 point 11).
+async fn an_event_through_a_key_deleted_since_still_names_the_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let acme = app.create_tenant("acme").await.id;
+    let ada = app
+        .create_person("ada@example.com", &acme, Role::Admin)
+        .await
+        .id;
+    let (_, ada_key) = app.create_key(&ada, &acme, None).await;
+    let robot = app.create_service_account(&acme, "deployer").await.id;
+    let (robot_key_id, robot_key) = app.create_key(&robot, &acme, None).await;
+    let made = app
+        .gql(
+            &robot_key,
+            r#"mutation { create_service_account(input: { name: "made by the robot" }) { id } }"#,
+        )
+        .await;
+    assert!(made["errors"].is_null(), "{made}");
+    let revoked = app
+        .gql(
+            &ada_key,
+            &format!(r#"mutation {{ delete_api_key(input: {{ key_id: "{robot_key_id}" }}) {{ success }} }}"#),
+        )
+        .await;
+    assert_eq!(
+        revoked["data"]["delete_api_key"]["success"], true,
+        "{revoked}"
+    );
+
+    let log = app
+        .gql(
+            &ada_key,
+            r#"{ audit_events(action: "service_account.created") { events { actor_key_id actor_key_name actor_key_deleted } } }"#,
+        )
+        .await;
+    let event = &log["data"]["audit_events"]["events"][0];
+    assert_eq!(event["actor_key_id"], robot_key_id.as_str(), "{log}");
+    assert_eq!(event["actor_key_name"], "test key", "{log}");
+    assert_eq!(event["actor_key_deleted"], true, "{log}");
+
+    let browser = Browser::new(&app);
+    browser.sign_in("ada@example.com").await;
+    let page = browser
+        .text("/t/acme/team/audit-log?action=service_account.created")
+        .await;
+    assert!(page.contains("“test key” (deleted)"), "{page}");
+    assert!(
+        !page.contains(&format!("{robot_key_id} (deleted)")),
+        "{page}"
     );
 }

@@ -8,7 +8,7 @@ use crate::cli::CliError;
 use serde_json::{json, Value};
 use std::path::Path;
 
-pub(super) const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at read_only allowed_ips";
+pub(super) const KEY_FIELDS: &str = "id name user_id user_name account_type tenant_id display_hint created_at expires_at expired last_used_at read_only allowed_ips description";
 pub(super) const KEY_COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("NAME", "name"),
@@ -416,14 +416,17 @@ fn create_key(api: &Api, user_id: Value, new: &NewKey, json_out: bool) -> Result
         new.expires_at.as_deref(),
         time::OffsetDateTime::now_utc(),
     )?;
-    let input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at, "read_only": new.read_only, "allowed_ips": new.allowed_ips });
+    let mut input = json!({ "user_id": user_id, "name": new.name, "expires_at": expires_at, "read_only": new.read_only, "allowed_ips": new.allowed_ips });
+    if let Some(description) = &new.description {
+        input["description"] = json!(description);
+    }
     let created = mutate(api, "create_api_key", input, "id key")?;
     let key = created["key"].as_str().unwrap_or_default();
     if new.quiet {
         println!("{key}");
         return Ok(());
     }
-    let value = json!({ "id": created["id"], "key": key, "user_id": user_id, "expires_at": expires_at, "read_only": new.read_only, "allowed_ips": new.allowed_ips });
+    let value = json!({ "id": created["id"], "key": key, "user_id": user_id, "expires_at": expires_at, "read_only": new.read_only, "allowed_ips": new.allowed_ips, "description": new.description });
     emit(json_out, &value, || {
         println!(
             "{key}\n\nThis is the only time this key is shown: store it now.\nkey id {}, expires {}",

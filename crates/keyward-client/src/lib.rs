@@ -127,6 +127,9 @@ pub struct NewKey {
     /// [default: anywhere]
     #[arg(long = "allowed-ip", value_name = "CIDR")]
     pub allowed_ips: Vec<String>,
+    /// What the key is for, at most 200 characters (shown in `keys list`)
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -26,7 +26,8 @@ pub use ids::{new_id, AccountId, AgentId, ApiKeyId, AuditEventId, InvitationId, 
 pub use key_policy::KeyPolicy;
 pub use leak::{LeakLocation, LeakSource};
 pub use names::{
-    Email, ExpiresAt, InvitationNote, KeyName, Password, PersonName, TenantName, TenantSlug,
+    Email, ExpiresAt, InvitationNote, KeyDescription, KeyName, Password, PersonName, TenantName,
+    TenantSlug,
 };
 pub use quotas::Quotas;
 pub use role::{AccountKind, Role};

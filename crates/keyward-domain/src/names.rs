@@ -142,6 +142,24 @@ impl KeyName {
     }
 }
 
+/// What a key is for ("deploys from GitHub Actions to staging"), as GitHub's token note
+/// and GitLab's description say it: optional, at most 200 printable characters; empty
+/// means none.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyDescription(String);
+string_newtype!(KeyDescription);
+
+impl KeyDescription {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        if raw.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        printable("description", raw, Self::MAX_LEN).map(Self)
+    }
+}
+
 /// A person's or service account's name, 1–100 printable characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName(String);

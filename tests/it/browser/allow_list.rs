@@ -50,6 +50,13 @@ async fn a_keys_allow_list_is_edited_from_its_row_with_and_without_javascript() 
         .text("#toasts")
         .await
         .contains("may now be used only from 203.0.113.0/24"));
+    // The refreshed row replaced the Edit link that opened the dialog: focus goes to the
+    // page's first action, not <body> (issue 31, focus after every dialog).
+    page.until(
+        "focus on the page",
+        "document.activeElement && document.activeElement !== document.body",
+    )
+    .await;
 
     // Without JavaScript: the dialog is a page, saving goes back to the list.
     let plain = chrome.page(&app.address, false).await;

@@ -363,6 +363,12 @@ impl Page {
             .await;
         self.click("#api-key-created-done").await;
         self.until("its row", &row_of(name)).await;
+        // Focus goes back to the button that opened the dialog (issue 31).
+        self.until(
+            "focus back on Create",
+            "document.activeElement && document.activeElement.id === 'create-api-key'",
+        )
+        .await;
     }
 
     /// Deletes the listed key through its trash icon and confirmation.

@@ -74,20 +74,38 @@ async fn graphiql_opens_with_its_schema_and_no_error_and_runs_with_a_pasted_key(
         .js("return Array.from(document.querySelectorAll('a[href]')).filter(function (a) { return a.host && a.host !== location.host; }).map(function (a) { return a.href; }).join(' ');")
         .await;
     assert_eq!(offsite, serde_json::json!(""), "links off-site: {offsite}");
-    page.click(".graphiql-sidebar button[aria-label='Hide Documentation Explorer']")
-        .await;
+    // At 390 px the result pane stays usable with the Docs pane open as well as closed
+    // (issue 31 point 9): wide enough to read, tall enough, on screen.
+    let result_pane = "var r = document.querySelector('.graphiql-response').getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height), r.right <= document.documentElement.clientWidth + 1, document.documentElement.scrollWidth <= document.documentElement.clientWidth];";
     page.client.set_window_size(390, 844).await.unwrap();
     page.until(
         "the narrow layout",
         "document.documentElement.clientWidth <= 400",
     )
     .await;
-    let shown = page
-        .js("var r = document.querySelector('.graphiql-response').getBoundingClientRect(); return r.width > 200 && r.height > 100 && r.right <= document.documentElement.clientWidth + 1;")
+    assert!(
+        page.exists(".graphiql-doc-explorer").await,
+        "Docs still open"
+    );
+    let with_docs = page.js(result_pane).await;
+    page.screenshot("graphiql-390-docs").await;
+    page.click(".graphiql-sidebar button[aria-label='Hide Documentation Explorer']")
         .await;
+    let without_docs = page.js(result_pane).await;
     page.screenshot("graphiql-390").await;
     page.client.set_window_size(1280, 900).await.unwrap();
-    assert_eq!(shown, serde_json::json!(true), "the result pane at 390 px");
+    for (what, shown) in [
+        ("with Docs open", with_docs),
+        ("with Docs closed", without_docs),
+    ] {
+        assert!(
+            shown[0].as_i64().unwrap() > 200
+                && shown[1].as_i64().unwrap() > 100
+                && shown[2] == serde_json::json!(true)
+                && shown[3] == serde_json::json!(true),
+            "the result pane at 390 px {what}: [width, height, on screen, no sideways scroll] = {shown}"
+        );
+    }
 
     // A key pasted in the Headers tab is sent: auth_info answers for Ada.
     page.js(&format!(

@@ -153,6 +153,30 @@ async fn without_javascript_keys_tenants_and_team_forms_still_work() {
         serde_json::Value::Bool(false),
         "JavaScript is off"
     );
+    // The tenant switcher shows its whole name beside its Switch button, at 1280 and at
+    // 390 px (it was cut to "Acme Cc": issue 31 point 11).
+    for width in [1280, 390] {
+        page.client.set_window_size(width, 900).await.unwrap();
+        let fit = page
+            .js("var s = document.querySelector('#tenant-switcher select'), cs = getComputedStyle(s);
+                 var c = document.createElement('canvas').getContext('2d');
+                 c.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily;
+                 var text = c.measureText(s.options[s.selectedIndex].text).width;
+                 var room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+                 return [text, room, document.querySelector('#tenant-switcher button').getBoundingClientRect().right <= document.documentElement.clientWidth];")
+            .await;
+        let (text, room) = (fit[0].as_f64().unwrap(), fit[1].as_f64().unwrap());
+        assert!(
+            text <= room + 0.5,
+            "the tenant's name needs {text} px and has {room} px at {width} px"
+        );
+        assert_eq!(
+            fit[2],
+            serde_json::json!(true),
+            "Switch on screen at {width} px"
+        );
+    }
+    page.client.set_window_size(1280, 900).await.unwrap();
 
     // Create a key on the plain page.
     page.open_key_form().await;

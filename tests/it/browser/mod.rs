@@ -9,7 +9,9 @@ mod graphiql;
 mod key_table;
 mod keyboard;
 mod oidc;
+mod pages;
 mod recovery;
+mod rotation;
 mod team;
 mod two_factor;
 

@@ -187,6 +187,13 @@ async fn an_admin_runs_a_service_account_and_invites_someone_who_joins() {
         "document.getElementById('invitations-table')",
     )
     .await;
+    // Done loads the page again (its pending list shows the new link), and focus goes
+    // back to the button that opened the dialog, as after the other dialogs (point 11).
+    page.until(
+        "focus on Invite someone",
+        "document.activeElement && document.activeElement.id === 'invite-member'",
+    )
+    .await;
     assert_eq!(
         page.text("#invitations-table [data-col=note]").await,
         "for Grace"

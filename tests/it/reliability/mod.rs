@@ -120,6 +120,7 @@ pub fn operator_key(conn: &mut DbConnection, account_id: &str, tenant_id: &str) 
             expires_at: None,
             read_only: false,
             allowed_ips: Default::default(),
+            description: Default::default(),
         },
         keyward::domain::new_id(),
         &keyward::domain::Quotas::default(),

@@ -438,6 +438,7 @@ impl TestApp {
                         expires_at,
                         read_only: false,
                         allowed_ips: Default::default(),
+                        description: Default::default(),
                     },
                     keyward::domain::new_id(),
                     &keyward::domain::Quotas::default(),

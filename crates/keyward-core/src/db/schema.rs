@@ -50,6 +50,7 @@ diesel::table! {
         rotated_to_key_id -> Nullable<Text>,
         allowed_ips -> Nullable<Text>,
         ip_refusal_audited_at -> Nullable<Timestamp>,
+        description -> Text,
     }
 }
 
@@ -73,6 +74,7 @@ diesel::table! {
         detail -> Text,
         ip -> Nullable<Text>,
         at -> Timestamp,
+        actor_key_name -> Nullable<Text>,
     }
 }
 

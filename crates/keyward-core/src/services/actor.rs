@@ -13,6 +13,8 @@ pub struct Principal {
     /// `None`: a role this version does not know, which allows nothing.
     pub(super) role: Option<Role>,
     pub(super) key_id: String,
+    /// The key's name when it authenticated, kept in the audit events it causes.
+    pub(super) key_name: String,
     pub(super) read_only: bool,
 }
 
@@ -101,6 +103,13 @@ impl Actor {
     pub fn key_id(&self) -> Option<&str> {
         match &self.kind {
             ActorKind::ApiKey(p) => Some(&p.key_id),
+            _ => None,
+        }
+    }
+
+    pub fn key_name(&self) -> Option<&str> {
+        match &self.kind {
+            ActorKind::ApiKey(p) => Some(&p.key_name),
             _ => None,
         }
     }

@@ -5,8 +5,8 @@ use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, quotas::QuotaSetting, AccountKind, AllowedIps, AuditAction, ExpiresAt, KeyName,
-    PlainToken, Quotas, TokenKind,
+    ids::parse_id, quotas::QuotaSetting, AccountKind, AllowedIps, AuditAction, ExpiresAt,
+    KeyDescription, KeyName, PlainToken, Quotas, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
@@ -29,6 +29,8 @@ pub struct NewApiKey {
     /// Where the key may be used from; empty: anywhere the acting key may be used from
     /// (anywhere, for a person or an operator).
     pub allowed_ips: AllowedIps,
+    /// What the key is for; empty: none.
+    pub description: KeyDescription,
 }
 
 /// The stored key and the secret, which exists only in this value.
@@ -97,6 +99,7 @@ pub fn create_api_key(
             read_only: input.read_only,
             allowed_ips: input.allowed_ips.to_stored(),
             note: String::new(),
+            description: input.description.into_inner(),
         };
         if let Some(limits) = ActingKeyLimits::of(conn, actor)? {
             limits.apply(&mut new)?;
@@ -173,6 +176,8 @@ pub(crate) struct KeyToIssue<'a> {
     pub allowed_ips: Option<String>,
     /// Appended to the audit line (", rotated from …").
     pub note: String,
+    /// What the key is for; a rotated key keeps its predecessor's.
+    pub description: String,
 }
 
 /// What a key made (created or rotated) through an API key may be at most: read-only
@@ -256,6 +261,7 @@ pub(crate) fn issue_key(
         rotated_to_key_id: None,
         allowed_ips: new.allowed_ips,
         ip_refusal_audited_at: None,
+        description: new.description,
     };
     key.insert(conn).map_err(|e| {
         if is_unique_violation(&e) {

@@ -59,6 +59,7 @@ pub fn record_system(
         detail: event.detail,
         ip: actor.ip.clone(),
         at: now,
+        actor_key_name: actor.key_name().map(str::to_string),
     }
     .insert(conn)?;
     Ok(())
@@ -72,8 +73,11 @@ pub struct AuditEntry {
     /// (`keyward admin`) or accounts removed since.
     pub actor_name: Option<String>,
     pub actor_kind: Option<crate::domain::AccountKind>,
-    /// The name of the key the action came through, while the key exists.
+    /// The name of the key the action came through: its name now, else the one kept in
+    /// the event (`None` for events older than that).
     pub key_name: Option<String>,
+    /// The event came through a key that has been deleted since.
+    pub key_deleted: bool,
 }
 
 pub struct AuditPage {
@@ -110,14 +114,12 @@ pub fn describe_audit_events(
         .into_iter()
         .map(|event| {
             let actor = event.actor_id.as_ref().and_then(|id| actors.get(id));
+            let live = event.actor_key_id.as_ref().and_then(|id| keys.get(id));
             AuditEntry {
                 actor_name: actor.map(|(name, _)| name.clone()),
                 actor_kind: actor.map(|(_, kind)| *kind),
-                key_name: event
-                    .actor_key_id
-                    .as_ref()
-                    .and_then(|id| keys.get(id))
-                    .cloned(),
+                key_name: live.cloned().or_else(|| event.actor_key_name.clone()),
+                key_deleted: event.actor_key_id.is_some() && live.is_none(),
                 event,
             }
         })

@@ -87,6 +87,7 @@ pub fn verify(
             tenant_id: key.tenant_id,
             role: membership.role(),
             key_id: key.id,
+            key_name: key.name,
             read_only: key.read_only,
         },
         use_to_record,

@@ -7,7 +7,9 @@ use crate::db::models::{key_lineage, Account, ApiKey};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::clock::rfc3339;
 use crate::domain::key_policy::OVERLAP_HOURS;
-use crate::domain::{ids::parse_id, new_id, AuditAction, InvalidInput, Quotas};
+use crate::domain::{
+    ids::parse_id, new_id, AuditAction, ExpiresAt, InvalidInput, KeyPolicy, Quotas,
+};
 use crate::error::AppError;
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope, KeyToIssue};
 use crate::services::audit::{self, Event};
@@ -35,6 +37,25 @@ impl Overlap {
     }
 }
 
+/// When the new key expires. GitHub's Regenerate asks, offering the old lifetime again:
+/// `SameLifetime` is the old key's lifetime counted from now, cut to the tenant's policy;
+/// `Chosen` is picked in the rotate dialog or `rotate_api_key_input` (`None`: never) and
+/// must keep the policy like any new key's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuccessorExpiry {
+    SameLifetime,
+    Chosen(Option<ExpiresAt>),
+}
+
+/// What the rotate dialog says before anything changes.
+#[derive(Debug, Clone)]
+pub struct RotationPreview {
+    /// The new key's expiry with `SameLifetime` (`None`: never); `Err` when the policy
+    /// refuses it (every key must expire, and the old one never does).
+    pub same_lifetime: Result<Option<PrimitiveDateTime>, String>,
+    pub policy: KeyPolicy,
+}
+
 /// The new key (its secret shown once) and when the old one stops.
 #[derive(Debug)]
 pub struct RotatedApiKey {
@@ -51,7 +72,7 @@ pub fn rotate_api_key(
     actor: &Actor,
     now: PrimitiveDateTime,
     key_id: &str,
-    overlap: Overlap,
+    (overlap, expiry): (Overlap, SuccessorExpiry),
     quotas: &Quotas,
     scope: Option<KeyScope<'_>>,
 ) -> Result<RotatedApiKey, AppError> {
@@ -81,7 +102,17 @@ pub fn rotate_api_key(
         let account =
             Account::find(conn, &old.account_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         api_keys::check_key_quota(conn, &account, &old.tenant_id, quotas)?;
-        let expires_at = successor_expiry(conn, &old, now)?;
+        let policy = TenantKeyPolicy::of(conn, &old.tenant_id)?;
+        let expires_at = match expiry {
+            SuccessorExpiry::SameLifetime => {
+                same_lifetime(&policy, &old, now).map_err(|m| AppError::invalid("expires_at", m))?
+            }
+            SuccessorExpiry::Chosen(at) => {
+                let at = at.map(ExpiresAt::get);
+                policy.check(now, at)?;
+                at
+            }
+        };
         // Read before `mark_rotated`: a key rotating itself passes on what it was.
         let acting_limits = api_keys::ActingKeyLimits::of(conn, actor)?;
         let stops_at = old
@@ -101,6 +132,7 @@ pub fn rotate_api_key(
             read_only: old.read_only,
             allowed_ips: old.allowed_ips.clone(),
             note: format!(", rotated from key {}", old.id),
+            description: old.description.clone(),
         };
         if let Some(limits) = &acting_limits {
             limits.apply(&mut successor)?;
@@ -152,15 +184,33 @@ fn already_rotated() -> AppError {
     )
 }
 
+/// The rotate dialog's facts for a key the actor may rotate (any other: NOT_FOUND).
+pub fn preview(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    key_id: &str,
+) -> Result<RotationPreview, AppError> {
+    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
+    let old = ApiKey::find(conn, &key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+    if !permissions::may_revoke_key(conn, actor, &old)? {
+        return Err(AppError::not_found(NOT_FOUND));
+    }
+    let policy = TenantKeyPolicy::of(conn, &old.tenant_id)?;
+    Ok(RotationPreview {
+        same_lifetime: same_lifetime(&policy, &old, now),
+        policy,
+    })
+}
+
 /// The successor lives as long as the old key was meant to (a 30-day key rotates to a
 /// fresh 30-day key), cut to the tenant's policy; a key that never expired keeps never
 /// expiring unless the policy caps lifetimes, when it gets the longest allowed.
-fn successor_expiry(
-    conn: &mut DbConnection,
+fn same_lifetime(
+    policy: &KeyPolicy,
     old: &ApiKey,
     now: PrimitiveDateTime,
-) -> Result<Option<PrimitiveDateTime>, AppError> {
-    let policy = TenantKeyPolicy::of(conn, &old.tenant_id)?;
+) -> Result<Option<PrimitiveDateTime>, String> {
     let wanted = old.expires_at.map(|at| now + (at - old.created_at));
     let latest = policy.latest_expiry(now);
     let expires_at = match (wanted, latest) {
@@ -169,10 +219,7 @@ fn successor_expiry(
         (w, None) => w,
     };
     policy.check(now, expires_at).map_err(|_| {
-        AppError::invalid(
-            "key_id",
-            "this tenant's key policy requires every key to expire, and this key never does; create a new key with an expiry instead",
-        )
+        "this tenant's key policy requires every key to expire, and this key never does; choose when the new key expires".to_string()
     })?;
     Ok(expires_at)
 }

@@ -158,6 +158,7 @@ fn audit_everywhere(
                 detail: event.detail,
                 ip: ip.clone(),
                 at: now,
+                actor_key_name: None,
             }
             .insert(conn)?,
         }

@@ -2,7 +2,7 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
-use crate::domain::{new_id, AllowedIps, ExpiresAt, KeyName};
+use crate::domain::{new_id, AllowedIps, ExpiresAt, KeyDescription, KeyName};
 use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
@@ -49,6 +49,8 @@ pub struct GqlApiKey {
     expiring_soon: bool,
     /// The IPv4/IPv6 ranges the key may be used from; empty means anywhere.
     allowed_ips: Vec<String>,
+    /// What the key is for, as its creator wrote it; null means none.
+    description: Option<String>,
 }
 
 impl GqlApiKey {
@@ -70,6 +72,7 @@ impl GqlApiKey {
             last_used_at: l.key.last_used_at.map(DateTime),
             clients: None,
             allowed_ips: AllowedIps::from_stored(l.key.allowed_ips.as_deref()).texts(),
+            description: Some(l.key.description).filter(|d| !d.is_empty()),
         }
     }
 }
@@ -90,6 +93,8 @@ pub struct CreateApiKeyInput {
     /// IPv4/IPv6 addresses or CIDR ranges (`203.0.113.0/24`, `2001:db8::/32`) the key may
     /// be used from; empty or absent means anywhere.
     allowed_ips: Option<Vec<String>>,
+    /// What the key is for (at most 200 characters); empty or absent means none.
+    description: Option<String>,
 }
 
 /// The new key. `key` and `token` are the same secret, shown only in this answer.
@@ -271,6 +276,8 @@ impl ApiKeysMutation {
         let name = KeyName::parse(&input.name).map_err(|e| AppError::from(e).into_graphql())?;
         let allowed = AllowedIps::parse(input.allowed_ips.as_deref().unwrap_or_default())
             .map_err(|e| AppError::from(e).into_graphql())?;
+        let description = KeyDescription::parse(input.description.as_deref().unwrap_or_default())
+            .map_err(|e| AppError::from(e).into_graphql())?;
         let context = RequestContext::of(ctx)?;
         let quotas = context.state.settings.quotas;
         let created = context
@@ -290,6 +297,7 @@ impl ApiKeysMutation {
                         expires_at,
                         read_only: input.read_only.unwrap_or(false),
                         allowed_ips: allowed,
+                        description,
                     },
                     new_id(),
                     &quotas,

@@ -26,8 +26,11 @@ pub struct GqlAuditEvent {
     actor_type: Option<String>,
     /// The key it acted through, if any.
     actor_key_id: Option<String>,
-    /// That key's name, while the key exists.
+    /// That key's name: its name now, or, once deleted, the name it had at the time
+    /// (null for events written before names were kept).
     actor_key_name: Option<String>,
+    /// Whether that key has been deleted since.
+    actor_key_deleted: bool,
     target_id: Option<String>,
     detail: String,
     ip: Option<String>,
@@ -45,6 +48,7 @@ impl From<AuditEntry> for GqlAuditEvent {
             actor_type: entry.actor_kind.map(|k| k.as_str().to_string()),
             actor_key_id: e.actor_key_id,
             actor_key_name: entry.key_name,
+            actor_key_deleted: entry.key_deleted,
             target_id: e.target_id,
             detail: e.detail,
             ip: e.ip,

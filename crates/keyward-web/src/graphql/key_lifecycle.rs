@@ -2,14 +2,14 @@
 //! `tenant_key_policy` and `expiring_api_keys` (`read_only` and `with_descendants` live
 //! on the key inputs in `api_keys`).
 
-use crate::domain::KeyPolicy;
+use crate::domain::{ExpiresAt, KeyPolicy};
 use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::api_keys::GqlApiKey;
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::{DateTime, Uuid};
 use crate::services::key_expiry;
 use crate::services::key_policy::{self, PolicyReport};
-use crate::services::key_rotation::{self, Overlap};
+use crate::services::key_rotation::{self, Overlap, SuccessorExpiry};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 #[derive(InputObject)]
@@ -18,6 +18,26 @@ pub struct RotateApiKeyInput {
     key_id: Uuid,
     /// How long the old key keeps working: 0, 1, 24 or 168 hours.
     overlap_hours: i32,
+    /// When the new key expires (in the future, within the tenant's key policy). Absent
+    /// or null: the old key's lifetime again from now, cut to the policy.
+    expires_at: Option<DateTime>,
+    /// True: the new key never expires (if the tenant's policy allows it); not with
+    /// `expires_at`.
+    never_expires: Option<bool>,
+}
+
+impl RotateApiKeyInput {
+    fn expiry(&self, now: time::PrimitiveDateTime) -> Result<SuccessorExpiry, AppError> {
+        match (self.expires_at, self.never_expires.unwrap_or(false)) {
+            (Some(_), true) => Err(AppError::invalid(
+                "never_expires",
+                "give expires_at or never_expires: true, not both",
+            )),
+            (None, true) => Ok(SuccessorExpiry::Chosen(None)),
+            (Some(at), false) => Ok(SuccessorExpiry::Chosen(Some(ExpiresAt::parse(at.0, now)?))),
+            (None, false) => Ok(SuccessorExpiry::SameLifetime),
+        }
+    }
 }
 
 /// The new key, shown only in this answer (`key` and `token` are the same secret), and
@@ -30,6 +50,8 @@ pub struct RotateApiKeyPayload {
     token: String,
     old_key_id: Uuid,
     old_key_expires_at: DateTime,
+    /// When the new key expires; null: never.
+    expires_at: Option<DateTime>,
 }
 
 #[derive(InputObject)]
@@ -134,8 +156,9 @@ pub struct KeyLifecycleMutation;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl KeyLifecycleMutation {
-    /// Issues a new key with the same owner, name, tenant and scope; the old key keeps
-    /// working until `old_key_expires_at` (now + overlap), then is refused as expired.
+    /// Issues a new key with the same owner, name, tenant and scope, expiring as
+    /// `expires_at` / `never_expires` say (else with the old key's lifetime); the old key
+    /// keeps working until `old_key_expires_at` (now + overlap), then is refused as expired.
     /// Allowed to whoever may revoke the old key; any other key is "API key not found".
     async fn rotate_api_key(
         &self,
@@ -148,12 +171,13 @@ impl KeyLifecycleMutation {
         let quotas = context.state.settings.quotas;
         let rotated = context
             .run(move |conn, now, actor| {
+                let expiry = input.expiry(now)?;
                 key_rotation::rotate_api_key(
                     conn,
                     actor,
                     now,
                     &input.key_id.0,
-                    overlap,
+                    (overlap, expiry),
                     &quotas,
                     None,
                 )
@@ -166,6 +190,7 @@ impl KeyLifecycleMutation {
             token: secret,
             old_key_id: rotated.old_key_id.into(),
             old_key_expires_at: rotated.old_key_expires_at.into(),
+            expires_at: rotated.created.key.expires_at.map(DateTime),
         })
     }
 

@@ -29,6 +29,8 @@ pub struct ApiKey {
     /// (`domain::AllowedIps`).
     pub allowed_ips: Option<String>,
     pub ip_refusal_audited_at: Option<PrimitiveDateTime>,
+    /// What the key is for (`domain::KeyDescription`); empty: none.
+    pub description: String,
 }
 
 impl std::fmt::Debug for ApiKey {

@@ -16,6 +16,8 @@ pub struct AuditEvent {
     pub detail: String,
     pub ip: Option<String>,
     pub at: PrimitiveDateTime,
+    /// The name of the key the action came through, as it was at the time.
+    pub actor_key_name: Option<String>,
 }
 
 impl AuditEvent {

@@ -2,7 +2,7 @@
 //! its page): the form, read and checked, its key created once per form (its one-time
 //! nonce becomes the key's id), and the dialog showing the new key once.
 
-use crate::domain::{AllowedIps, ExpiresAt, InvalidInput, KeyName};
+use crate::domain::{AllowedIps, ExpiresAt, InvalidInput, KeyDescription, KeyName};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
 use crate::web::handlers::form_answer::FormAnswer;
@@ -24,6 +24,8 @@ use time::PrimitiveDateTime;
 pub struct CreateKeyInput {
     pub(crate) nonce: String,
     pub(crate) name: String,
+    /// What the key is for (optional).
+    pub(crate) description: String,
     pub(crate) expiration: String,
     pub(crate) expires_on: String,
     pub(crate) tenant_id: String,
@@ -51,6 +53,7 @@ impl CreateKeyInput {
             csrf_token: signed_in.csrf_token.clone(),
             nonce,
             name: self.name,
+            description: self.description,
             expiration: if self.expiration.is_empty() {
                 "30".into()
             } else {
@@ -138,6 +141,7 @@ pub(crate) fn form_field(error: &AppError) -> Option<&'static str> {
             "tenant" | "tenant_id" => "tenant_id",
             "expires_at" => "expires_at",
             "allowed_ips" => "allowed_ips",
+            "description" => "description",
             _ => "name",
         }),
         // Choosing a tenant you do not belong to (an edited form).
@@ -173,11 +177,14 @@ pub(crate) async fn create_key_from_form(
     let allowed = AllowedIps::parse_typed(&input.allowed_ips)
         .map_err(|e| errors.add("allowed_ips", e.message))
         .ok();
+    let description = KeyDescription::parse(&input.description)
+        .map_err(|e| errors.add("description", e.message))
+        .ok();
     if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
     }
-    let (Some(name), Some(expires_at), Some(allowed), true) =
-        (name, expires_at, allowed, errors.is_empty())
+    let (Some(name), Some(expires_at), Some(allowed), Some(description), true) =
+        (name, expires_at, allowed, description, errors.is_empty())
     else {
         return Ok(Err(errors));
     };
@@ -189,6 +196,7 @@ pub(crate) async fn create_key_from_form(
         expires_at,
         read_only: !input.read_only.is_empty(),
         allowed_ips: allowed,
+        description,
     };
     let key_id = key_id_for_form(signed_in.account_id(), &input.nonce);
     let quotas = state.settings.quotas;

@@ -4,21 +4,21 @@
 
 use crate::db::models::ApiKey;
 use crate::domain::clock::rfc3339;
-use crate::domain::KeyPolicy;
+use crate::domain::{InvalidInput, KeyPolicy};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope};
 use crate::services::key_revocation;
-use crate::services::key_rotation::{self, Overlap};
+use crate::services::key_rotation::{self, Overlap, SuccessorExpiry};
 use crate::services::{key_expiry, key_policy};
 use crate::web::handlers::form_answer::FormAnswer;
-use crate::web::handlers::key_creation::created_key_dialog;
+use crate::web::handlers::key_creation::{created_key_dialog, parse_expiration};
 use crate::web::handlers::key_list::KeyListQuery;
 use crate::web::handlers::user_api_keys::{own_key, own_keys};
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
 use crate::web::views::{
-    date_time, ApiKeyRotatePage, ApiKeyRotatePartial, CreatedKeyView, KeyRow, Layout,
-    UserApiKeysPage,
+    date, date_time, ApiKeyRotatePage, ApiKeyRotatePartial, CreatedKeyView, KeyRow, Layout,
+    RotateExpiryChoice, UserApiKeysPage,
 };
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -74,6 +74,9 @@ pub(crate) fn created_view(
 #[serde(default)]
 pub struct RotateInput {
     overlap_hours: String,
+    /// "same" (or absent): the old key's lifetime again; else as the create form's.
+    expiration: String,
+    expires_on: String,
 }
 
 /// `GET /user/api-keys/{id}/rotate`: the dialog.
@@ -86,32 +89,66 @@ pub async fn rotate_form(
     let key = own_key(&state, &signed_in, &key_id).await?;
     let action = format!("{PATH}/{}/rotate", key.id);
     let answer = FormAnswer::new(hx, &signed_in, "api-keys");
-    rotate_dialog(&answer, &signed_in, key, action, PATH.into())
-}
-
-/// The dialog asking how long `key` keeps working beside its replacement, posting to
-/// `action`; "Cancel" leads to `back_url` without JavaScript.
-pub(crate) fn rotate_dialog(
-    answer: &FormAnswer<'_>,
-    signed_in: &SignedIn,
-    key: KeyRow,
-    action: String,
-    back_url: String,
-) -> Result<HttpResponse, HtmlError> {
-    let dialog = ApiKeyRotatePartial {
+    let dialog = RotateDialog {
         key,
         action,
+        back_url: PATH.into(),
+    };
+    rotate_dialog(&answer, &state, &signed_in, dialog, None, StatusCode::OK).await
+}
+
+/// The key a rotate dialog is about, where it posts, and where "Cancel" leads without
+/// JavaScript.
+pub(crate) struct RotateDialog {
+    pub key: KeyRow,
+    pub action: String,
+    pub back_url: String,
+}
+
+/// The dialog asking when the new key expires and how long `key` keeps working beside
+/// it; with `again`, the form as sent beside its expiry's error.
+pub(crate) async fn rotate_dialog(
+    answer: &FormAnswer<'_>,
+    state: &AppState,
+    signed_in: &SignedIn,
+    d: RotateDialog,
+    again: Option<(&RotateInput, String)>,
+    status: StatusCode,
+) -> Result<HttpResponse, HtmlError> {
+    let (actor, key_id) = (signed_in.actor(), d.key.id.clone());
+    let (preview, now) = state
+        .run(move |conn, now| Ok((key_rotation::preview(conn, &actor, now, &key_id)?, now)))
+        .await?;
+    let (typed, error) = match again {
+        Some((input, error)) => (
+            Some((input.expiration.clone(), input.expires_on.clone())),
+            Some(error),
+        ),
+        None => (None, None),
+    };
+    let expiry = RotateExpiryChoice::new(
+        &preview.same_lifetime,
+        preview.policy,
+        date(now),
+        typed,
+        error,
+    );
+    let dialog = ApiKeyRotatePartial {
+        key: d.key,
+        expiry,
+        action: d.action,
         csrf_token: signed_in.csrf_token.clone(),
-        back_url,
+        back_url: d.back_url,
     };
     answer.show(
-        StatusCode::OK,
+        status,
         "Rotate an API key",
         dialog,
         |dialog| dialog,
         |layout, d| ApiKeyRotatePage {
             layout,
             key: d.key,
+            expiry: d.expiry,
             action: d.action,
             csrf_token: d.csrf_token,
             back_url: d.back_url,
@@ -127,10 +164,18 @@ pub async fn rotate(
     key_id: web::Path<String>,
     input: web::Form<RotateInput>,
 ) -> Result<HttpResponse, HtmlError> {
-    let overlap = input.overlap()?;
     // Only your own keys here: someone else's answers 404, like an unknown id.
     let key = own_key(&state, &signed_in, &key_id).await?;
-    let view = rotate_to_view(&state, &signed_in, key.id, overlap, PATH).await?;
+    let dialog = RotateDialog {
+        action: format!("{PATH}/{}/rotate", key.id),
+        key,
+        back_url: PATH.into(),
+    };
+    let answer = FormAnswer::new(hx, &signed_in, "api-keys");
+    let view = match rotate_to_view(&answer, &state, &signed_in, dialog, &input, PATH).await? {
+        Ok(view) => view,
+        Err(again) => return Ok(again),
+    };
     if hx.wants_partial() {
         return created_key_dialog(view);
     }
@@ -146,35 +191,64 @@ pub async fn rotate(
     )
 }
 
-/// Rotates the key and describes the new one for the shown-once dialog, saying when the
-/// old one stops; `done_url` is the list the key belongs to.
+/// Rotates the dialog's key as `input` asks and describes the new one for the
+/// shown-once dialog, saying when the old one stops; `done_url` is the list the key
+/// belongs to. `Ok(Err(answer))`: the dialog again, its expiry refused beside the field.
 pub(crate) async fn rotate_to_view(
+    answer: &FormAnswer<'_>,
     state: &AppState,
     signed_in: &SignedIn,
-    key_id: String,
-    overlap: Overlap,
+    dialog: RotateDialog,
+    input: &RotateInput,
     done_url: &str,
-) -> Result<CreatedKeyView, HtmlError> {
+) -> Result<Result<CreatedKeyView, HttpResponse>, HtmlError> {
+    let overlap = input.overlap()?;
     let (actor, quotas) = (signed_in.actor(), state.settings.quotas);
-    let (rotated, now) = state
-        .run(move |conn, now| {
-            let r =
-                key_rotation::rotate_api_key(conn, &actor, now, &key_id, overlap, &quotas, None)?;
-            Ok((r, now))
-        })
-        .await?;
+    let key_id = dialog.key.id.clone();
+    let expiry = input.expiry(state.clock.now());
+    let rotated = match expiry {
+        Err(e) => Err(AppError::from(e)),
+        Ok(expiry) => {
+            state
+                .run(move |conn, now| {
+                    let r = key_rotation::rotate_api_key(
+                        conn,
+                        &actor,
+                        now,
+                        &key_id,
+                        (overlap, expiry),
+                        &quotas,
+                        None,
+                    )?;
+                    Ok((r, now))
+                })
+                .await
+        }
+    };
+    let (rotated, now) = match rotated {
+        Ok(done) => done,
+        Err(AppError::Invalid(i)) if i.field == "expires_at" => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            let again = Some((input, i.message));
+            return Ok(Err(rotate_dialog(
+                answer, state, signed_in, dialog, again, status,
+            )
+            .await?));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let note = format!(
         "The old key stops working at {} ({}).",
         date_time(rotated.old_key_expires_at),
         rfc3339(rotated.old_key_expires_at)
     );
-    Ok(created_view(
+    Ok(Ok(created_view(
         signed_in,
         &rotated.created,
         now,
         done_url,
         Some(note),
-    ))
+    )))
 }
 
 impl RotateInput {
@@ -187,6 +261,19 @@ impl RotateInput {
                 AppError::invalid("overlap_hours", "choose none, 1 hour, 24 hours or 7 days")
             })
             .and_then(|h| Overlap::hours(h).map_err(AppError::from))
+    }
+
+    /// The new key's expiry the dialog chose: the old lifetime again, or as the create
+    /// form reads it.
+    fn expiry(&self, now: PrimitiveDateTime) -> Result<SuccessorExpiry, InvalidInput> {
+        match self.expiration.trim() {
+            "" | "same" if self.expires_on.trim().is_empty() => Ok(SuccessorExpiry::SameLifetime),
+            "" | "same" => Err(InvalidInput::new(
+                "expires_at",
+                "you typed a date but chose the same lifetime: choose “On a date…” to use the date, or clear it",
+            )),
+            choice => parse_expiration(choice, &self.expires_on, now).map(SuccessorExpiry::Chosen),
+        }
     }
 }
 

@@ -33,6 +33,8 @@ pub struct KeyRow {
     pub expiring_soon: bool,
     /// Where the rotate icon leads (`None` for a key that is expired or already rotating).
     pub rotate_url: Option<String>,
+    /// What the key is for; empty: nothing was written.
+    pub description: String,
     /// The key's IP allow-list, or "Anywhere".
     pub allowed_ips: String,
     /// The allow-list as its edit form shows it (empty: anywhere).
@@ -52,6 +54,7 @@ impl KeyRow {
             .texts()
             .join(", ");
         Self {
+            description: key.description.clone(),
             allowed_ips: if allowed_ips_typed.is_empty() {
                 "Anywhere".into()
             } else {
@@ -167,6 +170,8 @@ pub struct CreateKeyForm {
     pub csrf_token: String,
     pub nonce: String,
     pub name: String,
+    /// What the key is for, as typed (optional; `KeyDescription::MAX_LEN` characters).
+    pub description: String,
     pub expiration: String,
     pub expires_on: String,
     /// The "Read-only" box: the key may run queries but change nothing.

@@ -1,13 +1,16 @@
 //! Views of the key lifecycle (issue 14): Team › Settings with the tenant's key policy.
 
 use super::{FieldErrors, Layout, TeamTenant};
+use crate::domain::KeyPolicy;
 use askama::Template;
+use time::PrimitiveDateTime;
 
 /// The rotate dialog: posts to `action`; the answer is the new key, shown once.
 #[derive(Template)]
 #[template(path = "partials/api_key_rotate_form.html")]
 pub struct ApiKeyRotatePartial {
     pub key: super::KeyRow,
+    pub expiry: RotateExpiryChoice,
     pub action: String,
     pub csrf_token: String,
     pub back_url: String,
@@ -18,6 +21,7 @@ pub struct ApiKeyRotatePartial {
 pub struct ApiKeyRotatePage {
     pub layout: Layout,
     pub key: super::KeyRow,
+    pub expiry: RotateExpiryChoice,
     pub action: String,
     pub csrf_token: String,
     pub back_url: String,
@@ -78,20 +82,46 @@ pub struct MailFailureView {
     pub next: String,
 }
 
-impl super::CreateKeyForm {
-    /// Offers only the expirations the tenant's key policy allows, and says why.
-    pub fn with_policy(mut self, policy: crate::domain::KeyPolicy) -> Self {
-        if !policy.require_expiry() {
-            return self;
-        }
+/// The create form's expirations that `policy` allows ("Never" only without a
+/// required expiry; presets within its maximum; a date always).
+fn allowed_expirations(policy: KeyPolicy) -> Vec<(&'static str, &'static str)> {
+    let mut all = super::EXPIRATIONS.to_vec();
+    if policy.require_expiry() {
         let max = policy.max_key_lifetime_days().map(i64::from);
-        self.expirations.retain(|(value, _)| match *value {
+        all.retain(|(value, _)| match *value {
             "never" => false,
             "date" => true,
             days => days
                 .parse::<i64>()
                 .is_ok_and(|d| max.is_none_or(|m| d <= m)),
         });
+    }
+    all
+}
+
+/// The last day a date picker may offer under `policy` (a picked day means its end).
+fn last_day(today: &str, policy: KeyPolicy) -> Option<String> {
+    time::Date::parse(
+        today,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+    .and_then(|today| policy.latest_expiry(today.midnight()))
+    .and_then(|latest| latest.date().previous_day())
+    .map(|day| day.to_string())
+}
+
+fn policy_note(policy: KeyPolicy) -> String {
+    format!("This tenant's key policy: {}.", policy.describe())
+}
+
+impl super::CreateKeyForm {
+    /// Offers only the expirations the tenant's key policy allows, and says why.
+    pub fn with_policy(mut self, policy: KeyPolicy) -> Self {
+        if !policy.require_expiry() {
+            return self;
+        }
+        self.expirations = allowed_expirations(policy);
         if !self.expirations.iter().any(|(v, _)| *v == self.expiration) {
             self.expiration = self
                 .expirations
@@ -101,17 +131,72 @@ impl super::CreateKeyForm {
                 .map_or("date", |(v, _)| *v)
                 .to_string();
         }
-        self.policy_note = Some(format!("This tenant's key policy: {}.", policy.describe()));
+        self.policy_note = Some(policy_note(policy));
         // The date picker offers no day the policy refuses (a picked day means its end).
-        self.last_day = time::Date::parse(
-            &self.today,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .ok()
-        .and_then(|today| policy.latest_expiry(today.midnight()))
-        .and_then(|latest| latest.date().previous_day())
-        .map(|day| day.to_string());
+        self.last_day = last_day(&self.today, policy);
         self
+    }
+}
+
+/// The rotate dialog's "Expiration of the new key", as GitHub's Regenerate asks: the
+/// old key's lifetime again (chosen unless the policy refuses it), or the create form's
+/// choices within the tenant's policy.
+#[derive(Debug, Clone)]
+pub struct RotateExpiryChoice {
+    pub expirations: Vec<(String, String)>,
+    pub expiration: String,
+    pub expires_on: String,
+    pub today: String,
+    pub last_day: Option<String>,
+    pub policy_note: Option<String>,
+    pub error: Option<String>,
+}
+
+impl RotateExpiryChoice {
+    /// `same_lifetime`: when the new key would expire with the old key's lifetime
+    /// (`Ok(None)`: never; `Err`: the policy refuses it); `typed`: the choice and date a
+    /// form sent, shown again beside `error`.
+    pub fn new(
+        same_lifetime: &Result<Option<PrimitiveDateTime>, String>,
+        policy: KeyPolicy,
+        today: String,
+        typed: Option<(String, String)>,
+        error: Option<String>,
+    ) -> Self {
+        let mut expirations: Vec<(String, String)> = Vec::new();
+        if let Ok(at) = same_lifetime {
+            let when = at.map_or("never expires".to_string(), |at| {
+                format!("until {}", super::date_time(at))
+            });
+            expirations.push(("same".into(), format!("Same lifetime as this key: {when}")));
+        }
+        expirations.extend(
+            allowed_expirations(policy)
+                .into_iter()
+                .map(|(v, l)| (v.to_string(), l.to_string())),
+        );
+        let (expiration, expires_on) = typed.unwrap_or_else(|| {
+            let first = if same_lifetime.is_ok() { "same" } else { "30" };
+            (first.to_string(), String::new())
+        });
+        let expiration = if expirations.iter().any(|(v, _)| *v == expiration) {
+            expiration
+        } else {
+            expirations
+                .iter()
+                .rev()
+                .find(|(v, _)| v != "date")
+                .map_or("date".to_string(), |(v, _)| v.clone())
+        };
+        Self {
+            expirations,
+            expiration,
+            expires_on,
+            last_day: last_day(&today, policy),
+            today,
+            policy_note: policy.require_expiry().then(|| policy_note(policy)),
+            error,
+        }
     }
 }
 

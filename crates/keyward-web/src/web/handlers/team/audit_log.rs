@@ -138,39 +138,43 @@ pub async fn page(
             team_lists::audit_events_keyset(conn, &actor, now, &tenant_id, &w, &page)
         })
         .await?;
-    let rows = result
-        .rows
-        .iter()
-        .map(|e| AuditRow {
-            at: date_time_seconds(e.event.at),
-            at_iso: crate::domain::clock::rfc3339(e.event.at),
-            actor: match (&e.actor_name, &e.event.actor_id) {
-                (Some(name), _) => name.clone(),
-                (None, Some(id)) => format!("removed account {id}"),
-                (None, None) if e.event.action().by_someone_not_signed_in() => {
-                    "someone not signed in".into()
-                }
-                (None, None) => "an operator".into(),
-            },
-            actor_id: e.event.actor_id.clone(),
-            actor_kind: match e.actor_kind {
-                Some(AccountKind::ServiceAccount) => "service account",
-                Some(AccountKind::User) => "person",
-                None if e.event.action().by_someone_not_signed_in() => "anonymous",
-                None if e.event.actor_id.is_none() => "keyward admin",
-                None => "account",
-            },
-            via_key: e.event.actor_key_id.as_ref().map(|id| match &e.key_name {
-                Some(name) => format!("“{name}”"),
-                None => format!("{id} (deleted)"),
-            }),
-            action_label: e.event.action().label(),
-            action: e.event.action().as_str().to_string(),
-            target: e.event.target_id.clone().unwrap_or_default(),
-            detail: e.event.detail.clone(),
-            ip: e.event.ip.clone().unwrap_or_else(|| "—".into()),
-        })
-        .collect();
+    let rows =
+        result
+            .rows
+            .iter()
+            .map(|e| AuditRow {
+                at: date_time_seconds(e.event.at),
+                at_iso: crate::domain::clock::rfc3339(e.event.at),
+                actor: match (&e.actor_name, &e.event.actor_id) {
+                    (Some(name), _) => name.clone(),
+                    (None, Some(id)) => format!("removed account {id}"),
+                    (None, None) if e.event.action().by_someone_not_signed_in() => {
+                        "someone not signed in".into()
+                    }
+                    (None, None) => "an operator".into(),
+                },
+                actor_id: e.event.actor_id.clone(),
+                actor_kind: match e.actor_kind {
+                    Some(AccountKind::ServiceAccount) => "service account",
+                    Some(AccountKind::User) => "person",
+                    None if e.event.action().by_someone_not_signed_in() => "anonymous",
+                    None if e.event.actor_id.is_none() => "keyward admin",
+                    None => "account",
+                },
+                via_key: e.event.actor_key_id.as_ref().map(|id| {
+                    match (&e.key_name, e.key_deleted) {
+                        (Some(name), false) => format!("“{name}”"),
+                        (Some(name), true) => format!("“{name}” (deleted)"),
+                        (None, _) => format!("{id} (deleted)"),
+                    }
+                }),
+                action_label: e.event.action().label(),
+                action: e.event.action().as_str().to_string(),
+                target: e.event.target_id.clone().unwrap_or_default(),
+                detail: e.event.detail.clone(),
+                ip: e.event.ip.clone().unwrap_or_else(|| "—".into()),
+            })
+            .collect();
     let list_url = format!("{}/audit-log", team.base);
     let mut links = Links::searched(&list_url, &query.list.q);
     let filters = [

@@ -7,7 +7,9 @@ use super::service_accounts::SaKeyPath;
 use crate::error::HtmlError;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::key_creation::created_key_dialog;
-use crate::web::handlers::key_lifecycle::{rotate_dialog, rotate_to_view, RotateInput};
+use crate::web::handlers::key_lifecycle::{
+    rotate_dialog, rotate_to_view, RotateDialog, RotateInput,
+};
 use crate::web::handlers::key_list::KeyListQuery;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
@@ -24,9 +26,13 @@ pub async fn rotate_key_form(
     path: web::Path<SaKeyPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let (d, key) = key_on_page(&signed_in, &state, &path).await?;
-    let action = format!("{}/{}/rotate", d.list_url, key.id);
+    let dialog = RotateDialog {
+        action: format!("{}/{}/rotate", d.list_url, key.id),
+        key,
+        back_url: d.account.url,
+    };
     let answer = FormAnswer::new(hx, &signed_in, "team-service-accounts");
-    rotate_dialog(&answer, &signed_in, key, action, d.account.url)
+    rotate_dialog(&answer, &state, &signed_in, dialog, None, StatusCode::OK).await
 }
 
 /// `POST …/{sa_id}/api-keys/{id}/rotate`: the new key, shown once on the account's page.
@@ -39,8 +45,17 @@ pub async fn rotate_key(
 ) -> Result<HttpResponse, HtmlError> {
     // The page's permission first: someone who may not see the key learns nothing more.
     let (d, key) = key_on_page(&signed_in, &state, &path).await?;
-    let overlap = input.overlap()?;
-    let view = rotate_to_view(&state, &signed_in, key.id, overlap, &d.account.url).await?;
+    let dialog = RotateDialog {
+        action: format!("{}/{}/rotate", d.list_url, key.id),
+        key,
+        back_url: d.account.url.clone(),
+    };
+    let answer = FormAnswer::new(hx, &signed_in, "team-service-accounts");
+    let view =
+        match rotate_to_view(&answer, &state, &signed_in, dialog, &input, &d.account.url).await? {
+            Ok(view) => view,
+            Err(again) => return Ok(again),
+        };
     if hx.wants_partial() {
         return created_key_dialog(view);
     }
