@@ -3,8 +3,9 @@
 //! (<https://www.standardwebhooks.com/>).
 //!
 //! - **Secrets.** `whsec_` + base64 of 32 random bytes, shown once (in the answer that made
-//!   or rotated it), stored sealed like two-factor secrets (`TwoFactorKeys::seal_secret`:
-//!   AES-256-GCM under a key derived from the server secret, bound to the endpoint). After
+//!   or rotated it), stored sealed with the server's keys like two-factor secrets
+//!   (`sealing::SealingKeys`: AES-256-GCM under a key derived from the server secret,
+//!   bound to the endpoint). After
 //!   a rotation both secrets sign for [`ROTATION_OVERLAP`] (two `v1,` signatures).
 //! - **Events** are queued by [`enqueue_event`] in the transaction that causes them: a
 //!   `webhook_messages` row per endpoint that wants the event (its id is the
@@ -35,7 +36,7 @@ use crate::services::audit::{self, Event};
 use crate::services::mail::MailKind;
 use crate::services::outbox::{self, Claimed, Recorded};
 use crate::services::permissions::{self, Permission};
-use crate::services::two_factor::TwoFactorKeys;
+use crate::services::sealing::SealingKeys;
 use crate::services::{transaction, Actor};
 use base64::Engine as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -304,7 +305,7 @@ pub fn create_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     tenant_id: &str,
     url: &str,
     events: &[String],
@@ -322,7 +323,7 @@ pub fn create_webhook(
         let id = new_id();
         let (secret, bytes) = WebhookSecret::generate();
         let endpoint = WebhookEndpoint {
-            secret_sealed: keys.seal_secret(&seal_context(&id), &bytes)?,
+            secret_sealed: keys.seal(&seal_context(&id), &bytes)?,
             key_version: keys.version().to_string(),
             id,
             tenant_id: tenant_id.to_string(),
@@ -477,7 +478,7 @@ pub fn rotate_webhook_secret(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     target: WebhookRef<'_>,
 ) -> Result<CreatedWebhook, AppError> {
     transaction(conn, |conn| {
@@ -486,7 +487,7 @@ pub fn rotate_webhook_secret(
         endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
         endpoint.previous_key_version = Some(endpoint.key_version.clone());
         endpoint.previous_until = Some(now + ROTATION_OVERLAP);
-        endpoint.secret_sealed = keys.seal_secret(&seal_context(&endpoint.id), &bytes)?;
+        endpoint.secret_sealed = keys.seal(&seal_context(&endpoint.id), &bytes)?;
         endpoint.key_version = keys.version().to_string();
         endpoint.set_secrets(conn)?;
         audit_webhook(
@@ -843,7 +844,7 @@ fn short(text: &str) -> String {
 pub struct Worker {
     pub pool: Pool,
     pub clock: Clock,
-    pub keys: Arc<TwoFactorKeys>,
+    pub keys: Arc<SealingKeys>,
     pub timing: OutboxTiming,
     pub allow_private: bool,
 }
@@ -998,18 +999,17 @@ impl Worker {
     /// overlaps.
     fn secrets(&self, endpoint: &WebhookEndpoint) -> Result<Vec<Vec<u8>>, AppError> {
         let context = seal_context(&endpoint.id);
-        let mut secrets = vec![self.keys.open_sealed(
-            &endpoint.key_version,
-            &context,
-            &endpoint.secret_sealed,
-        )?];
+        let mut secrets =
+            vec![self
+                .keys
+                .open(&endpoint.key_version, &context, &endpoint.secret_sealed)?];
         if let (Some(sealed), Some(version), Some(until)) = (
             &endpoint.previous_secret_sealed,
             &endpoint.previous_key_version,
             endpoint.previous_until,
         ) {
             if until > self.clock.now() {
-                secrets.push(self.keys.open_sealed(version, &context, sealed)?);
+                secrets.push(self.keys.open(version, &context, sealed)?);
             }
         }
         Ok(secrets)
