@@ -68,8 +68,8 @@ impl Application {
         let mut outbox_running = vec![
             spawn_housekeeping(state.clone()),
             spawn_reminder_worker(&state, mail_on),
-            spawn_webhook_worker(&state),
         ];
+        outbox_running.extend(spawn_webhook_workers(&state));
         outbox_running.extend(mailer.map(|mailer| spawn_outbox_worker(&state, mailer)));
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
@@ -267,10 +267,9 @@ fn spawn_reminder_worker(state: &AppState, mail_on: bool) -> std::sync::mpsc::Se
     running
 }
 
-/// The webhook deliveries (`services::webhooks`), on a thread of their own, with or
-/// without mail.
-fn spawn_webhook_worker(state: &AppState) -> std::sync::mpsc::Sender<()> {
-    let (running, stop) = std::sync::mpsc::channel();
+/// The webhook deliveries (`services::webhooks`): `webhooks::DELIVERERS` threads, with
+/// or without mail, so that one hanging receiver does not hold up the others.
+fn spawn_webhook_workers(state: &AppState) -> Vec<std::sync::mpsc::Sender<()>> {
     let worker = crate::services::webhooks::Worker {
         pool: state.db.pool.clone(),
         clock: state.clock.clone(),
@@ -278,11 +277,17 @@ fn spawn_webhook_worker(state: &AppState) -> std::sync::mpsc::Sender<()> {
         timing: state.settings.outbox,
         allow_private: state.settings.webhook_allow_private_targets,
     };
-    std::thread::Builder::new()
-        .name("webhooks".into())
-        .spawn(move || worker.run(stop))
-        .expect("a thread for the webhook worker");
-    running
+    (0..crate::services::webhooks::DELIVERERS)
+        .map(|n| {
+            let (running, stop) = std::sync::mpsc::channel();
+            let worker = worker.clone();
+            std::thread::Builder::new()
+                .name(format!("webhooks-{n}"))
+                .spawn(move || worker.run(stop))
+                .expect("a thread for a webhook deliverer");
+            running
+        })
+        .collect()
 }
 
 /// The outbox worker, on a thread of its own (SMTP is blocking, and a slow server must

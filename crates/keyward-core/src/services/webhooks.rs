@@ -839,14 +839,31 @@ fn short(text: &str) -> String {
         .collect()
 }
 
-/// The webhook worker of one instance, beside the mail worker: claims due webhook rows
-/// (one per endpoint at a time) and delivers them.
+/// Deliverers per instance, each a [`Worker`] on a thread of its own: a receiver that
+/// hangs holds one of them (for at most [`ATTEMPT_LIMIT`]) while the others go on with
+/// the other endpoints' deliveries.
+pub const DELIVERERS: usize = 3;
+
+/// One webhook deliverer of an instance, beside the mail worker: claims a due delivery
+/// whose endpoint no attempt holds, and makes the attempt. Due times, claims and the
+/// `webhook-timestamp` come from `outbox::claim_now` (the database's clock on
+/// PostgreSQL), so several instances agree on them.
+#[derive(Clone)]
 pub struct Worker {
     pub pool: Pool,
     pub clock: Clock,
     pub keys: Arc<SealingKeys>,
     pub timing: OutboxTiming,
     pub allow_private: bool,
+}
+
+/// What an attempt needs, read before it (the connection goes back to the pool while
+/// the receiver is talked to).
+struct Prepared {
+    endpoint: WebhookEndpoint,
+    message: WebhookMessage,
+    secrets: Vec<Vec<u8>>,
+    now: PrimitiveDateTime,
 }
 
 impl Worker {
@@ -876,14 +893,30 @@ impl Worker {
         }
     }
 
+    fn now(&self, conn: &mut DbConnection) -> Result<PrimitiveDateTime, AppError> {
+        outbox::claim_now(conn, &self.clock)
+    }
+
     /// Claims one due delivery whose endpoint no attempt holds, and makes the attempt;
     /// `false` when there was none.
     fn step(&self) -> Result<bool, AppError> {
+        let Some(claimed) = self.claim()? else {
+            return Ok(false);
+        };
+        let result = self.deliver(&claimed);
+        let mut conn = self.pool.get().map_err(AppError::from)?;
+        WebhookEndpoint::release(&mut conn, &claimed.row.recipient)?;
+        result.map(|()| true)
+    }
+
+    /// Takes a due delivery's endpoint, then the delivery (the endpoint's `busy_until` is
+    /// set until the claim's lease ends).
+    fn claim(&self) -> Result<Option<Claimed>, AppError> {
         let lease = self.timing.lease.max(ATTEMPT_LIMIT * 3);
         let mut conn = self.pool.get().map_err(AppError::from)?;
-        let now = self.clock.now();
+        let now = self.now(&mut conn)?;
         let lease_until = outbox::later(now, lease);
-        for id in outbox::due_ids(&mut conn, now, "webhook.", CLAIM_CANDIDATES)? {
+        for id in WebhookEndpoint::due_deliveries(&mut conn, now, CLAIM_CANDIDATES)? {
             let Some(row) = OutboxRow::find(&mut conn, &id)? else {
                 continue;
             };
@@ -895,109 +928,131 @@ impl Worker {
             if !endpoint_free && WebhookEndpoint::find(&mut conn, &endpoint_id)?.is_some() {
                 continue;
             }
-            let claimed = match outbox::claim_row(&mut conn, &id, now, lease) {
-                Ok(Some(claimed)) => claimed,
+            match outbox::claim_row(&mut conn, &id, now, lease) {
+                Ok(Some(claimed)) => return Ok(Some(claimed)),
                 Ok(None) => {
                     WebhookEndpoint::release(&mut conn, &endpoint_id)?;
-                    continue;
                 }
                 Err(e) => {
                     let _ = WebhookEndpoint::release(&mut conn, &endpoint_id);
                     return Err(e);
                 }
-            };
-            let result = self.deliver(&mut conn, &claimed);
-            WebhookEndpoint::release(&mut conn, &endpoint_id)?;
-            return result.map(|()| true);
+            }
         }
-        Ok(false)
+        Ok(None)
     }
 
-    fn deliver(&self, conn: &mut DbConnection, claimed: &Claimed) -> Result<(), AppError> {
+    fn deliver(&self, claimed: &Claimed) -> Result<(), AppError> {
+        let Some(prepared) = self.prepare(claimed)? else {
+            return Ok(());
+        };
+        let Prepared {
+            endpoint,
+            message,
+            secrets,
+            now: attempted_at,
+        } = prepared;
+        // The timestamp is the server's now at this attempt (a retry minutes later
+        // carries a fresh one), as receivers that refuse old timestamps need.
+        let started = Instant::now();
+        let outcome = attempt(
+            &endpoint.url,
+            self.allow_private,
+            &message.id,
+            attempted_at.assume_utc().unix_timestamp(),
+            &message.body,
+            &secrets,
+        );
+        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let mut conn = self.pool.get().map_err(AppError::from)?;
+        let conn = &mut conn;
+        let now = self.now(conn)?;
+        // The log and the outbox change together: a page that shows the answer never
+        // finds the delivery still queued.
+        transaction(conn, |conn| {
+            WebhookAttempt {
+                id: new_id(),
+                message_id: message.id.clone(),
+                endpoint_id: endpoint.id.clone(),
+                attempted_at,
+                status_code: outcome.status.map(i32::from),
+                duration_ms,
+                error: outcome.error.clone(),
+            }
+            .insert(conn)?;
+            let row = &claimed.row;
+            match &outcome.error {
+                None => {
+                    outbox::record_sent(conn, now, claimed)?;
+                    WebhookEndpoint::set_failures(conn, &endpoint.id, 0)?;
+                    tracing::info!(id = %row.id, message = %message.id, status = ?outcome.status, "webhook delivered");
+                }
+                Some(reason) => {
+                    let recorded =
+                        outbox::record_failure(conn, now, claimed, &self.timing, false, reason)?;
+                    tracing::warn!(id = %row.id, message = %message.id, reason = %reason, ?recorded, "webhook attempt failed");
+                    if recorded == Recorded::GaveUp {
+                        self.count_given_up(conn, now, &endpoint)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The endpoint, message and secrets of a claimed delivery; `None` when it cannot be
+    /// attempted (recorded as given up: the endpoint or message is gone, the endpoint is
+    /// disabled, or its secret does not open).
+    fn prepare(&self, claimed: &Claimed) -> Result<Option<Prepared>, AppError> {
+        let mut conn = self.pool.get().map_err(AppError::from)?;
+        let conn = &mut conn;
         let row = &claimed.row;
         let endpoint = WebhookEndpoint::find(conn, &row.recipient)?;
         let message = match &row.about_id {
             Some(id) => WebhookMessage::find(conn, id)?,
             None => None,
         };
+        let now = self.now(conn)?;
+        let give_up = |conn: &mut DbConnection, reason: &str| {
+            outbox::record_failure(conn, now, claimed, &self.timing, true, reason).map(drop)
+        };
         let (Some(endpoint), Some(message)) = (endpoint, message) else {
-            outbox::record_failure(
-                conn,
-                self.clock.now(),
-                claimed,
-                &self.timing,
-                true,
-                "the webhook or its message was deleted",
-            )?;
-            return Ok(());
+            give_up(conn, "the webhook or its message was deleted")?;
+            return Ok(None);
         };
         if !endpoint.enabled {
-            outbox::record_failure(
-                conn,
-                self.clock.now(),
-                claimed,
-                &self.timing,
-                true,
-                "the webhook is disabled",
-            )?;
-            return Ok(());
+            give_up(conn, "the webhook is disabled")?;
+            return Ok(None);
         }
-        let secrets = match self.secrets(&endpoint) {
-            Ok(secrets) => secrets,
+        match self.secrets(&endpoint, now) {
+            Ok(secrets) => Ok(Some(Prepared {
+                endpoint,
+                message,
+                secrets,
+                now,
+            })),
             Err(e) => {
                 // Retrying cannot help: the delivery fails for good and the endpoint is
-                // disabled, saying what to do, rather than left stuck.
+                // disabled, saying what to do, rather than left stuck. The error names
+                // key versions only, never a secret.
                 tracing::error!(endpoint = %endpoint.id, error = %e, "a webhook's signing secret could not be opened");
                 let reason = "its signing secret could not be opened (was the server secret changed?); rotate the webhook's secret, then enable it again";
-                let now = self.clock.now();
-                outbox::record_failure(conn, now, claimed, &self.timing, true, reason)?;
-                transaction(conn, |conn| self.disable(conn, now, &endpoint, reason))?;
-                return Ok(());
-            }
-        };
-        let started = Instant::now();
-        let now = self.clock.now();
-        let outcome = attempt(
-            &endpoint.url,
-            self.allow_private,
-            &message.id,
-            now.assume_utc().unix_timestamp(),
-            &message.body,
-            &secrets,
-        );
-        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        let now = self.clock.now();
-        WebhookAttempt {
-            id: new_id(),
-            message_id: message.id.clone(),
-            endpoint_id: endpoint.id.clone(),
-            attempted_at: now,
-            status_code: outcome.status.map(i32::from),
-            duration_ms,
-            error: outcome.error.clone(),
-        }
-        .insert(conn)?;
-        match &outcome.error {
-            None => {
-                outbox::record_sent(conn, now, claimed)?;
-                WebhookEndpoint::set_failures(conn, &endpoint.id, 0)?;
-                tracing::info!(id = %row.id, message = %message.id, status = ?outcome.status, "webhook delivered");
-            }
-            Some(reason) => {
-                let recorded =
-                    outbox::record_failure(conn, now, claimed, &self.timing, false, reason)?;
-                tracing::warn!(id = %row.id, message = %message.id, reason = %reason, ?recorded, "webhook attempt failed");
-                if recorded == Recorded::GaveUp {
-                    self.count_given_up(conn, now, &endpoint)?;
-                }
+                transaction(conn, |conn| {
+                    give_up(conn, reason)?;
+                    self.disable(conn, now, &endpoint, reason)
+                })?;
+                Ok(None)
             }
         }
-        Ok(())
     }
 
-    /// The secrets that sign now: the current one, and the previous one while it
+    /// The secrets that sign at `now`: the current one, and the previous one while it
     /// overlaps.
-    fn secrets(&self, endpoint: &WebhookEndpoint) -> Result<Vec<Vec<u8>>, AppError> {
+    fn secrets(
+        &self,
+        endpoint: &WebhookEndpoint,
+        now: PrimitiveDateTime,
+    ) -> Result<Vec<Vec<u8>>, AppError> {
         let context = seal_context(&endpoint.id);
         let mut secrets =
             vec![self
@@ -1008,8 +1063,15 @@ impl Worker {
             &endpoint.previous_key_version,
             endpoint.previous_until,
         ) {
-            if until > self.clock.now() {
-                secrets.push(self.keys.open(version, &context, sealed)?);
+            // A rotated-out secret that no longer opens (the server secret changed, and
+            // the rotation was the way out) stops signing; the new one still does.
+            if until > now {
+                match self.keys.open(version, &context, sealed) {
+                    Ok(previous) => secrets.push(previous),
+                    Err(e) => {
+                        tracing::warn!(endpoint = %endpoint.id, error = %e, "a webhook's rotated-out secret could not be opened; only its new one signs");
+                    }
+                }
             }
         }
         Ok(secrets)
