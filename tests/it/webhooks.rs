@@ -302,7 +302,17 @@ async fn a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redeliv
     let Some(receiver) = Receiver::start() else {
         return;
     };
-    let w = world(backend, true).await;
+    // A back-off of 1 s, then 2 s: the redelivery below is asked while the third attempt
+    // still waits (with 100 ms it could already have been given up under load).
+    let w = world_with(
+        backend,
+        true,
+        OutboxTiming {
+            retry_base: Duration::from_secs(1),
+            ..quick_outbox(Duration::from_secs(30))
+        },
+    )
+    .await;
     let (_, secret) = create_webhook(&w, &receiver.url(), &["api_key.created"]).await;
     receiver.write("secret", &secret);
     receiver.write("mode", "fail");
