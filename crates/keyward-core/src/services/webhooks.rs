@@ -16,8 +16,11 @@
 //!   `webhook-id`, which receivers use to drop duplicates) and **unordered** (retries and
 //!   several instances reorder events; receivers order by the payload's `timestamp`).
 //!   One attempt per endpoint is in flight at a time (`webhook_endpoints.busy_until`, a
-//!   conditional UPDATE every instance respects); failed attempts are retried with the
-//!   outbox's doubling back-off; each attempt gets a fresh `webhook-timestamp`, a 10 s
+//!   conditional UPDATE every instance respects), and [`DELIVERERS`] deliverers per
+//!   instance pass over busy endpoints, so one hanging receiver holds up no other; failed
+//!   attempts are retried with the outbox's doubling back-off, due by the database's
+//!   clock; each attempt gets a fresh `webhook-timestamp` (the server's time of that
+//!   attempt), a 10 s
 //!   limit for the whole exchange, and at most 1 KiB of the answer is read. After
 //!   [`DISABLE_AFTER`] deliveries given up in a row the endpoint is disabled and the
 //!   tenant's admins are mailed.
