@@ -7,7 +7,8 @@ use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::smtp::{outbox as every_outbox_row, Mail, MailWorld, ReceivedMail, SmtpSink};
 use crate::support::{
-    client, database_rows, run_keyward, Backend, Seeded, ServerProcess, TestApp, TestDb,
+    client, database_rows, run_keyward, seed_by_admin_cli, Backend, Seeded, ServerProcess, TestApp,
+    TestDb,
 };
 use keyward::config::RevocationApiTokens;
 use keyward::domain::{LeakSource, Role};
@@ -640,59 +641,7 @@ async fn the_token_comes_from_its_file_or_the_environment_and_a_short_one_is_ref
 
 async fn a_reported_key_never_reaches_the_servers_log(backend: Backend) {
     let db = TestDb::new(backend);
-    let url = db.url.clone();
-    let key = tokio::task::spawn_blocking(move || {
-        let admin = |args: &[&str], stdin: &str| {
-            let mut all = vec!["admin", "--database-url", url.as_str()];
-            all.extend_from_slice(args);
-            let (code, out, err) = run_keyward(&all, stdin);
-            assert_eq!(code, 0, "{args:?}: {out}{err}");
-            out
-        };
-        admin(&["create-tenant", "--name", "Acme", "--slug", "acme"], "");
-        admin(
-            &[
-                "create-user",
-                "--email",
-                OWNER,
-                "--name",
-                "Owner",
-                "--password-stdin",
-            ],
-            "correct horse battery staple\n",
-        );
-        admin(
-            &[
-                "add-member",
-                "--email",
-                OWNER,
-                "--tenant",
-                "acme",
-                "--role",
-                "user",
-            ],
-            "",
-        );
-        let out = admin(
-            &[
-                "--json",
-                "create-key",
-                "--account",
-                OWNER,
-                "--tenant",
-                "acme",
-                "--name",
-                "ci",
-            ],
-            "",
-        );
-        serde_json::from_str::<Value>(&out).unwrap()["key"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    })
-    .await
-    .unwrap();
+    let key = seed_by_admin_cli(&db.url, OWNER, Role::User).await;
     let server = ServerProcess::serve(
         &db.url,
         &[

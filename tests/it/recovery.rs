@@ -568,8 +568,7 @@ async fn shown_path(app: &crate::support::TestApp, made: reqwest::Response) -> S
         .to_string()
 }
 
-/// Makes every link older by `by` (the server's clock cannot move instead: on PostgreSQL
-/// the outbox worker reads the database's clock, so mail queued "later" would wait).
+/// Makes every link older by `by`.
 async fn age_links(app: &crate::support::TestApp, by: time::Duration) {
     app.run(move |conn, _| {
         use keyward::db::schema::password_resets::dsl;

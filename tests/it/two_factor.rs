@@ -812,8 +812,8 @@ async fn after_the_server_secret_changes_the_previous_one_still_opens_two_factor
         })
     };
     let before = version_of_row().await.unwrap();
-    assert_eq!(before, w.app.state.two_factor_keys.version());
-    assert_ne!(before, rotated.state.two_factor_keys.version());
+    assert_eq!(before, w.app.state.sealing_keys.version());
+    assert_ne!(before, rotated.state.sealing_keys.version());
     // A recovery code made under the old secret works on the rotated server.
     let b = password_step(&rotated).await;
     assert_eq!(submit_code(&b, &codes[0]).await.status(), 303);
@@ -824,7 +824,7 @@ async fn after_the_server_secret_changes_the_previous_one_still_opens_two_factor
     assert_eq!(submit_code(&b, &code).await.status(), 303);
     assert_eq!(
         version_of_row().await.unwrap(),
-        rotated.state.two_factor_keys.version()
+        rotated.state.sealing_keys.version()
     );
     // A server with only the new secret now opens it.
     let kept = new.clone();

@@ -6,7 +6,11 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::smtp::quick_outbox;
-use crate::support::{client, eventually, Backend, Seeded, TestApp};
+use crate::support::{
+    client, eventually, seed_by_admin_cli, Backend, Seeded, ServerProcess, TestApp, TestDb,
+    PASSWORD,
+};
+use keyward::config::OutboxTiming;
 use keyward::domain::Role;
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -20,6 +24,9 @@ backend_tests!(
     webhooks_are_for_admins_at_most_ten_per_tenant_and_urls_are_checked,
     the_team_webhooks_page_shows_the_secret_once_the_delivery_log_and_redelivers,
     a_rotated_key_raises_api_key_created_and_team_pages_act_only_on_their_own_tenants_webhooks,
+    a_retry_minutes_after_the_first_attempt_has_a_fresh_timestamp_that_standard_webhooks_accepts,
+    a_hanging_receiver_does_not_hold_up_another_endpoints_delivery,
+    a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a_reason_and_no_leak,
 );
 
 const VENV_PYTHON: &str = concat!(
@@ -138,9 +145,18 @@ struct World {
 }
 
 async fn world(backend: Backend, allow_private: bool) -> World {
+    world_with(
+        backend,
+        allow_private,
+        quick_outbox(Duration::from_secs(30)),
+    )
+    .await
+}
+
+async fn world_with(backend: Backend, allow_private: bool, timing: OutboxTiming) -> World {
     let app = TestApp::spawn_with(backend, |s| {
         s.webhook_allow_private_targets = allow_private;
-        s.outbox = quick_outbox(Duration::from_secs(30));
+        s.outbox = timing;
     })
     .await;
     let tenant = app.create_tenant("acme").await;
@@ -157,8 +173,13 @@ async fn world(backend: Backend, allow_private: bool) -> World {
 }
 
 async fn graphql(w: &World, key: &str, query: &str, variables: Value) -> Value {
+    graphql_at(&w.app.address, key, query, variables).await
+}
+
+/// A GraphQL request to the server at `address`; its JSON answer.
+async fn graphql_at(address: &str, key: &str, query: &str, variables: Value) -> Value {
     let res = client()
-        .post(format!("{}/graphql", w.app.address))
+        .post(format!("{address}/graphql"))
         .bearer_auth(key)
         .json(&json!({ "query": query, "variables": variables }))
         .send()
@@ -281,7 +302,17 @@ async fn a_delivery_answered_500_is_retried_with_the_same_webhook_id_and_redeliv
     let Some(receiver) = Receiver::start() else {
         return;
     };
-    let w = world(backend, true).await;
+    // A back-off of 1 s, then 2 s: the redelivery below is asked while the third attempt
+    // still waits (with 100 ms it could already have been given up under load).
+    let w = world_with(
+        backend,
+        true,
+        OutboxTiming {
+            retry_base: Duration::from_secs(1),
+            ..quick_outbox(Duration::from_secs(30))
+        },
+    )
+    .await;
     let (_, secret) = create_webhook(&w, &receiver.url(), &["api_key.created"]).await;
     receiver.write("secret", &secret);
     receiver.write("mode", "fail");
@@ -621,4 +652,311 @@ async fn a_rotated_key_raises_api_key_created_and_team_pages_act_only_on_their_o
         )
         .await;
     assert_eq!(res.status(), 303);
+}
+
+/// The logged attempts of the webhook `endpoint_id`, oldest first.
+async fn logged_attempts(
+    w: &World,
+    endpoint_id: &str,
+) -> Vec<keyward::db::models::webhook::WebhookAttempt> {
+    use diesel::prelude::*;
+    use keyward::db::models::webhook::WebhookAttempt;
+    use keyward::db::schema::webhook_attempts as attempts;
+    let endpoint_id = endpoint_id.to_string();
+    w.app
+        .read(move |conn| {
+            attempts::table
+                .filter(attempts::endpoint_id.eq(endpoint_id))
+                .order(attempts::attempted_at.asc())
+                .select(WebhookAttempt::as_select())
+                .load(conn)
+        })
+        .await
+}
+
+/// Waits until the only webhook delivery in the outbox has failed `n` times and waits for
+/// its retry (claimed by nobody, still pending).
+async fn retry_recorded(w: &World, n: i32) {
+    eventually(&format!("attempt {n} recorded with its retry"), || async {
+        let rows = w
+            .app
+            .read(|conn| {
+                use diesel::prelude::*;
+                use keyward::db::schema::outbox;
+                outbox::table
+                    .filter(outbox::kind.like("webhook.%"))
+                    .select((outbox::status, outbox::attempts, outbox::claim))
+                    .load::<(String, i32, Option<String>)>(conn)
+            })
+            .await;
+        (rows.len() == 1 && rows[0] == ("pending".to_string(), n, None)).then_some(())
+    })
+    .await
+}
+
+async fn a_retry_minutes_after_the_first_attempt_has_a_fresh_timestamp_that_standard_webhooks_accepts(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    // The production back-off (30 s, doubling); only the idle poll is quicker.
+    let production = OutboxTiming::default();
+    let w = world_with(
+        backend,
+        true,
+        OutboxTiming {
+            poll: Duration::from_millis(50),
+            ..production
+        },
+    )
+    .await;
+    let (hook_id, secret) = create_webhook(&w, &receiver.url(), &["api_key.created"]).await;
+    receiver.write("secret", &secret);
+    receiver.write("mode", "fail");
+    make_key(&w, "retried for minutes").await;
+
+    // Four attempts answered 500; after each, the server's clock (and the receiver's,
+    // as two machines whose clocks agree) moves on to the retry's due time.
+    let mut moved = 0;
+    for n in 1..=4 {
+        retry_recorded(&w, n).await;
+        let wait = keyward::services::outbox::backoff(production.retry_base, n as u32);
+        moved += wait.as_secs();
+        if n == 4 {
+            receiver.write("mode", "accept");
+        }
+        receiver.write("clock-offset", &moved.to_string());
+        w.app
+            .clock
+            .advance(time::Duration::seconds(wait.as_secs() as i64));
+        receiver.wait_for(n as usize + 1).await;
+    }
+    assert!(moved >= 7 * 60, "the schedule spans {moved} s");
+
+    let got = receiver.deliveries();
+    assert_eq!(got.len(), 5, "{got:?}");
+    let id = got[0].webhook_id.clone().unwrap();
+    assert!(
+        got.iter().all(|d| d.webhook_id.as_deref() == Some(&id)),
+        "{got:?}"
+    );
+    // The reference library, reading a clock that saw the minutes pass, accepted each.
+    assert!(got.iter().all(|d| d.verified == json!(true)), "{got:?}");
+
+    // The log: minutes between attempts on the server's clock, as the back-off says;
+    // each attempt's timestamp header is the time of that attempt.
+    let log = eventually("five attempts logged", || async {
+        let log = logged_attempts(&w, &hook_id).await;
+        (log.len() == 5).then_some(log)
+    })
+    .await;
+    let codes: Vec<_> = log.iter().map(|a| a.status_code).collect();
+    assert_eq!(
+        codes,
+        [Some(500), Some(500), Some(500), Some(500), Some(204)]
+    );
+    for n in 1..5 {
+        let gap = log[n].attempted_at - log[n - 1].attempted_at;
+        let due = keyward::services::outbox::backoff(production.retry_base, n as u32);
+        assert!(
+            gap >= time::Duration::seconds(due.as_secs() as i64),
+            "attempt {} came {gap} after the one before",
+            n + 1
+        );
+    }
+    let span = log[4].attempted_at - log[0].attempted_at;
+    assert!(span >= time::Duration::minutes(7), "{span}");
+    let stamp = |d: &Received| {
+        d.webhook_timestamp
+            .as_deref()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    for (delivery, attempt) in got.iter().zip(&log) {
+        assert_eq!(
+            stamp(delivery),
+            attempt.attempted_at.assume_utc().unix_timestamp(),
+            "{delivery:?}"
+        );
+    }
+    assert!(stamp(&got[4]) - stamp(&got[0]) >= 7 * 60);
+
+    // The receiver's check is live: the first attempt's headers, sent again now, are
+    // refused as too old; a retry that kept them would have been refused too.
+    let first = &got[0];
+    client()
+        .post(receiver.url())
+        .header("content-type", "application/json")
+        .header("webhook-id", first.webhook_id.clone().unwrap())
+        .header(
+            "webhook-timestamp",
+            first.webhook_timestamp.clone().unwrap(),
+        )
+        .header(
+            "webhook-signature",
+            first.webhook_signature.clone().unwrap(),
+        )
+        .body(first.body.clone())
+        .send()
+        .await
+        .expect("the replay reaches the receiver");
+    let replayed = receiver.wait_for(6).await;
+    let refusal = replayed[5]
+        .verified
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(refusal.contains("too old"), "{:?}", replayed[5]);
+}
+
+async fn a_hanging_receiver_does_not_hold_up_another_endpoints_delivery(backend: Backend) {
+    let (Some(hanging), Some(prompt)) = (Receiver::start(), Receiver::start()) else {
+        return;
+    };
+    let w = world(backend, true).await;
+    hanging.write("mode", "hang");
+    let (hanging_id, _) = create_webhook(&w, &hanging.url(), &["api_key.created"]).await;
+    make_key(&w, "to the hanging receiver").await;
+    // Its attempt is in flight: the receiver has the request and keeps the answer back.
+    hanging.wait_for(1).await;
+
+    let (_, secret) = create_webhook(&w, &prompt.url(), &["api_key.created"]).await;
+    prompt.write("secret", &secret);
+    make_key(&w, "to both").await;
+    let got = prompt.wait_for(1).await;
+    assert_eq!(got[0].verified, json!(true), "{got:?}");
+    // The hanging attempt has not ended (it ends at the 10 s limit): the other
+    // endpoint's delivery did not wait for it.
+    let hung = logged_attempts(&w, &hanging_id).await;
+    assert!(
+        hung.is_empty(),
+        "the hanging attempt ended before the other delivery arrived: {hung:?}"
+    );
+}
+
+async fn a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a_reason_and_no_leak(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let db = TestDb::new(backend);
+    let key = seed_by_admin_cli(&db.url, "ada@example.com", Role::Admin).await;
+    let envs = [
+        ("KEYWARD_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        ("KEYWARD_LOG", "info"),
+    ];
+    // Registered under one server secret...
+    let first = ServerProcess::serve(&db.url, &envs);
+    let answer = graphql_at(
+        &first.url(""),
+        &key,
+        CREATE,
+        json!({ "i": { "url": receiver.url(), "events": ["api_key.created"] } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let hook_id = answer["data"]["create_webhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = answer["data"]["create_webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut output = first.stop();
+
+    // ...delivered by a server with another one (and no previous secret set).
+    let server = ServerProcess::serve(&db.url, &envs);
+    let address = server.url("");
+    let new_key = "mutation($i: create_api_key_input!) { create_api_key(input: $i) { id } }";
+    let me = graphql_at(&address, &key, "{ auth_info { user_id } }", json!({})).await;
+    let user_id = me["data"]["auth_info"]["user_id"].clone();
+    let answer = graphql_at(
+        &address,
+        &key,
+        new_key,
+        json!({ "i": { "user_id": user_id, "name": "after the change" } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let hooks = "{ webhooks { id enabled disabled_reason } }";
+    let reason = eventually("the webhook disabled", || async {
+        let answer = graphql_at(&address, &key, hooks, json!({})).await;
+        let hook = answer["data"]["webhooks"][0].clone();
+        (hook["enabled"] == false).then(|| hook["disabled_reason"].as_str().unwrap().to_string())
+    })
+    .await;
+    assert!(reason.contains("could not be opened"), "{reason}");
+    assert!(reason.contains("rotate the webhook's secret"), "{reason}");
+    assert!(
+        receiver.deliveries().is_empty(),
+        "nothing was sent unsigned"
+    );
+
+    // Team › Webhooks says so (no error page).
+    let browser = client();
+    let res = browser
+        .post(server.url("/login"))
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("next", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = browser
+        .get(server.url("/t/acme/team/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("could not be opened"), "{page}");
+
+    // The way out the reason names: rotate the secret, enable the webhook again.
+    let answer = graphql_at(
+        &address,
+        &key,
+        "mutation($i: webhook_id_input!) { rotate_webhook_secret(input: $i) { secret } }",
+        json!({ "i": { "id": hook_id } }),
+    )
+    .await;
+    let rotated = answer["data"]["rotate_webhook_secret"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    receiver.write("secret", &rotated);
+    let answer = graphql_at(
+        &address,
+        &key,
+        "mutation($i: update_webhook_input!) { update_webhook(input: $i) { enabled } }",
+        json!({ "i": { "id": hook_id, "enabled": true } }),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["update_webhook"]["enabled"], true,
+        "{answer}"
+    );
+    let answer = graphql_at(
+        &address,
+        &key,
+        new_key,
+        json!({ "i": { "user_id": user_id, "name": "after the rotation" } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].verified, json!(true), "{got:?}");
+
+    output.push_str(&server.stop());
+    assert!(output.contains("could not be opened"), "{output}");
+    for secret in [&secret, &rotated] {
+        let bare = secret.trim_start_matches("whsec_");
+        assert!(!output.contains(bare), "a webhook secret reached the log");
+    }
 }

@@ -14,6 +14,12 @@ It answers as the file DIR/mode says at that moment:
   accept    (the default) 204
   fail      500
   redirect  302 to DIR/location's URL (http://127.0.0.1:1/ by default)
+  hang      nothing for 15 s (past Keyward's 10 s limit for an attempt), then 204
+
+The receiver's clock, which the reference library reads to refuse timestamps more than
+5 minutes old (or ahead), is the real one moved forward by DIR/clock-offset seconds (0 by
+default): a test that moves the server's clock minutes forward moves the receiver's
+alike, as two machines whose clocks agree would see minutes pass.
 
 A file DIR/secret, when present, replaces SECRET (a test that rotates it). Files appear
 whole (written aside, then renamed). The receiver exits when its standard input closes.
@@ -25,6 +31,10 @@ import os
 import sys
 import threading
 
+import time
+from datetime import datetime, timedelta
+
+import standardwebhooks.webhooks as reference
 from standardwebhooks.webhooks import Webhook
 
 
@@ -39,6 +49,16 @@ def main():
                 return f.read().strip() or default
         except FileNotFoundError:
             return default
+
+    class ReceiverClock(datetime):
+        """The clock the reference library's timestamp check reads."""
+
+        @classmethod
+        def now(cls, tz=None):
+            offset = float(read("clock-offset", "0"))
+            return datetime.now(tz) + timedelta(seconds=offset)
+
+    reference.datetime = ReceiverClock
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -79,6 +99,13 @@ def main():
                 self.send_header("location", read("location", "http://127.0.0.1:1/"))
                 self.send_header("content-length", "0")
                 self.end_headers()
+            elif mode == "hang":
+                time.sleep(15)
+                try:
+                    self.send_response(204)
+                    self.end_headers()
+                except OSError:
+                    pass  # Keyward stopped waiting, as it should
             else:
                 self.send_response(204)
                 self.end_headers()

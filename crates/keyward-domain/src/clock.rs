@@ -33,6 +33,14 @@ impl Clock {
         truncate_to_micros(PrimitiveDateTime::new(now.date(), now.time()))
     }
 
+    /// `t`, read from another clock (the database's), moved as far as this clock was
+    /// moved: `t` itself in production. So a test that moves the server's time moves
+    /// the time its workers read from the database too.
+    pub fn shifted(&self, t: PrimitiveDateTime) -> PrimitiveDateTime {
+        let offset = Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
+        t.checked_add(offset).unwrap_or(t)
+    }
+
     /// Moves this clock (and every clone of it) forward; for tests.
     pub fn advance(&self, by: Duration) {
         self.offset_micros

@@ -37,14 +37,13 @@ impl Application {
         let session_secret = settings.resolve_session_secret()?;
         let session_key = actix_web::cookie::Key::try_from(session_secret.expose())
             .map_err(|_| "the session secret is too short to sign cookies".to_string())?;
-        let two_factor_keys = Arc::new(
-            crate::services::two_factor::TwoFactorKeys::derive(session_secret.expose())
-                .with_previous(
-                    settings
-                        .previous_session_secret
-                        .as_ref()
-                        .map(|s| s.expose()),
-                ),
+        let sealing_keys = Arc::new(
+            crate::services::sealing::SealingKeys::derive(session_secret.expose()).with_previous(
+                settings
+                    .previous_session_secret
+                    .as_ref()
+                    .map(|s| s.expose()),
+            ),
         );
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
@@ -59,7 +58,7 @@ impl Application {
             graphql_running: Default::default(),
             reported_keys: Default::default(),
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
-            two_factor_keys,
+            sealing_keys,
         };
         // Made now, off the request path, so the first unknown email at sign-in takes
         // no longer than the others.
@@ -69,8 +68,8 @@ impl Application {
         let mut outbox_running = vec![
             spawn_housekeeping(state.clone()),
             spawn_reminder_worker(&state, mail_on),
-            spawn_webhook_worker(&state),
         ];
+        outbox_running.extend(spawn_webhook_workers(&state));
         outbox_running.extend(mailer.map(|mailer| spawn_outbox_worker(&state, mailer)));
         let data = aw::Data::new(state.clone());
         let graphql_schema = aw::Data::new(crate::graphql::build_schema());
@@ -212,7 +211,7 @@ fn warn_of_unopenable_two_factor(state: &AppState) {
         .get()
         .map_err(crate::error::AppError::from)
         .and_then(|mut conn| {
-            crate::services::two_factor::unopenable_count(&mut conn, &state.two_factor_keys)
+            crate::services::two_factor::unopenable_count(&mut conn, &state.sealing_keys)
         });
     match count {
         Ok(0) => {}
@@ -268,22 +267,27 @@ fn spawn_reminder_worker(state: &AppState, mail_on: bool) -> std::sync::mpsc::Se
     running
 }
 
-/// The webhook deliveries (`services::webhooks`), on a thread of their own, with or
-/// without mail.
-fn spawn_webhook_worker(state: &AppState) -> std::sync::mpsc::Sender<()> {
-    let (running, stop) = std::sync::mpsc::channel();
+/// The webhook deliveries (`services::webhooks`): `webhooks::DELIVERERS` threads, with
+/// or without mail, so that one hanging receiver does not hold up the others.
+fn spawn_webhook_workers(state: &AppState) -> Vec<std::sync::mpsc::Sender<()>> {
     let worker = crate::services::webhooks::Worker {
         pool: state.db.pool.clone(),
         clock: state.clock.clone(),
-        keys: state.two_factor_keys.clone(),
+        keys: state.sealing_keys.clone(),
         timing: state.settings.outbox,
         allow_private: state.settings.webhook_allow_private_targets,
     };
-    std::thread::Builder::new()
-        .name("webhooks".into())
-        .spawn(move || worker.run(stop))
-        .expect("a thread for the webhook worker");
-    running
+    (0..crate::services::webhooks::DELIVERERS)
+        .map(|n| {
+            let (running, stop) = std::sync::mpsc::channel();
+            let worker = worker.clone();
+            std::thread::Builder::new()
+                .name(format!("webhooks-{n}"))
+                .spawn(move || worker.run(stop))
+                .expect("a thread for a webhook deliverer");
+            running
+        })
+        .collect()
 }
 
 /// The outbox worker, on a thread of its own (SMTP is blocking, and a slow server must

@@ -26,7 +26,7 @@ pub struct AppState {
     /// Signs and checks the browsers' device cookies (`web::device_cookie`).
     pub device_cookies: crate::web::device_cookie::DeviceCookieKey,
     /// Seals two-factor secrets and digests recovery codes (`services::two_factor`).
-    pub two_factor_keys: Arc<crate::services::two_factor::TwoFactorKeys>,
+    pub sealing_keys: Arc<crate::services::sealing::SealingKeys>,
     /// The OpenID provider and its cached discovery; `None`: single sign-on is off.
     pub sso: Option<Arc<crate::services::oidc::Sso>>,
 }

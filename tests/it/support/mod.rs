@@ -879,3 +879,57 @@ pub fn run_keyward(args: &[&str], stdin: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Seeds `database_url` as an operator would, through `keyward admin`: the tenant
+/// `acme`, the person `email` (password `PASSWORD`) in it as `role`, and a key of theirs
+/// named "ci". Returns the key. For tests of a server run as a process.
+pub async fn seed_by_admin_cli(database_url: &str, email: &str, role: Role) -> String {
+    let (url, email) = (database_url.to_string(), email.to_string());
+    tokio::task::spawn_blocking(move || {
+        let admin = |args: &[&str], stdin: &str| {
+            let mut all = vec!["admin", "--database-url", url.as_str()];
+            all.extend_from_slice(args);
+            let (code, out, err) = run_keyward(&all, stdin);
+            assert_eq!(code, 0, "{args:?}: {out}{err}");
+            out
+        };
+        let email = email.as_str();
+        admin(&["create-tenant", "--name", "Acme", "--slug", "acme"], "");
+        let create_user = [
+            "create-user",
+            "--email",
+            email,
+            "--name",
+            "Owner",
+            "--password-stdin",
+        ];
+        admin(&create_user, &format!("{PASSWORD}\n"));
+        let member = [
+            "add-member",
+            "--email",
+            email,
+            "--tenant",
+            "acme",
+            "--role",
+            role.as_str(),
+        ];
+        admin(&member, "");
+        let key = [
+            "--json",
+            "create-key",
+            "--account",
+            email,
+            "--tenant",
+            "acme",
+            "--name",
+            "ci",
+        ];
+        let out = admin(&key, "");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .await
+    .unwrap()
+}

@@ -5,9 +5,10 @@
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_batch::page_ids_per_account;
 use crate::db::models::api_key_client::KeyClient;
-use crate::db::models::api_key_list::{KeyOwners, KeyPage, KeyWhere};
+use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
+use crate::domain::InvalidInput;
 use crate::error::AppError;
 use crate::services::paging::{keyset, Keyset};
 use crate::services::permissions::{self, Permission};
@@ -285,4 +286,63 @@ pub fn keys_of_service_accounts(
             .push(listing);
     }
     Ok(by_account)
+}
+
+/// At most this many rows per answer of `expiring_api_keys` (the soonest first).
+const MAX_EXPIRING_ROWS: i64 = 1_000;
+
+/// What the actor sees expiring within `within_days` (see `key_expiry::WARN_DAYS`): its own keys and
+/// every service-account key of the tenants it administers.
+fn expiring_within(now: PrimitiveDateTime, within_days: i32) -> Result<KeyWhere, AppError> {
+    if !(1..=key_expiry::MAX_WITHIN_DAYS).contains(&within_days) {
+        return Err(InvalidInput::new(
+            "within_days",
+            format!("must be between 1 and {}", key_expiry::MAX_WITHIN_DAYS),
+        )
+        .into());
+    }
+    let mut w = KeyWhere::default();
+    key_expiry::expiring_where(&mut w, now, within_days.into());
+    Ok(w)
+}
+
+/// The soonest first.
+fn soonest(limit: i64) -> KeyPage {
+    KeyPage::Offset {
+        limit,
+        offset: 0,
+        order: KeyOrder {
+            field: KeyOrderField::ExpiresAt,
+            descending: false,
+        },
+    }
+}
+
+/// The keys expiring within `within_days` (see `expiring_within`), the soonest first, at
+/// most `MAX_EXPIRING_ROWS`.
+pub fn expiring_api_keys(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    within_days: i32,
+) -> Result<Vec<ApiKeyListing>, AppError> {
+    let filter = expiring_within(now, within_days)?;
+    visible_api_keys(conn, actor, &filter, &soonest(MAX_EXPIRING_ROWS))
+}
+
+/// How many keys expire within `key_expiry::WARN_DAYS`, and the first `named` of them (the soonest):
+/// the dashboard's banner, which names a few and counts the rest.
+pub fn expiring_soon_summary(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    named: i64,
+) -> Result<(i64, Vec<ApiKeyListing>), AppError> {
+    let filter = expiring_within(now, key_expiry::WARN_DAYS as i32)?;
+    let total = count_visible_api_keys(conn, actor, &filter)?;
+    if total == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let first = visible_api_keys(conn, actor, &filter, &soonest(named))?;
+    Ok((total, first))
 }

@@ -252,6 +252,16 @@ pub(crate) fn later(now: PrimitiveDateTime, d: StdDuration) -> PrimitiveDateTime
     now.checked_add(d).unwrap_or(PrimitiveDateTime::MAX)
 }
 
+/// Now, for claims, due times and their records: the database's clock on PostgreSQL
+/// (instances on several machines agree on it; moved as far as `clock` was moved, which
+/// only tests do), `clock` on SQLite (one file, one machine).
+pub fn claim_now(conn: &mut DbConnection, clock: &Clock) -> Result<PrimitiveDateTime, AppError> {
+    Ok(match OutboxRow::database_now(conn)? {
+        Some(now) => clock.shifted(crate::domain::clock::truncate_to_micros(now)),
+        None => clock.now(),
+    })
+}
+
 /// How many rows wait to be sent, and how many were given up (not yet deleted).
 pub fn depth(conn: &mut DbConnection) -> Result<(i64, i64), AppError> {
     Ok((
@@ -435,13 +445,8 @@ impl Worker {
         Ok(true)
     }
 
-    /// Now, for claims and their records: the database's clock on PostgreSQL (instances
-    /// on several machines agree on it), this clock on SQLite.
     fn claim_now(&self, conn: &mut DbConnection) -> Result<PrimitiveDateTime, AppError> {
-        Ok(match OutboxRow::database_now(conn)? {
-            Some(now) => crate::domain::clock::truncate_to_micros(now),
-            None => self.clock.now(),
-        })
+        claim_now(conn, &self.clock)
     }
 }
 

@@ -7,7 +7,8 @@ use crate::db::Database;
 use crate::domain::{Clock, Password};
 use crate::error::AppError;
 use crate::services::guess_limits::KnownDevice;
-use crate::services::two_factor::{self, RecoveryCodes, TwoFactorKeys};
+use crate::services::sealing::SealingKeys;
+use crate::services::two_factor::{self, RecoveryCodes};
 use crate::services::{accounts, passwords, run_blocking, sign_in, Actor};
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ pub async fn change_own_password(
 pub async fn enable_two_factor(
     db: &Database,
     clock: &Clock,
-    keys: Arc<TwoFactorKeys>,
+    keys: Arc<SealingKeys>,
     actor: Actor,
     password: Password,
     code: String,
@@ -84,7 +85,7 @@ pub async fn enable_two_factor(
 pub async fn regenerate_recovery_codes(
     db: &Database,
     clock: &Clock,
-    keys: Arc<TwoFactorKeys>,
+    keys: Arc<SealingKeys>,
     actor: Actor,
     password: Password,
 ) -> Result<RecoveryCodes, AppError> {
@@ -104,7 +105,7 @@ pub async fn regenerate_recovery_codes(
 pub async fn disable_two_factor(
     db: &Database,
     clock: &Clock,
-    keys: Arc<TwoFactorKeys>,
+    keys: Arc<SealingKeys>,
     actor: Actor,
     password: Password,
     code: String,

@@ -37,9 +37,9 @@ use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
 use crate::services::guess_limits::{self, Purpose, Refusal};
 use crate::services::permissions::{self, Permission};
+use crate::services::sealing::SealingKeys;
 use crate::services::sign_in::{self, Attempt};
 use crate::services::{transaction, Actor};
-use base64::Engine;
 use time::{Duration, PrimitiveDateTime};
 
 /// The issuer authenticator apps show beside the account's email.
@@ -65,168 +65,25 @@ pub const KEYS_CHANGED: &str = "two-factor can't be checked on this server; ask 
 pub const SIGN_IN_EXPIRED: &str =
     "this sign-in has expired (a code must follow the password within five minutes): sign in again";
 
-/// The keys two-factor derives from the server secret. `Debug` shows only the version.
-#[derive(Clone)]
-pub struct TwoFactorKeys {
-    seal: [u8; 32],
-    recovery: [u8; 32],
-    version: String,
-    /// The keys of the previous server secret, while it is rotated out: they open what
-    /// was sealed under them (sealed again under the current keys at its next use).
-    previous: Option<Box<TwoFactorKeys>>,
+/// Opens the account's sealed secret, or says what to do when the server secret that
+/// sealed it is gone.
+fn open_row(keys: &SealingKeys, row: &TwoFactorRow) -> Result<Vec<u8>, AppError> {
+    if !keys.opens(&row.key_version) {
+        return Err(AppError::internal(format!(
+            "the two-factor secret of account {} was sealed under another server secret ({}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret while people sign in again, or turn two-factor off for the account with `keyward admin reset-two-factor`",
+            row.account_id, row.key_version, keys.version()
+        )));
+    }
+    keys.open(&row.key_version, &row.account_id, &row.secret_sealed)
 }
 
-impl std::fmt::Debug for TwoFactorKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwoFactorKeys")
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
+fn recovery_digest(keys: &SealingKeys, account_id: &str, code: &str) -> String {
+    keys.digest(format!("{account_id}:{code}").as_bytes())
 }
 
-impl TwoFactorKeys {
-    /// Derives the sealing and recovery-code keys from the server (session) secret.
-    pub fn derive(server_secret: &[u8]) -> Self {
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"keyward"), server_secret);
-        let mut okm = [0u8; 64];
-        hkdf.expand(b"keyward two-factor v1", &mut okm)
-            .expect("64 bytes is a valid HKDF-SHA256 output length");
-        let mut seal = [0u8; 32];
-        let mut recovery = [0u8; 32];
-        seal.copy_from_slice(&okm[..32]);
-        recovery.copy_from_slice(&okm[32..]);
-        // The version names the key without revealing it: v1 and a fingerprint.
-        let fingerprint = keyed_digest(&recovery, b"key version");
-        Self {
-            seal,
-            recovery,
-            version: format!("v1.{}", &fingerprint[..12]),
-            previous: None,
-        }
-    }
-
-    /// These keys, also opening what the previous server secret's keys sealed.
-    pub fn with_previous(self, previous_secret: Option<&[u8]>) -> Self {
-        Self {
-            previous: previous_secret
-                .map(Self::derive)
-                .filter(|p| p.version != self.version)
-                .map(Box::new),
-            ..self
-        }
-    }
-
-    /// The keys whose version sealed `row`.
-    fn for_version(&self, version: &str) -> Option<&TwoFactorKeys> {
-        if self.version == version {
-            return Some(self);
-        }
-        self.previous.as_deref().filter(|p| p.version == version)
-    }
-
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
-    /// The key versions these keys open: the current one and the previous one, if any.
-    pub fn versions(&self) -> Vec<&str> {
-        let mut versions = vec![self.version.as_str()];
-        versions.extend(self.previous.as_deref().map(|p| p.version.as_str()));
-        versions
-    }
-
-    fn seal(&self, account_id: &str, secret: &[u8]) -> Result<String, AppError> {
-        use aes_gcm::aead::{Aead, KeyInit, Payload};
-        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.seal)
-            .map_err(|_| AppError::internal("the two-factor key has the wrong length"))?;
-        let mut nonce = [0u8; 12];
-        rand::fill(&mut nonce[..]);
-        let sealed = cipher
-            .encrypt(
-                aes_gcm::Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret,
-                    aad: account_id.as_bytes(),
-                },
-            )
-            .map_err(|_| AppError::internal("the two-factor secret could not be sealed"))?;
-        let mut out = nonce.to_vec();
-        out.extend(sealed);
-        Ok(base64::engine::general_purpose::STANDARD.encode(out))
-    }
-
-    fn open(&self, row: &TwoFactorRow) -> Result<Vec<u8>, AppError> {
-        if self.for_version(&row.key_version).is_none() {
-            return Err(AppError::internal(format!(
-                "the two-factor secret of account {} was sealed under another server secret ({}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret while people sign in again, or turn two-factor off for the account with `keyward admin reset-two-factor`",
-                row.account_id, row.key_version, self.version
-            )));
-        }
-        self.open_sealed(&row.key_version, &row.account_id, &row.secret_sealed)
-    }
-
-    /// Seals another secret the server must read back (a webhook's signing secret) the
-    /// way two-factor secrets are sealed: AES-256-GCM under the current keys, bound to
-    /// `context` (authenticated, not stored). Returns the sealed text.
-    pub(crate) fn seal_secret(&self, context: &str, secret: &[u8]) -> Result<String, AppError> {
-        self.seal(context, secret)
-    }
-
-    /// Opens what `seal_secret` sealed under the keys of `version` for `context`.
-    pub(crate) fn open_sealed(
-        &self,
-        version: &str,
-        context: &str,
-        sealed: &str,
-    ) -> Result<Vec<u8>, AppError> {
-        use aes_gcm::aead::{Aead, KeyInit, Payload};
-        let Some(keys) = self.for_version(version) else {
-            return Err(AppError::internal(format!(
-                "a secret was sealed under another server secret ({version}, this server has {}): set KEYWARD_PREVIOUS_SESSION_SECRET to that secret",
-                self.version
-            )));
-        };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|_| AppError::internal("a sealed two-factor secret is not base64"))?;
-        if bytes.len() < 12 {
-            return Err(AppError::internal(
-                "a sealed two-factor secret is too short",
-            ));
-        }
-        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&keys.seal)
-            .map_err(|_| AppError::internal("the two-factor key has the wrong length"))?;
-        cipher
-            .decrypt(
-                aes_gcm::Nonce::from_slice(&bytes[..12]),
-                Payload {
-                    msg: &bytes[12..],
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| AppError::internal("a sealed two-factor secret does not open"))
-    }
-
-    fn recovery_digest(&self, account_id: &str, code: &str) -> String {
-        keyed_digest(&self.recovery, format!("{account_id}:{code}").as_bytes())
-    }
-
-    /// The digests a code may be stored under: the current keys' and the previous ones'.
-    fn recovery_digests(&self, account_id: &str, code: &str) -> Vec<String> {
-        let mut digests = vec![self.recovery_digest(account_id, code)];
-        if let Some(previous) = &self.previous {
-            digests.push(previous.recovery_digest(account_id, code));
-        }
-        digests
-    }
-}
-
-fn keyed_digest(key: &[u8], message: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
-        .expect("HMAC-SHA256 takes a key of any length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
+/// The digests a code may be stored under: the current keys' and the previous ones'.
+fn recovery_digests(keys: &SealingKeys, account_id: &str, code: &str) -> Vec<String> {
+    keys.digests(format!("{account_id}:{code}").as_bytes())
 }
 
 /// The authenticator of `secret` for `email` (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step).
@@ -341,7 +198,7 @@ pub fn is_enabled(conn: &mut DbConnection, account_id: &str) -> Result<bool, App
 pub fn state(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     actor: &Actor,
 ) -> Result<TwoFactorState, AppError> {
     let account_id = person(actor)?.to_string();
@@ -360,7 +217,7 @@ pub fn state(
         // replaced (a secret once shown is not good for ever).
         let secret = match row
             .filter(|r| now - r.created_at < ENROLMENT_WAITS)
-            .map(|r| keys.open(&r))
+            .map(|r| open_row(keys, &r))
         {
             Some(Ok(secret)) => secret,
             _ => {
@@ -369,7 +226,7 @@ pub fn state(
                 TwoFactorRow {
                     account_id: account_id.clone(),
                     secret_sealed: keys.seal(&account_id, &secret)?,
-                    key_version: keys.version.clone(),
+                    key_version: keys.version().to_string(),
                     last_step: -1,
                     created_at: now,
                     enabled_at: None,
@@ -499,7 +356,7 @@ fn authenticator_code(code: &str) -> Result<String, AppError> {
 pub fn confirm_enrolment(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     actor: &Actor,
     check: PasswordCheck,
     verified: bool,
@@ -530,7 +387,10 @@ pub fn confirm_enrolment(
                 ))
             }
         };
-        let totp = authenticator(keys.open(&row)?, account.email.as_deref().unwrap_or(""))?;
+        let totp = authenticator(
+            open_row(keys, &row)?,
+            account.email.as_deref().unwrap_or(""),
+        )?;
         let Some(step) = totp.check(&code, unix_time(now)) else {
             return Err(AppError::invalid(
                 "code",
@@ -578,7 +438,7 @@ pub fn begin_recovery_codes(
 pub fn regenerate_recovery_codes(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     actor: &Actor,
     check: PasswordCheck,
     verified: bool,
@@ -619,7 +479,7 @@ pub fn regenerate_recovery_codes(
 fn new_recovery_codes(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     actor: &Actor,
     account_id: &str,
     (action, detail): (AuditAction, &str),
@@ -636,7 +496,7 @@ fn new_recovery_codes(
         RecoveryCodeRow {
             id: new_id(),
             account_id: account_id.to_string(),
-            code_digest: keys.recovery_digest(account_id, &code),
+            code_digest: recovery_digest(keys, account_id, &code),
             created_at: now,
             used_at: None,
         }
@@ -660,7 +520,7 @@ pub enum CodeKind {
 fn accept_code(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     account: &Account,
     code: &Code,
 ) -> Result<Result<CodeKind, &'static str>, AppError> {
@@ -671,7 +531,7 @@ fn accept_code(
             else {
                 return Ok(Err("two-factor is off"));
             };
-            let secret = keys.open(&row)?;
+            let secret = open_row(keys, &row)?;
             let totp = authenticator(secret.clone(), account.email.as_deref().unwrap_or(""))?;
             let Some(step) = totp.check(code, unix_time(now)) else {
                 return Ok(Err("wrong authenticator code"));
@@ -679,15 +539,15 @@ fn accept_code(
             if !TwoFactorRow::accept_step(conn, &account.id, step as i64, now)? {
                 return Ok(Err("authenticator code already used"));
             }
-            if row.key_version != keys.version {
+            if row.key_version != keys.version() {
                 // Sealed under the previous server secret: from now on under this one.
                 let sealed = keys.seal(&account.id, &secret)?;
-                TwoFactorRow::reseal(conn, &account.id, &sealed, &keys.version)?;
+                TwoFactorRow::reseal(conn, &account.id, &sealed, keys.version())?;
             }
             Ok(Ok(CodeKind::Authenticator))
         }
         Code::Recovery(code) => {
-            let digests = keys.recovery_digests(&account.id, code);
+            let digests = recovery_digests(keys, &account.id, code);
             match RecoveryCodeRow::use_up(conn, &account.id, &digests, now)? {
                 true => Ok(Ok(CodeKind::Recovery)),
                 false => Ok(Err("wrong or already used recovery code")),
@@ -788,7 +648,7 @@ pub struct CompletedSignIn {
 pub fn complete_sign_in(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     token: &str,
     code: &str,
     ip: &str,
@@ -859,15 +719,15 @@ pub fn complete_sign_in(
 /// them as wrong would lock the person out for the operator's mistake.
 fn require_openable(
     conn: &mut DbConnection,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     account_id: &str,
 ) -> Result<(), AppError> {
     match TwoFactorRow::find(conn, account_id)? {
-        Some(row) if row.enabled_at.is_some() && keys.for_version(&row.key_version).is_none() => {
+        Some(row) if row.enabled_at.is_some() && !keys.opens(&row.key_version) => {
             tracing::warn!(
                 account_id,
                 sealed_under = %row.key_version,
-                server_has = %keys.version,
+                server_has = %keys.version(),
                 "a two-factor code cannot be checked: the server secret changed without KEYWARD_PREVIOUS_SESSION_SECRET"
             );
             Err(AppError::Unavailable(KEYS_CHANGED.into()))
@@ -878,7 +738,7 @@ fn require_openable(
 
 /// How many accounts have two-factor on under a key these keys do not open (warned about
 /// at startup: their people cannot sign in).
-pub fn unopenable_count(conn: &mut DbConnection, keys: &TwoFactorKeys) -> Result<i64, AppError> {
+pub fn unopenable_count(conn: &mut DbConnection, keys: &SealingKeys) -> Result<i64, AppError> {
     Ok(TwoFactorRow::count_enabled_not_under(
         conn,
         &keys.versions(),
@@ -961,7 +821,7 @@ pub fn begin_disable(
 pub fn finish_disable(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     actor: &Actor,
     pending: PasswordCheck,
     verified: bool,
@@ -1190,7 +1050,7 @@ mod tests {
 
     #[test]
     fn a_sealed_secret_opens_only_for_its_account_and_key() {
-        let keys = TwoFactorKeys::derive(&[7u8; 64]);
+        let keys = SealingKeys::derive(&[7u8; 64]);
         let row = |account_id: &str, sealed: String, version: &str| TwoFactorRow {
             account_id: account_id.into(),
             secret_sealed: sealed,
@@ -1203,15 +1063,12 @@ mod tests {
         let sealed = keys.seal("a", b"0123456789abcdefghij").unwrap();
         assert!(!sealed.contains("0123456789"));
         assert_eq!(
-            keys.open(&row("a", sealed.clone(), keys.version()))
-                .unwrap(),
+            open_row(&keys, &row("a", sealed.clone(), keys.version())).unwrap(),
             b"0123456789abcdefghij"
         );
-        assert!(keys
-            .open(&row("b", sealed.clone(), keys.version()))
-            .is_err());
-        let other = TwoFactorKeys::derive(&[8u8; 64]);
+        assert!(open_row(&keys, &row("b", sealed.clone(), keys.version())).is_err());
+        let other = SealingKeys::derive(&[8u8; 64]);
         assert_ne!(other.version(), keys.version());
-        assert!(other.open(&row("a", sealed, keys.version())).is_err());
+        assert!(open_row(&other, &row("a", sealed, keys.version())).is_err());
     }
 }

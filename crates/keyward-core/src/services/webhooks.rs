@@ -3,8 +3,9 @@
 //! (<https://www.standardwebhooks.com/>).
 //!
 //! - **Secrets.** `whsec_` + base64 of 32 random bytes, shown once (in the answer that made
-//!   or rotated it), stored sealed like two-factor secrets (`TwoFactorKeys::seal_secret`:
-//!   AES-256-GCM under a key derived from the server secret, bound to the endpoint). After
+//!   or rotated it), stored sealed with the server's keys like two-factor secrets
+//!   (`sealing::SealingKeys`: AES-256-GCM under a key derived from the server secret,
+//!   bound to the endpoint). After
 //!   a rotation both secrets sign for [`ROTATION_OVERLAP`] (two `v1,` signatures).
 //! - **Events** are queued by [`enqueue_event`] in the transaction that causes them: a
 //!   `webhook_messages` row per endpoint that wants the event (its id is the
@@ -15,8 +16,11 @@
 //!   `webhook-id`, which receivers use to drop duplicates) and **unordered** (retries and
 //!   several instances reorder events; receivers order by the payload's `timestamp`).
 //!   One attempt per endpoint is in flight at a time (`webhook_endpoints.busy_until`, a
-//!   conditional UPDATE every instance respects); failed attempts are retried with the
-//!   outbox's doubling back-off; each attempt gets a fresh `webhook-timestamp`, a 10 s
+//!   conditional UPDATE every instance respects), and [`DELIVERERS`] deliverers per
+//!   instance pass over busy endpoints, so one hanging receiver holds up no other; failed
+//!   attempts are retried with the outbox's doubling back-off, due by the database's
+//!   clock; each attempt gets a fresh `webhook-timestamp` (the server's time of that
+//!   attempt), a 10 s
 //!   limit for the whole exchange, and at most 1 KiB of the answer is read. After
 //!   [`DISABLE_AFTER`] deliveries given up in a row the endpoint is disabled and the
 //!   tenant's admins are mailed.
@@ -35,7 +39,7 @@ use crate::services::audit::{self, Event};
 use crate::services::mail::MailKind;
 use crate::services::outbox::{self, Claimed, Recorded};
 use crate::services::permissions::{self, Permission};
-use crate::services::two_factor::TwoFactorKeys;
+use crate::services::sealing::SealingKeys;
 use crate::services::{transaction, Actor};
 use base64::Engine as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -304,7 +308,7 @@ pub fn create_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     tenant_id: &str,
     url: &str,
     events: &[String],
@@ -322,7 +326,7 @@ pub fn create_webhook(
         let id = new_id();
         let (secret, bytes) = WebhookSecret::generate();
         let endpoint = WebhookEndpoint {
-            secret_sealed: keys.seal_secret(&seal_context(&id), &bytes)?,
+            secret_sealed: keys.seal(&seal_context(&id), &bytes)?,
             key_version: keys.version().to_string(),
             id,
             tenant_id: tenant_id.to_string(),
@@ -477,7 +481,7 @@ pub fn rotate_webhook_secret(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    keys: &TwoFactorKeys,
+    keys: &SealingKeys,
     target: WebhookRef<'_>,
 ) -> Result<CreatedWebhook, AppError> {
     transaction(conn, |conn| {
@@ -486,7 +490,7 @@ pub fn rotate_webhook_secret(
         endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
         endpoint.previous_key_version = Some(endpoint.key_version.clone());
         endpoint.previous_until = Some(now + ROTATION_OVERLAP);
-        endpoint.secret_sealed = keys.seal_secret(&seal_context(&endpoint.id), &bytes)?;
+        endpoint.secret_sealed = keys.seal(&seal_context(&endpoint.id), &bytes)?;
         endpoint.key_version = keys.version().to_string();
         endpoint.set_secrets(conn)?;
         audit_webhook(
@@ -838,14 +842,31 @@ fn short(text: &str) -> String {
         .collect()
 }
 
-/// The webhook worker of one instance, beside the mail worker: claims due webhook rows
-/// (one per endpoint at a time) and delivers them.
+/// Deliverers per instance, each a [`Worker`] on a thread of its own: a receiver that
+/// hangs holds one of them (for at most [`ATTEMPT_LIMIT`]) while the others go on with
+/// the other endpoints' deliveries.
+pub const DELIVERERS: usize = 3;
+
+/// One webhook deliverer of an instance, beside the mail worker: claims a due delivery
+/// whose endpoint no attempt holds, and makes the attempt. Due times, claims and the
+/// `webhook-timestamp` come from `outbox::claim_now` (the database's clock on
+/// PostgreSQL), so several instances agree on them.
+#[derive(Clone)]
 pub struct Worker {
     pub pool: Pool,
     pub clock: Clock,
-    pub keys: Arc<TwoFactorKeys>,
+    pub keys: Arc<SealingKeys>,
     pub timing: OutboxTiming,
     pub allow_private: bool,
+}
+
+/// What an attempt needs, read before it (the connection goes back to the pool while
+/// the receiver is talked to).
+struct Prepared {
+    endpoint: WebhookEndpoint,
+    message: WebhookMessage,
+    secrets: Vec<Vec<u8>>,
+    now: PrimitiveDateTime,
 }
 
 impl Worker {
@@ -875,14 +896,30 @@ impl Worker {
         }
     }
 
+    fn now(&self, conn: &mut DbConnection) -> Result<PrimitiveDateTime, AppError> {
+        outbox::claim_now(conn, &self.clock)
+    }
+
     /// Claims one due delivery whose endpoint no attempt holds, and makes the attempt;
     /// `false` when there was none.
     fn step(&self) -> Result<bool, AppError> {
+        let Some(claimed) = self.claim()? else {
+            return Ok(false);
+        };
+        let result = self.deliver(&claimed);
+        let mut conn = self.pool.get().map_err(AppError::from)?;
+        WebhookEndpoint::release(&mut conn, &claimed.row.recipient)?;
+        result.map(|()| true)
+    }
+
+    /// Takes a due delivery's endpoint, then the delivery (the endpoint's `busy_until` is
+    /// set until the claim's lease ends).
+    fn claim(&self) -> Result<Option<Claimed>, AppError> {
         let lease = self.timing.lease.max(ATTEMPT_LIMIT * 3);
         let mut conn = self.pool.get().map_err(AppError::from)?;
-        let now = self.clock.now();
+        let now = self.now(&mut conn)?;
         let lease_until = outbox::later(now, lease);
-        for id in outbox::due_ids(&mut conn, now, "webhook.", CLAIM_CANDIDATES)? {
+        for id in WebhookEndpoint::due_deliveries(&mut conn, now, CLAIM_CANDIDATES)? {
             let Some(row) = OutboxRow::find(&mut conn, &id)? else {
                 continue;
             };
@@ -894,122 +931,150 @@ impl Worker {
             if !endpoint_free && WebhookEndpoint::find(&mut conn, &endpoint_id)?.is_some() {
                 continue;
             }
-            let claimed = match outbox::claim_row(&mut conn, &id, now, lease) {
-                Ok(Some(claimed)) => claimed,
+            match outbox::claim_row(&mut conn, &id, now, lease) {
+                Ok(Some(claimed)) => return Ok(Some(claimed)),
                 Ok(None) => {
                     WebhookEndpoint::release(&mut conn, &endpoint_id)?;
-                    continue;
                 }
                 Err(e) => {
                     let _ = WebhookEndpoint::release(&mut conn, &endpoint_id);
                     return Err(e);
                 }
-            };
-            let result = self.deliver(&mut conn, &claimed);
-            WebhookEndpoint::release(&mut conn, &endpoint_id)?;
-            return result.map(|()| true);
+            }
         }
-        Ok(false)
+        Ok(None)
     }
 
-    fn deliver(&self, conn: &mut DbConnection, claimed: &Claimed) -> Result<(), AppError> {
+    fn deliver(&self, claimed: &Claimed) -> Result<(), AppError> {
+        let Some(prepared) = self.prepare(claimed)? else {
+            return Ok(());
+        };
+        let Prepared {
+            endpoint,
+            message,
+            secrets,
+            now: attempted_at,
+        } = prepared;
+        // The timestamp is the server's now at this attempt (a retry minutes later
+        // carries a fresh one), as receivers that refuse old timestamps need.
+        let started = Instant::now();
+        let outcome = attempt(
+            &endpoint.url,
+            self.allow_private,
+            &message.id,
+            attempted_at.assume_utc().unix_timestamp(),
+            &message.body,
+            &secrets,
+        );
+        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let mut conn = self.pool.get().map_err(AppError::from)?;
+        let conn = &mut conn;
+        let now = self.now(conn)?;
+        // The log and the outbox change together: a page that shows the answer never
+        // finds the delivery still queued.
+        transaction(conn, |conn| {
+            WebhookAttempt {
+                id: new_id(),
+                message_id: message.id.clone(),
+                endpoint_id: endpoint.id.clone(),
+                attempted_at,
+                status_code: outcome.status.map(i32::from),
+                duration_ms,
+                error: outcome.error.clone(),
+            }
+            .insert(conn)?;
+            let row = &claimed.row;
+            match &outcome.error {
+                None => {
+                    outbox::record_sent(conn, now, claimed)?;
+                    WebhookEndpoint::set_failures(conn, &endpoint.id, 0)?;
+                    tracing::info!(id = %row.id, message = %message.id, status = ?outcome.status, "webhook delivered");
+                }
+                Some(reason) => {
+                    let recorded =
+                        outbox::record_failure(conn, now, claimed, &self.timing, false, reason)?;
+                    tracing::warn!(id = %row.id, message = %message.id, reason = %reason, ?recorded, "webhook attempt failed");
+                    if recorded == Recorded::GaveUp {
+                        self.count_given_up(conn, now, &endpoint)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The endpoint, message and secrets of a claimed delivery; `None` when it cannot be
+    /// attempted (recorded as given up: the endpoint or message is gone, the endpoint is
+    /// disabled, or its secret does not open).
+    fn prepare(&self, claimed: &Claimed) -> Result<Option<Prepared>, AppError> {
+        let mut conn = self.pool.get().map_err(AppError::from)?;
+        let conn = &mut conn;
         let row = &claimed.row;
         let endpoint = WebhookEndpoint::find(conn, &row.recipient)?;
         let message = match &row.about_id {
             Some(id) => WebhookMessage::find(conn, id)?,
             None => None,
         };
+        let now = self.now(conn)?;
+        let give_up = |conn: &mut DbConnection, reason: &str| {
+            outbox::record_failure(conn, now, claimed, &self.timing, true, reason).map(drop)
+        };
         let (Some(endpoint), Some(message)) = (endpoint, message) else {
-            outbox::record_failure(
-                conn,
-                self.clock.now(),
-                claimed,
-                &self.timing,
-                true,
-                "the webhook or its message was deleted",
-            )?;
-            return Ok(());
+            give_up(conn, "the webhook or its message was deleted")?;
+            return Ok(None);
         };
         if !endpoint.enabled {
-            outbox::record_failure(
-                conn,
-                self.clock.now(),
-                claimed,
-                &self.timing,
-                true,
-                "the webhook is disabled",
-            )?;
-            return Ok(());
+            give_up(conn, "the webhook is disabled")?;
+            return Ok(None);
         }
-        let secrets = match self.secrets(&endpoint) {
-            Ok(secrets) => secrets,
+        match self.secrets(&endpoint, now) {
+            Ok(secrets) => Ok(Some(Prepared {
+                endpoint,
+                message,
+                secrets,
+                now,
+            })),
             Err(e) => {
                 // Retrying cannot help: the delivery fails for good and the endpoint is
-                // disabled, saying what to do, rather than left stuck.
+                // disabled, saying what to do, rather than left stuck. The error names
+                // key versions only, never a secret.
                 tracing::error!(endpoint = %endpoint.id, error = %e, "a webhook's signing secret could not be opened");
                 let reason = "its signing secret could not be opened (was the server secret changed?); rotate the webhook's secret, then enable it again";
-                let now = self.clock.now();
-                outbox::record_failure(conn, now, claimed, &self.timing, true, reason)?;
-                transaction(conn, |conn| self.disable(conn, now, &endpoint, reason))?;
-                return Ok(());
-            }
-        };
-        let started = Instant::now();
-        let now = self.clock.now();
-        let outcome = attempt(
-            &endpoint.url,
-            self.allow_private,
-            &message.id,
-            now.assume_utc().unix_timestamp(),
-            &message.body,
-            &secrets,
-        );
-        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        let now = self.clock.now();
-        WebhookAttempt {
-            id: new_id(),
-            message_id: message.id.clone(),
-            endpoint_id: endpoint.id.clone(),
-            attempted_at: now,
-            status_code: outcome.status.map(i32::from),
-            duration_ms,
-            error: outcome.error.clone(),
-        }
-        .insert(conn)?;
-        match &outcome.error {
-            None => {
-                outbox::record_sent(conn, now, claimed)?;
-                WebhookEndpoint::set_failures(conn, &endpoint.id, 0)?;
-                tracing::info!(id = %row.id, message = %message.id, status = ?outcome.status, "webhook delivered");
-            }
-            Some(reason) => {
-                let recorded =
-                    outbox::record_failure(conn, now, claimed, &self.timing, false, reason)?;
-                tracing::warn!(id = %row.id, message = %message.id, reason = %reason, ?recorded, "webhook attempt failed");
-                if recorded == Recorded::GaveUp {
-                    self.count_given_up(conn, now, &endpoint)?;
-                }
+                transaction(conn, |conn| {
+                    give_up(conn, reason)?;
+                    self.disable(conn, now, &endpoint, reason)
+                })?;
+                Ok(None)
             }
         }
-        Ok(())
     }
 
-    /// The secrets that sign now: the current one, and the previous one while it
+    /// The secrets that sign at `now`: the current one, and the previous one while it
     /// overlaps.
-    fn secrets(&self, endpoint: &WebhookEndpoint) -> Result<Vec<Vec<u8>>, AppError> {
+    fn secrets(
+        &self,
+        endpoint: &WebhookEndpoint,
+        now: PrimitiveDateTime,
+    ) -> Result<Vec<Vec<u8>>, AppError> {
         let context = seal_context(&endpoint.id);
-        let mut secrets = vec![self.keys.open_sealed(
-            &endpoint.key_version,
-            &context,
-            &endpoint.secret_sealed,
-        )?];
+        let mut secrets =
+            vec![self
+                .keys
+                .open(&endpoint.key_version, &context, &endpoint.secret_sealed)?];
         if let (Some(sealed), Some(version), Some(until)) = (
             &endpoint.previous_secret_sealed,
             &endpoint.previous_key_version,
             endpoint.previous_until,
         ) {
-            if until > self.clock.now() {
-                secrets.push(self.keys.open_sealed(version, &context, sealed)?);
+            // A rotated-out secret that no longer opens (the server secret changed, and
+            // the rotation was the way out) stops signing; the new one still does.
+            if until > now {
+                match self.keys.open(version, &context, sealed) {
+                    Ok(previous) => secrets.push(previous),
+                    Err(e) => {
+                        tracing::warn!(endpoint = %endpoint.id, error = %e, "a webhook's rotated-out secret could not be opened; only its new one signs");
+                    }
+                }
             }
         }
         Ok(secrets)

@@ -7,7 +7,7 @@ use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::api_keys::GqlApiKey;
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::{DateTime, Uuid};
-use crate::services::key_expiry;
+use crate::services::key_lists;
 use crate::services::key_policy::{self, PolicyReport};
 use crate::services::key_rotation::{self, Overlap, SuccessorExpiry};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
@@ -126,7 +126,7 @@ impl KeyLifecycleQuery {
         let (keys, now) = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 Ok((
-                    key_expiry::expiring_api_keys(conn, actor, now, within_days)?,
+                    key_lists::expiring_api_keys(conn, actor, now, within_days)?,
                     now,
                 ))
             })

@@ -177,7 +177,7 @@ impl WebhooksMutation {
         input: CreateWebhookInput,
     ) -> async_graphql::Result<GqlWebhookWithSecret> {
         let context = RequestContext::of(ctx)?;
-        let keys = context.state.two_factor_keys.clone();
+        let keys = context.state.sealing_keys.clone();
         let created = context
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
@@ -236,7 +236,7 @@ impl WebhooksMutation {
         input: WebhookIdInput,
     ) -> async_graphql::Result<GqlWebhookWithSecret> {
         let context = RequestContext::of(ctx)?;
-        let keys = context.state.two_factor_keys.clone();
+        let keys = context.state.sealing_keys.clone();
         let rotated = context
             .run(move |conn, now, actor| {
                 webhooks::rotate_webhook_secret(

@@ -139,6 +139,31 @@ impl WebhookEndpoint {
         .execute(conn)
     }
 
+    /// The outbox ids of up to `limit` due webhook deliveries, oldest first, leaving out
+    /// those of endpoints an attempt holds: a busy (hanging, or backlogged) endpoint's
+    /// rows never hide another endpoint's due ones from the deliverers.
+    pub fn due_deliveries(
+        conn: &mut DbConnection,
+        now: PrimitiveDateTime,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        use crate::db::schema::outbox;
+        // Few: one per attempt in flight on all instances.
+        let busy: Vec<String> = webhook_endpoints::table
+            .filter(webhook_endpoints::busy_until.gt(now))
+            .select(webhook_endpoints::id)
+            .load(conn)?;
+        outbox::table
+            .filter(outbox::status.eq(crate::db::models::outbox::PENDING))
+            .filter(outbox::kind.like("webhook.%"))
+            .filter(outbox::next_attempt_at.le(now))
+            .filter(outbox::recipient.ne_all(busy))
+            .order(outbox::next_attempt_at.asc())
+            .limit(limit)
+            .select(outbox::id)
+            .load(conn)
+    }
+
     pub fn release(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
         diesel::update(webhook_endpoints::table.find(id))
             .set(webhook_endpoints::busy_until.eq(None::<PrimitiveDateTime>))

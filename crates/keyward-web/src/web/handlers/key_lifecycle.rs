@@ -9,7 +9,7 @@ use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope};
 use crate::services::key_revocation;
 use crate::services::key_rotation::{self, Overlap, SuccessorExpiry};
-use crate::services::{key_expiry, key_policy};
+use crate::services::{key_expiry, key_lists, key_policy};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::handlers::key_creation::{created_key_dialog, parse_expiration};
 use crate::web::handlers::key_list::KeyListQuery;
@@ -348,7 +348,7 @@ pub(crate) async fn expiring_banner(state: &AppState, signed_in: &SignedIn) -> O
     let actor = signed_in.actor();
     const NAMED: usize = 5;
     let (total, keys) = state
-        .run(move |conn, now| key_expiry::expiring_soon_summary(conn, &actor, now, NAMED as i64))
+        .run(move |conn, now| key_lists::expiring_soon_summary(conn, &actor, now, NAMED as i64))
         .await
         .ok()?;
     if total == 0 {

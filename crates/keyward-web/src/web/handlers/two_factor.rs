@@ -145,7 +145,7 @@ pub async fn submit_code(
 ) -> Result<HttpResponse, HtmlError> {
     let token = pending_token(&req, &state);
     let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
-    let keys = state.two_factor_keys.clone();
+    let keys = state.sealing_keys.clone();
     let code = form.into_inner().code;
     let verdict = state
         .run(move |conn, now| two_factor::complete_sign_in(conn, now, &keys, &token, &code, &ip))
@@ -209,7 +209,7 @@ async fn page(
     required_by: Option<String>,
     errors: FieldErrors,
 ) -> Result<HttpResponse, HtmlError> {
-    let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
+    let (actor, keys) = (signed_in.actor(), state.sealing_keys.clone());
     let now_state = state
         .run(move |conn, now| two_factor::state(conn, now, &keys, &actor))
         .await?;
@@ -289,7 +289,7 @@ pub async fn enable(
         let e = AppError::invalid("password", "enter your password");
         return invalid_or_error(&state, &signed_in, e).await;
     }
-    let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
+    let (actor, keys) = (signed_in.actor(), state.sealing_keys.clone());
     let password = Password::offered(&password);
     let done =
         password_checks::enable_two_factor(&state.db, &state.clock, keys, actor, password, code)
@@ -319,7 +319,7 @@ pub async fn regenerate_recovery_codes(
         let e = AppError::invalid("password", "enter your password");
         return invalid_or_error(&state, &signed_in, e).await;
     }
-    let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
+    let (actor, keys) = (signed_in.actor(), state.sealing_keys.clone());
     let password = Password::offered(&password);
     let done =
         password_checks::regenerate_recovery_codes(&state.db, &state.clock, keys, actor, password)
@@ -393,7 +393,7 @@ pub async fn disable(
         let e = AppError::invalid("password", "enter your password");
         return invalid_or_error(&state, &signed_in, e).await;
     }
-    let (actor, keys) = (signed_in.actor(), state.two_factor_keys.clone());
+    let (actor, keys) = (signed_in.actor(), state.sealing_keys.clone());
     let password = Password::offered(&password);
     let done =
         password_checks::disable_two_factor(&state.db, &state.clock, keys, actor, password, code)

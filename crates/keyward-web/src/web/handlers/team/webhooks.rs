@@ -112,7 +112,7 @@ pub async fn create(
     let (actor, tenant_id, keys) = (
         signed_in.actor(),
         team.id.clone(),
-        state.two_factor_keys.clone(),
+        state.sealing_keys.clone(),
     );
     let created = state
         .run(move |conn, now| {
@@ -153,7 +153,7 @@ pub async fn rotate(
     let team = team_of(&signed_in, &slug)?;
     let (actor, keys, tenant_id) = (
         signed_in.actor(),
-        state.two_factor_keys.clone(),
+        state.sealing_keys.clone(),
         team.id.clone(),
     );
     let rotated = state
