@@ -5,7 +5,7 @@
 use crate::web::handlers::team::{
     audit_log, invitations, join, members, security, service_account_key_allowed_ips,
     service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
-    settings, team_two_factor, webhooks,
+    settings, team_sso, team_two_factor, webhooks,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, notifications, oidc,
@@ -159,6 +159,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/t/{slug}/team/settings"                                           => settings::show,                                    Read),
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
         route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
+        route!(POST "/t/{slug}/team/settings/single-sign-on"                            => team_sso::save,                                    Mutation("set_tenant_sso_required")),
         route!(GET  "/t/{slug}/team/security"                                           => security::show,                                    Read),
         route!(POST "/t/{slug}/team/security/revoke-key"                                => security::revoke_found_key,                        Exempt(FOUND_KEY)),
 

@@ -131,8 +131,8 @@ pub async fn callback(
     .await;
     let mut res = match finished {
         Ok(Finished::SignedIn { account, next }) => {
-            // A new session, under a new id.
-            session::start(&session, &account.id, None)?;
+            // A new session, under a new id, marked as the provider's.
+            session::start_through_provider(&session, &account.id)?;
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, safe_next(&next).to_string()))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -222,7 +222,8 @@ pub async fn link(
     let password = Password::offered(&form.password);
     match oidc::confirm_link(&state.db, &state.clock, sso, value.clone(), password, ip).await {
         Ok((account, next)) => {
-            session::start(&session, &account.id, None)?;
+            // The provider's sign-in just finished; the password only linked it.
+            session::start_through_provider(&session, &account.id)?;
             let mut res = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, safe_next(&next).to_string()))
                 .finish();
