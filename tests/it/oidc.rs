@@ -22,6 +22,7 @@ backend_tests!(
     oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_its_members,
     oidc_requiring_single_sign_on_is_refused_while_it_is_not_set_up,
     oidc_a_provider_session_older_than_the_session_hours_ends,
+    oidc_an_operator_lists_and_removes_an_accounts_links,
 );
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
@@ -927,4 +928,91 @@ async fn oidc_a_provider_session_older_than_the_session_hours_ends(backend: Back
     // Signing in through the provider again opens a new one.
     let (again, _) = through_the_provider(&w, "ada-sub").await;
     assert!(signed_in(&w, &again).await);
+}
+
+/// `keyward admin ARGS… --json` against the app's database: its JSON answer.
+async fn admin_json(app: &TestApp, args: &[&str]) -> serde_json::Value {
+    let mut all: Vec<String> = vec!["admin".into(), "--database-url".into(), app.db.url.clone()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push("--json".into());
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::support::run_keyward(&args, "")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    assert!(signed_in(&w, &browser).await);
+
+    let listed = admin_json(&w.app, &["list-sso-links", "--email", "ADA@example.com"]).await;
+    assert_eq!(listed["account_id"], ada.id.as_str());
+    assert_eq!(listed["links"][0]["subject"], "ada-sub");
+    assert_eq!(listed["links"][0]["issuer"], w.provider.issuer.as_str());
+    let removed = admin_json(
+        &w.app,
+        &[
+            "remove-sso-link",
+            "--email",
+            "ada@example.com",
+            "--issuer",
+            &w.provider.issuer,
+            "--subject",
+            "ada-sub",
+        ],
+    )
+    .await;
+    assert_eq!(removed["removed"], true);
+    assert!(
+        !signed_in(&w, &browser).await,
+        "the sessions opened through the link end with it"
+    );
+    let listed = admin_json(&w.app, &["list-sso-links", "--email", "ada@example.com"]).await;
+    assert_eq!(listed["links"], json!([]));
+    assert_eq!(
+        audited(&w.app, &tenant.id, "sso.identity_unlinked")
+            .await
+            .len(),
+        1
+    );
+    // Removing it again, or another person's link, says there is none.
+    let (code, _, err) = {
+        let url = w.app.db.url.clone();
+        let issuer = w.provider.issuer.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::support::run_keyward(
+                &[
+                    "admin",
+                    "--database-url",
+                    &url,
+                    "remove-sso-link",
+                    "--email",
+                    "ada@example.com",
+                    "--issuer",
+                    &issuer,
+                    "--subject",
+                    "ada-sub",
+                ],
+                "",
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such identity provider link"), "{err}");
 }
