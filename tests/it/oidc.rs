@@ -23,6 +23,7 @@ backend_tests!(
     oidc_requiring_single_sign_on_is_refused_while_it_is_not_set_up,
     oidc_a_provider_session_older_than_the_session_hours_ends,
     oidc_an_operator_lists_and_removes_an_accounts_links,
+    oidc_a_person_sees_and_removes_their_own_links_only,
 );
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
@@ -1015,4 +1016,87 @@ async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) 
     };
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no such identity provider link"), "{err}");
+}
+
+async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    w.app
+        .create_person("bob@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (ada_browser, _) = through_the_provider(&w, "ada-sub").await;
+    let page = ada_browser
+        .get(w.app.url("/user/single-sign-on"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-subject=\"ada-sub\"") && page.contains(&w.provider.issuer),
+        "{page}"
+    );
+    let csrf = input_value(&page, "csrf_token").unwrap();
+
+    // Bob, signed in with his password, sees none, and cannot remove Ada's.
+    let bob = Browser::new(&w.app);
+    let bob_csrf = bob.sign_in("bob@example.com").await;
+    assert!(bob
+        .text("/user/single-sign-on")
+        .await
+        .contains("id=\"no-sso-links\""));
+    let res = bob
+        .post(
+            "/user/single-sign-on/remove",
+            &[
+                ("csrf_token", bob_csrf.as_str()),
+                ("issuer", w.provider.issuer.as_str()),
+                ("subject", "ada-sub"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert!(
+        signed_in(&w, &ada_browser).await,
+        "Ada's link and session stay"
+    );
+
+    // Ada removes hers: her sessions end, and the page says why.
+    let res = ada_browser
+        .post(w.app.url("/user/single-sign-on/remove"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("issuer", w.provider.issuer.as_str()),
+            ("subject", "ada-sub"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?sso=unlinked");
+    assert!(!signed_in(&w, &ada_browser).await);
+    let linked = w
+        .app
+        .read(|conn| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_identities::dsl::*;
+            oidc_identities.count().get_result::<i64>(conn)
+        })
+        .await;
+    assert_eq!(linked, 0);
+    assert_eq!(
+        audited(&w.app, &tenant.id, "sso.identity_unlinked")
+            .await
+            .len(),
+        1
+    );
 }

@@ -927,6 +927,7 @@ pub fn sign_in_notice(code: &str, provider: &str, hours: i64) -> Option<String> 
     Some(match code {
         "required" => format!("You were signed out: a tenant you belong to requires single sign-on, so only a sign-in through {provider} opens a session. Sign in with {provider}."),
         "expired" => format!("You were signed out: a tenant you belong to requires single sign-on, and a session through {provider} lasts at most {hours} hours. Sign in with {provider} again."),
+        "unlinked" => format!("The identity is no longer linked to your account, and every session of your account has ended. Sign in again (with {provider}, it links again only by the usual checks)."),
         "unavailable" => "You were signed out: a tenant you belong to requires single sign-on, which this Keyward is not set up for just now. Ask its operator: `keyward admin stop-requiring-sso --tenant SLUG` lifts the requirement.".into(),
         _ => return None,
     })

@@ -47,6 +47,8 @@ const ADMIN_RESET_LINK: &str =
 const SIGN_OUT: &str = "signing out ends a browser session; API keys have none";
 const SIGN_IN_CODE: &str =
     "signing in: the two-factor code step of a pending sign-in; API callers present a key";
+const SSO_LINKS: &str =
+    "links to an identity provider are the browser sign-in's: a person removes theirs signed in (operators: `keyward admin remove-sso-link`), and an API key must not change how its owner signs in";
 const TWO_FACTOR: &str =
     "two-factor guards the browser sign-in: a person manages it signed in, and an API key must not turn it on or off";
 const TENANT_SWITCH: &str =
@@ -123,6 +125,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/user/notifications"                                               => notifications::show,                               Read),
         route!(POST "/user/notifications"                                               => notifications::set,                                Mutation("set_notification")),
         route!(GET  "/user/two-factor"                                                  => two_factor::show,                                  Read),
+        route!(GET  "/user/single-sign-on"                                              => oidc::links,                                       Read),
+        route!(POST "/user/single-sign-on/remove"                                       => oidc::unlink,                                      Exempt(SSO_LINKS)),
         route!(POST "/user/two-factor/enable"                                           => two_factor::enable,                                Exempt(TWO_FACTOR)),
         route!(POST "/user/two-factor/recovery-codes"                                   => two_factor::regenerate_recovery_codes,             Exempt(TWO_FACTOR)),
         route!(POST "/user/two-factor/disable"                                          => two_factor::disable,                               Exempt(TWO_FACTOR)),
