@@ -24,6 +24,7 @@ backend_tests!(
     oidc_a_provider_session_older_than_the_session_hours_ends,
     oidc_an_operator_lists_and_removes_an_accounts_links,
     oidc_a_person_sees_and_removes_their_own_links_only,
+    oidc_sign_ins_started_from_one_address_are_limited,
 );
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
@@ -1099,4 +1100,53 @@ async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {
             .len(),
         1
     );
+}
+
+async fn oidc_sign_ins_started_from_one_address_are_limited(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let max = keyward::services::oidc::MAX_FLOWS_PER_ADDRESS;
+    // Unfinished starts, as a script hammering the button would leave them.
+    for n in 0..max {
+        let res = client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "start {n}");
+    }
+    let (status, body) = page_text(
+        client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("Too many sign-ins through Test IdP"),
+        "{body}"
+    );
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, max, "the refused start stored nothing");
+    // When they expire, the address may start again.
+    w.app
+        .run(|conn, now| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_flows::dsl as f;
+            diesel::update(f::oidc_flows)
+                .set(f::expires_at.eq(now - time::Duration::seconds(1)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    let res = client()
+        .get(w.app.url("/sign-in/oidc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
 }

@@ -261,6 +261,7 @@ diesel::table! {
         next_path -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        client_group -> Text,
     }
 }
 

@@ -62,6 +62,10 @@ const MAX_PROVIDER_CALLS: usize = 4;
 /// Sign-ins in progress kept at once (10 minutes each); more are refused until they
 /// expire, so unauthenticated starts cannot grow the table without bound.
 const MAX_FLOWS: i64 = 10_000;
+/// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /64):
+/// one client cannot take the whole `MAX_FLOWS` from everybody else. A finished sign-in
+/// no longer counts, so an office behind one address is not held back by its own people.
+pub const MAX_FLOWS_PER_ADDRESS: i64 = 30;
 /// The only ID-token signatures accepted: asymmetric ones (never HMAC keyed with the
 /// client secret, which would let whoever holds the secret mint ID tokens).
 const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
@@ -104,6 +108,8 @@ pub enum SsoFailure {
     LinkNeedsTwoFactor,
     /// Too many sign-ins are in progress on this Keyward just now.
     TooManyInProgress,
+    /// Too many sign-ins started from this client's address are in progress.
+    TooManyFromHere,
 }
 
 impl SsoFailure {
@@ -119,6 +125,7 @@ impl SsoFailure {
             SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password, or ask its operator."),
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
             SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address with two-factor authentication on, so {provider} cannot be linked to it: sign in with your password and code. An admin can tell you whether your team links accounts to {provider}."),
+            SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
             SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password.".into(),
         }
     }
@@ -128,6 +135,7 @@ impl SsoFailure {
         match self {
             SsoFailure::ProviderDown => 502,
             SsoFailure::TooManyInProgress => 503,
+            SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
             | SsoFailure::DomainNotAllowed
             | SsoFailure::AccountUnavailable
@@ -443,7 +451,25 @@ pub async fn start(
     clock: &Clock,
     sso: Arc<Sso>,
     next: String,
+    ip: &str,
 ) -> Result<Started, SsoFailure> {
+    let client_group = crate::domain::address_group(ip);
+    let counted_group = client_group.clone();
+    let busy = run_blocking(db, clock, move |conn, now| {
+        Ok(OidcFlow::count_from(conn, &counted_group, now)? >= MAX_FLOWS_PER_ADDRESS)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot count single sign-on flows");
+        SsoFailure::ProviderDown
+    })?;
+    if busy {
+        tracing::warn!(
+            max = MAX_FLOWS_PER_ADDRESS,
+            "single sign-on: too many sign-ins in progress from one address"
+        );
+        return Err(SsoFailure::TooManyFromHere);
+    }
     let begin_sso = sso.clone();
     let begun = tokio::task::spawn_blocking(move || begin_sso.begin())
         .await
@@ -479,6 +505,7 @@ pub async fn start(
             next_path: next,
             created_at: now,
             expires_at: now + FLOW_LIFETIME,
+            client_group,
         }
         .insert(conn)?;
         Ok(true)

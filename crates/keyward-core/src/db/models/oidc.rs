@@ -21,6 +21,8 @@ pub struct OidcFlow {
     pub next_path: String,
     pub created_at: PrimitiveDateTime,
     pub expires_at: PrimitiveDateTime,
+    /// The address group that started it (`domain::address_group`).
+    pub client_group: String,
 }
 
 impl std::fmt::Debug for OidcFlow {
@@ -58,6 +60,19 @@ impl OidcFlow {
 
     pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
         oidc_flows::table.count().get_result(conn)
+    }
+
+    /// Sign-ins in progress started from one address group.
+    pub fn count_from(
+        conn: &mut DbConnection,
+        client_group: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<i64> {
+        oidc_flows::table
+            .filter(oidc_flows::client_group.eq(client_group))
+            .filter(oidc_flows::expires_at.gt(now))
+            .count()
+            .get_result(conn)
     }
 }
 

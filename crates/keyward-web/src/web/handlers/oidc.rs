@@ -83,12 +83,14 @@ pub struct StartQuery {
 
 /// `GET /sign-in/oidc`: a new sign-in at the provider.
 pub async fn start(
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, HtmlError> {
     let sso = sso_of(&state)?;
     let next = safe_next(&query.next).to_string();
-    match oidc::start(&state.db, &state.clock, sso, next).await {
+    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
+    match oidc::start(&state.db, &state.clock, sso, next, &ip).await {
         Ok(started) => {
             let secure = state.settings.secure_cookies();
             let mut res = HttpResponse::SeeOther()
