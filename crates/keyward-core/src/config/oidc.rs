@@ -26,7 +26,8 @@ pub struct OidcArgs {
     #[arg(long, env = "KEYWARD_OIDC_DISPLAY_NAME", value_name = "NAME")]
     pub oidc_display_name: Option<String>,
     /// Email domains whose people get an account at their first sign-in when they have
-    /// none, comma-separated, e.g. example.com [default: none: only existing accounts]
+    /// none, comma-separated, e.g. example.com; when set, existing accounts of other
+    /// domains are not linked either [default: none: only existing accounts]
     #[arg(long, env = "KEYWARD_OIDC_ALLOWED_DOMAINS", value_name = "DOMAINS")]
     pub oidc_allowed_domains: Option<String>,
     /// The tenant (slug) an account made at first sign-in joins [default: none: it joins
