@@ -136,6 +136,34 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Stop requiring single sign-on of a tenant's members (audited as the operator): the
+    /// way back when the identity provider is gone or misconfigured; their passwords sign
+    /// them in again
+    StopRequiringSso {
+        /// The tenant's slug
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List the identities at OpenID providers linked to a person's account
+    ListSsoLinks {
+        /// The person's email
+        #[arg(long)]
+        email: String,
+    },
+    /// Remove one identity link of a person's account (audited as the operator); every
+    /// session of the account ends. Their next sign-in through the provider links again
+    /// only by the usual rules (an email Keyward verified, or the account's password)
+    RemoveSsoLink {
+        /// The person's email
+        #[arg(long)]
+        email: String,
+        /// The provider's issuer URL, as `list-sso-links` prints it
+        #[arg(long)]
+        issuer: String,
+        /// The person's `sub` at that provider, as `list-sso-links` prints it
+        #[arg(long)]
+        subject: String,
+    },
     /// Copy a SQLite database into a new file while the server runs (PostgreSQL: pg_dump)
     Backup {
         /// The backup file to create (never overwritten)
@@ -367,11 +395,68 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 json!({ "account_id": a.id, "email": email, "two_factor": false }),
             )
         }
+        AdminCommand::StopRequiringSso { tenant } => {
+            let t = tenants::find_by_slug(conn, &tenant)?;
+            crate::services::oidc::set_tenant_requirement(
+                conn, &operator, now, &t.id, false, None,
+            )?;
+            (
+                format!("{} ({}) no longer requires single sign-on: its members may sign in with their passwords again", t.name, t.slug),
+                json!({ "tenant_id": t.id, "slug": t.slug, "sso_required": false }),
+            )
+        }
+        AdminCommand::ListSsoLinks { email } => {
+            let account = person_by_email(conn, &email)?;
+            let links = crate::services::oidc::identities_of(conn, &operator, &account.id)?;
+            let text = match links.is_empty() {
+                true => format!("{email} has no identity provider link"),
+                false => links
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "issuer {} subject {} linked {} last sign-in {}",
+                            l.issuer,
+                            l.subject,
+                            rfc3339(l.created_at),
+                            rfc3339(l.last_sign_in_at)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            };
+            let value = json!({ "account_id": account.id, "links": links.iter().map(|l| json!({ "issuer": l.issuer, "subject": l.subject, "created_at": rfc3339(l.created_at), "last_sign_in_at": rfc3339(l.last_sign_in_at) })).collect::<Vec<_>>() });
+            (text, value)
+        }
+        AdminCommand::RemoveSsoLink {
+            email,
+            issuer,
+            subject,
+        } => {
+            let account = person_by_email(conn, &email)?;
+            crate::services::oidc::unlink(conn, &operator, now, &account.id, &issuer, &subject)?;
+            (
+                format!(
+                    "removed the link of {email} to {subject} at {issuer}; their sessions ended"
+                ),
+                json!({ "account_id": account.id, "issuer": issuer, "subject": subject, "removed": true }),
+            )
+        }
         AdminCommand::Backup { .. } | AdminCommand::RestoreCheck { .. } => {
             unreachable!("answered before the database is opened")
         }
     };
     print(args.json, text, value)
+}
+
+/// The person account with this email, or a clear refusal.
+fn person_by_email(
+    conn: &mut DbConnection,
+    email: &str,
+) -> Result<crate::db::models::Account, CliError> {
+    let email = crate::services::sign_in::normalise_email(email)?;
+    crate::db::models::Account::find_by_email(conn, &email)
+        .map_err(crate::error::AppError::from)?
+        .ok_or_else(|| CliError::usage(format!("no account has the email {email}")))
 }
 
 fn print(json: bool, text: String, value: serde_json::Value) -> Result<(), CliError> {

@@ -341,6 +341,15 @@ fn every_mutation(ids: &Ids) -> Vec<(&'static str, String, Value)> {
             ),
             json!({ "required": true }),
         ),
+        (
+            "set_tenant_sso_required",
+            m(
+                "set_tenant_sso_required",
+                "set_tenant_sso_required_input",
+                "required",
+            ),
+            json!({ "required": true }),
+        ),
         // A Prefect agent's registration and polls write (the agent, its last seen).
         (
             "register_agent",

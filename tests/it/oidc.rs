@@ -3,6 +3,7 @@
 //! through it, and every way it must fail. `cargo test -- oidc` runs them all.
 
 use crate::backend_tests;
+use crate::support::browser::{input_value, Browser};
 use crate::support::oidc::{Provider, CLIENT_ID, CLIENT_SECRET};
 use crate::support::{client, Backend, TestApp, PASSWORD};
 use keyward::config::{OidcClientSecret, OidcSettings};
@@ -18,6 +19,12 @@ backend_tests!(
     oidc_an_account_whose_email_keyward_verified_is_linked_at_the_first_sign_in,
     oidc_a_key_rotation_at_the_provider_is_followed,
     oidc_with_the_provider_down_the_server_starts_and_passwords_still_work,
+    oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_its_members,
+    oidc_requiring_single_sign_on_is_refused_while_it_is_not_set_up,
+    oidc_a_provider_session_older_than_the_session_hours_ends,
+    oidc_an_operator_lists_and_removes_an_accounts_links,
+    oidc_a_person_sees_and_removes_their_own_links_only,
+    oidc_sign_ins_started_from_one_address_are_limited,
 );
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
@@ -45,6 +52,7 @@ pub(crate) fn settings(issuer: &str, public_url: &str) -> OidcSettings {
         default_tenant: None,
         default_role: Role::User,
         trust_unverified_email: false,
+        session_hours: 12,
     }
 }
 
@@ -360,7 +368,7 @@ async fn oidc_unverified_emails_and_domains_not_allowed_get_no_account(backend: 
     let (browser, answer) = through_the_provider(&w, "o-sub").await;
     let (status, body) = page_text(answer).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("no Keyward account for your email"), "{body}");
+    assert!(body.contains("only for some email domains"), "{body}");
     assert!(!signed_in(&w, &browser).await);
     assert_eq!(
         account_of_email(&w.app, "unverified@example.com").await,
@@ -370,6 +378,32 @@ async fn oidc_unverified_emails_and_domains_not_allowed_get_no_account(backend: 
         account_of_email(&w.app, "mallory@elsewhere.test").await,
         None
     );
+
+    // The allowed domains bound linking too: an existing account of another domain, its
+    // email verified by Keyward, is not linked (nor offered the password step).
+    let tenant = w.app.create_tenant("acme").await;
+    let carol = w
+        .app
+        .create_person("carol@elsewhere.test", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &carol.id, "carol@elsewhere.test").await;
+    w.provider
+        .account("c-sub", "carol@elsewhere.test", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "c-sub").await;
+    let (status, body) = page_text(answer).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("only for some email domains"), "{body}");
+    assert!(!signed_in(&w, &browser).await);
+    let linked = w
+        .app
+        .read(|conn| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_identities::dsl::*;
+            oidc_identities.count().get_result::<i64>(conn)
+        })
+        .await;
+    assert_eq!(linked, 0);
 }
 
 async fn oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_its_password(
@@ -570,4 +604,549 @@ async fn oidc_with_the_provider_down_the_server_starts_and_passwords_still_work(
             .unwrap();
         assert_eq!(login.status(), 303, "a password sign-in works");
     }
+}
+
+/// The details of the tenant's audit events with `action`.
+async fn audited(app: &TestApp, tenant_id: &str, action: &str) -> Vec<String> {
+    let (tenant_id, action) = (tenant_id.to_string(), action.to_string());
+    app.read(move |conn| {
+        use diesel::prelude::*;
+        use keyward::db::schema::audit_events::dsl as a;
+        a::audit_events
+            .filter(a::tenant_id.eq(tenant_id))
+            .filter(a::action.eq(action))
+            .order(a::at.asc())
+            .select(a::detail)
+            .load::<String>(conn)
+    })
+    .await
+}
+
+/// Marks the account's email as verified by Keyward (what a used mailed link records), so
+/// the provider links it at the first sign-in.
+async fn verified(app: &TestApp, account_id: &str, email: &str) {
+    let (id, email) = (account_id.to_string(), email.to_string());
+    app.run(move |conn, now| {
+        keyward::db::models::oidc::set_verified_email(conn, &id, &email, now)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// Posts Team › Settings › Single sign-on from `browser`'s session (its CSRF token read
+/// from a page, as a browser would).
+async fn post_sso_requirement(app: &TestApp, browser: &reqwest::Client, on: bool) -> (u16, String) {
+    let settings = browser
+        .get(app.url("/user/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&settings, "csrf_token").expect("a page's CSRF token");
+    let mut form = vec![("csrf_token", csrf.as_str())];
+    if on {
+        form.push(("require_sso", "on"));
+    }
+    page_text(
+        browser
+            .post(app.url("/t/acme/team/settings/single-sign-on"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_its_members(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let bob = w
+        .app
+        .create_person("bob@example.com", &tenant.id, Role::User)
+        .await;
+    // Bob is also in a tenant that does not require it: one requiring tenant is enough.
+    let other = w.app.create_tenant("globex").await;
+    w.app.add_member(&bob.id, &other.id, Role::Admin).await;
+
+    // Ada, signed in with her password and not linked to the provider, cannot turn it on:
+    // she would lock herself out.
+    let ada_password = Browser::new(&w.app);
+    ada_password.sign_in("ada@example.com").await;
+    let (status, body) = post_sso_requirement(&w.app, &ada_password.client, true).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("your own account is not linked to Test IdP")
+            && body.contains("sign in once with Test IdP"),
+        "{body}"
+    );
+    // Nor can Bob, who is not an admin, even when linked.
+    verified(&w.app, &bob.id, "bob@example.com").await;
+    w.provider.account("bob-sub", "bob@example.com", true).await;
+    let (bob_sso, _) = through_the_provider(&w, "bob-sub").await;
+    assert!(signed_in(&w, &bob_sso).await);
+    let (status, body) = post_sso_requirement(&w.app, &bob_sso, true).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        audited(&w.app, &tenant.id, "tenant.sso_requirement_changed")
+            .await
+            .is_empty()
+    );
+
+    // Bob's password session, opened before the requirement.
+    let bob_password = Browser::new(&w.app);
+    bob_password.sign_in("bob@example.com").await;
+    assert_eq!(bob_password.get("/user/api-keys").await.status(), 200);
+
+    // Ada links her account through the provider, then turns it on from that session.
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (ada_sso, _) = through_the_provider(&w, "ada-sub").await;
+    assert!(signed_in(&w, &ada_sso).await);
+    // A form from another site carries no CSRF token: refused, nothing changes.
+    let forged = ada_sso
+        .post(w.app.url("/t/acme/team/settings/single-sign-on"))
+        .form(&[("require_sso", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(
+        audited(&w.app, &tenant.id, "tenant.sso_requirement_changed")
+            .await
+            .is_empty()
+    );
+    let (status, body) = post_sso_requirement(&w.app, &ada_sso, true).await;
+    assert_eq!(status, 303, "{body}");
+    let page = ada_sso
+        .get(w.app.url("/t/acme/team/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"require_sso\" checked"), "{page}");
+    assert_eq!(
+        audited(&w.app, &tenant.id, "tenant.sso_requirement_changed").await,
+        vec!["single sign-on required of members: passwords no longer sign them in".to_string()],
+        "audited once"
+    );
+
+    // Password sessions end on their next request, Ada's own included, with the reason.
+    for browser in [&bob_password, &ada_password] {
+        let res = browser.get("/user/api-keys").await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(
+            crate::support::browser::location(&res),
+            "/login?sso=required"
+        );
+        let again = browser.get("/user/api-keys").await;
+        assert_eq!(again.status(), 303, "the session is gone");
+        assert!(crate::support::browser::location(&again).starts_with("/login"));
+    }
+    let notice = bob_password.text("/login?sso=required").await;
+    assert!(
+        notice.contains("requires single sign-on") && notice.contains("Sign in with Test IdP"),
+        "{notice}"
+    );
+
+    // A password no longer signs Bob in: the page says why and offers the provider.
+    let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
+    let (status, body) = page_text(res).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("Tenant acme requires single sign-on") && body.contains("/sign-in/oidc"),
+        "{body}"
+    );
+    assert!(!signed_in_browser(&bob_password).await);
+    // A wrong password still answers as a wrong password (nothing told to a guesser).
+    let (status, _) = page_text(
+        bob_password
+            .sign_in_with("bob@example.com", "not the password")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(audited(&w.app, &tenant.id, "sign_in.failed")
+        .await
+        .contains(&"password right, but Tenant acme requires single sign-on".to_string()));
+
+    // Sessions through the provider go on, and new ones open.
+    assert!(signed_in(&w, &ada_sso).await);
+    assert!(signed_in(&w, &bob_sso).await);
+    let (bob_again, _) = through_the_provider(&w, "bob-sub").await;
+    assert!(signed_in(&w, &bob_again).await);
+
+    // Through GraphQL, the setting reads back; a member's key may not change it.
+    let (_, bob_key) = w.app.create_key(&bob.id, &tenant.id, None).await;
+    let answer = w
+        .app
+        .gql(
+            &bob_key,
+            "mutation { set_tenant_sso_required(input: { required: false }) { required } }",
+        )
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+
+    // The operator's way back: `keyward admin stop-requiring-sso`, then passwords work.
+    let url = w.app.db.url.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        crate::support::run_keyward(
+            &[
+                "admin",
+                "--database-url",
+                &url,
+                "stop-requiring-sso",
+                "--tenant",
+                "acme",
+            ],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no longer requires single sign-on"), "{out}");
+    assert_eq!(
+        audited(&w.app, &tenant.id, "tenant.sso_requirement_changed")
+            .await
+            .len(),
+        2
+    );
+    let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 303, "passwords sign in again");
+}
+
+async fn signed_in_browser(browser: &Browser) -> bool {
+    browser.get("/user/api-keys").await.status() == 200
+}
+
+async fn oidc_requiring_single_sign_on_is_refused_while_it_is_not_set_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let ada = app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let browser = Browser::new(&app);
+    browser.sign_in("ada@example.com").await;
+    let page = browser.text("/t/acme/team/settings").await;
+    assert!(page.contains("id=\"sso-not-set-up\""), "{page}");
+    let (status, body) = post_sso_requirement(&app, &browser.client, true).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("single sign-on is not set up on this Keyward")
+            && body.contains("--oidc-issuer"),
+        "{body}"
+    );
+    let (_, key) = app.create_key(&ada.id, &tenant.id, None).await;
+    let answer = app
+        .gql(
+            &key,
+            "mutation { set_tenant_sso_required(input: { required: true }) { required } }",
+        )
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    let answer = app
+        .gql(&key, "{ tenant_sso_requirement { required } }")
+        .await;
+    assert_eq!(answer["data"]["tenant_sso_requirement"]["required"], false);
+    assert!(audited(&app, &tenant.id, "tenant.sso_requirement_changed")
+        .await
+        .is_empty());
+    // Ada's password still works.
+    assert!(signed_in_browser(&browser).await);
+}
+
+async fn oidc_a_provider_session_older_than_the_session_hours_ends(backend: Backend) {
+    let Some(w) = world(backend, |s| s.session_hours = 1).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    let (status, body) = post_sso_requirement(&w.app, &browser, true).await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        signed_in(&w, &browser).await,
+        "a fresh provider session goes on"
+    );
+    // The sign-in at the provider was 61 minutes ago (the session is otherwise live: its
+    // last use is now, and every session's 12 hours are far).
+    let id = ada.id.clone();
+    w.app
+        .run(move |conn, now| {
+            use diesel::prelude::*;
+            use keyward::db::schema::sessions::dsl as s;
+            diesel::update(s::sessions.filter(s::account_id.eq(id)))
+                .set((
+                    s::created_at.eq(now - time::Duration::minutes(61)),
+                    s::last_seen_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    let res = browser
+        .get(w.app.url("/user/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?sso=expired");
+    assert!(!signed_in(&w, &browser).await, "the session is gone");
+    let (_, notice) = page_text(
+        browser
+            .get(w.app.url("/login?sso=expired"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(notice.contains("at most 1 hours"), "{notice}");
+    // Signing in through the provider again opens a new one.
+    let (again, _) = through_the_provider(&w, "ada-sub").await;
+    assert!(signed_in(&w, &again).await);
+}
+
+/// `keyward admin ARGS… --json` against the app's database: its JSON answer.
+async fn admin_json(app: &TestApp, args: &[&str]) -> serde_json::Value {
+    let mut all: Vec<String> = vec!["admin".into(), "--database-url".into(), app.db.url.clone()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push("--json".into());
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::support::run_keyward(&args, "")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    assert!(signed_in(&w, &browser).await);
+
+    let listed = admin_json(&w.app, &["list-sso-links", "--email", "ADA@example.com"]).await;
+    assert_eq!(listed["account_id"], ada.id.as_str());
+    assert_eq!(listed["links"][0]["subject"], "ada-sub");
+    assert_eq!(listed["links"][0]["issuer"], w.provider.issuer.as_str());
+    let removed = admin_json(
+        &w.app,
+        &[
+            "remove-sso-link",
+            "--email",
+            "ada@example.com",
+            "--issuer",
+            &w.provider.issuer,
+            "--subject",
+            "ada-sub",
+        ],
+    )
+    .await;
+    assert_eq!(removed["removed"], true);
+    assert!(
+        !signed_in(&w, &browser).await,
+        "the sessions opened through the link end with it"
+    );
+    let listed = admin_json(&w.app, &["list-sso-links", "--email", "ada@example.com"]).await;
+    assert_eq!(listed["links"], json!([]));
+    assert_eq!(
+        audited(&w.app, &tenant.id, "sso.identity_unlinked")
+            .await
+            .len(),
+        1
+    );
+    // Removing it again, or another person's link, says there is none.
+    let (code, _, err) = {
+        let url = w.app.db.url.clone();
+        let issuer = w.provider.issuer.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::support::run_keyward(
+                &[
+                    "admin",
+                    "--database-url",
+                    &url,
+                    "remove-sso-link",
+                    "--email",
+                    "ada@example.com",
+                    "--issuer",
+                    &issuer,
+                    "--subject",
+                    "ada-sub",
+                ],
+                "",
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such identity provider link"), "{err}");
+}
+
+async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    w.app
+        .create_person("bob@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (ada_browser, _) = through_the_provider(&w, "ada-sub").await;
+    let page = ada_browser
+        .get(w.app.url("/user/single-sign-on"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-subject=\"ada-sub\"") && page.contains(&w.provider.issuer),
+        "{page}"
+    );
+    let csrf = input_value(&page, "csrf_token").unwrap();
+
+    // Bob, signed in with his password, sees none, and cannot remove Ada's.
+    let bob = Browser::new(&w.app);
+    let bob_csrf = bob.sign_in("bob@example.com").await;
+    assert!(bob
+        .text("/user/single-sign-on")
+        .await
+        .contains("id=\"no-sso-links\""));
+    let res = bob
+        .post(
+            "/user/single-sign-on/remove",
+            &[
+                ("csrf_token", bob_csrf.as_str()),
+                ("issuer", w.provider.issuer.as_str()),
+                ("subject", "ada-sub"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert!(
+        signed_in(&w, &ada_browser).await,
+        "Ada's link and session stay"
+    );
+
+    // Ada removes hers: her sessions end, and the page says why.
+    let res = ada_browser
+        .post(w.app.url("/user/single-sign-on/remove"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("issuer", w.provider.issuer.as_str()),
+            ("subject", "ada-sub"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?sso=unlinked");
+    assert!(!signed_in(&w, &ada_browser).await);
+    let linked = w
+        .app
+        .read(|conn| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_identities::dsl::*;
+            oidc_identities.count().get_result::<i64>(conn)
+        })
+        .await;
+    assert_eq!(linked, 0);
+    assert_eq!(
+        audited(&w.app, &tenant.id, "sso.identity_unlinked")
+            .await
+            .len(),
+        1
+    );
+}
+
+async fn oidc_sign_ins_started_from_one_address_are_limited(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let max = keyward::services::oidc::MAX_FLOWS_PER_ADDRESS;
+    // Unfinished starts, as a script hammering the button would leave them.
+    for n in 0..max {
+        let res = client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "start {n}");
+    }
+    let (status, body) = page_text(
+        client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("Too many sign-ins through Test IdP"),
+        "{body}"
+    );
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, max, "the refused start stored nothing");
+    // When they expire, the address may start again.
+    w.app
+        .run(|conn, now| {
+            use diesel::prelude::*;
+            use keyward::db::schema::oidc_flows::dsl as f;
+            diesel::update(f::oidc_flows)
+                .set(f::expires_at.eq(now - time::Duration::seconds(1)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    let res = client()
+        .get(w.app.url("/sign-in/oidc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
 }

@@ -79,6 +79,8 @@ audit_actions! {
     RecoveryCodesRefused => "two_factor.recovery_codes_refused", "New recovery codes refused";
     TwoFactorReset => "two_factor.reset", "Two-factor reset by an operator";
     TwoFactorRequirementChanged => "tenant.two_factor_requirement_changed", "Two-factor requirement changed";
+    SsoRequirementChanged => "tenant.sso_requirement_changed", "Single sign-on requirement changed";
+    SsoIdentityUnlinked => "sso.identity_unlinked", "Identity provider link removed";
     AccountCreated => "account.created", "Account created";
     PasswordChanged => "account.password_changed", "Password changed";
     PasswordChangeRefused => "account.password_change_refused", "Password change refused";

@@ -147,6 +147,8 @@ impl Site {
             json!({ "require_expiry": true }), false),
         ("set_tenant_two_factor_required", "mutation($i: set_tenant_two_factor_required_input!) { set_tenant_two_factor_required(input: $i) { required } }".into(),
             json!({ "required": true }), false),
+        ("set_tenant_sso_required", "mutation($i: set_tenant_sso_required_input!) { set_tenant_sso_required(input: $i) { required } }".into(),
+            json!({ "required": true }), false),
 
         // Webhooks: admins only (another tenant's, or none: NOT_FOUND).
         ("create_webhook", "mutation($i: create_webhook_input!) { create_webhook(input: $i) { secret } }".into(),

@@ -34,6 +34,7 @@ pub(super) struct FileSettings {
     pub(super) oidc_default_tenant: Option<String>,
     pub(super) oidc_default_role: Option<String>,
     pub(super) oidc_trust_unverified_email: Option<bool>,
+    pub(super) oidc_session_hours: Option<i64>,
 }
 
 impl FileSettings {
@@ -56,6 +57,7 @@ impl FileSettings {
             oidc_trust_unverified_email: args
                 .oidc_trust_unverified_email
                 .or(self.oidc_trust_unverified_email),
+            oidc_session_hours: args.oidc_session_hours.or(self.oidc_session_hours),
         };
         (merged, self.oidc_client_secret.clone())
     }

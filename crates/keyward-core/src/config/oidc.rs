@@ -26,7 +26,8 @@ pub struct OidcArgs {
     #[arg(long, env = "KEYWARD_OIDC_DISPLAY_NAME", value_name = "NAME")]
     pub oidc_display_name: Option<String>,
     /// Email domains whose people get an account at their first sign-in when they have
-    /// none, comma-separated, e.g. example.com [default: none: only existing accounts]
+    /// none, comma-separated, e.g. example.com; when set, existing accounts of other
+    /// domains are not linked either [default: none: only existing accounts]
     #[arg(long, env = "KEYWARD_OIDC_ALLOWED_DOMAINS", value_name = "DOMAINS")]
     pub oidc_allowed_domains: Option<String>,
     /// The tenant (slug) an account made at first sign-in joins [default: none: it joins
@@ -40,6 +41,11 @@ pub struct OidcArgs {
     /// only for a provider that verifies every address itself [default: false]
     #[arg(long, env = "KEYWARD_OIDC_TRUST_UNVERIFIED_EMAIL", value_name = "BOOL")]
     pub oidc_trust_unverified_email: Option<bool>,
+    /// How long a session of a member of a tenant that requires single sign-on lasts at
+    /// most, in hours from the sign-in at the provider, 1-12 (12 is every session's limit)
+    /// [default: 12]
+    #[arg(long, env = "KEYWARD_OIDC_SESSION_HOURS", value_name = "HOURS")]
+    pub oidc_session_hours: Option<i64>,
 }
 
 /// The client secret. `Debug` hides it.
@@ -77,7 +83,15 @@ pub struct OidcSettings {
     pub default_tenant: Option<TenantSlug>,
     pub default_role: Role,
     pub trust_unverified_email: bool,
+    /// Sessions of members of tenants that require single sign-on end this long after the
+    /// sign-in at the provider.
+    pub session_hours: i64,
 }
+
+/// `--oidc-session-hours` when not given.
+pub const DEFAULT_SESSION_HOURS: i64 = 12;
+/// The most `--oidc-session-hours` may be: every session ends 12 hours after sign-in.
+pub const MAX_SESSION_HOURS: i64 = 12;
 
 pub const CALLBACK_PATH: &str = "/sign-in/oidc/callback";
 
@@ -184,6 +198,12 @@ pub fn resolve(
         .filter(|c| !c.is_control())
         .take(60)
         .collect();
+    let session_hours = args.oidc_session_hours.unwrap_or(DEFAULT_SESSION_HOURS);
+    if !(1..=MAX_SESSION_HOURS).contains(&session_hours) {
+        return Err(format!(
+            "--oidc-session-hours must be 1 to {MAX_SESSION_HOURS} (every session ends {MAX_SESSION_HOURS} hours after sign-in anyway), not {session_hours}"
+        ));
+    }
     Ok(Some(OidcSettings {
         issuer: issuer.to_string(),
         client_id,
@@ -194,5 +214,6 @@ pub fn resolve(
         default_tenant,
         default_role,
         trust_unverified_email: args.oidc_trust_unverified_email.unwrap_or(false),
+        session_hours,
     }))
 }

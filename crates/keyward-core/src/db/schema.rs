@@ -152,6 +152,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_failures,
     setup_tokens,
     tenant_key_policies,
+    tenant_sso_requirements,
 );
 
 diesel::table! {
@@ -262,6 +263,14 @@ diesel::table! {
         next_path -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        client_group -> Text,
+    }
+}
+
+diesel::table! {
+    tenant_sso_requirements (tenant_id) {
+        tenant_id -> Text,
+        required_since -> Timestamp,
     }
 }
 

@@ -25,6 +25,7 @@ use crate::db::{Database, DbConnection};
 use crate::domain::{AuditAction, Clock, Email, Password, PersonName, TokenDigest};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
+use crate::services::permissions::{self, Permission};
 use crate::services::{run_blocking, sign_in, transaction, Actor};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
@@ -61,6 +62,10 @@ const MAX_PROVIDER_CALLS: usize = 4;
 /// Sign-ins in progress kept at once (10 minutes each); more are refused until they
 /// expire, so unauthenticated starts cannot grow the table without bound.
 const MAX_FLOWS: i64 = 10_000;
+/// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /64):
+/// one client cannot take the whole `MAX_FLOWS` from everybody else. A finished sign-in
+/// no longer counts, so an office behind one address is not held back by its own people.
+pub const MAX_FLOWS_PER_ADDRESS: i64 = 30;
 /// The only ID-token signatures accepted: asymmetric ones (never HMAC keyed with the
 /// client secret, which would let whoever holds the secret mint ID tokens).
 const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
@@ -93,6 +98,9 @@ pub enum SsoFailure {
     EmailNotVerified,
     /// No Keyward account has this email and its domain may not create one.
     NoAccount,
+    /// `--oidc-allowed-domains` is set and does not list the email's domain: no account
+    /// of that domain is linked to the provider either.
+    DomainNotAllowed,
     /// The linked account no longer exists or cannot sign in this way.
     AccountUnavailable,
     /// The email's account has two-factor on: the provider may not be linked to it
@@ -100,6 +108,8 @@ pub enum SsoFailure {
     LinkNeedsTwoFactor,
     /// Too many sign-ins are in progress on this Keyward just now.
     TooManyInProgress,
+    /// Too many sign-ins started from this client's address are in progress.
+    TooManyFromHere,
 }
 
 impl SsoFailure {
@@ -112,8 +122,10 @@ impl SsoFailure {
             SsoFailure::Refused(_) => format!("Keyward could not check the answer from {provider}, so you are not signed in. Start again from the sign-in page."),
             SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password."),
             SsoFailure::NoAccount => "There is no Keyward account for your email address. Ask an admin of your team for an invitation.".into(),
+            SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password, or ask its operator."),
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
             SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address with two-factor authentication on, so {provider} cannot be linked to it: sign in with your password and code. An admin can tell you whether your team links accounts to {provider}."),
+            SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
             SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password.".into(),
         }
     }
@@ -123,7 +135,9 @@ impl SsoFailure {
         match self {
             SsoFailure::ProviderDown => 502,
             SsoFailure::TooManyInProgress => 503,
+            SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
+            | SsoFailure::DomainNotAllowed
             | SsoFailure::AccountUnavailable
             | SsoFailure::LinkNeedsTwoFactor => 403,
             _ => 400,
@@ -252,6 +266,11 @@ impl Sso {
                 };
             }
         };
+        if let Some(endpoint) = plain_http_endpoint(&self.settings.issuer, &md) {
+            tracing::error!(issuer = %self.settings.issuer, endpoint = %endpoint, "the OpenID provider's discovery names a plain-http endpoint: refused (codes, tokens and keys must travel over https; plain http only when the issuer is on this machine's loopback)");
+            *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            return Err(SsoFailure::ProviderDown);
+        }
         *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), md.clone()));
         Ok(md)
@@ -365,6 +384,33 @@ impl Sso {
     }
 }
 
+/// The first endpoint of the discovery that is not https, unless the issuer itself is on
+/// this machine's loopback (tests, a provider beside Keyward): a provider's discovery that
+/// sends the code, the client secret or the signing keys over plain http is refused, as
+/// the issuer is (`config::oidc::resolve`).
+fn plain_http_endpoint(issuer: &str, md: &CoreProviderMetadata) -> Option<String> {
+    let loopback = openidconnect::url::Url::parse(issuer).is_ok_and(|u| match u.host() {
+        Some(openidconnect::url::Host::Domain(d)) => d == "localhost",
+        Some(openidconnect::url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(openidconnect::url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    });
+    if loopback {
+        return None;
+    }
+    let endpoints = [
+        Some(md.authorization_endpoint().url()),
+        md.token_endpoint().map(|e| e.url()),
+        Some(md.jwks_uri().url()),
+        md.userinfo_endpoint().map(|e| e.url()),
+    ];
+    endpoints
+        .into_iter()
+        .flatten()
+        .find(|url| url.scheme() != "https")
+        .map(|url| url.to_string())
+}
+
 fn chrono_from(at: PrimitiveDateTime) -> Result<chrono::DateTime<chrono::Utc>, SsoFailure> {
     let t = at.assume_utc();
     chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond())
@@ -405,7 +451,25 @@ pub async fn start(
     clock: &Clock,
     sso: Arc<Sso>,
     next: String,
+    ip: &str,
 ) -> Result<Started, SsoFailure> {
+    let client_group = crate::domain::address_group(ip);
+    let counted_group = client_group.clone();
+    let busy = run_blocking(db, clock, move |conn, now| {
+        Ok(OidcFlow::count_from(conn, &counted_group, now)? >= MAX_FLOWS_PER_ADDRESS)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot count single sign-on flows");
+        SsoFailure::ProviderDown
+    })?;
+    if busy {
+        tracing::warn!(
+            max = MAX_FLOWS_PER_ADDRESS,
+            "single sign-on: too many sign-ins in progress from one address"
+        );
+        return Err(SsoFailure::TooManyFromHere);
+    }
     let begin_sso = sso.clone();
     let begun = tokio::task::spawn_blocking(move || begin_sso.begin())
         .await
@@ -441,6 +505,7 @@ pub async fn start(
             next_path: next,
             created_at: now,
             expires_at: now + FLOW_LIFETIME,
+            client_group,
         }
         .insert(conn)?;
         Ok(true)
@@ -606,6 +671,13 @@ fn link_or_make_within(
         _ => return Err(SsoFailure::EmailNotVerified),
     };
     let email = email.into_inner();
+    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let domain_allowed = settings.allowed_domains.iter().any(|d| d == domain);
+    // With allowed domains set, they bound linking too: a provider that lets anyone
+    // sign in (Google) cannot link an account of another domain by its email.
+    if !settings.allowed_domains.is_empty() && !domain_allowed {
+        return Err(SsoFailure::DomainNotAllowed);
+    }
     let link = |conn: &mut DbConnection, account: &Account| -> Result<(), SsoFailure> {
         OidcIdentity {
             issuer: settings.issuer.clone(),
@@ -663,8 +735,7 @@ fn link_or_make_within(
             })
         }
         None => {
-            let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-            if !settings.allowed_domains.iter().any(|d| d == domain) {
+            if !domain_allowed {
                 return Err(SsoFailure::NoAccount);
             }
             let name = proven
@@ -791,6 +862,7 @@ pub async fn confirm_link(
         ip.clone(),
         None,
         password,
+        sign_in::PasswordUse::LinkProvider,
     )
     .await?;
     let display = sso.settings.display_name.clone();
@@ -841,4 +913,259 @@ pub async fn confirm_link(
         })
     })
     .await
+}
+
+// ---- tenants that require single sign-on ----
+//
+// A person who is a member of any tenant that requires single sign-on signs in through
+// the provider only, whichever tenant they act in (GitLab enforces SAML per group; here
+// the dashboard's pages, such as User › API Keys, act on every tenant of the person, so
+// the simplest safe rule is the person's, not the page's). Their password no longer opens
+// a session (`sign_in::finish`), a session opened otherwise (before the requirement, or
+// through an invitation's new password) ends on its next request, and a session opened
+// through the provider ends `--oidc-session-hours` after that sign-in.
+
+/// Why a dashboard session may not go on, for a member of a tenant that requires single
+/// sign-on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsoSessionRefusal {
+    /// The session was not opened through the provider (a password, say).
+    NotThroughProvider { tenant: String },
+    /// The sign-in at the provider is older than `--oidc-session-hours`.
+    TooOld { tenant: String, hours: i64 },
+    /// Single sign-on is not set up on this Keyward any more, so nobody of the tenant
+    /// can sign in until an operator lifts the requirement.
+    NotConfigured { tenant: String },
+}
+
+impl SsoSessionRefusal {
+    /// The short code the sign-in page is sent with (`/login?sso=…`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SsoSessionRefusal::NotThroughProvider { .. } => "required",
+            SsoSessionRefusal::TooOld { .. } => "expired",
+            SsoSessionRefusal::NotConfigured { .. } => "unavailable",
+        }
+    }
+}
+
+/// What the sign-in page says to a person sent there with `/login?sso=CODE`.
+pub fn sign_in_notice(code: &str, provider: &str, hours: i64) -> Option<String> {
+    Some(match code {
+        "required" => format!("You were signed out: a tenant you belong to requires single sign-on, so only a sign-in through {provider} opens a session. Sign in with {provider}."),
+        "expired" => format!("You were signed out: a tenant you belong to requires single sign-on, and a session through {provider} lasts at most {hours} hours. Sign in with {provider} again."),
+        "unlinked" => format!("The identity is no longer linked to your account, and every session of your account has ended. Sign in again (with {provider}, it links again only by the usual checks)."),
+        "unavailable" => "You were signed out: a tenant you belong to requires single sign-on, which this Keyward is not set up for just now. Ask its operator: `keyward admin stop-requiring-sso --tenant SLUG` lifts the requirement.".into(),
+        _ => return None,
+    })
+}
+
+/// How a dashboard session was opened, as its session remembers it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOrigin {
+    pub through_provider: bool,
+    /// When the person signed in (`None`: this very request).
+    pub signed_in_at: Option<PrimitiveDateTime>,
+}
+
+/// Whether the account's session may go on, read on every dashboard request.
+/// `sso` is this Keyward's single sign-on, if set up.
+pub fn session_refusal(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account_id: &str,
+    origin: SessionOrigin,
+    sso: Option<&OidcSettings>,
+) -> Result<Option<SsoSessionRefusal>, AppError> {
+    let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? else {
+        return Ok(None);
+    };
+    let Some(sso) = sso else {
+        return Ok(Some(SsoSessionRefusal::NotConfigured { tenant }));
+    };
+    if !origin.through_provider {
+        return Ok(Some(SsoSessionRefusal::NotThroughProvider { tenant }));
+    }
+    let signed_in_at = origin.signed_in_at.unwrap_or(now);
+    if now >= signed_in_at + Duration::hours(sso.session_hours) {
+        return Ok(Some(SsoSessionRefusal::TooOld {
+            tenant,
+            hours: sso.session_hours,
+        }));
+    }
+    Ok(None)
+}
+
+/// Whether the tenant requires single sign-on of its members; admins.
+pub fn tenant_requirement(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<bool, AppError> {
+    permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
+    Ok(rows::TenantSsoRequirement::is_required(conn, tenant_id)?)
+}
+
+/// Sets whether the tenant requires single sign-on of its members (human admins, or the
+/// operator lifting it), audited. Turning it on is refused while single sign-on is not
+/// set up (`sso`), and when the admin's own account is not linked to the provider: they
+/// would lock themselves out.
+pub fn set_tenant_requirement(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant_id: &str,
+    required: bool,
+    sso: Option<&OidcSettings>,
+) -> Result<bool, AppError> {
+    transaction(conn, |conn| {
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        // A read-only key is refused before anything else is said.
+        permissions::require_writable(actor)?;
+        let before = rows::TenantSsoRequirement::is_required(conn, tenant_id)?;
+        if before == required {
+            return Ok(required);
+        }
+        if required {
+            let sso = sso.ok_or_else(|| {
+                AppError::invalid(
+                    "required",
+                    "single sign-on is not set up on this Keyward: its operator sets --oidc-issuer, --oidc-client-id and the client secret first (see the README, \"Single sign-on\")",
+                )
+            })?;
+            let linked = match actor.account_id() {
+                Some(account_id) => OidcIdentity::linked(conn, &sso.issuer, account_id)?,
+                None => false,
+            };
+            if !linked && !actor.is_operator() {
+                return Err(AppError::invalid(
+                    "required",
+                    format!("your own account is not linked to {}: sign out, sign in once with {} (the button on the sign-in page), then turn this on; otherwise your password would stop working and you would be locked out", sso.display_name, sso.display_name),
+                ));
+            }
+        }
+        rows::TenantSsoRequirement::set(conn, tenant_id, required, now)?;
+        audit::record(
+            conn,
+            actor,
+            now,
+            Event {
+                tenant_id: Some(tenant_id),
+                action: AuditAction::SsoRequirementChanged,
+                target_id: Some(tenant_id),
+                detail: match required {
+                    true => "single sign-on required of members: passwords no longer sign them in"
+                        .into(),
+                    false => "single sign-on no longer required".into(),
+                },
+            },
+        )?;
+        Ok(required)
+    })
+}
+
+// ---- the identities linked to an account ----
+
+/// The identities linked to `account_id`: its owner, or the operator.
+pub fn identities_of(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    account_id: &str,
+) -> Result<Vec<OidcIdentity>, AppError> {
+    if !(actor.is_operator() || actor.is(account_id)) {
+        return Err(AppError::forbidden(
+            "only the account's owner or an operator sees its identity provider links",
+        ));
+    }
+    Ok(OidcIdentity::of_account(conn, account_id)?)
+}
+
+/// Removes one identity linked to `account_id` (its owner, or the operator), audited in
+/// each of the account's tenants; every session of the account ends with it, since a
+/// session opened through a link someone else made must not outlive the link.
+pub fn unlink(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    account_id: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<(), AppError> {
+    if !(actor.is_operator() || actor.is(account_id)) || actor.key_id().is_some() {
+        return Err(AppError::forbidden(
+            "only the account's owner (signed in) or an operator removes its identity provider links",
+        ));
+    }
+    transaction(conn, |conn| {
+        if !OidcIdentity::delete_one(conn, account_id, issuer, subject)? {
+            return Err(AppError::not_found(
+                "this account has no such identity provider link",
+            ));
+        }
+        crate::db::models::SessionRow::delete_all_of_account(conn, account_id)?;
+        let detail =
+            format!("unlinked the identity {subject} at {issuer}; the account's sessions ended");
+        let tenants = Membership::tenants_of(conn, account_id)?;
+        let tenant_ids: Vec<Option<&str>> = match tenants.is_empty() {
+            true => vec![None],
+            false => tenants.iter().map(|(t, _)| Some(t.id.as_str())).collect(),
+        };
+        for tenant_id in tenant_ids {
+            audit::record_system(
+                conn,
+                actor,
+                now,
+                Event {
+                    tenant_id,
+                    action: AuditAction::SsoIdentityUnlinked,
+                    target_id: Some(account_id),
+                    detail: detail.clone(),
+                },
+            )?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn discovery(issuer: &str, token_endpoint: &str) -> CoreProviderMetadata {
+        serde_json::from_value(serde_json::json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/auth"),
+            "token_endpoint": token_endpoint,
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }))
+        .expect("a discovery document")
+    }
+
+    #[test]
+    fn oidc_discovery_with_a_plain_http_endpoint_is_refused_unless_the_issuer_is_loopback() {
+        let https = "https://sso.example.com";
+        assert_eq!(
+            plain_http_endpoint(https, &discovery(https, "https://sso.example.com/token")),
+            None
+        );
+        assert_eq!(
+            plain_http_endpoint(https, &discovery(https, "http://sso.example.com/token"))
+                .as_deref(),
+            Some("http://sso.example.com/token")
+        );
+        for loopback in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(
+                plain_http_endpoint(loopback, &discovery(loopback, &format!("{loopback}/token"))),
+                None,
+                "{loopback}"
+            );
+        }
+    }
 }

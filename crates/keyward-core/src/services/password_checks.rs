@@ -8,6 +8,7 @@ use crate::domain::{Clock, Password};
 use crate::error::AppError;
 use crate::services::guess_limits::KnownDevice;
 use crate::services::sealing::SealingKeys;
+use crate::services::sign_in::PasswordUse;
 use crate::services::two_factor::{self, RecoveryCodes};
 use crate::services::{accounts, passwords, run_blocking, sign_in, Actor};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub async fn sign_in_with_password(
     ip: String,
     device: Option<KnownDevice>,
     password: Password,
+    purpose: PasswordUse,
 ) -> Result<Account, AppError> {
     let pending = run_blocking(db, clock, move |conn, now| {
         sign_in::begin(conn, now, &email, &ip, device.as_ref())
@@ -28,7 +30,7 @@ pub async fn sign_in_with_password(
     .await?;
     let verified = passwords::verify_bounded(pending.hash.clone(), password).await?;
     run_blocking(db, clock, move |conn, now| {
-        sign_in::finish(conn, now, pending, verified)
+        sign_in::finish(conn, now, pending, verified, purpose)
     })
     .await
 }

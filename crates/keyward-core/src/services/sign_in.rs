@@ -12,6 +12,7 @@
 //! An unknown email is audited nowhere: it has no tenant, and `sign_in_failures`
 //! (bounded) already counts it.
 
+use crate::db::models::oidc::TenantSsoRequirement;
 use crate::db::models::two_factor::TwoFactorRow;
 use crate::db::models::{Account, Membership};
 use crate::db::DbConnection;
@@ -34,6 +35,15 @@ pub const MAX_ADDRESS_FAILURES: i64 = guess_limits::MAX_ADDRESS;
 pub const MAX_EMAIL_LEN: usize = 254;
 
 pub const WRONG_CREDENTIALS: &str = "the email or the password is not right";
+
+/// What a right password is for: a session, or proving once that an identity at the
+/// OpenID provider is the account's (`oidc::confirm_link`), which a tenant that requires
+/// single sign-on still allows: the session it opens is the provider's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordUse {
+    SignIn,
+    LinkProvider,
+}
 
 /// The normalised email: what accounts store and what failures are keyed on (digested).
 /// Refuses, without touching the database, an email longer than `MAX_EMAIL_LEN`.
@@ -139,7 +149,7 @@ pub fn sign_in(
 ) -> Result<Account, AppError> {
     let pending = begin(conn, now, email, ip, None)?;
     let verified = verify_password(&pending.hash, password);
-    finish(conn, now, pending, verified)
+    finish(conn, now, pending, verified, PasswordUse::SignIn)
 }
 
 /// Finds the account, refuses a locked email, address or device, and records the attempt
@@ -175,18 +185,35 @@ pub fn begin(
     })
 }
 
-/// The account when the password was right; the recorded failure stays otherwise.
+/// The account when the password was right; the recorded failure stays otherwise. A
+/// member of a tenant that requires single sign-on is refused a password sign-in (after
+/// the password is checked, so the refusal tells a guesser nothing).
 pub fn finish(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     pending: PendingSignIn,
     verified: bool,
+    purpose: PasswordUse,
 ) -> Result<Account, AppError> {
     let PendingSignIn {
         attempt, account, ..
     } = pending;
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
+            if purpose == PasswordUse::SignIn {
+                if let Some(tenant) = TenantSsoRequirement::first_of_member(conn, &account.id)? {
+                    audit_in_every_tenant(
+                        conn,
+                        now,
+                        &account,
+                        &attempt.ip,
+                        AuditAction::SignInFailed,
+                        || format!("password right, but {tenant} requires single sign-on"),
+                    )?;
+                    attempt.succeeded(conn)?;
+                    return Err(AppError::forbidden(sso_required_message(&tenant)));
+                }
+            }
             // With two-factor on, the password only opens the code step (`two_factor`).
             let (action, detail) = match TwoFactorRow::is_enabled(conn, &account.id)? {
                 true => (
@@ -227,6 +254,11 @@ pub fn finish(
             Err(AppError::unauthenticated(WRONG_CREDENTIALS))
         }
     }
+}
+
+/// Why a member of a tenant that requires single sign-on cannot use a password.
+pub fn sso_required_message(tenant: &str) -> String {
+    format!("{tenant} requires single sign-on: your password no longer signs you in here. Sign in with your identity provider (the button above); if you cannot, ask an admin of {tenant}")
 }
 
 /// What a limit counted, for the audit log.

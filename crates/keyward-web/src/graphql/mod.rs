@@ -24,6 +24,7 @@ mod members;
 mod notifications;
 mod scalars;
 mod service_accounts;
+mod sso;
 mod tenants;
 mod two_factor;
 mod webhooks;
@@ -60,6 +61,7 @@ pub struct QueryRoot(
     agents::AgentsQuery,
     key_lifecycle::KeyLifecycleQuery,
     two_factor::TwoFactorQuery,
+    sso::SsoQuery,
     notifications::NotificationsQuery,
     webhooks::WebhooksQuery,
 );
@@ -75,6 +77,7 @@ pub struct MutationRoot(
     key_lifecycle::KeyLifecycleMutation,
     ip_allow::IpAllowMutation,
     two_factor::TwoFactorMutation,
+    sso::SsoMutation,
     notifications::NotificationsMutation,
     webhooks::WebhooksMutation,
 );

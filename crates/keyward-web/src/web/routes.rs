@@ -5,7 +5,7 @@
 use crate::web::handlers::team::{
     audit_log, invitations, join, members, security, service_account_key_allowed_ips,
     service_account_key_rotation, service_account_keys, service_account_page, service_accounts,
-    settings, team_two_factor, webhooks,
+    settings, team_sso, team_two_factor, webhooks,
 };
 use crate::web::handlers::{
     api, assets, graphql, health, key_allowed_ips, key_lifecycle, metrics, notifications, oidc,
@@ -47,6 +47,8 @@ const ADMIN_RESET_LINK: &str =
 const SIGN_OUT: &str = "signing out ends a browser session; API keys have none";
 const SIGN_IN_CODE: &str =
     "signing in: the two-factor code step of a pending sign-in; API callers present a key";
+const SSO_LINKS: &str =
+    "links to an identity provider are the browser sign-in's: a person removes theirs signed in (operators: `keyward admin remove-sso-link`), and an API key must not change how its owner signs in";
 const TWO_FACTOR: &str =
     "two-factor guards the browser sign-in: a person manages it signed in, and an API key must not turn it on or off";
 const TENANT_SWITCH: &str =
@@ -123,6 +125,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/user/notifications"                                               => notifications::show,                               Read),
         route!(POST "/user/notifications"                                               => notifications::set,                                Mutation("set_notification")),
         route!(GET  "/user/two-factor"                                                  => two_factor::show,                                  Read),
+        route!(GET  "/user/single-sign-on"                                              => oidc::links,                                       Read),
+        route!(POST "/user/single-sign-on/remove"                                       => oidc::unlink,                                      Exempt(SSO_LINKS)),
         route!(POST "/user/two-factor/enable"                                           => two_factor::enable,                                Exempt(TWO_FACTOR)),
         route!(POST "/user/two-factor/recovery-codes"                                   => two_factor::regenerate_recovery_codes,             Exempt(TWO_FACTOR)),
         route!(POST "/user/two-factor/disable"                                          => two_factor::disable,                               Exempt(TWO_FACTOR)),
@@ -159,6 +163,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET  "/t/{slug}/team/settings"                                           => settings::show,                                    Read),
         route!(POST "/t/{slug}/team/settings"                                           => settings::save,                                    Mutation("set_tenant_key_policy")),
         route!(POST "/t/{slug}/team/settings/two-factor"                                => team_two_factor::save,                             Mutation("set_tenant_two_factor_required")),
+        route!(POST "/t/{slug}/team/settings/single-sign-on"                            => team_sso::save,                                    Mutation("set_tenant_sso_required")),
         route!(GET  "/t/{slug}/team/security"                                           => security::show,                                    Read),
         route!(POST "/t/{slug}/team/security/revoke-key"                                => security::revoke_found_key,                        Exempt(FOUND_KEY)),
 

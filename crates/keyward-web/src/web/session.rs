@@ -8,6 +8,7 @@
 use crate::domain::api_key::random_secret;
 use crate::domain::clock::{parse_rfc3339_utc, rfc3339};
 use crate::error::{AppError, HtmlError};
+use crate::services::oidc::{self as services_oidc, SessionOrigin};
 use crate::services::sessions::{self, SessionData, SignedInPerson, TenantMembership};
 use crate::services::two_factor as services_two_factor;
 use crate::services::Actor;
@@ -28,6 +29,9 @@ const ACCOUNT_ID: &str = "account_id";
 pub(crate) const CSRF_TOKEN: &str = "csrf_token";
 const TENANT_ID: &str = "tenant_id";
 const SIGNED_IN_AT: &str = "signed_in_at";
+/// Set (to `true`) in a session opened through the OpenID provider; kept in the stored
+/// session, never in the cookie, so a browser cannot claim it.
+const THROUGH_PROVIDER: &str = "through_provider";
 const FLASH: &str = "flash";
 const FORM_NONCES: &str = "form_nonces";
 /// How many unused form nonces a session remembers (one per open form).
@@ -196,6 +200,31 @@ pub fn start(session: &Session, account_id: &str, tenant_id: Option<&str>) -> Re
         session.insert(TENANT_ID, t).map_err(session_error)?;
     }
     Ok(())
+}
+
+/// Starts a signed-in session, like `start`, marked as opened through the OpenID provider
+/// (a tenant that requires single sign-on accepts only those).
+pub fn start_through_provider(session: &Session, account_id: &str) -> Result<(), AppError> {
+    start(session, account_id, None)?;
+    session
+        .insert(THROUGH_PROVIDER, true)
+        .map_err(session_error)
+}
+
+/// How this session was opened, as the stored session says.
+fn origin(session: &Session) -> SessionOrigin {
+    SessionOrigin {
+        through_provider: session
+            .get::<bool>(THROUGH_PROVIDER)
+            .ok()
+            .flatten()
+            .unwrap_or(false),
+        signed_in_at: session
+            .get::<String>(SIGNED_IN_AT)
+            .ok()
+            .flatten()
+            .and_then(|t| parse_rfc3339_utc(&t)),
+    }
 }
 
 /// Goes on under a new id and a new CSRF token, keeping the sign-in time (and so the
@@ -373,8 +402,17 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
     let wanted = preferred.clone();
     let url_slug = team_page_slug(req.path()).map(str::to_string);
     let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
-    let (person, enrol_first) = state
-        .run(move |conn, _| {
+    let origin = origin(&session);
+    let sso = state.sso.as_ref().map(|s| s.settings.clone());
+    let (person, enrol_first, sso_refusal) = state
+        .run(move |conn, now| {
+            // A tenant of the person's that requires single sign-on: only a session
+            // through the provider, younger than --oidc-session-hours, goes on.
+            let refusal =
+                services_oidc::session_refusal(conn, now, &account_id, origin, sso.as_ref())?;
+            if refusal.is_some() {
+                return Ok((None, None, refusal));
+            }
             let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref())?;
             // A Team page names its tenant in the URL: while you look at it, that
             // tenant is the current one (the switcher and Team menu follow it).
@@ -401,9 +439,16 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
                 }
                 _ => None,
             };
-            Ok((person, enrol_first))
+            Ok((person, enrol_first, None))
         })
         .await?;
+    if let Some(refusal) = sso_refusal {
+        end(&session);
+        return Err(HtmlError::go_first_to(format!(
+            "/login?sso={}",
+            refusal.code()
+        )));
+    }
     let Some(person) = person else {
         end(&session);
         return Err(refused(next));

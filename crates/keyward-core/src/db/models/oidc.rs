@@ -1,7 +1,10 @@
 //! Single sign-on rows (see `services::oidc`): sign-ins in progress, linked identities,
 //! links waiting for a password, and addresses Keyward verified.
 
-use crate::db::schema::{oidc_flows, oidc_identities, oidc_pending_links, verified_emails};
+use crate::db::schema::{
+    memberships, oidc_flows, oidc_identities, oidc_pending_links, tenant_sso_requirements, tenants,
+    verified_emails,
+};
 use crate::db::DbConnection;
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
@@ -18,6 +21,8 @@ pub struct OidcFlow {
     pub next_path: String,
     pub created_at: PrimitiveDateTime,
     pub expires_at: PrimitiveDateTime,
+    /// The address group that started it (`domain::address_group`).
+    pub client_group: String,
 }
 
 impl std::fmt::Debug for OidcFlow {
@@ -55,6 +60,19 @@ impl OidcFlow {
 
     pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
         oidc_flows::table.count().get_result(conn)
+    }
+
+    /// Sign-ins in progress started from one address group.
+    pub fn count_from(
+        conn: &mut DbConnection,
+        client_group: &str,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<i64> {
+        oidc_flows::table
+            .filter(oidc_flows::client_group.eq(client_group))
+            .filter(oidc_flows::expires_at.gt(now))
+            .count()
+            .get_result(conn)
     }
 }
 
@@ -100,6 +118,35 @@ impl OidcIdentity {
     pub fn delete_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
         diesel::delete(oidc_identities::table.filter(oidc_identities::account_id.eq(account_id)))
             .execute(conn)
+    }
+
+    /// The account's linked identities, oldest first (one per provider: a handful).
+    pub fn of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<Vec<Self>> {
+        oidc_identities::table
+            .filter(oidc_identities::account_id.eq(account_id))
+            .order((
+                oidc_identities::created_at.asc(),
+                oidc_identities::issuer.asc(),
+            ))
+            .select(Self::as_select())
+            .limit(100)
+            .load(conn)
+    }
+
+    /// Unlinks one identity of the account: `true` when it was there.
+    pub fn delete_one(
+        conn: &mut DbConnection,
+        account_id: &str,
+        issuer: &str,
+        subject: &str,
+    ) -> QueryResult<bool> {
+        diesel::delete(
+            oidc_identities::table
+                .find((issuer, subject))
+                .filter(oidc_identities::account_id.eq(account_id)),
+        )
+        .execute(conn)
+        .map(|n| n == 1)
     }
 
     /// Whether the account is linked to an identity at `issuer`.
@@ -176,4 +223,54 @@ pub fn set_verified_email(
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// Tenants that require single sign-on of their members (a row: required).
+pub struct TenantSsoRequirement;
+
+impl TenantSsoRequirement {
+    pub fn is_required(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            tenant_sso_requirements::table.find(tenant_id),
+        ))
+        .get_result(conn)
+    }
+
+    /// The name of the first tenant (by name) the account is a member of that requires
+    /// single sign-on, if any.
+    pub fn first_of_member(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Option<String>> {
+        memberships::table
+            .inner_join(tenants::table)
+            .filter(memberships::account_id.eq(account_id))
+            .filter(
+                memberships::tenant_id.eq_any(
+                    tenant_sso_requirements::table.select(tenant_sso_requirements::tenant_id),
+                ),
+            )
+            .order((tenants::name.asc(), tenants::slug.asc()))
+            .select(tenants::name)
+            .first(conn)
+            .optional()
+    }
+
+    pub fn set(
+        conn: &mut DbConnection,
+        tenant_id: &str,
+        required: bool,
+        now: PrimitiveDateTime,
+    ) -> QueryResult<()> {
+        diesel::delete(tenant_sso_requirements::table.find(tenant_id)).execute(conn)?;
+        if required {
+            diesel::insert_into(tenant_sso_requirements::table)
+                .values((
+                    tenant_sso_requirements::tenant_id.eq(tenant_id),
+                    tenant_sso_requirements::required_since.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
 }

@@ -10,9 +10,10 @@ use crate::error::{AppError, HtmlError};
 use crate::services::oidc::{self, Callback, Finished, SsoFailure};
 use crate::web::client_ip::client_ip;
 use crate::web::handlers::sign_in::safe_next;
-use crate::web::htmx::html;
+use crate::web::htmx::{html, redirect, Htmx};
 use crate::web::session;
-use crate::web::views::{Layout, SsoErrorPage, SsoLinkPage};
+use crate::web::session::SignedIn;
+use crate::web::views::{date_time, Layout, SsoErrorPage, SsoLinkPage, SsoLinkRow, SsoLinksPage};
 use crate::web::AppState;
 use actix_session::Session;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -82,12 +83,14 @@ pub struct StartQuery {
 
 /// `GET /sign-in/oidc`: a new sign-in at the provider.
 pub async fn start(
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, HtmlError> {
     let sso = sso_of(&state)?;
     let next = safe_next(&query.next).to_string();
-    match oidc::start(&state.db, &state.clock, sso, next).await {
+    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
+    match oidc::start(&state.db, &state.clock, sso, next, &ip).await {
         Ok(started) => {
             let secure = state.settings.secure_cookies();
             let mut res = HttpResponse::SeeOther()
@@ -131,8 +134,8 @@ pub async fn callback(
     .await;
     let mut res = match finished {
         Ok(Finished::SignedIn { account, next }) => {
-            // A new session, under a new id.
-            session::start(&session, &account.id, None)?;
+            // A new session, under a new id, marked as the provider's.
+            session::start_through_provider(&session, &account.id)?;
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, safe_next(&next).to_string()))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -222,7 +225,8 @@ pub async fn link(
     let password = Password::offered(&form.password);
     match oidc::confirm_link(&state.db, &state.clock, sso, value.clone(), password, ip).await {
         Ok((account, next)) => {
-            session::start(&session, &account.id, None)?;
+            // The provider's sign-in just finished; the password only linked it.
+            session::start_through_provider(&session, &account.id)?;
             let mut res = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, safe_next(&next).to_string()))
                 .finish();
@@ -256,4 +260,55 @@ fn capitalised(s: &str) -> String {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// `GET /user/single-sign-on`: the identities linked to the signed-in person's account.
+pub async fn links(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    let (actor, account_id) = (signed_in.actor(), signed_in.account_id().to_string());
+    let links = state
+        .run(move |conn, _| oidc::identities_of(conn, &actor, &account_id))
+        .await?;
+    html(
+        StatusCode::OK,
+        &SsoLinksPage {
+            layout: Layout::signed_in(&signed_in, "Single sign-on", "single-sign-on"),
+            provider: state.sso.as_ref().map(|s| s.settings.display_name.clone()),
+            links: links
+                .into_iter()
+                .map(|l| SsoLinkRow {
+                    issuer: l.issuer,
+                    subject: l.subject,
+                    created: date_time(l.created_at),
+                    last_sign_in: date_time(l.last_sign_in_at),
+                })
+                .collect(),
+        },
+    )
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct UnlinkForm {
+    issuer: String,
+    subject: String,
+}
+
+/// `POST /user/single-sign-on/remove`: unlinks one identity of the person's own account;
+/// every session of the account ends, this one too.
+pub async fn unlink(
+    hx: Htmx,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    form: web::Form<UnlinkForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let (actor, account_id) = (signed_in.actor(), signed_in.account_id().to_string());
+    let UnlinkForm { issuer, subject } = form.into_inner();
+    state
+        .run(move |conn, now| oidc::unlink(conn, &actor, now, &account_id, &issuer, &subject))
+        .await?;
+    session::end(&signed_in.session);
+    Ok(redirect(hx, "/login?sso=unlinked"))
 }

@@ -2,7 +2,8 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, HtmlError};
-use crate::services::password_checks;
+use crate::services::sign_in::PasswordUse;
+use crate::services::{oidc, password_checks};
 use crate::web::client_ip::client_ip;
 use crate::web::device_cookie;
 use crate::web::handlers::two_factor;
@@ -43,6 +44,8 @@ pub struct LoginQuery {
     expired: Option<String>,
     /// Sent here after a password reset.
     password_reset: Option<String>,
+    /// Signed out because a tenant requires single sign-on (`services::oidc::sign_in_notice`).
+    sso: Option<String>,
 }
 
 /// `GET /login`; signed-in people go straight on.
@@ -70,6 +73,14 @@ pub async fn login_page(
                     "Your session ended. Sign in again to go back to the page you were on."
                         .to_string(),
                 ),
+                _ if query.sso.is_some() => query.sso.as_deref().and_then(|code| {
+                    let (provider, hours) = state
+                        .sso
+                        .as_ref()
+                        .map(|s| (s.settings.display_name.clone(), s.settings.session_hours))
+                        .unwrap_or_else(|| ("your identity provider".into(), 0));
+                    oidc::sign_in_notice(code, &provider, hours)
+                }),
                 _ if query.password_reset.is_some() => Some(
                     "Your new password is set, and every session of your account has been signed out. Sign in with it."
                         .to_string(),
@@ -114,6 +125,7 @@ pub async fn login(
         ip,
         device,
         password,
+        PasswordUse::SignIn,
     )
     .await;
     match verdict {
@@ -130,11 +142,15 @@ pub async fn login(
             Ok(res)
         }
         Err(
-            e
-            @ (AppError::Unauthenticated(_) | AppError::TooManyRequests(_) | AppError::Invalid(_)),
+            e @ (AppError::Unauthenticated(_)
+            | AppError::TooManyRequests(_)
+            | AppError::Invalid(_)
+            | AppError::Forbidden(_)),
         ) => {
             let (status, message) = match &e {
                 AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+                // A tenant that requires single sign-on: the provider's button, not this form.
+                AppError::Forbidden(_) => (StatusCode::FORBIDDEN, e.to_string()),
                 AppError::Invalid(i) => (StatusCode::UNPROCESSABLE_ENTITY, i.message.clone()),
                 _ => (StatusCode::UNAUTHORIZED, e.to_string()),
             };

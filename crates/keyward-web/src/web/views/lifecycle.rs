@@ -58,6 +58,11 @@ pub struct TeamSettingsPage {
     pub mail: MailStateView,
     /// Whether members must have two-factor on (issue 27).
     pub two_factor_required: bool,
+    /// Whether members must sign in through the OpenID provider (issue 30).
+    pub sso_required: bool,
+    /// The provider's name; `None`: single sign-on is not set up.
+    pub sso_provider: Option<String>,
+    pub sso_session_hours: i64,
     pub errors: FieldErrors,
 }
 

@@ -38,3 +38,21 @@ pub struct LoginTwoFactorPage {
     pub layout: Layout,
     pub error: Option<String>,
 }
+
+/// One identity linked to the account (User › Single sign-on).
+pub struct SsoLinkRow {
+    pub issuer: String,
+    pub subject: String,
+    pub created: String,
+    pub last_sign_in: String,
+}
+
+/// `/user/single-sign-on`: the identities that sign the person in, each removable.
+#[derive(Template)]
+#[template(path = "pages/sso_links.html")]
+pub struct SsoLinksPage {
+    pub layout: Layout,
+    /// The provider's name when single sign-on is set up.
+    pub provider: Option<String>,
+    pub links: Vec<SsoLinkRow>,
+}

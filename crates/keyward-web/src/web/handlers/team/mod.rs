@@ -13,6 +13,7 @@ pub mod service_account_keys;
 pub mod service_account_page;
 pub mod service_accounts;
 pub mod settings;
+pub mod team_sso;
 pub mod team_two_factor;
 pub mod webhooks;
 

@@ -6,7 +6,7 @@ use crate::domain::{InvalidInput, KeyPolicy};
 use crate::error::{AppError, HtmlError};
 use crate::services::key_policy::{self, PolicyReport};
 use crate::services::mail::MailLinks;
-use crate::services::{outbox, two_factor};
+use crate::services::{oidc, outbox, two_factor};
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
@@ -43,10 +43,27 @@ impl PolicyInput {
     }
 }
 
+/// What Team › Settings shows, read together.
+pub(super) struct Report {
+    policy: PolicyReport,
+    mail: MailStateView,
+    two_factor_required: bool,
+    sso_required: bool,
+    sso_provider: Option<String>,
+    sso_session_hours: i64,
+}
+
 fn page(
     signed_in: &SignedIn,
     team: TeamTenant,
-    (report, mail, two_factor_required): (PolicyReport, MailStateView, bool),
+    Report {
+        policy: report,
+        mail,
+        two_factor_required,
+        sso_required,
+        sso_provider,
+        sso_session_hours,
+    }: Report,
     typed: Option<PolicyInput>,
     errors: FieldErrors,
 ) -> TeamSettingsPage {
@@ -79,26 +96,30 @@ fn page(
             .collect(),
         mail,
         two_factor_required,
+        sso_required,
+        sso_provider,
+        sso_session_hours,
         errors,
     }
 }
 
-/// The key policy's report, the mail section and the two-factor requirement, read
-/// together.
+/// The key policy's report, the mail section and the two-factor and single sign-on
+/// requirements, read together.
 async fn report(
     state: &AppState,
     signed_in: &SignedIn,
     tenant_id: &str,
-) -> Result<(PolicyReport, MailStateView, bool), AppError> {
+) -> Result<Report, AppError> {
     let (actor, tenant_id) = (signed_in.actor(), tenant_id.to_string());
     let off = MailLinks::of(&state.settings).why_not();
-    let (report, outbox, now, two_factor_required) = state
+    let (report, outbox, now, two_factor_required, sso_required) = state
         .run(move |conn, now| {
             Ok((
                 key_policy::policy_report(conn, &actor, now, &tenant_id)?,
                 outbox::tenant_outbox(conn, &actor, &tenant_id)?,
                 now,
                 two_factor::tenant_requirement(conn, &actor, &tenant_id)?,
+                oidc::tenant_requirement(conn, &actor, &tenant_id)?,
             ))
         })
         .await?;
@@ -119,7 +140,14 @@ async fn report(
             .last_sent_at
             .map(|at| format!("{} ({})", date_time(at), relative(at, now))),
     };
-    Ok((report, mail, two_factor_required))
+    Ok(Report {
+        policy: report,
+        mail,
+        two_factor_required,
+        sso_required,
+        sso_provider: state.sso.as_ref().map(|s| s.settings.display_name.clone()),
+        sso_session_hours: state.sso.as_ref().map_or(0, |s| s.settings.session_hours),
+    })
 }
 
 /// `GET /t/{slug}/team/settings`
