@@ -931,6 +931,28 @@ async fn a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a
         .unwrap_or_else(|| panic!("{answer}"))
         .to_string();
     receiver.write("secret", &rotated);
+    // The old secret, which no longer opens, was dropped rather than kept beside the new.
+    let stored = stored_endpoint(&db, &hook_id);
+    assert_eq!(
+        (
+            stored.previous_secret_sealed.is_some(),
+            stored.previous_key_version.is_some(),
+            stored.previous_until.is_some()
+        ),
+        (false, false, false),
+        "the unopenable old secret was kept as the previous one"
+    );
+    let audited = audit_details(&db, &hook_id);
+    assert!(
+        audited
+            .iter()
+            .any(|d| d.contains("the old secret could not be opened") && d.contains("dropped")),
+        "{audited:?}"
+    );
+    assert!(
+        !audited.iter().any(|d| d.contains("signs too until")),
+        "{audited:?}"
+    );
     let answer = graphql_at(
         &address,
         &key,
@@ -952,6 +974,8 @@ async fn a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a
     assert!(answer["errors"].is_null(), "{answer}");
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].verified, json!(true), "{got:?}");
+    let signatures = got[0].webhook_signature.as_deref().unwrap_or_default();
+    assert_eq!(signatures.matches("v1,").count(), 1, "{signatures}");
 
     output.push_str(&server.stop());
     assert!(output.contains("could not be opened"), "{output}");
@@ -959,4 +983,32 @@ async fn a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a
         let bare = secret.trim_start_matches("whsec_");
         assert!(!output.contains(bare), "a webhook secret reached the log");
     }
+}
+
+/// The webhook `id` as stored, read straight from `db` (for tests whose server is a
+/// process of its own).
+fn stored_endpoint(db: &TestDb, id: &str) -> keyward::db::models::webhook::WebhookEndpoint {
+    let mut conn = db
+        .database_url()
+        .establish_existing()
+        .expect("connect to the test database");
+    keyward::db::models::webhook::WebhookEndpoint::find(&mut conn, id)
+        .expect("read the webhook")
+        .expect("the webhook is there")
+}
+
+/// The details of the audit entries about `target_id`, read straight from `db`.
+fn audit_details(db: &TestDb, target_id: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    use keyward::db::schema::audit_events;
+    let mut conn = db
+        .database_url()
+        .establish_existing()
+        .expect("connect to the test database");
+    let target_id = target_id.to_string();
+    audit_events::table
+        .filter(audit_events::target_id.eq(target_id))
+        .select(audit_events::detail)
+        .load::<String>(&mut conn)
+        .expect("read the audit entries")
 }

@@ -476,7 +476,8 @@ pub fn delete_webhook(
 }
 
 /// A new secret for an endpoint, shown once; the old one signs too for
-/// `ROTATION_OVERLAP`.
+/// `ROTATION_OVERLAP` if it still opens (a secret sealed under a server secret that was
+/// changed is dropped, and the audit entry says so).
 pub fn rotate_webhook_secret(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -487,10 +488,31 @@ pub fn rotate_webhook_secret(
     transaction(conn, |conn| {
         let mut endpoint = find_managed(conn, actor, target)?;
         let (secret, bytes) = WebhookSecret::generate();
-        endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
-        endpoint.previous_key_version = Some(endpoint.key_version.clone());
-        endpoint.previous_until = Some(now + ROTATION_OVERLAP);
-        endpoint.secret_sealed = keys.seal(&seal_context(&endpoint.id), &bytes)?;
+        let context = seal_context(&endpoint.id);
+        // Only a secret that still opens can sign beside the new one; one that does not
+        // (the server secret changed) is dropped rather than kept to fail each attempt.
+        let old_opens = keys
+            .open(&endpoint.key_version, &context, &endpoint.secret_sealed)
+            .is_ok();
+        let detail = if old_opens {
+            endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
+            endpoint.previous_key_version = Some(endpoint.key_version.clone());
+            endpoint.previous_until = Some(now + ROTATION_OVERLAP);
+            format!(
+                "webhook to {}: the old secret signs too until {}",
+                endpoint.url,
+                now + ROTATION_OVERLAP
+            )
+        } else {
+            endpoint.previous_secret_sealed = None;
+            endpoint.previous_key_version = None;
+            endpoint.previous_until = None;
+            format!(
+                "webhook to {}: the old secret could not be opened (was the server secret changed?) and was dropped; only the new one signs",
+                endpoint.url
+            )
+        };
+        endpoint.secret_sealed = keys.seal(&context, &bytes)?;
         endpoint.key_version = keys.version().to_string();
         endpoint.set_secrets(conn)?;
         audit_webhook(
@@ -499,11 +521,7 @@ pub fn rotate_webhook_secret(
             now,
             &endpoint,
             AuditAction::WebhookSecretRotated,
-            format!(
-                "webhook to {}: the old secret signs too until {}",
-                endpoint.url,
-                now + ROTATION_OVERLAP
-            ),
+            detail,
         )?;
         Ok(CreatedWebhook { endpoint, secret })
     })
