@@ -918,6 +918,44 @@ async fn a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a
     let page = res.text().await.unwrap();
     assert!(page.contains("could not be opened"), "{page}");
 
+    // Enabling it again before a rotation is refused, through GraphQL and the page: the
+    // next delivery would only disable it again and mail every admin.
+    let update = "mutation($i: update_webhook_input!) { update_webhook(input: $i) { enabled } }";
+    let answer = graphql_at(
+        &address,
+        &key,
+        update,
+        json!({ "i": { "id": hook_id, "enabled": true } }),
+    )
+    .await;
+    let error = answer["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("rotate the webhook's secret first"),
+        "{answer}"
+    );
+    let csrf = crate::support::browser::input_value(&page, "csrf_token").expect("a CSRF token");
+    let res = browser
+        .post(server.url(&format!("/t/acme/team/webhooks/{hook_id}/enable")))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let refusal = res.text().await.unwrap().replace("&#39;", "'");
+    assert!(
+        refusal.contains("rotate the webhook's secret first"),
+        "{refusal}"
+    );
+    assert!(!stored_endpoint(&db, &hook_id).enabled);
+    assert_eq!(
+        audit_details(&db, &hook_id)
+            .iter()
+            .filter(|d| d.contains("disabled") || d.contains("could not be opened"))
+            .count(),
+        1,
+        "disabled once, not again"
+    );
+
     // The way out the reason names: rotate the secret, enable the webhook again.
     let answer = graphql_at(
         &address,
@@ -956,7 +994,7 @@ async fn a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a
     let answer = graphql_at(
         &address,
         &key,
-        "mutation($i: update_webhook_input!) { update_webhook(input: $i) { enabled } }",
+        update,
         json!({ "i": { "id": hook_id, "enabled": true } }),
     )
     .await;

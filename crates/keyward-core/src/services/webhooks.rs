@@ -413,11 +413,14 @@ fn find_managed(
 }
 
 /// Changes an endpoint's URL, events, or whether it is enabled (enabling it again starts
-/// its count of failures over).
+/// its count of failures over). Enabling is refused while its secret does not open:
+/// the next delivery would disable it again and mail every admin.
+#[allow(clippy::too_many_arguments)]
 pub fn update_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
+    keys: &SealingKeys,
     target: WebhookRef<'_>,
     url: Option<&str>,
     events: Option<&[String]>,
@@ -433,6 +436,19 @@ pub fn update_webhook(
             .as_deref()
             .map(stored_events)
             .unwrap_or_else(|| endpoint.events.clone());
+        if enabled == Some(true)
+            && keys
+                .open(
+                    &endpoint.key_version,
+                    &seal_context(&endpoint.id),
+                    &endpoint.secret_sealed,
+                )
+                .is_err()
+        {
+            return Err(AppError::Conflict(
+                "this webhook's signing secret could not be opened (was the server secret changed?); rotate the webhook's secret first, then enable it".into(),
+            ));
+        }
         let enabled = enabled.unwrap_or(endpoint.enabled);
         WebhookEndpoint::set_target(conn, id, &url, &events, enabled)?;
         let changed = WebhookEndpoint::find(conn, id)?
