@@ -27,6 +27,7 @@ backend_tests!(
     a_retry_minutes_after_the_first_attempt_has_a_fresh_timestamp_that_standard_webhooks_accepts,
     a_hanging_receiver_does_not_hold_up_another_endpoints_delivery,
     a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a_reason_and_no_leak,
+    a_slow_endpoint_with_a_backlog_gets_one_attempt_at_a_time_from_every_deliverer_of_every_instance,
 );
 
 const VENV_PYTHON: &str = concat!(
@@ -49,6 +50,8 @@ struct Received {
     webhook_signature: Option<String>,
     body: String,
     verified: Value,
+    /// Requests in flight per path when this one arrived (itself included).
+    in_flight: std::collections::HashMap<String, u32>,
 }
 
 impl Receiver {
@@ -94,6 +97,13 @@ impl Receiver {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// The highest number of requests to each path the receiver handled at once.
+    fn highest_in_flight(&self) -> std::collections::HashMap<String, u32> {
+        std::fs::read_to_string(self.dir.join("concurrency.json"))
+            .map(|text| serde_json::from_str(&text).expect("concurrency.json"))
+            .unwrap_or_default()
     }
 
     fn write(&self, name: &str, value: &str) {
@@ -1049,4 +1059,38 @@ fn audit_details(db: &TestDb, target_id: &str) -> Vec<String> {
         .select(audit_events::detail)
         .load::<String>(&mut conn)
         .expect("read the audit entries")
+}
+
+async fn a_slow_endpoint_with_a_backlog_gets_one_attempt_at_a_time_from_every_deliverer_of_every_instance(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, true).await;
+    // On PostgreSQL a second instance shares the database: six deliverers in all; on
+    // SQLite the instance's three.
+    let _second = (backend == Backend::Postgres).then(|| {
+        w.app.another_instance(|s| {
+            s.webhook_allow_private_targets = true;
+            s.outbox = quick_outbox(Duration::from_secs(30));
+        })
+    });
+    receiver.write("mode", "slow");
+    receiver.write("delay", "0.4");
+    let (_, secret) = create_webhook(&w, &receiver.url(), &["api_key.created"]).await;
+    receiver.write("secret", &secret);
+    const EVENTS: usize = 4;
+    for n in 0..EVENTS {
+        make_key(&w, &format!("backlog {n}")).await;
+    }
+    let got = receiver.wait_for(EVENTS).await;
+    assert!(got.iter().all(|d| d.verified == json!(true)), "{got:?}");
+    // Each of the later deliveries was due while an earlier one was in flight, with
+    // idle deliverers to take it: only the endpoint's hold kept them back.
+    assert_eq!(
+        receiver.highest_in_flight().get("/hook").copied(),
+        Some(1),
+        "{got:?}"
+    );
 }
