@@ -28,6 +28,7 @@ backend_tests!(
     a_hanging_receiver_does_not_hold_up_another_endpoints_delivery,
     a_secret_sealed_under_another_server_secret_disables_its_webhook_with_a_reason_and_no_leak,
     a_slow_endpoint_with_a_backlog_gets_one_attempt_at_a_time_from_every_deliverer_of_every_instance,
+    a_tenants_backlog_on_slow_endpoints_does_not_keep_another_tenants_delivery_waiting,
 );
 
 const VENV_PYTHON: &str = concat!(
@@ -96,7 +97,11 @@ impl Receiver {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
+        self.url_at("/hook")
+    }
+
+    fn url_at(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// The highest number of requests to each path the receiver handled at once.
@@ -1092,5 +1097,78 @@ async fn a_slow_endpoint_with_a_backlog_gets_one_attempt_at_a_time_from_every_de
         receiver.highest_in_flight().get("/hook").copied(),
         Some(1),
         "{got:?}"
+    );
+}
+
+async fn a_tenants_backlog_on_slow_endpoints_does_not_keep_another_tenants_delivery_waiting(
+    backend: Backend,
+) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let w = world(backend, true).await;
+    // One receiver, a path per endpoint: its deliveries are numbered in order of arrival.
+    receiver.write("mode", "slow");
+    receiver.write("delay", "0.5");
+    let mut a_paths = Vec::new();
+    for n in 1..=3 {
+        let path = format!("/a{n}");
+        create_webhook(&w, &receiver.url_at(&path), &["api_key.created"]).await;
+        a_paths.push(path);
+    }
+    let beta = w.app.create_tenant("beta").await;
+    let bo = w
+        .app
+        .create_person("bo@example.com", &beta.id, Role::Admin)
+        .await;
+    let (_, bo_key) = w.app.create_key(&bo.id, &beta.id, None).await;
+    let answer = graphql(
+        &w,
+        &bo_key,
+        CREATE,
+        json!({ "i": { "url": receiver.url_at("/b"), "events": ["api_key.created"] } }),
+    )
+    .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let b_secret = answer["data"]["create_webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    receiver.write("secret", &b_secret);
+
+    // Acme's backlog (4 events to each of its 3 endpoints, due a minute ago) and then
+    // beta's one event, in one transaction: the deliverers see them all at once.
+    const A_EVENTS: usize = 4;
+    let (a, b) = (w.tenant.id.clone(), beta.id.clone());
+    w.app
+        .run(move |conn, now| {
+            use keyward::services::webhooks::{enqueue_event, WebhookEvent};
+            keyward::services::transaction(conn, |conn| {
+                for n in 0..A_EVENTS {
+                    let earlier = now - time::Duration::minutes(1);
+                    let data = json!({ "n": n });
+                    enqueue_event(conn, earlier, &a, WebhookEvent::ApiKeyCreated, data)?;
+                }
+                enqueue_event(conn, now, &b, WebhookEvent::ApiKeyCreated, json!({}))?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("queue the events");
+
+    let all = receiver.wait_for(3 * A_EVENTS + 1).await;
+    let b_at = all
+        .iter()
+        .position(|d| d.path == "/b")
+        .unwrap_or_else(|| panic!("beta's delivery did not arrive: {all:?}"));
+    assert_eq!(all[b_at].verified, json!(true), "{:?}", all[b_at]);
+    let before: Vec<&str> = all[..b_at].iter().map(|d| d.path.as_str()).collect();
+    assert!(before.iter().all(|p| a_paths.iter().any(|a| a == p)));
+    // Beta's endpoint, never served, got the first turn after acme's first round: each of
+    // acme's endpoints had at most its second delivery under way, far from all twelve.
+    assert!(
+        before.len() < 3 * A_EVENTS && before.len() <= 6,
+        "beta's delivery arrived after {} of acme's: {before:?}",
+        before.len()
     );
 }

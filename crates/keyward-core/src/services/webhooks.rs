@@ -17,7 +17,9 @@
 //!   several instances reorder events; receivers order by the payload's `timestamp`).
 //!   One attempt per endpoint is in flight at a time (`webhook_endpoints.busy_until`, a
 //!   conditional UPDATE every instance respects), and [`DELIVERERS`] deliverers per
-//!   instance pass over busy endpoints, so one hanging receiver holds up no other; failed
+//!   instance pass over busy endpoints, so one hanging receiver holds up no other, and
+//!   take the least recently served endpoint's oldest due delivery, so every endpoint
+//!   with due deliveries gets a turn before any gets a second; failed
 //!   attempts are retried with the outbox's doubling back-off, due by the database's
 //!   clock; each attempt gets a fresh `webhook-timestamp` (the server's time of that
 //!   attempt), a 10 s
@@ -68,8 +70,8 @@ pub const KEPT_FOR: Duration = Duration::days(7);
 pub const RECENT_DELIVERIES: i64 = 20;
 /// Attempts shown per delivery at most (the latest).
 pub const ATTEMPTS_SHOWN: i64 = 20;
-/// Due rows looked at per claim: more than the mail worker's, since rows of a busy
-/// endpoint are passed over.
+/// Endpoints with due deliveries looked at per claim (the oldest due row of each), least
+/// recently served first.
 const CLAIM_CANDIDATES: i64 = 32;
 
 macro_rules! events {
@@ -341,6 +343,7 @@ pub fn create_webhook(
             busy_until: None,
             created_at: now,
             created_by: actor.account_id().map(str::to_string),
+            last_served_at: None,
         };
         endpoint.insert(conn)?;
         audit_webhook(
