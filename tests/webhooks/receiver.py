@@ -9,7 +9,8 @@ Listens on 127.0.0.1, a free port, and prints `PORT <n>` once it accepts connect
 Each POST is verified with `standardwebhooks.Webhook(SECRET).verify(body, headers)` and
 written to DIR/delivery-<n>.json: its path, the headers webhook-id, webhook-timestamp and
 webhook-signature, the body, and `verified` (true, or the verification error's words).
-It answers as the file DIR/mode says at that moment:
+It answers as the file DIR/mode says at that moment (DIR/mode_<path>, for a path such as
+/hanging DIR/mode_hanging, says it for that path alone):
 
   accept    (the default) 204
   fail      500
@@ -138,7 +139,7 @@ def main():
             with open(aside, "w") as f:
                 json.dump(record, f)
             os.rename(aside, os.path.join(folder, "delivery-%06d.json" % n))
-            mode = read("mode", "accept")
+            mode = read("mode" + self.path.replace("/", "_"), read("mode", "accept"))
             if mode == "slow":
                 time.sleep(float(read("delay", "0.5")))
             if mode != "hang":
