@@ -944,9 +944,24 @@ impl Worker {
             return Ok(false);
         };
         let result = self.deliver(&claimed);
-        let mut conn = self.pool.get().map_err(AppError::from)?;
-        WebhookEndpoint::release(&mut conn, &claimed.row.recipient)?;
+        self.release(&claimed.row.recipient)?;
         result.map(|()| true)
+    }
+
+    /// Gives the endpoint back after an attempt. Tried twice: an endpoint not given back
+    /// stays held, its deliveries waiting, until the claim's lease ends.
+    fn release(&self, endpoint_id: &str) -> Result<(), AppError> {
+        let once = || -> Result<(), AppError> {
+            let mut conn = self.pool.get().map_err(AppError::from)?;
+            WebhookEndpoint::release(&mut conn, endpoint_id)?;
+            Ok(())
+        };
+        once().or_else(|e| {
+            tracing::warn!(endpoint = %endpoint_id, error = %e, "a webhook could not be given back after its attempt; trying once more");
+            once().inspect_err(|e| {
+                tracing::warn!(endpoint = %endpoint_id, error = %e, "a webhook could not be given back after its attempt; its deliveries wait until the claim's lease ends");
+            })
+        })
     }
 
     /// Takes a due delivery's endpoint, then the delivery (the endpoint's `busy_until` is
