@@ -9,12 +9,20 @@ Listens on 127.0.0.1, a free port, and prints `PORT <n>` once it accepts connect
 Each POST is verified with `standardwebhooks.Webhook(SECRET).verify(body, headers)` and
 written to DIR/delivery-<n>.json: its path, the headers webhook-id, webhook-timestamp and
 webhook-signature, the body, and `verified` (true, or the verification error's words).
-It answers as the file DIR/mode says at that moment:
+It answers as the file DIR/mode says at that moment (DIR/mode_<path>, for a path such as
+/hanging DIR/mode_hanging, says it for that path alone):
 
   accept    (the default) 204
   fail      500
   redirect  302 to DIR/location's URL (http://127.0.0.1:1/ by default)
-  hang      nothing for 15 s (past Keyward's 10 s limit for an attempt), then 204
+  hang      nothing for 15 s (past Keyward's 10 s limit for an attempt), then 204; it
+            stops waiting early when Keyward closes the connection
+  slow      204 after DIR/delay seconds (0.5 by default)
+
+Requests in flight are counted per path, from the request's arrival until just before
+its answer (or until Keyward closes a hanging one): each delivery's record holds
+`in_flight`, the count per path when it arrived (itself included), and DIR/concurrency.json
+holds the highest count per path seen so far.
 
 The receiver's clock, which the reference library reads to refuse timestamps more than
 5 minutes old (or ahead), is the real one moved forward by DIR/clock-offset seconds (0 by
@@ -28,6 +36,8 @@ whole (written aside, then renamed). The receiver exits when its standard input 
 import http.server
 import json
 import os
+import select
+import socket
 import sys
 import threading
 
@@ -42,6 +52,27 @@ def main():
     folder, secret = sys.argv[1], sys.argv[2]
     count = [0]
     lock = threading.Lock()
+    in_flight = {}
+    highest = {}
+
+    def write_whole(name, text):
+        aside = os.path.join(folder, "." + name)
+        with open(aside, "w") as f:
+            f.write(text)
+        os.rename(aside, os.path.join(folder, name))
+
+    def arrived(path):
+        """Counts a request in; the counts per path at its arrival."""
+        with lock:
+            in_flight[path] = in_flight.get(path, 0) + 1
+            if in_flight[path] > highest.get(path, 0):
+                highest[path] = in_flight[path]
+                write_whole("concurrency.json", json.dumps(highest))
+            return dict(in_flight)
+
+    def answered(path):
+        with lock:
+            in_flight[path] -= 1
 
     def read(name, default):
         try:
@@ -64,7 +95,26 @@ def main():
         def log_message(self, *args):
             pass
 
+        def closed_by_peer(self):
+            readable, _, _ = select.select([self.connection], [], [], 0.1)
+            if not readable:
+                return False
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
         def do_POST(self):
+            try:
+                self.handle_post()
+            finally:
+                if getattr(self, "counted", False):
+                    answered(self.path)
+                    self.counted = False
+
+        def handle_post(self):
+            seen = arrived(self.path)
+            self.counted = True
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -83,12 +133,20 @@ def main():
                 "webhook_signature": headers.get("webhook-signature"),
                 "body": body.decode("utf-8", "replace"),
                 "verified": verified,
+                "in_flight": seen,
             }
             aside = os.path.join(folder, ".delivery-%06d" % n)
             with open(aside, "w") as f:
                 json.dump(record, f)
             os.rename(aside, os.path.join(folder, "delivery-%06d.json" % n))
-            mode = read("mode", "accept")
+            mode = read("mode" + self.path.replace("/", "_"), read("mode", "accept"))
+            if mode == "slow":
+                time.sleep(float(read("delay", "0.5")))
+            if mode != "hang":
+                # Counted out before the answer: Keyward cannot start its next attempt
+                # to this path until it has the answer.
+                answered(self.path)
+                self.counted = False
             if mode == "fail":
                 self.send_response(500)
                 self.send_header("content-length", "5")
@@ -100,7 +158,11 @@ def main():
                 self.send_header("content-length", "0")
                 self.end_headers()
             elif mode == "hang":
-                time.sleep(15)
+                until = time.monotonic() + 15
+                while time.monotonic() < until and not self.closed_by_peer():
+                    pass
+                answered(self.path)
+                self.counted = False
                 try:
                     self.send_response(204)
                     self.end_headers()

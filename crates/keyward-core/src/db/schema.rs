@@ -341,6 +341,7 @@ diesel::table! {
         busy_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         created_by -> Nullable<Text>,
+        last_served_at -> Nullable<Timestamp>,
     }
 }
 

@@ -90,6 +90,12 @@ impl SealingKeys {
 
     /// Seals `secret` under the current keys, bound to `context` (authenticated, not
     /// stored). Store the answer with [`Self::version`].
+    ///
+    /// Every new use of sealing must give a context that starts with a purpose prefix of
+    /// its own (webhooks: `webhook:<endpoint id>`), so that what one feature sealed can
+    /// never be opened as another's, even where two features share an id space. Two-factor
+    /// secrets are the one exception, kept for compatibility with those already stored:
+    /// their context is the bare account id, so no new context may be a bare id either.
     pub fn seal(&self, context: &str, secret: &[u8]) -> Result<String, AppError> {
         use aes_gcm::aead::{Aead, KeyInit, Payload};
         let cipher = aes_gcm::Aes256Gcm::new_from_slice(&self.seal)

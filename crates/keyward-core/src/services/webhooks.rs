@@ -17,7 +17,9 @@
 //!   several instances reorder events; receivers order by the payload's `timestamp`).
 //!   One attempt per endpoint is in flight at a time (`webhook_endpoints.busy_until`, a
 //!   conditional UPDATE every instance respects), and [`DELIVERERS`] deliverers per
-//!   instance pass over busy endpoints, so one hanging receiver holds up no other; failed
+//!   instance pass over busy endpoints, so one hanging receiver holds up no other, and
+//!   take the least recently served endpoint's oldest due delivery, so every endpoint
+//!   with due deliveries gets a turn before any gets a second; failed
 //!   attempts are retried with the outbox's doubling back-off, due by the database's
 //!   clock; each attempt gets a fresh `webhook-timestamp` (the server's time of that
 //!   attempt), a 10 s
@@ -68,8 +70,8 @@ pub const KEPT_FOR: Duration = Duration::days(7);
 pub const RECENT_DELIVERIES: i64 = 20;
 /// Attempts shown per delivery at most (the latest).
 pub const ATTEMPTS_SHOWN: i64 = 20;
-/// Due rows looked at per claim: more than the mail worker's, since rows of a busy
-/// endpoint are passed over.
+/// Endpoints with due deliveries looked at per claim (the oldest due row of each), least
+/// recently served first.
 const CLAIM_CANDIDATES: i64 = 32;
 
 macro_rules! events {
@@ -341,6 +343,7 @@ pub fn create_webhook(
             busy_until: None,
             created_at: now,
             created_by: actor.account_id().map(str::to_string),
+            last_served_at: None,
         };
         endpoint.insert(conn)?;
         audit_webhook(
@@ -413,11 +416,14 @@ fn find_managed(
 }
 
 /// Changes an endpoint's URL, events, or whether it is enabled (enabling it again starts
-/// its count of failures over).
+/// its count of failures over). Enabling is refused while its secret does not open:
+/// the next delivery would disable it again and mail every admin.
+#[allow(clippy::too_many_arguments)]
 pub fn update_webhook(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
+    keys: &SealingKeys,
     target: WebhookRef<'_>,
     url: Option<&str>,
     events: Option<&[String]>,
@@ -433,6 +439,19 @@ pub fn update_webhook(
             .as_deref()
             .map(stored_events)
             .unwrap_or_else(|| endpoint.events.clone());
+        if enabled == Some(true)
+            && keys
+                .open(
+                    &endpoint.key_version,
+                    &seal_context(&endpoint.id),
+                    &endpoint.secret_sealed,
+                )
+                .is_err()
+        {
+            return Err(AppError::Conflict(
+                "this webhook's signing secret could not be opened (was the server secret changed?); rotate the webhook's secret first, then enable it".into(),
+            ));
+        }
         let enabled = enabled.unwrap_or(endpoint.enabled);
         WebhookEndpoint::set_target(conn, id, &url, &events, enabled)?;
         let changed = WebhookEndpoint::find(conn, id)?
@@ -476,7 +495,8 @@ pub fn delete_webhook(
 }
 
 /// A new secret for an endpoint, shown once; the old one signs too for
-/// `ROTATION_OVERLAP`.
+/// `ROTATION_OVERLAP` if it still opens (a secret sealed under a server secret that was
+/// changed is dropped, and the audit entry says so).
 pub fn rotate_webhook_secret(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -487,10 +507,31 @@ pub fn rotate_webhook_secret(
     transaction(conn, |conn| {
         let mut endpoint = find_managed(conn, actor, target)?;
         let (secret, bytes) = WebhookSecret::generate();
-        endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
-        endpoint.previous_key_version = Some(endpoint.key_version.clone());
-        endpoint.previous_until = Some(now + ROTATION_OVERLAP);
-        endpoint.secret_sealed = keys.seal(&seal_context(&endpoint.id), &bytes)?;
+        let context = seal_context(&endpoint.id);
+        // Only a secret that still opens can sign beside the new one; one that does not
+        // (the server secret changed) is dropped rather than kept to fail each attempt.
+        let old_opens = keys
+            .open(&endpoint.key_version, &context, &endpoint.secret_sealed)
+            .is_ok();
+        let detail = if old_opens {
+            endpoint.previous_secret_sealed = Some(endpoint.secret_sealed.clone());
+            endpoint.previous_key_version = Some(endpoint.key_version.clone());
+            endpoint.previous_until = Some(now + ROTATION_OVERLAP);
+            format!(
+                "webhook to {}: the old secret signs too until {}",
+                endpoint.url,
+                now + ROTATION_OVERLAP
+            )
+        } else {
+            endpoint.previous_secret_sealed = None;
+            endpoint.previous_key_version = None;
+            endpoint.previous_until = None;
+            format!(
+                "webhook to {}: the old secret could not be opened (was the server secret changed?) and was dropped; only the new one signs",
+                endpoint.url
+            )
+        };
+        endpoint.secret_sealed = keys.seal(&context, &bytes)?;
         endpoint.key_version = keys.version().to_string();
         endpoint.set_secrets(conn)?;
         audit_webhook(
@@ -499,11 +540,7 @@ pub fn rotate_webhook_secret(
             now,
             &endpoint,
             AuditAction::WebhookSecretRotated,
-            format!(
-                "webhook to {}: the old secret signs too until {}",
-                endpoint.url,
-                now + ROTATION_OVERLAP
-            ),
+            detail,
         )?;
         Ok(CreatedWebhook { endpoint, secret })
     })
@@ -907,9 +944,24 @@ impl Worker {
             return Ok(false);
         };
         let result = self.deliver(&claimed);
-        let mut conn = self.pool.get().map_err(AppError::from)?;
-        WebhookEndpoint::release(&mut conn, &claimed.row.recipient)?;
+        self.release(&claimed.row.recipient)?;
         result.map(|()| true)
+    }
+
+    /// Gives the endpoint back after an attempt. Tried twice: an endpoint not given back
+    /// stays held, its deliveries waiting, until the claim's lease ends.
+    fn release(&self, endpoint_id: &str) -> Result<(), AppError> {
+        let once = || -> Result<(), AppError> {
+            let mut conn = self.pool.get().map_err(AppError::from)?;
+            WebhookEndpoint::release(&mut conn, endpoint_id)?;
+            Ok(())
+        };
+        once().or_else(|e| {
+            tracing::warn!(endpoint = %endpoint_id, error = %e, "a webhook could not be given back after its attempt; trying once more");
+            once().inspect_err(|e| {
+                tracing::warn!(endpoint = %endpoint_id, error = %e, "a webhook could not be given back after its attempt; its deliveries wait until the claim's lease ends");
+            })
+        })
     }
 
     /// Takes a due delivery's endpoint, then the delivery (the endpoint's `busy_until` is

@@ -200,12 +200,15 @@ impl WebhooksMutation {
         ctx: &Context<'_>,
         input: UpdateWebhookInput,
     ) -> async_graphql::Result<GqlWebhook> {
-        let endpoint = RequestContext::of(ctx)?
+        let context = RequestContext::of(ctx)?;
+        let keys = context.state.sealing_keys.clone();
+        let endpoint = context
             .run(move |conn, now, actor| {
                 webhooks::update_webhook(
                     conn,
                     actor,
                     now,
+                    &keys,
                     webhooks::WebhookRef::any(&input.id.0),
                     input.url.as_deref(),
                     input.events.as_deref(),

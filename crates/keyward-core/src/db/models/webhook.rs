@@ -25,6 +25,9 @@ pub struct WebhookEndpoint {
     pub busy_until: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
     pub created_by: Option<String>,
+    /// When an attempt last took the endpoint (`None`: never); the least recently served
+    /// endpoint's due delivery is attempted first.
+    pub last_served_at: Option<PrimitiveDateTime>,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -135,33 +138,67 @@ impl WebhookEndpoint {
                     .or(webhook_endpoints::busy_until.le(now)),
             ),
         )
-        .set(webhook_endpoints::busy_until.eq(Some(until)))
+        .set((
+            webhook_endpoints::busy_until.eq(Some(until)),
+            webhook_endpoints::last_served_at.eq(Some(now)),
+        ))
         .execute(conn)
     }
 
-    /// The outbox ids of up to `limit` due webhook deliveries, oldest first, leaving out
-    /// those of endpoints an attempt holds: a busy (hanging, or backlogged) endpoint's
-    /// rows never hide another endpoint's due ones from the deliverers.
+    /// The outbox ids of due webhook deliveries, one per endpoint (its oldest due one)
+    /// for up to `limit` endpoints, the least recently served endpoint first (never
+    /// served first of all; then the one whose delivery is due longest): every endpoint
+    /// with due deliveries gets a turn before any gets a second, so no tenant's backlog
+    /// holds all the deliverers. Endpoints an attempt holds are left out: a busy
+    /// (hanging, or backlogged) endpoint's rows never hide another endpoint's due ones.
     pub fn due_deliveries(
         conn: &mut DbConnection,
         now: PrimitiveDateTime,
         limit: i64,
     ) -> QueryResult<Vec<String>> {
         use crate::db::schema::outbox;
+        let due = || {
+            outbox::table
+                .filter(outbox::status.eq(crate::db::models::outbox::PENDING))
+                .filter(outbox::kind.like("webhook.%"))
+                .filter(outbox::next_attempt_at.le(now))
+        };
         // Few: one per attempt in flight on all instances.
         let busy: Vec<String> = webhook_endpoints::table
             .filter(webhook_endpoints::busy_until.gt(now))
             .select(webhook_endpoints::id)
             .load(conn)?;
-        outbox::table
-            .filter(outbox::status.eq(crate::db::models::outbox::PENDING))
-            .filter(outbox::kind.like("webhook.%"))
-            .filter(outbox::next_attempt_at.le(now))
-            .filter(outbox::recipient.ne_all(busy))
-            .order(outbox::next_attempt_at.asc())
-            .limit(limit)
-            .select(outbox::id)
-            .load(conn)
+        // At most one row per endpoint (or per deleted endpoint's leftovers).
+        let waiting: Vec<(String, Option<PrimitiveDateTime>)> = due()
+            .filter(outbox::recipient.ne_all(&busy))
+            .group_by(outbox::recipient)
+            .select((outbox::recipient, diesel::dsl::min(outbox::next_attempt_at)))
+            .load(conn)?;
+        let recipients: Vec<&str> = waiting.iter().map(|(id, _)| id.as_str()).collect();
+        let served: std::collections::HashMap<String, Option<PrimitiveDateTime>> =
+            webhook_endpoints::table
+                .filter(webhook_endpoints::id.eq_any(&recipients))
+                .select((webhook_endpoints::id, webhook_endpoints::last_served_at))
+                .load(conn)?
+                .into_iter()
+                .collect();
+        let mut turns: Vec<(Option<PrimitiveDateTime>, Option<PrimitiveDateTime>, &str)> = waiting
+            .iter()
+            .map(|(id, oldest)| (served.get(id).copied().flatten(), *oldest, id.as_str()))
+            .collect();
+        // `None` (never served) sorts first.
+        turns.sort();
+        let mut ids = Vec::new();
+        for (_, _, endpoint) in turns.into_iter().take(usize::try_from(limit).unwrap_or(0)) {
+            let oldest: Option<String> = due()
+                .filter(outbox::recipient.eq(endpoint))
+                .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
+                .select(outbox::id)
+                .first(conn)
+                .optional()?;
+            ids.extend(oldest);
+        }
+        Ok(ids)
     }
 
     pub fn release(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {

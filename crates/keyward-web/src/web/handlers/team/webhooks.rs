@@ -204,7 +204,11 @@ pub async fn enable(
 ) -> Result<HttpResponse, HtmlError> {
     let (slug, id) = path.into_inner();
     let team = team_of(&signed_in, &slug)?;
-    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    let (actor, keys, tenant_id) = (
+        signed_in.actor(),
+        state.sealing_keys.clone(),
+        team.id.clone(),
+    );
     state
         .run(move |conn, now| {
             webhooks::require_manager(conn, &actor, &tenant_id)?;
@@ -212,6 +216,7 @@ pub async fn enable(
                 conn,
                 &actor,
                 now,
+                &keys,
                 WebhookRef::in_tenant(&id, &tenant_id),
                 None,
                 None,
