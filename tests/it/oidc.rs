@@ -802,6 +802,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{answer}"
     );
+    an_admins_api_key_cannot_turn_the_requirement_off(&w, &ada.id, &tenant.id).await;
 
     // The operator's way back: `keyward admin stop-requiring-sso`, then passwords work.
     let url = w.app.db.url.clone();
@@ -830,6 +831,51 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
     );
     let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
     assert_eq!(res.status(), 303, "passwords sign in again");
+}
+
+/// An admin removed at the provider still has their API key: it must not turn the
+/// requirement off (and reopen their password), only read it (review finding M1).
+async fn an_admins_api_key_cannot_turn_the_requirement_off(
+    w: &World,
+    admin_id: &str,
+    tenant_id: &str,
+) {
+    let (_, admin_key) = w.app.create_key(admin_id, tenant_id, None).await;
+    let changes_before = audited(&w.app, tenant_id, "tenant.sso_requirement_changed")
+        .await
+        .len();
+    let answer = w
+        .app
+        .gql(
+            &admin_key,
+            "mutation { set_tenant_sso_required(input: { required: false }) { required } }",
+        )
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dashboard")),
+        "{answer}"
+    );
+    let read = w
+        .app
+        .gql(&admin_key, "{ tenant_sso_requirement { required } }")
+        .await;
+    assert_eq!(
+        read["data"]["tenant_sso_requirement"]["required"], true,
+        "{read}"
+    );
+    assert_eq!(
+        audited(&w.app, tenant_id, "tenant.sso_requirement_changed")
+            .await
+            .len(),
+        changes_before,
+        "nothing changed"
+    );
 }
 
 async fn signed_in_browser(browser: &Browser) -> bool {
@@ -861,8 +907,8 @@ async fn oidc_requiring_single_sign_on_is_refused_while_it_is_not_set_up(backend
         )
         .await;
     assert_eq!(
-        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{answer}"
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "no key changes it: {answer}"
     );
     let answer = app
         .gql(&key, "{ tenant_sso_requirement { required } }")

@@ -1006,8 +1006,9 @@ pub fn tenant_requirement(
     Ok(rows::TenantSsoRequirement::is_required(conn, tenant_id)?)
 }
 
-/// Sets whether the tenant requires single sign-on of its members (human admins, or the
-/// operator lifting it), audited. Turning it on is refused while single sign-on is not
+/// Sets whether the tenant requires single sign-on of its members (human admins signed in
+/// to the dashboard, never an API key; or the operator lifting it), audited. Turning it
+/// on is refused while single sign-on is not
 /// set up (`sso`), and when the admin's own account is not linked to the provider: they
 /// would lock themselves out.
 pub fn set_tenant_requirement(
@@ -1022,6 +1023,14 @@ pub fn set_tenant_requirement(
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         // A read-only key is refused before anything else is said.
         permissions::require_writable(actor)?;
+        // Keys outlive an admin's removal at the provider: one could turn the requirement
+        // off and reopen password sign-ins (as with two-factor and links, the dashboard
+        // only).
+        if actor.key_id().is_some() {
+            return Err(AppError::forbidden(
+                "an API key cannot change whether single sign-on is required: an admin changes it in the dashboard (Team › Settings › Single sign-on), signed in through the identity provider",
+            ));
+        }
         let before = rows::TenantSsoRequirement::is_required(conn, tenant_id)?;
         if before == required {
             return Ok(required);
