@@ -25,6 +25,7 @@ backend_tests!(
     oidc_an_operator_lists_and_removes_an_accounts_links,
     oidc_a_person_sees_and_removes_their_own_links_only,
     oidc_sign_ins_started_from_one_address_are_limited,
+    oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
@@ -488,7 +489,8 @@ async fn oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_
         .expect("a read of the database");
     assert_eq!(linked_to, victim.id);
 
-    // An account with two-factor on is never linked by its password alone.
+    // An account with two-factor on is never linked by its password alone: the link step
+    // asks for a code too (the full test: `oidc_a_member_with_two_factor_links_…`).
     let guarded = w
         .app
         .create_person("guarded@example.com", &tenant.id, Role::Admin)
@@ -514,15 +516,18 @@ async fn oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_
         .account("g-sub", "guarded@example.com", true)
         .await;
     let (browser, answer) = through_the_provider(&w, "g-sub").await;
-    let (status, body) = page_text(answer).await;
-    assert_eq!(status, 403, "{body}");
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let (status, body) = page_text(
+        browser
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
     assert!(body.contains("two-factor authentication on"), "{body}");
-    let form = browser
-        .get(w.app.url("/sign-in/oidc/link"))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(form.status(), 200, "no link waits for a password");
     assert!(!signed_in(&w, &browser).await);
 }
 
@@ -1195,4 +1200,111 @@ async fn oidc_sign_ins_started_from_one_address_are_limited(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
+}
+
+/// Review finding H2: a member with two-factor on, never linked, in a tenant that requires
+/// single sign-on, links with the password and a code (both factors, as a sign-in), in
+/// the requiring tenant; and cannot then remove that last link and lock themselves out.
+async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let carol = w
+        .app
+        .create_person("carol@example.com", &tenant.id, Role::User)
+        .await;
+    let (secret, _) =
+        crate::two_factor::enrol_as(&w.app, &Browser::new(&w.app), "carol@example.com").await;
+    // Keyward verified Carol's address: with two-factor on, that alone links nothing.
+    verified(&w.app, &carol.id, "carol@example.com").await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (ada_sso, _) = through_the_provider(&w, "ada-sub").await;
+    let (status, body) = post_sso_requirement(&w.app, &ada_sso, true).await;
+    assert_eq!(status, 303, "{body}");
+
+    w.provider
+        .account("carol-sub", "carol@example.com", true)
+        .await;
+    let (carol_sso, answer) = through_the_provider(&w, "carol-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &carol_sso).await, "not linked by email");
+    let form = carol_sso
+        .get(w.app.url("/sign-in/oidc/link"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("id=\"sso-link-code\""), "{form}");
+    let link = |code: &'static str| {
+        carol_sso
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD), ("code", code)])
+            .send()
+    };
+    let (status, body) = page_text(link("").await.unwrap()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("enter a code"), "{body}");
+    let (status, body) = page_text(link("000000").await.unwrap()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("The code is not right"), "{body}");
+    assert!(!signed_in(&w, &carol_sso).await);
+    let code = crate::two_factor::code_at(&secret, w.app.clock.now());
+    let answer = carol_sso
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", PASSWORD), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    assert!(
+        signed_in(&w, &carol_sso).await,
+        "linked and signed in, in the requiring tenant"
+    );
+    assert!(audited(&w.app, &tenant.id, "sign_in.succeeded")
+        .await
+        .iter()
+        .any(|d| d.contains("with the account's password and a two-factor code")));
+
+    // Her only link stays while acme requires single sign-on.
+    let page = carol_sso
+        .get(w.app.url("/user/single-sign-on"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let (status, body) = page_text(
+        carol_sso
+            .post(w.app.url("/user/single-sign-on/remove"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("issuer", w.provider.issuer.as_str()),
+                ("subject", "carol-sub"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("last link to the identity provider"),
+        "{body}"
+    );
+    assert!(signed_in(&w, &carol_sso).await, "the link and session stay");
+    assert!(audited(&w.app, &tenant.id, "sso.identity_unlinked")
+        .await
+        .is_empty());
 }

@@ -103,9 +103,6 @@ pub enum SsoFailure {
     DomainNotAllowed,
     /// The linked account no longer exists or cannot sign in this way.
     AccountUnavailable,
-    /// The email's account has two-factor on: the provider may not be linked to it
-    /// (neither by email nor by password alone).
-    LinkNeedsTwoFactor,
     /// Too many sign-ins are in progress on this Keyward just now.
     TooManyInProgress,
     /// Too many sign-ins started from this client's address are in progress.
@@ -116,17 +113,16 @@ impl SsoFailure {
     /// What the person reads.
     pub fn message(&self, provider: &str) -> String {
         match self {
-            SsoFailure::ProviderDown => format!("{provider} cannot be reached just now, so Keyward could not finish signing you in. Try again in a minute, or sign in with your password."),
+            SsoFailure::ProviderDown => format!("{provider} cannot be reached just now, so Keyward could not finish signing you in. Try again in a minute, or sign in with your password if your team does not require single sign-on."),
             SsoFailure::NoSignInInProgress => "This sign-in was not started in this browser, was already used, or took longer than 10 minutes. Start again from the sign-in page.".into(),
-            SsoFailure::Denied(why) => format!("{provider} did not sign you in ({why}). Start again from the sign-in page, or sign in with your password."),
+            SsoFailure::Denied(why) => format!("{provider} did not sign you in ({why}). Start again from the sign-in page, or sign in with your password if your team does not require single sign-on."),
             SsoFailure::Refused(_) => format!("Keyward could not check the answer from {provider}, so you are not signed in. Start again from the sign-in page."),
-            SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password."),
+            SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password if your team does not require single sign-on."),
             SsoFailure::NoAccount => "There is no Keyward account for your email address. Ask an admin of your team for an invitation.".into(),
-            SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password, or ask its operator."),
+            SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password if your team does not require single sign-on; otherwise ask this Keyward's operator."),
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
-            SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address with two-factor authentication on, so {provider} cannot be linked to it: sign in with your password and code. An admin can tell you whether your team links accounts to {provider}."),
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
-            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password.".into(),
+            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password if your team does not require single sign-on.".into(),
         }
     }
 
@@ -138,8 +134,7 @@ impl SsoFailure {
             SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
             | SsoFailure::DomainNotAllowed
-            | SsoFailure::AccountUnavailable
-            | SsoFailure::LinkNeedsTwoFactor => 403,
+            | SsoFailure::AccountUnavailable => 403,
             _ => 400,
         }
     }
@@ -692,16 +687,16 @@ fn link_or_make_within(
     match Account::find_by_email(conn, &email).map_err(db_err)? {
         Some(account) if account.is_service_account() => Err(SsoFailure::AccountUnavailable),
         Some(account) => {
-            // A provider never opens an account that also asks for a code.
-            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
-                .map_err(db_err)?
-            {
-                return Err(SsoFailure::LinkNeedsTwoFactor);
-            }
+            // An account that asks for a code is never linked by its email alone: its
+            // password and a code link it (`confirm_link`), both factors proven.
+            let two_factor =
+                crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
+                    .map_err(db_err)?;
             let keyward_verified = rows::verified_email(conn, &account.id)
                 .map_err(db_err)?
                 .is_some_and(|v| v == email);
             if keyward_verified
+                && !two_factor
                 && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
             {
                 link(conn, &account)?;
@@ -717,7 +712,8 @@ fn link_or_make_within(
             if account.password_hash.is_none() {
                 return Err(SsoFailure::AccountUnavailable);
             }
-            // Not proven by Keyward: the account's password proves it, once.
+            // Not proven by Keyward (or two-factor on): the account's password (and a
+            // code) proves it, once.
             let cookie_value = random_cookie_value();
             OidcPendingLink {
                 cookie_digest: TokenDigest::of(&cookie_value).as_str().to_string(),
@@ -816,39 +812,66 @@ fn audit_sign_in(
     })
 }
 
-/// The email a link waiting for a password is for, to show on its page.
-pub async fn pending_link_email(
+/// A link waiting for the account's password, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct PendingLink {
+    pub email: String,
+    /// The account has two-factor on: the page asks for a code too.
+    pub needs_code: bool,
+}
+
+/// The link waiting for a password that `cookie_value` names, if it is live.
+pub async fn pending_link(
     db: &Database,
     clock: &Clock,
     cookie_value: String,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<PendingLink>, AppError> {
     run_blocking(db, clock, move |conn, now| {
         let digest = TokenDigest::of(&cookie_value).as_str().to_string();
         let Some(link) = OidcPendingLink::find(conn, &digest)?.filter(|l| l.expires_at > now)
         else {
             return Ok(None);
         };
-        Ok(Account::find(conn, &link.account_id)?.and_then(|a| a.email))
+        let Some(email) = Account::find(conn, &link.account_id)?.and_then(|a| a.email) else {
+            return Ok(None);
+        };
+        let needs_code =
+            crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &link.account_id)?;
+        Ok(Some(PendingLink { email, needs_code }))
     })
     .await
 }
 
-/// Links the waiting identity when `password` is the account's: counted and limited as a
-/// password sign-in (the same lockouts), then the link is used up and the person signed in.
+/// What the person types on the link page.
+pub struct LinkProof {
+    pub password: Password,
+    /// An authenticator or recovery code; empty when the account has two-factor off.
+    pub code: String,
+}
+
+const LINK_GONE: &str =
+    "this link to your identity provider has expired or was used; start again from the sign-in page";
+
+/// Links the waiting identity when `password` is the account's and, for an account with
+/// two-factor on, `code` is one of its codes (both factors proven, as a sign-in does):
+/// counted and limited as a password sign-in and its code step (the same lockouts), then
+/// the link is used up and the person signed in.
 pub async fn confirm_link(
     db: &Database,
     clock: &Clock,
     sso: Arc<Sso>,
+    keys: Arc<crate::services::sealing::SealingKeys>,
     cookie_value: String,
-    password: Password,
+    proof: LinkProof,
     ip: String,
 ) -> Result<(Account, String), AppError> {
+    let LinkProof { password, code } = proof;
     let digest = TokenDigest::of(&cookie_value).as_str().to_string();
     let lookup = digest.clone();
     let email = run_blocking(db, clock, move |conn, now| {
         let link = OidcPendingLink::find(conn, &lookup)?
             .filter(|l| l.expires_at > now)
-            .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
+            .ok_or_else(|| AppError::not_found(LINK_GONE))?;
         Account::find(conn, &link.account_id)?
             .and_then(|a| a.email)
             .ok_or_else(|| AppError::not_found("the account no longer exists"))
@@ -865,18 +888,37 @@ pub async fn confirm_link(
         sign_in::PasswordUse::LinkProvider,
     )
     .await?;
+    // The code step, outside the linking transaction: a wrong code stays counted.
+    let (checked, code_ip) = (account.clone(), ip.clone());
+    let by_code = run_blocking(db, clock, move |conn, now| {
+        if !crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &checked.id)? {
+            return Ok(false);
+        }
+        if code.trim().is_empty() {
+            return Err(AppError::unauthenticated(
+                "this account has two-factor authentication on: enter a code from your authenticator app (or a recovery code) with the password",
+            ));
+        }
+        crate::services::two_factor::check_code(conn, now, &keys, &checked, &code, &code_ip)?;
+        Ok(true)
+    })
+    .await?;
     let display = sso.settings.display_name.clone();
     run_blocking(db, clock, move |conn, now| {
         transaction(conn, |conn| {
             let link = OidcPendingLink::find(conn, &digest)?
                 .filter(|l| l.expires_at > now && l.account_id == account.id)
-                .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
+                .ok_or_else(|| AppError::not_found(LINK_GONE))?;
             if OidcPendingLink::take(conn, &digest)? != 1 {
                 return Err(AppError::not_found("this link was already used"));
             }
-            // Two-factor turned on since the callback: a password alone no longer links.
-            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)? {
-                return Err(AppError::forbidden("this account has two-factor authentication on: sign in with your password and code; it cannot be linked to the identity provider"));
+            // Two-factor turned on since the code step: a password alone never links.
+            if !by_code
+                && crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)?
+            {
+                return Err(AppError::not_found(
+                    "two-factor authentication was turned on for this account meanwhile; start again from the sign-in page",
+                ));
             }
             // Linked meanwhile (another tab): one identity per account and provider.
             if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
@@ -895,6 +937,10 @@ pub async fn confirm_link(
                 last_sign_in_at: now,
             }
             .insert(conn)?;
+            let proof = match by_code {
+                true => "the account's password and a two-factor code",
+                false => "the account's password",
+            };
             let actor = Actor::person(account.id.clone(), Some(ip.clone()));
             for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
                 audit::record(
@@ -905,7 +951,7 @@ pub async fn confirm_link(
                         tenant_id: Some(&tenant.id),
                         action: AuditAction::SignInSucceeded,
                         target_id: Some(&account.id),
-                        detail: format!("linked to {display} (single sign-on) with the account's password"),
+                        detail: format!("linked to {display} (single sign-on) with {proof}"),
                     },
                 )?;
             }
@@ -1090,7 +1136,8 @@ pub fn identities_of(
 }
 
 /// Removes one identity linked to `account_id` (its owner, or the operator), audited in
-/// each of the account's tenants; every session of the account ends with it, since a
+/// each of the account's tenants; the owner may not remove their last link while a tenant
+/// of theirs requires single sign-on; every session of the account ends with it, since a
 /// session opened through a link someone else made must not outlive the link.
 pub fn unlink(
     conn: &mut DbConnection,
@@ -1110,6 +1157,15 @@ pub fn unlink(
             return Err(AppError::not_found(
                 "this account has no such identity provider link",
             ));
+        }
+        // A person does not cut off their own only way in: with a tenant that requires
+        // single sign-on, the last link stays (the operator may still remove it).
+        if !actor.is_operator() && OidcIdentity::of_account(conn, account_id)?.is_empty() {
+            if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
+                return Err(AppError::Conflict(format!(
+                    "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}. Link another identity first, or ask an admin of {tenant}"
+                )));
+            }
         }
         crate::db::models::SessionRow::delete_all_of_account(conn, account_id)?;
         let detail =
