@@ -1012,6 +1012,16 @@ async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) 
     let (browser, _) = through_the_provider(&w, "ada-sub").await;
     assert!(signed_in(&w, &browser).await);
 
+    // Another person's link is not removed by naming it under Ada's email (nor Ada's
+    // under Bob's): the account and the identity must match.
+    w.app
+        .create_person("bob@example.com", &tenant.id, Role::User)
+        .await;
+    let (code, _, err) =
+        remove_sso_link(&w.app, "bob@example.com", &w.provider.issuer, "ada-sub").await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such identity provider link"), "{err}");
+    assert!(signed_in(&w, &browser).await, "Ada's link stays");
     let listed = admin_json(&w.app, &["list-sso-links", "--email", "ADA@example.com"]).await;
     assert_eq!(listed["account_id"], ada.id.as_str());
     assert_eq!(listed["links"][0]["subject"], "ada-sub");
@@ -1042,32 +1052,45 @@ async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) 
             .len(),
         1
     );
-    // Removing it again, or another person's link, says there is none.
-    let (code, _, err) = {
-        let url = w.app.db.url.clone();
-        let issuer = w.provider.issuer.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::support::run_keyward(
-                &[
-                    "admin",
-                    "--database-url",
-                    &url,
-                    "remove-sso-link",
-                    "--email",
-                    "ada@example.com",
-                    "--issuer",
-                    &issuer,
-                    "--subject",
-                    "ada-sub",
-                ],
-                "",
-            )
-        })
-        .await
-        .unwrap()
-    };
+    // Removing it again says there is none.
+    let (code, _, err) =
+        remove_sso_link(&w.app, "ada@example.com", &w.provider.issuer, "ada-sub").await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no such identity provider link"), "{err}");
+}
+
+/// `keyward admin remove-sso-link` against the app's database: exit code, out, err.
+async fn remove_sso_link(
+    app: &TestApp,
+    email: &str,
+    issuer: &str,
+    subject: &str,
+) -> (i32, String, String) {
+    let (url, email, issuer, subject) = (
+        app.db.url.clone(),
+        email.to_string(),
+        issuer.to_string(),
+        subject.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        crate::support::run_keyward(
+            &[
+                "admin",
+                "--database-url",
+                &url,
+                "remove-sso-link",
+                "--email",
+                &email,
+                "--issuer",
+                &issuer,
+                "--subject",
+                &subject,
+            ],
+            "",
+        )
+    })
+    .await
+    .unwrap()
 }
 
 async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {

@@ -379,20 +379,19 @@ impl Sso {
     }
 }
 
-/// The first endpoint of the discovery that is not https, unless the issuer itself is on
-/// this machine's loopback (tests, a provider beside Keyward): a provider's discovery that
-/// sends the code, the client secret or the signing keys over plain http is refused, as
-/// the issuer is (`config::oidc::resolve`).
+/// The first endpoint of the discovery that is not https: plain http is let through only
+/// to an endpoint on this machine's loopback, and only when the issuer is on loopback too
+/// (tests, a provider beside Keyward). A provider's discovery that sends the code, the
+/// client secret or the signing keys over plain http elsewhere is refused, as the issuer
+/// is (`config::oidc::resolve`).
 fn plain_http_endpoint(issuer: &str, md: &CoreProviderMetadata) -> Option<String> {
-    let loopback = openidconnect::url::Url::parse(issuer).is_ok_and(|u| match u.host() {
+    let on_loopback = |u: &openidconnect::url::Url| match u.host() {
         Some(openidconnect::url::Host::Domain(d)) => d == "localhost",
         Some(openidconnect::url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(openidconnect::url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    });
-    if loopback {
-        return None;
-    }
+    };
+    let issuer_on_loopback = openidconnect::url::Url::parse(issuer).is_ok_and(|u| on_loopback(&u));
     let endpoints = [
         Some(md.authorization_endpoint().url()),
         md.token_endpoint().map(|e| e.url()),
@@ -402,7 +401,7 @@ fn plain_http_endpoint(issuer: &str, md: &CoreProviderMetadata) -> Option<String
     endpoints
         .into_iter()
         .flatten()
-        .find(|url| url.scheme() != "https")
+        .find(|url| url.scheme() != "https" && !(issuer_on_loopback && on_loopback(url)))
         .map(|url| url.to_string())
 }
 
@@ -1231,6 +1230,21 @@ mod tests {
                 None,
                 "{loopback}"
             );
+            // A loopback issuer exempts only endpoints on loopback (review finding L3).
+            assert_eq!(
+                plain_http_endpoint(
+                    loopback,
+                    &discovery(loopback, "http://sso.example.com/token")
+                )
+                .as_deref(),
+                Some("http://sso.example.com/token"),
+                "{loopback}"
+            );
         }
+        // Nor does a loopback endpoint pass on plain http under an https issuer.
+        assert_eq!(
+            plain_http_endpoint(https, &discovery(https, "http://127.0.0.1:9000/token")).as_deref(),
+            Some("http://127.0.0.1:9000/token")
+        );
     }
 }

@@ -186,8 +186,9 @@ pub fn begin(
 }
 
 /// The account when the password was right; the recorded failure stays otherwise. A
-/// member of a tenant that requires single sign-on is refused a password sign-in (after
-/// the password is checked, so the refusal tells a guesser nothing).
+/// member of a tenant that requires single sign-on is refused a password sign-in after
+/// the password is checked: the refusal tells only someone who knows the password that
+/// it is right (as the two-factor code step does), and every guess before it counts.
 pub fn finish(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -215,14 +216,25 @@ pub fn finish(
                 }
             }
             // With two-factor on, the password only opens the code step (`two_factor`).
-            let (action, detail) = match TwoFactorRow::is_enabled(conn, &account.id)? {
-                true => (
+            let two_factor = TwoFactorRow::is_enabled(conn, &account.id)?;
+            let audited = match (purpose, two_factor) {
+                (PasswordUse::SignIn, true) => Some((
                     AuditAction::SignInCodeRequired,
                     "password right; a two-factor code is asked for",
-                ),
-                false => (AuditAction::SignInSucceeded, "signed in with a password"),
+                )),
+                (PasswordUse::SignIn, false) => {
+                    Some((AuditAction::SignInSucceeded, "signed in with a password"))
+                }
+                (PasswordUse::LinkProvider, true) => Some((
+                    AuditAction::SignInCodeRequired,
+                    "password right, to link the identity provider; a two-factor code is asked for",
+                )),
+                // No session of its own: `oidc::confirm_link` audits the link it makes.
+                (PasswordUse::LinkProvider, false) => None,
             };
-            audit_in_every_tenant(conn, now, &account, &attempt.ip, action, || detail.into())?;
+            if let Some((action, detail)) = audited {
+                audit_in_every_tenant(conn, now, &account, &attempt.ip, action, || detail.into())?;
+            }
             attempt.succeeded(conn)?;
             // Housekeeping, on the rare successful path: what no longer counts goes.
             guess_limits::sweep(conn, now)?;
