@@ -681,7 +681,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         .app
         .create_person("bob@example.com", &tenant.id, Role::User)
         .await;
-    // Bob is also in a tenant that does not require it: one requiring tenant is enough.
+    // Bob is also in a tenant that does not require it: there his password still works.
     let other = w.app.create_tenant("globex").await;
     w.app.add_member(&bob.id, &other.id, Role::Admin).await;
 
@@ -749,37 +749,55 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         "audited once"
     );
 
-    // Password sessions end on their next request, Ada's own included, with the reason.
-    for browser in [&bob_password, &ada_password] {
-        let res = browser.get("/user/api-keys").await;
-        assert_eq!(res.status(), 303);
-        assert_eq!(
-            crate::support::browser::location(&res),
-            "/login?sso=required"
-        );
-        let again = browser.get("/user/api-keys").await;
-        assert_eq!(again.status(), 303, "the session is gone");
-        assert!(crate::support::browser::location(&again).starts_with("/login"));
-    }
-    let notice = bob_password.text("/login?sso=required").await;
+    // Ada's password session ends on its next request: every tenant of hers requires it.
+    let res = ada_password.get("/user/api-keys").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        crate::support::browser::location(&res),
+        "/login?sso=required"
+    );
+    let again = ada_password.get("/user/api-keys").await;
+    assert_eq!(again.status(), 303, "the session is gone");
+    assert!(crate::support::browser::location(&again).starts_with("/login"));
+    let notice = ada_password.text("/login?sso=required").await;
     assert!(
-        notice.contains("requires single sign-on") && notice.contains("Sign in with Test IdP"),
+        notice.contains("require single sign-on") && notice.contains("Sign in with Test IdP"),
         "{notice}"
     );
 
-    // A password no longer signs Bob in: the page says why and offers the provider.
-    let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
+    // The requirement is acme's, not Bob's (review finding H1): his password session goes
+    // on in globex, and acme's pages send him to the provider; acme's admin cannot lock
+    // him out of globex.
+    for browser in [&bob_password, &Browser::new(&w.app)] {
+        if !signed_in_browser(browser).await {
+            let res = browser.sign_in_with("bob@example.com", PASSWORD).await;
+            assert_eq!(res.status(), 303, "a password still signs Bob in");
+        }
+        assert_eq!(browser.get("/user/api-keys").await.status(), 200);
+        assert_eq!(browser.get("/t/globex/team/settings").await.status(), 200);
+        let res = browser.get("/t/acme/team/members").await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(
+            crate::support::browser::location(&res),
+            "/sign-in/oidc?next=%2Ft%2Facme%2Fteam%2Fmembers"
+        );
+        let home = browser.text("/user/api-keys").await;
+        assert!(!home.contains("/t/acme"), "acme is not offered: {home}");
+    }
+
+    // A password no longer signs Ada in: the page says why and offers the provider.
+    let res = ada_password.sign_in_with("ada@example.com", PASSWORD).await;
     let (status, body) = page_text(res).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body.contains("Tenant acme requires single sign-on") && body.contains("/sign-in/oidc"),
         "{body}"
     );
-    assert!(!signed_in_browser(&bob_password).await);
-    // A wrong password still answers as a wrong password (nothing told to a guesser).
+    assert!(!signed_in_browser(&ada_password).await);
+    // A wrong password still answers as a wrong password.
     let (status, _) = page_text(
-        bob_password
-            .sign_in_with("bob@example.com", "not the password")
+        ada_password
+            .sign_in_with("ada@example.com", "not the password")
             .await,
     )
     .await;
@@ -834,7 +852,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
             .len(),
         2
     );
-    let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
+    let res = ada_password.sign_in_with("ada@example.com", PASSWORD).await;
     assert_eq!(res.status(), 303, "passwords sign in again");
 }
 

@@ -962,13 +962,14 @@ pub async fn confirm_link(
 
 // ---- tenants that require single sign-on ----
 //
-// A person who is a member of any tenant that requires single sign-on signs in through
-// the provider only, whichever tenant they act in (GitLab enforces SAML per group; here
-// the dashboard's pages, such as User › API Keys, act on every tenant of the person, so
-// the simplest safe rule is the person's, not the page's). Their password no longer opens
-// a session (`sign_in::finish`), a session opened otherwise (before the requirement, or
-// through an invitation's new password) ends on its next request, and a session opened
-// through the provider ends `--oidc-session-hours` after that sign-in.
+// The requirement is the tenant's (as GitLab's SAML-enforced groups): a dashboard session
+// not opened through the provider, or older than `--oidc-session-hours` since that
+// sign-in, may not act in a tenant that requires single sign-on (`permissions::access`
+// refuses it, the tenant is left out of the session's tenants, its pages send the person
+// to the provider), and goes on in the person's other tenants. Only a person all of whose
+// tenants require it is refused a password sign-in (`sign_in::finish`), and such a
+// session ends on its next request: an admin of one tenant cannot lock a member out of
+// the member's other tenants.
 
 /// Why a dashboard session may not go on, for a member of a tenant that requires single
 /// sign-on.
@@ -997,10 +998,10 @@ impl SsoSessionRefusal {
 /// What the sign-in page says to a person sent there with `/login?sso=CODE`.
 pub fn sign_in_notice(code: &str, provider: &str, hours: i64) -> Option<String> {
     Some(match code {
-        "required" => format!("You were signed out: a tenant you belong to requires single sign-on, so only a sign-in through {provider} opens a session. Sign in with {provider}."),
-        "expired" => format!("You were signed out: a tenant you belong to requires single sign-on, and a session through {provider} lasts at most {hours} hours. Sign in with {provider} again."),
+        "required" => format!("You were signed out: the tenants you belong to require single sign-on, so only a sign-in through {provider} opens a session. Sign in with {provider}."),
+        "expired" => format!("You were signed out: the tenants you belong to require single sign-on, and a session through {provider} lasts at most {hours} hours. Sign in with {provider} again."),
         "unlinked" => format!("The identity is no longer linked to your account, and every session of your account has ended. Sign in again (with {provider}, it links again only by the usual checks)."),
-        "unavailable" => "You were signed out: a tenant you belong to requires single sign-on, which this Keyward is not set up for just now. Ask its operator: `keyward admin stop-requiring-sso --tenant SLUG` lifts the requirement.".into(),
+        "unavailable" => "You were signed out: the tenants you belong to require single sign-on, which this Keyward is not set up for just now. Ask its operator: `keyward admin stop-requiring-sso --tenant SLUG` lifts the requirement.".into(),
         _ => return None,
     })
 }
@@ -1013,8 +1014,22 @@ pub struct SessionOrigin {
     pub signed_in_at: Option<PrimitiveDateTime>,
 }
 
-/// Whether the account's session may go on, read on every dashboard request.
-/// `sso` is this Keyward's single sign-on, if set up.
+/// Whether the session may not act in tenants that require single sign-on: it was not
+/// opened through the provider, it is older than `--oidc-session-hours` since that
+/// sign-in, or single sign-on is not set up (`sso`).
+pub fn outside_sso(
+    now: PrimitiveDateTime,
+    origin: SessionOrigin,
+    sso: Option<&OidcSettings>,
+) -> bool {
+    let Some(sso) = sso else { return true };
+    let signed_in_at = origin.signed_in_at.unwrap_or(now);
+    !origin.through_provider || now >= signed_in_at + Duration::hours(sso.session_hours)
+}
+
+/// Whether the account's session must end, read on every dashboard request: a session
+/// outside single sign-on (`outside_sso`) of a person all of whose tenants require it
+/// has nothing left to work in.
 pub fn session_refusal(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -1022,23 +1037,20 @@ pub fn session_refusal(
     origin: SessionOrigin,
     sso: Option<&OidcSettings>,
 ) -> Result<Option<SsoSessionRefusal>, AppError> {
-    let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? else {
+    if !outside_sso(now, origin, sso) {
+        return Ok(None);
+    }
+    let Some(tenant) = rows::TenantSsoRequirement::every_of_member(conn, account_id)? else {
         return Ok(None);
     };
-    let Some(sso) = sso else {
-        return Ok(Some(SsoSessionRefusal::NotConfigured { tenant }));
-    };
-    if !origin.through_provider {
-        return Ok(Some(SsoSessionRefusal::NotThroughProvider { tenant }));
-    }
-    let signed_in_at = origin.signed_in_at.unwrap_or(now);
-    if now >= signed_in_at + Duration::hours(sso.session_hours) {
-        return Ok(Some(SsoSessionRefusal::TooOld {
+    Ok(Some(match sso {
+        None => SsoSessionRefusal::NotConfigured { tenant },
+        Some(_) if !origin.through_provider => SsoSessionRefusal::NotThroughProvider { tenant },
+        Some(sso) => SsoSessionRefusal::TooOld {
             tenant,
             hours: sso.session_hours,
-        }));
-    }
-    Ok(None)
+        },
+    }))
 }
 
 /// Whether the tenant requires single sign-on of its members; admins.

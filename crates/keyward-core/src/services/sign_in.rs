@@ -186,7 +186,7 @@ pub fn begin(
 }
 
 /// The account when the password was right; the recorded failure stays otherwise. A
-/// member of a tenant that requires single sign-on is refused a password sign-in after
+/// person all of whose tenants require single sign-on is refused a password sign-in after
 /// the password is checked: the refusal tells only someone who knows the password that
 /// it is right (as the two-factor code step does), and every guess before it counts.
 pub fn finish(
@@ -202,7 +202,9 @@ pub fn finish(
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
             if purpose == PasswordUse::SignIn {
-                if let Some(tenant) = TenantSsoRequirement::first_of_member(conn, &account.id)? {
+                // Only when no tenant of theirs is left to work in with a password: the
+                // others still open (`permissions::access` keeps the requiring ones shut).
+                if let Some(tenant) = TenantSsoRequirement::every_of_member(conn, &account.id)? {
                     audit_in_every_tenant(
                         conn,
                         now,
