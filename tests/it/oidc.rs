@@ -785,6 +785,24 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         assert!(!home.contains("/t/acme"), "acme is not offered: {home}");
     }
 
+    // Nor may his password session turn his own acme key into a fresh secret.
+    let (acme_key, _) = w.app.create_key(&bob.id, &tenant.id, None).await;
+    let csrf = bob_password.csrf_token().await;
+    let res = bob_password
+        .post(
+            &format!("/user/api-keys/{acme_key}/rotate"),
+            &[("csrf_token", csrf.as_str()), ("overlap_hours", "0")],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let rotated = w
+        .app
+        .read(move |conn| {
+            keyward::db::models::ApiKey::find(conn, &acme_key).map(|k| k.unwrap().rotated_to_key_id)
+        })
+        .await;
+    assert_eq!(rotated, None, "not rotated");
+
     // A password no longer signs Ada in: the page says why and offers the provider.
     let res = ada_password.sign_in_with("ada@example.com", PASSWORD).await;
     let (status, body) = page_text(res).await;

@@ -304,6 +304,13 @@ pub fn may_revoke_key(
     if actor.bound_tenant().is_some_and(|t| t != key.tenant_id) {
         return Ok(false);
     }
+    // Rotating one's own key makes a new secret: not from a session outside single
+    // sign-on, in a tenant that requires it (`access` is not asked for one's own keys).
+    if actor.outside_sso
+        && crate::db::models::oidc::TenantSsoRequirement::is_required(conn, &key.tenant_id)?
+    {
+        return Ok(false);
+    }
     if actor.is_operator() || actor.is(&key.account_id) {
         return Ok(true);
     }
