@@ -25,6 +25,7 @@ backend_tests!(
     oidc_an_operator_lists_and_removes_an_accounts_links,
     oidc_a_person_sees_and_removes_their_own_links_only,
     oidc_sign_ins_started_from_one_address_are_limited,
+    oidc_racing_starts_from_one_address_stay_within_its_limit,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1366,4 +1367,40 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
     assert!(audited(&w.app, &tenant.id, "sso.identity_unlinked")
         .await
         .is_empty());
+}
+
+/// Review finding M2: starts racing from one address cannot pass its limit together (the
+/// count and the insert are one serialised transaction).
+async fn oidc_racing_starts_from_one_address_stay_within_its_limit(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let max = keyward::services::oidc::MAX_FLOWS_PER_ADDRESS;
+    // Discovery is read once first, so the racing starts reach the database together.
+    let first = client()
+        .get(w.app.url("/sign-in/oidc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 303);
+    let mut starts = tokio::task::JoinSet::new();
+    for _ in 0..2 * max {
+        let url = w.app.url("/sign-in/oidc");
+        starts.spawn(async move { client().get(url).send().await.unwrap().status().as_u16() });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = starts.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    assert!(
+        answers.iter().all(|s| *s == 303 || *s == 429),
+        "{answers:?}"
+    );
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, max, "never more than the limit: {answers:?}");
+    assert_eq!(
+        answers.iter().filter(|s| **s == 429).count() as i64,
+        max + 1,
+        "{answers:?}"
+    );
 }

@@ -62,7 +62,7 @@ const MAX_PROVIDER_CALLS: usize = 4;
 /// Sign-ins in progress kept at once (10 minutes each); more are refused until they
 /// expire, so unauthenticated starts cannot grow the table without bound.
 const MAX_FLOWS: i64 = 10_000;
-/// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /64):
+/// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /48):
 /// one client cannot take the whole `MAX_FLOWS` from everybody else. A finished sign-in
 /// no longer counts, so an office behind one address is not held back by its own people.
 pub const MAX_FLOWS_PER_ADDRESS: i64 = 30;
@@ -107,6 +107,8 @@ pub enum SsoFailure {
     TooManyInProgress,
     /// Too many sign-ins started from this client's address are in progress.
     TooManyFromHere,
+    /// The client's address is unknown (no peer address): it has no share of the limit.
+    NoClientAddress,
 }
 
 impl SsoFailure {
@@ -122,6 +124,7 @@ impl SsoFailure {
             SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password if your team does not require single sign-on; otherwise ask this Keyward's operator."),
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
+            SsoFailure::NoClientAddress => format!("Keyward cannot tell which network your request came from, so it does not start a sign-in through {provider}. Ask this Keyward's operator (its proxy settings)."),
             SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password if your team does not require single sign-on.".into(),
         }
     }
@@ -445,9 +448,12 @@ pub async fn start(
     clock: &Clock,
     sso: Arc<Sso>,
     next: String,
-    ip: &str,
+    ip: Option<&str>,
 ) -> Result<Started, SsoFailure> {
-    let client_group = crate::domain::address_group(ip);
+    // No address, no share of the limit: pooling such clients under one name would let
+    // one of them refuse everybody else's sign-ins.
+    let ip = ip.ok_or(SsoFailure::NoClientAddress)?;
+    let client_group = crate::domain::wide_address_group(ip);
     let counted_group = client_group.clone();
     let busy = run_blocking(db, clock, move |conn, now| {
         Ok(OidcFlow::count_from(conn, &counted_group, now)? >= MAX_FLOWS_PER_ADDRESS)
@@ -488,33 +494,41 @@ pub async fn start(
             OidcFlow::sweep(conn, now)?;
             OidcPendingLink::sweep(conn, now)?;
         }
-        if OidcFlow::count(conn)? >= MAX_FLOWS {
-            return Ok(false);
-        }
-        OidcFlow {
-            cookie_digest: digest,
-            state,
-            nonce,
-            pkce_verifier: verifier,
-            next_path: next,
-            created_at: now,
-            expires_at: now + FLOW_LIFETIME,
-            client_group,
-        }
-        .insert(conn)?;
-        Ok(true)
+        // Counted and added in one serialised transaction: racing starts see each other.
+        transaction(conn, |conn| {
+            crate::db::lock_oidc_flows(conn)?;
+            if OidcFlow::count_from(conn, &client_group, now)? >= MAX_FLOWS_PER_ADDRESS {
+                return Ok(Err(SsoFailure::TooManyFromHere));
+            }
+            if OidcFlow::count(conn)? >= MAX_FLOWS {
+                return Ok(Err(SsoFailure::TooManyInProgress));
+            }
+            OidcFlow {
+                cookie_digest: digest,
+                state,
+                nonce,
+                pkce_verifier: verifier,
+                next_path: next,
+                created_at: now,
+                expires_at: now + FLOW_LIFETIME,
+                client_group: client_group.clone(),
+            }
+            .insert(conn)?;
+            Ok(Ok(()))
+        })
     })
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot store a single sign-on flow");
         SsoFailure::ProviderDown
     })?;
-    if !stored {
+    if let Err(refused) = stored {
         tracing::warn!(
             max = MAX_FLOWS,
+            max_per_address = MAX_FLOWS_PER_ADDRESS,
             "single sign-on: too many sign-ins in progress"
         );
-        return Err(SsoFailure::TooManyInProgress);
+        return Err(refused);
     }
     Ok(Started {
         authorize_url,

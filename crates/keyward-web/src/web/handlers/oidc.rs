@@ -90,8 +90,8 @@ pub async fn start(
 ) -> Result<HttpResponse, HtmlError> {
     let sso = sso_of(&state)?;
     let next = safe_next(&query.next).to_string();
-    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
-    match oidc::start(&state.db, &state.clock, sso, next, &ip).await {
+    let ip = client_ip(&req, &state.settings);
+    match oidc::start(&state.db, &state.clock, sso, next, ip.as_deref()).await {
         Ok(started) => {
             let secure = state.settings.secure_cookies();
             let mut res = HttpResponse::SeeOther()
