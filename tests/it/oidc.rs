@@ -25,6 +25,8 @@ backend_tests!(
     oidc_an_operator_lists_and_removes_an_accounts_links,
     oidc_a_person_sees_and_removes_their_own_links_only,
     oidc_sign_ins_started_from_one_address_are_limited,
+    oidc_racing_starts_from_one_address_stay_within_its_limit,
+    oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
@@ -488,7 +490,8 @@ async fn oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_
         .expect("a read of the database");
     assert_eq!(linked_to, victim.id);
 
-    // An account with two-factor on is never linked by its password alone.
+    // An account with two-factor on is never linked by its password alone: the link step
+    // asks for a code too (the full test: `oidc_a_member_with_two_factor_links_…`).
     let guarded = w
         .app
         .create_person("guarded@example.com", &tenant.id, Role::Admin)
@@ -514,15 +517,18 @@ async fn oidc_an_account_whose_email_keyward_never_verified_is_linked_only_with_
         .account("g-sub", "guarded@example.com", true)
         .await;
     let (browser, answer) = through_the_provider(&w, "g-sub").await;
-    let (status, body) = page_text(answer).await;
-    assert_eq!(status, 403, "{body}");
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let (status, body) = page_text(
+        browser
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
     assert!(body.contains("two-factor authentication on"), "{body}");
-    let form = browser
-        .get(w.app.url("/sign-in/oidc/link"))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(form.status(), 200, "no link waits for a password");
     assert!(!signed_in(&w, &browser).await);
 }
 
@@ -676,7 +682,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         .app
         .create_person("bob@example.com", &tenant.id, Role::User)
         .await;
-    // Bob is also in a tenant that does not require it: one requiring tenant is enough.
+    // Bob is also in a tenant that does not require it: there his password still works.
     let other = w.app.create_tenant("globex").await;
     w.app.add_member(&bob.id, &other.id, Role::Admin).await;
 
@@ -744,37 +750,73 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         "audited once"
     );
 
-    // Password sessions end on their next request, Ada's own included, with the reason.
-    for browser in [&bob_password, &ada_password] {
-        let res = browser.get("/user/api-keys").await;
-        assert_eq!(res.status(), 303);
-        assert_eq!(
-            crate::support::browser::location(&res),
-            "/login?sso=required"
-        );
-        let again = browser.get("/user/api-keys").await;
-        assert_eq!(again.status(), 303, "the session is gone");
-        assert!(crate::support::browser::location(&again).starts_with("/login"));
-    }
-    let notice = bob_password.text("/login?sso=required").await;
+    // Ada's password session ends on its next request: every tenant of hers requires it.
+    let res = ada_password.get("/user/api-keys").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        crate::support::browser::location(&res),
+        "/login?sso=required"
+    );
+    let again = ada_password.get("/user/api-keys").await;
+    assert_eq!(again.status(), 303, "the session is gone");
+    assert!(crate::support::browser::location(&again).starts_with("/login"));
+    let notice = ada_password.text("/login?sso=required").await;
     assert!(
-        notice.contains("requires single sign-on") && notice.contains("Sign in with Test IdP"),
+        notice.contains("require single sign-on") && notice.contains("Sign in with Test IdP"),
         "{notice}"
     );
 
-    // A password no longer signs Bob in: the page says why and offers the provider.
-    let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
+    // The requirement is acme's, not Bob's (review finding H1): his password session goes
+    // on in globex, and acme's pages send him to the provider; acme's admin cannot lock
+    // him out of globex.
+    for browser in [&bob_password, &Browser::new(&w.app)] {
+        if !signed_in_browser(browser).await {
+            let res = browser.sign_in_with("bob@example.com", PASSWORD).await;
+            assert_eq!(res.status(), 303, "a password still signs Bob in");
+        }
+        assert_eq!(browser.get("/user/api-keys").await.status(), 200);
+        assert_eq!(browser.get("/t/globex/team/settings").await.status(), 200);
+        let res = browser.get("/t/acme/team/members").await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(
+            crate::support::browser::location(&res),
+            "/sign-in/oidc?next=%2Ft%2Facme%2Fteam%2Fmembers"
+        );
+        let home = browser.text("/user/api-keys").await;
+        assert!(!home.contains("/t/acme"), "acme is not offered: {home}");
+    }
+
+    // Nor may his password session turn his own acme key into a fresh secret.
+    let (acme_key, _) = w.app.create_key(&bob.id, &tenant.id, None).await;
+    let csrf = bob_password.csrf_token().await;
+    let res = bob_password
+        .post(
+            &format!("/user/api-keys/{acme_key}/rotate"),
+            &[("csrf_token", csrf.as_str()), ("overlap_hours", "0")],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let rotated = w
+        .app
+        .read(move |conn| {
+            keyward::db::models::ApiKey::find(conn, &acme_key).map(|k| k.unwrap().rotated_to_key_id)
+        })
+        .await;
+    assert_eq!(rotated, None, "not rotated");
+
+    // A password no longer signs Ada in: the page says why and offers the provider.
+    let res = ada_password.sign_in_with("ada@example.com", PASSWORD).await;
     let (status, body) = page_text(res).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body.contains("Tenant acme requires single sign-on") && body.contains("/sign-in/oidc"),
         "{body}"
     );
-    assert!(!signed_in_browser(&bob_password).await);
-    // A wrong password still answers as a wrong password (nothing told to a guesser).
+    assert!(!signed_in_browser(&ada_password).await);
+    // A wrong password still answers as a wrong password.
     let (status, _) = page_text(
-        bob_password
-            .sign_in_with("bob@example.com", "not the password")
+        ada_password
+            .sign_in_with("ada@example.com", "not the password")
             .await,
     )
     .await;
@@ -802,6 +844,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
         answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{answer}"
     );
+    an_admins_api_key_cannot_turn_the_requirement_off(&w, &ada.id, &tenant.id).await;
 
     // The operator's way back: `keyward admin stop-requiring-sso`, then passwords work.
     let url = w.app.db.url.clone();
@@ -828,8 +871,53 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
             .len(),
         2
     );
-    let res = bob_password.sign_in_with("bob@example.com", PASSWORD).await;
+    let res = ada_password.sign_in_with("ada@example.com", PASSWORD).await;
     assert_eq!(res.status(), 303, "passwords sign in again");
+}
+
+/// An admin removed at the provider still has their API key: it must not turn the
+/// requirement off (and reopen their password), only read it (review finding M1).
+async fn an_admins_api_key_cannot_turn_the_requirement_off(
+    w: &World,
+    admin_id: &str,
+    tenant_id: &str,
+) {
+    let (_, admin_key) = w.app.create_key(admin_id, tenant_id, None).await;
+    let changes_before = audited(&w.app, tenant_id, "tenant.sso_requirement_changed")
+        .await
+        .len();
+    let answer = w
+        .app
+        .gql(
+            &admin_key,
+            "mutation { set_tenant_sso_required(input: { required: false }) { required } }",
+        )
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dashboard")),
+        "{answer}"
+    );
+    let read = w
+        .app
+        .gql(&admin_key, "{ tenant_sso_requirement { required } }")
+        .await;
+    assert_eq!(
+        read["data"]["tenant_sso_requirement"]["required"], true,
+        "{read}"
+    );
+    assert_eq!(
+        audited(&w.app, tenant_id, "tenant.sso_requirement_changed")
+            .await
+            .len(),
+        changes_before,
+        "nothing changed"
+    );
 }
 
 async fn signed_in_browser(browser: &Browser) -> bool {
@@ -861,8 +949,8 @@ async fn oidc_requiring_single_sign_on_is_refused_while_it_is_not_set_up(backend
         )
         .await;
     assert_eq!(
-        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{answer}"
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "no key changes it: {answer}"
     );
     let answer = app
         .gql(&key, "{ tenant_sso_requirement { required } }")
@@ -961,6 +1049,16 @@ async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) 
     let (browser, _) = through_the_provider(&w, "ada-sub").await;
     assert!(signed_in(&w, &browser).await);
 
+    // Another person's link is not removed by naming it under Ada's email (nor Ada's
+    // under Bob's): the account and the identity must match.
+    w.app
+        .create_person("bob@example.com", &tenant.id, Role::User)
+        .await;
+    let (code, _, err) =
+        remove_sso_link(&w.app, "bob@example.com", &w.provider.issuer, "ada-sub").await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such identity provider link"), "{err}");
+    assert!(signed_in(&w, &browser).await, "Ada's link stays");
     let listed = admin_json(&w.app, &["list-sso-links", "--email", "ADA@example.com"]).await;
     assert_eq!(listed["account_id"], ada.id.as_str());
     assert_eq!(listed["links"][0]["subject"], "ada-sub");
@@ -991,32 +1089,45 @@ async fn oidc_an_operator_lists_and_removes_an_accounts_links(backend: Backend) 
             .len(),
         1
     );
-    // Removing it again, or another person's link, says there is none.
-    let (code, _, err) = {
-        let url = w.app.db.url.clone();
-        let issuer = w.provider.issuer.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::support::run_keyward(
-                &[
-                    "admin",
-                    "--database-url",
-                    &url,
-                    "remove-sso-link",
-                    "--email",
-                    "ada@example.com",
-                    "--issuer",
-                    &issuer,
-                    "--subject",
-                    "ada-sub",
-                ],
-                "",
-            )
-        })
-        .await
-        .unwrap()
-    };
+    // Removing it again says there is none.
+    let (code, _, err) =
+        remove_sso_link(&w.app, "ada@example.com", &w.provider.issuer, "ada-sub").await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no such identity provider link"), "{err}");
+}
+
+/// `keyward admin remove-sso-link` against the app's database: exit code, out, err.
+async fn remove_sso_link(
+    app: &TestApp,
+    email: &str,
+    issuer: &str,
+    subject: &str,
+) -> (i32, String, String) {
+    let (url, email, issuer, subject) = (
+        app.db.url.clone(),
+        email.to_string(),
+        issuer.to_string(),
+        subject.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        crate::support::run_keyward(
+            &[
+                "admin",
+                "--database-url",
+                &url,
+                "remove-sso-link",
+                "--email",
+                &email,
+                "--issuer",
+                &issuer,
+                "--subject",
+                &subject,
+            ],
+            "",
+        )
+    })
+    .await
+    .unwrap()
 }
 
 async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {
@@ -1149,4 +1260,147 @@ async fn oidc_sign_ins_started_from_one_address_are_limited(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
+}
+
+/// Review finding H2: a member with two-factor on, never linked, in a tenant that requires
+/// single sign-on, links with the password and a code (both factors, as a sign-in), in
+/// the requiring tenant; and cannot then remove that last link and lock themselves out.
+async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    let carol = w
+        .app
+        .create_person("carol@example.com", &tenant.id, Role::User)
+        .await;
+    let (secret, _) =
+        crate::two_factor::enrol_as(&w.app, &Browser::new(&w.app), "carol@example.com").await;
+    // Keyward verified Carol's address: with two-factor on, that alone links nothing.
+    verified(&w.app, &carol.id, "carol@example.com").await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (ada_sso, _) = through_the_provider(&w, "ada-sub").await;
+    let (status, body) = post_sso_requirement(&w.app, &ada_sso, true).await;
+    assert_eq!(status, 303, "{body}");
+
+    w.provider
+        .account("carol-sub", "carol@example.com", true)
+        .await;
+    let (carol_sso, answer) = through_the_provider(&w, "carol-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &carol_sso).await, "not linked by email");
+    let form = carol_sso
+        .get(w.app.url("/sign-in/oidc/link"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("id=\"sso-link-code\""), "{form}");
+    let link = |code: &'static str| {
+        carol_sso
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD), ("code", code)])
+            .send()
+    };
+    let (status, body) = page_text(link("").await.unwrap()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("enter a code"), "{body}");
+    let (status, body) = page_text(link("000000").await.unwrap()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("The code is not right"), "{body}");
+    assert!(!signed_in(&w, &carol_sso).await);
+    let code = crate::two_factor::code_at(&secret, w.app.clock.now());
+    let answer = carol_sso
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", PASSWORD), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    assert!(
+        signed_in(&w, &carol_sso).await,
+        "linked and signed in, in the requiring tenant"
+    );
+    assert!(audited(&w.app, &tenant.id, "sign_in.succeeded")
+        .await
+        .iter()
+        .any(|d| d.contains("with the account's password and a two-factor code")));
+
+    // Her only link stays while acme requires single sign-on.
+    let page = carol_sso
+        .get(w.app.url("/user/single-sign-on"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let (status, body) = page_text(
+        carol_sso
+            .post(w.app.url("/user/single-sign-on/remove"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("issuer", w.provider.issuer.as_str()),
+                ("subject", "carol-sub"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("last link to the identity provider"),
+        "{body}"
+    );
+    assert!(signed_in(&w, &carol_sso).await, "the link and session stay");
+    assert!(audited(&w.app, &tenant.id, "sso.identity_unlinked")
+        .await
+        .is_empty());
+}
+
+/// Review finding M2: starts racing from one address cannot pass its limit together (the
+/// count and the insert are one serialised transaction).
+async fn oidc_racing_starts_from_one_address_stay_within_its_limit(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let max = keyward::services::oidc::MAX_FLOWS_PER_ADDRESS;
+    // Discovery is read once first, so the racing starts reach the database together.
+    let first = client()
+        .get(w.app.url("/sign-in/oidc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 303);
+    let mut starts = tokio::task::JoinSet::new();
+    for _ in 0..2 * max {
+        let url = w.app.url("/sign-in/oidc");
+        starts.spawn(async move { client().get(url).send().await.unwrap().status().as_u16() });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = starts.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    assert!(
+        answers.iter().all(|s| *s == 303 || *s == 429),
+        "{answers:?}"
+    );
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, max, "never more than the limit: {answers:?}");
+    assert_eq!(
+        answers.iter().filter(|s| **s == 429).count() as i64,
+        max + 1,
+        "{answers:?}"
+    );
 }

@@ -33,7 +33,7 @@ backend_tests!(
 const ADA: &str = "ada@example.com";
 
 /// The code an authenticator with `secret` (base32) shows at `now`.
-fn code_at(secret: &str, now: PrimitiveDateTime) -> String {
+pub(crate) fn code_at(secret: &str, now: PrimitiveDateTime) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret).expect("a base32 secret");
     let totp = totp_rs::Builder::new()
         .with_secret(secret.as_bytes().to_vec())
@@ -78,7 +78,16 @@ async fn world(backend: Backend) -> World {
 /// Signs `browser` in as Ada (password only) and turns two-factor on; the secret and the
 /// recovery codes. The clock then moves on a step, so the enrolment's code is spent.
 async fn enrol(app: &TestApp, browser: &Browser) -> (String, Vec<String>) {
-    let csrf = browser.sign_in(ADA).await;
+    enrol_as(app, browser, ADA).await
+}
+
+/// `enrol` for the person with `email`.
+pub(crate) async fn enrol_as(
+    app: &TestApp,
+    browser: &Browser,
+    email: &str,
+) -> (String, Vec<String>) {
+    let csrf = browser.sign_in(email).await;
     let page = browser.text("/user/two-factor").await;
     let secret = code_element(&page, "two-factor-secret").expect("the secret as text");
     let code = code_at(&secret, app.clock.now());

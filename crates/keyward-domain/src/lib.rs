@@ -15,7 +15,7 @@ pub mod names;
 pub mod quotas;
 pub mod role;
 
-pub use address_group::address_group;
+pub use address_group::{address_group, wide_address_group};
 pub use allowed_ips::AllowedIps;
 pub use api_key::{PlainToken, TokenDigest, TokenError, TokenKind};
 pub use audit_action::AuditAction;

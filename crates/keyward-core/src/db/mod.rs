@@ -411,6 +411,20 @@ fn describe(e: &r2d2::Error) -> String {
 /// Serialises changes to one tenant's members and keys on PostgreSQL (a row lock on the
 /// tenant, held to the end of the transaction), so checks such as "the last human admin"
 /// cannot be raced. SQLite needs nothing: write transactions are `BEGIN IMMEDIATE`.
+/// Serialises the transactions that count and add sign-ins through the OpenID provider
+/// (PostgreSQL: a transaction-scoped advisory lock; SQLite's `BEGIN IMMEDIATE` already
+/// serialises writers), so racing starts cannot pass a limit together.
+pub fn lock_oidc_flows(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgres(c) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('keyward.oidc_flows'))")
+                .execute(c)
+                .map(drop)
+        }
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
 pub fn lock_tenant(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<()> {
     match conn {
         DbConnection::Postgres(c) => {

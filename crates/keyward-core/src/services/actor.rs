@@ -61,6 +61,10 @@ pub struct Actor {
     pub kind: ActorKind,
     /// The client address, for the audit log.
     pub ip: Option<String>,
+    /// A dashboard session not opened through the OpenID provider (a password, say), or
+    /// past `--oidc-session-hours`: tenants that require single sign-on refuse it
+    /// (`permissions::access`). Only the web session sets it.
+    pub outside_sso: bool,
 }
 
 impl Actor {
@@ -68,6 +72,7 @@ impl Actor {
         Self {
             kind: ActorKind::Operator,
             ip: None,
+            outside_sso: false,
         }
     }
 
@@ -77,13 +82,22 @@ impl Actor {
                 account_id: account_id.into(),
             },
             ip,
+            outside_sso: false,
         }
+    }
+
+    /// This person's dashboard session was not opened through the OpenID provider (or is
+    /// too old): it may not act in tenants that require single sign-on.
+    pub fn outside_single_sign_on(mut self, outside: bool) -> Self {
+        self.outside_sso = outside;
+        self
     }
 
     pub fn api_key(principal: Principal, ip: Option<String>) -> Self {
         Self {
             kind: ActorKind::ApiKey(principal),
             ip,
+            outside_sso: false,
         }
     }
 

@@ -401,6 +401,7 @@ pub fn accept_invitation_as_new_person(
         let creator = Actor {
             kind: ActorKind::Operator,
             ip: ip.clone(),
+            outside_sso: false,
         };
         let account =
             crate::services::accounts::insert_user(conn, &creator, now, email, name, password)?;

@@ -62,7 +62,7 @@ const MAX_PROVIDER_CALLS: usize = 4;
 /// Sign-ins in progress kept at once (10 minutes each); more are refused until they
 /// expire, so unauthenticated starts cannot grow the table without bound.
 const MAX_FLOWS: i64 = 10_000;
-/// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /64):
+/// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /48):
 /// one client cannot take the whole `MAX_FLOWS` from everybody else. A finished sign-in
 /// no longer counts, so an office behind one address is not held back by its own people.
 pub const MAX_FLOWS_PER_ADDRESS: i64 = 30;
@@ -103,30 +103,29 @@ pub enum SsoFailure {
     DomainNotAllowed,
     /// The linked account no longer exists or cannot sign in this way.
     AccountUnavailable,
-    /// The email's account has two-factor on: the provider may not be linked to it
-    /// (neither by email nor by password alone).
-    LinkNeedsTwoFactor,
     /// Too many sign-ins are in progress on this Keyward just now.
     TooManyInProgress,
     /// Too many sign-ins started from this client's address are in progress.
     TooManyFromHere,
+    /// The client's address is unknown (no peer address): it has no share of the limit.
+    NoClientAddress,
 }
 
 impl SsoFailure {
     /// What the person reads.
     pub fn message(&self, provider: &str) -> String {
         match self {
-            SsoFailure::ProviderDown => format!("{provider} cannot be reached just now, so Keyward could not finish signing you in. Try again in a minute, or sign in with your password."),
+            SsoFailure::ProviderDown => format!("{provider} cannot be reached just now, so Keyward could not finish signing you in. Try again in a minute, or sign in with your password if your team does not require single sign-on."),
             SsoFailure::NoSignInInProgress => "This sign-in was not started in this browser, was already used, or took longer than 10 minutes. Start again from the sign-in page.".into(),
-            SsoFailure::Denied(why) => format!("{provider} did not sign you in ({why}). Start again from the sign-in page, or sign in with your password."),
+            SsoFailure::Denied(why) => format!("{provider} did not sign you in ({why}). Start again from the sign-in page, or sign in with your password if your team does not require single sign-on."),
             SsoFailure::Refused(_) => format!("Keyward could not check the answer from {provider}, so you are not signed in. Start again from the sign-in page."),
-            SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password."),
+            SsoFailure::EmailNotVerified => format!("{provider} did not say that your email address is verified, so Keyward cannot tell which account is yours. Verify your address there, or sign in with your password if your team does not require single sign-on."),
             SsoFailure::NoAccount => "There is no Keyward account for your email address. Ask an admin of your team for an invitation.".into(),
-            SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password, or ask its operator."),
+            SsoFailure::DomainNotAllowed => format!("This Keyward accepts sign-ins through {provider} only for some email domains, and yours is not one of them. Sign in with your password if your team does not require single sign-on; otherwise ask this Keyward's operator."),
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
-            SsoFailure::LinkNeedsTwoFactor => format!("Keyward has an account with your email address with two-factor authentication on, so {provider} cannot be linked to it: sign in with your password and code. An admin can tell you whether your team links accounts to {provider}."),
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
-            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password.".into(),
+            SsoFailure::NoClientAddress => format!("Keyward cannot tell which network your request came from, so it does not start a sign-in through {provider}. Ask this Keyward's operator (its proxy settings)."),
+            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password if your team does not require single sign-on.".into(),
         }
     }
 
@@ -138,8 +137,7 @@ impl SsoFailure {
             SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
             | SsoFailure::DomainNotAllowed
-            | SsoFailure::AccountUnavailable
-            | SsoFailure::LinkNeedsTwoFactor => 403,
+            | SsoFailure::AccountUnavailable => 403,
             _ => 400,
         }
     }
@@ -384,20 +382,19 @@ impl Sso {
     }
 }
 
-/// The first endpoint of the discovery that is not https, unless the issuer itself is on
-/// this machine's loopback (tests, a provider beside Keyward): a provider's discovery that
-/// sends the code, the client secret or the signing keys over plain http is refused, as
-/// the issuer is (`config::oidc::resolve`).
+/// The first endpoint of the discovery that is not https: plain http is let through only
+/// to an endpoint on this machine's loopback, and only when the issuer is on loopback too
+/// (tests, a provider beside Keyward). A provider's discovery that sends the code, the
+/// client secret or the signing keys over plain http elsewhere is refused, as the issuer
+/// is (`config::oidc::resolve`).
 fn plain_http_endpoint(issuer: &str, md: &CoreProviderMetadata) -> Option<String> {
-    let loopback = openidconnect::url::Url::parse(issuer).is_ok_and(|u| match u.host() {
+    let on_loopback = |u: &openidconnect::url::Url| match u.host() {
         Some(openidconnect::url::Host::Domain(d)) => d == "localhost",
         Some(openidconnect::url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(openidconnect::url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    });
-    if loopback {
-        return None;
-    }
+    };
+    let issuer_on_loopback = openidconnect::url::Url::parse(issuer).is_ok_and(|u| on_loopback(&u));
     let endpoints = [
         Some(md.authorization_endpoint().url()),
         md.token_endpoint().map(|e| e.url()),
@@ -407,7 +404,7 @@ fn plain_http_endpoint(issuer: &str, md: &CoreProviderMetadata) -> Option<String
     endpoints
         .into_iter()
         .flatten()
-        .find(|url| url.scheme() != "https")
+        .find(|url| url.scheme() != "https" && !(issuer_on_loopback && on_loopback(url)))
         .map(|url| url.to_string())
 }
 
@@ -451,9 +448,12 @@ pub async fn start(
     clock: &Clock,
     sso: Arc<Sso>,
     next: String,
-    ip: &str,
+    ip: Option<&str>,
 ) -> Result<Started, SsoFailure> {
-    let client_group = crate::domain::address_group(ip);
+    // No address, no share of the limit: pooling such clients under one name would let
+    // one of them refuse everybody else's sign-ins.
+    let ip = ip.ok_or(SsoFailure::NoClientAddress)?;
+    let client_group = crate::domain::wide_address_group(ip);
     let counted_group = client_group.clone();
     let busy = run_blocking(db, clock, move |conn, now| {
         Ok(OidcFlow::count_from(conn, &counted_group, now)? >= MAX_FLOWS_PER_ADDRESS)
@@ -494,33 +494,41 @@ pub async fn start(
             OidcFlow::sweep(conn, now)?;
             OidcPendingLink::sweep(conn, now)?;
         }
-        if OidcFlow::count(conn)? >= MAX_FLOWS {
-            return Ok(false);
-        }
-        OidcFlow {
-            cookie_digest: digest,
-            state,
-            nonce,
-            pkce_verifier: verifier,
-            next_path: next,
-            created_at: now,
-            expires_at: now + FLOW_LIFETIME,
-            client_group,
-        }
-        .insert(conn)?;
-        Ok(true)
+        // Counted and added in one serialised transaction: racing starts see each other.
+        transaction(conn, |conn| {
+            crate::db::lock_oidc_flows(conn)?;
+            if OidcFlow::count_from(conn, &client_group, now)? >= MAX_FLOWS_PER_ADDRESS {
+                return Ok(Err(SsoFailure::TooManyFromHere));
+            }
+            if OidcFlow::count(conn)? >= MAX_FLOWS {
+                return Ok(Err(SsoFailure::TooManyInProgress));
+            }
+            OidcFlow {
+                cookie_digest: digest,
+                state,
+                nonce,
+                pkce_verifier: verifier,
+                next_path: next,
+                created_at: now,
+                expires_at: now + FLOW_LIFETIME,
+                client_group: client_group.clone(),
+            }
+            .insert(conn)?;
+            Ok(Ok(()))
+        })
     })
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot store a single sign-on flow");
         SsoFailure::ProviderDown
     })?;
-    if !stored {
+    if let Err(refused) = stored {
         tracing::warn!(
             max = MAX_FLOWS,
+            max_per_address = MAX_FLOWS_PER_ADDRESS,
             "single sign-on: too many sign-ins in progress"
         );
-        return Err(SsoFailure::TooManyInProgress);
+        return Err(refused);
     }
     Ok(Started {
         authorize_url,
@@ -692,16 +700,16 @@ fn link_or_make_within(
     match Account::find_by_email(conn, &email).map_err(db_err)? {
         Some(account) if account.is_service_account() => Err(SsoFailure::AccountUnavailable),
         Some(account) => {
-            // A provider never opens an account that also asks for a code.
-            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
-                .map_err(db_err)?
-            {
-                return Err(SsoFailure::LinkNeedsTwoFactor);
-            }
+            // An account that asks for a code is never linked by its email alone: its
+            // password and a code link it (`confirm_link`), both factors proven.
+            let two_factor =
+                crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)
+                    .map_err(db_err)?;
             let keyward_verified = rows::verified_email(conn, &account.id)
                 .map_err(db_err)?
                 .is_some_and(|v| v == email);
             if keyward_verified
+                && !two_factor
                 && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
             {
                 link(conn, &account)?;
@@ -717,7 +725,8 @@ fn link_or_make_within(
             if account.password_hash.is_none() {
                 return Err(SsoFailure::AccountUnavailable);
             }
-            // Not proven by Keyward: the account's password proves it, once.
+            // Not proven by Keyward (or two-factor on): the account's password (and a
+            // code) proves it, once.
             let cookie_value = random_cookie_value();
             OidcPendingLink {
                 cookie_digest: TokenDigest::of(&cookie_value).as_str().to_string(),
@@ -816,39 +825,66 @@ fn audit_sign_in(
     })
 }
 
-/// The email a link waiting for a password is for, to show on its page.
-pub async fn pending_link_email(
+/// A link waiting for the account's password, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct PendingLink {
+    pub email: String,
+    /// The account has two-factor on: the page asks for a code too.
+    pub needs_code: bool,
+}
+
+/// The link waiting for a password that `cookie_value` names, if it is live.
+pub async fn pending_link(
     db: &Database,
     clock: &Clock,
     cookie_value: String,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<PendingLink>, AppError> {
     run_blocking(db, clock, move |conn, now| {
         let digest = TokenDigest::of(&cookie_value).as_str().to_string();
         let Some(link) = OidcPendingLink::find(conn, &digest)?.filter(|l| l.expires_at > now)
         else {
             return Ok(None);
         };
-        Ok(Account::find(conn, &link.account_id)?.and_then(|a| a.email))
+        let Some(email) = Account::find(conn, &link.account_id)?.and_then(|a| a.email) else {
+            return Ok(None);
+        };
+        let needs_code =
+            crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &link.account_id)?;
+        Ok(Some(PendingLink { email, needs_code }))
     })
     .await
 }
 
-/// Links the waiting identity when `password` is the account's: counted and limited as a
-/// password sign-in (the same lockouts), then the link is used up and the person signed in.
+/// What the person types on the link page.
+pub struct LinkProof {
+    pub password: Password,
+    /// An authenticator or recovery code; empty when the account has two-factor off.
+    pub code: String,
+}
+
+const LINK_GONE: &str =
+    "this link to your identity provider has expired or was used; start again from the sign-in page";
+
+/// Links the waiting identity when `password` is the account's and, for an account with
+/// two-factor on, `code` is one of its codes (both factors proven, as a sign-in does):
+/// counted and limited as a password sign-in and its code step (the same lockouts), then
+/// the link is used up and the person signed in.
 pub async fn confirm_link(
     db: &Database,
     clock: &Clock,
     sso: Arc<Sso>,
+    keys: Arc<crate::services::sealing::SealingKeys>,
     cookie_value: String,
-    password: Password,
+    proof: LinkProof,
     ip: String,
 ) -> Result<(Account, String), AppError> {
+    let LinkProof { password, code } = proof;
     let digest = TokenDigest::of(&cookie_value).as_str().to_string();
     let lookup = digest.clone();
     let email = run_blocking(db, clock, move |conn, now| {
         let link = OidcPendingLink::find(conn, &lookup)?
             .filter(|l| l.expires_at > now)
-            .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
+            .ok_or_else(|| AppError::not_found(LINK_GONE))?;
         Account::find(conn, &link.account_id)?
             .and_then(|a| a.email)
             .ok_or_else(|| AppError::not_found("the account no longer exists"))
@@ -865,18 +901,37 @@ pub async fn confirm_link(
         sign_in::PasswordUse::LinkProvider,
     )
     .await?;
+    // The code step, outside the linking transaction: a wrong code stays counted.
+    let (checked, code_ip) = (account.clone(), ip.clone());
+    let by_code = run_blocking(db, clock, move |conn, now| {
+        if !crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &checked.id)? {
+            return Ok(false);
+        }
+        if code.trim().is_empty() {
+            return Err(AppError::unauthenticated(
+                "this account has two-factor authentication on: enter a code from your authenticator app (or a recovery code) with the password",
+            ));
+        }
+        crate::services::two_factor::check_code(conn, now, &keys, &checked, &code, &code_ip)?;
+        Ok(true)
+    })
+    .await?;
     let display = sso.settings.display_name.clone();
     run_blocking(db, clock, move |conn, now| {
         transaction(conn, |conn| {
             let link = OidcPendingLink::find(conn, &digest)?
                 .filter(|l| l.expires_at > now && l.account_id == account.id)
-                .ok_or_else(|| AppError::not_found("this link to your identity provider has expired or was used; start again from the sign-in page"))?;
+                .ok_or_else(|| AppError::not_found(LINK_GONE))?;
             if OidcPendingLink::take(conn, &digest)? != 1 {
                 return Err(AppError::not_found("this link was already used"));
             }
-            // Two-factor turned on since the callback: a password alone no longer links.
-            if crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)? {
-                return Err(AppError::forbidden("this account has two-factor authentication on: sign in with your password and code; it cannot be linked to the identity provider"));
+            // Two-factor turned on since the code step: a password alone never links.
+            if !by_code
+                && crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &account.id)?
+            {
+                return Err(AppError::not_found(
+                    "two-factor authentication was turned on for this account meanwhile; start again from the sign-in page",
+                ));
             }
             // Linked meanwhile (another tab): one identity per account and provider.
             if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
@@ -895,6 +950,10 @@ pub async fn confirm_link(
                 last_sign_in_at: now,
             }
             .insert(conn)?;
+            let proof = match by_code {
+                true => "the account's password and a two-factor code",
+                false => "the account's password",
+            };
             let actor = Actor::person(account.id.clone(), Some(ip.clone()));
             for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
                 audit::record(
@@ -905,7 +964,7 @@ pub async fn confirm_link(
                         tenant_id: Some(&tenant.id),
                         action: AuditAction::SignInSucceeded,
                         target_id: Some(&account.id),
-                        detail: format!("linked to {display} (single sign-on) with the account's password"),
+                        detail: format!("linked to {display} (single sign-on) with {proof}"),
                     },
                 )?;
             }
@@ -917,13 +976,14 @@ pub async fn confirm_link(
 
 // ---- tenants that require single sign-on ----
 //
-// A person who is a member of any tenant that requires single sign-on signs in through
-// the provider only, whichever tenant they act in (GitLab enforces SAML per group; here
-// the dashboard's pages, such as User › API Keys, act on every tenant of the person, so
-// the simplest safe rule is the person's, not the page's). Their password no longer opens
-// a session (`sign_in::finish`), a session opened otherwise (before the requirement, or
-// through an invitation's new password) ends on its next request, and a session opened
-// through the provider ends `--oidc-session-hours` after that sign-in.
+// The requirement is the tenant's (as GitLab's SAML-enforced groups): a dashboard session
+// not opened through the provider, or older than `--oidc-session-hours` since that
+// sign-in, may not act in a tenant that requires single sign-on (`permissions::access`
+// refuses it, the tenant is left out of the session's tenants, its pages send the person
+// to the provider), and goes on in the person's other tenants. Only a person all of whose
+// tenants require it is refused a password sign-in (`sign_in::finish`), and such a
+// session ends on its next request: an admin of one tenant cannot lock a member out of
+// the member's other tenants.
 
 /// Why a dashboard session may not go on, for a member of a tenant that requires single
 /// sign-on.
@@ -952,10 +1012,10 @@ impl SsoSessionRefusal {
 /// What the sign-in page says to a person sent there with `/login?sso=CODE`.
 pub fn sign_in_notice(code: &str, provider: &str, hours: i64) -> Option<String> {
     Some(match code {
-        "required" => format!("You were signed out: a tenant you belong to requires single sign-on, so only a sign-in through {provider} opens a session. Sign in with {provider}."),
-        "expired" => format!("You were signed out: a tenant you belong to requires single sign-on, and a session through {provider} lasts at most {hours} hours. Sign in with {provider} again."),
+        "required" => format!("You were signed out: the tenants you belong to require single sign-on, so only a sign-in through {provider} opens a session. Sign in with {provider}."),
+        "expired" => format!("You were signed out: the tenants you belong to require single sign-on, and a session through {provider} lasts at most {hours} hours. Sign in with {provider} again."),
         "unlinked" => format!("The identity is no longer linked to your account, and every session of your account has ended. Sign in again (with {provider}, it links again only by the usual checks)."),
-        "unavailable" => "You were signed out: a tenant you belong to requires single sign-on, which this Keyward is not set up for just now. Ask its operator: `keyward admin stop-requiring-sso --tenant SLUG` lifts the requirement.".into(),
+        "unavailable" => "You were signed out: the tenants you belong to require single sign-on, which this Keyward is not set up for just now. Ask its operator: `keyward admin stop-requiring-sso --tenant SLUG` lifts the requirement.".into(),
         _ => return None,
     })
 }
@@ -968,8 +1028,22 @@ pub struct SessionOrigin {
     pub signed_in_at: Option<PrimitiveDateTime>,
 }
 
-/// Whether the account's session may go on, read on every dashboard request.
-/// `sso` is this Keyward's single sign-on, if set up.
+/// Whether the session may not act in tenants that require single sign-on: it was not
+/// opened through the provider, it is older than `--oidc-session-hours` since that
+/// sign-in, or single sign-on is not set up (`sso`).
+pub fn outside_sso(
+    now: PrimitiveDateTime,
+    origin: SessionOrigin,
+    sso: Option<&OidcSettings>,
+) -> bool {
+    let Some(sso) = sso else { return true };
+    let signed_in_at = origin.signed_in_at.unwrap_or(now);
+    !origin.through_provider || now >= signed_in_at + Duration::hours(sso.session_hours)
+}
+
+/// Whether the account's session must end, read on every dashboard request: a session
+/// outside single sign-on (`outside_sso`) of a person all of whose tenants require it
+/// has nothing left to work in.
 pub fn session_refusal(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -977,23 +1051,20 @@ pub fn session_refusal(
     origin: SessionOrigin,
     sso: Option<&OidcSettings>,
 ) -> Result<Option<SsoSessionRefusal>, AppError> {
-    let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? else {
+    if !outside_sso(now, origin, sso) {
+        return Ok(None);
+    }
+    let Some(tenant) = rows::TenantSsoRequirement::every_of_member(conn, account_id)? else {
         return Ok(None);
     };
-    let Some(sso) = sso else {
-        return Ok(Some(SsoSessionRefusal::NotConfigured { tenant }));
-    };
-    if !origin.through_provider {
-        return Ok(Some(SsoSessionRefusal::NotThroughProvider { tenant }));
-    }
-    let signed_in_at = origin.signed_in_at.unwrap_or(now);
-    if now >= signed_in_at + Duration::hours(sso.session_hours) {
-        return Ok(Some(SsoSessionRefusal::TooOld {
+    Ok(Some(match sso {
+        None => SsoSessionRefusal::NotConfigured { tenant },
+        Some(_) if !origin.through_provider => SsoSessionRefusal::NotThroughProvider { tenant },
+        Some(sso) => SsoSessionRefusal::TooOld {
             tenant,
             hours: sso.session_hours,
-        }));
-    }
-    Ok(None)
+        },
+    }))
 }
 
 /// Whether the tenant requires single sign-on of its members; admins.
@@ -1006,8 +1077,9 @@ pub fn tenant_requirement(
     Ok(rows::TenantSsoRequirement::is_required(conn, tenant_id)?)
 }
 
-/// Sets whether the tenant requires single sign-on of its members (human admins, or the
-/// operator lifting it), audited. Turning it on is refused while single sign-on is not
+/// Sets whether the tenant requires single sign-on of its members (human admins signed in
+/// to the dashboard, never an API key; or the operator lifting it), audited. Turning it
+/// on is refused while single sign-on is not
 /// set up (`sso`), and when the admin's own account is not linked to the provider: they
 /// would lock themselves out.
 pub fn set_tenant_requirement(
@@ -1022,6 +1094,14 @@ pub fn set_tenant_requirement(
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         // A read-only key is refused before anything else is said.
         permissions::require_writable(actor)?;
+        // Keys outlive an admin's removal at the provider: one could turn the requirement
+        // off and reopen password sign-ins (as with two-factor and links, the dashboard
+        // only).
+        if actor.key_id().is_some() {
+            return Err(AppError::forbidden(
+                "an API key cannot change whether single sign-on is required: an admin changes it in the dashboard (Team › Settings › Single sign-on), signed in through the identity provider",
+            ));
+        }
         let before = rows::TenantSsoRequirement::is_required(conn, tenant_id)?;
         if before == required {
             return Ok(required);
@@ -1081,7 +1161,8 @@ pub fn identities_of(
 }
 
 /// Removes one identity linked to `account_id` (its owner, or the operator), audited in
-/// each of the account's tenants; every session of the account ends with it, since a
+/// each of the account's tenants; the owner may not remove their last link while a tenant
+/// of theirs requires single sign-on; every session of the account ends with it, since a
 /// session opened through a link someone else made must not outlive the link.
 pub fn unlink(
     conn: &mut DbConnection,
@@ -1101,6 +1182,15 @@ pub fn unlink(
             return Err(AppError::not_found(
                 "this account has no such identity provider link",
             ));
+        }
+        // A person does not cut off their own only way in: with a tenant that requires
+        // single sign-on, the last link stays (the operator may still remove it).
+        if !actor.is_operator() && OidcIdentity::of_account(conn, account_id)?.is_empty() {
+            if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
+                return Err(AppError::Conflict(format!(
+                    "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}. Link another identity first, or ask an admin of {tenant}"
+                )));
+            }
         }
         crate::db::models::SessionRow::delete_all_of_account(conn, account_id)?;
         let detail =
@@ -1166,6 +1256,21 @@ mod tests {
                 None,
                 "{loopback}"
             );
+            // A loopback issuer exempts only endpoints on loopback (review finding L3).
+            assert_eq!(
+                plain_http_endpoint(
+                    loopback,
+                    &discovery(loopback, "http://sso.example.com/token")
+                )
+                .as_deref(),
+                Some("http://sso.example.com/token"),
+                "{loopback}"
+            );
         }
+        // Nor does a loopback endpoint pass on plain http under an https issuer.
+        assert_eq!(
+            plain_http_endpoint(https, &discovery(https, "http://127.0.0.1:9000/token")).as_deref(),
+            Some("http://127.0.0.1:9000/token")
+        );
     }
 }

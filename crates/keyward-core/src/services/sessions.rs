@@ -152,14 +152,19 @@ pub struct SignedInPerson {
     pub current: Option<TenantMembership>,
     /// Whether the permission service lets them manage the current tenant's team.
     pub manages_current_team: bool,
+    /// Their tenants that require single sign-on, left out of `tenants` because this
+    /// session was not opened through the provider (`Actor::outside_sso`).
+    pub sso_only: Vec<TenantMembership>,
 }
 
 /// The person a session names, or `None` when the account is gone or is not a person
-/// (service accounts cannot sign in).
+/// (service accounts cannot sign in). `outside_sso`: the session was not opened through
+/// the OpenID provider, so tenants that require single sign-on are left out.
 pub fn signed_in_person(
     conn: &mut DbConnection,
     account_id: &str,
     preferred_tenant: Option<&str>,
+    outside_sso: bool,
 ) -> Result<Option<SignedInPerson>, AppError> {
     let Some(account) = Account::find(conn, account_id)? else {
         return Ok(None);
@@ -167,13 +172,22 @@ pub fn signed_in_person(
     if account.is_service_account() {
         return Ok(None);
     }
-    let tenants: Vec<TenantMembership> = Membership::tenants_of(conn, &account.id)?
+    let all: Vec<TenantMembership> = Membership::tenants_of(conn, &account.id)?
         .into_iter()
         .map(|(tenant, m)| TenantMembership {
             role: m.role_shown(),
             tenant,
         })
         .collect();
+    let requiring = match outside_sso {
+        true => {
+            crate::db::models::oidc::TenantSsoRequirement::required_of_member(conn, &account.id)?
+        }
+        false => Vec::new(),
+    };
+    let (sso_only, tenants): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|m| requiring.contains(&m.tenant.id));
     let current = preferred_tenant
         .and_then(|t| tenants.iter().find(|m| m.tenant.id == t))
         .or_else(|| tenants.first())
@@ -181,7 +195,7 @@ pub fn signed_in_person(
     let manages_current_team = match &current {
         Some(m) => permissions::allows(
             conn,
-            &Actor::person(account.id.clone(), None),
+            &Actor::person(account.id.clone(), None).outside_single_sign_on(outside_sso),
             &m.tenant.id,
             Permission::ManageServiceAccounts,
         )?,
@@ -192,6 +206,7 @@ pub fn signed_in_person(
         tenants,
         current,
         manages_current_team,
+        sso_only,
     }))
 }
 

@@ -186,8 +186,9 @@ pub fn begin(
 }
 
 /// The account when the password was right; the recorded failure stays otherwise. A
-/// member of a tenant that requires single sign-on is refused a password sign-in (after
-/// the password is checked, so the refusal tells a guesser nothing).
+/// person all of whose tenants require single sign-on is refused a password sign-in after
+/// the password is checked: the refusal tells only someone who knows the password that
+/// it is right (as the two-factor code step does), and every guess before it counts.
 pub fn finish(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -201,7 +202,9 @@ pub fn finish(
     match account {
         Some(account) if verified && account.password_hash.is_some() => {
             if purpose == PasswordUse::SignIn {
-                if let Some(tenant) = TenantSsoRequirement::first_of_member(conn, &account.id)? {
+                // Only when no tenant of theirs is left to work in with a password: the
+                // others still open (`permissions::access` keeps the requiring ones shut).
+                if let Some(tenant) = TenantSsoRequirement::every_of_member(conn, &account.id)? {
                     audit_in_every_tenant(
                         conn,
                         now,
@@ -215,14 +218,25 @@ pub fn finish(
                 }
             }
             // With two-factor on, the password only opens the code step (`two_factor`).
-            let (action, detail) = match TwoFactorRow::is_enabled(conn, &account.id)? {
-                true => (
+            let two_factor = TwoFactorRow::is_enabled(conn, &account.id)?;
+            let audited = match (purpose, two_factor) {
+                (PasswordUse::SignIn, true) => Some((
                     AuditAction::SignInCodeRequired,
                     "password right; a two-factor code is asked for",
-                ),
-                false => (AuditAction::SignInSucceeded, "signed in with a password"),
+                )),
+                (PasswordUse::SignIn, false) => {
+                    Some((AuditAction::SignInSucceeded, "signed in with a password"))
+                }
+                (PasswordUse::LinkProvider, true) => Some((
+                    AuditAction::SignInCodeRequired,
+                    "password right, to link the identity provider; a two-factor code is asked for",
+                )),
+                // No session of its own: `oidc::confirm_link` audits the link it makes.
+                (PasswordUse::LinkProvider, false) => None,
             };
-            audit_in_every_tenant(conn, now, &account, &attempt.ip, action, || detail.into())?;
+            if let Some((action, detail)) = audited {
+                audit_in_every_tenant(conn, now, &account, &attempt.ip, action, || detail.into())?;
+            }
             attempt.succeeded(conn)?;
             // Housekeeping, on the rare successful path: what no longer counts goes.
             guess_limits::sweep(conn, now)?;

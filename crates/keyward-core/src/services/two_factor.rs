@@ -657,42 +657,58 @@ pub fn complete_sign_in(
         return Err(AppError::unauthenticated(SIGN_IN_EXPIRED));
     };
     let account = account(conn, &pending.account_id)?;
+    let by = check_code(conn, now, keys, &account, code, ip)?;
+    PendingSignInRow::delete(conn, &pending.id_digest)?;
+    let detail = match by {
+        CodeKind::Authenticator => {
+            "signed in with a password and an authenticator code".to_string()
+        }
+        CodeKind::Recovery => format!(
+            "signed in with a password and a recovery code ({} left)",
+            RecoveryCodeRow::count_unused(conn, &account.id)?
+        ),
+    };
+    sign_in::audit_in_every_tenant(
+        conn,
+        now,
+        &account,
+        ip,
+        AuditAction::SignInSucceeded,
+        || detail.clone(),
+    )?;
+    Ok(CompletedSignIn {
+        account,
+        next: pending.next,
+        by,
+    })
+}
+
+/// Checks a code of an account whose password was just accepted, within the account's
+/// guessing limits (the code step of a sign-in, and of linking an identity provider:
+/// `oidc::confirm_link`). A wrong code is counted and audited; call it outside any
+/// transaction that a refusal rolls back, or the count would be lost.
+pub fn check_code(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    keys: &SealingKeys,
+    account: &Account,
+    code: &str,
+    ip: &str,
+) -> Result<CodeKind, AppError> {
     let code = parse_code("code", code)?;
     require_openable(conn, keys, &account.id)?;
-    let attempt = begin_code_attempt(conn, now, &account, ip)?;
-    match accept_code(conn, now, keys, &account, &code)? {
+    let attempt = begin_code_attempt(conn, now, account, ip)?;
+    match accept_code(conn, now, keys, account, &code)? {
         Ok(by) => {
             attempt.succeeded(conn)?;
-            PendingSignInRow::delete(conn, &pending.id_digest)?;
-            let detail = match by {
-                CodeKind::Authenticator => {
-                    "signed in with a password and an authenticator code".to_string()
-                }
-                CodeKind::Recovery => format!(
-                    "signed in with a password and a recovery code ({} left)",
-                    RecoveryCodeRow::count_unused(conn, &account.id)?
-                ),
-            };
-            sign_in::audit_in_every_tenant(
-                conn,
-                now,
-                &account,
-                ip,
-                AuditAction::SignInSucceeded,
-                || detail.clone(),
-            )?;
-            Ok(CompletedSignIn {
-                account,
-                next: pending.next,
-                by,
-            })
+            Ok(by)
         }
         Err(why) => {
             let locked = attempt.locked_by(conn, now)?;
             sign_in::audit_in_every_tenant(
                 conn,
                 now,
-                &account,
+                account,
                 ip,
                 AuditAction::SignInCodeFailed,
                 || {

@@ -1,6 +1,7 @@
 //! Tenants that require single sign-on of their members (issue 30). Turning it on needs
 //! single sign-on set up on this Keyward and the caller's own account linked to the
-//! provider (`services::oidc::set_tenant_requirement`): a key cannot lock its owner out.
+//! provider (`services::oidc::set_tenant_requirement`). API keys read the setting but never
+//! change it: a key outlives its owner's removal at the provider.
 
 use crate::graphql::context::{tenant_or_own, RequestContext};
 use crate::graphql::scalars::Uuid;
@@ -54,8 +55,9 @@ pub struct SsoMutation;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl SsoMutation {
-    /// Requires (or stops requiring) single sign-on of the tenant's members; human admins
-    /// whose own account is linked to the provider.
+    /// Requires (or stops requiring) single sign-on of the tenant's members. Always
+    /// FORBIDDEN through an API key (a key outlives its owner's removal at the provider):
+    /// admins change it in the dashboard.
     async fn set_tenant_sso_required(
         &self,
         ctx: &Context<'_>,

@@ -307,11 +307,15 @@ pub struct SignedIn {
     pub csrf_token: String,
     pub ip: Option<String>,
     pub session: Session,
+    /// Not opened through the OpenID provider (or too old): tenants that require single
+    /// sign-on refuse this session's actor.
+    pub outside_sso: bool,
 }
 
 impl SignedIn {
     pub fn actor(&self) -> Actor {
         Actor::person(self.person.account.id.clone(), self.ip.clone())
+            .outside_single_sign_on(self.outside_sso)
     }
 
     pub fn account_id(&self) -> &str {
@@ -404,16 +408,18 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
     let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
     let origin = origin(&session);
     let sso = state.sso.as_ref().map(|s| s.settings.clone());
-    let (person, enrol_first, sso_refusal) = state
+    let (person, enrol_first, sso_refusal, outside_sso) = state
         .run(move |conn, now| {
-            // A tenant of the person's that requires single sign-on: only a session
-            // through the provider, younger than --oidc-session-hours, goes on.
+            // Every tenant of the person's requires single sign-on: only a session through
+            // the provider, younger than --oidc-session-hours, goes on. With only some,
+            // the session goes on without them.
             let refusal =
                 services_oidc::session_refusal(conn, now, &account_id, origin, sso.as_ref())?;
             if refusal.is_some() {
-                return Ok((None, None, refusal));
+                return Ok((None, None, refusal, true));
             }
-            let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref())?;
+            let outside = services_oidc::outside_sso(now, origin, sso.as_ref());
+            let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref(), outside)?;
             // A Team page names its tenant in the URL: while you look at it, that
             // tenant is the current one (the switcher and Team menu follow it).
             let named = person.as_ref().and_then(|p| {
@@ -425,7 +431,9 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
                 (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
             });
             let person = match named {
-                Some(tenant_id) => sessions::signed_in_person(conn, &account_id, Some(&tenant_id))?,
+                Some(tenant_id) => {
+                    sessions::signed_in_person(conn, &account_id, Some(&tenant_id), outside)?
+                }
                 None => person,
             };
             // A tenant that requires two-factor: its members without it enrol
@@ -439,7 +447,7 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
                 }
                 _ => None,
             };
-            Ok((person, enrol_first, None))
+            Ok((person, enrol_first, None, outside))
         })
         .await?;
     if let Some(refusal) = sso_refusal {
@@ -453,6 +461,27 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
         end(&session);
         return Err(refused(next));
     };
+    // A page of a tenant that requires single sign-on, in a session outside it.
+    let page_slug = req
+        .path()
+        .strip_prefix("/t/")
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    if let Some(m) = person
+        .sso_only
+        .iter()
+        .find(|m| Some(m.tenant.slug.as_str()) == page_slug)
+    {
+        return Err(match &state.sso {
+            Some(_) => HtmlError::go_first_to(format!(
+                "/sign-in/oidc?{}",
+                serde_urlencoded::to_string([("next", req.path())]).unwrap_or_default()
+            )),
+            None => HtmlError::from(AppError::forbidden(format!(
+                "{} requires single sign-on, which this Keyward is not set up for just now: ask its operator",
+                m.tenant.name
+            ))),
+        });
+    }
     if let Some(slug) = enrol_first {
         return Err(HtmlError::go_first_to(two_factor::enrol_first_path(&slug)));
     }
@@ -468,6 +497,7 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
         csrf_token,
         ip: client_ip(&req, &state.settings),
         session,
+        outside_sso,
     })
 }
 

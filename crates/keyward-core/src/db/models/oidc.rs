@@ -236,6 +236,44 @@ impl TenantSsoRequirement {
         .get_result(conn)
     }
 
+    /// The ids of the tenants the account is a member of that require single sign-on
+    /// (a person's memberships: a bounded handful).
+    pub fn required_of_member(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Vec<String>> {
+        memberships::table
+            .filter(memberships::account_id.eq(account_id))
+            .filter(
+                memberships::tenant_id.eq_any(
+                    tenant_sso_requirements::table.select(tenant_sso_requirements::tenant_id),
+                ),
+            )
+            .select(memberships::tenant_id)
+            .limit(1000)
+            .load(conn)
+    }
+
+    /// The name of the first tenant (by name) the account is a member of that requires
+    /// single sign-on, when every tenant it is a member of does (and it has one).
+    pub fn every_of_member(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Option<String>> {
+        let requiring = Self::required_of_member(conn, account_id)?.len() as i64;
+        if requiring == 0 {
+            return Ok(None);
+        }
+        let all: i64 = memberships::table
+            .filter(memberships::account_id.eq(account_id))
+            .count()
+            .get_result(conn)?;
+        match requiring == all {
+            true => Self::first_of_member(conn, account_id),
+            false => Ok(None),
+        }
+    }
+
     /// The name of the first tenant (by name) the account is a member of that requires
     /// single sign-on, if any.
     pub fn first_of_member(

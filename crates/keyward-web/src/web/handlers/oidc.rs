@@ -1,6 +1,7 @@
 //! Single sign-on pages (the flow is `services::oidc`'s): `GET /sign-in/oidc` starts a
 //! sign-in at the provider, `GET /sign-in/oidc/callback` finishes it, and
-//! `/sign-in/oidc/link` asks once for the password of an account Keyward never verified.
+//! `/sign-in/oidc/link` asks once for the password (and, with two-factor on, a code) of an
+//! account Keyward never verified.
 //! The flow's random value rides in a short-lived HttpOnly `SameSite=Lax` cookie
 //! (`__Host-` prefixed when cookies are `Secure`), so the provider's top-level redirect
 //! back carries it and other sites' requests do not.
@@ -89,8 +90,8 @@ pub async fn start(
 ) -> Result<HttpResponse, HtmlError> {
     let sso = sso_of(&state)?;
     let next = safe_next(&query.next).to_string();
-    let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
-    match oidc::start(&state.db, &state.clock, sso, next, &ip).await {
+    let ip = client_ip(&req, &state.settings);
+    match oidc::start(&state.db, &state.clock, sso, next, ip.as_deref()).await {
         Ok(started) => {
             let secure = state.settings.secure_cookies();
             let mut res = HttpResponse::SeeOther()
@@ -170,7 +171,7 @@ pub async fn callback(
 
 fn link_page(
     state: &AppState,
-    email: String,
+    pending: oidc::PendingLink,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, HtmlError> {
@@ -180,7 +181,8 @@ fn link_page(
         &SsoLinkPage {
             layout: Layout::anonymous("Link your account"),
             provider,
-            email,
+            email: pending.email,
+            needs_code: pending.needs_code,
             error,
         },
     )
@@ -196,8 +198,8 @@ pub async fn link_form(
         .cookie(link_cookie_name(state.settings.secure_cookies()))
         .map(|c| c.value().to_string())
         .unwrap_or_default();
-    match oidc::pending_link_email(&state.db, &state.clock, value).await? {
-        Some(email) => link_page(&state, email, None, StatusCode::OK),
+    match oidc::pending_link(&state.db, &state.clock, value).await? {
+        Some(pending) => link_page(&state, pending, None, StatusCode::OK),
         None => failure_page(&state, &SsoFailure::NoSignInInProgress),
     }
 }
@@ -206,9 +208,11 @@ pub async fn link_form(
 #[serde(default)]
 pub struct LinkForm {
     password: String,
+    /// Only for an account with two-factor on.
+    code: String,
 }
 
-/// `POST /sign-in/oidc/link`: the account's password links the identity, once.
+/// `POST /sign-in/oidc/link`: the account's password (and code) links the identity, once.
 pub async fn link(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -222,8 +226,13 @@ pub async fn link(
         .map(|c| c.value().to_string())
         .unwrap_or_default();
     let ip = client_ip(&req, &state.settings).unwrap_or_else(|| "unknown".into());
-    let password = Password::offered(&form.password);
-    match oidc::confirm_link(&state.db, &state.clock, sso, value.clone(), password, ip).await {
+    let LinkForm { password, code } = form.into_inner();
+    let proof = oidc::LinkProof {
+        password: Password::offered(&password),
+        code,
+    };
+    let keys = state.sealing_keys.clone();
+    match oidc::confirm_link(&state.db, &state.clock, sso, keys, value.clone(), proof, ip).await {
         Ok((account, next)) => {
             // The provider's sign-in just finished; the password only linked it.
             session::start_through_provider(&session, &account.id)?;
@@ -244,10 +253,12 @@ pub async fn link(
                 AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            let email = oidc::pending_link_email(&state.db, &state.clock, value)
-                .await?
-                .unwrap_or_default();
-            link_page(&state, email, Some(capitalised(&e.to_string())), status)
+            match oidc::pending_link(&state.db, &state.clock, value).await? {
+                Some(pending) => {
+                    link_page(&state, pending, Some(capitalised(&e.to_string())), status)
+                }
+                None => failure_page(&state, &SsoFailure::NoSignInInProgress),
+            }
         }
         Err(AppError::NotFound(_)) => failure_page(&state, &SsoFailure::NoSignInInProgress),
         Err(e) => Err(e.into()),

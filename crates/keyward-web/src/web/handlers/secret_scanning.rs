@@ -195,6 +195,7 @@ pub async fn revoke_tokens(
     let actor = Actor {
         kind: ActorKind::Operator,
         ip: client_ip(&req, &state.settings),
+        outside_sso: false,
     };
     let (count, mut revoked) = (reported.len(), Vec::new());
     for r in reported {

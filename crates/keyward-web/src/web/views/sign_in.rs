@@ -32,6 +32,8 @@ pub struct SsoLinkPage {
     pub layout: Layout,
     pub provider: String,
     pub email: String,
+    /// The account has two-factor on: a code field too.
+    pub needs_code: bool,
     pub error: Option<String>,
 }
 
