@@ -38,7 +38,7 @@ pub async fn save(
         .await?;
     answer.done_at(
         match required {
-            true => "Single sign-on is now required of this tenant's members: their passwords no longer sign them in, and their sessions opened otherwise end on their next page.".to_string(),
+            true => "Single sign-on is now required of this tenant's members: they work in it only after signing in through the provider, and sessions opened with a password lose this tenant on their next page (their other tenants are not affected).".to_string(),
             false => "Single sign-on is no longer required of this tenant's members.".to_string(),
         },
         &format!("{}/settings", team.base),
