@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::support::browser::{input_value, location, Browser};
 use crate::support::{Backend, TestApp};
-use keyward::domain::Role;
+use keyward::domain::{AccountId, Role, TenantId};
 use keyward::services::{self, Actor};
 use reqwest::StatusCode;
 use time::Duration;
@@ -574,7 +574,7 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
             services::service_accounts::list_service_accounts(
                 conn,
                 &Actor::person(admin, None),
-                &tenant,
+                &TenantId::from_stored(&tenant),
             )
         })
         .await
@@ -602,7 +602,7 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
             services::key_lists::service_account_keys(
                 conn,
                 &Actor::person(admin, None),
-                &sa,
+                &AccountId::from_stored(&sa),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
                     limit: 1_000,
@@ -628,7 +628,7 @@ async fn the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip(ba
                     conn,
                     &actor,
                     clock.now(),
-                    &tenant,
+                    &TenantId::from_stored(&tenant),
                     keyward::domain::PersonName::parse(&format!("robot {i:04}"))?,
                 )?;
             }
@@ -1007,7 +1007,7 @@ async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_on
                     conn,
                     &actor,
                     clock.now(),
-                    &tenant,
+                    &TenantId::from_stored(&tenant),
                     keyward::domain::PersonName::parse(&name)?,
                 )?;
             }

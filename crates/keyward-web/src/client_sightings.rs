@@ -20,7 +20,7 @@ pub fn note_client(req: &HttpRequest, state: &AppState, principal: &Principal, i
         return;
     }
     let (user_agent, ip) = (key_clients::user_agent(raw_user_agent), ip.to_string());
-    let key_id = principal.key_id().to_string();
+    let key_id = principal.key_id().clone();
     state.spawn_bookkeeping(move |conn, now| {
         key_clients::record_client(conn, now, &key_id, &user_agent, &ip)
     });

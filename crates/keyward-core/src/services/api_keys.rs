@@ -5,8 +5,8 @@ use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, quotas::QuotaSetting, AccountKind, AllowedIps, AuditAction, ExpiresAt,
-    KeyDescription, KeyName, PlainToken, Quotas, TokenKind,
+    quotas::QuotaSetting, AccountId, AccountKind, AllowedIps, ApiKeyId, AuditAction, ExpiresAt,
+    KeyDescription, KeyName, PlainToken, Quotas, TenantId, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
@@ -19,9 +19,9 @@ use time::PrimitiveDateTime;
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
     /// The account the key is for: the caller, or a service account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Defaults to the key's tenant (API key callers) or the service account's tenant.
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     pub name: KeyName,
     pub expires_at: Option<ExpiresAt>,
     /// Answers queries only; refused on every mutation.
@@ -44,7 +44,7 @@ const NOT_FOUND: &str = "API key not found";
 
 /// Creates a key: the one way every surface makes one (dashboard, GraphQL, `keyward
 /// admin`). Refused when its account already holds `max_keys_per_account` keys in the
-/// tenant. `key_id` is `new_id()`, or the dashboard derives it from a form's one-time
+/// tenant. `key_id` is `ApiKeyId::generate()`, or the dashboard derives it from a form's one-time
 /// nonce: a second submission of that form meets the id's unique index and creates
 /// nothing (CONFLICT), even when both submissions arrive at the same instant.
 pub fn create_api_key(
@@ -52,23 +52,16 @@ pub fn create_api_key(
     actor: &Actor,
     now: PrimitiveDateTime,
     input: NewApiKey,
-    key_id: String,
+    key_id: ApiKeyId,
     quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
-    let key_id = parse_id("key_id", &key_id)?;
-    let account_id = parse_id("user_id", &input.account_id)?;
-    let requested_tenant = input
-        .tenant_id
-        .as_deref()
-        .map(|t| parse_id("tenant_id", t))
-        .transpose()?;
     transaction(conn, |conn| {
-        let account = Account::find(conn, &account_id)?;
+        let account = Account::find(conn, &input.account_id)?;
         let tenant_id = permissions::authorize_key_creation(
             conn,
             actor,
             account.as_ref(),
-            requested_tenant.as_deref(),
+            input.tenant_id.as_ref(),
         )?;
         let Some(account) = account else {
             return Err(AppError::not_found("no account has that id"));
@@ -91,7 +84,7 @@ pub fn create_api_key(
         let expires_at = input.expires_at.map(ExpiresAt::get);
         TenantKeyPolicy::of(conn, &tenant_id)?.check(now, expires_at)?;
         let mut new = KeyToIssue {
-            id: key_id.clone(),
+            id: key_id.clone().into_inner(),
             account: &account,
             tenant_id: &tenant_id,
             name,
@@ -123,7 +116,7 @@ pub fn create_api_key(
 pub(crate) fn check_key_quota(
     conn: &mut DbConnection,
     account: &Account,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     quotas: &Quotas,
 ) -> Result<(), AppError> {
     let limit = quotas.max_keys_per_account;
@@ -143,7 +136,7 @@ pub(crate) fn check_key_quota(
 fn ensure_key_name_free(
     conn: &mut DbConnection,
     account: &Account,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     name: &str,
 ) -> Result<(), AppError> {
     if key_lineage::key_name_taken(conn, &account.id, tenant_id, name)? {
@@ -168,7 +161,7 @@ fn already_done() -> AppError {
 pub(crate) struct KeyToIssue<'a> {
     pub id: String,
     pub account: &'a Account,
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub name: String,
     pub expires_at: Option<PrimitiveDateTime>,
     pub read_only: bool,
@@ -252,8 +245,8 @@ pub(crate) fn issue_key(
         token_digest: token.digest().into_inner(),
         display_hint: token.display_hint(),
         created_at: now,
-        created_by: actor.account_id().map(str::to_string),
-        created_by_key_id: actor.key_id().map(str::to_string),
+        created_by: actor.account_id().map(ToString::to_string),
+        created_by_key_id: actor.key_id().map(ToString::to_string),
         expires_at: new.expires_at,
         last_used_at: None,
         last_used_ip: None,
@@ -295,13 +288,13 @@ pub(crate) fn issue_key(
 /// its service account's keys.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyScope<'a> {
-    pub tenant_id: &'a str,
-    pub account_id: Option<&'a str>,
+    pub tenant_id: &'a TenantId,
+    pub account_id: Option<&'a AccountId>,
 }
 
 impl KeyScope<'_> {
     pub(crate) fn holds(&self, key: &ApiKey) -> bool {
-        key.tenant_id == self.tenant_id && self.account_id.is_none_or(|a| key.account_id == a)
+        key.tenant_id == *self.tenant_id && self.account_id.is_none_or(|a| key.account_id == *a)
     }
 }
 
@@ -311,7 +304,7 @@ pub fn revoke_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> Result<ApiKey, AppError> {
     revoke_api_key_in(conn, actor, now, key_id, None)
 }
@@ -321,7 +314,7 @@ pub fn revoke_api_key_in(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
     transaction(conn, |conn| {
@@ -335,11 +328,10 @@ pub fn revoke_api_key_in(
 pub(crate) fn find_revocable(
     conn: &mut DbConnection,
     actor: &Actor,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
-    let key = ApiKey::find(conn, &key_id)?
+    let key = ApiKey::find(conn, key_id)?
         .filter(|k| scope.is_none_or(|s| s.holds(k)))
         .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
     if !permissions::may_revoke_key(conn, actor, &key)? {
@@ -369,7 +361,7 @@ pub(crate) fn delete_key_audited(
     webhooks::enqueue_event(
         conn,
         now,
-        &key.tenant_id,
+        &key.tenant(),
         webhooks::WebhookEvent::ApiKeyRevoked,
         data,
     )?;

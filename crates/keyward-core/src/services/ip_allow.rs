@@ -5,7 +5,7 @@
 
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::{AllowedIps, AuditAction};
+use crate::domain::{AllowedIps, ApiKeyId, AuditAction};
 use crate::error::AppError;
 use crate::services::api_keys::{find_revocable, KeyScope};
 use crate::services::audit::{self, Event};
@@ -85,7 +85,7 @@ fn only_narrowed_through_a_key(
     let Some(acting_id) = actor.key_id() else {
         return Ok(());
     };
-    let acting = if acting_id == key.id {
+    let acting = if *acting_id == key.id {
         key.allowed_ips.clone()
     } else {
         ApiKey::find(conn, acting_id)?.and_then(|k| k.allowed_ips)
@@ -110,7 +110,7 @@ pub fn set_api_key_allowed_ips(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
     allowed: &AllowedIps,
 ) -> Result<ApiKey, AppError> {

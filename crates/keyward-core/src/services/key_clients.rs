@@ -8,6 +8,7 @@
 
 use crate::db::models::api_key_client::KeyClient;
 use crate::db::DbConnection;
+use crate::domain::ApiKeyId;
 use crate::error::AppError;
 use crate::services::transaction;
 use std::collections::HashMap;
@@ -74,7 +75,7 @@ impl ClientSightings {
 pub fn record_client(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     user_agent: &str,
     ip: &str,
 ) {
@@ -93,7 +94,7 @@ pub fn record_client(
         Ok(())
     });
     if let Err(e) = written {
-        tracing::warn!(error = %e, key_id, "could not record a client of the key");
+        tracing::warn!(error = %e, key_id = %key_id, "could not record a client of the key");
     }
 }
 

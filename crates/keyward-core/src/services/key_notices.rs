@@ -361,7 +361,7 @@ fn remind(
         webhooks::enqueue_event(
             conn,
             now,
-            &key.tenant_id,
+            &key.tenant(),
             webhooks::WebhookEvent::ApiKeyExpiring,
             data,
         )?;

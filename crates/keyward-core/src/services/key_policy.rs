@@ -6,8 +6,8 @@ use crate::db::models::key_lineage;
 use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::AuditAction;
 use crate::domain::KeyPolicy;
+use crate::domain::{AuditAction, TenantId};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
@@ -36,7 +36,7 @@ pub struct PolicyReport {
 pub fn tenant_key_policy(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<KeyPolicy, AppError> {
     permissions::access(conn, actor, tenant_id)?;
     Ok(TenantKeyPolicy::of(conn, tenant_id)?)
@@ -47,7 +47,7 @@ pub fn policy_report(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<PolicyReport, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageKeyPolicy)?;
     let policy = TenantKeyPolicy::of(conn, tenant_id)?;
@@ -62,7 +62,7 @@ pub fn set_tenant_key_policy(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     policy: KeyPolicy,
 ) -> Result<PolicyReport, AppError> {
     transaction(conn, |conn| {
@@ -91,7 +91,7 @@ pub fn set_tenant_key_policy(
 /// key created now may: with no limit, none.
 fn keys_beyond(
     conn: &mut DbConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     now: PrimitiveDateTime,
     policy: KeyPolicy,
 ) -> Result<Vec<KeyBeyondPolicy>, AppError> {

@@ -21,7 +21,7 @@ pub struct Member {
 pub fn list_members(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<Member>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
     Ok(Membership::members_of(conn, tenant_id)?
@@ -132,14 +132,14 @@ fn find_member(
 /// How many people (not service accounts) are admins of the tenant, for the members page:
 /// the last one is shown without a Remove button. The page's own listing checked the
 /// caller's permission.
-pub fn human_admin_count(conn: &mut DbConnection, tenant_id: &str) -> Result<usize, AppError> {
+pub fn human_admin_count(conn: &mut DbConnection, tenant_id: &TenantId) -> Result<usize, AppError> {
     Ok(Membership::count_human_admins(conn, tenant_id)?.max(0) as usize)
 }
 
 /// Refuses to leave a tenant without a human admin.
 fn keep_a_human_admin(
     conn: &mut DbConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     account: &Account,
     membership: &Membership,
     what: &str,
@@ -173,7 +173,7 @@ pub fn change_role(
                 revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
             }
             Membership::set_role(conn, &account.id, tenant_id, role)?;
-            crate::services::sessions::rotate_csrf_tokens(conn, &account.id)?;
+            crate::services::sessions::rotate_csrf_tokens(conn, &account.account_id())?;
             audit::record(
                 conn,
                 actor,
@@ -271,7 +271,7 @@ fn revoke_invitations_created_by(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     creator: &Account,
 ) -> Result<(), AppError> {
     for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {

@@ -26,7 +26,7 @@
 use crate::config::OutboxTiming;
 use crate::db::models::outbox::{self as rows, OutboxRow};
 use crate::db::{DbConnection, Pool};
-use crate::domain::{new_id, Clock};
+use crate::domain::{new_id, Clock, TenantId};
 use crate::error::AppError;
 use crate::services::mail::{MailKind, Mailer, SendFailure};
 use crate::services::permissions::{self, Permission};
@@ -107,7 +107,7 @@ pub const MAILS_PER_ADDRESS_PER_DAY: i64 = 3;
 pub fn queued_in_the_last_day(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     recipient: &str,
 ) -> Result<(i64, i64), AppError> {
     let since = now - QUOTA_WINDOW;
@@ -123,7 +123,7 @@ pub fn queued_in_the_last_day(
 pub fn queued_of_kind_since(
     conn: &mut DbConnection,
     since: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     kind: MailKind,
     recipient: Option<&str>,
 ) -> Result<i64, AppError> {
@@ -294,7 +294,7 @@ pub struct TenantOutbox {
 pub fn tenant_outbox(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<TenantOutbox, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
     let last = OutboxRow::last_attempted_of_tenant(conn, tenant_id, false)?;

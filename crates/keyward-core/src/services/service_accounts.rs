@@ -4,7 +4,7 @@
 use crate::db::models::{key_lineage, Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::quotas::{QuotaSetting, Quotas};
-use crate::domain::{ids::parse_id, new_id, AccountKind, AuditAction, PersonName, Role};
+use crate::domain::{new_id, AccountId, AccountKind, AuditAction, PersonName, Role, TenantId};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
@@ -25,7 +25,7 @@ pub fn create_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     name: PersonName,
 ) -> Result<Account, AppError> {
     create_service_account_within(
@@ -46,7 +46,7 @@ pub fn create_service_account_within(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     name: PersonName,
     role: Role,
     quotas: &Quotas,
@@ -70,7 +70,7 @@ pub fn create_service_account_within(
             password_hash: None,
             tenant_id: Some(tenant_id.to_string()),
             created_at: now,
-            created_by: actor.account_id().map(str::to_string),
+            created_by: actor.account_id().map(ToString::to_string),
         };
         account.insert(conn)?;
         if let Some(key_id) = actor.key_id() {
@@ -133,15 +133,14 @@ fn ensure_name_free(
 pub fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<Account, AppError> {
-    let id = parse_id("id", id).map_err(|_| AppError::not_found("service account not found"))?;
-    let account = Account::find(conn, &id)?
+    let account = Account::find(conn, id)?
         .filter(Account::is_service_account)
-        .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t)))
+        .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t.as_str())))
         .ok_or_else(|| AppError::not_found("service account not found"))?;
-    let tenant_id = account.tenant_id.clone().unwrap_or_default();
+    let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
     // Outside the caller's tenants it does not exist: FORBIDDEN would say it does.
     permissions::access(conn, actor, &tenant_id)
         .map_err(|_| AppError::not_found("service account not found"))?;
@@ -152,8 +151,8 @@ pub fn find_managed(
 pub fn get_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<ServiceAccount, AppError> {
     let account = find_managed(conn, actor, in_tenant, id)?;
     describe(conn, account)
@@ -179,7 +178,7 @@ fn describe(conn: &mut DbConnection, account: Account) -> Result<ServiceAccount,
 pub fn list_service_accounts(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<ServiceAccount>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
     Account::service_accounts_of(conn, tenant_id)?
@@ -192,13 +191,13 @@ pub fn rename_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
     name: PersonName,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         let mut account = find_managed(conn, actor, in_tenant, id)?;
-        let tenant_id = account.tenant_id.clone().unwrap_or_default();
+        let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
         lock_tenant(conn, &tenant_id)?;
         ensure_name_free(conn, &tenant_id, name.as_str(), Some(&account.id))?;
         let old = std::mem::replace(&mut account.name, name.into_inner());
@@ -223,8 +222,8 @@ pub fn remove_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<ServiceAccount, AppError> {
     transaction(conn, |conn| {
         let account = find_managed(conn, actor, in_tenant, id)?;
@@ -245,7 +244,7 @@ pub(crate) fn delete_audited(
     for key in ApiKey::of_account(conn, &account.id, None)? {
         api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its service account")?;
     }
-    let tenant_id = account.tenant_id.clone().unwrap_or_default();
+    let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
     Membership::delete(conn, &account.id, &tenant_id)?;
     Account::delete(conn, &account.id)?;
     audit::record(

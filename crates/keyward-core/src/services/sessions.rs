@@ -7,7 +7,7 @@ use crate::db::models::session::SessionChanges;
 use crate::db::models::{Account, Membership, SessionRow, Tenant};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{ids::parse_id, Role, TokenDigest};
+use crate::domain::{AccountId, Role, TenantId, TokenDigest};
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
 use crate::services::Actor;
@@ -119,7 +119,7 @@ pub fn update(
 
 /// Gives every session of the account a new CSRF token (after its role changed), so a
 /// form opened before the change cannot be replayed after it.
-pub fn rotate_csrf_tokens(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
+pub fn rotate_csrf_tokens(conn: &mut DbConnection, account_id: &AccountId) -> Result<(), AppError> {
     for digest in SessionRow::digests_of_account(conn, account_id)? {
         SessionRow::set_csrf_token(conn, &digest, &random_secret(32))?;
     }
@@ -162,7 +162,7 @@ pub struct SignedInPerson {
 /// the OpenID provider, so tenants that require single sign-on are left out.
 pub fn signed_in_person(
     conn: &mut DbConnection,
-    account_id: &str,
+    account_id: &AccountId,
     preferred_tenant: Option<&str>,
     outside_sso: bool,
 ) -> Result<Option<SignedInPerson>, AppError> {
@@ -196,7 +196,7 @@ pub fn signed_in_person(
         Some(m) => permissions::allows(
             conn,
             &Actor::person(account.id.clone(), None).outside_single_sign_on(outside_sso),
-            &m.tenant.id,
+            &m.tenant.tenant_id(),
             Permission::ManageServiceAccounts,
         )?,
         None => false,
@@ -215,8 +215,7 @@ pub fn signed_in_person(
 pub fn choose_tenant(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
-) -> Result<String, AppError> {
-    let tenant_id = parse_id("tenant_id", tenant_id)?;
-    Ok(permissions::access(conn, actor, &tenant_id)?.tenant_id)
+    tenant_id: &TenantId,
+) -> Result<TenantId, AppError> {
+    Ok(permissions::access(conn, actor, tenant_id)?.tenant_id)
 }

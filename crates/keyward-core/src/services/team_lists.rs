@@ -7,6 +7,7 @@ use crate::db::models::api_key_list::KeyPage;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::{Account, AuditEvent, Invitation, Membership};
 use crate::db::DbConnection;
+use crate::domain::TenantId;
 use crate::error::AppError;
 use crate::services::audit::{self, AuditEntry};
 use crate::services::invitations::PendingInvitation;
@@ -44,7 +45,7 @@ pub fn require_access(
     conn: &mut DbConnection,
     actor: &Actor,
     list: TeamList,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<(), AppError> {
     permissions::require(conn, actor, tenant_id, list.permission()).map(drop)
 }
@@ -54,7 +55,7 @@ pub fn count(
     actor: &Actor,
     now: PrimitiveDateTime,
     list: TeamList,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     w: &TeamWhere,
 ) -> Result<i64, AppError> {
     permissions::require(conn, actor, tenant_id, list.permission())?;
@@ -131,7 +132,7 @@ macro_rules! team_list {
             $conn: &mut DbConnection,
             actor: &Actor,
             $now: PrimitiveDateTime,
-            $tenant: &str,
+            $tenant: &TenantId,
             $w: &TeamWhere,
             $p: &KeyPage,
         ) -> Result<Vec<$item>, AppError> {
@@ -147,7 +148,7 @@ macro_rules! team_list {
             $conn: &mut DbConnection,
             actor: &Actor,
             $now: PrimitiveDateTime,
-            $tenant: &str,
+            $tenant: &TenantId,
             $w: &TeamWhere,
             page: &KeyPage,
         ) -> Result<Keyset<$item>, AppError> {

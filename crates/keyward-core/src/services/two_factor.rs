@@ -31,7 +31,7 @@ use crate::db::models::two_factor::{
 use crate::db::models::{Account, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{new_id, AuditAction, TokenDigest};
+use crate::domain::{new_id, AccountId, AuditAction, TenantId, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -173,7 +173,7 @@ pub enum TwoFactorState {
 
 /// The signed-in person's account id; API keys do not manage two-factor (it guards the
 /// dashboard, and a stolen key must not turn it off).
-fn person(actor: &Actor) -> Result<&str, AppError> {
+fn person(actor: &Actor) -> Result<&AccountId, AppError> {
     match &actor.kind {
         ActorKind::Person { account_id } => Ok(account_id),
         _ => Err(AppError::forbidden(
@@ -189,7 +189,7 @@ fn account(conn: &mut DbConnection, account_id: &str) -> Result<Account, AppErro
 }
 
 /// Whether the account has two-factor on.
-pub fn is_enabled(conn: &mut DbConnection, account_id: &str) -> Result<bool, AppError> {
+pub fn is_enabled(conn: &mut DbConnection, account_id: &AccountId) -> Result<bool, AppError> {
     Ok(TwoFactorRow::is_enabled(conn, account_id)?)
 }
 
@@ -201,7 +201,7 @@ pub fn state(
     keys: &SealingKeys,
     actor: &Actor,
 ) -> Result<TwoFactorState, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account_id = person(actor)?.clone();
     let account = account(conn, &account_id)?;
     let email = account.email.clone().unwrap_or_default();
     transaction(conn, |conn| {
@@ -224,7 +224,7 @@ pub fn state(
                 let mut secret = vec![0u8; SECRET_BYTES];
                 rand::fill(&mut secret[..]);
                 TwoFactorRow {
-                    account_id: account_id.clone(),
+                    account_id: account_id.to_string(),
                     secret_sealed: keys.seal(&account_id, &secret)?,
                     key_version: keys.version().to_string(),
                     last_step: -1,
@@ -281,7 +281,7 @@ fn begin_password_check(
     now: PrimitiveDateTime,
     actor: &Actor,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account_id = person(actor)?.clone();
     let account = account(conn, &account_id)?;
     let hash = account
         .password_hash
@@ -370,7 +370,7 @@ pub fn confirm_enrolment(
         verified,
         (AuditAction::TwoFactorEnableRefused, "turning two-factor on"),
     )?;
-    let account_id = account.id.clone();
+    let account_id = account.account_id();
     let code = authenticator_code(code)?;
     transaction(conn, |conn| {
         let row = match TwoFactorRow::find(conn, &account_id)? {
@@ -424,7 +424,7 @@ pub fn begin_recovery_codes(
     now: PrimitiveDateTime,
     actor: &Actor,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account_id = person(actor)?.clone();
     if !is_enabled(conn, &account_id)? {
         return Err(AppError::Conflict(
             "two-factor authentication is off: turn it on first".into(),
@@ -451,7 +451,7 @@ pub fn regenerate_recovery_codes(
         verified,
         (AuditAction::RecoveryCodesRefused, "new recovery codes"),
     )?;
-    let account_id = account.id;
+    let account_id = account.account_id();
     transaction(conn, |conn| {
         // First an UPDATE of the account's row, which locks it: two racing requests
         // cannot each delete the old codes and then both insert ten (twenty valid).
@@ -561,7 +561,7 @@ fn accept_code(
 pub fn open_pending_sign_in(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    account_id: &str,
+    account_id: &AccountId,
     next: &str,
 ) -> Result<Option<String>, AppError> {
     if !is_enabled(conn, account_id)? {
@@ -591,7 +591,10 @@ pub fn open_pending_sign_in(
 
 /// Ends every pending sign-in of the account: its password changed (a password that is no
 /// longer right must not lead on to the code step).
-pub fn end_pending_sign_ins(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
+pub fn end_pending_sign_ins(
+    conn: &mut DbConnection,
+    account_id: &AccountId,
+) -> Result<(), AppError> {
     PendingSignInRow::delete_of_account(conn, account_id)?;
     Ok(())
 }
@@ -822,7 +825,7 @@ pub fn begin_disable(
     actor: &Actor,
     code: &str,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account_id = person(actor)?.clone();
     parse_code("code", code)?;
     if !is_enabled(conn, &account_id)? {
         return Err(AppError::Conflict(
@@ -907,7 +910,7 @@ pub fn reset_by_operator(
     let account = Account::find_by_email(conn, &email)?
         .ok_or_else(|| AppError::not_found(format!("no account has the email {email}")))?;
     transaction(conn, |conn| {
-        if !is_enabled(conn, &account.id)? {
+        if !is_enabled(conn, &account.account_id())? {
             return Err(AppError::Conflict(format!(
                 "two-factor authentication is not on for {email}: nothing to reset"
             )));
@@ -973,7 +976,7 @@ fn audit_in_every_tenant(
 /// tenant of the person (a key for a requiring tenant could be made from there).
 pub fn enrolment_required_by(
     conn: &mut DbConnection,
-    account_id: &str,
+    account_id: &AccountId,
     tenant_ids: &[String],
 ) -> Result<Option<String>, AppError> {
     if tenant_ids.is_empty() {
@@ -989,7 +992,7 @@ pub fn enrolment_required_by(
 pub fn tenant_requirement(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<bool, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
     Ok(TenantTwoFactorRequirement::is_required(conn, tenant_id)?)
@@ -1001,7 +1004,7 @@ pub fn set_tenant_requirement(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     required: bool,
 ) -> Result<bool, AppError> {
     transaction(conn, |conn| {

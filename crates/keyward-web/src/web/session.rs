@@ -402,6 +402,8 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
     let (Some(account_id), Some(csrf_token)) = (account_id, csrf_token) else {
         return Err(refused(next));
     };
+    // Written by `start` from the account's stored id.
+    let account_id = crate::domain::AccountId::from_stored(account_id);
     let preferred = session.get::<String>(TENANT_ID).ok().flatten();
     let wanted = preferred.clone();
     let url_slug = team_page_slug(req.path()).map(str::to_string);
