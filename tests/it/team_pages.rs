@@ -24,6 +24,7 @@ backend_tests!(
     every_action_through_the_pages_is_in_the_audit_log_with_actor_and_address,
     joining_through_another_tenants_url_or_after_a_day_is_refused,
     the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_only,
+    a_malformed_id_in_a_page_url_is_a_400_naming_it,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -1113,4 +1114,31 @@ async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_on
             .status(),
         StatusCode::FORBIDDEN
     );
+}
+
+async fn a_malformed_id_in_a_page_url_is_a_400_naming_it(backend: Backend) {
+    let t = team(backend).await;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    for (path, field) in [
+        ("/t/acme/team/service-accounts/not-a-uuid", "sa_id"),
+        ("/user/api-keys/not-a-uuid/delete", "id"),
+    ] {
+        let res = b.get(path).await;
+        assert_eq!(res.status(), 400, "{path}");
+        let message = res.text().await.unwrap().to_lowercase();
+        assert!(
+            message.contains(&format!("{field}: must be a uuid")),
+            "{path}: says which part of the address is wrong"
+        );
+    }
+    let res = b
+        .post(
+            "/t/acme/team/invitations/not-a-uuid/revoke",
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let message = res.text().await.unwrap().to_lowercase();
+    assert!(message.contains("invitation_id: must be a uuid"));
 }
