@@ -98,7 +98,7 @@ fn insert_person(
 }
 
 pub fn find(conn: &mut DbConnection, id: &AccountId) -> Result<Account, AppError> {
-    Account::find(conn, id)?.ok_or_else(|| AppError::not_found("account not found"))
+    Account::find(conn, id.as_str())?.ok_or_else(|| AppError::not_found("account not found"))
 }
 
 /// Finds an account by email or by id (the CLI accepts either).
@@ -193,7 +193,7 @@ pub fn finish_password_change(
             Event {
                 tenant_id: actor.bound_tenant().map(TenantId::as_str),
                 action: AuditAction::PasswordChangeRefused,
-                target_id: Some(&account_id),
+                target_id: Some(account_id.as_str()),
                 detail: "wrong current password".into(),
             },
         )?;
@@ -205,10 +205,10 @@ pub fn finish_password_change(
     attempt.succeeded(conn)?;
     let new_hash = new_hash.into_inner();
     transaction(conn, |conn| {
-        Account::set_password_hash(conn, &account_id, &new_hash)?;
+        Account::set_password_hash(conn, account_id.as_str(), &new_hash)?;
         match keep_session_digest {
-            Some(keep) => SessionRow::delete_others_of_account(conn, &account_id, keep)?,
-            None => SessionRow::delete_all_of_account(conn, &account_id)?,
+            Some(keep) => SessionRow::delete_others_of_account(conn, account_id.as_str(), keep)?,
+            None => SessionRow::delete_all_of_account(conn, account_id.as_str())?,
         };
         crate::services::two_factor::end_pending_sign_ins(conn, &account_id)?;
         audit::record(
@@ -218,7 +218,7 @@ pub fn finish_password_change(
             Event {
                 tenant_id: None,
                 action: AuditAction::PasswordChanged,
-                target_id: Some(&account_id),
+                target_id: Some(account_id.as_str()),
                 detail: "password changed; other sessions ended".into(),
             },
         )

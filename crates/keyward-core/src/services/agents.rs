@@ -145,7 +145,7 @@ pub fn register_agent(
     transaction(conn, |conn| {
         let tenant_id = check_tenant(conn, actor, input.tenant_id.as_ref())?;
         let p = principal(actor)?;
-        let key = ApiKey::find(conn, p.key_id())?
+        let key = ApiKey::find(conn, p.key_id().as_str())?
             .ok_or_else(|| AppError::unauthenticated(crate::services::auth::UNKNOWN_OR_REVOKED))?;
         let agent = match Agent::find_registered(conn, &key.id, &name, &agent_type)? {
             Some(mut agent) => {
@@ -178,7 +178,7 @@ pub fn register_agent(
         {
             Agent::delete(conn, id)?;
         }
-        Agent::delete_unseen_since(conn, &tenant_id, now - FORGOTTEN_AFTER)?;
+        Agent::delete_unseen_since(conn, tenant_id.as_str(), now - FORGOTTEN_AFTER)?;
         Ok(agent)
     })
 }
@@ -197,11 +197,11 @@ pub fn get_runs_in_queue(
     let key_id = principal(actor)?.key_id().to_string();
     if let Some(id) = agent_id {
         // Read first: a fresh agent takes no write lock at all.
-        let due = Agent::find(conn, id)?.is_some_and(|a| {
+        let due = Agent::find(conn, id.as_str())?.is_some_and(|a| {
             a.api_key_id == key_id && a.last_seen_at <= now - Duration::minutes(1)
         });
         if due {
-            Agent::touch(conn, id, &key_id, now)?;
+            Agent::touch(conn, id.as_str(), &key_id, now)?;
         }
     }
     Ok(Vec::new())
@@ -296,7 +296,7 @@ pub fn dependents_of_key(
     key_id: &ApiKeyId,
     first: i64,
 ) -> Result<KeyDependents, AppError> {
-    let Some(key) = ApiKey::find(conn, key_id)? else {
+    let Some(key) = ApiKey::find(conn, key_id.as_str())? else {
         return Ok(KeyDependents::default());
     };
     if !permissions::may_revoke_key(conn, actor, &key)? {

@@ -56,7 +56,7 @@ pub fn create_api_key(
     quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
     transaction(conn, |conn| {
-        let account = Account::find(conn, &input.account_id)?;
+        let account = Account::find(conn, input.account_id.as_str())?;
         let tenant_id = permissions::authorize_key_creation(
             conn,
             actor,
@@ -68,21 +68,21 @@ pub fn create_api_key(
         };
         // A concurrent removal of this member must not miss the key made here: take the
         // tenant's lock, then check the membership again.
-        lock_tenant(conn, &tenant_id)?;
-        if Membership::find(conn, &account.id, &tenant_id)?.is_none() {
+        lock_tenant(conn, tenant_id.as_str())?;
+        if Membership::find(conn, &account.id, tenant_id.as_str())?.is_none() {
             return Err(AppError::Conflict(
                 "that account is no longer a member of the tenant".into(),
             ));
         }
         // A form submitted twice meets its own key here, before its name does.
-        if ApiKey::find(conn, &key_id)?.is_some() {
+        if ApiKey::find(conn, key_id.as_str())?.is_some() {
             return Err(already_done());
         }
         check_key_quota(conn, &account, &tenant_id, quotas)?;
         let name = input.name.into_inner();
         ensure_key_name_free(conn, &account, &tenant_id, &name)?;
         let expires_at = input.expires_at.map(ExpiresAt::get);
-        TenantKeyPolicy::of(conn, &tenant_id)?.check(now, expires_at)?;
+        TenantKeyPolicy::of(conn, tenant_id.as_str())?.check(now, expires_at)?;
         let mut new = KeyToIssue {
             id: key_id.clone().into_inner(),
             account: &account,
@@ -120,7 +120,7 @@ pub(crate) fn check_key_quota(
     quotas: &Quotas,
 ) -> Result<(), AppError> {
     let limit = quotas.max_keys_per_account;
-    if ApiKey::count_of_account_in(conn, &account.id, tenant_id)? >= limit {
+    if ApiKey::count_of_account_in(conn, &account.id, tenant_id.as_str())? >= limit {
         return Err(AppError::Conflict(format!(
             "{} already holds {limit} API keys in this tenant, the limit set by {}; delete a key first",
             account.name,
@@ -139,7 +139,7 @@ fn ensure_key_name_free(
     tenant_id: &TenantId,
     name: &str,
 ) -> Result<(), AppError> {
-    if key_lineage::key_name_taken(conn, &account.id, tenant_id, name)? {
+    if key_lineage::key_name_taken(conn, &account.id, tenant_id.as_str(), name)? {
         return Err(AppError::invalid(
             "name",
             format!(
@@ -190,7 +190,7 @@ impl ActingKeyLimits {
         let Some(key_id) = actor.key_id() else {
             return Ok(None);
         };
-        let key = ApiKey::find(conn, key_id)?
+        let key = ApiKey::find(conn, key_id.as_str())?
             .ok_or_else(|| AppError::unauthenticated("the API key making this request is gone"))?;
         Ok(Some(Self {
             read_only: key.read_only,
@@ -268,7 +268,7 @@ pub(crate) fn issue_key(
         actor,
         now,
         Event {
-            tenant_id: Some(new.tenant_id),
+            tenant_id: Some(new.tenant_id.as_str()),
             action: AuditAction::ApiKeyCreated,
             target_id: Some(&key.id),
             detail: format!(
@@ -331,7 +331,7 @@ pub(crate) fn find_revocable(
     key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
-    let key = ApiKey::find(conn, key_id)?
+    let key = ApiKey::find(conn, key_id.as_str())?
         .filter(|k| scope.is_none_or(|s| s.holds(k)))
         .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
     if !permissions::may_revoke_key(conn, actor, &key)? {

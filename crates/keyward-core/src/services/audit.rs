@@ -176,13 +176,13 @@ pub fn list_audit_events_where(
     if let Some(a) = &w.name_eq {
         check_action(a)?;
     }
-    let total = AuditEvent::count_tenant_where(conn, tenant_id, w)?;
+    let total = AuditEvent::count_tenant_where(conn, tenant_id.as_str(), w)?;
     let page = KeyPage::Offset {
         limit,
         offset,
         order,
     };
-    let events = AuditEvent::tenant_page(conn, tenant_id, w, &page)?;
+    let events = AuditEvent::tenant_page(conn, tenant_id.as_str(), w, &page)?;
     Ok(AuditPage {
         events: describe_audit_events(conn, events)?,
         total,

@@ -79,7 +79,7 @@ pub fn begin_export(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::AuditLogExported,
                 target_id: None,
                 detail: format!(
@@ -109,7 +109,7 @@ pub fn export_chunk(
         limit: CHUNK,
         cursor: after,
     };
-    let rows = AuditEvent::tenant_page(conn, tenant_id, w, &page)?;
+    let rows = AuditEvent::tenant_page(conn, tenant_id.as_str(), w, &page)?;
     audit::describe_audit_events(conn, rows)
 }
 

@@ -104,7 +104,7 @@ pub fn record_use(
     principal: &Principal,
     ip: Option<&str>,
 ) {
-    if let Err(e) = ApiKey::touch(conn, principal.key_id(), now, ip) {
+    if let Err(e) = ApiKey::touch(conn, principal.key_id().as_str(), now, ip) {
         tracing::warn!(error = %e, key_id = %principal.key_id(), "could not record the key's last use");
     }
 }

@@ -104,9 +104,9 @@ pub fn create_invitation_within(
             }
             None => None,
         };
-        lock_tenant(conn, tenant_id)?;
+        lock_tenant(conn, tenant_id.as_str())?;
         let limit = quotas.max_pending_invitations_per_tenant;
-        if Invitation::count_pending_of(conn, tenant_id, now)? >= limit {
+        if Invitation::count_pending_of(conn, tenant_id.as_str(), now)? >= limit {
             return Err(AppError::Conflict(format!(
                 "this tenant already has {limit} pending invitations, the limit set by {}; revoke one or let one expire first",
                 QuotaSetting::INVITATIONS.describe()
@@ -141,7 +141,7 @@ pub fn create_invitation_within(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::InvitationCreated,
                 target_id: Some(&invitation.id),
                 detail: invitation.described(),
@@ -199,7 +199,7 @@ fn mail_invitation(
     let tenant = crate::db::models::Tenant::find(conn, &invitation.tenant_id)?
         .ok_or_else(|| AppError::not_found("tenant not found"))?;
     let inviter = match actor.account_id() {
-        Some(id) => Account::find(conn, id)?.map(|a| a.name),
+        Some(id) => Account::find(conn, id.as_str())?.map(|a| a.name),
         None => None,
     };
     let link = format!("{base}/t/{}/join/{token}", tenant.slug);
@@ -244,7 +244,7 @@ pub fn list_pending_invitations(
     tenant_id: &TenantId,
 ) -> Result<Vec<PendingInvitation>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    Invitation::pending_of(conn, tenant_id, now)?
+    Invitation::pending_of(conn, tenant_id.as_str(), now)?
         .into_iter()
         .map(|invitation| {
             let created_by_name = Account::find(conn, &invitation.created_by)?.map(|a| a.name);
@@ -274,7 +274,7 @@ pub fn revoke_invitation(
 ) -> Result<Invitation, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-        let invitation = Invitation::find(conn, id)?
+        let invitation = Invitation::find(conn, id.as_str())?
             .filter(|i| i.tenant_id == *tenant_id)
             .ok_or_else(|| AppError::not_found("invitation not found"))?;
         Invitation::delete(conn, &invitation.id)?;
@@ -284,7 +284,7 @@ pub fn revoke_invitation(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::InvitationRevoked,
                 target_id: Some(&invitation.id),
                 detail: invitation.described(),
@@ -344,7 +344,7 @@ pub fn accept_invitation(
     transaction(conn, |conn| {
         let invitation = find_usable(conn, now, tenant_id, token)?;
         if let Some(bound) = &invitation.email {
-            let yours = Account::find(conn, account_id)?.and_then(|a| a.email);
+            let yours = Account::find(conn, account_id.as_str())?.and_then(|a| a.email);
             if yours.as_deref() != Some(bound.as_str()) {
                 return Err(AppError::forbidden(format!(
                     "this invitation was sent to {bound} and is for that address only: sign in as {bound} to join, or ask an admin to invite {}",
@@ -352,7 +352,7 @@ pub fn accept_invitation(
                 )));
             }
         }
-        if Invitation::mark_used(conn, &invitation.id, account_id, now)? == 0 {
+        if Invitation::mark_used(conn, &invitation.id, account_id.as_str(), now)? == 0 {
             return Err(AppError::Conflict(
                 "this invitation link has already been used; ask an admin for a new one".into(),
             ));

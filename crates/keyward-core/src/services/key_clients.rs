@@ -80,7 +80,7 @@ pub fn record_client(
     ip: &str,
 ) {
     let written = transaction(conn, |conn| {
-        if KeyClient::seen(conn, key_id, user_agent, ip, now)? == 0 {
+        if KeyClient::seen(conn, key_id.as_str(), user_agent, ip, now)? == 0 {
             KeyClient {
                 api_key_id: key_id.to_string(),
                 user_agent: user_agent.to_string(),
@@ -89,7 +89,7 @@ pub fn record_client(
                 last_seen_at: now,
             }
             .insert(conn)?;
-            KeyClient::keep_newest(conn, key_id, MAX_CLIENTS_PER_KEY)?;
+            KeyClient::keep_newest(conn, key_id.as_str(), MAX_CLIENTS_PER_KEY)?;
         }
         Ok(())
     });

@@ -254,7 +254,7 @@ fn queue_mails(
     finding: &Finding,
 ) -> Result<Mails, AppError> {
     let reporter = match actor.account_id() {
-        Some(id) => Account::find(conn, id)?.and_then(|a| a.email),
+        Some(id) => Account::find(conn, id.as_str())?.and_then(|a| a.email),
         None => None,
     };
     let recipients: Vec<String> = if owner.is_service_account() {

@@ -155,7 +155,7 @@ fn visible_keys(conn: &mut DbConnection, actor: &Actor) -> Result<KeyOwners, App
     let tenants: Vec<TenantId> = match actor.bound_tenant() {
         Some(t) => vec![t.clone()],
         None => match actor.account_id() {
-            Some(a) => Membership::tenants_of(conn, a)?
+            Some(a) => Membership::tenants_of(conn, a.as_str())?
                 .into_iter()
                 .map(|(t, _)| t.tenant_id())
                 .collect(),

@@ -39,7 +39,7 @@ pub fn tenant_key_policy(
     tenant_id: &TenantId,
 ) -> Result<KeyPolicy, AppError> {
     permissions::access(conn, actor, tenant_id)?;
-    Ok(TenantKeyPolicy::of(conn, tenant_id)?)
+    Ok(TenantKeyPolicy::of(conn, tenant_id.as_str())?)
 }
 
 /// The policy with the keys beyond it; admins only.
@@ -50,7 +50,7 @@ pub fn policy_report(
     tenant_id: &TenantId,
 ) -> Result<PolicyReport, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageKeyPolicy)?;
-    let policy = TenantKeyPolicy::of(conn, tenant_id)?;
+    let policy = TenantKeyPolicy::of(conn, tenant_id.as_str())?;
     Ok(PolicyReport {
         keys_beyond: keys_beyond(conn, tenant_id, now, policy)?,
         policy,
@@ -67,16 +67,16 @@ pub fn set_tenant_key_policy(
 ) -> Result<PolicyReport, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageKeyPolicy)?;
-        let old = TenantKeyPolicy::of(conn, tenant_id)?;
-        TenantKeyPolicy::store(conn, tenant_id, policy, now)?;
+        let old = TenantKeyPolicy::of(conn, tenant_id.as_str())?;
+        TenantKeyPolicy::store(conn, tenant_id.as_str(), policy, now)?;
         audit::record(
             conn,
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::KeyPolicyChanged,
-                target_id: Some(tenant_id),
+                target_id: Some(tenant_id.as_str()),
                 detail: format!("key policy: {} → {}", old.describe(), policy.describe()),
             },
         )?;
@@ -98,7 +98,12 @@ fn keys_beyond(
     if !policy.require_expiry() {
         return Ok(Vec::new());
     }
-    let rows = key_lineage::keys_beyond(conn, tenant_id, policy.latest_expiry(now), MAX_LISTED)?;
+    let rows = key_lineage::keys_beyond(
+        conn,
+        tenant_id.as_str(),
+        policy.latest_expiry(now),
+        MAX_LISTED,
+    )?;
     Ok(rows
         .into_iter()
         .map(|(key, owner_name)| KeyBeyondPolicy { key, owner_name })

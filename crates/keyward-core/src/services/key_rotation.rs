@@ -75,13 +75,13 @@ pub fn rotate_api_key(
     scope: Option<KeyScope<'_>>,
 ) -> Result<RotatedApiKey, AppError> {
     transaction(conn, |conn| {
-        let found = ApiKey::find(conn, key_id)?
+        let found = ApiKey::find(conn, key_id.as_str())?
             .filter(|k| scope.is_none_or(|s| s.holds(k)))
             .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         // Two rotations of one key at once: the second reads the key again under the
         // tenant's lock and finds it rotated (and `mark_rotated` changes a key only once).
         lock_tenant(conn, &found.tenant_id)?;
-        let old = ApiKey::find(conn, key_id)?
+        let old = ApiKey::find(conn, key_id.as_str())?
             .filter(|k| scope.is_none_or(|s| s.holds(k)))
             .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         if !permissions::may_revoke_key(conn, actor, &old)? {
@@ -189,7 +189,7 @@ pub fn preview(
     now: PrimitiveDateTime,
     key_id: &ApiKeyId,
 ) -> Result<RotationPreview, AppError> {
-    let old = ApiKey::find(conn, key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+    let old = ApiKey::find(conn, key_id.as_str())?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
     if !permissions::may_revoke_key(conn, actor, &old)? {
         return Err(AppError::not_found(NOT_FOUND));
     }

@@ -1124,7 +1124,7 @@ pub fn set_tenant_requirement(
                 )
             })?;
             let linked = match actor.account_id() {
-                Some(account_id) => OidcIdentity::linked(conn, &sso.issuer, account_id)?,
+                Some(account_id) => OidcIdentity::linked(conn, &sso.issuer, account_id.as_str())?,
                 None => false,
             };
             if !linked && !actor.is_operator() {

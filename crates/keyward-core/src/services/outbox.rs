@@ -113,8 +113,14 @@ pub fn queued_in_the_last_day(
     let since = now - QUOTA_WINDOW;
     let counted = rows::Kinds::AllBut(MailKind::KeyLeaked.as_str());
     Ok((
-        OutboxRow::count_of_tenant_since(conn, tenant_id, since, None, counted)?,
-        OutboxRow::count_of_tenant_since(conn, tenant_id, since, Some(recipient), counted)?,
+        OutboxRow::count_of_tenant_since(conn, tenant_id.as_str(), since, None, counted)?,
+        OutboxRow::count_of_tenant_since(
+            conn,
+            tenant_id.as_str(),
+            since,
+            Some(recipient),
+            counted,
+        )?,
     ))
 }
 
@@ -129,7 +135,7 @@ pub fn queued_of_kind_since(
 ) -> Result<i64, AppError> {
     Ok(OutboxRow::count_of_tenant_since(
         conn,
-        tenant_id,
+        tenant_id.as_str(),
         since,
         recipient,
         rows::Kinds::Only(kind.as_str()),
@@ -297,22 +303,24 @@ pub fn tenant_outbox(
     tenant_id: &TenantId,
 ) -> Result<TenantOutbox, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    let last = OutboxRow::last_attempted_of_tenant(conn, tenant_id, false)?;
+    let last = OutboxRow::last_attempted_of_tenant(conn, tenant_id.as_str(), false)?;
     let last_sent_at = last
         .as_ref()
         .filter(|r| r.status == rows::SENT)
         .and_then(|r| r.done_at);
     let last_failure =
-        OutboxRow::last_attempted_of_tenant(conn, tenant_id, true)?.map(|r| FailureNotice {
-            retry_at: (r.status == rows::PENDING).then_some(r.next_attempt_at),
-            kind: r.kind,
-            recipient: r.recipient,
-            at: r.last_attempt_at.unwrap_or(r.created_at),
-            reason: r.last_error.unwrap_or_default(),
+        OutboxRow::last_attempted_of_tenant(conn, tenant_id.as_str(), true)?.map(|r| {
+            FailureNotice {
+                retry_at: (r.status == rows::PENDING).then_some(r.next_attempt_at),
+                kind: r.kind,
+                recipient: r.recipient,
+                at: r.last_attempt_at.unwrap_or(r.created_at),
+                reason: r.last_error.unwrap_or_default(),
+            }
         });
     Ok(TenantOutbox {
-        pending: OutboxRow::count_of_tenant(conn, tenant_id, rows::PENDING)?,
-        given_up: OutboxRow::count_of_tenant(conn, tenant_id, rows::FAILED)?,
+        pending: OutboxRow::count_of_tenant(conn, tenant_id.as_str(), rows::PENDING)?,
+        given_up: OutboxRow::count_of_tenant(conn, tenant_id.as_str(), rows::FAILED)?,
         last_failure,
         last_sent_at,
     })

@@ -93,18 +93,21 @@ pub fn access(
             }
             Some(current_key_role(conn, p)?)
         }
-        ActorKind::Person { account_id } => match Membership::find(conn, account_id, tenant_id)? {
-            Some(_)
-                if actor.outside_sso
-                    && crate::db::models::oidc::TenantSsoRequirement::is_required(
-                        conn, tenant_id,
-                    )? =>
-            {
-                return Err(AppError::forbidden(SSO_REQUIRED_HERE));
+        ActorKind::Person { account_id } => {
+            match Membership::find(conn, account_id.as_str(), tenant_id.as_str())? {
+                Some(_)
+                    if actor.outside_sso
+                        && crate::db::models::oidc::TenantSsoRequirement::is_required(
+                            conn,
+                            tenant_id.as_str(),
+                        )? =>
+                {
+                    return Err(AppError::forbidden(SSO_REQUIRED_HERE));
+                }
+                Some(m) => Some(known_role(&m)?),
+                None => return Err(AppError::forbidden("you are not a member of this tenant")),
             }
-            Some(m) => Some(known_role(&m)?),
-            None => return Err(AppError::forbidden("you are not a member of this tenant")),
-        },
+        }
     };
     Ok(TenantAccess {
         tenant_id: tenant_id.clone(),
@@ -116,7 +119,8 @@ pub fn access(
 /// key's authentication read it: never more than either (a key's principal may carry a
 /// lower role than the membership, never a higher one).
 fn current_key_role(conn: &mut DbConnection, p: &Principal) -> Result<Role, AppError> {
-    let Some(membership) = Membership::find(conn, p.account_id(), p.tenant_id())? else {
+    let Some(membership) = Membership::find(conn, p.account_id().as_str(), p.tenant_id().as_str())?
+    else {
         return Err(AppError::forbidden(
             "this API key's account is no longer a member of the key's tenant",
         ));
@@ -277,7 +281,7 @@ pub fn authorize_key_creation(
                     AppError::invalid("tenant_id", "choose the tenant the key is for")
                 })?;
             if actor.is_operator() {
-                if Membership::find(conn, &target.id, &tenant)?.is_none() {
+                if Membership::find(conn, &target.id, tenant.as_str())?.is_none() {
                     return Err(AppError::invalid(
                         "tenant",
                         "that account is not a member of the tenant; add it first with `keyward admin add-member`",

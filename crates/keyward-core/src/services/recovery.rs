@@ -548,7 +548,7 @@ fn administered_by(conn: &mut DbConnection, actor: &Actor) -> Result<HashSet<Str
         return Ok(HashSet::new());
     };
     let mut out = HashSet::new();
-    for (tenant, _) in Membership::tenants_of(conn, id)? {
+    for (tenant, _) in Membership::tenants_of(conn, id.as_str())? {
         if permissions::allows(conn, actor, &tenant.tenant_id(), Permission::ManagePeople)? {
             out.insert(tenant.id);
         }
@@ -621,8 +621,8 @@ pub fn create_reset_link(
     }
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-        let target = match Membership::find(conn, account_id, tenant_id)? {
-            Some(_) => Account::find(conn, account_id)?,
+        let target = match Membership::find(conn, account_id.as_str(), tenant_id.as_str())? {
+            Some(_) => Account::find(conn, account_id.as_str())?,
             None => None,
         }
         .ok_or_else(|| AppError::not_found("no member of this tenant has this id"))?;
@@ -651,7 +651,7 @@ pub fn create_reset_link(
         let how = match &mail_to {
             Some((base, to)) => {
                 let admin = match actor.account_id() {
-                    Some(id) => Account::find(conn, id)?
+                    Some(id) => Account::find(conn, id.as_str())?
                         .and_then(|a| a.email)
                         .unwrap_or_else(|| id.to_string()),
                     None => "an admin".to_string(),

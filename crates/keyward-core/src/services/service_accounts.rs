@@ -53,15 +53,15 @@ pub fn create_service_account_within(
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
-        lock_tenant(conn, tenant_id)?;
+        lock_tenant(conn, tenant_id.as_str())?;
         let limit = quotas.max_service_accounts_per_tenant;
-        if Account::count_service_accounts_of(conn, tenant_id)? >= limit {
+        if Account::count_service_accounts_of(conn, tenant_id.as_str())? >= limit {
             return Err(AppError::Conflict(format!(
                 "this tenant already has {limit} service accounts, the limit set by {}; remove one first",
                 QuotaSetting::SERVICE_ACCOUNTS.describe()
             )));
         }
-        ensure_name_free(conn, tenant_id, name.as_str(), None)?;
+        ensure_name_free(conn, tenant_id.as_str(), name.as_str(), None)?;
         let account = Account {
             id: new_id(),
             account_type: AccountKind::ServiceAccount.as_str().into(),
@@ -74,7 +74,7 @@ pub fn create_service_account_within(
         };
         account.insert(conn)?;
         if let Some(key_id) = actor.key_id() {
-            key_lineage::set_account_created_by_key(conn, &account.id, key_id)?;
+            key_lineage::set_account_created_by_key(conn, &account.id, key_id.as_str())?;
         }
         Membership {
             account_id: account.id.clone(),
@@ -88,7 +88,7 @@ pub fn create_service_account_within(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::ServiceAccountCreated,
                 target_id: Some(&account.id),
                 detail: format!(
@@ -136,7 +136,7 @@ pub fn find_managed(
     in_tenant: Option<&TenantId>,
     id: &AccountId,
 ) -> Result<Account, AppError> {
-    let account = Account::find(conn, id)?
+    let account = Account::find(conn, id.as_str())?
         .filter(Account::is_service_account)
         .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t.as_str())))
         .ok_or_else(|| AppError::not_found("service account not found"))?;
@@ -181,7 +181,7 @@ pub fn list_service_accounts(
     tenant_id: &TenantId,
 ) -> Result<Vec<ServiceAccount>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
-    Account::service_accounts_of(conn, tenant_id)?
+    Account::service_accounts_of(conn, tenant_id.as_str())?
         .into_iter()
         .map(|a| describe(conn, a))
         .collect()
@@ -198,8 +198,8 @@ pub fn rename_service_account(
     transaction(conn, |conn| {
         let mut account = find_managed(conn, actor, in_tenant, id)?;
         let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
-        lock_tenant(conn, &tenant_id)?;
-        ensure_name_free(conn, &tenant_id, name.as_str(), Some(&account.id))?;
+        lock_tenant(conn, tenant_id.as_str())?;
+        ensure_name_free(conn, tenant_id.as_str(), name.as_str(), Some(&account.id))?;
         let old = std::mem::replace(&mut account.name, name.into_inner());
         Account::rename(conn, &account.id, &account.name)?;
         audit::record(
@@ -245,14 +245,14 @@ pub(crate) fn delete_audited(
         api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its service account")?;
     }
     let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
-    Membership::delete(conn, &account.id, &tenant_id)?;
+    Membership::delete(conn, &account.id, tenant_id.as_str())?;
     Account::delete(conn, &account.id)?;
     audit::record(
         conn,
         actor,
         now,
         Event {
-            tenant_id: Some(&tenant_id),
+            tenant_id: Some(tenant_id.as_str()),
             action: AuditAction::ServiceAccountRemoved,
             target_id: Some(&account.id),
             detail: format!(

@@ -120,7 +120,7 @@ pub fn update(
 /// Gives every session of the account a new CSRF token (after its role changed), so a
 /// form opened before the change cannot be replayed after it.
 pub fn rotate_csrf_tokens(conn: &mut DbConnection, account_id: &AccountId) -> Result<(), AppError> {
-    for digest in SessionRow::digests_of_account(conn, account_id)? {
+    for digest in SessionRow::digests_of_account(conn, account_id.as_str())? {
         SessionRow::set_csrf_token(conn, &digest, &random_secret(32))?;
     }
     Ok(())
@@ -166,7 +166,7 @@ pub fn signed_in_person(
     preferred_tenant: Option<&str>,
     outside_sso: bool,
 ) -> Result<Option<SignedInPerson>, AppError> {
-    let Some(account) = Account::find(conn, account_id)? else {
+    let Some(account) = Account::find(conn, account_id.as_str())? else {
         return Ok(None);
     };
     if account.is_service_account() {

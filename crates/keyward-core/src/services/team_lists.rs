@@ -60,10 +60,12 @@ pub fn count(
 ) -> Result<i64, AppError> {
     permissions::require(conn, actor, tenant_id, list.permission())?;
     Ok(match list {
-        TeamList::ServiceAccounts => Account::count_service_accounts_where(conn, tenant_id, w)?,
-        TeamList::Members => Membership::count_members_where(conn, tenant_id, w)?,
-        TeamList::Invitations => Invitation::count_pending_where(conn, tenant_id, now, w)?,
-        TeamList::AuditEvents => AuditEvent::count_tenant_where(conn, tenant_id, w)?,
+        TeamList::ServiceAccounts => {
+            Account::count_service_accounts_where(conn, tenant_id.as_str(), w)?
+        }
+        TeamList::Members => Membership::count_members_where(conn, tenant_id.as_str(), w)?,
+        TeamList::Invitations => Invitation::count_pending_where(conn, tenant_id.as_str(), now, w)?,
+        TeamList::AuditEvents => AuditEvent::count_tenant_where(conn, tenant_id.as_str(), w)?,
     })
 }
 
@@ -165,7 +167,7 @@ team_list!(
     ServiceAccounts, service_accounts, service_accounts_keyset, ServiceAccount,
     |conn, tenant_id, now, w, p| {
         let _ = now;
-        Account::service_accounts_page(conn, tenant_id, w, p)
+        Account::service_accounts_page(conn, tenant_id.as_str(), w, p)
     },
     |a| (a.created_at, a.id.clone()),
     |conn, rows| describe_service_accounts(conn, rows)
@@ -176,7 +178,7 @@ team_list!(
     Members, members, members_keyset, Member,
     |conn, tenant_id, now, w, p| {
         let _ = now;
-        Membership::members_page(conn, tenant_id, w, p)
+        Membership::members_page(conn, tenant_id.as_str(), w, p)
     },
     |row| (row.1.created_at, row.1.account_id.clone()),
     |conn, rows| {
@@ -188,7 +190,7 @@ team_list!(
 team_list!(
     /// A page of a tenant's pending invitations; human admins.
     Invitations, invitations, invitations_keyset, PendingInvitation,
-    |conn, tenant_id, now, w, p| Invitation::pending_page(conn, tenant_id, now, w, p),
+    |conn, tenant_id, now, w, p| Invitation::pending_page(conn, tenant_id.as_str(), now, w, p),
     |i| (i.created_at, i.id.clone()),
     |conn, rows| describe_invitations(conn, rows)
 );
@@ -198,7 +200,7 @@ team_list!(
     AuditEvents, audit_events, audit_events_keyset, AuditEntry,
     |conn, tenant_id, now, w, p| {
         let _ = now;
-        AuditEvent::tenant_page(conn, tenant_id, w, p)
+        AuditEvent::tenant_page(conn, tenant_id.as_str(), w, p)
     },
     |e| (e.at, e.id.clone()),
     |conn, rows| audit::describe_audit_events(conn, rows)

@@ -74,7 +74,7 @@ pub fn own_tenant(conn: &mut DbConnection, actor: &Actor) -> Result<Tenant, AppE
 }
 
 pub fn find(conn: &mut DbConnection, id: &TenantId) -> Result<Tenant, AppError> {
-    Tenant::find(conn, id)?.ok_or_else(|| AppError::not_found("tenant not found"))
+    Tenant::find(conn, id.as_str())?.ok_or_else(|| AppError::not_found("tenant not found"))
 }
 
 /// Deletes a tenant and everything in it: each key is deleted and audited first, then

@@ -190,7 +190,7 @@ fn account(conn: &mut DbConnection, account_id: &str) -> Result<Account, AppErro
 
 /// Whether the account has two-factor on.
 pub fn is_enabled(conn: &mut DbConnection, account_id: &AccountId) -> Result<bool, AppError> {
-    Ok(TwoFactorRow::is_enabled(conn, account_id)?)
+    Ok(TwoFactorRow::is_enabled(conn, account_id.as_str())?)
 }
 
 /// The person's two-factor state; when it is off, the enrolment waiting for a code (one
@@ -202,14 +202,14 @@ pub fn state(
     actor: &Actor,
 ) -> Result<TwoFactorState, AppError> {
     let account_id = person(actor)?.clone();
-    let account = account(conn, &account_id)?;
+    let account = account(conn, account_id.as_str())?;
     let email = account.email.clone().unwrap_or_default();
     transaction(conn, |conn| {
-        let row = TwoFactorRow::find(conn, &account_id)?;
+        let row = TwoFactorRow::find(conn, account_id.as_str())?;
         if let Some(enabled_at) = row.as_ref().and_then(|r| r.enabled_at) {
             return Ok(TwoFactorState::On {
                 enabled_at,
-                recovery_codes_left: RecoveryCodeRow::count_unused(conn, &account_id)?,
+                recovery_codes_left: RecoveryCodeRow::count_unused(conn, account_id.as_str())?,
             });
         }
         // A waiting enrolment is shown again (a reload keeps the QR code); one sealed
@@ -225,7 +225,7 @@ pub fn state(
                 rand::fill(&mut secret[..]);
                 TwoFactorRow {
                     account_id: account_id.to_string(),
-                    secret_sealed: keys.seal(&account_id, &secret)?,
+                    secret_sealed: keys.seal(account_id.as_str(), &secret)?,
                     key_version: keys.version().to_string(),
                     last_step: -1,
                     created_at: now,
@@ -282,7 +282,7 @@ fn begin_password_check(
     actor: &Actor,
 ) -> Result<PasswordCheck, AppError> {
     let account_id = person(actor)?.clone();
-    let account = account(conn, &account_id)?;
+    let account = account(conn, account_id.as_str())?;
     let hash = account
         .password_hash
         .clone()
@@ -373,7 +373,7 @@ pub fn confirm_enrolment(
     let account_id = account.account_id();
     let code = authenticator_code(code)?;
     transaction(conn, |conn| {
-        let row = match TwoFactorRow::find(conn, &account_id)? {
+        let row = match TwoFactorRow::find(conn, account_id.as_str())? {
             Some(row) if row.enabled_at.is_none() => row,
             Some(_) => {
                 return Err(AppError::Conflict(
@@ -397,18 +397,18 @@ pub fn confirm_enrolment(
                 "is not the code your authenticator shows now: check that the phone's clock is right, and enter the newest code",
             ));
         };
-        if !TwoFactorRow::enable(conn, &account_id, step as i64, now)? {
+        if !TwoFactorRow::enable(conn, account_id.as_str(), step as i64, now)? {
             return Err(AppError::Conflict(
                 "two-factor authentication is already on".into(),
             ));
         }
-        SessionRow::delete_all_of_account(conn, &account_id)?;
+        SessionRow::delete_all_of_account(conn, account_id.as_str())?;
         new_recovery_codes(
             conn,
             now,
             keys,
             actor,
-            &account_id,
+            account_id.as_str(),
             (
                 AuditAction::TwoFactorEnabled,
                 "two-factor authentication turned on; other sessions ended",
@@ -455,7 +455,7 @@ pub fn regenerate_recovery_codes(
     transaction(conn, |conn| {
         // First an UPDATE of the account's row, which locks it: two racing requests
         // cannot each delete the old codes and then both insert ten (twenty valid).
-        if !TwoFactorRow::lock_enabled(conn, &account_id)? {
+        if !TwoFactorRow::lock_enabled(conn, account_id.as_str())? {
             return Err(AppError::Conflict(
                 "two-factor authentication is off: turn it on first".into(),
             ));
@@ -465,7 +465,7 @@ pub fn regenerate_recovery_codes(
             now,
             keys,
             actor,
-            &account_id,
+            account_id.as_str(),
             (
                 AuditAction::RecoveryCodesRegenerated,
                 "new recovery codes; the old ones no longer work",
@@ -570,7 +570,7 @@ pub fn open_pending_sign_in(
     let token = random_secret(43);
     transaction(conn, |conn| {
         PendingSignInRow::delete_expired(conn, now)?;
-        for old in PendingSignInRow::digests_of_account(conn, account_id)?
+        for old in PendingSignInRow::digests_of_account(conn, account_id.as_str())?
             .into_iter()
             .skip(MAX_PENDING_PER_ACCOUNT - 1)
         {
@@ -595,7 +595,7 @@ pub fn end_pending_sign_ins(
     conn: &mut DbConnection,
     account_id: &AccountId,
 ) -> Result<(), AppError> {
-    PendingSignInRow::delete_of_account(conn, account_id)?;
+    PendingSignInRow::delete_of_account(conn, account_id.as_str())?;
     Ok(())
 }
 
@@ -995,7 +995,10 @@ pub fn tenant_requirement(
     tenant_id: &TenantId,
 ) -> Result<bool, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
-    Ok(TenantTwoFactorRequirement::is_required(conn, tenant_id)?)
+    Ok(TenantTwoFactorRequirement::is_required(
+        conn,
+        tenant_id.as_str(),
+    )?)
 }
 
 /// Sets whether the tenant requires two-factor of its members (human admins: it governs
@@ -1009,19 +1012,19 @@ pub fn set_tenant_requirement(
 ) -> Result<bool, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-        let before = TenantTwoFactorRequirement::is_required(conn, tenant_id)?;
+        let before = TenantTwoFactorRequirement::is_required(conn, tenant_id.as_str())?;
         if before == required {
             return Ok(required);
         }
-        TenantTwoFactorRequirement::set(conn, tenant_id, required, now)?;
+        TenantTwoFactorRequirement::set(conn, tenant_id.as_str(), required, now)?;
         audit::record(
             conn,
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::TwoFactorRequirementChanged,
-                target_id: Some(tenant_id),
+                target_id: Some(tenant_id.as_str()),
                 detail: match required {
                     true => "two-factor authentication required of members".into(),
                     false => "two-factor authentication no longer required".into(),

@@ -319,8 +319,8 @@ pub fn create_webhook(
     let events = WebhookEvent::parse_list(events)?;
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks)?;
-        lock_tenant(conn, tenant_id)?;
-        if WebhookEndpoint::count_of_tenant(conn, tenant_id)? >= MAX_PER_TENANT {
+        lock_tenant(conn, tenant_id.as_str())?;
+        if WebhookEndpoint::count_of_tenant(conn, tenant_id.as_str())? >= MAX_PER_TENANT {
             return Err(AppError::Conflict(format!(
                 "this tenant has {MAX_PER_TENANT} webhooks, the most it may have; delete one first"
             )));
@@ -554,7 +554,7 @@ pub fn list_webhooks(
     tenant_id: &TenantId,
 ) -> Result<Vec<Webhook>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks)?;
-    WebhookEndpoint::of_tenant(conn, tenant_id)?
+    WebhookEndpoint::of_tenant(conn, tenant_id.as_str())?
         .into_iter()
         .map(|endpoint| {
             let deliveries = WebhookMessage::recent_of(conn, &endpoint.id, RECENT_DELIVERIES)?
@@ -660,7 +660,7 @@ pub fn enqueue_event(
     event: WebhookEvent,
     data: serde_json::Value,
 ) -> Result<usize, AppError> {
-    let endpoints: Vec<WebhookEndpoint> = WebhookEndpoint::of_tenant(conn, tenant_id)?
+    let endpoints: Vec<WebhookEndpoint> = WebhookEndpoint::of_tenant(conn, tenant_id.as_str())?
         .into_iter()
         .filter(|e| e.enabled && e.event_names().contains(&event.as_str()))
         .collect();

@@ -36,7 +36,7 @@ pub async fn switch(
             Ok((tenant_id, manages))
         })
         .await?;
-    session::set_current_tenant(&signed_in.session, &tenant_id)?;
+    session::set_current_tenant(&signed_in.session, tenant_id.as_str())?;
     // From a Team page, to the same Team page of the new tenant (when you may see it).
     let team_page = req
         .headers()
