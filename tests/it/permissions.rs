@@ -58,6 +58,10 @@ impl World {
     fn tenant_id(&self) -> TenantId {
         TenantId::from_stored(&self.tenant)
     }
+
+    fn sa_id(&self) -> AccountId {
+        AccountId::from_stored(&self.sa)
+    }
 }
 
 async fn world(app: &TestApp) -> World {
@@ -231,7 +235,7 @@ fn rows() -> Vec<Row> {
                     now,
                     NewApiKey {
                         account_id: actor.account_id().unwrap().clone(),
-                        tenant_id: Some(TenantId::from_stored(w.tenant.clone())),
+                        tenant_id: Some(w.tenant_id()),
                         name: KeyName::parse(&format!("mine {}", uuid::Uuid::new_v4().simple()))?,
                         expires_at: None,
                         read_only: false,
@@ -283,7 +287,7 @@ fn rows() -> Vec<Row> {
                     now,
                     NewApiKey {
                         account_id: AccountId::from_stored(target),
-                        tenant_id: Some(TenantId::from_stored(w.tenant.clone())),
+                        tenant_id: Some(w.tenant_id()),
                         name: KeyName::parse("not yours")?,
                         expires_at: None,
                         read_only: false,
@@ -324,7 +328,7 @@ fn rows() -> Vec<Row> {
                 services::key_lists::service_account_keys(
                     conn,
                     actor,
-                    &AccountId::from_stored(&w.sa),
+                    &w.sa_id(),
                     &keyward::db::models::api_key_list::KeyWhere::default(),
                     &keyward::db::models::api_key_list::KeyPage::OlderThan {
                         limit: 1_000,
@@ -381,7 +385,7 @@ fn rows() -> Vec<Row> {
                     conn,
                     actor,
                     now,
-                    &TenantId::from_stored(&w.tenant),
+                    &w.tenant_id(),
                     PersonName::parse(&format!("new robot {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
@@ -419,22 +423,11 @@ fn rows() -> Vec<Row> {
             },
         ),
         ("list service accounts of T", admins, |conn, _, actor, w| {
-            services::service_accounts::list_service_accounts(
-                conn,
-                actor,
-                &TenantId::from_stored(&w.tenant),
-            )
-            .map(drop)
+            services::service_accounts::list_service_accounts(conn, actor, &w.tenant_id()).map(drop)
         }),
         ("invite people to T", human_admins, |conn, now, actor, w| {
-            services::invitations::create_invitation(
-                conn,
-                actor,
-                now,
-                &TenantId::from_stored(&w.tenant),
-                Role::User,
-            )
-            .map(drop)
+            services::invitations::create_invitation(conn, actor, now, &w.tenant_id(), Role::User)
+                .map(drop)
         }),
         (
             "change a member's role in T",
@@ -461,15 +454,7 @@ fn rows() -> Vec<Row> {
             },
         ),
         ("read T's audit log", admins, |conn, _, actor, w| {
-            services::audit::list_audit_events(
-                conn,
-                actor,
-                &TenantId::from_stored(&w.tenant),
-                None,
-                1,
-                50,
-            )
-            .map(drop)
+            services::audit::list_audit_events(conn, actor, &w.tenant_id(), None, 1, 50).map(drop)
         }),
         (
             "create a tenant (operators only)",
@@ -746,7 +731,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                 &Actor::person(w.admin.clone(), None),
                 now,
                 &w.tenant_id(),
-                &AccountId::from_stored(&w.sa),
+                &w.sa_id(),
                 Role::User,
             )?;
             let principal =
@@ -757,7 +742,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                 &robot,
                 now,
                 NewApiKey {
-                    account_id: AccountId::from_stored(w.sa.clone()),
+                    account_id: w.sa_id(),
                     tenant_id: None,
                     name: KeyName::parse("rotated")?,
                     expires_at: None,
@@ -827,12 +812,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                 ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             )?;
-            services::api_keys::revoke_api_key(
-                conn,
-                &actor,
-                now,
-                &ApiKeyId::from_stored(&key.key.id),
-            )?;
+            services::api_keys::revoke_api_key(conn, &actor, now, &key.key.key_id())?;
             services::service_accounts::create_service_account(
                 conn,
                 &actor,
