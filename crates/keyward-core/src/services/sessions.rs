@@ -163,7 +163,7 @@ pub struct SignedInPerson {
 pub fn signed_in_person(
     conn: &mut DbConnection,
     account_id: &AccountId,
-    preferred_tenant: Option<&str>,
+    preferred_tenant: Option<&TenantId>,
     outside_sso: bool,
 ) -> Result<Option<SignedInPerson>, AppError> {
     let Some(account) = Account::find(conn, account_id.as_str())? else {
@@ -189,7 +189,7 @@ pub fn signed_in_person(
         .into_iter()
         .partition(|m| requiring.contains(&m.tenant.id));
     let current = preferred_tenant
-        .and_then(|t| tenants.iter().find(|m| m.tenant.id == t))
+        .and_then(|t| tenants.iter().find(|m| *t == m.tenant.id))
         .or_else(|| tenants.first())
         .cloned();
     let manages_current_team = match &current {

@@ -405,7 +405,9 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
     // Written by `start` from the account's stored id.
     let account_id = crate::domain::AccountId::from_stored(account_id);
     let preferred = session.get::<String>(TENANT_ID).ok().flatten();
-    let wanted = preferred.clone();
+    // Written by `start` and `set_current_tenant` from stored tenant ids; one that is no
+    // longer among the person's tenants is passed over.
+    let wanted = preferred.clone().map(crate::domain::TenantId::from_stored);
     let url_slug = team_page_slug(req.path()).map(str::to_string);
     let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
     let origin = origin(&session);
@@ -426,7 +428,7 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
                 return Ok((None, None, refusal, true));
             }
             let outside = services_oidc::outside_sso(now, origin, sso.as_ref());
-            let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref(), outside)?;
+            let person = sessions::signed_in_person(conn, &account_id, wanted.as_ref(), outside)?;
             // A Team page names its tenant in the URL: while you look at it, that
             // tenant is the current one (the switcher and Team menu follow it).
             let named = person.as_ref().and_then(|p| {
@@ -435,7 +437,7 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
                     .iter()
                     .find(|m| Some(&m.tenant.slug) == url_slug.as_ref())?;
                 let current = p.current.as_ref().map(|c| c.tenant.id.as_str());
-                (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
+                (current != Some(m.tenant.id.as_str())).then(|| m.tenant.tenant_id())
             });
             let person = match named {
                 Some(tenant_id) => {
