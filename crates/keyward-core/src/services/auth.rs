@@ -83,10 +83,10 @@ pub fn verify(
     Ok(Verdict {
         principal: Principal {
             account_kind: account.kind(),
-            account_id: account.id,
-            tenant_id: key.tenant_id,
+            account_id: crate::domain::AccountId::from_stored(account.id),
+            tenant_id: crate::domain::TenantId::from_stored(key.tenant_id),
             role: membership.role(),
-            key_id: key.id,
+            key_id: crate::domain::ApiKeyId::from_stored(key.id),
             key_name: key.name,
             read_only: key.read_only,
         },
@@ -104,7 +104,7 @@ pub fn record_use(
     principal: &Principal,
     ip: Option<&str>,
 ) {
-    if let Err(e) = ApiKey::touch(conn, principal.key_id(), now, ip) {
+    if let Err(e) = ApiKey::touch(conn, principal.key_id().as_str(), now, ip) {
         tracing::warn!(error = %e, key_id = %principal.key_id(), "could not record the key's last use");
     }
 }
