@@ -26,6 +26,8 @@ backend_tests!(
     oidc_a_person_sees_and_removes_their_own_links_only,
     oidc_sign_ins_started_from_one_address_are_limited,
     oidc_racing_starts_from_one_address_stay_within_its_limit,
+    oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account,
+    oidc_a_removed_link_is_made_again_only_with_the_password,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -59,6 +61,15 @@ pub(crate) fn settings(issuer: &str, public_url: &str) -> OidcSettings {
 }
 
 async fn world(backend: Backend, customize: impl FnOnce(&mut OidcSettings)) -> Option<World> {
+    world_with(backend, customize, |_| {}).await
+}
+
+/// A world whose server settings `more` changes too (mail, proxies).
+async fn world_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut OidcSettings),
+    more: impl FnOnce(&mut keyward::config::Settings),
+) -> Option<World> {
     let provider = Provider::start(None)?;
     let port = free_port();
     let public_url = format!("http://127.0.0.1:{port}");
@@ -69,6 +80,7 @@ async fn world(backend: Backend, customize: impl FnOnce(&mut OidcSettings)) -> O
         s.bind = format!("127.0.0.1:{port}");
         s.public_url = Some(public_url.clone());
         s.oidc = Some(oidc);
+        more(s);
     })
     .await;
     Some(World { provider, app })
@@ -1336,28 +1348,7 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
         .any(|d| d.contains("with the account's password and a two-factor code")));
 
     // Her only link stays while acme requires single sign-on.
-    let page = carol_sso
-        .get(w.app.url("/user/single-sign-on"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&page, "csrf_token").unwrap();
-    let (status, body) = page_text(
-        carol_sso
-            .post(w.app.url("/user/single-sign-on/remove"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("issuer", w.provider.issuer.as_str()),
-                ("subject", "carol-sub"),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = page_text(remove_own_link(&w, &carol_sso, "carol-sub").await).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body.contains("last link to the identity provider"),
@@ -1403,4 +1394,152 @@ async fn oidc_racing_starts_from_one_address_stay_within_its_limit(backend: Back
         max + 1,
         "{answers:?}"
     );
+}
+
+/// Removes `subject`'s link on User › Single sign-on from `browser`'s session (its CSRF
+/// token read from that page).
+async fn remove_own_link(w: &World, browser: &reqwest::Client, subject: &str) -> reqwest::Response {
+    let page = browser
+        .get(w.app.url("/user/single-sign-on"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    browser
+        .post(w.app.url("/user/single-sign-on/remove"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("issuer", w.provider.issuer.as_str()),
+            ("subject", subject),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Links the identity waiting in `browser` with the account's password.
+async fn link_with_password(w: &World, browser: &reqwest::Client) -> reqwest::Response {
+    browser
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", PASSWORD), ("code", "")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Review finding M3: whoever links an identity to an account (by its verified email, or
+/// with its password), its owner is told by mail, which names the provider and the time,
+/// says where to remove the link, and carries nothing secret.
+async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(backend: Backend) {
+    let Some(sink) = crate::support::smtp::SmtpSink::start() else {
+        return;
+    };
+    let public = std::cell::RefCell::new(String::new());
+    let Some(w) = world_with(
+        backend,
+        |o| *public.borrow_mut() = o.redirect_url.replace("/sign-in/oidc/callback", ""),
+        |s| {
+            let url = public.borrow().clone();
+            crate::support::smtp::mail_through(s, &sink, Some(&url));
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let lin = w
+        .app
+        .create_person("lin@example.com", &tenant.id, Role::User)
+        .await;
+    w.app
+        .create_person("pat@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &lin.id, "lin@example.com").await;
+
+    // Lin's verified email links at the first sign-in.
+    w.provider.account("lin-sub", "lin@example.com", true).await;
+    let lin_browser = client();
+    let back = started_and_signed_in_at_the_provider(&w, &lin_browser, "lin-sub").await;
+    let secrets = [query_param(&back, "code"), query_param(&back, "state")];
+    lin_browser.get(&back).send().await.unwrap();
+    assert!(signed_in(&w, &lin_browser).await);
+    // Pat's links with the password.
+    w.provider.account("pat-sub", "pat@example.com", true).await;
+    let (pat_browser, answer) = through_the_provider(&w, "pat-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert_eq!(link_with_password(&w, &pat_browser).await.status(), 303);
+    assert!(signed_in(&w, &pat_browser).await);
+
+    let mails = sink.wait_for_mails(2).await;
+    for (to, how) in [
+        ("lin@example.com", "by your email address"),
+        ("pat@example.com", "with the account's password"),
+    ] {
+        let mail = mails
+            .iter()
+            .find(|m| m.rcpt_tos == [to])
+            .unwrap_or_else(|| panic!("a mail to {to}: {mails:?}"));
+        assert_eq!(
+            mail.subject,
+            "An identity provider was linked to your Keyward account"
+        );
+        let body = mail.body.replace("\r\n", "\n");
+        assert!(body.contains("“Test IdP”"), "{body}");
+        assert!(body.contains(how), "{body}");
+        assert!(body.contains("UTC"), "{body}");
+        assert!(body.contains("User › Single sign-on"), "{body}");
+        assert_eq!(mail.link(), None, "no link in it: {body}");
+        for secret in &secrets {
+            assert!(!body.contains(secret.as_str()), "{body}");
+        }
+        assert!(
+            !body.contains("lin-sub") && !body.contains("pat-sub"),
+            "{body}"
+        );
+    }
+    assert_eq!(mails.len(), 2, "one mail per link: {mails:?}");
+}
+
+/// Review finding M3: a link removed by its owner or by an operator is not made again by
+/// the verified email alone, for the same identity or another one: the password links it.
+async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
+    let removed = remove_own_link(&w, &browser, "ada-sub").await;
+    assert_eq!(removed.status(), 303);
+
+    // The same identity again: the email no longer links it.
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &browser).await);
+    assert_eq!(link_with_password(&w, &browser).await.status(), 303);
+    assert!(signed_in(&w, &browser).await, "the password links it");
+
+    // The operator removes it; another identity with the same email does not link either.
+    let (code, _, err) =
+        remove_sso_link(&w.app, "ada@example.com", &w.provider.issuer, "ada-sub").await;
+    assert_eq!(code, 0, "{err}");
+    w.provider
+        .account("ada-other-sub", "ada@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "ada-other-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &browser).await);
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &browser).await);
 }

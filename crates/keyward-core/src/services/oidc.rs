@@ -20,13 +20,14 @@
 
 use crate::config::OidcSettings;
 use crate::db::models::oidc::{self as rows, OidcFlow, OidcIdentity, OidcPendingLink};
-use crate::db::models::{Account, Membership, Tenant};
+use crate::db::models::{Account, Membership, OutboxRow, Tenant};
 use crate::db::{Database, DbConnection};
 use crate::domain::{AuditAction, Clock, Email, Password, PersonName, TokenDigest};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
+use crate::services::mail::{self, MailKind};
 use crate::services::permissions::{self, Permission};
-use crate::services::{run_blocking, sign_in, transaction, Actor};
+use crate::services::{outbox, run_blocking, sign_in, transaction, Actor};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
     CoreProviderMetadata,
@@ -109,6 +110,9 @@ pub enum SsoFailure {
     TooManyFromHere,
     /// The client's address is unknown (no peer address): it has no share of the limit.
     NoClientAddress,
+    /// The account links only with its password (its link was removed before, or Keyward
+    /// never verified its email), and it has none.
+    NeedsPasswordToLink,
 }
 
 impl SsoFailure {
@@ -125,6 +129,7 @@ impl SsoFailure {
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
             SsoFailure::NoClientAddress => format!("Keyward cannot tell which network your request came from, so it does not start a sign-in through {provider}. Ask this Keyward's operator (its proxy settings)."),
+            SsoFailure::NeedsPasswordToLink => format!("Your Keyward account links to {provider} only with its password (a link of it was removed before, or Keyward never verified its email address), and it has no password. Set one with \"Forgot your password?\" on the sign-in page, then sign in with {provider} again."),
             SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password if your team does not require single sign-on.".into(),
         }
     }
@@ -136,6 +141,7 @@ impl SsoFailure {
             SsoFailure::TooManyInProgress => 503,
             SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
+            | SsoFailure::NeedsPasswordToLink
             | SsoFailure::DomainNotAllowed
             | SsoFailure::AccountUnavailable => 403,
             _ => 400,
@@ -708,11 +714,26 @@ fn link_or_make_within(
             let keyward_verified = rows::verified_email(conn, &account.id)
                 .map_err(db_err)?
                 .is_some_and(|v| v == email);
+            // A link its owner (or an operator) removed is not made again by the email:
+            // whoever it was removed from would otherwise get it back by signing in.
+            let removed_before = rows::link_was_removed(conn, &account.id).map_err(db_err)?;
             if keyward_verified
                 && !two_factor
+                && !removed_before
                 && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
             {
                 link(conn, &account)?;
+                notify_linked(
+                    conn,
+                    now,
+                    &account,
+                    settings,
+                    "by your email address, which Keyward verified",
+                )
+                .map_err(|e| {
+                    tracing::error!(error = %e, "single sign-on: cannot queue the link notice");
+                    SsoFailure::AccountUnavailable
+                })?;
                 audit_sign_in(
                     conn,
                     now,
@@ -723,7 +744,7 @@ fn link_or_make_within(
                 return Ok(Finished::SignedIn { account, next });
             }
             if account.password_hash.is_none() {
-                return Err(SsoFailure::AccountUnavailable);
+                return Err(SsoFailure::NeedsPasswordToLink);
             }
             // Not proven by Keyward (or two-factor on): the account's password (and a
             // code) proves it, once.
@@ -807,6 +828,58 @@ fn make_account(
         .map_err(fail)?;
     }
     Ok(account)
+}
+
+/// Link notices one address gets in a day at most (a link needs a sign-in at the
+/// provider, and after a removal the account's password, so these are few; the bound
+/// keeps the outbox bounded whatever happens).
+pub const LINK_NOTICES_PER_ADDRESS_PER_DAY: i64 = 10;
+
+/// Queues, in the link's transaction, the mail that tells the account's owner an identity
+/// at the provider now signs in to their account (`how`: "with the account's password",
+/// …), and how to remove it. No code, token or link in it (not even the issuer's URL: links
+/// in mail come from `--public-url` only): the provider's name and the time.
+fn notify_linked(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account: &Account,
+    settings: &OidcSettings,
+    how: &str,
+) -> Result<(), AppError> {
+    let Some(address) = account.email.as_deref() else {
+        return Ok(());
+    };
+    let kind = MailKind::SsoLinked.as_str();
+    let sent = OutboxRow::count_to_since(conn, address, &[kind], now - Duration::days(1))?;
+    if sent >= LINK_NOTICES_PER_ADDRESS_PER_DAY {
+        tracing::warn!(account_id = %account.id, "a single sign-on link notice was skipped: its recipient had the day's notices already");
+        return Ok(());
+    }
+    let body = format!(
+        "Hello,\n\n\
+         An identity at {provider} was linked to your Keyward account: signing in there now \
+         signs you in to Keyward.\n\n\
+         Provider: {provider}\n\
+         Linked:   {at}, {how}\n\n\
+         If this was you, there is nothing to do. If it was not, remove the link on the \
+         dashboard (User › Single sign-on; every session of your account ends with it), \
+         change your password, and tell an admin of your team. An operator can remove it \
+         too (keyward admin remove-sso-link).\n",
+        provider = mail::quoted(&settings.display_name),
+        at = crate::services::key_notices::when(now),
+    );
+    outbox::enqueue(
+        conn,
+        now,
+        outbox::NewMessage {
+            kind,
+            tenant_id: None,
+            about_id: Some(account.id.clone()),
+            recipient: address.to_string(),
+            payload: body,
+        },
+    )?;
+    Ok(())
 }
 
 fn audit_sign_in(
@@ -954,6 +1027,8 @@ pub async fn confirm_link(
                 true => "the account's password and a two-factor code",
                 false => "the account's password",
             };
+            let settings = &sso.settings;
+            notify_linked(conn, now, &account, settings, &format!("with {proof}"))?;
             let actor = Actor::person(account.id.clone(), Some(ip.clone()));
             for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
                 audit::record(
@@ -1192,6 +1267,8 @@ pub fn unlink(
                 )));
             }
         }
+        // From now on only the password links an identity to this account again.
+        rows::record_link_removal(conn, account_id, now)?;
         crate::db::models::SessionRow::delete_all_of_account(conn, account_id)?;
         let detail =
             format!("unlinked the identity {subject} at {issuer}; the account's sessions ended");

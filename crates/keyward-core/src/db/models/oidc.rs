@@ -2,8 +2,8 @@
 //! links waiting for a password, and addresses Keyward verified.
 
 use crate::db::schema::{
-    memberships, oidc_flows, oidc_identities, oidc_pending_links, tenant_sso_requirements, tenants,
-    verified_emails,
+    memberships, oidc_flows, oidc_identities, oidc_link_removals, oidc_pending_links,
+    tenant_sso_requirements, tenants, verified_emails,
 };
 use crate::db::DbConnection;
 use diesel::prelude::*;
@@ -223,6 +223,31 @@ pub fn set_verified_email(
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// Records that a link of the account was removed (the latest time only): from then on an
+/// identity links to it only with its password, never by a verified email alone.
+pub fn record_link_removal(
+    conn: &mut DbConnection,
+    account_id: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(oidc_link_removals::table.find(account_id)).execute(conn)?;
+    diesel::insert_into(oidc_link_removals::table)
+        .values((
+            oidc_link_removals::account_id.eq(account_id),
+            oidc_link_removals::removed_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Whether a link of the account was ever removed.
+pub fn link_was_removed(conn: &mut DbConnection, account_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        oidc_link_removals::table.find(account_id),
+    ))
+    .get_result(conn)
 }
 
 /// Tenants that require single sign-on of their members (a row: required).
