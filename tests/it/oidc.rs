@@ -28,6 +28,7 @@ backend_tests!(
     oidc_racing_starts_from_one_address_stay_within_its_limit,
     oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account,
     oidc_a_removed_link_is_made_again_only_with_the_password,
+    oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -57,6 +58,7 @@ pub(crate) fn settings(issuer: &str, public_url: &str) -> OidcSettings {
         default_role: Role::User,
         trust_unverified_email: false,
         session_hours: 12,
+        max_flows: keyward::config::MAX_FLOWS_IN_PROGRESS,
     }
 }
 
@@ -1542,4 +1544,72 @@ async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backe
     let (browser, answer) = through_the_provider(&w, "ada-sub").await;
     assert_eq!(location(&answer), "/sign-in/oidc/link");
     assert!(!signed_in(&w, &browser).await);
+}
+
+/// A browser whose requests come, through the trusted proxy, from `address`.
+fn browser_from(address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Review finding M2: when the table of sign-ins in progress is full, a start from
+/// elsewhere is not refused: the address with the most flows gives up its oldest, and the
+/// others' flows stay.
+async fn oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most(
+    backend: Backend,
+) {
+    let Some(w) = world_with(
+        backend,
+        |o| o.max_flows = 5,
+        |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
+    )
+    .await
+    else {
+        return;
+    };
+    w.provider.account("bea-sub", "bea@example.com", true).await;
+    w.provider.account("cy-sub", "cy@example.com", true).await;
+    let start = |browser: reqwest::Client| {
+        let url = w.app.url("/sign-in/oidc");
+        async move { browser.get(url).send().await.unwrap() }
+    };
+    // Three starts from one address (the first one kept), two from another: full.
+    let hammer = browser_from("198.51.100.1");
+    let oldest = location(&start(hammer.clone()).await);
+    for _ in 0..2 {
+        w.app.clock.advance(time::Duration::seconds(1));
+        assert_eq!(start(browser_from("198.51.100.1")).await.status(), 303);
+    }
+    w.app.clock.advance(time::Duration::seconds(1));
+    let bea = browser_from("203.0.113.7");
+    let bea_back = started_and_signed_in_at_the_provider(&w, &bea, "bea-sub").await;
+    w.app.clock.advance(time::Duration::seconds(1));
+    assert_eq!(start(browser_from("203.0.113.7")).await.status(), 303);
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, 5, "the table is full");
+
+    // A person from a third address starts and finishes a sign-in.
+    let cy = browser_from("192.0.2.9");
+    let back = started_and_signed_in_at_the_provider(&w, &cy, "cy-sub").await;
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, 5, "one flow made room for the new one");
+    cy.get(back).send().await.unwrap();
+    assert!(signed_in(&w, &cy).await);
+
+    // The oldest flow of the address with the most is gone; the other address's stay.
+    let back = w.provider.sign_in(&oldest, "bea-sub").await;
+    let (status, body) = page_text(hammer.get(back).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Start again from the sign-in page"), "{body}");
+    bea.get(bea_back).send().await.unwrap();
+    assert!(
+        signed_in(&w, &bea).await,
+        "the other address's sign-in finishes"
+    );
 }

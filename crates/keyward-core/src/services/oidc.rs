@@ -60,9 +60,6 @@ const PROVIDER_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
 const FAILURE_REMEMBERED: StdDuration = StdDuration::from_secs(30);
 /// Calls to the provider at once, per instance; more are answered "provider down".
 const MAX_PROVIDER_CALLS: usize = 4;
-/// Sign-ins in progress kept at once (10 minutes each); more are refused until they
-/// expire, so unauthenticated starts cannot grow the table without bound.
-const MAX_FLOWS: i64 = 10_000;
 /// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /48):
 /// one client cannot take the whole `MAX_FLOWS` from everybody else. A finished sign-in
 /// no longer counts, so an office behind one address is not held back by its own people.
@@ -104,8 +101,6 @@ pub enum SsoFailure {
     DomainNotAllowed,
     /// The linked account no longer exists or cannot sign in this way.
     AccountUnavailable,
-    /// Too many sign-ins are in progress on this Keyward just now.
-    TooManyInProgress,
     /// Too many sign-ins started from this client's address are in progress.
     TooManyFromHere,
     /// The client's address is unknown (no peer address): it has no share of the limit.
@@ -130,7 +125,6 @@ impl SsoFailure {
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
             SsoFailure::NoClientAddress => format!("Keyward cannot tell which network your request came from, so it does not start a sign-in through {provider}. Ask this Keyward's operator (its proxy settings)."),
             SsoFailure::NeedsPasswordToLink => format!("Your Keyward account links to {provider} only with its password (a link of it was removed before, or Keyward never verified its email address), and it has no password. Set one with \"Forgot your password?\" on the sign-in page, then sign in with {provider} again."),
-            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password if your team does not require single sign-on.".into(),
         }
     }
 
@@ -138,7 +132,6 @@ impl SsoFailure {
     pub fn status(&self) -> u16 {
         match self {
             SsoFailure::ProviderDown => 502,
-            SsoFailure::TooManyInProgress => 503,
             SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
             | SsoFailure::NeedsPasswordToLink
@@ -495,6 +488,7 @@ pub async fn start(
             .last_sweep
             .compare_exchange(last, now_second, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
+    let max_flows = sso.settings.max_flows;
     let stored = run_blocking(db, clock, move |conn, now| {
         if sweep {
             OidcFlow::sweep(conn, now)?;
@@ -506,8 +500,8 @@ pub async fn start(
             if OidcFlow::count_from(conn, &client_group, now)? >= MAX_FLOWS_PER_ADDRESS {
                 return Ok(Err(SsoFailure::TooManyFromHere));
             }
-            if OidcFlow::count(conn)? >= MAX_FLOWS {
-                return Ok(Err(SsoFailure::TooManyInProgress));
+            if OidcFlow::count(conn)? >= max_flows {
+                make_room(conn, now, max_flows)?;
             }
             OidcFlow {
                 cookie_digest: digest,
@@ -530,9 +524,8 @@ pub async fn start(
     })?;
     if let Err(refused) = stored {
         tracing::warn!(
-            max = MAX_FLOWS,
             max_per_address = MAX_FLOWS_PER_ADDRESS,
-            "single sign-on: too many sign-ins in progress"
+            "single sign-on: too many sign-ins in progress from one address"
         );
         return Err(refused);
     }
@@ -540,6 +533,36 @@ pub async fn start(
         authorize_url,
         cookie_value,
     })
+}
+
+/// Makes room for one more flow in a full table (`max_flows`): expired flows go first;
+/// then the address group with the most flows in progress gives up its oldest. One
+/// address group holds at most `MAX_FLOWS_PER_ADDRESS`, so whoever fills the table from
+/// many addresses loses their own flows first, and a person's one start (a group of one)
+/// is evicted only when every group is down to one flow: nobody is refused a start
+/// because others filled the table, where refusing would let a few hundred addresses
+/// deny everybody's sign-ins.
+fn make_room(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    max_flows: i64,
+) -> Result<(), AppError> {
+    OidcFlow::sweep(conn, now)?;
+    let mut over = OidcFlow::count(conn)? - max_flows + 1;
+    // Bounded: each round deletes at least one flow, or stops.
+    while over > 0 {
+        let evicted = OidcFlow::evict_from_largest_group(conn, over)?;
+        if evicted == 0 {
+            break;
+        }
+        tracing::warn!(
+            evicted,
+            max = max_flows,
+            "single sign-on: the table of sign-ins in progress is full; the oldest of the address group with the most were evicted"
+        );
+        over -= evicted as i64;
+    }
+    Ok(())
 }
 
 /// What the provider sent back to the callback.

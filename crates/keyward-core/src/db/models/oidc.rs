@@ -62,6 +62,33 @@ impl OidcFlow {
         oidc_flows::table.count().get_result(conn)
     }
 
+    /// Deletes the `n` oldest flows of the address group with the most flows (of equal
+    /// groups, the one whose oldest flow is oldest): who started the most sign-ins gives
+    /// up the oldest of them. The number deleted.
+    pub fn evict_from_largest_group(conn: &mut DbConnection, n: i64) -> QueryResult<usize> {
+        use diesel::dsl::{count_star, min};
+        let largest: Option<(String, i64)> = oidc_flows::table
+            .group_by(oidc_flows::client_group)
+            .select((oidc_flows::client_group, count_star()))
+            .order((count_star().desc(), min(oidc_flows::created_at).asc()))
+            .first(conn)
+            .optional()?;
+        let Some((group, _)) = largest else {
+            return Ok(0);
+        };
+        let oldest: Vec<String> = oidc_flows::table
+            .filter(oidc_flows::client_group.eq(&group))
+            .order((
+                oidc_flows::created_at.asc(),
+                oidc_flows::cookie_digest.asc(),
+            ))
+            .select(oidc_flows::cookie_digest)
+            .limit(n)
+            .load(conn)?;
+        diesel::delete(oidc_flows::table.filter(oidc_flows::cookie_digest.eq_any(&oldest)))
+            .execute(conn)
+    }
+
     /// Sign-ins in progress started from one address group.
     pub fn count_from(
         conn: &mut DbConnection,
