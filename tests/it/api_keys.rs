@@ -137,7 +137,12 @@ async fn a_revoked_key_is_refused_on_the_very_next_request(backend: Backend) {
     assert_eq!(status, 200);
     let key_id = body["api_key_id"].as_str().unwrap().to_string();
     app.run(move |conn, now| {
-        services::api_keys::revoke_api_key(conn, &Actor::person(admin, None), now, &key_id)
+        services::api_keys::revoke_api_key(
+            conn,
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
+            now,
+            &key_id,
+        )
     })
     .await
     .unwrap();
@@ -164,7 +169,7 @@ async fn a_removed_service_accounts_key_is_refused_as_unknown_or_revoked(backend
     app.run(move |conn, now| {
         services::service_accounts::remove_service_account(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             None,
             &sa_id,
@@ -191,7 +196,7 @@ async fn a_removed_members_key_is_refused_as_unknown_or_revoked(backend: Backend
     app.run(move |conn, now| {
         services::members::remove_member(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &TenantId::from_stored(&t),
             &AccountId::from_stored(&b),
@@ -245,7 +250,7 @@ async fn an_expired_key_is_refused_as_expired_once_the_clock_passes_it(backend: 
         .run(move |conn, _| {
             services::key_lists::own_api_keys_page(
                 conn,
-                &Actor::person(ada_id, None),
+                &Actor::person(ada_id, None, keyward::services::SingleSignOn::Satisfied),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
                     limit: 1_000,
@@ -295,7 +300,7 @@ async fn a_role_change_changes_what_an_existing_key_may_do(backend: Backend) {
     app.run(move |conn, now| {
         services::members::change_role(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &TenantId::from_stored(&t),
             &AccountId::from_stored(&b),

@@ -405,7 +405,11 @@ pub fn accept_invitation_as_new_person(
         };
         let account =
             crate::services::accounts::insert_user(conn, &creator, now, email, name, password)?;
-        let as_person = Actor::person(account.id.clone(), ip);
+        let as_person = Actor::person(
+            account.id.clone(),
+            ip,
+            crate::services::SingleSignOn::Satisfied,
+        );
         let membership = accept_invitation(conn, &as_person, now, tenant_id, token)?;
         Ok((account, membership))
     })

@@ -1052,7 +1052,7 @@ pub async fn confirm_link(
             };
             let settings = &sso.settings;
             notify_linked(conn, now, &account, settings, &format!("with {proof}"))?;
-            let actor = Actor::person(account.id.clone(), Some(ip.clone()));
+            let actor = Actor::person(account.id.clone(), Some(ip.clone()), crate::services::SingleSignOn::Satisfied);
             for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
                 audit::record(
                     conn,

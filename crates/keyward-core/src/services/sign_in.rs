@@ -323,7 +323,11 @@ pub(crate) fn audit_in_every_tenant(
     action: AuditAction,
     detail: impl Fn() -> String,
 ) -> Result<(), AppError> {
-    let actor = Actor::person(account.id.clone(), Some(ip.to_string()));
+    let actor = Actor::person(
+        account.id.clone(),
+        Some(ip.to_string()),
+        crate::services::SingleSignOn::Satisfied,
+    );
     transaction(conn, |conn| {
         for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
             let event = Event {
