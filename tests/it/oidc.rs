@@ -29,6 +29,7 @@ backend_tests!(
     oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account,
     oidc_a_removed_link_is_made_again_only_with_the_password,
     oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most,
+    oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1401,6 +1402,16 @@ async fn oidc_racing_starts_from_one_address_stay_within_its_limit(backend: Back
 /// Removes `subject`'s link on User › Single sign-on from `browser`'s session (its CSRF
 /// token read from that page).
 async fn remove_own_link(w: &World, browser: &reqwest::Client, subject: &str) -> reqwest::Response {
+    remove_link(w, browser, &w.provider.issuer, subject).await
+}
+
+/// Removes the link to `subject` at `issuer` on User › Single sign-on.
+async fn remove_link(
+    w: &World,
+    browser: &reqwest::Client,
+    issuer: &str,
+    subject: &str,
+) -> reqwest::Response {
     let page = browser
         .get(w.app.url("/user/single-sign-on"))
         .send()
@@ -1414,7 +1425,7 @@ async fn remove_own_link(w: &World, browser: &reqwest::Client, subject: &str) ->
         .post(w.app.url("/user/single-sign-on/remove"))
         .form(&[
             ("csrf_token", csrf.as_str()),
-            ("issuer", w.provider.issuer.as_str()),
+            ("issuer", issuer),
             ("subject", subject),
         ])
         .send()
@@ -1612,4 +1623,59 @@ async fn oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the
         signed_in(&w, &bea).await,
         "the other address's sign-in finishes"
     );
+}
+
+/// Links `account_id` to `subject` at `issuer` in the database (a provider this Keyward
+/// used before, say).
+async fn linked_elsewhere(app: &TestApp, account_id: &str, issuer: &str, subject: &str) {
+    let (account_id, issuer, subject) = (
+        account_id.to_string(),
+        issuer.to_string(),
+        subject.to_string(),
+    );
+    app.run(move |conn, now| {
+        keyward::db::models::oidc::OidcIdentity {
+            issuer,
+            subject,
+            account_id,
+            created_at: now,
+            last_sign_in_at: now,
+        }
+        .insert(conn)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// Review finding L4: a link to another issuer (a provider used before) signs nobody in,
+/// so it does not count as a way in when the last link to the configured one is removed.
+async fn oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    let (status, body) = post_sso_requirement(&w.app, &browser, true).await;
+    assert_eq!(status, 303, "{body}");
+    linked_elsewhere(&w.app, &ada.id, "https://old-idp.example.com", "ada-old").await;
+
+    let (status, body) = page_text(remove_own_link(&w, &browser, "ada-sub").await).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("last link to the identity provider"),
+        "{body}"
+    );
+    assert!(signed_in(&w, &browser).await, "the link and session stay");
+    // The other issuer's link may go.
+    let removed = remove_link(&w, &browser, "https://old-idp.example.com", "ada-old").await;
+    assert_eq!(removed.status(), 303);
 }

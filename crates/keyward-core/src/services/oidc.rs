@@ -1259,8 +1259,9 @@ pub fn identities_of(
 }
 
 /// Removes one identity linked to `account_id` (its owner, or the operator), audited in
-/// each of the account's tenants; the owner may not remove their last link while a tenant
-/// of theirs requires single sign-on; every session of the account ends with it, since a
+/// each of the account's tenants; the owner may not remove their last link to the
+/// configured provider (`sso`: links to another issuer sign nobody in) while a tenant of
+/// theirs requires single sign-on; every session of the account ends with it, since a
 /// session opened through a link someone else made must not outlive the link.
 pub fn unlink(
     conn: &mut DbConnection,
@@ -1269,6 +1270,7 @@ pub fn unlink(
     account_id: &str,
     issuer: &str,
     subject: &str,
+    sso: Option<&OidcSettings>,
 ) -> Result<(), AppError> {
     if !(actor.is_operator() || actor.is(account_id)) || actor.key_id().is_some() {
         return Err(AppError::forbidden(
@@ -1283,7 +1285,12 @@ pub fn unlink(
         }
         // A person does not cut off their own only way in: with a tenant that requires
         // single sign-on, the last link stays (the operator may still remove it).
-        if !actor.is_operator() && OidcIdentity::of_account(conn, account_id)?.is_empty() {
+        let still_signs_in = match sso {
+            Some(sso) => OidcIdentity::linked(conn, &sso.issuer, account_id)?,
+            // Without single sign-on set up no link signs in: nothing to keep.
+            None => true,
+        };
+        if !actor.is_operator() && !still_signs_in {
             if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
                 return Err(AppError::Conflict(format!(
                     "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}. Link another identity first, or ask an admin of {tenant}"
