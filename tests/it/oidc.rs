@@ -30,6 +30,7 @@ backend_tests!(
     oidc_a_removed_link_is_made_again_only_with_the_password,
     oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most,
     oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider,
+    oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1678,4 +1679,58 @@ async fn oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configu
     // The other issuer's link may go.
     let removed = remove_link(&w, &browser, "https://old-idp.example.com", "ada-old").await;
     assert_eq!(removed.status(), 303);
+}
+
+/// The account's recovery codes not used yet.
+async fn unused_recovery_codes(app: &TestApp, account_id: &str) -> i64 {
+    let account_id = account_id.to_string();
+    app.read(move |conn| {
+        use diesel::prelude::*;
+        use keyward::db::schema::two_factor_recovery_codes::dsl as r;
+        r::two_factor_recovery_codes
+            .filter(r::account_id.eq(account_id))
+            .filter(r::used_at.is_null())
+            .count()
+            .get_result(conn)
+    })
+    .await
+}
+
+/// Review finding L5: the link step checks that the account is not linked already before
+/// it takes a recovery code, so a refused link does not use one up.
+async fn oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let carol = w
+        .app
+        .create_person("carol@example.com", &tenant.id, Role::User)
+        .await;
+    let (_, codes) =
+        crate::two_factor::enrol_as(&w.app, &Browser::new(&w.app), "carol@example.com").await;
+    w.provider
+        .account("carol-sub", "carol@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "carol-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    // Meanwhile (another tab) the account was linked to another identity there.
+    linked_elsewhere(&w.app, &carol.id, &w.provider.issuer, "carol-other").await;
+    let before = unused_recovery_codes(&w.app, &carol.id).await;
+    let (status, body) = page_text(
+        browser
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD), ("code", codes[0].as_str())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already linked"), "{body}");
+    assert_eq!(
+        unused_recovery_codes(&w.app, &carol.id).await,
+        before,
+        "the recovery code is still there"
+    );
 }

@@ -958,6 +958,19 @@ pub struct LinkProof {
     pub code: String,
 }
 
+/// Refuses a waiting link whose identity, or whose account at that issuer, is linked
+/// already (one identity per account and provider).
+fn refuse_if_linked(conn: &mut DbConnection, link: &OidcPendingLink) -> Result<(), AppError> {
+    if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
+        || OidcIdentity::linked(conn, &link.issuer, &link.account_id)?
+    {
+        return Err(AppError::Conflict(
+            "this account is already linked to the identity provider: sign in with it".into(),
+        ));
+    }
+    Ok(())
+}
+
 const LINK_GONE: &str =
     "this link to your identity provider has expired or was used; start again from the sign-in page";
 
@@ -997,9 +1010,14 @@ pub async fn confirm_link(
         sign_in::PasswordUse::LinkProvider,
     )
     .await?;
-    // The code step, outside the linking transaction: a wrong code stays counted.
-    let (checked, code_ip) = (account.clone(), ip.clone());
+    // The code step, outside the linking transaction: a wrong code stays counted. The
+    // link's refusals come first, so a recovery code is not spent on a link that fails.
+    let (checked, code_ip, pending) = (account.clone(), ip.clone(), digest.clone());
     let by_code = run_blocking(db, clock, move |conn, now| {
+        let link = OidcPendingLink::find(conn, &pending)?
+            .filter(|l| l.expires_at > now && l.account_id == checked.id)
+            .ok_or_else(|| AppError::not_found(LINK_GONE))?;
+        refuse_if_linked(conn, &link)?;
         if !crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &checked.id)? {
             return Ok(false);
         }
@@ -1030,14 +1048,7 @@ pub async fn confirm_link(
                 ));
             }
             // Linked meanwhile (another tab): one identity per account and provider.
-            if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
-                || OidcIdentity::linked(conn, &link.issuer, &account.id)?
-            {
-                return Err(AppError::Conflict(
-                    "this account is already linked to the identity provider: sign in with it"
-                        .into(),
-                ));
-            }
+            refuse_if_linked(conn, &link)?;
             OidcIdentity {
                 issuer: link.issuer.clone(),
                 subject: link.subject.clone(),
