@@ -31,6 +31,7 @@ backend_tests!(
     oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most,
     oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider,
     oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused,
+    oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1733,4 +1734,83 @@ async fn oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused(backend: Ba
         before,
         "the recovery code is still there"
     );
+}
+
+/// Renames the table of sign-ins in progress (`away`), or names it back: Keyward's own
+/// database then fails every statement on it, as a lock wait cut off or a lost
+/// connection would.
+async fn flows_table_away(app: &TestApp, away: bool) {
+    let (from, to) = match away {
+        true => ("oidc_flows", "oidc_flows_away"),
+        false => ("oidc_flows_away", "oidc_flows"),
+    };
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    app.run(move |conn, _| {
+        use diesel::RunQueryDsl;
+        match conn {
+            keyward::db::DbConnection::Sqlite(c) => diesel::sql_query(&sql).execute(c),
+            keyward::db::DbConnection::Postgres(c) => diesel::sql_query(&sql).execute(c),
+        }?;
+        Ok(())
+    })
+    .await
+    .expect("a change of the schema");
+}
+
+/// Review finding L6: when Keyward's own database fails while a sign-in starts, the page
+/// says to try again (503) and does not blame the provider (502, "cannot be reached").
+/// And a password sign-in refused by a tenant that requires single sign-on names no
+/// button "above" that may not be there.
+async fn oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    flows_table_away(&w.app, true).await;
+    let (status, body) = page_text(
+        client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    flows_table_away(&w.app, false).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Try again in a moment"), "{body}");
+    assert!(!body.contains("cannot be reached"), "{body}");
+    let (status, _) = page_text(
+        client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 303, "starts work again");
+
+    let tenant = w.app.create_tenant("acme").await;
+    w.app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    let id = tenant.id.clone();
+    w.app
+        .run(move |conn, now| {
+            keyward::db::models::oidc::TenantSsoRequirement::set(conn, &id, true, now)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    let (status, body) = page_text(
+        client()
+            .post(w.app.url("/login"))
+            .form(&[("email", "ada@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("requires single sign-on"), "{body}");
+    assert!(!body.contains("the button above"), "{body}");
+    assert!(body.contains("if the page shows no such button"), "{body}");
 }

@@ -105,6 +105,9 @@ pub enum SsoFailure {
     TooManyFromHere,
     /// The client's address is unknown (no peer address): it has no share of the limit.
     NoClientAddress,
+    /// Keyward's own database did not answer (a lock wait, a lost connection): nothing
+    /// about the provider; try again.
+    Busy,
     /// The account links only with its password (its link was removed before, or Keyward
     /// never verified its email), and it has none.
     NeedsPasswordToLink,
@@ -124,6 +127,7 @@ impl SsoFailure {
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
             SsoFailure::NoClientAddress => format!("Keyward cannot tell which network your request came from, so it does not start a sign-in through {provider}. Ask this Keyward's operator (its proxy settings)."),
+            SsoFailure::Busy => "Keyward is busy just now and could not go on with your sign-in. Try again in a moment; if you were coming back from your identity provider, start again from the sign-in page.".into(),
             SsoFailure::NeedsPasswordToLink => format!("Your Keyward account links to {provider} only with its password (a link of it was removed before, or Keyward never verified its email address), and it has no password. Set one with \"Forgot your password?\" on the sign-in page, then sign in with {provider} again."),
         }
     }
@@ -132,6 +136,7 @@ impl SsoFailure {
     pub fn status(&self) -> u16 {
         match self {
             SsoFailure::ProviderDown => 502,
+            SsoFailure::Busy => 503,
             SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
             | SsoFailure::NeedsPasswordToLink
@@ -220,6 +225,15 @@ impl Sso {
         move |request| call(&self.agent, request)
     }
 
+    /// The discovery kept, while it is less than an hour old.
+    fn fresh_metadata(&self) -> Option<CoreProviderMetadata> {
+        let cached = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((at, md)) if at.elapsed() < METADATA_TTL => Some(md.clone()),
+            _ => None,
+        }
+    }
+
     /// Discovery (with the JWKS): kept for an hour; `fresh` reads it again (at most once in
     /// 30 s), for a key the cached set does not have.
     fn provider(&self, fresh: bool) -> Result<CoreProviderMetadata, SsoFailure> {
@@ -302,8 +316,16 @@ impl Sso {
     /// The provider's authorization URL with a fresh `state`, `nonce` and PKCE challenge.
     /// Blocking (discovery).
     pub fn begin(&self) -> Result<Begun, SsoFailure> {
-        let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
-        let client = self.client(self.provider(false)?)?;
+        // A turn only when the provider is called: a start with discovery at hand calls
+        // nobody, and is not refused as "provider down" because others are starting too.
+        let md = match self.fresh_metadata() {
+            Some(md) => md,
+            None => {
+                let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
+                self.provider(false)?
+            }
+        };
+        let client = self.client(md)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -460,7 +482,7 @@ pub async fn start(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot count single sign-on flows");
-        SsoFailure::ProviderDown
+        SsoFailure::Busy
     })?;
     if busy {
         tracing::warn!(
@@ -520,7 +542,7 @@ pub async fn start(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot store a single sign-on flow");
-        SsoFailure::ProviderDown
+        SsoFailure::Busy
     })?;
     if let Err(refused) = stored {
         tracing::warn!(
@@ -601,7 +623,10 @@ pub async fn finish(
         Ok(OidcFlow::take(conn, &digest)?.filter(|f| f.expires_at > now))
     })
     .await
-    .map_err(|_| SsoFailure::ProviderDown)?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot read a single sign-on flow");
+        SsoFailure::Busy
+    })?
     .ok_or(SsoFailure::NoSignInInProgress)?;
     let state_ok = callback
         .state
@@ -645,7 +670,7 @@ pub async fn finish(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot finish a single sign-on");
-        SsoFailure::ProviderDown
+        SsoFailure::Busy
     })?
 }
 
@@ -669,7 +694,7 @@ fn link_or_make(
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, "single sign-on: the database refused");
-            Err(SsoFailure::AccountUnavailable)
+            Err(SsoFailure::Busy)
         }
     }
 }
@@ -684,7 +709,7 @@ fn link_or_make_within(
 ) -> Result<Finished, SsoFailure> {
     let db_err = |e: diesel::result::Error| {
         tracing::error!(error = %e, "single sign-on: the database refused");
-        SsoFailure::AccountUnavailable
+        SsoFailure::Busy
     };
     let how = format!(
         "signed in through {} (single sign-on)",
@@ -755,7 +780,7 @@ fn link_or_make_within(
                 )
                 .map_err(|e| {
                     tracing::error!(error = %e, "single sign-on: cannot queue the link notice");
-                    SsoFailure::AccountUnavailable
+                    SsoFailure::Busy
                 })?;
                 audit_sign_in(
                     conn,
@@ -917,7 +942,7 @@ fn audit_sign_in(
     })
     .map_err(|e| {
         tracing::error!(error = %e, "single sign-on: cannot audit the sign-in");
-        SsoFailure::AccountUnavailable
+        SsoFailure::Busy
     })
 }
 
