@@ -32,6 +32,7 @@ backend_tests!(
     oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider,
     oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused,
     oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider,
+    oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requiring_tenant,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1792,14 +1793,7 @@ async fn oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider(back
     w.app
         .create_person("ada@example.com", &tenant.id, Role::User)
         .await;
-    let id = tenant.id.clone();
-    w.app
-        .run(move |conn, now| {
-            keyward::db::models::oidc::TenantSsoRequirement::set(conn, &id, true, now)?;
-            Ok(())
-        })
-        .await
-        .expect("a write to the database");
+    requires_sso(&w.app, &tenant.id).await;
     let (status, body) = page_text(
         client()
             .post(w.app.url("/login"))
@@ -1813,4 +1807,121 @@ async fn oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider(back
     assert!(body.contains("requires single sign-on"), "{body}");
     assert!(!body.contains("the button above"), "{body}");
     assert!(body.contains("if the page shows no such button"), "{body}");
+}
+
+/// Marks the tenant as requiring single sign-on (what an admin's Team › Settings does).
+async fn requires_sso(app: &TestApp, tenant_id: &str) {
+    let id = tenant_id.to_string();
+    app.run(move |conn, now| {
+        keyward::db::models::oidc::TenantSsoRequirement::set(conn, &id, true, now)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// The key as stored (`None`: deleted).
+async fn stored_key(app: &TestApp, key_id: &str) -> Option<keyward::db::models::ApiKey> {
+    let id = key_id.to_string();
+    app.read(move |conn| keyward::db::models::ApiKey::find(conn, &id))
+        .await
+}
+
+/// Review finding L1 and the rest of the refusals: a password session of a member of a
+/// tenant that requires single sign-on does not see its own keys of that tenant on User ›
+/// API Keys, and may neither delete them, change their allow-lists, nor make a key there
+/// (rotation is in the test above); in the member's other tenant all of it works.
+async fn oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requiring_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let acme = w.app.create_tenant("acme").await;
+    let globex = w.app.create_tenant("globex").await;
+    let bob = w
+        .app
+        .create_person("bob@example.com", &acme.id, Role::Admin)
+        .await;
+    w.app.add_member(&bob.id, &globex.id, Role::Admin).await;
+    let (acme_key, _) = w.app.create_key(&bob.id, &acme.id, None).await;
+    let (globex_key, _) = w.app.create_key(&bob.id, &globex.id, None).await;
+    requires_sso(&w.app, &acme.id).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in("bob@example.com").await;
+
+    let page = browser.text("/user/api-keys").await;
+    assert!(page.contains(&globex_key), "{page}");
+    assert!(
+        !page.contains(&acme_key),
+        "acme's key is not listed: {page}"
+    );
+
+    for (key, refused) in [(&acme_key, true), (&globex_key, false)] {
+        let res = browser
+            .post(
+                &format!("/user/api-keys/{key}/allowed-ips"),
+                &[("csrf_token", csrf.as_str()), ("allowed_ips", "10.0.0.0/8")],
+            )
+            .await;
+        let allowed = stored_key(&w.app, key).await.unwrap().allowed_ips;
+        match refused {
+            true => {
+                assert!(res.status().is_client_error(), "{}", res.status());
+                assert_eq!(allowed, None, "acme's allow-list is unchanged");
+            }
+            false => assert_eq!(allowed.as_deref(), Some("10.0.0.0/8")),
+        }
+        let res = browser
+            .post(
+                &format!("/user/api-keys/{key}/delete"),
+                &[("csrf_token", csrf.as_str())],
+            )
+            .await;
+        let kept = stored_key(&w.app, key).await.is_some();
+        match refused {
+            true => {
+                assert!(res.status().is_client_error(), "{}", res.status());
+                assert!(kept, "acme's key is not deleted");
+            }
+            false => assert!(!kept, "globex's key is deleted"),
+        }
+    }
+
+    for (tenant, refused) in [(&acme, true), (&globex, false)] {
+        let (csrf, nonce) = browser.open_create_form().await;
+        let res = browser
+            .post(
+                "/user/api-keys",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("nonce", nonce.as_str()),
+                    ("name", "made by a password session"),
+                    ("expiration", "never"),
+                    ("tenant_id", tenant.id.as_str()),
+                ],
+            )
+            .await;
+        let status = res.status();
+        let tenant_id = tenant.id.clone();
+        let made = w
+            .app
+            .read(move |conn| {
+                use diesel::prelude::*;
+                use keyward::db::schema::api_keys::dsl as k;
+                k::api_keys
+                    .filter(k::tenant_id.eq(tenant_id))
+                    .filter(k::name.eq("made by a password session"))
+                    .count()
+                    .get_result::<i64>(conn)
+            })
+            .await;
+        match refused {
+            true => {
+                assert!(status.is_client_error(), "{status}");
+                assert_eq!(made, 0, "no key made in acme");
+            }
+            false => assert_eq!(made, 1, "a key made in globex ({status})"),
+        }
+    }
 }
