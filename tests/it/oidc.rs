@@ -33,6 +33,7 @@ backend_tests!(
     oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused,
     oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider,
     oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requiring_tenant,
+    oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_through_the_provider,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1924,4 +1925,73 @@ async fn oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requirin
             false => assert_eq!(made, 1, "a key made in globex ({status})"),
         }
     }
+}
+
+/// The slugs of the tenants the account is a member of.
+async fn tenants_of(app: &TestApp, account_id: &str) -> Vec<String> {
+    let id = account_id.to_string();
+    app.read(move |conn| {
+        keyward::db::models::Membership::tenants_of(conn, &id)
+            .map(|all| all.into_iter().map(|(t, _)| t.slug).collect())
+    })
+    .await
+}
+
+/// Review finding L3: as in GitLab's SSO-enforced groups, a password session does not
+/// join a tenant that requires single sign-on through an invitation: it is told to sign
+/// in through the provider and open the link again, which then works.
+async fn oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_through_the_provider(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let acme = w.app.create_tenant("acme").await;
+    let globex = w.app.create_tenant("globex").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &acme.id, Role::Admin)
+        .await;
+    let bob = w
+        .app
+        .create_person("bob@example.com", &globex.id, Role::User)
+        .await;
+    requires_sso(&w.app, &acme.id).await;
+    let invitation = w.app.create_invitation(&ada.id, &acme.id, Role::User).await;
+    let path = format!("/t/acme/join/{}", invitation.token);
+
+    let password = Browser::new(&w.app);
+    let csrf = password.sign_in("bob@example.com").await;
+    let refused = password.post(&path, &[("csrf_token", csrf.as_str())]).await;
+    let (status, body) = page_text(refused).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("requires single sign-on")
+            && body.contains("open this invitation link again"),
+        "{body}"
+    );
+    assert_eq!(tenants_of(&w.app, &bob.id).await, ["globex"]);
+
+    verified(&w.app, &bob.id, "bob@example.com").await;
+    w.provider.account("bob-sub", "bob@example.com", true).await;
+    let (through, _) = through_the_provider(&w, "bob-sub").await;
+    let page = through
+        .get(w.app.url("/user/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let joined = through
+        .post(w.app.url(&path))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 303, "the same link, through the provider");
+    let mut tenants = tenants_of(&w.app, &bob.id).await;
+    tenants.sort();
+    assert_eq!(tenants, ["acme", "globex"]);
 }

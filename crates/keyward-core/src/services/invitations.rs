@@ -341,6 +341,16 @@ pub fn accept_invitation(
     };
     transaction(conn, |conn| {
         let invitation = find_usable(conn, now, tenant_id, token)?;
+        // As GitLab's SSO-enforced groups: a session not opened through the provider does
+        // not join a tenant that requires it (it could not act there anyway); the link
+        // stays unused.
+        if actor.outside_sso
+            && crate::db::models::oidc::TenantSsoRequirement::is_required(conn, tenant_id)?
+        {
+            return Err(AppError::forbidden(
+                "this team requires single sign-on: sign out, sign in through your identity provider (the \"Sign in with …\" button on the sign-in page; the first time, your password links your account to it), then open this invitation link again. The link stays valid until it expires",
+            ));
+        }
         if let Some(bound) = &invitation.email {
             let yours = Account::find(conn, account_id)?.and_then(|a| a.email);
             if yours.as_deref() != Some(bound.as_str()) {
