@@ -34,6 +34,9 @@ backend_tests!(
     oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider,
     oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requiring_tenant,
     oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_through_the_provider,
+    oidc_a_provider_session_past_the_session_hours_keeps_the_persons_other_tenant,
+    oidc_the_link_step_and_the_sign_in_share_the_lock_of_wrong_two_factor_codes,
+    oidc_a_start_without_a_client_address_is_refused_with_a_clear_error,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -1002,21 +1005,7 @@ async fn oidc_a_provider_session_older_than_the_session_hours_ends(backend: Back
     );
     // The sign-in at the provider was 61 minutes ago (the session is otherwise live: its
     // last use is now, and every session's 12 hours are far).
-    let id = ada.id.clone();
-    w.app
-        .run(move |conn, now| {
-            use diesel::prelude::*;
-            use keyward::db::schema::sessions::dsl as s;
-            diesel::update(s::sessions.filter(s::account_id.eq(id)))
-                .set((
-                    s::created_at.eq(now - time::Duration::minutes(61)),
-                    s::last_seen_at.eq(now),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
-        .expect("a write to the database");
+    signed_in_minutes_ago(&w.app, &ada.id, 61).await;
     let res = browser
         .get(w.app.url("/user/api-keys"))
         .send()
@@ -1810,6 +1799,22 @@ async fn oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider(back
     assert!(body.contains("if the page shows no such button"), "{body}");
 }
 
+/// The tenants acme and globex, and a person who is an admin of both.
+async fn in_acme_and_globex(
+    w: &World,
+    email: &str,
+) -> (
+    crate::support::Seeded,
+    crate::support::Seeded,
+    crate::support::Seeded,
+) {
+    let acme = w.app.create_tenant("acme").await;
+    let globex = w.app.create_tenant("globex").await;
+    let person = w.app.create_person(email, &acme.id, Role::Admin).await;
+    w.app.add_member(&person.id, &globex.id, Role::Admin).await;
+    (acme, globex, person)
+}
+
 /// Marks the tenant as requiring single sign-on (what an admin's Team › Settings does).
 async fn requires_sso(app: &TestApp, tenant_id: &str) {
     let id = tenant_id.to_string();
@@ -1838,13 +1843,7 @@ async fn oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requirin
     let Some(w) = world(backend, |_| {}).await else {
         return;
     };
-    let acme = w.app.create_tenant("acme").await;
-    let globex = w.app.create_tenant("globex").await;
-    let bob = w
-        .app
-        .create_person("bob@example.com", &acme.id, Role::Admin)
-        .await;
-    w.app.add_member(&bob.id, &globex.id, Role::Admin).await;
+    let (acme, globex, bob) = in_acme_and_globex(&w, "bob@example.com").await;
     let (acme_key, _) = w.app.create_key(&bob.id, &acme.id, None).await;
     let (globex_key, _) = w.app.create_key(&bob.id, &globex.id, None).await;
     requires_sso(&w.app, &acme.id).await;
@@ -1994,4 +1993,133 @@ async fn oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_t
     let mut tenants = tenants_of(&w.app, &bob.id).await;
     tenants.sort();
     assert_eq!(tenants, ["acme", "globex"]);
+}
+
+/// Every session of the account was opened `minutes` ago and used just now.
+async fn signed_in_minutes_ago(app: &TestApp, account_id: &str, minutes: i64) {
+    let id = account_id.to_string();
+    app.run(move |conn, now| {
+        use diesel::prelude::*;
+        use keyward::db::schema::sessions::dsl as s;
+        diesel::update(s::sessions.filter(s::account_id.eq(id)))
+            .set((
+                s::created_at.eq(now - time::Duration::minutes(minutes)),
+                s::last_seen_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// A provider session past `--oidc-session-hours` loses the tenant that requires single
+/// sign-on, not the person's other tenant: it goes on there.
+async fn oidc_a_provider_session_past_the_session_hours_keeps_the_persons_other_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |s| s.session_hours = 1).await else {
+        return;
+    };
+    let (acme, _, ada) = in_acme_and_globex(&w, "ada@example.com").await;
+    requires_sso(&w.app, &acme.id).await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    let get = |path: &str| browser.get(w.app.url(path)).send();
+    assert_eq!(get("/t/acme/team/members").await.unwrap().status(), 200);
+
+    signed_in_minutes_ago(&w.app, &ada.id, 61).await;
+    let res = get("/t/acme/team/members").await.unwrap();
+    assert_eq!(res.status(), 303, "acme sends her to the provider again");
+    assert!(
+        location(&res).starts_with("/sign-in/oidc"),
+        "{}",
+        location(&res)
+    );
+    assert_eq!(
+        get("/t/globex/team/settings").await.unwrap().status(),
+        200,
+        "globex goes on"
+    );
+    assert!(signed_in(&w, &browser).await, "the session goes on");
+}
+
+/// The code step of a sign-in and the link step count wrong two-factor codes against the
+/// same account: five wrong in each lock both, as ten in one would.
+async fn oidc_the_link_step_and_the_sign_in_share_the_lock_of_wrong_two_factor_codes(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    w.app
+        .create_person("carol@example.com", &tenant.id, Role::User)
+        .await;
+    let (secret, _) =
+        crate::two_factor::enrol_as(&w.app, &Browser::new(&w.app), "carol@example.com").await;
+    let right = crate::two_factor::code_at(&secret, w.app.clock.now());
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    w.provider
+        .account("carol-sub", "carol@example.com", true)
+        .await;
+    let (linking, answer) = through_the_provider(&w, "carol-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let link = |code: &str| {
+        linking
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD), ("code", code)])
+            .send()
+    };
+    let signing_in = Browser::new(&w.app);
+    let res = signing_in.sign_in_with("carol@example.com", PASSWORD).await;
+    assert_eq!(crate::support::browser::location(&res), "/login/two-factor");
+    for i in 0..5 {
+        assert_eq!(
+            link(wrong).await.unwrap().status(),
+            401,
+            "link, wrong code {i}"
+        );
+        let res = signing_in
+            .post("/login/two-factor", &[("code", wrong)])
+            .await;
+        assert_eq!(res.status(), 401, "sign-in, wrong code {i}");
+    }
+    let (status, body) = page_text(link(&right).await.unwrap()).await;
+    assert_eq!(status, 429, "the link step is locked: {body}");
+    let res = signing_in
+        .post("/login/two-factor", &[("code", right.as_str())])
+        .await;
+    assert_eq!(res.status(), 429, "the sign-in's code step is locked");
+    assert!(!signed_in(&w, &linking).await);
+}
+
+/// A start whose client address Keyward cannot tell (no peer address: a Unix socket, a
+/// proxy in front that is not set up) gets no share of the per-address limit: it is
+/// refused, with words saying what to fix, and stores nothing.
+async fn oidc_a_start_without_a_client_address_is_refused_with_a_clear_error(backend: Backend) {
+    use keyward::services::oidc::{start, SsoFailure};
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let sso = w.app.state.sso.clone().expect("single sign-on is set up");
+    let state = &w.app.state;
+    let Err(failure) = start(&state.db, &state.clock, sso, "/".into(), None).await else {
+        panic!("a start without a client address was let through");
+    };
+    assert_eq!(failure, SsoFailure::NoClientAddress);
+    assert_eq!(failure.status(), 400);
+    let message = failure.message("Test IdP");
+    assert!(
+        message.contains("cannot tell which network your request came from")
+            && message.contains("proxy settings"),
+        "{message}"
+    );
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, 0);
 }
