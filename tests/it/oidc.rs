@@ -1532,6 +1532,15 @@ async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backe
     let (browser, answer) = through_the_provider(&w, "ada-sub").await;
     assert_eq!(location(&answer), "/sign-in/oidc/link");
     assert!(!signed_in(&w, &browser).await);
+    let form = browser
+        .get(w.app.url("/sign-in/oidc/link"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("removed before"), "the page says why: {form}");
     assert_eq!(link_with_password(&w, &browser).await.status(), 303);
     assert!(signed_in(&w, &browser).await, "the password links it");
 

@@ -952,6 +952,8 @@ pub struct PendingLink {
     pub email: String,
     /// The account has two-factor on: the page asks for a code too.
     pub needs_code: bool,
+    /// A link of the account was removed before, so its email alone links nothing.
+    pub removed_before: bool,
 }
 
 /// The link waiting for a password that `cookie_value` names, if it is live.
@@ -971,7 +973,12 @@ pub async fn pending_link(
         };
         let needs_code =
             crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &link.account_id)?;
-        Ok(Some(PendingLink { email, needs_code }))
+        let removed_before = rows::link_was_removed(conn, &link.account_id)?;
+        Ok(Some(PendingLink {
+            email,
+            needs_code,
+            removed_before,
+        }))
     })
     .await
 }

@@ -183,6 +183,7 @@ fn link_page(
             provider,
             email: pending.email,
             needs_code: pending.needs_code,
+            removed_before: pending.removed_before,
             error,
         },
     )
