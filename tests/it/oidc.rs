@@ -757,14 +757,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
     );
     let (status, body) = post_sso_requirement(&w.app, &ada_sso, true).await;
     assert_eq!(status, 303, "{body}");
-    let page = ada_sso
-        .get(w.app.url("/t/acme/team/settings"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&w, &ada_sso, "/t/acme/team/settings").await;
     assert!(page.contains("name=\"require_sso\" checked"), "{page}");
     assert_eq!(
         audited(&w.app, &tenant.id, "tenant.sso_requirement_changed").await,
@@ -1153,14 +1146,7 @@ async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {
     verified(&w.app, &ada.id, "ada@example.com").await;
     w.provider.account("ada-sub", "ada@example.com", true).await;
     let (ada_browser, _) = through_the_provider(&w, "ada-sub").await;
-    let page = ada_browser
-        .get(w.app.url("/user/single-sign-on"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&w, &ada_browser, "/user/single-sign-on").await;
     assert!(
         page.contains("data-subject=\"ada-sub\"") && page.contains(&w.provider.issuer),
         "{page}"
@@ -1304,14 +1290,7 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
     let (carol_sso, answer) = through_the_provider(&w, "carol-sub").await;
     assert_eq!(location(&answer), "/sign-in/oidc/link");
     assert!(!signed_in(&w, &carol_sso).await, "not linked by email");
-    let form = carol_sso
-        .get(w.app.url("/sign-in/oidc/link"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = text_of(&w, &carol_sso, "/sign-in/oidc/link").await;
     assert!(form.contains("id=\"sso-link-code\""), "{form}");
     let link = |code: &'static str| {
         carol_sso
@@ -1405,14 +1384,7 @@ async fn remove_link(
     issuer: &str,
     subject: &str,
 ) -> reqwest::Response {
-    let page = browser
-        .get(w.app.url("/user/single-sign-on"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(w, browser, "/user/single-sign-on").await;
     let csrf = input_value(&page, "csrf_token").unwrap();
     browser
         .post(w.app.url("/user/single-sign-on/remove"))
@@ -1424,6 +1396,12 @@ async fn remove_link(
         .send()
         .await
         .unwrap()
+}
+
+/// The text of the page at `path`, as `browser` gets it.
+async fn text_of(w: &World, browser: &reqwest::Client, path: &str) -> String {
+    let page = browser.get(w.app.url(path)).send().await.unwrap();
+    page.text().await.unwrap()
 }
 
 /// Links the identity waiting in `browser` with the account's password.
@@ -1532,14 +1510,7 @@ async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backe
     let (browser, answer) = through_the_provider(&w, "ada-sub").await;
     assert_eq!(location(&answer), "/sign-in/oidc/link");
     assert!(!signed_in(&w, &browser).await);
-    let form = browser
-        .get(w.app.url("/sign-in/oidc/link"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = text_of(&w, &browser, "/sign-in/oidc/link").await;
     assert!(form.contains("removed before"), "the page says why: {form}");
     assert_eq!(link_with_password(&w, &browser).await.status(), 303);
     assert!(signed_in(&w, &browser).await, "the password links it");
@@ -1983,14 +1954,7 @@ async fn oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_t
     verified(&w.app, &bob.id, "bob@example.com").await;
     w.provider.account("bob-sub", "bob@example.com", true).await;
     let (through, _) = through_the_provider(&w, "bob-sub").await;
-    let page = through
-        .get(w.app.url("/user/api-keys"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&w, &through, "/user/api-keys").await;
     let csrf = input_value(&page, "csrf_token").unwrap();
     let joined = through
         .post(w.app.url(&path))
