@@ -1966,6 +1966,42 @@ async fn oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_t
     let mut tenants = tenants_of(&w.app, &bob.id).await;
     tenants.sort();
     assert_eq!(tenants, ["acme", "globex"]);
+
+    // Someone new makes an account through the invitation's form: they join, and are
+    // sent to the provider, where their new password links the account once.
+    let invitation = w.app.create_invitation(&ada.id, &acme.id, Role::User).await;
+    let dan = Browser::new(&w.app);
+    let joined = dan
+        .post(
+            &format!("/t/acme/join/{}/account", invitation.token),
+            &[
+                ("email", "dan@example.com"),
+                ("name", "Dan"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), 303);
+    let res = dan.get("/user/api-keys").await;
+    assert_eq!(
+        crate::support::browser::location(&res),
+        "/login?sso=required",
+        "told to sign in through the provider"
+    );
+    w.provider.account("dan-sub", "dan@example.com", true).await;
+    let (through, answer) = through_the_provider(&w, "dan-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let linked = through
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", "a long enough password"), ("code", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(linked.status(), 303);
+    assert!(
+        signed_in(&w, &through).await,
+        "in acme, through the provider"
+    );
 }
 
 /// Every session of the account was opened `minutes` ago and used just now.
