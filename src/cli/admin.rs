@@ -434,7 +434,17 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             subject,
         } => {
             let account = person_by_email(conn, &email)?;
-            crate::services::oidc::unlink(conn, &operator, now, &account.id, &issuer, &subject)?;
+            // The operator may remove any link, the last one included: no configured
+            // issuer needed.
+            crate::services::oidc::unlink(
+                conn,
+                &operator,
+                now,
+                &account.id,
+                &issuer,
+                &subject,
+                None,
+            )?;
             (
                 format!(
                     "removed the link of {email} to {subject} at {issuer}; their sessions ended"

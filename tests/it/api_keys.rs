@@ -139,7 +139,7 @@ async fn a_revoked_key_is_refused_on_the_very_next_request(backend: Backend) {
     app.run(move |conn, now| {
         services::api_keys::revoke_api_key(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &ApiKeyId::from_stored(&key_id),
         )
@@ -169,7 +169,7 @@ async fn a_removed_service_accounts_key_is_refused_as_unknown_or_revoked(backend
     app.run(move |conn, now| {
         services::service_accounts::remove_service_account(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             None,
             &AccountId::from_stored(&sa_id),
@@ -196,7 +196,7 @@ async fn a_removed_members_key_is_refused_as_unknown_or_revoked(backend: Backend
     app.run(move |conn, now| {
         services::members::remove_member(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &TenantId::from_stored(&t),
             &AccountId::from_stored(&b),
@@ -250,7 +250,7 @@ async fn an_expired_key_is_refused_as_expired_once_the_clock_passes_it(backend: 
         .run(move |conn, _| {
             services::key_lists::own_api_keys_page(
                 conn,
-                &Actor::person(ada_id, None),
+                &Actor::person(ada_id, None, keyward::services::SingleSignOn::Satisfied),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
                     limit: 1_000,
@@ -300,7 +300,7 @@ async fn a_role_change_changes_what_an_existing_key_may_do(backend: Backend) {
     app.run(move |conn, now| {
         services::members::change_role(
             conn,
-            &Actor::person(admin, None),
+            &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &TenantId::from_stored(&t),
             &AccountId::from_stored(&b),

@@ -168,7 +168,11 @@ async fn the_audit_log_filters_by_who_and_by_days_and_keeps_them_while_paging(ba
     let robots = |who: String, from: usize, n: usize| {
         let (tenant, clock) = (acme.clone(), app.clock.clone());
         app.run(move |conn, _| {
-            let actor = Actor::person(who, Some("203.0.113.7".into()));
+            let actor = Actor::person(
+                who,
+                Some("203.0.113.7".into()),
+                keyward::services::SingleSignOn::Satisfied,
+            );
             for i in from..from + n {
                 clock.advance(Duration::seconds(1));
                 services::service_accounts::create_service_account(

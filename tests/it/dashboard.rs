@@ -68,7 +68,7 @@ async fn own_key_count(app: &TestApp, account_id: &str) -> usize {
     app.run(move |conn, _| {
         Ok(services::key_lists::own_api_keys_page(
             conn,
-            &Actor::person(id, None),
+            &Actor::person(id, None, keyward::services::SingleSignOn::Satisfied),
             &keyward::db::models::api_key_list::KeyWhere::default(),
             &keyward::db::models::api_key_list::KeyPage::OlderThan {
                 limit: 1_000,
@@ -1346,7 +1346,7 @@ async fn removing_an_account_from_every_tenant_keeps_it_signed_in_without_tenant
         .run(move |conn, now| {
             services::members::remove_member(
                 conn,
-                &Actor::person(admin_id, None),
+                &Actor::person(admin_id, None, keyward::services::SingleSignOn::Satisfied),
                 now,
                 &TenantId::from_stored(&tenant),
                 &AccountId::from_stored(&person),

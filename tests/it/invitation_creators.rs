@@ -52,7 +52,7 @@ async fn pending_count(t: &Team) -> usize {
         .run(move |conn, now| {
             services::invitations::list_pending_invitations(
                 conn,
-                &Actor::person(root, None),
+                &Actor::person(root, None, keyward::services::SingleSignOn::Satisfied),
                 now,
                 &TenantId::from_stored(&tenant),
             )
@@ -76,7 +76,15 @@ async fn by_root(
 ) {
     let (root, tenant, ada) = (t.root.id.clone(), t.acme.id.clone(), t.ada.id.clone());
     t.app
-        .run(move |conn, now| act(conn, now, &Actor::person(root, None), &tenant, &ada))
+        .run(move |conn, now| {
+            act(
+                conn,
+                now,
+                &Actor::person(root, None, keyward::services::SingleSignOn::Satisfied),
+                &tenant,
+                &ada,
+            )
+        })
         .await
         .unwrap();
 }
@@ -156,7 +164,7 @@ async fn a_link_is_refused_once_its_creator_is_no_longer_an_admin_and_their_link
         .run(move |conn, _| {
             services::audit::list_audit_events(
                 conn,
-                &Actor::person(root, None),
+                &Actor::person(root, None, keyward::services::SingleSignOn::Satisfied),
                 &TenantId::from_stored(&tenant),
                 Some("invitation.revoked"),
                 1,

@@ -903,7 +903,11 @@ async fn leaked_key_mails_are_bounded_on_their_own_and_never_go_to_the_one_who_r
         .run(move |conn, now| {
             keyward::services::invitations::create_invitation_within(
                 conn,
-                &keyward::services::Actor::person(creator, None),
+                &keyward::services::Actor::person(
+                    creator,
+                    None,
+                    keyward::services::SingleSignOn::Satisfied,
+                ),
                 now,
                 &TenantId::from_stored(&tenant_id),
                 keyward::services::invitations::InvitationRequest {

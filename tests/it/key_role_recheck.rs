@@ -26,7 +26,7 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
     let (tenant_id, ada_id) = (TenantId::from_stored(&t), AccountId::from_stored(&ada));
     app.run(move |conn, now| {
         let bot = |name: &str| PersonName::parse(name);
-        let boss = Actor::person(boss.id, None);
+        let boss = Actor::person(boss.id, None, keyward::services::SingleSignOn::Satisfied);
         let authenticated = |conn: &mut keyward::db::DbConnection| -> Result<Actor, AppError> {
             let token = PlainToken::parse(&ada_key)?;
             let principal = services::auth::authenticate(conn, now, &token, &[], None)?;

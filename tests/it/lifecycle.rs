@@ -652,7 +652,11 @@ async fn key_and_service_account_names_are_unique_and_a_rotated_key_hands_its_na
         .run(move |conn, now| {
             services::api_keys::create_api_key(
                 conn,
-                &Actor::person(admin.clone(), None),
+                &Actor::person(
+                    admin.clone(),
+                    None,
+                    keyward::services::SingleSignOn::Satisfied,
+                ),
                 now,
                 services::api_keys::NewApiKey {
                     account_id: AccountId::from_stored(admin),
@@ -804,7 +808,11 @@ async fn revoking_with_descendants_removes_the_whole_chain_and_audits_each_key(b
         .run(move |conn, _| {
             services::key_revocation::preview(
                 conn,
-                &Actor::person(scope_actor, None),
+                &Actor::person(
+                    scope_actor,
+                    None,
+                    keyward::services::SingleSignOn::Satisfied,
+                ),
                 &ApiKeyId::from_stored(&root),
                 None,
             )

@@ -60,7 +60,11 @@ async fn with_admin(app: &TestApp, tenant: &Seeded) -> Admin {
     app.run(move |conn, now| {
         keyward::services::key_notices::set_notification(
             conn,
-            &keyward::services::Actor::person(admin_id, None),
+            &keyward::services::Actor::person(
+                admin_id,
+                None,
+                keyward::services::SingleSignOn::Satisfied,
+            ),
             now,
             keyward::services::key_notices::NoticeKind::KeyCreated,
             false,

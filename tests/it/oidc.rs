@@ -26,6 +26,17 @@ backend_tests!(
     oidc_a_person_sees_and_removes_their_own_links_only,
     oidc_sign_ins_started_from_one_address_are_limited,
     oidc_racing_starts_from_one_address_stay_within_its_limit,
+    oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account,
+    oidc_a_removed_link_is_made_again_only_with_the_password,
+    oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most,
+    oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider,
+    oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused,
+    oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider,
+    oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requiring_tenant,
+    oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_through_the_provider,
+    oidc_a_provider_session_past_the_session_hours_keeps_the_persons_other_tenant,
+    oidc_the_link_step_and_the_sign_in_share_the_lock_of_wrong_two_factor_codes,
+    oidc_a_start_without_a_client_address_is_refused_with_a_clear_error,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
 );
 
@@ -55,10 +66,20 @@ pub(crate) fn settings(issuer: &str, public_url: &str) -> OidcSettings {
         default_role: Role::User,
         trust_unverified_email: false,
         session_hours: 12,
+        max_flows: keyward::config::MAX_FLOWS_IN_PROGRESS,
     }
 }
 
 async fn world(backend: Backend, customize: impl FnOnce(&mut OidcSettings)) -> Option<World> {
+    world_with(backend, customize, |_| {}).await
+}
+
+/// A world whose server settings `more` changes too (mail, proxies).
+async fn world_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut OidcSettings),
+    more: impl FnOnce(&mut keyward::config::Settings),
+) -> Option<World> {
     let provider = Provider::start(None)?;
     let port = free_port();
     let public_url = format!("http://127.0.0.1:{port}");
@@ -69,6 +90,7 @@ async fn world(backend: Backend, customize: impl FnOnce(&mut OidcSettings)) -> O
         s.bind = format!("127.0.0.1:{port}");
         s.public_url = Some(public_url.clone());
         s.oidc = Some(oidc);
+        more(s);
     })
     .await;
     Some(World { provider, app })
@@ -735,14 +757,7 @@ async fn oidc_a_tenant_that_requires_single_sign_on_takes_passwords_away_from_it
     );
     let (status, body) = post_sso_requirement(&w.app, &ada_sso, true).await;
     assert_eq!(status, 303, "{body}");
-    let page = ada_sso
-        .get(w.app.url("/t/acme/team/settings"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&w, &ada_sso, "/t/acme/team/settings").await;
     assert!(page.contains("name=\"require_sso\" checked"), "{page}");
     assert_eq!(
         audited(&w.app, &tenant.id, "tenant.sso_requirement_changed").await,
@@ -983,21 +998,7 @@ async fn oidc_a_provider_session_older_than_the_session_hours_ends(backend: Back
     );
     // The sign-in at the provider was 61 minutes ago (the session is otherwise live: its
     // last use is now, and every session's 12 hours are far).
-    let id = ada.id.clone();
-    w.app
-        .run(move |conn, now| {
-            use diesel::prelude::*;
-            use keyward::db::schema::sessions::dsl as s;
-            diesel::update(s::sessions.filter(s::account_id.eq(id)))
-                .set((
-                    s::created_at.eq(now - time::Duration::minutes(61)),
-                    s::last_seen_at.eq(now),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
-        .expect("a write to the database");
+    signed_in_minutes_ago(&w.app, &ada.id, 61).await;
     let res = browser
         .get(w.app.url("/user/api-keys"))
         .send()
@@ -1145,14 +1146,7 @@ async fn oidc_a_person_sees_and_removes_their_own_links_only(backend: Backend) {
     verified(&w.app, &ada.id, "ada@example.com").await;
     w.provider.account("ada-sub", "ada@example.com", true).await;
     let (ada_browser, _) = through_the_provider(&w, "ada-sub").await;
-    let page = ada_browser
-        .get(w.app.url("/user/single-sign-on"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&w, &ada_browser, "/user/single-sign-on").await;
     assert!(
         page.contains("data-subject=\"ada-sub\"") && page.contains(&w.provider.issuer),
         "{page}"
@@ -1296,14 +1290,7 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
     let (carol_sso, answer) = through_the_provider(&w, "carol-sub").await;
     assert_eq!(location(&answer), "/sign-in/oidc/link");
     assert!(!signed_in(&w, &carol_sso).await, "not linked by email");
-    let form = carol_sso
-        .get(w.app.url("/sign-in/oidc/link"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = text_of(&w, &carol_sso, "/sign-in/oidc/link").await;
     assert!(form.contains("id=\"sso-link-code\""), "{form}");
     let link = |code: &'static str| {
         carol_sso
@@ -1336,28 +1323,7 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
         .any(|d| d.contains("with the account's password and a two-factor code")));
 
     // Her only link stays while acme requires single sign-on.
-    let page = carol_sso
-        .get(w.app.url("/user/single-sign-on"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&page, "csrf_token").unwrap();
-    let (status, body) = page_text(
-        carol_sso
-            .post(w.app.url("/user/single-sign-on/remove"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("issuer", w.provider.issuer.as_str()),
-                ("subject", "carol-sub"),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = page_text(remove_own_link(&w, &carol_sso, "carol-sub").await).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body.contains("last link to the identity provider"),
@@ -1403,4 +1369,766 @@ async fn oidc_racing_starts_from_one_address_stay_within_its_limit(backend: Back
         max + 1,
         "{answers:?}"
     );
+}
+
+/// Removes `subject`'s link on User › Single sign-on from `browser`'s session (its CSRF
+/// token read from that page).
+async fn remove_own_link(w: &World, browser: &reqwest::Client, subject: &str) -> reqwest::Response {
+    remove_link(w, browser, &w.provider.issuer, subject).await
+}
+
+/// Removes the link to `subject` at `issuer` on User › Single sign-on.
+async fn remove_link(
+    w: &World,
+    browser: &reqwest::Client,
+    issuer: &str,
+    subject: &str,
+) -> reqwest::Response {
+    let page = text_of(w, browser, "/user/single-sign-on").await;
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    browser
+        .post(w.app.url("/user/single-sign-on/remove"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("issuer", issuer),
+            ("subject", subject),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The text of the page at `path`, as `browser` gets it.
+async fn text_of(w: &World, browser: &reqwest::Client, path: &str) -> String {
+    let page = browser.get(w.app.url(path)).send().await.unwrap();
+    page.text().await.unwrap()
+}
+
+/// Links the identity waiting in `browser` with the account's password.
+async fn link_with_password(w: &World, browser: &reqwest::Client) -> reqwest::Response {
+    browser
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", PASSWORD), ("code", "")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Review finding M3: whoever links an identity to an account (by its verified email, or
+/// with its password), its owner is told by mail, which names the provider and the time,
+/// says where to remove the link, and carries nothing secret.
+async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(backend: Backend) {
+    let Some(sink) = crate::support::smtp::SmtpSink::start() else {
+        return;
+    };
+    let public = std::cell::RefCell::new(String::new());
+    let Some(w) = world_with(
+        backend,
+        |o| *public.borrow_mut() = o.redirect_url.replace("/sign-in/oidc/callback", ""),
+        |s| {
+            let url = public.borrow().clone();
+            crate::support::smtp::mail_through(s, &sink, Some(&url));
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let lin = w
+        .app
+        .create_person("lin@example.com", &tenant.id, Role::User)
+        .await;
+    w.app
+        .create_person("pat@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &lin.id, "lin@example.com").await;
+
+    // Lin's verified email links at the first sign-in.
+    w.provider.account("lin-sub", "lin@example.com", true).await;
+    let lin_browser = client();
+    let back = started_and_signed_in_at_the_provider(&w, &lin_browser, "lin-sub").await;
+    let secrets = [query_param(&back, "code"), query_param(&back, "state")];
+    lin_browser.get(&back).send().await.unwrap();
+    assert!(signed_in(&w, &lin_browser).await);
+    // Pat's links with the password.
+    w.provider.account("pat-sub", "pat@example.com", true).await;
+    let (pat_browser, answer) = through_the_provider(&w, "pat-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert_eq!(link_with_password(&w, &pat_browser).await.status(), 303);
+    assert!(signed_in(&w, &pat_browser).await);
+
+    let mails = sink.wait_for_mails(2).await;
+    for (to, how) in [
+        ("lin@example.com", "by your email address"),
+        ("pat@example.com", "with the account's password"),
+    ] {
+        let mail = mails
+            .iter()
+            .find(|m| m.rcpt_tos == [to])
+            .unwrap_or_else(|| panic!("a mail to {to}: {mails:?}"));
+        assert_eq!(
+            mail.subject,
+            "An identity provider was linked to your Keyward account"
+        );
+        let body = mail.body.replace("\r\n", "\n");
+        assert!(body.contains("“Test IdP”"), "{body}");
+        assert!(body.contains(how), "{body}");
+        assert!(body.contains("UTC"), "{body}");
+        assert!(body.contains("User › Single sign-on"), "{body}");
+        assert_eq!(mail.link(), None, "no link in it: {body}");
+        for secret in &secrets {
+            assert!(!body.contains(secret.as_str()), "{body}");
+        }
+        assert!(
+            !body.contains("lin-sub") && !body.contains("pat-sub"),
+            "{body}"
+        );
+    }
+    assert_eq!(mails.len(), 2, "one mail per link: {mails:?}");
+}
+
+/// Review finding M3: a link removed by its owner or by an operator is not made again by
+/// the verified email alone, for the same identity or another one: the password links it.
+async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
+    let removed = remove_own_link(&w, &browser, "ada-sub").await;
+    assert_eq!(removed.status(), 303);
+
+    // The same identity again: the email no longer links it.
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &browser).await);
+    let form = text_of(&w, &browser, "/sign-in/oidc/link").await;
+    assert!(form.contains("removed before"), "the page says why: {form}");
+    assert_eq!(link_with_password(&w, &browser).await.status(), 303);
+    assert!(signed_in(&w, &browser).await, "the password links it");
+
+    // The operator removes it; another identity with the same email does not link either.
+    let (code, _, err) =
+        remove_sso_link(&w.app, "ada@example.com", &w.provider.issuer, "ada-sub").await;
+    assert_eq!(code, 0, "{err}");
+    w.provider
+        .account("ada-other-sub", "ada@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "ada-other-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &browser).await);
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    assert!(!signed_in(&w, &browser).await);
+}
+
+/// A browser whose requests come, through the trusted proxy, from `address`.
+fn browser_from(address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Review finding M2: when the table of sign-ins in progress is full, a start from
+/// elsewhere is not refused: the address with the most flows gives up its oldest, and the
+/// others' flows stay.
+async fn oidc_a_full_table_of_sign_ins_evicts_the_oldest_of_the_address_with_the_most(
+    backend: Backend,
+) {
+    let Some(w) = world_with(
+        backend,
+        |o| o.max_flows = 5,
+        |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
+    )
+    .await
+    else {
+        return;
+    };
+    w.provider.account("bea-sub", "bea@example.com", true).await;
+    w.provider.account("cy-sub", "cy@example.com", true).await;
+    let start = |browser: reqwest::Client| {
+        let url = w.app.url("/sign-in/oidc");
+        async move { browser.get(url).send().await.unwrap() }
+    };
+    // Three starts from one address (the first one kept), two from another: full.
+    let hammer = browser_from("198.51.100.1");
+    let oldest = location(&start(hammer.clone()).await);
+    for _ in 0..2 {
+        w.app.clock.advance(time::Duration::seconds(1));
+        assert_eq!(start(browser_from("198.51.100.1")).await.status(), 303);
+    }
+    w.app.clock.advance(time::Duration::seconds(1));
+    let bea = browser_from("203.0.113.7");
+    let bea_back = started_and_signed_in_at_the_provider(&w, &bea, "bea-sub").await;
+    w.app.clock.advance(time::Duration::seconds(1));
+    assert_eq!(start(browser_from("203.0.113.7")).await.status(), 303);
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, 5, "the table is full");
+
+    // A person from a third address starts and finishes a sign-in.
+    let cy = browser_from("192.0.2.9");
+    let back = started_and_signed_in_at_the_provider(&w, &cy, "cy-sub").await;
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, 5, "one flow made room for the new one");
+    cy.get(back).send().await.unwrap();
+    assert!(signed_in(&w, &cy).await);
+
+    // The oldest flow of the address with the most is gone; the other address's stay.
+    let back = w.provider.sign_in(&oldest, "bea-sub").await;
+    let (status, body) = page_text(hammer.get(back).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Start again from the sign-in page"), "{body}");
+    bea.get(bea_back).send().await.unwrap();
+    assert!(
+        signed_in(&w, &bea).await,
+        "the other address's sign-in finishes"
+    );
+}
+
+/// Links `account_id` to `subject` at `issuer` in the database (a provider this Keyward
+/// used before, say).
+async fn linked_elsewhere(app: &TestApp, account_id: &str, issuer: &str, subject: &str) {
+    let (account_id, issuer, subject) = (
+        account_id.to_string(),
+        issuer.to_string(),
+        subject.to_string(),
+    );
+    app.run(move |conn, now| {
+        keyward::db::models::oidc::OidcIdentity {
+            issuer,
+            subject,
+            account_id,
+            created_at: now,
+            last_sign_in_at: now,
+        }
+        .insert(conn)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// Review finding L4: a link to another issuer (a provider used before) signs nobody in,
+/// so it does not count as a way in when the last link to the configured one is removed.
+async fn oidc_the_last_link_kept_in_a_requiring_tenant_is_the_one_to_the_configured_provider(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::Admin)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    let (status, body) = post_sso_requirement(&w.app, &browser, true).await;
+    assert_eq!(status, 303, "{body}");
+    linked_elsewhere(&w.app, &ada.id, "https://old-idp.example.com", "ada-old").await;
+
+    let (status, body) = page_text(remove_own_link(&w, &browser, "ada-sub").await).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("last link to the identity provider"),
+        "{body}"
+    );
+    assert!(signed_in(&w, &browser).await, "the link and session stay");
+    // The other issuer's link may go.
+    let removed = remove_link(&w, &browser, "https://old-idp.example.com", "ada-old").await;
+    assert_eq!(removed.status(), 303);
+}
+
+/// The account's recovery codes not used yet.
+async fn unused_recovery_codes(app: &TestApp, account_id: &str) -> i64 {
+    let account_id = account_id.to_string();
+    app.read(move |conn| {
+        use diesel::prelude::*;
+        use keyward::db::schema::two_factor_recovery_codes::dsl as r;
+        r::two_factor_recovery_codes
+            .filter(r::account_id.eq(account_id))
+            .filter(r::used_at.is_null())
+            .count()
+            .get_result(conn)
+    })
+    .await
+}
+
+/// Review finding L5: the link step checks that the account is not linked already before
+/// it takes a recovery code, so a refused link does not use one up.
+async fn oidc_a_recovery_code_is_not_spent_on_a_link_that_is_refused(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let carol = w
+        .app
+        .create_person("carol@example.com", &tenant.id, Role::User)
+        .await;
+    let (_, codes) =
+        crate::two_factor::enrol_as(&w.app, &Browser::new(&w.app), "carol@example.com").await;
+    w.provider
+        .account("carol-sub", "carol@example.com", true)
+        .await;
+    let (browser, answer) = through_the_provider(&w, "carol-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    // Meanwhile (another tab) the account was linked to another identity there.
+    linked_elsewhere(&w.app, &carol.id, &w.provider.issuer, "carol-other").await;
+    let before = unused_recovery_codes(&w.app, &carol.id).await;
+    let (status, body) = page_text(
+        browser
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD), ("code", codes[0].as_str())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already linked"), "{body}");
+    assert_eq!(
+        unused_recovery_codes(&w.app, &carol.id).await,
+        before,
+        "the recovery code is still there"
+    );
+}
+
+/// Renames the table of sign-ins in progress (`away`), or names it back: Keyward's own
+/// database then fails every statement on it, as a lock wait cut off or a lost
+/// connection would.
+async fn flows_table_away(app: &TestApp, away: bool) {
+    let (from, to) = match away {
+        true => ("oidc_flows", "oidc_flows_away"),
+        false => ("oidc_flows_away", "oidc_flows"),
+    };
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    app.run(move |conn, _| {
+        use diesel::RunQueryDsl;
+        match conn {
+            keyward::db::DbConnection::Sqlite(c) => diesel::sql_query(&sql).execute(c),
+            keyward::db::DbConnection::Postgres(c) => diesel::sql_query(&sql).execute(c),
+        }?;
+        Ok(())
+    })
+    .await
+    .expect("a change of the schema");
+}
+
+/// Review finding L6: when Keyward's own database fails while a sign-in starts, the page
+/// says to try again (503) and does not blame the provider (502, "cannot be reached").
+/// And a password sign-in refused by a tenant that requires single sign-on names no
+/// button "above" that may not be there.
+async fn oidc_a_database_that_does_not_answer_is_not_blamed_on_the_provider(backend: Backend) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    flows_table_away(&w.app, true).await;
+    let (status, body) = page_text(
+        client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    flows_table_away(&w.app, false).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Try again in a moment"), "{body}");
+    assert!(!body.contains("cannot be reached"), "{body}");
+    let (status, _) = page_text(
+        client()
+            .get(w.app.url("/sign-in/oidc"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 303, "starts work again");
+
+    let tenant = w.app.create_tenant("acme").await;
+    w.app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    requires_sso(&w.app, &tenant.id).await;
+    let (status, body) = page_text(
+        client()
+            .post(w.app.url("/login"))
+            .form(&[("email", "ada@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("requires single sign-on"), "{body}");
+    assert!(!body.contains("the button above"), "{body}");
+    assert!(body.contains("if the page shows no such button"), "{body}");
+}
+
+/// The tenants acme and globex, and a person who is an admin of both.
+async fn in_acme_and_globex(
+    w: &World,
+    email: &str,
+) -> (
+    crate::support::Seeded,
+    crate::support::Seeded,
+    crate::support::Seeded,
+) {
+    let acme = w.app.create_tenant("acme").await;
+    let globex = w.app.create_tenant("globex").await;
+    let person = w.app.create_person(email, &acme.id, Role::Admin).await;
+    w.app.add_member(&person.id, &globex.id, Role::Admin).await;
+    (acme, globex, person)
+}
+
+/// Marks the tenant as requiring single sign-on (what an admin's Team › Settings does).
+async fn requires_sso(app: &TestApp, tenant_id: &str) {
+    let id = tenant_id.to_string();
+    app.run(move |conn, now| {
+        keyward::db::models::oidc::TenantSsoRequirement::set(conn, &id, true, now)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// The key as stored (`None`: deleted).
+async fn stored_key(app: &TestApp, key_id: &str) -> Option<keyward::db::models::ApiKey> {
+    let id = key_id.to_string();
+    app.read(move |conn| keyward::db::models::ApiKey::find(conn, &id))
+        .await
+}
+
+/// Review finding L1 and the rest of the refusals: a password session of a member of a
+/// tenant that requires single sign-on does not see its own keys of that tenant on User ›
+/// API Keys, and may neither delete them, change their allow-lists, nor make a key there
+/// (rotation is in the test above); in the member's other tenant all of it works.
+async fn oidc_a_password_session_neither_sees_nor_changes_its_keys_of_a_requiring_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let (acme, globex, bob) = in_acme_and_globex(&w, "bob@example.com").await;
+    let (acme_key, _) = w.app.create_key(&bob.id, &acme.id, None).await;
+    let (globex_key, _) = w.app.create_key(&bob.id, &globex.id, None).await;
+    requires_sso(&w.app, &acme.id).await;
+    let browser = Browser::new(&w.app);
+    let csrf = browser.sign_in("bob@example.com").await;
+
+    let page = browser.text("/user/api-keys").await;
+    assert!(page.contains(&globex_key), "{page}");
+    assert!(
+        !page.contains(&acme_key),
+        "acme's key is not listed: {page}"
+    );
+
+    for (key, refused) in [(&acme_key, true), (&globex_key, false)] {
+        let res = browser
+            .post(
+                &format!("/user/api-keys/{key}/allowed-ips"),
+                &[("csrf_token", csrf.as_str()), ("allowed_ips", "10.0.0.0/8")],
+            )
+            .await;
+        let allowed = stored_key(&w.app, key).await.unwrap().allowed_ips;
+        match refused {
+            true => {
+                assert!(res.status().is_client_error(), "{}", res.status());
+                assert_eq!(allowed, None, "acme's allow-list is unchanged");
+            }
+            false => assert_eq!(allowed.as_deref(), Some("10.0.0.0/8")),
+        }
+        let res = browser
+            .post(
+                &format!("/user/api-keys/{key}/delete"),
+                &[("csrf_token", csrf.as_str())],
+            )
+            .await;
+        let kept = stored_key(&w.app, key).await.is_some();
+        match refused {
+            true => {
+                assert!(res.status().is_client_error(), "{}", res.status());
+                assert!(kept, "acme's key is not deleted");
+            }
+            false => assert!(!kept, "globex's key is deleted"),
+        }
+    }
+
+    for (tenant, refused) in [(&acme, true), (&globex, false)] {
+        let (csrf, nonce) = browser.open_create_form().await;
+        let res = browser
+            .post(
+                "/user/api-keys",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("nonce", nonce.as_str()),
+                    ("name", "made by a password session"),
+                    ("expiration", "never"),
+                    ("tenant_id", tenant.id.as_str()),
+                ],
+            )
+            .await;
+        let status = res.status();
+        let tenant_id = tenant.id.clone();
+        let made = w
+            .app
+            .read(move |conn| {
+                use diesel::prelude::*;
+                use keyward::db::schema::api_keys::dsl as k;
+                k::api_keys
+                    .filter(k::tenant_id.eq(tenant_id))
+                    .filter(k::name.eq("made by a password session"))
+                    .count()
+                    .get_result::<i64>(conn)
+            })
+            .await;
+        match refused {
+            true => {
+                assert!(status.is_client_error(), "{status}");
+                assert_eq!(made, 0, "no key made in acme");
+            }
+            false => assert_eq!(made, 1, "a key made in globex ({status})"),
+        }
+    }
+}
+
+/// The slugs of the tenants the account is a member of.
+async fn tenants_of(app: &TestApp, account_id: &str) -> Vec<String> {
+    let id = account_id.to_string();
+    app.read(move |conn| {
+        keyward::db::models::Membership::tenants_of(conn, &id)
+            .map(|all| all.into_iter().map(|(t, _)| t.slug).collect())
+    })
+    .await
+}
+
+/// Review finding L3: as in GitLab's SSO-enforced groups, a password session does not
+/// join a tenant that requires single sign-on through an invitation: it is told to sign
+/// in through the provider and open the link again, which then works.
+async fn oidc_joining_a_requiring_tenant_through_an_invitation_needs_a_session_through_the_provider(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let acme = w.app.create_tenant("acme").await;
+    let globex = w.app.create_tenant("globex").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &acme.id, Role::Admin)
+        .await;
+    let bob = w
+        .app
+        .create_person("bob@example.com", &globex.id, Role::User)
+        .await;
+    requires_sso(&w.app, &acme.id).await;
+    let invitation = w.app.create_invitation(&ada.id, &acme.id, Role::User).await;
+    let path = format!("/t/acme/join/{}", invitation.token);
+
+    let password = Browser::new(&w.app);
+    let csrf = password.sign_in("bob@example.com").await;
+    let refused = password.post(&path, &[("csrf_token", csrf.as_str())]).await;
+    let (status, body) = page_text(refused).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("requires single sign-on")
+            && body.contains("open this invitation link again"),
+        "{body}"
+    );
+    assert_eq!(tenants_of(&w.app, &bob.id).await, ["globex"]);
+
+    verified(&w.app, &bob.id, "bob@example.com").await;
+    w.provider.account("bob-sub", "bob@example.com", true).await;
+    let (through, _) = through_the_provider(&w, "bob-sub").await;
+    let page = text_of(&w, &through, "/user/api-keys").await;
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let joined = through
+        .post(w.app.url(&path))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 303, "the same link, through the provider");
+    let mut tenants = tenants_of(&w.app, &bob.id).await;
+    tenants.sort();
+    assert_eq!(tenants, ["acme", "globex"]);
+
+    // Someone new makes an account through the invitation's form: they join, and are
+    // sent to the provider, where their new password links the account once.
+    let invitation = w.app.create_invitation(&ada.id, &acme.id, Role::User).await;
+    let dan = Browser::new(&w.app);
+    let joined = dan
+        .post(
+            &format!("/t/acme/join/{}/account", invitation.token),
+            &[
+                ("email", "dan@example.com"),
+                ("name", "Dan"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), 303);
+    let res = dan.get("/user/api-keys").await;
+    assert_eq!(
+        crate::support::browser::location(&res),
+        "/login?sso=required",
+        "told to sign in through the provider"
+    );
+    w.provider.account("dan-sub", "dan@example.com", true).await;
+    let (through, answer) = through_the_provider(&w, "dan-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let linked = through
+        .post(w.app.url("/sign-in/oidc/link"))
+        .form(&[("password", "a long enough password"), ("code", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(linked.status(), 303);
+    assert!(
+        signed_in(&w, &through).await,
+        "in acme, through the provider"
+    );
+}
+
+/// Every session of the account was opened `minutes` ago and used just now.
+async fn signed_in_minutes_ago(app: &TestApp, account_id: &str, minutes: i64) {
+    let id = account_id.to_string();
+    app.run(move |conn, now| {
+        use diesel::prelude::*;
+        use keyward::db::schema::sessions::dsl as s;
+        diesel::update(s::sessions.filter(s::account_id.eq(id)))
+            .set((
+                s::created_at.eq(now - time::Duration::minutes(minutes)),
+                s::last_seen_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .expect("a write to the database");
+}
+
+/// A provider session past `--oidc-session-hours` loses the tenant that requires single
+/// sign-on, not the person's other tenant: it goes on there.
+async fn oidc_a_provider_session_past_the_session_hours_keeps_the_persons_other_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |s| s.session_hours = 1).await else {
+        return;
+    };
+    let (acme, _, ada) = in_acme_and_globex(&w, "ada@example.com").await;
+    requires_sso(&w.app, &acme.id).await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    let get = |path: &str| browser.get(w.app.url(path)).send();
+    assert_eq!(get("/t/acme/team/members").await.unwrap().status(), 200);
+
+    signed_in_minutes_ago(&w.app, &ada.id, 61).await;
+    let res = get("/t/acme/team/members").await.unwrap();
+    assert_eq!(res.status(), 303, "acme sends her to the provider again");
+    assert!(
+        location(&res).starts_with("/sign-in/oidc"),
+        "{}",
+        location(&res)
+    );
+    assert_eq!(
+        get("/t/globex/team/settings").await.unwrap().status(),
+        200,
+        "globex goes on"
+    );
+    assert!(signed_in(&w, &browser).await, "the session goes on");
+}
+
+/// The code step of a sign-in and the link step count wrong two-factor codes against the
+/// same account: five wrong in each lock both, as ten in one would.
+async fn oidc_the_link_step_and_the_sign_in_share_the_lock_of_wrong_two_factor_codes(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    w.app
+        .create_person("carol@example.com", &tenant.id, Role::User)
+        .await;
+    let (secret, _) =
+        crate::two_factor::enrol_as(&w.app, &Browser::new(&w.app), "carol@example.com").await;
+    let right = crate::two_factor::code_at(&secret, w.app.clock.now());
+    let wrong = if right == "111111" {
+        "222222"
+    } else {
+        "111111"
+    };
+    w.provider
+        .account("carol-sub", "carol@example.com", true)
+        .await;
+    let (linking, answer) = through_the_provider(&w, "carol-sub").await;
+    assert_eq!(location(&answer), "/sign-in/oidc/link");
+    let link = |code: &str| {
+        linking
+            .post(w.app.url("/sign-in/oidc/link"))
+            .form(&[("password", PASSWORD), ("code", code)])
+            .send()
+    };
+    let signing_in = Browser::new(&w.app);
+    let res = signing_in.sign_in_with("carol@example.com", PASSWORD).await;
+    assert_eq!(crate::support::browser::location(&res), "/login/two-factor");
+    for i in 0..5 {
+        assert_eq!(
+            link(wrong).await.unwrap().status(),
+            401,
+            "link, wrong code {i}"
+        );
+        let res = signing_in
+            .post("/login/two-factor", &[("code", wrong)])
+            .await;
+        assert_eq!(res.status(), 401, "sign-in, wrong code {i}");
+    }
+    let (status, body) = page_text(link(&right).await.unwrap()).await;
+    assert_eq!(status, 429, "the link step is locked: {body}");
+    let res = signing_in
+        .post("/login/two-factor", &[("code", right.as_str())])
+        .await;
+    assert_eq!(res.status(), 429, "the sign-in's code step is locked");
+    assert!(!signed_in(&w, &linking).await);
+}
+
+/// A start whose client address Keyward cannot tell (no peer address: a Unix socket, a
+/// proxy in front that is not set up) gets no share of the per-address limit: it is
+/// refused, with words saying what to fix, and stores nothing.
+async fn oidc_a_start_without_a_client_address_is_refused_with_a_clear_error(backend: Backend) {
+    use keyward::services::oidc::{start, SsoFailure};
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let sso = w.app.state.sso.clone().expect("single sign-on is set up");
+    let state = &w.app.state;
+    let Err(failure) = start(&state.db, &state.clock, sso, "/".into(), None).await else {
+        panic!("a start without a client address was let through");
+    };
+    assert_eq!(failure, SsoFailure::NoClientAddress);
+    assert_eq!(failure.status(), 400);
+    let message = failure.message("Test IdP");
+    assert!(
+        message.contains("cannot tell which network your request came from")
+            && message.contains("proxy settings"),
+        "{message}"
+    );
+    let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
+    assert_eq!(flows, 0);
 }

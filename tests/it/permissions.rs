@@ -120,7 +120,11 @@ fn actor_of(
     c: &Caller,
 ) -> Result<Actor, AppError> {
     Ok(match c.via {
-        Via::Session => Actor::person(c.account_id.clone(), Some("127.0.0.1".into())),
+        Via::Session => Actor::person(
+            c.account_id.clone(),
+            Some("127.0.0.1".into()),
+            keyward::services::SingleSignOn::Satisfied,
+        ),
         Via::Key => {
             let token = PlainToken::parse(&c.key)?;
             Actor::api_key(
@@ -504,7 +508,11 @@ fn rows() -> Vec<Row> {
                 let p = throwaway_person(conn, now, &w.tenant, Role::User)?;
                 services::members::remove_member(
                     conn,
-                    &Actor::person(w.admin.clone(), None),
+                    &Actor::person(
+                        w.admin.clone(),
+                        None,
+                        keyward::services::SingleSignOn::Satisfied,
+                    ),
                     now,
                     &w.tenant_id(),
                     &p,
@@ -583,7 +591,11 @@ async fn the_last_human_admin_can_be_neither_removed_nor_demoted(backend: Backen
     let w = world(&app).await;
     let result = app
         .run(move |conn, now| {
-            let admin = Actor::person(w.admin.clone(), None);
+            let admin = Actor::person(
+                w.admin.clone(),
+                None,
+                keyward::services::SingleSignOn::Satisfied,
+            );
             let (t, admin_id) = (w.tenant_id(), AccountId::from_stored(&w.admin));
             // The service account is an admin too, but not a human one.
             let demote =
@@ -646,7 +658,11 @@ async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_ten
             .map(|k| k.page.rows)?;
             let seen_in_session = services::key_lists::own_api_keys_page(
                 conn,
-                &Actor::person(pat.clone(), None),
+                &Actor::person(
+                    pat.clone(),
+                    None,
+                    keyward::services::SingleSignOn::Satisfied,
+                ),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
                     limit: 1_000,
@@ -728,7 +744,11 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
         .run(move |conn, now| {
             services::members::change_role(
                 conn,
-                &Actor::person(w.admin.clone(), None),
+                &Actor::person(
+                    w.admin.clone(),
+                    None,
+                    keyward::services::SingleSignOn::Satisfied,
+                ),
                 now,
                 &w.tenant_id(),
                 &w.sa_id(),
@@ -795,7 +815,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
     for i in 0..24 {
         let (admin, tenant, sa) = (w.admin.clone(), w.tenant.clone(), w.sa.clone());
         tasks.push(app.run(move |conn, now| {
-            let actor = Actor::person(admin, None);
+            let actor = Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied);
             let key = services::api_keys::create_api_key(
                 conn,
                 &actor,
@@ -856,7 +876,11 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                 {
                     services::members::change_role(
                         conn,
-                        &Actor::person(keep[0].clone(), None),
+                        &Actor::person(
+                            keep[0].clone(),
+                            None,
+                            keyward::services::SingleSignOn::Satisfied,
+                        ),
                         now,
                         &TenantId::from_stored(&t),
                         &AccountId::from_stored(&m.account.id),
@@ -872,7 +896,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
             app.run(move |conn, now| {
                 services::members::change_role(
                     conn,
-                    &Actor::person(who, None),
+                    &Actor::person(who, None, keyward::services::SingleSignOn::Satisfied),
                     now,
                     &TenantId::from_stored(&tenant),
                     &AccountId::from_stored(&whom),

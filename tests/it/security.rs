@@ -67,7 +67,7 @@ async fn audit_events(w: &World, action: &str) -> Vec<keyward::db::models::Audit
         .run(move |conn, _| {
             services::audit::list_audit_events(
                 conn,
-                &Actor::person(ada, None),
+                &Actor::person(ada, None, keyward::services::SingleSignOn::Satisfied),
                 &TenantId::from_stored(&tenant),
                 Some(&action),
                 1,

@@ -74,7 +74,7 @@ async fn a_role_change_rotates_the_members_csrf_tokens(backend: Backend) {
     app.run(move |conn, now| {
         services::members::change_role(
             conn,
-            &Actor::person(root, None),
+            &Actor::person(root, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &TenantId::from_stored(&tenant),
             &AccountId::from_stored(&bob_id),

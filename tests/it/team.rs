@@ -45,7 +45,7 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
         move |conn: &mut keyward::db::DbConnection, now| {
             services::invitations::create_invitation(
                 conn,
-                &Actor::person(a, None),
+                &Actor::person(a, None, keyward::services::SingleSignOn::Satisfied),
                 now,
                 &TenantId::from_stored(&t),
                 role,
@@ -58,7 +58,7 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
         move |conn: &mut keyward::db::DbConnection, now| {
             services::invitations::accept_invitation(
                 conn,
-                &Actor::person(who, None),
+                &Actor::person(who, None, keyward::services::SingleSignOn::Satisfied),
                 now,
                 &TenantId::from_stored(&tenant),
                 &token,
@@ -119,7 +119,7 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
         .run(move |conn, _| {
             services::members::list_members(
                 conn,
-                &Actor::person(admin, None),
+                &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
                 &TenantId::from_stored(&acme),
             )
         })
@@ -183,7 +183,11 @@ async fn the_audit_log_pages_through_a_thousand_events_newest_first(backend: Bac
     let (a, t) = (admin.clone(), acme.clone());
     let clock = app.clock.clone();
     app.run(move |conn, _| {
-        let actor = Actor::person(a, Some("192.0.2.7".into()));
+        let actor = Actor::person(
+            a,
+            Some("192.0.2.7".into()),
+            keyward::services::SingleSignOn::Satisfied,
+        );
         for i in 0..1000 {
             clock.advance(Duration::milliseconds(1));
             services::service_accounts::create_service_account(
@@ -206,7 +210,7 @@ async fn the_audit_log_pages_through_a_thousand_events_newest_first(backend: Bac
             .run(move |conn, _| {
                 services::audit::list_audit_events(
                     conn,
-                    &Actor::person(a, None),
+                    &Actor::person(a, None, keyward::services::SingleSignOn::Satisfied),
                     &TenantId::from_stored(&t),
                     Some("service_account.created"),
                     page,
@@ -245,7 +249,11 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
     let (sa_key_id, sa_key) = app.create_key(&sa, &acme, None).await;
     let (a, t) = (admin.clone(), TenantId::from_stored(&acme));
     app.run(move |conn, now| {
-        let person = Actor::person(a.clone(), Some("198.51.100.1".into()));
+        let person = Actor::person(
+            a.clone(),
+            Some("198.51.100.1".into()),
+            keyward::services::SingleSignOn::Satisfied,
+        );
         let principal = services::auth::authenticate(
             conn,
             now,
@@ -307,7 +315,11 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
         let inv = services::invitations::create_invitation(conn, &person, now, &t, Role::User)?;
         services::invitations::accept_invitation(
             conn,
-            &Actor::person(bob.id.clone(), Some("198.51.100.3".into())),
+            &Actor::person(
+                bob.id.clone(),
+                Some("198.51.100.3".into()),
+                keyward::services::SingleSignOn::Satisfied,
+            ),
             now,
             &t,
             &inv.token,
@@ -336,7 +348,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
         .run(move |conn, _| {
             services::audit::list_audit_events(
                 conn,
-                &Actor::person(admin, None),
+                &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
                 &TenantId::from_stored(&acme),
                 None,
                 1,

@@ -574,7 +574,7 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
         .run(move |conn, _| {
             services::service_accounts::list_service_accounts(
                 conn,
-                &Actor::person(admin, None),
+                &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
                 &TenantId::from_stored(&tenant),
             )
         })
@@ -602,7 +602,7 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
         .run(move |conn, _| {
             services::key_lists::service_account_keys(
                 conn,
-                &Actor::person(admin, None),
+                &Actor::person(admin, None, keyward::services::SingleSignOn::Satisfied),
                 &AccountId::from_stored(&sa),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
@@ -622,7 +622,11 @@ async fn the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip(ba
     let (admin, tenant, clock) = (t.admin.clone(), t.tenant.clone(), t.app.clock.clone());
     t.app
         .run(move |conn, _| {
-            let actor = Actor::person(admin, Some("203.0.113.9".into()));
+            let actor = Actor::person(
+                admin,
+                Some("203.0.113.9".into()),
+                keyward::services::SingleSignOn::Satisfied,
+            );
             for i in 0..1000 {
                 clock.advance(Duration::milliseconds(1));
                 services::service_accounts::create_service_account(
@@ -1000,7 +1004,11 @@ async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_on
     // More than one chunk (500) of one action, one of them named like a formula.
     t.app
         .run(move |conn, _| {
-            let actor = Actor::person(admin, Some("203.0.113.9".into()));
+            let actor = Actor::person(
+                admin,
+                Some("203.0.113.9".into()),
+                keyward::services::SingleSignOn::Satisfied,
+            );
             for i in 0..601 {
                 clock.advance(Duration::milliseconds(1));
                 let name = format!("robot {i:04}");

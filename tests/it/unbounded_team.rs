@@ -474,7 +474,11 @@ async fn nested_key_lists_cost_one_query_per_level_and_wide_requests_are_refused
     let batch = |ids: Vec<String>| {
         let admin = admin.id.clone();
         move |conn: &mut keyward::db::DbConnection| {
-            let actor = keyward::services::Actor::person(admin, None);
+            let actor = keyward::services::Actor::person(
+                admin,
+                None,
+                keyward::services::SingleSignOn::Satisfied,
+            );
             let page = KeyPage::Offset {
                 limit: 5,
                 offset: 0,

@@ -25,7 +25,7 @@ async fn the_rotate_dialog_asks_when_the_new_key_expires_and_focuses_a_refused_d
         let policy = KeyPolicy::new(Some(14), true)?;
         services::key_policy::set_tenant_key_policy(
             conn,
-            &Actor::person(ada, None),
+            &Actor::person(ada, None, keyward::services::SingleSignOn::Satisfied),
             now,
             &TenantId::from_stored(&t),
             policy,

@@ -500,7 +500,7 @@ impl TestApp {
         self.run(move |conn, now| {
             services::invitations::create_invitation(
                 conn,
-                &Actor::person(creator, None),
+                &Actor::person(creator, None, keyward::services::SingleSignOn::Satisfied),
                 now,
                 &TenantId::from_stored(&tenant),
                 role,

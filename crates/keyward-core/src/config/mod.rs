@@ -11,7 +11,7 @@ mod secrets;
 
 pub use args::{DatabaseArgs, LimitArgs, OutboxArgs, SettingsArgs};
 pub use mail::{MailSettings, OutboxTiming, SmtpPassword, SmtpSecurity, SmtpUrl};
-pub use oidc::{OidcArgs, OidcClientSecret, OidcSettings};
+pub use oidc::{OidcArgs, OidcClientSecret, OidcSettings, MAX_FLOWS_IN_PROGRESS};
 pub use secrets::{
     MetricsToken, RevocationApiTokens, SessionSecret, MAX_REVOCATION_API_TOKENS,
     MIN_REVOCATION_API_TOKEN_CHARS,

@@ -86,7 +86,14 @@ pub struct OidcSettings {
     /// Sessions of members of tenants that require single sign-on end this long after the
     /// sign-in at the provider.
     pub session_hours: i64,
+    /// Sign-ins in progress kept at once: always `MAX_FLOWS_IN_PROGRESS` from the
+    /// configuration (no option sets it); tests set a small one.
+    pub max_flows: i64,
 }
+
+/// Sign-ins in progress kept at once (10 minutes each); past it a start evicts the oldest
+/// flows of the address group with the most (`services::oidc::start`).
+pub const MAX_FLOWS_IN_PROGRESS: i64 = 10_000;
 
 /// `--oidc-session-hours` when not given.
 pub const DEFAULT_SESSION_HOURS: i64 = 12;
@@ -215,5 +222,6 @@ pub fn resolve(
         default_role,
         trust_unverified_email: args.oidc_trust_unverified_email.unwrap_or(false),
         session_hours,
+        max_flows: MAX_FLOWS_IN_PROGRESS,
     }))
 }

@@ -304,6 +304,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    oidc_link_removals (account_id) {
+        account_id -> Text,
+        removed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     key_reminders (api_key_id, kind) {
         api_key_id -> Text,
         kind -> Text,

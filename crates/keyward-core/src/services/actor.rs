@@ -56,6 +56,28 @@ pub enum ActorKind {
     ApiKey(Principal),
 }
 
+/// Whether a person acting may act in tenants that require single sign-on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingleSignOn {
+    /// A dashboard session opened through the OpenID provider within
+    /// `--oidc-session-hours`, or a step that is no dashboard session (setup, an audit
+    /// record, an admin's check made for them).
+    Satisfied,
+    /// A dashboard session not opened through the provider (a password, say) or past
+    /// `--oidc-session-hours`, or an account just made with a password: tenants that
+    /// require single sign-on refuse it (`permissions::access`).
+    Outside,
+}
+
+impl SingleSignOn {
+    pub fn outside(outside: bool) -> Self {
+        match outside {
+            true => SingleSignOn::Outside,
+            false => SingleSignOn::Satisfied,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub kind: ActorKind,
@@ -76,21 +98,16 @@ impl Actor {
         }
     }
 
-    pub fn person(account_id: impl Into<String>, ip: Option<String>) -> Self {
+    /// A person acting; `sso` says whether they may act in tenants that require single
+    /// sign-on (required, so no caller can forget a password session's limit).
+    pub fn person(account_id: impl Into<String>, ip: Option<String>, sso: SingleSignOn) -> Self {
         Self {
             kind: ActorKind::Person {
                 account_id: AccountId::from_stored(account_id),
             },
             ip,
-            outside_sso: false,
+            outside_sso: sso == SingleSignOn::Outside,
         }
-    }
-
-    /// This person's dashboard session was not opened through the OpenID provider (or is
-    /// too old): it may not act in tenants that require single sign-on.
-    pub fn outside_single_sign_on(mut self, outside: bool) -> Self {
-        self.outside_sso = outside;
-        self
     }
 
     pub fn api_key(principal: Principal, ip: Option<String>) -> Self {

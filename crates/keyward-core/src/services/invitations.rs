@@ -343,6 +343,16 @@ pub fn accept_invitation(
     };
     transaction(conn, |conn| {
         let invitation = find_usable(conn, now, tenant_id, token)?;
+        // As GitLab's SSO-enforced groups: a session not opened through the provider does
+        // not join a tenant that requires it (it could not act there anyway); the link
+        // stays unused.
+        if actor.outside_sso
+            && crate::db::models::oidc::TenantSsoRequirement::is_required(conn, tenant_id.as_str())?
+        {
+            return Err(AppError::forbidden(
+                "this team requires single sign-on: sign out, sign in through your identity provider (the \"Sign in with …\" button on the sign-in page; the first time, your password links your account to it), then open this invitation link again. The link stays valid until it expires",
+            ));
+        }
         if let Some(bound) = &invitation.email {
             let yours = Account::find(conn, account_id.as_str())?.and_then(|a| a.email);
             if yours.as_deref() != Some(bound.as_str()) {
@@ -407,7 +417,11 @@ pub fn accept_invitation_as_new_person(
         };
         let account =
             crate::services::accounts::insert_user(conn, &creator, now, email, name, password)?;
-        let as_person = Actor::person(account.id.clone(), ip);
+        let as_person = Actor::person(
+            account.id.clone(),
+            ip,
+            crate::services::SingleSignOn::Satisfied,
+        );
         let membership = accept_invitation(conn, &as_person, now, tenant_id, token)?;
         Ok((account, membership))
     })

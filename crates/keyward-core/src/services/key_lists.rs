@@ -6,6 +6,7 @@ use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_batch::page_ids_per_account;
 use crate::db::models::api_key_client::KeyClient;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyOwners, KeyPage, KeyWhere};
+use crate::db::models::oidc::TenantSsoRequirement;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
 use crate::domain::{AccountId, ApiKeyId, InvalidInput, TenantId};
@@ -129,7 +130,26 @@ pub fn own_api_keys_page(
     w: &KeyWhere,
     page: &KeyPage,
 ) -> Result<KeysetPage, AppError> {
-    keyset_page(conn, &own_keys(actor), w, page)
+    let w = outside_sso_left_out(conn, actor, w)?;
+    keyset_page(conn, &own_keys(actor), &w, page)
+}
+
+/// `w`, leaving out the keys of tenants that require single sign-on when the actor's
+/// session is outside it: they are refused there (`permissions::access`), so they are not
+/// shown either.
+fn outside_sso_left_out(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    w: &KeyWhere,
+) -> Result<KeyWhere, AppError> {
+    let mut w = w.clone();
+    if let (true, Some(account_id)) = (actor.outside_sso, actor.account_id()) {
+        let requiring = TenantSsoRequirement::required_of_member(conn, account_id.as_str())?;
+        if !requiring.is_empty() {
+            w.tenants_left_out = Some(requiring);
+        }
+    }
+    Ok(w)
 }
 
 /// One of the actor's own keys, by id.
@@ -142,6 +162,7 @@ pub fn own_api_key(
         key_id: Some(key_id.to_string()),
         ..KeyWhere::default()
     };
+    let w = outside_sso_left_out(conn, actor, &w)?;
     let page = KeyPage::OlderThan {
         limit: 1,
         cursor: None,

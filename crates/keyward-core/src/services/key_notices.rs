@@ -247,7 +247,7 @@ fn queue(
     Ok(())
 }
 
-fn when(at: PrimitiveDateTime) -> String {
+pub(crate) fn when(at: PrimitiveDateTime) -> String {
     at.format(time::macros::format_description!(
         "[year]-[month]-[day] [hour]:[minute] UTC"
     ))

@@ -30,16 +30,19 @@ pub enum MailKind {
     KeyExpiring,
     /// A webhook was disabled after repeated failures (`services::webhooks`).
     WebhookDisabled,
+    /// An identity at the OpenID provider was linked to the account (`services::oidc`).
+    SsoLinked,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 6] = [
+    pub const ALL: [MailKind; 7] = [
         MailKind::Invitation,
         MailKind::PasswordReset,
         MailKind::KeyLeaked,
         MailKind::KeyCreated,
         MailKind::KeyExpiring,
         MailKind::WebhookDisabled,
+        MailKind::SsoLinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl MailKind {
             MailKind::KeyCreated => "mail.key_created",
             MailKind::KeyExpiring => "mail.key_expiring",
             MailKind::WebhookDisabled => "mail.webhook_disabled",
+            MailKind::SsoLinked => "mail.sso_linked",
         }
     }
 
@@ -67,6 +71,7 @@ impl MailKind {
             MailKind::KeyCreated => "A new API key was added to your Keyward account",
             MailKind::KeyExpiring => "A Keyward API key expires soon",
             MailKind::WebhookDisabled => "A Keyward webhook was disabled after failures",
+            MailKind::SsoLinked => "An identity provider was linked to your Keyward account",
         }
     }
 }

@@ -57,7 +57,7 @@ pub mod tenants;
 pub mod two_factor;
 pub mod webhooks;
 
-pub use actor::{Actor, Principal};
+pub use actor::{Actor, Principal, SingleSignOn};
 
 use crate::db::{Database, DbConnection};
 use crate::domain::Clock;

@@ -20,13 +20,14 @@
 
 use crate::config::OidcSettings;
 use crate::db::models::oidc::{self as rows, OidcFlow, OidcIdentity, OidcPendingLink};
-use crate::db::models::{Account, Membership, Tenant};
+use crate::db::models::{Account, Membership, OutboxRow, Tenant};
 use crate::db::{Database, DbConnection};
 use crate::domain::{AuditAction, Clock, Email, Password, PersonName, TokenDigest};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
+use crate::services::mail::{self, MailKind};
 use crate::services::permissions::{self, Permission};
-use crate::services::{run_blocking, sign_in, transaction, Actor};
+use crate::services::{outbox, run_blocking, sign_in, transaction, Actor};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
     CoreProviderMetadata,
@@ -59,9 +60,6 @@ const PROVIDER_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
 const FAILURE_REMEMBERED: StdDuration = StdDuration::from_secs(30);
 /// Calls to the provider at once, per instance; more are answered "provider down".
 const MAX_PROVIDER_CALLS: usize = 4;
-/// Sign-ins in progress kept at once (10 minutes each); more are refused until they
-/// expire, so unauthenticated starts cannot grow the table without bound.
-const MAX_FLOWS: i64 = 10_000;
 /// Sign-ins in progress started from one address group (an IPv4 address, an IPv6 /48):
 /// one client cannot take the whole `MAX_FLOWS` from everybody else. A finished sign-in
 /// no longer counts, so an office behind one address is not held back by its own people.
@@ -103,12 +101,16 @@ pub enum SsoFailure {
     DomainNotAllowed,
     /// The linked account no longer exists or cannot sign in this way.
     AccountUnavailable,
-    /// Too many sign-ins are in progress on this Keyward just now.
-    TooManyInProgress,
     /// Too many sign-ins started from this client's address are in progress.
     TooManyFromHere,
     /// The client's address is unknown (no peer address): it has no share of the limit.
     NoClientAddress,
+    /// Keyward's own database did not answer (a lock wait, a lost connection): nothing
+    /// about the provider; try again.
+    Busy,
+    /// The account links only with its password (its link was removed before, or Keyward
+    /// never verified its email), and it has none.
+    NeedsPasswordToLink,
 }
 
 impl SsoFailure {
@@ -125,7 +127,8 @@ impl SsoFailure {
             SsoFailure::AccountUnavailable => "The Keyward account linked to your identity cannot sign in. Ask an admin of your team.".into(),
             SsoFailure::TooManyFromHere => format!("Too many sign-ins through {provider} were started from your network in the last 10 minutes without being finished. Finish one you started, or try again in a few minutes."),
             SsoFailure::NoClientAddress => format!("Keyward cannot tell which network your request came from, so it does not start a sign-in through {provider}. Ask this Keyward's operator (its proxy settings)."),
-            SsoFailure::TooManyInProgress => "Too many sign-ins are in progress just now. Try again in a few minutes, or sign in with your password if your team does not require single sign-on.".into(),
+            SsoFailure::Busy => "Keyward is busy just now and could not go on with your sign-in. Try again in a moment; if you were coming back from your identity provider, start again from the sign-in page.".into(),
+            SsoFailure::NeedsPasswordToLink => format!("Your Keyward account links to {provider} only with its password (a link of it was removed before, or Keyward never verified its email address), and it has no password. Set one with \"Forgot your password?\" on the sign-in page, then sign in with {provider} again."),
         }
     }
 
@@ -133,9 +136,10 @@ impl SsoFailure {
     pub fn status(&self) -> u16 {
         match self {
             SsoFailure::ProviderDown => 502,
-            SsoFailure::TooManyInProgress => 503,
+            SsoFailure::Busy => 503,
             SsoFailure::TooManyFromHere => 429,
             SsoFailure::NoAccount
+            | SsoFailure::NeedsPasswordToLink
             | SsoFailure::DomainNotAllowed
             | SsoFailure::AccountUnavailable => 403,
             _ => 400,
@@ -221,6 +225,15 @@ impl Sso {
         move |request| call(&self.agent, request)
     }
 
+    /// The discovery kept, while it is less than an hour old.
+    fn fresh_metadata(&self) -> Option<CoreProviderMetadata> {
+        let cached = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((at, md)) if at.elapsed() < METADATA_TTL => Some(md.clone()),
+            _ => None,
+        }
+    }
+
     /// Discovery (with the JWKS): kept for an hour; `fresh` reads it again (at most once in
     /// 30 s), for a key the cached set does not have.
     fn provider(&self, fresh: bool) -> Result<CoreProviderMetadata, SsoFailure> {
@@ -303,8 +316,16 @@ impl Sso {
     /// The provider's authorization URL with a fresh `state`, `nonce` and PKCE challenge.
     /// Blocking (discovery).
     pub fn begin(&self) -> Result<Begun, SsoFailure> {
-        let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
-        let client = self.client(self.provider(false)?)?;
+        // A turn only when the provider is called: a start with discovery at hand calls
+        // nobody, and is not refused as "provider down" because others are starting too.
+        let md = match self.fresh_metadata() {
+            Some(md) => md,
+            None => {
+                let _turn = ProviderTurn::take(&self.calls).ok_or(SsoFailure::ProviderDown)?;
+                self.provider(false)?
+            }
+        };
+        let client = self.client(md)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -461,7 +482,7 @@ pub async fn start(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot count single sign-on flows");
-        SsoFailure::ProviderDown
+        SsoFailure::Busy
     })?;
     if busy {
         tracing::warn!(
@@ -489,6 +510,7 @@ pub async fn start(
             .last_sweep
             .compare_exchange(last, now_second, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
+    let max_flows = sso.settings.max_flows;
     let stored = run_blocking(db, clock, move |conn, now| {
         if sweep {
             OidcFlow::sweep(conn, now)?;
@@ -500,8 +522,8 @@ pub async fn start(
             if OidcFlow::count_from(conn, &client_group, now)? >= MAX_FLOWS_PER_ADDRESS {
                 return Ok(Err(SsoFailure::TooManyFromHere));
             }
-            if OidcFlow::count(conn)? >= MAX_FLOWS {
-                return Ok(Err(SsoFailure::TooManyInProgress));
+            if OidcFlow::count(conn)? >= max_flows {
+                make_room(conn, now, max_flows)?;
             }
             OidcFlow {
                 cookie_digest: digest,
@@ -520,13 +542,12 @@ pub async fn start(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot store a single sign-on flow");
-        SsoFailure::ProviderDown
+        SsoFailure::Busy
     })?;
     if let Err(refused) = stored {
         tracing::warn!(
-            max = MAX_FLOWS,
             max_per_address = MAX_FLOWS_PER_ADDRESS,
-            "single sign-on: too many sign-ins in progress"
+            "single sign-on: too many sign-ins in progress from one address"
         );
         return Err(refused);
     }
@@ -534,6 +555,36 @@ pub async fn start(
         authorize_url,
         cookie_value,
     })
+}
+
+/// Makes room for one more flow in a full table (`max_flows`): expired flows go first;
+/// then the address group with the most flows in progress gives up its oldest. One
+/// address group holds at most `MAX_FLOWS_PER_ADDRESS`, so whoever fills the table from
+/// many addresses loses their own flows first, and a person's one start (a group of one)
+/// is evicted only when every group is down to one flow: nobody is refused a start
+/// because others filled the table, where refusing would let a few hundred addresses
+/// deny everybody's sign-ins.
+fn make_room(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    max_flows: i64,
+) -> Result<(), AppError> {
+    OidcFlow::sweep(conn, now)?;
+    let mut over = OidcFlow::count(conn)? - max_flows + 1;
+    // Bounded: each round deletes at least one flow, or stops.
+    while over > 0 {
+        let evicted = OidcFlow::evict_from_largest_group(conn, over)?;
+        if evicted == 0 {
+            break;
+        }
+        tracing::warn!(
+            evicted,
+            max = max_flows,
+            "single sign-on: the table of sign-ins in progress is full; the oldest of the address group with the most were evicted"
+        );
+        over -= evicted as i64;
+    }
+    Ok(())
 }
 
 /// What the provider sent back to the callback.
@@ -572,7 +623,10 @@ pub async fn finish(
         Ok(OidcFlow::take(conn, &digest)?.filter(|f| f.expires_at > now))
     })
     .await
-    .map_err(|_| SsoFailure::ProviderDown)?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot read a single sign-on flow");
+        SsoFailure::Busy
+    })?
     .ok_or(SsoFailure::NoSignInInProgress)?;
     let state_ok = callback
         .state
@@ -616,7 +670,7 @@ pub async fn finish(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "cannot finish a single sign-on");
-        SsoFailure::ProviderDown
+        SsoFailure::Busy
     })?
 }
 
@@ -640,7 +694,7 @@ fn link_or_make(
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, "single sign-on: the database refused");
-            Err(SsoFailure::AccountUnavailable)
+            Err(SsoFailure::Busy)
         }
     }
 }
@@ -655,7 +709,7 @@ fn link_or_make_within(
 ) -> Result<Finished, SsoFailure> {
     let db_err = |e: diesel::result::Error| {
         tracing::error!(error = %e, "single sign-on: the database refused");
-        SsoFailure::AccountUnavailable
+        SsoFailure::Busy
     };
     let how = format!(
         "signed in through {} (single sign-on)",
@@ -708,11 +762,26 @@ fn link_or_make_within(
             let keyward_verified = rows::verified_email(conn, &account.id)
                 .map_err(db_err)?
                 .is_some_and(|v| v == email);
+            // A link its owner (or an operator) removed is not made again by the email:
+            // whoever it was removed from would otherwise get it back by signing in.
+            let removed_before = rows::link_was_removed(conn, &account.id).map_err(db_err)?;
             if keyward_verified
                 && !two_factor
+                && !removed_before
                 && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
             {
                 link(conn, &account)?;
+                notify_linked(
+                    conn,
+                    now,
+                    &account,
+                    settings,
+                    "by your email address, which Keyward verified",
+                )
+                .map_err(|e| {
+                    tracing::error!(error = %e, "single sign-on: cannot queue the link notice");
+                    SsoFailure::Busy
+                })?;
                 audit_sign_in(
                     conn,
                     now,
@@ -723,7 +792,7 @@ fn link_or_make_within(
                 return Ok(Finished::SignedIn { account, next });
             }
             if account.password_hash.is_none() {
-                return Err(SsoFailure::AccountUnavailable);
+                return Err(SsoFailure::NeedsPasswordToLink);
             }
             // Not proven by Keyward (or two-factor on): the account's password (and a
             // code) proves it, once.
@@ -809,6 +878,58 @@ fn make_account(
     Ok(account)
 }
 
+/// Link notices one address gets in a day at most (a link needs a sign-in at the
+/// provider, and after a removal the account's password, so these are few; the bound
+/// keeps the outbox bounded whatever happens).
+pub const LINK_NOTICES_PER_ADDRESS_PER_DAY: i64 = 10;
+
+/// Queues, in the link's transaction, the mail that tells the account's owner an identity
+/// at the provider now signs in to their account (`how`: "with the account's password",
+/// …), and how to remove it. No code, token or link in it (not even the issuer's URL: links
+/// in mail come from `--public-url` only): the provider's name and the time.
+fn notify_linked(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    account: &Account,
+    settings: &OidcSettings,
+    how: &str,
+) -> Result<(), AppError> {
+    let Some(address) = account.email.as_deref() else {
+        return Ok(());
+    };
+    let kind = MailKind::SsoLinked.as_str();
+    let sent = OutboxRow::count_to_since(conn, address, &[kind], now - Duration::days(1))?;
+    if sent >= LINK_NOTICES_PER_ADDRESS_PER_DAY {
+        tracing::warn!(account_id = %account.id, "a single sign-on link notice was skipped: its recipient had the day's notices already");
+        return Ok(());
+    }
+    let body = format!(
+        "Hello,\n\n\
+         An identity at {provider} was linked to your Keyward account: signing in there now \
+         signs you in to Keyward.\n\n\
+         Provider: {provider}\n\
+         Linked:   {at}, {how}\n\n\
+         If this was you, there is nothing to do. If it was not, remove the link on the \
+         dashboard (User › Single sign-on; every session of your account ends with it), \
+         change your password, and tell an admin of your team. An operator can remove it \
+         too (keyward admin remove-sso-link).\n",
+        provider = mail::quoted(&settings.display_name),
+        at = crate::services::key_notices::when(now),
+    );
+    outbox::enqueue(
+        conn,
+        now,
+        outbox::NewMessage {
+            kind,
+            tenant_id: None,
+            about_id: Some(account.id.clone()),
+            recipient: address.to_string(),
+            payload: body,
+        },
+    )?;
+    Ok(())
+}
+
 fn audit_sign_in(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -821,7 +942,7 @@ fn audit_sign_in(
     })
     .map_err(|e| {
         tracing::error!(error = %e, "single sign-on: cannot audit the sign-in");
-        SsoFailure::AccountUnavailable
+        SsoFailure::Busy
     })
 }
 
@@ -831,6 +952,8 @@ pub struct PendingLink {
     pub email: String,
     /// The account has two-factor on: the page asks for a code too.
     pub needs_code: bool,
+    /// A link of the account was removed before, so its email alone links nothing.
+    pub removed_before: bool,
 }
 
 /// The link waiting for a password that `cookie_value` names, if it is live.
@@ -850,7 +973,12 @@ pub async fn pending_link(
         };
         let needs_code =
             crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &link.account_id)?;
-        Ok(Some(PendingLink { email, needs_code }))
+        let removed_before = rows::link_was_removed(conn, &link.account_id)?;
+        Ok(Some(PendingLink {
+            email,
+            needs_code,
+            removed_before,
+        }))
     })
     .await
 }
@@ -860,6 +988,19 @@ pub struct LinkProof {
     pub password: Password,
     /// An authenticator or recovery code; empty when the account has two-factor off.
     pub code: String,
+}
+
+/// Refuses a waiting link whose identity, or whose account at that issuer, is linked
+/// already (one identity per account and provider).
+fn refuse_if_linked(conn: &mut DbConnection, link: &OidcPendingLink) -> Result<(), AppError> {
+    if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
+        || OidcIdentity::linked(conn, &link.issuer, &link.account_id)?
+    {
+        return Err(AppError::Conflict(
+            "this account is already linked to the identity provider: sign in with it".into(),
+        ));
+    }
+    Ok(())
 }
 
 const LINK_GONE: &str =
@@ -901,9 +1042,14 @@ pub async fn confirm_link(
         sign_in::PasswordUse::LinkProvider,
     )
     .await?;
-    // The code step, outside the linking transaction: a wrong code stays counted.
-    let (checked, code_ip) = (account.clone(), ip.clone());
+    // The code step, outside the linking transaction: a wrong code stays counted. The
+    // link's refusals come first, so a recovery code is not spent on a link that fails.
+    let (checked, code_ip, pending) = (account.clone(), ip.clone(), digest.clone());
     let by_code = run_blocking(db, clock, move |conn, now| {
+        let link = OidcPendingLink::find(conn, &pending)?
+            .filter(|l| l.expires_at > now && l.account_id == checked.id)
+            .ok_or_else(|| AppError::not_found(LINK_GONE))?;
+        refuse_if_linked(conn, &link)?;
         if !crate::db::models::two_factor::TwoFactorRow::is_enabled(conn, &checked.id)? {
             return Ok(false);
         }
@@ -934,14 +1080,7 @@ pub async fn confirm_link(
                 ));
             }
             // Linked meanwhile (another tab): one identity per account and provider.
-            if OidcIdentity::find(conn, &link.issuer, &link.subject)?.is_some()
-                || OidcIdentity::linked(conn, &link.issuer, &account.id)?
-            {
-                return Err(AppError::Conflict(
-                    "this account is already linked to the identity provider: sign in with it"
-                        .into(),
-                ));
-            }
+            refuse_if_linked(conn, &link)?;
             OidcIdentity {
                 issuer: link.issuer.clone(),
                 subject: link.subject.clone(),
@@ -954,7 +1093,9 @@ pub async fn confirm_link(
                 true => "the account's password and a two-factor code",
                 false => "the account's password",
             };
-            let actor = Actor::person(account.id.clone(), Some(ip.clone()));
+            let settings = &sso.settings;
+            notify_linked(conn, now, &account, settings, &format!("with {proof}"))?;
+            let actor = Actor::person(account.id.clone(), Some(ip.clone()), crate::services::SingleSignOn::Satisfied);
             for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
                 audit::record(
                     conn,
@@ -1171,8 +1312,9 @@ pub fn identities_of(
 }
 
 /// Removes one identity linked to `account_id` (its owner, or the operator), audited in
-/// each of the account's tenants; the owner may not remove their last link while a tenant
-/// of theirs requires single sign-on; every session of the account ends with it, since a
+/// each of the account's tenants; the owner may not remove their last link to the
+/// configured provider (`sso`: links to another issuer sign nobody in) while a tenant of
+/// theirs requires single sign-on; every session of the account ends with it, since a
 /// session opened through a link someone else made must not outlive the link.
 pub fn unlink(
     conn: &mut DbConnection,
@@ -1181,6 +1323,7 @@ pub fn unlink(
     account_id: &str,
     issuer: &str,
     subject: &str,
+    sso: Option<&OidcSettings>,
 ) -> Result<(), AppError> {
     if !(actor.is_operator() || actor.is(account_id)) || actor.key_id().is_some() {
         return Err(AppError::forbidden(
@@ -1195,13 +1338,20 @@ pub fn unlink(
         }
         // A person does not cut off their own only way in: with a tenant that requires
         // single sign-on, the last link stays (the operator may still remove it).
-        if !actor.is_operator() && OidcIdentity::of_account(conn, account_id)?.is_empty() {
+        let still_signs_in = match sso {
+            Some(sso) => OidcIdentity::linked(conn, &sso.issuer, account_id)?,
+            // Without single sign-on set up no link signs in: nothing to keep.
+            None => true,
+        };
+        if !actor.is_operator() && !still_signs_in {
             if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
                 return Err(AppError::Conflict(format!(
                     "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}. Link another identity first, or ask an admin of {tenant}"
                 )));
             }
         }
+        // From now on only the password links an identity to this account again.
+        rows::record_link_removal(conn, account_id, now)?;
         crate::db::models::SessionRow::delete_all_of_account(conn, account_id)?;
         let detail =
             format!("unlinked the identity {subject} at {issuer}; the account's sessions ended");

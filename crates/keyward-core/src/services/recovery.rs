@@ -398,7 +398,7 @@ fn creator_still_may(
     if Account::find(conn, creator)?.is_none() {
         return Ok(false);
     }
-    let maker = Actor::person(creator, None);
+    let maker = Actor::person(creator, None, crate::services::SingleSignOn::Satisfied);
     let administered = administered_by(conn, &maker)?;
     let of: Vec<String> = Membership::tenants_of(conn, &account.id)?
         .into_iter()
@@ -502,7 +502,11 @@ pub fn reset_password(
                 crate::db::models::oidc::set_verified_email(conn, &account.id, email, now)?;
             }
         }
-        let actor = Actor::person(account.id.clone(), ip);
+        let actor = Actor::person(
+            account.id.clone(),
+            ip,
+            crate::services::SingleSignOn::Satisfied,
+        );
         let how = match row.created_by.as_deref() {
             Some(admin) => format!("a reset link made by the admin {admin}"),
             None => "a link mailed to the account's address".to_string(),

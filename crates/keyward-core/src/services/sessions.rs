@@ -195,7 +195,11 @@ pub fn signed_in_person(
     let manages_current_team = match &current {
         Some(m) => permissions::allows(
             conn,
-            &Actor::person(account.id.clone(), None).outside_single_sign_on(outside_sso),
+            &Actor::person(
+                account.id.clone(),
+                None,
+                crate::services::SingleSignOn::outside(outside_sso),
+            ),
             &m.tenant.tenant_id(),
             Permission::ManageServiceAccounts,
         )?,

@@ -78,7 +78,11 @@ pub fn complete(
             input.name,
             input.password,
         )?;
-        let admin = Actor::person(account.id.clone(), input.ip);
+        let admin = Actor::person(
+            account.id.clone(),
+            input.ip,
+            crate::services::SingleSignOn::Satisfied,
+        );
         let tenant =
             tenants::insert_tenant(conn, &admin, now, input.tenant_name, input.tenant_slug)?;
         members::insert_membership(

@@ -272,7 +272,7 @@ pub fn finish(
 
 /// Why a member of a tenant that requires single sign-on cannot use a password.
 pub fn sso_required_message(tenant: &str) -> String {
-    format!("{tenant} requires single sign-on: your password no longer signs you in here. Sign in with your identity provider (the button above); if you cannot, ask an admin of {tenant}")
+    format!("{tenant} requires single sign-on: your password no longer signs you in here. Sign in through your team's identity provider instead (its \"Sign in with …\" button on the sign-in page); if the page shows no such button, single sign-on is not set up on this Keyward just now: ask its operator (`keyward admin stop-requiring-sso` lifts the requirement) or an admin of {tenant}")
 }
 
 /// What a limit counted, for the audit log.
@@ -323,7 +323,11 @@ pub(crate) fn audit_in_every_tenant(
     action: AuditAction,
     detail: impl Fn() -> String,
 ) -> Result<(), AppError> {
-    let actor = Actor::person(account.id.clone(), Some(ip.to_string()));
+    let actor = Actor::person(
+        account.id.clone(),
+        Some(ip.to_string()),
+        crate::services::SingleSignOn::Satisfied,
+    );
     transaction(conn, |conn| {
         for (tenant, _) in Membership::tenants_of(conn, &account.id)? {
             let event = Event {

@@ -314,8 +314,11 @@ pub struct SignedIn {
 
 impl SignedIn {
     pub fn actor(&self) -> Actor {
-        Actor::person(self.person.account.id.clone(), self.ip.clone())
-            .outside_single_sign_on(self.outside_sso)
+        Actor::person(
+            self.person.account.id.clone(),
+            self.ip.clone(),
+            crate::services::SingleSignOn::outside(self.outside_sso),
+        )
     }
 
     pub fn account_id(&self) -> &str {

@@ -57,6 +57,8 @@ pub struct KeyWhere {
     /// Keys of any of these accounts.
     pub account_ids: Option<Vec<String>>,
     pub tenant_id: Option<String>,
+    /// Keys of none of these tenants.
+    pub tenants_left_out: Option<Vec<String>>,
     pub account_type: Option<AccountKind>,
 }
 
@@ -233,6 +235,9 @@ fn matching<'a>(mut q: Boxed<'a>, w: &KeyWhere) -> Boxed<'a> {
     }
     if let Some(t) = &w.tenant_id {
         q = q.filter(api_keys::tenant_id.eq(t.clone()));
+    }
+    if let Some(ts) = &w.tenants_left_out {
+        q = q.filter(api_keys::tenant_id.ne_all(ts.clone()));
     }
     if let Some(k) = w.account_type {
         q = q.filter(

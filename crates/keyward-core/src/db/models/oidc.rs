@@ -2,8 +2,8 @@
 //! links waiting for a password, and addresses Keyward verified.
 
 use crate::db::schema::{
-    memberships, oidc_flows, oidc_identities, oidc_pending_links, tenant_sso_requirements, tenants,
-    verified_emails,
+    memberships, oidc_flows, oidc_identities, oidc_link_removals, oidc_pending_links,
+    tenant_sso_requirements, tenants, verified_emails,
 };
 use crate::db::DbConnection;
 use diesel::prelude::*;
@@ -60,6 +60,33 @@ impl OidcFlow {
 
     pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
         oidc_flows::table.count().get_result(conn)
+    }
+
+    /// Deletes the `n` oldest flows of the address group with the most flows (of equal
+    /// groups, the one whose oldest flow is oldest): who started the most sign-ins gives
+    /// up the oldest of them. The number deleted.
+    pub fn evict_from_largest_group(conn: &mut DbConnection, n: i64) -> QueryResult<usize> {
+        use diesel::dsl::{count_star, min};
+        let largest: Option<(String, i64)> = oidc_flows::table
+            .group_by(oidc_flows::client_group)
+            .select((oidc_flows::client_group, count_star()))
+            .order((count_star().desc(), min(oidc_flows::created_at).asc()))
+            .first(conn)
+            .optional()?;
+        let Some((group, _)) = largest else {
+            return Ok(0);
+        };
+        let oldest: Vec<String> = oidc_flows::table
+            .filter(oidc_flows::client_group.eq(&group))
+            .order((
+                oidc_flows::created_at.asc(),
+                oidc_flows::cookie_digest.asc(),
+            ))
+            .select(oidc_flows::cookie_digest)
+            .limit(n)
+            .load(conn)?;
+        diesel::delete(oidc_flows::table.filter(oidc_flows::cookie_digest.eq_any(&oldest)))
+            .execute(conn)
     }
 
     /// Sign-ins in progress started from one address group.
@@ -223,6 +250,31 @@ pub fn set_verified_email(
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// Records that a link of the account was removed (the latest time only): from then on an
+/// identity links to it only with its password, never by a verified email alone.
+pub fn record_link_removal(
+    conn: &mut DbConnection,
+    account_id: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(oidc_link_removals::table.find(account_id)).execute(conn)?;
+    diesel::insert_into(oidc_link_removals::table)
+        .values((
+            oidc_link_removals::account_id.eq(account_id),
+            oidc_link_removals::removed_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Whether a link of the account was ever removed.
+pub fn link_was_removed(conn: &mut DbConnection, account_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        oidc_link_removals::table.find(account_id),
+    ))
+    .get_result(conn)
 }
 
 /// Tenants that require single sign-on of their members (a row: required).

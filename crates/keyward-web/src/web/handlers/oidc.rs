@@ -183,6 +183,7 @@ fn link_page(
             provider,
             email: pending.email,
             needs_code: pending.needs_code,
+            removed_before: pending.removed_before,
             error,
         },
     )
@@ -317,8 +318,12 @@ pub async fn unlink(
 ) -> Result<HttpResponse, HtmlError> {
     let (actor, account_id) = (signed_in.actor(), signed_in.account_id().to_string());
     let UnlinkForm { issuer, subject } = form.into_inner();
+    let sso = state.sso.clone();
     state
-        .run(move |conn, now| oidc::unlink(conn, &actor, now, &account_id, &issuer, &subject))
+        .run(move |conn, now| {
+            let settings = sso.as_ref().map(|s| &s.settings);
+            oidc::unlink(conn, &actor, now, &account_id, &issuer, &subject, settings)
+        })
         .await?;
     session::end(&signed_in.session);
     Ok(redirect(hx, "/login?sso=unlinked"))

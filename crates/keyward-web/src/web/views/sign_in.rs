@@ -34,6 +34,8 @@ pub struct SsoLinkPage {
     pub email: String,
     /// The account has two-factor on: a code field too.
     pub needs_code: bool,
+    /// A link of the account was removed before: that, not an unchecked address, is why.
+    pub removed_before: bool,
     pub error: Option<String>,
 }
 
