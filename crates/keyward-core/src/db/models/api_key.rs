@@ -58,6 +58,26 @@ pub struct ApiKeyListing {
     pub tenant: std::sync::Arc<Tenant>,
 }
 
+/// The key, its account and the account's membership in the key's tenant, by digest: one
+/// query (a macro because each connection type needs the query built for its backend).
+macro_rules! by_digest {
+    ($digest:expr) => {
+        api_keys::table
+            .inner_join(accounts::table)
+            .inner_join(
+                memberships::table.on(memberships::account_id
+                    .eq(api_keys::account_id)
+                    .and(memberships::tenant_id.eq(api_keys::tenant_id))),
+            )
+            .filter(api_keys::token_digest.eq($digest))
+            .select((
+                ApiKey::as_select(),
+                Account::as_select(),
+                Membership::as_select(),
+            ))
+    };
+}
+
 impl ApiKey {
     /// The id as the services take it.
     pub fn key_id(&self) -> crate::domain::ApiKeyId {
@@ -97,29 +117,22 @@ impl ApiKey {
         conn: &mut DbConnection,
         digest: &str,
     ) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
-        macro_rules! by_digest {
-            ($conn:expr) => {
-                api_keys::table
-                    .inner_join(accounts::table)
-                    .inner_join(
-                        memberships::table.on(memberships::account_id
-                            .eq(api_keys::account_id)
-                            .and(memberships::tenant_id.eq(api_keys::tenant_id))),
-                    )
-                    .filter(api_keys::token_digest.eq(digest))
-                    .select((
-                        ApiKey::as_select(),
-                        Account::as_select(),
-                        Membership::as_select(),
-                    ))
-                    .get_result($conn)
-                    .optional()
-            };
-        }
         match conn {
-            DbConnection::Sqlite(c) => by_digest!(c),
-            DbConnection::Postgres(c) => by_digest!(c),
+            DbConnection::Sqlite(c) => by_digest!(digest).get_result(c).optional(),
+            DbConnection::Postgres(c) => by_digest!(digest).get_result(c).optional(),
         }
+    }
+
+    /// `authenticate` on PostgreSQL's asynchronous connection (`db::key_pipeline`): the
+    /// same query, whose reads from concurrent requests pipeline on the one connection.
+    pub async fn authenticate_pipelined(
+        conn: &diesel_async::AsyncPgConnection,
+        digest: &str,
+    ) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
+        let mut conn = conn;
+        diesel_async::RunQueryDsl::get_result(by_digest!(digest), &mut conn)
+            .await
+            .optional()
     }
 
     /// Records use at most once a minute: the condition makes concurrent instances agree.
