@@ -20,7 +20,7 @@
 //! checking its certificate (libpq checks only under `verify-ca` / `verify-full`, which
 //! tokio-postgres does not read: such URLs get the blocking read, checked by libpq).
 
-use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::models::api_key::{ApiKey, KeyCheck};
 use crate::db::statement_limit;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use std::cell::RefCell;
@@ -113,7 +113,7 @@ impl Pipeline {
 
     /// The key, its account and membership by digest when this thread's connection found
     /// it; `None` means "read it the blocking way" (see the module's comment).
-    pub async fn authenticate(&self, digest: &str) -> Option<(ApiKey, Account, Membership)> {
+    pub async fn authenticate(&self, digest: &str) -> Option<KeyCheck> {
         let conn = self.connection().await?;
         match tokio::time::timeout(READ_WAIT, ApiKey::authenticate_pipelined(&conn, digest)).await {
             Ok(Ok(found)) => found,

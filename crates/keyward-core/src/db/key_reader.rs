@@ -16,7 +16,7 @@
 //!   asynchronous connection (`key_pipeline`), which needs no thread at all.
 
 use crate::db::key_pipeline::Pipeline;
-use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::models::api_key::KeyCheck;
 use crate::db::{Backend, DatabaseUrl, DbConnection};
 use diesel::r2d2::{self, ManageConnection};
 use std::cell::RefCell;
@@ -123,10 +123,7 @@ impl KeyReader {
 
     /// PostgreSQL: the key read on this worker's pipelined connection; `None` when it did
     /// not find the key there (then read it with `read_pooled`) and always on SQLite.
-    pub async fn authenticate_pipelined(
-        &self,
-        digest: &str,
-    ) -> Option<(ApiKey, Account, Membership)> {
+    pub async fn authenticate_pipelined(&self, digest: &str) -> Option<KeyCheck> {
         self.pipeline.as_ref()?.authenticate(digest).await
     }
 

@@ -7,10 +7,11 @@
 //! key.
 
 use crate::db::models::agent::{self, Agent};
-use crate::db::models::{Account, ApiKey, Membership};
+use crate::db::models::api_key::KeyCheck;
+use crate::db::models::ApiKey;
 use crate::db::{DbConnection, KeyReader};
 use crate::domain::clock::rfc3339;
-use crate::domain::{ids::parse_id, AuditAction, PlainToken};
+use crate::domain::{ids::parse_id, AccountKind, AuditAction, PlainToken, Role};
 use crate::error::AppError;
 use crate::services::Principal;
 use crate::telemetry::metrics::{self, AuthFailure};
@@ -78,7 +79,7 @@ pub async fn verify_pipelined(
 
 /// The rules past the read: expiry, then the tenant headers.
 fn judge(
-    (key, account, membership): (ApiKey, Account, Membership),
+    key: KeyCheck,
     now: PrimitiveDateTime,
     tenant_headers: &[String],
 ) -> Result<Verdict, AppError> {
@@ -104,12 +105,13 @@ fn judge(
         .is_none_or(|t| t <= now - time::Duration::minutes(1));
     Ok(Verdict {
         principal: Principal {
-            account_kind: account.kind(),
-            account_id: account.id,
+            // As `Account::kind` reads it.
+            account_kind: AccountKind::parse(&key.account_type).unwrap_or(AccountKind::User),
+            account_id: key.account_id,
             tenant_id: key.tenant_id,
-            role: membership.role(),
-            key_id: key.id,
-            key_name: key.name,
+            role: Role::from_stored(&key.role),
+            key_id: key.key_id,
+            key_name: key.key_name,
             read_only: key.read_only,
         },
         use_to_record,
