@@ -22,7 +22,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use keyward::db::{Database, DatabaseUrl, DbConnection};
-use keyward::domain::{AccountId, TenantId};
+use keyward::domain::{AccountId, ApiKeyId, TenantId};
 use keyward::domain::{Clock, Email, KeyName, Password, PersonName, PlainToken, Role};
 use keyward::domain::{TenantName, TenantSlug, TokenKind};
 use keyward::services::{self, Actor};
@@ -434,15 +434,15 @@ fn seed(conn: &mut DbConnection, connections: usize) -> Seeded {
             &op,
             now,
             services::api_keys::NewApiKey {
-                account_id: a.id.clone(),
-                tenant_id: Some(t.id.clone()),
+                account_id: AccountId::from_stored(a.id.clone()),
+                tenant_id: Some(TenantId::from_stored(t.id.clone())),
                 name: KeyName::parse(name).unwrap(),
                 expires_at: None,
                 read_only: false,
                 allowed_ips: Default::default(),
                 description: Default::default(),
             },
-            keyward::domain::new_id(),
+            ApiKeyId::generate(),
             &keyward::domain::Quotas::default(),
         )
         .unwrap()

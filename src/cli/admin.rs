@@ -285,7 +285,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 conn,
                 &operator,
                 now,
-                &t.id,
+                &t.tenant_id(),
                 PersonName::parse(&name)?,
                 role,
                 &quotas,
@@ -316,15 +316,15 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 &operator,
                 now,
                 api_keys::NewApiKey {
-                    account_id: a.id.clone(),
-                    tenant_id: Some(t.id.clone()),
+                    account_id: a.account_id(),
+                    tenant_id: Some(t.tenant_id()),
                     name: KeyName::parse(&name)?,
                     expires_at,
                     read_only,
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                crate::domain::new_id(),
+                crate::domain::ApiKeyId::generate(),
                 &quotas,
             )?;
             let secret = created.token.expose_secret().to_string();
@@ -341,6 +341,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
             )
         }
         AdminCommand::RevokeKey { id } => {
+            let id = crate::domain::ApiKeyId::parse_as("id", &id)?;
             let key = api_keys::revoke_api_key(conn, &operator, now, &id)?;
             (
                 format!("revoked key {} ({})", key.id, key.name),

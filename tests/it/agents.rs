@@ -7,7 +7,7 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, TestApp};
-use keyward::domain::Role;
+use keyward::domain::{ApiKeyId, Role};
 use serde_json::{json, Value};
 use time::Duration;
 
@@ -119,7 +119,7 @@ async fn revoke_as_operator(app: &TestApp, key_id: &str) {
             conn,
             &keyward::services::Actor::operator(),
             now,
-            &key_id,
+            &ApiKeyId::from_stored(&key_id),
         )
     })
     .await

@@ -3,7 +3,7 @@
 
 use crate::backend_tests;
 use crate::support::{tenant_with_admin, Backend, TestApp};
-use keyward::domain::{AccountId, TenantId};
+use keyward::domain::{AccountId, ApiKeyId, TenantId};
 use keyward::domain::{PlainToken, Role, TokenKind};
 use keyward::services;
 use keyward::services::Actor;
@@ -137,7 +137,12 @@ async fn a_revoked_key_is_refused_on_the_very_next_request(backend: Backend) {
     assert_eq!(status, 200);
     let key_id = body["api_key_id"].as_str().unwrap().to_string();
     app.run(move |conn, now| {
-        services::api_keys::revoke_api_key(conn, &Actor::person(admin, None), now, &key_id)
+        services::api_keys::revoke_api_key(
+            conn,
+            &Actor::person(admin, None),
+            now,
+            &ApiKeyId::from_stored(&key_id),
+        )
     })
     .await
     .unwrap();
@@ -167,7 +172,7 @@ async fn a_removed_service_accounts_key_is_refused_as_unknown_or_revoked(backend
             &Actor::person(admin, None),
             now,
             None,
-            &sa_id,
+            &AccountId::from_stored(&sa_id),
         )
     })
     .await
@@ -275,7 +280,7 @@ async fn a_role_change_changes_what_an_existing_key_may_do(backend: Backend) {
             services::key_lists::service_account_keys(
                 conn,
                 &Actor::api_key(principal, None),
-                &sa,
+                &AccountId::from_stored(&sa),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
                     limit: 1_000,

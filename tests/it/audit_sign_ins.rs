@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{dump_database, Backend, TestApp, PASSWORD};
-use keyward::domain::{PersonName, Role};
+use keyward::domain::{PersonName, Role, TenantId};
 use keyward::services::{self, Actor};
 use time::Duration;
 
@@ -24,7 +24,7 @@ async fn events(app: &TestApp, tenant_id: &str) -> Vec<(String, String)> {
             let found = services::audit::list_audit_events(
                 conn,
                 &Actor::operator(),
-                &tenant_id,
+                &TenantId::from_stored(&tenant_id),
                 None,
                 page,
                 500,
@@ -175,7 +175,7 @@ async fn the_audit_log_filters_by_who_and_by_days_and_keeps_them_while_paging(ba
                     conn,
                     &actor,
                     clock.now(),
-                    &tenant,
+                    &TenantId::from_stored(&tenant),
                     PersonName::parse(&format!("robot {i:03}"))?,
                 )?;
             }

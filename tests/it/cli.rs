@@ -6,6 +6,7 @@ use crate::support::{
     dump_database, run_keyward, Backend, ServerProcess, TestApp, TestDb, PASSWORD,
 };
 use clap::CommandFactory;
+use keyward::domain::ApiKeyId;
 use serde_json::Value;
 
 backend_tests!(
@@ -753,7 +754,7 @@ async fn a_trace_log_never_shows_a_key_whatever_path_it_takes(backend: Backend) 
             &mut conn,
             &keyward::services::Actor::operator(),
             now,
-            &revoke_id,
+            &ApiKeyId::from_stored(&revoke_id),
         )
         .unwrap();
     })

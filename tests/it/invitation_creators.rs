@@ -54,7 +54,7 @@ async fn pending_count(t: &Team) -> usize {
                 conn,
                 &Actor::person(root, None),
                 now,
-                &tenant,
+                &TenantId::from_stored(&tenant),
             )
         })
         .await
@@ -157,7 +157,7 @@ async fn a_link_is_refused_once_its_creator_is_no_longer_an_admin_and_their_link
             services::audit::list_audit_events(
                 conn,
                 &Actor::person(root, None),
-                &tenant,
+                &TenantId::from_stored(&tenant),
                 Some("invitation.revoked"),
                 1,
                 50,

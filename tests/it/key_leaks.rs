@@ -11,7 +11,7 @@ use crate::support::{
     TestDb,
 };
 use keyward::config::RevocationApiTokens;
-use keyward::domain::{LeakSource, Role};
+use keyward::domain::{ApiKeyId, LeakSource, Role, TenantId};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -257,7 +257,7 @@ async fn unknown_revoked_and_foreign_values_answer_204_and_change_nothing(backen
                 conn,
                 &keyward::services::Actor::operator(),
                 now,
-                &revoked_id,
+                &ApiKeyId::from_stored(&revoked_id),
             )
         })
         .await
@@ -905,7 +905,7 @@ async fn leaked_key_mails_are_bounded_on_their_own_and_never_go_to_the_one_who_r
                 conn,
                 &keyward::services::Actor::person(creator, None),
                 now,
-                &tenant_id,
+                &TenantId::from_stored(&tenant_id),
                 keyward::services::invitations::InvitationRequest {
                     role: Role::User,
                     note: None,

@@ -36,18 +36,35 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
 
         // While an admin, the key's caller manages service accounts.
         let caller = authenticated(conn)?;
-        services::service_accounts::create_service_account(conn, &caller, now, &t, bot("one")?)?;
+        services::service_accounts::create_service_account(
+            conn,
+            &caller,
+            now,
+            &TenantId::from_stored(&t),
+            bot("one")?,
+        )?;
 
         // Authenticated as an admin, demoted before the mutation: refused, nothing made.
         let caller = authenticated(conn)?;
         services::members::change_role(conn, &boss, now, &tenant_id, &ada_id, Role::User)?;
-        let refused =
-            services::service_accounts::create_service_account(conn, &caller, now, &t, bot("two")?);
+        let refused = services::service_accounts::create_service_account(
+            conn,
+            &caller,
+            now,
+            &TenantId::from_stored(&t),
+            bot("two")?,
+        );
         assert!(
             matches!(&refused, Err(AppError::Forbidden(m)) if m.contains("Admin role")),
             "{refused:?}"
         );
-        let invited = services::invitations::create_invitation(conn, &caller, now, &t, Role::Admin);
+        let invited = services::invitations::create_invitation(
+            conn,
+            &caller,
+            now,
+            &TenantId::from_stored(&t),
+            Role::Admin,
+        );
         assert!(
             matches!(invited, Err(AppError::Forbidden(_))),
             "{invited:?}"
@@ -61,7 +78,7 @@ async fn a_key_authenticated_before_its_member_is_demoted_or_removed_is_refused(
             conn,
             &caller,
             now,
-            &t,
+            &TenantId::from_stored(&t),
             bot("three")?,
         );
         assert!(

@@ -7,7 +7,7 @@ use crate::backend_tests;
 use crate::support::{Backend, TestApp, PASSWORD};
 use diesel::prelude::*;
 use keyward::domain::clock::parse_rfc3339_utc;
-use keyward::domain::Role;
+use keyward::domain::{AccountId, ApiKeyId, Role, TenantId};
 use keyward::services::{self, Actor};
 use serde_json::{json, Value};
 use time::Duration;
@@ -655,15 +655,15 @@ async fn key_and_service_account_names_are_unique_and_a_rotated_key_hands_its_na
                 &Actor::person(admin.clone(), None),
                 now,
                 services::api_keys::NewApiKey {
-                    account_id: admin,
-                    tenant_id: Some(tenant),
+                    account_id: AccountId::from_stored(admin),
+                    tenant_id: Some(TenantId::from_stored(tenant)),
                     name: keyward::domain::KeyName::parse("laptop")?,
                     expires_at: None,
                     read_only: false,
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                keyward::domain::new_id(),
+                ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             )
         })
@@ -802,7 +802,12 @@ async fn revoking_with_descendants_removes_the_whole_chain_and_audits_each_key(b
     let preview = a
         .app
         .run(move |conn, _| {
-            services::key_revocation::preview(conn, &Actor::person(scope_actor, None), &root, None)
+            services::key_revocation::preview(
+                conn,
+                &Actor::person(scope_actor, None),
+                &ApiKeyId::from_stored(&root),
+                None,
+            )
         })
         .await
         .unwrap();

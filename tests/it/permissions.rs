@@ -7,7 +7,7 @@
 use crate::backend_tests;
 use crate::support::{Backend, TestApp};
 use keyward::db::DbConnection;
-use keyward::domain::{AccountId, TenantId};
+use keyward::domain::{AccountId, ApiKeyId, TenantId};
 use keyward::domain::{
     Email, KeyName, Password, PersonName, PlainToken, Role, TenantName, TenantSlug,
 };
@@ -57,6 +57,10 @@ struct World {
 impl World {
     fn tenant_id(&self) -> TenantId {
         TenantId::from_stored(&self.tenant)
+    }
+
+    fn sa_id(&self) -> AccountId {
+        AccountId::from_stored(&self.sa)
     }
 }
 
@@ -138,15 +142,15 @@ fn operator_key(
         &Actor::operator(),
         now,
         NewApiKey {
-            account_id: account_id.into(),
-            tenant_id: Some(tenant.into()),
+            account_id: AccountId::from_stored(account_id),
+            tenant_id: Some(TenantId::from_stored(tenant)),
             name: KeyName::parse(&format!("target {}", uuid::Uuid::new_v4().simple()))?,
             expires_at: None,
             read_only: false,
             allowed_ips: Default::default(),
             description: Default::default(),
         },
-        keyward::domain::new_id(),
+        ApiKeyId::generate(),
         &keyward::domain::Quotas::default(),
     )?
     .key
@@ -191,7 +195,7 @@ fn throwaway_sa(
         conn,
         &Actor::operator(),
         now,
-        tenant,
+        &TenantId::from_stored(tenant),
         PersonName::parse(&format!("throwaway {}", uuid::Uuid::new_v4().simple()))?,
     )?
     .id)
@@ -230,15 +234,15 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     NewApiKey {
-                        account_id: actor.account_id().unwrap().into(),
-                        tenant_id: Some(w.tenant.clone()),
+                        account_id: actor.account_id().unwrap().clone(),
+                        tenant_id: Some(w.tenant_id()),
                         name: KeyName::parse(&format!("mine {}", uuid::Uuid::new_v4().simple()))?,
                         expires_at: None,
                         read_only: false,
                         allowed_ips: Default::default(),
                         description: Default::default(),
                     },
-                    keyward::domain::new_id(),
+                    ApiKeyId::generate(),
                     &keyward::domain::Quotas::default(),
                 )
                 .map(drop)
@@ -254,7 +258,7 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     NewApiKey {
-                        account_id: sa,
+                        account_id: AccountId::from_stored(sa),
                         tenant_id: None,
                         name: KeyName::parse("for the robot")?,
                         expires_at: None,
@@ -262,7 +266,7 @@ fn rows() -> Vec<Row> {
                         allowed_ips: Default::default(),
                         description: Default::default(),
                     },
-                    keyward::domain::new_id(),
+                    ApiKeyId::generate(),
                     &keyward::domain::Quotas::default(),
                 )
                 .map(drop)
@@ -282,15 +286,15 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     NewApiKey {
-                        account_id: target,
-                        tenant_id: Some(w.tenant.clone()),
+                        account_id: AccountId::from_stored(target),
+                        tenant_id: Some(w.tenant_id()),
                         name: KeyName::parse("not yours")?,
                         expires_at: None,
                         read_only: false,
                         allowed_ips: Default::default(),
                         description: Default::default(),
                     },
-                    keyward::domain::new_id(),
+                    ApiKeyId::generate(),
                     &keyward::domain::Quotas::default(),
                 )
                 .map(drop)
@@ -324,7 +328,7 @@ fn rows() -> Vec<Row> {
                 services::key_lists::service_account_keys(
                     conn,
                     actor,
-                    &w.sa,
+                    &w.sa_id(),
                     &keyward::db::models::api_key_list::KeyWhere::default(),
                     &keyward::db::models::api_key_list::KeyPage::OlderThan {
                         limit: 1_000,
@@ -339,7 +343,7 @@ fn rows() -> Vec<Row> {
             |_| true,
             |conn, now, actor, _| {
                 let account = actor.account_id().unwrap().to_string();
-                let tenant = actor.bound_tenant().map(str::to_string);
+                let tenant = actor.bound_tenant().map(ToString::to_string);
                 let tenant = match tenant {
                     Some(t) => t,
                     None => {
@@ -350,7 +354,8 @@ fn rows() -> Vec<Row> {
                     }
                 };
                 let key = operator_key(conn, now, &account, &tenant)?;
-                services::api_keys::revoke_api_key(conn, actor, now, &key).map(drop)
+                services::api_keys::revoke_api_key(conn, actor, now, &ApiKeyId::from_stored(&key))
+                    .map(drop)
             },
         ),
         (
@@ -358,7 +363,8 @@ fn rows() -> Vec<Row> {
             admins,
             |conn, now, actor, w| {
                 let key = operator_key(conn, now, &w.sa, &w.tenant)?;
-                services::api_keys::revoke_api_key(conn, actor, now, &key).map(drop)
+                services::api_keys::revoke_api_key(conn, actor, now, &ApiKeyId::from_stored(&key))
+                    .map(drop)
             },
         ),
         (
@@ -367,7 +373,8 @@ fn rows() -> Vec<Row> {
             |conn, now, actor, w| {
                 let target = if actor.is(&w.user) { &w.admin } else { &w.user };
                 let key = operator_key(conn, now, target, &w.tenant)?;
-                services::api_keys::revoke_api_key(conn, actor, now, &key).map(drop)
+                services::api_keys::revoke_api_key(conn, actor, now, &ApiKeyId::from_stored(&key))
+                    .map(drop)
             },
         ),
         (
@@ -378,7 +385,7 @@ fn rows() -> Vec<Row> {
                     conn,
                     actor,
                     now,
-                    &w.tenant,
+                    &w.tenant_id(),
                     PersonName::parse(&format!("new robot {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
@@ -394,7 +401,7 @@ fn rows() -> Vec<Row> {
                     actor,
                     now,
                     None,
-                    &sa,
+                    &AccountId::from_stored(&sa),
                     PersonName::parse(&format!("renamed {}", uuid::Uuid::new_v4().simple()))?,
                 )
                 .map(drop)
@@ -405,15 +412,21 @@ fn rows() -> Vec<Row> {
             admins,
             |conn, now, actor, w| {
                 let sa = throwaway_sa(conn, now, &w.tenant)?;
-                services::service_accounts::remove_service_account(conn, actor, now, None, &sa)
-                    .map(drop)
+                services::service_accounts::remove_service_account(
+                    conn,
+                    actor,
+                    now,
+                    None,
+                    &AccountId::from_stored(&sa),
+                )
+                .map(drop)
             },
         ),
         ("list service accounts of T", admins, |conn, _, actor, w| {
-            services::service_accounts::list_service_accounts(conn, actor, &w.tenant).map(drop)
+            services::service_accounts::list_service_accounts(conn, actor, &w.tenant_id()).map(drop)
         }),
         ("invite people to T", human_admins, |conn, now, actor, w| {
-            services::invitations::create_invitation(conn, actor, now, &w.tenant, Role::User)
+            services::invitations::create_invitation(conn, actor, now, &w.tenant_id(), Role::User)
                 .map(drop)
         }),
         (
@@ -441,7 +454,7 @@ fn rows() -> Vec<Row> {
             },
         ),
         ("read T's audit log", admins, |conn, _, actor, w| {
-            services::audit::list_audit_events(conn, actor, &w.tenant, None, 1, 50).map(drop)
+            services::audit::list_audit_events(conn, actor, &w.tenant_id(), None, 1, 50).map(drop)
         }),
         (
             "create a tenant (operators only)",
@@ -650,22 +663,26 @@ async fn a_key_sees_and_revokes_only_its_own_tenants_keys_of_a_person_in_two_ten
                     cursor: None,
                 },
             )?;
-            let revoke_a_through_b =
-                services::api_keys::revoke_api_key(conn, &through_b, now, &key_in_a);
+            let revoke_a_through_b = services::api_keys::revoke_api_key(
+                conn,
+                &through_b,
+                now,
+                &ApiKeyId::from_stored(&key_in_a),
+            );
             let create_in_a_through_b = services::api_keys::create_api_key(
                 conn,
                 &through_b,
                 now,
                 NewApiKey {
-                    account_id: pat.clone(),
-                    tenant_id: Some(a.clone()),
+                    account_id: AccountId::from_stored(pat.clone()),
+                    tenant_id: Some(TenantId::from_stored(a.clone())),
                     name: KeyName::parse("sideways")?,
                     expires_at: None,
                     read_only: false,
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                keyward::domain::new_id(),
+                ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             );
             Ok((
@@ -714,7 +731,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                 &Actor::person(w.admin.clone(), None),
                 now,
                 &w.tenant_id(),
-                &AccountId::from_stored(&w.sa),
+                &w.sa_id(),
                 Role::User,
             )?;
             let principal =
@@ -725,7 +742,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                 &robot,
                 now,
                 NewApiKey {
-                    account_id: w.sa.clone(),
+                    account_id: w.sa_id(),
                     tenant_id: None,
                     name: KeyName::parse("rotated")?,
                     expires_at: None,
@@ -733,7 +750,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                keyward::domain::new_id(),
+                ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             );
             let other_sa = throwaway_sa(conn, now, &w.tenant)?;
@@ -742,7 +759,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                 &robot,
                 now,
                 NewApiKey {
-                    account_id: other_sa,
+                    account_id: AccountId::from_stored(other_sa),
                     tenant_id: None,
                     name: KeyName::parse("not mine")?,
                     expires_at: None,
@@ -750,7 +767,7 @@ async fn a_service_account_below_admin_may_still_create_its_own_keys(backend: Ba
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                keyward::domain::new_id(),
+                ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             );
             Ok((
@@ -784,7 +801,7 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                 &actor,
                 now,
                 NewApiKey {
-                    account_id: sa,
+                    account_id: AccountId::from_stored(sa),
                     tenant_id: None,
                     name: KeyName::parse(&format!("parallel {i}"))?,
                     expires_at: None,
@@ -792,15 +809,15 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                keyward::domain::new_id(),
+                ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             )?;
-            services::api_keys::revoke_api_key(conn, &actor, now, &key.key.id)?;
+            services::api_keys::revoke_api_key(conn, &actor, now, &key.key.key_id())?;
             services::service_accounts::create_service_account(
                 conn,
                 &actor,
                 now,
-                &tenant,
+                &TenantId::from_stored(&tenant),
                 PersonName::parse(&format!("parallel {i}"))?,
             )
             .map(drop)
@@ -828,7 +845,11 @@ async fn concurrent_writes_all_succeed_and_two_admins_demoting_each_other_leave_
         // Leave exactly two human admins: first and second.
         let (t, keep) = (w.tenant.clone(), [first.clone(), second.clone()]);
         app.run(move |conn, now| {
-            for m in services::members::list_members(conn, &Actor::operator(), &t)? {
+            for m in services::members::list_members(
+                conn,
+                &Actor::operator(),
+                &TenantId::from_stored(&t),
+            )? {
                 if m.role == Role::Admin
                     && !m.account.is_service_account()
                     && !keep.contains(&m.account.id)

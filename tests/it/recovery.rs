@@ -13,7 +13,7 @@ use crate::support::{run_keyward, Backend, Seeded, TestApp, PASSWORD};
 use diesel::prelude::*;
 use keyward::db::models::password_reset::PasswordReset;
 use keyward::db::models::AuditEvent;
-use keyward::domain::{Role, TokenDigest};
+use keyward::domain::{AccountId, ApiKeyId, Role, TenantId, TokenDigest};
 use keyward::services::mail::MailKind;
 use keyward::services::recovery;
 use reqwest::StatusCode;
@@ -704,15 +704,15 @@ async fn api_keys_cannot_make_reset_links(backend: Backend) {
                 &keyward::services::Actor::operator(),
                 now,
                 keyward::services::api_keys::NewApiKey {
-                    account_id: ada_id,
-                    tenant_id: Some(tenant_id),
+                    account_id: AccountId::from_stored(ada_id),
+                    tenant_id: Some(TenantId::from_stored(tenant_id)),
                     name: keyward::domain::KeyName::parse("read only")?,
                     expires_at: None,
                     read_only: true,
                     allowed_ips: Default::default(),
                     description: Default::default(),
                 },
-                keyward::domain::new_id(),
+                ApiKeyId::generate(),
                 &keyward::domain::Quotas::default(),
             )
         })

@@ -7,8 +7,7 @@ use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, Seeded, TestApp, PASSWORD};
 use keyward::db::models::{Account, ApiKey};
-use keyward::domain::{new_id, AllowedIps, KeyName, Quotas, Role};
-use keyward::domain::{AccountId, TenantId};
+use keyward::domain::{new_id, AccountId, AllowedIps, ApiKeyId, KeyName, Quotas, Role, TenantId};
 use keyward::services::{self, Actor};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -54,7 +53,7 @@ async fn audited(app: &TestApp, tenant_id: &str, action: &str) -> Vec<String> {
         services::audit::list_audit_events(
             conn,
             &Actor::operator(),
-            &tenant_id,
+            &TenantId::from_stored(&tenant_id),
             Some(&action),
             1,
             500,
@@ -259,15 +258,15 @@ async fn key_allowed_from(
                 &Actor::operator(),
                 now,
                 services::api_keys::NewApiKey {
-                    account_id,
-                    tenant_id: Some(tenant_id),
+                    account_id: AccountId::from_stored(account_id),
+                    tenant_id: Some(TenantId::from_stored(tenant_id)),
                     name: KeyName::parse(&format!("listed {}", &new_id()[..8]))?,
                     expires_at,
                     read_only,
                     allowed_ips: allowed,
                     description: Default::default(),
                 },
-                new_id(),
+                ApiKeyId::generate(),
                 &Quotas::default(),
             )
         })

@@ -4,7 +4,7 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, Seeded, TestApp, PASSWORD};
-use keyward::domain::{Role, TokenDigest};
+use keyward::domain::{Role, TenantId, TokenDigest};
 use keyward::services::{self, Actor};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ async fn audit_events(w: &World, action: &str) -> Vec<keyward::db::models::Audit
             services::audit::list_audit_events(
                 conn,
                 &Actor::person(ada, None),
-                &tenant,
+                &TenantId::from_stored(&tenant),
                 Some(&action),
                 1,
                 500,

@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, TestApp};
-use keyward::domain::Role;
+use keyward::domain::{AccountId, Role};
 use keyward::services::{self, Actor};
 use serde_json::json;
 
@@ -173,7 +173,12 @@ async fn every_by_id_lookup_of_another_tenants_object_is_not_found_on_both_surfa
     let robot = theirs.service_account.clone();
     let still_there = app
         .run(move |conn, _| {
-            services::service_accounts::get_service_account(conn, &Actor::operator(), None, &robot)
+            services::service_accounts::get_service_account(
+                conn,
+                &Actor::operator(),
+                None,
+                &AccountId::from_stored(&robot),
+            )
         })
         .await;
     assert!(still_there.is_ok(), "nothing of globex's was touched");

@@ -4,7 +4,7 @@
 use crate::backend_tests;
 use crate::support::browser::Browser;
 use crate::support::{Backend, TestApp};
-use keyward::domain::{AccountId, TenantId};
+use keyward::domain::{ApiKeyId, InvitationId, TenantId};
 use keyward::domain::{Email, Password, PersonName, Role};
 use keyward::error::AppError;
 use keyward::services::{self, invitations::NewPerson, Actor};
@@ -43,8 +43,14 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
     let invite = move |role| {
         let (a, t) = (a.clone(), t.clone());
         move |conn: &mut keyward::db::DbConnection, now| {
-            services::invitations::create_invitation(conn, &Actor::person(a, None), now, &t, role)
-                .map(|c| c.token)
+            services::invitations::create_invitation(
+                conn,
+                &Actor::person(a, None),
+                now,
+                &TenantId::from_stored(&t),
+                role,
+            )
+            .map(|c| c.token)
         }
     };
     let accept = |who: &str, tenant: &str, token: &str| {
@@ -54,7 +60,7 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
                 conn,
                 &Actor::person(who, None),
                 now,
-                &tenant,
+                &TenantId::from_stored(&tenant),
                 &token,
             )
         }
@@ -99,7 +105,7 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
                 conn,
                 &Actor::api_key(principal, None),
                 now,
-                &acme,
+                &TenantId::from_stored(&acme),
                 &token,
             )
         })
@@ -111,7 +117,11 @@ async fn an_invitation_works_once_for_its_own_tenant_within_24_hours(backend: Ba
     );
     let members = app
         .run(move |conn, _| {
-            services::members::list_members(conn, &Actor::person(admin, None), &acme)
+            services::members::list_members(
+                conn,
+                &Actor::person(admin, None),
+                &TenantId::from_stored(&acme),
+            )
         })
         .await
         .unwrap();
@@ -139,28 +149,20 @@ async fn someone_without_an_account_joins_through_an_invitation(backend: Backend
         )
         .unwrap(),
     };
-    let (t, tok, p) = (acme.clone(), token.clone(), new_person("new@example.com"));
-    let (account, membership) = app
-        .run(move |conn, now| {
+    let acme_id = TenantId::from_stored(&acme);
+    let join = |email: &str| {
+        let (t, tok, p) = (acme_id.clone(), token.clone(), new_person(email));
+        app.run(move |conn, now| {
             services::invitations::accept_invitation_as_new_person(conn, None, now, &t, &tok, p)
         })
-        .await
-        .unwrap();
+    };
+    let (account, membership) = join("new@example.com").await.unwrap();
     assert_eq!(
         (account.email.as_deref(), membership.role.as_str()),
         (Some("new@example.com"), "USER")
     );
     // The link is used up: a second newcomer gets no account either.
-    let (t, tok, p) = (
-        acme.clone(),
-        token.clone(),
-        new_person("second@example.com"),
-    );
-    let again = app
-        .run(move |conn, now| {
-            services::invitations::accept_invitation_as_new_person(conn, None, now, &t, &tok, p)
-        })
-        .await;
+    let again = join("second@example.com").await;
     assert!(matches!(again, Err(AppError::Conflict(_))), "{again:?}");
     let exists = app
         .run(|conn, _| {
@@ -188,7 +190,7 @@ async fn the_audit_log_pages_through_a_thousand_events_newest_first(backend: Bac
                 conn,
                 &actor,
                 clock.now(),
-                &t,
+                &TenantId::from_stored(&t),
                 PersonName::parse(&format!("robot {i:04}"))?,
             )?;
         }
@@ -205,7 +207,7 @@ async fn the_audit_log_pages_through_a_thousand_events_newest_first(backend: Bac
                 services::audit::list_audit_events(
                     conn,
                     &Actor::person(a, None),
-                    &t,
+                    &TenantId::from_stored(&t),
                     Some("service_account.created"),
                     page,
                     50,
@@ -241,7 +243,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
         .id;
     let sa = app.create_service_account(&acme, "deployer").await.id;
     let (sa_key_id, sa_key) = app.create_key(&sa, &acme, None).await;
-    let (a, t) = (admin.clone(), acme.clone());
+    let (a, t) = (admin.clone(), TenantId::from_stored(&acme));
     app.run(move |conn, now| {
         let person = Actor::person(a.clone(), Some("198.51.100.1".into()));
         let principal = services::auth::authenticate(
@@ -264,7 +266,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             &person,
             now,
             None,
-            &sa2.id,
+            &sa2.account_id(),
             PersonName::parse("renamed")?,
         )?;
         let key = services::api_keys::create_api_key(
@@ -272,7 +274,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             &robot,
             now,
             services::api_keys::NewApiKey {
-                account_id: sa2.id.clone(),
+                account_id: sa2.account_id(),
                 tenant_id: None,
                 name: keyward::domain::KeyName::parse("k")?,
                 expires_at: None,
@@ -280,12 +282,18 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
                 allowed_ips: Default::default(),
                 description: Default::default(),
             },
-            keyward::domain::new_id(),
+            ApiKeyId::generate(),
             &keyward::domain::Quotas::default(),
         )?;
-        services::api_keys::revoke_api_key(conn, &person, now, &key.key.id)?;
+        services::api_keys::revoke_api_key(conn, &person, now, &key.key.key_id())?;
         let inv = services::invitations::create_invitation(conn, &person, now, &t, Role::User)?;
-        services::invitations::revoke_invitation(conn, &person, now, &t, &inv.invitation.id)?;
+        services::invitations::revoke_invitation(
+            conn,
+            &person,
+            now,
+            &t,
+            &InvitationId::from_stored(&inv.invitation.id),
+        )?;
         let bob = services::accounts::create_user(
             conn,
             &Actor::operator(),
@@ -308,18 +316,18 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             conn,
             &person,
             now,
-            &TenantId::from_stored(&t),
-            &AccountId::from_stored(&bob.id),
+            &t,
+            &bob.account_id(),
             Role::ReadOnlyUser,
         )?;
-        services::members::remove_member(
+        services::members::remove_member(conn, &person, now, &t, &bob.account_id())?;
+        services::service_accounts::remove_service_account(
             conn,
             &person,
             now,
-            &TenantId::from_stored(&t),
-            &AccountId::from_stored(&bob.id),
+            None,
+            &sa2.account_id(),
         )?;
-        services::service_accounts::remove_service_account(conn, &person, now, None, &sa2.id)?;
         Ok(())
     })
     .await
@@ -329,7 +337,7 @@ async fn every_team_action_is_audited_with_its_actor_key_and_ip(backend: Backend
             services::audit::list_audit_events(
                 conn,
                 &Actor::person(admin, None),
-                &acme,
+                &TenantId::from_stored(&acme),
                 None,
                 1,
                 100,

@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::support::browser::{input_value, location, Browser};
 use crate::support::{Backend, TestApp};
-use keyward::domain::Role;
+use keyward::domain::{AccountId, Role, TenantId};
 use keyward::services::{self, Actor};
 use reqwest::StatusCode;
 use time::Duration;
@@ -24,6 +24,7 @@ backend_tests!(
     every_action_through_the_pages_is_in_the_audit_log_with_actor_and_address,
     joining_through_another_tenants_url_or_after_a_day_is_refused,
     the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_only,
+    a_malformed_id_in_a_page_url_is_a_400_naming_it,
 );
 
 const ADMIN: &str = "admin@example.com";
@@ -574,7 +575,7 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
             services::service_accounts::list_service_accounts(
                 conn,
                 &Actor::person(admin, None),
-                &tenant,
+                &TenantId::from_stored(&tenant),
             )
         })
         .await
@@ -602,7 +603,7 @@ async fn a_form_for_tenant_a_acts_on_a_whatever_the_current_tenant(backend: Back
             services::key_lists::service_account_keys(
                 conn,
                 &Actor::person(admin, None),
-                &sa,
+                &AccountId::from_stored(&sa),
                 &keyward::db::models::api_key_list::KeyWhere::default(),
                 &keyward::db::models::api_key_list::KeyPage::OlderThan {
                     limit: 1_000,
@@ -628,7 +629,7 @@ async fn the_audit_log_pages_through_a_thousand_events_and_shows_actor_and_ip(ba
                     conn,
                     &actor,
                     clock.now(),
-                    &tenant,
+                    &TenantId::from_stored(&tenant),
                     keyward::domain::PersonName::parse(&format!("robot {i:04}"))?,
                 )?;
             }
@@ -1007,7 +1008,7 @@ async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_on
                     conn,
                     &actor,
                     clock.now(),
-                    &tenant,
+                    &TenantId::from_stored(&tenant),
                     keyward::domain::PersonName::parse(&name)?,
                 )?;
             }
@@ -1113,4 +1114,31 @@ async fn the_audit_log_exports_csv_and_json_lines_with_its_filters_for_admins_on
             .status(),
         StatusCode::FORBIDDEN
     );
+}
+
+async fn a_malformed_id_in_a_page_url_is_a_400_naming_it(backend: Backend) {
+    let t = team(backend).await;
+    let b = Browser::new(&t.app);
+    let csrf = b.sign_in(ADMIN).await;
+    for (path, field) in [
+        ("/t/acme/team/service-accounts/not-a-uuid", "sa_id"),
+        ("/user/api-keys/not-a-uuid/delete", "id"),
+    ] {
+        let res = b.get(path).await;
+        assert_eq!(res.status(), 400, "{path}");
+        let message = res.text().await.unwrap().to_lowercase();
+        assert!(
+            message.contains(&format!("{field}: must be a uuid")),
+            "{path}: says which part of the address is wrong"
+        );
+    }
+    let res = b
+        .post(
+            "/t/acme/team/invitations/not-a-uuid/revoke",
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let message = res.text().await.unwrap().to_lowercase();
+    assert!(message.contains("invitation_id: must be a uuid"));
 }

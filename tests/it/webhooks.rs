@@ -11,7 +11,7 @@ use crate::support::{
     PASSWORD,
 };
 use keyward::config::OutboxTiming;
-use keyward::domain::Role;
+use keyward::domain::{Role, TenantId};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -1161,9 +1161,21 @@ async fn a_tenants_backlog_on_slow_endpoints_does_not_keep_another_tenants_deliv
                 for n in 0..A_EVENTS {
                     let earlier = now - time::Duration::minutes(1);
                     let data = json!({ "n": n });
-                    enqueue_event(conn, earlier, &a, WebhookEvent::ApiKeyCreated, data)?;
+                    enqueue_event(
+                        conn,
+                        earlier,
+                        &TenantId::from_stored(&a),
+                        WebhookEvent::ApiKeyCreated,
+                        data,
+                    )?;
                 }
-                enqueue_event(conn, now, &b, WebhookEvent::ApiKeyCreated, json!({}))?;
+                enqueue_event(
+                    conn,
+                    now,
+                    &TenantId::from_stored(&b),
+                    WebhookEvent::ApiKeyCreated,
+                    json!({}),
+                )?;
                 Ok(())
             })
         })

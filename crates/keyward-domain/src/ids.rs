@@ -25,8 +25,9 @@ macro_rules! id_type {
         ///
         /// Built by parsing input at the edge (`parse`, with the field named in its error),
         /// from storage (`from_stored`, trusted as written), or fresh (`generate`). Reads as
-        /// a `&str` (`as_str`, or `Deref`) where storage takes text: the database keeps TEXT
-        /// columns, so no data migrates.
+        /// a `&str` (`as_str`) where storage takes text: the database keeps TEXT columns, so
+        /// no data migrates. No `Deref` to `str`: an id never turns into text, or text into
+        /// an id, without saying so.
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
@@ -61,10 +62,9 @@ macro_rules! id_type {
             }
         }
 
-        impl std::ops::Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
             }
         }
 

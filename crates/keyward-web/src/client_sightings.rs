@@ -13,14 +13,16 @@ pub fn note_client(req: &HttpRequest, state: &AppState, principal: &Principal, i
     let ip = ip.unwrap_or("");
     let now = state.clock.now();
     // Nothing is allocated unless this client is due a write.
-    if !state
-        .client_sightings
-        .due(principal.key_id(), raw_user_agent.unwrap_or(""), ip, now)
-    {
+    if !state.client_sightings.due(
+        principal.key_id().as_str(),
+        raw_user_agent.unwrap_or(""),
+        ip,
+        now,
+    ) {
         return;
     }
     let (user_agent, ip) = (key_clients::user_agent(raw_user_agent), ip.to_string());
-    let key_id = principal.key_id().to_string();
+    let key_id = principal.key_id().clone();
     state.spawn_bookkeeping(move |conn, now| {
         key_clients::record_client(conn, now, &key_id, &user_agent, &ip)
     });

@@ -6,7 +6,7 @@
 use super::flows::sign_in;
 use super::{row_of, Chrome};
 use crate::support::{Backend, TestApp, PASSWORD};
-use keyward::domain::{KeyPolicy, Role};
+use keyward::domain::{KeyPolicy, Role, TenantId};
 use keyward::services::{self, Actor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +27,7 @@ async fn the_rotate_dialog_asks_when_the_new_key_expires_and_focuses_a_refused_d
             conn,
             &Actor::person(ada, None),
             now,
-            &t,
+            &TenantId::from_stored(&t),
             policy,
         )
         .map(drop)

@@ -8,6 +8,7 @@ use crate::support::{Backend, ServerProcess, TestDb, PASSWORD};
 use diesel::prelude::*;
 use keyward::db::schema::{accounts, api_keys, audit_events, memberships};
 use keyward::db::{Database, DatabaseUrl, DbConnection};
+use keyward::domain::TenantId;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -234,7 +235,7 @@ async fn sigkill_during_service_account_removal_removes_each_account_wholly_or_n
                 &mut conn,
                 &keyward::services::Actor::operator(),
                 now,
-                &seed.tenant_id,
+                &TenantId::from_stored(&seed.tenant_id),
                 keyward::domain::PersonName::parse(&format!("robot {n}")).unwrap(),
             )
             .unwrap();

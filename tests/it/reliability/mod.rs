@@ -10,12 +10,14 @@ mod pressure;
 mod protections;
 
 use keyward::db::{Database, DatabaseUrl, DbConnection};
-use keyward::domain::{Email, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
+use keyward::domain::{
+    AccountId, ApiKeyId, Email, KeyName, Password, PersonName, Role, TenantId, TenantName,
+    TenantSlug,
+};
 use keyward::services::{self, Actor};
 use serde_json::{json, Value};
 
 use crate::support::PASSWORD;
-use keyward::domain::{AccountId, TenantId};
 
 /// What a test did, printed as one line the docs quote.
 #[derive(Debug, Default)]
@@ -114,15 +116,15 @@ pub fn operator_key(conn: &mut DbConnection, account_id: &str, tenant_id: &str) 
         &Actor::operator(),
         now,
         services::api_keys::NewApiKey {
-            account_id: account_id.to_string(),
-            tenant_id: Some(tenant_id.to_string()),
+            account_id: AccountId::from_stored(account_id.to_string()),
+            tenant_id: Some(TenantId::from_stored(tenant_id.to_string())),
             name: KeyName::parse(&format!("seed {}", uuid::Uuid::new_v4().simple())).unwrap(),
             expires_at: None,
             read_only: false,
             allowed_ips: Default::default(),
             description: Default::default(),
         },
-        keyward::domain::new_id(),
+        ApiKeyId::generate(),
         &keyward::domain::Quotas::default(),
     )
     .unwrap();

@@ -13,7 +13,7 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use keyward::config::{LogFormat, LogSettings, SessionSecret, Settings};
 use keyward::db::{DatabaseUrl, DbConnection};
-use keyward::domain::{AccountId, TenantId};
+use keyward::domain::{AccountId, ApiKeyId, TenantId};
 use keyward::domain::{Clock, Email, KeyName, Password, PersonName, Role, TenantName, TenantSlug};
 use keyward::error::AppError;
 use keyward::services::{self, Actor};
@@ -404,7 +404,7 @@ impl TestApp {
                     conn,
                     &Actor::operator(),
                     now,
-                    &tenant_id,
+                    &TenantId::from_stored(&tenant_id),
                     PersonName::parse(&name)?,
                 )
             })
@@ -448,15 +448,15 @@ impl TestApp {
                     &Actor::operator(),
                     now,
                     services::api_keys::NewApiKey {
-                        account_id,
-                        tenant_id: Some(tenant_id),
+                        account_id: AccountId::from_stored(account_id),
+                        tenant_id: Some(TenantId::from_stored(tenant_id)),
                         name,
                         expires_at,
                         read_only: false,
                         allowed_ips: Default::default(),
                         description: Default::default(),
                     },
-                    keyward::domain::new_id(),
+                    ApiKeyId::generate(),
                     &keyward::domain::Quotas::default(),
                 )
             })
@@ -518,7 +518,7 @@ impl TestApp {
                 conn,
                 &Actor::person(creator, None),
                 now,
-                &tenant,
+                &TenantId::from_stored(&tenant),
                 role,
             )
         })

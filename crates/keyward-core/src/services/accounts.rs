@@ -3,7 +3,9 @@
 
 use crate::db::models::{Account, SessionRow};
 use crate::db::DbConnection;
-use crate::domain::{new_id, AccountKind, AuditAction, Email, Password, PersonName};
+use crate::domain::{
+    new_id, AccountId, AccountKind, AuditAction, Email, Password, PersonName, TenantId,
+};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::passwords::{verify_password, HashedPassword};
@@ -65,7 +67,7 @@ fn insert_person(
         password_hash: password_hash.map(HashedPassword::into_inner),
         tenant_id: None,
         created_at: now,
-        created_by: actor.account_id().map(str::to_string),
+        created_by: actor.account_id().map(ToString::to_string),
     };
     account.insert(conn).map_err(|e| {
         if is_unique_violation(&e) {
@@ -95,8 +97,8 @@ fn insert_person(
     Ok(account)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Account, AppError> {
-    Account::find(conn, id)?.ok_or_else(|| AppError::not_found("account not found"))
+pub fn find(conn: &mut DbConnection, id: &AccountId) -> Result<Account, AppError> {
+    Account::find(conn, id.as_str())?.ok_or_else(|| AppError::not_found("account not found"))
 }
 
 /// Finds an account by email or by id (the CLI accepts either).
@@ -136,7 +138,7 @@ pub fn change_own_password(
 /// No Debug: it holds a password hash.
 pub struct PendingPasswordChange {
     attempt: sign_in::Attempt,
-    account_id: String,
+    account_id: AccountId,
     /// The stored hash of the current password.
     pub hash: String,
 }
@@ -161,7 +163,7 @@ pub fn begin_password_change(
     let attempt = sign_in::begin_attempt(conn, now, &email, Some(&account), ip, None)?;
     Ok(PendingPasswordChange {
         attempt,
-        account_id: account.id,
+        account_id: account.account_id(),
         hash,
     })
 }
@@ -189,9 +191,9 @@ pub fn finish_password_change(
             actor,
             now,
             Event {
-                tenant_id: actor.bound_tenant(),
+                tenant_id: actor.bound_tenant().map(TenantId::as_str),
                 action: AuditAction::PasswordChangeRefused,
-                target_id: Some(&account_id),
+                target_id: Some(account_id.as_str()),
                 detail: "wrong current password".into(),
             },
         )?;
@@ -203,10 +205,10 @@ pub fn finish_password_change(
     attempt.succeeded(conn)?;
     let new_hash = new_hash.into_inner();
     transaction(conn, |conn| {
-        Account::set_password_hash(conn, &account_id, &new_hash)?;
+        Account::set_password_hash(conn, account_id.as_str(), &new_hash)?;
         match keep_session_digest {
-            Some(keep) => SessionRow::delete_others_of_account(conn, &account_id, keep)?,
-            None => SessionRow::delete_all_of_account(conn, &account_id)?,
+            Some(keep) => SessionRow::delete_others_of_account(conn, account_id.as_str(), keep)?,
+            None => SessionRow::delete_all_of_account(conn, account_id.as_str())?,
         };
         crate::services::two_factor::end_pending_sign_ins(conn, &account_id)?;
         audit::record(
@@ -216,7 +218,7 @@ pub fn finish_password_change(
             Event {
                 tenant_id: None,
                 action: AuditAction::PasswordChanged,
-                target_id: Some(&account_id),
+                target_id: Some(account_id.as_str()),
                 detail: "password changed; other sessions ended".into(),
             },
         )

@@ -1,31 +1,31 @@
 //! Who is acting: an operator at the command line, a signed-in person, or the holder of
 //! an API key (a `Principal`, which only the auth pipeline can make).
 
-use crate::domain::{AccountKind, Role};
+use crate::domain::{AccountId, AccountKind, ApiKeyId, Role, TenantId};
 use crate::error::AppError;
 
 /// What an API key authenticated as. Fields are private: only `services::auth` builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub(super) account_id: String,
+    pub(super) account_id: AccountId,
     pub(super) account_kind: AccountKind,
-    pub(super) tenant_id: String,
+    pub(super) tenant_id: TenantId,
     /// `None`: a role this version does not know, which allows nothing.
     pub(super) role: Option<Role>,
-    pub(super) key_id: String,
+    pub(super) key_id: ApiKeyId,
     /// The key's name when it authenticated, kept in the audit events it causes.
     pub(super) key_name: String,
     pub(super) read_only: bool,
 }
 
 impl Principal {
-    pub fn account_id(&self) -> &str {
+    pub fn account_id(&self) -> &AccountId {
         &self.account_id
     }
     pub fn account_kind(&self) -> AccountKind {
         self.account_kind
     }
-    pub fn tenant_id(&self) -> &str {
+    pub fn tenant_id(&self) -> &TenantId {
         &self.tenant_id
     }
     /// The account's role in the key's tenant, read on this request; one this version
@@ -37,7 +37,7 @@ impl Principal {
             )
         })
     }
-    pub fn key_id(&self) -> &str {
+    pub fn key_id(&self) -> &ApiKeyId {
         &self.key_id
     }
     /// A read-only key answers queries and may change nothing.
@@ -51,7 +51,7 @@ pub enum ActorKind {
     /// `keyward admin` at the command line: may do the operator rows of the matrix.
     Operator,
     /// A person signed in to the dashboard; roles are read per tenant on each call.
-    Person { account_id: String },
+    Person { account_id: AccountId },
     /// A request authenticated by an API key: everything stays in the key's tenant.
     ApiKey(Principal),
 }
@@ -79,7 +79,7 @@ impl Actor {
     pub fn person(account_id: impl Into<String>, ip: Option<String>) -> Self {
         Self {
             kind: ActorKind::Person {
-                account_id: account_id.into(),
+                account_id: AccountId::from_stored(account_id),
             },
             ip,
             outside_sso: false,
@@ -106,7 +106,7 @@ impl Actor {
     }
 
     /// The acting account, if any (operators have none).
-    pub fn account_id(&self) -> Option<&str> {
+    pub fn account_id(&self) -> Option<&AccountId> {
         match &self.kind {
             ActorKind::Operator => None,
             ActorKind::Person { account_id } => Some(account_id),
@@ -114,7 +114,7 @@ impl Actor {
         }
     }
 
-    pub fn key_id(&self) -> Option<&str> {
+    pub fn key_id(&self) -> Option<&ApiKeyId> {
         match &self.kind {
             ActorKind::ApiKey(p) => Some(&p.key_id),
             _ => None,
@@ -129,7 +129,7 @@ impl Actor {
     }
 
     /// The one tenant an API key is bound to.
-    pub fn bound_tenant(&self) -> Option<&str> {
+    pub fn bound_tenant(&self) -> Option<&TenantId> {
         match &self.kind {
             ActorKind::ApiKey(p) => Some(&p.tenant_id),
             _ => None,
@@ -146,6 +146,6 @@ impl Actor {
     }
 
     pub fn is(&self, account_id: &str) -> bool {
-        self.account_id() == Some(account_id)
+        self.account_id().is_some_and(|a| a == account_id)
     }
 }

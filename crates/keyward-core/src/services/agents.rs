@@ -12,7 +12,7 @@
 use crate::db::models::agent::{Agent, AgentListing, AgentWhere};
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::ids::{new_id, parse_id};
+use crate::domain::{new_id, AccountId, AgentId, ApiKeyId, TenantId};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::permissions::{self, Permission};
@@ -64,7 +64,7 @@ pub struct AgentRegistration {
     pub name: Option<String>,
     pub agent_type: Option<String>,
     pub labels: Option<Vec<String>>,
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
 }
 
 fn text(field: &'static str, raw: Option<String>, default: &str) -> Result<String, AppError> {
@@ -121,13 +121,10 @@ fn principal(actor: &Actor) -> Result<&Principal, AppError> {
 fn check_tenant(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: Option<&str>,
-) -> Result<String, AppError> {
+    tenant_id: Option<&TenantId>,
+) -> Result<TenantId, AppError> {
     let p = principal(actor)?;
-    let tenant_id = match tenant_id {
-        Some(raw) => parse_id("tenant_id", raw)?,
-        None => p.tenant_id.clone(),
-    };
+    let tenant_id = tenant_id.unwrap_or(&p.tenant_id).clone();
     permissions::require(conn, actor, &tenant_id, Permission::UseOwnKeys)?;
     Ok(tenant_id)
 }
@@ -146,9 +143,9 @@ pub fn register_agent(
     // Registering writes a row: a read-only key reads only (issue 14).
     permissions::require_writable(actor)?;
     transaction(conn, |conn| {
-        let tenant_id = check_tenant(conn, actor, input.tenant_id.as_deref())?;
+        let tenant_id = check_tenant(conn, actor, input.tenant_id.as_ref())?;
         let p = principal(actor)?;
-        let key = ApiKey::find(conn, p.key_id())?
+        let key = ApiKey::find(conn, p.key_id().as_str())?
             .ok_or_else(|| AppError::unauthenticated(crate::services::auth::UNKNOWN_OR_REVOKED))?;
         let agent = match Agent::find_registered(conn, &key.id, &name, &agent_type)? {
             Some(mut agent) => {
@@ -160,7 +157,7 @@ pub fn register_agent(
             None => {
                 let agent = Agent {
                     id: new_id(),
-                    tenant_id: tenant_id.clone(),
+                    tenant_id: tenant_id.to_string(),
                     account_id: key.account_id.clone(),
                     api_key_id: key.id.clone(),
                     api_key_digest: key.token_digest.clone(),
@@ -181,7 +178,7 @@ pub fn register_agent(
         {
             Agent::delete(conn, id)?;
         }
-        Agent::delete_unseen_since(conn, &tenant_id, now - FORGOTTEN_AFTER)?;
+        Agent::delete_unseen_since(conn, tenant_id.as_str(), now - FORGOTTEN_AFTER)?;
         Ok(agent)
     })
 }
@@ -192,19 +189,19 @@ pub fn get_runs_in_queue(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    agent_id: Option<&str>,
-    tenant_id: Option<&str>,
+    agent_id: Option<&AgentId>,
+    tenant_id: Option<&TenantId>,
 ) -> Result<Vec<String>, AppError> {
     permissions::require_writable(actor)?;
     check_tenant(conn, actor, tenant_id)?;
     let key_id = principal(actor)?.key_id().to_string();
-    if let Some(id) = agent_id.and_then(|raw| parse_id("agent_id", raw).ok()) {
+    if let Some(id) = agent_id {
         // Read first: a fresh agent takes no write lock at all.
-        let due = Agent::find(conn, &id)?.is_some_and(|a| {
+        let due = Agent::find(conn, id.as_str())?.is_some_and(|a| {
             a.api_key_id == key_id && a.last_seen_at <= now - Duration::minutes(1)
         });
         if due {
-            Agent::touch(conn, &id, &key_id, now)?;
+            Agent::touch(conn, id.as_str(), &key_id, now)?;
         }
     }
     Ok(Vec::new())
@@ -215,21 +212,19 @@ pub fn get_runs_in_queue(
 fn visible(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
 ) -> Result<AgentWhere, AppError> {
-    let tenant_id = match (tenant_id, actor.bound_tenant()) {
-        (Some(raw), _) => parse_id("tenant_id", raw)?,
-        (None, Some(own)) => own.to_string(),
-        (None, None) => return Err(AppError::invalid("tenant_id", "name the tenant")),
+    let Some(tenant_id) = tenant_id.or(actor.bound_tenant()) else {
+        return Err(AppError::invalid("tenant_id", "name the tenant"));
     };
-    let access = permissions::access(conn, actor, &tenant_id)?;
+    let access = permissions::access(conn, actor, tenant_id)?;
     let account_id = if access.is_admin() {
         None
     } else {
-        actor.account_id().map(str::to_string)
+        actor.account_id().map(ToString::to_string)
     };
     Ok(AgentWhere {
-        tenant_id,
+        tenant_id: tenant_id.to_string(),
         account_id,
         ..AgentWhere::default()
     })
@@ -238,7 +233,7 @@ fn visible(
 pub fn list_agents(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<AgentListing>, AppError> {
@@ -249,7 +244,7 @@ pub fn list_agents(
 pub fn count_agents(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
 ) -> Result<i64, AppError> {
     let w = visible(conn, actor, tenant_id)?;
     Ok(Agent::count(conn, &w)?)
@@ -273,8 +268,8 @@ fn summary(conn: &mut DbConnection, w: &AgentWhere, first: i64) -> Result<AgentS
 pub fn agents_of_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
     first: i64,
 ) -> Result<AgentSummary, AppError> {
     let account = service_accounts::find_managed(conn, actor, in_tenant, id)?;
@@ -298,10 +293,10 @@ pub fn dependents_of_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     first: i64,
 ) -> Result<KeyDependents, AppError> {
-    let Some(key) = ApiKey::find(conn, key_id)? else {
+    let Some(key) = ApiKey::find(conn, key_id.as_str())? else {
         return Ok(KeyDependents::default());
     };
     if !permissions::may_revoke_key(conn, actor, &key)? {

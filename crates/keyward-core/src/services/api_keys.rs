@@ -5,8 +5,8 @@ use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::{
-    ids::parse_id, quotas::QuotaSetting, AccountKind, AllowedIps, AuditAction, ExpiresAt,
-    KeyDescription, KeyName, PlainToken, Quotas, TokenKind,
+    quotas::QuotaSetting, AccountId, AccountKind, AllowedIps, ApiKeyId, AuditAction, ExpiresAt,
+    KeyDescription, KeyName, PlainToken, Quotas, TenantId, TokenKind,
 };
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
@@ -19,9 +19,9 @@ use time::PrimitiveDateTime;
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
     /// The account the key is for: the caller, or a service account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Defaults to the key's tenant (API key callers) or the service account's tenant.
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     pub name: KeyName,
     pub expires_at: Option<ExpiresAt>,
     /// Answers queries only; refused on every mutation.
@@ -44,7 +44,7 @@ const NOT_FOUND: &str = "API key not found";
 
 /// Creates a key: the one way every surface makes one (dashboard, GraphQL, `keyward
 /// admin`). Refused when its account already holds `max_keys_per_account` keys in the
-/// tenant. `key_id` is `new_id()`, or the dashboard derives it from a form's one-time
+/// tenant. `key_id` is `ApiKeyId::generate()`, or the dashboard derives it from a form's one-time
 /// nonce: a second submission of that form meets the id's unique index and creates
 /// nothing (CONFLICT), even when both submissions arrive at the same instant.
 pub fn create_api_key(
@@ -52,46 +52,39 @@ pub fn create_api_key(
     actor: &Actor,
     now: PrimitiveDateTime,
     input: NewApiKey,
-    key_id: String,
+    key_id: ApiKeyId,
     quotas: &Quotas,
 ) -> Result<CreatedApiKey, AppError> {
-    let key_id = parse_id("key_id", &key_id)?;
-    let account_id = parse_id("user_id", &input.account_id)?;
-    let requested_tenant = input
-        .tenant_id
-        .as_deref()
-        .map(|t| parse_id("tenant_id", t))
-        .transpose()?;
     transaction(conn, |conn| {
-        let account = Account::find(conn, &account_id)?;
+        let account = Account::find(conn, input.account_id.as_str())?;
         let tenant_id = permissions::authorize_key_creation(
             conn,
             actor,
             account.as_ref(),
-            requested_tenant.as_deref(),
+            input.tenant_id.as_ref(),
         )?;
         let Some(account) = account else {
             return Err(AppError::not_found("no account has that id"));
         };
         // A concurrent removal of this member must not miss the key made here: take the
         // tenant's lock, then check the membership again.
-        lock_tenant(conn, &tenant_id)?;
-        if Membership::find(conn, &account.id, &tenant_id)?.is_none() {
+        lock_tenant(conn, tenant_id.as_str())?;
+        if Membership::find(conn, &account.id, tenant_id.as_str())?.is_none() {
             return Err(AppError::Conflict(
                 "that account is no longer a member of the tenant".into(),
             ));
         }
         // A form submitted twice meets its own key here, before its name does.
-        if ApiKey::find(conn, &key_id)?.is_some() {
+        if ApiKey::find(conn, key_id.as_str())?.is_some() {
             return Err(already_done());
         }
         check_key_quota(conn, &account, &tenant_id, quotas)?;
         let name = input.name.into_inner();
         ensure_key_name_free(conn, &account, &tenant_id, &name)?;
         let expires_at = input.expires_at.map(ExpiresAt::get);
-        TenantKeyPolicy::of(conn, &tenant_id)?.check(now, expires_at)?;
+        TenantKeyPolicy::of(conn, tenant_id.as_str())?.check(now, expires_at)?;
         let mut new = KeyToIssue {
-            id: key_id.clone(),
+            id: key_id.clone().into_inner(),
             account: &account,
             tenant_id: &tenant_id,
             name,
@@ -123,11 +116,11 @@ pub fn create_api_key(
 pub(crate) fn check_key_quota(
     conn: &mut DbConnection,
     account: &Account,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     quotas: &Quotas,
 ) -> Result<(), AppError> {
     let limit = quotas.max_keys_per_account;
-    if ApiKey::count_of_account_in(conn, &account.id, tenant_id)? >= limit {
+    if ApiKey::count_of_account_in(conn, &account.id, tenant_id.as_str())? >= limit {
         return Err(AppError::Conflict(format!(
             "{} already holds {limit} API keys in this tenant, the limit set by {}; delete a key first",
             account.name,
@@ -143,10 +136,10 @@ pub(crate) fn check_key_quota(
 fn ensure_key_name_free(
     conn: &mut DbConnection,
     account: &Account,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     name: &str,
 ) -> Result<(), AppError> {
-    if key_lineage::key_name_taken(conn, &account.id, tenant_id, name)? {
+    if key_lineage::key_name_taken(conn, &account.id, tenant_id.as_str(), name)? {
         return Err(AppError::invalid(
             "name",
             format!(
@@ -168,7 +161,7 @@ fn already_done() -> AppError {
 pub(crate) struct KeyToIssue<'a> {
     pub id: String,
     pub account: &'a Account,
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub name: String,
     pub expires_at: Option<PrimitiveDateTime>,
     pub read_only: bool,
@@ -197,7 +190,7 @@ impl ActingKeyLimits {
         let Some(key_id) = actor.key_id() else {
             return Ok(None);
         };
-        let key = ApiKey::find(conn, key_id)?
+        let key = ApiKey::find(conn, key_id.as_str())?
             .ok_or_else(|| AppError::unauthenticated("the API key making this request is gone"))?;
         Ok(Some(Self {
             read_only: key.read_only,
@@ -252,8 +245,8 @@ pub(crate) fn issue_key(
         token_digest: token.digest().into_inner(),
         display_hint: token.display_hint(),
         created_at: now,
-        created_by: actor.account_id().map(str::to_string),
-        created_by_key_id: actor.key_id().map(str::to_string),
+        created_by: actor.account_id().map(ToString::to_string),
+        created_by_key_id: actor.key_id().map(ToString::to_string),
         expires_at: new.expires_at,
         last_used_at: None,
         last_used_ip: None,
@@ -275,7 +268,7 @@ pub(crate) fn issue_key(
         actor,
         now,
         Event {
-            tenant_id: Some(new.tenant_id),
+            tenant_id: Some(new.tenant_id.as_str()),
             action: AuditAction::ApiKeyCreated,
             target_id: Some(&key.id),
             detail: format!(
@@ -295,13 +288,13 @@ pub(crate) fn issue_key(
 /// its service account's keys.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyScope<'a> {
-    pub tenant_id: &'a str,
-    pub account_id: Option<&'a str>,
+    pub tenant_id: &'a TenantId,
+    pub account_id: Option<&'a AccountId>,
 }
 
 impl KeyScope<'_> {
     pub(crate) fn holds(&self, key: &ApiKey) -> bool {
-        key.tenant_id == self.tenant_id && self.account_id.is_none_or(|a| key.account_id == a)
+        key.tenant_id == *self.tenant_id && self.account_id.is_none_or(|a| key.account_id == *a)
     }
 }
 
@@ -311,7 +304,7 @@ pub fn revoke_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> Result<ApiKey, AppError> {
     revoke_api_key_in(conn, actor, now, key_id, None)
 }
@@ -321,7 +314,7 @@ pub fn revoke_api_key_in(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
     transaction(conn, |conn| {
@@ -335,11 +328,10 @@ pub fn revoke_api_key_in(
 pub(crate) fn find_revocable(
     conn: &mut DbConnection,
     actor: &Actor,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<ApiKey, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
-    let key = ApiKey::find(conn, &key_id)?
+    let key = ApiKey::find(conn, key_id.as_str())?
         .filter(|k| scope.is_none_or(|s| s.holds(k)))
         .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
     if !permissions::may_revoke_key(conn, actor, &key)? {
@@ -369,7 +361,7 @@ pub(crate) fn delete_key_audited(
     webhooks::enqueue_event(
         conn,
         now,
-        &key.tenant_id,
+        &key.tenant(),
         webhooks::WebhookEvent::ApiKeyRevoked,
         data,
     )?;

@@ -6,7 +6,7 @@ use crate::db::models::team_lists::key_names_of;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::{Account, AuditEvent};
 use crate::db::DbConnection;
-use crate::domain::{new_id, AuditAction};
+use crate::domain::{new_id, AuditAction, TenantId};
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
 use crate::services::Actor;
@@ -52,8 +52,8 @@ pub fn record_system(
     AuditEvent {
         id: new_id(),
         tenant_id: event.tenant_id.map(str::to_string),
-        actor_id: actor.account_id().map(str::to_string),
-        actor_key_id: actor.key_id().map(str::to_string),
+        actor_id: actor.account_id().map(ToString::to_string),
+        actor_key_id: actor.key_id().map(ToString::to_string),
         action: event.action.as_str().to_string(),
         target_id: event.target_id.map(str::to_string),
         detail: event.detail,
@@ -135,7 +135,7 @@ pub fn check_action(action: &str) -> Result<AuditAction, AppError> {
 pub fn list_audit_events(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     action: Option<&str>,
     page: i64,
     per_page: i64,
@@ -166,7 +166,7 @@ pub fn page_window(page: i64, per_page: i64) -> Result<(i64, i64), AppError> {
 pub fn list_audit_events_where(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     w: &TeamWhere,
     limit: i64,
     offset: i64,
@@ -176,13 +176,13 @@ pub fn list_audit_events_where(
     if let Some(a) = &w.name_eq {
         check_action(a)?;
     }
-    let total = AuditEvent::count_tenant_where(conn, tenant_id, w)?;
+    let total = AuditEvent::count_tenant_where(conn, tenant_id.as_str(), w)?;
     let page = KeyPage::Offset {
         limit,
         offset,
         order,
     };
-    let events = AuditEvent::tenant_page(conn, tenant_id, w, &page)?;
+    let events = AuditEvent::tenant_page(conn, tenant_id.as_str(), w, &page)?;
     Ok(AuditPage {
         events: describe_audit_events(conn, events)?,
         total,

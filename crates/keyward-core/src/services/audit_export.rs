@@ -9,7 +9,7 @@ use crate::db::models::paging::Cursor;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::AuditEvent;
 use crate::db::DbConnection;
-use crate::domain::{AuditAction, InvalidInput};
+use crate::domain::{AuditAction, InvalidInput, TenantId};
 use crate::error::AppError;
 use crate::services::audit::{self, AuditEntry, Event};
 use crate::services::permissions::{self, Permission};
@@ -68,7 +68,7 @@ pub fn begin_export(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     format: ExportFormat,
     filters: &str,
 ) -> Result<(), AppError> {
@@ -79,7 +79,7 @@ pub fn begin_export(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::AuditLogExported,
                 target_id: None,
                 detail: format!(
@@ -100,7 +100,7 @@ pub fn begin_export(
 pub fn export_chunk(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     w: &TeamWhere,
     after: Option<Cursor>,
 ) -> Result<Vec<AuditEntry>, AppError> {
@@ -109,7 +109,7 @@ pub fn export_chunk(
         limit: CHUNK,
         cursor: after,
     };
-    let rows = AuditEvent::tenant_page(conn, tenant_id, w, &page)?;
+    let rows = AuditEvent::tenant_page(conn, tenant_id.as_str(), w, &page)?;
     audit::describe_audit_events(conn, rows)
 }
 

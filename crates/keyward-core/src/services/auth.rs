@@ -107,10 +107,10 @@ fn judge(
         principal: Principal {
             // As `Account::kind` reads it.
             account_kind: AccountKind::parse(&key.account_type).unwrap_or(AccountKind::User),
-            account_id: key.account_id,
-            tenant_id: key.tenant_id,
+            account_id: crate::domain::AccountId::from_stored(key.account_id),
+            tenant_id: crate::domain::TenantId::from_stored(key.tenant_id),
             role: Role::from_stored(&key.role),
-            key_id: key.key_id,
+            key_id: crate::domain::ApiKeyId::from_stored(key.key_id),
             key_name: key.key_name,
             read_only: key.read_only,
         },
@@ -128,7 +128,7 @@ pub fn record_use(
     principal: &Principal,
     ip: Option<&str>,
 ) {
-    if let Err(e) = ApiKey::touch(conn, principal.key_id(), now, ip) {
+    if let Err(e) = ApiKey::touch(conn, principal.key_id().as_str(), now, ip) {
         tracing::warn!(error = %e, key_id = %principal.key_id(), "could not record the key's last use");
     }
 }

@@ -9,8 +9,8 @@ use crate::db::{lock_tenant, DbConnection};
 use crate::domain::api_key::random_secret;
 use crate::domain::quotas::{QuotaSetting, Quotas};
 use crate::domain::{
-    ids::parse_id, new_id, AccountId, AuditAction, Email, InvitationNote, PersonName, Role,
-    TenantId, TokenDigest,
+    new_id, AuditAction, Email, InvitationId, InvitationNote, PersonName, Role, TenantId,
+    TokenDigest,
 };
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
@@ -65,7 +65,7 @@ pub fn create_invitation(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     role: Role,
 ) -> Result<CreatedInvitation, AppError> {
     create_invitation_within(
@@ -88,7 +88,7 @@ pub fn create_invitation_within(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     request: InvitationRequest,
     quotas: &Quotas,
     mail: &MailLinks,
@@ -104,9 +104,9 @@ pub fn create_invitation_within(
             }
             None => None,
         };
-        lock_tenant(conn, tenant_id)?;
+        lock_tenant(conn, tenant_id.as_str())?;
         let limit = quotas.max_pending_invitations_per_tenant;
-        if Invitation::count_pending_of(conn, tenant_id, now)? >= limit {
+        if Invitation::count_pending_of(conn, tenant_id.as_str(), now)? >= limit {
             return Err(AppError::Conflict(format!(
                 "this tenant already has {limit} pending invitations, the limit set by {}; revoke one or let one expire first",
                 QuotaSetting::INVITATIONS.describe()
@@ -121,7 +121,10 @@ pub fn create_invitation_within(
             token_digest: TokenDigest::of(&token).into_inner(),
             tenant_id: tenant_id.to_string(),
             role: role.as_str().into(),
-            created_by: actor.account_id().unwrap_or_default().to_string(),
+            created_by: actor
+                .account_id()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             created_at: now,
             expires_at: now + VALID_FOR,
             used_at: None,
@@ -138,7 +141,7 @@ pub fn create_invitation_within(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::InvitationCreated,
                 target_id: Some(&invitation.id),
                 detail: invitation.described(),
@@ -161,7 +164,7 @@ pub fn create_invitation_within(
 fn within_mail_quotas(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     to: &str,
     quotas: &Quotas,
 ) -> Result<(), AppError> {
@@ -196,7 +199,7 @@ fn mail_invitation(
     let tenant = crate::db::models::Tenant::find(conn, &invitation.tenant_id)?
         .ok_or_else(|| AppError::not_found("tenant not found"))?;
     let inviter = match actor.account_id() {
-        Some(id) => Account::find(conn, id)?.map(|a| a.name),
+        Some(id) => Account::find(conn, id.as_str())?.map(|a| a.name),
         None => None,
     };
     let link = format!("{base}/t/{}/join/{token}", tenant.slug);
@@ -238,10 +241,10 @@ pub fn list_pending_invitations(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<PendingInvitation>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    Invitation::pending_of(conn, tenant_id, now)?
+    Invitation::pending_of(conn, tenant_id.as_str(), now)?
         .into_iter()
         .map(|invitation| {
             let created_by_name = Account::find(conn, &invitation.created_by)?.map(|a| a.name);
@@ -266,14 +269,13 @@ pub fn revoke_invitation(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
-    id: &str,
+    tenant_id: &TenantId,
+    id: &InvitationId,
 ) -> Result<Invitation, AppError> {
-    let id = parse_id("invitation_id", id)?;
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-        let invitation = Invitation::find(conn, &id)?
-            .filter(|i| i.tenant_id == tenant_id)
+        let invitation = Invitation::find(conn, id.as_str())?
+            .filter(|i| i.tenant_id == *tenant_id)
             .ok_or_else(|| AppError::not_found("invitation not found"))?;
         Invitation::delete(conn, &invitation.id)?;
         outbox::cancel_about(conn, &invitation.id, now)?;
@@ -282,7 +284,7 @@ pub fn revoke_invitation(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::InvitationRevoked,
                 target_id: Some(&invitation.id),
                 detail: invitation.described(),
@@ -296,14 +298,14 @@ pub fn revoke_invitation(
 pub fn find_usable(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
 ) -> Result<Invitation, AppError> {
     let invitation = Invitation::find_by_digest(conn, TokenDigest::of(token.trim()).as_str())?
         .ok_or_else(|| {
             AppError::not_found("this invitation link is not valid; ask an admin for a new one")
         })?;
-    if invitation.tenant_id != tenant_id {
+    if invitation.tenant_id != *tenant_id {
         return Err(AppError::not_found(
             "this invitation link is not valid for this tenant",
         ));
@@ -331,7 +333,7 @@ pub fn accept_invitation(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
 ) -> Result<Membership, AppError> {
     let ActorKind::Person { account_id } = &actor.kind else {
@@ -342,7 +344,7 @@ pub fn accept_invitation(
     transaction(conn, |conn| {
         let invitation = find_usable(conn, now, tenant_id, token)?;
         if let Some(bound) = &invitation.email {
-            let yours = Account::find(conn, account_id)?.and_then(|a| a.email);
+            let yours = Account::find(conn, account_id.as_str())?.and_then(|a| a.email);
             if yours.as_deref() != Some(bound.as_str()) {
                 return Err(AppError::forbidden(format!(
                     "this invitation was sent to {bound} and is for that address only: sign in as {bound} to join, or ask an admin to invite {}",
@@ -350,7 +352,7 @@ pub fn accept_invitation(
                 )));
             }
         }
-        if Invitation::mark_used(conn, &invitation.id, account_id, now)? == 0 {
+        if Invitation::mark_used(conn, &invitation.id, account_id.as_str(), now)? == 0 {
             return Err(AppError::Conflict(
                 "this invitation link has already been used; ask an admin for a new one".into(),
             ));
@@ -360,8 +362,8 @@ pub fn accept_invitation(
             conn,
             actor,
             now,
-            &TenantId::from_stored(tenant_id),
-            &AccountId::from_stored(account_id),
+            tenant_id,
+            account_id,
             role,
             AuditAction::InvitationAccepted,
         )
@@ -383,7 +385,7 @@ pub fn accept_invitation_as_new_person(
     conn: &mut DbConnection,
     ip: Option<String>,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
     person: NewPerson,
 ) -> Result<(Account, Membership), AppError> {
@@ -422,7 +424,7 @@ pub fn preview(
     let tenant = crate::db::models::Tenant::find_by_slug(conn, tenant_slug)?.ok_or_else(|| {
         AppError::not_found("this invitation link is not valid; ask an admin for a new one")
     })?;
-    let invitation = find_usable(conn, now, &tenant.id, token)?;
+    let invitation = find_usable(conn, now, &tenant.tenant_id(), token)?;
     let role = granted_role(&invitation)?;
     Ok((tenant, role))
 }
@@ -455,7 +457,7 @@ pub fn preview_with_inviter(
     token: &str,
 ) -> Result<InvitationPreview, AppError> {
     let (tenant, role) = preview(conn, now, tenant_slug, token)?;
-    let invitation = find_usable(conn, now, &tenant.id, token)?;
+    let invitation = find_usable(conn, now, &tenant.tenant_id(), token)?;
     let inviter = Account::find(conn, &invitation.created_by)?.map(|a| a.name);
     Ok(InvitationPreview {
         tenant,

@@ -5,7 +5,7 @@
 
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::{AllowedIps, AuditAction};
+use crate::domain::{AllowedIps, ApiKeyId, AuditAction};
 use crate::error::AppError;
 use crate::services::api_keys::{find_revocable, KeyScope};
 use crate::services::audit::{self, Event};
@@ -48,7 +48,7 @@ pub fn audit_refusal(
     ip: Option<&str>,
 ) {
     let result = transaction(conn, |conn| {
-        if !ApiKey::claim_ip_refusal_audit(conn, principal.key_id(), now)? {
+        if !ApiKey::claim_ip_refusal_audit(conn, principal.key_id().as_str(), now)? {
             return Ok(());
         }
         audit::record_system(
@@ -56,9 +56,9 @@ pub fn audit_refusal(
             &Actor::api_key(principal.clone(), ip.map(str::to_string)),
             now,
             Event {
-                tenant_id: Some(principal.tenant_id()),
+                tenant_id: Some(principal.tenant_id().as_str()),
                 action: AuditAction::RefusedIp,
-                target_id: Some(principal.key_id()),
+                target_id: Some(principal.key_id().as_str()),
                 detail: format!(
                     "a request from {} was refused: not in the key's IP allow-list (recorded at most once a minute)",
                     ip.unwrap_or("an unknown address")
@@ -85,10 +85,10 @@ fn only_narrowed_through_a_key(
     let Some(acting_id) = actor.key_id() else {
         return Ok(());
     };
-    let acting = if acting_id == key.id {
+    let acting = if *acting_id == key.id {
         key.allowed_ips.clone()
     } else {
-        ApiKey::find(conn, acting_id)?.and_then(|k| k.allowed_ips)
+        ApiKey::find(conn, acting_id.as_str())?.and_then(|k| k.allowed_ips)
     };
     let acting = AllowedIps::from_stored(acting.as_deref());
     if allowed.is_within(&acting) {
@@ -110,7 +110,7 @@ pub fn set_api_key_allowed_ips(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
     allowed: &AllowedIps,
 ) -> Result<ApiKey, AppError> {

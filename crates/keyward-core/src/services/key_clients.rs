@@ -8,6 +8,7 @@
 
 use crate::db::models::api_key_client::KeyClient;
 use crate::db::DbConnection;
+use crate::domain::ApiKeyId;
 use crate::error::AppError;
 use crate::services::transaction;
 use std::collections::HashMap;
@@ -74,12 +75,12 @@ impl ClientSightings {
 pub fn record_client(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     user_agent: &str,
     ip: &str,
 ) {
     let written = transaction(conn, |conn| {
-        if KeyClient::seen(conn, key_id, user_agent, ip, now)? == 0 {
+        if KeyClient::seen(conn, key_id.as_str(), user_agent, ip, now)? == 0 {
             KeyClient {
                 api_key_id: key_id.to_string(),
                 user_agent: user_agent.to_string(),
@@ -88,12 +89,12 @@ pub fn record_client(
                 last_seen_at: now,
             }
             .insert(conn)?;
-            KeyClient::keep_newest(conn, key_id, MAX_CLIENTS_PER_KEY)?;
+            KeyClient::keep_newest(conn, key_id.as_str(), MAX_CLIENTS_PER_KEY)?;
         }
         Ok(())
     });
     if let Err(e) = written {
-        tracing::warn!(error = %e, key_id, "could not record a client of the key");
+        tracing::warn!(error = %e, key_id = %key_id, "could not record a client of the key");
     }
 }
 

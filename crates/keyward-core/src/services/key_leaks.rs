@@ -29,7 +29,7 @@
 use crate::db::models::{Account, ApiKey, Membership, Tenant};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::clock::rfc3339;
-use crate::domain::{AuditAction, LeakLocation, LeakSource, PlainToken};
+use crate::domain::{AuditAction, LeakLocation, LeakSource, PlainToken, TenantId};
 use crate::error::AppError;
 use crate::services::mail::{self, MailKind};
 use crate::services::permissions::{self, Permission};
@@ -103,7 +103,7 @@ pub struct RevokedLeak {
 pub fn check_access(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<(), AppError> {
     permissions::require(conn, actor, tenant_id, Permission::RevokeFoundKeys).map(drop)
 }
@@ -116,7 +116,7 @@ pub fn revoke_found_key(
     actor: &Actor,
     now: PrimitiveDateTime,
     finding: &Finding,
-    within_tenant: Option<&str>,
+    within_tenant: Option<&TenantId>,
 ) -> Result<Option<RevokedLeak>, AppError> {
     transaction(conn, |conn| {
         if let Some(tenant_id) = within_tenant {
@@ -128,7 +128,7 @@ pub fn revoke_found_key(
         let Some(key) = ApiKey::find_by_digest(conn, token.digest().as_str())? else {
             return Ok(None);
         };
-        if within_tenant.is_some_and(|t| t != key.tenant_id) {
+        if within_tenant.is_some_and(|t| *t != key.tenant_id) {
             return Ok(None);
         }
         // A report of the same key running at once waits here, then finds it gone.
@@ -162,7 +162,7 @@ pub fn revoke_found_key(
         crate::services::webhooks::enqueue_event(
             conn,
             now,
-            &key.tenant_id,
+            &key.tenant(),
             crate::services::webhooks::WebhookEvent::ApiKeyLeaked,
             serde_json::json!({
                 "id": key.id,
@@ -254,7 +254,7 @@ fn queue_mails(
     finding: &Finding,
 ) -> Result<Mails, AppError> {
     let reporter = match actor.account_id() {
-        Some(id) => Account::find(conn, id)?.and_then(|a| a.email),
+        Some(id) => Account::find(conn, id.as_str())?.and_then(|a| a.email),
         None => None,
     };
     let recipients: Vec<String> = if owner.is_service_account() {
@@ -280,8 +280,13 @@ fn queue_mails(
         at: &at,
     });
     let kind = MailKind::KeyLeaked;
-    let mut today =
-        outbox::queued_of_kind_since(conn, now - outbox::QUOTA_WINDOW, &tenant.id, kind, None)?;
+    let mut today = outbox::queued_of_kind_since(
+        conn,
+        now - outbox::QUOTA_WINDOW,
+        &tenant.tenant_id(),
+        kind,
+        None,
+    )?;
     let mut mails = Mails {
         queued: 0,
         held_back: 0,
@@ -293,7 +298,7 @@ fn queue_mails(
         let lately = outbox::queued_of_kind_since(
             conn,
             now - LEAK_MAIL_INTERVAL,
-            &tenant.id,
+            &tenant.tenant_id(),
             kind,
             Some(&to),
         )?;

@@ -8,7 +8,7 @@ use crate::db::models::api_key_client::KeyClient;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyOwners, KeyPage, KeyWhere};
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
-use crate::domain::InvalidInput;
+use crate::domain::{AccountId, ApiKeyId, InvalidInput, TenantId};
 use crate::error::AppError;
 use crate::services::paging::{keyset, Keyset};
 use crate::services::permissions::{self, Permission};
@@ -117,7 +117,7 @@ fn own_keys(actor: &Actor) -> KeyOwners {
     KeyOwners {
         account: actor
             .account_id()
-            .map(|a| (a.to_string(), actor.bound_tenant().map(str::to_string))),
+            .map(|a| (a.to_string(), actor.bound_tenant().map(ToString::to_string))),
         service_accounts_in: Vec::new(),
     }
 }
@@ -136,7 +136,7 @@ pub fn own_api_keys_page(
 pub fn own_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> Result<Option<ApiKeyListing>, AppError> {
     let w = KeyWhere {
         key_id: Some(key_id.to_string()),
@@ -152,12 +152,12 @@ pub fn own_api_key(
 /// What `auth_api_key` may show: the actor's own keys, plus every service-account key
 /// of each tenant where it is an admin (through a key: only the key's tenant).
 fn visible_keys(conn: &mut DbConnection, actor: &Actor) -> Result<KeyOwners, AppError> {
-    let tenants: Vec<String> = match actor.bound_tenant() {
-        Some(t) => vec![t.to_string()],
+    let tenants: Vec<TenantId> = match actor.bound_tenant() {
+        Some(t) => vec![t.clone()],
         None => match actor.account_id() {
-            Some(a) => Membership::tenants_of(conn, a)?
+            Some(a) => Membership::tenants_of(conn, a.as_str())?
                 .into_iter()
-                .map(|(t, _)| t.id)
+                .map(|(t, _)| t.tenant_id())
                 .collect(),
             None => Vec::new(),
         },
@@ -170,7 +170,7 @@ fn visible_keys(conn: &mut DbConnection, actor: &Actor) -> Result<KeyOwners, App
             &tenant_id,
             Permission::ManageServiceAccountKeys,
         )? {
-            owners.service_accounts_in.push(tenant_id);
+            owners.service_accounts_in.push(tenant_id.into_inner());
         }
     }
     Ok(owners)
@@ -198,8 +198,8 @@ pub fn count_visible_api_keys(
 fn service_account_owners(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<KeyOwners, AppError> {
     let account = service_accounts::find_managed(conn, actor, in_tenant, id)?;
     Ok(KeyOwners {
@@ -212,8 +212,8 @@ fn service_account_owners(
 pub fn service_account_keys_page(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
     w: &KeyWhere,
     page: &KeyPage,
 ) -> Result<KeysetPage, AppError> {
@@ -225,7 +225,7 @@ pub fn service_account_keys_page(
 pub fn service_account_keys(
     conn: &mut DbConnection,
     actor: &Actor,
-    id: &str,
+    id: &AccountId,
     w: &KeyWhere,
     page: &KeyPage,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
@@ -250,10 +250,11 @@ pub fn keys_of_service_accounts(
             .get(id)
             .ok_or_else(|| AppError::not_found("service account not found"))?;
         if !checked.contains(tenant) {
-            permissions::access(conn, actor, tenant)
+            let tenant_id = TenantId::from_stored(tenant.clone());
+            permissions::access(conn, actor, &tenant_id)
                 .map_err(|_| AppError::not_found("service account not found"))?;
-            permissions::require(conn, actor, tenant, Permission::ManageServiceAccounts)?;
-            checked.push(tenant.clone());
+            permissions::require(conn, actor, &tenant_id, Permission::ManageServiceAccounts)?;
+            checked.push(tenant_id.into_inner());
         }
     }
     let KeyPage::Offset {

@@ -110,8 +110,8 @@ pub struct NotificationSetting {
 /// The person acting: notices are set by each person for themselves.
 fn person_of(actor: &Actor) -> Result<&str, AppError> {
     match &actor.kind {
-        ActorKind::Person { account_id } => Ok(account_id),
-        ActorKind::ApiKey(p) if p.account_kind() == AccountKind::User => Ok(p.account_id()),
+        ActorKind::Person { account_id } => Ok(account_id.as_str()),
+        ActorKind::ApiKey(p) if p.account_kind() == AccountKind::User => Ok(p.account_id().as_str()),
         ActorKind::ApiKey(_) => Err(AppError::forbidden(
             "service accounts get no mail; their keys' notices go to the tenant's admins, who set them for themselves",
         )),
@@ -273,12 +273,12 @@ fn made_from(conn: &mut DbConnection, actor: &Actor) -> Result<String, AppError>
     Ok(match &actor.kind {
         ActorKind::Operator => "by an operator at the command line (keyward admin)".to_string(),
         ActorKind::Person { account_id } => {
-            let name = Account::find(conn, account_id)?
+            let name = Account::find(conn, account_id.as_str())?
                 .map_or_else(String::new, |a| format!(" by {}", mail::quoted(&a.name)));
             format!("in the dashboard{name}{ip}")
         }
         ActorKind::ApiKey(p) => {
-            let by = ApiKey::find(conn, p.key_id())?.map_or_else(String::new, |k| {
+            let by = ApiKey::find(conn, p.key_id().as_str())?.map_or_else(String::new, |k| {
                 format!(" {} ({})", mail::quoted(&k.name), k.display_hint)
             });
             format!("through the API with the key{by}{ip}")
@@ -361,7 +361,7 @@ fn remind(
         webhooks::enqueue_event(
             conn,
             now,
-            &key.tenant_id,
+            &key.tenant(),
             webhooks::WebhookEvent::ApiKeyExpiring,
             data,
         )?;

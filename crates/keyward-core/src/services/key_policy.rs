@@ -6,8 +6,8 @@ use crate::db::models::key_lineage;
 use crate::db::models::key_policy::TenantKeyPolicy;
 use crate::db::models::ApiKey;
 use crate::db::DbConnection;
-use crate::domain::AuditAction;
 use crate::domain::KeyPolicy;
+use crate::domain::{AuditAction, TenantId};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
@@ -36,10 +36,10 @@ pub struct PolicyReport {
 pub fn tenant_key_policy(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<KeyPolicy, AppError> {
     permissions::access(conn, actor, tenant_id)?;
-    Ok(TenantKeyPolicy::of(conn, tenant_id)?)
+    Ok(TenantKeyPolicy::of(conn, tenant_id.as_str())?)
 }
 
 /// The policy with the keys beyond it; admins only.
@@ -47,10 +47,10 @@ pub fn policy_report(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<PolicyReport, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageKeyPolicy)?;
-    let policy = TenantKeyPolicy::of(conn, tenant_id)?;
+    let policy = TenantKeyPolicy::of(conn, tenant_id.as_str())?;
     Ok(PolicyReport {
         keys_beyond: keys_beyond(conn, tenant_id, now, policy)?,
         policy,
@@ -62,21 +62,21 @@ pub fn set_tenant_key_policy(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     policy: KeyPolicy,
 ) -> Result<PolicyReport, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageKeyPolicy)?;
-        let old = TenantKeyPolicy::of(conn, tenant_id)?;
-        TenantKeyPolicy::store(conn, tenant_id, policy, now)?;
+        let old = TenantKeyPolicy::of(conn, tenant_id.as_str())?;
+        TenantKeyPolicy::store(conn, tenant_id.as_str(), policy, now)?;
         audit::record(
             conn,
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::KeyPolicyChanged,
-                target_id: Some(tenant_id),
+                target_id: Some(tenant_id.as_str()),
                 detail: format!("key policy: {} → {}", old.describe(), policy.describe()),
             },
         )?;
@@ -91,14 +91,19 @@ pub fn set_tenant_key_policy(
 /// key created now may: with no limit, none.
 fn keys_beyond(
     conn: &mut DbConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     now: PrimitiveDateTime,
     policy: KeyPolicy,
 ) -> Result<Vec<KeyBeyondPolicy>, AppError> {
     if !policy.require_expiry() {
         return Ok(Vec::new());
     }
-    let rows = key_lineage::keys_beyond(conn, tenant_id, policy.latest_expiry(now), MAX_LISTED)?;
+    let rows = key_lineage::keys_beyond(
+        conn,
+        tenant_id.as_str(),
+        policy.latest_expiry(now),
+        MAX_LISTED,
+    )?;
     Ok(rows
         .into_iter()
         .map(|(key, owner_name)| KeyBeyondPolicy { key, owner_name })

@@ -7,6 +7,7 @@
 
 use crate::db::models::{key_lineage, Account, ApiKey};
 use crate::db::{lock_tenant, DbConnection};
+use crate::domain::ApiKeyId;
 use crate::error::AppError;
 use crate::services::api_keys::{self, KeyScope};
 use crate::services::{permissions, service_accounts, transaction, Actor};
@@ -160,7 +161,7 @@ fn removable_by(
 pub fn preview(
     conn: &mut DbConnection,
     actor: &Actor,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<Descendants, AppError> {
     let key = api_keys::find_revocable(conn, actor, key_id, scope)?;
@@ -174,7 +175,7 @@ pub fn revoke_with_descendants(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     scope: Option<KeyScope<'_>>,
 ) -> Result<(ApiKey, Descendants), AppError> {
     transaction(conn, |conn| {

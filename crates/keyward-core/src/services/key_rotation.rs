@@ -7,9 +7,7 @@ use crate::db::models::{key_lineage, Account, ApiKey};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::clock::rfc3339;
 use crate::domain::key_policy::OVERLAP_HOURS;
-use crate::domain::{
-    ids::parse_id, new_id, AuditAction, ExpiresAt, InvalidInput, KeyPolicy, Quotas,
-};
+use crate::domain::{new_id, ApiKeyId, AuditAction, ExpiresAt, InvalidInput, KeyPolicy, Quotas};
 use crate::error::AppError;
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope, KeyToIssue};
 use crate::services::audit::{self, Event};
@@ -71,20 +69,19 @@ pub fn rotate_api_key(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
     (overlap, expiry): (Overlap, SuccessorExpiry),
     quotas: &Quotas,
     scope: Option<KeyScope<'_>>,
 ) -> Result<RotatedApiKey, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
     transaction(conn, |conn| {
-        let found = ApiKey::find(conn, &key_id)?
+        let found = ApiKey::find(conn, key_id.as_str())?
             .filter(|k| scope.is_none_or(|s| s.holds(k)))
             .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         // Two rotations of one key at once: the second reads the key again under the
         // tenant's lock and finds it rotated (and `mark_rotated` changes a key only once).
         lock_tenant(conn, &found.tenant_id)?;
-        let old = ApiKey::find(conn, &key_id)?
+        let old = ApiKey::find(conn, key_id.as_str())?
             .filter(|k| scope.is_none_or(|s| s.holds(k)))
             .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         if !permissions::may_revoke_key(conn, actor, &old)? {
@@ -101,7 +98,8 @@ pub fn rotate_api_key(
         }
         let account =
             Account::find(conn, &old.account_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        api_keys::check_key_quota(conn, &account, &old.tenant_id, quotas)?;
+        let tenant_id = old.tenant();
+        api_keys::check_key_quota(conn, &account, &tenant_id, quotas)?;
         let policy = TenantKeyPolicy::of(conn, &old.tenant_id)?;
         let expires_at = match expiry {
             SuccessorExpiry::SameLifetime => {
@@ -126,7 +124,7 @@ pub fn rotate_api_key(
         let mut successor = KeyToIssue {
             id: new_id.clone(),
             account: &account,
-            tenant_id: &old.tenant_id,
+            tenant_id: &tenant_id,
             name: old.name.clone(),
             expires_at,
             read_only: old.read_only,
@@ -143,7 +141,7 @@ pub fn rotate_api_key(
         webhooks::enqueue_event(
             conn,
             now,
-            &old.tenant_id,
+            &old.tenant(),
             webhooks::WebhookEvent::ApiKeyCreated,
             {
                 let mut data = webhooks::key_data(&created.key, &account);
@@ -189,10 +187,9 @@ pub fn preview(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> Result<RotationPreview, AppError> {
-    let key_id = parse_id("key_id", key_id).map_err(|_| AppError::not_found(NOT_FOUND))?;
-    let old = ApiKey::find(conn, &key_id)?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+    let old = ApiKey::find(conn, key_id.as_str())?.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
     if !permissions::may_revoke_key(conn, actor, &old)? {
         return Err(AppError::not_found(NOT_FOUND));
     }

@@ -21,10 +21,10 @@ pub struct Member {
 pub fn list_members(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<Member>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
-    Ok(Membership::members_of(conn, tenant_id)?
+    Ok(Membership::members_of(conn, tenant_id.as_str())?
         .into_iter()
         .map(|(account, m)| Member {
             role: m.role_shown(),
@@ -66,15 +66,15 @@ pub(crate) fn insert_membership(
     role: Role,
     action: AuditAction,
 ) -> Result<Membership, AppError> {
-    let account =
-        Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
+    let account = Account::find(conn, account_id.as_str())?
+        .ok_or_else(|| AppError::not_found("account not found"))?;
     if account.is_service_account() {
         return Err(AppError::invalid(
             "account",
             "a service account belongs to its own tenant only and cannot be added to others",
         ));
     }
-    if Membership::find(conn, account_id, tenant_id)?.is_some() {
+    if Membership::find(conn, account_id.as_str(), tenant_id.as_str())?.is_some() {
         return Err(AppError::Conflict(format!(
             "{} is already a member of this tenant",
             account.name
@@ -108,9 +108,9 @@ pub(crate) fn insert_membership(
         actor,
         now,
         Event {
-            tenant_id: Some(tenant_id),
+            tenant_id: Some(tenant_id.as_str()),
             action,
-            target_id: Some(account_id),
+            target_id: Some(account_id.as_str()),
             detail: format!("{} joined as {}", account.name, role.label()),
         },
     )?;
@@ -122,31 +122,31 @@ fn find_member(
     tenant_id: &TenantId,
     account_id: &AccountId,
 ) -> Result<(Account, Membership), AppError> {
-    let membership = Membership::find(conn, account_id, tenant_id)?
+    let membership = Membership::find(conn, account_id.as_str(), tenant_id.as_str())?
         .ok_or_else(|| AppError::not_found("that account is not a member of this tenant"))?;
-    let account =
-        Account::find(conn, account_id)?.ok_or_else(|| AppError::not_found("account not found"))?;
+    let account = Account::find(conn, account_id.as_str())?
+        .ok_or_else(|| AppError::not_found("account not found"))?;
     Ok((account, membership))
 }
 
 /// How many people (not service accounts) are admins of the tenant, for the members page:
 /// the last one is shown without a Remove button. The page's own listing checked the
 /// caller's permission.
-pub fn human_admin_count(conn: &mut DbConnection, tenant_id: &str) -> Result<usize, AppError> {
-    Ok(Membership::count_human_admins(conn, tenant_id)?.max(0) as usize)
+pub fn human_admin_count(conn: &mut DbConnection, tenant_id: &TenantId) -> Result<usize, AppError> {
+    Ok(Membership::count_human_admins(conn, tenant_id.as_str())?.max(0) as usize)
 }
 
 /// Refuses to leave a tenant without a human admin.
 fn keep_a_human_admin(
     conn: &mut DbConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     account: &Account,
     membership: &Membership,
     what: &str,
 ) -> Result<(), AppError> {
     if account.kind() == AccountKind::User
         && membership.role() == Some(Role::Admin)
-        && Membership::count_human_admins(conn, tenant_id)? <= 1
+        && Membership::count_human_admins(conn, tenant_id.as_str())? <= 1
     {
         return Err(AppError::Conflict(format!(
             "the last human admin of a tenant cannot be {what}; make someone else an admin first"
@@ -164,7 +164,7 @@ pub fn change_role(
     role: Role,
 ) -> Result<Member, AppError> {
     transaction(conn, |conn| {
-        lock_tenant(conn, tenant_id)?;
+        lock_tenant(conn, tenant_id.as_str())?;
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         let (account, membership) = find_member(conn, tenant_id, account_id)?;
         if membership.role() != Some(role) {
@@ -172,14 +172,14 @@ pub fn change_role(
                 keep_a_human_admin(conn, tenant_id, &account, &membership, "demoted")?;
                 revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
             }
-            Membership::set_role(conn, &account.id, tenant_id, role)?;
-            crate::services::sessions::rotate_csrf_tokens(conn, &account.id)?;
+            Membership::set_role(conn, &account.id, tenant_id.as_str(), role)?;
+            crate::services::sessions::rotate_csrf_tokens(conn, &account.account_id())?;
             audit::record(
                 conn,
                 actor,
                 now,
                 Event {
-                    tenant_id: Some(tenant_id),
+                    tenant_id: Some(tenant_id.as_str()),
                     action: AuditAction::MemberRoleChanged,
                     target_id: Some(&account.id),
                     detail: format!(
@@ -210,7 +210,7 @@ pub fn remove_member(
     account_id: &AccountId,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
-        lock_tenant(conn, tenant_id)?;
+        lock_tenant(conn, tenant_id.as_str())?;
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         let (account, membership) = find_member(conn, tenant_id, account_id)?;
         if account.is_service_account() {
@@ -221,7 +221,7 @@ pub fn remove_member(
         }
         keep_a_human_admin(conn, tenant_id, &account, &membership, "removed")?;
         revoke_invitations_created_by(conn, actor, now, tenant_id, &account)?;
-        for key in ApiKey::of_account(conn, &account.id, Some(tenant_id))? {
+        for key in ApiKey::of_account(conn, &account.id, Some(tenant_id.as_str()))? {
             api_keys::delete_key_audited(
                 conn,
                 actor,
@@ -230,13 +230,13 @@ pub fn remove_member(
                 "deleted because its owner left the tenant",
             )?;
         }
-        Membership::delete(conn, &account.id, tenant_id)?;
+        Membership::delete(conn, &account.id, tenant_id.as_str())?;
         audit::record(
             conn,
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::MemberRemoved,
                 target_id: Some(&account.id),
                 detail: format!("{} removed", account.name),
@@ -262,7 +262,7 @@ pub fn count_member_keys(
     account_id: &AccountId,
 ) -> Result<usize, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    Ok(ApiKey::count_of_account_in(conn, account_id, tenant_id)? as usize)
+    Ok(ApiKey::count_of_account_in(conn, account_id.as_str(), tenant_id.as_str())? as usize)
 }
 
 /// Revokes the unused links an account made for a tenant, each audited: called when it
@@ -271,10 +271,10 @@ fn revoke_invitations_created_by(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     creator: &Account,
 ) -> Result<(), AppError> {
-    for invitation in Invitation::unused_created_by(conn, tenant_id, &creator.id)? {
+    for invitation in Invitation::unused_created_by(conn, tenant_id.as_str(), &creator.id)? {
         Invitation::delete(conn, &invitation.id)?;
         outbox::cancel_about(conn, &invitation.id, now)?;
         audit::record(
@@ -282,7 +282,7 @@ fn revoke_invitations_created_by(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::InvitationRevoked,
                 target_id: Some(&invitation.id),
                 detail: format!(

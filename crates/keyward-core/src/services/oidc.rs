@@ -1073,7 +1073,12 @@ pub fn tenant_requirement(
     actor: &Actor,
     tenant_id: &str,
 ) -> Result<bool, AppError> {
-    permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
+    permissions::require(
+        conn,
+        actor,
+        &crate::domain::TenantId::from_stored(tenant_id),
+        Permission::ListMembers,
+    )?;
     Ok(rows::TenantSsoRequirement::is_required(conn, tenant_id)?)
 }
 
@@ -1091,7 +1096,12 @@ pub fn set_tenant_requirement(
     sso: Option<&OidcSettings>,
 ) -> Result<bool, AppError> {
     transaction(conn, |conn| {
-        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
+        permissions::require(
+            conn,
+            actor,
+            &crate::domain::TenantId::from_stored(tenant_id),
+            Permission::ManagePeople,
+        )?;
         // A read-only key is refused before anything else is said.
         permissions::require_writable(actor)?;
         // Keys outlive an admin's removal at the provider: one could turn the requirement
@@ -1114,7 +1124,7 @@ pub fn set_tenant_requirement(
                 )
             })?;
             let linked = match actor.account_id() {
-                Some(account_id) => OidcIdentity::linked(conn, &sso.issuer, account_id)?,
+                Some(account_id) => OidcIdentity::linked(conn, &sso.issuer, account_id.as_str())?,
                 None => false,
             };
             if !linked && !actor.is_operator() {

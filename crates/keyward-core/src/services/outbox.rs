@@ -26,7 +26,7 @@
 use crate::config::OutboxTiming;
 use crate::db::models::outbox::{self as rows, OutboxRow};
 use crate::db::{DbConnection, Pool};
-use crate::domain::{new_id, Clock};
+use crate::domain::{new_id, Clock, TenantId};
 use crate::error::AppError;
 use crate::services::mail::{MailKind, Mailer, SendFailure};
 use crate::services::permissions::{self, Permission};
@@ -107,14 +107,20 @@ pub const MAILS_PER_ADDRESS_PER_DAY: i64 = 3;
 pub fn queued_in_the_last_day(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     recipient: &str,
 ) -> Result<(i64, i64), AppError> {
     let since = now - QUOTA_WINDOW;
     let counted = rows::Kinds::AllBut(MailKind::KeyLeaked.as_str());
     Ok((
-        OutboxRow::count_of_tenant_since(conn, tenant_id, since, None, counted)?,
-        OutboxRow::count_of_tenant_since(conn, tenant_id, since, Some(recipient), counted)?,
+        OutboxRow::count_of_tenant_since(conn, tenant_id.as_str(), since, None, counted)?,
+        OutboxRow::count_of_tenant_since(
+            conn,
+            tenant_id.as_str(),
+            since,
+            Some(recipient),
+            counted,
+        )?,
     ))
 }
 
@@ -123,13 +129,13 @@ pub fn queued_in_the_last_day(
 pub fn queued_of_kind_since(
     conn: &mut DbConnection,
     since: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     kind: MailKind,
     recipient: Option<&str>,
 ) -> Result<i64, AppError> {
     Ok(OutboxRow::count_of_tenant_since(
         conn,
-        tenant_id,
+        tenant_id.as_str(),
         since,
         recipient,
         rows::Kinds::Only(kind.as_str()),
@@ -294,25 +300,27 @@ pub struct TenantOutbox {
 pub fn tenant_outbox(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<TenantOutbox, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-    let last = OutboxRow::last_attempted_of_tenant(conn, tenant_id, false)?;
+    let last = OutboxRow::last_attempted_of_tenant(conn, tenant_id.as_str(), false)?;
     let last_sent_at = last
         .as_ref()
         .filter(|r| r.status == rows::SENT)
         .and_then(|r| r.done_at);
     let last_failure =
-        OutboxRow::last_attempted_of_tenant(conn, tenant_id, true)?.map(|r| FailureNotice {
-            retry_at: (r.status == rows::PENDING).then_some(r.next_attempt_at),
-            kind: r.kind,
-            recipient: r.recipient,
-            at: r.last_attempt_at.unwrap_or(r.created_at),
-            reason: r.last_error.unwrap_or_default(),
+        OutboxRow::last_attempted_of_tenant(conn, tenant_id.as_str(), true)?.map(|r| {
+            FailureNotice {
+                retry_at: (r.status == rows::PENDING).then_some(r.next_attempt_at),
+                kind: r.kind,
+                recipient: r.recipient,
+                at: r.last_attempt_at.unwrap_or(r.created_at),
+                reason: r.last_error.unwrap_or_default(),
+            }
         });
     Ok(TenantOutbox {
-        pending: OutboxRow::count_of_tenant(conn, tenant_id, rows::PENDING)?,
-        given_up: OutboxRow::count_of_tenant(conn, tenant_id, rows::FAILED)?,
+        pending: OutboxRow::count_of_tenant(conn, tenant_id.as_str(), rows::PENDING)?,
+        given_up: OutboxRow::count_of_tenant(conn, tenant_id.as_str(), rows::FAILED)?,
         last_failure,
         last_sent_at,
     })

@@ -9,7 +9,7 @@
 
 use crate::db::models::{Account, ApiKey, Membership};
 use crate::db::DbConnection;
-use crate::domain::{AccountKind, Role};
+use crate::domain::{AccountId, AccountKind, Role, TenantId};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::{Actor, Principal};
@@ -62,7 +62,7 @@ impl Permission {
 /// Proof that the actor may act in a tenant, with the role it holds there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantAccess {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// `None` for operators, who act from outside every tenant.
     pub role: Option<Role>,
 }
@@ -81,33 +81,36 @@ pub const SSO_REQUIRED_HERE: &str = "this tenant requires single sign-on: sign i
 pub fn access(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<TenantAccess, AppError> {
     let role = match &actor.kind {
         ActorKind::Operator => None,
         ActorKind::ApiKey(p) => {
-            if p.tenant_id != tenant_id {
+            if &p.tenant_id != tenant_id {
                 return Err(AppError::forbidden(
                     "this API key works only in its own tenant; use a key created for the other tenant",
                 ));
             }
             Some(current_key_role(conn, p)?)
         }
-        ActorKind::Person { account_id } => match Membership::find(conn, account_id, tenant_id)? {
-            Some(_)
-                if actor.outside_sso
-                    && crate::db::models::oidc::TenantSsoRequirement::is_required(
-                        conn, tenant_id,
-                    )? =>
-            {
-                return Err(AppError::forbidden(SSO_REQUIRED_HERE));
+        ActorKind::Person { account_id } => {
+            match Membership::find(conn, account_id.as_str(), tenant_id.as_str())? {
+                Some(_)
+                    if actor.outside_sso
+                        && crate::db::models::oidc::TenantSsoRequirement::is_required(
+                            conn,
+                            tenant_id.as_str(),
+                        )? =>
+                {
+                    return Err(AppError::forbidden(SSO_REQUIRED_HERE));
+                }
+                Some(m) => Some(known_role(&m)?),
+                None => return Err(AppError::forbidden("you are not a member of this tenant")),
             }
-            Some(m) => Some(known_role(&m)?),
-            None => return Err(AppError::forbidden("you are not a member of this tenant")),
-        },
+        }
     };
     Ok(TenantAccess {
-        tenant_id: tenant_id.to_string(),
+        tenant_id: tenant_id.clone(),
         role,
     })
 }
@@ -116,7 +119,8 @@ pub fn access(
 /// key's authentication read it: never more than either (a key's principal may carry a
 /// lower role than the membership, never a higher one).
 fn current_key_role(conn: &mut DbConnection, p: &Principal) -> Result<Role, AppError> {
-    let Some(membership) = Membership::find(conn, p.account_id(), p.tenant_id())? else {
+    let Some(membership) = Membership::find(conn, p.account_id().as_str(), p.tenant_id().as_str())?
+    else {
         return Err(AppError::forbidden(
             "this API key's account is no longer a member of the key's tenant",
         ));
@@ -144,7 +148,7 @@ pub fn known_role(membership: &Membership) -> Result<Role, AppError> {
 pub fn require(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     permission: Permission,
 ) -> Result<TenantAccess, AppError> {
     let access = access(conn, actor, tenant_id)?;
@@ -180,7 +184,7 @@ pub fn require_writable(actor: &Actor) -> Result<(), AppError> {
 pub fn allows(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     permission: Permission,
 ) -> Result<bool, AppError> {
     match require(conn, actor, tenant_id, permission) {
@@ -207,7 +211,7 @@ pub fn require_operator(actor: &Actor, what: &str) -> Result<(), AppError> {
 /// holds no password, and a leaked one must not become a way to guess one. Keys that may
 /// not change credentials (read-only keys) are refused in this same
 /// match (`require_writable`), so no caller has to remember to.
-pub fn require_credential_change(actor: &Actor) -> Result<String, AppError> {
+pub fn require_credential_change(actor: &Actor) -> Result<AccountId, AppError> {
     require_writable(actor)?;
     match &actor.kind {
         ActorKind::Person { account_id } => Ok(account_id.clone()),
@@ -235,8 +239,8 @@ pub fn authorize_key_creation(
     conn: &mut DbConnection,
     actor: &Actor,
     target: Option<&Account>,
-    requested_tenant: Option<&str>,
-) -> Result<String, AppError> {
+    requested_tenant: Option<&TenantId>,
+) -> Result<TenantId, AppError> {
     if let (Some(bound), Some(asked)) = (actor.bound_tenant(), requested_tenant) {
         if bound != asked {
             return Err(AppError::forbidden(
@@ -253,7 +257,7 @@ pub fn authorize_key_creation(
     };
     match target.kind() {
         AccountKind::ServiceAccount => {
-            let own = target.tenant_id.clone().unwrap_or_default();
+            let own = TenantId::from_stored(target.tenant_id.clone().unwrap_or_default());
             if actor.is(&target.id) {
                 require(conn, actor, &own, Permission::UseOwnKeys)?;
             } else {
@@ -261,7 +265,7 @@ pub fn authorize_key_creation(
                 access(conn, actor, &own).map_err(|_| not_yours())?;
                 require(conn, actor, &own, Permission::ManageServiceAccountKeys)?;
             }
-            if requested_tenant.is_some_and(|t| t != own) {
+            if requested_tenant.is_some_and(|t| t != &own) {
                 return Err(AppError::invalid(
                     "tenant_id",
                     "a service account's keys serve only its own tenant; leave tenant_id out",
@@ -272,12 +276,12 @@ pub fn authorize_key_creation(
         AccountKind::User => {
             let tenant = requested_tenant
                 .or(actor.bound_tenant())
-                .map(str::to_string)
+                .cloned()
                 .ok_or_else(|| {
                     AppError::invalid("tenant_id", "choose the tenant the key is for")
                 })?;
             if actor.is_operator() {
-                if Membership::find(conn, &target.id, &tenant)?.is_none() {
+                if Membership::find(conn, &target.id, tenant.as_str())?.is_none() {
                     return Err(AppError::invalid(
                         "tenant",
                         "that account is not a member of the tenant; add it first with `keyward admin add-member`",
@@ -301,7 +305,7 @@ pub fn may_revoke_key(
     actor: &Actor,
     key: &ApiKey,
 ) -> Result<bool, AppError> {
-    if actor.bound_tenant().is_some_and(|t| t != key.tenant_id) {
+    if actor.bound_tenant().is_some_and(|t| *t != key.tenant_id) {
         return Ok(false);
     }
     // Rotating one's own key makes a new secret: not from a session outside single
@@ -320,7 +324,7 @@ pub fn may_revoke_key(
         && allows(
             conn,
             actor,
-            &key.tenant_id,
+            &key.tenant(),
             Permission::ManageServiceAccountKeys,
         )?)
 }
@@ -331,11 +335,11 @@ pub fn may_remove_service_account(
     actor: &Actor,
     account: &Account,
 ) -> Result<bool, AppError> {
-    let Some(tenant_id) = account.tenant_id.as_deref() else {
+    let Some(tenant_id) = account.own_tenant() else {
         return Ok(false);
     };
-    if actor.bound_tenant().is_some_and(|t| t != tenant_id) {
+    if actor.bound_tenant().is_some_and(|t| *t != tenant_id) {
         return Ok(false);
     }
-    allows(conn, actor, tenant_id, Permission::ManageServiceAccounts)
+    allows(conn, actor, &tenant_id, Permission::ManageServiceAccounts)
 }

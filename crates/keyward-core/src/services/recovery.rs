@@ -32,7 +32,7 @@ use crate::db::models::password_reset::PasswordReset;
 use crate::db::models::{Account, AuditEvent, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{new_id, AuditAction, TokenDigest};
+use crate::domain::{new_id, AccountId, AuditAction, TenantId, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -192,7 +192,7 @@ fn store_new_password(
     for old in PasswordReset::delete_all_of_account_returning(conn, &account.id)? {
         outbox::cancel_about(conn, &old, now)?;
     }
-    crate::services::two_factor::end_pending_sign_ins(conn, &account.id)?;
+    crate::services::two_factor::end_pending_sign_ins(conn, &account.account_id())?;
     let email = normalise_email(account.email.as_deref().unwrap_or_default())?;
     guess_limits::lift(conn, Purpose::Password, &email)?;
     Ok(())
@@ -548,8 +548,8 @@ fn administered_by(conn: &mut DbConnection, actor: &Actor) -> Result<HashSet<Str
         return Ok(HashSet::new());
     };
     let mut out = HashSet::new();
-    for (tenant, _) in Membership::tenants_of(conn, id)? {
-        if permissions::allows(conn, actor, &tenant.id, Permission::ManagePeople)? {
+    for (tenant, _) in Membership::tenants_of(conn, id.as_str())? {
+        if permissions::allows(conn, actor, &tenant.tenant_id(), Permission::ManagePeople)? {
             out.insert(tenant.id);
         }
     }
@@ -562,7 +562,7 @@ fn administered_by(conn: &mut DbConnection, actor: &Actor) -> Result<HashSet<Str
 pub fn reset_link_offered(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     members: &[Account],
 ) -> Result<HashSet<String>, AppError> {
     if matches!(actor.kind, ActorKind::ApiKey(_))
@@ -610,8 +610,8 @@ pub fn create_reset_link(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
-    account_id: &str,
+    tenant_id: &TenantId,
+    account_id: &AccountId,
     links: &MailLinks,
 ) -> Result<IssuedLink, AppError> {
     if !matches!(actor.kind, ActorKind::Person { .. }) {
@@ -621,9 +621,8 @@ pub fn create_reset_link(
     }
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-        let account_id = crate::domain::ids::parse_id("user_id", account_id)?;
-        let target = match Membership::find(conn, &account_id, tenant_id)? {
-            Some(_) => Account::find(conn, &account_id)?,
+        let target = match Membership::find(conn, account_id.as_str(), tenant_id.as_str())? {
+            Some(_) => Account::find(conn, account_id.as_str())?,
             None => None,
         }
         .ok_or_else(|| AppError::not_found("no member of this tenant has this id"))?;
@@ -641,7 +640,7 @@ pub fn create_reset_link(
             now,
             &target,
             TokenDigest::of(&token),
-            actor.account_id(),
+            actor.account_id().map(AccountId::as_str),
         )?;
         let mail_to = match (links.base("email"), target.email.as_deref()) {
             (Ok(base), Some(to)) if mail::check_address("email", to).is_ok() => {
@@ -652,7 +651,7 @@ pub fn create_reset_link(
         let how = match &mail_to {
             Some((base, to)) => {
                 let admin = match actor.account_id() {
-                    Some(id) => Account::find(conn, id)?
+                    Some(id) => Account::find(conn, id.as_str())?
                         .and_then(|a| a.email)
                         .unwrap_or_else(|| id.to_string()),
                     None => "an admin".to_string(),

@@ -4,7 +4,7 @@
 use crate::db::models::{key_lineage, Account, ApiKey, Membership};
 use crate::db::{lock_tenant, DbConnection};
 use crate::domain::quotas::{QuotaSetting, Quotas};
-use crate::domain::{ids::parse_id, new_id, AccountKind, AuditAction, PersonName, Role};
+use crate::domain::{new_id, AccountId, AccountKind, AuditAction, PersonName, Role, TenantId};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, Permission};
@@ -25,7 +25,7 @@ pub fn create_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     name: PersonName,
 ) -> Result<Account, AppError> {
     create_service_account_within(
@@ -46,22 +46,22 @@ pub fn create_service_account_within(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     name: PersonName,
     role: Role,
     quotas: &Quotas,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
-        lock_tenant(conn, tenant_id)?;
+        lock_tenant(conn, tenant_id.as_str())?;
         let limit = quotas.max_service_accounts_per_tenant;
-        if Account::count_service_accounts_of(conn, tenant_id)? >= limit {
+        if Account::count_service_accounts_of(conn, tenant_id.as_str())? >= limit {
             return Err(AppError::Conflict(format!(
                 "this tenant already has {limit} service accounts, the limit set by {}; remove one first",
                 QuotaSetting::SERVICE_ACCOUNTS.describe()
             )));
         }
-        ensure_name_free(conn, tenant_id, name.as_str(), None)?;
+        ensure_name_free(conn, tenant_id.as_str(), name.as_str(), None)?;
         let account = Account {
             id: new_id(),
             account_type: AccountKind::ServiceAccount.as_str().into(),
@@ -70,11 +70,11 @@ pub fn create_service_account_within(
             password_hash: None,
             tenant_id: Some(tenant_id.to_string()),
             created_at: now,
-            created_by: actor.account_id().map(str::to_string),
+            created_by: actor.account_id().map(ToString::to_string),
         };
         account.insert(conn)?;
         if let Some(key_id) = actor.key_id() {
-            key_lineage::set_account_created_by_key(conn, &account.id, key_id)?;
+            key_lineage::set_account_created_by_key(conn, &account.id, key_id.as_str())?;
         }
         Membership {
             account_id: account.id.clone(),
@@ -88,7 +88,7 @@ pub fn create_service_account_within(
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::ServiceAccountCreated,
                 target_id: Some(&account.id),
                 detail: format!(
@@ -133,15 +133,14 @@ fn ensure_name_free(
 pub fn find_managed(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<Account, AppError> {
-    let id = parse_id("id", id).map_err(|_| AppError::not_found("service account not found"))?;
-    let account = Account::find(conn, &id)?
+    let account = Account::find(conn, id.as_str())?
         .filter(Account::is_service_account)
-        .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t)))
+        .filter(|a| in_tenant.is_none_or(|t| a.tenant_id.as_deref() == Some(t.as_str())))
         .ok_or_else(|| AppError::not_found("service account not found"))?;
-    let tenant_id = account.tenant_id.clone().unwrap_or_default();
+    let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
     // Outside the caller's tenants it does not exist: FORBIDDEN would say it does.
     permissions::access(conn, actor, &tenant_id)
         .map_err(|_| AppError::not_found("service account not found"))?;
@@ -152,8 +151,8 @@ pub fn find_managed(
 pub fn get_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<ServiceAccount, AppError> {
     let account = find_managed(conn, actor, in_tenant, id)?;
     describe(conn, account)
@@ -179,10 +178,10 @@ fn describe(conn: &mut DbConnection, account: Account) -> Result<ServiceAccount,
 pub fn list_service_accounts(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<ServiceAccount>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageServiceAccounts)?;
-    Account::service_accounts_of(conn, tenant_id)?
+    Account::service_accounts_of(conn, tenant_id.as_str())?
         .into_iter()
         .map(|a| describe(conn, a))
         .collect()
@@ -192,15 +191,15 @@ pub fn rename_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
     name: PersonName,
 ) -> Result<Account, AppError> {
     transaction(conn, |conn| {
         let mut account = find_managed(conn, actor, in_tenant, id)?;
-        let tenant_id = account.tenant_id.clone().unwrap_or_default();
-        lock_tenant(conn, &tenant_id)?;
-        ensure_name_free(conn, &tenant_id, name.as_str(), Some(&account.id))?;
+        let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
+        lock_tenant(conn, tenant_id.as_str())?;
+        ensure_name_free(conn, tenant_id.as_str(), name.as_str(), Some(&account.id))?;
         let old = std::mem::replace(&mut account.name, name.into_inner());
         Account::rename(conn, &account.id, &account.name)?;
         audit::record(
@@ -223,8 +222,8 @@ pub fn remove_service_account(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    in_tenant: Option<&str>,
-    id: &str,
+    in_tenant: Option<&TenantId>,
+    id: &AccountId,
 ) -> Result<ServiceAccount, AppError> {
     transaction(conn, |conn| {
         let account = find_managed(conn, actor, in_tenant, id)?;
@@ -245,15 +244,15 @@ pub(crate) fn delete_audited(
     for key in ApiKey::of_account(conn, &account.id, None)? {
         api_keys::delete_key_audited(conn, actor, now, &key, "deleted with its service account")?;
     }
-    let tenant_id = account.tenant_id.clone().unwrap_or_default();
-    Membership::delete(conn, &account.id, &tenant_id)?;
+    let tenant_id = TenantId::from_stored(account.tenant_id.clone().unwrap_or_default());
+    Membership::delete(conn, &account.id, tenant_id.as_str())?;
     Account::delete(conn, &account.id)?;
     audit::record(
         conn,
         actor,
         now,
         Event {
-            tenant_id: Some(&tenant_id),
+            tenant_id: Some(tenant_id.as_str()),
             action: AuditAction::ServiceAccountRemoved,
             target_id: Some(&account.id),
             detail: format!(

@@ -7,7 +7,7 @@ use crate::db::models::session::SessionChanges;
 use crate::db::models::{Account, Membership, SessionRow, Tenant};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{ids::parse_id, Role, TokenDigest};
+use crate::domain::{AccountId, Role, TenantId, TokenDigest};
 use crate::error::AppError;
 use crate::services::permissions::{self, Permission};
 use crate::services::Actor;
@@ -119,8 +119,8 @@ pub fn update(
 
 /// Gives every session of the account a new CSRF token (after its role changed), so a
 /// form opened before the change cannot be replayed after it.
-pub fn rotate_csrf_tokens(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
-    for digest in SessionRow::digests_of_account(conn, account_id)? {
+pub fn rotate_csrf_tokens(conn: &mut DbConnection, account_id: &AccountId) -> Result<(), AppError> {
+    for digest in SessionRow::digests_of_account(conn, account_id.as_str())? {
         SessionRow::set_csrf_token(conn, &digest, &random_secret(32))?;
     }
     Ok(())
@@ -162,11 +162,11 @@ pub struct SignedInPerson {
 /// the OpenID provider, so tenants that require single sign-on are left out.
 pub fn signed_in_person(
     conn: &mut DbConnection,
-    account_id: &str,
-    preferred_tenant: Option<&str>,
+    account_id: &AccountId,
+    preferred_tenant: Option<&TenantId>,
     outside_sso: bool,
 ) -> Result<Option<SignedInPerson>, AppError> {
-    let Some(account) = Account::find(conn, account_id)? else {
+    let Some(account) = Account::find(conn, account_id.as_str())? else {
         return Ok(None);
     };
     if account.is_service_account() {
@@ -189,14 +189,14 @@ pub fn signed_in_person(
         .into_iter()
         .partition(|m| requiring.contains(&m.tenant.id));
     let current = preferred_tenant
-        .and_then(|t| tenants.iter().find(|m| m.tenant.id == t))
+        .and_then(|t| tenants.iter().find(|m| *t == m.tenant.id))
         .or_else(|| tenants.first())
         .cloned();
     let manages_current_team = match &current {
         Some(m) => permissions::allows(
             conn,
             &Actor::person(account.id.clone(), None).outside_single_sign_on(outside_sso),
-            &m.tenant.id,
+            &m.tenant.tenant_id(),
             Permission::ManageServiceAccounts,
         )?,
         None => false,
@@ -215,8 +215,7 @@ pub fn signed_in_person(
 pub fn choose_tenant(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
-) -> Result<String, AppError> {
-    let tenant_id = parse_id("tenant_id", tenant_id)?;
-    Ok(permissions::access(conn, actor, &tenant_id)?.tenant_id)
+    tenant_id: &TenantId,
+) -> Result<TenantId, AppError> {
+    Ok(permissions::access(conn, actor, tenant_id)?.tenant_id)
 }

@@ -7,6 +7,7 @@ use crate::db::models::api_key_list::KeyPage;
 use crate::db::models::team_lists::TeamWhere;
 use crate::db::models::{Account, AuditEvent, Invitation, Membership};
 use crate::db::DbConnection;
+use crate::domain::TenantId;
 use crate::error::AppError;
 use crate::services::audit::{self, AuditEntry};
 use crate::services::invitations::PendingInvitation;
@@ -44,7 +45,7 @@ pub fn require_access(
     conn: &mut DbConnection,
     actor: &Actor,
     list: TeamList,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<(), AppError> {
     permissions::require(conn, actor, tenant_id, list.permission()).map(drop)
 }
@@ -54,15 +55,17 @@ pub fn count(
     actor: &Actor,
     now: PrimitiveDateTime,
     list: TeamList,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     w: &TeamWhere,
 ) -> Result<i64, AppError> {
     permissions::require(conn, actor, tenant_id, list.permission())?;
     Ok(match list {
-        TeamList::ServiceAccounts => Account::count_service_accounts_where(conn, tenant_id, w)?,
-        TeamList::Members => Membership::count_members_where(conn, tenant_id, w)?,
-        TeamList::Invitations => Invitation::count_pending_where(conn, tenant_id, now, w)?,
-        TeamList::AuditEvents => AuditEvent::count_tenant_where(conn, tenant_id, w)?,
+        TeamList::ServiceAccounts => {
+            Account::count_service_accounts_where(conn, tenant_id.as_str(), w)?
+        }
+        TeamList::Members => Membership::count_members_where(conn, tenant_id.as_str(), w)?,
+        TeamList::Invitations => Invitation::count_pending_where(conn, tenant_id.as_str(), now, w)?,
+        TeamList::AuditEvents => AuditEvent::count_tenant_where(conn, tenant_id.as_str(), w)?,
     })
 }
 
@@ -131,7 +134,7 @@ macro_rules! team_list {
             $conn: &mut DbConnection,
             actor: &Actor,
             $now: PrimitiveDateTime,
-            $tenant: &str,
+            $tenant: &TenantId,
             $w: &TeamWhere,
             $p: &KeyPage,
         ) -> Result<Vec<$item>, AppError> {
@@ -147,7 +150,7 @@ macro_rules! team_list {
             $conn: &mut DbConnection,
             actor: &Actor,
             $now: PrimitiveDateTime,
-            $tenant: &str,
+            $tenant: &TenantId,
             $w: &TeamWhere,
             page: &KeyPage,
         ) -> Result<Keyset<$item>, AppError> {
@@ -164,7 +167,7 @@ team_list!(
     ServiceAccounts, service_accounts, service_accounts_keyset, ServiceAccount,
     |conn, tenant_id, now, w, p| {
         let _ = now;
-        Account::service_accounts_page(conn, tenant_id, w, p)
+        Account::service_accounts_page(conn, tenant_id.as_str(), w, p)
     },
     |a| (a.created_at, a.id.clone()),
     |conn, rows| describe_service_accounts(conn, rows)
@@ -175,7 +178,7 @@ team_list!(
     Members, members, members_keyset, Member,
     |conn, tenant_id, now, w, p| {
         let _ = now;
-        Membership::members_page(conn, tenant_id, w, p)
+        Membership::members_page(conn, tenant_id.as_str(), w, p)
     },
     |row| (row.1.created_at, row.1.account_id.clone()),
     |conn, rows| {
@@ -187,7 +190,7 @@ team_list!(
 team_list!(
     /// A page of a tenant's pending invitations; human admins.
     Invitations, invitations, invitations_keyset, PendingInvitation,
-    |conn, tenant_id, now, w, p| Invitation::pending_page(conn, tenant_id, now, w, p),
+    |conn, tenant_id, now, w, p| Invitation::pending_page(conn, tenant_id.as_str(), now, w, p),
     |i| (i.created_at, i.id.clone()),
     |conn, rows| describe_invitations(conn, rows)
 );
@@ -197,7 +200,7 @@ team_list!(
     AuditEvents, audit_events, audit_events_keyset, AuditEntry,
     |conn, tenant_id, now, w, p| {
         let _ = now;
-        AuditEvent::tenant_page(conn, tenant_id, w, p)
+        AuditEvent::tenant_page(conn, tenant_id.as_str(), w, p)
     },
     |e| (e.at, e.id.clone()),
     |conn, rows| audit::describe_audit_events(conn, rows)

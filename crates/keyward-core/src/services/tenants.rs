@@ -2,7 +2,7 @@
 
 use crate::db::models::{Account, ApiKey, Invitation, Membership, Tenant};
 use crate::db::DbConnection;
-use crate::domain::{new_id, AuditAction, TenantName, TenantSlug};
+use crate::domain::{new_id, AuditAction, TenantId, TenantName, TenantSlug};
 use crate::error::{is_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::require_operator;
@@ -68,13 +68,13 @@ pub fn own_tenant(conn: &mut DbConnection, actor: &Actor) -> Result<Tenant, AppE
     let id = actor
         .bound_tenant()
         .ok_or_else(|| AppError::unauthenticated("an API key is needed"))?
-        .to_string();
+        .clone();
     crate::services::permissions::access(conn, actor, &id)?;
     find(conn, &id)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Tenant, AppError> {
-    Tenant::find(conn, id)?.ok_or_else(|| AppError::not_found("tenant not found"))
+pub fn find(conn: &mut DbConnection, id: &TenantId) -> Result<Tenant, AppError> {
+    Tenant::find(conn, id.as_str())?.ok_or_else(|| AppError::not_found("tenant not found"))
 }
 
 /// Deletes a tenant and everything in it: each key is deleted and audited first, then

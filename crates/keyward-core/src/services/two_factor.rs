@@ -31,7 +31,7 @@ use crate::db::models::two_factor::{
 use crate::db::models::{Account, Membership, SessionRow};
 use crate::db::DbConnection;
 use crate::domain::api_key::random_secret;
-use crate::domain::{new_id, AuditAction, TokenDigest};
+use crate::domain::{new_id, AccountId, AuditAction, TenantId, TokenDigest};
 use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
@@ -173,7 +173,7 @@ pub enum TwoFactorState {
 
 /// The signed-in person's account id; API keys do not manage two-factor (it guards the
 /// dashboard, and a stolen key must not turn it off).
-fn person(actor: &Actor) -> Result<&str, AppError> {
+fn person(actor: &Actor) -> Result<&AccountId, AppError> {
     match &actor.kind {
         ActorKind::Person { account_id } => Ok(account_id),
         _ => Err(AppError::forbidden(
@@ -189,8 +189,8 @@ fn account(conn: &mut DbConnection, account_id: &str) -> Result<Account, AppErro
 }
 
 /// Whether the account has two-factor on.
-pub fn is_enabled(conn: &mut DbConnection, account_id: &str) -> Result<bool, AppError> {
-    Ok(TwoFactorRow::is_enabled(conn, account_id)?)
+pub fn is_enabled(conn: &mut DbConnection, account_id: &AccountId) -> Result<bool, AppError> {
+    Ok(TwoFactorRow::is_enabled(conn, account_id.as_str())?)
 }
 
 /// The person's two-factor state; when it is off, the enrolment waiting for a code (one
@@ -201,15 +201,15 @@ pub fn state(
     keys: &SealingKeys,
     actor: &Actor,
 ) -> Result<TwoFactorState, AppError> {
-    let account_id = person(actor)?.to_string();
-    let account = account(conn, &account_id)?;
+    let account_id = person(actor)?.clone();
+    let account = account(conn, account_id.as_str())?;
     let email = account.email.clone().unwrap_or_default();
     transaction(conn, |conn| {
-        let row = TwoFactorRow::find(conn, &account_id)?;
+        let row = TwoFactorRow::find(conn, account_id.as_str())?;
         if let Some(enabled_at) = row.as_ref().and_then(|r| r.enabled_at) {
             return Ok(TwoFactorState::On {
                 enabled_at,
-                recovery_codes_left: RecoveryCodeRow::count_unused(conn, &account_id)?,
+                recovery_codes_left: RecoveryCodeRow::count_unused(conn, account_id.as_str())?,
             });
         }
         // A waiting enrolment is shown again (a reload keeps the QR code); one sealed
@@ -224,8 +224,8 @@ pub fn state(
                 let mut secret = vec![0u8; SECRET_BYTES];
                 rand::fill(&mut secret[..]);
                 TwoFactorRow {
-                    account_id: account_id.clone(),
-                    secret_sealed: keys.seal(&account_id, &secret)?,
+                    account_id: account_id.to_string(),
+                    secret_sealed: keys.seal(account_id.as_str(), &secret)?,
                     key_version: keys.version().to_string(),
                     last_step: -1,
                     created_at: now,
@@ -281,8 +281,8 @@ fn begin_password_check(
     now: PrimitiveDateTime,
     actor: &Actor,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.to_string();
-    let account = account(conn, &account_id)?;
+    let account_id = person(actor)?.clone();
+    let account = account(conn, account_id.as_str())?;
     let hash = account
         .password_hash
         .clone()
@@ -370,10 +370,10 @@ pub fn confirm_enrolment(
         verified,
         (AuditAction::TwoFactorEnableRefused, "turning two-factor on"),
     )?;
-    let account_id = account.id.clone();
+    let account_id = account.account_id();
     let code = authenticator_code(code)?;
     transaction(conn, |conn| {
-        let row = match TwoFactorRow::find(conn, &account_id)? {
+        let row = match TwoFactorRow::find(conn, account_id.as_str())? {
             Some(row) if row.enabled_at.is_none() => row,
             Some(_) => {
                 return Err(AppError::Conflict(
@@ -397,18 +397,18 @@ pub fn confirm_enrolment(
                 "is not the code your authenticator shows now: check that the phone's clock is right, and enter the newest code",
             ));
         };
-        if !TwoFactorRow::enable(conn, &account_id, step as i64, now)? {
+        if !TwoFactorRow::enable(conn, account_id.as_str(), step as i64, now)? {
             return Err(AppError::Conflict(
                 "two-factor authentication is already on".into(),
             ));
         }
-        SessionRow::delete_all_of_account(conn, &account_id)?;
+        SessionRow::delete_all_of_account(conn, account_id.as_str())?;
         new_recovery_codes(
             conn,
             now,
             keys,
             actor,
-            &account_id,
+            account_id.as_str(),
             (
                 AuditAction::TwoFactorEnabled,
                 "two-factor authentication turned on; other sessions ended",
@@ -424,7 +424,7 @@ pub fn begin_recovery_codes(
     now: PrimitiveDateTime,
     actor: &Actor,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account_id = person(actor)?.clone();
     if !is_enabled(conn, &account_id)? {
         return Err(AppError::Conflict(
             "two-factor authentication is off: turn it on first".into(),
@@ -451,11 +451,11 @@ pub fn regenerate_recovery_codes(
         verified,
         (AuditAction::RecoveryCodesRefused, "new recovery codes"),
     )?;
-    let account_id = account.id;
+    let account_id = account.account_id();
     transaction(conn, |conn| {
         // First an UPDATE of the account's row, which locks it: two racing requests
         // cannot each delete the old codes and then both insert ten (twenty valid).
-        if !TwoFactorRow::lock_enabled(conn, &account_id)? {
+        if !TwoFactorRow::lock_enabled(conn, account_id.as_str())? {
             return Err(AppError::Conflict(
                 "two-factor authentication is off: turn it on first".into(),
             ));
@@ -465,7 +465,7 @@ pub fn regenerate_recovery_codes(
             now,
             keys,
             actor,
-            &account_id,
+            account_id.as_str(),
             (
                 AuditAction::RecoveryCodesRegenerated,
                 "new recovery codes; the old ones no longer work",
@@ -561,7 +561,7 @@ fn accept_code(
 pub fn open_pending_sign_in(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    account_id: &str,
+    account_id: &AccountId,
     next: &str,
 ) -> Result<Option<String>, AppError> {
     if !is_enabled(conn, account_id)? {
@@ -570,7 +570,7 @@ pub fn open_pending_sign_in(
     let token = random_secret(43);
     transaction(conn, |conn| {
         PendingSignInRow::delete_expired(conn, now)?;
-        for old in PendingSignInRow::digests_of_account(conn, account_id)?
+        for old in PendingSignInRow::digests_of_account(conn, account_id.as_str())?
             .into_iter()
             .skip(MAX_PENDING_PER_ACCOUNT - 1)
         {
@@ -591,8 +591,11 @@ pub fn open_pending_sign_in(
 
 /// Ends every pending sign-in of the account: its password changed (a password that is no
 /// longer right must not lead on to the code step).
-pub fn end_pending_sign_ins(conn: &mut DbConnection, account_id: &str) -> Result<(), AppError> {
-    PendingSignInRow::delete_of_account(conn, account_id)?;
+pub fn end_pending_sign_ins(
+    conn: &mut DbConnection,
+    account_id: &AccountId,
+) -> Result<(), AppError> {
+    PendingSignInRow::delete_of_account(conn, account_id.as_str())?;
     Ok(())
 }
 
@@ -822,7 +825,7 @@ pub fn begin_disable(
     actor: &Actor,
     code: &str,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.to_string();
+    let account_id = person(actor)?.clone();
     parse_code("code", code)?;
     if !is_enabled(conn, &account_id)? {
         return Err(AppError::Conflict(
@@ -907,7 +910,7 @@ pub fn reset_by_operator(
     let account = Account::find_by_email(conn, &email)?
         .ok_or_else(|| AppError::not_found(format!("no account has the email {email}")))?;
     transaction(conn, |conn| {
-        if !is_enabled(conn, &account.id)? {
+        if !is_enabled(conn, &account.account_id())? {
             return Err(AppError::Conflict(format!(
                 "two-factor authentication is not on for {email}: nothing to reset"
             )));
@@ -973,7 +976,7 @@ fn audit_in_every_tenant(
 /// tenant of the person (a key for a requiring tenant could be made from there).
 pub fn enrolment_required_by(
     conn: &mut DbConnection,
-    account_id: &str,
+    account_id: &AccountId,
     tenant_ids: &[String],
 ) -> Result<Option<String>, AppError> {
     if tenant_ids.is_empty() {
@@ -989,10 +992,13 @@ pub fn enrolment_required_by(
 pub fn tenant_requirement(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<bool, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
-    Ok(TenantTwoFactorRequirement::is_required(conn, tenant_id)?)
+    Ok(TenantTwoFactorRequirement::is_required(
+        conn,
+        tenant_id.as_str(),
+    )?)
 }
 
 /// Sets whether the tenant requires two-factor of its members (human admins: it governs
@@ -1001,24 +1007,24 @@ pub fn set_tenant_requirement(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     required: bool,
 ) -> Result<bool, AppError> {
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
-        let before = TenantTwoFactorRequirement::is_required(conn, tenant_id)?;
+        let before = TenantTwoFactorRequirement::is_required(conn, tenant_id.as_str())?;
         if before == required {
             return Ok(required);
         }
-        TenantTwoFactorRequirement::set(conn, tenant_id, required, now)?;
+        TenantTwoFactorRequirement::set(conn, tenant_id.as_str(), required, now)?;
         audit::record(
             conn,
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::TwoFactorRequirementChanged,
-                target_id: Some(tenant_id),
+                target_id: Some(tenant_id.as_str()),
                 detail: match required {
                     true => "two-factor authentication required of members".into(),
                     false => "two-factor authentication no longer required".into(),

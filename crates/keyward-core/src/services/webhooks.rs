@@ -35,7 +35,7 @@ use crate::config::OutboxTiming;
 use crate::db::models::webhook::{WebhookAttempt, WebhookEndpoint, WebhookMessage};
 use crate::db::models::{Account, Membership, OutboxRow};
 use crate::db::{lock_tenant, DbConnection, Pool};
-use crate::domain::{new_id, AuditAction, Clock, Role};
+use crate::domain::{new_id, AuditAction, Clock, Role, TenantId};
 use crate::error::AppError;
 use crate::services::audit::{self, Event};
 use crate::services::mail::MailKind;
@@ -311,7 +311,7 @@ pub fn create_webhook(
     actor: &Actor,
     now: PrimitiveDateTime,
     keys: &SealingKeys,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     url: &str,
     events: &[String],
 ) -> Result<CreatedWebhook, AppError> {
@@ -319,8 +319,8 @@ pub fn create_webhook(
     let events = WebhookEvent::parse_list(events)?;
     transaction(conn, |conn| {
         permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks)?;
-        lock_tenant(conn, tenant_id)?;
-        if WebhookEndpoint::count_of_tenant(conn, tenant_id)? >= MAX_PER_TENANT {
+        lock_tenant(conn, tenant_id.as_str())?;
+        if WebhookEndpoint::count_of_tenant(conn, tenant_id.as_str())? >= MAX_PER_TENANT {
             return Err(AppError::Conflict(format!(
                 "this tenant has {MAX_PER_TENANT} webhooks, the most it may have; delete one first"
             )));
@@ -342,7 +342,7 @@ pub fn create_webhook(
             failures: 0,
             busy_until: None,
             created_at: now,
-            created_by: actor.account_id().map(str::to_string),
+            created_by: actor.account_id().map(ToString::to_string),
             last_served_at: None,
         };
         endpoint.insert(conn)?;
@@ -363,7 +363,7 @@ pub fn create_webhook(
 pub fn require_manager(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<(), AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks).map(drop)
 }
@@ -373,7 +373,7 @@ pub fn require_manager(
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookRef<'a> {
     pub id: &'a str,
-    pub tenant_id: Option<&'a str>,
+    pub tenant_id: Option<&'a TenantId>,
 }
 
 impl<'a> WebhookRef<'a> {
@@ -386,7 +386,7 @@ impl<'a> WebhookRef<'a> {
     }
 
     /// By id within `tenant_id` (the team page's tenant).
-    pub fn in_tenant(id: &'a str, tenant_id: &'a str) -> Self {
+    pub fn in_tenant(id: &'a str, tenant_id: &'a TenantId) -> Self {
         Self {
             id,
             tenant_id: Some(tenant_id),
@@ -408,7 +408,8 @@ fn find_managed(
     let endpoint = WebhookEndpoint::find(conn, target.id)?
         .filter(|e| target.holds(&e.tenant_id))
         .ok_or_else(not_found)?;
-    match permissions::require(conn, actor, &endpoint.tenant_id, Permission::ManageWebhooks) {
+    let tenant_id = TenantId::from_stored(endpoint.tenant_id.clone());
+    match permissions::require(conn, actor, &tenant_id, Permission::ManageWebhooks) {
         Ok(_) => Ok(endpoint),
         Err(AppError::Forbidden(_)) => Err(not_found()),
         Err(e) => Err(e),
@@ -550,10 +551,10 @@ pub fn rotate_webhook_secret(
 pub fn list_webhooks(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<Webhook>, AppError> {
     permissions::require(conn, actor, tenant_id, Permission::ManageWebhooks)?;
-    WebhookEndpoint::of_tenant(conn, tenant_id)?
+    WebhookEndpoint::of_tenant(conn, tenant_id.as_str())?
         .into_iter()
         .map(|endpoint| {
             let deliveries = WebhookMessage::recent_of(conn, &endpoint.id, RECENT_DELIVERIES)?
@@ -655,11 +656,11 @@ fn outbox_kind(event: &str) -> &'static str {
 pub fn enqueue_event(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     event: WebhookEvent,
     data: serde_json::Value,
 ) -> Result<usize, AppError> {
-    let endpoints: Vec<WebhookEndpoint> = WebhookEndpoint::of_tenant(conn, tenant_id)?
+    let endpoints: Vec<WebhookEndpoint> = WebhookEndpoint::of_tenant(conn, tenant_id.as_str())?
         .into_iter()
         .filter(|e| e.enabled && e.event_names().contains(&event.as_str()))
         .collect();

@@ -3,6 +3,7 @@
 //! see them. Enough for agents to authenticate and be seen; Keyward runs no flows.
 
 use crate::db::models::agent::AgentListing;
+use crate::domain::AgentId;
 use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::context::RequestContext;
 use crate::graphql::lists::{Aggregate, Window};
@@ -142,13 +143,13 @@ impl AgentsQuery {
         offset: Option<i32>,
     ) -> async_graphql::Result<Vec<GqlAgent>> {
         let window = Window::parse(limit, offset).map_err(AppError::into_graphql)?;
-        let tenant_id = tenant_id.map(|t| t.0);
+        let tenant_id = tenant_id.map(Uuid::tenant);
         let (rows, now) = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let rows = agents::list_agents(
                     conn,
                     actor,
-                    tenant_id.as_deref(),
+                    tenant_id.as_ref(),
                     window.limit,
                     window.offset,
                 )?;
@@ -164,9 +165,9 @@ impl AgentsQuery {
         ctx: &Context<'_>,
         tenant_id: Option<Uuid>,
     ) -> async_graphql::Result<Aggregate> {
-        let tenant_id = tenant_id.map(|t| t.0);
+        let tenant_id = tenant_id.map(Uuid::tenant);
         let count = RequestContext::of(ctx)?
-            .run(move |conn, _, actor| agents::count_agents(conn, actor, tenant_id.as_deref()))
+            .run(move |conn, _, actor| agents::count_agents(conn, actor, tenant_id.as_ref()))
             .await?;
         Ok(Aggregate::count(count))
     }
@@ -195,7 +196,7 @@ impl AgentsMutation {
             name: input.name,
             agent_type: input.agent_type,
             labels: labels(input.labels),
-            tenant_id: input.tenant_id.map(|t| t.0),
+            tenant_id: input.tenant_id.map(Uuid::tenant),
         };
         let agent = RequestContext::of(ctx)?
             .run(move |conn, now, actor| agents::register_agent(conn, actor, now, registration))
@@ -211,18 +212,16 @@ impl AgentsMutation {
         ctx: &Context<'_>,
         input: GetRunsInQueueInput,
     ) -> async_graphql::Result<RunsInQueuePayload> {
-        let header = ctx.data_opt::<AgentIdHeader>().and_then(|h| h.0.clone());
-        let agent_id = header.or(input.agent_id.map(|a| a.0));
-        let tenant_id = input.tenant_id.map(|t| t.0);
+        // A header that is no UUID names no agent of this key: ignored, as an unknown id is.
+        let header = ctx
+            .data_opt::<AgentIdHeader>()
+            .and_then(|h| h.0.as_deref())
+            .map(|raw| AgentId::parse(raw).ok());
+        let agent_id = header.unwrap_or_else(|| input.agent_id.map(Uuid::agent));
+        let tenant_id = input.tenant_id.map(Uuid::tenant);
         let flow_run_ids = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                agents::get_runs_in_queue(
-                    conn,
-                    actor,
-                    now,
-                    agent_id.as_deref(),
-                    tenant_id.as_deref(),
-                )
+                agents::get_runs_in_queue(conn, actor, now, agent_id.as_ref(), tenant_id.as_ref())
             })
             .await?;
         Ok(RunsInQueuePayload { flow_run_ids })

@@ -2,7 +2,7 @@
 
 use crate::db::models::api_key::ApiKeyListing;
 use crate::db::models::api_key_list::{KeyOrder, KeyOrderField, KeyPage, KeyWhere};
-use crate::domain::{new_id, AllowedIps, ExpiresAt, KeyDescription, KeyName};
+use crate::domain::{AllowedIps, ApiKeyId, ExpiresAt, KeyDescription, KeyName};
 use crate::error::{AppError, GraphqlAnswer};
 use crate::graphql::auth::GqlAccountType;
 use crate::graphql::context::RequestContext;
@@ -291,15 +291,15 @@ impl ApiKeysMutation {
                     actor,
                     now,
                     NewApiKey {
-                        account_id: input.user_id.0,
-                        tenant_id: input.tenant_id.map(|t| t.0),
+                        account_id: input.user_id.account(),
+                        tenant_id: input.tenant_id.map(Uuid::tenant),
                         name,
                         expires_at,
                         read_only: input.read_only.unwrap_or(false),
                         allowed_ips: allowed,
                         description,
                     },
-                    new_id(),
+                    ApiKeyId::generate(),
                     &quotas,
                 )
             })
@@ -320,7 +320,7 @@ impl ApiKeysMutation {
         ctx: &Context<'_>,
         input: DeleteApiKeyInput,
     ) -> async_graphql::Result<DeleteApiKeyPayload> {
-        let key_id = input.key_id.0;
+        let key_id = input.key_id.api_key();
         let with_descendants = input.with_descendants.unwrap_or(false);
         let outcome = RequestContext::of(ctx)?
             .try_run(move |conn, now, actor| {

@@ -60,6 +60,6 @@ impl RequestContext {
 pub fn tenant_or_own(tenant_id: Option<Uuid>, actor: &Actor) -> Result<TenantId, AppError> {
     tenant_id
         .map(Uuid::tenant)
-        .or_else(|| actor.bound_tenant().map(TenantId::from_stored))
+        .or_else(|| actor.bound_tenant().cloned())
         .ok_or_else(|| AppError::invalid("tenant_id", "name the tenant"))
 }

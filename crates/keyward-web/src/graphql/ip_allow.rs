@@ -36,7 +36,7 @@ impl IpAllowMutation {
     ) -> async_graphql::Result<SetApiKeyAllowedIpsPayload> {
         let allowed =
             AllowedIps::parse(&input.allowed_ips).map_err(|e| AppError::from(e).into_graphql())?;
-        let key_id = input.key_id.0;
+        let key_id = input.key_id.api_key();
         let key = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 ip_allow::set_api_key_allowed_ips(conn, actor, now, &key_id, None, &allowed)

@@ -176,7 +176,7 @@ impl KeyLifecycleMutation {
                     conn,
                     actor,
                     now,
-                    &input.key_id.0,
+                    &input.key_id.clone().api_key(),
                     (overlap, expiry),
                     &quotas,
                     None,

@@ -387,7 +387,7 @@ impl MembersMutation {
         RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
                 let tenant_id = tenant_or_own(input.tenant_id, actor)?;
-                invitations::revoke_invitation(conn, actor, now, &tenant_id, &input.id.0)
+                invitations::revoke_invitation(conn, actor, now, &tenant_id, &input.id.invitation())
             })
             .await?;
         Ok(SuccessPayload { success: true })

@@ -36,6 +36,12 @@ impl Uuid {
     pub fn api_key(self) -> crate::domain::ApiKeyId {
         crate::domain::ApiKeyId::from_stored(self.0)
     }
+    pub fn invitation(self) -> crate::domain::InvitationId {
+        crate::domain::InvitationId::from_stored(self.0)
+    }
+    pub fn agent(self) -> crate::domain::AgentId {
+        crate::domain::AgentId::from_stored(self.0)
+    }
 }
 
 macro_rules! uuid_from_id {
@@ -47,7 +53,7 @@ macro_rules! uuid_from_id {
         }
     )*};
 }
-uuid_from_id!(TenantId, AccountId, ApiKeyId);
+uuid_from_id!(TenantId, AccountId, ApiKeyId, InvitationId, AgentId);
 
 impl From<String> for Uuid {
     fn from(s: String) -> Self {

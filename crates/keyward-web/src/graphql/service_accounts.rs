@@ -191,7 +191,7 @@ impl ServiceAccountsQuery {
     ) -> async_graphql::Result<GqlServiceAccount> {
         let sa = RequestContext::of(ctx)?
             .run(move |conn, _, actor| {
-                service_accounts::get_service_account(conn, actor, None, &id.0)
+                service_accounts::get_service_account(conn, actor, None, &id.account())
             })
             .await?;
         Ok(sa.into())
@@ -223,7 +223,7 @@ impl ServiceAccountsMutation {
                     input.role.map_or(Role::Admin, Role::from),
                     &quotas,
                 )?;
-                service_accounts::get_service_account(conn, actor, None, &account.id)
+                service_accounts::get_service_account(conn, actor, None, &account.account_id())
             })
             .await?;
         Ok(sa.into())
@@ -235,17 +235,11 @@ impl ServiceAccountsMutation {
         input: RenameServiceAccountInput,
     ) -> async_graphql::Result<GqlServiceAccount> {
         let name = parse_name(&input.name)?;
+        let id = input.id.account();
         let sa = RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                service_accounts::rename_service_account(
-                    conn,
-                    actor,
-                    now,
-                    None,
-                    &input.id.0,
-                    name,
-                )?;
-                service_accounts::get_service_account(conn, actor, None, &input.id.0)
+                service_accounts::rename_service_account(conn, actor, now, None, &id, name)?;
+                service_accounts::get_service_account(conn, actor, None, &id)
             })
             .await?;
         Ok(sa.into())
@@ -259,7 +253,13 @@ impl ServiceAccountsMutation {
     ) -> async_graphql::Result<SuccessPayload> {
         RequestContext::of(ctx)?
             .run(move |conn, now, actor| {
-                service_accounts::remove_service_account(conn, actor, now, None, &input.id.0)
+                service_accounts::remove_service_account(
+                    conn,
+                    actor,
+                    now,
+                    None,
+                    &input.id.account(),
+                )
             })
             .await?;
         Ok(SuccessPayload { success: true })

@@ -402,8 +402,12 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
     let (Some(account_id), Some(csrf_token)) = (account_id, csrf_token) else {
         return Err(refused(next));
     };
+    // Written by `start` from the account's stored id.
+    let account_id = crate::domain::AccountId::from_stored(account_id);
     let preferred = session.get::<String>(TENANT_ID).ok().flatten();
-    let wanted = preferred.clone();
+    // Written by `start` and `set_current_tenant` from stored tenant ids; one that is no
+    // longer among the person's tenants is passed over.
+    let wanted = preferred.clone().map(crate::domain::TenantId::from_stored);
     let url_slug = team_page_slug(req.path()).map(str::to_string);
     let may_skip_enrolment = two_factor::open_before_enrolment(req.path());
     let origin = origin(&session);
@@ -413,13 +417,18 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
             // Every tenant of the person's requires single sign-on: only a session through
             // the provider, younger than --oidc-session-hours, goes on. With only some,
             // the session goes on without them.
-            let refusal =
-                services_oidc::session_refusal(conn, now, &account_id, origin, sso.as_ref())?;
+            let refusal = services_oidc::session_refusal(
+                conn,
+                now,
+                account_id.as_str(),
+                origin,
+                sso.as_ref(),
+            )?;
             if refusal.is_some() {
                 return Ok((None, None, refusal, true));
             }
             let outside = services_oidc::outside_sso(now, origin, sso.as_ref());
-            let person = sessions::signed_in_person(conn, &account_id, wanted.as_deref(), outside)?;
+            let person = sessions::signed_in_person(conn, &account_id, wanted.as_ref(), outside)?;
             // A Team page names its tenant in the URL: while you look at it, that
             // tenant is the current one (the switcher and Team menu follow it).
             let named = person.as_ref().and_then(|p| {
@@ -428,7 +437,7 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
                     .iter()
                     .find(|m| Some(&m.tenant.slug) == url_slug.as_ref())?;
                 let current = p.current.as_ref().map(|c| c.tenant.id.as_str());
-                (current != Some(m.tenant.id.as_str())).then(|| m.tenant.id.clone())
+                (current != Some(m.tenant.id.as_str())).then(|| m.tenant.tenant_id())
             });
             let person = match named {
                 Some(tenant_id) => {

@@ -35,6 +35,13 @@ impl Account {
         crate::domain::AccountId::from_stored(self.id.clone())
     }
 
+    /// A service account's own tenant, as the services take it (`None` for a person).
+    pub fn own_tenant(&self) -> Option<crate::domain::TenantId> {
+        self.tenant_id
+            .clone()
+            .map(crate::domain::TenantId::from_stored)
+    }
+
     pub fn kind(&self) -> AccountKind {
         AccountKind::parse(&self.account_type).unwrap_or(AccountKind::User)
     }

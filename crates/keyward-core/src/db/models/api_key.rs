@@ -109,6 +109,16 @@ impl ApiKey {
         crate::domain::ApiKeyId::from_stored(self.id.clone())
     }
 
+    /// The key's tenant, as the services take it.
+    pub fn tenant(&self) -> crate::domain::TenantId {
+        crate::domain::TenantId::from_stored(self.tenant_id.clone())
+    }
+
+    /// The key's account, as the services take it.
+    pub fn owner(&self) -> crate::domain::AccountId {
+        crate::domain::AccountId::from_stored(self.account_id.clone())
+    }
+
     pub fn is_expired(&self, now: PrimitiveDateTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }

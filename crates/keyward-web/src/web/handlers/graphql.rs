@@ -66,7 +66,10 @@ pub async fn execute(
         Err(e) => return error_response(status_code(&e), &e),
     };
     let _running = match &caller {
-        Some(caller) => match state.graphql_running.start(caller.principal.key_id()) {
+        Some(caller) => match state
+            .graphql_running
+            .start(caller.principal.key_id().as_str())
+        {
             Some(running) => Some(running),
             None => {
                 let e = AppError::TooManyRequests(format!(

@@ -3,7 +3,7 @@
 //! JavaScript) with the ranges; whoever may revoke the key may change them, as through
 //! `set_api_key_allowed_ips`, and each change is audited by the same service.
 
-use crate::domain::AllowedIps;
+use crate::domain::{AccountId, AllowedIps, TenantId};
 use crate::error::HtmlError;
 use crate::services::api_keys::KeyScope;
 use crate::services::ip_allow;
@@ -60,7 +60,7 @@ pub(crate) fn allowed_ips_dialog(
 /// and service account) when saved; "Cancel" and a plain POST's redirect lead to `back_url`.
 pub(crate) struct EditedKey {
     pub(crate) key: KeyRow,
-    pub(crate) scope: Option<(String, Option<String>)>,
+    pub(crate) scope: Option<(TenantId, Option<AccountId>)>,
     pub(crate) back_url: String,
 }
 
@@ -98,7 +98,7 @@ pub(crate) async fn save_allowed_ips(
         .run(move |conn, now| {
             let scope = scope.as_ref().map(|(tenant_id, account_id)| KeyScope {
                 tenant_id,
-                account_id: account_id.as_deref(),
+                account_id: account_id.as_ref(),
             });
             ip_allow::set_api_key_allowed_ips(conn, &actor, now, &key_id, scope, &allowed)
         })

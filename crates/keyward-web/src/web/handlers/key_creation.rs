@@ -2,7 +2,9 @@
 //! its page): the form, read and checked, its key created once per form (its one-time
 //! nonce becomes the key's id), and the dialog showing the new key once.
 
-use crate::domain::{AllowedIps, ExpiresAt, InvalidInput, KeyDescription, KeyName};
+use crate::domain::{
+    AccountId, AllowedIps, ApiKeyId, ExpiresAt, InvalidInput, KeyDescription, KeyName, TenantId,
+};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, NewApiKey};
 use crate::web::handlers::form_answer::FormAnswer;
@@ -123,15 +125,17 @@ pub(crate) fn parse_expiration(
 /// The id a create form's key gets: derived from the form's one-time nonce, so two
 /// submissions of one form, even at the same instant, can store only one key (the id is
 /// unique). The nonce is random and one person's, so ids stay unpredictable and distinct.
-fn key_id_for_form(account_id: &str, nonce: &str) -> String {
+fn key_id_for_form(account_id: &str, nonce: &str) -> ApiKeyId {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("{account_id}:{nonce}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    ApiKeyId::from_stored(
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string(),
+    )
 }
 
 /// Which form field an error from the key service is about.
@@ -180,18 +184,28 @@ pub(crate) async fn create_key_from_form(
     let description = KeyDescription::parse(&input.description)
         .map_err(|e| errors.add("description", e.message))
         .ok();
-    if input.tenant_id.trim().is_empty() {
+    let tenant_id = if input.tenant_id.trim().is_empty() {
         errors.add("tenant_id", "choose the tenant the key is for");
-    }
-    let (Some(name), Some(expires_at), Some(allowed), Some(description), true) =
-        (name, expires_at, allowed, description, errors.is_empty())
-    else {
+        None
+    } else {
+        TenantId::parse_as("tenant_id", &input.tenant_id)
+            .map_err(|e| errors.add("tenant_id", e.message))
+            .ok()
+    };
+    let (Some(name), Some(expires_at), Some(allowed), Some(description), Some(tenant_id), true) = (
+        name,
+        expires_at,
+        allowed,
+        description,
+        tenant_id,
+        errors.is_empty(),
+    ) else {
         return Ok(Err(errors));
     };
     let actor = signed_in.actor();
     let new_key = NewApiKey {
-        account_id: account_id.to_string(),
-        tenant_id: Some(input.tenant_id.clone()),
+        account_id: AccountId::from_stored(account_id),
+        tenant_id: Some(tenant_id),
         name,
         expires_at,
         read_only: !input.read_only.is_empty(),

@@ -1,6 +1,7 @@
 //! The revoke dialog of a key, for both the user's and a service account's keys: what
 //! depends on the key (agents and clients of the last 24 hours) and what it made.
 
+use crate::domain::ApiKeyId;
 use crate::error::HtmlError;
 use crate::services::agents;
 use crate::web::handlers::form_answer::FormAnswer;
@@ -17,9 +18,9 @@ const NAMED: i64 = 5;
 pub async fn key_dependents(
     state: &AppState,
     signed_in: &SignedIn,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> Result<KeyDependentsView, HtmlError> {
-    let (actor, key_id) = (signed_in.actor(), key_id.to_string());
+    let (actor, key_id) = (signed_in.actor(), key_id.clone());
     let (dependents, now) = state
         .run(move |conn, now| {
             Ok((

@@ -4,7 +4,7 @@
 
 use crate::db::models::ApiKey;
 use crate::domain::clock::rfc3339;
-use crate::domain::{InvalidInput, KeyPolicy};
+use crate::domain::{AccountId, ApiKeyId, InvalidInput, KeyPolicy, TenantId};
 use crate::error::{AppError, HtmlError};
 use crate::services::api_keys::{self, CreatedApiKey, KeyScope};
 use crate::services::key_revocation;
@@ -34,7 +34,7 @@ pub(crate) async fn key_policy_of(
     signed_in: &SignedIn,
     tenant_id: Option<String>,
 ) -> KeyPolicy {
-    let Some(tenant_id) = tenant_id else {
+    let Some(tenant_id) = tenant_id.and_then(|raw| TenantId::parse(&raw).ok()) else {
         return KeyPolicy::default();
     };
     let actor = signed_in.actor();
@@ -297,9 +297,9 @@ impl DeleteInput {
 pub(crate) async fn descendants_note(
     state: &AppState,
     signed_in: &SignedIn,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> Option<String> {
-    let (actor, key_id) = (signed_in.actor(), key_id.to_string());
+    let (actor, key_id) = (signed_in.actor(), key_id.clone());
     state
         .run(move |conn, _| key_revocation::preview(conn, &actor, &key_id, None))
         .await
@@ -312,8 +312,8 @@ pub(crate) async fn descendants_note(
 pub(crate) async fn revoke(
     state: &AppState,
     signed_in: &SignedIn,
-    key_id: String,
-    scope: Option<(String, Option<String>)>,
+    key_id: ApiKeyId,
+    scope: Option<(TenantId, Option<AccountId>)>,
     with_descendants: bool,
 ) -> Result<(ApiKey, String), AppError> {
     let actor = signed_in.actor();
@@ -321,7 +321,7 @@ pub(crate) async fn revoke(
         .run(move |conn, now| {
             let scope = scope.as_ref().map(|(tenant_id, account_id)| KeyScope {
                 tenant_id,
-                account_id: account_id.as_deref(),
+                account_id: account_id.as_ref(),
             });
             if !with_descendants {
                 let key = api_keys::revoke_api_key_in(conn, &actor, now, &key_id, scope)?;

@@ -14,7 +14,7 @@
 //! the site's `same-origin` (`no-referrer` would make Chromium send `Origin: null` with
 //! their forms, which the CSRF check refuses as another site's).
 
-use crate::domain::Password;
+use crate::domain::{AccountId, Password};
 use crate::error::{AppError, HtmlError};
 use crate::services::mail::MailLinks;
 use crate::services::{passwords, recovery};
@@ -313,8 +313,8 @@ pub async fn create_link(
     path: web::Path<MemberPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, account_id) =
-        (signed_in.actor(), team.id.clone(), path.account_id.clone());
+    let account_id = AccountId::parse_as("user_id", &path.account_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let links = MailLinks::of(&state.settings);
     let issued = state
         .run(move |conn, now| {

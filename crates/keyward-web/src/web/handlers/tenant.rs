@@ -1,7 +1,8 @@
 //! The tenant switcher: which tenant the nav's Team links and the create-key form start
 //! from. Team pages carry their tenant in the URL, which makes it the current one.
 
-use crate::error::HtmlError;
+use crate::domain::TenantId;
+use crate::error::{AppError, HtmlError};
 use crate::services::permissions::{self, Permission};
 use crate::services::sessions;
 use crate::web::htmx::{redirect, Htmx};
@@ -25,7 +26,8 @@ pub async fn switch(
     req: HttpRequest,
 ) -> Result<HttpResponse, HtmlError> {
     let actor = signed_in.actor();
-    let tenant_id = input.into_inner().tenant_id;
+    let tenant_id =
+        TenantId::parse_as("tenant_id", &input.into_inner().tenant_id).map_err(AppError::from)?;
     let (tenant_id, manages) = state
         .run(move |conn, _| {
             let tenant_id = sessions::choose_tenant(conn, &actor, &tenant_id)?;
@@ -34,7 +36,7 @@ pub async fn switch(
             Ok((tenant_id, manages))
         })
         .await?;
-    session::set_current_tenant(&signed_in.session, &tenant_id)?;
+    session::set_current_tenant(&signed_in.session, tenant_id.as_str())?;
     // From a Team page, to the same Team page of the new tenant (when you may see it).
     let team_page = req
         .headers()

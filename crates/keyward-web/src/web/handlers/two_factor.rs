@@ -4,7 +4,7 @@
 //! database keeps its SHA-256 for five minutes), which no other page reads, so a pending
 //! sign-in authorises nothing but this step.
 
-use crate::domain::Password;
+use crate::domain::{AccountId, Password};
 use crate::error::{AppError, HtmlError};
 use crate::services::password_checks;
 use crate::services::two_factor::{self, TwoFactorState, PENDING_SIGN_IN};
@@ -79,7 +79,7 @@ pub async fn ask_for_code(
     account_id: &str,
     next: &str,
 ) -> Result<Option<HttpResponse>, AppError> {
-    let (account_id, next_kept) = (account_id.to_string(), next.to_string());
+    let (account_id, next_kept) = (AccountId::from_stored(account_id), next.to_string());
     let token = state
         .run(move |conn, now| two_factor::open_pending_sign_in(conn, now, &account_id, &next_kept))
         .await?;

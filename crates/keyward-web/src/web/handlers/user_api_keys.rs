@@ -3,6 +3,7 @@
 //! htmx with its partial (the dialog content or the list) and everyone else with the whole
 //! page, so the forms also work as plain POSTs without JavaScript.
 
+use crate::domain::ApiKeyId;
 use crate::error::{AppError, HtmlError};
 use crate::services::key_lists;
 use crate::web::handlers::form_answer::FormAnswer;
@@ -176,7 +177,7 @@ pub(crate) async fn own_key(
     key_id: &str,
 ) -> Result<KeyRow, HtmlError> {
     let actor = signed_in.actor();
-    let key_id = key_id.to_string();
+    let key_id = ApiKeyId::parse_as("id", key_id).map_err(AppError::from)?;
     let (listing, now) = state
         .run(move |conn, now| Ok((key_lists::own_api_key(conn, &actor, &key_id)?, now)))
         .await?;
@@ -207,14 +208,8 @@ pub async fn delete(
     input: Option<web::Form<DeleteInput>>,
 ) -> Result<HttpResponse, HtmlError> {
     let with_descendants = DeleteInput::wanted(input);
-    let (key, also) = revoke(
-        &state,
-        &signed_in,
-        key_id.into_inner(),
-        None,
-        with_descendants,
-    )
-    .await?;
+    let key_id = ApiKeyId::parse_as("id", &key_id).map_err(AppError::from)?;
+    let (key, also) = revoke(&state, &signed_in, key_id, None, with_descendants).await?;
     let message = format!("Deleted the API key “{}”{also}.", key.name);
     let answer = FormAnswer::new(hx, &signed_in, NAV);
     answer

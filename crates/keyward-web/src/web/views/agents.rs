@@ -150,7 +150,7 @@ impl super::KeyRow {
     pub fn list_with_clients(page: &KeysetPage, now: PrimitiveDateTime) -> Vec<super::KeyRow> {
         let mut rows = super::KeyRow::list(&page.rows, now);
         for row in &mut rows {
-            if let Some(clients) = page.clients.get(&row.id) {
+            if let Some(clients) = page.clients.get(row.id.as_str()) {
                 row.clients = clients.iter().map(|c| client_line(c, now)).collect();
             }
         }

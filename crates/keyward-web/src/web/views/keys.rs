@@ -9,7 +9,7 @@ use time::PrimitiveDateTime;
 /// One row of an API-key table.
 #[derive(Debug, Clone)]
 pub struct KeyRow {
-    pub id: String,
+    pub id: crate::domain::ApiKeyId,
     pub name: String,
     pub tenant_name: String,
     pub tenant_slug: String,
@@ -62,7 +62,7 @@ impl KeyRow {
             },
             allowed_ips_typed,
             allowed_ips_url: format!("/user/api-keys/{}/allowed-ips", key.id),
-            id: key.id.clone(),
+            id: key.key_id(),
             name: key.name.clone(),
             tenant_name: listing.tenant.name.clone(),
             tenant_slug: listing.tenant.slug.clone(),

@@ -10,7 +10,8 @@ use askama::Template;
 /// The tenant a team page acts on: the one in its URL, never the session's current one.
 #[derive(Debug, Clone)]
 pub struct TeamTenant {
-    pub id: String,
+    /// It came from the signed-in person's memberships.
+    pub id: crate::domain::TenantId,
     pub name: String,
     pub slug: String,
     /// `/t/{slug}/team`
@@ -18,9 +19,9 @@ pub struct TeamTenant {
 }
 
 impl TeamTenant {
-    /// The id as the services take it; it came from the signed-in person's memberships.
+    /// The id as the services take it.
     pub fn tenant_id(&self) -> crate::domain::TenantId {
-        crate::domain::TenantId::from_stored(self.id.clone())
+        self.id.clone()
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::members::NAV;
 use super::team_of;
-use crate::domain::{Email, InvitationNote, Role};
+use crate::domain::{Email, InvitationId, InvitationNote, Role};
 use crate::error::{AppError, HtmlError};
 use crate::services::invitations::{self, InvitationRequest, PendingInvitation};
 use crate::services::mail::MailLinks;
@@ -208,11 +208,9 @@ pub async fn revoke(
     path: web::Path<InvitationPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, id) = (
-        signed_in.actor(),
-        team.id.clone(),
-        path.invitation_id.clone(),
-    );
+    let id =
+        InvitationId::parse_as("invitation_id", &path.invitation_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let revoked = state
         .run(move |conn, now| invitations::revoke_invitation(conn, &actor, now, &tenant_id, &id))
         .await?;

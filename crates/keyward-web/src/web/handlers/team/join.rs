@@ -101,7 +101,8 @@ pub async fn accept(
         .run(move |conn, now| {
             // Again: the invitation may have been used or revoked while the password hashed.
             let (tenant, _) = invitations::preview(conn, now, &slug, &token)?;
-            let membership = invitations::accept_invitation(conn, &actor, now, &tenant.id, &token)?;
+            let membership =
+                invitations::accept_invitation(conn, &actor, now, &tenant.tenant_id(), &token)?;
             Ok((tenant, membership))
         })
         .await?;
@@ -158,7 +159,12 @@ pub async fn sign_up(
             // Again: the invitation may have been used or revoked while the password hashed.
             let (tenant, _) = invitations::preview(conn, now, &slug, &token)?;
             let (account, _) = invitations::accept_invitation_as_new_person(
-                conn, ip, now, &tenant.id, &token, person,
+                conn,
+                ip,
+                now,
+                &tenant.tenant_id(),
+                &token,
+                person,
             )?;
             Ok((tenant, account))
         })

@@ -32,7 +32,7 @@ pub(crate) fn team_of(signed_in: &SignedIn, slug: &str) -> Result<TeamTenant, Ht
         .iter()
         .find(|m| m.tenant.slug == slug)
         .map(|m| TeamTenant {
-            id: m.tenant.id.clone(),
+            id: m.tenant.tenant_id(),
             name: m.tenant.name.clone(),
             slug: m.tenant.slug.clone(),
             base: format!("/t/{}/team", m.tenant.slug),

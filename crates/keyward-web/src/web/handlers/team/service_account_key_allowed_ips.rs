@@ -42,7 +42,10 @@ pub async fn set_allowed_ips(
     let (d, key) = key_on_page(&signed_in, &state, &path).await?;
     let edited = EditedKey {
         key,
-        scope: Some((d.team.id.clone(), Some(d.account.id.clone()))),
+        scope: Some((
+            d.team.id.clone(),
+            Some(crate::domain::AccountId::from_stored(d.account.id.clone())),
+        )),
         back_url: d.account.url,
     };
     let answer = FormAnswer::new(hx, &signed_in, NAV);

@@ -4,6 +4,7 @@
 use super::service_account_page::{detail, detail_for, detail_page, Detail};
 use super::service_accounts::{SaKeyPath, SaPath};
 use super::team_of;
+use crate::domain::{AccountId, ApiKeyId, TenantId};
 use crate::error::{AppError, HtmlError};
 use crate::services::service_accounts;
 use crate::web::handlers::form_answer::FormAnswer;
@@ -57,7 +58,7 @@ fn key_form(
 /// What making a key needs of its service account: that the caller manages it in this
 /// team, and its addresses; not the page's key list and agents (`detail`).
 struct KeyTarget {
-    tenant_id: String,
+    tenant_id: TenantId,
     account_id: String,
     url: String,
     list_url: String,
@@ -70,7 +71,8 @@ async fn key_target(
     sa_id: &str,
 ) -> Result<KeyTarget, HtmlError> {
     let team = team_of(signed_in, slug)?;
-    let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), sa_id.to_string());
+    let id = AccountId::parse_as("sa_id", sa_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let account = state
         .run(move |conn, _| service_accounts::find_managed(conn, &actor, Some(&tenant_id), &id))
         .await?;
@@ -100,7 +102,7 @@ pub async fn new_key_form(
         state.clock.now(),
         FieldErrors::default(),
     );
-    let policy = key_policy_of(&state, &signed_in, Some(target.tenant_id.clone())).await;
+    let policy = key_policy_of(&state, &signed_in, Some(target.tenant_id.to_string())).await;
     let answer = FormAnswer::new(hx, &signed_in, NAV);
     key_form_answer(&answer, StatusCode::OK, form.with_policy(policy))
 }
@@ -116,7 +118,7 @@ pub async fn create_key(
     let mut input = input.into_inner();
     let target = key_target(&signed_in, &state, &path.slug, &path.sa_id).await?;
     // The key serves the tenant of the URL, whatever the form says.
-    input.tenant_id = target.tenant_id.clone();
+    input.tenant_id = target.tenant_id.to_string();
     let outcome = create_key_from_form(
         &state,
         &signed_in,
@@ -131,7 +133,8 @@ pub async fn create_key(
         Err(errors) => {
             let nonce = input.nonce.clone();
             let form = key_form(&signed_in, &target, nonce, input, state.clock.now(), errors);
-            let policy = key_policy_of(&state, &signed_in, Some(target.tenant_id.clone())).await;
+            let policy =
+                key_policy_of(&state, &signed_in, Some(target.tenant_id.to_string())).await;
             let answer = FormAnswer::new(hx, &signed_in, NAV);
             return key_form_answer(
                 &answer,
@@ -198,9 +201,11 @@ pub async fn delete_key(
     input: Option<web::Form<DeleteInput>>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let scope = Some((team.id.clone(), Some(path.sa_id.clone())));
+    let key_id = ApiKeyId::parse_as("id", &path.id).map_err(AppError::from)?;
+    let sa_id = AccountId::parse_as("sa_id", &path.sa_id).map_err(AppError::from)?;
+    let scope = Some((team.id.clone(), Some(sa_id)));
     let with_descendants = DeleteInput::wanted(input);
-    let (key, also) = revoke(&state, &signed_in, path.id.clone(), scope, with_descendants).await?;
+    let (key, also) = revoke(&state, &signed_in, key_id, scope, with_descendants).await?;
     let message = format!("Deleted the API key “{}”{also}.", key.name);
     let back = format!("{}/service-accounts/{}", team.base, path.sa_id);
     let answer = FormAnswer::new(hx, &signed_in, NAV);

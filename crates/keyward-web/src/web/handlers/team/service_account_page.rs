@@ -57,7 +57,8 @@ pub(super) async fn detail_for(
     only_key: Option<&str>,
 ) -> Result<Detail, HtmlError> {
     let team = team_of(signed_in, slug)?;
-    let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), sa_id.to_string());
+    let id = AccountId::parse_as("sa_id", sa_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let (mut w, page_request) = query.request(state.clock.now());
     w.key_id = only_key.map(str::to_string);
     let (sa, page, agents, now): (ServiceAccount, KeysetPage, _, PrimitiveDateTime) = state
@@ -165,7 +166,8 @@ pub async fn rename(
         }
     };
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), path.sa_id.clone());
+    let id = AccountId::parse_as("sa_id", &path.sa_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let account = state
         .run(move |conn, now| {
             service_accounts::rename_service_account(conn, &actor, now, Some(&tenant_id), &id, name)
@@ -193,12 +195,7 @@ pub async fn change_role(
     let member = state
         .run(move |conn, now| {
             // Only a service account of this tenant is changed here.
-            service_accounts::get_service_account(
-                conn,
-                &actor,
-                Some(tenant_id.as_str()),
-                account_id.as_str(),
-            )?;
+            service_accounts::get_service_account(conn, &actor, Some(&tenant_id), &account_id)?;
             members::change_role(conn, &actor, now, &tenant_id, &account_id, role)
         })
         .await?;
@@ -248,7 +245,8 @@ pub async fn remove(
     path: web::Path<SaPath>,
 ) -> Result<HttpResponse, HtmlError> {
     let team = team_of(&signed_in, &path.slug)?;
-    let (actor, tenant_id, id) = (signed_in.actor(), team.id.clone(), path.sa_id.clone());
+    let id = AccountId::parse_as("sa_id", &path.sa_id).map_err(AppError::from)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     let removed = state
         .run(move |conn, now| {
             service_accounts::remove_service_account(conn, &actor, now, Some(&tenant_id), &id)

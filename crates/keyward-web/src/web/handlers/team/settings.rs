@@ -2,7 +2,7 @@
 //! state of the tenant's outgoing mail (what waits, the last failure and why).
 
 use super::team_of;
-use crate::domain::{InvalidInput, KeyPolicy};
+use crate::domain::{InvalidInput, KeyPolicy, TenantId};
 use crate::error::{AppError, HtmlError};
 use crate::services::key_policy::{self, PolicyReport};
 use crate::services::mail::MailLinks;
@@ -108,9 +108,9 @@ fn page(
 async fn report(
     state: &AppState,
     signed_in: &SignedIn,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Report, AppError> {
-    let (actor, tenant_id) = (signed_in.actor(), tenant_id.to_string());
+    let (actor, tenant_id) = (signed_in.actor(), tenant_id.clone());
     let off = MailLinks::of(&state.settings).why_not();
     let (report, outbox, now, two_factor_required, sso_required) = state
         .run(move |conn, now| {
@@ -119,7 +119,7 @@ async fn report(
                 outbox::tenant_outbox(conn, &actor, &tenant_id)?,
                 now,
                 two_factor::tenant_requirement(conn, &actor, &tenant_id)?,
-                oidc::tenant_requirement(conn, &actor, &tenant_id)?,
+                oidc::tenant_requirement(conn, &actor, tenant_id.as_str())?,
             ))
         })
         .await?;
