@@ -72,7 +72,7 @@ impl Application {
         outbox_running.extend(spawn_webhook_workers(&state));
         outbox_running.extend(mailer.map(|mailer| spawn_outbox_worker(&state, mailer)));
         let data = aw::Data::new(state.clone());
-        let graphql_schema = aw::Data::new(crate::graphql::build_schema());
+        let graphql_schema = aw::Data::new(crate::graphql::Schemas::build());
         let session_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
