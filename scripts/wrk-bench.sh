@@ -11,7 +11,9 @@
 #                        [--connections 32] [--bin target/release/keyward] [--perf ROUTE]
 #
 # --perf whoami|auth_info records a profile of the server (perf, Debian's linux-perf)
-# during one extra run of that route and prints `perf report --no-children --sort sym`.
+# during one extra run of that route and prints `perf report --no-children --sort sym`;
+# WRK_BENCH_PERF_DATA=FILE keeps the recording; WRK_BENCH_PERF_CALLGRAPH=dwarf records
+# call graphs a release build without frame pointers can be read by.
 # PostgreSQL: KEYWARD_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)
 # names the server; a database `keyward_wrk_<pid>` is made and dropped.
 set -euo pipefail
@@ -144,12 +146,14 @@ echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status"
 
 if [[ -n $perf_route ]]; then
   command -v perf >/dev/null || { echo "wrk-bench: perf is missing (apt-get install linux-perf)" >&2; exit 2; }
-  perf record -q -F 999 -g -o "$work/perf.data" -p "$server_pid" -- sleep "$seconds" 2>/dev/null &
+  perf record -q -F 999 --call-graph "${WRK_BENCH_PERF_CALLGRAPH:-fp}" -o "$work/perf.data" -p "$server_pid" -- sleep "$seconds" 2>/dev/null &
   perf_pid=$!
   run "$perf_route" >/dev/null
   wait "$perf_pid" || true
   echo
   echo "profile of $perf_route (perf report --no-children --sort sym, top 40):"
+  # WRK_BENCH_PERF_DATA=FILE keeps the recording (for `perf report --children`).
+  if [[ -n ${WRK_BENCH_PERF_DATA:-} ]]; then cp "$work/perf.data" "$WRK_BENCH_PERF_DATA"; fi
   perf report -q -i "$work/perf.data" --no-children --sort sym --stdio -g none 2>/dev/null \
     | grep -v '^$' | head -40
 fi

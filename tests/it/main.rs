@@ -15,6 +15,7 @@ mod foundation;
 mod graphql;
 mod invitation_creators;
 mod key_leaks;
+mod key_reads;
 mod key_role_recheck;
 mod password_hashing;
 

@@ -556,4 +556,63 @@ backend_tests!(
     a_statement_running_past_the_budget_is_stopped_with_a_clear_error,
     sigterm_with_a_stuck_request_exits_within_the_shutdown_timeout_naming_its_route,
     a_body_over_64_kib_posted_to_the_bare_url_is_413,
+    a_document_that_passed_validation_is_still_checked_for_what_its_variables_change,
 );
+
+/// Validation of a variable-free document is kept once it passed (`graphql::documents`);
+/// what variables change is checked on every request, and a document that failed is
+/// never taken for one that passed. Each document is sent several times so that both
+/// server workers, each with its own cache, see it again.
+async fn a_document_that_passed_validation_is_still_checked_for_what_its_variables_change(
+    backend: Backend,
+) {
+    let (app, _, admin_id, key) = tenant_with_admin(backend).await;
+    for _ in 0..6 {
+        let answer = app
+            .graphql(Some(&key), "{ auth_info { user_id } }", json!({}), &[])
+            .await;
+        assert_eq!(
+            answer["data"]["auth_info"]["user_id"],
+            admin_id.as_str(),
+            "{answer}"
+        );
+        // Never valid, however often it is sent.
+        let answer = app
+            .graphql(
+                Some(&key),
+                "{ auth_info { no_such_field } }",
+                json!({}),
+                &[],
+            )
+            .await;
+        assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+        assert!(message(&answer).contains("no_such_field"), "{answer}");
+    }
+    let listing = "query($n: Int) { auth_api_key(limit: $n) { id } }";
+    for _ in 0..4 {
+        let answer = app.graphql(Some(&key), listing, json!({"n": 1}), &[]).await;
+        assert_eq!(
+            answer["data"]["auth_api_key"].as_array().map(Vec::len),
+            Some(1),
+            "{answer}"
+        );
+        let answer = app
+            .graphql(Some(&key), listing, json!({"n": "one"}), &[])
+            .await;
+        assert_eq!(
+            code(&answer),
+            "BAD_USER_INPUT",
+            "a string for an Int: {answer}"
+        );
+        assert!(answer["data"].is_null(), "{answer}");
+        let answer = app
+            .graphql(Some(&key), listing, json!({"n": 1_000_000}), &[])
+            .await;
+        assert_eq!(
+            code(&answer),
+            "BAD_USER_INPUT",
+            "a limit too large: {answer}"
+        );
+        assert!(answer["data"].is_null(), "{answer}");
+    }
+}

@@ -123,7 +123,8 @@ async fn refuse_outside_allow_list(
     Err(refused)
 }
 
-/// The key's read: here on SQLite, on the blocking pool with the key pool on PostgreSQL.
+/// The key's read: here on SQLite; on PostgreSQL on the worker's pipelined connection,
+/// else on the blocking pool with the key pool.
 async fn verify(
     state: &AppState,
     token: PlainToken,
@@ -132,6 +133,9 @@ async fn verify(
     let now = state.clock.now();
     let keys = &state.db.keys;
     if let Some(verdict) = keys.read_here(|conn| auth::verify(conn, now, &token, &tenants)) {
+        return verdict;
+    }
+    if let Some(verdict) = auth::verify_pipelined(keys, now, &token, &tenants).await {
         return verdict;
     }
     let keys = keys.clone();

@@ -72,26 +72,27 @@ impl Application {
         outbox_running.extend(spawn_webhook_workers(&state));
         outbox_running.extend(mailer.map(|mailer| spawn_outbox_worker(&state, mailer)));
         let data = aw::Data::new(state.clone());
-        let graphql_schema = aw::Data::new(crate::graphql::build_schema());
+        let graphql_schema = aw::Data::new(crate::graphql::Schemas::build());
         let session_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(graphql_schema.clone())
                 .app_data(web::htmx::form_config())
-                // The key-authenticated surfaces (GraphQL, `/api/*`, probes) first and
-                // outside the scope: it matches every other path, and route patterns (for
-                // the log line and metrics) are looked up in this order. The dashboard's
+                // The key-authenticated surfaces (GraphQL, `/api/*`, probes) and the
+                // static files first and outside the scope: it matches every other path,
+                // and route patterns (for the log line and metrics) are looked up in this
+                // order. The dashboard's
                 // routes, innermost first: CSRF needs the session, whose store failures
                 // become 503 pages; full-page errors are drawn in the layout. Then, for
                 // every route: errors become toasts for htmx, get the security headers,
                 // and the log line sees the final status.
-                .configure(|cfg| web::routes::configure(cfg, Surface::Keys))
+                .configure(|cfg| web::routes::configure(cfg, Surface::Sessionless))
                 .service(
                     aw::scope("")
                         .guard(actix_web::guard::fn_guard(|ctx| {
                             let head = ctx.head();
-                            !web::routes::authenticates_by_key(&head.method, head.uri.path())
+                            !web::routes::runs_without_session(&head.method, head.uri.path())
                         }))
                         .wrap(from_fn(web::csrf::require_token))
                         .wrap(from_fn(web::error_pages::in_layout))

@@ -1,6 +1,7 @@
 //! Every line a request logs carries its request id, also lines logged on the blocking
-//! pool; the response repeats it as `X-Request-Id`, and an incoming id is kept only when
-//! it is short and plain.
+//! pool; the response repeats it as `X-Request-Id`. An incoming id is the request's own
+//! only from a trusted proxy; from anyone else it is logged beside ours as
+//! `client_request_id`; either way only when short and plain.
 
 use crate::backend_tests;
 use crate::reliability::{seed, Seed};
@@ -22,7 +23,14 @@ async fn every_line_a_request_logs_carries_its_request_id(backend: Backend) {
         .unwrap()
         .batch_execute("ALTER TABLE api_key_clients RENAME TO api_key_clients_out_of_reach")
         .unwrap();
-    let server = ServerProcess::serve(&db.url, &[("KEYWARD_LOG", "warn,keyward=info")]);
+    // The test connects from 127.0.0.1: a trusted proxy here.
+    let server = ServerProcess::serve(
+        &db.url,
+        &[
+            ("KEYWARD_LOG", "warn,keyward=info"),
+            ("KEYWARD_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ],
+    );
     let whoami = |id: &'static str| {
         client()
             .get(server.url("/api/whoami"))
@@ -36,7 +44,7 @@ async fn every_line_a_request_logs_carries_its_request_id(backend: Backend) {
     assert_eq!(
         res.headers()["x-request-id"],
         CLIENT_ID,
-        "the client's own id"
+        "a trusted proxy's id"
     );
 
     let output = eventually("the bookkeeping's warning", || {
@@ -71,4 +79,33 @@ async fn every_line_a_request_logs_carries_its_request_id(backend: Backend) {
             "{given}"
         );
     }
+    drop(server);
+
+    // From a client that is no proxy of ours, the id is ours and the client's is logged
+    // beside it, never taken for the request's.
+    let server = ServerProcess::serve(&db.url, &[("KEYWARD_LOG", "warn,keyward=info")]);
+    let res = client()
+        .get(server.url("/api/whoami"))
+        .bearer_auth(&admin_key)
+        .header("X-Request-Id", CLIENT_ID)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ours = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(ours, CLIENT_ID);
+    let line = eventually("the access line", || {
+        let output = server.output();
+        std::future::ready(
+            output
+                .lines()
+                .find(|l| l.contains("/api/whoami") && l.contains(&ours))
+                .map(str::to_string),
+        )
+    })
+    .await;
+    assert!(
+        line.contains(&format!("client_request_id={CLIENT_ID}")),
+        "the client's id beside ours: {line}"
+    );
 }

@@ -19,6 +19,7 @@ backend_tests!(
     every_route_and_mutation_refuses_callers_it_must_refuse,
     cookie_only_cross_site_posts_to_every_route_and_mutation_are_refused_and_change_nothing,
     api_requests_carrying_a_session_cookie_never_touch_the_session_store,
+    percent_encoded_paths_are_routed_as_they_decode_with_that_routes_protections,
 );
 
 const SECURITY_HEADERS: [&str; 4] = [
@@ -411,6 +412,10 @@ async fn api_requests_carrying_a_session_cookie_never_touch_the_session_store(ba
         "the session store is failing: {}",
         page.status()
     );
+    // The session middleware's error answer, too, has the security headers and the id.
+    for name in ["x-request-id", "content-security-policy", "x-frame-options"] {
+        assert!(page.headers().contains_key(name), "{name} on the 503");
+    }
     let whoami = browser
         .client
         .get(browser.url("/api/whoami"))
@@ -430,11 +435,65 @@ async fn api_requests_carrying_a_session_cookie_never_touch_the_session_store(ba
             "{answer}"
         );
     }
-    for probe in ["/healthz", "/readyz", "/graphql"] {
-        assert_eq!(browser.get(probe).await.status(), 200, "{probe}");
+    // The probes, GraphiQL and the static files it and the pages load.
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/graphql",
+        "/static/keyward-graphiql.js",
+        "/static/keyward.css",
+        "/favicon.ico",
+    ] {
+        assert_eq!(browser.get(path).await.status(), 200, "{path}");
     }
     site.app
         .sql("ALTER TABLE sessions_out_of_reach RENAME TO sessions")
         .await;
     assert_eq!(browser.get("/user/api-keys").await.status(), 200);
+}
+
+/// Which routes run without a session is decided on the raw path, while actix matches
+/// routes on the decoded one (the sessionless routes are registered first, so an escaped
+/// API path still finds its route there). A percent-encoded path must land on a route
+/// with that route's own protections: an API route without a session read, a dashboard
+/// form never without its CSRF check.
+async fn percent_encoded_paths_are_routed_as_they_decode_with_that_routes_protections(
+    backend: Backend,
+) {
+    let site = site(backend).await;
+    let browser = Browser::new(&site.app);
+    browser.sign_in(&site.admin.name).await;
+    let before = database_rows(&site.app).await;
+    // A dashboard form, spelled with escapes, cookie only, from another site.
+    for path in ["/%75ser/api-keys", "/user/%61pi-keys", "/user%2Fapi-keys"] {
+        let res = browser
+            .client
+            .post(browser.url(path))
+            .header("Origin", ANOTHER_SITE)
+            .form(&[("name", "sneaky")])
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        assert_eq!(status, 403, "POST {path}: the CSRF check refuses it");
+    }
+    assert_eq!(database_rows(&site.app).await, before, "nothing changed");
+    // An API route spelled with escapes, with the session store gone.
+    site.app
+        .sql("ALTER TABLE sessions RENAME TO sessions_out_of_reach")
+        .await;
+    for path in ["/%61pi/whoami", "/api/%77hoami"] {
+        let res = browser
+            .client
+            .get(browser.url(path))
+            .bearer_auth(&site.admin_key)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        assert_eq!(status, 200, "GET {path}: the API route, no session read");
+    }
+    site.app
+        .sql("ALTER TABLE sessions_out_of_reach RENAME TO sessions")
+        .await;
 }

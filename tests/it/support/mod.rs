@@ -140,6 +140,22 @@ impl TestDb {
         self.pg_name.as_deref()
     }
 
+    /// `SELECT count(*) …` as the PostgreSQL superuser (for tests that look at
+    /// `pg_stat_activity`).
+    pub fn pg_admin_count(&self, sql: &str) -> i64 {
+        use diesel::RunQueryDsl;
+        let url = self
+            .pg_admin_url
+            .as_deref()
+            .expect("a PostgreSQL test database");
+        let mut conn = pg_connection(url).expect("admin connection");
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "({sql})"
+        )))
+        .get_result(&mut conn)
+        .expect("admin count")
+    }
+
     /// Runs SQL as the PostgreSQL superuser connection (for tests that pull the database
     /// out from under the server).
     pub fn pg_admin_execute(&self, sql: &str) {

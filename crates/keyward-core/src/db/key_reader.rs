@@ -12,8 +12,11 @@
 //!   failed one is dropped. It runs on the blocking pool (a network round trip must
 //!   not stall a worker) once it has a turn: as many turns as connections, handed out
 //!   first come, first served, so no request holds a thread while it waits and none is
-//!   overtaken without end.
+//!   overtaken without end. Before that, each worker tries its own pipelined
+//!   asynchronous connection (`key_pipeline`), which needs no thread at all.
 
+use crate::db::key_pipeline::Pipeline;
+use crate::db::models::api_key::KeyCheck;
 use crate::db::{Backend, DatabaseUrl, DbConnection};
 use diesel::r2d2::{self, ManageConnection};
 use std::cell::RefCell;
@@ -76,6 +79,8 @@ pub struct KeyReader {
     /// PostgreSQL: one turn per pooled connection, taken (first come, first served, with
     /// no thread held while waiting) before a read goes to the blocking pool.
     turns: Option<Arc<Semaphore>>,
+    /// PostgreSQL: the worker's own asynchronous connection, tried first (`key_pipeline`).
+    pipeline: Option<Arc<Pipeline>>,
 }
 
 /// Whether an error may come from a connection that died (then the read is retried).
@@ -101,14 +106,25 @@ impl KeyReader {
                     .map_err(|e| format!("cannot open a connection pool for {url}: {e}"))?,
             ),
         };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             url: url.clone(),
             turns: pool
                 .is_some()
                 .then(|| Arc::new(Semaphore::new(size as usize))),
+            pipeline: match url {
+                DatabaseUrl::Postgres(raw) => Some(Arc::new(Pipeline::new(id, raw))),
+                DatabaseUrl::Sqlite(_) => None,
+            },
             pool,
         })
+    }
+
+    /// PostgreSQL: the key read on this worker's pipelined connection; `None` when it did
+    /// not find the key there (then read it with `read_pooled`) and always on SQLite.
+    pub async fn authenticate_pipelined(&self, digest: &str) -> Option<KeyCheck> {
+        self.pipeline.as_ref()?.authenticate(digest).await
     }
 
     /// PostgreSQL: waits for a turn to read (one per pooled connection) without holding

@@ -1,6 +1,7 @@
 //! Storage: the one connection type over SQLite and PostgreSQL, the pool, migrations and
 //! readiness. Everything that touches diesel lives below this module or in `services/`.
 
+pub mod key_pipeline;
 pub mod key_reader;
 pub mod models;
 pub mod schema;

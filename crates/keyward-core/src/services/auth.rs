@@ -7,10 +7,11 @@
 //! key.
 
 use crate::db::models::agent::{self, Agent};
+use crate::db::models::api_key::KeyCheck;
 use crate::db::models::ApiKey;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, KeyReader};
 use crate::domain::clock::rfc3339;
-use crate::domain::{ids::parse_id, AuditAction, PlainToken};
+use crate::domain::{ids::parse_id, AccountKind, AuditAction, PlainToken, Role};
 use crate::error::AppError;
 use crate::services::Principal;
 use crate::telemetry::metrics::{self, AuthFailure};
@@ -53,13 +54,35 @@ pub fn verify(
     tenant_headers: &[String],
 ) -> Result<Verdict, AppError> {
     let digest = token.digest();
-    let Some((key, account, membership)) = ApiKey::authenticate(conn, digest.as_str())? else {
+    let Some(found) = ApiKey::authenticate(conn, digest.as_str())? else {
         metrics::auth_failure(AuthFailure::UnknownOrRevoked);
         let reason = revocation_reason(conn, digest.as_str())?;
         return Err(AppError::unauthenticated(
             reason.unwrap_or_else(|| UNKNOWN_OR_REVOKED.to_string()),
         ));
     };
+    judge(found, now, tenant_headers)
+}
+
+/// `verify` on PostgreSQL's pipelined connection (`db::key_pipeline`), with no thread
+/// hand-off; `None` when it cannot answer there (the key not found, or that connection
+/// unusable): then `verify` on the blocking pool decides, with its messages and retries.
+pub async fn verify_pipelined(
+    keys: &KeyReader,
+    now: PrimitiveDateTime,
+    token: &PlainToken,
+    tenant_headers: &[String],
+) -> Option<Result<Verdict, AppError>> {
+    let found = keys.authenticate_pipelined(token.digest().as_str()).await?;
+    Some(judge(found, now, tenant_headers))
+}
+
+/// The rules past the read: expiry, then the tenant headers.
+fn judge(
+    key: KeyCheck,
+    now: PrimitiveDateTime,
+    tenant_headers: &[String],
+) -> Result<Verdict, AppError> {
     if let Some(at) = key.expires_at.filter(|&at| at <= now) {
         metrics::auth_failure(AuthFailure::Expired);
         return Err(AppError::unauthenticated(format!(
@@ -82,12 +105,13 @@ pub fn verify(
         .is_none_or(|t| t <= now - time::Duration::minutes(1));
     Ok(Verdict {
         principal: Principal {
-            account_kind: account.kind(),
-            account_id: crate::domain::AccountId::from_stored(account.id),
+            // As `Account::kind` reads it.
+            account_kind: AccountKind::parse(&key.account_type).unwrap_or(AccountKind::User),
+            account_id: crate::domain::AccountId::from_stored(key.account_id),
             tenant_id: crate::domain::TenantId::from_stored(key.tenant_id),
-            role: membership.role(),
-            key_id: crate::domain::ApiKeyId::from_stored(key.id),
-            key_name: key.name,
+            role: Role::from_stored(&key.role),
+            key_id: crate::domain::ApiKeyId::from_stored(key.key_id),
+            key_name: key.key_name,
             read_only: key.read_only,
         },
         use_to_record,

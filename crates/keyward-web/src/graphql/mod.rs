@@ -87,6 +87,10 @@ pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// The schema, without per-request data (that comes with each request as a
 /// `RequestContext`). Cheap to clone; build it once at start-up.
 pub fn build_schema() -> KeywardSchema {
+    builder().finish()
+}
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -95,7 +99,26 @@ pub fn build_schema() -> KeywardSchema {
     .limit_recursive_depth(MAX_RECURSION)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-    .finish()
+}
+
+/// The schemas requests run on: `strict` validates every document with all of GraphQL's
+/// rules; `validated` runs documents that already passed them (`documents`) with only
+/// the checks that can change from one request to the next (complexity, which counts a
+/// variable `limit`, depth, fragment cycles). The same types, so the same answers.
+pub struct Schemas {
+    pub strict: KeywardSchema,
+    pub validated: KeywardSchema,
+}
+
+impl Schemas {
+    pub fn build() -> Self {
+        Self {
+            strict: build_schema(),
+            validated: builder()
+                .validation_mode(async_graphql::ValidationMode::Fast)
+                .finish(),
+        }
+    }
 }
 
 /// `{ success }`: the answer of mutations that have nothing else to return.

@@ -194,10 +194,20 @@ pub fn authenticates_by_key(method: &Method, path: &str) -> bool {
         || matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// Registers the key-authenticated routes (`surface = Keys`) or the dashboard's.
+/// Whether a route runs outside the session and CSRF middlewares: the key-authenticated
+/// ones, and the static files (GraphiQL's among them), which need no session, so a cookie
+/// the browser sends along loads none and a session-store outage leaves them answering.
+pub fn runs_without_session(method: &Method, path: &str) -> bool {
+    authenticates_by_key(method, path)
+        || (method == Method::GET || method == Method::HEAD)
+            && (path.starts_with("/static/") || path == "/favicon.ico")
+}
+
+/// Registers the routes that run without a session (`surface = Sessionless`) or the
+/// dashboard's.
 pub fn configure(cfg: &mut web::ServiceConfig, surface: Surface) {
     for spec in routes() {
-        if (surface == Surface::Keys) != authenticates_by_key(&spec.method, spec.path) {
+        if (surface == Surface::Sessionless) != runs_without_session(&spec.method, spec.path) {
             continue;
         }
         // HEAD answers wherever GET does (actix sends the headers without the body).
@@ -211,8 +221,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, surface: Surface) {
 /// Which routes `configure` registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
-    /// GraphQL, `/api/*`, probes: see `authenticates_by_key`.
-    Keys,
+    /// GraphQL, `/api/*`, probes, static files: see `runs_without_session`.
+    Sessionless,
     /// Everything else: pages and forms, behind the session and CSRF middlewares.
     Dashboard,
 }

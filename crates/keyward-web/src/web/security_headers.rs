@@ -1,10 +1,11 @@
 //! Headers on every response: a Content-Security-Policy without inline script (htmx and
 //! the page's JS come from `/static`), framing forbidden, no MIME sniffing, and a
 //! same-origin referrer (unless the handler set `no-referrer`). A handler that needs another policy sets its own CSP header.
+//! A middleware's own error answer gets them through `apply`.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -16,7 +17,13 @@ pub async fn add(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let mut res = next.call(req).await?.map_into_boxed_body();
-    let headers = res.headers_mut();
+    apply(res.headers_mut());
+    Ok(res)
+}
+
+/// Sets the headers above; also used by the middlewares that answer an error themselves
+/// (`session_outage`), whose answer actix makes after every middleware has run.
+pub fn apply(headers: &mut HeaderMap) {
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -40,5 +47,4 @@ pub async fn add(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
     );
-    Ok(res)
 }

@@ -3,6 +3,9 @@
 //! `note` records an `AppError::Unavailable` for the request being served, and this
 //! middleware, just outside the session middleware (the dashboard's routes only), turns
 //! exactly that failure into the 503 page the dashboard shows for an unavailable database.
+//! Both that page and any other error of the session middleware are answered by actix
+//! after every middleware has run, so they get the security headers and the request id
+//! here.
 
 use crate::error::{AppError, HtmlError};
 use actix_web::body::{BoxBody, MessageBody};
@@ -20,6 +23,11 @@ pub async fn store_unavailable_as_503(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // The page below is answered by actix after every middleware: its headers are
+    // added here.
+    let mut answer_headers = actix_web::http::header::HeaderMap::new();
+    crate::web::logging::RequestId::add_to(&req, &mut answer_headers);
+    crate::web::security_headers::apply(&mut answer_headers);
     let (unavailable, result) = STORE_UNAVAILABLE
         .scope(Cell::new(false), async {
             let result = next.call(req).await;
@@ -35,10 +43,20 @@ pub async fn store_unavailable_as_503(
                 "the session store cannot reach the database".into(),
             ));
             error.error.log();
-            let page = error.page_response();
+            let mut page = error.page_response();
+            for (name, value) in answer_headers {
+                page.headers_mut().insert(name, value);
+            }
             Err(InternalError::from_response(error, page).into())
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            // actix-session's own failures (its opaque 500), with the headers too.
+            let mut answer = e.error_response();
+            for (name, value) in answer_headers {
+                answer.headers_mut().insert(name, value);
+            }
+            Err(InternalError::from_response(e, answer).into())
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-use crate::db::models::{Account, Membership, Tenant};
+use crate::db::models::{Account, Tenant};
 use crate::db::schema::{accounts, api_keys, memberships};
 use crate::db::DbConnection;
 use diesel::prelude::*;
@@ -58,6 +58,51 @@ pub struct ApiKeyListing {
     pub tenant: std::sync::Arc<Tenant>,
 }
 
+/// What the authentication pipeline reads of a key, its owner and the owner's role in the
+/// key's tenant: only the columns it uses (no digest, no password hash, nothing to show).
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyCheck {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub key_name: String,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub last_used_at: Option<PrimitiveDateTime>,
+    pub read_only: bool,
+    pub allowed_ips: Option<String>,
+    pub ip_refusal_audited_at: Option<PrimitiveDateTime>,
+    pub account_id: String,
+    pub account_type: String,
+    pub role: String,
+}
+
+/// `KeyCheck` by digest: one query (a macro because each connection type needs the query
+/// built for its backend).
+macro_rules! key_check_by_digest {
+    ($digest:expr) => {
+        api_keys::table
+            .inner_join(accounts::table)
+            .inner_join(
+                memberships::table.on(memberships::account_id
+                    .eq(api_keys::account_id)
+                    .and(memberships::tenant_id.eq(api_keys::tenant_id))),
+            )
+            .filter(api_keys::token_digest.eq($digest))
+            .select((
+                api_keys::id,
+                api_keys::tenant_id,
+                api_keys::name,
+                api_keys::expires_at,
+                api_keys::last_used_at,
+                api_keys::read_only,
+                api_keys::allowed_ips,
+                api_keys::ip_refusal_audited_at,
+                accounts::id,
+                accounts::account_type,
+                memberships::role,
+            ))
+    };
+}
+
 impl ApiKey {
     /// The id as the services take it.
     pub fn key_id(&self) -> crate::domain::ApiKeyId {
@@ -96,40 +141,30 @@ impl ApiKey {
             .optional()
     }
 
-    /// The one indexed query of the authentication pipeline: key, owner and the owner's
-    /// membership in the key's tenant, by digest.
+    /// The one indexed query of the authentication pipeline: what it needs of the key, its
+    /// owner and the owner's membership in the key's tenant, by digest.
     ///
     /// Run on the backend's own connection, whose statement cache keeps it prepared (the
     /// MultiConnection builds its SQL again on every call), and without `LIMIT ?`
     /// (`first`): the digest is unique, and SQLite re-prepares a statement on every
     /// call when a bound value takes part in planning, as a `LIMIT` parameter does.
-    pub fn authenticate(
-        conn: &mut DbConnection,
-        digest: &str,
-    ) -> QueryResult<Option<(ApiKey, Account, Membership)>> {
-        macro_rules! by_digest {
-            ($conn:expr) => {
-                api_keys::table
-                    .inner_join(accounts::table)
-                    .inner_join(
-                        memberships::table.on(memberships::account_id
-                            .eq(api_keys::account_id)
-                            .and(memberships::tenant_id.eq(api_keys::tenant_id))),
-                    )
-                    .filter(api_keys::token_digest.eq(digest))
-                    .select((
-                        ApiKey::as_select(),
-                        Account::as_select(),
-                        Membership::as_select(),
-                    ))
-                    .get_result($conn)
-                    .optional()
-            };
-        }
+    pub fn authenticate(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<KeyCheck>> {
         match conn {
-            DbConnection::Sqlite(c) => by_digest!(c),
-            DbConnection::Postgres(c) => by_digest!(c),
+            DbConnection::Sqlite(c) => key_check_by_digest!(digest).get_result(c).optional(),
+            DbConnection::Postgres(c) => key_check_by_digest!(digest).get_result(c).optional(),
         }
+    }
+
+    /// `authenticate` on PostgreSQL's asynchronous connection (`db::key_pipeline`): the
+    /// same query, whose reads from concurrent requests pipeline on the one connection.
+    pub async fn authenticate_pipelined(
+        conn: &diesel_async::AsyncPgConnection,
+        digest: &str,
+    ) -> QueryResult<Option<KeyCheck>> {
+        let mut conn = conn;
+        diesel_async::RunQueryDsl::get_result(key_check_by_digest!(digest), &mut conn)
+            .await
+            .optional()
     }
 
     /// Records use at most once a minute: the condition makes concurrent instances agree.

@@ -24,7 +24,8 @@
 use crate::api_caller::authenticate_request;
 use crate::db::statement_limit::BUDGET;
 use crate::error::{status_code, AppError, GraphqlAnswer};
-use crate::graphql::{KeywardSchema, RequestContext};
+use crate::graphql::documents::{self, Validation};
+use crate::graphql::{RequestContext, Schemas};
 use crate::web::request_budget::MAX_RUNNING_PER_KEY;
 use crate::web::AppState;
 use actix_web::http::{header, StatusCode};
@@ -38,7 +39,7 @@ pub async fn execute(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    schema: web::Data<KeywardSchema>,
+    schemas: web::Data<Schemas>,
 ) -> HttpResponse {
     let body = match read_body(&req, payload).await {
         Ok(body) => body,
@@ -52,12 +53,15 @@ pub async fn execute(
     };
     // The cost check runs before anything else, key or no key: a refused document
     // touches neither the database nor async-graphql.
-    if let Err(e) = crate::graphql::documents::prepare(&mut request) {
-        return json_response(
-            StatusCode::OK,
-            &async_graphql::Response::from_errors(vec![e]),
-        );
-    }
+    let validation = match documents::prepare(&mut request) {
+        Ok(validation) => validation,
+        Err(e) => {
+            return json_response(
+                StatusCode::OK,
+                &async_graphql::Response::from_errors(vec![e]),
+            )
+        }
+    };
     let caller = match authenticate_request(&req, &state).await {
         Ok(caller) => caller,
         // Refused keys answer 200, the shape Prefect clients expect; a database that
@@ -91,10 +95,20 @@ pub async fn execute(
         .data(crate::graphql::AgentIdHeader::of(req.headers()));
     // Stopped at its next await past the budget; its statements stop at the same budget
     // in the database (`statement_limit`).
+    let schema = match validation {
+        Validation::Passed => &schemas.validated,
+        Validation::Needed(_) => &schemas.strict,
+    };
     let mut response = match tokio::time::timeout(BUDGET, schema.execute(request)).await {
         Ok(response) => response,
         Err(_) => return error_response(StatusCode::OK, &AppError::timed_out()),
     };
+    if let Validation::Needed(Some(text)) = validation {
+        // Data comes back only from a document that passed validation.
+        if !matches!(response.data, async_graphql::Value::Null) {
+            documents::passed(&text);
+        }
+    }
     for error in &mut response.errors {
         // Parse, validation and limit errors come from async-graphql without a code.
         let ext = error.extensions.get_or_insert_with(Default::default);
