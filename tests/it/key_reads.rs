@@ -1,6 +1,7 @@
 //! PostgreSQL key reads on each worker's pipelined connection (`db::key_pipeline`, issue
-//! 32): they go out there, stay exact (an expiry or a deletion by another connection
-//! counts on the very next request), cost no request when that connection is cut, and a
+//! 32): they go out there, stay exact (an expiry, the read-only flag, a role change, a
+//! removed membership or a deletion by another connection counts on the very next
+//! request), cost no request when that connection is cut, and a
 //! URL whose settings only libpq understands reads the blocking way instead.
 
 use crate::support::{eventually, pg_connection, postgres_available, Backend, TestApp};
@@ -18,12 +19,14 @@ fn pipelined_connections(app: &TestApp) -> i64 {
     ))
 }
 
-async fn key_of_a_person(app: &TestApp) -> String {
+/// A person's id and key.
+async fn key_of_a_person(app: &TestApp) -> (String, String) {
     let tenant = app.create_tenant("acme").await;
     let person = app
         .create_person("ada@example.com", &tenant.id, Role::Admin)
         .await;
-    app.create_key(&person.id, &tenant.id, None).await.1
+    let key = app.create_key(&person.id, &tenant.id, None).await.1;
+    (person.id.to_string(), key)
 }
 
 /// Sixteen concurrent whoamis, all of which must be 200 (they reach both workers).
@@ -41,7 +44,7 @@ async fn postgres_key_reads_are_pipelined_per_worker_exact_and_survive_a_cut_con
         return;
     }
     let app = TestApp::spawn(Backend::Postgres).await;
-    let key = key_of_a_person(&app).await;
+    let (person_id, key) = key_of_a_person(&app).await;
 
     eventually("a pipelined key-read connection", || async {
         sixteen_whoamis(&app, &key).await;
@@ -79,6 +82,40 @@ async fn postgres_key_reads_are_pipelined_per_worker_exact_and_survive_a_cut_con
         .batch_execute("UPDATE api_keys SET expires_at = NULL")
         .unwrap();
     assert_eq!(app.whoami_status(&key).await, 200);
+    // Read-only and a changed role, on the next GraphQL request.
+    let create = format!(
+        r#"mutation {{ create_api_key(input: {{name: "k2", user_id: "{person_id}"}}) {{ id }} }}"#
+    );
+    other
+        .batch_execute("UPDATE api_keys SET read_only = true")
+        .unwrap();
+    let answer = app
+        .graphql(Some(&key), &create, serde_json::json!({}), &[])
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    other
+        .batch_execute(
+            "UPDATE api_keys SET read_only = false; UPDATE memberships SET role = 'READ_ONLY_USER'",
+        )
+        .unwrap();
+    let answer = app
+        .graphql(
+            Some(&key),
+            "{ auth_info { role } }",
+            serde_json::json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["auth_info"]["role"], "READ_ONLY_USER",
+        "{answer}"
+    );
+    // The membership gone: the key no longer authenticates.
+    other.batch_execute("DELETE FROM memberships").unwrap();
+    assert_eq!(app.whoami_status(&key).await, 401);
     other.batch_execute("DELETE FROM api_keys").unwrap();
     assert_eq!(app.whoami_status(&key).await, 401);
     assert!(pipelined_connections(&app) >= 1);
@@ -97,7 +134,7 @@ async fn a_postgres_url_with_a_setting_only_libpq_knows_reads_keys_the_blocking_
             DatabaseUrl::parse(&format!("{url}{separator}gssencmode=disable")).unwrap();
     })
     .await;
-    let key = key_of_a_person(&app).await;
+    let (_, key) = key_of_a_person(&app).await;
     for _ in 0..4 {
         sixteen_whoamis(&app, &key).await;
     }

@@ -14,11 +14,17 @@
 //! stays exact.
 //!
 //! The connection names itself `keyward key reads` (`application_name`), so an operator
-//! sees it in `pg_stat_activity`; it carries the same `statement_timeout` as the pools,
-//! and speaks TLS exactly when and as libpq would for the URL: with `sslmode=prefer`
-//! (libpq's default) or `require`, encrypted whenever the server offers it and without
-//! checking its certificate (libpq checks only under `verify-ca` / `verify-full`, which
-//! tokio-postgres does not read: such URLs get the blocking read, checked by libpq).
+//! sees it in `pg_stat_activity`; it carries the same `statement_timeout` as the pools.
+//! It must reach the same server, database and user as the pools, as safely: libpq reads
+//! the URL and also the environment (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`,
+//! `PGSSLMODE`, `PGSSLROOTCERT`, …) and `~/.postgresql/root.crt` (which turns
+//! `sslmode=require` into a CA check), tokio-postgres only the URL. So the pipeline is
+//! used only when none of those is present (`Pipeline::for_url`); then, for the URL alone,
+//! it speaks TLS when and as libpq would: with `sslmode=prefer` (libpq's default) or
+//! `require`, encrypted whenever the server offers it, without a certificate check (libpq
+//! checks only under `verify-ca` / `verify-full`, which tokio-postgres refuses to parse:
+//! such URLs get the blocking read, checked by libpq). An attacker who could answer the
+//! key read could let any token in, so "as safely as the pools" is the rule.
 
 use crate::db::models::api_key::{ApiKey, KeyCheck};
 use crate::db::statement_limit;
@@ -34,10 +40,11 @@ pub const APPLICATION_NAME: &str = "keyward key reads";
 /// A read that has not answered by then gives up its connection (the network may be
 /// gone) and the request takes the blocking read.
 const READ_WAIT: Duration = Duration::from_secs(2);
-/// How long opening the connection may take.
-const CONNECT_WAIT: Duration = Duration::from_secs(5);
-/// After a connection could not be opened, how long this thread reads the blocking way
-/// before it tries again.
+/// How long opening the connection may take (the request that opens it waits).
+const CONNECT_WAIT: Duration = Duration::from_secs(2);
+/// After a connection could not be opened, or failed or was slow, how long this thread
+/// reads the blocking way before it tries again: a struggling database gets no storm of
+/// new connections.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 enum State {
@@ -103,12 +110,25 @@ fn set_state(id: u64, state: State) {
 }
 
 impl Pipeline {
-    pub fn new(id: u64, url: &str) -> Self {
-        Self {
+    /// The pipeline for `url`, or `None` (every key read the blocking way) when libpq would
+    /// read settings for this server's connections beyond the URL (see the module's
+    /// comment): the pipelined connection could then reach another database, or the same
+    /// one less safely.
+    pub fn for_url(id: u64, url: &str) -> Option<Self> {
+        let variables = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        if let Some(beyond) = libpq_settings_beyond_the_url(variables, home.as_deref()) {
+            tracing::info!(
+                settings = %beyond,
+                "PostgreSQL key reads use the blocking pool: libpq reads settings beyond the URL that the pipelined connection would not"
+            );
+            return None;
+        }
+        Some(Self {
             id,
             url: url.to_string(),
             warned: AtomicBool::new(false),
-        }
+        })
     }
 
     /// The key, its account and membership by digest when this thread's connection found
@@ -119,24 +139,32 @@ impl Pipeline {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "a pipelined key read failed; reading the blocking way");
-                self.close(Instant::now());
+                self.close(&conn);
                 None
             }
             Err(_) => {
                 tracing::debug!(
                     "a pipelined key read did not answer within 2 s; reading the blocking way"
                 );
-                self.close(Instant::now());
+                self.close(&conn);
                 None
             }
         }
     }
 
-    fn close(&self, retry_at: Instant) {
+    /// Gives up `failed`, unless this thread has opened another since, and reads the
+    /// blocking way for `RETRY_AFTER`.
+    fn close(&self, failed: &Rc<AsyncPgConnection>) {
         CONNECTION.with(|slot| {
             let mut slot = slot.borrow_mut();
-            if slot.as_ref().is_some_and(|(id, _)| *id == self.id) {
-                *slot = Some((self.id, State::Closed { retry_at }));
+            if matches!(slot.as_ref(), Some((id, State::Open(open))) if *id == self.id && Rc::ptr_eq(open, failed))
+            {
+                *slot = Some((
+                    self.id,
+                    State::Closed {
+                        retry_at: Instant::now() + RETRY_AFTER,
+                    },
+                ));
             }
         });
     }
@@ -179,7 +207,7 @@ impl Pipeline {
                     failed => {
                         let reason = match failed {
                             Ok(Err(reason)) => reason,
-                            _ => "no answer within 5 s".to_string(),
+                            _ => "no answer within 2 s".to_string(),
                         };
                         if !self.warned.swap(true, Ordering::Relaxed) {
                             tracing::warn!(
@@ -201,12 +229,29 @@ impl Pipeline {
     }
 }
 
+/// What libpq would read for this process's connections besides the URL: `PG*`
+/// environment variables and `~/.postgresql/root.crt`; `None` when there is nothing.
+fn libpq_settings_beyond_the_url(
+    variables: impl Iterator<Item = String>,
+    home: Option<&std::path::Path>,
+) -> Option<String> {
+    let mut found: Vec<String> = variables.filter(|name| name.starts_with("PG")).collect();
+    if let Some(root_crt) = home
+        .map(|home| home.join(".postgresql/root.crt"))
+        .filter(|path| path.exists())
+    {
+        found.push(root_crt.display().to_string());
+    }
+    (!found.is_empty()).then(|| found.join(", "))
+}
+
 /// Opens a connection with the URL's own settings, TLS as libpq would use it, the
 /// statement limit of the pools, and the name operators see.
 async fn open(url: &str) -> Result<AsyncPgConnection, String> {
+    // The parser's message may quote part of the URL, a password's characters included.
     let mut config: tokio_postgres::Config = url
         .parse()
-        .map_err(|e: tokio_postgres::Error| format!("the URL: {e}"))?;
+        .map_err(|_| "tokio-postgres cannot read this URL (libpq can)".to_string())?;
     config.application_name(APPLICATION_NAME);
     crate::db::keep_openssl_through_exit();
     let mut connector = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
@@ -228,4 +273,34 @@ async fn open(url: &str) -> Result<AsyncPgConnection, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::libpq_settings_beyond_the_url;
+
+    fn names(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn libpq_environment_variables_or_a_root_certificate_turn_the_pipeline_off() {
+        let home = std::env::temp_dir().join(format!("keyward-pipeline-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".postgresql")).unwrap();
+        assert_eq!(
+            libpq_settings_beyond_the_url(names(&["HOME", "KEYWARD_DATABASE_URL"]), Some(&home)),
+            None
+        );
+        assert_eq!(
+            libpq_settings_beyond_the_url(names(&["PGSSLMODE", "PATH"]), Some(&home)).as_deref(),
+            Some("PGSSLMODE")
+        );
+        std::fs::write(home.join(".postgresql/root.crt"), "").unwrap();
+        let found = libpq_settings_beyond_the_url(names(&["PATH"]), Some(&home)).unwrap();
+        assert!(found.ends_with(".postgresql/root.crt"), "{found}");
+        std::fs::remove_dir_all(&home).unwrap();
+    }
 }

@@ -114,7 +114,7 @@ impl KeyReader {
                 .is_some()
                 .then(|| Arc::new(Semaphore::new(size as usize))),
             pipeline: match url {
-                DatabaseUrl::Postgres(raw) => Some(Arc::new(Pipeline::new(id, raw))),
+                DatabaseUrl::Postgres(raw) => Pipeline::for_url(id, raw).map(Arc::new),
                 DatabaseUrl::Sqlite(_) => None,
             },
             pool,
