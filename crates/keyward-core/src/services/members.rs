@@ -5,7 +5,7 @@ use crate::db::lock_tenant;
 use crate::db::models::{Account, ApiKey, Invitation, Membership};
 use crate::db::DbConnection;
 use crate::domain::{AccountId, AccountKind, AuditAction, Role, TenantId};
-use crate::error::{is_unique_violation, AppError};
+use crate::error::{on_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, require_operator, Permission};
 use crate::services::{api_keys, outbox, transaction, Actor};
@@ -93,16 +93,12 @@ pub(crate) fn insert_membership(
         crate::services::webhooks::WebhookEvent::MemberAdded,
         serde_json::json!({ "user_id": account.id, "name": account.name, "tenant_id": tenant_id.to_string(), "role": role.as_str() }),
     )?;
-    membership.insert(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::Conflict(format!(
-                "{} is already a member of this tenant",
-                account.name
-            ))
-        } else {
-            e.into()
-        }
-    })?;
+    membership.insert(conn).map_err(on_unique_violation(|| {
+        AppError::Conflict(format!(
+            "{} is already a member of this tenant",
+            account.name
+        ))
+    }))?;
     audit::record(
         conn,
         actor,
