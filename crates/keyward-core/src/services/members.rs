@@ -271,23 +271,32 @@ fn revoke_invitations_created_by(
     creator: &Account,
 ) -> Result<(), AppError> {
     for invitation in Invitation::unused_created_by(conn, tenant_id.as_str(), &creator.id)? {
-        Invitation::delete(conn, &invitation.id)?;
-        outbox::cancel_about(conn, &invitation.id, now)?;
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: Some(tenant_id.as_str()),
-                action: AuditAction::InvitationRevoked,
-                target_id: Some(&invitation.id),
-                detail: format!(
-                    "{}, because {} who made it is no longer an admin",
-                    invitation.described(),
-                    creator.name
-                ),
-            },
-        )?;
+        let detail = format!(
+            "{}, because {} who made it is no longer an admin",
+            invitation.described(),
+            creator.name
+        );
+        revoke_invitation(conn, actor, now, &invitation, detail)?;
     }
     Ok(())
+}
+
+/// Deletes an invitation, cancels its mail if not yet sent, and audits it as revoked
+/// with `detail` (an admin revoking it, or its maker no longer an admin).
+pub(crate) fn revoke_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    invitation: &Invitation,
+    detail: String,
+) -> Result<(), AppError> {
+    Invitation::delete(conn, &invitation.id)?;
+    outbox::cancel_about(conn, &invitation.id, now)?;
+    let revoked = Event {
+        tenant_id: Some(&invitation.tenant_id),
+        action: AuditAction::InvitationRevoked,
+        target_id: Some(&invitation.id),
+        detail,
+    };
+    audit::record(conn, actor, now, revoked)
 }
