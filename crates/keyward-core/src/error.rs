@@ -188,6 +188,20 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     )
 }
 
+/// For `map_err` on a write: `conflict` when a unique constraint refused it (the row is
+/// there already), any other database error as it is.
+pub fn on_unique_violation(
+    conflict: impl FnOnce() -> AppError,
+) -> impl FnOnce(diesel::result::Error) -> AppError {
+    move |e| {
+        if is_unique_violation(&e) {
+            conflict()
+        } else {
+            e.into()
+        }
+    }
+}
+
 impl From<AppError> for crate::domain::CliError {
     fn from(e: AppError) -> Self {
         use AppError::*;

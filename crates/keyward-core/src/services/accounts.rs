@@ -6,7 +6,7 @@ use crate::db::DbConnection;
 use crate::domain::{
     new_id, AccountId, AccountKind, AuditAction, Email, Password, PersonName, TenantId,
 };
-use crate::error::{is_unique_violation, AppError};
+use crate::error::{on_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::passwords::{verify_password, HashedPassword};
 use crate::services::permissions::{require_credential_change, require_operator};
@@ -69,16 +69,12 @@ fn insert_person(
         created_at: now,
         created_by: actor.account_id().map(ToString::to_string),
     };
-    account.insert(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::Conflict(format!(
-                "an account with the email {} already exists",
-                account.email.as_deref().unwrap_or_default()
-            ))
-        } else {
-            e.into()
-        }
-    })?;
+    account.insert(conn).map_err(on_unique_violation(|| {
+        AppError::Conflict(format!(
+            "an account with the email {} already exists",
+            account.email.as_deref().unwrap_or_default()
+        ))
+    }))?;
     audit::record(
         conn,
         actor,

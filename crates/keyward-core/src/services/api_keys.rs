@@ -8,7 +8,7 @@ use crate::domain::{
     quotas::QuotaSetting, AccountId, AccountKind, AllowedIps, ApiKeyId, AuditAction, ExpiresAt,
     KeyDescription, KeyName, PlainToken, Quotas, TenantId, TokenKind,
 };
-use crate::error::{is_unique_violation, AppError};
+use crate::error::{on_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::key_notices;
 use crate::services::permissions;
@@ -256,13 +256,8 @@ pub(crate) fn issue_key(
         ip_refusal_audited_at: None,
         description: new.description,
     };
-    key.insert(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            already_done()
-        } else {
-            e.into()
-        }
-    })?;
+    key.insert(conn)
+        .map_err(on_unique_violation(already_done))?;
     audit::record(
         conn,
         actor,

@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
 use crate::services::mail::{self, MailKind, MailLinks};
-use crate::services::members::insert_membership;
+use crate::services::members::{self, insert_membership};
 use crate::services::outbox;
 use crate::services::passwords::HashedPassword;
 use crate::services::permissions::{self, Permission};
@@ -277,19 +277,7 @@ pub fn revoke_invitation(
         let invitation = Invitation::find(conn, id.as_str())?
             .filter(|i| i.tenant_id == *tenant_id)
             .ok_or_else(|| AppError::not_found("invitation not found"))?;
-        Invitation::delete(conn, &invitation.id)?;
-        outbox::cancel_about(conn, &invitation.id, now)?;
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: Some(tenant_id.as_str()),
-                action: AuditAction::InvitationRevoked,
-                target_id: Some(&invitation.id),
-                detail: invitation.described(),
-            },
-        )?;
+        members::revoke_invitation(conn, actor, now, &invitation, invitation.described())?;
         Ok(invitation)
     })
 }

@@ -21,7 +21,7 @@ use crate::db::models::key_notice::{KeyReminder, NotificationOptOut};
 use crate::db::models::{Account, ApiKey, Membership, OutboxRow, Tenant};
 use crate::db::{DbConnection, Pool};
 use crate::domain::{AccountKind, AuditAction, Clock, Role};
-use crate::error::{is_unique_violation, AppError};
+use crate::error::{on_unique_violation, AppError};
 use crate::services::actor::ActorKind;
 use crate::services::audit::{self, Event};
 use crate::services::mail::{self, MailKind};
@@ -343,13 +343,9 @@ fn remind(
             sent_at: now,
         }
         .insert(conn)
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                AppError::Conflict("reminded already".into())
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(on_unique_violation(|| {
+            AppError::Conflict("reminded already".into())
+        }))?;
         let Some(owner) = Account::find(conn, &key.account_id)? else {
             return Ok(());
         };

@@ -5,7 +5,7 @@ use crate::db::lock_tenant;
 use crate::db::models::{Account, ApiKey, Invitation, Membership};
 use crate::db::DbConnection;
 use crate::domain::{AccountId, AccountKind, AuditAction, Role, TenantId};
-use crate::error::{is_unique_violation, AppError};
+use crate::error::{on_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::{self, require_operator, Permission};
 use crate::services::{api_keys, outbox, transaction, Actor};
@@ -93,16 +93,12 @@ pub(crate) fn insert_membership(
         crate::services::webhooks::WebhookEvent::MemberAdded,
         serde_json::json!({ "user_id": account.id, "name": account.name, "tenant_id": tenant_id.to_string(), "role": role.as_str() }),
     )?;
-    membership.insert(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::Conflict(format!(
-                "{} is already a member of this tenant",
-                account.name
-            ))
-        } else {
-            e.into()
-        }
-    })?;
+    membership.insert(conn).map_err(on_unique_violation(|| {
+        AppError::Conflict(format!(
+            "{} is already a member of this tenant",
+            account.name
+        ))
+    }))?;
     audit::record(
         conn,
         actor,
@@ -275,23 +271,32 @@ fn revoke_invitations_created_by(
     creator: &Account,
 ) -> Result<(), AppError> {
     for invitation in Invitation::unused_created_by(conn, tenant_id.as_str(), &creator.id)? {
-        Invitation::delete(conn, &invitation.id)?;
-        outbox::cancel_about(conn, &invitation.id, now)?;
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: Some(tenant_id.as_str()),
-                action: AuditAction::InvitationRevoked,
-                target_id: Some(&invitation.id),
-                detail: format!(
-                    "{}, because {} who made it is no longer an admin",
-                    invitation.described(),
-                    creator.name
-                ),
-            },
-        )?;
+        let detail = format!(
+            "{}, because {} who made it is no longer an admin",
+            invitation.described(),
+            creator.name
+        );
+        revoke_invitation(conn, actor, now, &invitation, detail)?;
     }
     Ok(())
+}
+
+/// Deletes an invitation, cancels its mail if not yet sent, and audits it as revoked
+/// with `detail` (an admin revoking it, or its maker no longer an admin).
+pub(crate) fn revoke_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    invitation: &Invitation,
+    detail: String,
+) -> Result<(), AppError> {
+    Invitation::delete(conn, &invitation.id)?;
+    outbox::cancel_about(conn, &invitation.id, now)?;
+    let revoked = Event {
+        tenant_id: Some(&invitation.tenant_id),
+        action: AuditAction::InvitationRevoked,
+        target_id: Some(&invitation.id),
+        detail,
+    };
+    audit::record(conn, actor, now, revoked)
 }

@@ -346,6 +346,36 @@ pub fn give_up_stale(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<
     )?)
 }
 
+/// The loop of a worker thread (mail's and webhooks'): runs `step` until `stop` says the
+/// server is gone (its sender dropped); at once again after a step that worked, else after
+/// `poll`. A database error is logged and tried again after a poll; so is a panic in a
+/// step (a bug), which would otherwise end the worker silently.
+pub fn run_worker(
+    worker: &str,
+    poll: StdDuration,
+    stop: Receiver<()>,
+    step: impl Fn() -> Result<bool, AppError>,
+) {
+    loop {
+        let worked = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&step)) {
+            Ok(Ok(worked)) => worked,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the {worker} worker could not reach the database; it will try again");
+                false
+            }
+            Err(_) => {
+                tracing::error!("a step of the {worker} worker panicked (a bug; the panic is printed above); the worker goes on");
+                false
+            }
+        };
+        let wait = if worked { StdDuration::ZERO } else { poll };
+        match stop.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
 /// The worker of one instance: claims due rows one at a time and sends them, until `stop`
 /// says the server is gone (its sender dropped).
 pub struct Worker {
@@ -356,32 +386,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs on its own thread. A database error is logged and tried again after a poll;
-    /// so is a panic in a step (a bug), which would otherwise end mail silently.
+    /// Runs on its own thread (see `run_worker`).
     pub fn run(self, stop: Receiver<()>) {
-        loop {
-            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step()));
-            let worked = match step {
-                Ok(Ok(worked)) => worked,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "the outbox worker could not reach the database; it will try again");
-                    false
-                }
-                Err(_) => {
-                    tracing::error!("an outbox worker step panicked (a bug; the panic is printed above); the worker goes on");
-                    false
-                }
-            };
-            let wait = if worked {
-                StdDuration::ZERO
-            } else {
-                self.timing.poll
-            };
-            match stop.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
+        run_worker("outbox", self.timing.poll, stop, || self.step());
     }
 
     /// Claims and delivers one row; `false` when none was due.

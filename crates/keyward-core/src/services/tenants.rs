@@ -3,7 +3,7 @@
 use crate::db::models::{Account, ApiKey, Invitation, Membership, Tenant};
 use crate::db::DbConnection;
 use crate::domain::{new_id, AuditAction, TenantId, TenantName, TenantSlug};
-use crate::error::{is_unique_violation, AppError};
+use crate::error::{on_unique_violation, AppError};
 use crate::services::audit::{self, Event};
 use crate::services::permissions::require_operator;
 use crate::services::{api_keys, transaction, Actor};
@@ -34,28 +34,35 @@ pub(crate) fn insert_tenant(
         slug: slug.into_inner(),
         created_at: now,
     };
-    tenant.insert(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::Conflict(format!(
-                "a tenant with the slug \"{}\" already exists; choose another slug",
-                tenant.slug
-            ))
-        } else {
-            e.into()
-        }
-    })?;
+    tenant.insert(conn).map_err(on_unique_violation(|| {
+        AppError::Conflict(format!(
+            "a tenant with the slug \"{}\" already exists; choose another slug",
+            tenant.slug
+        ))
+    }))?;
+    audit_tenant(conn, actor, now, &tenant, AuditAction::TenantCreated)?;
+    Ok(tenant)
+}
+
+/// Audits `action` on the tenant, named by its name and slug.
+fn audit_tenant(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    tenant: &Tenant,
+    action: AuditAction,
+) -> Result<(), AppError> {
     audit::record(
         conn,
         actor,
         now,
         Event {
             tenant_id: Some(&tenant.id),
-            action: AuditAction::TenantCreated,
+            action,
             target_id: Some(&tenant.id),
             detail: format!("tenant \"{}\" ({})", tenant.name, tenant.slug),
         },
-    )?;
-    Ok(tenant)
+    )
 }
 
 pub fn find_by_slug(conn: &mut DbConnection, slug: &str) -> Result<Tenant, AppError> {
@@ -98,17 +105,7 @@ pub fn delete_tenant(
             Account::delete(conn, &sa.id)?;
         }
         Tenant::delete(conn, &tenant.id)?;
-        audit::record(
-            conn,
-            actor,
-            now,
-            Event {
-                tenant_id: Some(&tenant.id),
-                action: AuditAction::TenantDeleted,
-                target_id: Some(&tenant.id),
-                detail: format!("tenant \"{}\" ({})", tenant.name, tenant.slug),
-            },
-        )?;
+        audit_tenant(conn, actor, now, &tenant, AuditAction::TenantDeleted)?;
         Ok(tenant)
     })
 }

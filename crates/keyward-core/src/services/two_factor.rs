@@ -297,6 +297,20 @@ fn begin_password_check(
     })
 }
 
+/// `begin_password_check` for a change that needs two-factor on: refuses with `when_off`
+/// (a conflict) before the password is counted when it is off.
+fn begin_password_check_while_on(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    actor: &Actor,
+    when_off: &str,
+) -> Result<PasswordCheck, AppError> {
+    if !is_enabled(conn, person(actor)?)? {
+        return Err(AppError::Conflict(when_off.into()));
+    }
+    begin_password_check(conn, now, actor)
+}
+
 /// The account of a checked password: a wrong one is audited as `refused_action` and
 /// refused (its counted guess stays), a right one forgets this client's failures.
 fn finish_password_check(
@@ -424,13 +438,12 @@ pub fn begin_recovery_codes(
     now: PrimitiveDateTime,
     actor: &Actor,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.clone();
-    if !is_enabled(conn, &account_id)? {
-        return Err(AppError::Conflict(
-            "two-factor authentication is off: turn it on first".into(),
-        ));
-    }
-    begin_password_check(conn, now, actor)
+    begin_password_check_while_on(
+        conn,
+        now,
+        actor,
+        "two-factor authentication is off: turn it on first",
+    )
 }
 
 /// Replaces the person's recovery codes (the old ones stop working) when their password
@@ -825,14 +838,9 @@ pub fn begin_disable(
     actor: &Actor,
     code: &str,
 ) -> Result<PasswordCheck, AppError> {
-    let account_id = person(actor)?.clone();
+    person(actor)?;
     parse_code("code", code)?;
-    if !is_enabled(conn, &account_id)? {
-        return Err(AppError::Conflict(
-            "two-factor authentication is already off".into(),
-        ));
-    }
-    begin_password_check(conn, now, actor)
+    begin_password_check_while_on(conn, now, actor, "two-factor authentication is already off")
 }
 
 /// Turns two-factor off when the password was right (`verified`) and `code` is a valid

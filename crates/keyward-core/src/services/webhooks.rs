@@ -45,7 +45,7 @@ use crate::services::sealing::SealingKeys;
 use crate::services::{transaction, Actor};
 use base64::Engine as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 use time::{Duration, PrimitiveDateTime};
@@ -908,30 +908,9 @@ struct Prepared {
 }
 
 impl Worker {
+    /// Runs on its own thread (see `outbox::run_worker`).
     pub fn run(self, stop: Receiver<()>) {
-        loop {
-            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step()));
-            let worked = match step {
-                Ok(Ok(worked)) => worked,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "the webhook worker could not reach the database; it will try again");
-                    false
-                }
-                Err(_) => {
-                    tracing::error!("a webhook worker step panicked (a bug; the panic is printed above); the worker goes on");
-                    false
-                }
-            };
-            let wait = if worked {
-                StdDuration::ZERO
-            } else {
-                self.timing.poll
-            };
-            match stop.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
+        outbox::run_worker("webhook", self.timing.poll, stop, || self.step());
     }
 
     fn now(&self, conn: &mut DbConnection) -> Result<PrimitiveDateTime, AppError> {

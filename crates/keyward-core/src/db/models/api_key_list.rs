@@ -395,15 +395,7 @@ impl ApiKey {
         };
         // Every id meets the owners' condition; left out, so the planner reads the ids
         // by primary key rather than the owners' index.
-        let q = matching(api_keys::table.into_boxed(), &among);
-        let (q, reverse) = paged!(q, page, api_keys::created_at, api_keys::id, |q, order| {
-            ordered(q, order)
-        });
-        let mut keys: Vec<ApiKey> = q.select(ApiKey::as_select()).load(conn)?;
-        if reverse {
-            keys.reverse();
-        }
-        Ok(keys)
+        Self::load_page(conn, matching(api_keys::table.into_boxed(), &among), page)
     }
 
     /// The ids of one query's page, in the page's order (an index-only read where an
@@ -428,7 +420,11 @@ impl ApiKey {
         w: &KeyWhere,
         page: &KeyPage,
     ) -> QueryResult<Vec<ApiKey>> {
-        let q = filtered(owners, w);
+        Self::load_page(conn, filtered(owners, w), page)
+    }
+
+    /// The keys `q` selects on `page`, in the page's order.
+    fn load_page(conn: &mut DbConnection, q: Boxed, page: &KeyPage) -> QueryResult<Vec<ApiKey>> {
         let (q, reverse) = paged!(q, page, api_keys::created_at, api_keys::id, |q, order| {
             ordered(q, order)
         });

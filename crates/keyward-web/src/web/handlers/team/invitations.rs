@@ -4,12 +4,12 @@
 //! page (`row`).
 
 use super::members::NAV;
-use super::team_of;
+use super::{team_of, team_with_access};
 use crate::domain::{Email, InvitationId, InvitationNote, Role};
 use crate::error::{AppError, HtmlError};
 use crate::services::invitations::{self, InvitationRequest, PendingInvitation};
 use crate::services::mail::MailLinks;
-use crate::services::team_lists::{self, TeamList};
+use crate::services::team_lists::TeamList;
 use crate::web::client_ip;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::htmx::Htmx;
@@ -103,13 +103,7 @@ pub async fn new_form(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
-    let team = team_of(&signed_in, &slug)?;
-    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    state
-        .run(move |conn, _| {
-            team_lists::require_access(conn, &actor, TeamList::Invitations, &tenant_id)
-        })
-        .await?;
+    let team = team_with_access(&signed_in, &state, &slug, TeamList::Invitations).await?;
     let input = InvitationInput {
         role: Role::User.as_str().into(),
         ..InvitationInput::default()

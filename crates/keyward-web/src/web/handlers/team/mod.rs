@@ -18,9 +18,11 @@ pub mod team_two_factor;
 pub mod webhooks;
 
 use crate::error::{AppError, HtmlError};
+use crate::services::team_lists::{self, TeamList};
 use crate::web::htmx::{redirect, Htmx};
 use crate::web::session::SignedIn;
 use crate::web::views::TeamTenant;
+use crate::web::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// The tenant of a team URL, among the signed-in person's memberships. Someone outside
@@ -38,6 +40,21 @@ pub(crate) fn team_of(signed_in: &SignedIn, slug: &str) -> Result<TeamTenant, Ht
             base: format!("/t/{}/team", m.tenant.slug),
         })
         .ok_or_else(|| AppError::forbidden("you are not a member of this tenant").into())
+}
+
+/// The tenant of a team URL, for a dialog opened from `list`: refused as the list is.
+pub(crate) async fn team_with_access(
+    signed_in: &SignedIn,
+    state: &AppState,
+    slug: &str,
+    list: TeamList,
+) -> Result<TeamTenant, HtmlError> {
+    let team = team_of(signed_in, slug)?;
+    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
+    state
+        .run(move |conn, _| team_lists::require_access(conn, &actor, list, &tenant_id))
+        .await?;
+    Ok(team)
 }
 
 /// The page `/team`, `/t/{slug}` and `/t/{slug}/team` lead to: the first of the Team menu.

@@ -1,7 +1,7 @@
 //! Team › Service Accounts: the list and the create dialog. An account's own page (its
 //! keys, rename, removal) is `service_account_page`.
 
-use super::team_of;
+use super::{team_of, team_with_access};
 use crate::db::models::team_lists::TeamWhere;
 use crate::domain::{PersonName, Role};
 use crate::error::{AppError, HtmlError};
@@ -142,13 +142,7 @@ pub async fn new_form(
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, HtmlError> {
-    let team = team_of(&signed_in, &slug)?;
-    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    state
-        .run(move |conn, _| {
-            team_lists::require_access(conn, &actor, TeamList::ServiceAccounts, &tenant_id)
-        })
-        .await?;
+    let team = team_with_access(&signed_in, &state, &slug, TeamList::ServiceAccounts).await?;
     create_form_answer(
         &FormAnswer::new(hx, &signed_in, NAV),
         StatusCode::OK,

@@ -4,8 +4,10 @@
 //! The same services as GraphQL's `create_webhook` and the rest.
 
 use super::team_of;
+use crate::db::DbConnection;
 use crate::error::{AppError, HtmlError};
 use crate::services::webhooks::{self, Webhook, WebhookEvent, WebhookRef};
+use crate::services::Actor;
 use crate::web::handlers::form_answer::FormAnswer;
 use crate::web::htmx::{html, Htmx};
 use crate::web::session::SignedIn;
@@ -15,6 +17,7 @@ use crate::web::views::{
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use time::PrimitiveDateTime;
 
 const NAV: &str = "team-webhooks";
 const TITLE: &str = "Webhooks";
@@ -182,17 +185,12 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, HtmlError> {
-    let (slug, id) = path.into_inner();
-    let team = team_of(&signed_in, &slug)?;
-    let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
-    state
-        .run(move |conn, now| {
-            webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::delete_webhook(conn, &actor, now, WebhookRef::in_tenant(&id, &tenant_id))
-        })
-        .await?;
-    FormAnswer::new(hx, &signed_in, NAV)
-        .done_at("Deleted the webhook.", &format!("{}/webhooks", team.base))
+    act_on(
+        (hx, signed_in, state, path),
+        "Deleted the webhook.",
+        webhooks::delete_webhook,
+    )
+    .await
 }
 
 /// `POST /t/{slug}/team/webhooks/{id}/enable`: a webhook Keyward disabled, on again.
@@ -202,32 +200,16 @@ pub async fn enable(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, HtmlError> {
-    let (slug, id) = path.into_inner();
-    let team = team_of(&signed_in, &slug)?;
-    let (actor, keys, tenant_id) = (
-        signed_in.actor(),
-        state.sealing_keys.clone(),
-        team.id.clone(),
-    );
-    state
-        .run(move |conn, now| {
-            webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::update_webhook(
-                conn,
-                &actor,
-                now,
-                &keys,
-                WebhookRef::in_tenant(&id, &tenant_id),
-                None,
-                None,
-                Some(true),
-            )
-        })
-        .await?;
-    FormAnswer::new(hx, &signed_in, NAV).done_at(
+    let keys = state.sealing_keys.clone();
+    act_on(
+        (hx, signed_in, state, path),
         "The webhook is on again.",
-        &format!("{}/webhooks", team.base),
+        move |conn, actor, now, target| {
+            let on = Some(true);
+            webhooks::update_webhook(conn, actor, now, &keys, target, None, None, on).map(drop)
+        },
     )
+    .await
 }
 
 /// `POST /t/{slug}/team/webhooks/deliveries/{id}/redeliver`: the same `webhook-id` again.
@@ -237,17 +219,39 @@ pub async fn redeliver(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, HtmlError> {
+    act_on(
+        (hx, signed_in, state, path),
+        "The delivery is queued again, with the same webhook-id.",
+        |conn, actor, now, target| webhooks::redeliver(conn, actor, now, target).map(drop),
+    )
+    .await
+}
+
+/// What a form post about one webhook brings: `/t/{slug}/team/webhooks/…/{id}/…`.
+type Post = (
+    Htmx,
+    SignedIn,
+    web::Data<AppState>,
+    web::Path<(String, String)>,
+);
+
+/// A form post about one webhook (or delivery) `{id}` of the team's: `act` runs for an
+/// admin who manages webhooks, then the Webhooks page answers with `done`.
+async fn act_on(
+    (hx, signed_in, state, path): Post,
+    done: &str,
+    act: impl FnOnce(&mut DbConnection, &Actor, PrimitiveDateTime, WebhookRef) -> Result<(), AppError>
+        + Send
+        + 'static,
+) -> Result<HttpResponse, HtmlError> {
     let (slug, id) = path.into_inner();
     let team = team_of(&signed_in, &slug)?;
     let (actor, tenant_id) = (signed_in.actor(), team.id.clone());
     state
         .run(move |conn, now| {
             webhooks::require_manager(conn, &actor, &tenant_id)?;
-            webhooks::redeliver(conn, &actor, now, WebhookRef::in_tenant(&id, &tenant_id))
+            act(conn, &actor, now, WebhookRef::in_tenant(&id, &tenant_id))
         })
         .await?;
-    FormAnswer::new(hx, &signed_in, NAV).done_at(
-        "The delivery is queued again, with the same webhook-id.",
-        &format!("{}/webhooks", team.base),
-    )
+    FormAnswer::new(hx, &signed_in, NAV).done_at(done, &format!("{}/webhooks", team.base))
 }
