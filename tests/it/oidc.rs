@@ -38,7 +38,11 @@ backend_tests!(
     oidc_the_link_step_and_the_sign_in_share_the_lock_of_wrong_two_factor_codes,
     oidc_a_start_without_a_client_address_is_refused_with_a_clear_error,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
+    oidc_after_a_mailed_password_reset_a_link_needs_the_password_again,
 );
+
+/// A password set through a mailed reset link.
+const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
 struct World {
@@ -1414,15 +1418,11 @@ async fn link_with_password(w: &World, browser: &reqwest::Client) -> reqwest::Re
         .unwrap()
 }
 
-/// Review finding M3: whoever links an identity to an account (by its verified email, or
-/// with its password), its owner is told by mail, which names the provider and the time,
-/// says where to remove the link, and carries nothing secret.
-async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(backend: Backend) {
-    let Some(sink) = crate::support::smtp::SmtpSink::start() else {
-        return;
-    };
+/// A world that sends mail to a real SMTP server, with links under its public URL.
+async fn world_with_mail(backend: Backend) -> Option<(World, crate::support::smtp::SmtpSink)> {
+    let sink = crate::support::smtp::SmtpSink::start()?;
     let public = std::cell::RefCell::new(String::new());
-    let Some(w) = world_with(
+    let w = world_with(
         backend,
         |o| *public.borrow_mut() = o.redirect_url.replace("/sign-in/oidc/callback", ""),
         |s| {
@@ -1430,8 +1430,15 @@ async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(ba
             crate::support::smtp::mail_through(s, &sink, Some(&url));
         },
     )
-    .await
-    else {
+    .await?;
+    Some((w, sink))
+}
+
+/// Review finding M3: whoever links an identity to an account (by its verified email, or
+/// with its password), its owner is told by mail, which names the provider and the time,
+/// says where to remove the link, and carries nothing secret.
+async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(backend: Backend) {
+    let Some((w, sink)) = world_with_mail(backend).await else {
         return;
     };
     let tenant = w.app.create_tenant("acme").await;
@@ -2132,3 +2139,69 @@ async fn oidc_a_start_without_a_client_address_is_refused_with_a_clear_error(bac
     let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
     assert_eq!(flows, 0);
 }
+
+/// Attack review finding H1: a password reset through the mailed link removes every link
+/// and verifies the email; the removal is recorded, so an identity at the provider that
+/// claims the address (an attacker's, say) links again only with the new password.
+async fn oidc_after_a_mailed_password_reset_a_link_needs_the_password_again(backend: Backend) {
+    let Some((w, sink)) = world_with_mail(backend).await else {
+        return;
+    };
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
+
+    // Ada resets her password through the link mailed to her.
+    let asked = client()
+        .post(w.app.url("/forgot-password"))
+        .form(&[("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert!(asked.status().is_redirection() || asked.status().is_success());
+    let mails = sink.wait_for_mails(2).await;
+    let link = mails
+        .iter()
+        .find_map(|m| m.link())
+        .unwrap_or_else(|| panic!("a reset link: {mails:?}"));
+    let path = link
+        .strip_prefix(&w.app.url(""))
+        .unwrap_or(&link)
+        .to_string();
+    let resetting = client();
+    let opened = resetting.get(w.app.url(&path)).send().await.unwrap();
+    assert_eq!(location(&opened), "/reset-password", "{path}");
+    let set = resetting
+        .post(w.app.url("/reset-password"))
+        .form(&[
+            ("new_password", NEW_PASSWORD),
+            ("new_password_again", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 303);
+    assert!(
+        !signed_in(&w, &browser).await,
+        "the reset ended the session"
+    );
+
+    // An identity claiming the address (the same one, or another) is not linked silently.
+    w.provider
+        .account("mallory-sub", "ada@example.com", true)
+        .await;
+    for sub in ["mallory-sub", "ada-sub"] {
+        let (browser, answer) = through_the_provider(&w, sub).await;
+        assert_eq!(location(&answer), "/sign-in/oidc/link", "{sub}");
+        assert!(!signed_in(&w, &browser).await, "{sub}");
+        let form = text_of(&w, &browser, "/sign-in/oidc/link").await;
+        assert!(form.contains("removed before"), "the page says why: {form}");
+    }
+}
+
