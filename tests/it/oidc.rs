@@ -39,6 +39,7 @@ backend_tests!(
     oidc_a_start_without_a_client_address_is_refused_with_a_clear_error,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
     oidc_after_a_mailed_password_reset_a_link_needs_the_password_again,
+    oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request,
 );
 
 /// A password set through a mailed reset link.
@@ -1501,13 +1502,7 @@ async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backe
     let Some(w) = world(backend, |_| {}).await else {
         return;
     };
-    let tenant = w.app.create_tenant("acme").await;
-    let ada = w
-        .app
-        .create_person("ada@example.com", &tenant.id, Role::User)
-        .await;
-    verified(&w.app, &ada.id, "ada@example.com").await;
-    w.provider.account("ada-sub", "ada@example.com", true).await;
+    verified_ada(&w).await;
     let (browser, answer) = through_the_provider(&w, "ada-sub").await;
     assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
     let removed = remove_own_link(&w, &browser, "ada-sub").await;
@@ -2147,13 +2142,7 @@ async fn oidc_after_a_mailed_password_reset_a_link_needs_the_password_again(back
     let Some((w, sink)) = world_with_mail(backend).await else {
         return;
     };
-    let tenant = w.app.create_tenant("acme").await;
-    let ada = w
-        .app
-        .create_person("ada@example.com", &tenant.id, Role::User)
-        .await;
-    verified(&w.app, &ada.id, "ada@example.com").await;
-    w.provider.account("ada-sub", "ada@example.com", true).await;
+    verified_ada(&w).await;
     let (browser, answer) = through_the_provider(&w, "ada-sub").await;
     assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
 
@@ -2205,3 +2194,48 @@ async fn oidc_after_a_mailed_password_reset_a_link_needs_the_password_again(back
     }
 }
 
+/// Ada, a User of the tenant acme whose email Keyward verified, with the identity `ada-sub`
+/// at the provider claiming that email.
+async fn verified_ada(w: &World) -> crate::support::Seeded {
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    ada
+}
+
+/// Attack review finding M1: a removal of the account's links ends every session, but a
+/// sign-in through the provider still in flight (committed, its session saved only after
+/// the removal) would survive it: a session through the provider signed in at or before
+/// the account's last link removal ends at its next request.
+async fn oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let ada = verified_ada(&w).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    assert!(signed_in(&w, &browser).await);
+
+    // A removal recorded after the sign-in, its session left in place (as the session of
+    // a sign-in in flight is, saved after the removal ended the others).
+    let id = ada.id.clone();
+    w.app
+        .run(move |conn, now| {
+            keyward::db::models::oidc::record_link_removal(conn, &id, now)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    let page = browser
+        .get(w.app.url("/user/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&page), "/login?sso=unlinked");
+    assert!(!signed_in(&w, &browser).await, "the session ended");
+}

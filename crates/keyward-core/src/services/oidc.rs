@@ -600,8 +600,14 @@ pub struct Callback {
 /// How a finished sign-in ends.
 #[derive(Debug)]
 pub enum Finished {
-    /// Signed in: start a session for the account and go to `next`.
-    SignedIn { account: Account, next: String },
+    /// Signed in at `at`: start a session for the account, signed in at that time (a
+    /// removal of its links recorded since then ends it, see `session_refusal`), and go
+    /// to `next`.
+    SignedIn {
+        account: Account,
+        next: String,
+        at: PrimitiveDateTime,
+    },
     /// An existing account whose email Keyward never verified: its password links it once.
     /// The browser keeps `cookie_value` for `confirm_link`.
     NeedsPassword { email: String, cookie_value: String },
@@ -723,9 +729,17 @@ fn link_or_make_within(
             .map_err(db_err)?
             .filter(|a| !a.is_service_account())
             .ok_or(SsoFailure::AccountUnavailable)?;
-        OidcIdentity::touch(conn, &settings.issuer, &proven.subject, now).map_err(db_err)?;
+        // Unlinked since it was read (by its owner, an operator or a password reset):
+        // the link is gone, so is the sign-in.
+        if OidcIdentity::touch(conn, &settings.issuer, &proven.subject, now).map_err(db_err)? == 0 {
+            return Err(SsoFailure::AccountUnavailable);
+        }
         audit_sign_in(conn, now, &account, ip, &how)?;
-        return Ok(Finished::SignedIn { account, next });
+        return Ok(Finished::SignedIn {
+            account,
+            next,
+            at: now,
+        });
     }
     let verified = proven.email_verified || settings.trust_unverified_email;
     let email = match proven.email.as_deref().map(Email::parse) {
@@ -789,7 +803,11 @@ fn link_or_make_within(
                     ip,
                     &format!("{how}; linked to the provider's identity by its verified email"),
                 )?;
-                return Ok(Finished::SignedIn { account, next });
+                return Ok(Finished::SignedIn {
+                    account,
+                    next,
+                    at: now,
+                });
             }
             if account.password_hash.is_none() {
                 return Err(SsoFailure::NeedsPasswordToLink);
@@ -831,7 +849,11 @@ fn link_or_make_within(
                 ip,
                 &format!("{how}; account made at the first sign-in"),
             )?;
-            Ok(Finished::SignedIn { account, next })
+            Ok(Finished::SignedIn {
+                account,
+                next,
+                at: now,
+            })
         }
     }
 }
@@ -1009,7 +1031,8 @@ const LINK_GONE: &str =
 /// Links the waiting identity when `password` is the account's and, for an account with
 /// two-factor on, `code` is one of its codes (both factors proven, as a sign-in does):
 /// counted and limited as a password sign-in and its code step (the same lockouts), then
-/// the link is used up and the person signed in.
+/// the link is used up and the person signed in; the account, where to go and the time of
+/// the sign-in.
 pub async fn confirm_link(
     db: &Database,
     clock: &Clock,
@@ -1018,7 +1041,7 @@ pub async fn confirm_link(
     cookie_value: String,
     proof: LinkProof,
     ip: String,
-) -> Result<(Account, String), AppError> {
+) -> Result<(Account, String, PrimitiveDateTime), AppError> {
     let LinkProof { password, code } = proof;
     let digest = TokenDigest::of(&cookie_value).as_str().to_string();
     let lookup = digest.clone();
@@ -1109,7 +1132,7 @@ pub async fn confirm_link(
                     },
                 )?;
             }
-            Ok((account, link.next_path))
+            Ok((account, link.next_path, now))
         })
     })
     .await
@@ -1137,6 +1160,10 @@ pub enum SsoSessionRefusal {
     /// Single sign-on is not set up on this Keyward any more, so nobody of the tenant
     /// can sign in until an operator lifts the requirement.
     NotConfigured { tenant: String },
+    /// A link of the account was removed (an unlink, a password reset) at or after this
+    /// sign-in through the provider: a sign-in that was in flight then (its session saved
+    /// after the removal ended the account's sessions) ends too.
+    LinkRemoved,
 }
 
 impl SsoSessionRefusal {
@@ -1146,6 +1173,7 @@ impl SsoSessionRefusal {
             SsoSessionRefusal::NotThroughProvider { .. } => "required",
             SsoSessionRefusal::TooOld { .. } => "expired",
             SsoSessionRefusal::NotConfigured { .. } => "unavailable",
+            SsoSessionRefusal::LinkRemoved => "unlinked",
         }
     }
 }
@@ -1183,8 +1211,10 @@ pub fn outside_sso(
 }
 
 /// Whether the account's session must end, read on every dashboard request: a session
-/// outside single sign-on (`outside_sso`) of a person all of whose tenants require it
-/// has nothing left to work in.
+/// through the provider signed in at or before a removal of the account's links (which
+/// ends every session of the account, but not one whose sign-in was still in flight); and
+/// a session outside single sign-on (`outside_sso`) of a person all of whose tenants
+/// require it has nothing left to work in.
 pub fn session_refusal(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -1192,6 +1222,12 @@ pub fn session_refusal(
     origin: SessionOrigin,
     sso: Option<&OidcSettings>,
 ) -> Result<Option<SsoSessionRefusal>, AppError> {
+    if origin.through_provider {
+        let signed_in_at = origin.signed_in_at.unwrap_or(now);
+        if rows::link_removed_at(conn, account_id)?.is_some_and(|removed| signed_in_at <= removed) {
+            return Ok(Some(SsoSessionRefusal::LinkRemoved));
+        }
+    }
     if !outside_sso(now, origin, sso) {
         return Ok(None);
     }

@@ -269,6 +269,18 @@ pub fn record_link_removal(
         .map(drop)
 }
 
+/// When a link of the account was last removed, if ever.
+pub fn link_removed_at(
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> QueryResult<Option<PrimitiveDateTime>> {
+    oidc_link_removals::table
+        .find(account_id)
+        .select(oidc_link_removals::removed_at)
+        .first(conn)
+        .optional()
+}
+
 /// Whether a link of the account was ever removed.
 pub fn link_was_removed(conn: &mut DbConnection, account_id: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
