@@ -1334,6 +1334,11 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
         body.contains("last link to the identity provider"),
         "{body}"
     );
+    // Attack review finding M2: what the refusal says to do is what can work, an
+    // operator's removal; linking another identity at the same provider never could (one
+    // link per provider and account).
+    assert!(body.contains("keyward admin remove-sso-link"), "{body}");
+    assert!(!body.contains("Link another identity"), "{body}");
     assert!(signed_in(&w, &carol_sso).await, "the link and session stay");
     assert!(audited(&w.app, &tenant.id, "sso.identity_unlinked")
         .await

@@ -933,8 +933,9 @@ fn notify_linked(
          Linked:   {at}, {how}\n\n\
          If this was you, there is nothing to do. If it was not, remove the link on the \
          dashboard (User › Single sign-on; every session of your account ends with it), \
-         change your password, and tell an admin of your team. An operator can remove it \
-         too (keyward admin remove-sso-link).\n",
+         change your password, and tell an admin of your team. While a tenant of yours \
+         requires single sign-on, your last link to the provider cannot be removed there: \
+         ask an operator of Keyward to remove it (keyward admin remove-sso-link).\n",
         provider = mail::quoted(&settings.display_name),
         at = crate::services::key_notices::when(now),
     );
@@ -1382,7 +1383,7 @@ pub fn unlink(
         if !actor.is_operator() && !still_signs_in {
             if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
                 return Err(AppError::Conflict(format!(
-                    "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}. Link another identity first, or ask an admin of {tenant}"
+                    "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}, so you cannot remove it yourself. If it is not yours, ask an operator of this Keyward to remove it (`keyward admin remove-sso-link`); an admin of {tenant} can also stop requiring single sign-on"
                 )));
             }
         }
