@@ -40,6 +40,7 @@ backend_tests!(
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
     oidc_after_a_mailed_password_reset_a_link_needs_the_password_again,
     oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request,
+    oidc_a_first_sign_in_refused_halfway_leaves_no_account,
 );
 
 /// A password set through a mailed reset link.
@@ -2243,4 +2244,22 @@ async fn oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_nex
         .unwrap();
     assert_eq!(location(&page), "/login?sso=unlinked");
     assert!(!signed_in(&w, &browser).await, "the session ended");
+}
+
+/// Attack review finding L-b: a sign-in refused halfway writes nothing (the linking
+/// transaction rolls back): with --oidc-default-tenant naming no tenant, the account made
+/// for a first sign-in does not stay behind.
+async fn oidc_a_first_sign_in_refused_halfway_leaves_no_account(backend: Backend) {
+    let Some(w) = world(backend, |s| {
+        s.default_tenant = Some(TenantSlug::parse("nowhere").unwrap());
+    })
+    .await
+    else {
+        return;
+    };
+    w.provider.account("new-sub", "new@example.com", true).await;
+    let (browser, answer) = through_the_provider(&w, "new-sub").await;
+    assert_eq!(answer.status(), 403);
+    assert!(!signed_in(&w, &browser).await);
+    assert_eq!(account_of_email(&w.app, "new@example.com").await, None);
 }

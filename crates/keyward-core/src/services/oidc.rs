@@ -693,12 +693,19 @@ fn link_or_make(
     next: String,
     ip: &str,
 ) -> Result<Finished, SsoFailure> {
+    // A refusal rolls back whatever was written before it (an account made for a
+    // default tenant that is not there, say): only a sign-in or a waiting link commits.
+    let mut refusal = None;
     let result = transaction(conn, |conn| {
-        Ok(link_or_make_within(conn, now, settings, &proven, next, ip))
+        link_or_make_within(conn, now, settings, &proven, next, ip).map_err(|failure| {
+            refusal = Some(failure);
+            AppError::internal("the single sign-on was refused: rolled back")
+        })
     });
-    match result {
-        Ok(outcome) => outcome,
-        Err(e) => {
+    match (result, refusal) {
+        (Ok(finished), _) => Ok(finished),
+        (Err(_), Some(failure)) => Err(failure),
+        (Err(e), None) => {
             tracing::error!(error = %e, "single sign-on: the database refused");
             Err(SsoFailure::Busy)
         }
