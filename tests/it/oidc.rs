@@ -41,6 +41,7 @@ backend_tests!(
     oidc_after_a_mailed_password_reset_a_link_needs_the_password_again,
     oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request,
     oidc_a_first_sign_in_refused_halfway_leaves_no_account,
+    oidc_link_removals_at_once_are_all_recorded,
 );
 
 /// A password set through a mailed reset link.
@@ -2262,4 +2263,32 @@ async fn oidc_a_first_sign_in_refused_halfway_leaves_no_account(backend: Backend
     assert_eq!(answer.status(), 403);
     assert!(!signed_in(&w, &browser).await);
     assert_eq!(account_of_email(&w.app, "new@example.com").await, None);
+}
+
+/// Attack review finding L-e: removals of an account's links at the same moment (two
+/// unlinks, an unlink and a reset) are all recorded, none refused by the database.
+async fn oidc_link_removals_at_once_are_all_recorded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let ada = app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    for _round in 0..5 {
+        let removals = (0..8).map(|_| {
+            let id = ada.id.clone();
+            app.run(move |conn, now| {
+                keyward::db::models::oidc::record_link_removal(conn, &id, now)?;
+                Ok(())
+            })
+        });
+        for removal in futures_util::future::join_all(removals).await {
+            removal.expect("a removal is recorded");
+        }
+    }
+    let id = ada.id.clone();
+    let removed = app
+        .run(move |conn, _| Ok(keyward::db::models::oidc::link_was_removed(conn, &id)?))
+        .await
+        .unwrap();
+    assert!(removed);
 }
