@@ -792,6 +792,12 @@ fn link_or_make_within(
                 && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
             {
                 link(conn, &account)?;
+                // A removal committed between the read above and `linked` (PostgreSQL reads
+                // each statement afresh) is seen now: the link rolls back, and the next
+                // sign-in asks for the password.
+                if rows::link_was_removed(conn, &account.id).map_err(db_err)? {
+                    return Err(SsoFailure::Busy);
+                }
                 notify_linked(
                     conn,
                     now,
