@@ -42,6 +42,7 @@ backend_tests!(
     oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request,
     oidc_a_first_sign_in_refused_halfway_leaves_no_account,
     oidc_link_removals_at_once_are_all_recorded,
+    oidc_a_password_session_is_not_warned_of_its_expiring_keys_of_a_requiring_tenant,
 );
 
 /// A password set through a mailed reset link.
@@ -2291,4 +2292,26 @@ async fn oidc_link_removals_at_once_are_all_recorded(backend: Backend) {
         .await
         .unwrap();
     assert!(removed);
+}
+
+/// Attack review finding L-c: the banner of keys expiring soon leaves out, as the key list
+/// does, a password session's own keys of a tenant that requires single sign-on.
+async fn oidc_a_password_session_is_not_warned_of_its_expiring_keys_of_a_requiring_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let (acme, globex, bob) = in_acme_and_globex(&w, "bob@example.com").await;
+    let soon = Some(w.app.clock.now() + time::Duration::days(2));
+    w.app.create_key(&bob.id, &acme.id, soon).await;
+    w.app.create_key(&bob.id, &globex.id, soon).await;
+    requires_sso(&w.app, &acme.id).await;
+    let browser = Browser::new(&w.app);
+    browser.sign_in("bob@example.com").await;
+    let page = browser.text("/user/api-keys").await;
+    assert!(
+        page.contains("1 key you manage expires within 7 days"),
+        "only globex's key is named: {page}"
+    );
 }
