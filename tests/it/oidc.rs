@@ -38,7 +38,15 @@ backend_tests!(
     oidc_the_link_step_and_the_sign_in_share_the_lock_of_wrong_two_factor_codes,
     oidc_a_start_without_a_client_address_is_refused_with_a_clear_error,
     oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_the_last_link_in_a_requiring_tenant,
+    oidc_after_a_mailed_password_reset_a_link_needs_the_password_again,
+    oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request,
+    oidc_a_first_sign_in_refused_halfway_leaves_no_account,
+    oidc_link_removals_at_once_are_all_recorded,
+    oidc_a_password_session_is_not_warned_of_its_expiring_keys_of_a_requiring_tenant,
 );
+
+/// A password set through a mailed reset link.
+const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// A provider and a Keyward that trusts it, with its callback under the real address.
 struct World {
@@ -1329,6 +1337,11 @@ async fn oidc_a_member_with_two_factor_links_with_password_and_code_and_keeps_th
         body.contains("last link to the identity provider"),
         "{body}"
     );
+    // Attack review finding M2: what the refusal says to do is what can work, an
+    // operator's removal; linking another identity at the same provider never could (one
+    // link per provider and account).
+    assert!(body.contains("keyward admin remove-sso-link"), "{body}");
+    assert!(!body.contains("Link another identity"), "{body}");
     assert!(signed_in(&w, &carol_sso).await, "the link and session stay");
     assert!(audited(&w.app, &tenant.id, "sso.identity_unlinked")
         .await
@@ -1414,15 +1427,11 @@ async fn link_with_password(w: &World, browser: &reqwest::Client) -> reqwest::Re
         .unwrap()
 }
 
-/// Review finding M3: whoever links an identity to an account (by its verified email, or
-/// with its password), its owner is told by mail, which names the provider and the time,
-/// says where to remove the link, and carries nothing secret.
-async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(backend: Backend) {
-    let Some(sink) = crate::support::smtp::SmtpSink::start() else {
-        return;
-    };
+/// A world that sends mail to a real SMTP server, with links under its public URL.
+async fn world_with_mail(backend: Backend) -> Option<(World, crate::support::smtp::SmtpSink)> {
+    let sink = crate::support::smtp::SmtpSink::start()?;
     let public = std::cell::RefCell::new(String::new());
-    let Some(w) = world_with(
+    let w = world_with(
         backend,
         |o| *public.borrow_mut() = o.redirect_url.replace("/sign-in/oidc/callback", ""),
         |s| {
@@ -1430,8 +1439,15 @@ async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(ba
             crate::support::smtp::mail_through(s, &sink, Some(&url));
         },
     )
-    .await
-    else {
+    .await?;
+    Some((w, sink))
+}
+
+/// Review finding M3: whoever links an identity to an account (by its verified email, or
+/// with its password), its owner is told by mail, which names the provider and the time,
+/// says where to remove the link, and carries nothing secret.
+async fn oidc_the_owner_is_mailed_when_an_identity_is_linked_to_their_account(backend: Backend) {
+    let Some((w, sink)) = world_with_mail(backend).await else {
         return;
     };
     let tenant = w.app.create_tenant("acme").await;
@@ -1494,13 +1510,7 @@ async fn oidc_a_removed_link_is_made_again_only_with_the_password(backend: Backe
     let Some(w) = world(backend, |_| {}).await else {
         return;
     };
-    let tenant = w.app.create_tenant("acme").await;
-    let ada = w
-        .app
-        .create_person("ada@example.com", &tenant.id, Role::User)
-        .await;
-    verified(&w.app, &ada.id, "ada@example.com").await;
-    w.provider.account("ada-sub", "ada@example.com", true).await;
+    verified_ada(&w).await;
     let (browser, answer) = through_the_provider(&w, "ada-sub").await;
     assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
     let removed = remove_own_link(&w, &browser, "ada-sub").await;
@@ -2131,4 +2141,177 @@ async fn oidc_a_start_without_a_client_address_is_refused_with_a_clear_error(bac
     );
     let flows = w.app.read(keyward::db::models::oidc::OidcFlow::count).await;
     assert_eq!(flows, 0);
+}
+
+/// Attack review finding H1: a password reset through the mailed link removes every link
+/// and verifies the email; the removal is recorded, so an identity at the provider that
+/// claims the address (an attacker's, say) links again only with the new password.
+async fn oidc_after_a_mailed_password_reset_a_link_needs_the_password_again(backend: Backend) {
+    let Some((w, sink)) = world_with_mail(backend).await else {
+        return;
+    };
+    verified_ada(&w).await;
+    let (browser, answer) = through_the_provider(&w, "ada-sub").await;
+    assert_eq!(location(&answer), "/user/api-keys", "linked by the email");
+
+    // Ada resets her password through the link mailed to her.
+    let asked = client()
+        .post(w.app.url("/forgot-password"))
+        .form(&[("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert!(asked.status().is_redirection() || asked.status().is_success());
+    let mails = sink.wait_for_mails(2).await;
+    let link = mails
+        .iter()
+        .find_map(|m| m.link())
+        .unwrap_or_else(|| panic!("a reset link: {mails:?}"));
+    let path = link
+        .strip_prefix(&w.app.url(""))
+        .unwrap_or(&link)
+        .to_string();
+    let resetting = client();
+    let opened = resetting.get(w.app.url(&path)).send().await.unwrap();
+    assert_eq!(location(&opened), "/reset-password", "{path}");
+    let set = resetting
+        .post(w.app.url("/reset-password"))
+        .form(&[
+            ("new_password", NEW_PASSWORD),
+            ("new_password_again", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 303);
+    assert!(
+        !signed_in(&w, &browser).await,
+        "the reset ended the session"
+    );
+
+    // An identity claiming the address (the same one, or another) is not linked silently.
+    w.provider
+        .account("mallory-sub", "ada@example.com", true)
+        .await;
+    for sub in ["mallory-sub", "ada-sub"] {
+        let (browser, answer) = through_the_provider(&w, sub).await;
+        assert_eq!(location(&answer), "/sign-in/oidc/link", "{sub}");
+        assert!(!signed_in(&w, &browser).await, "{sub}");
+        let form = text_of(&w, &browser, "/sign-in/oidc/link").await;
+        assert!(form.contains("removed before"), "the page says why: {form}");
+    }
+}
+
+/// Ada, a User of the tenant acme whose email Keyward verified, with the identity `ada-sub`
+/// at the provider claiming that email.
+async fn verified_ada(w: &World) -> crate::support::Seeded {
+    let tenant = w.app.create_tenant("acme").await;
+    let ada = w
+        .app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    verified(&w.app, &ada.id, "ada@example.com").await;
+    w.provider.account("ada-sub", "ada@example.com", true).await;
+    ada
+}
+
+/// Attack review finding M1: a removal of the account's links ends every session, but a
+/// sign-in through the provider still in flight (committed, its session saved only after
+/// the removal) would survive it: a session through the provider signed in at or before
+/// the account's last link removal ends at its next request.
+async fn oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_next_request(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let ada = verified_ada(&w).await;
+    let (browser, _) = through_the_provider(&w, "ada-sub").await;
+    assert!(signed_in(&w, &browser).await);
+
+    // A removal recorded after the sign-in, its session left in place (as the session of
+    // a sign-in in flight is, saved after the removal ended the others).
+    let id = ada.id.clone();
+    w.app
+        .run(move |conn, now| {
+            keyward::db::models::oidc::record_link_removal(conn, &id, now)?;
+            Ok(())
+        })
+        .await
+        .expect("a write to the database");
+    let page = browser
+        .get(w.app.url("/user/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&page), "/login?sso=unlinked");
+    assert!(!signed_in(&w, &browser).await, "the session ended");
+}
+
+/// Attack review finding L-b: a sign-in refused halfway writes nothing (the linking
+/// transaction rolls back): with --oidc-default-tenant naming no tenant, the account made
+/// for a first sign-in does not stay behind.
+async fn oidc_a_first_sign_in_refused_halfway_leaves_no_account(backend: Backend) {
+    let Some(w) = world(backend, |s| {
+        s.default_tenant = Some(TenantSlug::parse("nowhere").unwrap());
+    })
+    .await
+    else {
+        return;
+    };
+    w.provider.account("new-sub", "new@example.com", true).await;
+    let (browser, answer) = through_the_provider(&w, "new-sub").await;
+    assert_eq!(answer.status(), 403);
+    assert!(!signed_in(&w, &browser).await);
+    assert_eq!(account_of_email(&w.app, "new@example.com").await, None);
+}
+
+/// Attack review finding L-e: removals of an account's links at the same moment (two
+/// unlinks, an unlink and a reset) are all recorded, none refused by the database.
+async fn oidc_link_removals_at_once_are_all_recorded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("acme").await;
+    let ada = app
+        .create_person("ada@example.com", &tenant.id, Role::User)
+        .await;
+    for _round in 0..5 {
+        let removals = (0..8).map(|_| {
+            let id = ada.id.clone();
+            app.run(move |conn, now| {
+                keyward::db::models::oidc::record_link_removal(conn, &id, now)?;
+                Ok(())
+            })
+        });
+        for removal in futures_util::future::join_all(removals).await {
+            removal.expect("a removal is recorded");
+        }
+    }
+    let id = ada.id.clone();
+    let removed = app
+        .run(move |conn, _| Ok(keyward::db::models::oidc::link_was_removed(conn, &id)?))
+        .await
+        .unwrap();
+    assert!(removed);
+}
+
+/// Attack review finding L-c: the banner of keys expiring soon leaves out, as the key list
+/// does, a password session's own keys of a tenant that requires single sign-on.
+async fn oidc_a_password_session_is_not_warned_of_its_expiring_keys_of_a_requiring_tenant(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, |_| {}).await else {
+        return;
+    };
+    let (acme, globex, bob) = in_acme_and_globex(&w, "bob@example.com").await;
+    let soon = Some(w.app.clock.now() + time::Duration::days(2));
+    w.app.create_key(&bob.id, &acme.id, soon).await;
+    w.app.create_key(&bob.id, &globex.id, soon).await;
+    requires_sso(&w.app, &acme.id).await;
+    let browser = Browser::new(&w.app);
+    browser.sign_in("bob@example.com").await;
+    let page = browser.text("/user/api-keys").await;
+    assert!(
+        page.contains("1 key you manage expires within 7 days"),
+        "only globex's key is named: {page}"
+    );
 }

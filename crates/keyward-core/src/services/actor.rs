@@ -80,22 +80,41 @@ impl SingleSignOn {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    pub kind: ActorKind,
+    /// Private to the crate (read it with `kind()`), as `outside_sso` is: an actor is made
+    /// only by the constructors, so a person's actor always says whether it is outside
+    /// single sign-on (`person`'s required argument cannot be skipped by a struct literal).
+    pub(crate) kind: ActorKind,
     /// The client address, for the audit log.
     pub ip: Option<String>,
     /// A dashboard session not opened through the OpenID provider (a password, say), or
     /// past `--oidc-session-hours`: tenants that require single sign-on refuse it
     /// (`permissions::access`). Only the web session sets it.
-    pub outside_sso: bool,
+    pub(crate) outside_sso: bool,
 }
 
 impl Actor {
     pub fn operator() -> Self {
+        Self::operator_from(None)
+    }
+
+    /// The operator, acting through a request from `ip` (the revocation API's token).
+    pub fn operator_from(ip: Option<String>) -> Self {
         Self {
             kind: ActorKind::Operator,
-            ip: None,
+            ip,
             outside_sso: false,
         }
+    }
+
+    /// Who acts.
+    pub fn kind(&self) -> &ActorKind {
+        &self.kind
+    }
+
+    /// Whether tenants that require single sign-on refuse this actor (a dashboard session
+    /// outside it).
+    pub fn outside_sso(&self) -> bool {
+        self.outside_sso
     }
 
     /// A person acting; `sso` says whether they may act in tenants that require single

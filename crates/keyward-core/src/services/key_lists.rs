@@ -204,7 +204,8 @@ pub fn visible_api_keys(
     page: &KeyPage,
 ) -> Result<Vec<ApiKeyListing>, AppError> {
     let owners = visible_keys(conn, actor)?;
-    Ok(ApiKey::page(conn, &owners, w, page)?)
+    let w = outside_sso_left_out(conn, actor, w)?;
+    Ok(ApiKey::page(conn, &owners, &w, page)?)
 }
 
 pub fn count_visible_api_keys(
@@ -213,7 +214,8 @@ pub fn count_visible_api_keys(
     w: &KeyWhere,
 ) -> Result<i64, AppError> {
     let owners = visible_keys(conn, actor)?;
-    Ok(ApiKey::count(conn, &owners, w)?)
+    let w = outside_sso_left_out(conn, actor, w)?;
+    Ok(ApiKey::count(conn, &owners, &w)?)
 }
 
 fn service_account_owners(

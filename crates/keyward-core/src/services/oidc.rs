@@ -600,8 +600,14 @@ pub struct Callback {
 /// How a finished sign-in ends.
 #[derive(Debug)]
 pub enum Finished {
-    /// Signed in: start a session for the account and go to `next`.
-    SignedIn { account: Account, next: String },
+    /// Signed in at `at`: start a session for the account, signed in at that time (a
+    /// removal of its links recorded since then ends it, see `session_refusal`), and go
+    /// to `next`.
+    SignedIn {
+        account: Account,
+        next: String,
+        at: PrimitiveDateTime,
+    },
     /// An existing account whose email Keyward never verified: its password links it once.
     /// The browser keeps `cookie_value` for `confirm_link`.
     NeedsPassword { email: String, cookie_value: String },
@@ -687,12 +693,19 @@ fn link_or_make(
     next: String,
     ip: &str,
 ) -> Result<Finished, SsoFailure> {
+    // A refusal rolls back whatever was written before it (an account made for a
+    // default tenant that is not there, say): only a sign-in or a waiting link commits.
+    let mut refusal = None;
     let result = transaction(conn, |conn| {
-        Ok(link_or_make_within(conn, now, settings, &proven, next, ip))
+        link_or_make_within(conn, now, settings, &proven, next, ip).map_err(|failure| {
+            refusal = Some(failure);
+            AppError::internal("the single sign-on was refused: rolled back")
+        })
     });
-    match result {
-        Ok(outcome) => outcome,
-        Err(e) => {
+    match (result, refusal) {
+        (Ok(finished), _) => Ok(finished),
+        (Err(_), Some(failure)) => Err(failure),
+        (Err(e), None) => {
             tracing::error!(error = %e, "single sign-on: the database refused");
             Err(SsoFailure::Busy)
         }
@@ -723,9 +736,17 @@ fn link_or_make_within(
             .map_err(db_err)?
             .filter(|a| !a.is_service_account())
             .ok_or(SsoFailure::AccountUnavailable)?;
-        OidcIdentity::touch(conn, &settings.issuer, &proven.subject, now).map_err(db_err)?;
+        // Unlinked since it was read (by its owner, an operator or a password reset):
+        // the link is gone, so is the sign-in.
+        if OidcIdentity::touch(conn, &settings.issuer, &proven.subject, now).map_err(db_err)? == 0 {
+            return Err(SsoFailure::AccountUnavailable);
+        }
         audit_sign_in(conn, now, &account, ip, &how)?;
-        return Ok(Finished::SignedIn { account, next });
+        return Ok(Finished::SignedIn {
+            account,
+            next,
+            at: now,
+        });
     }
     let verified = proven.email_verified || settings.trust_unverified_email;
     let email = match proven.email.as_deref().map(Email::parse) {
@@ -771,6 +792,12 @@ fn link_or_make_within(
                 && !OidcIdentity::linked(conn, &settings.issuer, &account.id).map_err(db_err)?
             {
                 link(conn, &account)?;
+                // A removal committed between the read above and `linked` (PostgreSQL reads
+                // each statement afresh) is seen now: the link rolls back, and the next
+                // sign-in asks for the password.
+                if rows::link_was_removed(conn, &account.id).map_err(db_err)? {
+                    return Err(SsoFailure::Busy);
+                }
                 notify_linked(
                     conn,
                     now,
@@ -789,7 +816,11 @@ fn link_or_make_within(
                     ip,
                     &format!("{how}; linked to the provider's identity by its verified email"),
                 )?;
-                return Ok(Finished::SignedIn { account, next });
+                return Ok(Finished::SignedIn {
+                    account,
+                    next,
+                    at: now,
+                });
             }
             if account.password_hash.is_none() {
                 return Err(SsoFailure::NeedsPasswordToLink);
@@ -831,7 +862,11 @@ fn link_or_make_within(
                 ip,
                 &format!("{how}; account made at the first sign-in"),
             )?;
-            Ok(Finished::SignedIn { account, next })
+            Ok(Finished::SignedIn {
+                account,
+                next,
+                at: now,
+            })
         }
     }
 }
@@ -911,8 +946,9 @@ fn notify_linked(
          Linked:   {at}, {how}\n\n\
          If this was you, there is nothing to do. If it was not, remove the link on the \
          dashboard (User › Single sign-on; every session of your account ends with it), \
-         change your password, and tell an admin of your team. An operator can remove it \
-         too (keyward admin remove-sso-link).\n",
+         change your password, and tell an admin of your team. While a tenant of yours \
+         requires single sign-on, your last link to the provider cannot be removed there: \
+         ask an operator of Keyward to remove it (keyward admin remove-sso-link).\n",
         provider = mail::quoted(&settings.display_name),
         at = crate::services::key_notices::when(now),
     );
@@ -1009,7 +1045,8 @@ const LINK_GONE: &str =
 /// Links the waiting identity when `password` is the account's and, for an account with
 /// two-factor on, `code` is one of its codes (both factors proven, as a sign-in does):
 /// counted and limited as a password sign-in and its code step (the same lockouts), then
-/// the link is used up and the person signed in.
+/// the link is used up and the person signed in; the account, where to go and the time of
+/// the sign-in.
 pub async fn confirm_link(
     db: &Database,
     clock: &Clock,
@@ -1018,7 +1055,7 @@ pub async fn confirm_link(
     cookie_value: String,
     proof: LinkProof,
     ip: String,
-) -> Result<(Account, String), AppError> {
+) -> Result<(Account, String, PrimitiveDateTime), AppError> {
     let LinkProof { password, code } = proof;
     let digest = TokenDigest::of(&cookie_value).as_str().to_string();
     let lookup = digest.clone();
@@ -1109,7 +1146,7 @@ pub async fn confirm_link(
                     },
                 )?;
             }
-            Ok((account, link.next_path))
+            Ok((account, link.next_path, now))
         })
     })
     .await
@@ -1137,6 +1174,10 @@ pub enum SsoSessionRefusal {
     /// Single sign-on is not set up on this Keyward any more, so nobody of the tenant
     /// can sign in until an operator lifts the requirement.
     NotConfigured { tenant: String },
+    /// A link of the account was removed (an unlink, a password reset) at or after this
+    /// sign-in through the provider: a sign-in that was in flight then (its session saved
+    /// after the removal ended the account's sessions) ends too.
+    LinkRemoved,
 }
 
 impl SsoSessionRefusal {
@@ -1146,6 +1187,7 @@ impl SsoSessionRefusal {
             SsoSessionRefusal::NotThroughProvider { .. } => "required",
             SsoSessionRefusal::TooOld { .. } => "expired",
             SsoSessionRefusal::NotConfigured { .. } => "unavailable",
+            SsoSessionRefusal::LinkRemoved => "unlinked",
         }
     }
 }
@@ -1183,8 +1225,10 @@ pub fn outside_sso(
 }
 
 /// Whether the account's session must end, read on every dashboard request: a session
-/// outside single sign-on (`outside_sso`) of a person all of whose tenants require it
-/// has nothing left to work in.
+/// through the provider signed in at or before a removal of the account's links (which
+/// ends every session of the account, but not one whose sign-in was still in flight); and
+/// a session outside single sign-on (`outside_sso`) of a person all of whose tenants
+/// require it has nothing left to work in.
 pub fn session_refusal(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -1192,6 +1236,12 @@ pub fn session_refusal(
     origin: SessionOrigin,
     sso: Option<&OidcSettings>,
 ) -> Result<Option<SsoSessionRefusal>, AppError> {
+    if origin.through_provider {
+        let signed_in_at = origin.signed_in_at.unwrap_or(now);
+        if rows::link_removed_at(conn, account_id)?.is_some_and(|removed| signed_in_at <= removed) {
+            return Ok(Some(SsoSessionRefusal::LinkRemoved));
+        }
+    }
     if !outside_sso(now, origin, sso) {
         return Ok(None);
     }
@@ -1346,7 +1396,7 @@ pub fn unlink(
         if !actor.is_operator() && !still_signs_in {
             if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
                 return Err(AppError::Conflict(format!(
-                    "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}. Link another identity first, or ask an admin of {tenant}"
+                    "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}, so you cannot remove it yourself. If it is not yours, ask an operator of this Keyward to remove it (`keyward admin remove-sso-link`); an admin of {tenant} can also stop requiring single sign-on"
                 )));
             }
         }

@@ -493,8 +493,14 @@ pub fn reset_password(
         }
         store_new_password(conn, now, &account, password)?;
         // Identities linked to the account go: one linked with a leaked password must not
-        // outlive the reset (the owner's own links again at the next sign-in).
-        crate::db::models::oidc::OidcIdentity::delete_of_account(conn, &account.id)?;
+        // outlive the reset. The removal is recorded, as an unlink records it: the email
+        // verified just below must not link any identity again by itself (whoever claims
+        // the address at the provider would get the account back without the password);
+        // the owner links theirs again with the new password (services::oidc).
+        let unlinked = crate::db::models::oidc::OidcIdentity::delete_of_account(conn, &account.id)?;
+        if unlinked > 0 {
+            crate::db::models::oidc::record_link_removal(conn, &account.id, now)?;
+        }
         // A link mailed to the address was used: its owner receives mail there (what lets
         // single sign-on link a provider's same, verified email; services::oidc).
         if row.created_by.is_none() {

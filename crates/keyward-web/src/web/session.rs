@@ -203,9 +203,18 @@ pub fn start(session: &Session, account_id: &str, tenant_id: Option<&str>) -> Re
 }
 
 /// Starts a signed-in session, like `start`, marked as opened through the OpenID provider
-/// (a tenant that requires single sign-on accepts only those).
-pub fn start_through_provider(session: &Session, account_id: &str) -> Result<(), AppError> {
+/// (a tenant that requires single sign-on accepts only those), signed in at `at` (the time
+/// the sign-in was committed, not the later one its session is saved at: a link removal
+/// in between ends it, `services::oidc::session_refusal`).
+pub fn start_through_provider(
+    session: &Session,
+    account_id: &str,
+    at: time::PrimitiveDateTime,
+) -> Result<(), AppError> {
     start(session, account_id, None)?;
+    session
+        .insert(SIGNED_IN_AT, rfc3339(at))
+        .map_err(session_error)?;
     session
         .insert(THROUGH_PROVIDER, true)
         .map_err(session_error)

@@ -253,20 +253,40 @@ pub fn set_verified_email(
 }
 
 /// Records that a link of the account was removed (the latest time only): from then on an
-/// identity links to it only with its password, never by a verified email alone.
+/// identity links to it only with its password, never by a verified email alone. One
+/// upsert, so two removals at once cannot both insert (a delete then an insert let the
+/// second fail on the primary key; the MultiConnection has no upsert, so per backend).
 pub fn record_link_removal(
     conn: &mut DbConnection,
     account_id: &str,
     now: PrimitiveDateTime,
 ) -> QueryResult<()> {
-    diesel::delete(oidc_link_removals::table.find(account_id)).execute(conn)?;
-    diesel::insert_into(oidc_link_removals::table)
-        .values((
-            oidc_link_removals::account_id.eq(account_id),
-            oidc_link_removals::removed_at.eq(now),
-        ))
-        .execute(conn)
-        .map(drop)
+    let row = (
+        oidc_link_removals::account_id.eq(account_id),
+        oidc_link_removals::removed_at.eq(now),
+    );
+    let query = diesel::insert_into(oidc_link_removals::table)
+        .values(row)
+        .on_conflict(oidc_link_removals::account_id)
+        .do_update()
+        .set(oidc_link_removals::removed_at.eq(now));
+    match conn {
+        DbConnection::Postgres(c) => query.execute(c),
+        DbConnection::Sqlite(c) => query.execute(c),
+    }
+    .map(drop)
+}
+
+/// When a link of the account was last removed, if ever.
+pub fn link_removed_at(
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> QueryResult<Option<PrimitiveDateTime>> {
+    oidc_link_removals::table
+        .find(account_id)
+        .select(oidc_link_removals::removed_at)
+        .first(conn)
+        .optional()
 }
 
 /// Whether a link of the account was ever removed.

@@ -134,9 +134,9 @@ pub async fn callback(
     )
     .await;
     let mut res = match finished {
-        Ok(Finished::SignedIn { account, next }) => {
+        Ok(Finished::SignedIn { account, next, at }) => {
             // A new session, under a new id, marked as the provider's.
-            session::start_through_provider(&session, &account.id)?;
+            session::start_through_provider(&session, &account.id, at)?;
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, safe_next(&next).to_string()))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -234,9 +234,9 @@ pub async fn link(
     };
     let keys = state.sealing_keys.clone();
     match oidc::confirm_link(&state.db, &state.clock, sso, keys, value.clone(), proof, ip).await {
-        Ok((account, next)) => {
+        Ok((account, next, at)) => {
             // The provider's sign-in just finished; the password only linked it.
-            session::start_through_provider(&session, &account.id)?;
+            session::start_through_provider(&session, &account.id, at)?;
             let mut res = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, safe_next(&next).to_string()))
                 .finish();

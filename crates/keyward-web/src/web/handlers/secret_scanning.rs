@@ -29,7 +29,6 @@
 use crate::client_ip::client_ip;
 use crate::domain::LeakSource;
 use crate::error::{ApiError, AppError};
-use crate::services::actor::ActorKind;
 use crate::services::key_leaks::{self, Finding, FoundToken};
 use crate::services::Actor;
 use crate::web::AppState;
@@ -192,11 +191,7 @@ pub async fn revoke_tokens(
                 ),
             }})));
     }
-    let actor = Actor {
-        kind: ActorKind::Operator,
-        ip: client_ip(&req, &state.settings),
-        outside_sso: false,
-    };
+    let actor = Actor::operator_from(client_ip(&req, &state.settings));
     let (count, mut revoked) = (reported.len(), Vec::new());
     for r in reported {
         if r.token.chars().count() > MAX_TOKEN_CHARS {
