@@ -399,7 +399,12 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::StopRequiringSso { tenant } => {
             let t = tenants::find_by_slug(conn, &tenant)?;
             crate::services::oidc::set_tenant_requirement(
-                conn, &operator, now, &t.id, false, None,
+                conn,
+                &operator,
+                now,
+                &t.tenant_id(),
+                false,
+                None,
             )?;
             (
                 format!("{} ({}) no longer requires single sign-on: its members may sign in with their passwords again", t.name, t.slug),
@@ -408,7 +413,8 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
         }
         AdminCommand::ListSsoLinks { email } => {
             let account = person_by_email(conn, &email)?;
-            let links = crate::services::oidc::identities_of(conn, &operator, &account.id)?;
+            let links =
+                crate::services::oidc::identities_of(conn, &operator, &account.account_id())?;
             let text = match links.is_empty() {
                 true => format!("{email} has no identity provider link"),
                 false => links
@@ -440,7 +446,7 @@ pub fn run(db: &DatabaseArgs, args: AdminArgs) -> Result<(), CliError> {
                 conn,
                 &operator,
                 now,
-                &account.id,
+                &account.account_id(),
                 &issuer,
                 &subject,
                 None,

@@ -1232,20 +1232,23 @@ pub fn outside_sso(
 pub fn session_refusal(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
-    account_id: &str,
+    account_id: &crate::domain::AccountId,
     origin: SessionOrigin,
     sso: Option<&OidcSettings>,
 ) -> Result<Option<SsoSessionRefusal>, AppError> {
     if origin.through_provider {
         let signed_in_at = origin.signed_in_at.unwrap_or(now);
-        if rows::link_removed_at(conn, account_id)?.is_some_and(|removed| signed_in_at <= removed) {
+        if rows::link_removed_at(conn, account_id.as_str())?
+            .is_some_and(|removed| signed_in_at <= removed)
+        {
             return Ok(Some(SsoSessionRefusal::LinkRemoved));
         }
     }
     if !outside_sso(now, origin, sso) {
         return Ok(None);
     }
-    let Some(tenant) = rows::TenantSsoRequirement::every_of_member(conn, account_id)? else {
+    let Some(tenant) = rows::TenantSsoRequirement::every_of_member(conn, account_id.as_str())?
+    else {
         return Ok(None);
     };
     Ok(Some(match sso {
@@ -1262,15 +1265,13 @@ pub fn session_refusal(
 pub fn tenant_requirement(
     conn: &mut DbConnection,
     actor: &Actor,
-    tenant_id: &str,
+    tenant_id: &crate::domain::TenantId,
 ) -> Result<bool, AppError> {
-    permissions::require(
+    permissions::require(conn, actor, tenant_id, Permission::ListMembers)?;
+    Ok(rows::TenantSsoRequirement::is_required(
         conn,
-        actor,
-        &crate::domain::TenantId::from_stored(tenant_id),
-        Permission::ListMembers,
-    )?;
-    Ok(rows::TenantSsoRequirement::is_required(conn, tenant_id)?)
+        tenant_id.as_str(),
+    )?)
 }
 
 /// Sets whether the tenant requires single sign-on of its members (human admins signed in
@@ -1282,17 +1283,12 @@ pub fn set_tenant_requirement(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    tenant_id: &str,
+    tenant_id: &crate::domain::TenantId,
     required: bool,
     sso: Option<&OidcSettings>,
 ) -> Result<bool, AppError> {
     transaction(conn, |conn| {
-        permissions::require(
-            conn,
-            actor,
-            &crate::domain::TenantId::from_stored(tenant_id),
-            Permission::ManagePeople,
-        )?;
+        permissions::require(conn, actor, tenant_id, Permission::ManagePeople)?;
         // A read-only key is refused before anything else is said.
         permissions::require_writable(actor)?;
         // Keys outlive an admin's removal at the provider: one could turn the requirement
@@ -1303,7 +1299,7 @@ pub fn set_tenant_requirement(
                 "an API key cannot change whether single sign-on is required: an admin changes it in the dashboard (Team › Settings › Single sign-on), signed in through the identity provider",
             ));
         }
-        let before = rows::TenantSsoRequirement::is_required(conn, tenant_id)?;
+        let before = rows::TenantSsoRequirement::is_required(conn, tenant_id.as_str())?;
         if before == required {
             return Ok(required);
         }
@@ -1325,15 +1321,15 @@ pub fn set_tenant_requirement(
                 ));
             }
         }
-        rows::TenantSsoRequirement::set(conn, tenant_id, required, now)?;
+        rows::TenantSsoRequirement::set(conn, tenant_id.as_str(), required, now)?;
         audit::record(
             conn,
             actor,
             now,
             Event {
-                tenant_id: Some(tenant_id),
+                tenant_id: Some(tenant_id.as_str()),
                 action: AuditAction::SsoRequirementChanged,
-                target_id: Some(tenant_id),
+                target_id: Some(tenant_id.as_str()),
                 detail: match required {
                     true => "single sign-on required of members: passwords no longer sign them in"
                         .into(),
@@ -1351,14 +1347,14 @@ pub fn set_tenant_requirement(
 pub fn identities_of(
     conn: &mut DbConnection,
     actor: &Actor,
-    account_id: &str,
+    account_id: &crate::domain::AccountId,
 ) -> Result<Vec<OidcIdentity>, AppError> {
-    if !(actor.is_operator() || actor.is(account_id)) {
+    if !(actor.is_operator() || actor.is(account_id.as_str())) {
         return Err(AppError::forbidden(
             "only the account's owner or an operator sees its identity provider links",
         ));
     }
-    Ok(OidcIdentity::of_account(conn, account_id)?)
+    Ok(OidcIdentity::of_account(conn, account_id.as_str())?)
 }
 
 /// Removes one identity linked to `account_id` (its owner, or the operator), audited in
@@ -1370,18 +1366,18 @@ pub fn unlink(
     conn: &mut DbConnection,
     actor: &Actor,
     now: PrimitiveDateTime,
-    account_id: &str,
+    account_id: &crate::domain::AccountId,
     issuer: &str,
     subject: &str,
     sso: Option<&OidcSettings>,
 ) -> Result<(), AppError> {
-    if !(actor.is_operator() || actor.is(account_id)) || actor.key_id().is_some() {
+    if !(actor.is_operator() || actor.is(account_id.as_str())) || actor.key_id().is_some() {
         return Err(AppError::forbidden(
             "only the account's owner (signed in) or an operator removes its identity provider links",
         ));
     }
     transaction(conn, |conn| {
-        if !OidcIdentity::delete_one(conn, account_id, issuer, subject)? {
+        if !OidcIdentity::delete_one(conn, account_id.as_str(), issuer, subject)? {
             return Err(AppError::not_found(
                 "this account has no such identity provider link",
             ));
@@ -1389,23 +1385,25 @@ pub fn unlink(
         // A person does not cut off their own only way in: with a tenant that requires
         // single sign-on, the last link stays (the operator may still remove it).
         let still_signs_in = match sso {
-            Some(sso) => OidcIdentity::linked(conn, &sso.issuer, account_id)?,
+            Some(sso) => OidcIdentity::linked(conn, &sso.issuer, account_id.as_str())?,
             // Without single sign-on set up no link signs in: nothing to keep.
             None => true,
         };
         if !actor.is_operator() && !still_signs_in {
-            if let Some(tenant) = rows::TenantSsoRequirement::first_of_member(conn, account_id)? {
+            if let Some(tenant) =
+                rows::TenantSsoRequirement::first_of_member(conn, account_id.as_str())?
+            {
                 return Err(AppError::Conflict(format!(
                     "{tenant} requires single sign-on and this is your account's last link to the identity provider: without it you could not sign in to {tenant}, so you cannot remove it yourself. If it is not yours, ask an operator of this Keyward to remove it (`keyward admin remove-sso-link`); an admin of {tenant} can also stop requiring single sign-on"
                 )));
             }
         }
         // From now on only the password links an identity to this account again.
-        rows::record_link_removal(conn, account_id, now)?;
-        crate::db::models::SessionRow::delete_all_of_account(conn, account_id)?;
+        rows::record_link_removal(conn, account_id.as_str(), now)?;
+        crate::db::models::SessionRow::delete_all_of_account(conn, account_id.as_str())?;
         let detail =
             format!("unlinked the identity {subject} at {issuer}; the account's sessions ended");
-        let tenants = Membership::tenants_of(conn, account_id)?;
+        let tenants = Membership::tenants_of(conn, account_id.as_str())?;
         let tenant_ids: Vec<Option<&str>> = match tenants.is_empty() {
             true => vec![None],
             false => tenants.iter().map(|(t, _)| Some(t.id.as_str())).collect(),
@@ -1418,7 +1416,7 @@ pub fn unlink(
                 Event {
                     tenant_id,
                     action: AuditAction::SsoIdentityUnlinked,
-                    target_id: Some(account_id),
+                    target_id: Some(account_id.as_str()),
                     detail: detail.clone(),
                 },
             )?;

@@ -40,7 +40,7 @@ impl SsoQuery {
         RequestContext::of(ctx)?
             .run(move |conn, _, actor| {
                 let tenant_id = tenant_or_own(tenant_id, actor)?;
-                let required = oidc::tenant_requirement(conn, actor, tenant_id.as_str())?;
+                let required = oidc::tenant_requirement(conn, actor, &tenant_id)?;
                 Ok(GqlSsoRequirement {
                     tenant_id: tenant_id.into(),
                     required,
@@ -72,7 +72,7 @@ impl SsoMutation {
                     conn,
                     actor,
                     now,
-                    tenant_id.as_str(),
+                    &tenant_id,
                     input.required,
                     sso.as_ref(),
                 )?;

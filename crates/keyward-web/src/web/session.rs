@@ -429,13 +429,8 @@ async fn read_signed_in(req: HttpRequest) -> Result<SignedIn, HtmlError> {
             // Every tenant of the person's requires single sign-on: only a session through
             // the provider, younger than --oidc-session-hours, goes on. With only some,
             // the session goes on without them.
-            let refusal = services_oidc::session_refusal(
-                conn,
-                now,
-                account_id.as_str(),
-                origin,
-                sso.as_ref(),
-            )?;
+            let refusal =
+                services_oidc::session_refusal(conn, now, &account_id, origin, sso.as_ref())?;
             if refusal.is_some() {
                 return Ok((None, None, refusal, true));
             }

@@ -279,7 +279,7 @@ pub async fn links(
     signed_in: SignedIn,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HtmlError> {
-    let (actor, account_id) = (signed_in.actor(), signed_in.account_id().to_string());
+    let (actor, account_id) = (signed_in.actor(), signed_in.person.account.account_id());
     let links = state
         .run(move |conn, _| oidc::identities_of(conn, &actor, &account_id))
         .await?;
@@ -316,7 +316,7 @@ pub async fn unlink(
     state: web::Data<AppState>,
     form: web::Form<UnlinkForm>,
 ) -> Result<HttpResponse, HtmlError> {
-    let (actor, account_id) = (signed_in.actor(), signed_in.account_id().to_string());
+    let (actor, account_id) = (signed_in.actor(), signed_in.person.account.account_id());
     let UnlinkForm { issuer, subject } = form.into_inner();
     let sso = state.sso.clone();
     state

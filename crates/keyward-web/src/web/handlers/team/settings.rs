@@ -119,7 +119,7 @@ async fn report(
                 outbox::tenant_outbox(conn, &actor, &tenant_id)?,
                 now,
                 two_factor::tenant_requirement(conn, &actor, &tenant_id)?,
-                oidc::tenant_requirement(conn, &actor, tenant_id.as_str())?,
+                oidc::tenant_requirement(conn, &actor, &tenant_id)?,
             ))
         })
         .await?;

@@ -33,14 +33,7 @@ pub async fn save(
     let sso = state.sso.as_ref().map(|s| s.settings.clone());
     let required = state
         .run(move |conn, now| {
-            oidc::set_tenant_requirement(
-                conn,
-                &actor,
-                now,
-                tenant_id.as_str(),
-                required,
-                sso.as_ref(),
-            )
+            oidc::set_tenant_requirement(conn, &actor, now, &tenant_id, required, sso.as_ref())
         })
         .await?;
     answer.done_at(
