@@ -54,14 +54,6 @@ struct World {
     app: TestApp,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub(crate) fn settings(issuer: &str, public_url: &str) -> OidcSettings {
     OidcSettings {
         issuer: issuer.to_string(),
@@ -89,13 +81,15 @@ async fn world_with(
     more: impl FnOnce(&mut keyward::config::Settings),
 ) -> Option<World> {
     let provider = Provider::start(None)?;
-    let port = free_port();
+    // Bound now and handed to the server: a port chosen here and bound later could be
+    // taken meanwhile by another test (CI failed so: "Address already in use").
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let public_url = format!("http://127.0.0.1:{port}");
     provider.register(&public_url).await;
     let mut oidc = settings(&provider.issuer, &public_url);
     customize(&mut oidc);
-    let app = TestApp::spawn_with(backend, |s| {
-        s.bind = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_on(backend, listener, |s| {
         s.public_url = Some(public_url.clone());
         s.oidc = Some(oidc);
         more(s);

@@ -24,6 +24,17 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the database, then binds. Every failure is one clear line.
     pub fn build(settings: Settings, clock: Clock) -> Result<Self, String> {
+        Self::build_on(settings, clock, None)
+    }
+
+    /// `build`, serving on `listener` when one is given instead of binding `settings.bind`
+    /// (a test that must know the port before the server's settings are made: its public
+    /// URL, registered at an OpenID provider).
+    pub fn build_on(
+        settings: Settings,
+        clock: Clock,
+        listener: Option<TcpListener>,
+    ) -> Result<Self, String> {
         // actix-web starts one worker per core unless told otherwise.
         let workers = settings
             .workers
@@ -45,8 +56,11 @@ impl Application {
                     .map(|s| s.expose()),
             ),
         );
-        let listener = TcpListener::bind(&settings.bind)
-            .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(&settings.bind)
+                .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?,
+        };
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let sso = settings.oidc.clone().map(crate::services::oidc::Sso::new);
         let state = AppState {

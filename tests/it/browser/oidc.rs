@@ -14,17 +14,14 @@ async fn oidc_sign_in_with_the_provider_button_in_chromium() {
         return;
     };
     // --public-url is the server's own address: the provider sends the browser back there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound now and handed to the server, so no other test takes the port meanwhile.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let public_url = format!("http://127.0.0.1:{port}");
     provider.register(&public_url).await;
     provider.account("ada-sub", "ada@example.com", true).await;
     let issuer = provider.issuer.clone();
-    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
-        s.bind = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_on(Backend::Sqlite, listener, |s| {
         s.public_url = Some(public_url.clone());
         s.oidc = Some(crate::oidc::settings(&issuer, &public_url));
     })

@@ -19,15 +19,12 @@ async fn forgot_password_mail_link_new_password_and_sign_in() {
         return;
     };
     // --public-url is the server's own address (the browser's forms come from there).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound now and handed to the server, so no other test takes the port meanwhile.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let public_url = format!("http://127.0.0.1:{port}");
-    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
+    let app = TestApp::spawn_on(Backend::Sqlite, listener, |s| {
         mail_through(s, &sink, Some(&public_url));
-        s.bind = format!("127.0.0.1:{port}");
     })
     .await;
     let tenant = app.create_tenant("acme").await;

@@ -261,7 +261,21 @@ impl TestApp {
         let db = TestDb::new(backend);
         let mut settings = test_settings(&db);
         customize(&mut settings);
-        Self::start(settings, db)
+        Self::start_on(settings, db, None)
+    }
+
+    /// `spawn_with`, serving on a listener the test bound already, so it knows the port
+    /// before the settings are made (choosing a free port and binding it later races
+    /// with every other test picking ports).
+    pub async fn spawn_on(
+        backend: Backend,
+        listener: std::net::TcpListener,
+        customize: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        let db = TestDb::new(backend);
+        let mut settings = test_settings(&db);
+        customize(&mut settings);
+        Self::start_on(settings, db, Some(listener))
     }
 
     /// Another instance of this server: the same database and session secret, the test
@@ -271,12 +285,17 @@ impl TestApp {
         settings.session_secret = self.state.settings.session_secret.clone();
         customize(&mut settings);
         // The database belongs to `self`; this one only borrows its URL.
-        Self::start(settings, TestDb::borrowed(&self.db))
+        Self::start_on(settings, TestDb::borrowed(&self.db), None)
     }
 
-    fn start(settings: Settings, db: TestDb) -> TestApp {
+    fn start_on(
+        settings: Settings,
+        db: TestDb,
+        listener: Option<std::net::TcpListener>,
+    ) -> TestApp {
         let clock = Clock::system();
-        let app = Application::build(settings, clock.clone()).expect("application builds");
+        let app =
+            Application::build_on(settings, clock.clone(), listener).expect("application builds");
         let port = app.port();
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
