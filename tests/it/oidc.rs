@@ -2223,12 +2223,17 @@ async fn oidc_a_provider_session_signed_in_before_a_link_removal_ends_at_its_nex
     let (browser, _) = through_the_provider(&w, "ada-sub").await;
     assert!(signed_in(&w, &browser).await);
 
-    // A removal recorded after the sign-in, its session left in place (as the session of
-    // a sign-in in flight is, saved after the removal ended the others).
+    // A removal that began before the sign-in and waited for its lock meanwhile (its
+    // `now` is earlier than the sign-in's), its session left in place (as the session of
+    // a sign-in in flight is, saved after the removal ended the others). The link's last
+    // sign-in, read as the removal runs, dates it (second re-review's M1).
     let id = ada.id.clone();
     w.app
         .run(move |conn, now| {
-            keyward::db::models::oidc::record_link_removal(conn, &id, now)?;
+            use keyward::db::models::oidc::{record_link_removal, OidcIdentity};
+            let links_last_used = OidcIdentity::last_sign_in_of_account(conn, &id)?;
+            let began = now - time::Duration::minutes(1);
+            record_link_removal(conn, &id, began, links_last_used)?;
             Ok(())
         })
         .await
@@ -2272,7 +2277,7 @@ async fn oidc_link_removals_at_once_are_all_recorded(backend: Backend) {
         let removals = (0..8).map(|_| {
             let id = ada.id.clone();
             app.run(move |conn, now| {
-                keyward::db::models::oidc::record_link_removal(conn, &id, now)?;
+                keyward::db::models::oidc::record_link_removal(conn, &id, now, None)?;
                 Ok(())
             })
         });

@@ -1377,6 +1377,7 @@ pub fn unlink(
         ));
     }
     transaction(conn, |conn| {
+        let links_last_used = OidcIdentity::last_sign_in_of_account(conn, account_id.as_str())?;
         if !OidcIdentity::delete_one(conn, account_id.as_str(), issuer, subject)? {
             return Err(AppError::not_found(
                 "this account has no such identity provider link",
@@ -1399,7 +1400,7 @@ pub fn unlink(
             }
         }
         // From now on only the password links an identity to this account again.
-        rows::record_link_removal(conn, account_id.as_str(), now)?;
+        rows::record_link_removal(conn, account_id.as_str(), now, links_last_used)?;
         crate::db::models::SessionRow::delete_all_of_account(conn, account_id.as_str())?;
         let detail =
             format!("unlinked the identity {subject} at {issuer}; the account's sessions ended");

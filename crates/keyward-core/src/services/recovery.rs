@@ -497,9 +497,11 @@ pub fn reset_password(
         // verified just below must not link any identity again by itself (whoever claims
         // the address at the provider would get the account back without the password);
         // the owner links theirs again with the new password (services::oidc).
-        let unlinked = crate::db::models::oidc::OidcIdentity::delete_of_account(conn, &account.id)?;
+        use crate::db::models::oidc::OidcIdentity;
+        let links_last_used = OidcIdentity::last_sign_in_of_account(conn, &account.id)?;
+        let unlinked = OidcIdentity::delete_of_account(conn, &account.id)?;
         if unlinked > 0 {
-            crate::db::models::oidc::record_link_removal(conn, &account.id, now)?;
+            crate::db::models::oidc::record_link_removal(conn, &account.id, now, links_last_used)?;
         }
         // A link mailed to the address was used: its owner receives mail there (what lets
         // single sign-on link a provider's same, verified email; services::oidc).

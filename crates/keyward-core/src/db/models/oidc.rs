@@ -142,6 +142,17 @@ impl OidcIdentity {
 
     /// Unlinks every identity of the account (its password was reset through a mailed link:
     /// whoever linked with a leaked password loses the link).
+    /// The latest sign-in through any link of the account.
+    pub fn last_sign_in_of_account(
+        conn: &mut DbConnection,
+        account_id: &str,
+    ) -> QueryResult<Option<PrimitiveDateTime>> {
+        oidc_identities::table
+            .filter(oidc_identities::account_id.eq(account_id))
+            .select(diesel::dsl::max(oidc_identities::last_sign_in_at))
+            .first(conn)
+    }
+
     pub fn delete_of_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
         diesel::delete(oidc_identities::table.filter(oidc_identities::account_id.eq(account_id)))
             .execute(conn)
@@ -256,20 +267,33 @@ pub fn set_verified_email(
 /// identity links to it only with its password, never by a verified email alone. One
 /// upsert, so two removals at once cannot both insert (a delete then an insert let the
 /// second fail on the primary key; the MultiConnection has no upsert, so per backend).
+///
+/// The time kept is the latest of `now`, the removal already recorded and the last sign-in
+/// of any link the account had when the removal began (`links_last_used`, read before the
+/// links are deleted): a sign-in through a link whose callback committed while this
+/// removal waited for its lock has a later time than the removal's `now`, and its
+/// session must still count as signed in before the removal (`services::oidc`).
 pub fn record_link_removal(
     conn: &mut DbConnection,
     account_id: &str,
     now: PrimitiveDateTime,
+    links_last_used: Option<PrimitiveDateTime>,
 ) -> QueryResult<()> {
+    let recorded = link_removed_at(conn, account_id)?;
+    let at = [Some(now), recorded, links_last_used]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(now);
     let row = (
         oidc_link_removals::account_id.eq(account_id),
-        oidc_link_removals::removed_at.eq(now),
+        oidc_link_removals::removed_at.eq(at),
     );
     let query = diesel::insert_into(oidc_link_removals::table)
         .values(row)
         .on_conflict(oidc_link_removals::account_id)
         .do_update()
-        .set(oidc_link_removals::removed_at.eq(now));
+        .set(oidc_link_removals::removed_at.eq(at));
     match conn {
         DbConnection::Postgres(c) => query.execute(c),
         DbConnection::Sqlite(c) => query.execute(c),
