@@ -21,6 +21,7 @@ backend_tests!(
     after_the_service_account_is_removed_its_agent_is_told_so,
     the_revoke_dialog_names_the_agents_that_used_the_key_in_the_last_day,
     clients_seen_per_key_are_few_and_written_at_most_once_a_minute,
+    a_client_seen_while_every_connection_is_busy_is_written_once_one_is_free,
 );
 
 /// The documents exactly as Prefect 1.4's client formats them.
@@ -539,6 +540,39 @@ async fn clients_seen_per_key_are_few_and_written_at_most_once_a_minute(backend:
         list.contains("script-6 from 127.0.0.1, last seen"),
         "{list}"
     );
+}
+
+/// A client's sighting is written in the background; a main pool whose connections are
+/// all taken for a moment delays the write, it does not lose it (it used to be dropped
+/// when no connection was idle that instant, and the client then stayed unlisted for a
+/// minute: the cause of a flake of the test above, issue 22).
+async fn a_client_seen_while_every_connection_is_busy_is_written_once_one_is_free(
+    backend: Backend,
+) {
+    let s = setup(backend).await;
+    let person = s
+        .app
+        .create_person("pat@example.com", &s.tenant, Role::User)
+        .await
+        .id;
+    let (_, key) = s.app.create_key(&person, &s.tenant, None).await;
+    let pool = s.app.state.db.pool.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        (0..pool.max_size())
+            .map(|_| pool.get().expect("a connection of the main pool"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("the connections");
+    // The pool stays busy for a moment of its own, whatever the request needs.
+    let release = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    call_as(&s.app, &key, "busy-pool/1.0").await;
+    release.await.expect("the connections given back");
+    let seen = clients_once(&s.app, &key, |c| has_client(c, "busy-pool/1.0")).await;
+    assert_eq!(client_named(&seen, "busy-pool/1.0")["ip"], "127.0.0.1");
 }
 
 async fn agents_unseen_for_thirty_days_are_forgotten_by_the_periodic_clean_up(backend: Backend) {

@@ -68,6 +68,7 @@ impl Application {
             clock,
             sso,
             settings: Arc::new(settings),
+            bookkeeping: Default::default(),
             client_sightings: Default::default(),
             graphql_running: Default::default(),
             reported_keys: Default::default(),

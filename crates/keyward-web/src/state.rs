@@ -6,8 +6,23 @@ use actix_web::web;
 use std::sync::Arc;
 use time::PrimitiveDateTime;
 
-/// Bookkeeping writes that may run at once; more are dropped (see `spawn_bookkeeping`).
+/// Bookkeeping writes that may run at once per server; more are dropped (see
+/// `spawn_bookkeeping`).
 pub const MAX_BOOKKEEPING: usize = 4;
+/// How long a bookkeeping write waits for a connection of the main pool (the pool may
+/// open one meanwhile) before it is dropped.
+pub const BOOKKEEPING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The turns for bookkeeping writes: `MAX_BOOKKEEPING` per server. Per server, not per
+/// process, so that servers sharing a process (the tests') do not take each other's.
+#[derive(Debug, Clone)]
+pub struct BookkeepingTurns(Arc<tokio::sync::Semaphore>);
+
+impl Default for BookkeepingTurns {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(MAX_BOOKKEEPING)))
+    }
+}
 
 /// What every handler shares: the database, the clock and the settings. Nothing in it
 /// is state another instance would need.
@@ -16,6 +31,8 @@ pub struct AppState {
     pub db: Database,
     pub clock: Clock,
     pub settings: Arc<Settings>,
+    /// The turns for best-effort writes about requests (`spawn_bookkeeping`).
+    pub bookkeeping: BookkeepingTurns,
     /// Which clients of which keys this instance recorded within the minute.
     pub client_sightings: Arc<crate::services::key_clients::ClientSightings>,
     /// GraphQL requests running per key on this instance (at most two each).
@@ -50,32 +67,44 @@ impl AppState {
     }
 
     /// Runs a best-effort write about a request (a key's last use, a client seen) in the
-    /// background, never delaying the request: at most
-    /// `MAX_BOOKKEEPING` run at once, and one is dropped, not queued, when that many
-    /// already run or the main pool has no idle connection. `work` logs its own failure.
+    /// background, never delaying the request: at most `MAX_BOOKKEEPING` run at once on
+    /// this server, and one is dropped, not queued, when that many already run or no
+    /// connection of the main pool is free within `BOOKKEEPING_WAIT`. `work` logs its own
+    /// failure.
     pub fn spawn_bookkeeping<F>(&self, work: F)
     where
         F: FnOnce(&mut DbConnection, PrimitiveDateTime) + Send + 'static,
     {
-        static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_BOOKKEEPING);
-        let Ok(permit) = RUNNING.try_acquire() else {
+        self.spawn_bookkeeping_or(work, || {});
+    }
+
+    /// `spawn_bookkeeping`, calling `dropped` when the write is dropped (so that what
+    /// throttles it can let the next request try again).
+    pub fn spawn_bookkeeping_or<F, D>(&self, work: F, dropped: D)
+    where
+        F: FnOnce(&mut DbConnection, PrimitiveDateTime) + Send + 'static,
+        D: FnOnce() + Send + 'static,
+    {
+        let Ok(permit) = self.bookkeeping.0.clone().try_acquire_owned() else {
             crate::telemetry::metrics::bookkeeping_dropped();
+            dropped();
             return;
         };
         let (pool, now) = (self.db.pool.clone(), self.clock.now());
         let span = tracing::Span::current();
         actix_web::rt::spawn(async move {
             let _permit = permit;
-            let done = web::block(move || match pool.try_get() {
-                Some(mut conn) => {
+            let done = web::block(move || match pool.get_timeout(BOOKKEEPING_WAIT) {
+                Ok(mut conn) => {
                     span.in_scope(|| work(&mut conn, now));
                     true
                 }
-                None => false,
+                Err(_) => false,
             })
             .await;
             if !matches!(done, Ok(true)) {
                 crate::telemetry::metrics::bookkeeping_dropped();
+                dropped();
             }
         });
     }

@@ -50,9 +50,7 @@ pub struct ClientSightings {
 impl ClientSightings {
     /// Whether this sighting should be written now (and remembers that it was).
     pub fn due(&self, key_id: &str, user_agent: &str, ip: &str, now: PrimitiveDateTime) -> bool {
-        let mut hasher = DefaultHasher::new();
-        (key_id, user_agent, ip).hash(&mut hasher);
-        let id = hasher.finish();
+        let id = Self::id(key_id, user_agent, ip);
         let Ok(mut written) = self.written.lock() else {
             return false;
         };
@@ -67,6 +65,21 @@ impl ClientSightings {
         }
         written.insert(id, now);
         true
+    }
+
+    /// Forgets a sighting `due` let through whose write was then dropped, so that the
+    /// client's next request is due again instead of a minute later.
+    pub fn forget(&self, key_id: &str, user_agent: &str, ip: &str) {
+        let id = Self::id(key_id, user_agent, ip);
+        if let Ok(mut written) = self.written.lock() {
+            written.remove(&id);
+        }
+    }
+
+    fn id(key_id: &str, user_agent: &str, ip: &str) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (key_id, user_agent, ip).hash(&mut hasher);
+        hasher.finish()
     }
 }
 
@@ -121,6 +134,17 @@ mod tests {
     use super::{ClientSightings, REMEMBERED, WRITE_EVERY};
     use time::macros::datetime;
     use time::Duration;
+
+    #[test]
+    fn a_forgotten_sighting_is_due_again_at_once() {
+        let sightings = ClientSightings::default();
+        let t = datetime!(2026-11-28 12:00:00);
+        assert!(sightings.due("k", "curl/8", "10.0.0.1", t));
+        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(1)));
+        sightings.forget("k", "curl/8", "10.0.0.1");
+        assert!(sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(2)));
+        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(3)));
+    }
 
     #[test]
     fn a_client_is_due_once_a_minute_and_each_client_on_its_own() {
