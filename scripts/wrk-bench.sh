@@ -74,6 +74,10 @@ done
 curl -fsS -H "Authorization: Bearer $key" "http://127.0.0.1:$port/api/whoami" >/dev/null \
   || { echo "wrk-bench: the server did not answer; its log:" >&2; tail -20 "$work/server.log" >&2; exit 1; }
 
+# Resident memory by kind (anonymous: heaps, stacks, relocated data; file: mapped code).
+rss_now() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s %s %s  ", $1, $2, $3}' "/proc/$server_pid/status"; }
+rss_at_start=$(rss_now)
+
 cat >"$work/auth_info.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -143,6 +147,8 @@ for route in "${routes[@]}"; do
     | sed "s/^/  $route p99 ms by round: /"
 done
 echo "server peak RSS: $(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")"
+echo "server RSS at start: $rss_at_start"
+echo "server RSS at the end: $(rss_now)"
 
 if [[ -n $perf_route ]]; then
   command -v perf >/dev/null || { echo "wrk-bench: perf is missing (apt-get install linux-perf)" >&2; exit 2; }

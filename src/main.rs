@@ -8,6 +8,35 @@ use keyward::startup::Application;
 /// never the library's, so servers that tests start in-process run without it.
 mod memory;
 
+#[cfg(all(feature = "mimalloc", feature = "jemalloc"))]
+compile_error!("choose one allocator: the features mimalloc and jemalloc exclude each other");
+
+/// mimalloc for Rust's allocations (a measurement build; docs/PERFORMANCE.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// jemalloc for Rust's allocations (a measurement build; docs/PERFORMANCE.md).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's decay: freed pages go back to the system after a second, from jemalloc's
+/// own background thread (the job glibc needs `memory::spawn_trimmer` for).
+/// jemalloc reads this C string (`const char *malloc_conf`) at its start.
+#[cfg(feature = "jemalloc")]
+#[export_name = "_rjem_malloc_conf"]
+pub static JEMALLOC_CONF: JemallocConf =
+    JemallocConf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
+
+/// A pointer to a static C string, which any thread may read.
+#[cfg(feature = "jemalloc")]
+#[repr(transparent)]
+pub struct JemallocConf(*const std::ffi::c_char);
+// SAFETY: it points to a constant, never-written C string with a 'static lifetime.
+#[cfg(feature = "jemalloc")]
+unsafe impl Sync for JemallocConf {}
+
 fn main() {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
