@@ -63,7 +63,8 @@ for i in $(seq 1 "$runs"); do
   seconds=$(($(date +%s) - start))
   if [ "$status" = 0 ]; then
     green=$((green + 1))
-    echo "run $i: green in ${seconds}s ($(grep -E '^test result:' "$logs/run-$i.log" | tail -n 1))"
+    echo "run $i: green in ${seconds}s ($(awk '/^test result:/ { n += $4; if ($4 > most) { most = $4; took = $NF } }
+      END { printf "%d tests passed; the integration tests: %d in %s", n, most, took }' "$logs/run-$i.log"))"
   else
     failed=$(grep -oE '^---- [^ ]+' "$logs/run-$i.log" | cut -c6- | sort -u | tr '\n' ' ')
     echo "run $i: RED (exit $status) in ${seconds}s; failed: ${failed:-see $logs/run-$i.log}"
