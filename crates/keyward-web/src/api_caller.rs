@@ -4,9 +4,10 @@
 //!
 //! The hot path: the key's read runs where `db::key_reader` says (on SQLite on this very
 //! worker thread, with no hand-off). The once-a-minute writes (the key's last use, a new
-//! client, an IP refusal's audit) are bookkeeping: spawned, never awaited, and dropped when
-//! the main pool has no idle connection, so a valid key is never delayed or refused for
-//! them (docs/DECISIONS.md).
+//! client) are bookkeeping: spawned, never awaited, taking only idle connections of the
+//! main pool and dropped when none is idle within 2 s, so a valid key is never delayed or
+//! refused for them (docs/DECISIONS.md). An IP refusal's audit is not bookkeeping: it is
+//! written before the refusal is answered.
 
 use crate::client_ip::client_ip;
 use crate::domain::PlainToken;

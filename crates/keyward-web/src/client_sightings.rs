@@ -1,6 +1,6 @@
 //! The key path's hook for "clients seen per key" (`services::key_clients`): one
 //! in-memory check per request, and a write only when the client was not written within
-//! the minute (or whose write within the minute was dropped).
+//! the minute (or a few seconds after its write was dropped).
 
 use crate::services::{key_clients, Principal};
 use crate::state::AppState;
@@ -23,14 +23,14 @@ pub fn note_client(req: &HttpRequest, state: &AppState, principal: &Principal, i
     }
     let (user_agent, ip) = (key_clients::user_agent(raw_user_agent), ip.to_string());
     let key_id = principal.key_id().clone();
-    // A dropped write is forgotten, so the client's next request writes it.
-    let forget = {
+    // A dropped write is tried again by the client's requests a few seconds on.
+    let dropped = {
         let (sightings, key_id) = (state.client_sightings.clone(), key_id.clone());
         let (raw_user_agent, ip) = (raw_user_agent.unwrap_or("").to_string(), ip.clone());
-        move || sightings.forget(key_id.as_str(), &raw_user_agent, &ip)
+        move || sightings.dropped(key_id.as_str(), &raw_user_agent, &ip, now)
     };
     state.spawn_bookkeeping_or(
         move |conn, now| key_clients::record_client(conn, now, &key_id, &user_agent, &ip),
-        forget,
+        dropped,
     );
 }

@@ -9,9 +9,11 @@ use time::PrimitiveDateTime;
 /// Bookkeeping writes that may run at once per server; more are dropped (see
 /// `spawn_bookkeeping`).
 pub const MAX_BOOKKEEPING: usize = 4;
-/// How long a bookkeeping write waits for a connection of the main pool (the pool may
-/// open one meanwhile) before it is dropped.
+/// How long a bookkeeping write looks for an idle connection of the main pool before it
+/// is dropped. It never joins the pool's queue, so requests waiting there come first.
 pub const BOOKKEEPING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often it looks meanwhile.
+const BOOKKEEPING_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The turns for bookkeeping writes: `MAX_BOOKKEEPING` per server. Per server, not per
 /// process, so that servers sharing a process (the tests') do not take each other's.
@@ -69,8 +71,9 @@ impl AppState {
     /// Runs a best-effort write about a request (a key's last use, a client seen) in the
     /// background, never delaying the request: at most `MAX_BOOKKEEPING` run at once on
     /// this server, and one is dropped, not queued, when that many already run or no
-    /// connection of the main pool is free within `BOOKKEEPING_WAIT`. `work` logs its own
-    /// failure.
+    /// connection of the main pool is idle within `BOOKKEEPING_WAIT` (it takes only idle
+    /// ones, never queueing before requests). It runs within the statement budget. `work`
+    /// logs its own failure.
     pub fn spawn_bookkeeping<F>(&self, work: F)
     where
         F: FnOnce(&mut DbConnection, PrimitiveDateTime) + Send + 'static,
@@ -94,12 +97,17 @@ impl AppState {
         let span = tracing::Span::current();
         actix_web::rt::spawn(async move {
             let _permit = permit;
-            let done = web::block(move || match pool.get_timeout(BOOKKEEPING_WAIT) {
-                Ok(mut conn) => {
-                    span.in_scope(|| work(&mut conn, now));
+            let done = web::block(move || match idle_connection(&pool) {
+                Some(mut conn) => {
+                    span.in_scope(|| {
+                        crate::db::statement_limit::within(
+                            crate::db::statement_limit::BUDGET,
+                            || work(&mut conn, now),
+                        )
+                    });
                     true
                 }
-                Err(_) => false,
+                None => false,
             })
             .await;
             if !matches!(done, Ok(true)) {
@@ -107,5 +115,21 @@ impl AppState {
                 dropped();
             }
         });
+    }
+}
+
+/// An idle connection of the pool within `BOOKKEEPING_WAIT`, looked for every
+/// `BOOKKEEPING_LOOK_EVERY` (r2d2's `try_get` takes only an idle one and never waits in
+/// the queue requests wait in).
+fn idle_connection(pool: &crate::db::Pool) -> Option<crate::db::PooledConn> {
+    let deadline = std::time::Instant::now() + BOOKKEEPING_WAIT;
+    loop {
+        if let Some(conn) = pool.try_get() {
+            return Some(conn);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(BOOKKEEPING_LOOK_EVERY);
     }
 }

@@ -20,6 +20,8 @@ pub const MAX_CLIENTS_PER_KEY: usize = 5;
 pub const MAX_USER_AGENT_CHARS: usize = 200;
 /// A client is written at most this often per instance.
 pub const WRITE_EVERY: Duration = Duration::minutes(1);
+/// A client whose write was dropped (a busy server) is tried again this much later.
+pub const RETRY_DROPPED: Duration = Duration::seconds(5);
 /// How many recent sightings one instance remembers; past that, older ones are dropped
 /// and, if all are recent, a new client waits for the next minute.
 const REMEMBERED: usize = 10_000;
@@ -67,12 +69,15 @@ impl ClientSightings {
         true
     }
 
-    /// Forgets a sighting `due` let through whose write was then dropped, so that the
-    /// client's next request is due again instead of a minute later.
-    pub fn forget(&self, key_id: &str, user_agent: &str, ip: &str) {
+    /// A sighting `due` let through at `at` whose write was then dropped: the client is
+    /// due again `RETRY_DROPPED` later instead of a minute later (not at once, so a busy
+    /// server is not asked again on every request). Only if nothing newer was let through.
+    pub fn dropped(&self, key_id: &str, user_agent: &str, ip: &str, at: PrimitiveDateTime) {
         let id = Self::id(key_id, user_agent, ip);
         if let Ok(mut written) = self.written.lock() {
-            written.remove(&id);
+            if let Some(when) = written.get_mut(&id).filter(|when| **when == at) {
+                *when = at - WRITE_EVERY + RETRY_DROPPED;
+            }
         }
     }
 
@@ -136,14 +141,17 @@ mod tests {
     use time::Duration;
 
     #[test]
-    fn a_forgotten_sighting_is_due_again_at_once() {
+    fn a_dropped_sighting_is_due_again_a_few_seconds_later() {
         let sightings = ClientSightings::default();
         let t = datetime!(2026-11-28 12:00:00);
         assert!(sightings.due("k", "curl/8", "10.0.0.1", t));
-        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(1)));
-        sightings.forget("k", "curl/8", "10.0.0.1");
-        assert!(sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(2)));
-        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(3)));
+        sightings.dropped("k", "curl/8", "10.0.0.1", t);
+        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(4)));
+        assert!(sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(6)));
+        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(7)));
+        // A drop reported for an older sighting leaves a newer one alone.
+        sightings.dropped("k", "curl/8", "10.0.0.1", t);
+        assert!(!sightings.due("k", "curl/8", "10.0.0.1", t + Duration::seconds(30)));
     }
 
     #[test]
