@@ -75,9 +75,6 @@ impl Application {
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
             sealing_keys,
         };
-        // Made now, off the request path, so the first unknown email at sign-in takes
-        // no longer than the others.
-        crate::services::passwords::prepare_decoy();
         warn_of_unopenable_two_factor(&state);
         let mail_on = mailer.is_some();
         let mut outbox_running = vec![

@@ -1,4 +1,4 @@
-//! One chromedriver per test (its own port, its own profile directories, killed with its
+//! One chromedriver per test (a port it picks itself, its own profile directories, killed with its
 //! browsers when the test ends) and the page helpers the browser tests share: waiting,
 //! axe-core, overflow at 390 px and screenshots.
 
@@ -67,21 +67,39 @@ impl Chrome {
         };
         let heavy = crate::support::HEAVY.read().await;
         let slot = SLOTS.acquire().await.unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let dir = std::env::temp_dir().join(format!("keyward-chrome-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
+        // Port 0: chromedriver binds a free port itself and prints it. A port picked here
+        // and handed over could be taken in between (by another test's server or an
+        // outgoing connection), and the driver would fail to listen.
         let mut command = Command::new(driver);
         command
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command.spawn().expect("chromedriver starts");
-        let chrome = Chrome {
+        let mut child = command.spawn().expect("chromedriver starts");
+        let stdout = child.stdout.take().expect("chromedriver's stdout");
+        let (port_found, port_printed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let (mut seen, mut port) = (Vec::new(), None);
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                port = line
+                    .strip_prefix("ChromeDriver was started successfully on port ")
+                    .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok());
+                if port.is_some() {
+                    break;
+                }
+                seen.push(line);
+            }
+            // No port when the driver exited first: what it printed says why.
+            let _ = port_found.send(port.ok_or(seen));
+            // Drain until the driver exits, so it never blocks on a full pipe.
+            lines.for_each(drop);
+        });
+        let chrome = |port| Chrome {
             _slot: slot,
             _heavy: heavy,
             child,
@@ -90,11 +108,22 @@ impl Chrome {
             chromium,
             sessions: Default::default(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let found = tokio::task::spawn_blocking(move || {
+            port_printed.recv_timeout(Duration::from_secs(20))
+        })
+        .await
+        .unwrap();
+        let chrome = match found {
+            Ok(Ok(port)) => chrome(port),
+            Ok(Err(printed)) => {
+                drop(chrome(0));
+                panic!("chromedriver exited without listening; it printed: {printed:?}")
+            }
+            Err(_) => {
+                drop(chrome(0));
+                panic!("chromedriver did not say which port it listens on within 20 s")
+            }
+        };
         Some(chrome)
     }
 

@@ -11,6 +11,7 @@
 
 use crate::domain::Password;
 use crate::error::AppError;
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -189,24 +190,36 @@ pub fn verify_password(hash: &str, password: &Password) -> bool {
     })
 }
 
-/// Makes the decoy hash on a hashing thread, so it is one of the bounded hashes (not one
-/// more beside them) and the first unknown email does not pay for it.
-pub fn prepare_decoy() {
-    let sent = hashers().send(Box::new(|| {
-        decoy_hash();
-    }));
-    if sent.is_err() {
-        tracing::warn!("the decoy password hash could not be prepared ahead");
-    }
-}
-
-/// A hash of a random password, verified against when the email is unknown, so unknown
-/// emails take as long as wrong passwords.
+/// What an unknown email is checked against, so it takes as long as a wrong password: a
+/// stored hash's twin that no password matches. It names argon2id with the parameters
+/// `hash_password` uses, a random salt and a random output, so verifying any password
+/// against it runs the whole hash, as for a real account, and fails. Making it hashes
+/// nothing: a server starts without a 19 MiB hash (docs/PERFORMANCE.md), and the first
+/// unknown email costs what the others do.
 pub fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| {
-        let random = crate::domain::api_key::random_secret(32);
-        hash_password(&Password::offered(&random)).unwrap_or_default()
+        let argon2 = Argon2::default();
+        let random = |len: usize| {
+            let mut bytes = vec![0u8; len];
+            rand::fill(&mut bytes[..]);
+            bytes
+        };
+        let decoy = (|| {
+            Ok::<_, argon2::password_hash::Error>(PasswordHash {
+                algorithm: argon2::Algorithm::default().ident(),
+                version: Some(argon2::Version::default().into()),
+                params: ParamsString::try_from(argon2.params())?,
+                salt: Some(Salt::new(&random(Salt::RECOMMENDED_LENGTH))?),
+                hash: Some(Output::new(&random(argon2::Params::DEFAULT_OUTPUT_LEN))?),
+            })
+        })();
+        match decoy {
+            Ok(decoy) => decoy.to_string(),
+            // Not reached with argon2's own parameters; a real hash is the same work.
+            Err(_) => hash_password(&Password::offered(&crate::domain::api_key::random_secret(32)))
+                .unwrap_or_default(),
+        }
     })
 }
 
@@ -214,6 +227,29 @@ pub fn decoy_hash() -> &'static str {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_decoy_asks_for_the_same_hash_as_a_stored_password_and_matches_none() {
+        let real = hash_password(&Password::offered("correct horse battery staple")).unwrap();
+        let (real, decoy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(decoy_hash()).unwrap(),
+        );
+        assert_eq!(decoy.algorithm, real.algorithm);
+        assert_eq!(decoy.version, real.version);
+        assert_eq!(decoy.params, real.params, "same memory, passes and lanes");
+        assert_eq!(
+            decoy.salt.map(|s| s.len()),
+            real.salt.map(|s| s.len()),
+            "a salt as long as a real one"
+        );
+        assert_eq!(decoy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+        assert_ne!(decoy.salt, real.salt);
+        for offered in ["", "correct horse battery staple", "password"] {
+            assert!(!verify_password(decoy_hash(), &Password::offered(offered)));
+        }
+        assert_eq!(decoy_hash(), decoy_hash(), "made once per process");
+    }
 
     #[tokio::test]
     async fn a_check_dropped_while_it_hashes_keeps_its_turn_until_the_hash_is_done() {
