@@ -75,6 +75,7 @@ impl Application {
             device_cookies: web::device_cookie::DeviceCookieKey::derive(&session_secret),
             sealing_keys,
         };
+        crate::services::passwords::prepare_decoy()?;
         warn_of_unopenable_two_factor(&state);
         let mail_on = mailer.is_some();
         let mut outbox_running = vec![

@@ -190,37 +190,42 @@ pub fn verify_password(hash: &str, password: &Password) -> bool {
     })
 }
 
-/// What an unknown email is checked against, so it takes as long as a wrong password: a
-/// stored hash's twin that no password matches. It names argon2id with the parameters
+static DECOY: OnceLock<String> = OnceLock::new();
+
+/// Makes the decoy hash, at start: a server that cannot make it does not start (an
+/// unknown email checked against anything less than a whole hash would answer faster
+/// and tell which emails have accounts).
+pub fn prepare_decoy() -> Result<(), String> {
+    let decoy = make_decoy().map_err(|e| format!("cannot make the decoy password hash: {e}"))?;
+    let _ = DECOY.set(decoy);
+    Ok(())
+}
+
+/// What an unknown email is checked against, so it takes as long as a wrong password
+/// (made by `prepare_decoy` at start).
+pub fn decoy_hash() -> &'static str {
+    DECOY.get_or_init(|| make_decoy().expect("argon2's own parameters make a valid hash"))
+}
+
+/// A stored hash's twin that no password matches: argon2id with the parameters
 /// `hash_password` uses, a random salt and a random output, so verifying any password
 /// against it runs the whole hash, as for a real account, and fails. Making it hashes
-/// nothing: a server starts without a 19 MiB hash (docs/PERFORMANCE.md), and the first
-/// unknown email costs what the others do.
-pub fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let argon2 = Argon2::default();
-        let random = |len: usize| {
-            let mut bytes = vec![0u8; len];
-            rand::fill(&mut bytes[..]);
-            bytes
-        };
-        let decoy = (|| {
-            Ok::<_, argon2::password_hash::Error>(PasswordHash {
-                algorithm: argon2::Algorithm::default().ident(),
-                version: Some(argon2::Version::default().into()),
-                params: ParamsString::try_from(argon2.params())?,
-                salt: Some(Salt::new(&random(Salt::RECOMMENDED_LENGTH))?),
-                hash: Some(Output::new(&random(argon2::Params::DEFAULT_OUTPUT_LEN))?),
-            })
-        })();
-        match decoy {
-            Ok(decoy) => decoy.to_string(),
-            // Not reached with argon2's own parameters; a real hash is the same work.
-            Err(_) => hash_password(&Password::offered(&crate::domain::api_key::random_secret(32)))
-                .unwrap_or_default(),
-        }
-    })
+/// nothing: a server starts without a 19 MiB hash (docs/PERFORMANCE.md).
+fn make_decoy() -> Result<String, argon2::password_hash::Error> {
+    let argon2 = Argon2::default();
+    let random = |len: usize| {
+        let mut bytes = vec![0u8; len];
+        rand::fill(&mut bytes[..]);
+        bytes
+    };
+    let decoy = PasswordHash {
+        algorithm: argon2::Algorithm::default().ident(),
+        version: Some(argon2::Version::default().into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(Salt::new(&random(Salt::RECOMMENDED_LENGTH))?),
+        hash: Some(Output::new(&random(argon2::Params::DEFAULT_OUTPUT_LEN))?),
+    };
+    Ok(decoy.to_string())
 }
 
 #[cfg(test)]
