@@ -108,11 +108,10 @@ impl Chrome {
             chromium,
             sessions: Default::default(),
         };
-        let found = tokio::task::spawn_blocking(move || {
-            port_printed.recv_timeout(Duration::from_secs(20))
-        })
-        .await
-        .unwrap();
+        let found =
+            tokio::task::spawn_blocking(move || port_printed.recv_timeout(Duration::from_secs(20)))
+                .await
+                .unwrap();
         let chrome = match found {
             Ok(Ok(port)) => chrome(port),
             Ok(Err(printed)) => {
