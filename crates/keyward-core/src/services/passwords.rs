@@ -213,17 +213,18 @@ pub fn decoy_hash() -> &'static str {
 /// nothing: a server starts without a 19 MiB hash (docs/PERFORMANCE.md).
 fn make_decoy() -> Result<String, argon2::password_hash::Error> {
     let argon2 = Argon2::default();
-    let random = |len: usize| {
-        let mut bytes = vec![0u8; len];
-        rand::fill(&mut bytes[..]);
-        bytes
-    };
     let decoy = PasswordHash {
         algorithm: argon2::Algorithm::default().ident(),
         version: Some(argon2::Version::default().into()),
         params: ParamsString::try_from(argon2.params())?,
-        salt: Some(Salt::new(&random(Salt::RECOMMENDED_LENGTH))?),
-        hash: Some(Output::new(&random(argon2::Params::DEFAULT_OUTPUT_LEN))?),
+        salt: Some(Salt::generate()),
+        hash: Some(Output::init_with(
+            argon2::Params::DEFAULT_OUTPUT_LEN,
+            |bytes| {
+                rand::fill(bytes);
+                Ok(())
+            },
+        )?),
     };
     Ok(decoy.to_string())
 }
